@@ -1,0 +1,19 @@
+"""mixedad: automatic differentiation of plain NumPy code, mixing reverse and forward mode.
+
+>>> import numpy as np, mixedad
+>>> mixedad.gradient(lambda x: np.sum(np.tanh(x)), np.zeros(3))
+array([1., 1., 1.])
+"""
+from . import rules as _rules  # noqa: F401  (registers the built-in rules)
+from .api import gradient, value_and_gradient
+from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, MixedadError,
+                          NonDifferentiableError, UnsupportedOperationError)
+from .core.modes import Decision, Mode, Reason
+from .core.primitive import Primitive, primitive
+
+__all__ = [
+    "gradient", "value_and_gradient", "primitive", "Primitive", "Mode", "Reason", "Decision",
+    "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",
+    "InputError", "MissingRuleError",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""The public differentiation API: gradient and value_and_gradient.
+
+Everything a user calls lives here or is re-exported from ``mixedad``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .core.errors import InputError, MixedadError
+from .core.modes import check_requested_mode
+from .core.pytree import flatten, tree_map, unflatten
+from .core.region import primal
+from .core.tape import LEAF_DECISION, TapeEntry, Trace, backward, record
+from .core.traced import Traced
+
+
+def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
+    single = isinstance(argnums, int)
+    numbers = (argnums,) if single else tuple(argnums)
+    for number in numbers:
+        if not -n_args <= number < n_args:
+            raise ValueError(f"argnums {argnums!r} is out of range for {n_args} positional arguments")
+    return tuple(n % n_args for n in numbers)
+
+
+def _leaf_value(leaf: Any, path: str) -> np.ndarray:
+    if isinstance(leaf, Traced):
+        raise InputError(
+            f"{path} is already a traced value: mixedad.gradient nested inside another "
+            "mixedad.gradient is not supported by this version (use mixedad.hessian / mixedad.hvp).")
+    if isinstance(leaf, bool) or isinstance(leaf, (np.bool_,)):
+        raise InputError(f"{path} is a bool; mixedad differentiates floating-point inputs only.")
+    value = leaf if isinstance(leaf, (np.ndarray, np.generic)) else np.asarray(leaf)
+    kind = value.dtype.kind
+    if kind in "iub":
+        raise InputError(
+            f"{path} has integer dtype {value.dtype}; a derivative with respect to an integer is "
+            "not defined. Pass floats (e.g. x.astype(np.float64)), or move it to an argument that "
+            "is not in argnums.")
+    if kind == "c":
+        raise InputError(f"{path} is complex ({value.dtype}); mixedad supports real floating-point inputs only.")
+    if kind != "f":
+        raise InputError(f"{path} has dtype {value.dtype}; mixedad differentiates floating-point arrays.")
+    return value
+
+
+class _Inputs:
+    """The differentiated arguments, flattened into traced leaves."""
+
+    def __init__(self, trace: Trace, args: tuple, argnums: tuple[int, ...]):
+        self.args = list(args)
+        self.argnums = argnums
+        self.definitions = []
+        self.leaves: list[list[tuple[Any, Traced]]] = []
+        for number in argnums:
+            leaves, definition = flatten(args[number])
+            traced_leaves = []
+            for index, leaf in enumerate(leaves):
+                value = _leaf_value(leaf, f"argument {number}" + (f", leaf {index}" if len(leaves) > 1 else ""))
+                entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype))
+                traced_leaves.append((leaf, Traced(trace, value, entry)))
+            self.definitions.append(definition)
+            self.leaves.append(traced_leaves)
+            self.args[number] = unflatten(definition, [t for _, t in traced_leaves])
+
+    def gradients(self):
+        results = []
+        for definition, leaves in zip(self.definitions, self.leaves):
+            grads = [_gradient_like(original, traced) for original, traced in leaves]
+            results.append(unflatten(definition, grads))
+        return results
+
+
+def _gradient_like(original: Any, traced: Traced) -> Any:
+    cotangents = traced._entry.cotangents
+    ct = None if cotangents is None else cotangents[0]
+    value = traced._value
+    if ct is None:
+        ct = np.zeros(value.shape, value.dtype)
+    elif type(ct) is not np.ndarray or not ct.flags.writeable or ct.shape != value.shape:
+        ct = np.array(np.broadcast_to(ct, value.shape), dtype=value.dtype)
+    elif ct.dtype != value.dtype:
+        ct = ct.astype(value.dtype)
+    if isinstance(original, float):
+        return float(ct)
+    if isinstance(original, np.generic):
+        return ct[()]
+    return ct
+
+
+def _plain_tree(tree: Any) -> Any:
+    return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) else leaf, tree)
+
+
+def _differentiate(f, args, argnums, has_aux, mode, want_value, record_locations=False):
+    check_requested_mode(mode)
+    numbers = _argnums_tuple(argnums, len(args))
+    trace = Trace(mode, record_locations=record_locations)
+    try:
+        inputs = _Inputs(trace, args, numbers)
+        result = f(*inputs.args)
+        aux = None
+        if has_aux:
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise MixedadError("has_aux=True needs f to return a pair (output, aux).")
+            result, aux = result
+        if isinstance(result, Traced):
+            if result._shape != ():
+                raise MixedadError(
+                    f"gradient needs f to return a scalar; it returned shape {result._shape}. Reduce it "
+                    "(np.sum, np.mean) or use a Jacobian.")
+            if result.dtype.kind != "f":
+                raise MixedadError(f"gradient needs a floating-point output; f returned {result.dtype}.")
+            if result._expr is not None:
+                primal(result)  # a lone elementwise region at the output: give it its tape entry
+            backward(trace, result._entry, result._slot, np.ones((), result.dtype))
+            value = primal(result) if want_value else None
+        else:
+            plain = np.asarray(result)
+            if plain.shape != () or plain.dtype.kind not in "fiu":
+                raise MixedadError(
+                    f"gradient needs f to return a scalar; it returned {type(result).__name__} "
+                    f"with shape {plain.shape}.")
+            value = result  # does not depend on the inputs: the gradient is exactly zero
+        grads = inputs.gradients()
+        if has_aux:
+            aux = _plain_tree(aux)
+    finally:
+        trace.active = False
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    grad = grads[0] if isinstance(argnums, int) else tuple(grads)
+    if want_value:
+        return ((value, aux) if has_aux else value), grad
+    return (grad, aux) if has_aux else grad
+
+
+def gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
+             has_aux: bool = False, mode: str = "auto") -> Any:
+    """The gradient of the scalar function ``f`` at ``args``, with respect to ``args[argnums]``.
+
+    ``f`` is ordinary NumPy code. The result has the structure and dtypes of the
+    differentiated argument (a tuple of them when ``argnums`` is a tuple). ``mode`` is
+    ``"auto"`` (mixed: dual regions for elementwise work, a reverse tape for the rest),
+    ``"reverse"`` (every op on the tape) or ``"forward"`` (dual regions wherever legal);
+    all three give the same gradient. With ``has_aux``, ``f`` returns ``(output, aux)``
+    and this returns ``(grad, aux)``.
+
+    >>> import numpy as np, mixedad
+    >>> mixedad.gradient(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
+    array([2., 4.])
+    """
+    return _differentiate(f, args, argnums, has_aux, mode, want_value=False)
+
+
+def value_and_gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
+                       has_aux: bool = False, mode: str = "auto") -> tuple[Any, Any]:
+    """``(f(*args), gradient)`` in one pass; with ``has_aux``, ``((value, aux), gradient)``.
+
+    >>> import numpy as np, mixedad
+    >>> value, grad = mixedad.value_and_gradient(lambda x: np.sum(np.sin(x)), np.zeros(2))
+    >>> float(value), grad
+    (0.0, array([1., 1.]))
+    """
+    return _differentiate(f, args, argnums, has_aux, mode, want_value=True)

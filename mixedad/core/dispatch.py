@@ -1,0 +1,59 @@
+"""Where NumPy calls land: tables from ufuncs and NumPy functions to their mixedad handlers.
+
+The rule tables fill these through ``mixedad.core.primitive``; the traced value type
+reads them. A missing entry is an error that names the function and the user's line.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import UnsupportedOperationError, error_with_location
+
+UFUNC_HANDLERS: dict[np.ufunc, Callable[..., Any]] = {}
+FUNCTION_HANDLERS: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def register_function(numpy_function: Callable[..., Any], handler: Callable[..., Any]) -> None:
+    """Make ``handler`` what runs when ``numpy_function`` meets a traced value."""
+    if isinstance(numpy_function, np.ufunc):
+        UFUNC_HANDLERS[numpy_function] = handler
+    else:
+        FUNCTION_HANDLERS[numpy_function] = handler
+
+
+def numpy_name(function: Any) -> str:
+    module = getattr(function, "__module__", None) or "numpy"
+    name = getattr(function, "__name__", repr(function))
+    if isinstance(function, np.ufunc):
+        return f"numpy.{name}"
+    module = module.replace("numpy._core.", "numpy.").replace("numpy.core.", "numpy.")
+    if module.startswith("numpy.") and module.count(".") and not module.startswith("numpy.linalg") \
+            and not module.startswith("numpy.fft") and not module.startswith("numpy.random"):
+        module = "numpy"
+    return f"{module}.{name}"
+
+
+def unsupported(function: Any, detail: str = "") -> UnsupportedOperationError:
+    return error_with_location(
+        UnsupportedOperationError,
+        f"mixedad has no differentiation rule for {numpy_name(function)}{detail}{{where}}. "
+        "Define one with @mixedad.primitive (see docs/rules.md), compute this value outside "
+        "the differentiated function, or open an issue asking for the rule.",
+        skip=2,
+    )
+
+
+def function_handler(function: Callable[..., Any]) -> Callable[..., Any]:
+    handler = FUNCTION_HANDLERS.get(function)
+    if handler is None:
+        raise unsupported(function)
+    return handler
+
+
+def ufunc_handler(ufunc: np.ufunc) -> Callable[..., Any]:
+    handler = UFUNC_HANDLERS.get(ufunc)
+    if handler is None:
+        raise unsupported(ufunc)
+    return handler

@@ -1,0 +1,85 @@
+"""Errors raised by mixedad, and locating the user's source line they point at."""
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from dataclasses import dataclass
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NUMPY_DIR = os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)) if "numpy" in sys.modules else None
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A line in the user's code: where an operation was written."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    @property
+    def text(self) -> str:
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno}"
+
+
+def _is_internal(filename: str) -> bool:
+    if filename.startswith(_PACKAGE_DIR) and not filename.startswith(os.path.join(_PACKAGE_DIR, "examples")):
+        return True
+    if _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR):
+        return True
+    return filename.startswith("<frozen") or filename == "<__array_function__ internals>"
+
+
+def user_location(skip: int = 1) -> SourceLocation | None:
+    """The innermost stack frame outside mixedad and NumPy, or None."""
+    frame = sys._getframe(skip)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename):
+            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def describe_location(location: SourceLocation | None) -> str:
+    if location is None:
+        return ""
+    text = location.text
+    return f" at {location}" + (f": `{text}`" if text else "")
+
+
+class MixedadError(Exception):
+    """Base class of every error mixedad raises on purpose."""
+
+
+class UnsupportedOperationError(MixedadError, TypeError):
+    """A NumPy function or method reached mixedad and it has no rule for it."""
+
+
+class NonDifferentiableError(MixedadError, TypeError):
+    """A value was used in a way that would silently drop its derivative."""
+
+
+class InPlaceMutationError(MixedadError, ValueError):
+    """A traced value was modified in place, or used after an in-place update replaced it."""
+
+
+class NotVectorizableError(NonDifferentiableError):
+    """A scalar function branched on, or converted, a traced array (used by mixedad.sum/map fallback)."""
+
+
+class InputError(MixedadError, TypeError):
+    """Arguments that mixedad cannot differentiate with respect to (integers, complex, ...)."""
+
+
+class MissingRuleError(MixedadError, NotImplementedError):
+    """A primitive was differentiated in a mode for which it has no rule."""
+
+
+def error_with_location(cls: type[MixedadError], message: str, skip: int = 2) -> MixedadError:
+    """Build ``cls`` with the user's source line appended to ``message``."""
+    return cls(message.replace("{where}", describe_location(user_location(skip + 1))))

@@ -1,0 +1,297 @@
+"""Primitives: operations mixedad treats as opaque, with rules attached by their authors.
+
+This is the rule author's API (``mixedad.primitive``), and the built-in tables use it too.
+A primitive is either *elementwise* (its partial derivatives, written once, give the
+reverse rule, the forward rule and membership of dual regions) or general (``defvjp``
+and/or ``defjvp``).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
+from .modes import Decision, Mode, Reason
+from .region import extend_region, primal, reduce_region, tape_elementwise
+from .tape import TapeEntry, record
+from .traced import Traced
+
+_REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
+_REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
+
+
+class MixedTracesError(MixedadError, ValueError):
+    """Values from two differentiations met in one operation."""
+
+
+def find_trace(args: Sequence[Any]):
+    trace = None
+    for arg in args:
+        if type(arg) is Traced:
+            arg_trace = arg._trace
+            if trace is None:
+                trace = arg_trace
+            elif arg_trace is not trace:
+                raise _mixed_trace_error(trace, arg_trace)
+    if trace is not None and not trace.active:
+        raise error_with_location(
+            MixedTracesError,
+            "A traced value escaped from a differentiation that has finished and is used "
+            "again{where}. Return plain results from the differentiated function (has_aux) "
+            "instead of keeping traced values.", skip=2)
+    return trace
+
+
+def _mixed_trace_error(first, second):
+    return error_with_location(
+        MixedTracesError,
+        "Values from two different differentiations meet in one operation{where}. Nested "
+        "mixedad.gradient calls over the same values are not supported by this version; use "
+        "mixedad.hessian / mixedad.hvp for second derivatives.", skip=3)
+
+
+def _takes_out(function: Callable) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "out" in parameters
+
+
+def _takes_args(function: Callable) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return True
+    return any(name != "out" for name in parameters)
+
+
+class Primitive:
+    """An operation with one tape entry (or one node of a dual region, if elementwise).
+
+    Create with :func:`mixedad.primitive`; attach rules with :meth:`defvjp`,
+    :meth:`defjvp` or, for elementwise primitives, :meth:`defpartials`.
+
+    >>> import numpy as np, mixedad
+    >>> @mixedad.primitive
+    ... def logsumexp(x):
+    ...     m = np.max(x)
+    ...     return m + np.log(np.sum(np.exp(x - m)))
+    >>> @logsumexp.defvjp
+    ... def logsumexp_vjp(g, out, x):
+    ...     return g * np.exp(x - out)
+    >>> float(mixedad.gradient(logsumexp, np.zeros(2))[0])
+    0.5
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, elementwise: bool = False,
+                 nondiff_argnums: Sequence[int] = (), multiple_outputs: bool = False):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", repr(fn))
+        self.elementwise = elementwise
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.multiple_outputs = multiple_outputs
+        self.differentiable = True
+        self.vjp_rules: tuple | None = None  # per differentiable argument, or (joint,) with joint_vjp
+        self.joint_vjp = False
+        self.jvp_rules: tuple | None = None
+        self.joint_jvp = False
+        self.partial_specs: tuple | None = None
+        self.partial_takes_out: tuple = ()
+        self.partials_use_output = False
+        self.partials_use_args = False
+        self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
+        self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
+        self.out_meta: Callable | None = None
+        self.domain = None  # input domain for table-driven tests
+        self.pass_kwargs_to_partials = not isinstance(fn, np.ufunc)
+        try:
+            self.__doc__ = fn.__doc__
+            self.__wrapped__ = fn
+        except AttributeError:
+            pass
+
+    def __repr__(self) -> str:
+        kind = "elementwise primitive" if self.elementwise else "primitive"
+        return f"<mixedad {kind} {self.name}>"
+
+    # --- rules ----------------------------------------------------------------------------
+    def defvjp(self, *rules: Callable | None):
+        """Attach reverse rules: one per differentiable argument, or one returning a tuple.
+
+        Each rule is called as ``rule(g, out, *args, **kwargs)`` with the output cotangent
+        ``g``; it returns the cotangent of its argument (anything broadcastable to the
+        argument's shape: mixedad unbroadcasts). ``None`` marks an argument without a rule.
+        Used as a decorator with a single function, it returns that function.
+        """
+        self.vjp_rules = tuple(rules)
+        self.joint_vjp = len(rules) == 1
+        return rules[0] if len(rules) == 1 else self
+
+    def defjvp(self, *rules: Callable | None):
+        """Attach forward rules: ``rule(tangent, out, *args, **kwargs)`` per argument (summed),
+        or a single ``rule(tangents, out, *args, **kwargs)`` taking a tuple of tangents."""
+        self.jvp_rules = tuple(rules)
+        self.joint_jvp = len(rules) == 1
+        return rules[0] if len(rules) == 1 else self
+
+    def defpartials(self, *partials: Callable | float | None):
+        """Elementwise primitives: the partial derivative with respect to each argument.
+
+        A partial is a number (a constant derivative) or a function of the arguments; a
+        function with a final parameter named ``out`` also receives the output, e.g.
+        ``lambda x, out: 1 - out * out`` for tanh. Used as a decorator with one function,
+        it returns that function.
+        """
+        if not self.elementwise:
+            raise MixedadError(f"defpartials is for elementwise primitives; {self.name} is not one "
+                               "(create it with mixedad.primitive(elementwise=True)).")
+        self.partial_specs = tuple(partials)
+        self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
+        self.partials_use_output = any(self.partial_takes_out)
+        self.partials_use_args = any(callable(p) and _takes_args(p) for p in partials)
+        return partials[0] if len(partials) == 1 else self
+
+    def partial(self, position: int, arg_values, out, kwargs):
+        """The partial derivative with respect to argument ``position`` at these values."""
+        specs = self.partial_specs
+        if specs is None:
+            raise MissingRuleError(f"elementwise primitive {self.name} has no partials; add them "
+                                   f"with @{self.name}.defpartials")
+        spec = specs[position] if position < len(specs) else None
+        if spec is None:
+            raise MissingRuleError(f"{self.name} has no partial derivative for argument {position}")
+        if not callable(spec):
+            return spec
+        extra = kwargs if self.pass_kwargs_to_partials else {}
+        if self.partial_takes_out[position]:
+            return spec(*arg_values, out=out, **extra)
+        return spec(*arg_values, **extra)
+
+    # --- application ------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if self.elementwise:
+            return bind_elementwise(self, args, kwargs)
+        return bind(self, args, kwargs)
+
+    def differentiable_positions(self, n_args: int) -> list[int]:
+        return [j for j in range(n_args) if j not in self.nondiff_argnums]
+
+
+def bind_elementwise(prim: Primitive, args, kwargs):
+    trace = find_trace(args)
+    if trace is None:
+        return prim.fn(*args, **kwargs)
+    if not prim.differentiable:
+        return prim.fn(*[primal(a) for a in args], **kwargs)
+    if trace.requested == "reverse":
+        return tape_elementwise(trace, prim, args, kwargs, _REVERSE_REQUESTED)
+    return extend_region(trace, prim, args, kwargs)
+
+
+def _check_kwargs(prim: Primitive, kwargs) -> None:
+    for key, value in kwargs.items():
+        if type(value) is Traced:
+            raise error_with_location(
+                InputError, f"{prim.name}: keyword argument {key!r} is a traced value{{where}}; "
+                "pass differentiable values positionally.", skip=3)
+
+
+def bind(prim: Primitive, args, kwargs):
+    """Apply a general primitive: compute on NumPy values, record one tape entry."""
+    trace = find_trace(args)
+    if trace is None:
+        _check_kwargs(prim, kwargs)
+        return prim.fn(*args, **kwargs)
+    _check_kwargs(prim, kwargs)
+    if (prim.fuses_regions and len(args) == 1 and type(args[0]) is Traced
+            and args[0]._expr is not None and trace.requested != "reverse"):
+        return reduce_region(trace, prim, args[0], kwargs)
+    positions = prim.differentiable_positions(len(args))
+    for j in prim.nondiff_argnums:
+        if j < len(args) and type(args[j]) is Traced:
+            raise error_with_location(
+                InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
+                "received a traced value{where}.", skip=2)
+    traced_positions = [j for j in positions if type(args[j]) is Traced]
+    if prim.vjp_rules is None:
+        raise error_with_location(
+            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}; "
+            f"define one with @{prim.name}.defvjp.", skip=2)
+    if not prim.joint_vjp:
+        for j in traced_positions:
+            index = positions.index(j)
+            if index >= len(prim.vjp_rules) or prim.vjp_rules[index] is None:
+                raise error_with_location(
+                    MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {j}"
+                    "{where}.", skip=2)
+    arg_values = [primal(a) for a in args]
+    out = prim.fn(*arg_values, **kwargs)
+    parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
+                    for j in traced_positions)
+    vjp = _make_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
+    decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
+    location = (user_location(2),) if trace.record_locations else ()
+    if prim.multiple_outputs:
+        outs = [o if isinstance(o, (np.ndarray, np.generic)) else np.asarray(o) for o in out]
+        entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
+                          locations=location)
+        entry.vjp = _fill_missing_cotangents(vjp, outs)
+        record(trace, entry)
+        return type(out)(Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o
+                         for slot, o in enumerate(outs))
+    if not isinstance(out, (np.ndarray, np.generic)):
+        out = np.asarray(out)
+    if out.dtype.kind != "f":
+        return out
+    entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype, locations=location)
+    record(trace, entry)
+    return Traced(trace, out, entry)
+
+
+def _fill_missing_cotangents(vjp, outs):
+    def vjp_with_zeros(gs):
+        return vjp(tuple(np.zeros_like(o) if g is None else g for g, o in zip(gs, outs)))
+    return vjp_with_zeros
+
+
+def _make_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
+    rules = prim.vjp_rules
+    if prim.joint_vjp:
+        rule = rules[0]
+        keep = [positions.index(j) for j in traced_positions]
+
+        def joint_vjp(g):
+            cts = rule(g, out, *arg_values, **kwargs)
+            if len(positions) == 1:
+                cts = (cts,)
+            return [cts[k] for k in keep]
+        return joint_vjp
+    selected = [rules[positions.index(j)] for j in traced_positions]
+
+    def per_argument_vjp(g):
+        return [rule(g, out, *arg_values, **kwargs) for rule in selected]
+    return per_argument_vjp
+
+
+def primitive(fn: Callable[..., Any] | None = None, *, elementwise: bool = False,
+              nondiff_argnums: Sequence[int] = (), multiple_outputs: bool = False,
+              name: str | None = None):
+    """Turn ``fn`` into a :class:`Primitive` (usable bare or with options, as a decorator).
+
+    >>> import numpy as np, mixedad
+    >>> @mixedad.primitive(elementwise=True)
+    ... def softplus(x):
+    ...     return np.logaddexp(0.0, x)
+    >>> @softplus.defpartials
+    ... def softplus_partial(x):
+    ...     return 0.5 * (1 + np.tanh(0.5 * x))   # the logistic sigmoid, stable for large |x|
+    >>> float(mixedad.gradient(lambda x: np.sum(softplus(x)), np.zeros(3))[0])
+    0.5
+    """
+    def wrap(function):
+        return Primitive(function, name=name, elementwise=elementwise,
+                         nondiff_argnums=nondiff_argnums, multiple_outputs=multiple_outputs)
+    return wrap(fn) if fn is not None else wrap

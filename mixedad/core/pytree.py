@@ -1,0 +1,65 @@
+"""Flatten and rebuild nested containers of arrays: dict, list, tuple, namedtuple, dataclass."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+LEAF = None  # the tree definition of a leaf
+
+
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def flatten(tree: Any) -> tuple[list[Any], Any]:
+    """Return the leaves of ``tree`` (depth first) and a definition to rebuild it."""
+    leaves: list[Any] = []
+    return leaves, _flatten_into(tree, leaves)
+
+
+def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
+    if isinstance(tree, dict):
+        keys = list(tree.keys())
+        return (dict, type(tree), keys, [_flatten_into(tree[k], leaves) for k in keys])
+    if _is_namedtuple(tree):
+        return (tuple, type(tree), None, [_flatten_into(v, leaves) for v in tree])
+    if isinstance(tree, (list, tuple)):
+        return (list, type(tree), None, [_flatten_into(v, leaves) for v in tree])
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        names = [f.name for f in dataclasses.fields(tree)]
+        return (dataclasses, tree, names, [_flatten_into(getattr(tree, n), leaves) for n in names])
+    if tree is None:
+        return ("none",)
+    leaves.append(tree)
+    return LEAF
+
+
+def unflatten(definition: Any, leaves: list[Any]) -> Any:
+    """Rebuild the tree described by ``definition`` with ``leaves`` in flatten order."""
+    iterator = iter(leaves)
+    return _build(definition, iterator)
+
+
+def _build(definition: Any, leaves: Any) -> Any:
+    if definition is LEAF:
+        return next(leaves)
+    kind = definition[0]
+    if kind == "none":
+        return None
+    _, template, names, children = definition
+    values = [_build(child, leaves) for child in children]
+    if kind is dict:
+        result = template() if template is not dict else {}
+        for key, value in zip(names, values):
+            result[key] = value
+        return result
+    if kind is tuple:
+        return template(*values)
+    if kind is list:
+        return template(values)
+    return dataclasses.replace(template, **dict(zip(names, values)))
+
+
+def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:
+    leaves, definition = flatten(tree)
+    return unflatten(definition, [function(leaf) for leaf in leaves])

@@ -1,0 +1,335 @@
+"""Dual-number regions: elementwise work recorded as expressions and differentiated forward.
+
+An elementwise op on traced values does not go on the tape. It returns a *lazy* traced
+value whose ``ExprNode`` records the op over its arguments. The region's *inputs* are the
+concrete traced values it reads. When something needs the value (a non-elementwise op, a
+comparison, the user) the region is evaluated once with vectorized duals: every node
+carries one partial-derivative array per region input, and the region becomes **one**
+tape entry whose reverse rule is ``g * partial`` per input, unbroadcast by the engine.
+
+A linear reduction that only needs its input's shape for its reverse rule (``sum``,
+``mean``) consumes a region directly: the fused entry evaluates partials in the backward
+pass and the reduction's value only when somebody asks for it, so ``gradient`` of
+``sum(f(x))`` never computes primal values of ``f`` that nothing uses.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import MixedadError, user_location
+from .modes import Decision, Mode, Reason, elementwise_decision, reduction_decision
+from .tape import TapeEntry, multiply_cotangent, record
+from .traced import Traced
+
+
+class ExprNode:
+    """One elementwise op inside a region. ``args`` hold ExprNodes, concrete Traced values
+    (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
+
+    __slots__ = ("prim", "args", "kwargs", "inputs", "shape", "decision", "location")
+
+    def __init__(self, prim, args, kwargs, inputs, shape, decision, location):
+        self.prim = prim
+        self.args = args
+        self.kwargs = kwargs
+        self.inputs = inputs
+        self.shape = shape
+        self.decision = decision
+        self.location = location
+
+
+def primal(value: Any) -> Any:
+    """The NumPy value behind ``value``; evaluates lazy regions (recording them) on demand."""
+    if type(value) is not Traced:
+        return value
+    result = value._value
+    if result is None:
+        if value._expr is not None:
+            materialize(value)
+        else:
+            value._value = value._entry.deferred_value()
+        result = value._value
+    return result
+
+
+def broadcast_shape(args) -> tuple:
+    shape = None
+    mixed = False
+    for arg in args:
+        arg_shape = arg._shape if type(arg) is Traced else np.shape(arg)
+        if shape is None or shape == ():
+            shape = arg_shape
+        elif arg_shape != shape and arg_shape != ():
+            mixed = True
+    if mixed:
+        return np.broadcast_shapes(*[a._shape if type(a) is Traced else np.shape(a) for a in args])
+    return shape
+
+
+def region_dtype(node: ExprNode) -> np.dtype:
+    """The dtype a region's value will have, found on 0-d stand-ins without evaluating it."""
+    stand_ins = []
+    for arg in node.args:
+        if type(arg) is ExprNode:
+            stand_ins.append(np.zeros((), region_dtype(arg)))
+        elif type(arg) is Traced:
+            stand_ins.append(np.zeros((), arg.dtype))
+        elif isinstance(arg, np.ndarray):
+            stand_ins.append(np.zeros((), arg.dtype))
+        else:
+            stand_ins.append(arg)
+    with np.errstate(all="ignore"):
+        return np.result_type(node.prim.fn(*stand_ins, **node.kwargs))
+
+
+def extend_region(trace, prim, args, kwargs) -> Traced:
+    """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
+    inputs: dict[int, Traced] = {}
+    for arg in args:
+        if type(arg) is Traced:
+            expr = arg._expr
+            if expr is None:
+                inputs[id(arg)] = arg
+            else:
+                for region_input in expr.inputs:
+                    inputs[id(region_input)] = region_input
+    decision = elementwise_decision(trace.requested, len(inputs))
+    if decision.reason is Reason.SPLIT_AT_CAP:
+        for arg in args:
+            if type(arg) is Traced and arg._expr is not None:
+                materialize(arg)
+        inputs = {id(arg): arg for arg in args if type(arg) is Traced}
+    node_args = tuple(arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args)
+    location = user_location(3) if trace.record_locations else None
+    node = ExprNode(prim, node_args, kwargs, tuple(inputs.values()), broadcast_shape(args), decision, location)
+    return Traced(trace, None, None, 0, node, node.shape, None)
+
+
+def _topological(root: ExprNode) -> list[ExprNode]:
+    """Nodes below ``root`` with every node after its arguments (iterative: regions can be long)."""
+    order: list[ExprNode] = []
+    seen = {id(root)}
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for arg in node.args:
+            if type(arg) is ExprNode and id(arg) not in seen:
+                seen.add(id(arg))
+                stack.append((arg, False))
+    return order
+
+
+def _combine(d, p):
+    """One chain-rule term d * p where either may be the exact identity 1."""
+    if type(p) is int and p == 1:
+        return d
+    if type(d) is int:
+        if d == 1:
+            return p
+        if d == -1:
+            return -p
+    return d * p
+
+
+def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
+    """Evaluate a region: its value (if wanted) and its partials per region input (if wanted).
+
+    Only the values that something needs are computed: the root's if asked, and those
+    that partial-derivative formulas read.
+    """
+    order = _topological(root)
+    needed = {id(root)} if want_value else set()
+    for node in reversed(order):
+        prim = node.prim
+        if want_partials:
+            if prim.partials_use_output:
+                needed.add(id(node))
+            if prim.partials_use_args:
+                for arg in node.args:
+                    if type(arg) is ExprNode:
+                        needed.add(id(arg))
+        if id(node) in needed:
+            for arg in node.args:
+                if type(arg) is ExprNode:
+                    needed.add(id(arg))
+    remaining_uses: dict[int, int] = {}
+    for node in order:
+        for arg in node.args:
+            if type(arg) is ExprNode:
+                remaining_uses[id(arg)] = remaining_uses.get(id(arg), 0) + 1
+
+    values: dict[int, Any] = {}
+    partials: dict[int, dict[int, Any]] = {}
+    for node in order:
+        prim = node.prim
+        key = id(node)
+        arg_values = None
+        if key in needed or (want_partials and (prim.partials_use_args or prim.partials_use_output)):
+            arg_values = [values[id(a)] if type(a) is ExprNode else primal(a) for a in node.args]
+        out = prim.fn(*arg_values, **node.kwargs) if key in needed else None
+        if key in needed:
+            values[key] = out
+        if want_partials:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                partials[key] = _node_partials(node, arg_values, out, partials)
+        for arg in node.args:
+            if type(arg) is ExprNode:
+                arg_key = id(arg)
+                remaining_uses[arg_key] -= 1
+                if remaining_uses[arg_key] == 0:
+                    values.pop(arg_key, None)
+                    partials.pop(arg_key, None)
+    root_partials = partials.get(id(root))
+    return values.get(id(root)), (
+        [root_partials[id(t)] for t in root.inputs] if root_partials is not None else None)
+
+
+def _node_partials(node: ExprNode, arg_values, out, partials) -> dict[int, Any]:
+    prim = node.prim
+    args = node.args
+    arg_tangents = []  # per argument: dict input-id -> partial of that argument, or None if constant
+    for arg in args:
+        if type(arg) is ExprNode:
+            arg_tangents.append(partials[id(arg)])
+        elif type(arg) is Traced:
+            arg_tangents.append({id(arg): 1})
+        else:
+            arg_tangents.append(None)
+    result: dict[int, Any] = {}
+    if prim.tangent_rule is not None:
+        for region_input in node.inputs:
+            key = id(region_input)
+            tangents = [t.get(key) if t is not None else None for t in arg_tangents]
+            result[key] = prim.tangent_rule(tangents, out, *arg_values)
+        return result
+    derivatives = [prim.partial(j, arg_values, out, node.kwargs) if arg_tangents[j] is not None else None
+                   for j in range(len(args))]
+    for region_input in node.inputs:
+        key = id(region_input)
+        total = None
+        for j, tangents in enumerate(arg_tangents):
+            if tangents is None:
+                continue
+            p = tangents.get(key)
+            if p is None:
+                continue
+            term = _combine(derivatives[j], p)
+            total = term if total is None else total + term
+        result[key] = total
+    return result
+
+
+def _parents_of(inputs) -> tuple:
+    return tuple((t._entry, t._slot, t._shape, t._dtype) for t in inputs)
+
+
+def _region_ops(root: ExprNode) -> tuple[tuple[str, ...], tuple]:
+    order = _topological(root)
+    ops = tuple(node.prim.name for node in order)
+    locations = tuple(dict.fromkeys(n.location for n in order if n.location is not None))
+    return ops, locations
+
+
+def _label(ops) -> str:
+    if len(ops) > 6:
+        return " → ".join(ops[:3]) + f" → … ({len(ops)} ops) → " + ops[-1]
+    return " → ".join(ops)
+
+
+def materialize(value: Traced) -> None:
+    """Turn a lazy traced value into a concrete one backed by a single region tape entry."""
+    root = value._expr
+    result, partials = evaluate(root, True, True)
+    ops, locations = _region_ops(root)
+
+    def region_vjp(g):
+        return [multiply_cotangent(g, p) for p in partials]
+
+    entry = TapeEntry(_parents_of(root.inputs), region_vjp, _label(ops), root.decision,
+                      root.shape, None, context_shape=root.shape, ops=ops,
+                      n_partials=len(root.inputs), locations=locations)
+    entry.saved_bytes = sum(p.nbytes for p in partials if isinstance(p, np.ndarray))
+    record(value._trace, entry)
+    if not isinstance(result, (np.ndarray, np.generic)):
+        result = np.asarray(result)
+    entry.dtype = result.dtype
+    value._value = result
+    value._dtype = result.dtype
+    value._entry = entry
+    value._slot = 0
+    value._expr = None
+
+
+class FusedReduction:
+    """A linear, shape-only reduction applied to a region; evaluated only as far as needed."""
+
+    __slots__ = ("root", "prim", "kwargs", "partials")
+
+    def __init__(self, root, prim, kwargs):
+        self.root = root
+        self.prim = prim
+        self.kwargs = kwargs
+        self.partials = None
+
+    def value(self):
+        if self.partials is None:
+            region_value, self.partials = evaluate(self.root, True, True)
+        else:
+            region_value = evaluate(self.root, True, False)[0]
+        return self.prim.fn(region_value, **self.kwargs)
+
+    def vjp(self, g):
+        partials = self.partials
+        if partials is None:
+            partials = evaluate(self.root, False, True)[1]
+        self.partials = None
+        stand_in = np.broadcast_to(np.zeros((), region_dtype(self.root)), self.root.shape)
+        g_root = self.prim.vjp_rules[0](g, None, stand_in, **self.kwargs)
+        return [multiply_cotangent(g_root, p) for p in partials]
+
+
+def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
+    """Apply a region-fusing reduction (``prim.fuses_regions``) to a lazy value: one entry."""
+    root = value._expr
+    shape, dtype = prim.out_meta(root.shape, value.dtype, **kwargs)
+    fused = FusedReduction(root, prim, kwargs)
+    ops, locations = _region_ops(root)
+    ops = ops + (prim.name,)
+    if trace.record_locations:
+        locations = locations + tuple(x for x in [user_location(3)] if x is not None)
+    entry = TapeEntry(_parents_of(root.inputs), fused.vjp, _label(ops),
+                      reduction_decision(trace.requested, True), shape, dtype,
+                      context_shape=root.shape, ops=ops, n_partials=len(root.inputs),
+                      locations=locations)
+    entry.deferred_value = fused.value
+    record(trace, entry)
+    return Traced(trace, None, entry, 0, None, shape, dtype)
+
+
+def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
+    """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
+    arg_values = [primal(a) for a in args]
+    out = prim.fn(*arg_values, **kwargs)
+    if not isinstance(out, (np.ndarray, np.generic)):
+        out = np.asarray(out)
+    traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
+    parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype) for j in traced_positions)
+
+    def elementwise_vjp(g):
+        return [multiply_cotangent(g, prim.partial(j, arg_values, out, kwargs)) for j in traced_positions]
+
+    location = (user_location(3),) if trace.record_locations else ()
+    entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
+                      context_shape=out.shape, n_partials=0, locations=location)
+    record(trace, entry)
+    return Traced(trace, out, entry)
+
+
+class MixedTracesError(MixedadError):
+    pass

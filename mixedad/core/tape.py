@@ -1,0 +1,183 @@
+"""The reverse tape: entries in creation order, the backward sweep, and unbroadcasting.
+
+Every differentiable operation that is not absorbed into a dual region appends one
+``TapeEntry``. Creation order is a topological order, so the backward sweep is a plain
+loop over the list in reverse: no recursion, whatever the depth of the graph.
+Cotangents returned by rules only need to be *broadcastable* to their input: the engine
+fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import MixedadError, describe_location
+from .modes import Decision, Mode, Reason
+
+_trace_ids = itertools.count(1)
+
+
+class Trace:
+    """One differentiation in progress: the tape and the mode the user asked for."""
+
+    __slots__ = ("entries", "requested", "active", "id", "record_locations", "value_dependent", "__weakref__")
+
+    def __init__(self, requested: str = "auto", record_locations: bool = False):
+        self.entries: list[TapeEntry] = []
+        self.requested = requested
+        self.active = True
+        self.id = next(_trace_ids)
+        self.record_locations = record_locations
+        self.value_dependent: list[Any] = []  # where Python control flow looked at traced values
+
+    def __repr__(self) -> str:
+        return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
+
+
+class TapeEntry:
+    """One node of the reverse graph.
+
+    ``parents[i]`` is ``(entry, slot, shape, dtype)`` of the i-th differentiable input,
+    or None for an input that is constant. ``vjp(g)`` returns one cotangent (or None for
+    zero) per parent. ``context_shape`` is the shape the cotangents broadcast against
+    before they are summed back to each parent's shape (the output shape of an
+    elementwise region); None means each cotangent only needs fitting to its parent.
+    """
+
+    __slots__ = (
+        "parents", "vjp", "label", "ops", "decision", "n_partials", "shape", "dtype", "n_outputs",
+        "context_shape", "locations", "cotangents", "deferred_value", "index", "saved_bytes",
+    )
+
+    def __init__(self, parents, vjp, label, decision: Decision, shape, dtype, *, n_outputs=1,
+                 context_shape=None, ops=None, n_partials=0, locations=()):
+        self.parents = parents
+        self.vjp = vjp
+        self.label = label
+        self.ops = ops if ops is not None else (label,)
+        self.decision = decision
+        self.n_partials = n_partials
+        self.shape = shape
+        self.dtype = dtype
+        self.n_outputs = n_outputs
+        self.context_shape = context_shape
+        self.locations = locations
+        self.cotangents = None
+        self.deferred_value: Callable[[], Any] | None = None
+        self.index = -1
+        self.saved_bytes = 0
+
+    def __repr__(self) -> str:
+        return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
+
+
+LEAF_DECISION = Decision(Mode.LEAF, Reason.INPUT)
+
+
+def record(trace: Trace, entry: TapeEntry) -> TapeEntry:
+    entry.index = len(trace.entries)
+    trace.entries.append(entry)
+    return entry
+
+
+def _prod(shape: Sequence[int]) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
+
+
+def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """Bring a cotangent to ``shape`` and ``dtype``: the one place that unbroadcasts.
+
+    ``ct`` must be broadcastable to ``context_shape`` (or, without a context, to the
+    broadcast of itself and ``shape``). Axes where the input was broadcast are summed;
+    axes where ``ct`` is itself broadcast (size 1) but the input is not are expanded; axes
+    where both are size 1 against a larger context are multiplied by the replication count.
+    """
+    ct_shape = np.shape(ct)
+    if ct_shape == shape and (context_shape is None or context_shape == shape):
+        if type(ct) is np.ndarray and ct.dtype == dtype:
+            return ct
+        return np.asarray(ct).astype(dtype, copy=False)
+    if context_shape is None:
+        context_shape = np.broadcast_shapes(ct_shape, shape)
+    ct = np.asarray(ct)
+    ndim = len(context_shape)
+    padded_ct = (1,) * (ndim - len(ct_shape)) + ct_shape
+    padded_target = (1,) * (ndim - len(shape)) + tuple(shape)
+    sum_axes = []
+    scale = 1
+    for axis in range(ndim):
+        if padded_target[axis] == 1:
+            if padded_ct[axis] != 1:
+                sum_axes.append(axis)
+            elif context_shape[axis] != 1:
+                scale *= context_shape[axis]
+    if padded_ct != ct_shape:
+        ct = ct.reshape(padded_ct)
+    if sum_axes:
+        ct = ct.sum(axis=tuple(sum_axes), keepdims=True)
+    if scale != 1:
+        ct = ct * scale
+    if ct.dtype != dtype:
+        ct = ct.astype(dtype)
+    if ct.shape != padded_target:
+        ct = np.broadcast_to(ct, padded_target)
+    return ct.reshape(shape)
+
+
+def multiply_cotangent(g: Any, partial: Any) -> Any:
+    """``g * partial`` where a zero cotangent stays zero even against an infinite partial.
+
+    This is what makes ``np.where(x > 0, np.sqrt(x), 0.0)`` differentiate to 0 at 0 in
+    reverse mode too, as it does in a dual region where the tangents are selected.
+    """
+    if type(partial) is int and partial == 1:
+        return g
+    if np.ndim(g) == 0:
+        if g == 1:
+            return partial
+        return g * partial
+    result = g * partial
+    if result.dtype.kind == "f" and not np.isfinite(result).all():
+        result = np.where(g == 0, np.zeros((), result.dtype), result)
+    return result
+
+
+def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray) -> None:
+    """Propagate ``seed`` from one output back through the tape; leaves keep their cotangents."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        _sweep(trace.entries, output_entry, slot, seed)
+
+
+def _sweep(entries, output_entry, slot, seed) -> None:
+    output_entry.cotangents = [None] * output_entry.n_outputs
+    output_entry.cotangents[slot] = seed
+    for position in range(output_entry.index, -1, -1):
+        entry = entries[position]
+        cotangents = entry.cotangents
+        if cotangents is None or entry.vjp is None:
+            continue
+        g = cotangents if entry.n_outputs > 1 else cotangents[0]
+        try:
+            parent_cts = entry.vjp(g)
+        except MixedadError:
+            raise
+        except Exception as error:  # a rule failed: say which one, and where it was called
+            where = describe_location(entry.locations[0]) if entry.locations else ""
+            raise type(error)(f"{error} (in the reverse rule of {entry.label}{where})") from error
+        entry.cotangents = None
+        entry.vjp = None  # frees what the rule saved as soon as it has run
+        for parent, ct in zip(entry.parents, parent_cts):
+            if parent is None or ct is None:
+                continue
+            parent_entry, parent_slot, parent_shape, parent_dtype = parent
+            ct = fit_cotangent(ct, entry.context_shape, parent_shape, parent_dtype)
+            existing = parent_entry.cotangents
+            if existing is None:
+                existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
+            previous = existing[parent_slot]
+            existing[parent_slot] = ct if previous is None else previous + ct

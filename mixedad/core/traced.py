@@ -1,0 +1,400 @@
+"""The traced array: what a differentiated function receives instead of an ndarray.
+
+It answers NumPy's override protocols (``__array_ufunc__``, NEP 13, and
+``__array_function__``, NEP 18), Python operators and the common ndarray methods, and
+forwards each to the handler the rule tables registered. A traced value is either
+*concrete* (produced by a tape entry, its value known or computable) or *lazy* (the root
+of an elementwise expression in a dual region, not evaluated until something needs it).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .dispatch import function_handler, ufunc_handler, unsupported
+from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
+                     error_with_location)
+
+
+class Traced:
+    """An array-like value being differentiated. Treat it as an ndarray."""
+
+    __slots__ = ("_trace", "_entry", "_slot", "_value", "_expr", "_shape", "_dtype")
+    __array_priority__ = 1000.0
+
+    def __init__(self, trace, value, entry, slot=0, expr=None, shape=None, dtype=None):
+        self._trace = trace
+        self._value = value
+        self._entry = entry
+        self._slot = slot
+        self._expr = expr
+        if shape is None:
+            shape = np.shape(value)
+            dtype = value.dtype
+        self._shape = shape
+        self._dtype = dtype
+
+    # --- metadata ---------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        if self._dtype is None:
+            from .region import region_dtype
+            self._dtype = region_dtype(self._expr)
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        size = 1
+        for n in self._shape:
+            size *= n
+        return size
+
+    def __len__(self) -> int:
+        if not self._shape:
+            raise TypeError("len() of unsized object")
+        return self._shape[0]
+
+    def __repr__(self) -> str:
+        state = "deferred" if self._expr is not None or self._value is None else "computed"
+        dims = ", ".join(map(str, self._shape))
+        return f"<mixedad traced {self.dtype}[{dims}] ({state})>"
+
+    # --- protocols --------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__":
+            out = kwargs.pop("out", None)
+            if out is not None:
+                raise _out_error(ufunc)
+            if kwargs.get("where", True) is not True:
+                raise unsupported(ufunc, " with where=")
+            kwargs.pop("where", None)
+            return ufunc_handler(ufunc)(*inputs, **kwargs)
+        return _ufunc_method(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return function_handler(func)(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise error_with_location(
+            NonDifferentiableError,
+            "np.asarray / np.array on a traced value{where} would drop its derivative. "
+            "Keep it as a traced value (NumPy functions accept it), or move this computation "
+            "outside the differentiated function.",
+            skip=1,
+        )
+
+    def _conversion_error(self, what: str):
+        cls = NotVectorizableError if self.size != 1 else NonDifferentiableError
+        return error_with_location(
+            cls,
+            f"{what} on a traced value{{where}} would drop its derivative. Use NumPy "
+            "functions on the array instead (np.sin, not math.sin; np.where, not if/else); "
+            "for a scalar function mapped over an array, mixedad.sum and mixedad.map "
+            "handle branches element by element.",
+            skip=2,
+        )
+
+    def __float__(self):
+        raise self._conversion_error("float()")
+
+    def __int__(self):
+        raise self._conversion_error("int()")
+
+    def __complex__(self):
+        raise self._conversion_error("complex()")
+
+    def __index__(self):
+        raise self._conversion_error("using it as an index")
+
+    def item(self, *args):
+        raise self._conversion_error(".item()")
+
+    def tolist(self):
+        raise self._conversion_error(".tolist()")
+
+    def __bool__(self):
+        if self.size != 1:
+            raise error_with_location(
+                NotVectorizableError,
+                "The truth value of a traced array with more than one element is ambiguous{where}.",
+                skip=1,
+            )
+        from .region import primal
+        self._trace.value_dependent.append("bool")
+        return bool(primal(self))
+
+    def __setitem__(self, key, value):
+        raise error_with_location(
+            InPlaceMutationError,
+            "In-place assignment into a traced array (x[i] = v){where} is not differentiable. "
+            "Build a new array instead: np.where(mask, v, x), np.concatenate, or "
+            "x + np.eye(...)-style updates.",
+            skip=1,
+        )
+
+    def __iter__(self):
+        if not self._shape:
+            raise TypeError("iteration over a 0-d array")
+        getitem = function_handler(_getitem)
+        for index in range(self._shape[0]):
+            yield getitem(self, index)
+
+    def __getitem__(self, key):
+        return function_handler(_getitem)(self, key)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    # --- ndarray-like properties and methods ------------------------------------------
+    @property
+    def T(self):
+        return function_handler(np.transpose)(self)
+
+    @property
+    def mT(self):
+        return function_handler(np.swapaxes)(self, -1, -2)
+
+    @property
+    def real(self):
+        return self
+
+    def conj(self):
+        return self
+
+    conjugate = conj
+
+    def astype(self, dtype, copy=True, **kwargs):
+        return function_handler(_astype)(self, dtype)
+
+    def copy(self, order="C"):
+        return function_handler(np.copy)(self)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return function_handler(np.reshape)(self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return function_handler(np.transpose)(self, axes or None)
+
+    def ravel(self, order="C"):
+        return function_handler(np.ravel)(self, order=order)
+
+    def flatten(self, order="C"):
+        return function_handler(np.ravel)(self, order=order)
+
+    def squeeze(self, axis=None):
+        return function_handler(np.squeeze)(self, axis=axis)
+
+    def swapaxes(self, axis1, axis2):
+        return function_handler(np.swapaxes)(self, axis1, axis2)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _reject_out(out, np.sum)
+        return function_handler(np.sum)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _reject_out(out, np.mean)
+        return function_handler(np.mean)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _reject_out(out, np.prod)
+        return function_handler(np.prod)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+
+    def max(self, axis=None, out=None, keepdims=False, **kwargs):
+        _reject_out(out, np.max)
+        return function_handler(np.max)(self, axis=axis, keepdims=keepdims, **kwargs)
+
+    def min(self, axis=None, out=None, keepdims=False, **kwargs):
+        _reject_out(out, np.min)
+        return function_handler(np.min)(self, axis=axis, keepdims=keepdims, **kwargs)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        _reject_out(out, np.var)
+        return function_handler(np.var)(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        _reject_out(out, np.std)
+        return function_handler(np.std)(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        _reject_out(out, np.cumsum)
+        return function_handler(np.cumsum)(self, axis=axis, dtype=dtype)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        _reject_out(out, np.cumprod)
+        return function_handler(np.cumprod)(self, axis=axis, dtype=dtype)
+
+    def dot(self, other):
+        return function_handler(np.dot)(self, other)
+
+    def clip(self, min=None, max=None, **kwargs):
+        return function_handler(np.clip)(self, min, max, **kwargs)
+
+    def repeat(self, repeats, axis=None):
+        return function_handler(np.repeat)(self, repeats, axis=axis)
+
+    def take(self, indices, axis=None, **kwargs):
+        return function_handler(np.take)(self, indices, axis=axis, **kwargs)
+
+    def argmax(self, axis=None, **kwargs):
+        return function_handler(np.argmax)(self, axis=axis, **kwargs)
+
+    def argmin(self, axis=None, **kwargs):
+        return function_handler(np.argmin)(self, axis=axis, **kwargs)
+
+    def argsort(self, axis=-1, **kwargs):
+        return function_handler(np.argsort)(self, axis=axis, **kwargs)
+
+    def nonzero(self):
+        return function_handler(np.nonzero)(self)
+
+    def any(self, axis=None, **kwargs):
+        return function_handler(np.any)(self, axis=axis, **kwargs)
+
+    def all(self, axis=None, **kwargs):
+        return function_handler(np.all)(self, axis=axis, **kwargs)
+
+    # --- operators ----------------------------------------------------------------------
+    def __add__(self, other): return ufunc_handler(np.add)(self, other)
+    def __radd__(self, other): return ufunc_handler(np.add)(other, self)
+    def __sub__(self, other): return ufunc_handler(np.subtract)(self, other)
+    def __rsub__(self, other): return ufunc_handler(np.subtract)(other, self)
+    def __mul__(self, other): return ufunc_handler(np.multiply)(self, other)
+    def __rmul__(self, other): return ufunc_handler(np.multiply)(other, self)
+    def __truediv__(self, other): return ufunc_handler(np.true_divide)(self, other)
+    def __rtruediv__(self, other): return ufunc_handler(np.true_divide)(other, self)
+    def __floordiv__(self, other): return ufunc_handler(np.floor_divide)(self, other)
+    def __rfloordiv__(self, other): return ufunc_handler(np.floor_divide)(other, self)
+    def __mod__(self, other): return ufunc_handler(np.remainder)(self, other)
+    def __rmod__(self, other): return ufunc_handler(np.remainder)(other, self)
+    def __pow__(self, other): return ufunc_handler(np.power)(self, other)
+    def __rpow__(self, other): return ufunc_handler(np.power)(other, self)
+    def __matmul__(self, other): return ufunc_handler(np.matmul)(self, other)
+    def __rmatmul__(self, other): return ufunc_handler(np.matmul)(other, self)
+    def __neg__(self): return ufunc_handler(np.negative)(self)
+    def __pos__(self): return ufunc_handler(np.positive)(self)
+    def __abs__(self): return ufunc_handler(np.absolute)(self)
+    def __lt__(self, other): return ufunc_handler(np.less)(self, other)
+    def __le__(self, other): return ufunc_handler(np.less_equal)(self, other)
+    def __gt__(self, other): return ufunc_handler(np.greater)(self, other)
+    def __ge__(self, other): return ufunc_handler(np.greater_equal)(self, other)
+    def __eq__(self, other): return ufunc_handler(np.equal)(self, other)
+    def __ne__(self, other): return ufunc_handler(np.not_equal)(self, other)
+    __hash__ = None  # like ndarray: == is elementwise
+
+    # In-place operators return a new traced value and retire this one: a later use of
+    # an alias that NumPy would have updated in place raises instead of going stale.
+    def _inplace(self, ufunc, other):
+        result = ufunc_handler(ufunc)(self, other)
+        _retire(self, ufunc)
+        return result
+
+    def __iadd__(self, other): return self._inplace(np.add, other)
+    def __isub__(self, other): return self._inplace(np.subtract, other)
+    def __imul__(self, other): return self._inplace(np.multiply, other)
+    def __itruediv__(self, other): return self._inplace(np.true_divide, other)
+    def __ipow__(self, other): return self._inplace(np.power, other)
+    def __imatmul__(self, other): return self._inplace(np.matmul, other)
+
+
+class RetiredTraced:
+    """What a traced value becomes after an in-place operator replaced it."""
+
+    __slots__ = Traced.__slots__
+
+    def _fail(self, *args, **kwargs):
+        raise error_with_location(
+            InPlaceMutationError,
+            "This traced value was replaced by an in-place operator (x += ..., x *= ...) and "
+            "is used again{where}. NumPy would have changed every alias of it; mixedad cannot "
+            "follow that. Write x = x + ... and use the new value.",
+            skip=2,
+        )
+
+    def __getattr__(self, name):
+        self._fail()
+
+    __array_ufunc__ = __array_function__ = __array__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __getitem__ = __len__ = _fail
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __float__ = __bool__ = __iter__ = _fail
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = _fail
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return "<mixedad traced value retired by an in-place operator>"
+
+
+def _retire(value: Traced, ufunc) -> None:
+    value.__class__ = RetiredTraced
+
+
+def _reject_out(out, function) -> None:
+    if out is not None:
+        raise _out_error(function)
+
+
+def _out_error(function):
+    from .dispatch import numpy_name
+    return error_with_location(
+        InPlaceMutationError,
+        f"{numpy_name(function)} with out= on a traced value{{where}} would write a derivative-"
+        "carrying result into an array in place. Assign the result instead: y = f(x).",
+        skip=2,
+    )
+
+
+def _getitem(array, key):
+    """Stands for ``array[key]`` in the dispatch tables (NumPy has no function for it)."""
+    return array[key]
+
+
+def _astype(array, dtype):
+    """Stands for ``array.astype(dtype)`` in the dispatch tables."""
+    return array.astype(dtype)
+
+
+_UFUNC_METHOD_EQUIVALENTS = {
+    ("reduce", np.add): np.sum,
+    ("reduce", np.multiply): np.prod,
+    ("reduce", np.maximum): np.max,
+    ("reduce", np.minimum): np.min,
+    ("accumulate", np.add): np.cumsum,
+    ("accumulate", np.multiply): np.cumprod,
+}
+
+
+def _ufunc_method(ufunc, method, inputs, kwargs):
+    if kwargs.get("out") is not None or method == "at":
+        raise _out_error(ufunc)
+    kwargs.pop("out", None)
+    equivalent = _UFUNC_METHOD_EQUIVALENTS.get((method, ufunc))
+    if equivalent is not None:
+        if method == "reduce":
+            kwargs.setdefault("axis", 0)
+        elif method == "accumulate":
+            kwargs.setdefault("axis", 0)
+        return function_handler(equivalent)(*inputs, **kwargs)
+    if method == "outer":
+        a, b = inputs
+        a_shape, b_shape = np.shape(a), np.shape(b)
+        reshape = function_handler(np.reshape)
+        a_expanded = reshape(a, a_shape + (1,) * len(b_shape)) if isinstance(a, Traced) else \
+            np.reshape(a, a_shape + (1,) * len(b_shape))
+        return ufunc_handler(ufunc)(a_expanded, b, **kwargs)
+    raise unsupported(ufunc, f".{method}")

@@ -1,0 +1,197 @@
+"""Elementwise NumPy functions: one partial derivative per argument, written once.
+
+Each partial feeds the dual regions, the reverse rule and the forward rule. A partial is a
+constant, or a function of the arguments (and of ``out``, the result, where that is
+cheaper or more stable). Conventions at kinks: ``abs``/``sign``-like functions use
+``sign(0) = 0``; ``maximum``/``minimum``/``clip`` split ties 0.5/0.5 (what a central
+difference sees). Domains say where the tests sample each argument.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
+from ..core.primitive import Primitive
+from ..core.region import primal
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+
+
+def _power_partial_base(x, y):
+    if np.ndim(y) == 0:
+        if y == 2:
+            return 2 * x
+        if y == 1:
+            return 1
+        if y == 0:
+            return 0
+    return y * x ** (y - 1)
+
+
+def _power_partial_exponent(x, y, out):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0, out * np.log(np.where(x == 0, 1, x)))
+
+
+def _float_power_partial_base(x, y):
+    return y * np.float_power(x, y - 1)
+
+
+def _choice_partial(first_wins, tie, out):
+    """1 where this argument was chosen, 0.5 on a tie, 0 elsewhere, in the output's dtype."""
+    return np.add(first_wins, tie, dtype=np.result_type(out)) * 0.5
+
+
+def _greater_partial(x, y, out):
+    return _choice_partial(x > y, x >= y, out)
+
+
+def _less_partial(x, y, out):
+    return _choice_partial(x < y, x <= y, out)
+
+
+def _fmax_partial_x(x, y, out):
+    return _choice_partial((x > y) | np.isnan(y), (x >= y) | np.isnan(y), out)
+
+
+def _fmax_partial_y(x, y, out):
+    return _choice_partial((y > x) | np.isnan(x), (y >= x) | np.isnan(x), out)
+
+
+def _fmin_partial_x(x, y, out):
+    return _choice_partial((x < y) | np.isnan(y), (x <= y) | np.isnan(y), out)
+
+
+def _fmin_partial_y(x, y, out):
+    return _choice_partial((y < x) | np.isnan(x), (y <= x) | np.isnan(x), out)
+
+
+POSITIVE_PAIR = (POSITIVE, REALS)
+TWO_REALS = (REALS, REALS)
+# ------------------------------------------------------------------------------------------
+# arithmetic
+add = elementwise(np.add, 1, 1)
+subtract = elementwise(np.subtract, 1, -1)
+multiply = elementwise(np.multiply, lambda x, y: y, lambda x, y: x)
+true_divide = elementwise(np.true_divide, lambda x, y: 1 / y, lambda x, y, out: -out / y,
+                          domain=(REALS, NONZERO))
+negative = elementwise(np.negative, -1)
+positive = elementwise(np.positive, 1)
+power = elementwise(np.power, _power_partial_base, _power_partial_exponent, domain=(POSITIVE, REALS))
+float_power = elementwise(np.float_power, _float_power_partial_base, _power_partial_exponent,
+                          domain=(POSITIVE, REALS))
+square = elementwise(np.square, lambda x: 2 * x)
+reciprocal = elementwise(np.reciprocal, lambda x, out: -out * out, domain=NONZERO)
+sqrt = elementwise(np.sqrt, lambda x, out: 0.5 / out, domain=POSITIVE)
+cbrt = elementwise(np.cbrt, lambda x, out: 1 / (3 * out * out), domain=NONZERO)
+absolute = elementwise(np.absolute, lambda x: np.sign(x), domain=NONZERO)
+fabs = elementwise(np.fabs, lambda x: np.sign(x), domain=NONZERO)
+remainder = elementwise(np.remainder, 1, lambda x, y: -np.floor_divide(x, y),
+                        domain=(Domain(0.1, 0.9), Domain(1.2, 3.0)))
+fmod = elementwise(np.fmod, 1, lambda x, y: -np.trunc(x / y), domain=(Domain(0.1, 0.9), Domain(1.2, 3.0)))
+copysign = elementwise(np.copysign, lambda x, y: np.copysign(1, x) * np.copysign(1, y), 0,
+                       domain=(NONZERO, NONZERO))
+ldexp = elementwise(np.ldexp, lambda x, i: np.ldexp(np.ones((), np.result_type(x)), i), None,
+                    domain=(REALS, Domain(-3, 3, integer=True)))
+
+# exponentials and logarithms
+exp = elementwise(np.exp, lambda x, out: out)
+exp2 = elementwise(np.exp2, lambda x, out: out * LN2)
+expm1 = elementwise(np.expm1, lambda x, out: out + 1)
+log = elementwise(np.log, lambda x: 1 / x, domain=POSITIVE)
+log2 = elementwise(np.log2, lambda x: 1 / (x * LN2), domain=POSITIVE)
+log10 = elementwise(np.log10, lambda x: 1 / (x * LN10), domain=POSITIVE)
+log1p = elementwise(np.log1p, lambda x: 1 / (1 + x), domain=Domain(-0.9, 3.0))
+logaddexp = elementwise(np.logaddexp, lambda x, y, out: np.exp(x - out), lambda x, y, out: np.exp(y - out))
+logaddexp2 = elementwise(np.logaddexp2, lambda x, y, out: np.exp2(x - out), lambda x, y, out: np.exp2(y - out))
+
+# trigonometric and hyperbolic
+sin = elementwise(np.sin, lambda x: np.cos(x))
+cos = elementwise(np.cos, lambda x: -np.sin(x))
+tan = elementwise(np.tan, lambda x, out: 1 + out * out, domain=Domain(-1.2, 1.2))
+arcsin = elementwise(np.arcsin, lambda x: 1 / np.sqrt(1 - x * x), domain=UNIT)
+arccos = elementwise(np.arccos, lambda x: -1 / np.sqrt(1 - x * x), domain=UNIT)
+arctan = elementwise(np.arctan, lambda x: 1 / (1 + x * x))
+arctan2 = elementwise(np.arctan2, lambda y, x: x / (x * x + y * y), lambda y, x: -y / (x * x + y * y),
+                      domain=(NONZERO, NONZERO))
+hypot = elementwise(np.hypot, lambda x, y, out: x / out, lambda x, y, out: y / out, domain=(NONZERO, NONZERO))
+sinh = elementwise(np.sinh, lambda x: np.cosh(x))
+cosh = elementwise(np.cosh, lambda x: np.sinh(x))
+tanh = elementwise(np.tanh, lambda x, out: 1 - out * out)
+arcsinh = elementwise(np.arcsinh, lambda x: 1 / np.sqrt(x * x + 1))
+arccosh = elementwise(np.arccosh, lambda x: 1 / np.sqrt(x * x - 1), domain=Domain(1.1, 4.0))
+arctanh = elementwise(np.arctanh, lambda x: 1 / (1 - x * x), domain=UNIT)
+deg2rad = elementwise(np.deg2rad, math.pi / 180)
+rad2deg = elementwise(np.rad2deg, 180 / math.pi)
+
+# selection by value (ties split evenly)
+maximum = elementwise(np.maximum, _greater_partial, lambda x, y, out: _greater_partial(y, x, out))
+minimum = elementwise(np.minimum, _less_partial, lambda x, y, out: _less_partial(y, x, out))
+fmax = elementwise(np.fmax, _fmax_partial_x, _fmax_partial_y)
+fmin = elementwise(np.fmin, _fmin_partial_x, _fmin_partial_y)
+
+# ------------------------------------------------------------------------------------------
+# no derivative (zero almost everywhere, or not real-valued)
+for _ufunc in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.signbit, np.isnan, np.isinf,
+               np.isfinite, np.greater, np.greater_equal, np.less, np.less_equal, np.equal,
+               np.not_equal, np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
+               np.floor_divide, np.heaviside, np.nextafter, np.spacing):
+    nondifferentiable(_ufunc)
+for _function in (np.round, np.around, np.fix, np.isclose, np.allclose, np.array_equal,
+                  np.isreal, np.iscomplex, np.isrealobj, np.iscomplexobj, np.isneginf, np.isposinf):
+    nondifferentiable(_function)
+
+
+# ------------------------------------------------------------------------------------------
+# np.where: the tangent of the branch not taken is never multiplied in, so an infinite
+# derivative there (sqrt at 0) cannot turn into NaN.
+def _where_tangent(tangents, out, condition, a, b):
+    _, tangent_a, tangent_b = tangents
+    result = np.where(condition, 0 if tangent_a is None else tangent_a, 0 if tangent_b is None else tangent_b)
+    if result.dtype.kind != "f":
+        result = result.astype(np.result_type(a, b, 1.0))
+    return result
+
+
+def _select(condition, a, b):
+    return np.where(condition, a, b)
+
+
+where_select = Primitive(_select, name="where", elementwise=True)
+where_select.defpartials(None, lambda c, a, b: np.asarray(c, dtype=bool),
+                         lambda c, a, b: np.logical_not(c))
+where_select.tangent_rule = _where_tangent
+
+
+@implements(np.where)
+def where(condition, a=None, b=None):
+    if a is None and b is None:
+        return np.nonzero(primal(condition))
+    condition = primal(condition)
+    if condition.dtype != bool:
+        condition = condition != 0
+    return where_select(condition, a, b)
+
+
+@implements(np.clip)
+def clip(a, a_min=None, a_max=None, **kwargs):
+    if kwargs.pop("out", None) is not None:
+        raise ValueError("np.clip with out= is not supported on traced values")
+    a_min = kwargs.pop("min", a_min)
+    a_max = kwargs.pop("max", a_max)
+    result = a
+    if a_min is not None:
+        result = np.maximum(result, a_min)
+    if a_max is not None:
+        result = np.minimum(result, a_max)
+    return result
+
+
+@implements(np.nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    value = primal(x)
+    finite = np.isfinite(value)
+    return where_select(finite, x, np.nan_to_num(value, nan=nan, posinf=posinf, neginf=neginf))

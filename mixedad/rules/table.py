@@ -1,0 +1,86 @@
+"""The vocabulary of the rule tables: small helpers that name the common rule shapes.
+
+Each helper creates a :class:`~mixedad.core.primitive.Primitive` through the public API
+and registers it as what runs when the NumPy function meets a traced value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..core.dispatch import register_function
+from ..core.primitive import Primitive
+from ..core.region import primal
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where an argument's derivative is defined and smooth: sampled by the tests."""
+
+    low: float = -3.0
+    high: float = 3.0
+    avoid: tuple = ()  # points (kinks, poles) the tests keep a distance from
+    integer: bool = False  # e.g. a power's exponent drawn from small integers
+
+
+REALS = Domain()
+POSITIVE = Domain(0.1, 4.0)
+UNIT = Domain(-0.9, 0.9)
+NONZERO = Domain(-3.0, 3.0, avoid=(0.0,))
+
+
+def elementwise(ufunc: Callable, *partials: Any, domain: Sequence[Domain] | Domain = REALS,
+                name: str | None = None) -> Primitive:
+    """Register an elementwise NumPy function with one partial derivative per argument."""
+    prim = Primitive(ufunc, name=name or ufunc.__name__, elementwise=True)
+    prim.defpartials(*partials)
+    nin = getattr(ufunc, "nin", len(partials))
+    prim.domain = tuple(domain) if isinstance(domain, (tuple, list)) else (domain,) * nin
+    register_function(ufunc, prim)
+    return prim
+
+
+def nondifferentiable(function: Callable, name: str | None = None) -> Primitive:
+    """Register a function whose result carries no derivative (comparisons, sign, argmax, ...).
+
+    Its result is a plain NumPy value computed from the traced values' primals.
+    """
+    prim = Primitive(function, name=name or getattr(function, "__name__", repr(function)),
+                     elementwise=isinstance(function, np.ufunc))
+    prim.differentiable = False
+    if not prim.elementwise:
+        def plain(*args, **kwargs):
+            return function(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
+        register_function(function, plain)
+    else:
+        register_function(function, prim)
+    return prim
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return primal(value)
+
+
+def reverse_rule(function: Callable, *vjps: Callable | None, nondiff_argnums: Sequence[int] = (),
+                 name: str | None = None, multiple_outputs: bool = False) -> Primitive:
+    """Register a NumPy function as a general primitive with reverse rules (see ``defvjp``)."""
+    prim = Primitive(function, name=name or getattr(function, "__name__", repr(function)),
+                     nondiff_argnums=nondiff_argnums, multiple_outputs=multiple_outputs)
+    if vjps:
+        prim.defvjp(*vjps)
+    register_function(function, prim)
+    return prim
+
+
+def implements(numpy_function: Callable) -> Callable[[Callable], Callable]:
+    """Register a composite: a Python function, written with NumPy on traced values, that
+    runs instead of ``numpy_function`` (for argument handling, or for functions that are
+    compositions of primitives)."""
+    def register(handler: Callable) -> Callable:
+        register_function(numpy_function, handler)
+        return handler
+    return register
