@@ -10,9 +10,11 @@ from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, Mi
                           NonDifferentiableError, UnsupportedOperationError)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import Primitive, primitive
+from .mapping import map, sum
+from .profiling import EntryReport, Report, profile
 
 __all__ = [
-    "gradient", "value_and_gradient", "primitive", "Primitive", "Mode", "Reason", "Decision",
+    "gradient", "value_and_gradient", "map", "sum", "profile", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
     "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",
     "InputError", "MissingRuleError",
 ]

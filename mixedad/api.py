@@ -4,6 +4,7 @@ Everything a user calls lives here or is re-exported from ``mixedad``.
 """
 from __future__ import annotations
 
+import gc
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -94,10 +95,14 @@ def _plain_tree(tree: Any) -> Any:
     return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) else leaf, tree)
 
 
-def _differentiate(f, args, argnums, has_aux, mode, want_value, record_locations=False):
+def _differentiate(f, args, argnums, has_aux, mode, want_value, record_locations=False, observe=None):
     check_requested_mode(mode)
     numbers = _argnums_tuple(argnums, len(args))
     trace = Trace(mode, record_locations=record_locations)
+    # The tape is acyclic: collecting cycles while it grows only costs time (7 us per op
+    # becomes 40 us at 10^5 entries), so the cyclic collector pauses until we are done.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         inputs = _Inputs(trace, args, numbers)
         result = f(*inputs.args)
@@ -129,6 +134,10 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, record_locations
             aux = _plain_tree(aux)
     finally:
         trace.active = False
+        if collecting:
+            gc.enable()
+        if observe is not None:
+            observe(trace)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     grad = grads[0] if isinstance(argnums, int) else tuple(grads)

@@ -34,7 +34,10 @@ def find_trace(args: Sequence[Any]):
             if trace is None:
                 trace = arg_trace
             elif arg_trace is not trace:
-                raise _mixed_trace_error(trace, arg_trace)
+                if arg_trace.active and trace.active:
+                    raise _mixed_trace_error(trace, arg_trace)
+                trace = trace if not trace.active else arg_trace
+                break
     if trace is not None and not trace.active:
         raise error_with_location(
             MixedTracesError,

@@ -28,7 +28,7 @@ class ExprNode:
     """One elementwise op inside a region. ``args`` hold ExprNodes, concrete Traced values
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
-    __slots__ = ("prim", "args", "kwargs", "inputs", "shape", "decision", "location")
+    __slots__ = ("prim", "args", "kwargs", "inputs", "shape", "decision", "location", "dtype")
 
     def __init__(self, prim, args, kwargs, inputs, shape, decision, location):
         self.prim = prim
@@ -38,6 +38,7 @@ class ExprNode:
         self.shape = shape
         self.decision = decision
         self.location = location
+        self.dtype = None
 
 
 def primal(value: Any) -> Any:
@@ -68,20 +69,37 @@ def broadcast_shape(args) -> tuple:
     return shape
 
 
+def _result_dtype(prim, arg_dtypes) -> np.dtype:
+    """The dtype of an elementwise op's result from its arguments' dtypes, without calling it.
+
+    ``arg_dtypes`` holds dtypes, or Python scalars (weak under NEP 50). Ufuncs resolve
+    through their own loops; other elementwise primitives return the promoted dtype.
+    """
+    fn = prim.fn
+    if isinstance(fn, np.ufunc):
+        signature = tuple(d if isinstance(d, np.dtype) else type(d) for d in arg_dtypes)
+        try:
+            return fn.resolve_dtypes(signature + (None,) * fn.nout)[fn.nin]
+        except (TypeError, ValueError, np.exceptions.DTypePromotionError):
+            pass
+    return np.result_type(*arg_dtypes)
+
+
 def region_dtype(node: ExprNode) -> np.dtype:
-    """The dtype a region's value will have, found on 0-d stand-ins without evaluating it."""
-    stand_ins = []
-    for arg in node.args:
-        if type(arg) is ExprNode:
-            stand_ins.append(np.zeros((), region_dtype(arg)))
-        elif type(arg) is Traced:
-            stand_ins.append(np.zeros((), arg.dtype))
-        elif isinstance(arg, np.ndarray):
-            stand_ins.append(np.zeros((), arg.dtype))
-        else:
-            stand_ins.append(arg)
-    with np.errstate(all="ignore"):
-        return np.result_type(node.prim.fn(*stand_ins, **node.kwargs))
+    """The dtype a region's value will have, found without evaluating it."""
+    if node.dtype is not None:
+        return node.dtype
+    for pending in _topological(node):
+        if pending.dtype is not None:
+            continue
+        arg_dtypes = []
+        for arg in pending.args:
+            if type(arg) is ExprNode or type(arg) is Traced or isinstance(arg, (np.ndarray, np.generic)):
+                arg_dtypes.append(arg.dtype)
+            else:
+                arg_dtypes.append(arg)
+        pending.dtype = _result_dtype(pending.prim, arg_dtypes)
+    return node.dtype
 
 
 def extend_region(trace, prim, args, kwargs) -> Traced:
@@ -99,7 +117,9 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     if decision.reason is Reason.SPLIT_AT_CAP:
         for arg in args:
             if type(arg) is Traced and arg._expr is not None:
+                arg._expr.decision = decision  # this region ends here because of the cap
                 materialize(arg)
+        decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
     node_args = tuple(arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args)
     location = user_location(3) if trace.record_locations else None
@@ -110,17 +130,19 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
 def _topological(root: ExprNode) -> list[ExprNode]:
     """Nodes below ``root`` with every node after its arguments (iterative: regions can be long)."""
     order: list[ExprNode] = []
-    seen = {id(root)}
+    expanded: set[int] = set()
     stack = [(root, False)]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, children_done = stack.pop()
+        if children_done:
             order.append(node)
             continue
+        if id(node) in expanded:
+            continue
+        expanded.add(id(node))
         stack.append((node, True))
-        for arg in node.args:
-            if type(arg) is ExprNode and id(arg) not in seen:
-                seen.add(id(arg))
+        for arg in reversed(node.args):  # first argument first: reports read in source order
+            if type(arg) is ExprNode and id(arg) not in expanded:
                 stack.append((arg, False))
     return order
 

@@ -1,0 +1,225 @@
+"""The public API: argument handling, pytrees, aux, errors for what cannot be differentiated."""
+import dataclasses
+import sys
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+import mixedad
+
+from numerical import numerical_gradient
+
+MODES = ("auto", "reverse", "forward")
+
+
+def mlp_params(rng, dtype=np.float64):
+    return {"W1": rng.standard_normal((8, 6)).astype(dtype), "b1": rng.standard_normal(8).astype(dtype),
+            "W2": rng.standard_normal((3, 8)).astype(dtype), "b2": rng.standard_normal(3).astype(dtype)}
+
+
+def mlp_loss(params, x):
+    h = np.tanh(params["W1"] @ x + params["b1"][:, None])
+    y = params["W2"] @ h + params["b2"][:, None]
+    return np.sum(y ** 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_issue_example_mlp_matches_finite_differences(mode):
+    rng = np.random.default_rng(0)
+    params, x = mlp_params(rng), rng.standard_normal((6, 5))
+    grads = mixedad.gradient(mlp_loss, params, x, mode=mode)
+    assert set(grads) == set(params)
+    for key in params:
+        def partial(value, key=key):
+            return mlp_loss({**params, key: value}, x)
+        np.testing.assert_allclose(grads[key], numerical_gradient(partial, params[key]), rtol=1e-5, atol=1e-7)
+
+
+def test_float32_params_give_float32_grads_and_value():
+    rng = np.random.default_rng(1)
+    params, x = mlp_params(rng, np.float32), rng.standard_normal((6, 5)).astype(np.float32)
+    value, grads = mixedad.value_and_gradient(mlp_loss, params, x)
+    assert value.dtype == np.float32 and value == mlp_loss(params, x)
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+Pair = namedtuple("Pair", "a b")
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    weight: np.ndarray
+    scale: float
+
+
+def test_pytrees_keep_their_structure_and_leaf_types():
+    tree = {"list": [np.ones(2), 2.0], "pair": Pair(np.full(3, 2.0), 0.5), "layer": Layer(np.ones(2), 3.0),
+            "tuple": (np.float32(1.5),), "nothing": None}
+
+    def f(t):
+        return (np.sum(t["list"][0] * t["list"][1]) + np.sum(t["pair"].a ** 2) * t["pair"].b
+                + np.sum(t["layer"].weight) * t["layer"].scale + t["tuple"][0] * 2.0)
+    g = mixedad.gradient(f, tree)
+    assert isinstance(g["pair"], Pair) and isinstance(g["layer"], Layer) and g["nothing"] is None
+    np.testing.assert_allclose(g["list"][0], [2.0, 2.0])
+    assert isinstance(g["list"][1], float) and g["list"][1] == 2.0
+    np.testing.assert_allclose(g["pair"].a, 2 * 2.0 * 0.5)
+    assert g["pair"].b == 12.0 and g["layer"].scale == 2.0
+    assert isinstance(g["tuple"][0], np.float32) and g["tuple"][0] == 2.0
+
+
+def test_argnums_tuple_and_untouched_other_arguments():
+    seen = {}
+
+    def f(x, y, label, z):
+        seen["label"] = label
+        seen["z"] = type(z)
+        return np.sum(x * y) + np.sum(z)
+    x, y, z = np.ones(3), np.arange(3.0), np.ones(2)
+    gx, gy = mixedad.gradient(f, x, y, "hello", z, argnums=(0, 1))
+    np.testing.assert_allclose(gx, y)
+    np.testing.assert_allclose(gy, x)
+    assert seen == {"label": "hello", "z": np.ndarray}
+    assert mixedad.gradient(f, x, y, "s", z, argnums=-1).shape == (2,)
+
+
+def test_has_aux_follows_the_jax_convention():
+    def f(x):
+        loss = np.sum(x ** 2)
+        return loss, {"loss": loss, "note": "ok"}
+    (value, aux), g = mixedad.value_and_gradient(f, np.array([1.0, 2.0]), has_aux=True)
+    assert value == 5.0 and aux["loss"] == 5.0 and not isinstance(aux["loss"], mixedad.core.traced.Traced)
+    g2, aux2 = mixedad.gradient(f, np.array([1.0, 2.0]), has_aux=True)
+    np.testing.assert_allclose(g2, [2.0, 4.0])
+
+
+def test_reflected_operators_with_arrays_and_scalars_on_the_left():
+    x = np.array([1.0, 2.0])
+    c = np.array([3.0, 5.0])
+    f = lambda x: np.sum(c + x) + np.sum(c * x) + np.sum(c - x) + np.sum(c / x) + np.sum(2.0 ** x) + np.sum(c @ x)
+    np.testing.assert_allclose(mixedad.gradient(f, x), numerical_gradient(f, x), rtol=1e-6)
+
+
+def test_ndarray_like_methods_and_properties():
+    def f(x):
+        assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and x.dtype == np.float64 and len(x) == 2
+        return x.T.reshape(-1).sum() + x.mean(axis=0).sum() + x[1, ::-1].sum() * 2.0
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(mixedad.gradient(f, x), numerical_gradient(f, x), rtol=1e-6)
+
+
+def test_constant_function_has_exactly_zero_gradient():
+    g = mixedad.gradient(lambda x: 3.0, np.ones(3))
+    np.testing.assert_array_equal(g, np.zeros(3))
+
+
+# --- errors ------------------------------------------------------------------------------------
+def this_line_number(offset=0):
+    return sys._getframe(1).f_lineno + offset
+
+
+def test_unsupported_numpy_function_names_it_and_the_user_line():
+    def f(x):
+        return np.sum(np.fft.fft(x).real)  # no rule for fft
+    line = f.__code__.co_firstlineno + 1
+    with pytest.raises(mixedad.UnsupportedOperationError) as info:
+        mixedad.gradient(f, np.ones(4))
+    message = str(info.value)
+    assert "numpy.fft.fft" in message and f"test_api.py:{line}" in message and "mixedad.primitive" in message
+
+
+@pytest.mark.parametrize("convert", [np.asarray, float, lambda x: x.item(), lambda x: x.tolist()])
+def test_conversions_that_drop_the_derivative_raise(convert):
+    with pytest.raises(mixedad.NonDifferentiableError, match="test_api.py"):
+        mixedad.gradient(lambda x: np.sum(x) * float(np.sum(convert(x))), np.ones(1))
+
+
+def test_setitem_raises():
+    def f(x):
+        x[0] = 1.0
+        return np.sum(x)
+    with pytest.raises(mixedad.InPlaceMutationError, match="x\\[0\\] = 1.0"):
+        mixedad.gradient(f, np.ones(3))
+
+
+def test_inplace_operator_is_functional_but_a_stale_alias_raises():
+    def accumulate(x):
+        total = x * 0.0
+        for i in range(3):
+            total += x * i  # fine: nothing else refers to the old total
+        return np.sum(total)
+    np.testing.assert_allclose(mixedad.gradient(accumulate, np.ones(2)), [3.0, 3.0])
+
+    def aliased(x):
+        y = x * 1.0
+        alias = y
+        y += 1.0  # NumPy would change alias too
+        return np.sum(alias)
+    with pytest.raises(mixedad.InPlaceMutationError, match="in-place"):
+        mixedad.gradient(aliased, np.ones(2))
+
+
+def test_ufunc_out_argument_raises():
+    def f(x):
+        buffer = np.empty(3)
+        np.sin(x, out=buffer)
+        return np.sum(buffer)
+    with pytest.raises(mixedad.InPlaceMutationError, match="out="):
+        mixedad.gradient(f, np.ones(3))
+
+
+@pytest.mark.parametrize("bad", [np.arange(3), np.array([1 + 2j]), 3, True])
+def test_integer_complex_and_bool_inputs_raise(bad):
+    with pytest.raises(mixedad.InputError):
+        mixedad.gradient(lambda x: np.sum(x * 2.0), bad)
+
+
+def test_non_scalar_output_raises():
+    with pytest.raises(mixedad.MixedadError, match="scalar"):
+        mixedad.gradient(lambda x: x * 2.0, np.ones(3))
+
+
+def test_escaped_traced_value_raises_when_reused():
+    kept = []
+    mixedad.gradient(lambda x: kept.append(x * 2.0) or np.sum(x), np.ones(2))
+    with pytest.raises(mixedad.MixedadError, match="escaped"):
+        mixedad.gradient(lambda y: np.sum(y * kept[0]), np.ones(2))
+
+
+def test_nested_gradient_raises_clearly():
+    def outer(x):
+        return np.sum(mixedad.gradient(lambda y: np.sum(y * x), x))
+    with pytest.raises(mixedad.MixedadError):
+        mixedad.gradient(outer, np.ones(2))
+
+
+def test_bad_mode_raises():
+    with pytest.raises(ValueError, match="mode"):
+        mixedad.gradient(lambda x: np.sum(x), np.ones(2), mode="sideways")
+
+
+# --- deep graphs -------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+def test_deep_graph_of_scalar_ops_does_not_recurse(mode):
+    n = 50_000  # two ops per step: 10^5 tape entries in reverse mode
+
+    def f(x):
+        y = x
+        for _ in range(n):
+            y = y * 1.000001 + 1e-7
+        return y
+    g = mixedad.gradient(f, 1.0, mode=mode)
+    np.testing.assert_allclose(g, 1.000001 ** n, rtol=1e-9)
+
+
+def test_python_loop_over_elements():
+    x = np.linspace(0, 1, 200)
+
+    def f(x):
+        total = 0.0
+        for i in range(len(x)):
+            total = total + np.sin(x[i])
+        return total
+    for mode in MODES:
+        np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), np.cos(x), rtol=1e-12)

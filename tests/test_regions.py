@@ -1,0 +1,182 @@
+"""Dual regions: one tape entry per fused elementwise region, fused reductions, the cap,
+deferred evaluation and mixedad.sum/map (vectorized and per-element)."""
+import math
+
+import numpy as np
+import pytest
+
+import mixedad
+from mixedad import Mode, Reason
+
+from numerical import numerical_gradient
+
+MODES = ("auto", "reverse", "forward")
+
+
+def tape_entries(f, *args, mode="auto"):
+    report = mixedad.profile(f, *args, mode=mode)
+    return [e for e in report.entries if e.mode is not Mode.LEAF]
+
+
+@pytest.mark.parametrize("size", [1, 10, 10_000])
+@pytest.mark.parametrize("length", [1, 5, 40])
+def test_one_entry_per_region_whatever_the_size_and_chain_length(size, length):
+    x = np.linspace(0.1, 0.9, size)
+
+    def f(x):
+        y = x
+        for _ in range(length):
+            y = np.sin(y) * 0.5 + y
+        return np.sum(y)
+    entries = tape_entries(f, x)
+    assert len(entries) == 1
+    assert entries[0].mode is Mode.DUAL and entries[0].reason is Reason.REDUCTION_FUSED
+    assert entries[0].n_partials == 1
+    assert len(entries[0].ops) == 3 * length + 1
+    # reverse mode puts every op on the tape instead
+    assert len(tape_entries(f, x, mode="reverse")) == 3 * length + 1
+
+
+def test_region_feeding_a_matmul_is_one_entry_and_gradients_agree():
+    rng = np.random.default_rng(0)
+    W, x, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(4)
+
+    def loss(W, b):
+        h = np.tanh(W @ x + b[:, None])
+        return np.sum(h ** 2)
+    entries = tape_entries(loss, W, b)
+    kinds = [(e.mode, e.ops) for e in entries]
+    assert kinds[0] == (Mode.REVERSE, ("matmul",))
+    dual = [e for e in entries if e.mode is Mode.DUAL]
+    assert len(dual) == 1 and dual[0].ops[-3:] == ("tanh", "power", "sum")
+    grads = [mixedad.gradient(loss, W, b, argnums=(0, 1), mode=m) for m in MODES]
+    for g in grads[1:]:
+        np.testing.assert_allclose(g[0], grads[0][0], rtol=1e-12)
+        np.testing.assert_allclose(g[1], grads[0][1], rtol=1e-12)
+    np.testing.assert_allclose(grads[0][0], numerical_gradient(lambda W: loss(W, b), W), rtol=1e-6)
+
+
+def test_regions_split_at_the_partials_cap_and_stay_correct():
+    xs = [np.full(3, 0.1 * (i + 1)) for i in range(20)]
+
+    def f(*xs):
+        total = 0.0
+        for x in xs:
+            total = total + np.sin(x)
+        return np.sum(total)
+    report = mixedad.profile(f, *xs, argnums=tuple(range(20)))
+    split = [e for e in report.entries if e.reason is Reason.SPLIT_AT_CAP]
+    assert split, "a region over 20 inputs must be split"
+    assert max(e.n_partials for e in report.entries) <= 12
+    grads = mixedad.gradient(f, *xs, argnums=tuple(range(20)))
+    for x, g in zip(xs, grads):
+        np.testing.assert_allclose(g, np.cos(x))
+    # forward mode does not cap
+    forward = mixedad.profile(f, *xs, argnums=tuple(range(20)), mode="forward")
+    assert max(e.n_partials for e in forward.entries) == 20
+
+
+def test_fused_sum_with_axis_and_keepdims_and_mean():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    for reducer in (lambda z: np.sum(z, axis=0), lambda z: np.sum(z, axis=1, keepdims=True),
+                    lambda z: np.mean(z, axis=(0, 1)), lambda z: z.mean(axis=-1)):
+        def f(x, y, reducer=reducer):
+            r = reducer(np.sin(x) * y + y)
+            return np.sum(r * np.arange(1, r.size + 1).reshape(np.shape(r)))
+        for mode in MODES:
+            gx, gy = mixedad.gradient(f, x, y, argnums=(0, 1), mode=mode)
+            np.testing.assert_allclose(gx, numerical_gradient(lambda x: f(x, y), x), rtol=1e-6)
+            np.testing.assert_allclose(gy, numerical_gradient(lambda y: f(x, y), y), rtol=1e-6)
+
+
+def test_broadcast_scalar_input_is_counted_once_per_use():
+    # sum(x + s) over n elements has d/ds = n: the engine must multiply, not just reshape
+    x = np.ones((2, 3))
+    gs = mixedad.gradient(lambda s, x: np.sum(x + s), 0.5, x)
+    assert gs == 6.0 and isinstance(gs, float)
+
+
+class CountingSin:
+    """An elementwise primitive that counts how often its primal is evaluated."""
+
+    def __init__(self):
+        self.calls = 0
+
+        def counted_sin(x):
+            self.calls += 1
+            return np.sin(x)
+        self.prim = mixedad.primitive(counted_sin, elementwise=True)
+        self.prim.defpartials(lambda x: np.cos(x))
+
+
+def test_gradient_of_sum_of_region_does_not_evaluate_the_unused_primal():
+    counter = CountingSin()
+    x = np.linspace(0, 1, 5)
+    g = mixedad.gradient(lambda x: np.sum(counter.prim(x)), x)
+    np.testing.assert_allclose(g, np.cos(x))
+    assert counter.calls == 0
+    value, g = mixedad.value_and_gradient(lambda x: np.sum(counter.prim(x)), x)
+    assert counter.calls == 1 and np.isclose(value, np.sum(np.sin(x)))
+
+
+def test_values_match_numpy_exactly():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    f = lambda x: np.sum(np.tanh(x) * np.exp(-x * x) + np.arctan2(x, 2.0))
+    for mode in MODES:
+        value, _ = mixedad.value_and_gradient(f, x, mode=mode)
+        assert value == f(x) and value.dtype == np.float32
+
+
+# --- mixedad.sum and mixedad.map ------------------------------------------------------------
+def test_mixedad_sum_vectorized_is_one_fused_entry():
+    x = np.linspace(-2, 2, 64).astype(np.float32)
+    f = lambda x: mixedad.sum(lambda t: np.arctan2(t, 2.0), x)
+    entries = tape_entries(f, x)
+    assert len(entries) == 1 and entries[0].mode is Mode.DUAL
+    g = mixedad.gradient(f, x)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, 2.0 / (x.astype(np.float64) ** 2 + 4.0), rtol=1e-6)
+
+
+def branchy(t):
+    if t > 0.5:
+        return t * t
+    return math.sin(t) + float(t) * 2.0
+
+
+def test_mixedad_sum_falls_back_per_element_for_branches_math_and_float():
+    x = np.array([-1.0, 0.2, 0.7, 1.5])
+    report = mixedad.profile(lambda x: mixedad.sum(branchy, x), x)
+    per_element = report.by_mode(Mode.PER_ELEMENT)
+    assert len(per_element) == 1 and per_element[0].reason is Reason.NOT_VECTORIZABLE
+    expected = np.where(x > 0.5, 2 * x, np.cos(x) + 2.0)
+    np.testing.assert_allclose(report.gradient, expected)
+    np.testing.assert_allclose(report.value, sum(branchy(float(t)) for t in x))
+
+
+def test_mixedad_map_broadcasts_several_inputs():
+    x, y = np.array([[0.5], [1.5]]), np.array([1.0, 2.0, 3.0])
+
+    def f(x, y):
+        return np.sum(mixedad.map(lambda a, b: a * np.exp(b) if a > 1 else a - b, x, y) ** 2)
+    gx, gy = mixedad.gradient(f, x, y, argnums=(0, 1))
+    np.testing.assert_allclose(gx, numerical_gradient(lambda x: f(x, y), x), rtol=1e-6)
+    np.testing.assert_allclose(gy, numerical_gradient(lambda y: f(x, y), y), rtol=1e-6)
+
+
+def test_map_outside_a_gradient_is_plain_numpy():
+    x = np.array([-1.0, 2.0])
+    np.testing.assert_allclose(mixedad.map(branchy, x), [branchy(-1.0), branchy(2.0)])
+    assert mixedad.sum(np.sin, x) == np.sum(np.sin(x))
+
+
+def test_helper_calling_math_in_a_nested_function_raises_not_silently_zero():
+    def helper(t):
+        return math.exp(t)
+
+    def f(t):
+        return helper(t) if t > 0 else t
+    with pytest.raises(mixedad.NonDifferentiableError, match="float"):
+        mixedad.gradient(lambda x: mixedad.sum(f, x), np.array([1.0, -1.0]))
