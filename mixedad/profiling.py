@@ -67,12 +67,17 @@ class Report:
             rows.append((str(e.index), e.label, e.mode.value, str(e.n_partials) if e.n_partials else "",
                          shape, e.dtype or "", _bytes(e.saved_bytes), e.where, e.reason.value))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-        lines = [f"mixedad mode report (mode={self.requested_mode}): {self.n_entries} tape entries, "
-                 f"{len(self.by_mode(Mode.DUAL))} dual regions fusing {self.n_fused_ops} ops"]
+        n_dual = len(self.by_mode(Mode.DUAL))
+        lines = [f"mixedad mode report (mode={self.requested_mode}): {_count(self.n_entries, 'tape entry', 'tape entries')}, "
+                 f"{_count(n_dual, 'dual region', 'dual regions')} fusing {_count(self.n_fused_ops, 'op', 'ops')}"]
         for row in rows:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
         lines.extend(self.notes)
         return "\n".join(lines)
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    return f"{n} {singular if n == 1 else plural}"
 
 
 def _bytes(n: int) -> str:

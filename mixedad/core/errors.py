@@ -26,8 +26,12 @@ class SourceLocation:
         return f"{self.filename}:{self.lineno}"
 
 
+# Modules inside the package that are user code as far as reports are concerned.
+_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "examples"), os.path.join(_PACKAGE_DIR, "demo.py"))
+
+
 def _is_internal(filename: str) -> bool:
-    if filename.startswith(_PACKAGE_DIR) and not filename.startswith(os.path.join(_PACKAGE_DIR, "examples")):
+    if filename.startswith(_PACKAGE_DIR) and not filename.startswith(_USER_CODE_IN_PACKAGE):
         return True
     if _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR):
         return True

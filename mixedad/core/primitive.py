@@ -103,8 +103,7 @@ class Primitive:
         self.joint_jvp = False
         self.partial_specs: tuple | None = None
         self.partial_takes_out: tuple = ()
-        self.partials_use_output = False
-        self.partials_use_args = False
+        self.partial_takes_args: tuple = ()
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
         self.out_meta: Callable | None = None
@@ -153,8 +152,7 @@ class Primitive:
                                "(create it with mixedad.primitive(elementwise=True)).")
         self.partial_specs = tuple(partials)
         self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
-        self.partials_use_output = any(self.partial_takes_out)
-        self.partials_use_args = any(callable(p) and _takes_args(p) for p in partials)
+        self.partial_takes_args = tuple(callable(p) and _takes_args(p) for p in partials)
         return partials[0] if len(partials) == 1 else self
 
     def partial(self, position: int, arg_values, out, kwargs):

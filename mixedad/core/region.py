@@ -159,7 +159,28 @@ def _combine(d, p):
     return d * p
 
 
+def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
+    """Whether the partials this node needs (those of arguments that depend on region
+    inputs) read the node's output, and whether they read argument values."""
+    prim = node.prim
+    if prim.tangent_rule is not None:
+        return True, True
+    uses_output = uses_args = False
+    for j, arg in enumerate(node.args):
+        if type(arg) is ExprNode or type(arg) is Traced:
+            uses_output = uses_output or prim.partial_takes_out[j]
+            uses_args = uses_args or prim.partial_takes_args[j]
+    return uses_output, uses_args
+
+
 def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
+    if want_partials:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return _evaluate(root, want_value, want_partials)
+    return _evaluate(root, want_value, want_partials)
+
+
+def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     """Evaluate a region: its value (if wanted) and its partials per region input (if wanted).
 
     Only the values that something needs are computed: the root's if asked, and those
@@ -167,12 +188,15 @@ def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     """
     order = _topological(root)
     needed = {id(root)} if want_value else set()
+    reads_values: set[int] = set()  # nodes whose partial formulas read argument values
     for node in reversed(order):
         prim = node.prim
         if want_partials:
-            if prim.partials_use_output:
+            uses_output, uses_args = _partial_demand(node)
+            if uses_output:
                 needed.add(id(node))
-            if prim.partials_use_args:
+            if uses_args:
+                reads_values.add(id(node))
                 for arg in node.args:
                     if type(arg) is ExprNode:
                         needed.add(id(arg))
@@ -192,14 +216,13 @@ def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
         prim = node.prim
         key = id(node)
         arg_values = None
-        if key in needed or (want_partials and (prim.partials_use_args or prim.partials_use_output)):
+        if key in needed or key in reads_values:
             arg_values = [values[id(a)] if type(a) is ExprNode else primal(a) for a in node.args]
         out = prim.fn(*arg_values, **node.kwargs) if key in needed else None
         if key in needed:
             values[key] = out
         if want_partials:
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                partials[key] = _node_partials(node, arg_values, out, partials)
+            partials[key] = _node_partials(node, arg_values, out, partials)
         for arg in node.args:
             if type(arg) is ExprNode:
                 arg_key = id(arg)
@@ -288,6 +311,21 @@ def materialize(value: Traced) -> None:
     value._expr = None
 
 
+class ShapeOnly:
+    """Stands for a region's value in the reverse rule of a reduction that reads only its
+    shape and dtype (the value itself may never be computed)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
 class FusedReduction:
     """A linear, shape-only reduction applied to a region; evaluated only as far as needed."""
 
@@ -311,8 +349,7 @@ class FusedReduction:
         if partials is None:
             partials = evaluate(self.root, False, True)[1]
         self.partials = None
-        stand_in = np.broadcast_to(np.zeros((), region_dtype(self.root)), self.root.shape)
-        g_root = self.prim.vjp_rules[0](g, None, stand_in, **self.kwargs)
+        g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
         return [multiply_cotangent(g_root, p) for p in partials]
 
 
@@ -324,7 +361,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     ops, locations = _region_ops(root)
     ops = ops + (prim.name,)
     if trace.record_locations:
-        locations = locations + tuple(x for x in [user_location(3)] if x is not None)
+        locations = tuple(dict.fromkeys(locations + tuple(x for x in [user_location(3)] if x is not None)))
     entry = TapeEntry(_parents_of(root.inputs), fused.vjp, _label(ops),
                       reduction_decision(trace.requested, True), shape, dtype,
                       context_shape=root.shape, ops=ops, n_partials=len(root.inputs),

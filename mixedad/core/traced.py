@@ -17,6 +17,9 @@ from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizab
                      error_with_location)
 
 
+_SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
+
+
 class Traced:
     """An array-like value being differentiated. Treat it as an ndarray."""
 
@@ -282,7 +285,12 @@ class Traced:
     def __rfloordiv__(self, other): return ufunc_handler(np.floor_divide)(other, self)
     def __mod__(self, other): return ufunc_handler(np.remainder)(self, other)
     def __rmod__(self, other): return ufunc_handler(np.remainder)(other, self)
-    def __pow__(self, other): return ufunc_handler(np.power)(self, other)
+    def __pow__(self, other):
+        # ndarray's own fast path: x ** 2 is np.square, x ** 0.5 is np.sqrt (same values)
+        fast = _SCALAR_POWERS.get(other) if type(other) in (int, float) else None
+        if fast is not None:
+            return ufunc_handler(fast)(self)
+        return ufunc_handler(np.power)(self, other)
     def __rpow__(self, other): return ufunc_handler(np.power)(other, self)
     def __matmul__(self, other): return ufunc_handler(np.matmul)(self, other)
     def __rmatmul__(self, other): return ufunc_handler(np.matmul)(other, self)
