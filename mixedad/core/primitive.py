@@ -71,6 +71,12 @@ def _takes_args(function: Callable) -> bool:
     return any(name != "out" for name in parameters)
 
 
+def _same_dtype_loops(fn) -> str:
+    if not isinstance(fn, np.ufunc):
+        return "efdg"
+    return "".join(c for c in "efdg" if c * fn.nin + "->" + c * fn.nout in fn.types)
+
+
 class Primitive:
     """An operation with one tape entry (or one node of a dual region, if elementwise).
 
@@ -109,6 +115,9 @@ class Primitive:
         self.out_meta: Callable | None = None
         self.domain = None  # input domain for table-driven tests
         self.pass_kwargs_to_partials = not isinstance(fn, np.ufunc)
+        # dtype characters d for which the op maps d inputs to a d output (NEP 50: Python
+        # scalars do not promote), so a region's dtype needs no resolution
+        self.same_dtype_loops = _same_dtype_loops(fn)
         try:
             self.__doc__ = fn.__doc__
             self.__wrapped__ = fn

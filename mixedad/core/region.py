@@ -124,7 +124,28 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     node_args = tuple(arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args)
     location = user_location(3) if trace.record_locations else None
     node = ExprNode(prim, node_args, kwargs, tuple(inputs.values()), broadcast_shape(args), decision, location)
-    return Traced(trace, None, None, 0, node, node.shape, None)
+    node.dtype = _node_dtype(prim, args)
+    return Traced(trace, None, None, 0, node, node.shape, node.dtype)
+
+
+def _node_dtype(prim, args) -> np.dtype:
+    """The result dtype: the arrays' common dtype when they share one and the op has a loop
+    for it (Python scalars are weak under NEP 50), else NumPy's full resolution."""
+    common = None
+    arg_dtypes = []
+    for arg in args:
+        if type(arg) is Traced or isinstance(arg, (np.ndarray, np.generic)):
+            dtype = arg.dtype
+            arg_dtypes.append(dtype)
+            if common is None:
+                common = dtype
+            elif dtype != common:
+                common = False
+        else:
+            arg_dtypes.append(arg)
+    if common and common.char in prim.same_dtype_loops:
+        return common
+    return _result_dtype(prim, arg_dtypes)
 
 
 def _topological(root: ExprNode) -> list[ExprNode]:
@@ -291,14 +312,15 @@ def materialize(value: Traced) -> None:
     """Turn a lazy traced value into a concrete one backed by a single region tape entry."""
     root = value._expr
     result, partials = evaluate(root, True, True)
-    ops, locations = _region_ops(root)
 
     def region_vjp(g):
         return [multiply_cotangent(g, p) for p in partials]
 
-    entry = TapeEntry(_parents_of(root.inputs), region_vjp, _label(ops), root.decision,
-                      root.shape, None, context_shape=root.shape, ops=ops,
-                      n_partials=len(root.inputs), locations=locations)
+    entry = TapeEntry(_parents_of(root.inputs), region_vjp, None, root.decision,
+                      root.shape, None, context_shape=root.shape, n_partials=len(root.inputs))
+    if value._trace.record_locations:
+        entry.ops, entry.locations = _region_ops(root)
+        entry.label = _label(entry.ops)
     entry.saved_bytes = sum(p.nbytes for p in partials if isinstance(p, np.ndarray))
     record(value._trace, entry)
     if not isinstance(result, (np.ndarray, np.generic)):
@@ -347,10 +369,13 @@ class FusedReduction:
     def vjp(self, g):
         partials = self.partials
         if partials is None:
-            partials = evaluate(self.root, False, True)[1]
+            partials = _evaluate(self.root, False, True)[1]  # backward() set the error state
         self.partials = None
         g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
         return [multiply_cotangent(g_root, p) for p in partials]
+
+
+_FUSED = reduction_decision("auto", True)
 
 
 def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
@@ -358,14 +383,13 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     root = value._expr
     shape, dtype = prim.out_meta(root.shape, value.dtype, **kwargs)
     fused = FusedReduction(root, prim, kwargs)
-    ops, locations = _region_ops(root)
-    ops = ops + (prim.name,)
+    entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, _FUSED, shape, dtype,
+                      context_shape=root.shape, n_partials=len(root.inputs))
     if trace.record_locations:
-        locations = tuple(dict.fromkeys(locations + tuple(x for x in [user_location(3)] if x is not None)))
-    entry = TapeEntry(_parents_of(root.inputs), fused.vjp, _label(ops),
-                      reduction_decision(trace.requested, True), shape, dtype,
-                      context_shape=root.shape, ops=ops, n_partials=len(root.inputs),
-                      locations=locations)
+        ops, locations = _region_ops(root)
+        entry.ops = ops + (prim.name,)
+        entry.label = _label(entry.ops)
+        entry.locations = tuple(dict.fromkeys(locations + tuple(x for x in [user_location(3)] if x is not None)))
     entry.deferred_value = fused.value
     record(trace, entry)
     return Traced(trace, None, entry, 0, None, shape, dtype)

@@ -56,7 +56,7 @@ class TapeEntry:
         self.parents = parents
         self.vjp = vjp
         self.label = label
-        self.ops = ops if ops is not None else (label,)
+        self.ops = ops if ops is not None else (label,) if label is not None else ()
         self.decision = decision
         self.n_partials = n_partials
         self.shape = shape
@@ -168,7 +168,7 @@ def _sweep(entries, output_entry, slot, seed) -> None:
             raise
         except Exception as error:  # a rule failed: say which one, and where it was called
             where = describe_location(entry.locations[0]) if entry.locations else ""
-            raise type(error)(f"{error} (in the reverse rule of {entry.label}{where})") from error
+            raise type(error)(f"{error} (in the reverse rule of {entry.label or 'a dual region'}{where})") from error
         entry.cotangents = None
         entry.vjp = None  # frees what the rule saved as soon as it has run
         for parent, ct in zip(entry.parents, parent_cts):

@@ -1,0 +1,69 @@
+"""The mode report: entries, modes, reasons, source lines, and that profiling changes nothing."""
+import gc
+
+import numpy as np
+
+import mixedad
+from mixedad import Mode, Reason
+from mixedad.core.tape import TapeEntry
+
+
+def mlp(params, x):
+    h = np.tanh(x @ params["W1"] + params["b1"])  # line A
+    y = h @ params["W2"] + params["b2"]  # line B
+    return np.sum(y ** 2)  # line C
+
+
+def lines_of(marker):
+    import inspect
+    source, start = inspect.getsourcelines(mlp)
+    return [start + i for i, line in enumerate(source) if marker in line]
+
+
+def params(rng, dtype=np.float32):
+    return {"W1": rng.standard_normal((6, 4)).astype(dtype), "b1": rng.standard_normal(4).astype(dtype),
+            "W2": rng.standard_normal((4, 3)).astype(dtype), "b2": rng.standard_normal(3).astype(dtype)}
+
+
+def test_report_lists_fused_regions_tape_entries_and_user_lines():
+    rng = np.random.default_rng(0)
+    p, x = params(rng), rng.standard_normal((5, 6)).astype(np.float32)
+    report = mixedad.profile(mlp, p, x)
+    body = [e for e in report.entries if e.mode is not Mode.LEAF]
+    assert [e.ops for e in body] == [("matmul",), ("add", "tanh"), ("matmul",), ("add", "square", "sum")]
+    assert [e.mode for e in body] == [Mode.REVERSE, Mode.DUAL, Mode.REVERSE, Mode.DUAL]
+    assert body[1].reason is Reason.ELEMENTWISE and body[3].reason is Reason.REDUCTION_FUSED
+    assert body[1].n_partials == 2 and body[1].dtype == "float32" and body[1].shape == (5, 4)
+    line_a, line_b, line_c = lines_of("# line A")[0], lines_of("# line B")[0], lines_of("# line C")[0]
+    assert [loc.lineno for loc in body[0].locations] == [line_a]
+    assert {loc.lineno for loc in body[3].locations} == {line_b, line_c}
+    text = str(report)
+    assert "add → tanh" in text and "dual" in text and "reverse" in text and f"test_profile.py:{line_a}" in text
+    assert report.n_entries == 4
+
+
+def test_profiling_does_not_change_values_or_gradients():
+    rng = np.random.default_rng(1)
+    p, x = params(rng, np.float64), rng.standard_normal((5, 6))
+    value, grads = mixedad.value_and_gradient(mlp, p, x)
+    report = mixedad.profile(mlp, p, x)
+    assert report.value == value
+    for key in grads:
+        np.testing.assert_array_equal(report.gradient[key], grads[key])
+
+
+def test_reverse_mode_report_has_one_entry_per_op():
+    rng = np.random.default_rng(2)
+    p, x = params(rng), rng.standard_normal((5, 6)).astype(np.float32)
+    report = mixedad.profile(mlp, p, x, mode="reverse")
+    body = [e for e in report.entries if e.mode is not Mode.LEAF]
+    assert all(e.mode is Mode.REVERSE and e.reason is Reason.REQUESTED_REVERSE for e in body)
+    assert [e.ops[0] for e in body] == ["matmul", "add", "tanh", "matmul", "add", "square", "sum"]
+
+
+def test_tape_is_freed_after_the_backward_pass():
+    rng = np.random.default_rng(3)
+    p, x = params(rng), rng.standard_normal((5, 6)).astype(np.float32)
+    mixedad.gradient(mlp, p, x)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, TapeEntry)]
