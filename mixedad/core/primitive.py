@@ -8,6 +8,7 @@ and/or ``defjvp``).
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -238,27 +239,43 @@ def bind(prim: Primitive, args, kwargs):
                     MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {j}"
                     "{where}.", skip=2)
     arg_values = [primal(a) for a in args]
-    out = prim.fn(*arg_values, **kwargs)
+    if trace.instrumented:
+        start = time.perf_counter()
+        out = prim.fn(*arg_values, **kwargs)
+        elapsed = time.perf_counter() - start
+    else:
+        out = prim.fn(*arg_values, **kwargs)
     parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
                     for j in traced_positions)
     vjp = _make_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
-    location = (user_location(2),) if trace.record_locations else ()
+    location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
         outs = [o if isinstance(o, (np.ndarray, np.generic)) else np.asarray(o) for o in out]
         entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
                           locations=location)
         entry.vjp = _fill_missing_cotangents(vjp, outs)
         record(trace, entry)
-        return type(out)(Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o
-                         for slot, o in enumerate(outs))
+        results = [Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o for slot, o in enumerate(outs)]
+        if hasattr(type(out), "_fields"):  # a namedtuple, such as NumPy's SlogdetResult
+            return type(out)(*results)
+        return type(out)(results)
     if not isinstance(out, (np.ndarray, np.generic)):
         out = np.asarray(out)
     if out.dtype.kind != "f":
         return out
     entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype, locations=location)
+    if trace.instrumented:
+        entry.forward_seconds = elapsed
+        entry.saved_bytes = saved_bytes(arg_values, out)
     record(trace, entry)
     return Traced(trace, out, entry)
+
+
+def saved_bytes(arg_values, out) -> int:
+    """What a rule's closure keeps alive until the backward pass (arrays only)."""
+    arrays = {id(a): a for a in list(arg_values) + [out] if isinstance(a, np.ndarray)}
+    return sum(a.nbytes for a in arrays.values() if a.base is None)
 
 
 def _fill_missing_cotangents(vjp, outs):

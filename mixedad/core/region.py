@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import time
+
 import numpy as np
 
 from .errors import MixedadError, user_location
@@ -122,7 +124,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
     node_args = tuple(arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args)
-    location = user_location(3) if trace.record_locations else None
+    location = user_location(3) if trace.instrumented else None
     node = ExprNode(prim, node_args, kwargs, tuple(inputs.values()), broadcast_shape(args), decision, location)
     node.dtype = _node_dtype(prim, args)
     return Traced(trace, None, None, 0, node, node.shape, node.dtype)
@@ -311,14 +313,17 @@ def _label(ops) -> str:
 def materialize(value: Traced) -> None:
     """Turn a lazy traced value into a concrete one backed by a single region tape entry."""
     root = value._expr
+    start = time.perf_counter()
     result, partials = evaluate(root, True, True)
+    elapsed = time.perf_counter() - start
 
     def region_vjp(g):
         return [multiply_cotangent(g, p) for p in partials]
 
     entry = TapeEntry(_parents_of(root.inputs), region_vjp, None, root.decision,
                       root.shape, None, context_shape=root.shape, n_partials=len(root.inputs))
-    if value._trace.record_locations:
+    if value._trace.instrumented:
+        entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
     entry.saved_bytes = sum(p.nbytes for p in partials if isinstance(p, np.ndarray))
@@ -360,6 +365,8 @@ class FusedReduction:
         self.partials = None
 
     def value(self):
+        # Evaluated in the forward pass only if somebody reads the value; then the partials
+        # come out of the same pass and wait for the backward pass.
         if self.partials is None:
             region_value, self.partials = evaluate(self.root, True, True)
         else:
@@ -385,7 +392,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     fused = FusedReduction(root, prim, kwargs)
     entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, _FUSED, shape, dtype,
                       context_shape=root.shape, n_partials=len(root.inputs))
-    if trace.record_locations:
+    if trace.instrumented:
         ops, locations = _region_ops(root)
         entry.ops = ops + (prim.name,)
         entry.label = _label(entry.ops)
@@ -407,9 +414,12 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     def elementwise_vjp(g):
         return [multiply_cotangent(g, prim.partial(j, arg_values, out, kwargs)) for j in traced_positions]
 
-    location = (user_location(3),) if trace.record_locations else ()
+    location = (user_location(3),) if trace.instrumented else ()
     entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
                       context_shape=out.shape, n_partials=0, locations=location)
+    if trace.instrumented:
+        held = {id(a): a for a in arg_values + [out] if isinstance(a, np.ndarray) and a.base is None}
+        entry.saved_bytes = sum(a.nbytes for a in held.values())
     record(trace, entry)
     return Traced(trace, out, entry)
 

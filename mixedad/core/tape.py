@@ -9,6 +9,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -22,14 +23,14 @@ _trace_ids = itertools.count(1)
 class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
-    __slots__ = ("entries", "requested", "active", "id", "record_locations", "value_dependent", "__weakref__")
+    __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "__weakref__")
 
-    def __init__(self, requested: str = "auto", record_locations: bool = False):
+    def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
         self.requested = requested
         self.active = True
         self.id = next(_trace_ids)
-        self.record_locations = record_locations
+        self.instrumented = instrumented
         self.value_dependent: list[Any] = []  # where Python control flow looked at traced values
 
     def __repr__(self) -> str:
@@ -49,6 +50,7 @@ class TapeEntry:
     __slots__ = (
         "parents", "vjp", "label", "ops", "decision", "n_partials", "shape", "dtype", "n_outputs",
         "context_shape", "locations", "cotangents", "deferred_value", "index", "saved_bytes",
+        "forward_seconds", "backward_seconds",
     )
 
     def __init__(self, parents, vjp, label, decision: Decision, shape, dtype, *, n_outputs=1,
@@ -68,6 +70,8 @@ class TapeEntry:
         self.deferred_value: Callable[[], Any] | None = None
         self.index = -1
         self.saved_bytes = 0
+        self.forward_seconds = 0.0
+        self.backward_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
@@ -150,10 +154,21 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
 def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray) -> None:
     """Propagate ``seed`` from one output back through the tape; leaves keep their cotangents."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        _sweep(trace.entries, output_entry, slot, seed)
+        _sweep(trace.entries, output_entry, slot, seed, trace.instrumented)
 
 
-def _sweep(entries, output_entry, slot, seed) -> None:
+def _timed(entry: TapeEntry, vjp):
+    """Wrap a VJP so that its time is added to the entry (only under a profiler)."""
+    def timed_vjp(g):
+        start = time.perf_counter()
+        try:
+            return vjp(g)
+        finally:
+            entry.backward_seconds += time.perf_counter() - start
+    return timed_vjp
+
+
+def _sweep(entries, output_entry, slot, seed, instrumented=False) -> None:
     output_entry.cotangents = [None] * output_entry.n_outputs
     output_entry.cotangents[slot] = seed
     for position in range(output_entry.index, -1, -1):
@@ -163,7 +178,7 @@ def _sweep(entries, output_entry, slot, seed) -> None:
             continue
         g = cotangents if entry.n_outputs > 1 else cotangents[0]
         try:
-            parent_cts = entry.vjp(g)
+            parent_cts = entry.vjp(g) if not instrumented else _timed(entry, entry.vjp)(g)
         except MixedadError:
             raise
         except Exception as error:  # a rule failed: say which one, and where it was called

@@ -1,0 +1,378 @@
+"""Gradients of the linear-algebra rules (mixedad/rules/linalg.py) against central
+finite differences in float64, in every mode, plus float32 dtype preservation,
+broadcasting of batched products, multiple outputs (slogdet) and error messages."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mixedad
+from numerical import numerical_gradient, numerical_gradients
+
+MODES = ("auto", "reverse", "forward")
+
+
+def randn(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def well_conditioned(n, batch=(), seed=0):
+    """Random plus n * I: far from singular, so finite differences are accurate."""
+    return randn(*batch, n, n, seed=seed) + n * np.eye(n)
+
+
+def spd(n, batch=(), seed=0):
+    m = randn(*batch, n, n, seed=seed)
+    return m @ np.swapaxes(m, -1, -2) + n * np.eye(n)
+
+
+def symmetric(a):
+    """(A + A^T) / 2, spelled with einsum so it runs on traced values."""
+    return 0.5 * (a + np.einsum("...ij->...ji", a))
+
+
+@dataclass
+class Case:
+    name: str
+    fn: Callable  # any-shaped output; tests project it onto a fixed random direction
+    args: tuple
+    rtol: float = 1e-6
+    keeps_dtype: bool = True  # False where the case asks for another result dtype
+
+    def loss(self, dtype=np.float64):
+        w = np.random.default_rng(1).standard_normal(np.shape(self.fn(*self.args))).astype(dtype)
+        return lambda *args: np.sum(self.fn(*args) * w)
+
+
+def cases():
+    a34, b42, v4, v3 = randn(3, 4), randn(4, 2, seed=1), randn(4, seed=2), randn(3, seed=3)
+    A3, A3b = well_conditioned(3), well_conditioned(3, (2,), seed=4)
+    return [
+        # matmul: matrices, stacks with broadcasting, and every 1-D combination
+        Case("matmul", np.matmul, (a34, b42)),
+        Case("matmul-operator", lambda a, b: a @ b, (a34, b42)),
+        Case("matmul-batched", np.matmul, (randn(2, 3, 4), randn(4, 5, seed=1))),
+        Case("matmul-broadcast", np.matmul, (randn(2, 1, 3, 4), randn(3, 4, 2, seed=1))),
+        Case("matmul-vector-matrix", np.matmul, (v4, b42)),
+        Case("matmul-matrix-vector", np.matmul, (a34, v4)),
+        Case("matmul-vector-vector", np.matmul, (v4, randn(4, seed=5))),
+        Case("matmul-vector-stack", np.matmul, (v4, randn(2, 4, 3, seed=1))),
+        Case("matmul-stack-vector", np.matmul, (randn(2, 3, 4), v4)),
+        # dot, vdot, inner, outer, tensordot
+        Case("dot-matrices", np.dot, (a34, b42)),
+        Case("dot-vectors", np.dot, (v4, randn(4, seed=5))),
+        Case("dot-matrix-vector", np.dot, (a34, v4)),
+        Case("dot-nd", np.dot, (randn(2, 3, 4), randn(5, 4, 2, seed=1))),
+        Case("dot-scalar", np.dot, (np.array(1.5), v3)),
+        Case("dot-method", lambda a, b: a.dot(b), (a34, b42)),
+        Case("vdot", np.vdot, (randn(2, 3), randn(3, 2, seed=1))),
+        Case("inner-matrices", np.inner, (randn(2, 3), randn(4, 3, seed=1))),
+        Case("inner-vectors", np.inner, (v3, randn(3, seed=1))),
+        Case("inner-scalar", np.inner, (np.array(0.5), randn(2, 3))),
+        Case("outer", np.outer, (randn(2, 3), v4)),
+        Case("tensordot-1", lambda a, b: np.tensordot(a, b, 1), (a34, b42)),
+        Case("tensordot-2", lambda a, b: np.tensordot(a, b, axes=2), (randn(2, 3, 4), randn(3, 4, 5, seed=1))),
+        Case("tensordot-pairs", lambda a, b: np.tensordot(a, b, axes=([1, 0], [0, 2])),
+             (randn(3, 2, 4), randn(2, 5, 3, seed=1))),
+        Case("tensordot-cycled-axes", lambda a, b: np.tensordot(a, b, axes=([2, 0], [0, 2])),
+             (randn(3, 4, 2), randn(2, 5, 3, seed=1))),
+        Case("tensordot-int-pair", lambda a, b: np.tensordot(a, b, axes=(-1, 0)), (a34, b42)),
+        Case("tensordot-0", lambda a, b: np.tensordot(a, b, 0), (v3, randn(2, 2, seed=1))),
+        # einsum
+        Case("einsum-matmul", lambda a, b: np.einsum("ij,jk->ik", a, b), (a34, b42)),
+        Case("einsum-implicit", lambda a, b: np.einsum("ij,jk", a, b), (a34, b42)),
+        Case("einsum-implicit-transpose", lambda a: np.einsum("ba", a), (a34,)),
+        Case("einsum-implicit-case", lambda a, b: np.einsum("Ab,aB", a, b), (randn(2, 3), randn(4, 2, seed=1))),
+        Case("einsum-spaces", lambda a, b: np.einsum(" ij , jk -> ki ", a, b), (a34, b42)),
+        Case("einsum-batched", lambda a, b: np.einsum("bij,bjk->bik", a, b), (randn(2, 3, 4), randn(2, 4, 2, seed=1))),
+        Case("einsum-ellipsis-broadcast", lambda a, b: np.einsum("...ij,...jk->...ik", a, b),
+             (randn(2, 1, 3, 4), randn(5, 4, 2, seed=1))),
+        Case("einsum-ellipsis-implicit", lambda a, b: np.einsum("...i,...i", a, b), (randn(2, 3), v3)),
+        Case("einsum-ellipsis-summed", lambda a: np.einsum("...ij->...j", a), (randn(2, 3, 4),)),
+        Case("einsum-ellipsis-front", lambda a, b: np.einsum("i...,i...->...", a, b), (randn(3, 2), randn(3, 1, seed=1))),
+        Case("einsum-sum-out", lambda a: np.einsum("ij->i", a), (a34,)),
+        Case("einsum-total", lambda a: np.einsum("ij->", a), (a34,)),
+        Case("einsum-outer", lambda a, b: np.einsum("i,j->ij", a, b), (v3, v4)),
+        Case("einsum-three", lambda a, b, c: np.einsum("ij,jk,kl->il", a, b, c),
+             (a34, b42, randn(2, 3, seed=6))),
+        Case("einsum-same-operand", lambda a: np.einsum("i,i", a, a), (v3,)),
+        Case("einsum-trace", lambda a: np.einsum("ii", a), (A3,)),
+        Case("einsum-diagonal", lambda a: np.einsum("ii->i", a), (A3,)),
+        Case("einsum-diagonal-batch", lambda a: np.einsum("iij->j", a), (randn(3, 3, 2),)),
+        Case("einsum-diagonal-product", lambda a, b: np.einsum("ii,ij->j", a, b), (A3, randn(3, 2, seed=1))),
+        Case("einsum-sublist", lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [0, 2]), (a34, b42)),
+        Case("einsum-sublist-implicit", lambda a, b: np.einsum(a, [Ellipsis, 1], b, [1, 0]), (randn(2, 4), b42)),
+        Case("einsum-optimize", lambda a, b, c: np.einsum("ij,jk,kl->il", a, b, c, optimize=True),
+             (a34, b42, randn(2, 3, seed=6))),
+        # np.linalg
+        Case("solve-vector", np.linalg.solve, (A3, v3)),
+        Case("solve-matrix", np.linalg.solve, (A3, randn(3, 2, seed=1))),
+        Case("solve-batched-vector", np.linalg.solve, (A3b, v3)),
+        Case("solve-batched-matrix", np.linalg.solve, (A3b, randn(2, 3, 2, seed=1))),
+        Case("solve-broadcast-b", np.linalg.solve, (A3, randn(2, 3, 2, seed=1))),
+        Case("inv", np.linalg.inv, (A3,)),
+        Case("inv-batched", np.linalg.inv, (A3b,)),
+        Case("det", np.linalg.det, (A3,)),
+        Case("det-batched", np.linalg.det, (A3b,)),
+        Case("det-negative", np.linalg.det, (-well_conditioned(3, seed=7),)),
+        Case("slogdet", lambda a: np.linalg.slogdet(a).logabsdet, (A3,)),
+        Case("slogdet-negative-batched", lambda a: np.linalg.slogdet(a)[1], (-A3b,)),
+        Case("slogdet-signed", lambda a: np.linalg.slogdet(a)[0] * np.exp(np.linalg.slogdet(a)[1]), (-A3,)),
+        Case("cholesky", lambda a: np.linalg.cholesky(symmetric(a)), (spd(3),)),
+        Case("cholesky-batched", lambda a: np.linalg.cholesky(symmetric(a)), (spd(3, (2,)),)),
+        Case("cholesky-upper", lambda a: np.linalg.cholesky(symmetric(a), upper=True), (spd(3),)),
+        Case("multi-dot", lambda a, b, c: np.linalg.multi_dot([a, b, c]), (v3, a34, b42)),
+        Case("matrix-power-3", lambda a: np.linalg.matrix_power(a, 3), (A3 / 3,)),
+        Case("matrix-power-neg", lambda a: np.linalg.matrix_power(a, -2), (A3b,)),
+        # norms
+        Case("norm-flat", np.linalg.norm, (randn(2, 3, 2),)),
+        Case("norm-flat-keepdims", lambda x: np.linalg.norm(x, keepdims=True), (a34,)),
+        *[Case(f"norm-vector-{o}", lambda x, o=o: np.linalg.norm(x, o), (v4,))
+          for o in (None, 2, 1, np.inf, -np.inf, 3, 0.5, -1.5)],
+        Case("norm-vector-0", lambda x: np.linalg.norm(x, 0), (v4,)),
+        *[Case(f"norm-axis-{o}", lambda x, o=o: np.linalg.norm(x, o, axis=1), (a34,))
+          for o in (None, 1, np.inf, 4)],
+        Case("norm-axis-keepdims", lambda x: np.linalg.norm(x, axis=-2, keepdims=True), (randn(2, 3, 4),)),
+        *[Case(f"norm-matrix-{o}", lambda x, o=o: np.linalg.norm(x, o), (a34,))
+          for o in ("fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf)],
+        Case("norm-matrix-axes", lambda x: np.linalg.norm(x, "nuc", axis=(2, 0)), (randn(3, 2, 4),)),
+        Case("norm-matrix-keepdims", lambda x: np.linalg.norm(x, 2, axis=(0, 2), keepdims=True), (randn(3, 2, 4),)),
+        Case("norm-matrix-fro-axes", lambda x: np.linalg.norm(x, axis=(1, 2)), (randn(2, 3, 4),)),
+        # linear structural ops
+        Case("trace", np.trace, (a34,)),
+        Case("trace-offset", lambda a: np.trace(a, 1), (a34,)),
+        Case("trace-negative-offset", lambda a: np.trace(a, offset=-1), (a34,)),
+        Case("trace-axes", lambda a: np.trace(a, 0, 2, 1), (randn(2, 3, 4),)),
+        Case("trace-dtype", lambda a: np.trace(a, dtype=np.float64), (a34,), keeps_dtype=False),
+        Case("diagonal", np.diagonal, (a34,)),
+        Case("diagonal-offset-axes", lambda a: np.diagonal(a, -1, 2, 0), (randn(3, 2, 4),)),
+        Case("diag-build", np.diag, (v3,)),
+        Case("diag-build-offset", lambda v: np.diag(v, -1), (v3,)),
+        Case("diag-extract", lambda a: np.diag(a, 1), (a34,)),
+        Case("triu", np.triu, (a34,)),
+        Case("triu-offset-batched", lambda a: np.triu(a, -1), (randn(2, 3, 4),)),
+        Case("tril", np.tril, (a34,)),
+        Case("tril-offset", lambda a: np.tril(a, 1), (a34,)),
+        Case("tril-vector", np.tril, (v3,)),
+        # chained with elementwise work on both sides (dual regions feed and consume these)
+        Case("chain-det", lambda a: np.tanh(np.linalg.det(np.sin(a) + 3 * np.eye(3, dtype=a.dtype))), (A3,)),
+        Case("chain-einsum", lambda a, b: np.exp(0.1 * np.einsum("ij,jk->ik", np.cos(a), b * b)), (a34, b42)),
+        Case("chain-solve-norm",
+             lambda a, b: np.linalg.norm(np.linalg.solve(a * a + 3 * np.eye(3, dtype=a.dtype), np.sin(b)), axis=0),
+             (A3, randn(3, 2, seed=1))),
+        # NumPy 2 spellings
+        Case("vecdot", np.vecdot, (randn(2, 3), v3)),
+        Case("vecdot-axis", lambda a, b: np.vecdot(a, b, axis=0), (randn(3, 2), randn(3, 2, seed=1))),
+        Case("vecdot-axis-broadcast", lambda a, b: np.vecdot(a, b, axis=0), (randn(3, 2), randn(3, 5, 2, seed=1))),
+        Case("vecdot-negative-axis", lambda a, b: np.vecdot(a, b, axis=-2), (randn(3, 2), randn(5, 3, 2, seed=1))),
+        Case("matvec", np.matvec, (randn(2, 3, 4), v4)),
+        Case("vecmat", np.vecmat, (v3, randn(2, 3, 4, seed=1))),
+        Case("linalg-vecdot", np.linalg.vecdot, (randn(2, 3), v3)),
+        Case("linalg-matmul", np.linalg.matmul, (a34, b42)),
+        Case("linalg-tensordot", lambda a, b: np.linalg.tensordot(a, b, axes=1), (a34, b42)),
+        Case("linalg-outer", np.linalg.outer, (v3, v4)),
+        Case("linalg-trace", lambda a: np.linalg.trace(a, offset=1), (randn(2, 3, 4),)),
+        Case("linalg-diagonal", np.linalg.diagonal, (randn(2, 3, 4),)),
+        Case("linalg-matrix-norm", lambda a: np.linalg.matrix_norm(a, ord="nuc"), (randn(2, 3, 4),)),
+        Case("linalg-vector-norm", lambda a: np.linalg.vector_norm(a, ord=3), (randn(2, 3),)),
+        Case("linalg-vector-norm-axes", lambda a: np.linalg.vector_norm(a, axis=(0, 2), keepdims=True),
+             (randn(2, 3, 2),)),
+    ]
+
+
+CASES = cases()
+_BY_NAME = {case.name: case for case in CASES}
+assert len(_BY_NAME) == len(CASES), "case names must be unique"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", list(_BY_NAME))
+def test_gradient_matches_finite_differences(name, mode):
+    case = _BY_NAME[name]
+    loss = case.loss()
+    argnums = tuple(range(len(case.args)))
+    grads = mixedad.gradient(loss, *case.args, argnums=argnums, mode=mode)
+    for number, grad, expected in zip(argnums, grads, numerical_gradients(loss, case.args, argnums)):
+        assert grad.shape == case.args[number].shape and grad.dtype == np.float64
+        np.testing.assert_allclose(grad, expected, rtol=case.rtol, atol=1e-6 * (1 + np.max(np.abs(expected))),
+                                   err_msg=f"{name}: argument {number}, mode {mode}")
+
+
+@pytest.mark.parametrize("name", list(_BY_NAME))
+def test_value_is_numpys(name):
+    case = _BY_NAME[name]
+    loss = case.loss()
+    value, _ = mixedad.value_and_gradient(loss, *case.args, argnums=tuple(range(len(case.args))))
+    np.testing.assert_allclose(value, loss(*case.args), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(_BY_NAME))
+def test_float32_stays_float32(name):
+    case = _BY_NAME[name]
+    args32 = tuple(np.asarray(a, np.float32) for a in case.args)
+    argnums = tuple(range(len(args32)))
+    loss32 = case.loss(np.float32)
+    value, grads = mixedad.value_and_gradient(loss32, *args32, argnums=argnums)
+    assert np.result_type(value) == (np.float32 if case.keeps_dtype else np.float64), name
+    # The float64 reference at the same (float32-rounded) point.
+    reference = numerical_gradients(case.loss(), [a.astype(np.float64) for a in args32], argnums)
+    for grad, expected in zip(grads, reference):
+        assert grad.dtype == np.float32, name
+        np.testing.assert_allclose(grad, expected, rtol=2e-3, atol=2e-3 * (1 + np.max(np.abs(expected))),
+                                   err_msg=name)
+
+
+# ------------------------------------------------------------------------------------------
+# matmul broadcasting over drawn stack shapes
+@settings(max_examples=20)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       sizes=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+       vector=st.sampled_from(["none", "left", "right"]), mode=st.sampled_from(MODES))
+def test_matmul_broadcast_batches(shapes, sizes, vector, mode):
+    (batch_a, batch_b), _ = shapes
+    m, n, k = sizes
+    a = randn(*batch_a, m, n) if vector != "left" else randn(n)
+    b = randn(*batch_b, n, k, seed=1) if vector != "right" else randn(n, seed=1)
+    loss = Case("drawn", np.matmul, (a, b)).loss()
+    grads = mixedad.gradient(loss, a, b, argnums=(0, 1), mode=mode)
+    for grad, arg, expected in zip(grads, (a, b), numerical_gradients(loss, (a, b), (0, 1))):
+        assert grad.shape == arg.shape
+        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=15)
+@given(batch=hnp.array_shapes(min_dims=0, max_dims=2, max_side=3), n=st.integers(1, 3),
+       vector_b=st.booleans())
+def test_solve_batches(batch, n, vector_b):
+    a = well_conditioned(n, batch)
+    b = randn(n, seed=1) if vector_b else randn(*batch, n, 2, seed=1)
+    loss = Case("drawn", np.linalg.solve, (a, b)).loss()
+    grads = mixedad.gradient(loss, a, b, argnums=(0, 1), mode="reverse")
+    for grad, expected in zip(grads, numerical_gradients(loss, (a, b), (0, 1))):
+        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_matmul_with_constant_operand_only_differentiates_the_traced_one():
+    b = randn(4, 2)
+    grad = mixedad.gradient(lambda a: np.sum(np.tanh(b.T @ a)), randn(4, 3))
+    expected = numerical_gradient(lambda a: np.sum(np.tanh(b.T @ a)), randn(4, 3))
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------------------------------
+# slogdet: a pair and a named result, the sign a plain array
+def test_slogdet_unpacks_and_has_named_fields():
+    a = -well_conditioned(3)
+
+    def f(x):
+        sign, logdet = np.linalg.slogdet(x)
+        result = np.linalg.slogdet(x)
+        assert type(sign) is np.ndarray or np.isscalar(sign)  # no derivative: not traced
+        return logdet + 2 * result.logabsdet, (sign, result.sign)
+
+    grad, (sign, named_sign) = mixedad.gradient(f, a, has_aux=True)
+    assert float(sign) == float(named_sign) == np.sign(np.linalg.det(a))
+    expected = numerical_gradient(lambda x: 3 * np.log(abs(np.linalg.det(x))), a)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------------------------------
+# cholesky: the symmetric convention
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_cotangent_is_symmetric(upper):
+    a = spd(4, seed=3)
+    w = randn(4, 4, seed=5)
+    grad = mixedad.gradient(lambda x: np.sum(np.linalg.cholesky(x, upper=upper) * w), a)
+    np.testing.assert_allclose(grad, grad.T, rtol=1e-12, atol=1e-12)
+    # A perturbation along a symmetric direction sees exactly this gradient.
+    expected = numerical_gradient(lambda x: np.sum(np.linalg.cholesky(0.5 * (x + x.T), upper=upper) * w), a)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------------------------------
+# norms at zero: gradient 0 (documented convention), never NaN
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("norm", [
+    lambda x: np.linalg.norm(x),
+    lambda x: np.linalg.norm(x, 2, axis=1),
+    lambda x: np.linalg.norm(x, 3, axis=0),
+    lambda x: np.linalg.norm(x, np.inf, axis=1),
+    lambda x: np.linalg.norm(x, "fro"),
+])
+def test_norm_gradient_is_zero_at_zero(norm, mode):
+    x = np.zeros((2, 3))
+    grad = mixedad.gradient(lambda x: np.sum(norm(x)), x, mode=mode)
+    assert np.all(grad == 0)
+
+
+def test_norm_zero_row_gets_zero_gradient_and_other_rows_their_own():
+    x = np.array([[0.0, 0.0], [3.0, 4.0]])
+    grad = mixedad.gradient(lambda x: np.sum(np.linalg.norm(x, axis=1)), x)
+    np.testing.assert_allclose(grad, [[0.0, 0.0], [0.6, 0.8]])
+
+
+@pytest.mark.parametrize("ord", [0.5, -1.5])
+def test_norm_below_one_with_a_zero_entry(ord):
+    # Central differences see a symmetric kink at the zero entry (slope 0); for ord < 0 the
+    # norm is 0 around this point, so every slope is 0.
+    x = np.array([0.0, 1.0, -2.0])
+    grad = mixedad.gradient(lambda x: np.linalg.norm(x, ord), x)
+    assert np.all(np.isfinite(grad)) and grad[0] == 0
+    np.testing.assert_allclose(grad, numerical_gradient(lambda x: np.linalg.norm(x, ord), x), atol=1e-6)
+
+
+def test_inf_norm_ties_split_evenly():
+    x = np.array([2.0, -2.0, 1.0])
+    grad = mixedad.gradient(lambda x: np.linalg.norm(x, np.inf), x)
+    np.testing.assert_allclose(grad, [0.5, -0.5, 0.0])
+
+
+# ------------------------------------------------------------------------------------------
+# errors that name the unsupported case
+def test_einsum_out_is_rejected():
+    with pytest.raises(NotImplementedError, match="einsum with out="):
+        mixedad.gradient(lambda x: np.sum(np.einsum("i->i", x, out=np.zeros(3))), np.ones(3))
+
+
+def test_einsum_operand_count_mismatch_is_clear():
+    with pytest.raises(ValueError, match="name 2 operands, but 1 were given"):
+        mixedad.gradient(lambda x: np.einsum("i,i", x), np.ones(3))
+
+
+def test_einsum_ellipsis_with_too_few_axes_is_clear():
+    with pytest.raises(ValueError, match="more labels than"):
+        mixedad.gradient(lambda x: np.sum(np.einsum("...ij->...", x)), np.ones(3))
+
+
+def test_matmul_axes_option_is_rejected_by_name():
+    with pytest.raises(NotImplementedError, match="axes"):
+        mixedad.gradient(lambda a: np.sum(np.matmul(a, a, axes=[(0, 1), (0, 1), (0, 1)])), np.eye(2))
+
+
+def test_norm_of_3d_without_axis_is_numpys_error():
+    with pytest.raises(ValueError, match="Improper number of dimensions"):
+        mixedad.gradient(lambda x: np.linalg.norm(x, 2), np.ones((2, 2, 2)))
+
+
+def test_trace_out_is_rejected():
+    with pytest.raises(NotImplementedError, match="trace with out="):
+        mixedad.gradient(lambda x: np.trace(x, out=np.zeros(())), np.eye(2))
+
+
+# ------------------------------------------------------------------------------------------
+# the transpose helper used by diagonal, trace and diag
+def test_diagonal_cotangent_is_the_transpose_of_diagonal():
+    from mixedad.rules.linalg import diagonal_cotangent
+    rng = np.random.default_rng(0)
+    for shape, offset, axis1, axis2 in [((3, 4), 1, 0, 1), ((3, 4), -2, 0, 1), ((2, 3, 4), 0, 2, 0),
+                                        ((2, 5, 3), 7, 1, 2)]:
+        x = rng.standard_normal(shape)
+        d = np.diagonal(x, offset, axis1, axis2)
+        y = rng.standard_normal(d.shape)
+        # <diagonal(x), y> == <x, diagonal_cotangent(y)> for every x, y
+        assert np.isclose(np.sum(d * y), np.sum(x * diagonal_cotangent(y, shape, offset, axis1, axis2)))
