@@ -95,10 +95,22 @@ def _plain_tree(tree: Any) -> Any:
     return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) else leaf, tree)
 
 
-def _differentiate(f, args, argnums, has_aux, mode, want_value, record_locations=False, observe=None):
+# Profilers active around ordinary gradient calls (``with mixedad.profiling()``): each is
+# called with the finished trace. Empty means no instrumentation at all.
+ACTIVE_OBSERVERS: list[Callable[[Trace, Callable[..., Any]], None]] = []
+
+
+def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=False, observe=None):
+    if ACTIVE_OBSERVERS and observe is None:
+        instrumented = True
+        observers = list(ACTIVE_OBSERVERS)
+
+        def observe(trace):
+            for observer in observers:
+                observer(trace, f)
     check_requested_mode(mode)
     numbers = _argnums_tuple(argnums, len(args))
-    trace = Trace(mode, record_locations=record_locations)
+    trace = Trace(mode, instrumented=instrumented)
     # The tape is acyclic: collecting cycles while it grows only costs time (7 us per op
     # becomes 40 us at 10^5 entries), so the cyclic collector pauses until we are done.
     collecting = gc.isenabled()
