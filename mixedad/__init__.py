@@ -6,15 +6,18 @@ array([1., 1., 1.])
 """
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from .api import gradient, value_and_gradient
+from .checking import check_grads, check_rule
 from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedOperationError)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import Primitive, primitive
 from .mapping import map, sum
 from .profiling import EntryReport, Report, profile
+from .symbolic import SymbolicTraceError, derive_partials, derived_elementwise
 
 __all__ = [
-    "gradient", "value_and_gradient", "map", "sum", "profile", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
+    "gradient", "value_and_gradient", "check_grads", "check_rule", "derive_partials",
+    "derived_elementwise", "SymbolicTraceError", "map", "sum", "profile", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
     "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",
     "InputError", "MissingRuleError",
 ]

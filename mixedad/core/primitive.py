@@ -115,6 +115,7 @@ class Primitive:
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
         self.out_meta: Callable | None = None
         self.domain = None  # input domain for table-driven tests
+        self.symbolic = None  # sympy derivation details, when derived by mixedad.symbolic
         self.pass_kwargs_to_partials = not isinstance(fn, np.ufunc)
         # dtype characters d for which the op maps d inputs to a d output (NEP 50: Python
         # scalars do not promote), so a region's dtype needs no resolution

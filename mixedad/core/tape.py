@@ -157,6 +157,15 @@ def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray)
         _sweep(trace.entries, output_entry, slot, seed, trace.instrumented)
 
 
+def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
+    where = describe_location(entry.locations[0]) if entry.locations else ""
+    note = f"mixedad: in the reverse rule of {entry.label or 'a dual region'}{where}{what}"
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10
+        error.args = (f"{error} ({note})",) + error.args[1:]
+
+
 def _timed(entry: TapeEntry, vjp):
     """Wrap a VJP so that its time is added to the entry (only under a profiler)."""
     def timed_vjp(g):
@@ -182,15 +191,20 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False) -> None:
         except MixedadError:
             raise
         except Exception as error:  # a rule failed: say which one, and where it was called
-            where = describe_location(entry.locations[0]) if entry.locations else ""
-            raise type(error)(f"{error} (in the reverse rule of {entry.label or 'a dual region'}{where})") from error
+            _add_rule_note(error, entry, "")
+            raise
         entry.cotangents = None
         entry.vjp = None  # frees what the rule saved as soon as it has run
-        for parent, ct in zip(entry.parents, parent_cts):
+        for position_in_entry, (parent, ct) in enumerate(zip(entry.parents, parent_cts)):
             if parent is None or ct is None:
                 continue
             parent_entry, parent_slot, parent_shape, parent_dtype = parent
-            ct = fit_cotangent(ct, entry.context_shape, parent_shape, parent_dtype)
+            try:
+                ct = fit_cotangent(ct, entry.context_shape, parent_shape, parent_dtype)
+            except ValueError as error:
+                _add_rule_note(error, entry, f" returned a cotangent of shape {np.shape(ct)} for its "
+                               f"differentiable argument {position_in_entry}, of shape {parent_shape}")
+                raise
             existing = parent_entry.cotangents
             if existing is None:
                 existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
