@@ -228,7 +228,7 @@ def _evaluate_per_element(trace, f, xs, fallback_reason: Exception) -> Traced:
     name = getattr(f, "__name__", "f")
     entry = TapeEntry(parents, per_element_vjp, f"map({name}) per element", _PER_ELEMENT, shape, dtype,
                       context_shape=shape, ops=(name,), n_partials=len(traced),
-                      locations=(user_location(3),) if trace.record_locations else ())
+                      locations=(user_location(3),) if trace.instrumented else ())
     entry.saved_bytes = builtins.sum(p.nbytes for p in partials)
     record(trace, entry)
     return Traced(trace, values, entry)

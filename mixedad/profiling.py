@@ -108,5 +108,5 @@ def profile(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
     """
     captured = []
     value, grad = _differentiate(f, args, argnums, has_aux, mode, want_value=True,
-                                 record_locations=True, observe=captured.append)
+                                 instrumented=True, observe=captured.append)
     return Report(report_from_trace(captured[0]), value=value, gradient=grad, requested_mode=mode)
