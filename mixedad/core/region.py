@@ -377,7 +377,7 @@ class FusedReduction:
         partials = self.partials
         if partials is None:
             partials = _evaluate(self.root, False, True)[1]  # backward() set the error state
-        self.partials = None
+            self.partials = partials  # kept while the entry lives: a retained tape sweeps again
         g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
         return [multiply_cotangent(g_root, p) for p in partials]
 

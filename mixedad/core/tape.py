@@ -151,10 +151,17 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     return result
 
 
-def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray) -> None:
-    """Propagate ``seed`` from one output back through the tape; leaves keep their cotangents."""
+def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray, retain: bool = False) -> None:
+    """Propagate ``seed`` from one output back through the tape; leaves keep their cotangents.
+
+    By default each rule is released as soon as it has run. With ``retain`` the tape stays
+    intact, so the sweep can be repeated with other seeds (a pullback called many times).
+    """
+    if retain:
+        for entry in trace.entries:
+            entry.cotangents = None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        _sweep(trace.entries, output_entry, slot, seed, trace.instrumented)
+        _sweep(trace.entries, output_entry, slot, seed, trace.instrumented, retain)
 
 
 def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
@@ -177,7 +184,7 @@ def _timed(entry: TapeEntry, vjp):
     return timed_vjp
 
 
-def _sweep(entries, output_entry, slot, seed, instrumented=False) -> None:
+def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) -> None:
     output_entry.cotangents = [None] * output_entry.n_outputs
     output_entry.cotangents[slot] = seed
     for position in range(output_entry.index, -1, -1):
@@ -194,7 +201,8 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False) -> None:
             _add_rule_note(error, entry, "")
             raise
         entry.cotangents = None
-        entry.vjp = None  # frees what the rule saved as soon as it has run
+        if not retain:
+            entry.vjp = None  # frees what the rule saved as soon as it has run
         for position_in_entry, (parent, ct) in enumerate(zip(entry.parents, parent_cts)):
             if parent is None or ct is None:
                 continue
