@@ -1,9 +1,26 @@
-"""Reductions: sum and mean (linear; they consume dual regions), and the rest."""
+"""Reductions over axes: sums, means, products, extremes, moments, cumulative and NaN-aware forms.
+
+sum and mean are linear with a reverse rule that needs only their input's shape, so they
+consume dual regions (``fuses_regions``). Every other reduction is one tape entry with a
+reverse rule. Conventions where the derivative is not unique:
+
+- ties (max, min, nanmax, nanmin, median): the cotangent is split evenly among the tied
+  elements, as autograd does, and as the elementwise ``maximum``/``minimum`` split 0.5/0.5;
+- std at zero variance: 0 (see ``_std_vjp``);
+- NaN-aware functions: 0 at the NaN entries, which do not take part in the result.
+
+Axes may be an int, a tuple, None or negative; ``keepdims`` is honoured everywhere.
+``out=``, ``where=`` and ``initial=`` are rejected.
+"""
 from __future__ import annotations
+
+import math
+import operator
 
 import numpy as np
 
-from .table import reverse_rule, implements
+from .table import implements, nondifferentiable, reverse_rule
+from ..core.region import primal
 
 
 def _axes(axis, ndim):
@@ -57,9 +74,13 @@ for _prim in (sum_, mean_):
 
 
 def _normalize_axis(axis):
-    if axis is None or isinstance(axis, int):
-        return axis
-    return tuple(axis)
+    """An int, a tuple of ints or None: NumPy integers become ints, so the rules can test types."""
+    if axis is None:
+        return None
+    try:
+        return operator.index(axis)
+    except TypeError:
+        return tuple(operator.index(a) for a in axis)
 
 
 @implements(np.sum)
@@ -79,3 +100,501 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
 def _reject(out, initial, where, name):
     if out is not None or initial is not None or where is not None:
         raise NotImplementedError(f"np.{name} with out=, initial= or where= is not supported on traced values")
+
+
+def _reject_where(where):
+    """``where=True`` is NumPy's own default: only a real mask is refused."""
+    return None if where is True else where
+
+
+# ------------------------------------------------------------------------------------------
+# helpers on raw NumPy values (the rules never see traced values)
+def _expanded_out(out, x, axis, keepdims):
+    return expand_reduced(out, np.shape(x), axis, keepdims)
+
+
+def _gather_axes(x, axes):
+    """``x`` with the reduced ``axes`` moved last and merged into one; and the permutation used."""
+    rest = [i for i in range(x.ndim) if i not in axes]
+    permutation = rest + list(axes)
+    moved = np.transpose(x, permutation)
+    merged = 1
+    for a in axes:
+        merged *= x.shape[a]
+    return moved.reshape(moved.shape[:len(rest)] + (merged,)), permutation
+
+
+def _scatter_axes(y, shape, permutation):
+    """Undo ``_gather_axes``: ``y`` (reduced axes merged last) back in the layout of ``shape``."""
+    return y.reshape(tuple(shape[p] for p in permutation)).transpose(np.argsort(permutation))
+
+
+def _even_share(chosen, axis, dtype):
+    """1/k on each of the k chosen elements of a slice (0 where a slice chose nothing)."""
+    count = np.sum(chosen, axis=axis, keepdims=True, dtype=dtype)
+    return chosen / np.maximum(count, 1)
+
+
+def _reverse_cumsum(g, axis):
+    return np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+
+
+def _product_of_others(x, axes):
+    """For each element, the product of the other elements of its slice, without dividing.
+
+    Exclusive prefix and suffix products along the (merged) reduced axes: exact when the
+    slice holds one zero (only that element gets a nonzero value) or several (all zero).
+    """
+    moved, permutation = _gather_axes(x, axes)
+    if moved.shape[-1] == 0:
+        return np.zeros_like(x)
+    ones = np.ones(moved.shape[:-1] + (1,), moved.dtype)
+    before = np.concatenate([ones, np.cumprod(moved[..., :-1], axis=-1)], axis=-1)
+    after = np.concatenate([np.cumprod(moved[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
+    return _scatter_axes(before * after, x.shape, permutation)
+
+
+def _cumprod_grad(g, out, x, axis):
+    """Reverse rule of a cumulative product along ``axis``, exact with zeros.
+
+    d out[i] / d x[k] = prod(x[j] for j <= i, j != k) for k <= i. Before the first zero z of a
+    slice, that is out[i] / x[k] (x[k] is nonzero there). At z it is the cumulative product
+    of the slice with x[z] replaced by 1. After z every such product contains x[z]: 0.
+    """
+    zero = x == 0
+    safe = np.where(zero, 1, x)
+    grad = _reverse_cumsum(g * out, axis) / safe
+    if not zero.any():
+        return grad
+    zeros_so_far = np.cumsum(zero, axis=axis)
+    first_zero = zero & (zeros_so_far == 1)
+    at_first_zero = _reverse_cumsum(g * np.cumprod(np.where(first_zero, 1, x), axis=axis), axis)
+    return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, 0))
+
+
+def _without_initial(value, axis):
+    return np.delete(value, 0, axis=axis)
+
+
+def _int_axis(axis, ndim):
+    return operator.index(axis) % max(ndim, 1)
+
+
+# ------------------------------------------------------------------------------------------
+# primitives: the NumPy computations the tape records, with static keyword arguments
+def _prod(x, axis=None, keepdims=False, dtype=None):
+    return np.prod(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _max(x, axis=None, keepdims=False):
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _min(x, axis=None, keepdims=False):
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+def _nanmax(x, axis=None, keepdims=False):
+    return np.nanmax(x, axis=axis, keepdims=keepdims)
+
+
+def _nanmin(x, axis=None, keepdims=False):
+    return np.nanmin(x, axis=axis, keepdims=keepdims)
+
+
+def _median(x, axis=None, keepdims=False):
+    return np.median(x, axis=axis, keepdims=keepdims)
+
+
+def _var(x, axis=None, keepdims=False, ddof=0, dtype=None):
+    return np.var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+
+def _std(x, axis=None, keepdims=False, ddof=0, dtype=None):
+    return np.std(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+
+def _nanmean(x, axis=None, keepdims=False, dtype=None):
+    return np.nanmean(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _nanvar(x, axis=None, keepdims=False, ddof=0, dtype=None):
+    return np.nanvar(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+
+def _nanstd(x, axis=None, keepdims=False, ddof=0, dtype=None):
+    return np.nanstd(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+
+def _cumsum(x, axis=None, dtype=None):
+    return np.cumsum(x, axis=axis, dtype=dtype)
+
+
+def _cumprod(x, axis=None, dtype=None):
+    return np.cumprod(x, axis=axis, dtype=dtype)
+
+
+def _weighted_average(a, weights, axis=None, keepdims=False):
+    return np.average(a, axis=axis, weights=weights, keepdims=keepdims)
+
+
+# ------------------------------------------------------------------------------------------
+# reverse rules
+def _prod_vjp(g, out, x, axis=None, keepdims=False, dtype=None):
+    others = _product_of_others(np.asarray(x), _axes(axis, np.ndim(x)))
+    return expand_reduced(g, np.shape(x), axis, keepdims) * others
+
+
+def _extreme_vjp(g, out, x, axis=None, keepdims=False):
+    # Ties: each of the k tied extremes gets g / k (autograd's convention): the one choice
+    # symmetric in the tied elements that is still exact when they all move together.
+    out_e = _expanded_out(out, x, axis, keepdims)
+    chosen = x == out_e
+    if np.isnan(out).any():  # a NaN wins np.max / np.min: the NaN entries are the extreme
+        chosen |= np.isnan(x) & np.isnan(out_e)
+    share = _even_share(chosen, _axes(axis, np.ndim(x)), x.dtype)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * share
+
+
+def _nan_extreme_vjp(g, out, x, axis=None, keepdims=False):
+    # NaN never equals the result, so NaN entries get 0; an all-NaN slice gets 0 everywhere.
+    chosen = x == _expanded_out(out, x, axis, keepdims)
+    share = _even_share(chosen, _axes(axis, np.ndim(x)), x.dtype)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * share
+
+
+def _median_vjp(g, out, x, axis=None, keepdims=False):
+    # The middle element gets g (odd count); the two middle ones g/2 each (even count);
+    # elements tied with a middle value share its part evenly, as max/min ties do.
+    x = np.asarray(x)
+    moved, permutation = _gather_axes(x, _axes(axis, x.ndim))
+    n = moved.shape[-1]
+    if n == 0:
+        return None
+    lower, upper = (n - 1) // 2, n // 2
+    middle = np.partition(moved, (lower, upper), axis=-1)
+    share = 0.5 * _even_share(moved == middle[..., lower:lower + 1], -1, x.dtype) \
+        + 0.5 * _even_share(moved == middle[..., upper:upper + 1], -1, x.dtype)
+    return expand_reduced(g, x.shape, axis, keepdims) * _scatter_axes(share, x.shape, permutation)
+
+
+def _degrees_of_freedom(x, axis, ddof):
+    return _count(np.shape(x), axis) - ddof
+
+
+def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
+    axes = _axes(axis, np.ndim(x))
+    dof = _degrees_of_freedom(x, axis, ddof)
+    scale = 2.0 / dof if dof > 0 else math.nan
+    centered = x - np.mean(x, axis=axes, dtype=dtype, keepdims=True)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * centered * scale
+
+
+def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
+    # std = sqrt(var) has an infinite derivative where the variance is 0 (a constant
+    # slice), and there var's own derivative, 2 (x - mean) / dof, is exactly 0: the chain
+    # rule gives inf * 0 = NaN. std is a norm of (x - mean) there, and 0 belongs to its
+    # subdifferential: we return 0 for such slices (the minimal-norm subgradient) instead
+    # of a NaN that would poison every gradient the std feeds, even with a zero cotangent.
+    axes = _axes(axis, np.ndim(x))
+    dof = _degrees_of_freedom(x, axis, ddof)
+    scale = 1.0 / dof if dof > 0 else math.nan
+    out_e = _expanded_out(out, x, axis, keepdims)
+    positive = out_e > 0
+    centered = x - np.mean(x, axis=axes, dtype=dtype, keepdims=True)
+    grad = np.where(positive, centered * scale / np.where(positive, out_e, 1), 0)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * grad
+
+
+def _nanmean_vjp(g, out, x, axis=None, keepdims=False, dtype=None):
+    share = _even_share(~np.isnan(x), _axes(axis, np.ndim(x)), x.dtype)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * share
+
+
+def _nan_centered(x, axis, ddof, dtype):
+    """(x - nanmean) with 0 at NaN entries, and the degrees of freedom per slice.
+
+    A slice without degrees of freedom (all NaN, or no more values than ddof) gets an
+    infinite count: its gradient is 0, where NumPy's value is NaN or inf anyway.
+    """
+    axes = _axes(axis, np.ndim(x))
+    valid = ~np.isnan(x)
+    dof = np.sum(valid, axis=axes, keepdims=True, dtype=x.dtype) - ddof
+    centre = np.sum(np.where(valid, x, 0), axis=axes, keepdims=True, dtype=dtype) / np.maximum(dof + ddof, 1)
+    return np.where(valid, x - centre, 0), np.where(dof > 0, dof, np.inf)
+
+
+def _nanvar_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
+    centered, dof = _nan_centered(x, axis, ddof, dtype)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * (2 * centered / dof)
+
+
+def _nanstd_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
+    # Zero variance: 0, as for std.
+    centered, dof = _nan_centered(x, axis, ddof, dtype)
+    out_e = _expanded_out(out, x, axis, keepdims)
+    positive = out_e > 0
+    grad = np.where(positive, centered / (dof * np.where(positive, out_e, 1)), 0)
+    return expand_reduced(g, np.shape(x), axis, keepdims) * grad
+
+
+def _cumsum_vjp(g, out, x, axis=None, dtype=None):
+    if axis is None:
+        return np.reshape(_reverse_cumsum(g, 0), np.shape(x))
+    return _reverse_cumsum(g, axis)
+
+
+def _cumprod_vjp(g, out, x, axis=None, dtype=None):
+    if axis is None:
+        return np.reshape(_cumprod_grad(g, out, np.ravel(x), 0), np.shape(x))
+    return _cumprod_grad(g, out, x, axis)
+
+
+def _broadcast_weights(weights, shape, axis):
+    """NumPy's layout rule for ``average``: weights of the shape of ``a``, or of the shape
+    of ``a`` along ``axis`` (in the order given), made broadcastable to ``a``."""
+    if weights.shape == tuple(shape):
+        return weights
+    order = np.argsort(axis)
+    kept = set(axis)
+    return weights.transpose(order).reshape(tuple(n if i in kept else 1 for i, n in enumerate(shape)))
+
+
+def _weighted_average_vjp(g, out, a, weights, axis=None, keepdims=False):
+    a, weights = np.asarray(a), np.asarray(weights)
+    given = None if axis is None else tuple(ax % a.ndim for ax in ((axis,) if isinstance(axis, int) else axis))
+    axes = _axes(axis, a.ndim)
+    w = _broadcast_weights(weights, a.shape, given)
+    total = np.sum(w, axis=axes, keepdims=True)
+    g_e = expand_reduced(g, a.shape, axis, keepdims)
+    ct_a = g_e * (w / total)
+    ct_w = g_e * (a - _expanded_out(out, a, axis, keepdims)) / total
+    if weights.shape != a.shape:
+        # Weights given along the reduced axes only: fold the cotangent back into their own
+        # layout. This is not NumPy broadcasting (the axes are matched by ``axis``, not from
+        # the right), so the engine could not do it.
+        rest = tuple(i for i in range(a.ndim) if i not in axes)
+        ct_w = np.sum(ct_w, axis=rest).transpose(np.argsort(np.argsort(given)))
+    return ct_a, ct_w
+
+
+def _cumulative_sum_vjp(g, out, x, axis=None, dtype=None, include_initial=False):
+    axis = _int_axis(0 if axis is None else axis, np.ndim(x))
+    if include_initial:
+        g = _without_initial(g, axis)
+    return _reverse_cumsum(g, axis)
+
+
+def _cumulative_prod_vjp(g, out, x, axis=None, dtype=None, include_initial=False):
+    axis = _int_axis(0 if axis is None else axis, np.ndim(x))
+    if include_initial:
+        g, out = _without_initial(g, axis), _without_initial(out, axis)
+    return _cumprod_grad(g, out, x, axis)
+
+
+# ------------------------------------------------------------------------------------------
+# the table
+prod_ = reverse_rule(_prod, _prod_vjp, name="prod")
+max_ = reverse_rule(_max, _extreme_vjp, name="max")
+min_ = reverse_rule(_min, _extreme_vjp, name="min")
+nanmax_ = reverse_rule(_nanmax, _nan_extreme_vjp, name="nanmax")
+nanmin_ = reverse_rule(_nanmin, _nan_extreme_vjp, name="nanmin")
+median_ = reverse_rule(_median, _median_vjp, name="median")
+var_ = reverse_rule(_var, _var_vjp, name="var")
+std_ = reverse_rule(_std, _std_vjp, name="std")
+nanmean_ = reverse_rule(_nanmean, _nanmean_vjp, name="nanmean")
+nanvar_ = reverse_rule(_nanvar, _nanvar_vjp, name="nanvar")
+nanstd_ = reverse_rule(_nanstd, _nanstd_vjp, name="nanstd")
+cumsum_ = reverse_rule(_cumsum, _cumsum_vjp, name="cumsum")
+cumprod_ = reverse_rule(_cumprod, _cumprod_vjp, name="cumprod")
+weighted_average_ = reverse_rule(_weighted_average, _weighted_average_vjp, name="average")
+
+for _function in (np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.count_nonzero, np.any, np.all):
+    nondifferentiable(_function)
+
+
+# ------------------------------------------------------------------------------------------
+# NumPy signatures: argument checks, then the primitives (or compositions of them)
+@implements(np.prod)
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "prod")
+    return prod_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), dtype=dtype)
+
+
+@implements(np.amax)
+@implements(np.max)
+def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "max")
+    return max_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+
+
+@implements(np.amin)
+@implements(np.min)
+def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "min")
+    return min_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+
+
+@implements(np.ptp)
+def ptp(a, axis=None, out=None, keepdims=False):
+    _reject(out, None, None, "ptp")
+    return amax(a, axis, keepdims=keepdims) - amin(a, axis, keepdims=keepdims)
+
+
+@implements(np.median)
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    _reject(out, None, None, "median")
+    return median_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+
+
+def _ddof(ddof, correction, mean, where, out, name):
+    _reject(out, None, _reject_where(where), name)
+    if mean is not None:
+        raise NotImplementedError(f"np.{name} with mean= is not supported on traced values")
+    if correction is not None:
+        if ddof != 0:
+            raise ValueError(f"np.{name}: ddof and correction can't be provided simultaneously.")
+        return correction
+    return ddof
+
+
+@implements(np.var)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+        correction=None):
+    ddof = _ddof(ddof, correction, mean, where, out, "var")
+    return var_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
+
+
+@implements(np.std)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+        correction=None):
+    ddof = _ddof(ddof, correction, mean, where, out, "std")
+    return std_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
+
+
+@implements(np.cumsum)
+def cumsum(a, axis=None, dtype=None, out=None):
+    _reject(out, None, None, "cumsum")
+    return cumsum_(a, axis=_normalize_axis(axis), dtype=dtype)
+
+
+@implements(np.cumprod)
+def cumprod(a, axis=None, dtype=None, out=None):
+    _reject(out, None, None, "cumprod")
+    return cumprod_(a, axis=_normalize_axis(axis), dtype=dtype)
+
+
+@implements(np.average)
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    axis = _normalize_axis(axis)
+    keepdims = bool(keepdims)
+    if weights is None:
+        result = mean(a, axis=axis, keepdims=keepdims)
+        if not returned:
+            return result
+        count = _size(a) / max(_size(result), 1)
+        return result, np.full(_shape(result), count, _dtype(result))
+    result = weighted_average_(a, weights, axis=axis, keepdims=keepdims)
+    if not returned:
+        return result
+    if _shape(weights) == _shape(a):
+        total = sum(weights, axis=axis, keepdims=keepdims)
+    else:  # weights along the reduced axes: their sum is the same for every output element
+        total = sum(weights)
+    return result, total + np.zeros(_shape(result), _dtype(total))
+
+
+# Metadata of traced or plain values (np.shape and friends would dispatch on traced ones).
+def _shape(value):
+    return value.shape if hasattr(value, "shape") else np.shape(value)
+
+
+def _size(value):
+    return math.prod(_shape(value))
+
+
+def _dtype(value):
+    return value.dtype if hasattr(value, "dtype") else np.result_type(value)
+
+
+# NaN-aware forms: NaN entries contribute nothing, so their gradient is 0.
+def _nan_replaced(a, value):
+    return np.where(np.isnan(primal(a)), value, a)
+
+
+@implements(np.nansum)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "nansum")
+    return sum(_nan_replaced(a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@implements(np.nanprod)
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "nanprod")
+    return prod(_nan_replaced(a, 1.0), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+@implements(np.nanmean)
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+    _reject(out, None, _reject_where(where), "nanmean")
+    return nanmean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), dtype=dtype)
+
+
+@implements(np.nanmax)
+def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "nanmax")
+    return nanmax_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+
+
+@implements(np.nanmin)
+def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+    _reject(out, initial, _reject_where(where), "nanmin")
+    return nanmin_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+
+
+@implements(np.nanvar)
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+           correction=None):
+    ddof = _ddof(ddof, correction, mean, where, out, "nanvar")
+    return nanvar_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
+
+
+@implements(np.nanstd)
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+           correction=None):
+    ddof = _ddof(ddof, correction, mean, where, out, "nanstd")
+    return nanstd_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
+
+
+@implements(np.nancumsum)
+def nancumsum(a, axis=None, dtype=None, out=None):
+    _reject(out, None, None, "nancumsum")
+    return cumsum(_nan_replaced(a, 0.0), axis=axis, dtype=dtype)
+
+
+@implements(np.nancumprod)
+def nancumprod(a, axis=None, dtype=None, out=None):
+    _reject(out, None, None, "nancumprod")
+    return cumprod(_nan_replaced(a, 1.0), axis=axis, dtype=dtype)
+
+
+# NumPy >= 2.1: the array-API cumulative functions, with an optional leading identity.
+if hasattr(np, "cumulative_sum"):
+    def _cumulative_sum(x, axis=None, dtype=None, include_initial=False):
+        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
+
+    def _cumulative_prod(x, axis=None, dtype=None, include_initial=False):
+        return np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)
+
+    cumulative_sum_ = reverse_rule(_cumulative_sum, _cumulative_sum_vjp, name="cumulative_sum")
+    cumulative_prod_ = reverse_rule(_cumulative_prod, _cumulative_prod_vjp, name="cumulative_prod")
+
+    @implements(np.cumulative_sum)
+    def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        _reject(out, None, None, "cumulative_sum")
+        return cumulative_sum_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
+
+    @implements(np.cumulative_prod)
+    def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        _reject(out, None, None, "cumulative_prod")
+        return cumulative_prod_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
