@@ -223,3 +223,27 @@ def test_python_loop_over_elements():
         return total
     for mode in MODES:
         np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), np.cos(x), rtol=1e-12)
+
+
+def test_joint_rule_returning_one_array_for_two_arguments_raises_instead_of_slicing():
+    @mixedad.primitive
+    def scale(x, k):
+        return x * k
+    scale.defvjp(lambda g, out, x, k: g * k)  # meant k to be static, but did not say so
+    x = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(mixedad.MissingRuleError, match="tuple of 2 cotangents"):
+        mixedad.gradient(lambda x: np.sum(scale(x, 2.0) * x), x)
+
+
+@pytest.mark.parametrize("update_view", [True, False])
+def test_inplace_update_of_a_view_or_its_base_raises(update_view):
+    def f(x):
+        base = x * 1.0
+        view = base.reshape(-1)
+        if update_view:
+            view += 1.0  # NumPy would change base too
+        else:
+            base += 1.0  # NumPy would change view too
+        return np.sum(view) + np.sum(base)
+    with pytest.raises(mixedad.InPlaceMutationError, match="shares memory"):
+        mixedad.gradient(f, np.ones((2, 2)))

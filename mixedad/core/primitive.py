@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
 from .modes import Decision, Mode, Reason
+from .partials import UfuncOf  # noqa: F401  (part of the rule author's vocabulary)
 from .region import extend_region, primal, reduce_region, tape_elementwise
 from .tape import TapeEntry, record
 from .traced import Traced
@@ -116,6 +117,7 @@ class Primitive:
         self.out_meta: Callable | None = None
         self.domain = None  # input domain for table-driven tests
         self.symbolic = None  # sympy derivation details, when derived by mixedad.symbolic
+        self.returns_view = False  # NumPy returns a view (reshape, transpose, basic indexing)
         self.pass_kwargs_to_partials = not isinstance(fn, np.ufunc)
         # dtype characters d for which the op maps d inputs to a d output (NEP 50: Python
         # scalars do not promote), so a region's dtype needs no resolution
@@ -270,7 +272,12 @@ def bind(prim: Primitive, args, kwargs):
         entry.forward_seconds = elapsed
         entry.saved_bytes = saved_bytes(arg_values, out)
     record(trace, entry)
-    return Traced(trace, out, entry)
+    result = Traced(trace, out, entry)
+    if prim.returns_view:  # NumPy would share memory: in-place updates of either must raise
+        result._aliased = True
+        for j in traced_positions:
+            args[j]._aliased = True
+    return result
 
 
 def saved_bytes(arg_values, out) -> int:
@@ -295,6 +302,12 @@ def _make_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
             cts = rule(g, out, *arg_values, **kwargs)
             if len(positions) == 1:
                 cts = (cts,)
+            elif not isinstance(cts, (tuple, list)) or len(cts) != len(positions):
+                raise MissingRuleError(
+                    f"the reverse rule of {prim.name} must return a tuple of {len(positions)} cotangents, "
+                    f"one per positional argument, and returned {type(cts).__name__}. Declare static "
+                    f"positional arguments with nondiff_argnums=..., or pass one rule per argument "
+                    f"to defvjp.")
             return [cts[k] for k in keep]
         return joint_vjp
     selected = [rules[positions.index(j)] for j in traced_positions]

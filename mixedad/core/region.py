@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import MixedadError, user_location
 from .modes import Decision, Mode, Reason, elementwise_decision, reduction_decision
+from .partials import UfuncOf
 from .tape import TapeEntry, multiply_cotangent, record
 from .traced import Traced
 
@@ -235,17 +236,27 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
 
     values: dict[int, Any] = {}
     partials: dict[int, dict[int, Any]] = {}
+    # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
+    # value serves as cos's partial and the other way round (ids are stable: values[] holds them)
+    unary: dict[tuple, Any] = {}
     for node in order:
         prim = node.prim
         key = id(node)
         arg_values = None
         if key in needed or key in reads_values:
             arg_values = [values[id(a)] if type(a) is ExprNode else primal(a) for a in node.args]
-        out = prim.fn(*arg_values, **node.kwargs) if key in needed else None
+        out = None
         if key in needed:
+            if len(arg_values) == 1 and not node.kwargs:
+                memo_key = (prim.fn, id(arg_values[0]))
+                out = unary.get(memo_key)
+                if out is None:
+                    out = unary[memo_key] = prim.fn(arg_values[0])
+            else:
+                out = prim.fn(*arg_values, **node.kwargs)
             values[key] = out
         if want_partials:
-            partials[key] = _node_partials(node, arg_values, out, partials)
+            partials[key] = _node_partials(node, arg_values, out, partials, unary)
         for arg in node.args:
             if type(arg) is ExprNode:
                 arg_key = id(arg)
@@ -258,7 +269,7 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
         [root_partials[id(t)] for t in root.inputs] if root_partials is not None else None)
 
 
-def _node_partials(node: ExprNode, arg_values, out, partials) -> dict[int, Any]:
+def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> dict[int, Any]:
     prim = node.prim
     args = node.args
     arg_tangents = []  # per argument: dict input-id -> partial of that argument, or None if constant
@@ -276,8 +287,8 @@ def _node_partials(node: ExprNode, arg_values, out, partials) -> dict[int, Any]:
             tangents = [t.get(key) if t is not None else None for t in arg_tangents]
             result[key] = prim.tangent_rule(tangents, out, *arg_values)
         return result
-    derivatives = [prim.partial(j, arg_values, out, node.kwargs) if arg_tangents[j] is not None else None
-                   for j in range(len(args))]
+    derivatives = [_derivative(prim, j, arg_values, out, node.kwargs, unary) if arg_tangents[j] is not None
+                   else None for j in range(len(args))]
     for region_input in node.inputs:
         key = id(region_input)
         total = None
@@ -290,6 +301,31 @@ def _node_partials(node: ExprNode, arg_values, out, partials) -> dict[int, Any]:
             term = _combine(derivatives[j], p)
             total = term if total is None else total + term
         result[key] = total
+    return result
+
+
+def _derivative(prim, position, arg_values, out, kwargs, unary):
+    spec = prim.partial_specs[position] if prim.partial_specs else None
+    if type(spec) is UfuncOf and len(arg_values) == 1:
+        memo_key = (spec.ufunc, id(arg_values[0]))
+        value = unary.get(memo_key)
+        if value is None:
+            value = unary[memo_key] = spec.ufunc(arg_values[0])
+        return value if spec.scale == 1 else spec.scale * value
+    return prim.partial(position, arg_values, out, kwargs)
+
+
+def _shared_products(g, partials) -> list:
+    """``g * p`` for each partial, computing a product once for inputs that share a partial
+    (the two inputs of ``tanh(W @ x + b)`` both have ``1 - y**2``)."""
+    products: dict[int, Any] = {}
+    result = []
+    for p in partials:
+        key = id(p)
+        product = products.get(key)
+        if product is None:
+            product = products[key] = multiply_cotangent(g, p)
+        result.append(product)
     return result
 
 
@@ -318,7 +354,7 @@ def materialize(value: Traced) -> None:
     elapsed = time.perf_counter() - start
 
     def region_vjp(g):
-        return [multiply_cotangent(g, p) for p in partials]
+        return _shared_products(g, partials)
 
     entry = TapeEntry(_parents_of(root.inputs), region_vjp, None, root.decision,
                       root.shape, None, context_shape=root.shape, n_partials=len(root.inputs))
@@ -379,7 +415,7 @@ class FusedReduction:
             partials = _evaluate(self.root, False, True)[1]  # backward() set the error state
             self.partials = partials  # kept while the entry lives: a retained tape sweeps again
         g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
-        return [multiply_cotangent(g_root, p) for p in partials]
+        return _shared_products(g_root, partials)
 
 
 _FUSED = reduction_decision("auto", True)

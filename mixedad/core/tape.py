@@ -9,6 +9,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from typing import Any, Callable, Sequence
 
@@ -146,7 +147,9 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
             return partial
         return g * partial
     result = g * partial
-    if result.dtype.kind == "f" and not np.isfinite(result).all():
+    # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
+    # overflowed, which the exact check below then clears).
+    if result.dtype.kind == "f" and not math.isfinite(result.sum()) and not np.isfinite(result).all():
         result = np.where(g == 0, np.zeros((), result.dtype), result)
     return result
 

@@ -23,7 +23,7 @@ _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
 class Traced:
     """An array-like value being differentiated. Treat it as an ndarray."""
 
-    __slots__ = ("_trace", "_entry", "_slot", "_value", "_expr", "_shape", "_dtype")
+    __slots__ = ("_trace", "_entry", "_slot", "_value", "_expr", "_shape", "_dtype", "_aliased")
     __array_priority__ = 1000.0
 
     def __init__(self, trace, value, entry, slot=0, expr=None, shape=None, dtype=None):
@@ -37,6 +37,7 @@ class Traced:
             dtype = value.dtype
         self._shape = shape
         self._dtype = dtype
+        self._aliased = False
 
     # --- metadata ---------------------------------------------------------------------
     @property
@@ -308,6 +309,12 @@ class Traced:
     # In-place operators return a new traced value and retire this one: a later use of
     # an alias that NumPy would have updated in place raises instead of going stale.
     def _inplace(self, ufunc, other):
+        if self._aliased:
+            raise error_with_location(
+                InPlaceMutationError,
+                "In-place update{where} of a traced array that shares memory with another one "
+                "(a view made by reshape, transpose, indexing, ...): NumPy would change both, "
+                "mixedad cannot follow that. Write y = y + ... instead.", skip=2)
         result = ufunc_handler(ufunc)(self, other)
         _retire(self, ufunc)
         return result

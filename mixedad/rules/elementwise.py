@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
+from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
 from ..core.region import primal
 
@@ -109,8 +110,8 @@ logaddexp = elementwise(np.logaddexp, lambda x, y, out: np.exp(x - out), lambda 
 logaddexp2 = elementwise(np.logaddexp2, lambda x, y, out: np.exp2(x - out), lambda x, y, out: np.exp2(y - out))
 
 # trigonometric and hyperbolic
-sin = elementwise(np.sin, lambda x: np.cos(x))
-cos = elementwise(np.cos, lambda x: -np.sin(x))
+sin = elementwise(np.sin, UfuncOf(np.cos))
+cos = elementwise(np.cos, UfuncOf(np.sin, -1))
 tan = elementwise(np.tan, lambda x, out: 1 + out * out, domain=Domain(-1.2, 1.2))
 arcsin = elementwise(np.arcsin, lambda x: 1 / np.sqrt(1 - x * x), domain=UNIT)
 arccos = elementwise(np.arccos, lambda x: -1 / np.sqrt(1 - x * x), domain=UNIT)
@@ -118,8 +119,8 @@ arctan = elementwise(np.arctan, lambda x: 1 / (1 + x * x))
 arctan2 = elementwise(np.arctan2, lambda y, x: x / (x * x + y * y), lambda y, x: -y / (x * x + y * y),
                       domain=(NONZERO, NONZERO))
 hypot = elementwise(np.hypot, lambda x, y, out: x / out, lambda x, y, out: y / out, domain=(NONZERO, NONZERO))
-sinh = elementwise(np.sinh, lambda x: np.cosh(x))
-cosh = elementwise(np.cosh, lambda x: np.sinh(x))
+sinh = elementwise(np.sinh, UfuncOf(np.cosh))
+cosh = elementwise(np.cosh, UfuncOf(np.sinh))
 tanh = elementwise(np.tanh, lambda x, out: 1 - out * out)
 arcsinh = elementwise(np.arcsinh, lambda x: 1 / np.sqrt(x * x + 1))
 arccosh = elementwise(np.arccosh, lambda x: 1 / np.sqrt(x * x - 1), domain=Domain(1.1, 4.0))

@@ -1,1 +1,612 @@
-"""(being written)"""
+"""Shape and selection: indexing, reshaping, reordering, joining, splitting, padding and
+sorting; and the metadata and integer-valued functions that must accept traced values
+without differentiating them (np.shape, np.argmax, np.zeros_like, ...).
+
+Every differentiable op here only moves elements, so each reverse rule is the transpose
+of the move: put the cotangent back where the element came from, adding where one
+element was read several times. A few primitives (reshape, transpose, broadcast_to,
+concatenate, split, getitem, flip, roll, constant pad, sort) carry the rules; the many
+other spellings NumPy offers are composites over them. Indices, shifts, repeats and pad
+widths are static: a traced value there is an error, since it has no derivative to give.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .table import implements, nondifferentiable, reverse_rule
+from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
+from ..core.primitive import Primitive
+from ..core.region import primal
+from ..core.traced import Traced, _astype, _getitem
+
+
+# ------------------------------------------------------------------------------------------
+# the primitives: what runs on NumPy values, and the transpose of each move
+def _reshape(x, shape, order):
+    return np.reshape(x, shape, order=order)
+
+
+def _concatenate(*arrays, axis, dtype, casting):
+    return np.concatenate(arrays, axis=axis, dtype=dtype, casting=casting)
+
+
+def _split(x, bounds, axis):
+    return [x[_along(axis, slice(start, stop))] for start, stop in bounds]
+
+
+def _index(x, key):
+    return x[key]
+
+
+def _roll(x, shift, axis):
+    return np.roll(x, shift, axis)
+
+
+def _pad(x, widths, constant_values):
+    return np.pad(x, widths, mode="constant", constant_values=constant_values)
+
+
+def _cast(x, dtype):
+    return x.astype(dtype)
+
+
+def _copy(x):
+    return np.copy(x)
+
+
+def _along(axis, index):
+    """The indexing key that applies ``index`` to ``axis`` and keeps every other axis."""
+    return (slice(None),) * axis + (index,)
+
+
+def _interior(widths, shape):
+    return tuple(slice(before, before + n) for (before, _), n in zip(widths, shape))
+
+
+def _is_basic(key) -> bool:
+    """Basic indexing (ints, slices, None, ...) never reads an element twice."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is None or part is Ellipsis or isinstance(part, slice)
+               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)) for part in parts)
+
+
+def _index_vjp(g, out, x, key):
+    ct = np.zeros(np.shape(x), np.result_type(g))
+    if _is_basic(key):
+        ct[key] = g
+    else:
+        np.add.at(ct, key, g)  # repeated indices read an element twice: their cotangents add up
+    return ct
+
+
+def _concatenate_vjp(g, out, *arrays, axis, dtype, casting):
+    sizes = [np.shape(a)[axis] for a in arrays]
+    pieces = np.split(g, np.cumsum(sizes)[:-1], axis=axis)
+    return pieces[0] if len(pieces) == 1 else tuple(pieces)
+
+
+def _split_vjp(gs, out, x, bounds, axis):
+    ct = np.zeros(np.shape(x), np.result_type(*gs))
+    for (start, stop), g in zip(bounds, gs):
+        ct[_along(axis, slice(start, stop))] += g  # explicit split points may overlap
+    return ct
+
+
+def _transpose_vjp(g, out, a, axes=None):
+    inverse = None if axes is None else np.argsort([axis % np.ndim(a) for axis in axes])
+    return np.transpose(g, inverse)
+
+
+def _sort_vjp(g, out, x, axis=-1, *kind_and_order, **options):
+    order = np.argsort(x, axis=axis, kind="stable")
+    ct = np.zeros(np.size(x) if axis is None else np.shape(x), np.result_type(g))
+    if axis is None:
+        ct[order] = g
+        return ct.reshape(np.shape(x))
+    np.put_along_axis(ct, order, g, axis)
+    return ct
+
+
+reshape_ = reverse_rule(_reshape, lambda g, out, x, shape, order: np.reshape(g, np.shape(x), order=order),
+                        name="reshape")
+transpose = reverse_rule(np.transpose, _transpose_vjp, nondiff_argnums=(1,))
+broadcast_to = reverse_rule(np.broadcast_to, lambda g, out, array, shape, subok=False: g,  # the engine sums
+                            nondiff_argnums=(1, 2))
+flip = reverse_rule(np.flip, lambda g, out, m, axis=None: np.flip(g, axis), nondiff_argnums=(1,))
+sort = reverse_rule(np.sort, _sort_vjp, nondiff_argnums=(1, 2, 3))  # every kind of sort gives the same values
+roll_ = reverse_rule(_roll, lambda g, out, x, shift, axis: np.roll(g, np.negative(shift), axis), name="roll")
+pad_ = reverse_rule(_pad, lambda g, out, x, widths, constant_values: g[_interior(widths, np.shape(x))],
+                   name="pad")
+concatenate_ = reverse_rule(_concatenate, _concatenate_vjp, name="concatenate")
+split_ = reverse_rule(_split, _split_vjp, name="split", multiple_outputs=True)
+getitem_ = reverse_rule(_index, _index_vjp, name="getitem")
+
+# NumPy returns views from these: an in-place update of either side must raise.
+for _view in (reshape_, transpose, broadcast_to, flip, getitem_):
+    _view.returns_view = True
+
+# Casts and copies are elementwise with derivative 1: they join dual regions instead of
+# ending them. The engine casts a cotangent back to its input's dtype.
+cast_ = Primitive(_cast, name="astype", elementwise=True)
+cast_.defpartials(1)
+copy_ = Primitive(_copy, name="copy", elementwise=True)
+copy_.defpartials(1)
+
+
+# ------------------------------------------------------------------------------------------
+# argument handling shared by the composites
+def _shape(a) -> tuple:
+    return a.shape if type(a) is Traced else np.shape(a)
+
+
+def _ndim(a) -> int:
+    return len(_shape(a))
+
+
+def _stand_in(a):
+    """A zero-memory array with ``a``'s shape: NumPy computes result shapes (and raises its
+    own errors) on it without touching ``a``'s values."""
+    return np.broadcast_to(np.zeros((), np.int8), _shape(a))
+
+
+def _normalize_axis(axis, ndim) -> int:
+    axis = operator.index(axis)
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    return axis % ndim
+
+
+def _normalize_axes(axes, ndim) -> tuple:
+    axes = tuple(_normalize_axis(a, ndim) for a in (axes if np.iterable(axes) else (axes,)))
+    if len(set(axes)) != len(axes):
+        raise ValueError("repeated axis")
+    return axes
+
+
+def _int_tuple(shape) -> tuple:
+    return tuple(operator.index(n) for n in shape) if np.iterable(shape) else (operator.index(shape),)
+
+
+def _flat(a):
+    return reshape_(a, shape=(-1,), order="C")
+
+
+def _order(order, function):
+    if order not in ("C", "F"):
+        raise NotImplementedError(f"np.{function} with order={order!r} is not supported on traced values; "
+                                  "use order='C' or order='F'.")
+    return order
+
+
+def _reject_out(out, function):
+    if out is not None:
+        raise NotImplementedError(f"np.{function} with out= is not supported on traced values; "
+                                  "assign the result instead.")
+
+
+def _reject_traced(value, what):
+    """Raise if a traced value hides in ``value`` (an index, a shift, a list of them, a slice)."""
+    if type(value) is Traced:
+        raise error_with_location(
+            NonDifferentiableError,
+            f"{what} is a traced value{{where}}. It selects or arranges elements and has no "
+            "derivative to give. Build it from plain values: np.argmax, np.argsort, np.nonzero "
+            "and comparisons of traced values already return plain arrays.", skip=1)
+    if isinstance(value, (tuple, list)):
+        for part in value:
+            _reject_traced(part, what)
+    elif isinstance(value, slice):
+        for part in (value.start, value.stop, value.step):
+            _reject_traced(part, what)
+
+
+# ------------------------------------------------------------------------------------------
+# indexing and casts
+@implements(_getitem)
+def getitem(array, key):
+    _reject_traced(key, "The index in x[index]")
+    return getitem_(array, key=key)
+
+
+@implements(_astype)
+def astype(array, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return cast_(array, dtype=dtype)
+    if dtype.kind in "biu":
+        return primal(array).astype(dtype)  # integers carry no derivative: a plain array
+    raise error_with_location(
+        UnsupportedOperationError,
+        f"astype({dtype}) on a traced value{{where}}: mixedad differentiates real floating-point "
+        "values only.", skip=1)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    return copy_(a)
+
+
+# ------------------------------------------------------------------------------------------
+# reshaping
+@implements(np.reshape)
+def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    return reshape_(a, shape=_int_tuple(newshape if shape is None else shape), order=_order(order, "reshape"))
+
+
+@implements(np.ravel)
+def ravel(a, order="C"):
+    return reshape_(a, shape=(-1,), order=_order(order, "ravel"))
+
+
+@implements(np.squeeze)
+def squeeze(a, axis=None):
+    return reshape_(a, shape=np.squeeze(_stand_in(a), axis=axis).shape, order="C")
+
+
+@implements(np.expand_dims)
+def expand_dims(a, axis):
+    return reshape_(a, shape=np.expand_dims(_stand_in(a), axis).shape, order="C")
+
+
+def _atleast_each(function, arrays) -> list:
+    """``function`` (np.atleast_1d/2d/3d) on each array; an array already big enough is kept."""
+    results = []
+    for a in arrays:
+        if type(a) is not Traced:
+            results.append(function(a))
+            continue
+        shape = function(_stand_in(a)).shape
+        results.append(a if shape == a.shape else reshape_(a, shape=shape, order="C"))
+    return results
+
+
+def _atleast(function):
+    def atleast(*arys):
+        results = _atleast_each(function, arys)
+        return results[0] if len(results) == 1 else tuple(results)
+    implements(function)(atleast)
+
+
+for _function in (np.atleast_1d, np.atleast_2d, np.atleast_3d):
+    _atleast(_function)
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args, subok=False):
+    shape = np.broadcast_shapes(*[_shape(a) for a in args])
+    return tuple(broadcast_to(a, shape) for a in args)
+
+
+# ------------------------------------------------------------------------------------------
+# reordering axes and elements
+@implements(np.moveaxis)
+def moveaxis(a, source, destination):
+    ndim = _ndim(a)
+    source, destination = _normalize_axes(source, ndim), _normalize_axes(destination, ndim)
+    if len(source) != len(destination):
+        raise ValueError("`source` and `destination` arguments must have the same number of elements")
+    order = [n for n in range(ndim) if n not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return transpose(a, axes=tuple(order))
+
+
+@implements(np.swapaxes)
+def swapaxes(a, axis1, axis2):
+    ndim = _ndim(a)
+    order = list(range(ndim))
+    first, second = _normalize_axis(axis1, ndim), _normalize_axis(axis2, ndim)
+    order[first], order[second] = second, first
+    return transpose(a, axes=tuple(order))
+
+
+@implements(np.fliplr)
+def fliplr(m):
+    if _ndim(m) < 2:
+        raise ValueError("Input must be >= 2-d.")
+    return flip(m, axis=1)
+
+
+@implements(np.flipud)
+def flipud(m):
+    if _ndim(m) < 1:
+        raise ValueError("Input must be >= 1-d.")
+    return flip(m, axis=0)
+
+
+@implements(np.rot90)
+def rot90(m, k=1, axes=(0, 1)):
+    ndim = _ndim(m)
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise ValueError("len(axes) must be 2.")
+    first, second = (_normalize_axis(a, ndim) for a in axes)
+    if first == second:
+        raise ValueError("Axes must be different.")
+    k %= 4
+    if k == 0:
+        return copy_(m)
+    if k == 2:
+        return flip(flip(m, axis=first), axis=second)
+    order = list(range(ndim))
+    order[first], order[second] = second, first
+    if k == 1:
+        return transpose(flip(m, axis=second), axes=tuple(order))
+    return flip(transpose(m, axes=tuple(order)), axis=second)
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    _reject_traced(shift, "The shift of np.roll")
+    return roll_(a, shift=shift, axis=axis)
+
+
+# ------------------------------------------------------------------------------------------
+# joining and splitting
+@implements(np.concatenate)
+def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    _reject_out(out, "concatenate")
+    arrays = list(arrays)
+    if axis is None:
+        arrays, axis = [_flat(a) for a in arrays], 0
+    return concatenate_(*arrays, axis=axis, dtype=dtype, casting=casting)
+
+
+@implements(np.stack)
+def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    _reject_out(out, "stack")
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("need at least one array to stack")
+    shapes = {_shape(a) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError("all input arrays must have the same shape")
+    (shape,) = shapes
+    axis = _normalize_axis(axis, len(shape) + 1)
+    expanded = shape[:axis] + (1,) + shape[axis:]
+    return concatenate_(*[reshape_(a, shape=expanded, order="C") for a in arrays], axis=axis,
+                        dtype=dtype, casting=casting)
+
+
+@implements(np.hstack)
+def hstack(tup, *, dtype=None, casting="same_kind"):
+    arrays = _atleast_each(np.atleast_1d, list(tup))
+    axis = 0 if arrays and _ndim(arrays[0]) == 1 else 1
+    return concatenate_(*arrays, axis=axis, dtype=dtype, casting=casting)
+
+
+@implements(np.vstack)
+def vstack(tup, *, dtype=None, casting="same_kind"):
+    return concatenate_(*_atleast_each(np.atleast_2d, list(tup)), axis=0, dtype=dtype, casting=casting)
+
+
+@implements(np.dstack)
+def dstack(tup):
+    return concatenate_(*_atleast_each(np.atleast_3d, list(tup)), axis=2, dtype=None, casting="same_kind")
+
+
+@implements(np.column_stack)
+def column_stack(tup):
+    columns = [reshape_(a, shape=(-1, 1), order="C") if _ndim(a) < 2 else a for a in list(tup)]
+    return concatenate_(*columns, axis=1, dtype=None, casting="same_kind")
+
+
+@implements(np.append)
+def append(arr, values, axis=None):
+    if axis is None:
+        arr, values, axis = _flat(arr), _flat(values), 0
+    return concatenate_(arr, values, axis=axis, dtype=None, casting="same_kind")
+
+
+def _split_bounds(n, indices_or_sections, equal) -> tuple:
+    """(start, stop) of each piece, as np.split / np.array_split slice them."""
+    if np.ndim(indices_or_sections) == 0:
+        sections = operator.index(indices_or_sections)
+        if sections <= 0:
+            raise ValueError("number sections must be larger than 0.")
+        each, extra = divmod(n, sections)
+        if equal and extra:
+            raise ValueError("array split does not result in an equal division")
+        points = np.cumsum([0] + [each + 1] * extra + [each] * (sections - extra)).tolist()
+    else:
+        points = [0, *[operator.index(i) for i in indices_or_sections], n]
+    return tuple(zip(points[:-1], points[1:]))
+
+
+def _split_along(ary, indices_or_sections, axis, equal):
+    _reject_traced(indices_or_sections, "The split points of np.split")
+    axis = _normalize_axis(axis, _ndim(ary))
+    return split_(ary, bounds=_split_bounds(_shape(ary)[axis], indices_or_sections, equal), axis=axis)
+
+
+@implements(np.split)
+def split(ary, indices_or_sections, axis=0):
+    return _split_along(ary, indices_or_sections, axis, equal=True)
+
+
+@implements(np.array_split)
+def array_split(ary, indices_or_sections, axis=0):
+    return _split_along(ary, indices_or_sections, axis, equal=False)
+
+
+@implements(np.hsplit)
+def hsplit(ary, indices_or_sections):
+    if _ndim(ary) == 0:
+        raise ValueError("hsplit only works on arrays of 1 or more dimensions")
+    return _split_along(ary, indices_or_sections, 1 if _ndim(ary) > 1 else 0, equal=True)
+
+
+@implements(np.vsplit)
+def vsplit(ary, indices_or_sections):
+    if _ndim(ary) < 2:
+        raise ValueError("vsplit only works on arrays of 2 or more dimensions")
+    return _split_along(ary, indices_or_sections, 0, equal=True)
+
+
+@implements(np.dsplit)
+def dsplit(ary, indices_or_sections):
+    if _ndim(ary) < 3:
+        raise ValueError("dsplit only works on arrays of 3 or more dimensions")
+    return _split_along(ary, indices_or_sections, 2, equal=True)
+
+
+# ------------------------------------------------------------------------------------------
+# selection and replication: gathers through getitem (whose rule accumulates repeats)
+@implements(np.take)
+def take(a, indices, axis=None, out=None, mode="raise"):
+    _reject_out(out, "take")
+    _reject_traced(indices, "The indices of np.take")
+    if axis is None:
+        a, axis = _flat(a), 0
+    axis = _normalize_axis(axis, _ndim(a))
+    indices = np.asarray(indices, dtype=np.intp)
+    n = _shape(a)[axis]
+    if mode == "wrap":
+        indices = np.mod(indices, n)
+    elif mode == "clip":
+        indices = np.clip(indices, 0, n - 1)
+    elif mode != "raise":
+        raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
+    return getitem_(a, key=_along(axis, indices))
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis=-1):
+    _reject_traced(indices, "The indices of np.take_along_axis")
+    indices = np.asarray(indices)
+    if axis is None:
+        arr, axis = _flat(arr), 0
+    shape = _shape(arr)
+    axis = _normalize_axis(axis, len(shape))
+    if indices.dtype.kind not in "iu":
+        raise IndexError("`indices` must be an integer array")
+    if indices.ndim != len(shape):
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    key = tuple(indices if d == axis else
+                np.arange(n).reshape((1,) * d + (n,) + (1,) * (len(shape) - d - 1))
+                for d, n in enumerate(shape))
+    return getitem_(arr, key=key)
+
+
+@implements(np.repeat)
+def repeat(a, repeats, axis=None):
+    _reject_traced(repeats, "The repeats of np.repeat")
+    if axis is None:
+        a, axis = _flat(a), 0
+    axis = _normalize_axis(axis, _ndim(a))
+    return getitem_(a, key=_along(axis, np.repeat(np.arange(_shape(a)[axis]), repeats)))
+
+
+@implements(np.delete)
+def delete(arr, obj, axis=None):
+    _reject_traced(obj, "The positions given to np.delete")
+    if axis is None:
+        arr, axis = _flat(arr), 0
+    axis = _normalize_axis(axis, _ndim(arr))
+    keep = np.ones(_shape(arr)[axis], dtype=bool)
+    keep[obj] = False
+    return getitem_(arr, key=_along(axis, keep))
+
+
+@implements(np.tile)
+def tile(A, reps):
+    _reject_traced(reps, "The repetitions of np.tile")
+    reps = _int_tuple(reps)
+    shape = _shape(A)
+    ndim = max(len(reps), len(shape))
+    shape = (1,) * (ndim - len(shape)) + shape
+    reps = (1,) * (ndim - len(reps)) + reps
+    # interleave a size-1 axis before each axis, broadcast it to the repetition count, merge
+    spread = reshape_(A, shape=tuple(m for n in shape for m in (1, n)), order="C")
+    tiled = broadcast_to(spread, shape=tuple(m for r, n in zip(reps, shape) for m in (r, n)))
+    return reshape_(tiled, shape=tuple(r * n for r, n in zip(reps, shape)), order="C")
+
+
+_GATHER_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
+
+
+@implements(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    _reject_traced(pad_width, "The pad width of np.pad")
+    shape = _shape(array)
+    widths = np.asarray(pad_width)
+    if widths.dtype.kind not in "iu":
+        raise TypeError("`pad_width` must be of integral type.")
+    widths = tuple(tuple(pair) for pair in np.broadcast_to(widths, (len(shape), 2)).tolist())
+    if mode == "constant":
+        constant_values = kwargs.pop("constant_values", 0)
+        if kwargs:
+            raise TypeError(f"unsupported keyword arguments for mode 'constant': {set(kwargs)}")
+        if type(constant_values) is Traced and constant_values.ndim == 0:  # reaches every padded element
+            border = np.pad(np.zeros(shape, dtype=bool), widths, constant_values=True)
+            return pad_(array, widths=widths, constant_values=0) + border * constant_values
+        _reject_traced(constant_values, "A per-side constant_values of np.pad")
+        return pad_(array, widths=widths, constant_values=constant_values)
+    if mode in _GATHER_PAD_MODES and kwargs.get("reflect_type", "even") == "even":
+        # each padded element copies one input element: pad the flat positions, then gather
+        source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), widths, mode=mode, **kwargs)
+        return getitem_(_flat(array), key=source)
+    raise NotImplementedError(
+        f"np.pad with mode={mode!r} {kwargs or ''}is not supported on traced values; supported modes are "
+        "'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even').")
+
+
+# ------------------------------------------------------------------------------------------
+# metadata: answered from the traced value's shape and dtype, without evaluating it
+@implements(np.shape)
+def shape(a):
+    return _shape(a)
+
+
+@implements(np.ndim)
+def ndim(a):
+    return _ndim(a)
+
+
+@implements(np.size)
+def size(a, axis=None):
+    dims = _shape(a)
+    if axis is None:
+        return int(np.prod(dims, dtype=np.intp))
+    return int(np.prod([dims[_normalize_axis(ax, len(dims))] for ax in _int_tuple(axis)], dtype=np.intp))
+
+
+@implements(np.result_type)
+def result_type(*arrays_and_dtypes):
+    return np.result_type(*[a.dtype if type(a) is Traced else a for a in arrays_and_dtypes])
+
+
+def _like(a, dtype, shape):
+    return (_shape(a) if shape is None else shape), (a.dtype if dtype is None else dtype)
+
+
+@implements(np.zeros_like)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return np.zeros(*_like(a, dtype, shape))
+
+
+@implements(np.ones_like)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return np.ones(*_like(a, dtype, shape))
+
+
+@implements(np.empty_like)
+def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return np.empty(*_like(prototype, dtype, shape))
+
+
+@implements(np.full_like)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    shape, dtype = _like(a, dtype, shape)
+    if type(fill_value) is Traced:  # the fill value's derivative flows to every element
+        return astype(broadcast_to(fill_value, shape=_int_tuple(shape)), dtype)
+    return np.full(shape, fill_value, dtype=dtype)
+
+
+# integer- or boolean-valued: plain results computed from the values (np.argmax, np.argmin,
+# np.any, np.all and np.count_nonzero are registered with the reductions)
+for _function in (np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero, np.unique,
+                  np.searchsorted, np.isin, np.digitize, np.lexsort):
+    nondifferentiable(_function)
