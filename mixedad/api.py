@@ -26,7 +26,10 @@ def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]
     return tuple(n % n_args for n in numbers)
 
 
-def _leaf_value(leaf: Any, path: str) -> np.ndarray:
+def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray:
+    if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
+        return leaf
+    path = f"argument {number}" + (f", leaf {index}" if n_leaves > 1 else "")
     if isinstance(leaf, Traced):
         raise InputError(
             f"{path} is already a traced value: mixedad.gradient nested inside another "
@@ -59,22 +62,24 @@ class _Inputs:
             leaves, definition = flatten(args[number])
             traced_leaves = []
             for index, leaf in enumerate(leaves):
-                value = _leaf_value(leaf, f"argument {number}" + (f", leaf {index}" if len(leaves) > 1 else ""))
+                value = _leaf_value(leaf, number, index, len(leaves))
+                trace.borrowed.add(id(value))
                 entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype))
                 traced_leaves.append((leaf, Traced(trace, value, entry)))
             self.definitions.append(definition)
             self.leaves.append(traced_leaves)
             self.args[number] = unflatten(definition, [t for _, t in traced_leaves])
 
-    def gradients(self):
+    def gradients(self, borrowed: set[int]):
         results = []
         for definition, leaves in zip(self.definitions, self.leaves):
-            grads = [_gradient_like(original, traced) for original, traced in leaves]
+            grads = [_gradient_like(original, traced, borrowed) for original, traced in leaves]
             results.append(unflatten(definition, grads))
         return results
 
 
-def _gradient_like(original: Any, traced: Traced) -> Any:
+def _gradient_like(original: Any, traced: Traced, borrowed: set[int]) -> Any:
+    """The leaf's cotangent as a fresh array of its shape and dtype, owned by the caller."""
     cotangents = traced._entry.cotangents
     ct = None if cotangents is None else cotangents[0]
     value = traced._value
@@ -84,6 +89,10 @@ def _gradient_like(original: Any, traced: Traced) -> Any:
         ct = np.array(np.broadcast_to(ct, value.shape), dtype=value.dtype)
     elif ct.dtype != value.dtype:
         ct = ct.astype(value.dtype)
+    elif id(ct) in borrowed or (ct.base is not None and id(ct.base) in borrowed):
+        ct = ct.copy()  # the user's own array (or one already returned for another leaf)
+    if type(ct) is np.ndarray:
+        borrowed.add(id(ct))
     if isinstance(original, float):
         return float(ct)
     if isinstance(original, np.generic):
@@ -141,7 +150,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                     f"gradient needs f to return a scalar; it returned {type(result).__name__} "
                     f"with shape {plain.shape}.")
             value = result  # does not depend on the inputs: the gradient is exactly zero
-        grads = inputs.gradients()
+        grads = inputs.gradients(trace.borrowed)
         if has_aux:
             aux = _plain_tree(aux)
     finally:

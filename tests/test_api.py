@@ -247,3 +247,15 @@ def test_inplace_update_of_a_view_or_its_base_raises(update_view):
         return np.sum(view) + np.sum(base)
     with pytest.raises(mixedad.InPlaceMutationError, match="shares memory"):
         mixedad.gradient(f, np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_never_alias_user_arrays_or_each_other(mode):
+    w = np.arange(3.0)
+    g = mixedad.gradient(lambda x: np.sum(w * x), np.ones(3), mode=mode)
+    assert not np.shares_memory(g, w)
+    g += 1.0  # an optimizer updating the gradient in place must not touch w
+    np.testing.assert_array_equal(w, np.arange(3.0))
+    x, y = np.ones(3), np.ones(3)
+    gx, gy = mixedad.gradient(lambda x, y: np.sum(x + y), x, y, argnums=(0, 1), mode=mode)
+    assert not np.shares_memory(gx, gy) and not np.shares_memory(gx, x) and not np.shares_memory(gy, y)

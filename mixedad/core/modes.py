@@ -39,6 +39,14 @@ class Decision:
     reason: Reason
 
 
+# The decisions there are (shared instances: deciding allocates nothing)
+DUAL_ELEMENTWISE = Decision(Mode.DUAL, Reason.ELEMENTWISE)
+DUAL_SPLIT = Decision(Mode.DUAL, Reason.SPLIT_AT_CAP)
+DUAL_REDUCTION = Decision(Mode.DUAL, Reason.REDUCTION_FUSED)
+REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
+REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
+PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
+
 REQUESTED_MODES = ("auto", "reverse", "forward")
 
 
@@ -60,16 +68,16 @@ def elementwise_decision(requested: str, n_partials: int, cap: int = PARTIALS_CA
     <Reason.SPLIT_AT_CAP: 'region would carry more partials than the cap; split at its inputs'>
     """
     if requested == "reverse":
-        return Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
+        return REVERSE_REQUESTED
     if requested == "auto" and n_partials > cap:
-        return Decision(Mode.DUAL, Reason.SPLIT_AT_CAP)
-    return Decision(Mode.DUAL, Reason.ELEMENTWISE)
+        return DUAL_SPLIT
+    return DUAL_ELEMENTWISE
 
 
 def reduction_decision(requested: str, region_input: bool) -> Decision:
     """Decide whether a linear reduction fuses with the dual region it consumes."""
     if region_input and requested != "reverse":
-        return Decision(Mode.DUAL, Reason.REDUCTION_FUSED)
+        return DUAL_REDUCTION
     if requested == "reverse":
-        return Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
-    return Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
+        return REVERSE_REQUESTED
+    return REVERSE_ON_TAPE

@@ -106,6 +106,7 @@ class Primitive:
         self.multiple_outputs = multiple_outputs
         self.differentiable = True
         self.vjp_rules: tuple | None = None  # per differentiable argument, or (joint,) with joint_vjp
+        self.layouts: dict[int, tuple] = {}  # per argument count: positions and rule per position
         self.joint_vjp = False
         self.jvp_rules: tuple | None = None
         self.joint_jvp = False
@@ -143,6 +144,7 @@ class Primitive:
         """
         self.vjp_rules = tuple(rules)
         self.joint_vjp = len(rules) == 1
+        self.layouts = {}
         return rules[0] if len(rules) == 1 else self
 
     def defjvp(self, *rules: Callable | None):
@@ -215,32 +217,35 @@ def _check_kwargs(prim: Primitive, kwargs) -> None:
 
 def bind(prim: Primitive, args, kwargs):
     """Apply a general primitive: compute on NumPy values, record one tape entry."""
-    trace = find_trace(args)
-    if trace is None:
+    trace = None
+    traced_positions = []
+    borrowed = None
+    for j, arg in enumerate(args):
+        if type(arg) is Traced:
+            traced_positions.append(j)
+            if trace is None:
+                trace = arg._trace
+            elif arg._trace is not trace:
+                find_trace(args)  # raises the error that fits
+        elif type(arg) is np.ndarray:
+            borrowed = arg if borrowed is None else borrowed
+    if borrowed is not None and trace is not None:
+        trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)
+    if kwargs:
         _check_kwargs(prim, kwargs)
+    if trace is None:
         return prim.fn(*args, **kwargs)
-    _check_kwargs(prim, kwargs)
-    if (prim.fuses_regions and len(args) == 1 and type(args[0]) is Traced
-            and args[0]._expr is not None and trace.requested != "reverse"):
+    if not trace.active:
+        find_trace(args)  # raises: a value escaped from a finished differentiation
+    if (prim.fuses_regions and len(args) == 1 and args[0]._expr is not None
+            and trace.requested != "reverse"):
         return reduce_region(trace, prim, args[0], kwargs)
-    positions = prim.differentiable_positions(len(args))
-    for j in prim.nondiff_argnums:
-        if j < len(args) and type(args[j]) is Traced:
-            raise error_with_location(
-                InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
-                "received a traced value{where}.", skip=2)
-    traced_positions = [j for j in positions if type(args[j]) is Traced]
-    if prim.vjp_rules is None:
-        raise error_with_location(
-            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}; "
-            f"define one with @{prim.name}.defvjp.", skip=2)
-    if not prim.joint_vjp:
-        for j in traced_positions:
-            index = positions.index(j)
-            if index >= len(prim.vjp_rules) or prim.vjp_rules[index] is None:
-                raise error_with_location(
-                    MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {j}"
-                    "{where}.", skip=2)
+    layout = prim.layouts.get(len(args))
+    if layout is None:
+        layout = prim.layouts[len(args)] = _rule_layout(prim, len(args))
+    positions, rule_at = layout
+    if len(traced_positions) != sum(1 for j in traced_positions if j in rule_at):
+        _explain_missing_rule(prim, traced_positions, rule_at)
     arg_values = [primal(a) for a in args]
     if trace.instrumented:
         start = time.perf_counter()
@@ -250,7 +255,7 @@ def bind(prim: Primitive, args, kwargs):
         out = prim.fn(*arg_values, **kwargs)
     parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
                     for j in traced_positions)
-    vjp = _make_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
+    vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
@@ -280,6 +285,34 @@ def bind(prim: Primitive, args, kwargs):
     return result
 
 
+def _rule_layout(prim: Primitive, n_args: int):
+    """For a call with ``n_args`` positional arguments: the differentiable positions and,
+    per position, its reverse rule (the joint rule's index for a joint rule)."""
+    positions = prim.differentiable_positions(n_args)
+    rules = prim.vjp_rules or ()
+    if prim.joint_vjp:
+        rule_at = {j: k for k, j in enumerate(positions)}
+    else:
+        rule_at = {j: rules[k] for k, j in enumerate(positions) if k < len(rules) and rules[k] is not None}
+    return positions, rule_at
+
+
+def _explain_missing_rule(prim: Primitive, traced_positions, rule_at):
+    for j in traced_positions:
+        if j in prim.nondiff_argnums:
+            raise error_with_location(
+                InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
+                "received a traced value{where}.", skip=3)
+    if prim.vjp_rules is None:
+        raise error_with_location(
+            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}; "
+            f"define one with @{prim.name}.defvjp.", skip=3)
+    missing = [j for j in traced_positions if j not in rule_at]
+    raise error_with_location(
+        MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {missing[0]}"
+        "{where}.", skip=3)
+
+
 def saved_bytes(arg_values, out) -> int:
     """What a rule's closure keeps alive until the backward pass (arrays only)."""
     arrays = {id(a): a for a in list(arg_values) + [out] if isinstance(a, np.ndarray)}
@@ -292,25 +325,28 @@ def _fill_missing_cotangents(vjp, outs):
     return vjp_with_zeros
 
 
-def _make_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
-    rules = prim.vjp_rules
+def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
     if prim.joint_vjp:
-        rule = rules[0]
-        keep = [positions.index(j) for j in traced_positions]
+        rule = prim.vjp_rules[0]
+        keep = [rule_at[j] for j in traced_positions]
+        n_positions = len(positions)
 
         def joint_vjp(g):
             cts = rule(g, out, *arg_values, **kwargs)
-            if len(positions) == 1:
-                cts = (cts,)
-            elif not isinstance(cts, (tuple, list)) or len(cts) != len(positions):
+            if n_positions == 1:
+                return [cts]
+            if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
                 raise MissingRuleError(
-                    f"the reverse rule of {prim.name} must return a tuple of {len(positions)} cotangents, "
+                    f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
                     f"one per positional argument, and returned {type(cts).__name__}. Declare static "
                     f"positional arguments with nondiff_argnums=..., or pass one rule per argument "
                     f"to defvjp.")
             return [cts[k] for k in keep]
         return joint_vjp
-    selected = [rules[positions.index(j)] for j in traced_positions]
+    if len(traced_positions) == 1:
+        only = rule_at[traced_positions[0]]
+        return lambda g: (only(g, out, *arg_values, **kwargs),)
+    selected = [rule_at[j] for j in traced_positions]
 
     def per_argument_vjp(g):
         return [rule(g, out, *arg_values, **kwargs) for rule in selected]

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from .errors import MixedadError, user_location
-from .modes import Decision, Mode, Reason, elementwise_decision, reduction_decision
+from .modes import DUAL_SPLIT, Decision, Mode, Reason, elementwise_decision, reduction_decision
 from .partials import UfuncOf
 from .tape import TapeEntry, multiply_cotangent, record
 from .traced import Traced
@@ -31,17 +31,21 @@ class ExprNode:
     """One elementwise op inside a region. ``args`` hold ExprNodes, concrete Traced values
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
-    __slots__ = ("prim", "args", "kwargs", "inputs", "shape", "decision", "location", "dtype")
+    __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
+                 "demand", "arg_slots")
 
-    def __init__(self, prim, args, kwargs, inputs, shape, decision, location):
+    def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
         self.args = args
         self.kwargs = kwargs
-        self.inputs = inputs
+        self.input_ids = input_ids  # id -> region input, in order
+        self.inputs = tuple(input_ids.values())
         self.shape = shape
         self.decision = decision
         self.location = location
         self.dtype = None
+        self.demand = _partial_demand(self)
+        self.arg_slots = _arg_slots(args, input_ids)
 
 
 def primal(value: Any) -> Any:
@@ -58,17 +62,29 @@ def primal(value: Any) -> Any:
     return result
 
 
+def _broadcast_pair(a: tuple, b: tuple) -> tuple:
+    if len(a) < len(b):
+        a, b = b, a
+    offset = len(a) - len(b)
+    result = list(a)
+    for i, n in enumerate(b):
+        m = a[offset + i]
+        if n != m:
+            if m == 1:
+                result[offset + i] = n
+            elif n != 1:
+                raise ValueError(f"operands could not be broadcast together with shapes {a} {b}")
+    return tuple(result)
+
+
 def broadcast_shape(args) -> tuple:
-    shape = None
-    mixed = False
+    shape = ()
     for arg in args:
-        arg_shape = arg._shape if type(arg) is Traced else np.shape(arg)
-        if shape is None or shape == ():
-            shape = arg_shape
-        elif arg_shape != shape and arg_shape != ():
-            mixed = True
-    if mixed:
-        return np.broadcast_shapes(*[a._shape if type(a) is Traced else np.shape(a) for a in args])
+        arg_shape = arg._shape if type(arg) is Traced else getattr(arg, "shape", None)
+        if arg_shape is None:
+            arg_shape = np.shape(arg)
+        if arg_shape != shape:
+            shape = arg_shape if not shape else _broadcast_pair(shape, arg_shape) if arg_shape else shape
     return shape
 
 
@@ -113,11 +129,14 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             expr = arg._expr
             if expr is None:
                 inputs[id(arg)] = arg
+            elif len(expr.inputs) == 1:
+                inputs[id(expr.inputs[0])] = expr.inputs[0]
             else:
-                for region_input in expr.inputs:
-                    inputs[id(region_input)] = region_input
+                inputs.update(expr.input_ids)
+        elif type(arg) is np.ndarray:
+            trace.borrowed.add(id(arg))
     decision = elementwise_decision(trace.requested, len(inputs))
-    if decision.reason is Reason.SPLIT_AT_CAP:
+    if decision is DUAL_SPLIT:
         for arg in args:
             if type(arg) is Traced and arg._expr is not None:
                 arg._expr.decision = decision  # this region ends here because of the cap
@@ -126,7 +145,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
     node_args = tuple(arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args)
     location = user_location(3) if trace.instrumented else None
-    node = ExprNode(prim, node_args, kwargs, tuple(inputs.values()), broadcast_shape(args), decision, location)
+    node = ExprNode(prim, node_args, kwargs, inputs, broadcast_shape(args), decision, location)
     node.dtype = _node_dtype(prim, args)
     return Traced(trace, None, None, 0, node, node.shape, node.dtype)
 
@@ -183,6 +202,23 @@ def _combine(d, p):
     return d * p
 
 
+def _arg_slots(args, input_ids) -> tuple:
+    """Per argument: where its own region inputs sit among the node's inputs (None for a
+    constant), so that evaluation combines partials by position, without lookups."""
+    if len(input_ids) == 1:
+        return tuple((0,) if type(a) is Traced or type(a) is ExprNode else None for a in args)
+    position = {key: i for i, key in enumerate(input_ids)}
+    slots = []
+    for arg in args:
+        if type(arg) is Traced:
+            slots.append((position[id(arg)],))
+        elif type(arg) is ExprNode:
+            slots.append(tuple(position[id(t)] for t in arg.inputs))
+        else:
+            slots.append(None)
+    return tuple(slots)
+
+
 def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
     """Whether the partials this node needs (those of arguments that depend on region
     inputs) read the node's output, and whether they read argument values."""
@@ -216,7 +252,7 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     for node in reversed(order):
         prim = node.prim
         if want_partials:
-            uses_output, uses_args = _partial_demand(node)
+            uses_output, uses_args = node.demand
             if uses_output:
                 needed.add(id(node))
             if uses_args:
@@ -264,44 +300,39 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
                 if remaining_uses[arg_key] == 0:
                     values.pop(arg_key, None)
                     partials.pop(arg_key, None)
-    root_partials = partials.get(id(root))
-    return values.get(id(root)), (
-        [root_partials[id(t)] for t in root.inputs] if root_partials is not None else None)
+    return values.get(id(root)), partials.get(id(root))
 
 
-def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> dict[int, Any]:
+def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
+    """The node's partial with respect to each of its region inputs (a list, by position)."""
     prim = node.prim
     args = node.args
-    arg_tangents = []  # per argument: dict input-id -> partial of that argument, or None if constant
-    for arg in args:
-        if type(arg) is ExprNode:
-            arg_tangents.append(partials[id(arg)])
-        elif type(arg) is Traced:
-            arg_tangents.append({id(arg): 1})
-        else:
-            arg_tangents.append(None)
-    result: dict[int, Any] = {}
     if prim.tangent_rule is not None:
-        for region_input in node.inputs:
-            key = id(region_input)
-            tangents = [t.get(key) if t is not None else None for t in arg_tangents]
-            result[key] = prim.tangent_rule(tangents, out, *arg_values)
-        return result
-    derivatives = [_derivative(prim, j, arg_values, out, node.kwargs, unary) if arg_tangents[j] is not None
-                   else None for j in range(len(args))]
-    for region_input in node.inputs:
-        key = id(region_input)
-        total = None
-        for j, tangents in enumerate(arg_tangents):
-            if tangents is None:
+        tangents_per_input = [[None] * len(args) for _ in node.inputs]
+        for j, slots in enumerate(node.arg_slots):
+            if slots is None:
                 continue
-            p = tangents.get(key)
-            if p is None:
-                continue
-            term = _combine(derivatives[j], p)
-            total = term if total is None else total + term
-        result[key] = total
-    return result
+            arg_partials = partials[id(args[j])] if type(args[j]) is ExprNode else (1,)
+            for k, index in enumerate(slots):
+                tangents_per_input[index][j] = arg_partials[k]
+        return [prim.tangent_rule(tangents, out, *arg_values) for tangents in tangents_per_input]
+    total = [None] * len(node.inputs)
+    for j, slots in enumerate(node.arg_slots):
+        if slots is None:
+            continue
+        d = _derivative(prim, j, arg_values, out, node.kwargs, unary)
+        arg = args[j]
+        if type(arg) is ExprNode:
+            arg_partials = partials[id(arg)]
+            for k, index in enumerate(slots):
+                term = _combine(d, arg_partials[k])
+                previous = total[index]
+                total[index] = term if previous is None else previous + term
+        else:
+            index = slots[0]
+            previous = total[index]
+            total[index] = d if previous is None else previous + d
+    return total
 
 
 def _derivative(prim, position, arg_values, out, kwargs, unary):
@@ -362,7 +393,8 @@ def materialize(value: Traced) -> None:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
-    entry.saved_bytes = sum(p.nbytes for p in partials if isinstance(p, np.ndarray))
+    if value._trace.instrumented:
+        entry.saved_bytes = sum(p.nbytes for p in {id(p): p for p in partials}.values() if isinstance(p, np.ndarray))
     record(value._trace, entry)
     if not isinstance(result, (np.ndarray, np.generic)):
         result = np.asarray(result)
@@ -445,6 +477,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     if not isinstance(out, (np.ndarray, np.generic)):
         out = np.asarray(out)
     traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
+    trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)
     parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype) for j in traced_positions)
 
     def elementwise_vjp(g):

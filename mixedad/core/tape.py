@@ -24,7 +24,8 @@ _trace_ids = itertools.count(1)
 class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
-    __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "__weakref__")
+    __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
+                 "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -33,6 +34,9 @@ class Trace:
         self.id = next(_trace_ids)
         self.instrumented = instrumented
         self.value_dependent: list[Any] = []  # where Python control flow looked at traced values
+        # ids of the user's arrays that ops received as constants: a gradient must never be
+        # one of them (a partial such as d(w * x)/dx = w would hand the user's w back)
+        self.borrowed: set[int] = set()
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"

@@ -33,7 +33,7 @@ class Traced:
         self._slot = slot
         self._expr = expr
         if shape is None:
-            shape = np.shape(value)
+            shape = value.shape
             dtype = value.dtype
         self._shape = shape
         self._dtype = dtype
