@@ -106,10 +106,13 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
     axes where ``ct`` is itself broadcast (size 1) but the input is not are expanded; axes
     where both are size 1 against a larger context are multiplied by the replication count.
     """
-    ct_shape = np.shape(ct)
-    if ct_shape == shape and (context_shape is None or context_shape == shape):
-        if type(ct) is np.ndarray and ct.dtype == dtype:
+    if type(ct) is np.ndarray:
+        ct_shape = ct.shape
+        if ct_shape == shape and ct.dtype == dtype and (context_shape is None or context_shape == shape):
             return ct
+    else:
+        ct_shape = np.shape(ct)
+    if ct_shape == shape and (context_shape is None or context_shape == shape):
         return np.asarray(ct).astype(dtype, copy=False)
     if context_shape is None:
         context_shape = np.broadcast_shapes(ct_shape, shape)
