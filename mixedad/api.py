@@ -12,7 +12,7 @@ import numpy as np
 from .core.errors import InputError, MixedadError
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
-from .core.region import primal
+from .core.region import close_region, primal
 from .core.tape import LEAF_DECISION, TapeEntry, Trace, backward, record
 from .core.traced import Traced
 
@@ -140,7 +140,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             if result.dtype.kind != "f":
                 raise MixedadError(f"gradient needs a floating-point output; f returned {result.dtype}.")
             if result._expr is not None:
-                primal(result)  # a lone elementwise region at the output: give it its tape entry
+                close_region(result)  # the output region: one entry, evaluated only as needed
             backward(trace, result._entry, result._slot, np.ones((), result.dtype))
             value = primal(result) if want_value else None
         else:

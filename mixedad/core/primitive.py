@@ -16,7 +16,7 @@ import numpy as np
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
 from .modes import Decision, Mode, Reason
 from .partials import UfuncOf  # noqa: F401  (part of the rule author's vocabulary)
-from .region import extend_region, primal, reduce_region, tape_elementwise
+from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import TapeEntry, record
 from .traced import Traced
 
@@ -201,7 +201,7 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     if trace is None:
         return prim.fn(*args, **kwargs)
     if not prim.differentiable:
-        return prim.fn(*[primal(a) for a in args], **kwargs)
+        return prim.fn(*[read_value(a, prim.name) for a in args], **kwargs)
     if trace.requested == "reverse":
         return tape_elementwise(trace, prim, args, kwargs, _REVERSE_REQUESTED)
     return extend_region(trace, prim, args, kwargs)

@@ -77,6 +77,16 @@ def _broadcast_pair(a: tuple, b: tuple) -> tuple:
     return tuple(result)
 
 
+def read_value(value: Any, why: str) -> Any:
+    """The NumPy value behind ``value`` for a use that leaves the traced world (a comparison,
+    an index, a branch): recorded, so that a prepared gradient knows the program may depend on
+    input values and must not be replayed blindly."""
+    if type(value) is Traced:
+        value._trace.value_dependent.append(why)
+        return primal(value)
+    return value
+
+
 def broadcast_shape(args) -> tuple:
     shape = ()
     for arg in args:
@@ -439,6 +449,8 @@ class FusedReduction:
             region_value, self.partials = evaluate(self.root, True, True)
         else:
             region_value = evaluate(self.root, True, False)[0]
+        if self.prim is None:
+            return region_value
         return self.prim.fn(region_value, **self.kwargs)
 
     def vjp(self, g):
@@ -446,8 +458,27 @@ class FusedReduction:
         if partials is None:
             partials = _evaluate(self.root, False, True)[1]  # backward() set the error state
             self.partials = partials  # kept while the entry lives: a retained tape sweeps again
+        if self.prim is None:
+            return _shared_products(g, partials)
         g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
         return _shared_products(g_root, partials)
+
+
+def close_region(value: Traced) -> None:
+    """Give a lazy value its single tape entry without evaluating it: the value is computed
+    only if asked for, the partials in the backward pass (the output of ``gradient``)."""
+    root = value._expr
+    fused = FusedReduction(root, None, {})
+    entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, root.decision, root.shape, root.dtype,
+                      context_shape=root.shape, n_partials=len(root.inputs))
+    entry.deferred_value = fused.value
+    if value._trace.instrumented:
+        entry.ops, entry.locations = _region_ops(root)
+        entry.label = _label(entry.ops)
+    record(value._trace, entry)
+    value._entry = entry
+    value._slot = 0
+    value._expr = None
 
 
 _FUSED = reduction_decision("auto", True)

@@ -132,9 +132,8 @@ class Traced:
                 "The truth value of a traced array with more than one element is ambiguous{where}.",
                 skip=1,
             )
-        from .region import primal
-        self._trace.value_dependent.append("bool")
-        return bool(primal(self))
+        from .region import read_value
+        return bool(read_value(self, "bool()"))
 
     def __setitem__(self, key, value):
         raise error_with_location(

@@ -15,7 +15,7 @@ import numpy as np
 from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
-from ..core.region import primal
+from ..core.region import primal, read_value
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -170,8 +170,8 @@ where_select.tangent_rule = _where_tangent
 @implements(np.where)
 def where(condition, a=None, b=None):
     if a is None and b is None:
-        return np.nonzero(primal(condition))
-    condition = primal(condition)
+        return np.nonzero(read_value(condition, "np.where"))
+    condition = read_value(condition, "np.where")
     if condition.dtype != bool:
         condition = condition != 0
     return where_select(condition, a, b)
@@ -193,6 +193,6 @@ def clip(a, a_min=None, a_max=None, **kwargs):
 
 @implements(np.nan_to_num)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
-    value = primal(x)
+    value = read_value(x, "np.nan_to_num")
     finite = np.isfinite(value)
     return where_select(finite, x, np.nan_to_num(value, nan=nan, posinf=posinf, neginf=neginf))

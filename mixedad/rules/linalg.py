@@ -17,7 +17,7 @@ import numpy as np
 
 from .reductions import reduced_shape
 from .table import implements, nondifferentiable, reverse_rule
-from ..core.region import primal
+from ..core.region import primal, read_value
 from ..core.traced import Traced
 
 
@@ -333,7 +333,7 @@ _SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2,
 @implements(np.linalg.slogdet)
 def slogdet(a):
     sign, logabsdet = slogdet_(a)
-    sign = primal(sign)  # the sign carries no derivative: hand it back as a plain array
+    sign = read_value(sign, "np.linalg.slogdet sign")  # the sign carries no derivative: hand it back as a plain array
     if _SLOGDET_RESULT is tuple:
         return sign, logabsdet
     return _SLOGDET_RESULT(sign, logabsdet)

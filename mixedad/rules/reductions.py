@@ -20,7 +20,7 @@ import operator
 import numpy as np
 
 from .table import implements, nondifferentiable, reverse_rule
-from ..core.region import primal
+from ..core.region import primal, read_value
 
 
 def _axes(axis, ndim):
@@ -519,7 +519,7 @@ def _dtype(value):
 
 # NaN-aware forms: NaN entries contribute nothing, so their gradient is 0.
 def _nan_replaced(a, value):
-    return np.where(np.isnan(primal(a)), value, a)
+    return np.where(np.isnan(read_value(a, "NaN mask")), value, a)
 
 
 @implements(np.nansum)

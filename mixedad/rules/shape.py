@@ -18,7 +18,7 @@ import numpy as np
 from .table import implements, nondifferentiable, reverse_rule
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
-from ..core.region import primal
+from ..core.region import primal, read_value
 from ..core.traced import Traced, _astype, _getitem
 
 
@@ -216,7 +216,7 @@ def astype(array, dtype):
     if dtype.kind == "f":
         return cast_(array, dtype=dtype)
     if dtype.kind in "biu":
-        return primal(array).astype(dtype)  # integers carry no derivative: a plain array
+        return read_value(array, "astype to a non-float dtype").astype(dtype)  # integers carry no derivative: a plain array
     raise error_with_location(
         UnsupportedOperationError,
         f"astype({dtype}) on a traced value{{where}}: mixedad differentiates real floating-point "

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.dispatch import register_function
 from ..core.primitive import Primitive
-from ..core.region import primal
+from ..core.region import primal, read_value  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def nondifferentiable(function: Callable, name: str | None = None) -> Primitive:
 def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(v) for v in value)
-    return primal(value)
+    return read_value(value, "a non-differentiable function")
 
 
 def reverse_rule(function: Callable, *vjps: Callable | None, nondiff_argnums: Sequence[int] = (),

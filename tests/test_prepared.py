@@ -1,0 +1,87 @@
+"""Prepared gradients: equal to fresh ones, out= in place, shape checks, value dependence."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import mixedad
+
+
+def mlp(params, x):
+    h = np.tanh(x @ params["W"] + params["b"])
+    return np.sum(h ** 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_prepared_gradients_equal_fresh_gradients_on_random_inputs(seed):
+    rng = np.random.default_rng(seed)
+    make = lambda: ({"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}, rng.standard_normal((5, 4)))
+    prepared = mixedad.prepare(mlp, *make())
+    for _ in range(3):
+        params, x = make()
+        fresh = mixedad.gradient(mlp, params, x)
+        got = prepared.gradient(params, x)
+        for key in fresh:
+            np.testing.assert_array_equal(got[key], fresh[key])
+        value, _ = prepared.value_and_gradient(params, x)
+        assert value == mlp(params, x)
+
+
+def test_out_writes_in_place_and_returns_the_same_objects():
+    rng = np.random.default_rng(0)
+    params, x = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}, rng.standard_normal((5, 4))
+    prepared = mixedad.prepare(mlp, params, x)
+    out = {"W": np.empty((4, 3)), "b": np.empty(3)}
+    W_buffer, b_buffer = out["W"], out["b"]
+    result = prepared.gradient(params, x, out=out)
+    assert result is out and result["W"] is W_buffer and result["b"] is b_buffer
+    fresh = mixedad.gradient(mlp, params, x)
+    np.testing.assert_array_equal(W_buffer, fresh["W"])
+    np.testing.assert_array_equal(b_buffer, fresh["b"])
+    with pytest.raises(mixedad.InputError, match="out="):
+        prepared.gradient(params, x, out={"W": np.empty((3, 4)), "b": np.empty(3)})
+
+
+def test_shape_and_dtype_mismatches_raise_clearly():
+    prepared = mixedad.prepare(lambda x: np.sum(x ** 2), np.zeros(3))
+    with pytest.raises(mixedad.InputError, match="argument 0 does not match"):
+        prepared.gradient(np.zeros(4))
+    with pytest.raises(mixedad.InputError, match="argument 0 does not match"):
+        prepared.gradient(np.zeros(3, np.float32))
+
+
+def branching(x):
+    if np.sum(x) > 0:  # value-dependent Python control flow
+        return np.sum(np.sin(x))
+    return np.sum(x ** 3)
+
+
+def test_value_dependent_control_flow_is_detected_and_never_replayed_wrongly():
+    prepared = mixedad.prepare(branching, np.ones(3))
+    assert prepared.value_dependent and prepared.value_reads
+    positive, negative = np.full(3, 0.5), np.full(3, -0.5)
+    np.testing.assert_allclose(prepared.gradient(positive), np.cos(positive))
+    np.testing.assert_allclose(prepared.gradient(negative), 3 * negative ** 2)
+    assert not mixedad.prepare(mlp, {"W": np.ones((4, 3)), "b": np.ones(3)}, np.ones((5, 4))).value_dependent
+
+
+def test_gradient_of_sum_of_region_skips_the_primal_in_prepared_calls_too():
+    calls = []
+
+    @mixedad.primitive(elementwise=True)
+    def counted_exp(x):
+        calls.append(1)
+        return np.exp(x)
+    counted_exp.defpartials(lambda x, out: out)  # needs its output: evaluated once, in the backward pass
+
+    @mixedad.primitive(elementwise=True)
+    def counted_sin(x):
+        calls.append(2)
+        return np.sin(x)
+    counted_sin.defpartials(lambda x: np.cos(x))  # needs only the input: never evaluated
+
+    prepared = mixedad.prepare(lambda x: np.sum(counted_sin(x)) + np.sum(counted_exp(x)), np.zeros(3))
+    calls.clear()
+    g = prepared.gradient(np.full(3, 0.25))
+    np.testing.assert_allclose(g, np.cos(0.25) + np.exp(0.25))
+    assert calls == [1]
