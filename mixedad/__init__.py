@@ -13,12 +13,12 @@ from .core.modes import Decision, Mode, Reason
 from .core.primitive import Primitive, primitive
 from .mapping import map, sum
 from .prepared import Prepared, prepare
-from .profiling import EntryReport, Report, profile
+from .profiler import EntryReport, Report, profile, profiling
 from .symbolic import SymbolicTraceError, derive_partials, derived_elementwise
 
 __all__ = [
     "gradient", "value_and_gradient", "check_grads", "check_rule", "derive_partials",
-    "derived_elementwise", "SymbolicTraceError", "prepare", "Prepared", "map", "sum", "profile", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
+    "derived_elementwise", "SymbolicTraceError", "prepare", "Prepared", "map", "sum", "profile", "profiling", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
     "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",
     "InputError", "MissingRuleError",
 ]

@@ -34,18 +34,18 @@ def main() -> None:
     g = mixedad.gradient(lambda x: np.sum(np.arctan2(x, 2.0)), images)
     print(f"   gradient: dtype {g.dtype}, shape {g.shape}, first values {g.reshape(-1)[:3]}")
     print(f"   exact 2/(x^2+4):                        {(2 / (images.reshape(-1)[:3] ** 2 + 4))}")
-    print(mixedad.profile(lambda x: np.sum(np.arctan2(x, 2.0)), images), end="\n\n")
+    print(mixedad.profile(lambda x: np.sum(np.arctan2(x, 2.0)), images, lines=False), end="\n\n")
 
     print("2. The seed MLP (flatten -> dense 784->32 tanh -> dense 32->10, loss = sum of squares)")
     value, grads = mixedad.value_and_gradient(mlp_loss, params, images)
     print(f"   loss {value:.4f}; gradient shapes " +
           ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in grads.items()))
-    print(mixedad.profile(mlp_loss, params, images), end="\n\n")
+    print(mixedad.profile(mlp_loss, params, images, lines=False), end="\n\n")
 
     print("3. A scalar function with a branch, mapped with mixedad.sum (per-element fallback)")
     x = np.linspace(-1, 1, 5)
     print(f"   gradient at {x}: {mixedad.gradient(lambda x: mixedad.sum(branchy, x), x)}")
-    print(mixedad.profile(lambda x: mixedad.sum(branchy, x), x))
+    print(mixedad.profile(lambda x: mixedad.sum(branchy, x), x, lines=False))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import time
 import types
 from typing import Any, Callable
 
@@ -183,7 +184,7 @@ def _with_dual_math(f: Callable) -> Callable:
     for key, value in f.__globals__.items():
         if value is math:
             namespace[key] = _DUAL_MATH
-        elif callable(value) and value in _MATH_FUNCTIONS:
+        elif isinstance(value, types.BuiltinFunctionType) and value in _MATH_FUNCTIONS:
             namespace[key] = _MATH_FUNCTIONS[value]
     namespace["float"] = _dual_float
     rebuilt = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
@@ -204,6 +205,7 @@ def _evaluate_per_element(trace, f, xs, fallback_reason: Exception) -> Traced:
     dtype = np.result_type(*[arrays[j] for j in traced])
     broadcast = [np.broadcast_to(a, shape) for a in arrays]
     f_dual = _with_dual_math(f)
+    start = time.perf_counter()
     values = np.empty(shape, dtype)
     partials = [np.empty(shape, dtype) for _ in traced]
     units = [tuple(dtype.type(k == i) for k in range(len(traced))) for i in range(len(traced))]
@@ -230,6 +232,7 @@ def _evaluate_per_element(trace, f, xs, fallback_reason: Exception) -> Traced:
                       context_shape=shape, ops=(name,), n_partials=len(traced),
                       locations=(user_location(3),) if trace.instrumented else ())
     entry.saved_bytes = builtins.sum(p.nbytes for p in partials)
+    entry.forward_seconds = time.perf_counter() - start
     record(trace, entry)
     return Traced(trace, values, entry)
 

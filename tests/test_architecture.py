@@ -3,8 +3,9 @@ import ast
 import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mixedad"
-OUTER = ("mixedad.rules", "mixedad.api", "mixedad.mapping", "mixedad.profiling", "mixedad.nn",
-         "mixedad.checking", "mixedad.symbolic")
+OUTER = ("mixedad.rules", "mixedad.api", "mixedad.mapping", "mixedad.profiler", "mixedad.nn",
+         "mixedad.checking", "mixedad.symbolic", "mixedad.prepared", "mixedad.transforms", "mixedad.forward",
+         "mixedad.optim", "mixedad.examples", "mixedad.demo")
 
 
 def imported_modules(path: pathlib.Path, package: str):

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import MixedadError, user_location
 from .modes import DUAL_SPLIT, Decision, Mode, Reason, elementwise_decision, reduction_decision
 from .partials import UfuncOf
@@ -83,7 +84,9 @@ def read_value(value: Any, why: str) -> Any:
     input values and must not be replayed blindly."""
     if type(value) is Traced:
         value._trace.value_dependent.append(why)
-        return primal(value)
+        value = primal(value)
+    if isinstance(value, LeveledValue):  # a forward dual: its value under every level
+        return value._plain(why)
     return value
 
 
@@ -123,7 +126,7 @@ def region_dtype(node: ExprNode) -> np.dtype:
             continue
         arg_dtypes = []
         for arg in pending.args:
-            if type(arg) is ExprNode or type(arg) is Traced or isinstance(arg, (np.ndarray, np.generic)):
+            if type(arg) is ExprNode or type(arg) is Traced or isinstance(arg, ARRAY_TYPES):
                 arg_dtypes.append(arg.dtype)
             else:
                 arg_dtypes.append(arg)
@@ -166,7 +169,7 @@ def _node_dtype(prim, args) -> np.dtype:
     common = None
     arg_dtypes = []
     for arg in args:
-        if type(arg) is Traced or isinstance(arg, (np.ndarray, np.generic)):
+        if type(arg) is Traced or isinstance(arg, ARRAY_TYPES):
             dtype = arg.dtype
             arg_dtypes.append(dtype)
             if common is None:
@@ -406,7 +409,7 @@ def materialize(value: Traced) -> None:
     if value._trace.instrumented:
         entry.saved_bytes = sum(p.nbytes for p in {id(p): p for p in partials}.values() if isinstance(p, np.ndarray))
     record(value._trace, entry)
-    if not isinstance(result, (np.ndarray, np.generic)):
+    if not isinstance(result, ARRAY_TYPES):
         result = np.asarray(result)
     entry.dtype = result.dtype
     value._value = result
@@ -505,7 +508,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)
-    if not isinstance(out, (np.ndarray, np.generic)):
+    if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
     trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)

@@ -1,0 +1,203 @@
+"""``with mixedad.profiling()``: one report per gradient call, an aggregate, no observer left
+behind (exceptions included), no instrumentation outside; and the command line entry point."""
+import gc
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import mixedad
+import mixedad.api as api
+from mixedad import Mode
+from mixedad.core.tape import TapeEntry
+from mixedad.profiler import Report
+from mixedad.profiler.cli import main
+from mixedad.profiler.lines import load_line_profiler
+
+
+def loss(w, x):
+    return np.sum(np.tanh(x @ w) ** 2)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(3), rng.standard_normal((5, 3))
+
+
+@pytest.fixture
+def traces(monkeypatch):
+    """Every Trace the API creates, to check whether it was instrumented."""
+    created = []
+    real = api.Trace
+
+    def spy(*args, **kwargs):
+        trace = real(*args, **kwargs)
+        created.append(trace)
+        return trace
+    monkeypatch.setattr(api, "Trace", spy)
+    return created
+
+
+def test_collects_one_report_per_gradient_call_and_an_aggregate(data):
+    w, x = data
+    with mixedad.profiling() as prof:
+        for _ in range(3):
+            mixedad.gradient(loss, w, x)
+        mixedad.value_and_gradient(loss, w, x, mode="reverse")
+    assert len(prof) == 4 and [r.requested_mode for r in prof.reports] == ["auto"] * 3 + ["reverse"]
+    first = prof.reports[0]
+    assert [e.ops for e in first.body] == [("matmul",), ("tanh", "square", "sum")]
+    assert first.function.startswith("loss (test_profiling_session.py:")
+    assert [e.ops for e in prof.reports[3].body] == [("matmul",), ("tanh",), ("square",), ("sum",)]
+    merged = prof.report
+    assert merged.n_calls == 4 and merged.requested_mode == "auto,reverse"
+    matmul = [e for e in merged.body if e.ops == ("matmul",)]
+    assert [e.count for e in matmul] == [3, 1]  # the matmul of auto and reverse differ in their reason
+    assert merged.summary.entry_backward_seconds == pytest.approx(
+        sum(r.summary.entry_backward_seconds for r in prof.reports))
+    assert merged.summary.forward_seconds is None  # only finished tapes are seen
+    assert "totals over 4 calls" in str(prof)
+
+
+def test_no_instrumentation_outside_and_no_observer_left_behind(data, traces):
+    w, x = data
+    mixedad.gradient(loss, w, x)
+    with mixedad.profiling():
+        mixedad.gradient(loss, w, x)
+    mixedad.gradient(loss, w, x)
+    assert [t.instrumented for t in traces] == [False, True, False]
+    assert api.ACTIVE_OBSERVERS == []
+
+
+def test_observer_is_removed_when_the_body_raises(data):
+    w, x = data
+    with pytest.raises(KeyError):
+        with mixedad.profiling() as prof:
+            mixedad.gradient(loss, w, x)
+            raise KeyError("boom")
+    assert api.ACTIVE_OBSERVERS == [] and len(prof.reports) == 1
+
+
+def test_an_error_inside_the_gradient_propagates_unchanged(data):
+    w, x = data
+
+    def broken(w, x):
+        np.tanh(x @ w)  # one matmul on the tape before the error
+        raise ZeroDivisionError("from user code")
+
+    with pytest.raises(ZeroDivisionError, match="from user code"):
+        with mixedad.profiling() as prof:
+            mixedad.gradient(broken, w, x)
+    assert api.ACTIVE_OBSERVERS == []
+    # the partial tape up to the error is still reported
+    assert [e.ops for e in prof.reports[0].body] == [("matmul",)]
+
+
+def test_nested_sessions_both_collect_and_unwind(data):
+    w, x = data
+    with mixedad.profiling() as outer:
+        mixedad.gradient(loss, w, x)
+        with mixedad.profiling() as inner:
+            mixedad.gradient(loss, w, x)
+        assert len(api.ACTIVE_OBSERVERS) == 1
+        with pytest.raises(RuntimeError):
+            with outer:
+                pass
+    assert len(outer) == 2 and len(inner) == 1 and api.ACTIVE_OBSERVERS == []
+
+
+def test_profile_calls_inside_a_session_do_not_pollute_it(data):
+    w, x = data
+    with mixedad.profiling() as prof:
+        mixedad.profile(loss, w, x, compare=True, lines=False)
+    assert prof.reports == []
+
+
+def test_reports_keep_no_tape_alive(data):
+    w, x = data
+    with mixedad.profiling() as prof:
+        for _ in range(3):
+            mixedad.gradient(loss, w, x)
+    gc.collect()
+    assert len(prof.reports) == 3
+    assert not [o for o in gc.get_objects() if type(o) is TapeEntry]
+
+
+def test_line_report_in_a_session(data):
+    if load_line_profiler() is None:
+        pytest.skip("line_profiler not installed")
+    w, x = data
+    with mixedad.profiling(lines=[loss]) as prof:
+        for _ in range(2):
+            mixedad.gradient(loss, w, x)
+    (function,) = prof.report.lines.functions
+    body_line = function.first_lineno + 1
+    (row,) = [s for s in function.lines if s.lineno == body_line]
+    assert row.hits == 2 and row.modes == (Mode.REVERSE, Mode.DUAL)
+
+
+SCRIPT = '''
+import numpy as np
+
+def loss(w, x):
+    return np.sum(np.tanh(x @ w) ** 2)
+
+def make_args():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(3), rng.standard_normal((5, 3))
+
+SMALL = (np.ones(2), np.ones((4, 2)))
+
+if __name__ == "__main__":
+    raise SystemExit("the profiler must not run the script's main block")
+'''
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    return path
+
+
+def test_cli_writes_json_and_html_and_prints_the_table(script, tmp_path, capsys):
+    out_json, out_html = tmp_path / "p.json", tmp_path / "p.html"
+    code = main([f"{script}:loss", "--compare", "--repeat", "2", "--json", str(out_json), "--html", str(out_html)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mixedad profile of loss (train.py:4)" in printed and "tanh → square → sum" in printed
+    report = Report.from_json(out_json.read_text())
+    assert report.repeat == 2 and report.comparison.n_entries == 4 and report.n_entries == 2
+    assert "<svg" in out_html.read_text()
+
+
+def test_cli_hooks_argnums_and_json_to_stdout(script, capsys):
+    assert main([f"{script}:loss", "--args", "SMALL", "--argnums", "0,1", "--no-lines", "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [e["shape"] for e in data["entries"] if e["mode"] == "input"] == [[2], [4, 2]]
+    assert data["lines"] is None
+
+
+def test_cli_errors_are_clear(script, capsys):
+    assert main([f"{script}:nope"]) == 2
+    assert "'nope' not found" in capsys.readouterr().err
+    assert main([f"{script}:loss", "--args", "MISSING"]) == 2
+    assert "argument hook 'MISSING' not found" in capsys.readouterr().err
+    assert main(["mixedad.demo:mlp_loss"]) == 2
+    assert "neither make_args() nor ARGS" in capsys.readouterr().err
+    assert main([f"{script.parent / 'absent.py'}:loss"]) == 2
+    assert main(["no-colon-here"]) == 2
+    assert "path/to/script.py:function" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse rejects an unknown mode
+        main(["--mode", "sideways", f"{script}:loss"])
+
+
+def test_python_dash_m_entry_point(script):
+    result = subprocess.run([sys.executable, "-m", "mixedad.profiler", f"{script}:loss", "--no-lines"],
+                            capture_output=True, text=True, timeout=60, cwd=script.parent)
+    assert result.returncode == 0, result.stderr
+    assert "tanh → square → sum" in result.stdout and "dual" in result.stdout
