@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .core.arrays import ARRAY_TYPES, LeveledValue
 from .core.errors import InputError, MixedadError
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
@@ -36,7 +37,7 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
             "mixedad.gradient is not supported by this version (use mixedad.hessian / mixedad.hvp).")
     if isinstance(leaf, bool) or isinstance(leaf, (np.bool_,)):
         raise InputError(f"{path} is a bool; mixedad differentiates floating-point inputs only.")
-    value = leaf if isinstance(leaf, (np.ndarray, np.generic)) else np.asarray(leaf)
+    value = leaf if isinstance(leaf, ARRAY_TYPES) else np.asarray(leaf)  # a forward dual stays one
     kind = value.dtype.kind
     if kind in "iub":
         raise InputError(
@@ -85,6 +86,9 @@ def _gradient_like(original: Any, traced: Traced, borrowed: set[int]) -> Any:
     value = traced._value
     if ct is None:
         ct = np.zeros(value.shape, value.dtype)
+    elif isinstance(ct, LeveledValue):  # forward-over-reverse: the gradient carries tangents
+        return ct if ct.shape == value.shape and ct.dtype == value.dtype else \
+            np.broadcast_to(ct, value.shape).astype(value.dtype)
     elif type(ct) is not np.ndarray or not ct.flags.writeable or ct.shape != value.shape:
         ct = np.array(np.broadcast_to(ct, value.shape), dtype=value.dtype)
     elif ct.dtype != value.dtype:
@@ -144,7 +148,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             backward(trace, result._entry, result._slot, np.ones((), result.dtype))
             value = primal(result) if want_value else None
         else:
-            plain = np.asarray(result)
+            plain = result if isinstance(result, LeveledValue) else np.asarray(result)
             if plain.shape != () or plain.dtype.kind not in "fiu":
                 raise MixedadError(
                     f"gradient needs f to return a scalar; it returned {type(result).__name__} "

@@ -13,7 +13,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .arrays import ARRAY_TYPES, LeveledValue, apply_linear
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
+from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
 from .partials import UfuncOf  # noqa: F401  (part of the rule author's vocabulary)
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
@@ -29,7 +31,10 @@ class MixedTracesError(MixedadError, ValueError):
 
 
 def find_trace(args: Sequence[Any]):
+    """The trace an operation on ``args`` belongs to; None if none, or if a value of a newer
+    level (a forward dual, ``core.arrays``) is among them: that level applies the op."""
     trace = None
+    newer = None
     for arg in args:
         if type(arg) is Traced:
             arg_trace = arg._trace
@@ -40,13 +45,28 @@ def find_trace(args: Sequence[Any]):
                     raise _mixed_trace_error(trace, arg_trace)
                 trace = trace if not trace.active else arg_trace
                 break
+        elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
+            newer = arg
     if trace is not None and not trace.active:
         raise error_with_location(
             MixedTracesError,
             "A traced value escaped from a differentiation that has finished and is used "
             "again{where}. Return plain results from the differentiated function (has_aux) "
             "instead of keeping traced values.", skip=2)
+    if newer is not None and (trace is None or newer._level > trace.id):
+        return None
     return trace
+
+
+def _untraced(prim, args, kwargs):
+    """Apply ``prim`` where no trace owns the operation: a newer level's value, if any, does."""
+    newest = None
+    for arg in args:
+        if isinstance(arg, LeveledValue) and (newest is None or arg._level > newest._level):
+            newest = arg
+    if newest is not None:
+        return newest._apply(prim, args, kwargs)
+    return prim.fn(*args, **kwargs)
 
 
 def _mixed_trace_error(first, second):
@@ -110,6 +130,8 @@ class Primitive:
         self.joint_vjp = False
         self.jvp_rules: tuple | None = None
         self.joint_jvp = False
+        self.linear = False  # deflinear: the forward rule is the primitive applied to the tangents
+        self.bilinear = False  # defbilinear: linear in each differentiable argument separately
         self.partial_specs: tuple | None = None
         self.partial_takes_out: tuple = ()
         self.partial_takes_args: tuple = ()
@@ -152,7 +174,33 @@ class Primitive:
         or a single ``rule(tangents, out, *args, **kwargs)`` taking a tuple of tangents."""
         self.jvp_rules = tuple(rules)
         self.joint_jvp = len(rules) == 1
+        self.layouts = {}  # a reverse rule can now be derived from it
         return rules[0] if len(rules) == 1 else self
+
+    def deflinear(self):
+        """Declare the primitive linear in its differentiable arguments (jointly): its forward
+        rule is the primitive itself applied to the tangents, static arguments unchanged
+        (reshape, sum, indexing, concatenate). Without ``defvjp``, the reverse rule is derived
+        by transposing the function's body with mixedad's reverse mode. A linear primitive's
+        reverse rule must read only shapes and static arguments (never values): it may then
+        write into new arrays in place, since a dual cotangent reaches it component by component."""
+        self.linear = True
+        self.layouts = {}
+        return self
+
+    def defbilinear(self):
+        """Declare the primitive linear in each differentiable argument separately (matmul,
+        dot, einsum: products): its forward rule is ``sum_j fn(args with argument j replaced
+        by its tangent)``. Without ``defvjp``, the reverse rule is that rule transposed."""
+        self.bilinear = True
+        self.layouts = {}
+        return self
+
+    @property
+    def forward_rule(self) -> str | None:
+        """How forward mode differentiates this primitive: ``"elementwise"``, ``"linear"``,
+        ``"bilinear"``, ``"jvp"``, ``"transposed vjp"`` (derived), or None (no rule)."""
+        return forward_rule_kind(self)
 
     def defpartials(self, *partials: Callable | float | None):
         """Elementwise primitives: the partial derivative with respect to each argument.
@@ -199,7 +247,7 @@ class Primitive:
 def bind_elementwise(prim: Primitive, args, kwargs):
     trace = find_trace(args)
     if trace is None:
-        return prim.fn(*args, **kwargs)
+        return _untraced(prim, args, kwargs)
     if not prim.differentiable:
         return prim.fn(*[read_value(a, prim.name) for a in args], **kwargs)
     if trace.requested == "reverse":
@@ -220,6 +268,7 @@ def bind(prim: Primitive, args, kwargs):
     trace = None
     traced_positions = []
     borrowed = None
+    newer = None  # a value of a newer level than any traced argument owns the operation
     for j, arg in enumerate(args):
         if type(arg) is Traced:
             traced_positions.append(j)
@@ -229,10 +278,14 @@ def bind(prim: Primitive, args, kwargs):
                 find_trace(args)  # raises the error that fits
         elif type(arg) is np.ndarray:
             borrowed = arg if borrowed is None else borrowed
+        elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
+            newer = arg
     if borrowed is not None and trace is not None:
         trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)
     if kwargs:
         _check_kwargs(prim, kwargs)
+    if newer is not None and (trace is None or newer._level > trace.id):
+        return newer._apply(prim, args, kwargs)
     if trace is None:
         return prim.fn(*args, **kwargs)
     if not trace.active:
@@ -259,7 +312,7 @@ def bind(prim: Primitive, args, kwargs):
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
-        outs = [o if isinstance(o, (np.ndarray, np.generic)) else np.asarray(o) for o in out]
+        outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
         entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
                           locations=location)
         entry.vjp = _fill_missing_cotangents(vjp, outs)
@@ -268,7 +321,7 @@ def bind(prim: Primitive, args, kwargs):
         if hasattr(type(out), "_fields"):  # a namedtuple, such as NumPy's SlogdetResult
             return type(out)(*results)
         return type(out)(results)
-    if not isinstance(out, (np.ndarray, np.generic)):
+    if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     if out.dtype.kind != "f":
         return out
@@ -290,7 +343,7 @@ def _rule_layout(prim: Primitive, n_args: int):
     per position, its reverse rule (the joint rule's index for a joint rule)."""
     positions = prim.differentiable_positions(n_args)
     rules = prim.vjp_rules or ()
-    if prim.joint_vjp:
+    if prim.joint_vjp or (prim.vjp_rules is None and has_reverse_rule(prim)):  # one (derived) rule
         rule_at = {j: k for k, j in enumerate(positions)}
     else:
         rule_at = {j: rules[k] for k, j in enumerate(positions) if k < len(rules) and rules[k] is not None}
@@ -305,8 +358,8 @@ def _explain_missing_rule(prim: Primitive, traced_positions, rule_at):
                 "received a traced value{where}.", skip=3)
     if prim.vjp_rules is None:
         raise error_with_location(
-            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}; "
-            f"define one with @{prim.name}.defvjp.", skip=3)
+            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}, and no "
+            f"forward rule to derive one from; define one with @{prim.name}.defvjp.", skip=3)
     missing = [j for j in traced_positions if j not in rule_at]
     raise error_with_location(
         MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {missing[0]}"
@@ -326,6 +379,22 @@ def _fill_missing_cotangents(vjp, outs):
 
 
 def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+    if prim.vjp_rules is None:
+        return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
+    if prim.linear:
+        return _componentwise(_rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs))
+    return _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+
+
+def _componentwise(vjp):
+    """A linear primitive's reverse rule reads only shapes and static arguments, so it takes a
+    cotangent of another level (a forward dual) one component at a time, as a plain array."""
+    def linear_vjp(g):
+        return apply_linear(vjp, g) if isinstance(g, LeveledValue) else vjp(g)
+    return linear_vjp
+
+
+def _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
     if prim.joint_vjp:
         rule = prim.vjp_rules[0]
         keep = [rule_at[j] for j in traced_positions]

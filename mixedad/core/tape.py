@@ -8,17 +8,17 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
 from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
-_trace_ids = itertools.count(1)
+_trace_ids = LEVELS  # shared with forward levels (core.arrays): a newer level has a larger id
 
 
 class Trace:
@@ -113,10 +113,10 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
     else:
         ct_shape = np.shape(ct)
     if ct_shape == shape and (context_shape is None or context_shape == shape):
-        return np.asarray(ct).astype(dtype, copy=False)
+        return as_array(ct).astype(dtype, copy=False)
     if context_shape is None:
         context_shape = np.broadcast_shapes(ct_shape, shape)
-    ct = np.asarray(ct)
+    ct = as_array(ct)
     ndim = len(context_shape)
     padded_ct = (1,) * (ndim - len(ct_shape)) + ct_shape
     padded_target = (1,) * (ndim - len(shape)) + tuple(shape)
@@ -150,10 +150,14 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     if type(partial) is int and partial == 1:
         return g
     if np.ndim(g) == 0:
-        if g == 1:
+        if g == 1 and not isinstance(g, LeveledValue):
             return partial
         return g * partial
     result = g * partial
+    if type(result) is not np.ndarray:  # a forward dual: its tangents must be finite too
+        if result.dtype.kind == "f" and not all_finite(result):
+            result = np.where(zero_mask(g), np.zeros((), result.dtype), result)
+        return result
     # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
     # overflowed, which the exact check below then clears).
     if result.dtype.kind == "f" and not math.isfinite(result.sum()) and not np.isfinite(result).all():

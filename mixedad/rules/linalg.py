@@ -15,7 +15,8 @@ import string
 
 import numpy as np
 
-from .reductions import reduced_shape
+from .reductions import reduced_shape, weights_jvp
+from ..core.arrays import LeveledValue, apply_linear, as_array
 from .table import implements, nondifferentiable, reverse_rule
 from ..core.region import primal, read_value
 from ..core.traced import Traced
@@ -38,7 +39,7 @@ def _reject_gufunc_options(kwargs, name):
 
 def _matmul_vjp_a(g, out, a, b, **kwargs):
     _reject_gufunc_options(kwargs, "matmul")
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = as_array(a), as_array(b)
     if b.ndim == 1:
         return g * b if a.ndim == 1 else g[..., None] * b
     if a.ndim == 1:
@@ -48,7 +49,7 @@ def _matmul_vjp_a(g, out, a, b, **kwargs):
 
 def _matmul_vjp_b(g, out, a, b, **kwargs):
     _reject_gufunc_options(kwargs, "matmul")
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = as_array(a), as_array(b)
     if a.ndim == 1:
         return g * a if b.ndim == 1 else a[:, None] * g[..., None, :]
     if b.ndim == 1:
@@ -125,13 +126,13 @@ def _vecdot(x1, x2, axis=-1):
 def _vecdot_cotangent(g, own, other, axis):
     """g times the other operand, its contracted axis put back where ``own`` has it (a
     non-negative axis counts within each operand, whatever their numbers of axes)."""
-    ct = g[..., None] * np.moveaxis(np.asarray(other), axis, -1)
+    ct = g[..., None] * np.moveaxis(as_array(other), axis, -1)
     return np.moveaxis(ct, -1, axis if axis < 0 else axis + ct.ndim - np.ndim(own))
 
 
 def _matvec_vjp_a(g, out, a, v, **kwargs):
     _reject_gufunc_options(kwargs, "matvec")
-    return g[..., :, None] * np.asarray(v)[..., None, :]
+    return g[..., :, None] * as_array(v)[..., None, :]
 
 
 def _matvec_vjp_v(g, out, a, v, **kwargs):
@@ -146,23 +147,25 @@ def _vecmat_vjp_v(g, out, v, a, **kwargs):
 
 def _vecmat_vjp_a(g, out, v, a, **kwargs):
     _reject_gufunc_options(kwargs, "vecmat")
-    return np.asarray(v)[..., :, None] * g[..., None, :]
+    return as_array(v)[..., :, None] * g[..., None, :]
 
 
-matmul = reverse_rule(np.matmul, _matmul_vjp_a, _matmul_vjp_b)
-dot = reverse_rule(np.dot, _dot_vjp_a, _dot_vjp_b)
-inner = reverse_rule(np.inner, _inner_vjp_a, _inner_vjp_b)
+# products are bilinear: their forward rule is one product per argument with its tangent
+matmul = reverse_rule(np.matmul, _matmul_vjp_a, _matmul_vjp_b, forward="bilinear")
+dot = reverse_rule(np.dot, _dot_vjp_a, _dot_vjp_b, forward="bilinear")
+inner = reverse_rule(np.inner, _inner_vjp_a, _inner_vjp_b, forward="bilinear")
 vdot = reverse_rule(np.vdot, lambda g, out, a, b: g * np.reshape(b, np.shape(a)),
-                    lambda g, out, a, b: g * np.reshape(a, np.shape(b)))
+                    lambda g, out, a, b: g * np.reshape(a, np.shape(b)), forward="bilinear")
 outer = reverse_rule(np.outer, lambda g, out, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
-                     lambda g, out, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)))
-tensordot = reverse_rule(np.tensordot, _tensordot_vjp_a, _tensordot_vjp_b, nondiff_argnums=(2,))
+                     lambda g, out, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)), forward="bilinear")
+tensordot = reverse_rule(np.tensordot, _tensordot_vjp_a, _tensordot_vjp_b, nondiff_argnums=(2,), forward="bilinear")
 if hasattr(np, "vecdot"):  # NumPy >= 2.0
     vecdot_ = reverse_rule(_vecdot, lambda g, out, x1, x2, axis=-1: _vecdot_cotangent(g, x1, x2, axis),
-                           lambda g, out, x1, x2, axis=-1: _vecdot_cotangent(g, x2, x1, axis), name="vecdot")
+                           lambda g, out, x1, x2, axis=-1: _vecdot_cotangent(g, x2, x1, axis), name="vecdot",
+                           forward="bilinear")
 if hasattr(np, "matvec"):  # NumPy >= 2.2
-    matvec = reverse_rule(np.matvec, _matvec_vjp_a, _matvec_vjp_v)
-    vecmat = reverse_rule(np.vecmat, _vecmat_vjp_v, _vecmat_vjp_a)
+    matvec = reverse_rule(np.matvec, _matvec_vjp_a, _matvec_vjp_v, forward="bilinear")
+    vecmat = reverse_rule(np.vecmat, _vecmat_vjp_v, _vecmat_vjp_a, forward="bilinear")
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,15 +256,17 @@ def _einsum_operand_cotangent(g, output, labels, operands, k, sizes):
     if len(unique) == len(spec):
         return ct
     # A label repeated within the operand ('ii', 'iij'): the cotangent lives on that diagonal.
-    full = np.zeros(shape, ct.dtype)
-    diagonal = np.einsum(spec + "->" + unique, full)
-    if not np.shares_memory(diagonal, full):
-        raise NotImplementedError(f"np.einsum: cannot differentiate the repeated labels of operand {spec!r}")
-    diagonal[...] = ct
-    return full
+    def on_diagonal(values):
+        full = np.zeros(shape, values.dtype)
+        diagonal = np.einsum(spec + "->" + unique, full)
+        if not np.shares_memory(diagonal, full):
+            raise NotImplementedError(f"np.einsum: cannot differentiate the repeated labels of operand {spec!r}")
+        diagonal[...] = values
+        return full
+    return apply_linear(on_diagonal, ct)  # a forward dual's components one by one
 
 
-einsum_ = reverse_rule(_einsum, _einsum_vjp, nondiff_argnums=(0,), name="einsum")
+einsum_ = reverse_rule(_einsum, _einsum_vjp, nondiff_argnums=(0,), name="einsum", forward="bilinear")
 
 
 @implements(np.einsum)
@@ -273,9 +278,9 @@ def einsum(*operands, out=None, optimize=False, **options):
         subscripts, arrays = operands[0], list(operands[1:])
     else:
         subscripts, arrays = _sublist_subscripts(operands)
-    arrays = [a if type(a) is Traced else np.asarray(a) for a in arrays]
+    arrays = [a if isinstance(a, (Traced, LeveledValue)) else np.asarray(a) for a in arrays]
     labels, output = einsum_labels(subscripts, [_ndim(a) for a in arrays])
-    wanted = tuple(type(a) is Traced for a in arrays)
+    wanted = tuple(isinstance(a, (Traced, LeveledValue)) for a in arrays)
     return einsum_(subscripts, *arrays, labels=labels, output=output, wanted=wanted,
                    optimize=optimize, **options)
 
@@ -283,7 +288,7 @@ def einsum(*operands, out=None, optimize=False, **options):
 # ------------------------------------------------------------------------------------------
 # np.linalg
 def _solve_vjp(g, out, a, b):
-    a = np.asarray(a)
+    a = as_array(a)
     if np.ndim(out) < np.ndim(a):  # b was solved for as a vector (or a stack of them)
         gb = np.linalg.solve(_swap(a), g[..., None])[..., 0]
         return -gb[..., :, None] * out[..., None, :], gb
@@ -320,11 +325,32 @@ def _cholesky_vjp(g, out, a, upper=False):
     return 0.5 * (s + _swap(s))
 
 
-solve = reverse_rule(np.linalg.solve, _solve_vjp)
-inv = reverse_rule(np.linalg.inv, _inv_vjp)
-det = reverse_rule(np.linalg.det, _det_vjp)
-slogdet_ = reverse_rule(_slogdet, _slogdet_vjp, name="slogdet", multiple_outputs=True)
-cholesky = reverse_rule(np.linalg.cholesky, _cholesky_vjp)
+def _solve_jvp(tangents, out, a, b):
+    t_a, t_b = tangents  # d(A^-1 b) = A^-1 (db - dA x)
+    if np.ndim(out) < np.ndim(a):
+        return np.linalg.solve(a, t_b - np.matmul(t_a, out[..., None])[..., 0])
+    return np.linalg.solve(a, t_b - np.matmul(t_a, out))
+
+
+def _cholesky_jvp(t, out, a, upper=False):
+    """dL = L Phi(L^-1 sym(dA) L^-T), Phi = tril with the diagonal halved (the input is taken
+    to be symmetric, as in the reverse rule)."""
+    low = _swap(out) if upper else out
+    inner = np.linalg.solve(low, _swap(np.linalg.solve(low, 0.5 * (t + _swap(t)))))  # L^-1 S L^-T
+    d_low = np.matmul(low, np.tril(inner) * (1 - 0.5 * np.eye(low.shape[-1], dtype=low.dtype)))
+    return _swap(d_low) if upper else d_low
+
+
+def _log_det_jvp(t, out, a):  # d log|det A| = tr(A^-1 dA)
+    return np.sum(_swap(np.linalg.inv(a)) * t, axis=(-2, -1))
+
+
+solve = reverse_rule(np.linalg.solve, _solve_vjp, forward=_solve_jvp)
+inv = reverse_rule(np.linalg.inv, _inv_vjp, forward=lambda t, out, a: -np.matmul(np.matmul(out, t), out))
+det = reverse_rule(np.linalg.det, _det_vjp, forward=lambda t, out, a: out * _log_det_jvp(t, out, a))
+slogdet_ = reverse_rule(_slogdet, _slogdet_vjp, name="slogdet", multiple_outputs=True,
+                        forward=lambda t, out, a: (None, _log_det_jvp(t, out, a)))
+cholesky = reverse_rule(np.linalg.cholesky, _cholesky_vjp, forward=_cholesky_jvp)
 nondifferentiable(np.linalg.matrix_rank)
 
 _SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2, a tuple before
@@ -383,7 +409,7 @@ def _tie_weights(values, out, axis):
 
 
 def _vector_norm_vjp(g, out, x, ord=None, axis=None, keepdims=False):
-    x = np.asarray(x)
+    x = as_array(x)
     kept = reduced_shape(x.shape, axis, True)
     g, out = np.reshape(g, kept), np.reshape(out, kept)
     axes = tuple(range(x.ndim)) if axis is None else axis
@@ -406,7 +432,7 @@ def _vector_norm_vjp(g, out, x, ord=None, axis=None, keepdims=False):
 
 
 def _matrix_norm_vjp(g, out, x, ord=None, axis=(0, 1), keepdims=False):
-    x = np.asarray(x)
+    x = as_array(x)
     rows, cols = (a % x.ndim for a in axis)
     xm = np.moveaxis(x, (rows, cols), (-2, -1))
     g = np.reshape(g, xm.shape[:-2])[..., None, None]
@@ -429,8 +455,9 @@ def _matrix_norm_vjp(g, out, x, ord=None, axis=(0, 1), keepdims=False):
     return np.moveaxis(g * d, (-2, -1), (rows, cols))
 
 
-vector_norm_ = reverse_rule(_vector_norm, _vector_norm_vjp, name="vector_norm")
-matrix_norm_ = reverse_rule(_matrix_norm, _matrix_norm_vjp, name="matrix_norm")
+vector_norm_ = reverse_rule(_vector_norm, _vector_norm_vjp, name="vector_norm", forward=weights_jvp(_vector_norm_vjp))
+matrix_norm_ = reverse_rule(_matrix_norm, _matrix_norm_vjp, name="matrix_norm",
+                            forward=weights_jvp(_matrix_norm_vjp, default_axis=(0, 1)))
 
 
 def _axis_tuple(axis):
@@ -484,7 +511,7 @@ def _trace(a, offset=0, axis1=0, axis2=1, dtype=None):
 def _trace_vjp(g, out, a, offset=0, axis1=0, axis2=1, dtype=None):
     shape = np.shape(a)
     k = _diagonal_length(shape, offset, axis1 % len(shape), axis2 % len(shape))
-    g = np.asarray(g)
+    g = as_array(g)
     return diagonal_cotangent(np.broadcast_to(g[..., None], g.shape + (k,)), shape, offset, axis1, axis2)
 
 
@@ -494,12 +521,13 @@ def _diag_vjp(g, out, v, k=0):
     return diagonal_cotangent(g, np.shape(v), k)
 
 
-trace_ = reverse_rule(_trace, _trace_vjp, name="trace")
+trace_ = reverse_rule(_trace, _trace_vjp, name="trace", forward="linear")
 diagonal = reverse_rule(np.diagonal, lambda g, out, a, offset=0, axis1=0, axis2=1:
-                        diagonal_cotangent(g, np.shape(a), offset, axis1, axis2), nondiff_argnums=(1, 2, 3))
-diag = reverse_rule(np.diag, _diag_vjp, nondiff_argnums=(1,))
-triu = reverse_rule(np.triu, lambda g, out, m, k=0: np.triu(g, k), nondiff_argnums=(1,))
-tril = reverse_rule(np.tril, lambda g, out, m, k=0: np.tril(g, k), nondiff_argnums=(1,))
+                        diagonal_cotangent(g, np.shape(a), offset, axis1, axis2), nondiff_argnums=(1, 2, 3),
+                        forward="linear")
+diag = reverse_rule(np.diag, _diag_vjp, nondiff_argnums=(1,), forward="linear")
+triu = reverse_rule(np.triu, lambda g, out, m, k=0: np.triu(g, k), nondiff_argnums=(1,), forward="linear")
+tril = reverse_rule(np.tril, lambda g, out, m, k=0: np.tril(g, k), nondiff_argnums=(1,), forward="linear")
 
 
 @implements(np.trace)

@@ -20,6 +20,8 @@ import operator
 import numpy as np
 
 from .table import implements, nondifferentiable, reverse_rule
+from ..core.arrays import as_array
+from ..core.linear import transposed_jvp
 from ..core.region import primal, read_value
 
 
@@ -65,9 +67,10 @@ def _mean(x, axis=None, keepdims=False):
 
 
 sum_ = reverse_rule(_sum, lambda g, out, x, axis=None, keepdims=False:
-                    expand_reduced(g, np.shape(x), axis, keepdims), name="sum")
+                    expand_reduced(g, np.shape(x), axis, keepdims), name="sum", forward="linear")
 mean_ = reverse_rule(_mean, lambda g, out, x, axis=None, keepdims=False:
-                     expand_reduced(g, np.shape(x), axis, keepdims) / _count(np.shape(x), axis), name="mean")
+                     expand_reduced(g, np.shape(x), axis, keepdims) / _count(np.shape(x), axis), name="mean",
+                     forward="linear")
 for _prim in (sum_, mean_):
     _prim.fuses_regions = True
     _prim.out_meta = _reduction_meta
@@ -241,7 +244,7 @@ def _weighted_average(a, weights, axis=None, keepdims=False):
 # ------------------------------------------------------------------------------------------
 # reverse rules
 def _prod_vjp(g, out, x, axis=None, keepdims=False, dtype=None):
-    others = _product_of_others(np.asarray(x), _axes(axis, np.ndim(x)))
+    others = _product_of_others(as_array(x), _axes(axis, np.ndim(x)))
     return expand_reduced(g, np.shape(x), axis, keepdims) * others
 
 
@@ -266,13 +269,13 @@ def _nan_extreme_vjp(g, out, x, axis=None, keepdims=False):
 def _median_vjp(g, out, x, axis=None, keepdims=False):
     # The middle element gets g (odd count); the two middle ones g/2 each (even count);
     # elements tied with a middle value share its part evenly, as max/min ties do.
-    x = np.asarray(x)
+    x = as_array(x)
     moved, permutation = _gather_axes(x, _axes(axis, x.ndim))
     n = moved.shape[-1]
     if n == 0:
         return None
     lower, upper = (n - 1) // 2, n // 2
-    middle = np.partition(moved, (lower, upper), axis=-1)
+    middle = np.partition(read_value(moved, "median"), (lower, upper), axis=-1)  # only compared
     share = 0.5 * _even_share(moved == middle[..., lower:lower + 1], -1, x.dtype) \
         + 0.5 * _even_share(moved == middle[..., upper:upper + 1], -1, x.dtype)
     return expand_reduced(g, x.shape, axis, keepdims) * _scatter_axes(share, x.shape, permutation)
@@ -361,8 +364,8 @@ def _broadcast_weights(weights, shape, axis):
 
 
 def _weighted_average_vjp(g, out, a, weights, axis=None, keepdims=False):
-    a, weights = np.asarray(a), np.asarray(weights)
-    given = None if axis is None else tuple(ax % a.ndim for ax in ((axis,) if isinstance(axis, int) else axis))
+    a, weights = as_array(a), as_array(weights)
+    given = _given_axes(axis, a.ndim)
     axes = _axes(axis, a.ndim)
     w = _broadcast_weights(weights, a.shape, given)
     total = np.sum(w, axis=axes, keepdims=True)
@@ -392,22 +395,52 @@ def _cumulative_prod_vjp(g, out, x, axis=None, dtype=None, include_initial=False
     return _cumprod_grad(g, out, x, axis)
 
 
+def _given_axes(axis, ndim):
+    return None if axis is None else tuple(ax % ndim for ax in ((axis,) if isinstance(axis, int) else axis))
+
+
+# ------------------------------------------------------------------------------------------
+# forward rules
+def weights_jvp(vjp, default_axis=None):
+    """The forward rule of a reduction whose reverse rule is ``expand(g) * W`` (W: the
+    derivative of the result with respect to each element): ``sum(t * W)`` over its axes."""
+    def jvp(t, out, x, axis=default_axis, keepdims=False, **options):
+        weights = vjp(np.ones(np.shape(out), out.dtype), out, x, axis=axis, keepdims=keepdims, **options)
+        return None if weights is None else np.sum(t * weights, axis=axis, keepdims=keepdims)
+    return jvp
+
+
+def _cumprod_jvp(t, out, x, axis=None, dtype=None):
+    if (x == 0).any():  # exact with zeros: the reverse rule, transposed
+        return transposed_jvp(cumprod_, [x], [t], out, dict(axis=axis, dtype=dtype))
+    return out * np.cumsum(t / x, axis=axis)
+
+
+def _weighted_average_jvp(tangents, out, a, weights, axis=None, keepdims=False):
+    (t_a, t_w), a, weights = tangents, as_array(a), as_array(weights)
+    given, axes = _given_axes(axis, a.ndim), _axes(axis, a.ndim)
+    w = _broadcast_weights(weights, a.shape, given)
+    change = t_a * w + _broadcast_weights(t_w, a.shape, given) * (a - _expanded_out(out, a, axis, keepdims))
+    return np.sum(change, axis=axes, keepdims=keepdims) / np.sum(w, axis=axes, keepdims=keepdims)
+
+
 # ------------------------------------------------------------------------------------------
 # the table
-prod_ = reverse_rule(_prod, _prod_vjp, name="prod")
-max_ = reverse_rule(_max, _extreme_vjp, name="max")
-min_ = reverse_rule(_min, _extreme_vjp, name="min")
-nanmax_ = reverse_rule(_nanmax, _nan_extreme_vjp, name="nanmax")
-nanmin_ = reverse_rule(_nanmin, _nan_extreme_vjp, name="nanmin")
-median_ = reverse_rule(_median, _median_vjp, name="median")
-var_ = reverse_rule(_var, _var_vjp, name="var")
-std_ = reverse_rule(_std, _std_vjp, name="std")
-nanmean_ = reverse_rule(_nanmean, _nanmean_vjp, name="nanmean")
-nanvar_ = reverse_rule(_nanvar, _nanvar_vjp, name="nanvar")
-nanstd_ = reverse_rule(_nanstd, _nanstd_vjp, name="nanstd")
-cumsum_ = reverse_rule(_cumsum, _cumsum_vjp, name="cumsum")
-cumprod_ = reverse_rule(_cumprod, _cumprod_vjp, name="cumprod")
-weighted_average_ = reverse_rule(_weighted_average, _weighted_average_vjp, name="average")
+prod_ = reverse_rule(_prod, _prod_vjp, name="prod", forward=weights_jvp(_prod_vjp))
+max_ = reverse_rule(_max, _extreme_vjp, name="max", forward=weights_jvp(_extreme_vjp))
+min_ = reverse_rule(_min, _extreme_vjp, name="min", forward=weights_jvp(_extreme_vjp))
+nanmax_ = reverse_rule(_nanmax, _nan_extreme_vjp, name="nanmax", forward=weights_jvp(_nan_extreme_vjp))
+nanmin_ = reverse_rule(_nanmin, _nan_extreme_vjp, name="nanmin", forward=weights_jvp(_nan_extreme_vjp))
+median_ = reverse_rule(_median, _median_vjp, name="median", forward=weights_jvp(_median_vjp))
+var_ = reverse_rule(_var, _var_vjp, name="var", forward=weights_jvp(_var_vjp))
+std_ = reverse_rule(_std, _std_vjp, name="std", forward=weights_jvp(_std_vjp))
+nanmean_ = reverse_rule(_nanmean, _nanmean_vjp, name="nanmean", forward=weights_jvp(_nanmean_vjp))
+nanvar_ = reverse_rule(_nanvar, _nanvar_vjp, name="nanvar", forward=weights_jvp(_nanvar_vjp))
+nanstd_ = reverse_rule(_nanstd, _nanstd_vjp, name="nanstd", forward=weights_jvp(_nanstd_vjp))
+cumsum_ = reverse_rule(_cumsum, _cumsum_vjp, name="cumsum", forward="linear")
+cumprod_ = reverse_rule(_cumprod, _cumprod_vjp, name="cumprod", forward=_cumprod_jvp)
+weighted_average_ = reverse_rule(_weighted_average, _weighted_average_vjp, name="average",
+                                 forward=_weighted_average_jvp)
 
 for _function in (np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.count_nonzero, np.any, np.all):
     nondifferentiable(_function)
@@ -586,8 +619,15 @@ if hasattr(np, "cumulative_sum"):
     def _cumulative_prod(x, axis=None, dtype=None, include_initial=False):
         return np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)
 
-    cumulative_sum_ = reverse_rule(_cumulative_sum, _cumulative_sum_vjp, name="cumulative_sum")
-    cumulative_prod_ = reverse_rule(_cumulative_prod, _cumulative_prod_vjp, name="cumulative_prod")
+    def _cumulative_prod_jvp(t, out, x, axis=None, dtype=None, include_initial=False):
+        if (x == 0).any():  # exact with zeros: the reverse rule, transposed
+            options = dict(axis=axis, dtype=dtype, include_initial=include_initial)
+            return transposed_jvp(cumulative_prod_, [x], [t], out, options)
+        return out * np.cumulative_sum(t / x, axis=axis, include_initial=include_initial)
+
+    cumulative_sum_ = reverse_rule(_cumulative_sum, _cumulative_sum_vjp, name="cumulative_sum", forward="linear")
+    cumulative_prod_ = reverse_rule(_cumulative_prod, _cumulative_prod_vjp, name="cumulative_prod",
+                                    forward=_cumulative_prod_jvp)
 
     @implements(np.cumulative_sum)
     def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):

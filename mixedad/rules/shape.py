@@ -16,6 +16,7 @@ import operator
 import numpy as np
 
 from .table import implements, nondifferentiable, reverse_rule
+from ..core.arrays import LeveledValue
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
 from ..core.region import primal, read_value
@@ -88,6 +89,8 @@ def _concatenate_vjp(g, out, *arrays, axis, dtype, casting):
 
 
 def _split_vjp(gs, out, x, bounds, axis):
+    if all(start <= stop for start, stop in bounds):  # each piece starts where the last ended
+        return np.concatenate(gs, axis=axis)
     ct = np.zeros(np.shape(x), np.result_type(*gs))
     for (start, stop), g in zip(bounds, gs):
         ct[_along(axis, slice(start, stop))] += g  # explicit split points may overlap
@@ -100,28 +103,32 @@ def _transpose_vjp(g, out, a, axes=None):
 
 
 def _sort_vjp(g, out, x, axis=-1, *kind_and_order, **options):
-    order = np.argsort(x, axis=axis, kind="stable")
-    ct = np.zeros(np.size(x) if axis is None else np.shape(x), np.result_type(g))
+    inverse = np.argsort(np.argsort(x, axis=axis, kind="stable"), axis=-1 if axis is None else axis)
     if axis is None:
-        ct[order] = g
-        return ct.reshape(np.shape(x))
-    np.put_along_axis(ct, order, g, axis)
-    return ct
+        return np.reshape(g[inverse], np.shape(x))
+    return np.take_along_axis(g, inverse, axis)
+
+
+def _sort_jvp(t, out, x, axis=-1, *kind_and_order, **options):
+    order = np.argsort(x, axis=axis, kind="stable")
+    return np.ravel(t)[order] if axis is None else np.take_along_axis(t, order, axis)
 
 
 reshape_ = reverse_rule(_reshape, lambda g, out, x, shape, order: np.reshape(g, np.shape(x), order=order),
-                        name="reshape")
-transpose = reverse_rule(np.transpose, _transpose_vjp, nondiff_argnums=(1,))
+                        name="reshape", forward="linear")
+transpose = reverse_rule(np.transpose, _transpose_vjp, nondiff_argnums=(1,), forward="linear")
 broadcast_to = reverse_rule(np.broadcast_to, lambda g, out, array, shape, subok=False: g,  # the engine sums
-                            nondiff_argnums=(1, 2))
-flip = reverse_rule(np.flip, lambda g, out, m, axis=None: np.flip(g, axis), nondiff_argnums=(1,))
-sort = reverse_rule(np.sort, _sort_vjp, nondiff_argnums=(1, 2, 3))  # every kind of sort gives the same values
-roll_ = reverse_rule(_roll, lambda g, out, x, shift, axis: np.roll(g, np.negative(shift), axis), name="roll")
+                            nondiff_argnums=(1, 2), forward="linear")
+flip = reverse_rule(np.flip, lambda g, out, m, axis=None: np.flip(g, axis), nondiff_argnums=(1,), forward="linear")
+sort = reverse_rule(np.sort, _sort_vjp, nondiff_argnums=(1, 2, 3),  # every kind of sort gives the same values
+                    forward=_sort_jvp)
+roll_ = reverse_rule(_roll, lambda g, out, x, shift, axis: np.roll(g, np.negative(shift), axis), name="roll",
+                     forward="linear")
 pad_ = reverse_rule(_pad, lambda g, out, x, widths, constant_values: g[_interior(widths, np.shape(x))],
-                   name="pad")
-concatenate_ = reverse_rule(_concatenate, _concatenate_vjp, name="concatenate")
-split_ = reverse_rule(_split, _split_vjp, name="split", multiple_outputs=True)
-getitem_ = reverse_rule(_index, _index_vjp, name="getitem")
+                    name="pad", forward=lambda t, out, x, widths, constant_values: _pad(t, widths, 0))
+concatenate_ = reverse_rule(_concatenate, _concatenate_vjp, name="concatenate", forward="linear")
+split_ = reverse_rule(_split, _split_vjp, name="split", multiple_outputs=True, forward="linear")
+getitem_ = reverse_rule(_index, _index_vjp, name="getitem", forward="linear")
 
 # NumPy returns views from these: an in-place update of either side must raise.
 for _view in (reshape_, transpose, broadcast_to, flip, getitem_):
@@ -188,7 +195,7 @@ def _reject_out(out, function):
 
 def _reject_traced(value, what):
     """Raise if a traced value hides in ``value`` (an index, a shift, a list of them, a slice)."""
-    if type(value) is Traced:
+    if type(value) is Traced or isinstance(value, LeveledValue):
         raise error_with_location(
             NonDifferentiableError,
             f"{what} is a traced value{{where}}. It selects or arranges elements and has no "
@@ -539,7 +546,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
         constant_values = kwargs.pop("constant_values", 0)
         if kwargs:
             raise TypeError(f"unsupported keyword arguments for mode 'constant': {set(kwargs)}")
-        if type(constant_values) is Traced and constant_values.ndim == 0:  # reaches every padded element
+        if isinstance(constant_values, (Traced, LeveledValue)) and constant_values.ndim == 0:  # reaches every padded element
             border = np.pad(np.zeros(shape, dtype=bool), widths, constant_values=True)
             return pad_(array, widths=widths, constant_values=0) + border * constant_values
         _reject_traced(constant_values, "A per-side constant_values of np.pad")
@@ -600,7 +607,7 @@ def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, devi
 @implements(np.full_like)
 def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
     shape, dtype = _like(a, dtype, shape)
-    if type(fill_value) is Traced:  # the fill value's derivative flows to every element
+    if isinstance(fill_value, (Traced, LeveledValue)):  # the fill value's derivative flows to every element
         return astype(broadcast_to(fill_value, shape=_int_tuple(shape)), dtype)
     return np.full(shape, fill_value, dtype=dtype)
 

@@ -66,12 +66,23 @@ def _plain(value: Any) -> Any:
 
 
 def reverse_rule(function: Callable, *vjps: Callable | None, nondiff_argnums: Sequence[int] = (),
-                 name: str | None = None, multiple_outputs: bool = False) -> Primitive:
-    """Register a NumPy function as a general primitive with reverse rules (see ``defvjp``)."""
+                 name: str | None = None, multiple_outputs: bool = False,
+                 forward: str | Callable | tuple | None = None) -> Primitive:
+    """Register a NumPy function as a general primitive with reverse rules (see ``defvjp``).
+
+    ``forward`` is its forward rule: ``"linear"`` (``deflinear``), ``"bilinear"``
+    (``defbilinear``), or a ``defjvp`` rule (a tuple of them: one per argument).
+    """
     prim = Primitive(function, name=name or getattr(function, "__name__", repr(function)),
                      nondiff_argnums=nondiff_argnums, multiple_outputs=multiple_outputs)
     if vjps:
         prim.defvjp(*vjps)
+    if forward == "linear":
+        prim.deflinear()
+    elif forward == "bilinear":
+        prim.defbilinear()
+    elif forward is not None:
+        prim.defjvp(*(forward if isinstance(forward, tuple) else (forward,)))
     register_function(function, prim)
     return prim
 

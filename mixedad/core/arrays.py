@@ -1,0 +1,83 @@
+"""Array-like values other than ndarrays that the engine accepts as raw values.
+
+The engine computes on NumPy values. A *leveled value* (the forward-mode dual number of
+``mixedad.forward``) is an array-like value that belongs to a differentiation level of its
+own. The engine keeps one wherever it would keep an ndarray (a traced value's value, a
+partial, a cotangent, a rule's argument), so that a gradient computed over such values
+carries their tangents through the reverse sweep (forward-over-reverse). An operation
+whose newest argument is a leveled value belongs to that value's level and is handed to
+it (``_apply``). Traces and forward levels are numbered by one counter, ``LEVELS``, so that
+"newer" compares them: the newest level handles an operation and sees every older level's
+values as constants, which is what keeps the perturbations of nested derivatives apart.
+
+This module is the engine's whole hook for such types; it imports nothing from the engine.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+LEVELS = itertools.count(1)  # trace ids and forward levels: a larger number is a newer level
+
+
+class LeveledValue:
+    """Base of array-like values of another differentiation level (``ForwardDual``).
+
+    Subclasses set ``_level`` (from ``LEVELS``) and implement the methods below.
+    """
+
+    __slots__ = ()
+    _level: int
+
+    def _apply(self, prim, args, kwargs):
+        """Apply primitive ``prim`` to ``args``, of which this value is the newest-level one."""
+        raise NotImplementedError
+
+    def _plain(self, why: str):
+        """The NumPy value under every level (for a non-differentiable use)."""
+        raise NotImplementedError
+
+    def _map_linear(self, fn: Callable[[Any], Any]):
+        """``fn(self)`` for ``fn`` linear in its argument and written for plain arrays: ``fn``
+        applied to each component (the value and each tangent), recombined."""
+        raise NotImplementedError
+
+    def _all_finite(self) -> bool:
+        raise NotImplementedError
+
+    def _zero_mask(self):
+        """A boolean array: where this value and all its tangents are zero."""
+        raise NotImplementedError
+
+
+# What the engine accepts as an already-converted raw value.
+ARRAY_TYPES = (np.ndarray, np.generic, LeveledValue)
+
+
+def as_array(value: Any) -> Any:
+    """``np.asarray(value)``, except that a leveled value is kept as it is."""
+    return value if isinstance(value, ARRAY_TYPES) else np.asarray(value)
+
+
+def all_finite(value: Any) -> bool:
+    """Whether no element of ``value`` (nor of its tangents) is inf or NaN."""
+    if isinstance(value, LeveledValue):
+        return value._all_finite()
+    # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
+    # overflowed, which the exact check then clears).
+    return math.isfinite(value.sum()) or bool(np.isfinite(value).all())
+
+
+def zero_mask(value: Any):
+    return value._zero_mask() if isinstance(value, LeveledValue) else value == 0
+
+
+def apply_linear(fn: Callable[[Any], Any], value: Any) -> Any:
+    """``fn(value)`` for ``fn`` linear in ``value`` and written for plain arrays (it may, say,
+    write into a new array in place): a leveled value is split into its components first."""
+    if isinstance(value, LeveledValue):
+        return value._map_linear(lambda component: apply_linear(fn, component))
+    return fn(value)

@@ -1,0 +1,223 @@
+"""Forward rules of general primitives, and a missing rule derived from the other one.
+
+A general primitive's forward rule (JVP) is, in this order of preference:
+
+- *linear* (``prim.deflinear()``): the primitive itself applied to the tangents, static
+  arguments unchanged (reshape, sum, getitem, concatenate, trace, ...);
+- *bilinear* (``prim.defbilinear()``): linear in each differentiable argument separately,
+  so the rule is ``sum_j prim(args with argument j replaced by its tangent)`` (matmul, dot,
+  tensordot, einsum, ...);
+- written by the rule's author (``prim.defjvp``);
+- derived from the reverse rule.
+
+A JVP is linear in the tangents and a VJP in the cotangent, so each is the other's
+transpose, and the engine's own reverse mode computes a transpose:
+``vjp(g) = d/dt <g, jvp(t)>`` and ``jvp(t) = d/dg <vjp(g), t>``. That derivation is what
+a primitive with only one of the two rules gets; a primitive with neither raises
+``MissingRuleError`` naming it, when (and only when) a derivative is needed.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .arrays import LeveledValue
+from .errors import MissingRuleError
+from .region import close_region
+from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record
+from .traced import Traced
+
+_DERIVING: set[int] = set()  # primitives whose missing rule is being derived right now
+
+
+def forward_rule_kind(prim) -> str | None:
+    """How ``prim`` is differentiated in forward mode, or None if it cannot be."""
+    if not prim.differentiable:
+        return None
+    if prim.elementwise:
+        return "elementwise" if prim.partial_specs is not None or prim.tangent_rule is not None else None
+    if prim.linear:
+        return "linear"
+    if prim.bilinear:
+        return "bilinear"
+    if prim.jvp_rules is not None:
+        return "jvp"
+    if prim.vjp_rules is not None:
+        return "transposed vjp"
+    return None
+
+
+def has_reverse_rule(prim) -> bool:
+    """Whether ``prim`` has a reverse rule, written or derivable from its forward rule."""
+    return prim.vjp_rules is not None or prim.linear or prim.bilinear or prim.jvp_rules is not None
+
+
+def call(prim, args: Sequence[Any], kwargs, through_body: bool = False):
+    """``prim`` applied to ``args``: straight to its NumPy function when they are plain, else
+    through the primitive, so that the levels the arguments belong to record it."""
+    if not through_body:
+        for arg in args:
+            if type(arg) is Traced or isinstance(arg, LeveledValue):
+                return prim(*args, **kwargs)
+    return prim.fn(*args, **kwargs)
+
+
+def zeros_like(value: Any):
+    if type(value) is Traced or isinstance(value, (np.ndarray, np.generic, LeveledValue)):
+        return np.zeros(value.shape, value.dtype)
+    return np.zeros(np.shape(value), np.result_type(value))
+
+
+def _is_float(value: Any) -> bool:
+    dtype = value.dtype if hasattr(value, "dtype") else np.result_type(value)
+    return dtype.kind == "f"
+
+
+def add_tangents(a: Any, b: Any) -> Any:
+    """``a + b`` where None is zero; tuples (several outputs) add element by element."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, (tuple, list)):
+        return type(a)(add_tangents(x, y) for x, y in zip(a, b))
+    return a + b
+
+
+def jvp_of(prim, args: Sequence[Any], tangents: Sequence[Any], out: Any, kwargs, through_body: bool = False):
+    """The tangent of ``prim``'s output at ``args`` for ``tangents`` (one per argument, None
+    for zero); a tuple for a primitive with several outputs, None for a zero tangent."""
+    positions = [j for j in prim.differentiable_positions(len(args)) if j < len(tangents)]
+    if prim.linear:
+        substituted = list(args)
+        for j in positions:
+            substituted[j] = tangents[j] if tangents[j] is not None else zeros_like(args[j])
+        return call(prim, substituted, kwargs, through_body)
+    if prim.bilinear:
+        total = None
+        for j in positions:
+            if tangents[j] is not None:
+                substituted = list(args)
+                substituted[j] = tangents[j]
+                total = add_tangents(total, call(prim, substituted, kwargs, through_body))
+        return total
+    if prim.jvp_rules is not None:
+        if prim.joint_jvp:
+            full = tuple(tangents[j] if tangents[j] is not None else
+                         zeros_like(args[j]) if _is_float(args[j]) else None for j in positions)
+            return prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args, **kwargs)
+        total = None
+        for k, j in enumerate(positions):
+            if tangents[j] is None:
+                continue
+            rule = prim.jvp_rules[k] if k < len(prim.jvp_rules) else None
+            if rule is None:
+                raise MissingRuleError(f"primitive {prim.name} has no forward rule (jvp) for argument {j}.")
+            total = add_tangents(total, rule(tangents[j], out, *args, **kwargs))
+        return total
+    if prim.vjp_rules is not None:
+        return transposed_jvp(prim, args, tangents, out, kwargs)
+    raise MissingRuleError(
+        f"primitive {prim.name} has no forward rule (jvp), and no reverse rule (vjp) to derive one "
+        f"from; define one with @{prim.name}.defjvp or @{prim.name}.defvjp.")
+
+
+def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple], seeds: Sequence[Any]) -> list:
+    """The transpose of the linear map ``fn`` applied to ``seeds``.
+
+    ``fn`` takes one array per ``(shape, dtype)`` in ``templates`` and returns a sequence of
+    outputs, linear in its arguments; the result is the gradient of
+    ``sum_k <seeds[k], outputs[k]>`` with respect to each argument (None: zero), computed
+    by the reverse mode at arguments 0. Outputs and seeds only need to broadcast together.
+    """
+    trace = Trace("auto")
+    leaves = []
+    try:
+        for shape, dtype in templates:
+            entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, shape, dtype))
+            leaves.append(Traced(trace, np.zeros(shape, dtype), entry))
+        loss = None
+        for output, seed in zip(fn(*leaves), seeds):
+            if seed is not None and type(output) is Traced:
+                term = np.sum(output * seed)
+                loss = term if loss is None else loss + term
+        if type(loss) is Traced:
+            if loss._expr is not None:
+                close_region(loss)
+            backward(trace, loss._entry, loss._slot, np.ones((), loss.dtype))
+    finally:
+        trace.active = False
+    results = []
+    for leaf in leaves:
+        cotangents = leaf._entry.cotangents
+        results.append(None if cotangents is None else cotangents[0])
+    return results
+
+
+def _template(value: Any) -> tuple:
+    return np.shape(value), value.dtype
+
+
+def _guarded(prim, derive: Callable[[], Any]):
+    if id(prim) in _DERIVING:
+        raise MissingRuleError(
+            f"primitive {prim.name} needs a reverse rule (vjp) to be differentiated here: its forward "
+            f"rule cannot be transposed, because it computes with {prim.name} itself. Define one "
+            f"with @{prim.name}.defvjp.")
+    _DERIVING.add(id(prim))
+    try:
+        return derive()
+    finally:
+        _DERIVING.discard(id(prim))
+
+
+def transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
+    """A reverse rule for ``prim`` from its forward rule: ``g -> d/dt <g, jvp(t)>`` (for bind)."""
+    templates = [_template(arg_values[j]) for j in traced_positions]
+
+    def jvp_at(*ts):
+        tangents = [None] * len(arg_values)
+        for j, t in zip(traced_positions, ts):
+            tangents[j] = t
+        tangent_out = jvp_of(prim, arg_values, tangents, out, kwargs, through_body=True)
+        return list(tangent_out) if prim.multiple_outputs else [tangent_out]
+
+    def vjp(g):
+        seeds = list(g) if prim.multiple_outputs else [g]
+        return _guarded(prim, lambda: transpose_linear(jvp_at, templates, seeds))
+    return vjp
+
+
+def transposed_jvp(prim, args, tangents, out, kwargs):
+    """A forward rule for ``prim`` from its reverse rule: ``t -> d/dg <vjp(g), t>``."""
+    positions = [j for j in prim.differentiable_positions(len(args)) if j < len(tangents)]
+    wanted = [j for j in positions if tangents[j] is not None]
+    outs = list(out) if prim.multiple_outputs else [out]
+    floating = [k for k, o in enumerate(outs) if _is_float(o)]
+
+    def vjp_at(*gs):
+        full = [zeros_like(o) for o in outs]
+        for k, g in zip(floating, gs):
+            full[k] = g
+        g = type(out)(*full) if hasattr(type(out), "_fields") else tuple(full) if prim.multiple_outputs else full[0]
+        if prim.joint_vjp:
+            cts = prim.vjp_rules[0](g, out, *args, **kwargs)
+            by_position = dict(zip(positions, (cts,) if len(positions) == 1 else cts))
+            return [by_position.get(j) for j in wanted]
+        rules = dict(zip(positions, prim.vjp_rules))
+        cts = []
+        for j in wanted:
+            if rules.get(j) is None:
+                raise MissingRuleError(f"primitive {prim.name} has no reverse rule for argument {j}, "
+                                       "from which its forward rule would be derived.")
+            cts.append(rules[j](g, out, *args, **kwargs))
+        return cts
+
+    cotangents = transpose_linear(vjp_at, [_template(outs[k]) for k in floating], [tangents[j] for j in wanted])
+    if not prim.multiple_outputs:
+        return cotangents[0] if floating else None
+    result = [None] * len(outs)
+    for k, ct in zip(floating, cotangents):
+        result[k] = ct
+    return tuple(result)
