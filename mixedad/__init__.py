@@ -15,9 +15,13 @@ from .mapping import map, sum
 from .prepared import Prepared, prepare
 from .profiler import EntryReport, Report, profile, profiling
 from .symbolic import SymbolicTraceError, derive_partials, derived_elementwise
+from .transforms import (JacobianChoice, NotDiagonalError, elementwise_gradient, hessian, hvp, jacobian,
+                         jvp, vjp)
+from .forward import EscapedDualError, ForwardDual
 
 __all__ = [
-    "gradient", "value_and_gradient", "check_grads", "check_rule", "derive_partials",
+    "gradient", "value_and_gradient", "jvp", "vjp", "jacobian", "hvp", "hessian",
+    "elementwise_gradient", "JacobianChoice", "NotDiagonalError", "ForwardDual", "EscapedDualError", "check_grads", "check_rule", "derive_partials",
     "derived_elementwise", "SymbolicTraceError", "prepare", "Prepared", "map", "sum", "profile", "profiling", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
     "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",
     "InputError", "MissingRuleError",

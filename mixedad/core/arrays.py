@@ -62,13 +62,19 @@ def as_array(value: Any) -> Any:
     return value if isinstance(value, ARRAY_TYPES) else np.asarray(value)
 
 
+# Plain values: a comparison with them says everything (a traced value or a dual carries more).
+PLAIN_TYPES = (np.ndarray, np.generic, float, int)
+
+
 def all_finite(value: Any) -> bool:
     """Whether no element of ``value`` (nor of its tangents) is inf or NaN."""
     if isinstance(value, LeveledValue):
         return value._all_finite()
-    # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
-    # overflowed, which the exact check then clears).
-    return math.isfinite(value.sum()) or bool(np.isfinite(value).all())
+    if type(value) is np.ndarray:
+        # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
+        # overflowed, which the exact check then clears).
+        return math.isfinite(value.sum()) or bool(np.isfinite(value).all())
+    return bool(np.all(np.isfinite(value)))  # a traced value (a tangent inside a gradient)
 
 
 def zero_mask(value: Any):

@@ -286,8 +286,9 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     values: dict[int, Any] = {}
     partials: dict[int, dict[int, Any]] = {}
     # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
-    # value serves as cos's partial and the other way round (ids are stable: values[] holds them)
-    unary: dict[tuple, Any] = {}
+    # value serves as cos's partial and the other way round. Each entry keeps its argument
+    # alive, so that the id cannot be reused by a later value (values[] releases them).
+    unary: dict[tuple, tuple] = {}
     for node in order:
         prim = node.prim
         key = id(node)
@@ -298,9 +299,10 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
         if key in needed:
             if len(arg_values) == 1 and not node.kwargs:
                 memo_key = (prim.fn, id(arg_values[0]))
-                out = unary.get(memo_key)
-                if out is None:
-                    out = unary[memo_key] = prim.fn(arg_values[0])
+                hit = unary.get(memo_key)
+                if hit is None:
+                    hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
+                out = hit[1]
             else:
                 out = prim.fn(*arg_values, **node.kwargs)
             values[key] = out
@@ -352,10 +354,10 @@ def _derivative(prim, position, arg_values, out, kwargs, unary):
     spec = prim.partial_specs[position] if prim.partial_specs else None
     if type(spec) is UfuncOf and len(arg_values) == 1:
         memo_key = (spec.ufunc, id(arg_values[0]))
-        value = unary.get(memo_key)
-        if value is None:
-            value = unary[memo_key] = spec.ufunc(arg_values[0])
-        return value if spec.scale == 1 else spec.scale * value
+        hit = unary.get(memo_key)
+        if hit is None:
+            hit = unary[memo_key] = (arg_values[0], spec.ufunc(arg_values[0]))
+        return hit[1] if spec.scale == 1 else spec.scale * hit[1]
     return prim.partial(position, arg_values, out, kwargs)
 
 

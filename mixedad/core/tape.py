@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
+from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, zero_mask
 from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
@@ -150,11 +150,11 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     if type(partial) is int and partial == 1:
         return g
     if np.ndim(g) == 0:
-        if g == 1 and not isinstance(g, LeveledValue):
+        if isinstance(g, PLAIN_TYPES) and g == 1:  # a traced value or a dual carries more than 1
             return partial
         return g * partial
     result = g * partial
-    if type(result) is not np.ndarray:  # a forward dual: its tangents must be finite too
+    if type(result) is not np.ndarray:  # a forward dual (its tangents must be finite too) or a traced value
         if result.dtype.kind == "f" and not all_finite(result):
             result = np.where(zero_mask(g), np.zeros((), result.dtype), result)
         return result

@@ -192,7 +192,7 @@ class Traced:
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], int):
             axes = axes[0]
-        return function_handler(np.transpose)(self, axes or None)
+        return function_handler(np.transpose)(self, None if axes is None or len(axes) == 0 else axes)
 
     def ravel(self, order="C"):
         return function_handler(np.ravel)(self, order=order)

@@ -327,8 +327,8 @@ def _cholesky_vjp(g, out, a, upper=False):
 
 def _solve_jvp(tangents, out, a, b):
     t_a, t_b = tangents  # d(A^-1 b) = A^-1 (db - dA x)
-    if np.ndim(out) < np.ndim(a):
-        return np.linalg.solve(a, t_b - np.matmul(t_a, out[..., None])[..., 0])
+    if np.ndim(out) < np.ndim(a):  # b, x vectors: solve for a column, so that stacks broadcast
+        return np.linalg.solve(a, (t_b - np.matmul(t_a, out[..., None])[..., 0])[..., None])[..., 0]
     return np.linalg.solve(a, t_b - np.matmul(t_a, out))
 
 

@@ -91,9 +91,13 @@ def _concatenate_vjp(g, out, *arrays, axis, dtype, casting):
 def _split_vjp(gs, out, x, bounds, axis):
     if all(start <= stop for start, stop in bounds):  # each piece starts where the last ended
         return np.concatenate(gs, axis=axis)
-    ct = np.zeros(np.shape(x), np.result_type(*gs))
-    for (start, stop), g in zip(bounds, gs):
-        ct[_along(axis, slice(start, stop))] += g  # explicit split points may overlap
+    n, ct = np.shape(x)[axis], np.zeros(np.shape(x), np.result_type(*gs))
+    for (start, stop), g in zip(bounds, gs):  # explicit split points out of order: pieces overlap
+        start = min(start, n)
+        stop = max(start, min(stop, n))
+        widths = [(0, 0)] * len(np.shape(x))
+        widths[axis] = (start, n - stop)
+        ct = ct + np.pad(g, widths)  # not in place: g may be a forward dual
     return ct
 
 
@@ -145,7 +149,7 @@ copy_.defpartials(1)
 # ------------------------------------------------------------------------------------------
 # argument handling shared by the composites
 def _shape(a) -> tuple:
-    return a.shape if type(a) is Traced else np.shape(a)
+    return a.shape if type(a) is Traced or isinstance(a, LeveledValue) else np.shape(a)
 
 
 def _ndim(a) -> int:
@@ -261,7 +265,7 @@ def _atleast_each(function, arrays) -> list:
     """``function`` (np.atleast_1d/2d/3d) on each array; an array already big enough is kept."""
     results = []
     for a in arrays:
-        if type(a) is not Traced:
+        if not isinstance(a, (Traced, LeveledValue)):
             results.append(function(a))
             continue
         shape = function(_stand_in(a)).shape

@@ -1,0 +1,340 @@
+"""Forward mode: dual numbers that carry tangents through ordinary NumPy code.
+
+A :class:`ForwardDual` is an array-like value made of a *primal* (an ndarray, or a value
+of an older differentiation level: a traced value of ``mixedad.gradient``, or another
+dual), a *tangent* of the primal's shape (or ``chunk`` tangents stacked on a leading axis,
+ForwardDiff-style, for Jacobian columns) and a *level*: the forward differentiation it
+belongs to. NumPy calls on duals dispatch through the same tables as the reverse engine
+(``mixedad.core.dispatch``): a composite handler is simply called again on the duals, a
+non-differentiable one gives a plain result, and a :class:`~mixedad.Primitive` is applied
+to the primals with its forward rule: ``sum_j partial_j * tangent_j`` from the partials
+an elementwise primitive declares (the very partials of the dual regions), and for a
+general primitive its linear, bilinear, written or derived rule (``core.linear``).
+
+Levels keep nested derivatives apart. Every operation belongs to the newest level among
+its arguments (levels and traces share one counter, ``core.arrays.LEVELS``); the values of
+older levels are constants to it. A dual is also a raw value for the reverse engine, so a
+gradient taken of duals carries their tangents through the reverse sweep: that is how
+``hvp`` and ``hessian`` work (forward-over-reverse).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
+from .core.dispatch import function_handler
+from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
+                          error_with_location)
+from .core.linear import call, jvp_of, zeros_like
+from .core.region import read_value
+from .core.tape import multiply_cotangent
+from .core.traced import Traced
+
+
+class EscapedDualError(MixedadError, ValueError):
+    """A dual number outlived the forward differentiation it belongs to."""
+
+
+class ForwardLevel:
+    """One forward differentiation in progress (the *tag* of its duals)."""
+
+    __slots__ = ("id", "active")
+
+    def __init__(self):
+        self.id = next(LEVELS)
+        self.active = True
+
+    def __repr__(self) -> str:
+        return f"<ForwardLevel {self.id}{'' if self.active else ' (finished)'}>"
+
+
+def _shape(value: Any) -> tuple:
+    return value.shape if hasattr(value, "shape") else np.shape(value)
+
+
+class ForwardDual(LeveledValue):
+    """A value with its tangent(s) at one forward level. Treat it as an ndarray."""
+
+    __slots__ = ("primal", "tangent", "level", "chunk", "_level")
+    __array_priority__ = 1000.0
+
+    def __init__(self, primal: Any, tangent: Any, level: ForwardLevel, chunk: int | None = None):
+        self.primal = primal
+        self.tangent = tangent
+        self.level = level
+        self.chunk = chunk
+        self._level = level.id
+
+    # --- metadata -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.primal.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.primal.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.primal.shape)
+
+    @property
+    def size(self) -> int:
+        size = 1
+        for n in self.primal.shape:
+            size *= n
+        return size
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        chunk = f", chunk={self.chunk}" if self.chunk is not None else ""
+        return f"ForwardDual({self.primal!r}, tangent={self.tangent!r}, level={self.level.id}{chunk})"
+
+    # --- protocols --------------------------------------------------------------------------
+    def __array_function__(self, func, types, args, kwargs):
+        metadata = _METADATA.get(func)
+        if metadata is not None:
+            return metadata(*args, **kwargs)
+        return function_handler(func)(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise error_with_location(
+            NonDifferentiableError,
+            "np.asarray / np.array on a forward-mode dual{where} would drop its tangent. Keep it "
+            "as it is (NumPy functions accept it), or compute this outside the differentiated "
+            "function.", skip=1)
+
+    def _conversion_error(self, what: str):
+        return error_with_location(
+            NonDifferentiableError,
+            f"{what} on a forward-mode dual{{where}} would drop its tangent. Use NumPy functions "
+            "on the array instead (np.sin, not math.sin; np.where, not if/else).", skip=2)
+
+    def __float__(self):
+        raise self._conversion_error("float()")
+
+    def __int__(self):
+        raise self._conversion_error("int()")
+
+    def __complex__(self):
+        raise self._conversion_error("complex()")
+
+    def __index__(self):
+        raise self._conversion_error("using it as an index")
+
+    def item(self, *args):
+        raise self._conversion_error(".item()")
+
+    def tolist(self):
+        raise self._conversion_error(".tolist()")
+
+    def __bool__(self):
+        return bool(self._plain("bool()"))
+
+    def __setitem__(self, key, value):
+        raise error_with_location(
+            InPlaceMutationError,
+            "In-place assignment into a forward-mode dual (x[i] = v){where} is not differentiable. "
+            "Build a new array instead: np.where(mask, v, x), np.concatenate.", skip=1)
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        for index in range(self.shape[0]):
+            yield self[index]
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    # --- the engine's hooks (core.arrays.LeveledValue) ----------------------------------------
+    def _apply(self, prim, args, kwargs):
+        level = self.level
+        if not level.active:
+            raise error_with_location(
+                EscapedDualError,
+                "A forward-mode dual escaped from a jvp / jacobian / hvp that has finished and is "
+                "used again{where}. Return plain results from the differentiated function.", skip=1)
+        primals = list(args)
+        tangents = [None] * len(args)
+        for j, arg in enumerate(args):
+            if type(arg) is ForwardDual and arg.level is level:
+                primals[j] = arg.primal
+                tangents[j] = arg.tangent
+        for key, value in kwargs.items():
+            if type(value) is ForwardDual and value.level is level:
+                raise error_with_location(
+                    InputError, f"{prim.name}: keyword argument {key!r} carries a tangent{{where}}; "
+                    "keyword arguments are static, pass differentiable values positionally.", skip=1)
+        if not prim.differentiable:
+            return prim.fn(*[read_value(a, prim.name) for a in args], **kwargs)
+        for j in prim.nondiff_argnums:
+            if j < len(args) and tangents[j] is not None:
+                raise error_with_location(
+                    InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
+                    "received a value carrying a tangent{where}.", skip=1)
+        out = call(prim, primals, kwargs)
+        chunk = self.chunk
+        if prim.elementwise:
+            tangent = _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
+        elif chunk is None:
+            tangent = jvp_of(prim, primals, tangents, out, kwargs)
+        else:  # a general rule takes one tangent: once per chunk member
+            parts = [jvp_of(prim, primals, [None if t is None else t[i] for t in tangents], out, kwargs)
+                     for i in range(chunk)]
+            tangent = _stack(parts, out, prim.multiple_outputs)
+        if prim.multiple_outputs:
+            tangent = tangent if tangent is not None else [None] * len(out)
+            results = [wrap(o, t, level, chunk) for o, t in zip(out, tangent)]
+            return type(out)(*results) if hasattr(type(out), "_fields") else type(out)(results)
+        return wrap(out, tangent, level, chunk)
+
+    def _plain(self, why: str):
+        return read_value(self.primal, why)
+
+    def _map_linear(self, fn):
+        primal_part = fn(self.primal)
+        if self.chunk is None:
+            return _recombine(primal_part, fn(self.tangent), self.level, None)
+        parts = [fn(self.tangent[i]) for i in range(self.chunk)]
+        return _recombine(primal_part, parts, self.level, self.chunk)
+
+    def _all_finite(self) -> bool:
+        return all_finite(self.primal) and all_finite(self.tangent)
+
+    def _zero_mask(self):
+        tangent_zero = self.tangent == 0
+        if self.chunk is not None:
+            tangent_zero = np.all(tangent_zero, axis=0)
+        return zero_mask(self.primal) & tangent_zero
+
+
+def _borrow_array_methods():
+    """The ndarray methods, properties and operators: the same dispatch as traced values."""
+    names = ["__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype", "copy",
+             "reshape", "transpose", "ravel", "flatten", "squeeze", "swapaxes", "sum", "mean", "prod",
+             "max", "min", "var", "std", "cumsum", "cumprod", "dot", "clip", "repeat", "take", "argmax",
+             "argmin", "argsort", "nonzero", "any", "all", "__add__", "__radd__", "__sub__", "__rsub__",
+             "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
+             "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
+             "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"]
+    for name in names:
+        setattr(ForwardDual, name, Traced.__dict__[name])
+    ForwardDual.__hash__ = None  # like ndarray: == is elementwise
+
+
+_borrow_array_methods()
+
+
+def _size(a, axis=None):
+    shape = _shape(a)
+    if axis is None:
+        return int(np.prod(shape, dtype=np.intp))
+    axes = (axis,) if np.ndim(axis) == 0 else axis
+    return int(np.prod([shape[ax] for ax in axes], dtype=np.intp))
+
+
+def _result_type(*arrays_and_dtypes):
+    return np.result_type(*[a.dtype if isinstance(a, (Traced, LeveledValue)) else a for a in arrays_and_dtypes])
+
+
+# Answered from the dual's metadata: they never need its values (and the engine asks often).
+_METADATA = {np.shape: _shape, np.ndim: lambda a: len(_shape(a)), np.size: _size, np.result_type: _result_type}
+
+
+# --- tangents ---------------------------------------------------------------------------------
+def _ndim(value: Any) -> int:
+    return len(_shape(value))
+
+
+def _align(tangent: Any, ndim: int):
+    """A chunk of tangents (leading axis) given the output's number of axes, so that it
+    broadcasts against partials like the value it belongs to."""
+    shape = _shape(tangent)
+    missing = ndim - (len(shape) - 1)
+    return tangent if missing <= 0 else tangent.reshape(shape[:1] + (1,) * missing + shape[1:])
+
+
+def _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk):
+    if chunk is not None:
+        ndim = _ndim(out)
+        tangents = [None if t is None else _align(t, ndim) for t in tangents]
+    if prim.tangent_rule is not None:
+        return prim.tangent_rule(tangents, out, *primals)
+    total = None
+    for j, t in enumerate(tangents):
+        if t is not None:
+            # a zero tangent stays zero against an infinite partial, as a zero cotangent does
+            term = multiply_cotangent(t, prim.partial(j, primals, out, kwargs))
+            total = term if total is None else total + term
+    return total
+
+
+def _stack(parts, out, multiple_outputs):
+    if multiple_outputs:
+        columns = [[None if p is None else p[k] for p in parts] for k in range(len(out))]
+        return [_stack_one(column, o) for column, o in zip(columns, out)]
+    return _stack_one(parts, out)
+
+
+def _stack_one(parts, out):
+    if all(p is None for p in parts):
+        return None
+    shape = _shape(out)
+    return np.stack([zeros_like(out) if p is None else p if _shape(p) == shape else np.broadcast_to(p, shape)
+                     for p in parts])
+
+
+def _recombine(primal_part, tangent_part, level, chunk):
+    """Components computed separately by a linear function, put back together as duals."""
+    if isinstance(primal_part, (list, tuple)):
+        if chunk is None:
+            pieces = [_recombine(p, t, level, None) for p, t in zip(primal_part, tangent_part)]
+        else:
+            pieces = [_recombine(p, [t[k] for t in tangent_part], level, chunk) for k, p in enumerate(primal_part)]
+        return type(primal_part)(pieces)
+    if primal_part is None:
+        return None
+    tangent = tangent_part if chunk is None else np.stack(tangent_part)
+    return ForwardDual(primal_part, tangent, level, chunk)
+
+
+def wrap(out: Any, tangent: Any, level: ForwardLevel, chunk: int | None) -> Any:
+    """``out`` with ``tangent`` at ``level``: a dual of exactly ``out``'s shape and dtype, or
+    ``out`` itself when the tangent is zero (None) or ``out`` is not floating point."""
+    if tangent is None:
+        return out
+    if not hasattr(out, "dtype"):
+        out = np.asarray(out)
+    if out.dtype.kind != "f":
+        return out
+    shape = out.shape if chunk is None else (chunk,) + out.shape
+    if _shape(tangent) != shape:
+        tangent = np.broadcast_to(tangent, shape)
+    if getattr(tangent, "dtype", None) != out.dtype:
+        tangent = as_array(tangent).astype(out.dtype)
+    return ForwardDual(out, tangent, level, chunk)
+
+
+def seed(value: Any, tangent: Any, level: ForwardLevel, chunk: int | None = None) -> ForwardDual:
+    """An input of a forward pass: ``value`` with ``tangent`` (cast to its dtype)."""
+    return wrap(value, tangent, level, chunk) if tangent is not None else ForwardDual(
+        value, np.zeros(((chunk,) if chunk else ()) + _shape(value), value.dtype), level, chunk)
+
+
+def split(value: Any, level: ForwardLevel, chunk: int | None = None) -> tuple[Any, Any]:
+    """``(primal, tangent)`` of an output leaf at ``level``; a zero tangent if it has none."""
+    if type(value) is ForwardDual and value.level is level:
+        return value.primal, value.tangent
+    if not hasattr(value, "dtype"):
+        value = np.asarray(value)
+    dtype = value.dtype if value.dtype.kind == "f" else np.dtype(np.float64)
+    return value, np.zeros(((chunk,) if chunk else ()) + _shape(value), dtype)
