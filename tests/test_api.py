@@ -259,3 +259,17 @@ def test_gradients_never_alias_user_arrays_or_each_other(mode):
     x, y = np.ones(3), np.ones(3)
     gx, gy = mixedad.gradient(lambda x, y: np.sum(x + y), x, y, argnums=(0, 1), mode=mode)
     assert not np.shares_memory(gx, gy) and not np.shares_memory(gx, x) and not np.shares_memory(gy, y)
+
+
+def test_python_lists_holding_traced_values_inside_concatenate_and_stack():
+    def f(x):
+        extended = np.concatenate([x, [np.sum(x) * 2.0, 1.0]])
+        pairs = np.stack([x, [x[1], 3.0]])
+        return np.sum(extended ** 2) + np.sum(pairs ** 3)
+    x = np.array([0.5, 1.5])
+    np.testing.assert_allclose(mixedad.gradient(f, x), numerical_gradient(f, x), rtol=1e-6)
+
+
+def test_np_array_of_traced_values_raises_and_points_to_stack():
+    with pytest.raises(mixedad.NonDifferentiableError, match="np.stack"):
+        mixedad.gradient(lambda x: np.sum(np.array([x[0], x[1]])), np.ones(2))

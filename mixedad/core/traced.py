@@ -90,9 +90,10 @@ class Traced:
     def __array__(self, dtype=None, copy=None):
         raise error_with_location(
             NonDifferentiableError,
-            "np.asarray / np.array on a traced value{where} would drop its derivative. "
-            "Keep it as a traced value (NumPy functions accept it), or move this computation "
-            "outside the differentiated function.",
+            "np.asarray / np.array on a traced value (or on a list holding one){where} would drop "
+            "its derivative. Keep it as a traced value (NumPy functions accept it); to build an "
+            "array from traced values use np.stack([...]) or np.concatenate; or move this "
+            "computation outside the differentiated function.",
             skip=1,
         )
 

@@ -356,10 +356,24 @@ def roll(a, shift, axis=None):
 
 # ------------------------------------------------------------------------------------------
 # joining and splitting
+def _contains_traced(member) -> bool:
+    if type(member) is Traced:
+        return True
+    return isinstance(member, (list, tuple)) and any(_contains_traced(m) for m in member)
+
+
+def _as_member(member):
+    """A sequence member as an array: a (nested) Python list holding traced values is stacked,
+    as np.asarray would, but keeping the derivative."""
+    if isinstance(member, (list, tuple)) and _contains_traced(member):
+        return stack([_as_member(m) for m in member])
+    return member
+
+
 @implements(np.concatenate)
 def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     _reject_out(out, "concatenate")
-    arrays = list(arrays)
+    arrays = [_as_member(a) for a in arrays]
     if axis is None:
         arrays, axis = [_flat(a) for a in arrays], 0
     return concatenate_(*arrays, axis=axis, dtype=dtype, casting=casting)
@@ -368,7 +382,7 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 @implements(np.stack)
 def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     _reject_out(out, "stack")
-    arrays = list(arrays)
+    arrays = [_as_member(a) for a in arrays]
     if not arrays:
         raise ValueError("need at least one array to stack")
     shapes = {_shape(a) for a in arrays}
@@ -383,14 +397,15 @@ def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 @implements(np.hstack)
 def hstack(tup, *, dtype=None, casting="same_kind"):
-    arrays = _atleast_each(np.atleast_1d, list(tup))
+    arrays = _atleast_each(np.atleast_1d, [_as_member(a) for a in tup])
     axis = 0 if arrays and _ndim(arrays[0]) == 1 else 1
     return concatenate_(*arrays, axis=axis, dtype=dtype, casting=casting)
 
 
 @implements(np.vstack)
 def vstack(tup, *, dtype=None, casting="same_kind"):
-    return concatenate_(*_atleast_each(np.atleast_2d, list(tup)), axis=0, dtype=dtype, casting=casting)
+    return concatenate_(*_atleast_each(np.atleast_2d, [_as_member(a) for a in tup]), axis=0, dtype=dtype,
+                        casting=casting)
 
 
 @implements(np.dstack)
