@@ -345,6 +345,36 @@ def _log_det_jvp(t, out, a):  # d log|det A| = tr(A^-1 dA)
     return np.sum(_swap(np.linalg.inv(a)) * t, axis=(-2, -1))
 
 
+def _eigh(a, UPLO="L"):
+    w, v = np.linalg.eigh(a, UPLO=UPLO)
+    return w, v
+
+
+def _eigen_gaps(w):
+    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it and between equal eigenvalues
+    (where a zero cotangent of the eigenvectors must not turn into NaN)."""
+    gaps = w[..., None, :] - w[..., :, None]
+    with np.errstate(divide="ignore"):
+        return np.where(gaps == 0, np.zeros((), gaps.dtype), 1 / np.where(gaps == 0, 1, gaps))
+
+
+def _eigh_vjp(g, out, a, UPLO="L"):
+    """A_bar = V (diag(w_bar) + F * (V^T V_bar)) V^T, symmetrized (the input is taken to be
+    symmetric, as NumPy reads one triangle)."""
+    g_w, g_v = g
+    w, v = out
+    inner = _eigen_gaps(w) * np.matmul(_swap(v), g_v)
+    inner = inner + g_w[..., None] * np.eye(w.shape[-1], dtype=w.dtype)
+    result = np.matmul(np.matmul(v, inner), _swap(v))
+    return 0.5 * (result + _swap(result))
+
+
+def _eigh_jvp(t, out, a, UPLO="L"):
+    w, v = out
+    rotated = np.matmul(np.matmul(_swap(v), 0.5 * (t + _swap(t))), v)  # V^T sym(dA) V
+    return np.diagonal(rotated, axis1=-2, axis2=-1), np.matmul(v, _eigen_gaps(w) * rotated)
+
+
 solve = reverse_rule(np.linalg.solve, _solve_vjp, forward=_solve_jvp)
 inv = reverse_rule(np.linalg.inv, _inv_vjp, forward=lambda t, out, a: -np.matmul(np.matmul(out, t), out))
 det = reverse_rule(np.linalg.det, _det_vjp, forward=lambda t, out, a: out * _log_det_jvp(t, out, a))
@@ -353,7 +383,21 @@ slogdet_ = reverse_rule(_slogdet, _slogdet_vjp, name="slogdet", multiple_outputs
 cholesky = reverse_rule(np.linalg.cholesky, _cholesky_vjp, forward=_cholesky_jvp)
 nondifferentiable(np.linalg.matrix_rank)
 
+eigh_ = reverse_rule(_eigh, _eigh_vjp, name="eigh", multiple_outputs=True, forward=_eigh_jvp)
+
 _SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2, a tuple before
+_EIGH_RESULT = type(np.linalg.eigh(np.eye(1)))
+
+
+@implements(np.linalg.eigh)
+def eigh(a, UPLO="L"):
+    w, v = eigh_(a, UPLO=UPLO)
+    return (w, v) if _EIGH_RESULT is tuple else _EIGH_RESULT(w, v)
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a, UPLO="L"):
+    return eigh_(a, UPLO=UPLO)[0]
 
 
 @implements(np.linalg.slogdet)
