@@ -5,6 +5,7 @@
 array([1., 1., 1.])
 """
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
+from . import nn, optim
 from .api import gradient, value_and_gradient
 from .checking import check_grads, check_rule
 from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, MixedadError,

@@ -109,8 +109,8 @@ def gelu(x):
 def _gelu_partial(x):
     z = 2 * _GELU_C * (x + _GELU_A * x * x * x)
     s = _logistic(z)
-    s_minus = _logistic(-z)  # not 1 - s: that rounds to 0 on the right tail
-    return s + x * s * s_minus * (2 * _GELU_C) * (1 + 3 * _GELU_A * x * x)
+    # where 1 - s rounds to 0 (right tail) the term it multiplies is negligible next to s
+    return s + x * s * (1 - s) * (2 * _GELU_C) * (1 + 3 * _GELU_A * x * x)
 
 
 # --- along an axis ---------------------------------------------------------------------------

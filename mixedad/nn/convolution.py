@@ -1,16 +1,18 @@
 """Two-dimensional convolution and pooling over NCHW arrays, as primitives with reverse rules.
 
-All three read the input through one strided view, ``windows``, of shape
-``(N, C, H_out, W_out, kh, kw)`` (``sliding_window_view``, no copy), then reduce it: a
-matrix product with the weights for ``conv2d`` (im2col + BLAS), ``max``/``mean`` for the
-pools. Their reverse rules scatter back through the same geometry (``_scatter_windows``:
-one strided add per kernel offset). Tracing the windowed einsum instead would tape the
-patch matrix and differentiate a generic einsum; the rules here keep nothing but the input.
+All three read the (padded) input through strided views, no copy: ``windows``, shape
+``(N, C, kh, kw, H_out, W_out)``, and per kernel offset ``(i, j)`` its slice
+``(N, C, H_out, W_out)``. ``conv2d`` copies the windows into a patch matrix (im2col) and
+multiplies it with the weights (BLAS); the pools combine the offset slices with
+``maximum``/``add``. The reverse rules add back through the same slices
+(``_Geometry.scatter``: one strided add per kernel offset), keeping nothing but the input:
+tracing a windowed einsum instead would tape the patch matrix and differentiate a
+generic einsum.
 
 Conventions: ``padding`` pads with zeros (``-inf`` for ``max_pool2d``); ``avg_pool2d``
 divides by the full window size, padding included (PyTorch's ``count_include_pad``); at
 ties ``max_pool2d`` sends the cotangent to the first maximum of the window in row-major
-order (as PyTorch and JAX do).
+order (as PyTorch does).
 """
 from __future__ import annotations
 
@@ -41,24 +43,10 @@ def _padded(x, padding, fill=0):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
 
 
-def _windows(xp, kernel, stride, dilation, out_hw):
-    """The (N, C, H_out, W_out, kh, kw) view of the padded input ``xp`` (no copy)."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    view = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-    return view[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw, ::dh, ::dw]
-
-
-def _scatter_windows(per_window, padded_shape, padding, stride, dilation):
-    """The transpose of ``_windows``: add each window entry back where it was read, then crop."""
-    _, _, ho, wo, kh, kw = per_window.shape
-    (sh, sw), (dh, dw), (ph, pw) = stride, dilation, padding
-    result = np.zeros(padded_shape, per_window.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            result[:, :, rows, cols] += per_window[:, :, :, :, i, j]
-    return result[:, :, ph: padded_shape[2] - ph, pw: padded_shape[3] - pw]
+def _offset_view(xp, i, j, stride, dilation, out_hw):
+    """The (N, C, H_out, W_out) view of ``xp`` that kernel offset (i, j) reads at every output position."""
+    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
+    return xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
 
 
 class _Geometry:
@@ -78,16 +66,39 @@ class _Geometry:
         n, c, h, w = x_shape
         self.padded_shape = (n, c, h + 2 * self.padding[0], w + 2 * self.padding[1])
 
-    def windows(self, x, fill=0):
-        return _windows(_padded(x, self.padding, fill), self.kernel, self.stride, self.dilation, self.out_hw)
+    @property
+    def offsets(self):
+        return [(i, j) for i in range(self.kernel[0]) for j in range(self.kernel[1])]
 
-    def scatter(self, per_window):
-        return _scatter_windows(per_window, self.padded_shape, self.padding, self.stride, self.dilation)
+    def windows(self, x, fill=0):
+        """The (N, C, kh, kw, H_out, W_out) view of the padded input (no copy)."""
+        (kh, kw), (sh, sw), (dh, dw), (ho, wo) = self.kernel, self.stride, self.dilation, self.out_hw
+        view = sliding_window_view(_padded(x, self.padding, fill), (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+        view = view[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw, ::dh, ::dw]
+        return view.transpose(0, 1, 4, 5, 2, 3)
+
+    def offset_views(self, x, fill=0):
+        """Per kernel offset (row-major), the (N, C, H_out, W_out) view of the padded input it reads."""
+        xp = _padded(x, self.padding, fill)
+        return [_offset_view(xp, i, j, self.stride, self.dilation, self.out_hw) for i, j in self.offsets]
+
+    def scatter(self, per_offset, dtype):
+        """The transpose of ``offset_views``: add what each offset read back where it read it, then crop."""
+        result = np.zeros(self.padded_shape, dtype)
+        for (i, j), values in zip(self.offsets, per_offset):
+            if values is not None:
+                _offset_view(result, i, j, self.stride, self.dilation, self.out_hw)[...] += values
+        (ph, pw), (_, _, h, w) = self.padding, self.padded_shape
+        return result[:, :, ph: h - ph, pw: w - pw]
 
 
 # --- conv2d ------------------------------------------------------------------------------
+# The patch matrices (im2col) are copies of the windows in the layout each product wants:
+# per sample (N, groups, K, H_out * W_out), so that the forward product lands in NCHW order
+# with no transpose, and across samples (groups, K, N * H_out * W_out) for the weight cotangent.
+# K = C/groups * kh * kw.
 def _conv_geometry(x, weight, stride, padding, dilation, groups):
-    n, c = np.shape(x)[:2]
+    c = np.shape(x)[1]
     o, c_group, kh, kw = np.shape(weight)
     if c != c_group * groups or o % groups:
         raise ValueError(f"conv2d: input channels {c} and weight shape {np.shape(weight)} do not fit "
@@ -95,23 +106,8 @@ def _conv_geometry(x, weight, stride, padding, dilation, groups):
     return _Geometry("conv2d", np.shape(x), (kh, kw), stride, padding, dilation)
 
 
-def _patch_matrix(x, geometry, groups):
-    """im2col: (groups, N * H_out * W_out, C/groups * kh * kw), one row per output position."""
-    windows = geometry.windows(x)
-    n, c, ho, wo, kh, kw = windows.shape
-    grouped = windows.reshape(n, groups, c // groups, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-    return grouped.reshape(groups, n * ho * wo, (c // groups) * kh * kw)
-
-
 def _weight_matrix(weight, groups):
-    o = weight.shape[0]
-    return weight.reshape(groups, o // groups, -1)  # (groups, O/groups, C/groups * kh * kw)
-
-
-def _output_matrix(g, groups):
-    """A cotangent of the (N, O, H_out, W_out) output as (groups, N * H_out * W_out, O/groups)."""
-    n, o, ho, wo = g.shape
-    return g.reshape(n, groups, o // groups, ho * wo).transpose(1, 0, 3, 2).reshape(groups, n * ho * wo, o // groups)
+    return weight.reshape(groups, weight.shape[0] // groups, -1)  # (groups, O/groups, K)
 
 
 @primitive
@@ -119,27 +115,28 @@ def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, g
     """The primitive behind :func:`conv2d` (static arguments by keyword only)."""
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
-    out = np.matmul(_patch_matrix(x, geometry, groups), _weight_matrix(weight, groups).transpose(0, 2, 1))
-    out = out.reshape(groups, n, ho, wo, o // groups).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
+    patches = geometry.windows(x).reshape(n, groups, -1, ho * wo)
+    out = np.matmul(_weight_matrix(weight, groups), patches).reshape(n, o, ho, wo)
     if bias is not None:
-        out = out + np.reshape(bias, (1, o, 1, 1))
+        out += np.reshape(bias, (1, o, 1, 1))
     return out
 
 
 def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
-    n, c = x.shape[:2]
-    (ho, wo), (kh, kw) = geometry.out_hw, geometry.kernel
-    columns = np.matmul(_output_matrix(g, groups), _weight_matrix(weight, groups))
-    per_window = columns.reshape(groups, n, ho, wo, c // groups, kh, kw).transpose(1, 0, 4, 2, 3, 5, 6)
-    return geometry.scatter(per_window.reshape(n, c, ho, wo, kh, kw))
+    (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
+    g_matrix = np.reshape(g, (n, groups, o // groups, ho * wo))
+    columns = np.matmul(_weight_matrix(weight, groups).transpose(0, 2, 1), g_matrix)  # (N, groups, K, HW)
+    columns = columns.reshape(n, c, kh, kw, ho, wo)
+    return geometry.scatter([columns[:, :, i, j] for i, j in geometry.offsets], columns.dtype)
 
 
 def _conv2d_vjp_weight(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
-    patches = _patch_matrix(x, geometry, groups)
-    grad = np.matmul(_output_matrix(g, groups).transpose(0, 2, 1), patches)  # (groups, O/groups, K)
-    return grad.reshape(weight.shape)
+    n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
+    patches = geometry.windows(x).transpose(1, 2, 3, 0, 4, 5).reshape(groups, -1, n * ho * wo)
+    g_matrix = np.reshape(g, (n, o, ho * wo)).transpose(1, 0, 2).reshape(groups, o // groups, n * ho * wo)
+    return np.matmul(g_matrix, patches.transpose(0, 2, 1)).reshape(weight.shape)
 
 
 def _conv2d_vjp_bias(g, out, x, weight, bias=None, **static):
@@ -177,22 +174,37 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 # --- pooling -------------------------------------------------------------------------------
+def _pool_geometry(name, x, kernel_size, stride, padding):
+    return _Geometry(name, np.shape(x), kernel_size, kernel_size if stride is None else stride, padding)
+
+
 @primitive
 def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     """The primitive behind :func:`max_pool2d` (static arguments by keyword only)."""
-    geometry = _Geometry("max_pool2d", x.shape, kernel_size, kernel_size if stride is None else stride, padding)
-    return np.max(geometry.windows(x, fill=-np.inf), axis=(4, 5))
+    views = _pool_geometry("max_pool2d", x, kernel_size, stride, padding).offset_views(x, fill=-np.inf)
+    out = views[0].copy()
+    for view in views[1:]:
+        np.maximum(out, view, out=out)
+    return out
 
 
 @max_pool2d_primitive.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
-    geometry = _Geometry("max_pool2d", x.shape, kernel_size, kernel_size if stride is None else stride, padding)
-    windows = geometry.windows(x, fill=-np.inf)
-    n, c, ho, wo, kh, kw = windows.shape
-    first = np.argmax(windows.reshape(n, c, ho, wo, kh * kw), axis=-1)
-    chosen = np.arange(kh * kw) == first[..., None]
-    per_window = np.where(chosen, g[..., None], np.zeros((), g.dtype))
-    return geometry.scatter(per_window.reshape(n, c, ho, wo, kh, kw))
+    geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    views = geometry.offset_views(x, fill=-np.inf)
+    unclaimed = None  # windows whose first maximum is still to be found (None: all of them)
+    per_offset = []
+    zero = np.zeros((), g.dtype)
+    for k, view in enumerate(views):
+        first = view == out
+        if unclaimed is None:
+            unclaimed = ~first
+        else:
+            first &= unclaimed
+            if k < len(views) - 1:
+                unclaimed ^= first  # first is inside unclaimed: this clears it
+        per_offset.append(np.where(first, g, zero))
+    return geometry.scatter(per_offset, g.dtype)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -216,17 +228,19 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 @primitive
 def avg_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     """The primitive behind :func:`avg_pool2d` (static arguments by keyword only)."""
-    geometry = _Geometry("avg_pool2d", x.shape, kernel_size, kernel_size if stride is None else stride, padding)
-    return np.mean(geometry.windows(x), axis=(4, 5))
+    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    views = geometry.offset_views(x)
+    out = views[0].copy()
+    for view in views[1:]:
+        out += view
+    return out / len(views)
 
 
 @avg_pool2d_primitive.defvjp
 def _avg_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
-    geometry = _Geometry("avg_pool2d", x.shape, kernel_size, kernel_size if stride is None else stride, padding)
-    kh, kw = geometry.kernel
-    share = (g / (kh * kw))[..., None, None]
-    n, c, ho, wo = g.shape
-    return geometry.scatter(np.broadcast_to(share, (n, c, ho, wo, kh, kw)))
+    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    share = g / len(geometry.offsets)
+    return geometry.scatter([share] * len(geometry.offsets), share.dtype)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

@@ -1,0 +1,156 @@
+"""First-order optimizers over parameter pytrees: SGD (with momentum) and Adam.
+
+Parameters and gradients are any nested dict/list/tuple of arrays with the same structure
+(what :func:`mixedad.gradient` returns for such an argument). ``step(params, grads)``
+returns the updated parameters as a new tree of the same structure and dtypes; the
+optimizer keeps its own state (velocities, moments) between calls, created at the first
+step.
+
+>>> import numpy as np, mixedad
+>>> from mixedad.optim import Adam
+>>> params = {"w": np.array([3.0, -2.0])}
+>>> optimizer = Adam(learning_rate=0.1)
+>>> for _ in range(300):
+...     grads = mixedad.gradient(lambda p: np.sum(p["w"] ** 2), params)
+...     params = optimizer.step(params, grads)
+>>> bool(np.all(np.abs(params["w"]) < 1e-2))
+True
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .core.pytree import flatten, unflatten
+
+
+class Optimizer:
+    """What SGD and Adam share: matching the gradient tree to the parameters, and the state."""
+
+    def __init__(self):
+        self.state: list[dict[str, np.ndarray]] | None = None
+        self.steps = 0
+
+    def reset(self) -> None:
+        """Forget the state (velocities, moments, step count), as a new optimizer would."""
+        self.state = None
+        self.steps = 0
+
+    def step(self, params: Any, grads: Any) -> Any:
+        """The parameters after one update with these gradients (a new tree; inputs untouched)."""
+        leaves, definition = flatten(params)
+        grad_leaves, grad_definition = flatten(grads)
+        if len(grad_leaves) != len(leaves):
+            raise ValueError(f"{type(self).__name__}.step: the gradients have {len(grad_leaves)} leaves "
+                             f"but the parameters have {len(leaves)}; pass the gradient of these parameters.")
+        if self.state is None:
+            self.state = [self._initial_state(np.asarray(p)) for p in leaves]
+        elif len(self.state) != len(leaves):
+            raise ValueError(f"{type(self).__name__}.step: these parameters have {len(leaves)} leaves, the "
+                             f"optimizer's state {len(self.state)}; call reset() for a new model.")
+        self.steps += 1
+        updated = []
+        for param, grad, state in zip(leaves, grad_leaves, self.state):
+            param = np.asarray(param)
+            grad = np.asarray(grad, dtype=param.dtype)
+            if grad.shape != param.shape:
+                raise ValueError(f"{type(self).__name__}.step: gradient of shape {grad.shape} for a "
+                                 f"parameter of shape {param.shape}")
+            updated.append(self._update(param, grad, state))
+        return unflatten(definition, updated)
+
+    def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and weight decay.
+
+    With momentum ``mu`` the update is ``v = mu v + g; p = p - lr v`` (PyTorch's
+    convention); Nesterov uses ``g + mu v`` for the step. ``weight_decay`` adds
+    ``weight_decay * p`` to every gradient.
+
+    >>> import numpy as np, mixedad
+    >>> from mixedad.optim import SGD
+    >>> optimizer = SGD(learning_rate=0.1, momentum=0.5)
+    >>> x = np.array([1.0, -1.0])
+    >>> for _ in range(200):
+    ...     x = optimizer.step(x, mixedad.gradient(lambda x: np.sum(x ** 2), x))
+    >>> bool(np.all(np.abs(x) < 1e-6))
+    True
+    """
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__()
+        if learning_rate <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+            raise ValueError("SGD needs learning_rate > 0, 0 <= momentum < 1 and weight_decay >= 0")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0")
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+        self.weight_decay = float(weight_decay)
+
+    def _initial_state(self, param):
+        return {"velocity": np.zeros_like(param)} if self.momentum else {}
+
+    def _update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            velocity = state["velocity"]
+            velocity *= self.momentum
+            velocity += grad
+            grad = grad + self.momentum * velocity if self.nesterov else velocity
+        return param - self.learning_rate * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015): steps scaled by running moments of the gradient.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, and
+    ``p = p - lr m_hat / (sqrt(v_hat) + eps)`` with the bias-corrected ``m_hat``,
+    ``v_hat``. ``weight_decay`` is decoupled (AdamW): ``p = p - lr weight_decay p``.
+
+    >>> import numpy as np, mixedad
+    >>> from mixedad.optim import Adam
+    >>> optimizer = Adam(learning_rate=0.05)
+    >>> params = [np.float32(2.0) * np.ones(3, np.float32)]
+    >>> for _ in range(400):
+    ...     params = optimizer.step(params, mixedad.gradient(lambda p: np.sum((p[0] - 1) ** 2), params))
+    >>> params[0].dtype, bool(np.allclose(params[0], 1.0, atol=1e-3))
+    (dtype('float32'), True)
+    """
+
+    def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__()
+        if learning_rate <= 0 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or eps <= 0 or weight_decay < 0:
+            raise ValueError("Adam needs learning_rate > 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0")
+        self.learning_rate = float(learning_rate)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
+
+    def _initial_state(self, param):
+        return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+
+    def _update(self, param, grad, state):
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * np.square(grad)
+        # the bias corrections folded into the step size (Python floats keep float32 float32)
+        step_size = self.learning_rate * math.sqrt(1 - self.beta2 ** self.steps) / (1 - self.beta1 ** self.steps)
+        eps = self.eps * math.sqrt(1 - self.beta2 ** self.steps)
+        if self.weight_decay:
+            param = param * (1 - self.learning_rate * self.weight_decay)
+        return param - step_size * m / (np.sqrt(v) + eps)

@@ -1,0 +1,194 @@
+"""mixedad.nn activations, normalisers, layers and losses: gradients, stability, docstrings."""
+import doctest
+
+import mpmath
+import numpy as np
+import pytest
+
+import mixedad
+import mixedad.nn as nn
+from mixedad.checking import check_grads
+from nn_reference import MODES, assert_gradients_match
+from numerical import random_projection_loss
+
+ELEMENTWISE = [nn.relu, nn.sigmoid, nn.softplus, nn.gelu]
+DTYPES = [np.float64, np.float32]
+
+
+def _away_from_zero(shape, seed=0):
+    """Values in [-3, -0.1] and [0.1, 3]: relu's kink stays out of finite-difference reach."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.1, 3.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+# --- elementwise activations --------------------------------------------------------------
+@pytest.mark.parametrize("activation", ELEMENTWISE, ids=lambda f: f.name)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_gradient_matches_finite_differences(activation, dtype):
+    x = _away_from_zero((3, 4))
+    w = np.random.default_rng(1).standard_normal((3, 4))
+    assert_gradients_match(lambda x: np.sum(activation(2.0 * x) * w), [x], (0,), dtype)
+
+
+@pytest.mark.parametrize("activation", ELEMENTWISE, ids=lambda f: f.name)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_check_grads(activation, dtype):
+    x = _away_from_zero((2, 5), seed=2).astype(dtype)
+    check_grads(activation, x)  # the partial audited on float32 copies too
+    check_grads(lambda x: activation(x) * x, x)
+
+
+def _mp_logistic(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _mp_gelu(x):
+    return x * _mp_logistic(2 * mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x ** 3))
+
+
+MP_REFERENCES = {  # (value, derivative) at high precision, written independently of mixedad.nn
+    "sigmoid": (_mp_logistic, lambda x: mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2),
+    "softplus": (lambda x: mpmath.log(1 + mpmath.exp(x)), _mp_logistic),
+    "gelu": (_mp_gelu, lambda x: mpmath.diff(_mp_gelu, x)),
+    "relu": (lambda x: max(x, 0), lambda x: mpmath.mpf(x > 0)),
+}
+TAILS = {  # inputs where a naive formula rounds the value or the derivative to 0 or 1
+    np.float64: {"sigmoid": [-80, -40, -20, -1, 1, 20, 40, 80], "softplus": [-80, -40, -1, 1, 40, 80],
+                 "gelu": [-10, -6, -3, 3, 6, 10], "relu": [-50, -1, 1, 50]},
+    np.float32: {"sigmoid": [-60, -20, -1, 1, 20, 60], "softplus": [-60, -20, -1, 1, 20, 60],
+                 "gelu": [-6, -4, -2, 2, 4, 6], "relu": [-50, -1, 1, 50]},
+}
+
+
+@pytest.mark.parametrize("activation", ELEMENTWISE, ids=lambda f: f.name)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_activation_tails_keep_relative_precision(activation, dtype, mode):
+    mpmath.mp.dps = 50
+    points = TAILS[dtype][activation.name]
+    x = np.array(points, dtype)
+    value_of, derivative_of = MP_REFERENCES[activation.name]
+    want_value = np.array([float(value_of(mpmath.mpf(float(p)))) for p in x])
+    want_derivative = np.array([float(derivative_of(mpmath.mpf(float(p)))) for p in x])
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    got = mixedad.gradient(lambda x: np.sum(activation(x)), x, mode=mode)
+    assert got.dtype == dtype
+    assert np.all(got[want_derivative != 0] != 0), "a non-zero derivative rounded to 0"
+    np.testing.assert_allclose(activation(x), want_value, rtol=rtol, atol=0)
+    np.testing.assert_allclose(got, want_derivative, rtol=rtol, atol=0)
+
+
+def test_elementwise_activations_fuse_into_one_dual_region():
+    report = mixedad.profile(lambda x: np.sum(nn.gelu(nn.sigmoid(nn.relu(2.0 * x) + 1.0) * nn.softplus(x))),
+                             _away_from_zero((4, 3)))
+    fused = [entry for entry in report.entries if "relu" in entry.ops]
+    assert len(fused) == 1 and fused[0].mode is mixedad.Mode.DUAL
+    assert {"sigmoid", "softplus", "gelu", "sum"} <= set(fused[0].ops)
+
+
+def test_relu_derivative_at_zero_is_zero():
+    for mode in MODES:
+        np.testing.assert_array_equal(mixedad.gradient(lambda x: np.sum(nn.relu(x)), np.zeros(3), mode=mode), 0.0)
+
+
+# --- along an axis ----------------------------------------------------------------------------
+AXIS_CASES = [
+    (nn.softmax, dict()), (nn.softmax, dict(axis=0)), (nn.softmax, dict(axis=(0, 2))),
+    (nn.log_softmax, dict()), (nn.log_softmax, dict(axis=1)),
+    (nn.logsumexp, dict()), (nn.logsumexp, dict(axis=-1)), (nn.logsumexp, dict(axis=(0, 1), keepdims=True)),
+]
+
+
+@pytest.mark.parametrize("function, static", AXIS_CASES, ids=[f"{f.name}-{k}" for f, k in AXIS_CASES])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axis_function_gradient_matches_finite_differences(function, static, dtype):
+    x = np.random.default_rng(3).standard_normal((2, 3, 4))
+    shape = function(x, **static).shape
+    loss = random_projection_loss(lambda x: function(x, **static), shape)
+    assert_gradients_match(loss, [x], (0,), dtype)
+
+
+@pytest.mark.parametrize("function, static", AXIS_CASES, ids=[f"{f.name}-{k}" for f, k in AXIS_CASES])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axis_function_check_grads(function, static, dtype):
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(dtype)
+    if "axis" in static and static["axis"] not in (0, 1, -1):
+        static = dict(static, axis=(0, 1))
+    check_grads(lambda x: function(x, **static), x)
+    if not static:
+        check_grads(function, x)  # the rule itself, audited on float32
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_axis_functions_do_not_overflow(dtype):
+    x = np.array([[1000.0, 1000.0, 990.0], [-1000.0, -1010.0, -1000.0]], dtype)
+    e = np.exp(-10.0)
+    np.testing.assert_allclose(nn.softmax(x), [[1 / (2 + e), 1 / (2 + e), e / (2 + e)],
+                                               [1 / (2 + e), e / (2 + e), 1 / (2 + e)]], rtol=1e-6)
+    np.testing.assert_allclose(nn.logsumexp(x, axis=1), [1000 + np.log(2 + e), -1000 + np.log(2 + e)], rtol=1e-6)
+    np.testing.assert_allclose(nn.log_softmax(x)[:, 2], [-10 - np.log(2 + e), -np.log(2 + e)], rtol=1e-6)
+    for function in (nn.softmax, nn.log_softmax, nn.logsumexp):
+        grad = mixedad.gradient(lambda x: np.sum(function(x) * np.arange(3.0)), x)
+        assert grad.dtype == dtype and np.all(np.isfinite(grad))
+
+
+def test_logsumexp_of_minus_infinity():
+    x = np.array([[-np.inf, -np.inf], [0.0, -np.inf]])
+    np.testing.assert_array_equal(nn.logsumexp(x, axis=1), [-np.inf, 0.0])
+    grad = mixedad.gradient(lambda x: nn.logsumexp(x, axis=1)[1], x)
+    np.testing.assert_array_equal(grad, [[0.0, 0.0], [1.0, 0.0]])
+
+
+# --- losses and layers ------------------------------------------------------------------------
+def _cross_entropy_reference(logits, labels):
+    total = 0.0
+    for row, label in zip(np.asarray(logits, np.float64), labels):
+        m = max(row)
+        total += m + np.log(sum(np.exp(v - m) for v in row)) - row[label]
+    return total / len(labels)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy(dtype):
+    rng = np.random.default_rng(5)
+    logits, labels = 3 * rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    np.testing.assert_allclose(nn.cross_entropy(logits.astype(dtype), labels),
+                               _cross_entropy_reference(logits.astype(dtype), labels), rtol=1e-6)
+    assert nn.cross_entropy(logits.astype(dtype), labels).dtype == dtype
+    assert_gradients_match(nn.cross_entropy, [logits, labels], (0,), dtype)
+    check_grads(nn.cross_entropy, logits.astype(dtype), labels)
+    huge = np.array([[1000.0, -1000.0], [0.0, 2000.0]], dtype)
+    np.testing.assert_allclose(nn.cross_entropy(huge, np.array([1, 1])), 1000.0, rtol=1e-6)
+
+
+def test_cross_entropy_rejects_bad_labels():
+    with pytest.raises(ValueError, match="integer"):
+        nn.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="shapes"):
+        nn.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mse_dense_flatten(dtype):
+    rng = np.random.default_rng(6)
+    x, w, b, target = (rng.standard_normal(s) for s in [(2, 3, 2, 2), (12, 5), (5,), (2, 5)])
+
+    def model(x, w, b):
+        return nn.mse(nn.dense(nn.flatten(x), w, b), target)
+    assert_gradients_match(model, [x, w, b], (0, 1, 2), dtype)
+    assert_gradients_match(nn.mse, [x[0], x[1]], (0, 1), dtype)
+    assert_gradients_match(lambda x, w: np.sum(np.sin(nn.dense(x, w))), [x.reshape(2, 12), w], (0, 1), dtype)
+    np.testing.assert_allclose(model(x, w, b), np.mean((x.reshape(2, 12) @ w + b - target) ** 2))
+    assert nn.flatten(x, start_axis=2).shape == (2, 3, 4)
+    check_grads(nn.mse, x.astype(dtype), x[::-1].astype(dtype))
+    check_grads(nn.dense, x.reshape(2, 12).astype(dtype), w.astype(dtype), b.astype(dtype))
+
+
+def test_docstring_examples_run():
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    documented = [nn] + [getattr(nn, name) for name in nn.__all__]
+    for item in documented:
+        name = getattr(item, "name", getattr(item, "__name__", "nn"))
+        assert ">>>" in (item.__doc__ or ""), f"{name} has no example in its docstring"
+        runner.run(parser.get_doctest(item.__doc__, {}, name, None, 0))
+    assert runner.summarize(verbose=False).failed == 0

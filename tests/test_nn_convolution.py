@@ -1,0 +1,147 @@
+"""conv2d, max_pool2d and avg_pool2d against direct loops and finite differences."""
+import numpy as np
+import pytest
+
+import mixedad
+from mixedad.checking import check_grads
+from mixedad.nn import avg_pool2d, conv2d, max_pool2d
+from mixedad.nn.convolution import avg_pool2d_primitive, conv2d_primitive, max_pool2d_primitive
+from nn_reference import MODES, assert_gradients_match, conv2d_loop, conv2d_loop_vjp, pool_loop
+
+# (input shape, weight shape, static arguments): strides, paddings, dilations and groups,
+# square and not
+CONV_GEOMETRIES = [
+    ((2, 3, 6, 5), (4, 3, 3, 3), dict()),
+    ((2, 3, 7, 6), (2, 3, 3, 2), dict(stride=2)),
+    ((1, 2, 6, 6), (3, 2, 3, 3), dict(padding=1)),
+    ((2, 2, 7, 8), (2, 2, 2, 3), dict(stride=(2, 1), padding=(1, 2))),
+    ((1, 2, 8, 7), (2, 2, 3, 2), dict(dilation=2)),
+    ((2, 4, 6, 6), (6, 2, 3, 3), dict(groups=2, padding=1)),
+    ((1, 4, 7, 7), (4, 1, 3, 3), dict(groups=4, stride=2, padding=1, dilation=(1, 2))),
+    ((2, 1, 5, 5), (3, 1, 5, 5), dict()),  # the kernel covers the whole image: 1x1 output
+]
+CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_GEOMETRIES]
+
+
+def _conv_inputs(x_shape, w_shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0]))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, static", CONV_GEOMETRIES, ids=CONV_IDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_forward_matches_loop(x_shape, w_shape, static, dtype):
+    x, w, b = (a.astype(dtype) for a in _conv_inputs(x_shape, w_shape))
+    got = conv2d(x, w, b, **static)
+    assert got.dtype == dtype
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, conv2d_loop(x, w, b, **static), rtol=tolerance, atol=tolerance * 10)
+    np.testing.assert_allclose(conv2d(x, w, **static), conv2d_loop(x, w, None, **static),
+                               rtol=tolerance, atol=tolerance * 10)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, static", CONV_GEOMETRIES, ids=CONV_IDS)
+@pytest.mark.parametrize("mode", MODES)
+def test_conv2d_gradient_matches_loop_vjp(x_shape, w_shape, static, mode):
+    x, w, b = _conv_inputs(x_shape, w_shape)
+    g = np.random.default_rng(1).standard_normal(conv2d_loop(x, w, b, **static).shape)
+    grads = mixedad.gradient(lambda x, w, b: np.sum(conv2d(x, w, b, **static) * g), x, w, b,
+                             argnums=(0, 1, 2), mode=mode)
+    for got, want in zip(grads, conv2d_loop_vjp(g, x, w, **static)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, static", CONV_GEOMETRIES[1:7:2] + CONV_GEOMETRIES[6:7],
+                         ids=CONV_IDS[1:7:2] + CONV_IDS[6:7])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_gradient_matches_finite_differences(x_shape, w_shape, static, dtype):
+    x, w, b = _conv_inputs(x_shape, w_shape, seed=2)
+    g = np.random.default_rng(3).standard_normal(conv2d_loop(x, w, b, **static).shape)
+    assert_gradients_match(lambda x, w, b: np.sum(conv2d(x, w, b, **static) * g), [x, w, b], (0, 1, 2), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_check_grads(dtype):
+    x, w, b = (a.astype(dtype) for a in _conv_inputs((2, 4, 6, 5), (4, 4, 3, 2)))
+    check_grads(conv2d_primitive, x, w, b)  # also calls the rules directly on float32 copies
+    check_grads(lambda x, w, b: conv2d(x, w, b, stride=2, padding=1, dilation=(2, 1), groups=2),
+                x, w[:, :2], b)
+
+
+def test_conv2d_without_bias_and_constant_input():
+    x, w, _ = _conv_inputs((2, 3, 5, 5), (2, 3, 3, 3))
+    grad = mixedad.gradient(lambda w: np.sum(conv2d(x, w) ** 2), w)  # x is a plain constant
+    g = 2 * conv2d_loop(x, w)
+    np.testing.assert_allclose(grad, conv2d_loop_vjp(g, x, w)[1], rtol=1e-10)
+
+
+def test_conv2d_rejects_inconsistent_shapes():
+    x, w, _ = _conv_inputs((1, 4, 5, 5), (2, 3, 3, 3))
+    with pytest.raises(ValueError, match="groups"):
+        conv2d(x, w)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d(x[:, :3, :2], w)
+    with pytest.raises(ValueError, match="4 dimensions"):
+        max_pool2d(x[0], 2)
+
+
+# --- pooling ------------------------------------------------------------------------------
+POOL_GEOMETRIES = [
+    ((2, 3, 6, 6), dict(kernel_size=2)),
+    ((1, 2, 7, 5), dict(kernel_size=3, stride=2)),
+    ((2, 2, 5, 6), dict(kernel_size=(2, 3), stride=1)),
+    ((1, 3, 6, 7), dict(kernel_size=3, stride=(2, 1), padding=1)),
+]
+POOL_IDS = [f"{x}-{kw}" for x, kw in POOL_GEOMETRIES]
+
+
+@pytest.mark.parametrize("x_shape, static", POOL_GEOMETRIES, ids=POOL_IDS)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("mode", MODES)
+def test_pool_matches_loop(x_shape, static, kind, mode):
+    pool = max_pool2d if kind == "max" else avg_pool2d
+    x = np.random.default_rng(4).standard_normal(x_shape)
+    want, loop_vjp = pool_loop(x, static["kernel_size"], static.get("stride"), static.get("padding", 0), kind)
+    np.testing.assert_allclose(pool(x, **static), want, rtol=1e-12)
+    g = np.random.default_rng(5).standard_normal(want.shape)
+    grad = mixedad.gradient(lambda x: np.sum(pool(x, **static) * g), x, mode=mode)
+    np.testing.assert_allclose(grad, loop_vjp(g), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, static", POOL_GEOMETRIES[1:], ids=POOL_IDS[1:])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pool_gradient_matches_finite_differences(x_shape, static, kind, dtype):
+    pool = max_pool2d if kind == "max" else avg_pool2d
+    # a permutation of well-separated values: no ties, and steps of 1e-6 never reorder a window
+    x = np.random.default_rng(6).permutation(np.prod(x_shape)).reshape(x_shape) / 8.0
+    g = np.random.default_rng(7).standard_normal(pool(x, **static).shape)
+    assert_gradients_match(lambda x: np.sum(pool(x, **static) * g), [x], (0,), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pool_check_grads(dtype):
+    x = (np.random.default_rng(8).permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) / 4.0).astype(dtype)
+    check_grads(lambda x: max_pool2d(x, 3, stride=2, padding=1), x, eps=1e-2)
+    check_grads(lambda x: avg_pool2d(x, 2, stride=1, padding=1), x)
+    check_grads(lambda x: max_pool2d_primitive(x, kernel_size=2), x, eps=1e-2)
+    check_grads(lambda x: avg_pool2d_primitive(x, kernel_size=(3, 2)), x)
+
+
+def test_max_pool2d_sends_ties_to_the_first_maximum():
+    x = np.array([[[[1.0, 5.0, 5.0, 0.0],
+                    [5.0, 2.0, 0.0, 0.0],
+                    [0.0, 0.0, 3.0, 3.0],
+                    [0.0, 0.0, 3.0, 3.0]]]])
+    for mode in MODES:
+        grad = mixedad.gradient(lambda x: np.sum(max_pool2d(x, 2)), x, mode=mode)
+        np.testing.assert_array_equal(grad[0, 0], [[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+    overlapping = mixedad.gradient(lambda x: np.sum(max_pool2d(x, 2, stride=1)), x)
+    np.testing.assert_array_equal(overlapping, pool_loop(x, 2, 1)[1](np.ones((1, 1, 3, 3))))
+
+
+def test_max_pool2d_padding_never_wins():
+    x = -np.arange(1.0, 17.0).reshape(1, 1, 4, 4)  # all negative: a zero pad would be the maximum
+    out = max_pool2d(x, 3, stride=2, padding=1)
+    np.testing.assert_array_equal(out, pool_loop(x, 3, 2, 1)[0])
+    assert np.all(out < 0)

@@ -1,0 +1,110 @@
+"""mixedad.optim: SGD and Adam minimise quadratics over pytrees, step by the documented formulas."""
+import doctest
+
+import numpy as np
+import pytest
+
+import mixedad
+import mixedad.optim as optim
+
+
+def _quadratic(seed=0, n=4):
+    """0.5 x^T A x - b^T x with A symmetric positive definite, split over a dict pytree."""
+    rng = np.random.default_rng(seed)
+    q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    a = q @ np.diag(np.linspace(1.0, 4.0, n)) @ q.T
+    b = rng.standard_normal(n)
+
+    def loss(params):
+        x = np.concatenate([params["first"], params["rest"]["tail"]])
+        return 0.5 * x @ (a @ x) - b @ x
+    return loss, np.linalg.solve(a, b)
+
+
+def _minimise(optimizer, loss, steps, dtype=np.float64):
+    params = {"first": np.zeros(1, dtype), "rest": {"tail": np.zeros(3, dtype)}}
+    for _ in range(steps):
+        params = optimizer.step(params, mixedad.gradient(loss, params))
+    return params
+
+
+@pytest.mark.parametrize("optimizer, steps", [
+    (optim.SGD(learning_rate=0.2), 300),
+    (optim.SGD(learning_rate=0.05, momentum=0.9), 300),
+    (optim.SGD(learning_rate=0.05, momentum=0.9, nesterov=True), 300),
+    (optim.Adam(learning_rate=0.05), 1500),
+], ids=["sgd", "momentum", "nesterov", "adam"])
+def test_optimizers_minimise_a_quadratic(optimizer, steps):
+    loss, solution = _quadratic()
+    params = _minimise(optimizer, loss, steps)
+    found = np.concatenate([params["first"], params["rest"]["tail"]])
+    np.testing.assert_allclose(found, solution, atol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", [optim.SGD(0.1, momentum=0.5), optim.Adam(0.01)], ids=["sgd", "adam"])
+def test_float32_parameters_stay_float32(optimizer):
+    loss, solution = _quadratic(seed=1)
+    params = _minimise(optimizer, lambda p: loss(p).astype(np.float32), 5, dtype=np.float32)
+    assert params["first"].dtype == np.float32 and params["rest"]["tail"].dtype == np.float32
+
+
+def test_sgd_momentum_follows_its_formula():
+    optimizer = optim.SGD(learning_rate=0.1, momentum=0.5)
+    p0 = np.array([1.0, 2.0])
+    g1, g2 = np.array([1.0, -1.0]), np.array([0.5, 2.0])
+    p1 = optimizer.step(p0, g1)
+    p2 = optimizer.step(p1, g2)
+    np.testing.assert_allclose(p1, p0 - 0.1 * g1)
+    np.testing.assert_allclose(p2, p1 - 0.1 * (0.5 * g1 + g2))
+    np.testing.assert_array_equal(p0, [1.0, 2.0])  # the caller's arrays are never changed
+    nesterov = optim.SGD(learning_rate=0.1, momentum=0.5, nesterov=True)
+    q1 = nesterov.step(p0, g1)
+    np.testing.assert_allclose(q1, p0 - 0.1 * (g1 + 0.5 * g1))
+    decayed = optim.SGD(learning_rate=0.1, weight_decay=0.5).step(p0, np.zeros(2))
+    np.testing.assert_allclose(decayed, p0 * (1 - 0.1 * 0.5))
+
+
+def test_adam_follows_its_formula():
+    b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.01
+    optimizer = optim.Adam(learning_rate=lr, beta1=b1, beta2=b2, eps=eps)
+    rng = np.random.default_rng(2)
+    p = rng.standard_normal(5)
+    m = v = np.zeros(5)
+    for t in range(1, 4):
+        g = rng.standard_normal(5)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        want = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        p = optimizer.step(p, g)
+        np.testing.assert_allclose(p, want, rtol=1e-12)
+    assert optimizer.steps == 3
+
+
+def test_adam_first_step_has_the_learning_rate_as_size():
+    p = optim.Adam(learning_rate=0.1).step([np.zeros(3)], [np.array([1e-3, -3.0, 2e4])])
+    np.testing.assert_allclose(p[0], [-0.1, 0.1, -0.1], rtol=1e-4)
+
+
+def test_mismatched_trees_and_reset():
+    optimizer = optim.Adam()
+    optimizer.step({"a": np.zeros(2)}, {"a": np.ones(2)})
+    with pytest.raises(ValueError, match="leaves"):
+        optimizer.step({"a": np.zeros(2), "b": np.zeros(1)}, {"a": np.ones(2), "b": np.ones(1)})
+    with pytest.raises(ValueError, match="leaves"):
+        optimizer.step({"a": np.zeros(2)}, {"a": np.ones(2), "b": np.ones(1)})
+    with pytest.raises(ValueError, match="shape"):
+        optimizer.step({"a": np.zeros(2)}, {"a": np.ones(3)})
+    optimizer.reset()
+    assert optimizer.steps == 0
+    optimizer.step({"a": np.zeros(2), "b": np.zeros(1)}, {"a": np.ones(2), "b": np.ones(1)})
+    with pytest.raises(ValueError):
+        optim.SGD(learning_rate=0.1, nesterov=True)
+    with pytest.raises(ValueError):
+        optim.Adam(beta1=1.0)
+
+
+def test_docstring_examples_run():
+    runner = doctest.DocTestRunner()
+    for item in (optim, optim.SGD, optim.Adam):
+        assert ">>>" in item.__doc__
+        runner.run(doctest.DocTestParser().get_doctest(item.__doc__, {}, item.__name__, None, 0))
+    assert runner.summarize(verbose=False).failed == 0
