@@ -145,3 +145,22 @@ def test_max_pool2d_padding_never_wins():
     out = max_pool2d(x, 3, stride=2, padding=1)
     np.testing.assert_array_equal(out, pool_loop(x, 3, 2, 1)[0])
     assert np.all(out < 0)
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "conv2d_no_bias", "max_pool2d", "avg_pool2d"])
+def test_forward_mode_through_conv_and_pools_matches_finite_differences(layer):
+    import mixedad
+    from mixedad.nn import avg_pool2d, conv2d, max_pool2d
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 2, 6, 6))
+    w, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    f = {"conv2d": lambda x, w, b: conv2d(x, w, b, stride=1, padding=1),
+         "conv2d_no_bias": lambda x, w, b: conv2d(x, w, stride=2),
+         "max_pool2d": lambda x, w, b: max_pool2d(x, 2),
+         "avg_pool2d": lambda x, w, b: avg_pool2d(x, 3, stride=1, padding=1)}[layer]
+    tangents = (rng.standard_normal(x.shape), rng.standard_normal(w.shape), rng.standard_normal(b.shape))
+    _, got = mixedad.jvp(f, (x, w, b), tangents)
+    eps = 1e-6
+    plus = f(*(a + eps * t for a, t in zip((x, w, b), tangents)))
+    minus = f(*(a - eps * t for a, t in zip((x, w, b), tangents)))
+    np.testing.assert_allclose(got, (plus - minus) / (2 * eps), rtol=1e-5, atol=1e-7)

@@ -144,6 +144,12 @@ def _conv2d_vjp_bias(g, out, x, weight, bias=None, **static):
 
 
 conv2d_primitive.defvjp(_conv2d_vjp_x, _conv2d_vjp_weight, _conv2d_vjp_bias)
+# Forward rules: linear in the input and in the weight separately, affine in the bias.
+conv2d_primitive.defjvp(
+    lambda t, out, x, weight, bias=None, **static: conv2d_primitive(t, weight, **static),
+    lambda t, out, x, weight, bias=None, **static: conv2d_primitive(x, t, **static),
+    lambda t, out, x, weight, bias=None, **static: np.broadcast_to(np.reshape(t, (1, -1, 1, 1)), np.shape(out)),
+)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -207,6 +213,21 @@ def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     return geometry.scatter(per_offset, g.dtype)
 
 
+@max_pool2d_primitive.defjvp
+def _max_pool2d_jvp(t, out, x, *, kernel_size, stride=None, padding=0):
+    """The tangent at each window's first maximum: the same choice as the reverse rule."""
+    geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    views = geometry.offset_views(x, fill=-np.inf)
+    tangent_views = geometry.offset_views(t, fill=0)
+    result = np.zeros(np.shape(out), np.result_type(t))
+    unclaimed = np.ones(np.shape(out), bool)
+    for view, tangent_view in zip(views, tangent_views):
+        first = (view == out) & unclaimed
+        result = np.where(first, tangent_view, result)
+        unclaimed &= ~first
+    return result
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """The maximum over each ``kernel_size`` window of an NCHW batch.
 
@@ -241,6 +262,9 @@ def _avg_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
     share = g / len(geometry.offsets)
     return geometry.scatter([share] * len(geometry.offsets), share.dtype)
+
+
+avg_pool2d_primitive.deflinear()
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
