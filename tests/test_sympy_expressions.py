@@ -1,6 +1,5 @@
 """Random elementwise expression trees: mixedad in every mode vs sympy's exact derivative."""
 import numpy as np
-import pytest
 import sympy
 from hypothesis import given, settings, strategies as st
 

@@ -17,7 +17,6 @@ from .arrays import ARRAY_TYPES, LeveledValue, apply_linear
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
-from .partials import UfuncOf  # noqa: F401  (part of the rule author's vocabulary)
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import TapeEntry, record
 from .traced import Traced

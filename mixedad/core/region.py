@@ -22,7 +22,7 @@ import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import MixedadError, user_location
-from .modes import DUAL_SPLIT, Decision, Mode, Reason, elementwise_decision, reduction_decision
+from .modes import DUAL_SPLIT, Decision, elementwise_decision, reduction_decision
 from .partials import UfuncOf
 from .tape import TapeEntry, multiply_cotangent, record
 from .traced import Traced

@@ -8,7 +8,7 @@ of an elementwise expression in a dual region, not evaluated until something nee
 """
 from __future__ import annotations
 
-from typing import Any
+
 
 import numpy as np
 

@@ -15,7 +15,7 @@ import numpy as np
 from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
-from ..core.region import primal, read_value
+from ..core.region import read_value
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)

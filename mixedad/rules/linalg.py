@@ -18,7 +18,7 @@ import numpy as np
 from .reductions import reduced_shape, weights_jvp
 from ..core.arrays import LeveledValue, apply_linear, as_array
 from .table import implements, nondifferentiable, reverse_rule
-from ..core.region import primal, read_value
+from ..core.region import read_value
 from ..core.traced import Traced
 
 

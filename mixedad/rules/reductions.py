@@ -22,7 +22,7 @@ import numpy as np
 from .table import implements, nondifferentiable, reverse_rule
 from ..core.arrays import as_array
 from ..core.linear import transposed_jvp
-from ..core.region import primal, read_value
+from ..core.region import read_value
 
 
 def _axes(axis, ndim):

@@ -19,7 +19,7 @@ from .table import implements, nondifferentiable, reverse_rule
 from ..core.arrays import LeveledValue
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
-from ..core.region import primal, read_value
+from ..core.region import read_value
 from ..core.traced import Traced, _astype, _getitem
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.dispatch import register_function
 from ..core.primitive import Primitive
-from ..core.region import primal, read_value  # noqa: F401
+from ..core.region import read_value
 
 
 @dataclass(frozen=True)
