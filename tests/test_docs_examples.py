@@ -1,0 +1,21 @@
+"""The Python blocks of the README and the getting-started page run as written."""
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = ["README.md", "docs/getting-started.md"]
+
+
+def python_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_python_blocks_run(page):
+    blocks = python_blocks(page)
+    assert blocks, f"{page} has no python example"
+    namespace: dict = {}
+    for block in blocks:  # blocks of a page build on each other, as a reader runs them
+        exec(compile(block, f"{page} example", "exec"), namespace)
