@@ -116,24 +116,6 @@ class ForwardDual(LeveledValue):
             f"{what} on a forward-mode dual{{where}} would drop its tangent. Use NumPy functions "
             "on the array instead (np.sin, not math.sin; np.where, not if/else).", skip=2)
 
-    def __float__(self):
-        raise self._conversion_error("float()")
-
-    def __int__(self):
-        raise self._conversion_error("int()")
-
-    def __complex__(self):
-        raise self._conversion_error("complex()")
-
-    def __index__(self):
-        raise self._conversion_error("using it as an index")
-
-    def item(self, *args):
-        raise self._conversion_error(".item()")
-
-    def tolist(self):
-        raise self._conversion_error(".tolist()")
-
     def __bool__(self):
         return bool(self._plain("bool()"))
 
@@ -219,7 +201,8 @@ class ForwardDual(LeveledValue):
 
 def _borrow_array_methods():
     """The ndarray methods, properties and operators: the same dispatch as traced values."""
-    names = ["__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype", "copy",
+    names = ["__float__", "__int__", "__complex__", "__index__", "item", "tolist",  # via _conversion_error
+             "__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype", "copy",
              "reshape", "transpose", "ravel", "flatten", "squeeze", "swapaxes", "sum", "mean", "prod",
              "max", "min", "var", "std", "cumsum", "cumprod", "dot", "clip", "repeat", "take", "argmax",
              "argmin", "argsort", "nonzero", "any", "all", "__add__", "__radd__", "__sub__", "__rsub__",
