@@ -198,7 +198,7 @@ def _is_branching_error(error: Exception) -> bool:
     return isinstance(error, (ValueError, TypeError)) and "truth value of an array" in str(error)
 
 
-def _evaluate_per_element(trace, f, xs, fallback_reason: Exception) -> Traced:
+def _evaluate_per_element(trace, f, xs) -> Traced:
     arrays = [primal(x) for x in xs]
     shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
     traced = [j for j, x in enumerate(xs) if type(x) is Traced]
@@ -266,7 +266,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     except Exception as error:
         if not _is_branching_error(error):
             raise
-        return _evaluate_per_element(trace, f, xs, error)
+        return _evaluate_per_element(trace, f, xs)
     if _shape(result) != shape:
         if type(result) is not Traced:
             return np.broadcast_to(result, shape) + 0.0 * xs[0]

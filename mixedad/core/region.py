@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
-from .errors import MixedadError, user_location
+from .errors import user_location
 from .modes import DUAL_SPLIT, Decision, elementwise_decision, reduction_decision
 from .partials import UfuncOf
 from .tape import TapeEntry, multiply_cotangent, record
@@ -528,6 +528,3 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     record(trace, entry)
     return Traced(trace, out, entry)
 
-
-class MixedTracesError(MixedadError):
-    pass
