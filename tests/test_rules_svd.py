@@ -1,0 +1,53 @@
+"""Singular value decomposition: gradients of singular values and sign-invariant functions of
+the singular vectors, against central differences, for tall, wide and square matrices."""
+import numpy as np
+import pytest
+
+import mixedad
+
+from numerical import numerical_gradient
+
+MODES = ("auto", "reverse", "forward")
+SHAPES = [(5, 3), (3, 5), (4, 4)]
+
+
+def loss(a, c_u, c_v):
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    # U*U and V*V do not change when a singular pair flips sign
+    return np.sum(s * np.arange(1, len(s) + 1)) + np.sum((u * u) * c_u) + np.sum((vt * vt) * c_v)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_svd_gradients_match_finite_differences(shape, mode):
+    rng = np.random.default_rng(sum(shape))
+    a = rng.standard_normal(shape)
+    k = min(shape)
+    c_u, c_v = rng.standard_normal((shape[0], k)), rng.standard_normal((k, shape[1]))
+    got = mixedad.gradient(loss, a, c_u, c_v, mode=mode)
+    np.testing.assert_allclose(got, numerical_gradient(lambda a: loss(a, c_u, c_v), a), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_svd_forward_mode_agrees_with_reverse(shape):
+    rng = np.random.default_rng(1 + sum(shape))
+    a, direction = rng.standard_normal(shape), rng.standard_normal(shape)
+    k = min(shape)
+    c_u, c_v = rng.standard_normal((shape[0], k)), rng.standard_normal((k, shape[1]))
+    _, tangent = mixedad.jvp(lambda a: loss(a, c_u, c_v), (a,), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(mixedad.gradient(loss, a, c_u, c_v) * direction), rtol=1e-8)
+
+
+def test_singular_values_and_nuclear_norm_second_derivatives():
+    rng = np.random.default_rng(3)
+    a, v = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    f = lambda a: np.linalg.norm(a, "nuc") + np.sum(np.linalg.svd(a, compute_uv=False) ** 3)
+    hv = mixedad.hvp(f, a, v)
+    eps = 1e-5
+    expected = (mixedad.gradient(f, a + eps * v) - mixedad.gradient(f, a - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(hv, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_full_matrices_of_a_non_square_traced_matrix_raises():
+    with pytest.raises(NotImplementedError, match="full_matrices=False"):
+        mixedad.gradient(lambda a: np.sum(np.linalg.svd(a)[0]), np.ones((3, 2)))
