@@ -2,4 +2,4 @@
 
 Importing this package registers every rule. Modules are flat tables grouped by kind.
 """
-from . import compositions, elementwise, linalg, reductions, shape  # noqa: F401  (registration happens on import)
+from . import compositions, decompositions, elementwise, linalg, reductions, shape  # noqa: F401  (registration happens on import)

@@ -345,92 +345,6 @@ def _log_det_jvp(t, out, a):  # d log|det A| = tr(A^-1 dA)
     return np.sum(_swap(np.linalg.inv(a)) * t, axis=(-2, -1))
 
 
-def _eigh(a, UPLO="L"):
-    w, v = np.linalg.eigh(a, UPLO=UPLO)
-    return w, v
-
-
-def _eigen_gaps(w):
-    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it and between equal eigenvalues
-    (where a zero cotangent of the eigenvectors must not turn into NaN)."""
-    gaps = w[..., None, :] - w[..., :, None]
-    with np.errstate(divide="ignore"):
-        return np.where(gaps == 0, np.zeros((), gaps.dtype), 1 / np.where(gaps == 0, 1, gaps))
-
-
-def _eigh_vjp(g, out, a, UPLO="L"):
-    """A_bar = V (diag(w_bar) + F * (V^T V_bar)) V^T, symmetrized (the input is taken to be
-    symmetric, as NumPy reads one triangle)."""
-    g_w, g_v = g
-    w, v = out
-    inner = _eigen_gaps(w) * np.matmul(_swap(v), g_v)
-    inner = inner + g_w[..., None] * np.eye(w.shape[-1], dtype=w.dtype)
-    result = np.matmul(np.matmul(v, inner), _swap(v))
-    return 0.5 * (result + _swap(result))
-
-
-def _eigh_jvp(t, out, a, UPLO="L"):
-    w, v = out
-    rotated = np.matmul(np.matmul(_swap(v), 0.5 * (t + _swap(t))), v)  # V^T sym(dA) V
-    return np.diagonal(rotated, axis1=-2, axis2=-1), np.matmul(v, _eigen_gaps(w) * rotated)
-
-
-def _svd(a):
-    u, s, vt = np.linalg.svd(a, full_matrices=False)
-    return u, s, vt
-
-
-def _singular_gaps(s):
-    """F[i, j] = 1 / (s[j]^2 - s[i]^2) off the diagonal, 0 on it and between equal values."""
-    squared = s * s
-    gaps = squared[..., None, :] - squared[..., :, None]
-    with np.errstate(divide="ignore"):
-        return np.where(gaps == 0, np.zeros((), gaps.dtype), 1 / np.where(gaps == 0, 1, gaps))
-
-
-def _svd_vjp(g, out, a):
-    """Townsend (2016) for the thin SVD A = U diag(s) V^T (singular values distinct, nonzero
-    where U or V carry cotangents)."""
-    g_u, g_s, g_vt = g
-    u, s, vt = out
-    v, g_v = _swap(vt), _swap(g_vt)
-    f = _singular_gaps(s)
-    ut_gu, vt_gv = np.matmul(_swap(u), g_u), np.matmul(vt, g_v)
-    s_row = s[..., None, :]
-    inner = (f * (ut_gu - _swap(ut_gu))) * s_row + s[..., :, None] * (f * (vt_gv - _swap(vt_gv)))
-    inner = inner + g_s[..., None] * np.eye(s.shape[-1], dtype=s.dtype)
-    result = np.matmul(np.matmul(u, inner), vt)
-    m, n = np.shape(a)[-2:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inverse_s = np.where(s == 0, np.zeros((), s.dtype), 1 / np.where(s == 0, 1, s))
-    if m > n:  # the part of U's cotangent outside span(U)
-        outside = g_u - np.matmul(u, ut_gu)
-        result = result + np.matmul(outside * inverse_s[..., None, :], vt)
-    if n > m:
-        outside = g_v - np.matmul(v, vt_gv)
-        result = result + np.matmul(u * inverse_s[..., None, :], _swap(outside))
-    return result
-
-
-def _svd_jvp(t, out, a):
-    u, s, vt = out
-    v = _swap(vt)
-    p = np.matmul(np.matmul(_swap(u), t), v)  # U^T dA V
-    d_s = np.diagonal(p, axis1=-2, axis2=-1)
-    f = _singular_gaps(s)
-    p_s, s_p = p * s[..., None, :], s[..., :, None] * p
-    d_u = np.matmul(u, f * (p_s + _swap(p_s)))
-    d_v = np.matmul(v, f * (s_p + _swap(s_p)))
-    m, n = np.shape(a)[-2:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inverse_s = np.where(s == 0, np.zeros((), s.dtype), 1 / np.where(s == 0, 1, s))
-    if m > n:
-        d_u = d_u + np.matmul(t - np.matmul(u, np.matmul(_swap(u), t)), v) * inverse_s[..., None, :]
-    if n > m:
-        d_v = d_v + np.matmul(_swap(t) - np.matmul(v, np.matmul(vt, _swap(t))), u) * inverse_s[..., None, :]
-    return d_u, d_s, _swap(d_v)
-
-
 solve = reverse_rule(np.linalg.solve, _solve_vjp, forward=_solve_jvp)
 inv = reverse_rule(np.linalg.inv, _inv_vjp, forward=lambda t, out, a: -np.matmul(np.matmul(out, t), out))
 det = reverse_rule(np.linalg.det, _det_vjp, forward=lambda t, out, a: out * _log_det_jvp(t, out, a))
@@ -439,43 +353,7 @@ slogdet_ = reverse_rule(_slogdet, _slogdet_vjp, name="slogdet", multiple_outputs
 cholesky = reverse_rule(np.linalg.cholesky, _cholesky_vjp, forward=_cholesky_jvp)
 nondifferentiable(np.linalg.matrix_rank)
 
-eigh_ = reverse_rule(_eigh, _eigh_vjp, name="eigh", multiple_outputs=True, forward=_eigh_jvp)
-
 _SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2, a tuple before
-_EIGH_RESULT = type(np.linalg.eigh(np.eye(1)))
-
-
-@implements(np.linalg.eigh)
-def eigh(a, UPLO="L"):
-    w, v = eigh_(a, UPLO=UPLO)
-    return (w, v) if _EIGH_RESULT is tuple else _EIGH_RESULT(w, v)
-
-
-svd_ = reverse_rule(_svd, _svd_vjp, name="svd", multiple_outputs=True, forward=_svd_jvp)
-_SVD_RESULT = type(np.linalg.svd(np.eye(1)))
-
-
-@implements(np.linalg.svd)
-def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    m, n = np.shape(a)[-2:]
-    if compute_uv and full_matrices and m != n:
-        raise NotImplementedError(
-            "np.linalg.svd(full_matrices=True) of a non-square traced matrix: the extra singular "
-            "vectors are not unique; pass full_matrices=False")
-    u, s, vt = svd_(a)
-    if not compute_uv:
-        return s
-    return (u, s, vt) if _SVD_RESULT is tuple else _SVD_RESULT(u, s, vt)
-
-
-@implements(np.linalg.svdvals) if hasattr(np.linalg, "svdvals") else (lambda f: f)
-def svdvals(x):
-    return svd_(x)[1]
-
-
-@implements(np.linalg.eigvalsh)
-def eigvalsh(a, UPLO="L"):
-    return eigh_(a, UPLO=UPLO)[0]
 
 
 @implements(np.linalg.slogdet)
