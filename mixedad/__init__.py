@@ -6,7 +6,7 @@ array([1., 1., 1.])
 """
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from . import nn, optim
-from .api import gradient, value_and_gradient
+from .api import grad, gradient, value_and_grad, value_and_gradient
 from .checking import check_grads, check_rule
 from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedOperationError)
@@ -21,7 +21,7 @@ from .transforms import (JacobianChoice, NotDiagonalError, elementwise_gradient,
 from .forward import EscapedDualError, ForwardDual
 
 __all__ = [
-    "gradient", "value_and_gradient", "jvp", "vjp", "jacobian", "hvp", "hessian",
+    "gradient", "value_and_gradient", "grad", "value_and_grad", "jvp", "vjp", "jacobian", "hvp", "hessian",
     "elementwise_gradient", "JacobianChoice", "NotDiagonalError", "ForwardDual", "EscapedDualError", "check_grads", "check_rule", "derive_partials",
     "derived_elementwise", "SymbolicTraceError", "prepare", "Prepared", "map", "sum", "profile", "profiling", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
     "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",

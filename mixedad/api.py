@@ -199,3 +199,35 @@ def value_and_gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequenc
     (0.0, array([1., 1.]))
     """
     return _differentiate(f, args, argnums, has_aux, mode, want_value=True)
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         mode: str = "auto") -> Callable[..., Any]:
+    """``f``'s gradient as a function, as in JAX and autograd: ``grad(f)(*args)`` is
+    ``gradient(f, *args)``.
+
+    >>> import numpy as np, mixedad
+    >>> df = mixedad.grad(lambda x: np.sum(np.sin(x)))
+    >>> df(np.zeros(2))
+    array([1., 1.])
+    """
+    def gradient_of_f(*args: Any) -> Any:
+        return gradient(f, *args, argnums=argnums, has_aux=has_aux, mode=mode)
+    gradient_of_f.__name__ = f"grad_{getattr(f, '__name__', 'f')}"
+    gradient_of_f.__doc__ = f"The gradient of {getattr(f, '__name__', 'f')} (mixedad.grad)."
+    return gradient_of_f
+
+
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   mode: str = "auto") -> Callable[..., tuple[Any, Any]]:
+    """``(f(*args), gradient)`` as a function of ``args``: ``value_and_gradient`` curried.
+
+    >>> import numpy as np, mixedad
+    >>> value, g = mixedad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+    >>> float(value), g
+    (5.0, array([2., 4.]))
+    """
+    def value_and_gradient_of_f(*args: Any) -> tuple[Any, Any]:
+        return value_and_gradient(f, *args, argnums=argnums, has_aux=has_aux, mode=mode)
+    value_and_gradient_of_f.__name__ = f"value_and_grad_{getattr(f, '__name__', 'f')}"
+    return value_and_gradient_of_f

@@ -273,3 +273,14 @@ def test_python_lists_holding_traced_values_inside_concatenate_and_stack():
 def test_np_array_of_traced_values_raises_and_points_to_stack():
     with pytest.raises(mixedad.NonDifferentiableError, match="np.stack"):
         mixedad.gradient(lambda x: np.sum(np.array([x[0], x[1]])), np.ones(2))
+
+
+def test_grad_and_value_and_grad_are_curried_forms():
+    f = lambda w, x: np.sum(np.tanh(x @ w))
+    w, x = np.ones(3), np.arange(6.0).reshape(2, 3) / 6
+    np.testing.assert_array_equal(mixedad.grad(f)(w, x), mixedad.gradient(f, w, x))
+    gw, gx = mixedad.grad(f, argnums=(0, 1), mode="reverse")(w, x)
+    np.testing.assert_allclose(gx, mixedad.gradient(f, w, x, argnums=1))
+    value, g = mixedad.value_and_grad(f)(w, x)
+    assert value == f(w, x)
+    np.testing.assert_array_equal(g, mixedad.gradient(f, w, x))
