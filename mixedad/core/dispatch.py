@@ -5,6 +5,7 @@ reads them. A missing entry is an error that names the function and the user's l
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +14,9 @@ from .errors import UnsupportedOperationError, error_with_location
 
 UFUNC_HANDLERS: dict[np.ufunc, Callable[..., Any]] = {}
 FUNCTION_HANDLERS: dict[Callable[..., Any], Callable[..., Any]] = {}
+# Called with a function that has no handler yet; each may register rules for it (tables for
+# optional libraries such as scipy.special load only when one of their functions shows up).
+ON_DEMAND_RULES: list[Callable[[Any], None]] = []
 
 
 def register_function(numpy_function: Callable[..., Any], handler: Callable[..., Any]) -> None:
@@ -27,6 +31,9 @@ def numpy_name(function: Any) -> str:
     module = getattr(function, "__module__", None) or "numpy"
     name = getattr(function, "__name__", repr(function))
     if isinstance(function, np.ufunc):
+        special = sys.modules.get("scipy.special")
+        if special is not None and getattr(special, name, None) is function:
+            return f"scipy.special.{name}"
         return f"numpy.{name}"
     module = module.replace("numpy._core.", "numpy.").replace("numpy.core.", "numpy.")
     if module.startswith("numpy.") and module.count(".") and not module.startswith("numpy.linalg") \
@@ -45,15 +52,25 @@ def unsupported(function: Any, detail: str = "") -> UnsupportedOperationError:
     )
 
 
+def _load_on_demand(function: Any, table: dict) -> Callable[..., Any] | None:
+    for load in ON_DEMAND_RULES:
+        load(function)
+    return table.get(function)
+
+
 def function_handler(function: Callable[..., Any]) -> Callable[..., Any]:
     handler = FUNCTION_HANDLERS.get(function)
     if handler is None:
-        raise unsupported(function)
+        handler = _load_on_demand(function, FUNCTION_HANDLERS)
+        if handler is None:
+            raise unsupported(function)
     return handler
 
 
 def ufunc_handler(ufunc: np.ufunc) -> Callable[..., Any]:
     handler = UFUNC_HANDLERS.get(ufunc)
     if handler is None:
-        raise unsupported(ufunc)
+        handler = _load_on_demand(ufunc, UFUNC_HANDLERS)
+        if handler is None:
+            raise unsupported(ufunc)
     return handler

@@ -1,5 +1,19 @@
 """The rule tables: what mixedad knows about NumPy, declared through the Primitive API.
 
-Importing this package registers every rule. Modules are flat tables grouped by kind.
+Importing this package registers every rule. Modules are flat tables grouped by kind; the
+scipy.special table loads on demand, so SciPy stays optional.
 """
+import sys
+
 from . import compositions, decompositions, elementwise, linalg, reductions, shape  # noqa: F401  (registration happens on import)
+from ..core.dispatch import ON_DEMAND_RULES
+
+
+def _load_special_rules(function) -> None:
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, getattr(function, "__name__", ""), None) is function:
+        from . import special as _special  # noqa: F401  (registers on import)
+        ON_DEMAND_RULES.remove(_load_special_rules)
+
+
+ON_DEMAND_RULES.append(_load_special_rules)
