@@ -491,18 +491,14 @@ def _ddof(ddof, correction, mean, where, out, name):
     return ddof
 
 
-@implements(np.var)
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
-        correction=None):
-    ddof = _ddof(ddof, correction, mean, where, out, "var")
-    return var_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
-
-
-@implements(np.std)
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
-        correction=None):
-    ddof = _ddof(ddof, correction, mean, where, out, "std")
-    return std_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
+def _variance_adapter(prim, name):
+    """NumPy's signature for var/std/nanvar/nanstd, down to the primitive's static arguments."""
+    def adapter(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
+                correction=None):
+        ddof = _ddof(ddof, correction, mean, where, out, name)
+        return prim(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
+    adapter.__name__ = name
+    return adapter
 
 
 @implements(np.cumsum)
@@ -585,20 +581,6 @@ def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     return nanmin_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
 
 
-@implements(np.nanvar)
-def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
-           correction=None):
-    ddof = _ddof(ddof, correction, mean, where, out, "nanvar")
-    return nanvar_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
-
-
-@implements(np.nanstd)
-def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
-           correction=None):
-    ddof = _ddof(ddof, correction, mean, where, out, "nanstd")
-    return nanstd_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
-
-
 @implements(np.nancumsum)
 def nancumsum(a, axis=None, dtype=None, out=None):
     _reject(out, None, None, "nancumsum")
@@ -638,3 +620,7 @@ if hasattr(np, "cumulative_sum"):
     def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
         _reject(out, None, None, "cumulative_prod")
         return cumulative_prod_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
+
+
+for _function, _prim in ((np.var, var_), (np.std, std_), (np.nanvar, nanvar_), (np.nanstd, nanstd_)):
+    implements(_function)(_variance_adapter(_prim, _function.__name__))
