@@ -54,11 +54,12 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
 class _Inputs:
     """The differentiated arguments, flattened into traced leaves."""
 
-    def __init__(self, trace: Trace, args: tuple, argnums: tuple[int, ...]):
+    def __init__(self, trace: Trace, args: tuple, argnums: tuple[int, ...], trace_constants: bool = False):
         self.args = list(args)
         self.argnums = argnums
         self.definitions = []
         self.leaves: list[list[tuple[Any, Traced]]] = []
+        self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
         for number in argnums:
             leaves, definition = flatten(args[number])
             traced_leaves = []
@@ -70,6 +71,25 @@ class _Inputs:
             self.definitions.append(definition)
             self.leaves.append(traced_leaves)
             self.args[number] = unflatten(definition, [t for _, t in traced_leaves])
+        if trace_constants:
+            self._trace_constants(trace)
+
+    def _trace_constants(self, trace: Trace) -> None:
+        """Trace the float arrays of the non-differentiated arguments too (no gradient flows
+        to them): then everything computed from them is recorded, and can be recomputed."""
+        for number, arg in enumerate(self.args):
+            if number in self.argnums:
+                continue
+            leaves, definition = flatten(arg)
+            if not any(type(leaf) is np.ndarray and leaf.dtype.kind == "f" for leaf in leaves):
+                continue
+            for index, leaf in enumerate(leaves):
+                if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
+                    trace.borrowed.add(id(leaf))
+                    entry = record(trace, TapeEntry((), None, "constant input", LEAF_DECISION, leaf.shape, leaf.dtype))
+                    leaves[index] = Traced(trace, leaf, entry)
+                    self.constant_leaves.append(leaves[index])
+            self.args[number] = unflatten(definition, leaves)
 
     def gradients(self, borrowed: set[int]):
         results = []
@@ -82,8 +102,13 @@ class _Inputs:
 def _gradient_like(original: Any, traced: Traced, borrowed: set[int]) -> Any:
     """The leaf's cotangent as a fresh array of its shape and dtype, owned by the caller."""
     cotangents = traced._entry.cotangents
-    ct = None if cotangents is None else cotangents[0]
-    value = traced._value
+    return gradient_leaf(original, None if cotangents is None else cotangents[0], traced._value, borrowed)
+
+
+def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int]) -> Any:
+    """The cotangent ``ct`` (None for zero) of the input ``value`` (given by the user as
+    ``original``) as a gradient: ``value``'s shape and dtype, ``original``'s type, and never
+    an array in ``borrowed`` (the user's own arrays, or one already returned)."""
     if ct is None:
         ct = np.zeros(value.shape, value.dtype)
     elif isinstance(ct, LeveledValue):  # forward-over-reverse: the gradient carries tangents
@@ -113,7 +138,10 @@ def _plain_tree(tree: Any) -> Any:
 ACTIVE_OBSERVERS: list[Callable[[Trace, Callable[..., Any]], None]] = []
 
 
-def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=False, observe=None):
+def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=False, observe=None, recording=None):
+    """The one differentiation routine behind the public functions. ``recording`` (from a
+    prepared gradient) receives the trace, its inputs and its output, with the tape's
+    steps recorded for replay and the other arguments' float arrays traced as constants."""
     if ACTIVE_OBSERVERS and observe is None:
         instrumented = True
         observers = list(ACTIVE_OBSERVERS)
@@ -128,14 +156,21 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     # becomes 40 us at 10^5 entries), so the cyclic collector pauses until we are done.
     collecting = gc.isenabled()
     gc.disable()
+    if recording is not None:
+        trace.program = []
+        recording.trace = trace
     try:
-        inputs = _Inputs(trace, args, numbers)
+        inputs = _Inputs(trace, args, numbers, trace_constants=recording is not None and recording.trace_constants)
+        if recording is not None:
+            recording.inputs = inputs
         result = f(*inputs.args)
         aux = None
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise MixedadError("has_aux=True needs f to return a pair (output, aux).")
             result, aux = result
+            if recording is not None:
+                recording.aux = aux
         if isinstance(result, Traced):
             if result._shape != ():
                 raise MixedadError(
@@ -145,6 +180,8 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 raise MixedadError(f"gradient needs a floating-point output; f returned {result.dtype}.")
             if result._expr is not None:
                 close_region(result)  # the output region: one entry, evaluated only as needed
+            if recording is not None:
+                recording.output = result
             backward(trace, result._entry, result._slot, np.ones((), result.dtype))
             value = primal(result) if want_value else None
         else:

@@ -1,14 +1,26 @@
 """Prepared gradients: ``mixedad.prepare(f, *args)`` for repeated calls on same-shaped inputs.
 
-A prepared gradient checks each call's inputs against the shapes and dtypes it was prepared
-for (a clear error instead of a silent broadcast), writes gradients into caller-owned
-buffers when asked (``out=``, the analogue of Enzyme's ``Duplicated``), and knows whether
-the traced program looked at input values (comparisons, ``bool()``, masks, argmax, ...):
-such a program may take another path on other inputs.
+``prepare`` traces ``f`` once, recording for every tape entry how to recompute it
+(``core.replay``). Later calls check the inputs against the shapes and dtypes prepared for
+(a clear error instead of a silent broadcast), then *replay* the recording on the new
+values: the same NumPy kernels and the same rules run, without calling ``f`` and without
+dispatching each NumPy call through the traced type. ``out=`` writes gradients into
+caller-owned buffers (the analogue of Enzyme's ``Duplicated``).
 
-This version traces ``f`` on every call, so a program that depends on values is always
-differentiated along the path the new inputs take: it never replays a wrong program.
-Replaying the recorded tape without running ``f`` again is future work.
+A replay is only correct if ``f`` would record the same program again, so it is used only
+when that is known:
+
+* the float arrays of the arguments that are not differentiated are traced as constants,
+  so that whatever ``f`` computes from them is recorded and recomputed;
+* every other leaf of those arguments (integer labels, index arrays, Python numbers,
+  options) is compared with the one recorded; a different value records ``f`` again;
+* a program that looked at values (comparisons, ``bool()``, masks, ``argmax``, an integer
+  result of a traced value: ``value_dependent``) may take another path on other inputs,
+  so it is traced again on every call, as is a program with a step that cannot be
+  replayed (the per-element fallback of ``mixedad.sum``/``map``).
+
+As with ``jax.jit``, ``f`` must be a function of its arguments: randomness drawn inside
+``f``, or a global rebound between calls, is recorded once and replayed as a constant.
 """
 from __future__ import annotations
 
@@ -16,24 +28,61 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import _argnums_tuple, _differentiate
-from .core.errors import InputError
-from .core.pytree import flatten
+from .api import ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _leaf_value, _plain_tree, gradient_leaf
+from .core.errors import InputError, MixedadError
+from .core.pytree import flatten, unflatten
+from .core.replay import Program
+from .core.traced import Traced
+
+
+def _leaf_signature(leaf: Any) -> tuple:
+    if type(leaf) is np.ndarray:
+        return leaf.shape, leaf.dtype
+    if _is_numeric(leaf):
+        return np.shape(leaf), np.result_type(leaf).str
+    return (type(leaf),)
 
 
 def _signature(tree: Any) -> tuple:
     leaves, definition = flatten(tree)
-    return repr(definition), tuple((np.shape(leaf), np.result_type(leaf).str if _is_numeric(leaf) else type(leaf))
-                                   for leaf in leaves)
+    return repr(definition), tuple(_leaf_signature(leaf) for leaf in leaves)
 
 
 def _is_numeric(leaf: Any) -> bool:
     return isinstance(leaf, (np.ndarray, np.generic, float, int, bool, complex))
 
 
+def _is_traced_constant(leaf: Any) -> bool:
+    """The leaves of non-differentiated arguments that a recording traces (float arrays)."""
+    return type(leaf) is np.ndarray and leaf.dtype.kind == "f"
+
+
+def _same_static(new: Any, recorded: Any) -> bool:
+    if new is recorded:
+        return True
+    if isinstance(recorded, np.ndarray):
+        return isinstance(new, np.ndarray) and new.dtype == recorded.dtype and np.array_equal(new, recorded)
+    try:
+        return type(new) is type(recorded) and bool(new == recorded)
+    except Exception:  # not comparable: only the same object is the same
+        return False
+
+
+class _Recording:
+    """What ``_differentiate`` hands back when it records a program."""
+
+    def __init__(self, trace_constants: bool):
+        self.trace_constants = trace_constants
+        self.trace = self.inputs = self.output = self.aux = None
+
+
 class Prepared:
     """A gradient of ``f`` prepared for arguments shaped like the ones given to
-    :func:`prepare`. Call :meth:`gradient` or :meth:`value_and_gradient`."""
+    :func:`prepare`. Call :meth:`gradient` or :meth:`value_and_gradient`.
+
+    ``replays`` says whether calls replay the recorded program (``why_traced`` says why
+    not); ``value_dependent`` whether the program looked at input values.
+    """
 
     def __init__(self, f: Callable[..., Any], args: tuple, argnums: int | Sequence[int], mode: str, has_aux: bool):
         self.f = f
@@ -43,27 +92,111 @@ class Prepared:
         self.numbers = _argnums_tuple(argnums, len(args))
         self.signatures = [_signature(arg) for arg in args]
         self.value_reads: tuple[str, ...] = ()
-        self._run(args, want_value=True)  # traced once now: errors surface at prepare time
+        self.why_traced = ""
+        self._program: Program | None = None
+        self._record(args, want_value=True)  # traced once now: errors surface at prepare time
 
     @property
     def value_dependent(self) -> bool:
         """Whether the last trace looked at input values (so the program may change with them)."""
         return bool(self.value_reads)
 
-    def _check(self, args: tuple) -> None:
+    @property
+    def replays(self) -> bool:
+        """Whether calls replay the recorded program instead of tracing ``f`` again."""
+        return self._program is not None
+
+    # --- recording ---------------------------------------------------------------------
+    def _record(self, args: tuple, want_value: bool):
+        recording = _Recording(trace_constants=True)
+        try:
+            result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
+                                    recording=recording)
+            why = ""
+        except MixedadError:  # e.g. np.asarray on a traced constant: record without them
+            recording = _Recording(trace_constants=False)
+            result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
+                                    recording=recording)
+            why = "the other arguments' arrays could not be traced as constants"
+        trace = recording.trace
+        self.value_reads = tuple(dict.fromkeys(trace.value_dependent))
+        inputs = recording.inputs
+        active = [traced for leaves in inputs.leaves for _, traced in leaves]
+        if not why and self.value_reads:
+            why = f"the program depends on input values ({', '.join(self.value_reads[:3])})"
+        if not why and not isinstance(recording.output, Traced):
+            why = "the output does not depend on the differentiated arguments"
+        if not why and not Program.replayable(trace, len(active) + len(inputs.constant_leaves)):
+            why = "a step cannot be replayed (per-element fallback)"
+        self.why_traced = why
+        self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output)
+        self._definitions = inputs.definitions
+        self._aux = recording.aux
+        self._static = self._static_leaves(args)
+        return result
+
+    def _static_leaves(self, args: tuple) -> list:
+        return [(number, index, leaf.copy() if isinstance(leaf, np.ndarray) else leaf)
+                for number, arg in enumerate(args) if number not in self.numbers
+                for index, leaf in enumerate(flatten(arg)[0]) if not _is_traced_constant(leaf)]
+
+    # --- calls -------------------------------------------------------------------------
+    def _check(self, args: tuple) -> list:
         if len(args) != len(self.signatures):
             raise InputError(f"prepared for {len(self.signatures)} arguments, called with {len(args)}")
+        flat = []
         for number, (arg, expected) in enumerate(zip(args, self.signatures)):
-            got = _signature(arg)
-            if got != expected:
+            leaves, definition = flatten(arg)
+            got = tuple(_leaf_signature(leaf) for leaf in leaves)
+            if got != expected[1] or repr(definition) != expected[0]:
                 raise InputError(
                     f"argument {number} does not match what the gradient was prepared for: expected "
-                    f"structure/shapes/dtypes {expected}, got {got}. Prepare again for the new shapes.")
+                    f"structure/shapes/dtypes {expected}, got {(repr(definition), got)}. Prepare again "
+                    "for the new shapes.")
+            flat.append(leaves)
+        return flat
 
     def _run(self, args: tuple, want_value: bool):
-        def observe(trace):
-            self.value_reads = tuple(dict.fromkeys(trace.value_dependent))
-        return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value, observe=observe)
+        flat = self._check(args)
+        if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
+            if self.why_traced.startswith("the program depends"):  # it may stop depending on them
+                return self._record(args, want_value)
+            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
+        for number, index, recorded in self._static:
+            if not _same_static(flat[number][index], recorded):
+                return self._record(args, want_value)  # another program: record it
+        return self._replay(args, flat, want_value)
+
+    def _replay(self, args: tuple, flat: list, want_value: bool):
+        program = self._program
+        originals = [(number, index, leaf) for number in self.numbers for index, leaf in enumerate(flat[number])]
+        active = [_leaf_value(leaf, number, index, len(flat[number])) for number, index, leaf in originals]
+        constants = [leaf for number, leaves in enumerate(flat) if number not in self.numbers
+                     for leaf in leaves if _is_traced_constant(leaf)]
+        aux = None
+        if self.has_aux:
+            def read_aux():
+                nonlocal aux
+                aux = _plain_tree(self._aux)
+        else:
+            read_aux = None
+        value, cotangents = program.run(active, constants, want_value, read_aux)
+        borrowed = set(program.borrowed)
+        borrowed.update(id(leaf) for leaves in flat for leaf in leaves if isinstance(leaf, np.ndarray))
+        grads, position = [], 0
+        for number, definition in zip(self.numbers, self._definitions):
+            n = len(flat[number])
+            leaves = [gradient_leaf(original, ct, value_in, borrowed) for (_, _, original), ct, value_in
+                      in zip(originals[position:position + n], cotangents[position:position + n],
+                             active[position:position + n])]
+            grads.append(unflatten(definition, leaves))
+            position += n
+        grad = grads[0] if isinstance(self.argnums, int) else tuple(grads)
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value[()]
+        if want_value:
+            return ((value, aux) if self.has_aux else value), grad
+        return (grad, aux) if self.has_aux else grad
 
     def gradient(self, *args: Any, out: Any = None) -> Any:
         """The gradient at ``args``; with ``out`` (arrays shaped like the gradient), written
@@ -77,7 +210,6 @@ class Prepared:
         >>> buffer
         array([0., 2., 4.])
         """
-        self._check(args)
         result = self._run(args, want_value=False)
         grad, aux = result if self.has_aux else (result, None)
         if out is not None:
@@ -86,7 +218,6 @@ class Prepared:
 
     def value_and_gradient(self, *args: Any, out: Any = None) -> tuple[Any, Any]:
         """``(value, gradient)`` at ``args``; ``out`` as in :meth:`gradient`."""
-        self._check(args)
         value, grad = self._run(args, want_value=True)
         if out is not None:
             grad = _write_into(out, grad)
@@ -114,7 +245,7 @@ def prepare(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
     >>> prepared = mixedad.prepare(lambda w, x: np.sum(np.tanh(x @ w)), np.zeros(3), np.ones((4, 3)))
     >>> prepared.gradient(np.ones(3), np.ones((4, 3))).shape
     (3,)
-    >>> prepared.value_dependent
-    False
+    >>> prepared.value_dependent, prepared.replays
+    (False, True)
     """
     return Prepared(f, args, argnums, mode, has_aux)

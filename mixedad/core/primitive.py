@@ -18,7 +18,7 @@ from .errors import InputError, MissingRuleError, MixedadError, error_with_locat
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
-from .tape import TapeEntry, record
+from .tape import Step, TapeEntry, record
 from .traced import Traced
 
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
@@ -317,12 +317,17 @@ def bind(prim: Primitive, args, kwargs):
         entry.vjp = _fill_missing_cotangents(vjp, outs)
         record(trace, entry)
         results = [Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o for slot, o in enumerate(outs)]
+        if trace.program is not None:
+            _record_step(trace, prim, args, kwargs, layout, traced_positions, entry,
+                         tuple(r if type(r) is Traced else None for r in results))
         if hasattr(type(out), "_fields"):  # a namedtuple, such as NumPy's SlogdetResult
             return type(out)(*results)
         return type(out)(results)
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     if out.dtype.kind != "f":
+        if trace.program is not None:  # a plain result computed from traced values
+            trace.value_dependent.append(f"{prim.name} (non-float result)")
         return out
     entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype, locations=location)
     if trace.instrumented:
@@ -330,11 +335,38 @@ def bind(prim: Primitive, args, kwargs):
         entry.saved_bytes = saved_bytes(arg_values, out)
     record(trace, entry)
     result = Traced(trace, out, entry)
+    if trace.program is not None:
+        _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
     if prim.returns_view:  # NumPy would share memory: in-place updates of either must raise
         result._aliased = True
         for j in traced_positions:
             args[j]._aliased = True
     return result
+
+
+def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs) -> None:
+    if any(output is None for output in outputs):  # a plain (non-float) result of traced values
+        trace.value_dependent.append(f"{prim.name} (non-float result)")
+    trace.program.append(Step(_replay_bind, entry, outputs, (prim, args, kwargs, layout, traced_positions)))
+
+
+def _replay_bind(step: Step) -> None:
+    """Recompute a primitive's entry on the current values of its traced arguments."""
+    prim, args, kwargs, (positions, rule_at), traced_positions = step.payload
+    arg_values = [primal(a) for a in args]
+    out = prim.fn(*arg_values, **kwargs)
+    if step.keep is not None:  # only the arguments that lead to a differentiated input
+        traced_positions = [traced_positions[k] for k in step.keep]
+    vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs) if traced_positions else None
+    if prim.multiple_outputs:
+        outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
+        step.entry.vjp = vjp and _fill_missing_cotangents(vjp, outs)
+        for result, value in zip(step.outputs, outs):
+            if result is not None:
+                result._value = value
+    else:
+        step.entry.vjp = vjp
+        step.outputs[0]._value = out if isinstance(out, ARRAY_TYPES) else np.asarray(out)
 
 
 def _rule_layout(prim: Primitive, n_args: int):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import numpy as np
+
 LEAF = None  # the tree definition of a leaf
 
 
@@ -17,7 +19,13 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
     return leaves, _flatten_into(tree, leaves)
 
 
+_ARRAY_LEAF_TYPES = (np.ndarray, float, int)  # the common leaves, tested first: flattening is per call
+
+
 def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
+    if type(tree) in _ARRAY_LEAF_TYPES:
+        leaves.append(tree)
+        return LEAF
     if isinstance(tree, dict):
         keys = list(tree.keys())
         return (dict, type(tree), keys, [_flatten_into(tree[k], leaves) for k in keys])

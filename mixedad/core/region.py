@@ -24,7 +24,7 @@ from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import user_location
 from .modes import DUAL_SPLIT, Decision, elementwise_decision, reduction_decision
 from .partials import UfuncOf
-from .tape import TapeEntry, multiply_cotangent, record
+from .tape import Step, TapeEntry, multiply_cotangent, record
 from .traced import Traced
 
 
@@ -33,7 +33,7 @@ class ExprNode:
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
-                 "demand", "arg_slots")
+                 "demand", "arg_slots", "plans")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -47,6 +47,7 @@ class ExprNode:
         self.dtype = None
         self.demand = _partial_demand(self)
         self.arg_slots = _arg_slots(args, input_ids)
+        self.plans: dict[tuple, list] = {}  # evaluation plans (_plan), kept for a replay
 
 
 def primal(value: Any) -> Any:
@@ -259,11 +260,47 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     Only the values that something needs are computed: the root's if asked, and those
     that partial-derivative formulas read.
     """
+    plan = root.plans.get((want_value, want_partials))
+    if plan is None:
+        plan = root.plans[want_value, want_partials] = _plan(root, want_value, want_partials)
+    values: dict[int, Any] = {}
+    partials: dict[int, dict[int, Any]] = {}
+    # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
+    # value serves as cos's partial and the other way round. Each entry keeps its argument
+    # alive, so that the id cannot be reused by a later value (values[] releases them).
+    unary: dict[tuple, tuple] = {}
+    for node, compute, reads, done in plan:
+        prim = node.prim
+        key = id(node)
+        arg_values = None
+        if compute or reads:
+            arg_values = [values[id(a)] if type(a) is ExprNode else primal(a) for a in node.args]
+        out = None
+        if compute:
+            if len(arg_values) == 1 and not node.kwargs:
+                memo_key = (prim.fn, id(arg_values[0]))
+                hit = unary.get(memo_key)
+                if hit is None:
+                    hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
+                out = hit[1]
+            else:
+                out = prim.fn(*arg_values, **node.kwargs)
+            values[key] = out
+        if want_partials:
+            partials[key] = _node_partials(node, arg_values, out, partials, unary)
+        for arg_key in done:
+            values.pop(arg_key, None)
+            partials.pop(arg_key, None)
+    return values.get(id(root)), partials.get(id(root))
+
+
+def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
+    """How to evaluate ``root``: per node, in order, whether to compute its value, whether
+    its partials read argument values, and which nodes' results it is the last to use."""
     order = _topological(root)
     needed = {id(root)} if want_value else set()
     reads_values: set[int] = set()  # nodes whose partial formulas read argument values
     for node in reversed(order):
-        prim = node.prim
         if want_partials:
             uses_output, uses_args = node.demand
             if uses_output:
@@ -277,45 +314,16 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
             for arg in node.args:
                 if type(arg) is ExprNode:
                     needed.add(id(arg))
-    remaining_uses: dict[int, int] = {}
-    for node in order:
+    last_use: dict[int, int] = {}
+    for position, node in enumerate(order):
         for arg in node.args:
             if type(arg) is ExprNode:
-                remaining_uses[id(arg)] = remaining_uses.get(id(arg), 0) + 1
-
-    values: dict[int, Any] = {}
-    partials: dict[int, dict[int, Any]] = {}
-    # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
-    # value serves as cos's partial and the other way round. Each entry keeps its argument
-    # alive, so that the id cannot be reused by a later value (values[] releases them).
-    unary: dict[tuple, tuple] = {}
-    for node in order:
-        prim = node.prim
-        key = id(node)
-        arg_values = None
-        if key in needed or key in reads_values:
-            arg_values = [values[id(a)] if type(a) is ExprNode else primal(a) for a in node.args]
-        out = None
-        if key in needed:
-            if len(arg_values) == 1 and not node.kwargs:
-                memo_key = (prim.fn, id(arg_values[0]))
-                hit = unary.get(memo_key)
-                if hit is None:
-                    hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
-                out = hit[1]
-            else:
-                out = prim.fn(*arg_values, **node.kwargs)
-            values[key] = out
-        if want_partials:
-            partials[key] = _node_partials(node, arg_values, out, partials, unary)
-        for arg in node.args:
-            if type(arg) is ExprNode:
-                arg_key = id(arg)
-                remaining_uses[arg_key] -= 1
-                if remaining_uses[arg_key] == 0:
-                    values.pop(arg_key, None)
-                    partials.pop(arg_key, None)
-    return values.get(id(root)), partials.get(id(root))
+                last_use[id(arg)] = position
+    done: list[list[int]] = [[] for _ in order]
+    for key, position in last_use.items():
+        done[position].append(key)
+    return [(node, id(node) in needed, id(node) in reads_values, tuple(done[position]))
+            for position, node in enumerate(order)]
 
 
 def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
@@ -411,6 +419,8 @@ def materialize(value: Traced) -> None:
     if value._trace.instrumented:
         entry.saved_bytes = sum(p.nbytes for p in {id(p): p for p in partials}.values() if isinstance(p, np.ndarray))
     record(value._trace, entry)
+    if value._trace.program is not None:
+        value._trace.program.append(Step(_replay_region, entry, (value,), (root,)))
     if not isinstance(result, ARRAY_TYPES):
         result = np.asarray(result)
     entry.dtype = result.dtype
@@ -419,6 +429,16 @@ def materialize(value: Traced) -> None:
     value._entry = entry
     value._slot = 0
     value._expr = None
+
+
+def _replay_region(step: Step) -> None:
+    """Re-evaluate a materialized region on the current values of its inputs."""
+    keep = step.keep
+    result, partials = evaluate(step.payload[0], True, keep is None or bool(keep))
+    if keep is not None:
+        partials = [partials[k] for k in keep] if keep else None
+    step.entry.vjp = None if partials is None else lambda g: _shared_products(g, partials)
+    step.outputs[0]._value = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
 
 
 class ShapeOnly:
@@ -439,13 +459,14 @@ class ShapeOnly:
 class FusedReduction:
     """A linear, shape-only reduction applied to a region; evaluated only as far as needed."""
 
-    __slots__ = ("root", "prim", "kwargs", "partials")
+    __slots__ = ("root", "prim", "kwargs", "partials", "keep")
 
-    def __init__(self, root, prim, kwargs):
+    def __init__(self, root, prim, kwargs, keep=None):
         self.root = root
         self.prim = prim
         self.kwargs = kwargs
         self.partials = None
+        self.keep = keep  # the region inputs that need a cotangent (None: all)
 
     def value(self):
         # Evaluated in the forward pass only if somebody reads the value; then the partials
@@ -463,6 +484,8 @@ class FusedReduction:
         if partials is None:
             partials = _evaluate(self.root, False, True)[1]  # backward() set the error state
             self.partials = partials  # kept while the entry lives: a retained tape sweeps again
+        if self.keep is not None:
+            partials = [partials[k] for k in self.keep]
         if self.prim is None:
             return _shared_products(g, partials)
         g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
@@ -481,9 +504,20 @@ def close_region(value: Traced) -> None:
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
     record(value._trace, entry)
+    if value._trace.program is not None:
+        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {})))
     value._entry = entry
     value._slot = 0
     value._expr = None
+
+
+def _replay_fused(step: Step) -> None:
+    """A fused (or output) region on new inputs: evaluated lazily again, as when recorded."""
+    root, prim, kwargs = step.payload
+    fused = FusedReduction(root, prim, kwargs, step.keep)
+    step.entry.vjp = fused.vjp if step.keep is None or step.keep else None
+    step.entry.deferred_value = fused.value
+    step.outputs[0]._value = None
 
 
 _FUSED = reduction_decision("auto", True)
@@ -503,7 +537,10 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
         entry.locations = tuple(dict.fromkeys(locations + tuple(x for x in [user_location(3)] if x is not None)))
     entry.deferred_value = fused.value
     record(trace, entry)
-    return Traced(trace, None, entry, 0, None, shape, dtype)
+    result = Traced(trace, None, entry, 0, None, shape, dtype)
+    if trace.program is not None:
+        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs)))
+    return result
 
 
 def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
@@ -515,10 +552,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
     trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)
     parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype) for j in traced_positions)
-
-    def elementwise_vjp(g):
-        return [multiply_cotangent(g, prim.partial(j, arg_values, out, kwargs)) for j in traced_positions]
-
+    elementwise_vjp = _elementwise_vjp(prim, traced_positions, arg_values, out, kwargs)
     location = (user_location(3),) if trace.instrumented else ()
     entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
                       context_shape=out.shape, n_partials=0, locations=location)
@@ -526,5 +560,24 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
         held = {id(a): a for a in arg_values + [out] if isinstance(a, np.ndarray) and a.base is None}
         entry.saved_bytes = sum(a.nbytes for a in held.values())
     record(trace, entry)
-    return Traced(trace, out, entry)
+    result = Traced(trace, out, entry)
+    if trace.program is not None:
+        trace.program.append(Step(_replay_elementwise, entry, (result,), (prim, args, kwargs, traced_positions)))
+    return result
 
+
+def _replay_elementwise(step: Step) -> None:
+    prim, args, kwargs, traced_positions = step.payload
+    arg_values = [primal(a) for a in args]
+    out = prim.fn(*arg_values, **kwargs)
+    if step.keep is not None:
+        traced_positions = [traced_positions[k] for k in step.keep]
+    step.entry.vjp = _elementwise_vjp(prim, traced_positions, arg_values, out, kwargs) if traced_positions else None
+    step.outputs[0]._value = out if isinstance(out, ARRAY_TYPES) else np.asarray(out)
+
+
+
+def _elementwise_vjp(prim, traced_positions, arg_values, out, kwargs):
+    def elementwise_vjp(g):
+        return [multiply_cotangent(g, prim.partial(j, arg_values, out, kwargs)) for j in traced_positions]
+    return elementwise_vjp

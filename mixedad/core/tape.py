@@ -25,7 +25,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "__weakref__")
+                 "program", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -37,6 +37,9 @@ class Trace:
         # ids of the user's arrays that ops received as constants: a gradient must never be
         # one of them (a partial such as d(w * x)/dx = w would hand the user's w back)
         self.borrowed: set[int] = set()
+        # When a prepared gradient records: one Step per tape entry, so that the tape can be
+        # recomputed on new inputs without running the user's function again.
+        self.program: list[Step] | None = None
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
@@ -80,6 +83,25 @@ class TapeEntry:
 
     def __repr__(self) -> str:
         return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
+
+
+class Step:
+    """How to recompute one tape entry on new input values (``core.replay``).
+
+    ``run(step)`` reads the current values of the traced arguments in ``payload``, stores
+    the new values in ``outputs`` (the traced values the entry produced) and gives
+    ``entry`` a fresh reverse rule. ``keep`` lists the entry's parents that lead to a
+    differentiated input (None: all of them); the others need no cotangent.
+    """
+
+    __slots__ = ("run", "entry", "outputs", "payload", "keep")
+
+    def __init__(self, run: Callable[["Step"], None], entry: "TapeEntry", outputs: tuple, payload: tuple):
+        self.run = run
+        self.entry = entry
+        self.outputs = outputs
+        self.payload = payload
+        self.keep: list[int] | None = None
 
 
 LEAF_DECISION = Decision(Mode.LEAF, Reason.INPUT)

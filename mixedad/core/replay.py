@@ -1,0 +1,96 @@
+"""Replaying a recorded tape on new inputs, without running the user's function again.
+
+A trace recorded with ``trace.program = []`` holds one ``Step`` per tape entry (see
+``tape.Step``): what the entry computed, from which traced values. The traced values
+themselves are the program's registers. A replay stores new input values in the leaves,
+runs the steps in order (each recomputes its values and gives its entry a fresh reverse
+rule), and sweeps the tape backward as usual; so the values, the partials and the rules
+are exactly those a new trace would make, minus the Python dispatch of every NumPy call.
+
+Whether replaying is *safe* (the program does not depend on values, the function is
+pure) is the caller's question: ``mixedad.prepare`` answers it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .region import primal
+from .tape import Step, TapeEntry, Trace, backward
+from .traced import Traced
+
+
+class Program:
+    """A recorded trace, pruned to what a gradient with respect to ``active_leaves`` needs.
+
+    ``active_leaves`` are the differentiated inputs, ``inactive_leaves`` inputs traced only
+    so that everything computed from them is recorded too (their cotangents are never
+    needed: entries that reach no differentiated input lose their reverse rule, and
+    entries that reach both drop the parents that only lead to constants).
+    """
+
+    def __init__(self, trace: Trace, active_leaves: Sequence[Traced], inactive_leaves: Sequence[Traced],
+                 output: Traced):
+        self.trace = trace
+        self.steps: list[Step] = trace.program
+        self.active_leaves = list(active_leaves)
+        self.inactive_leaves = list(inactive_leaves)
+        self.output = output
+        self.entries: list[TapeEntry] = trace.entries
+        self.borrowed = frozenset(trace.borrowed)  # constants of the program: never returned as gradients
+        self._prune()
+        self.release()
+
+    @staticmethod
+    def replayable(trace: Trace, n_leaves: int) -> bool:
+        """Whether every entry of ``trace`` past its ``n_leaves`` inputs has a recorded step."""
+        stepped = {id(step.entry) for step in trace.program}
+        return all(id(entry) in stepped for entry in trace.entries[n_leaves:])
+
+    def _prune(self) -> None:
+        active = {id(leaf._entry) for leaf in self.active_leaves}
+        for step in self.steps:
+            entry = step.entry
+            keep = [k for k, parent in enumerate(entry.parents) if parent is not None and id(parent[0]) in active]
+            if keep:
+                active.add(id(entry))
+            if len(keep) != len(entry.parents):
+                step.keep = keep
+                entry.parents = tuple(entry.parents[k] for k in keep)
+
+    def run(self, active_values: Sequence[np.ndarray], inactive_values: Sequence[np.ndarray],
+            want_value: bool, read: Callable[[], None] | None = None) -> tuple[Any, list[Any]]:
+        """``(value or None, cotangents of the active leaves)`` at the given input values;
+        ``read`` is called before the values are released (to read other outputs)."""
+        for leaf, value in zip(self.active_leaves, active_values):
+            leaf._value = value
+        for leaf, value in zip(self.inactive_leaves, inactive_values):
+            leaf._value = value
+        for entry in self.entries:
+            entry.cotangents = None
+        try:
+            for step in self.steps:
+                step.run(step)
+            output = self.output
+            backward(self.trace, output._entry, output._slot, np.ones((), output.dtype))
+            value = primal(output) if want_value else None
+            cotangents = [None if leaf._entry.cotangents is None else leaf._entry.cotangents[0]
+                          for leaf in self.active_leaves]
+            if read is not None:
+                read()
+        finally:
+            self.release()
+        return value, cotangents
+
+    def release(self) -> None:
+        """Drop every value and rule the last run made: nothing is held between calls."""
+        for step in self.steps:
+            step.entry.vjp = None
+            step.entry.deferred_value = None
+            for result in step.outputs:
+                if result is not None:
+                    result._value = None
+        for leaf in self.active_leaves + self.inactive_leaves:
+            leaf._value = None
+            leaf._entry.cotangents = None

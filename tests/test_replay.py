@@ -1,0 +1,209 @@
+"""Replayed (prepared) gradients: equal to fresh traces on new inputs, and replayed only when safe."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import mixedad
+from tests.numerical import numerical_gradients
+
+rng0 = np.random.default_rng(0)
+MASK = rng0.random(6) > 0.5  # a closure constant: the same on every call
+
+
+def scaled_by_data(w, x):
+    centred = x - np.mean(x, axis=0)  # computed from a non-differentiated argument
+    return np.sum(np.tanh(centred @ w) ** 2) + np.sum(w * x[0][:, None])
+
+
+def labelled(w, x, labels):
+    logits = x @ w
+    logp = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    return -np.mean(logp[np.arange(len(labels)), labels])
+
+
+def with_scale(w, x, scale):
+    return scale * np.sum(np.sin(x @ w))
+
+
+def shapes_and_views(w, x):
+    y = np.concatenate([w, w[::-1]], axis=0) * 2.0
+    parts = np.split(y, 2)
+    return np.sum(parts[0] * parts[1]) + np.sum(np.mean(x @ w, axis=0, keepdims=True) ** 2)
+
+
+def masked(w, x):
+    return np.sum(np.where(MASK[:, None], w, 0.5 * w) ** 2) + np.sum(x[:, :6] @ w)
+
+
+def decompositions(w, x):
+    a = w.T @ w + 6.0 * np.eye(w.shape[1])
+    values, vectors = np.linalg.eigh(a)  # a primitive with two outputs
+    chol = np.linalg.cholesky(a)
+    return (np.sum(np.log(values)) + np.sum(vectors[:, 0] ** 4) + np.sum(np.log(np.diagonal(chol)))
+            + np.sum(np.linalg.solve(a, np.ones(w.shape[1]))) + np.sum(x[:6] @ w))
+
+
+def data_only(w, x):
+    return np.sum(w ** 2) + np.sum(x ** 2)  # the second term is a constant of the gradient
+
+
+def reused_reduction(w, x):
+    y = np.sin(x @ w)
+    total = np.sum(y)  # a fused reduction whose value a later region reads
+    return np.sum(y * total) + np.sum(np.mean(np.cos(w), axis=1, keepdims=True) * total)
+
+
+def long_loop(w, x):
+    total = 0.0
+    for i in range(300):
+        total = total + np.sin(w[i % 6, i % 3]) * x[0, i % 6]
+    return total
+
+
+CASES = [scaled_by_data, shapes_and_views, masked, decompositions, data_only, reused_reduction, long_loop]
+
+
+def draw(rng):
+    return rng.standard_normal((6, 3)), rng.standard_normal((5, 6))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("f", CASES, ids=lambda f: f.__name__)
+def test_replay_equals_a_fresh_trace_on_new_inputs(f, mode):
+    rng = np.random.default_rng(1)
+    prepared = mixedad.prepare(f, *draw(rng), mode=mode)
+    assert prepared.replays, prepared.why_traced
+    for _ in range(3):
+        w, x = draw(rng)
+        value, grad = prepared.value_and_gradient(w, x)
+        fresh_value, fresh = mixedad.value_and_gradient(f, w, x, mode=mode)
+        np.testing.assert_allclose(grad, fresh, rtol=1e-12, atol=1e-14)
+        assert value == pytest.approx(fresh_value, rel=1e-12)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_replay_matches_finite_differences(seed):
+    rng = np.random.default_rng(seed)
+    prepared = mixedad.prepare(scaled_by_data, *draw(rng), argnums=(0, 1))
+    w, x = draw(rng)
+    got = prepared.gradient(w, x)
+    expected = numerical_gradients(scaled_by_data, (w, x), (0, 1))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7)
+
+
+def test_float32_stays_float32_in_replay():
+    rng = np.random.default_rng(2)
+    w, x = (a.astype(np.float32) for a in draw(rng))
+    prepared = mixedad.prepare(scaled_by_data, w, x)
+    grad = prepared.gradient(w * 2, x)
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, mixedad.gradient(scaled_by_data, w * 2, x), rtol=1e-6)
+
+
+def test_integer_arguments_are_static_a_new_value_records_again():
+    rng = np.random.default_rng(3)
+    w, x = draw(rng)
+    labels = np.array([0, 1, 2, 0, 1])
+    prepared = mixedad.prepare(labelled, w, x, labels)
+    other = np.array([2, 2, 1, 0, 0])
+    for lab in (labels, other, other, labels):
+        np.testing.assert_allclose(prepared.gradient(w, x, lab), mixedad.gradient(labelled, w, x, lab), rtol=1e-12)
+    labels[0] = 2  # mutated in place after recording: compared by value, not identity
+    np.testing.assert_allclose(prepared.gradient(w, x, labels), mixedad.gradient(labelled, w, x, labels), rtol=1e-12)
+
+
+def test_python_number_arguments_are_static():
+    rng = np.random.default_rng(4)
+    w, x = draw(rng)
+    prepared = mixedad.prepare(with_scale, w, x, 2.0)
+    assert prepared.replays
+    for scale in (2.0, -1.5, 2.0):
+        np.testing.assert_allclose(prepared.gradient(w, x, scale), mixedad.gradient(with_scale, w, x, scale))
+
+
+def test_value_dependent_programs_are_traced_again_on_every_call():
+    def relu_by_comparison(w, x):
+        h = x @ w
+        return np.sum(np.where(h > 0, h, 0.0) ** 2)
+    rng = np.random.default_rng(5)
+    prepared = mixedad.prepare(relu_by_comparison, *draw(rng))
+    assert not prepared.replays and prepared.value_dependent
+    for _ in range(3):
+        w, x = draw(rng)
+        np.testing.assert_allclose(prepared.gradient(w, x), mixedad.gradient(relu_by_comparison, w, x))
+
+
+def test_per_element_fallback_is_not_replayed():
+    def branchy(t):
+        return math.sin(t) if t > 0 else t * t
+    f = lambda x: mixedad.sum(branchy, x)
+    prepared = mixedad.prepare(f, np.ones(4))
+    assert not prepared.replays
+    x = np.array([-1.0, 0.5, 2.0, -0.25])
+    np.testing.assert_allclose(prepared.gradient(x), np.where(x > 0, np.cos(x), 2 * x))
+
+
+def test_has_aux_values_are_recomputed():
+    def loss_and_logits(w, x):
+        logits = x @ w
+        return np.sum(logits ** 2), {"logits": logits, "tag": "run"}
+    rng = np.random.default_rng(6)
+    prepared = mixedad.prepare(loss_and_logits, *draw(rng), has_aux=True)
+    assert prepared.replays
+    w, x = draw(rng)
+    (value, aux), grad = prepared.value_and_gradient(w, x)
+    np.testing.assert_allclose(aux["logits"], x @ w)
+    assert aux["tag"] == "run" and type(aux["logits"]) is np.ndarray
+    np.testing.assert_allclose(grad, 2 * x.T @ (x @ w))
+
+
+def test_replayed_gradients_never_alias_the_callers_arrays():
+    prepared = mixedad.prepare(lambda w, x: np.sum(w * x), np.ones(3), np.ones(3))
+    w, x = np.full(3, 2.0), np.arange(3.0)
+    grad = prepared.gradient(w, x)
+    np.testing.assert_array_equal(grad, x)
+    assert not np.shares_memory(grad, x)
+    grad[:] = -1
+    np.testing.assert_array_equal(x, np.arange(3.0))
+
+
+def test_nothing_is_held_between_calls():
+    prepared = mixedad.prepare(scaled_by_data, *draw(np.random.default_rng(7)))
+    prepared.gradient(*draw(np.random.default_rng(8)))
+    program = prepared._program
+    held = [r._value for step in program.steps for r in step.outputs if r is not None]
+    held += [leaf._value for leaf in program.active_leaves + program.inactive_leaves]
+    assert all(value is None for value in held)
+    assert all(step.entry.vjp is None for step in program.steps)
+
+
+def test_a_failing_rule_leaves_the_prepared_gradient_usable():
+    @mixedad.primitive
+    def fragile(x):
+        return x * 1.0
+
+    @fragile.defvjp
+    def fragile_vjp(g, out, x):
+        if np.any(x > 10):
+            raise FloatingPointError("too large")
+        return g
+    f = lambda x: np.sum(fragile(x) ** 2)
+    prepared = mixedad.prepare(f, np.ones(3))
+    with pytest.raises(FloatingPointError):
+        prepared.gradient(np.full(3, 20.0))
+    np.testing.assert_allclose(prepared.gradient(np.full(3, 2.0)), np.full(3, 4.0))
+
+
+def test_functions_that_need_plain_constants_still_work():
+    def uses_asarray(w, x):
+        data = np.asarray(x)  # a traced constant would refuse this: recorded without them
+        return np.sum((data @ w) ** 2)
+    rng = np.random.default_rng(9)
+    prepared = mixedad.prepare(uses_asarray, *draw(rng))
+    assert not prepared.replays and "constants" in prepared.why_traced
+    w, x = draw(rng)
+    np.testing.assert_allclose(prepared.gradient(w, x), mixedad.gradient(uses_asarray, w, x))
