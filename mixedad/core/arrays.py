@@ -87,3 +87,10 @@ def apply_linear(fn: Callable[[Any], Any], value: Any) -> Any:
     if isinstance(value, LeveledValue):
         return value._map_linear(lambda component: apply_linear(fn, component))
     return fn(value)
+
+
+def is_basic_index(key: Any) -> bool:
+    """Basic indexing (ints, slices, None, ...) never reads an element twice."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is None or part is Ellipsis or isinstance(part, slice)
+               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)) for part in parts)

@@ -140,6 +140,10 @@ class Primitive:
         self.domain = None  # input domain for table-driven tests
         self.symbolic = None  # sympy derivation details, when derived by mixedad.symbolic
         self.returns_view = False  # NumPy returns a view (reshape, transpose, basic indexing)
+        # For a primitive that selects elements of its first argument (indexing): the index,
+        # from the call's keyword arguments. The backward sweep then adds cotangents into the
+        # argument's buffer in place instead of calling the reverse rule.
+        self.selection_key: Callable[[dict], Any] | None = None
         self.pass_kwargs_to_partials = not isinstance(fn, np.ufunc)
         # dtype characters d for which the op maps d inputs to a d output (NEP 50: Python
         # scalars do not promote), so a region's dtype needs no resolution
@@ -330,6 +334,8 @@ def bind(prim: Primitive, args, kwargs):
             trace.value_dependent.append(f"{prim.name} (non-float result)")
         return out
     entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype, locations=location)
+    if prim.selection_key is not None and traced_positions == [0]:
+        entry.selection = prim.selection_key(kwargs)
     if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.saved_bytes = saved_bytes(arg_values, out)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, zero_mask
+from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, is_basic_index, zero_mask
 from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
@@ -58,7 +58,7 @@ class TapeEntry:
     __slots__ = (
         "parents", "vjp", "label", "ops", "decision", "n_partials", "shape", "dtype", "n_outputs",
         "context_shape", "locations", "cotangents", "deferred_value", "index", "saved_bytes",
-        "forward_seconds", "backward_seconds",
+        "forward_seconds", "backward_seconds", "selection",
     )
 
     def __init__(self, parents, vjp, label, decision: Decision, shape, dtype, *, n_outputs=1,
@@ -80,6 +80,7 @@ class TapeEntry:
         self.saved_bytes = 0
         self.forward_seconds = 0.0
         self.backward_seconds = 0.0
+        self.selection = None  # output = parent[selection]: cotangents are added in place
 
     def __repr__(self) -> str:
         return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
@@ -223,12 +224,22 @@ def _timed(entry: TapeEntry, vjp):
 def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) -> None:
     output_entry.cotangents = [None] * output_entry.n_outputs
     output_entry.cotangents[slot] = seed
+    # Cotangent buffers this sweep allocated (by id, holding them so that no id is reused):
+    # nobody else sees them until their entry is reached, so sums go into them in place.
+    owned: dict[int, np.ndarray] = {}
     for position in range(output_entry.index, -1, -1):
         entry = entries[position]
         cotangents = entry.cotangents
         if cotangents is None or entry.vjp is None:
             continue
+        if owned:
+            for ct in cotangents:
+                owned.pop(id(ct), None)
         g = cotangents if entry.n_outputs > 1 else cotangents[0]
+        entry.cotangents = None
+        if entry.selection is not None and type(g) in _PLAIN_COTANGENTS:
+            _add_selected(entry, g, owned)
+            continue
         try:
             parent_cts = entry.vjp(g) if not instrumented else _timed(entry, entry.vjp)(g)
         except MixedadError:
@@ -236,7 +247,6 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) 
         except Exception as error:  # a rule failed: say which one, and where it was called
             _add_rule_note(error, entry, "")
             raise
-        entry.cotangents = None
         if not retain:
             entry.vjp = None  # frees what the rule saved as soon as it has run
         for position_in_entry, (parent, ct) in enumerate(zip(entry.parents, parent_cts)):
@@ -253,4 +263,33 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) 
             if existing is None:
                 existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
             previous = existing[parent_slot]
-            existing[parent_slot] = ct if previous is None else previous + ct
+            if previous is None:
+                existing[parent_slot] = ct
+            elif id(previous) in owned and type(ct) is np.ndarray:
+                previous += ct
+            else:
+                total = existing[parent_slot] = previous + ct
+                if type(total) is np.ndarray and total.shape == parent_shape:
+                    owned[id(total)] = total
+
+
+_PLAIN_COTANGENTS = (np.ndarray, np.float64, np.float32, np.float16, np.longdouble, float)
+
+
+def _add_selected(entry: TapeEntry, g, owned: dict) -> None:
+    """The reverse rule of ``out = x[key]``, added in place into x's cotangent buffer."""
+    parent_entry, parent_slot, parent_shape, parent_dtype = entry.parents[0]
+    existing = parent_entry.cotangents
+    if existing is None:
+        existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
+    buffer = existing[parent_slot]
+    if buffer is None or id(buffer) not in owned:
+        fresh = np.zeros(parent_shape, parent_dtype)
+        if buffer is not None:
+            fresh += buffer
+        buffer = existing[parent_slot] = owned[id(fresh)] = fresh
+    key = entry.selection
+    if is_basic_index(key):
+        buffer[key] += g
+    else:
+        np.add.at(buffer, key, g)  # repeated indices read an element twice: their cotangents add up

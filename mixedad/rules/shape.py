@@ -16,7 +16,7 @@ import operator
 import numpy as np
 
 from .table import implements, nondifferentiable, reverse_rule
-from ..core.arrays import LeveledValue
+from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
 from ..core.region import read_value
@@ -66,16 +66,9 @@ def _interior(widths, shape):
     return tuple(slice(before, before + n) for (before, _), n in zip(widths, shape))
 
 
-def _is_basic(key) -> bool:
-    """Basic indexing (ints, slices, None, ...) never reads an element twice."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return all(part is None or part is Ellipsis or isinstance(part, slice)
-               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)) for part in parts)
-
-
 def _index_vjp(g, out, x, key):
     ct = np.zeros(np.shape(x), np.result_type(g))
-    if _is_basic(key):
+    if is_basic_index(key):
         ct[key] = g
     else:
         np.add.at(ct, key, g)  # repeated indices read an element twice: their cotangents add up
@@ -137,6 +130,9 @@ getitem_ = reverse_rule(_index, _index_vjp, name="getitem", forward="linear")
 # NumPy returns views from these: an in-place update of either side must raise.
 for _view in (reshape_, transpose, broadcast_to, flip, getitem_):
     _view.returns_view = True
+# The backward sweep adds indexing's cotangents into one buffer per input (x[i] in a loop
+# would otherwise allocate a full zero array per element).
+getitem_.selection_key = lambda kwargs: kwargs["key"]
 
 # Casts and copies are elementwise with derivative 1: they join dual regions instead of
 # ending them. The engine casts a cotangent back to its input's dtype.
