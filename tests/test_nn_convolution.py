@@ -19,6 +19,7 @@ CONV_GEOMETRIES = [
     ((2, 4, 6, 6), (6, 2, 3, 3), dict(groups=2, padding=1)),
     ((1, 4, 7, 7), (4, 1, 3, 3), dict(groups=4, stride=2, padding=1, dilation=(1, 2))),
     ((2, 1, 5, 5), (3, 1, 5, 5), dict()),  # the kernel covers the whole image: 1x1 output
+    ((3, 2, 7, 6), (4, 2, 3, 2), dict(padding=(2, 1))),  # stride 1, uneven padding and kernel
 ]
 CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_GEOMETRIES]
 
@@ -91,6 +92,8 @@ POOL_GEOMETRIES = [
     ((1, 2, 7, 5), dict(kernel_size=3, stride=2)),
     ((2, 2, 5, 6), dict(kernel_size=(2, 3), stride=1)),
     ((1, 3, 6, 7), dict(kernel_size=3, stride=(2, 1), padding=1)),
+    ((1, 2, 7, 5), dict(kernel_size=2)),  # tiles, leaving the last row and column out
+    ((2, 1, 6, 6), dict(kernel_size=(2, 3))),
 ]
 POOL_IDS = [f"{x}-{kw}" for x, kw in POOL_GEOMETRIES]
 

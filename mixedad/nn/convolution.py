@@ -122,8 +122,44 @@ def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, g
     return out
 
 
+def _batch_last_applies(geometry, groups, *arrays) -> bool:
+    """The batch-innermost rules below cover plain arrays, stride 1, no dilation, one group."""
+    return (groups == 1 and geometry.stride == (1, 1) and geometry.dilation == (1, 1)
+            and all(type(a) is np.ndarray for a in arrays))
+
+
+def _batch_last(g):
+    """``g`` (N, O, H, W) as (O, H * W * N): with the batch innermost, every strided slice the
+    rules below read or write has long contiguous runs (W_out * N elements, not W_out)."""
+    n, o, ho, wo = g.shape
+    return g.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
+
+
+def _conv2d_vjp_x_batch_last(g, x, weight, geometry):
+    (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
+    columns = np.matmul(weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o), _batch_last(g))
+    columns = columns.reshape(kh, kw, c, ho, wo, n)
+    _, _, hp, wp = geometry.padded_shape
+    result = np.zeros((c, hp, wp, n), g.dtype)
+    for i, j in geometry.offsets:
+        result[:, i:i + ho, j:j + wo] += columns[i, j]
+    (ph, pw), (h, w) = geometry.padding, x.shape[2:]
+    return np.ascontiguousarray(result[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2))
+
+
+def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
+    (n, c), (ho, wo), (kh, kw) = x.shape[:2], geometry.out_hw, geometry.kernel
+    x_last = np.ascontiguousarray(_padded(x, geometry.padding).transpose(1, 2, 3, 0))  # (C, H, W, N)
+    patches = np.empty((c, kh, kw, ho, wo, n), x.dtype)
+    for i, j in geometry.offsets:
+        patches[:, i, j] = x_last[:, i:i + ho, j:j + wo]
+    return np.matmul(_batch_last(g), patches.reshape(c * kh * kw, -1).T).reshape(weight.shape)
+
+
 def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    if _batch_last_applies(geometry, groups, g, x, weight):
+        return _conv2d_vjp_x_batch_last(g, x, weight, geometry)
     (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
     g_matrix = np.reshape(g, (n, groups, o // groups, ho * wo))
     columns = np.matmul(_weight_matrix(weight, groups).transpose(0, 2, 1), g_matrix)  # (N, groups, K, HW)
@@ -133,6 +169,8 @@ def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation
 
 def _conv2d_vjp_weight(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    if _batch_last_applies(geometry, groups, g, x, weight):
+        return _conv2d_vjp_weight_batch_last(g, x, weight, geometry)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
     patches = geometry.windows(x).transpose(1, 2, 3, 0, 4, 5).reshape(groups, -1, n * ho * wo)
     g_matrix = np.reshape(g, (n, o, ho * wo)).transpose(1, 0, 2).reshape(groups, o // groups, n * ho * wo)
@@ -197,6 +235,8 @@ def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
 @max_pool2d_primitive.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    if geometry.stride == geometry.kernel and geometry.padding == (0, 0) and type(g) is np.ndarray:
+        return _tiled_max_pool2d_vjp(g, out, x, geometry)
     views = geometry.offset_views(x, fill=-np.inf)
     unclaimed = None  # windows whose first maximum is still to be found (None: all of them)
     per_offset = []
@@ -211,6 +251,26 @@ def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
                 unclaimed ^= first  # first is inside unclaimed: this clears it
         per_offset.append(np.where(first, g, zero))
     return geometry.scatter(per_offset, g.dtype)
+
+
+def _tiled_max_pool2d_vjp(g, out, x, geometry):
+    """Windows that tile the input (stride = kernel, no padding) do not overlap: each
+    offset's cotangent is written straight into its strided slice, with no sums."""
+    (kh, kw), (ho, wo) = geometry.kernel, geometry.out_hw
+    covered = x.shape[2] == ho * kh and x.shape[3] == wo * kw
+    result = np.empty(x.shape, g.dtype) if covered else np.zeros(x.shape, g.dtype)
+    unclaimed = None  # windows whose first maximum (row-major) is still to be found
+    for i in range(kh):
+        for j in range(kw):
+            window_slice = (slice(None), slice(None), slice(i, ho * kh, kh), slice(j, wo * kw, kw))
+            first = x[window_slice] == out
+            if unclaimed is None:
+                unclaimed = ~first
+            else:
+                first &= unclaimed
+                unclaimed ^= first  # first is inside unclaimed: this clears it
+            np.multiply(g, first, out=result[window_slice])
+    return result
 
 
 @max_pool2d_primitive.defjvp
