@@ -131,6 +131,7 @@ class Prepared:
         self.why_traced = why
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output)
         self._definitions = inputs.definitions
+        self._other_numbers = [number for number in range(len(args)) if number not in self.numbers]
         self._aux = recording.aux
         self._static = self._static_leaves(args)
         return result
@@ -142,19 +143,27 @@ class Prepared:
 
     # --- calls -------------------------------------------------------------------------
     def _check(self, args: tuple) -> list:
+        """The leaves of each argument, after checking them against the prepared signature."""
         if len(args) != len(self.signatures):
             raise InputError(f"prepared for {len(self.signatures)} arguments, called with {len(args)}")
         flat = []
         for number, (arg, expected) in enumerate(zip(args, self.signatures)):
+            if type(arg) is np.ndarray and expected[0] == "None":  # the common case, checked fast
+                if (_leaf_signature(arg),) != expected[1]:
+                    self._mismatch(number, arg, expected)
+                flat.append([arg])
+                continue
             leaves, definition = flatten(arg)
-            got = tuple(_leaf_signature(leaf) for leaf in leaves)
-            if got != expected[1] or repr(definition) != expected[0]:
-                raise InputError(
-                    f"argument {number} does not match what the gradient was prepared for: expected "
-                    f"structure/shapes/dtypes {expected}, got {(repr(definition), got)}. Prepare again "
-                    "for the new shapes.")
+            if tuple(_leaf_signature(leaf) for leaf in leaves) != expected[1] or repr(definition) != expected[0]:
+                self._mismatch(number, arg, expected)
             flat.append(leaves)
         return flat
+
+    @staticmethod
+    def _mismatch(number: int, arg: Any, expected: tuple):
+        raise InputError(
+            f"argument {number} does not match what the gradient was prepared for: expected "
+            f"structure/shapes/dtypes {expected}, got {_signature(arg)}. Prepare again for the new shapes.")
 
     def _run(self, args: tuple, want_value: bool):
         flat = self._check(args)
@@ -165,14 +174,17 @@ class Prepared:
         for number, index, recorded in self._static:
             if not _same_static(flat[number][index], recorded):
                 return self._record(args, want_value)  # another program: record it
-        return self._replay(args, flat, want_value)
+        return self._replay(flat, want_value)
 
-    def _replay(self, args: tuple, flat: list, want_value: bool):
+    def _replay(self, flat: list, want_value: bool):
         program = self._program
-        originals = [(number, index, leaf) for number in self.numbers for index, leaf in enumerate(flat[number])]
-        active = [_leaf_value(leaf, number, index, len(flat[number])) for number, index, leaf in originals]
-        constants = [leaf for number, leaves in enumerate(flat) if number not in self.numbers
-                     for leaf in leaves if _is_traced_constant(leaf)]
+        active = []
+        for number in self.numbers:
+            leaves = flat[number]
+            for index, leaf in enumerate(leaves):
+                fast = type(leaf) is np.ndarray and leaf.dtype.kind == "f"
+                active.append(leaf if fast else _leaf_value(leaf, number, index, len(leaves)))
+        constants = [leaf for number in self._other_numbers for leaf in flat[number] if _is_traced_constant(leaf)]
         aux = None
         if self.has_aux:
             def read_aux():
@@ -182,17 +194,18 @@ class Prepared:
             read_aux = None
         value, cotangents = program.run(active, constants, want_value, read_aux)
         borrowed = set(program.borrowed)
-        borrowed.update(id(leaf) for leaves in flat for leaf in leaves if isinstance(leaf, np.ndarray))
+        for leaves in flat:
+            for leaf in leaves:
+                if type(leaf) is np.ndarray:
+                    borrowed.add(id(leaf))
         grads, position = [], 0
         for number, definition in zip(self.numbers, self._definitions):
-            n = len(flat[number])
-            leaves = [gradient_leaf(original, ct, value_in, borrowed) for (_, _, original), ct, value_in
-                      in zip(originals[position:position + n], cotangents[position:position + n],
-                             active[position:position + n])]
-            grads.append(unflatten(definition, leaves))
-            position += n
+            leaves = [gradient_leaf(original, cotangents[position + k], active[position + k], borrowed)
+                      for k, original in enumerate(flat[number])]
+            grads.append(leaves[0] if definition is None else unflatten(definition, leaves))
+            position += len(leaves)
         grad = grads[0] if isinstance(self.argnums, int) else tuple(grads)
-        if isinstance(value, np.ndarray) and value.ndim == 0:
+        if type(value) is np.ndarray and value.ndim == 0:
             value = value[()]
         if want_value:
             return ((value, aux) if self.has_aux else value), grad

@@ -300,17 +300,18 @@ def bind(prim: Primitive, args, kwargs):
     if layout is None:
         layout = prim.layouts[len(args)] = _rule_layout(prim, len(args))
     positions, rule_at = layout
-    if len(traced_positions) != sum(1 for j in traced_positions if j in rule_at):
-        _explain_missing_rule(prim, traced_positions, rule_at)
-    arg_values = [primal(a) for a in args]
+    for j in traced_positions:
+        if j not in rule_at:
+            _explain_missing_rule(prim, traced_positions, rule_at)
+    arg_values = [a if type(a) is not Traced else a._value if a._value is not None else primal(a) for a in args]
     if trace.instrumented:
         start = time.perf_counter()
         out = prim.fn(*arg_values, **kwargs)
         elapsed = time.perf_counter() - start
     else:
         out = prim.fn(*arg_values, **kwargs)
-    parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
-                    for j in traced_positions)
+    parents = tuple([(args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
+                     for j in traced_positions])
     vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()

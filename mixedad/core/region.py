@@ -22,7 +22,7 @@ import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import user_location
-from .modes import DUAL_SPLIT, Decision, elementwise_decision, reduction_decision
+from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
 from .partials import UfuncOf
 from .tape import Step, TapeEntry, multiply_cotangent, record
 from .traced import Traced
@@ -45,9 +45,9 @@ class ExprNode:
         self.decision = decision
         self.location = location
         self.dtype = None
-        self.demand = _partial_demand(self)
-        self.arg_slots = _arg_slots(args, input_ids)
-        self.plans: dict[tuple, list] = {}  # evaluation plans (_plan), kept for a replay
+        self.demand = None  # set by _plan, for nodes whose partials are evaluated
+        self.arg_slots = None
+        self.plans: dict[tuple, list] | None = None  # evaluation plans (_plan), kept for a replay
 
 
 def primal(value: Any) -> Any:
@@ -138,6 +138,7 @@ def region_dtype(node: ExprNode) -> np.dtype:
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
     inputs: dict[int, Traced] = {}
+    shape = None
     for arg in args:
         if type(arg) is Traced:
             expr = arg._expr
@@ -147,9 +148,18 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 inputs[id(expr.inputs[0])] = expr.inputs[0]
             else:
                 inputs.update(expr.input_ids)
+            arg_shape = arg._shape
         elif type(arg) is np.ndarray:
             trace.borrowed.add(id(arg))
-    decision = elementwise_decision(trace.requested, len(inputs))
+            arg_shape = arg.shape
+        else:
+            arg_shape = None
+        if arg_shape is not None and arg_shape != shape:
+            shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
+    if trace.requested == "auto" and len(inputs) <= PARTIALS_CAP:
+        decision = DUAL_ELEMENTWISE
+    else:
+        decision = elementwise_decision(trace.requested, len(inputs))
     if decision is DUAL_SPLIT:
         for arg in args:
             if type(arg) is Traced and arg._expr is not None:
@@ -157,11 +167,13 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 materialize(arg)
         decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
-    node_args = tuple(arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args)
+    node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
     location = user_location(3) if trace.instrumented else None
-    node = ExprNode(prim, node_args, kwargs, inputs, broadcast_shape(args), decision, location)
+    if shape is None or any(type(arg) is not Traced and type(arg) is not np.ndarray for arg in args):
+        shape = broadcast_shape(args)  # scalars, lists, ...: NumPy's rules
+    node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
     node.dtype = _node_dtype(prim, args)
-    return Traced(trace, None, None, 0, node, node.shape, node.dtype)
+    return Traced(trace, None, None, 0, node, shape, node.dtype)
 
 
 def _node_dtype(prim, args) -> np.dtype:
@@ -186,6 +198,28 @@ def _node_dtype(prim, args) -> np.dtype:
 
 def _topological(root: ExprNode) -> list[ExprNode]:
     """Nodes below ``root`` with every node after its arguments (iterative: regions can be long)."""
+    return _chain_below(root) or _topological_dag(root)
+
+
+def _chain_below(root: ExprNode) -> list[ExprNode] | None:
+    """The nodes below ``root``, first to last, if each reads at most one node (most regions)."""
+    chain = [root]
+    node = root
+    while True:
+        below = None
+        for arg in node.args:
+            if type(arg) is ExprNode:
+                if below is not None:
+                    return None
+                below = arg
+        if below is None:
+            chain.reverse()
+            return chain
+        chain.append(below)
+        node = below
+
+
+def _topological_dag(root: ExprNode) -> list[ExprNode]:
     order: list[ExprNode] = []
     expanded: set[int] = set()
     stack = [(root, False)]
@@ -260,9 +294,12 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     Only the values that something needs are computed: the root's if asked, and those
     that partial-derivative formulas read.
     """
-    plan = root.plans.get((want_value, want_partials))
+    plans = root.plans
+    if plans is None:
+        plans = root.plans = {}
+    plan = plans.get((want_value, want_partials))
     if plan is None:
-        plan = root.plans[want_value, want_partials] = _plan(root, want_value, want_partials)
+        plan = plans[want_value, want_partials] = _plan(root, want_value, want_partials)
     values: dict[int, Any] = {}
     partials: dict[int, dict[int, Any]] = {}
     # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
@@ -297,33 +334,51 @@ def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
 def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
     """How to evaluate ``root``: per node, in order, whether to compute its value, whether
     its partials read argument values, and which nodes' results it is the last to use."""
-    order = _topological(root)
-    needed = {id(root)} if want_value else set()
-    reads_values: set[int] = set()  # nodes whose partial formulas read argument values
-    for node in reversed(order):
+    chain = _chain_below(root)
+    order = chain or _topological_dag(root)
+    if want_partials:
+        for node in order:
+            if node.demand is None:
+                node.demand = _partial_demand(node)
+                node.arg_slots = _arg_slots(node.args, node.input_ids)
+    if chain:
+        return _chain_plan(order, want_value, want_partials)
+    compute = [False] * len(order)
+    reads = [False] * len(order)
+    position = {id(node): k for k, node in enumerate(order)}
+    done: list[list[int]] = [[] for _ in order]
+    seen_use: set[int] = set()
+    compute[-1] = want_value
+    for k in range(len(order) - 1, -1, -1):  # consumers before the nodes they read
+        node = order[k]
         if want_partials:
-            uses_output, uses_args = node.demand
-            if uses_output:
-                needed.add(id(node))
-            if uses_args:
-                reads_values.add(id(node))
-                for arg in node.args:
-                    if type(arg) is ExprNode:
-                        needed.add(id(arg))
-        if id(node) in needed:
-            for arg in node.args:
-                if type(arg) is ExprNode:
-                    needed.add(id(arg))
-    last_use: dict[int, int] = {}
-    for position, node in enumerate(order):
+            uses_output, reads[k] = node.demand
+            compute[k] = compute[k] or uses_output
+        needs_args = compute[k] or reads[k]
         for arg in node.args:
             if type(arg) is ExprNode:
-                last_use[id(arg)] = position
-    done: list[list[int]] = [[] for _ in order]
-    for key, position in last_use.items():
-        done[position].append(key)
-    return [(node, id(node) in needed, id(node) in reads_values, tuple(done[position]))
-            for position, node in enumerate(order)]
+                key = id(arg)
+                if needs_args:
+                    compute[position[key]] = True
+                if key not in seen_use:  # the last node (in evaluation order) that reads arg
+                    seen_use.add(key)
+                    done[k].append(key)
+    return [(node, compute[k], reads[k], tuple(done[k])) for k, node in enumerate(order)]
+
+
+def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) -> list[tuple]:
+    """``_plan`` for a chain (each node reads the one before it): no lookups needed."""
+    n = len(order)
+    compute = [False] * n
+    reads = [False] * n
+    compute[-1] = want_value
+    for k in range(n - 1, -1, -1):
+        if want_partials:
+            uses_output, reads[k] = order[k].demand
+            compute[k] = compute[k] or uses_output
+        if k and (compute[k] or reads[k]):
+            compute[k - 1] = True
+    return [(node, compute[k], reads[k], (id(order[k - 1]),) if k else ()) for k, node in enumerate(order)]
 
 
 def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
@@ -339,6 +394,10 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
             for k, index in enumerate(slots):
                 tangents_per_input[index][j] = arg_partials[k]
         return [prim.tangent_rule(tangents, out, *arg_values) for tangents in tangents_per_input]
+    if len(node.inputs) == 1 and len(args) == 1:  # a unary op on one input: the common case
+        d = _derivative(prim, 0, arg_values, out, node.kwargs, unary)
+        arg = args[0]
+        return [_combine(d, partials[id(arg)][0]) if type(arg) is ExprNode else d]
     total = [None] * len(node.inputs)
     for j, slots in enumerate(node.arg_slots):
         if slots is None:
@@ -359,7 +418,10 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
 
 
 def _derivative(prim, position, arg_values, out, kwargs, unary):
-    spec = prim.partial_specs[position] if prim.partial_specs else None
+    specs = prim.partial_specs
+    spec = specs[position] if specs and position < len(specs) else None
+    if type(spec) is int:  # a constant partial (add, subtract, negative)
+        return spec
     if type(spec) is UfuncOf and len(arg_values) == 1:
         memo_key = (spec.ufunc, id(arg_values[0]))
         hit = unary.get(memo_key)

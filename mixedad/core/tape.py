@@ -172,7 +172,7 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     """
     if type(partial) is int and partial == 1:
         return g
-    if np.ndim(g) == 0:
+    if (g.ndim if type(g) is np.ndarray else np.ndim(g)) == 0:
         if isinstance(g, PLAIN_TYPES) and g == 1:  # a traced value or a dual carries more than 1
             return partial
         return g * partial
