@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, apply_linear
+from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
@@ -336,7 +336,8 @@ def bind(prim: Primitive, args, kwargs):
         return out
     entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype, locations=location)
     if prim.selection_key is not None and traced_positions == [0]:
-        entry.selection = prim.selection_key(kwargs)
+        key = prim.selection_key(kwargs)
+        entry.selection = (key, is_basic_index(key))
     if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.saved_bytes = saved_bytes(arg_values, out)
@@ -364,7 +365,13 @@ def _replay_bind(step: Step) -> None:
     out = prim.fn(*arg_values, **kwargs)
     if step.keep is not None:  # only the arguments that lead to a differentiated input
         traced_positions = [traced_positions[k] for k in step.keep]
-    vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs) if traced_positions else None
+    if not traced_positions:
+        vjp = None
+    elif step.entry.selection is not None:  # the sweep adds plain cotangents itself: build the rule if asked
+        def vjp(g):
+            return _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
+    else:
+        vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     if prim.multiple_outputs:
         outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
         step.entry.vjp = vjp and _fill_missing_cotangents(vjp, outs)

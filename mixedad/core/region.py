@@ -406,6 +406,11 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
         arg = args[j]
         if type(arg) is ExprNode:
             arg_partials = partials[id(arg)]
+            if type(d) is int and d == 1:  # a sum: the argument's partials pass through
+                for index, term in zip(slots, arg_partials):
+                    previous = total[index]
+                    total[index] = term if previous is None else previous + term
+                continue
             for k, index in enumerate(slots):
                 term = _combine(d, arg_partials[k])
                 previous = total[index]

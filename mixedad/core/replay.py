@@ -38,7 +38,11 @@ class Program:
         self.inactive_leaves = list(inactive_leaves)
         self.output = output
         self.entries: list[TapeEntry] = trace.entries
-        self.borrowed = frozenset(trace.borrowed)  # constants of the program: never returned as gradients
+        self._seed = np.ones((), output.dtype)
+        # constants of the program (and the seed): never returned as gradients
+        self.borrowed = frozenset(trace.borrowed | {id(self._seed)})
+        self._results = [result for step in self.steps for result in step.outputs if result is not None]
+        self._leaves = self.active_leaves + self.inactive_leaves
         self._prune()
         self.release()
 
@@ -67,30 +71,36 @@ class Program:
             leaf._value = value
         for leaf, value in zip(self.inactive_leaves, inactive_values):
             leaf._value = value
-        for entry in self.entries:
-            entry.cotangents = None
+        finished = False
         try:
             for step in self.steps:
                 step.run(step)
             output = self.output
-            backward(self.trace, output._entry, output._slot, np.ones((), output.dtype))
+            backward(self.trace, output._entry, output._slot, self._seed)
             value = primal(output) if want_value else None
             cotangents = [None if leaf._entry.cotangents is None else leaf._entry.cotangents[0]
                           for leaf in self.active_leaves]
             if read is not None:
                 read()
+            finished = True
         finally:
-            self.release()
+            self.release(finished)
         return value, cotangents
 
-    def release(self) -> None:
-        """Drop every value and rule the last run made: nothing is held between calls."""
+    def release(self, finished: bool = False) -> None:
+        """Drop every value and rule the last run made: nothing is held between calls.
+
+        A finished sweep has already released the rules it ran and the cotangents it passed
+        on; after an error, or before the first run, every entry is cleared.
+        """
+        if not finished:
+            for entry in self.entries:
+                entry.cotangents = None
         for step in self.steps:
-            step.entry.vjp = None
-            step.entry.deferred_value = None
-            for result in step.outputs:
-                if result is not None:
-                    result._value = None
-        for leaf in self.active_leaves + self.inactive_leaves:
+            entry = step.entry
+            entry.vjp = entry.deferred_value = None
+        for result in self._results:
+            result._value = None
+        for leaf in self._leaves:
             leaf._value = None
             leaf._entry.cotangents = None

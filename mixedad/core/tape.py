@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, is_basic_index, zero_mask
+from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, zero_mask
 from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
@@ -80,7 +80,7 @@ class TapeEntry:
         self.saved_bytes = 0
         self.forward_seconds = 0.0
         self.backward_seconds = 0.0
-        self.selection = None  # output = parent[selection]: cotangents are added in place
+        self.selection = None  # (key, basic): output = parent[key], cotangents added in place
 
     def __repr__(self) -> str:
         return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
@@ -288,8 +288,8 @@ def _add_selected(entry: TapeEntry, g, owned: dict) -> None:
         if buffer is not None:
             fresh += buffer
         buffer = existing[parent_slot] = owned[id(fresh)] = fresh
-    key = entry.selection
-    if is_basic_index(key):
+    key, basic = entry.selection
+    if basic:
         buffer[key] += g
     else:
         np.add.at(buffer, key, g)  # repeated indices read an element twice: their cotangents add up
