@@ -14,40 +14,17 @@ pass and the reduction's value only when somebody asks for it, so ``gradient`` o
 """
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import user_location
+from .expressions import ExprNode, evaluate, evaluate_unguarded, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
-from .partials import UfuncOf
 from .tape import Step, TapeEntry, multiply_cotangent, record
 from .traced import Traced
-
-
-class ExprNode:
-    """One elementwise op inside a region. ``args`` hold ExprNodes, concrete Traced values
-    (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
-
-    __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
-                 "demand", "arg_slots", "plans")
-
-    def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
-        self.prim = prim
-        self.args = args
-        self.kwargs = kwargs
-        self.input_ids = input_ids  # id -> region input, in order
-        self.inputs = tuple(input_ids.values())
-        self.shape = shape
-        self.decision = decision
-        self.location = location
-        self.dtype = None
-        self.demand = None  # set by _plan, for nodes whose partials are evaluated
-        self.arg_slots = None
-        self.plans: dict[tuple, list] | None = None  # evaluation plans (_plan), kept for a replay
 
 
 def primal(value: Any) -> Any:
@@ -122,7 +99,7 @@ def region_dtype(node: ExprNode) -> np.dtype:
     """The dtype a region's value will have, found without evaluating it."""
     if node.dtype is not None:
         return node.dtype
-    for pending in _topological(node):
+    for pending in topological_order(node):
         if pending.dtype is not None:
             continue
         arg_dtypes = []
@@ -196,246 +173,6 @@ def _node_dtype(prim, args) -> np.dtype:
     return _result_dtype(prim, arg_dtypes)
 
 
-def _topological(root: ExprNode) -> list[ExprNode]:
-    """Nodes below ``root`` with every node after its arguments (iterative: regions can be long)."""
-    return _chain_below(root) or _topological_dag(root)
-
-
-def _chain_below(root: ExprNode) -> list[ExprNode] | None:
-    """The nodes below ``root``, first to last, if each reads at most one node (most regions)."""
-    chain = [root]
-    node = root
-    while True:
-        below = None
-        for arg in node.args:
-            if type(arg) is ExprNode:
-                if below is not None:
-                    return None
-                below = arg
-        if below is None:
-            chain.reverse()
-            return chain
-        chain.append(below)
-        node = below
-
-
-def _topological_dag(root: ExprNode) -> list[ExprNode]:
-    order: list[ExprNode] = []
-    expanded: set[int] = set()
-    stack = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in expanded:
-            continue
-        expanded.add(id(node))
-        stack.append((node, True))
-        for arg in reversed(node.args):  # first argument first: reports read in source order
-            if type(arg) is ExprNode and id(arg) not in expanded:
-                stack.append((arg, False))
-    return order
-
-
-def _combine(d, p):
-    """One chain-rule term d * p where either may be the exact identity 1."""
-    if type(p) is int and p == 1:
-        return d
-    if type(d) is int:
-        if d == 1:
-            return p
-        if d == -1:
-            return -p
-    return d * p
-
-
-def _arg_slots(args, input_ids) -> tuple:
-    """Per argument: where its own region inputs sit among the node's inputs (None for a
-    constant), so that evaluation combines partials by position, without lookups."""
-    if len(input_ids) == 1:
-        return tuple((0,) if type(a) is Traced or type(a) is ExprNode else None for a in args)
-    position = {key: i for i, key in enumerate(input_ids)}
-    slots = []
-    for arg in args:
-        if type(arg) is Traced:
-            slots.append((position[id(arg)],))
-        elif type(arg) is ExprNode:
-            slots.append(tuple(position[id(t)] for t in arg.inputs))
-        else:
-            slots.append(None)
-    return tuple(slots)
-
-
-def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
-    """Whether the partials this node needs (those of arguments that depend on region
-    inputs) read the node's output, and whether they read argument values."""
-    prim = node.prim
-    if prim.tangent_rule is not None:
-        return True, True
-    uses_output = uses_args = False
-    for j, arg in enumerate(node.args):
-        if type(arg) is ExprNode or type(arg) is Traced:
-            uses_output = uses_output or prim.partial_takes_out[j]
-            uses_args = uses_args or prim.partial_takes_args[j]
-    return uses_output, uses_args
-
-
-def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
-    if want_partials:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return _evaluate(root, want_value, want_partials)
-    return _evaluate(root, want_value, want_partials)
-
-
-def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
-    """Evaluate a region: its value (if wanted) and its partials per region input (if wanted).
-
-    Only the values that something needs are computed: the root's if asked, and those
-    that partial-derivative formulas read.
-    """
-    plans = root.plans
-    if plans is None:
-        plans = root.plans = {}
-    plan = plans.get((want_value, want_partials))
-    if plan is None:
-        plan = plans[want_value, want_partials] = _plan(root, want_value, want_partials)
-    values: dict[int, Any] = {}
-    partials: dict[int, dict[int, Any]] = {}
-    # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
-    # value serves as cos's partial and the other way round. Each entry keeps its argument
-    # alive, so that the id cannot be reused by a later value (values[] releases them).
-    unary: dict[tuple, tuple] = {}
-    for node, compute, reads, done in plan:
-        prim = node.prim
-        key = id(node)
-        arg_values = None
-        if compute or reads:
-            arg_values = [values[id(a)] if type(a) is ExprNode else primal(a) for a in node.args]
-        out = None
-        if compute:
-            if len(arg_values) == 1 and not node.kwargs:
-                memo_key = (prim.fn, id(arg_values[0]))
-                hit = unary.get(memo_key)
-                if hit is None:
-                    hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
-                out = hit[1]
-            else:
-                out = prim.fn(*arg_values, **node.kwargs)
-            values[key] = out
-        if want_partials:
-            partials[key] = _node_partials(node, arg_values, out, partials, unary)
-        for arg_key in done:
-            values.pop(arg_key, None)
-            partials.pop(arg_key, None)
-    return values.get(id(root)), partials.get(id(root))
-
-
-def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
-    """How to evaluate ``root``: per node, in order, whether to compute its value, whether
-    its partials read argument values, and which nodes' results it is the last to use."""
-    chain = _chain_below(root)
-    order = chain or _topological_dag(root)
-    if want_partials:
-        for node in order:
-            if node.demand is None:
-                node.demand = _partial_demand(node)
-                node.arg_slots = _arg_slots(node.args, node.input_ids)
-    if chain:
-        return _chain_plan(order, want_value, want_partials)
-    compute = [False] * len(order)
-    reads = [False] * len(order)
-    position = {id(node): k for k, node in enumerate(order)}
-    done: list[list[int]] = [[] for _ in order]
-    seen_use: set[int] = set()
-    compute[-1] = want_value
-    for k in range(len(order) - 1, -1, -1):  # consumers before the nodes they read
-        node = order[k]
-        if want_partials:
-            uses_output, reads[k] = node.demand
-            compute[k] = compute[k] or uses_output
-        needs_args = compute[k] or reads[k]
-        for arg in node.args:
-            if type(arg) is ExprNode:
-                key = id(arg)
-                if needs_args:
-                    compute[position[key]] = True
-                if key not in seen_use:  # the last node (in evaluation order) that reads arg
-                    seen_use.add(key)
-                    done[k].append(key)
-    return [(node, compute[k], reads[k], tuple(done[k])) for k, node in enumerate(order)]
-
-
-def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) -> list[tuple]:
-    """``_plan`` for a chain (each node reads the one before it): no lookups needed."""
-    n = len(order)
-    compute = [False] * n
-    reads = [False] * n
-    compute[-1] = want_value
-    for k in range(n - 1, -1, -1):
-        if want_partials:
-            uses_output, reads[k] = order[k].demand
-            compute[k] = compute[k] or uses_output
-        if k and (compute[k] or reads[k]):
-            compute[k - 1] = True
-    return [(node, compute[k], reads[k], (id(order[k - 1]),) if k else ()) for k, node in enumerate(order)]
-
-
-def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
-    """The node's partial with respect to each of its region inputs (a list, by position)."""
-    prim = node.prim
-    args = node.args
-    if prim.tangent_rule is not None:
-        tangents_per_input = [[None] * len(args) for _ in node.inputs]
-        for j, slots in enumerate(node.arg_slots):
-            if slots is None:
-                continue
-            arg_partials = partials[id(args[j])] if type(args[j]) is ExprNode else (1,)
-            for k, index in enumerate(slots):
-                tangents_per_input[index][j] = arg_partials[k]
-        return [prim.tangent_rule(tangents, out, *arg_values) for tangents in tangents_per_input]
-    if len(node.inputs) == 1 and len(args) == 1:  # a unary op on one input: the common case
-        d = _derivative(prim, 0, arg_values, out, node.kwargs, unary)
-        arg = args[0]
-        return [_combine(d, partials[id(arg)][0]) if type(arg) is ExprNode else d]
-    total = [None] * len(node.inputs)
-    for j, slots in enumerate(node.arg_slots):
-        if slots is None:
-            continue
-        d = _derivative(prim, j, arg_values, out, node.kwargs, unary)
-        arg = args[j]
-        if type(arg) is ExprNode:
-            arg_partials = partials[id(arg)]
-            if type(d) is int and d == 1:  # a sum: the argument's partials pass through
-                for index, term in zip(slots, arg_partials):
-                    previous = total[index]
-                    total[index] = term if previous is None else previous + term
-                continue
-            for k, index in enumerate(slots):
-                term = _combine(d, arg_partials[k])
-                previous = total[index]
-                total[index] = term if previous is None else previous + term
-        else:
-            index = slots[0]
-            previous = total[index]
-            total[index] = d if previous is None else previous + d
-    return total
-
-
-def _derivative(prim, position, arg_values, out, kwargs, unary):
-    specs = prim.partial_specs
-    spec = specs[position] if specs and position < len(specs) else None
-    if type(spec) is int:  # a constant partial (add, subtract, negative)
-        return spec
-    if type(spec) is UfuncOf and len(arg_values) == 1:
-        memo_key = (spec.ufunc, id(arg_values[0]))
-        hit = unary.get(memo_key)
-        if hit is None:
-            hit = unary[memo_key] = (arg_values[0], spec.ufunc(arg_values[0]))
-        return hit[1] if spec.scale == 1 else spec.scale * hit[1]
-    return prim.partial(position, arg_values, out, kwargs)
-
-
 def _shared_products(g, partials) -> list:
     """``g * p`` for each partial, computing a product once for inputs that share a partial
     (the two inputs of ``tanh(W @ x + b)`` both have ``1 - y**2``)."""
@@ -455,7 +192,7 @@ def _parents_of(inputs) -> tuple:
 
 
 def _region_ops(root: ExprNode) -> tuple[tuple[str, ...], tuple]:
-    order = _topological(root)
+    order = topological_order(root)
     ops = tuple(node.prim.name for node in order)
     locations = tuple(dict.fromkeys(n.location for n in order if n.location is not None))
     return ops, locations
@@ -549,7 +286,7 @@ class FusedReduction:
     def vjp(self, g):
         partials = self.partials
         if partials is None:
-            partials = _evaluate(self.root, False, True)[1]  # backward() set the error state
+            partials = evaluate_unguarded(self.root, False, True)[1]  # backward() set the error state
             self.partials = partials  # kept while the entry lives: a retained tape sweeps again
         if self.keep is not None:
             partials = [partials[k] for k in self.keep]
