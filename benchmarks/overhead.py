@@ -37,10 +37,12 @@ def per_op_costs(n_ops: int, rounds: int) -> list[dict]:
     rows = []
     x = np.float64(0.5)
     for kind in ("elementwise", "tape (reshape)"):
-        contenders = {}
+        contenders: dict = {}
         for name, grad in [("mixedad auto", lambda f: (lambda: mixedad.gradient(f, x))),
                            ("mixedad reverse", lambda f: (lambda: mixedad.gradient(f, x, mode="reverse")))]:
             contenders[name] = (grad(chain(np, n_ops, kind)), grad(chain(np, 0, kind)))
+        contenders["mixedad prepared"] = (lambda p=mixedad.prepare(chain(np, n_ops, kind), x): p.gradient(x),
+                                          lambda p=mixedad.prepare(chain(np, 0, kind), x): p.gradient(x))
         if autograd is not None:
             contenders["autograd"] = (lambda f=autograd.grad(chain(anp, n_ops, kind)): f(x),
                                       lambda f=autograd.grad(lambda x: x * 1.0): f(x))
@@ -85,6 +87,7 @@ def main(argv=None):
     print("|---|---|---|---|")
     for row in per_op_costs(args.ops, args.rounds):
         print(f"| {row['kind']} | {row['framework']} | {row['us_per_op']:.2f} | < 3 |")
+    print("\n(prepared: mixedad.prepare(f, x).gradient, which replays the recorded tape)")
     if autograd is None:
         print("\n(autograd is not installed: pip install -e '.[bench]')")
     try:
