@@ -48,6 +48,15 @@ def _signature(tree: Any) -> tuple:
     return repr(definition), tuple(_leaf_signature(leaf) for leaf in leaves)
 
 
+def _same_definition(definition: Any, given: Any, given_repr: str) -> bool:
+    try:
+        if definition == given:
+            return True
+    except Exception:  # a dataclass holding arrays compares elementwise: compare the descriptions
+        pass
+    return repr(definition) == given_repr
+
+
 def _is_numeric(leaf: Any) -> bool:
     return isinstance(leaf, (np.ndarray, np.generic, float, int, bool, complex))
 
@@ -91,6 +100,7 @@ class Prepared:
         self.has_aux = has_aux
         self.numbers = _argnums_tuple(argnums, len(args))
         self.signatures = [_signature(arg) for arg in args]
+        self._definitions_given = [flatten(arg)[1] for arg in args]  # compared as objects first: cheaper
         self.value_reads: tuple[str, ...] = ()
         self.why_traced = ""
         self._program: Program | None = None
@@ -154,7 +164,8 @@ class Prepared:
                 flat.append([arg])
                 continue
             leaves, definition = flatten(arg)
-            if tuple(_leaf_signature(leaf) for leaf in leaves) != expected[1] or repr(definition) != expected[0]:
+            if tuple(_leaf_signature(leaf) for leaf in leaves) != expected[1] or \
+                    not _same_definition(definition, self._definitions_given[number], expected[0]):
                 self._mismatch(number, arg, expected)
             flat.append(leaves)
         return flat

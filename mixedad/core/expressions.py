@@ -275,15 +275,33 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
     return total
 
 
+# How the evaluator calls a partial (``Primitive.partial_kinds``, one per argument).
+CONSTANT, UFUNC_OF, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, MISSING = range(5)
+
+
+def partial_kind(spec: Any, takes_out: bool) -> tuple[int, Any]:
+    if spec is None:
+        return MISSING, None
+    if type(spec) is UfuncOf:
+        return UFUNC_OF, spec
+    if not callable(spec):
+        return CONSTANT, spec
+    return (OF_ARGUMENTS_AND_OUTPUT if takes_out else OF_ARGUMENTS), spec
+
+
 def _derivative(prim, position, arg_values, out, kwargs, unary):
-    specs = prim.partial_specs
-    spec = specs[position] if specs and position < len(specs) else None
-    if type(spec) is int:  # a constant partial (add, subtract, negative)
+    kinds = prim.partial_kinds
+    if kinds is None or position >= len(kinds):
+        return prim.partial(position, arg_values, out, kwargs)  # raises: no partial declared
+    kind, spec = kinds[position]
+    if kind == CONSTANT:
         return spec
-    if type(spec) is UfuncOf and len(arg_values) == 1:
+    if kind == UFUNC_OF and len(arg_values) == 1:
         memo_key = (spec.ufunc, id(arg_values[0]))
         hit = unary.get(memo_key)
         if hit is None:
             hit = unary[memo_key] = (arg_values[0], spec.ufunc(arg_values[0]))
         return hit[1] if spec.scale == 1 else spec.scale * hit[1]
+    if kind == OF_ARGUMENTS and not (kwargs and prim.pass_kwargs_to_partials):
+        return spec(*arg_values)
     return prim.partial(position, arg_values, out, kwargs)

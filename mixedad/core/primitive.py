@@ -17,6 +17,7 @@ from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
+from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, record
 from .traced import Traced
@@ -134,6 +135,7 @@ class Primitive:
         self.partial_specs: tuple | None = None
         self.partial_takes_out: tuple = ()
         self.partial_takes_args: tuple = ()
+        self.partial_kinds: tuple | None = None  # per argument: how the evaluator calls it (core.expressions)
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
         self.out_meta: Callable | None = None
@@ -219,6 +221,7 @@ class Primitive:
         self.partial_specs = tuple(partials)
         self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
         self.partial_takes_args = tuple(callable(p) and _takes_args(p) for p in partials)
+        self.partial_kinds = tuple(partial_kind(p, takes_out) for p, takes_out in zip(partials, self.partial_takes_out))
         return partials[0] if len(partials) == 1 else self
 
     def partial(self, position: int, arg_values, out, kwargs):

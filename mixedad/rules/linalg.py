@@ -38,6 +38,8 @@ def _reject_gufunc_options(kwargs, name):
 
 
 def _matmul_vjp_a(g, out, a, b, **kwargs):
+    if type(b) is np.ndarray and b.ndim == 2 and type(a) is np.ndarray and a.ndim == 2 and not kwargs:
+        return np.matmul(g, b.T)  # the common case, without the checks below
     _reject_gufunc_options(kwargs, "matmul")
     a, b = as_array(a), as_array(b)
     if b.ndim == 1:
@@ -48,6 +50,8 @@ def _matmul_vjp_a(g, out, a, b, **kwargs):
 
 
 def _matmul_vjp_b(g, out, a, b, **kwargs):
+    if type(a) is np.ndarray and a.ndim == 2 and type(b) is np.ndarray and b.ndim == 2 and not kwargs:
+        return np.matmul(a.T, g)
     _reject_gufunc_options(kwargs, "matmul")
     a, b = as_array(a), as_array(b)
     if a.ndim == 1:
