@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mixedad
-from tests.numerical import numerical_gradients
+from numerical import numerical_gradients
 
 rng0 = np.random.default_rng(0)
 MASK = rng0.random(6) > 0.5  # a closure constant: the same on every call
@@ -207,3 +207,38 @@ def test_functions_that_need_plain_constants_still_work():
     assert not prepared.replays and "constants" in prepared.why_traced
     w, x = draw(rng)
     np.testing.assert_allclose(prepared.gradient(w, x), mixedad.gradient(uses_asarray, w, x))
+
+
+# --- random programs: an elementwise expression, then structural ops, replayed on new inputs ---
+from test_sympy_expressions import expressions  # noqa: E402  (the random elementwise trees)
+
+STRUCTURE = [
+    lambda e, x: e @ x.T,                                         # matmul with a non-differentiated array
+    lambda e, x: np.sum(e * x, axis=0, keepdims=True) * e,        # a fused reduction read again
+    lambda e, x: np.concatenate([e[::2], e[1:2] * x[0]], axis=0),  # slices and a join
+    lambda e, x: np.where(MASK[:4], e, np.tanh(e)).reshape(-1)[::3],  # a constant mask, reshape, indexing
+    lambda e, x: np.maximum(e, 0.1 * x) + np.mean(e),             # a kink against a constant
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(expression=expressions(), structure=st.sampled_from(range(len(STRUCTURE))),
+       mode=st.sampled_from(["auto", "reverse", "forward"]), seed=st.integers(0, 2**16))
+def test_random_programs_replay_exactly_like_fresh_traces(expression, structure, mode, seed):
+    numpy_fn, _ = expression
+    rng = np.random.default_rng(seed)
+    draw_args = lambda: (rng.uniform(-1.5, 1.5, (3, 4)), rng.uniform(-1.5, 1.5, (3, 4)), rng.uniform(-1.5, 1.5, 4))
+
+    def program(w, x, c):
+        e = numpy_fn(w, c) + 0.0 * w
+        return np.sum(STRUCTURE[structure](e, x) ** 2)
+
+    prepared = mixedad.prepare(program, *draw_args(), argnums=(0, 2), mode=mode)
+    assert prepared.replays or prepared.value_dependent, prepared.why_traced
+    for _ in range(2):
+        w, x, c = draw_args()
+        (value, (gw, gc)) = prepared.value_and_gradient(w, x, c)
+        fresh_value, (fw, fc) = mixedad.value_and_gradient(program, w, x, c, argnums=(0, 2), mode=mode)
+        np.testing.assert_allclose(gw, fw, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gc, fc, rtol=1e-12, atol=1e-12)
+        assert value == pytest.approx(fresh_value, rel=1e-12, abs=1e-12)
