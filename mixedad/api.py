@@ -182,8 +182,9 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 close_region(result)  # the output region: one entry, evaluated only as needed
             if recording is not None:
                 recording.output = result
-            backward(trace, result._entry, result._slot, np.ones((), result.dtype))
+            # the value first: a fused output region then computes it with its partials, in one pass
             value = primal(result) if want_value else None
+            backward(trace, result._entry, result._slot, np.ones((), result.dtype))
         else:
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
             if plain.shape != () or plain.dtype.kind not in "fiu":

@@ -76,8 +76,9 @@ class Program:
             for step in self.steps:
                 step.run(step)
             output = self.output
-            backward(self.trace, output._entry, output._slot, self._seed)
+            # the value first: a fused output region then computes it with its partials, in one pass
             value = primal(output) if want_value else None
+            backward(self.trace, output._entry, output._slot, self._seed)
             cotangents = [None if leaf._entry.cotangents is None else leaf._entry.cotangents[0]
                           for leaf in self.active_leaves]
             if read is not None:
