@@ -139,7 +139,8 @@ class Prepared:
         if not why and not Program.replayable(trace, len(active) + len(inputs.constant_leaves)):
             why = "a step cannot be replayed (per-element fallback)"
         self.why_traced = why
-        self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output)
+        aux_values = [leaf for leaf in flatten(recording.aux)[0] if type(leaf) is Traced] if self.has_aux else []
+        self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
         self._other_numbers = [number for number in range(len(args)) if number not in self.numbers]
         self._aux = recording.aux

@@ -358,7 +358,8 @@ def bind(prim: Primitive, args, kwargs):
 def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs) -> None:
     if any(output is None for output in outputs):  # a plain (non-float) result of traced values
         trace.value_dependent.append(f"{prim.name} (non-float result)")
-    trace.program.append(Step(_replay_bind, entry, outputs, (prim, args, kwargs, layout, traced_positions)))
+    trace.program.append(Step(_replay_bind, entry, outputs, (prim, args, kwargs, layout, traced_positions),
+                              tuple(args[j] for j in traced_positions)))
 
 
 def _replay_bind(step: Step) -> None:

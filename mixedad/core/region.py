@@ -224,7 +224,7 @@ def materialize(value: Traced) -> None:
         entry.saved_bytes = sum(p.nbytes for p in {id(p): p for p in partials}.values() if isinstance(p, np.ndarray))
     record(value._trace, entry)
     if value._trace.program is not None:
-        value._trace.program.append(Step(_replay_region, entry, (value,), (root,)))
+        value._trace.program.append(Step(_replay_region, entry, (value,), (root,), root.inputs))
     if not isinstance(result, ARRAY_TYPES):
         result = np.asarray(result)
     entry.dtype = result.dtype
@@ -309,7 +309,7 @@ def close_region(value: Traced) -> None:
         entry.label = _label(entry.ops)
     record(value._trace, entry)
     if value._trace.program is not None:
-        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {})))
+        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}), root.inputs, True))
     value._entry = entry
     value._slot = 0
     value._expr = None
@@ -343,7 +343,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:
-        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs)))
+        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs), root.inputs, True))
     return result
 
 
@@ -366,7 +366,8 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     record(trace, entry)
     result = Traced(trace, out, entry)
     if trace.program is not None:
-        trace.program.append(Step(_replay_elementwise, entry, (result,), (prim, args, kwargs, traced_positions)))
+        trace.program.append(Step(_replay_elementwise, entry, (result,), (prim, args, kwargs, traced_positions),
+                                  tuple(args[j] for j in traced_positions)))
     return result
 
 

@@ -31,7 +31,7 @@ class Program:
     """
 
     def __init__(self, trace: Trace, active_leaves: Sequence[Traced], inactive_leaves: Sequence[Traced],
-                 output: Traced):
+                 output: Traced, kept: Sequence[Traced] = ()):
         self.trace = trace
         self.steps: list[Step] = trace.program
         self.active_leaves = list(active_leaves)
@@ -43,8 +43,26 @@ class Program:
         self.borrowed = frozenset(trace.borrowed | {id(self._seed)})
         self._results = [result for step in self.steps for result in step.outputs if result is not None]
         self._leaves = self.active_leaves + self.inactive_leaves
+        self._schedule = self._free_schedule(kept)
         self._prune()
         self.release()
+
+    def _free_schedule(self, kept: Sequence[Traced]) -> list[tuple[Step, tuple]]:
+        """Per step, the values nothing reads after it: dropped as soon as it has run, as
+        Python frees them in a traced call (rules keep what they need themselves)."""
+        last_reader: dict[int, tuple[int, Traced]] = {}
+        kept_ids = {id(t) for t in list(kept) + self._leaves + [self.output]}
+        for position, step in enumerate(self.steps):
+            for value in step.reads:
+                if step.reads_later:  # a fused region reads its inputs in the backward pass
+                    kept_ids.add(id(value))
+                else:
+                    last_reader[id(value)] = (position, value)
+        free_after: list[list[Traced]] = [[] for _ in self.steps]
+        for key, (position, value) in last_reader.items():
+            if key not in kept_ids:
+                free_after[position].append(value)
+        return [(step, tuple(free)) for step, free in zip(self.steps, free_after)]
 
     @staticmethod
     def replayable(trace: Trace, n_leaves: int) -> bool:
@@ -73,8 +91,10 @@ class Program:
             leaf._value = value
         finished = False
         try:
-            for step in self.steps:
+            for step, free in self._schedule:
                 step.run(step)
+                for value in free:
+                    value._value = None
             output = self.output
             # the value first: a fused output region then computes it with its partials, in one pass
             value = primal(output) if want_value else None

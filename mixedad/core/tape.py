@@ -91,17 +91,22 @@ class Step:
 
     ``run(step)`` reads the current values of the traced arguments in ``payload``, stores
     the new values in ``outputs`` (the traced values the entry produced) and gives
-    ``entry`` a fresh reverse rule. ``keep`` lists the entry's parents that lead to a
-    differentiated input (None: all of them); the others need no cotangent.
+    ``entry`` a fresh reverse rule. ``reads`` are the traced values it reads: when it runs,
+    or, with ``reads_later``, as late as the backward pass (a fused region). ``keep`` lists
+    the entry's parents that lead to a differentiated input (None: all of them); the
+    others need no cotangent.
     """
 
-    __slots__ = ("run", "entry", "outputs", "payload", "keep")
+    __slots__ = ("run", "entry", "outputs", "payload", "reads", "reads_later", "keep")
 
-    def __init__(self, run: Callable[["Step"], None], entry: "TapeEntry", outputs: tuple, payload: tuple):
+    def __init__(self, run: Callable[["Step"], None], entry: "TapeEntry", outputs: tuple, payload: tuple,
+                 reads: tuple, reads_later: bool = False):
         self.run = run
         self.entry = entry
         self.outputs = outputs
         self.payload = payload
+        self.reads = reads
+        self.reads_later = reads_later
         self.keep: list[int] | None = None
 
 
