@@ -14,7 +14,7 @@ from .core.errors import InputError, MixedadError
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
-from .core.tape import LEAF_DECISION, TapeEntry, Trace, backward, record
+from .core.tape import LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import Traced
 
 
@@ -184,7 +184,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 recording.output = result
             # the value first: a fused output region then computes it with its partials, in one pass
             value = primal(result) if want_value else None
-            backward(trace, result._entry, result._slot, np.ones((), result.dtype))
+            backward(trace, result._entry, result._slot, unit_seed(result.dtype))
         else:
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
             if plain.shape != () or plain.dtype.kind not in "fiu":

@@ -25,7 +25,7 @@ import numpy as np
 from .arrays import LeveledValue
 from .errors import MissingRuleError
 from .region import close_region
-from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record
+from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record, unit_seed
 from .traced import Traced
 
 _DERIVING: set[int] = set()  # primitives whose missing rule is being derived right now
@@ -145,7 +145,7 @@ def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple
         if type(loss) is Traced:
             if loss._expr is not None:
                 close_region(loss)
-            backward(trace, loss._entry, loss._slot, np.ones((), loss.dtype))
+            backward(trace, loss._entry, loss._slot, unit_seed(loss.dtype))
     finally:
         trace.active = False
     results = []

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .region import primal
-from .tape import Step, TapeEntry, Trace, backward
+from .tape import Step, TapeEntry, Trace, backward, unit_seed
 from .traced import Traced
 
 
@@ -38,7 +38,7 @@ class Program:
         self.inactive_leaves = list(inactive_leaves)
         self.output = output
         self.entries: list[TapeEntry] = trace.entries
-        self._seed = np.ones((), output.dtype)
+        self._seed = unit_seed(output.dtype)
         # constants of the program (and the seed): never returned as gradients
         self.borrowed = frozenset(trace.borrowed | {id(self._seed)})
         self._results = [result for step in self.steps for result in step.outputs if result is not None]

@@ -169,6 +169,20 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
     return ct.reshape(shape)
 
 
+_UNIT_SEEDS: dict[np.dtype, np.ndarray] = {}
+
+
+def unit_seed(dtype: np.dtype) -> np.ndarray:
+    """The cotangent 1 that starts a backward pass, one read-only array per dtype: rules
+    must not write into a cotangent they receive, and the sweep knows it by identity."""
+    seed = _UNIT_SEEDS.get(dtype)
+    if seed is None:
+        seed = np.ones((), dtype)
+        seed.flags.writeable = False
+        seed = _UNIT_SEEDS.setdefault(np.dtype(dtype), seed)
+    return seed
+
+
 def multiply_cotangent(g: Any, partial: Any) -> Any:
     """``g * partial`` where a zero cotangent stays zero even against an infinite partial.
 
@@ -177,6 +191,8 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     """
     if type(partial) is int and partial == 1:
         return g
+    if type(g) is np.ndarray and _UNIT_SEEDS.get(g.dtype) is g:
+        return partial
     if (g.ndim if type(g) is np.ndarray else np.ndim(g)) == 0:
         if isinstance(g, PLAIN_TYPES) and g == 1:  # a traced value or a dual carries more than 1
             return partial
