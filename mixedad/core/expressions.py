@@ -193,6 +193,7 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
         for node in order:
             if node.demand is None:
                 node.demand = _partial_demand(node)
+            if node.arg_slots is None:
                 node.arg_slots = _arg_slots(node.args, node.input_ids)
     if chain:
         return _chain_plan(order, want_value, want_partials)

@@ -115,22 +115,32 @@ def region_dtype(node: ExprNode) -> np.dtype:
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
     inputs: dict[int, Traced] = {}
+    slots = []  # per argument, where its region inputs sit among the node's (see ExprNode.arg_slots)
+    slots_known = True  # false if an input is met twice: then they are looked up when evaluated
     shape = None
     for arg in args:
         if type(arg) is Traced:
             expr = arg._expr
+            start = len(inputs)
             if expr is None:
                 inputs[id(arg)] = arg
+                slots.append((start,))
             elif len(expr.inputs) == 1:
                 inputs[id(expr.inputs[0])] = expr.inputs[0]
+                slots.append((start,))
             else:
                 inputs.update(expr.input_ids)
+                slots.append(tuple(range(start, start + len(expr.inputs))))
+            if len(inputs) != start + len(slots[-1]):
+                slots_known = False
             arg_shape = arg._shape
         elif type(arg) is np.ndarray:
             trace.borrowed.add(id(arg))
             arg_shape = arg.shape
+            slots.append(None)
         else:
             arg_shape = None
+            slots.append(None)
         if arg_shape is not None and arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
     if trace.requested == "auto" and len(inputs) <= PARTIALS_CAP:
@@ -144,11 +154,14 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 materialize(arg)
         decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
+        slots_known = False
     node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
     location = user_location(3) if trace.instrumented else None
     if shape is None or any(type(arg) is not Traced and type(arg) is not np.ndarray for arg in args):
         shape = broadcast_shape(args)  # scalars, lists, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
+    if slots_known:
+        node.arg_slots = tuple(slots)
     node.dtype = _node_dtype(prim, args)
     return Traced(trace, None, None, 0, node, shape, node.dtype)
 
