@@ -143,6 +143,7 @@ class Prepared:
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
         self._other_numbers = [number for number in range(len(args)) if number not in self.numbers]
+        self._one_array = len(self.numbers) == 1 and self._definitions[0] is None
         self._aux = recording.aux
         self._static = self._static_leaves(args)
         return result
@@ -190,6 +191,21 @@ class Prepared:
 
     def _replay(self, flat: list, want_value: bool):
         program = self._program
+        if self._one_array and not self.has_aux:  # f(x, ...) of one array: the short way
+            x = flat[self.numbers[0]][0]
+            if type(x) is np.ndarray and x.dtype.kind == "f":
+                constants = [leaf for number in self._other_numbers for leaf in flat[number]
+                             if _is_traced_constant(leaf)]
+                value, (ct,) = program.run((x,), constants, want_value)
+                borrowed = set(program.borrowed)
+                borrowed.add(id(x))
+                for number in self._other_numbers:
+                    borrowed.update(id(leaf) for leaf in flat[number] if type(leaf) is np.ndarray)
+                grad = gradient_leaf(x, ct, x, borrowed)
+                grad = grad if isinstance(self.argnums, int) else (grad,)
+                if type(value) is np.ndarray and value.ndim == 0:
+                    value = value[()]
+                return (value, grad) if want_value else grad
         active = []
         for number in self.numbers:
             leaves = flat[number]
