@@ -30,7 +30,7 @@ import numpy as np
 
 from .api import ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _leaf_value, _plain_tree, gradient_leaf
 from .core.errors import InputError, MixedadError
-from .core.pytree import flatten, unflatten
+from .core.pytree import flatten, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
 
@@ -45,16 +45,7 @@ def _leaf_signature(leaf: Any) -> tuple:
 
 def _signature(tree: Any) -> tuple:
     leaves, definition = flatten(tree)
-    return repr(definition), tuple(_leaf_signature(leaf) for leaf in leaves)
-
-
-def _same_definition(definition: Any, given: Any, given_repr: str) -> bool:
-    try:
-        if definition == given:
-            return True
-    except Exception:  # a dataclass holding arrays compares elementwise: compare the descriptions
-        pass
-    return repr(definition) == given_repr
+    return structure(definition), tuple(_leaf_signature(leaf) for leaf in leaves)
 
 
 def _is_numeric(leaf: Any) -> bool:
@@ -100,7 +91,6 @@ class Prepared:
         self.has_aux = has_aux
         self.numbers = _argnums_tuple(argnums, len(args))
         self.signatures = [_signature(arg) for arg in args]
-        self._definitions_given = [flatten(arg)[1] for arg in args]  # compared as objects first: cheaper
         self.value_reads: tuple[str, ...] = ()
         self.why_traced = ""
         self._program: Program | None = None
@@ -160,14 +150,14 @@ class Prepared:
             raise InputError(f"prepared for {len(self.signatures)} arguments, called with {len(args)}")
         flat = []
         for number, (arg, expected) in enumerate(zip(args, self.signatures)):
-            if type(arg) is np.ndarray and expected[0] == "None":  # the common case, checked fast
+            if type(arg) is np.ndarray and expected[0] is None:  # the common case, checked fast
                 if (_leaf_signature(arg),) != expected[1]:
                     self._mismatch(number, arg, expected)
                 flat.append([arg])
                 continue
             leaves, definition = flatten(arg)
             if tuple(_leaf_signature(leaf) for leaf in leaves) != expected[1] or \
-                    not _same_definition(definition, self._definitions_given[number], expected[0]):
+                    structure(definition) != expected[0]:
                 self._mismatch(number, arg, expected)
             flat.append(leaves)
         return flat
@@ -268,7 +258,7 @@ class Prepared:
 def _write_into(out: Any, grad: Any) -> Any:
     out_leaves, out_definition = flatten(out)
     grad_leaves, grad_definition = flatten(grad)
-    if repr(out_definition) != repr(grad_definition) or len(out_leaves) != len(grad_leaves):
+    if structure(out_definition) != structure(grad_definition) or len(out_leaves) != len(grad_leaves):
         raise InputError("out= must have the structure of the gradient (the differentiated arguments)")
     for buffer, value in zip(out_leaves, grad_leaves):
         if not isinstance(buffer, np.ndarray) or buffer.shape != np.shape(value) or buffer.dtype != np.result_type(value):

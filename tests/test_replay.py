@@ -242,3 +242,60 @@ def test_random_programs_replay_exactly_like_fresh_traces(expression, structure,
         np.testing.assert_allclose(gw, fw, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gc, fc, rtol=1e-12, atol=1e-12)
         assert value == pytest.approx(fresh_value, rel=1e-12, abs=1e-12)
+
+
+def test_pytrees_tuple_argnums_and_python_floats_replay():
+    from collections import namedtuple
+    from dataclasses import dataclass
+    Pair = namedtuple("Pair", "a b")
+
+    @dataclass
+    class Layer:
+        weight: np.ndarray
+        scale: float
+
+    def f(layer, pair, data):
+        return np.sum(np.tanh(data @ layer.weight) * layer.scale) + np.sum(pair.a * pair.b) * pair.b[0]
+
+    rng = np.random.default_rng(10)
+    make = lambda: (Layer(rng.standard_normal((3, 2)), float(rng.uniform(0.5, 2))),
+                    Pair(rng.standard_normal(2), rng.standard_normal(2)), rng.standard_normal((4, 3)))
+    prepared = mixedad.prepare(f, *make(), argnums=(0, 1))
+    assert prepared.replays, prepared.why_traced
+    for _ in range(3):
+        args = make()
+        got_layer, got_pair = prepared.gradient(*args)
+        want_layer, want_pair = mixedad.gradient(f, *args, argnums=(0, 1))
+        assert isinstance(got_layer, Layer) and isinstance(got_pair, Pair)
+        assert isinstance(got_layer.scale, float)
+        np.testing.assert_allclose(got_layer.weight, want_layer.weight, rtol=1e-12)
+        assert got_layer.scale == pytest.approx(want_layer.scale, rel=1e-12)
+        np.testing.assert_allclose(got_pair.a, want_pair.a, rtol=1e-12)
+        np.testing.assert_allclose(got_pair.b, want_pair.b, rtol=1e-12)
+
+
+def test_mapped_scalar_functions_replay():
+    f = lambda x, y: np.sum(mixedad.map(lambda t, u: np.sin(t) * u, x, y)) + mixedad.sum(np.exp, x)
+    rng = np.random.default_rng(11)
+    prepared = mixedad.prepare(f, rng.standard_normal(5), rng.standard_normal(5), argnums=(0, 1))
+    assert prepared.replays, prepared.why_traced
+    x, y = rng.standard_normal(5), rng.standard_normal(5)
+    gx, gy = prepared.gradient(x, y)
+    np.testing.assert_allclose(gx, np.cos(x) * y + np.exp(x), rtol=1e-12)
+    np.testing.assert_allclose(gy, np.sin(x), rtol=1e-12)
+
+
+def test_output_that_ignores_the_differentiated_argument_has_zero_gradient():
+    prepared = mixedad.prepare(lambda w, x: np.sum(x ** 2) + 0.0 * np.sum(w[:0]), np.ones(3), np.ones(2))
+    grad = prepared.gradient(np.full(3, 5.0), np.arange(2.0))
+    np.testing.assert_array_equal(grad, np.zeros(3))
+    value, _ = prepared.value_and_gradient(np.full(3, 5.0), np.arange(2.0))
+    assert value == 1.0
+
+
+def test_closure_arrays_changed_in_place_are_seen_by_the_replay():
+    weights = np.array([1.0, 2.0, 3.0])
+    prepared = mixedad.prepare(lambda x: np.sum(weights * np.sin(x)), np.zeros(3))
+    weights[:] = [3.0, 0.5, -1.0]  # the same object, new contents
+    x = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(prepared.gradient(x), weights * np.cos(x), rtol=1e-12)

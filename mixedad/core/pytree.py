@@ -42,6 +42,19 @@ def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
     return LEAF
 
 
+def structure(definition: Any) -> Any:
+    """A hashable description of a tree's shape from its definition: container types, keys
+    and field names, but not the values a dataclass template holds."""
+    if definition is LEAF:
+        return None
+    if definition[0] == "none":
+        return definition
+    kind, template, names, children = definition
+    if kind is dataclasses:
+        template = type(template)
+    return (kind, template, tuple(names) if names else None, tuple(structure(child) for child in children))
+
+
 def unflatten(definition: Any, leaves: list[Any]) -> Any:
     """Rebuild the tree described by ``definition`` with ``leaves`` in flatten order."""
     iterator = iter(leaves)
