@@ -68,6 +68,9 @@ def _same_static(new: Any, recorded: Any) -> bool:
         return False
 
 
+_UNTRACEABLE = "the other arguments' arrays could not be traced as constants"
+
+
 class _Recording:
     """What ``_differentiate`` hands back when it records a program."""
 
@@ -94,6 +97,7 @@ class Prepared:
         self.value_reads: tuple[str, ...] = ()
         self.why_traced = ""
         self._program: Program | None = None
+        self._constants_traceable = True  # until f refuses a traced constant (then: never again)
         self._record(args, want_value=True)  # traced once now: errors surface at prepare time
 
     @property
@@ -108,16 +112,19 @@ class Prepared:
 
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
-        recording = _Recording(trace_constants=True)
+        why = "" if self._constants_traceable else _UNTRACEABLE
+        recording = _Recording(trace_constants=not why)
         try:
             result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                                     recording=recording)
-            why = ""
         except MixedadError:  # e.g. np.asarray on a traced constant: record without them
+            if why:
+                raise
             recording = _Recording(trace_constants=False)
             result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                                     recording=recording)
-            why = "the other arguments' arrays could not be traced as constants"
+            self._constants_traceable = False
+            why = _UNTRACEABLE
         trace = recording.trace
         self.value_reads = tuple(dict.fromkeys(trace.value_dependent))
         inputs = recording.inputs
