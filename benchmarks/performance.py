@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import json
-import statistics
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from benchmarks.timing import format_seconds, machine_description  # first: one BLAS thread, malloc tuned
+from benchmarks.timing import (call_seconds, format_seconds, machine_description,  # first: one BLAS thread
+                               shuffled_medians)
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -49,8 +48,6 @@ PEER_COLUMNS = EAGER_PEERS + ("jax.jit",)
 HAND_WRITTEN = "hand-written NumPy"
 COLUMNS = MIXEDAD_COLUMNS + PEER_COLUMNS + (HAND_WRITTEN,)
 RTOL = {"float32": 2e-3, "float64": 1e-7}  # of the largest entry of mixedad auto's gradient
-SAMPLE_SECONDS = 2e-3  # a sample repeats a call until it lasts this long
-WARM_CALL_BELOW = 0.05  # calls shorter than this get one untimed call before each sample
 
 
 def peer_frameworks() -> dict[str, Any]:
@@ -273,42 +270,6 @@ def relative_difference(got: list, want: list) -> float:
     return worst
 
 
-def shuffled_medians(contenders: dict[str, Callable[[], Any]], rounds: int, rng: np.random.Generator) -> dict:
-    """Median seconds per call, in rounds that visit the contenders in a new random order.
-
-    As in benchmarks.suite: a fixed order would always time one contender right after the
-    same neighbour (after PyTorch or JAX the caches are cold); short calls get one untimed
-    call before each sample, so each is measured warm, as in a training loop. The objects
-    alive before the rounds (the frameworks, JAX's caches of compiled code) are frozen out of
-    the garbage collector: else a full collection that one contender's allocations trigger
-    scans the others' heaps (0.6 s after JAX has run the Python loop), landing in its samples.
-    """
-    estimates = {}
-    for name, call in contenders.items():
-        start = time.perf_counter()
-        call()
-        estimates[name] = time.perf_counter() - start
-    repeats = {name: max(1, int(SAMPLE_SECONDS / max(seconds, 1e-7))) for name, seconds in estimates.items()}
-    names = list(contenders)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    gc.collect()
-    gc.freeze()
-    try:
-        for _ in range(rounds):
-            for index in rng.permutation(len(names)):
-                name = names[index]
-                call, n = contenders[name], repeats[name]
-                if estimates[name] < WARM_CALL_BELOW:
-                    call()
-                start = time.perf_counter()
-                for _ in range(n):
-                    call()
-                samples[name].append((time.perf_counter() - start) / n)
-    finally:
-        gc.unfreeze()
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def _returns_value(case: PerformanceCase, column: str) -> bool:
     return case.value_and_gradient and column not in PEER_COLUMNS
 
@@ -353,7 +314,7 @@ def measure_case(case: PerformanceCase, calls: dict, rounds: int, rng: np.random
                 log(f"  !!! GRADIENT MISMATCH: {column} differs from mixedad auto by {difference:.2e} (relative "
                     f"to the largest entry) in case {case.name!r} !!!")
         contenders[column] = call
-    medians = shuffled_medians(contenders, rounds, rng)
+    medians = shuffled_medians(contenders, call_seconds(contenders), rounds, rng)
     row["rounds"] = rounds
     row["primal_s"] = primal = medians.pop("NumPy primal")
     for column, seconds in medians.items():

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
-from benchmarks.timing import format_seconds, machine_description  # first: one BLAS thread
+from benchmarks.timing import (SAMPLE_SECONDS, WARM_CALL_BELOW, call_seconds, format_seconds,  # first: one BLAS thread
+                               machine_description, shuffled_medians)
 
 import numpy as np
 
@@ -39,8 +39,6 @@ def _relative_error(got: list, want: list) -> float:
     return worst
 
 
-SAMPLE_SECONDS = 2e-3  # each sample repeats a call until it lasts this long
-WARM_CALL_BELOW = 0.05  # calls shorter than this get one untimed call before each sample
 
 
 def _sample_cost(seconds: float) -> float:
@@ -53,32 +51,6 @@ def _rounds_for(budget: float, call_seconds: list[float], quick: bool) -> int:
     round_seconds = sum(_sample_cost(t) for t in call_seconds)
     low, high = (3, 7) if quick else (7, 41)
     return int(min(high, max(low, budget / max(round_seconds, 1e-9))))
-
-
-def shuffled_medians(contenders: dict, call_seconds: dict, rounds: int, warmup: int, rng) -> dict:
-    """Median seconds per call of each contender, in rounds that visit them in a new random order.
-
-    The order changes every round so that no contender always runs after the same
-    neighbour (after JAX or PyTorch, caches are cold); short calls also get one untimed
-    call before each sample, so every contender is measured warm, as in a training loop.
-    """
-    for function in contenders.values():
-        for _ in range(warmup):
-            function()
-    names = list(contenders)
-    repeats = {name: max(1, int(SAMPLE_SECONDS / max(call_seconds[name], 1e-7))) for name in names}
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(rounds):
-        for index in rng.permutation(len(names)):
-            name = names[index]
-            function, n = contenders[name], repeats[name]
-            if call_seconds[name] < WARM_CALL_BELOW:
-                function()
-            start = time.perf_counter()
-            for _ in range(n):
-                function()
-            samples[name].append((time.perf_counter() - start) / n)
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def measure_case(case, columns, quick: bool, budget: float, log) -> dict:
@@ -114,13 +86,10 @@ def measure_case(case, columns, quick: bool, budget: float, log) -> dict:
         own_primal = "NumPy primal" if column.name.startswith("mixedad") else f"{column.name} primal"
         contenders.setdefault(own_primal, primal)
         contenders[f"{column.name} gradient"] = gradient
-    estimates = {}
-    for name, function in contenders.items():
-        start = time.perf_counter()
-        function()
-        estimates[name] = time.perf_counter() - start
+    estimates = call_seconds(contenders)
     rounds = _rounds_for(budget, list(estimates.values()), quick)
-    medians = shuffled_medians(contenders, estimates, rounds, 1 if quick else 3, np.random.default_rng(len(row["case"])))
+    medians = shuffled_medians(contenders, estimates, rounds, np.random.default_rng(len(row["case"])),
+                               warmup=1 if quick else 3)
     row["rounds"] = rounds
     row["numpy_primal_s"] = medians.get("NumPy primal")
     for column in columns:

@@ -6,6 +6,7 @@ ratio of medians.
 """
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -57,6 +58,55 @@ def interleaved_medians(contenders: dict[str, Callable[[], object]], rounds: int
             for _ in range(n):
                 function()
             samples[name].append((time.perf_counter() - start) / n)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+SAMPLE_SECONDS = 2e-3  # a sample repeats a call until it lasts this long
+WARM_CALL_BELOW = 0.05  # calls shorter than this get one untimed call before each sample
+
+
+def call_seconds(contenders: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """One timed call of each contender: how many calls a sample needs, and whether to warm it."""
+    estimates = {}
+    for name, function in contenders.items():
+        start = time.perf_counter()
+        function()
+        estimates[name] = time.perf_counter() - start
+    return estimates
+
+
+def shuffled_medians(contenders: dict[str, Callable[[], object]], estimates: dict[str, float], rounds: int,
+                     rng, warmup: int = 0) -> dict[str, float]:
+    """Median seconds per call, in rounds that visit the contenders in a new random order.
+
+    A fixed order would always time one contender right after the same neighbour (after
+    PyTorch or JAX the caches are cold); calls shorter than ``WARM_CALL_BELOW`` get one
+    untimed call before each sample, so each is measured warm, as in a training loop. The
+    objects alive before the rounds (the frameworks, JAX's caches of compiled code) are
+    frozen out of the garbage collector: else a full collection that one contender's
+    allocations trigger scans the others' heaps, landing in its samples.
+    """
+    for function in contenders.values():
+        for _ in range(warmup):
+            function()
+    names = list(contenders)
+    repeats = {name: max(1, int(SAMPLE_SECONDS / max(estimates[name], 1e-7))) for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    gc.freeze()
+    try:
+        for _ in range(rounds):
+            for index in rng.permutation(len(names)):
+                name = names[index]
+                function, n = contenders[name], repeats[name]
+                if estimates[name] < WARM_CALL_BELOW:
+                    function()
+                start = time.perf_counter()
+                for _ in range(n):
+                    function()
+                samples[name].append((time.perf_counter() - start) / n)
+    finally:
+        gc.unfreeze()
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
