@@ -259,7 +259,12 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) 
         g = cotangents if entry.n_outputs > 1 else cotangents[0]
         entry.cotangents = None
         if entry.selection is not None and type(g) in _PLAIN_COTANGENTS:
-            _add_selected(entry, g, owned)
+            if instrumented:
+                start = time.perf_counter()
+                _add_selected(entry, g, owned)
+                entry.backward_seconds += time.perf_counter() - start
+            else:
+                _add_selected(entry, g, owned)
             continue
         try:
             parent_cts = entry.vjp(g) if not instrumented else _timed(entry, entry.vjp)(g)
