@@ -365,7 +365,7 @@ def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, out
 def _replay_bind(step: Step) -> None:
     """Recompute a primitive's entry on the current values of its traced arguments."""
     prim, args, kwargs, (positions, rule_at), traced_positions = step.payload
-    arg_values = [primal(a) for a in args]
+    arg_values = [a._value if type(a) is Traced and a._value is not None else primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)
     if step.keep is not None:  # only the arguments that lead to a differentiated input
         traced_positions = [traced_positions[k] for k in step.keep]
@@ -374,6 +374,8 @@ def _replay_bind(step: Step) -> None:
     elif step.entry.selection is not None:  # the sweep adds plain cotangents itself: build the rule if asked
         def vjp(g):
             return _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
+    elif prim.vjp_rules is not None:  # a replay's cotangents are plain arrays: no per-component wrapper
+        vjp = _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     else:
         vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     if prim.multiple_outputs:
@@ -446,13 +448,13 @@ def _componentwise(vjp):
 def _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
     if prim.joint_vjp:
         rule = prim.vjp_rules[0]
-        keep = [rule_at[j] for j in traced_positions]
         n_positions = len(positions)
+        if n_positions == 1:
+            return lambda g: (rule(g, out, *arg_values, **kwargs),)
+        keep = [rule_at[j] for j in traced_positions]
 
         def joint_vjp(g):
             cts = rule(g, out, *arg_values, **kwargs)
-            if n_positions == 1:
-                return [cts]
             if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
                 raise MissingRuleError(
                     f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "

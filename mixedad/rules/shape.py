@@ -26,7 +26,18 @@ from ..core.traced import Traced, _astype, _getitem
 # ------------------------------------------------------------------------------------------
 # the primitives: what runs on NumPy values, and the transpose of each move
 def _reshape(x, shape, order):
+    if isinstance(x, _NUMPY_VALUES):  # the method skips np.reshape's dispatch
+        return x.reshape(shape, order=order)
     return np.reshape(x, shape, order=order)
+
+
+def _reshape_vjp(g, out, x, shape, order):
+    if isinstance(g, _NUMPY_VALUES) and isinstance(x, _NUMPY_VALUES):
+        return g.reshape(x.shape, order=order)
+    return np.reshape(g, np.shape(x), order=order)
+
+
+_NUMPY_VALUES = (np.ndarray, np.generic)
 
 
 def _concatenate(*arrays, axis, dtype, casting):
@@ -111,8 +122,7 @@ def _sort_jvp(t, out, x, axis=-1, *kind_and_order, **options):
     return np.ravel(t)[order] if axis is None else np.take_along_axis(t, order, axis)
 
 
-reshape_ = reverse_rule(_reshape, lambda g, out, x, shape, order: np.reshape(g, np.shape(x), order=order),
-                        name="reshape", forward="linear")
+reshape_ = reverse_rule(_reshape, _reshape_vjp, name="reshape", forward="linear")
 transpose = reverse_rule(np.transpose, _transpose_vjp, nondiff_argnums=(1,), forward="linear")
 broadcast_to = reverse_rule(np.broadcast_to, lambda g, out, array, shape, subok=False: g,  # the engine sums
                             nondiff_argnums=(1, 2), forward="linear")
