@@ -153,40 +153,56 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     plan = plans.get((want_value, want_partials))
     if plan is None:
         plan = plans[want_value, want_partials] = _plan(root, want_value, want_partials)
-    values: dict[int, Any] = {}
-    partials: dict[int, dict[int, Any]] = {}
+    chain, steps = plan
     # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
     # value serves as cos's partial and the other way round. Each entry keeps its argument
-    # alive, so that the id cannot be reused by a later value (values[] releases them).
+    # alive, so that the id cannot be reused by a later value.
     unary: dict[tuple, tuple] = {}
-    for node, compute, reads, done in plan:
-        prim = node.prim
+    if chain:  # each node reads only the one before it: no tables
+        value = partials = None
+        below = None
+        for node, compute, reads, _ in steps:
+            arg_values = None
+            if compute or reads:
+                arg_values = [value if type(a) is ExprNode else input_value(a) for a in node.args]
+            value = _node_value(node, arg_values, unary) if compute else None
+            if want_partials:
+                partials = _node_partials(node, arg_values, value, {below: partials}, unary)
+            below = id(node)
+        return value, partials
+    values: dict[int, Any] = {}
+    partials_of: dict[int, list] = {}
+    for node, compute, reads, done in steps:
         key = id(node)
         arg_values = None
         if compute or reads:
             arg_values = [values[id(a)] if type(a) is ExprNode else input_value(a) for a in node.args]
         out = None
         if compute:
-            if len(arg_values) == 1 and not node.kwargs:
-                memo_key = (prim.fn, id(arg_values[0]))
-                hit = unary.get(memo_key)
-                if hit is None:
-                    hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
-                out = hit[1]
-            else:
-                out = prim.fn(*arg_values, **node.kwargs)
-            values[key] = out
+            out = values[key] = _node_value(node, arg_values, unary)
         if want_partials:
-            partials[key] = _node_partials(node, arg_values, out, partials, unary)
+            partials_of[key] = _node_partials(node, arg_values, out, partials_of, unary)
         for arg_key in done:
             values.pop(arg_key, None)
-            partials.pop(arg_key, None)
-    return values.get(id(root)), partials.get(id(root))
+            partials_of.pop(arg_key, None)
+    return values.get(id(root)), partials_of.get(id(root))
 
 
-def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
-    """How to evaluate ``root``: per node, in order, whether to compute its value, whether
-    its partials read argument values, and which nodes' results it is the last to use."""
+def _node_value(node: ExprNode, arg_values: list, unary: dict) -> Any:
+    prim = node.prim
+    if len(arg_values) == 1 and not node.kwargs:
+        memo_key = (prim.fn, id(arg_values[0]))
+        hit = unary.get(memo_key)
+        if hit is None:
+            hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
+        return hit[1]
+    return prim.fn(*arg_values, **node.kwargs)
+
+
+def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> tuple[bool, list[tuple]]:
+    """How to evaluate ``root``: whether it is a chain, and per node, in order, whether to
+    compute its value, whether its partials read argument values, and which nodes' results
+    it is the last to use (a chain needs no such bookkeeping)."""
     chain = _chain_below(root)
     order = chain or _topological_dag(root)
     if want_partials:
@@ -196,7 +212,7 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
             if node.arg_slots is None:
                 node.arg_slots = _arg_slots(node.args, node.input_ids)
     if chain:
-        return _chain_plan(order, want_value, want_partials)
+        return True, _chain_plan(order, want_value, want_partials)
     compute = [False] * len(order)
     reads = [False] * len(order)
     position = {id(node): k for k, node in enumerate(order)}
@@ -217,7 +233,7 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> list[tuple]:
                 if key not in seen_use:  # the last node (in evaluation order) that reads arg
                     seen_use.add(key)
                     done[k].append(key)
-    return [(node, compute[k], reads[k], tuple(done[k])) for k, node in enumerate(order)]
+    return False, [(node, compute[k], reads[k], tuple(done[k])) for k, node in enumerate(order)]
 
 
 def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) -> list[tuple]:
@@ -232,7 +248,7 @@ def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) ->
             compute[k] = compute[k] or uses_output
         if k and (compute[k] or reads[k]):
             compute[k - 1] = True
-    return [(node, compute[k], reads[k], (id(order[k - 1]),) if k else ()) for k, node in enumerate(order)]
+    return [(node, compute[k], reads[k], ()) for k, node in enumerate(order)]
 
 
 def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:

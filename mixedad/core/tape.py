@@ -275,16 +275,19 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) 
             raise
         if not retain:
             entry.vjp = None  # frees what the rule saved as soon as it has run
-        for position_in_entry, (parent, ct) in enumerate(zip(entry.parents, parent_cts)):
+        context_shape = entry.context_shape
+        for parent, ct in zip(entry.parents, parent_cts):
             if parent is None or ct is None:
                 continue
             parent_entry, parent_slot, parent_shape, parent_dtype = parent
-            try:
-                ct = fit_cotangent(ct, entry.context_shape, parent_shape, parent_dtype)
-            except ValueError as error:
-                _add_rule_note(error, entry, f" returned a cotangent of shape {np.shape(ct)} for its "
-                               f"differentiable argument {position_in_entry}, of shape {parent_shape}")
-                raise
+            if not (type(ct) is np.ndarray and ct.shape == parent_shape and ct.dtype == parent_dtype
+                    and (context_shape is None or context_shape == parent_shape)):
+                try:
+                    ct = fit_cotangent(ct, context_shape, parent_shape, parent_dtype)
+                except ValueError as error:
+                    _add_rule_note(error, entry, f" returned a cotangent of shape {np.shape(ct)} for its "
+                                   f"differentiable argument {entry.parents.index(parent)}, of shape {parent_shape}")
+                    raise
             existing = parent_entry.cotangents
             if existing is None:
                 existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
