@@ -21,6 +21,8 @@ when that is known:
 
 As with ``jax.jit``, ``f`` must be a function of its arguments: randomness drawn inside
 ``f``, or a global rebound between calls, is recorded once and replayed as a constant.
+A prepared gradient replays one recorded tape, so it serves one call at a time: prepare
+one per thread.
 """
 from __future__ import annotations
 
