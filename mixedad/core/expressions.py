@@ -264,10 +264,16 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
             for k, index in enumerate(slots):
                 tangents_per_input[index][j] = arg_partials[k]
         return [prim.tangent_rule(tangents, out, *arg_values) for tangents in tangents_per_input]
-    if len(node.inputs) == 1 and len(args) == 1:  # a unary op on one input: the common case
-        d = _derivative(prim, 0, arg_values, out, node.kwargs, unary)
-        arg = args[0]
-        return [_combine(d, partials[id(arg)][0]) if type(arg) is ExprNode else d]
+    if len(node.inputs) == 1:  # one region input (the common case): one sum of chain-rule terms
+        total = None
+        for j, slots in enumerate(node.arg_slots):
+            if slots is None:
+                continue
+            d = _derivative(prim, j, arg_values, out, node.kwargs, unary)
+            arg = args[j]
+            term = _combine(d, partials[id(arg)][0]) if type(arg) is ExprNode else d
+            total = term if total is None else total + term
+        return [total]
     total = [None] * len(node.inputs)
     for j, slots in enumerate(node.arg_slots):
         if slots is None:
