@@ -204,15 +204,15 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> tuple[bool, 
     compute its value, whether its partials read argument values, and which nodes' results
     it is the last to use (a chain needs no such bookkeeping)."""
     chain = _chain_below(root)
-    order = chain or _topological_dag(root)
+    if chain:
+        return True, _chain_plan(chain, want_value, want_partials)
+    order = _topological_dag(root)
     if want_partials:
         for node in order:
             if node.demand is None:
                 node.demand = _partial_demand(node)
             if node.arg_slots is None:
                 node.arg_slots = _arg_slots(node.args, node.input_ids)
-    if chain:
-        return True, _chain_plan(order, want_value, want_partials)
     compute = [False] * len(order)
     reads = [False] * len(order)
     position = {id(node): k for k, node in enumerate(order)}
@@ -237,18 +237,23 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> tuple[bool, 
 
 
 def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) -> list[tuple]:
-    """``_plan`` for a chain (each node reads the one before it): no lookups needed."""
-    n = len(order)
-    compute = [False] * n
-    reads = [False] * n
-    compute[-1] = want_value
-    for k in range(n - 1, -1, -1):
+    """``_plan`` for a chain (each node reads the one before it): one pass, from the top."""
+    steps: list[tuple] = [()] * len(order)
+    compute = want_value
+    for k in range(len(order) - 1, -1, -1):
+        node = order[k]
+        reads = False
         if want_partials:
-            uses_output, reads[k] = order[k].demand
-            compute[k] = compute[k] or uses_output
-        if k and (compute[k] or reads[k]):
-            compute[k - 1] = True
-    return [(node, compute[k], reads[k], ()) for k, node in enumerate(order)]
+            demand = node.demand
+            if demand is None:
+                demand = node.demand = _partial_demand(node)
+            if node.arg_slots is None:
+                node.arg_slots = _arg_slots(node.args, node.input_ids)
+            compute = compute or demand[0]
+            reads = demand[1]
+        steps[k] = (node, compute, reads, ())
+        compute = compute or reads  # the node below is computed if this one reads its arguments
+    return steps
 
 
 def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
