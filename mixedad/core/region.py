@@ -118,31 +118,44 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     slots = []  # per argument, where its region inputs sit among the node's (see ExprNode.arg_slots)
     slots_known = True  # false if an input is met twice: then they are looked up when evaluated
     shape = None
+    common = None  # the dtype the array arguments share (False: they differ)
+    others = False  # an argument that is neither traced nor an ndarray (a scalar, a list, ...)
     for arg in args:
-        if type(arg) is Traced:
+        kind = type(arg)
+        if kind is Traced:
             expr = arg._expr
             start = len(inputs)
             if expr is None:
                 inputs[id(arg)] = arg
                 slots.append((start,))
+                width = 1
             elif len(expr.inputs) == 1:
                 inputs[id(expr.inputs[0])] = expr.inputs[0]
                 slots.append((start,))
+                width = 1
             else:
                 inputs.update(expr.input_ids)
-                slots.append(tuple(range(start, start + len(expr.inputs))))
-            if len(inputs) != start + len(slots[-1]):
+                width = len(expr.inputs)
+                slots.append(tuple(range(start, start + width)))
+            if len(inputs) != start + width:
                 slots_known = False
             arg_shape = arg._shape
-        elif type(arg) is np.ndarray:
+            dtype = arg._dtype if arg._dtype is not None else arg.dtype
+        elif kind is np.ndarray:
             trace.borrowed.add(id(arg))
             arg_shape = arg.shape
+            dtype = arg.dtype
             slots.append(None)
         else:
-            arg_shape = None
+            others = True
             slots.append(None)
-        if arg_shape is not None and arg_shape != shape:
+            continue
+        if arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
+        if common is None:
+            common = dtype
+        elif dtype != common:
+            common = False
     if trace.requested == "auto" and len(inputs) <= PARTIALS_CAP:
         decision = DUAL_ELEMENTWISE
     else:
@@ -157,13 +170,18 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         slots_known = False
     node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
     location = user_location(3) if trace.instrumented else None
-    if shape is None or any(type(arg) is not Traced and type(arg) is not np.ndarray for arg in args):
+    if others or shape is None:
         shape = broadcast_shape(args)  # scalars, lists, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
     if slots_known:
         node.arg_slots = tuple(slots)
-    node.dtype = _node_dtype(prim, args)
-    return Traced(trace, None, None, 0, node, shape, node.dtype)
+    if common and not (others and any(isinstance(arg, ARRAY_TYPES) for arg in args if type(arg) is not Traced)) \
+            and common.char in prim.same_dtype_loops:
+        dtype = common  # Python scalars are weak (NEP 50): the arrays' dtype, if the op has a loop for it
+    else:
+        dtype = _node_dtype(prim, args)
+    node.dtype = dtype
+    return Traced(trace, None, None, 0, node, shape, dtype)
 
 
 def _node_dtype(prim, args) -> np.dtype:
