@@ -60,13 +60,19 @@ class _Inputs:
         self.definitions = []
         self.leaves: list[list[tuple[Any, Traced]]] = []
         self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
+        entries = trace.entries
         for number in argnums:
             leaves, definition = flatten(args[number])
             traced_leaves = []
             for index, leaf in enumerate(leaves):
-                value = _leaf_value(leaf, number, index, len(leaves))
+                if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
+                    value = leaf
+                else:
+                    value = _leaf_value(leaf, number, index, len(leaves))
                 trace.borrowed.add(id(value))
-                entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype))
+                entry = TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype)
+                entry.index = len(entries)
+                entries.append(entry)
                 traced_leaves.append((leaf, Traced(trace, value, entry)))
             self.definitions.append(definition)
             self.leaves.append(traced_leaves)

@@ -273,7 +273,7 @@ def bind(prim: Primitive, args, kwargs):
     """Apply a general primitive: compute on NumPy values, record one tape entry."""
     trace = None
     traced_positions = []
-    borrowed = None
+    borrowed = []  # ids of the user's arrays among the arguments
     newer = None  # a value of a newer level than any traced argument owns the operation
     for j, arg in enumerate(args):
         if type(arg) is Traced:
@@ -283,11 +283,11 @@ def bind(prim: Primitive, args, kwargs):
             elif arg._trace is not trace:
                 find_trace(args)  # raises the error that fits
         elif type(arg) is np.ndarray:
-            borrowed = arg if borrowed is None else borrowed
+            borrowed.append(id(arg))
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
-    if borrowed is not None and trace is not None:
-        trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)
+    if borrowed and trace is not None:
+        trace.borrowed.update(borrowed)
     if kwargs:
         _check_kwargs(prim, kwargs)
     if newer is not None and (trace is None or newer._level > trace.id):
@@ -344,7 +344,8 @@ def bind(prim: Primitive, args, kwargs):
     if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.saved_bytes = saved_bytes(arg_values, out)
-    record(trace, entry)
+    entry.index = len(trace.entries)
+    trace.entries.append(entry)
     result = Traced(trace, out, entry)
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
