@@ -42,7 +42,7 @@ def reduced_shape(shape, axis, keepdims):
 
 def expand_reduced(g, shape, axis, keepdims):
     """Give a reduction's cotangent back its reduced axes (size 1): it then broadcasts."""
-    if keepdims or axis is None and np.ndim(g) == 0:
+    if keepdims or axis is None and (g.ndim if type(g) is np.ndarray else np.ndim(g)) == 0:
         return g
     return np.reshape(g, reduced_shape(shape, axis, True))
 
@@ -69,7 +69,7 @@ def _mean(x, axis=None, keepdims=False):
 
 
 sum_ = reverse_rule(_sum, lambda g, out, x, axis=None, keepdims=False:
-                    expand_reduced(g, np.shape(x), axis, keepdims), name="sum", forward="linear")
+                    expand_reduced(g, x.shape, axis, keepdims), name="sum", forward="linear")
 mean_ = reverse_rule(_mean, lambda g, out, x, axis=None, keepdims=False:
                      expand_reduced(g, np.shape(x), axis, keepdims) / _count(np.shape(x), axis), name="mean",
                      forward="linear")
