@@ -65,10 +65,7 @@ class _Inputs:
             leaves, definition = flatten(args[number])
             traced_leaves = []
             for index, leaf in enumerate(leaves):
-                if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
-                    value = leaf
-                else:
-                    value = _leaf_value(leaf, number, index, len(leaves))
+                value = _leaf_value(leaf, number, index, len(leaves))
                 trace.borrowed.add(id(value))
                 entry = TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype)
                 entry.index = len(entries)

@@ -142,7 +142,7 @@ class Prepared:
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
         self._other_numbers = [number for number in range(len(args)) if number not in self.numbers]
-        self._one_array = len(self.numbers) == 1 and self._definitions[0] is None
+        self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
         self._static = self._static_leaves(args)
         return result
@@ -190,28 +190,18 @@ class Prepared:
 
     def _replay(self, flat: list, want_value: bool):
         program = self._program
-        if self._one_array and not self.has_aux:  # f(x, ...) of one array: the short way
-            x = flat[self.numbers[0]][0]
-            if type(x) is np.ndarray and x.dtype.kind == "f":
-                constants = [leaf for number in self._other_numbers for leaf in flat[number]
-                             if _is_traced_constant(leaf)]
-                value, (ct,) = program.run((x,), constants, want_value)
-                borrowed = set(program.borrowed)
-                borrowed.add(id(x))
-                for number in self._other_numbers:
-                    borrowed.update(id(leaf) for leaf in flat[number] if type(leaf) is np.ndarray)
-                grad = gradient_leaf(x, ct, x, borrowed)
-                grad = grad if isinstance(self.argnums, int) else (grad,)
-                if type(value) is np.ndarray and value.ndim == 0:
-                    value = value[()]
-                return (value, grad) if want_value else grad
+        constants = [leaf for number in self._other_numbers for leaf in flat[number] if _is_traced_constant(leaf)]
+        if self._one_array:  # f(x, ...) differentiated with respect to one array: no trees to walk
+            original = flat[self.numbers[0]][0]
+            x = _leaf_value(original, self.numbers[0], 0, 1)
+            value, (ct,) = program.run((x,), constants, want_value)
+            grad = gradient_leaf(original, ct, x, self._borrowed(flat))
+            grad = grad if isinstance(self.argnums, int) else (grad,)
+            return (_plain_value(value), grad) if want_value else grad
         active = []
         for number in self.numbers:
             leaves = flat[number]
-            for index, leaf in enumerate(leaves):
-                fast = type(leaf) is np.ndarray and leaf.dtype.kind == "f"
-                active.append(leaf if fast else _leaf_value(leaf, number, index, len(leaves)))
-        constants = [leaf for number in self._other_numbers for leaf in flat[number] if _is_traced_constant(leaf)]
+            active += [_leaf_value(leaf, number, index, len(leaves)) for index, leaf in enumerate(leaves)]
         aux = None
         if self.has_aux:
             def read_aux():
@@ -220,11 +210,7 @@ class Prepared:
         else:
             read_aux = None
         value, cotangents = program.run(active, constants, want_value, read_aux)
-        borrowed = set(program.borrowed)
-        for leaves in flat:
-            for leaf in leaves:
-                if type(leaf) is np.ndarray:
-                    borrowed.add(id(leaf))
+        borrowed = self._borrowed(flat)
         grads, position = [], 0
         for number, definition in zip(self.numbers, self._definitions):
             leaves = [gradient_leaf(original, cotangents[position + k], active[position + k], borrowed)
@@ -232,11 +218,19 @@ class Prepared:
             grads.append(leaves[0] if definition is None else unflatten(definition, leaves))
             position += len(leaves)
         grad = grads[0] if isinstance(self.argnums, int) else tuple(grads)
-        if type(value) is np.ndarray and value.ndim == 0:
-            value = value[()]
         if want_value:
+            value = _plain_value(value)
             return ((value, aux) if self.has_aux else value), grad
         return (grad, aux) if self.has_aux else grad
+
+    def _borrowed(self, flat: list) -> set[int]:
+        """Ids no gradient may be: the program's constants and this call's arrays."""
+        borrowed = set(self._program.borrowed)
+        for leaves in flat:
+            for leaf in leaves:
+                if type(leaf) is np.ndarray:
+                    borrowed.add(id(leaf))
+        return borrowed
 
     def gradient(self, *args: Any, out: Any = None) -> Any:
         """The gradient at ``args``; with ``out`` (arrays shaped like the gradient), written
@@ -262,6 +256,10 @@ class Prepared:
         if out is not None:
             grad = _write_into(out, grad)
         return value, grad
+
+
+def _plain_value(value: Any) -> Any:
+    return value[()] if type(value) is np.ndarray and value.ndim == 0 else value
 
 
 def _write_into(out: Any, grad: Any) -> Any:

@@ -327,3 +327,12 @@ def test_a_conv_net_training_step_replays_like_fresh_traces():
 def mixedad_leaves(tree):
     from mixedad.core.pytree import flatten
     return flatten(tree)[0]
+
+
+def test_scalar_arguments_keep_their_type_in_replays():
+    prepared = mixedad.prepare(lambda x: x * x * 2.0, 1.5)
+    grad = prepared.gradient(2.5)
+    assert type(grad) is float and grad == 10.0
+    prepared = mixedad.prepare(lambda x: np.sin(x), np.float32(1.0))
+    grad = prepared.gradient(np.float32(0.0))
+    assert type(grad) is type(mixedad.gradient(lambda x: np.sin(x), np.float32(0.0))) and grad == 1.0

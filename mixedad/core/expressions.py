@@ -161,7 +161,7 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     if chain:  # each node reads only the one before it: no tables
         value = partials = None
         below = None
-        for node, compute, reads, _ in steps:
+        for node, compute, reads in steps:
             arg_values = None
             if compute or reads:
                 arg_values = [value if type(a) is ExprNode else input_value(a) for a in node.args]
@@ -251,7 +251,7 @@ def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) ->
                 node.arg_slots = _arg_slots(node.args, node.input_ids)
             compute = compute or demand[0]
             reads = demand[1]
-        steps[k] = (node, compute, reads, ())
+        steps[k] = (node, compute, reads)
         compute = compute or reads  # the node below is computed if this one reads its arguments
     return steps
 
