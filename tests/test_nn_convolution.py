@@ -167,3 +167,48 @@ def test_forward_mode_through_conv_and_pools_matches_finite_differences(layer):
     plus = f(*(a + eps * t for a, t in zip((x, w, b), tangents)))
     minus = f(*(a - eps * t for a, t in zip((x, w, b), tangents)))
     np.testing.assert_allclose(got, (plus - minus) / (2 * eps), rtol=1e-5, atol=1e-7)
+
+
+# --- memory layouts ------------------------------------------------------------------------
+# conv2d returns its (N, O, H, W) result as a view of an (O, H, W, N) array; the layers after
+# it keep that layout, and a cotangent may arrive in another one (after a reshape).
+def _batch_innermost(a):
+    return np.ascontiguousarray(np.moveaxis(a, 0, -1)).transpose(3, 0, 1, 2)
+
+
+def test_conv2d_result_is_batch_innermost_and_equal_to_the_loop():
+    x, w, b = _conv_inputs((3, 2, 6, 6), (4, 2, 3, 3))
+    got = conv2d(x, w, b)
+    assert got.strides[0] == got.itemsize  # the batch is the innermost axis in memory
+    np.testing.assert_allclose(got, conv2d_loop(x, w, b), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv2d(_batch_innermost(x), w, b), got, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["C", "batch innermost"])
+def test_max_pool2d_rule_with_a_cotangent_in_another_layout(layout):
+    x = np.random.default_rng(9).permutation(4 * 3 * 6 * 6).reshape(4, 3, 6, 6) / 8.0
+    x_in_layout = np.ascontiguousarray(x) if layout == "C" else _batch_innermost(x)
+    g = np.random.default_rng(10).standard_normal((4, 3, 3, 3))
+    g_other = _batch_innermost(g) if layout == "C" else np.ascontiguousarray(g)
+    grad = mixedad.gradient(lambda x: np.sum(max_pool2d(x, 2) * g_other), x_in_layout)
+    np.testing.assert_allclose(grad, mixedad.gradient(lambda x: np.sum(max_pool2d(x, 2) * g), x),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(max_pool2d(x_in_layout, 2), pool_loop(x, 2)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv_relu_pool_stack_with_a_reshape_matches_finite_differences(dtype):
+    """Two conv blocks and a dense layer: batch-innermost activations, then a C-order reshape
+    whose cotangent flows back into them."""
+    from mixedad.nn import relu
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 1, 10, 10))
+    w1, w2 = rng.standard_normal((4, 1, 3, 3)) / 3, rng.standard_normal((5, 4, 3, 3)) / 6
+    dense = rng.standard_normal((5 * 1 * 1, 2))
+
+    def loss(w1, w2, dense):
+        h = max_pool2d(relu(conv2d(x.astype(w1.dtype), w1)), 2)
+        h = max_pool2d(relu(conv2d(h, w2)), 2)
+        return np.sum(np.tanh(h.reshape(h.shape[0], -1) @ dense))
+
+    assert_gradients_match(loss, [w1, w2, dense], (0, 1, 2), dtype)

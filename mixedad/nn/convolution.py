@@ -9,6 +9,15 @@ multiplies it with the weights (BLAS); the pools combine the offset slices with
 tracing a windowed einsum instead would tape the patch matrix and differentiate a
 generic einsum.
 
+Memory layout: with stride 1, no dilation and one group (the usual case) ``conv2d`` puts
+the batch innermost. Its patch matrix is ``(C kh kw, H_out W_out N)`` and its result an
+``(N, O, H, W)`` view of an ``(O, H, W, N)`` array (PyTorch's "channels last" idea, with
+the batch). Elementwise ops and the pools keep that layout (``order="K"``), so the next
+conv reads its input without a transposing copy; a rule that meets operands of different
+layouts first copies the cotangent into the layout of the values (NumPy's loops over mixed
+layouts are many times slower). Values are the same as with C order; only ``reshape`` of
+such a result copies.
+
 Conventions: ``padding`` pads with zeros (``-inf`` for ``max_pool2d``); ``avg_pool2d``
 divides by the full window size, padding included (PyTorch's ``count_include_pad``); at
 ties ``max_pool2d`` sends the cotangent to the first maximum of the window in row-major
@@ -114,6 +123,8 @@ def _weight_matrix(weight, groups):
 def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     """The primitive behind :func:`conv2d` (static arguments by keyword only)."""
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    if _batch_last_applies(geometry, groups, x, weight):
+        return _conv2d_batch_last(x, weight, bias, geometry)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
     patches = geometry.windows(x).reshape(n, groups, -1, ho * wo)
     out = np.matmul(_weight_matrix(weight, groups), patches).reshape(n, o, ho, wo)
@@ -135,6 +146,27 @@ def _batch_last(g):
     return g.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
 
 
+def _batch_last_patches(x, geometry):
+    """The patch matrix (C * kh * kw, H_out * W_out * N) of ``x``, batch innermost."""
+    (n, c), (ho, wo), (kh, kw) = x.shape[:2], geometry.out_hw, geometry.kernel
+    x_last = np.ascontiguousarray(_padded(x, geometry.padding).transpose(1, 2, 3, 0))  # (C, H, W, N)
+    patches = np.empty((c, kh, kw, ho, wo, n), x.dtype)
+    for i, j in geometry.offsets:
+        patches[:, i, j] = x_last[:, i:i + ho, j:j + wo]
+    return patches.reshape(c * kh * kw, ho * wo * n)
+
+
+def _conv2d_batch_last(x, weight, bias, geometry):
+    """The forward product with the batch innermost; the result is an (N, O, H, W) view of
+    an (O, H, W, N) array: the layers after it (relu, pooling, the next conv and the reverse
+    rules) read it in long contiguous runs, and no transposing copy is made."""
+    n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
+    out = np.matmul(weight.reshape(o, -1), _batch_last_patches(x, geometry)).reshape(o, ho, wo, n)
+    if bias is not None:
+        out += np.reshape(bias, (o, 1, 1, 1))
+    return out.transpose(3, 0, 1, 2)
+
+
 def _conv2d_vjp_x_batch_last(g, x, weight, geometry):
     (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
     columns = np.matmul(weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o), _batch_last(g))
@@ -144,16 +176,14 @@ def _conv2d_vjp_x_batch_last(g, x, weight, geometry):
     for i, j in geometry.offsets:
         result[:, i:i + ho, j:j + wo] += columns[i, j]
     (ph, pw), (h, w) = geometry.padding, x.shape[2:]
-    return np.ascontiguousarray(result[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2))
+    return result[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
-    (n, c), (ho, wo), (kh, kw) = x.shape[:2], geometry.out_hw, geometry.kernel
-    x_last = np.ascontiguousarray(_padded(x, geometry.padding).transpose(1, 2, 3, 0))  # (C, H, W, N)
-    patches = np.empty((c, kh, kw, ho, wo, n), x.dtype)
-    for i, j in geometry.offsets:
-        patches[:, i, j] = x_last[:, i:i + ho, j:j + wo]
-    return np.matmul(_batch_last(g), patches.reshape(c * kh * kw, -1).T).reshape(weight.shape)
+    # (K, L) @ (L, O) rather than (O, L) @ (L, K): OpenBLAS runs this orientation faster
+    # when both sides are short and L is long
+    product = np.matmul(_batch_last_patches(x, geometry), _batch_last(g).T)
+    return product.T.reshape(weight.shape)
 
 
 def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
@@ -226,7 +256,7 @@ def _pool_geometry(name, x, kernel_size, stride, padding):
 def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     """The primitive behind :func:`max_pool2d` (static arguments by keyword only)."""
     views = _pool_geometry("max_pool2d", x, kernel_size, stride, padding).offset_views(x, fill=-np.inf)
-    out = views[0].copy()
+    out = views[0].copy(order="K")  # keeps a batch-innermost input's layout
     for view in views[1:]:
         np.maximum(out, view, out=out)
     return out
@@ -238,6 +268,7 @@ def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     if geometry.stride == geometry.kernel and geometry.padding == (0, 0) and type(g) is np.ndarray:
         return _tiled_max_pool2d_vjp(g, out, x, geometry)
     views = geometry.offset_views(x, fill=-np.inf)
+    g = _in_layout_of(g, out)
     unclaimed = None  # windows whose first maximum is still to be found (None: all of them)
     per_offset = []
     zero = np.zeros((), g.dtype)
@@ -253,12 +284,23 @@ def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     return geometry.scatter(per_offset, g.dtype)
 
 
+def _in_layout_of(g, like):
+    """``g`` in the memory layout of ``like`` (a copy if they differ): NumPy's loops over
+    operands of different layouts (C order and batch-innermost) run many times slower."""
+    if type(g) is not np.ndarray or g.strides == like.strides or g.shape != like.shape:
+        return g
+    result = np.empty_like(like, dtype=g.dtype)
+    result[...] = g
+    return result
+
+
 def _tiled_max_pool2d_vjp(g, out, x, geometry):
     """Windows that tile the input (stride = kernel, no padding) do not overlap: each
     offset's cotangent is written straight into its strided slice, with no sums."""
+    g = _in_layout_of(g, out)
     (kh, kw), (ho, wo) = geometry.kernel, geometry.out_hw
     covered = x.shape[2] == ho * kh and x.shape[3] == wo * kw
-    result = np.empty(x.shape, g.dtype) if covered else np.zeros(x.shape, g.dtype)
+    result = np.empty_like(x, g.dtype) if covered else np.zeros_like(x, g.dtype)  # x's layout
     unclaimed = None  # windows whose first maximum (row-major) is still to be found
     for i in range(kh):
         for j in range(kw):
@@ -311,7 +353,7 @@ def avg_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     """The primitive behind :func:`avg_pool2d` (static arguments by keyword only)."""
     geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
     views = geometry.offset_views(x)
-    out = views[0].copy()
+    out = views[0].copy(order="K")
     for view in views[1:]:
         out += view
     return out / len(views)
