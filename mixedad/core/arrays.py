@@ -71,10 +71,19 @@ def all_finite(value: Any) -> bool:
     if isinstance(value, LeveledValue):
         return value._all_finite()
     if type(value) is np.ndarray:
-        # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
-        # overflowed, which the exact check then clears).
-        return math.isfinite(value.sum()) or bool(np.isfinite(value).all())
+        return finite_array(value)
     return bool(np.all(np.isfinite(value)))  # a traced value (a tangent inside a gradient)
+
+
+def finite_array(value: np.ndarray) -> bool:
+    """Whether no element of the float array ``value`` is inf or NaN.
+
+    The sum of squares (one BLAS dot over the array's memory, about 3x faster than
+    ``sum``) is finite exactly when no element is inf/NaN, unless it overflowed: the exact
+    check then decides.
+    """
+    flat = value.ravel(order="K")  # a view for any compact layout
+    return math.isfinite(np.dot(flat, flat)) or bool(np.isfinite(value).all())
 
 
 def zero_mask(value: Any):

@@ -8,13 +8,12 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, zero_mask
+from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, finite_array, zero_mask
 from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
@@ -202,9 +201,7 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
         if result.dtype.kind == "f" and not all_finite(result):
             result = np.where(zero_mask(g), np.zeros((), result.dtype), result)
         return result
-    # A sum is one cheap pass and is finite exactly when no element is inf/nan (or it
-    # overflowed, which the exact check below then clears).
-    if result.dtype.kind == "f" and not math.isfinite(result.sum()) and not np.isfinite(result).all():
+    if result.dtype.kind == "f" and not finite_array(result):
         result = np.where(g == 0, np.zeros((), result.dtype), result)
     return result
 
