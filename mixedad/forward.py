@@ -19,6 +19,7 @@ gradient taken of duals carries their tangents through the reverse sweep: that i
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -82,10 +83,7 @@ class ForwardDual(LeveledValue):
 
     @property
     def size(self) -> int:
-        size = 1
-        for n in self.primal.shape:
-            size *= n
-        return size
+        return math.prod(self.primal.shape)
 
     def __len__(self) -> int:
         if not self.shape:

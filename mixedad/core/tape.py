@@ -9,7 +9,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -116,13 +116,6 @@ def record(trace: Trace, entry: TapeEntry) -> TapeEntry:
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     return entry
-
-
-def _prod(shape: Sequence[int]) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
 
 
 def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.dtype) -> np.ndarray:

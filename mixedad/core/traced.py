@@ -8,7 +8,7 @@ of an elementwise expression in a dual region, not evaluated until something nee
 """
 from __future__ import annotations
 
-
+import math
 
 import numpy as np
 
@@ -57,10 +57,7 @@ class Traced:
 
     @property
     def size(self) -> int:
-        size = 1
-        for n in self._shape:
-            size *= n
-        return size
+        return math.prod(self._shape)
 
     def __len__(self) -> int:
         if not self._shape:
