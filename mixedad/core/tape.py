@@ -130,6 +130,11 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
         ct_shape = ct.shape
         if ct_shape == shape and ct.dtype == dtype and (context_shape is None or context_shape == shape):
             return ct
+        lead = len(ct_shape) - len(shape)
+        if lead > 0 and shape and ct_shape[lead:] == shape and (context_shape is None or context_shape == ct_shape):
+            # the common unbroadcast: an input broadcast along leading axes (a bias)
+            ct = ct.sum(axis=0) if lead == 1 else ct.sum(axis=tuple(range(lead)))
+            return ct if ct.dtype == dtype else ct.astype(dtype)
     else:
         ct_shape = np.shape(ct)
     if ct_shape == shape and (context_shape is None or context_shape == shape):
