@@ -180,3 +180,31 @@ def test_helper_calling_math_in_a_nested_function_raises_not_silently_zero():
         return helper(t) if t > 0 else t
     with pytest.raises(mixedad.NonDifferentiableError, match="float"):
         mixedad.gradient(lambda x: mixedad.sum(f, x), np.array([1.0, -1.0]))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("input_dtype", [np.float64, np.float32])
+def test_dtype_of_a_lazy_value_is_the_dtype_numpy_computes(mode, input_dtype):
+    """Casts and ufuncs given dtype= inside a region report the dtype their value will have
+    (the dtype of everything built on them depends on it)."""
+    x = np.linspace(0.5, 2.0, 6).astype(input_dtype)
+    mask = np.arange(6) % 2 == 0
+    expressions = [
+        lambda x: x.astype(np.float32),
+        lambda x: x.astype(np.float64) * 2,
+        lambda x: np.add(x, 1.0, dtype=np.float32),
+        lambda x: np.where(mask, x.astype(np.float32) ** 2, 0),
+        lambda x: np.exp(x.astype(np.float32)) + np.float32(1),
+    ]
+    seen = []
+
+    def f(traced):
+        for expression in expressions:
+            value = expression(traced)
+            seen.append((value.dtype, mixedad.core.region.primal(value).dtype, expression(x).dtype))
+        return np.sum(traced)
+
+    mixedad.gradient(f, x, mode=mode)
+    assert len(seen) == len(expressions)
+    for reported, computed, numpy_dtype in seen:
+        assert reported == computed == numpy_dtype

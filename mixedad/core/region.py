@@ -180,6 +180,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         dtype = common  # Python scalars are weak (NEP 50): the arrays' dtype, if the op has a loop for it
     else:
         dtype = _node_dtype(prim, args)
+    if kwargs and kwargs.get("dtype") is not None:  # a cast, or a ufunc told its output type
+        dtype = np.dtype(kwargs["dtype"])
     node.dtype = dtype
     return Traced(trace, None, None, 0, node, shape, dtype)
 
