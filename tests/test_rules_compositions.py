@@ -19,6 +19,38 @@ CASES = {
     "sinc": (lambda a: np.sinc(a), [np.array([0.0, 0.3, -1.7, 2.2])]),
     "trapezoid dx": (lambda y: np.trapezoid(y, dx=0.5), [rng.standard_normal((2, 6))]),
     "trapezoid x": (lambda y, x: np.trapezoid(y, x), [rng.standard_normal(6), np.sort(rng.standard_normal(6))]),
+    "real": (lambda a: np.real(a) * a, [rng.standard_normal(4)]),
+    "conjugate": (lambda a: np.conj(a) * a, [rng.standard_normal(4)]),
+    "polyval traced p and x": (lambda p, x: np.polyval(p, x), [rng.standard_normal(4), rng.standard_normal(5)]),
+    "polyval list of coefficients": (lambda x: np.polyval([1.5, -2.0, 0.5], x), [rng.standard_normal((2, 3))]),
+    "select": (lambda a, b: np.select([a > 0.3, b < 0], [a ** 2, a * b], default=b),
+               [rng.standard_normal((3, 4)), rng.standard_normal(4)]),
+    "interp x and fp": (lambda x, fp: np.interp(x, [0.0, 0.5, 1.5, 2.0], fp),
+                        [np.array([-0.3, 0.2, 0.7, 1.1, 1.9, 2.4]), rng.standard_normal(4)]),
+    "interp left right": (lambda x, fp: np.interp(x, [0.0, 1.0, 2.0], fp, left=fp[1] * 2, right=-1.0),
+                          [np.array([-0.5, 0.4, 1.6, 2.5]), rng.standard_normal(3)]),
+    "block": (lambda a, b: np.block([[a, b], [b, a]]), [rng.standard_normal((2, 2)), rng.standard_normal((2, 2))]),
+    "block 1-D": (lambda a, b: np.block([a, b, a]), [rng.standard_normal(3), rng.standard_normal(2)]),
+    "linspace": (lambda a, b: np.linspace(a, b, 5), [np.array(0.3), np.array(2.1)]),
+    "linspace arrays axis 1 no endpoint": (lambda a, b: np.linspace(a, b, 4, endpoint=False, axis=1),
+                                           [rng.standard_normal(3), rng.standard_normal(3)]),
+    "meshgrid xy": (lambda a, b: np.meshgrid(a, b)[0] * np.meshgrid(a, b)[1] ** 2,
+                    [rng.standard_normal(3), rng.standard_normal(4)]),
+    "meshgrid ij sparse": (lambda a, b: np.meshgrid(a, b, indexing="ij", sparse=True)[0] * b,
+                           [rng.standard_normal(3), rng.standard_normal(4)]),
+    "quantile": (lambda a: np.quantile(a, 0.3), [rng.standard_normal(7)]),
+    "quantile q array axis keepdims": (lambda a: np.quantile(a, [0.0, 0.25, 0.9, 1.0], axis=1, keepdims=True),
+                                       [rng.standard_normal((3, 6))]),
+    "percentile axis 0": (lambda a: np.percentile(a, 40, axis=0), [rng.standard_normal((5, 3))]),
+    "percentile None keepdims": (lambda a: np.percentile(a, [10, 50], keepdims=True), [rng.standard_normal((2, 4))]),
+    "cov": (lambda a: np.cov(a), [rng.standard_normal((3, 6))]),
+    "cov rowvar y bias": (lambda a, b: np.cov(a, b, rowvar=False, bias=True),
+                          [rng.standard_normal((6, 2)), rng.standard_normal(6)]),
+    "cov 1-D ddof": (lambda a: np.cov(a, ddof=2), [rng.standard_normal(7)]),
+    "corrcoef": (lambda a: np.corrcoef(a), [rng.standard_normal((3, 8))]),
+    "sum where initial": (lambda a: np.sum(a ** 2, axis=1, where=a > 0, initial=0.5), [rng.standard_normal((3, 4))]),
+    "mean where": (lambda a: np.mean(a, axis=0, where=np.arange(12).reshape(3, 4) % 3 != 0),
+                   [rng.standard_normal((3, 4))]),
 }
 
 
@@ -39,3 +71,40 @@ def test_composition_matches_numpy_and_finite_differences(name, mode):
 def test_sinc_derivative_at_zero_is_zero_not_nan():
     g = mixedad.gradient(lambda x: np.sum(np.sinc(x)), np.array([0.0, 0.5]))
     assert g[0] == 0.0 and np.isfinite(g).all()
+
+
+@pytest.mark.parametrize("name", ["quantile", "percentile axis 0", "cov", "interp x and fp", "mean where",
+                                  "linspace", "polyval list of coefficients"])
+def test_composition_keeps_numpys_dtype_for_float32(name):
+    f, args = CASES[name]
+    args32 = [a.astype(np.float32) for a in args]
+    expected = f(*args32)
+    grads = mixedad.gradient(lambda *a: np.sum(f(*a)), *args32, argnums=tuple(range(len(args))))
+    value = mixedad.value_and_gradient(lambda *a: np.sum(f(*a)), *args32, argnums=tuple(range(len(args))))[0]
+    assert np.result_type(value) == np.sum(expected).dtype  # np.cov and np.interp compute in float64
+    assert all(g.dtype == np.float32 for g in grads)
+
+
+def test_quantile_of_a_slice_with_nan_is_nan():
+    a = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]])
+    value, grad = mixedad.value_and_gradient(lambda a: np.sum(np.quantile(a, 0.5, axis=1) * [0.0, 1.0]), a)
+    assert np.isnan(value) and np.isnan(np.quantile(a, 0.5, axis=1)[0])
+    np.testing.assert_array_equal(grad[1], [0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda xp: np.interp(0.5, xp, np.ones(3)), "xp is a traced value"),
+    (lambda q: np.quantile(np.ones(3), q), "q is a traced value"),
+])
+def test_arguments_mixedad_does_not_differentiate_raise(call, message):
+    with pytest.raises(mixedad.MixedadError, match=message):
+        mixedad.gradient(lambda v: np.sum(call(v)), np.array([0.0, 0.4, 1.0]))
+
+
+def test_unsupported_options_raise():
+    with pytest.raises(NotImplementedError, match="method='linear'"):
+        mixedad.gradient(lambda a: np.quantile(a, 0.5, method="nearest"), np.ones(3))
+    with pytest.raises(NotImplementedError, match="weights"):
+        mixedad.gradient(lambda a: np.sum(np.cov(a, fweights=[1, 2, 1])), np.ones(3))
+    with pytest.raises(ValueError, match="mismatched"):
+        mixedad.gradient(lambda a: np.sum(np.block([[a], a])), np.ones(2))

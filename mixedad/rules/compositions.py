@@ -2,9 +2,15 @@
 so their derivatives (every mode) come from the rules they are built from."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .table import implements
+from ..core.arrays import LeveledValue
+from ..core.errors import UnsupportedOperationError, error_with_location
+from ..core.region import read_value
+from ..core.traced import Traced
 
 
 @implements(np.kron)
@@ -76,3 +82,154 @@ if hasattr(np, "trapezoid"):
                 shape[axis] = -1
                 widths = np.reshape(widths, shape)
         return np.sum(widths * (y[upper] + y[lower]) / 2.0, axis=axis)
+
+
+# --- real-valued views of complex functions: inputs are real -------------------------------
+@implements(np.real)
+def real(val):
+    return val
+
+
+@implements(np.imag)
+def imag(val):
+    return np.zeros(np.shape(val), np.result_type(val))  # a real input has no imaginary part
+
+
+# --- polynomials, piecewise definitions, interpolation ------------------------------------
+@implements(np.polyval)
+def polyval(p, x):
+    """Horner's scheme, as NumPy evaluates it."""
+    if isinstance(p, (list, tuple)) and not any(type(c) is Traced or isinstance(c, LeveledValue) for c in p):
+        p = np.asarray(p)  # as NumPy does: its float64 coefficients then set the result dtype
+    coefficients = p if isinstance(p, (list, tuple)) else [p[i] for i in range(np.shape(p)[0])]
+    y = np.zeros_like(x)
+    for coefficient in coefficients:
+        y = y * x + coefficient
+    return y
+
+
+@implements(np.select)
+def select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    if len(condlist) == 0:
+        raise ValueError("select with an empty condition list is not possible")
+    result = default
+    for index in range(len(condlist) - 1, -1, -1):  # the first condition that holds wins
+        condition = np.asarray(read_value(condlist[index], "np.select"))
+        if condition.dtype != bool:
+            raise TypeError(f"invalid entry {index} in condlist: should be boolean ndarray")
+        result = np.where(condition, choicelist[index], result)
+    return result
+
+
+def plain_argument(value, function: str, name: str, differentiable: str):
+    """``value`` if it is not traced; an argument mixedad does not differentiate raises."""
+    if type(value) is Traced or isinstance(value, LeveledValue) or \
+            isinstance(value, (list, tuple)) and any(type(v) is Traced or isinstance(v, LeveledValue) for v in value):
+        raise error_with_location(
+            UnsupportedOperationError,
+            f"{function}: {name} is a traced value{{where}}; mixedad differentiates {function} with respect "
+            f"to {differentiable} only. Pass {name} as a plain array (not an argument in argnums).", skip=2)
+    return value
+
+
+@implements(np.interp)
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """Piecewise-linear interpolation; differentiable in ``x`` (the slope of its segment,
+    the right one at a knot, 0 outside the range) and in ``fp``, ``left`` and ``right``."""
+    if period is not None:
+        raise NotImplementedError("np.interp with period= is not supported on traced values")
+    knots = np.asarray(plain_argument(xp, "np.interp", "xp", "x, fp, left and right"), np.float64)
+    if knots.ndim != 1 or knots.size == 0:
+        raise ValueError("np.interp: xp must be a non-empty 1-D sequence")
+    fp = np.asarray(fp, np.float64) if not isinstance(fp, (Traced, LeveledValue)) else fp.astype(np.float64)
+    if np.shape(fp) != knots.shape:
+        raise ValueError("fp and xp are not of the same length.")
+    where = np.asarray(read_value(x, "np.interp"), np.float64)  # which segment: a plain index
+    first, last = fp[0], fp[-1]
+    left = first if left is None else left
+    right = last if right is None else right
+    if knots.size == 1:
+        inside = first * np.ones_like(where)
+    else:
+        segment = np.clip(np.searchsorted(knots, where, side="right") - 1, 0, knots.size - 2)
+        x0, x1 = knots[segment], knots[segment + 1]
+        inside = (x - x0) * ((fp[segment + 1] - fp[segment]) / (x1 - x0)) + fp[segment]
+    return np.where(where < knots[0], left, np.where(where > knots[-1], right, inside))
+
+
+# --- building arrays --------------------------------------------------------------------
+@implements(np.block)
+def block(arrays):
+    depth = _list_depth(arrays)
+    if depth == 0:
+        return arrays
+    ndim = max(depth, max(np.ndim(leaf) for leaf in _list_leaves(arrays)))
+
+    def build(item, level):
+        if isinstance(item, list):
+            if not item:
+                raise ValueError("np.block: lists cannot be empty")
+            return np.concatenate([build(member, level + 1) for member in item], axis=-(depth - level))
+        return np.reshape(item, (1,) * (ndim - np.ndim(item)) + np.shape(item))
+    return build(arrays, 0)
+
+
+def _list_depth(item) -> int:
+    if isinstance(item, tuple):
+        raise TypeError("np.block: arrays is a tuple. Only lists can be used to arrange blocks, "
+                        "and np.block does not allow implicit conversion from tuple to ndarray.")
+    if not isinstance(item, list):
+        return 0
+    depths = {_list_depth(member) for member in item} or {0}
+    if len(depths) > 1:
+        raise ValueError("np.block: list depths are mismatched")
+    return 1 + depths.pop()
+
+
+def _list_leaves(item):
+    if isinstance(item, list):
+        for member in item:
+            yield from _list_leaves(member)
+    else:
+        yield item
+
+
+@implements(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    divisions = num - 1 if endpoint else num
+    delta = stop - start
+    shape = np.shape(delta)
+    sample_dtype = np.result_type(*[getattr(v, "dtype", v) for v in (start, stop)], float(num))
+    steps = np.arange(num, dtype=sample_dtype).reshape((-1,) + (1,) * len(shape))
+    step = delta / divisions if divisions > 0 else np.nan
+    y = steps * step + start if divisions > 0 else steps * delta + start
+    if endpoint and num > 1:  # the last sample is stop exactly
+        last = np.broadcast_to(stop, np.shape(y)[1:])
+        y = np.concatenate([y[:-1], np.reshape(last, (1,) + np.shape(last))], axis=0)
+    if axis != 0:
+        y = np.moveaxis(y, 0, axis)
+    if dtype is not None:
+        if np.issubdtype(dtype, np.integer):
+            y = np.floor(y)
+        y = y.astype(dtype)
+    return (y, step) if retstep else y
+
+
+@implements(np.meshgrid)
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    ndim = len(xi)
+    ones = (1,) * ndim
+    grids = [np.reshape(x, ones[:i] + (-1,) + ones[i + 1:]) for i, x in enumerate(xi)]
+    if indexing == "xy" and ndim > 1:
+        grids[0] = np.reshape(grids[0], (1, -1) + ones[2:])
+        grids[1] = np.reshape(grids[1], (-1, 1) + ones[2:])
+    if not sparse:
+        grids = list(np.broadcast_arrays(*grids))
+    return tuple(grids)

@@ -81,6 +81,7 @@ true_divide = elementwise(np.true_divide, lambda x, y: 1 / y, lambda x, y, out: 
                           domain=(REALS, NONZERO))
 negative = elementwise(np.negative, -1)
 positive = elementwise(np.positive, 1)
+conjugate = elementwise(np.conjugate, 1)  # of a real input (complex inputs are refused)
 power = elementwise(np.power, _power_partial_base, _power_partial_exponent, domain=(POSITIVE, REALS))
 float_power = elementwise(np.float_power, _float_power_partial_base, _power_partial_exponent,
                           domain=(POSITIVE, REALS))

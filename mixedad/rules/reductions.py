@@ -10,7 +10,7 @@ reverse rule. Conventions where the derivative is not unique:
 - NaN-aware functions: 0 at the NaN entries, which do not take part in the result.
 
 Axes may be an int, a tuple, None or negative; ``keepdims`` is honoured everywhere.
-``out=``, ``where=`` and ``initial=`` are rejected.
+``out=`` is rejected, and ``where=``/``initial=`` except on ``sum`` and ``mean`` (``where=``).
 """
 from __future__ import annotations
 
@@ -90,16 +90,35 @@ def _normalize_axis(axis):
 
 @implements(np.sum)
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, where, "sum")
+    _reject(out, None, None, "sum")
+    mask = _mask(where, "np.sum")
+    if mask is not None:  # the elements left out count as zeros
+        a = np.where(mask, a, 0)
     result = sum_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+    if initial is not None:
+        result = result + initial
     return result if dtype is None else result.astype(dtype)
 
 
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
-    _reject(out, None, where, "mean")
-    result = mean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+    _reject(out, None, None, "mean")
+    mask = _mask(where, "np.mean")
+    if mask is not None:  # the mean of the selected elements: their sum over their count
+        axis = _normalize_axis(axis)
+        total = sum_(np.where(mask, a, 0), axis=axis, keepdims=bool(keepdims))
+        count = np.sum(np.broadcast_to(mask, np.shape(a)), axis=axis, keepdims=bool(keepdims))
+        result = total / np.asarray(count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
+    else:
+        result = mean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
     return result if dtype is None else result.astype(dtype)
+
+
+def _mask(where, function):
+    """A ``where=`` mask as a plain boolean array, or None for NumPy's default (all)."""
+    if where is None or where is True:
+        return None
+    return np.asarray(read_value(where, function), dtype=bool)
 
 
 def _reject(out, initial, where, name):

@@ -1,0 +1,104 @@
+"""Order statistics and covariances, composed from the sort, indexing and product rules.
+
+``quantile``/``percentile`` support NumPy's default ``method="linear"`` and differentiate
+through the two order statistics each quantile interpolates between (the derivative of a
+sort is a permutation); a NaN in a slice gives NaN, as in NumPy. ``cov``/``corrcoef``
+follow NumPy's definitions (float64 results, ``ddof``/``bias``, ``rowvar``), without
+frequency or analytic weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .compositions import plain_argument
+from .table import implements
+from ..core.region import read_value
+
+
+def _quantile(a, q, axis, keepdims, function):
+    q = np.asarray(plain_argument(q, function, "q", "a"), np.float64)
+    if np.any((q < 0) | (q > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]" if function == "np.quantile"
+                         else "Percentiles must be in the range [0, 100]")
+    if axis is None:
+        values, axis_of_values = np.ravel(a), 0
+    else:
+        if not isinstance(axis, (int, np.integer)):
+            raise NotImplementedError(f"{function} on traced values takes one axis (or None), not {axis!r}")
+        values, axis_of_values = a, int(axis) % max(np.ndim(a), 1)
+    n = np.shape(values)[axis_of_values]
+    ordered = np.sort(values, axis=axis_of_values)
+    position = q * (n - 1)
+    below_index = np.floor(position).astype(np.intp)
+    above_index = np.minimum(below_index + 1, n - 1)
+    fraction = position - below_index
+    below = np.moveaxis(np.take(ordered, below_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
+    above = np.moveaxis(np.take(ordered, above_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
+    dtype = np.quantile(np.zeros(1, np.result_type(a)), 0.5).dtype  # NumPy's result dtype (float32 stays)
+    fraction = np.reshape(fraction, q.shape + (1,) * (np.ndim(below) - q.ndim)).astype(dtype)
+    difference = above - below
+    # NumPy's lerp: from the nearer end, so that fraction 1 gives the upper value exactly
+    result = np.where(fraction >= 0.5, above - difference * (1 - fraction), below + difference * fraction)
+    has_nan = np.isnan(read_value(values, function)).any(axis=axis_of_values)
+    if np.any(has_nan):
+        result = np.where(has_nan, np.nan, result)
+    if keepdims:
+        kept = [1] * np.ndim(a) if axis is None else list(np.shape(a))
+        if axis is not None:
+            kept[axis_of_values] = 1
+        result = np.reshape(result, q.shape + tuple(kept))
+    return result.astype(dtype)
+
+
+def _unsupported_options(function, out, overwrite_input, method, weights, interpolation):
+    if out is not None or weights is not None or interpolation is not None or method != "linear":
+        raise NotImplementedError(f"{function} on traced values supports method='linear' without out=, "
+                                  "weights= or interpolation=")
+
+
+@implements(np.quantile)
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+             weights=None, interpolation=None):
+    _unsupported_options("np.quantile", out, overwrite_input, method, weights, interpolation)
+    return _quantile(a, q, axis, keepdims, "np.quantile")
+
+
+@implements(np.percentile)
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+               weights=None, interpolation=None):
+    _unsupported_options("np.percentile", out, overwrite_input, method, weights, interpolation)
+    q = np.true_divide(plain_argument(q, "np.percentile", "q", "a"), 100)
+    return _quantile(a, q, axis, keepdims, "np.percentile")
+
+
+@implements(np.cov)
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("np.cov with fweights= or aweights= is not supported on traced values")
+    if np.ndim(m) > 2:
+        raise ValueError("m has more than 2 dimensions")
+    dtype = np.result_type(getattr(m, "dtype", np.float64), np.float64) if dtype is None else dtype
+    variables = np.atleast_2d(m).astype(dtype)
+    if not rowvar and np.shape(variables)[0] != 1:
+        variables = variables.T
+    if y is not None:
+        others = np.atleast_2d(y).astype(dtype)
+        if not rowvar and np.shape(others)[0] != 1:
+            others = others.T
+        variables = np.concatenate((variables, others), axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    centered = variables - np.mean(variables, axis=1, keepdims=True)
+    factor = np.shape(variables)[1] - ddof
+    return np.squeeze((centered @ centered.T) * np.true_divide(1, factor))
+
+
+@implements(np.corrcoef)
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    c = cov(x, y, rowvar, dtype=dtype)
+    if np.ndim(c) == 0:
+        return c / c
+    deviation = np.sqrt(np.diag(c))
+    c = c / deviation[:, None]
+    c = c / deviation[None, :]
+    return np.clip(c, -1, 1)  # rounding may leave a correlation just outside [-1, 1]
