@@ -182,6 +182,22 @@ def cases():
         Case("linalg-vector-norm", lambda a: np.linalg.vector_norm(a, ord=3), (randn(2, 3),)),
         Case("linalg-vector-norm-axes", lambda a: np.linalg.vector_norm(a, axis=(0, 2), keepdims=True),
              (randn(2, 3, 2),)),
+        # pseudo-inverse, least squares and QR (full rank)
+        Case("pinv-tall", np.linalg.pinv, (randn(5, 3),)),
+        Case("pinv-wide-batched", np.linalg.pinv, (randn(2, 3, 5),)),
+        Case("pinv-square", np.linalg.pinv, (A3,)),
+        Case("lstsq-solution", lambda a, b: np.linalg.lstsq(a, b, rcond=None)[0], (randn(5, 3), randn(5, seed=1))),
+        Case("lstsq-residuals", lambda a, b: np.linalg.lstsq(a, b, rcond=None)[1], (randn(5, 3), randn(5, 2, seed=1))),
+        Case("lstsq-singular-values", lambda a, b: np.linalg.lstsq(a, b, rcond=None)[3], (randn(5, 3), randn(5, seed=1))),
+        Case("lstsq-underdetermined", lambda a, b: np.linalg.lstsq(a, b)[0], (randn(3, 5), randn(3, seed=1))),
+        Case("qr-q", lambda a: np.linalg.qr(a)[0], (randn(5, 3),)),
+        Case("qr-r", lambda a: np.linalg.qr(a).R, (randn(5, 3),)),
+        Case("qr-r-mode-batched", lambda a: np.linalg.qr(a, mode="r"), (randn(2, 4, 4),)),
+        Case("qr-square-product", lambda a: np.linalg.qr(a)[0] * np.linalg.qr(a)[1][0], (A3,)),
+        # one-dimensional convolution and correlation, every mode, either operand longer
+        *[Case(f"{fn.__name__}-{mode}-{n}x{m}", lambda a, v, fn=fn, mode=mode: fn(a, v, mode),
+               (randn(n), randn(m, seed=1)))
+          for fn in (np.convolve, np.correlate) for mode in ("full", "same", "valid") for n, m in ((5, 3), (2, 4))],
     ]
 
 
@@ -376,3 +392,24 @@ def test_diagonal_cotangent_is_the_transpose_of_diagonal():
         y = rng.standard_normal(d.shape)
         # <diagonal(x), y> == <x, diagonal_cotangent(y)> for every x, y
         assert np.isclose(np.sum(d * y), np.sum(x * diagonal_cotangent(y, shape, offset, axis1, axis2)))
+
+
+def test_qr_of_a_wide_matrix_and_complete_mode_raise_by_name():
+    for call in (lambda a: np.linalg.qr(a)[0], lambda a: np.linalg.qr(a.T, mode="complete")[0]):
+        with pytest.raises(NotImplementedError, match="np.linalg.qr"):
+            mixedad.gradient(lambda a: np.sum(call(a)), randn(3, 5))
+
+
+def test_lstsq_rank_and_outputs_are_numpys():
+    a, b = randn(6, 3), randn(6, seed=1)
+    seen = {}
+
+    def f(a):
+        x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=None)
+        seen.update(rank=rank, residuals_shape=residuals.shape)
+        return np.sum(x)
+    mixedad.gradient(f, a)
+    x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=None)
+    assert seen == dict(rank=rank, residuals_shape=residuals.shape)
+    rank_deficient = np.column_stack([a[:, 0], a[:, 0], a[:, 1]])
+    assert mixedad.value_and_gradient(lambda m: np.linalg.lstsq(m, b)[2] * 1.0, rank_deficient)[0] == 2

@@ -5,7 +5,7 @@ scipy.special table loads on demand, so SciPy stays optional.
 """
 import sys
 
-from . import compositions, decompositions, elementwise, linalg, reductions, shape, statistics  # noqa: F401  (registration happens on import)
+from . import compositions, decompositions, elementwise, linalg, reductions, shape, signal, statistics  # noqa: F401  (registration happens on import)
 from ..core.dispatch import ON_DEMAND_RULES
 
 

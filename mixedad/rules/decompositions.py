@@ -1,5 +1,6 @@
 """Matrix decompositions whose outputs are not unique up to a convention: the symmetric
-eigendecomposition and the singular value decomposition (reverse and forward rules).
+eigendecomposition and the singular value decomposition (reverse and forward rules); and the
+pseudo-inverse, least squares and QR, differentiable where the rank does not change.
 
 Conventions: the input of ``eigh`` is taken to be symmetric (NumPy reads one triangle), so its
 cotangent is symmetrized; eigenvector and singular-vector terms vanish between equal
@@ -12,6 +13,7 @@ import numpy as np
 
 from .linalg import _swap
 from .table import implements, reverse_rule
+from ..core.region import read_value
 
 
 def _eigh(a, UPLO="L"):
@@ -136,3 +138,99 @@ def svdvals(x):
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
     return eigh_(a, UPLO=UPLO)[0]
+
+
+# --- pseudo-inverse, least squares, QR -----------------------------------------------------
+def _eye_like(x, size):
+    return np.eye(size, dtype=np.result_type(x))
+
+
+def _pinv_vjp(g, out, a, **options):
+    """Golub and Pereyra's derivative of A^+ (valid where the rank does not change):
+    A_bar = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A), with P = A^+."""
+    p, pt, gt = out, _swap(out), _swap(g)
+    m, n = np.shape(a)[-2:]
+    return (-np.matmul(np.matmul(pt, g), pt)
+            + np.matmul(np.matmul(_eye_like(a, m) - np.matmul(a, p), gt), np.matmul(p, pt))
+            + np.matmul(np.matmul(pt, p), np.matmul(gt, _eye_like(a, n) - np.matmul(p, a))))
+
+
+def _pinv_jvp(t, out, a, **options):
+    p, pt, tt = out, _swap(out), _swap(t)
+    m, n = np.shape(a)[-2:]
+    return (-np.matmul(np.matmul(p, t), p)
+            + np.matmul(np.matmul(p, pt), np.matmul(tt, _eye_like(a, m) - np.matmul(a, p)))
+            + np.matmul(np.matmul(_eye_like(a, n) - np.matmul(p, a), tt), np.matmul(pt, p)))
+
+
+pinv = reverse_rule(np.linalg.pinv, _pinv_vjp, name="pinv", forward=_pinv_jvp)
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a, b, rcond=None):
+    """The minimum-norm least-squares solution ``pinv(a) @ b`` with NumPy's outputs:
+    ``(x, residuals, rank, s)``; the rank (from ``rcond``) is read from the values."""
+    values = np.asarray(read_value(a, "np.linalg.lstsq"))
+    if values.ndim != 2:
+        raise np.linalg.LinAlgError(f"{values.ndim}-dimensional array given. Array must be two-dimensional")
+    m, n = values.shape
+    singular = np.linalg.svd(values, compute_uv=False)
+    ratio = np.finfo(values.dtype).eps * max(m, n) if rcond is None else rcond
+    rank = int(np.sum(singular > ratio * singular.max())) if singular.size else 0
+    x = np.matmul(np.linalg.pinv(a, rcond=ratio), b)
+    if rank == n and m > n:
+        residual = b - np.matmul(a, x)
+        residuals = np.reshape(np.sum(residual * residual, axis=0), (-1,))
+    else:
+        residuals = np.empty((0,), np.result_type(x))
+    return x, residuals, rank, np.linalg.svd(a, compute_uv=False)
+
+
+def _qr(a):
+    q, r = np.linalg.qr(a, mode="reduced")
+    return q, r
+
+
+def _copy_lower_to_upper(x):
+    lower = np.tril(x, -1)
+    return lower + _swap(lower) + x * np.eye(x.shape[-1], dtype=x.dtype)
+
+
+def _right_solve_rt(b, r):
+    """``b @ inv(R)^T`` for an upper triangular R."""
+    return _swap(np.linalg.solve(r, _swap(b)))
+
+
+def _qr_vjp(g, out, a):
+    """A = Q R (reduced, m >= n, full column rank): A_bar = (Q_bar + Q copyltu(M)) R^-T with
+    M = R R_bar^T - Q_bar^T Q."""
+    g_q, g_r = g
+    q, r = out
+    m = np.matmul(r, _swap(g_r)) - np.matmul(_swap(g_q), q)
+    return _right_solve_rt(g_q + np.matmul(q, _copy_lower_to_upper(m)), r)
+
+
+def _qr_jvp(t, out, a):
+    q, r = out
+    t_rinv = _swap(np.linalg.solve(_swap(r), _swap(t)))  # dA R^-1
+    qt_t_rinv = np.matmul(_swap(q), t_rinv)
+    lower = np.tril(qt_t_rinv, -1)
+    skew = lower - _swap(lower)
+    return np.matmul(q, skew - qt_t_rinv) + t_rinv, np.matmul(qt_t_rinv - skew, r)
+
+
+qr_ = reverse_rule(_qr, _qr_vjp, name="qr", multiple_outputs=True, forward=_qr_jvp)
+_QR_RESULT = type(np.linalg.qr(np.eye(1)))
+
+
+@implements(np.linalg.qr)
+def qr(a, mode="reduced"):
+    m, n = np.shape(a)[-2:]
+    if m < n or mode not in ("reduced", "r") and not (mode == "complete" and m == n):
+        raise NotImplementedError(
+            f"np.linalg.qr(mode={mode!r}) of a {m}x{n} traced matrix: mixedad differentiates the reduced "
+            "QR of square or tall matrices (m >= n), mode 'reduced' or 'r'")
+    q, r = qr_(a)
+    if mode == "r":
+        return r
+    return (q, r) if _QR_RESULT is tuple else _QR_RESULT(q, r)
