@@ -233,3 +233,45 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     if not sparse:
         grids = list(np.broadcast_arrays(*grids))
     return tuple(grids)
+
+
+@implements(np.piecewise)
+def piecewise(x, condlist, funclist, *args, **kw):
+    """Each function sees only the elements its condition selects (as in NumPy); its results
+    are gathered back into place, and ``np.where`` keeps the other pieces' derivatives out."""
+    if np.isscalar(condlist) or not isinstance(condlist[0], (list, np.ndarray)) and np.ndim(x) != 0:
+        condlist = [condlist]  # NumPy's rule: one condition, not a list of them
+    conditions = [np.asarray(read_value(c, "np.piecewise"), dtype=bool) for c in condlist]
+    if len(conditions) == len(funclist) - 1:  # the last function covers what no condition does
+        conditions.append(~np.any(conditions, axis=0))
+    elif len(conditions) != len(funclist):
+        raise ValueError(f"with {len(conditions)} condition(s), either {len(conditions)} or "
+                         f"{len(conditions) + 1} functions are expected")
+    result = np.zeros(np.shape(x), np.result_type(x))
+    for condition, function in zip(conditions, funclist):
+        if not callable(function):
+            result = np.where(condition, function, result)
+            continue
+        if not condition.any():
+            continue
+        values = function(x[condition], *args, **kw)
+        if np.ndim(values) != 0:  # element k of values belongs to the k-th selected position
+            values = values[np.maximum(np.cumsum(condition.ravel()) - 1, 0).reshape(condition.shape)]
+        result = np.where(condition, values, result)
+    return result if np.result_type(result) == np.result_type(x) else result.astype(np.result_type(x))
+
+
+@implements(np.modf)
+def modf(x, *args, **kwargs):
+    if args or kwargs:
+        raise NotImplementedError("np.modf with out= or other options is not supported on traced values")
+    integral = np.trunc(read_value(x, "np.modf"))
+    fractional = np.where(np.isinf(integral), np.copysign(0.0, integral).astype(integral.dtype), x - integral)
+    return fractional, integral
+
+
+@implements(np.divmod)
+def divmod_(x1, x2, *args, **kwargs):
+    if args or kwargs:
+        raise NotImplementedError("np.divmod with out= or other options is not supported on traced values")
+    return np.floor_divide(x1, x2), np.mod(x1, x2)
