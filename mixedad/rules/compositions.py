@@ -6,9 +6,8 @@ import operator
 
 import numpy as np
 
-from .table import implements
+from .table import holds_traced, implements, plain_argument
 from ..core.arrays import LeveledValue
-from ..core.errors import UnsupportedOperationError, error_with_location
 from ..core.region import read_value
 from ..core.traced import Traced
 
@@ -99,7 +98,7 @@ def imag(val):
 @implements(np.polyval)
 def polyval(p, x):
     """Horner's scheme, as NumPy evaluates it."""
-    if isinstance(p, (list, tuple)) and not any(type(c) is Traced or isinstance(c, LeveledValue) for c in p):
+    if isinstance(p, (list, tuple)) and not holds_traced(p):
         p = np.asarray(p)  # as NumPy does: its float64 coefficients then set the result dtype
     coefficients = p if isinstance(p, (list, tuple)) else [p[i] for i in range(np.shape(p)[0])]
     y = np.zeros_like(x)
@@ -121,17 +120,6 @@ def select(condlist, choicelist, default=0):
             raise TypeError(f"invalid entry {index} in condlist: should be boolean ndarray")
         result = np.where(condition, choicelist[index], result)
     return result
-
-
-def plain_argument(value, function: str, name: str, differentiable: str):
-    """``value`` if it is not traced; an argument mixedad does not differentiate raises."""
-    if type(value) is Traced or isinstance(value, LeveledValue) or \
-            isinstance(value, (list, tuple)) and any(type(v) is Traced or isinstance(v, LeveledValue) for v in value):
-        raise error_with_location(
-            UnsupportedOperationError,
-            f"{function}: {name} is a traced value{{where}}; mixedad differentiates {function} with respect "
-            f"to {differentiable} only. Pass {name} as a plain array (not an argument in argnums).", skip=2)
-    return value
 
 
 @implements(np.interp)

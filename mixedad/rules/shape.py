@@ -15,7 +15,7 @@ import operator
 
 import numpy as np
 
-from .table import implements, nondifferentiable, reverse_rule
+from .table import holds_traced, implements, nondifferentiable, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
@@ -205,18 +205,12 @@ def _reject_out(out, function):
 
 def _reject_traced(value, what):
     """Raise if a traced value hides in ``value`` (an index, a shift, a list of them, a slice)."""
-    if type(value) is Traced or isinstance(value, LeveledValue):
+    if holds_traced(value):
         raise error_with_location(
             NonDifferentiableError,
             f"{what} is a traced value{{where}}. It selects or arranges elements and has no "
             "derivative to give. Build it from plain values: np.argmax, np.argsort, np.nonzero "
             "and comparisons of traced values already return plain arrays.", skip=1)
-    if isinstance(value, (tuple, list)):
-        for part in value:
-            _reject_traced(part, what)
-    elif isinstance(value, slice):
-        for part in (value.start, value.stop, value.step):
-            _reject_traced(part, what)
 
 
 # ------------------------------------------------------------------------------------------

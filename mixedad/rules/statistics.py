@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compositions import plain_argument
-from .table import implements
+from .table import implements, plain_argument
 from ..core.region import read_value
 
 

@@ -10,9 +10,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..core.arrays import LeveledValue
 from ..core.dispatch import register_function
+from ..core.errors import UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
 from ..core.region import read_value
+from ..core.traced import Traced
 
 
 @dataclass(frozen=True)
@@ -95,3 +98,25 @@ def implements(numpy_function: Callable) -> Callable[[Callable], Callable]:
         register_function(numpy_function, handler)
         return handler
     return register
+
+
+def holds_traced(value: Any) -> bool:
+    """Whether a traced value (or a forward dual) hides in ``value``: itself, a list or tuple
+    holding one, or a slice's bounds."""
+    if type(value) is Traced or isinstance(value, LeveledValue):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(holds_traced(part) for part in value)
+    if isinstance(value, slice):
+        return holds_traced(value.start) or holds_traced(value.stop) or holds_traced(value.step)
+    return False
+
+
+def plain_argument(value: Any, function: str, name: str, differentiable: str) -> Any:
+    """``value``, which must not be traced: an argument the rule does not differentiate raises."""
+    if holds_traced(value):
+        raise error_with_location(
+            UnsupportedOperationError,
+            f"{function}: {name} is a traced value{{where}}; mixedad differentiates {function} with respect "
+            f"to {differentiable} only. Pass {name} as a plain array (not an argument in argnums).", skip=2)
+    return value
