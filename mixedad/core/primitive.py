@@ -17,6 +17,7 @@ from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index
 from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
+from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, record
@@ -222,6 +223,7 @@ class Primitive:
         self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
         self.partial_takes_args = tuple(callable(p) and _takes_args(p) for p in partials)
         self.partial_kinds = tuple(partial_kind(p, takes_out) for p, takes_out in zip(partials, self.partial_takes_out))
+        forget_compiled_regions()  # code generated for the old partials must not run again
         return partials[0] if len(partials) == 1 else self
 
     def partial(self, position: int, arg_values, out, kwargs):

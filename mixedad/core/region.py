@@ -21,7 +21,8 @@ import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import user_location
-from .expressions import ExprNode, evaluate, evaluate_unguarded, topological_order
+from .compiled import evaluate, evaluate_unguarded
+from .expressions import ExprNode, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
 from .tape import Step, TapeEntry, multiply_cotangent, record
 from .traced import Traced

@@ -1,0 +1,315 @@
+"""Dual regions compiled to straight-line Python, one function per region structure.
+
+The interpreter in ``expressions`` walks a region node by node and looks up each node's
+partial-derivative rule as it goes. A program records regions of the same structure on
+every call (the same ufuncs over the same kinds of operands), so here that walk is done
+once per structure: it writes a Python function that computes the region's value and its
+partials in local variables, and keeps it, keyed by the structure, for every later region
+of that shape. Constants and keyword arguments are passed in as operands, never written
+into the code, so a key never depends on values. The generated code does what the
+interpreter does, step for step: the same calls, in the same order, with the same reuse of
+unary results (sin's value as cos's partial) and the same exact-1 shortcuts, so both give
+the same arrays; regions the generator does not take (very long ones) are interpreted.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .expressions import (CONSTANT, OF_ARGUMENTS, UFUNC_OF, ExprNode, _chain_below, _partial_demand,
+                          _topological_dag, input_value)
+from .expressions import evaluate_unguarded as interpret
+from .traced import Traced
+
+MAX_NODES = 64  # longer regions are interpreted: their code would be long, and rarely reused
+MAX_FUNCTIONS = 4096  # generated functions kept; past this the cache starts afresh
+
+_FUNCTIONS: dict[tuple, Callable] = {}
+_INTERPRET = object()  # a region's plan: let the interpreter evaluate it
+
+
+def forget_compiled_regions() -> None:
+    """Drop every generated function (a primitive's partials changed)."""
+    _FUNCTIONS.clear()
+
+
+def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
+    """``(value or None, partials per region input or None)`` of the region ``root``. Partial
+    formulas may divide by zero where the cotangent will be zero: those warnings are off."""
+    if want_partials:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return evaluate_unguarded(root, want_value, want_partials)
+    return evaluate_unguarded(root, want_value, want_partials)
+
+
+def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
+    """``evaluate`` inside an error state the caller has set (the backward sweep's).
+
+    Only the values that something needs are computed: the root's if asked, and those
+    that partial-derivative formulas read.
+    """
+    plans = root.plans
+    if plans is None:
+        plans = root.plans = {}
+    request = (_INTERPRET, want_value, want_partials)
+    plan = plans.get(request)
+    if plan is None:
+        plan = plans[request] = _compile(root, want_value, want_partials)
+    if plan is _INTERPRET:
+        return interpret(root, want_value, want_partials)
+    function, operands = plan
+    return function(*root.inputs, *operands)
+
+
+def _compile(root: ExprNode, want_value: bool, want_partials: bool):
+    """``(function, operands)`` for ``root``: the function for its structure (generated on
+    first sight) and the constants and keyword arguments it takes after the region inputs."""
+    order = _chain_below(root) or _topological_dag(root)
+    if len(order) > MAX_NODES:
+        return _INTERPRET
+    position = {id(node): n for n, node in enumerate(order)}
+    input_position = {key: k for k, key in enumerate(root.input_ids)}
+    key: list[Any] = [want_value, want_partials, len(input_position)]
+    operands = []
+    for node in order:
+        refs = []
+        for arg in node.args:
+            kind = type(arg)
+            if kind is ExprNode:
+                refs.append(position[id(arg)])
+            elif kind is Traced:
+                refs.append(-1 - input_position[id(arg)])
+            else:
+                refs.append(None)
+                operands.append(arg)
+        if node.kwargs:
+            operands.append(node.kwargs)
+            key.append((node.prim, tuple(refs), tuple(node.kwargs)))
+        else:
+            key.append((node.prim, tuple(refs)))
+    key = tuple(key)
+    function = _FUNCTIONS.get(key)
+    if function is None:
+        if len(_FUNCTIONS) >= MAX_FUNCTIONS:
+            _FUNCTIONS.clear()
+        function = _FUNCTIONS[key] = _generate(order, input_position, want_value, want_partials)
+    return function, tuple(operands)
+
+
+class _Writer:
+    """The source of one generated function and the objects its names refer to."""
+
+    def __init__(self, n_inputs: int):
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {"_input_value": input_value}
+        self.used_inputs: set[int] = set()
+        self.pinned: set[str] = set()  # names that hold a reused unary result: never deleted
+        self.scratch: list[str] = []  # the current node's derivative names
+        self.n_inputs = n_inputs
+
+    def name(self, prefix: str, obj: Any) -> str:
+        """A global name for ``obj`` in the generated code."""
+        name = f"{prefix}{len(self.namespace)}"
+        self.namespace[name] = obj
+        return name
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " + line)
+
+
+def _generate(order: list[ExprNode], input_position: dict[int, int], want_value: bool,
+              want_partials: bool) -> Callable:
+    n_inputs = len(input_position)
+    position = {id(node): n for n, node in enumerate(order)}
+    compute, reads, last_reader = _demand(order, position, want_value, want_partials)
+    writer = _Writer(n_inputs)
+    parameters = [f"t{k}" for k in range(n_inputs)]
+    unary: dict[tuple, str] = {}  # (ufunc, argument's name) -> the name holding its result
+    depends: list[tuple[int, ...]] = []  # per node, the region inputs below it
+    partial_names: list[dict[int, str]] = []  # per node: input -> name (or "1") of its partial
+    assigned: list[list[str]] = []  # per node, the names it assigned (deleted after its last reader)
+    for n, node in enumerate(order):
+        argument_names, argument_depends = [], []
+        for arg in node.args:
+            kind = type(arg)
+            if kind is ExprNode:
+                m = position[id(arg)]
+                argument_names.append(f"v{m}")
+                argument_depends.append(depends[m])
+            elif kind is Traced:
+                k = input_position[id(arg)]
+                argument_names.append(f"i{k}")
+                argument_depends.append((k,))
+            else:
+                name = f"c{len(parameters)}"
+                parameters.append(name)
+                argument_names.append(name)
+                argument_depends.append(())
+        keywords = None
+        if node.kwargs:
+            keywords = f"c{len(parameters)}"
+            parameters.append(keywords)
+        names: list[str] = []
+        needs_args = compute[n] or reads[n]
+        if needs_args:
+            for a in argument_names:
+                if a[0] == "i":
+                    writer.used_inputs.add(int(a[1:]))
+        value = f"v{n}"
+        if compute[n]:
+            _emit_value(writer, node, value, argument_names, keywords, unary)
+            names.append(value)
+        below = tuple(sorted({k for d in argument_depends for k in d}))
+        depends.append(below)
+        partials: dict[int, str] = {}
+        if want_partials:
+            partials = _emit_partials(writer, n, node, value if compute[n] else "None",
+                                      argument_names if needs_args else None, argument_depends, keywords,
+                                      partial_names, unary, position)
+            names.extend(name for name in partials.values() if name != "1")
+            if writer.scratch:  # the derivatives were only needed for this node's partials
+                writer.emit("del " + ", ".join(writer.scratch))
+                writer.scratch.clear()
+        partial_names.append(partials)
+        assigned.append(names)
+        for m in last_reader[n]:  # free what no later node reads, as the interpreter does
+            dead = [name for name in assigned[m] if name not in writer.pinned]
+            if dead:
+                writer.emit("del " + ", ".join(dead))
+    root = len(order) - 1
+    result_value = f"v{root}" if compute[root] else "None"  # the interpreter's answer, even unasked
+    result_partials = "[" + ", ".join(partial_names[root][k] for k in range(n_inputs)) + "]" \
+        if want_partials else "None"
+    writer.emit(f"return {result_value}, {result_partials}")
+    loads = []
+    for k in sorted(writer.used_inputs):
+        loads += [f"    i{k} = t{k}._value", f"    if i{k} is None:", f"        i{k} = _input_value(t{k})"]
+    source = f"def region({', '.join(parameters)}):\n" + "\n".join(loads + writer.lines) + "\n"
+    exec(compile(source, "<mixedad region>", "exec"), writer.namespace)  # noqa: S102 (our own code)
+    function = writer.namespace["region"]
+    function.source = source  # for whoever debugs a region
+    return function
+
+
+def _demand(order, position, want_value, want_partials):
+    """Per node: compute its value? do its partials read its arguments? and which nodes it
+    is the last to read (``expressions._plan``'s analysis)."""
+    compute = [False] * len(order)
+    reads = [False] * len(order)
+    compute[-1] = want_value
+    last_reader: list[list[int]] = [[] for _ in order]
+    seen: set[int] = set()
+    for k in range(len(order) - 1, -1, -1):
+        node = order[k]
+        if want_partials:
+            uses_output, reads[k] = _partial_demand(node)
+            compute[k] = compute[k] or uses_output
+        needs_args = compute[k] or reads[k]
+        for arg in node.args:
+            if type(arg) is ExprNode:
+                m = position[id(arg)]
+                if needs_args:
+                    compute[m] = True
+                if m not in seen:
+                    seen.add(m)
+                    last_reader[k].append(m)
+    return compute, reads, last_reader
+
+
+def _emit_value(writer: _Writer, node: ExprNode, value: str, argument_names: list[str], keywords: str | None,
+                unary: dict) -> None:
+    fn = node.prim.fn
+    if len(argument_names) == 1 and keywords is None:
+        memo = (fn, argument_names[0])
+        known = unary.get(memo)
+        if known is not None:
+            writer.emit(f"{value} = {known}")
+        else:
+            writer.emit(f"{value} = {writer.name('f', fn)}({argument_names[0]})")
+            unary[memo] = value
+        writer.pinned.add(value)
+        return
+    call = ", ".join(argument_names + ([f"**{keywords}"] if keywords else []))
+    writer.emit(f"{value} = {writer.name('f', fn)}({call})")
+
+
+def _emit_derivative(writer: _Writer, node: ExprNode, j: int, out: str, argument_names: list[str] | None,
+                     keywords: str | None, unary: dict, target: str) -> str:
+    """The expression of the node's partial with respect to argument ``j``: an int literal
+    for an exact 1 or -1, else a name assigned here (``expressions._derivative``)."""
+    prim = node.prim
+    kinds = prim.partial_kinds
+    kind, spec = kinds[j] if kinds is not None and j < len(kinds) else (None, None)
+    args = "None" if argument_names is None else "[" + ", ".join(argument_names) + "]"
+    if kind == CONSTANT:
+        if type(spec) is int and spec in (1, -1):
+            return str(spec)
+        return writer.name("k", spec)
+    if kind == UFUNC_OF and argument_names is not None and len(argument_names) == 1:
+        memo = (spec.ufunc, argument_names[0])
+        known = unary.get(memo)
+        if known is None:
+            known = unary[memo] = f"u{target}"
+            writer.emit(f"{known} = {writer.name('f', spec.ufunc)}({argument_names[0]})")
+            writer.pinned.add(known)
+        if spec.scale == 1:
+            return known
+        writer.emit(f"{target} = {writer.name('k', spec.scale)} * {known}")
+        writer.scratch.append(target)
+        return target
+    if kind == OF_ARGUMENTS and argument_names is not None and not (node.kwargs and prim.pass_kwargs_to_partials):
+        writer.emit(f"{target} = {writer.name('s', spec)}({', '.join(argument_names)})")
+        writer.scratch.append(target)
+        return target
+    # everything else (and a missing partial, which raises) goes through the primitive itself
+    writer.emit(f"{target} = {writer.name('P', prim)}.partial({j}, {args}, {out}, {keywords or '{}'})")
+    writer.scratch.append(target)
+    return target
+
+
+def _times(d: str, p: str) -> str:
+    """``expressions._combine`` on names: exact int 1 and -1 multiply away."""
+    if p == "1":
+        return d
+    if d == "1":
+        return p
+    if d == "-1":
+        return f"-{p}"
+    return f"{d} * {p}"
+
+
+def _emit_partials(writer, n, node, out, argument_names, argument_depends, keywords, partial_names, unary,
+                   position) -> dict[int, str]:
+    """Assign the node's partial with respect to each region input below it (by input index)."""
+    args = node.args
+    below = sorted({k for d in argument_depends for k in d})
+
+    def argument_partial(j: int, k: int) -> str:
+        arg = args[j]
+        return partial_names[position[id(arg)]][k] if type(arg) is ExprNode else "1"
+
+    result: dict[int, str] = {}
+    prim = node.prim
+    if prim.tangent_rule is not None:
+        rule = writer.name("r", prim.tangent_rule)
+        for k in below:
+            tangents = ", ".join(argument_partial(j, k) if k in argument_depends[j] else "None"
+                                 for j in range(len(args)))
+            name = result[k] = f"p{n}_{k}"
+            writer.emit(f"{name} = {rule}([{tangents}], {out}, {', '.join(argument_names)})")
+        return result
+    derivatives: dict[int, str] = {}
+    for j, depends in enumerate(argument_depends):
+        if depends:
+            derivatives[j] = _emit_derivative(writer, node, j, out, argument_names, keywords, unary, f"d{n}_{j}")
+    for k in below:
+        terms = [_times(derivatives[j], argument_partial(j, k)) for j, depends in enumerate(argument_depends)
+                 if k in depends]
+        expression = " + ".join(terms)
+        if expression == "1":
+            result[k] = "1"
+            continue
+        name = result[k] = f"p{n}_{k}"
+        writer.emit(f"{name} = {expression}")
+    return result
