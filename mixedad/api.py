@@ -145,6 +145,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     """The one differentiation routine behind the public functions. ``recording`` (from a
     prepared gradient) receives the trace, its inputs and its output, with the tape's
     steps recorded for replay and the other arguments' float arrays traced as constants."""
+    keep_entries = recording is not None or observe is not None  # the caller reads the tape afterwards
     if ACTIVE_OBSERVERS and observe is None:
         instrumented = True
         observers = list(ACTIVE_OBSERVERS)
@@ -200,10 +201,15 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             aux = _plain_tree(aux)
     finally:
         trace.active = False
-        if collecting:
-            gc.enable()
         if observe is not None:
             observe(trace)
+        if not keep_entries:
+            # Rules and deferred regions refer back to the trace (through the traced values
+            # they read): dropping its entries breaks those cycles, so the tape is freed here,
+            # by reference counting, not whenever the cyclic collector next runs.
+            trace.entries = []
+        if collecting:
+            gc.enable()
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     grad = grads[0] if isinstance(argnums, int) else tuple(grads)

@@ -61,6 +61,21 @@ def test_reverse_mode_report_has_one_entry_per_op():
     assert [e.ops[0] for e in body] == ["matmul", "add", "tanh", "matmul", "add", "square", "sum"]
 
 
+def test_tape_is_freed_by_reference_counting_without_waiting_for_the_cycle_collector():
+    rng = np.random.default_rng(4)
+    p, x = params(rng), rng.standard_normal((5, 6)).astype(np.float32)
+    gc.collect()
+    gc.disable()
+    try:
+        for mode in ("auto", "reverse", "forward"):
+            mixedad.gradient(mlp, p, x, mode=mode)
+            mixedad.value_and_gradient(lambda v: np.sum(np.sin(v) ** 2), x, mode=mode)
+            left = [o for o in gc.get_objects() if isinstance(o, TapeEntry)]
+            assert not left, f"{len(left)} tape entries wait for the cycle collector ({mode})"
+    finally:
+        gc.enable()
+
+
 def test_tape_is_freed_after_the_backward_pass():
     rng = np.random.default_rng(3)
     p, x = params(rng), rng.standard_normal((5, 6)).astype(np.float32)

@@ -65,21 +65,25 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
 def _compile(root: ExprNode, want_value: bool, want_partials: bool):
     """``(function, operands)`` for ``root``: the function for its structure (generated on
     first sight) and the constants and keyword arguments it takes after the region inputs."""
-    order = _chain_below(root) or _topological_dag(root)
+    order = _chain_below(root)
+    chain = order is not None  # then a node's one node argument is the node before it
+    if not chain:
+        order = _topological_dag(root)
     if len(order) > MAX_NODES:
         return _INTERPRET
-    position = {id(node): n for n, node in enumerate(order)}
-    input_position = {key: k for k, key in enumerate(root.input_ids)}
-    key: list[Any] = [want_value, want_partials, len(input_position)]
+    position = None if chain else {id(node): n for n, node in enumerate(order)}
+    input_ids = root.input_ids
+    input_position = None if len(input_ids) == 1 else {key: k for k, key in enumerate(input_ids)}
+    key: list[Any] = [want_value, want_partials, len(input_ids)]
     operands = []
-    for node in order:
+    for n, node in enumerate(order):
         refs = []
         for arg in node.args:
             kind = type(arg)
             if kind is ExprNode:
-                refs.append(position[id(arg)])
+                refs.append(n - 1 if chain else position[id(arg)])
             elif kind is Traced:
-                refs.append(-1 - input_position[id(arg)])
+                refs.append(-1 if input_position is None else -1 - input_position[id(arg)])
             else:
                 refs.append(None)
                 operands.append(arg)
@@ -93,7 +97,8 @@ def _compile(root: ExprNode, want_value: bool, want_partials: bool):
     if function is None:
         if len(_FUNCTIONS) >= MAX_FUNCTIONS:
             _FUNCTIONS.clear()
-        function = _FUNCTIONS[key] = _generate(order, input_position, want_value, want_partials)
+        function = _FUNCTIONS[key] = _generate(order, {k: i for i, k in enumerate(input_ids)}, want_value,
+                                                     want_partials)
     return function, tuple(operands)
 
 

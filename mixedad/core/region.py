@@ -116,8 +116,6 @@ def region_dtype(node: ExprNode) -> np.dtype:
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
     inputs: dict[int, Traced] = {}
-    slots = []  # per argument, where its region inputs sit among the node's (see ExprNode.arg_slots)
-    slots_known = True  # false if an input is met twice: then they are looked up when evaluated
     shape = None
     common = None  # the dtype the array arguments share (False: they differ)
     others = False  # an argument that is neither traced nor an ndarray (a scalar, a list, ...)
@@ -125,31 +123,18 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         kind = type(arg)
         if kind is Traced:
             expr = arg._expr
-            start = len(inputs)
             if expr is None:
                 inputs[id(arg)] = arg
-                slots.append((start,))
-                width = 1
-            elif len(expr.inputs) == 1:
-                inputs[id(expr.inputs[0])] = expr.inputs[0]
-                slots.append((start,))
-                width = 1
             else:
                 inputs.update(expr.input_ids)
-                width = len(expr.inputs)
-                slots.append(tuple(range(start, start + width)))
-            if len(inputs) != start + width:
-                slots_known = False
             arg_shape = arg._shape
             dtype = arg._dtype if arg._dtype is not None else arg.dtype
         elif kind is np.ndarray:
             trace.borrowed.add(id(arg))
             arg_shape = arg.shape
             dtype = arg.dtype
-            slots.append(None)
         else:
             others = True
-            slots.append(None)
             continue
         if arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
@@ -168,14 +153,11 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 materialize(arg)
         decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
-        slots_known = False
     node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
     location = user_location(3) if trace.instrumented else None
     if others or shape is None:
         shape = broadcast_shape(args)  # scalars, lists, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
-    if slots_known:
-        node.arg_slots = tuple(slots)
     if common and not (others and any(isinstance(arg, ARRAY_TYPES) for arg in args if type(arg) is not Traced)) \
             and common.char in prim.same_dtype_loops:
         dtype = common  # Python scalars are weak (NEP 50): the arrays' dtype, if the op has a loop for it
