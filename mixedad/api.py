@@ -19,6 +19,8 @@ from .core.traced import Traced
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
+    if type(argnums) is int and 0 <= argnums < n_args:  # the usual call
+        return (argnums,)
     single = isinstance(argnums, int)
     numbers = (argnums,) if single else tuple(argnums)
     for number in numbers:
@@ -112,6 +114,11 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
     """The cotangent ``ct`` (None for zero) of the input ``value`` (given by the user as
     ``original``) as a gradient: ``value``'s shape and dtype, ``original``'s type, and never
     an array in ``borrowed`` (the user's own arrays, or one already returned)."""
+    if type(ct) is np.ndarray and type(original) is np.ndarray and ct.shape == value.shape \
+            and ct.dtype == value.dtype and ct.flags.writeable and id(ct) not in borrowed \
+            and (ct.base is None or id(ct.base) not in borrowed):  # the usual case: hand it over
+        borrowed.add(id(ct))
+        return ct
     if ct is None:
         ct = np.zeros(value.shape, value.dtype)
     elif isinstance(ct, LeveledValue):  # forward-over-reverse: the gradient carries tangents

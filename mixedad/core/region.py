@@ -204,7 +204,7 @@ def _shared_products(g, partials) -> list:
 
 
 def _parents_of(inputs) -> tuple:
-    return tuple((t._entry, t._slot, t._shape, t._dtype) for t in inputs)
+    return tuple([(t._entry, t._slot, t._shape, t._dtype) for t in inputs])
 
 
 def _region_ops(root: ExprNode) -> tuple[tuple[str, ...], tuple]:

@@ -55,6 +55,8 @@ def _count(shape, axis):
 
 
 def _reduction_meta(shape, dtype, axis=None, keepdims=False, dtype_out=None, **unused):
+    if axis is None and not keepdims:  # a full reduction (the usual loss): a scalar
+        return (), dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
     return reduced_shape(shape, axis, keepdims), np.dtype(dtype)
 
 
