@@ -28,7 +28,15 @@ def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
         return LEAF
     if isinstance(tree, dict):
         keys = list(tree.keys())
-        return (dict, type(tree), keys, [_flatten_into(tree[k], leaves) for k in keys])
+        children = []
+        for key in keys:
+            value = tree[key]
+            if type(value) in _ARRAY_LEAF_TYPES:  # a leaf, without the call
+                leaves.append(value)
+                children.append(LEAF)
+            else:
+                children.append(_flatten_into(value, leaves))
+        return (dict, type(tree), keys, children)
     if _is_namedtuple(tree):
         return (tuple, type(tree), None, [_flatten_into(v, leaves) for v in tree])
     if isinstance(tree, (list, tuple)):
@@ -57,6 +65,9 @@ def structure(definition: Any) -> Any:
 
 def unflatten(definition: Any, leaves: list[Any]) -> Any:
     """Rebuild the tree described by ``definition`` with ``leaves`` in flatten order."""
+    if definition is not LEAF and definition[0] is dict and definition[1] is dict \
+            and len(definition[3]) == len(leaves) and not any(definition[3]):
+        return dict(zip(definition[2], leaves))  # a flat dict of leaves (the usual parameters)
     iterator = iter(leaves)
     return _build(definition, iterator)
 
