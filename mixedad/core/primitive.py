@@ -291,7 +291,9 @@ def bind(prim: Primitive, args, kwargs):
     if borrowed and trace is not None:
         trace.borrowed.update(borrowed)
     if kwargs:
-        _check_kwargs(prim, kwargs)
+        for value in kwargs.values():
+            if type(value) is Traced:
+                _check_kwargs(prim, kwargs)  # raises, naming the keyword
     if newer is not None and (trace is None or newer._level > trace.id):
         return newer._apply(prim, args, kwargs)
     if trace is None:

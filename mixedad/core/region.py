@@ -223,24 +223,28 @@ def _label(ops) -> str:
 def materialize(value: Traced) -> None:
     """Turn a lazy traced value into a concrete one backed by a single region tape entry."""
     root = value._expr
-    start = time.perf_counter()
-    result, partials = evaluate(root, True, True)
-    elapsed = time.perf_counter() - start
+    trace = value._trace
+    if trace.instrumented:
+        start = time.perf_counter()
+        result, partials = evaluate(root, True, True)
+        elapsed = time.perf_counter() - start
+    else:
+        result, partials = evaluate(root, True, True)
 
     def region_vjp(g):
         return _shared_products(g, partials)
 
     entry = TapeEntry(_parents_of(root.inputs), region_vjp, None, root.decision,
                       root.shape, None, context_shape=root.shape, n_partials=len(root.inputs))
-    if value._trace.instrumented:
+    if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
-    if value._trace.instrumented:
         entry.saved_bytes = sum(p.nbytes for p in {id(p): p for p in partials}.values() if isinstance(p, np.ndarray))
-    record(value._trace, entry)
-    if value._trace.program is not None:
-        value._trace.program.append(Step(_replay_region, entry, (value,), (root,), root.inputs))
+    entry.index = len(trace.entries)
+    trace.entries.append(entry)
+    if trace.program is not None:
+        trace.program.append(Step(_replay_region, entry, (value,), (root,), root.inputs))
     if not isinstance(result, ARRAY_TYPES):
         result = np.asarray(result)
     entry.dtype = result.dtype
