@@ -26,6 +26,7 @@ one per thread.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -43,6 +44,16 @@ def _leaf_signature(leaf: Any) -> tuple:
     if _is_numeric(leaf):
         return np.shape(leaf), np.result_type(leaf).str
     return (type(leaf),)
+
+
+def _comparable(definition: Any) -> Any:
+    """``definition`` if ``==`` on it compares structure only (no dataclass template, whose
+    ``==`` would compare field values), else None."""
+    if definition is None or definition[0] == "none":
+        return definition
+    if definition[0] is dataclasses:
+        return None
+    return definition if all(_comparable(child) is child for child in definition[3]) else None
 
 
 def _signature(tree: Any) -> tuple:
@@ -96,6 +107,7 @@ class Prepared:
         self.has_aux = has_aux
         self.numbers = _argnums_tuple(argnums, len(args))
         self.signatures = [_signature(arg) for arg in args]
+        self._comparable = [_comparable(flatten(arg)[1]) for arg in args]  # for a fast check
         self.value_reads: tuple[str, ...] = ()
         self.why_traced = ""
         self._program: Program | None = None
@@ -165,8 +177,8 @@ class Prepared:
                 flat.append([arg])
                 continue
             leaves, definition = flatten(arg)
-            if tuple(_leaf_signature(leaf) for leaf in leaves) != expected[1] or \
-                    structure(definition) != expected[0]:
+            if tuple([_leaf_signature(leaf) for leaf in leaves]) != expected[1] or \
+                    (definition != self._comparable[number] and structure(definition) != expected[0]):
                 self._mismatch(number, arg, expected)
             flat.append(leaves)
         return flat

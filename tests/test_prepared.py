@@ -50,6 +50,34 @@ def test_shape_and_dtype_mismatches_raise_clearly():
         prepared.gradient(np.zeros(3, np.float32))
 
 
+def test_a_pytree_of_another_structure_raises_clearly():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Layer:
+        W: np.ndarray
+        b: np.ndarray
+
+    params = {"W": np.ones((4, 3)), "b": np.ones(3)}
+    prepared = mixedad.prepare(mlp, params, np.ones((5, 4)))
+    for other in ({"W": np.ones((4, 3)), "c": np.ones(3)},            # a renamed key
+                  {"b": np.ones(3), "W": np.ones((4, 3))},            # the same keys in another order
+                  {"W": np.ones((4, 3)), "b": [np.ones(3)]},          # a leaf in a list
+                  Layer(np.ones((4, 3)), np.ones(3))):                 # another container
+        with pytest.raises(mixedad.InputError, match="argument 0 does not match"):
+            prepared.gradient(other, np.ones((5, 4)))
+
+    def layer_loss(layer, x):
+        return np.sum(np.tanh(x @ layer.W + layer.b) ** 2)
+    layer = Layer(np.ones((4, 3)), np.ones(3))
+    prepared = mixedad.prepare(layer_loss, layer, np.ones((5, 4)))  # dataclasses: checked by type and fields
+    got = prepared.gradient(Layer(np.full((4, 3), 0.5), np.zeros(3)), np.ones((5, 4)))
+    want = mixedad.gradient(layer_loss, Layer(np.full((4, 3), 0.5), np.zeros(3)), np.ones((5, 4)))
+    np.testing.assert_array_equal(got.W, want.W)
+    with pytest.raises(mixedad.InputError, match="argument 0 does not match"):
+        prepared.gradient({"W": np.ones((4, 3)), "b": np.ones(3)}, np.ones((5, 4)))
+
+
 def branching(x):
     if np.sum(x) > 0:  # value-dependent Python control flow
         return np.sum(np.sin(x))
