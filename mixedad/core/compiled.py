@@ -18,8 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .expressions import (CONSTANT, OF_ARGUMENTS, UFUNC_OF, ExprNode, _chain_below, _partial_demand,
-                          _topological_dag, input_value)
-from .expressions import evaluate_unguarded as interpret
+                          _topological_dag, input_value, interpret)
 from .traced import Traced
 
 MAX_NODES = 64  # longer regions are interpreted: their code would be long, and rarely reused

@@ -4,7 +4,8 @@ An ``ExprNode`` records one elementwise op over its arguments: other nodes, regi
 (concrete traced values) or constants. ``evaluate`` computes a region's value and/or its
 partial derivatives with respect to each region input in one forward pass, computing only
 the values something needs; a plan per root and request is kept, so that a replayed
-region is not analysed again.
+region is not analysed again. This walk is the reference: ``core.compiled`` generates
+code that makes the same calls, and uses the walk for regions it does not compile.
 """
 from __future__ import annotations
 
@@ -132,20 +133,11 @@ def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
     return uses_output, uses_args
 
 
-def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
-    """``(value or None, partials per region input or None)`` of the region ``root``. Partial
-    formulas may divide by zero where the cotangent will be zero: those warnings are off."""
-    if want_partials:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return evaluate_unguarded(root, want_value, want_partials)
-    return evaluate_unguarded(root, want_value, want_partials)
-
-
-def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
-    """``evaluate`` inside an error state the caller has set (the backward sweep's).
-
-    Only the values that something needs are computed: the root's if asked, and those
-    that partial-derivative formulas read.
+def interpret(root: ExprNode, want_value: bool, want_partials: bool):
+    """``(value or None, partials per region input or None)`` of the region ``root``, walked
+    node by node (``core.compiled`` runs generated code instead, and falls back to this).
+    The caller sets NumPy's error state. Only the values that something needs are computed:
+    the root's if asked, and those that partial-derivative formulas read.
     """
     plans = root.plans
     if plans is None:
