@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .expressions import (CONSTANT, OF_ARGUMENTS, UFUNC_OF, ExprNode, _chain_below, _partial_demand,
-                          _topological_dag, input_value, interpret)
+from .expressions import (CONSTANT, OF_ARGUMENTS, UFUNC_OF, ExprNode, _chain_below, _topological_dag, demand,
+                          input_value, interpret)
 from .traced import Traced
 
 MAX_NODES = 64  # longer regions are interpreted: their code would be long, and rarely reused
@@ -126,7 +126,7 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
               want_partials: bool) -> Callable:
     n_inputs = len(input_position)
     position = {id(node): n for n, node in enumerate(order)}
-    compute, reads, last_reader = _demand(order, position, want_value, want_partials)
+    compute, reads, last_reader = demand(order, position, want_value, want_partials)
     writer = _Writer(n_inputs)
     parameters = [f"t{k}" for k in range(n_inputs)]
     unary: dict[tuple, str] = {}  # (ufunc, argument's name) -> the name holding its result
@@ -194,31 +194,6 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
     function = writer.namespace["region"]
     function.source = source  # for whoever debugs a region
     return function
-
-
-def _demand(order, position, want_value, want_partials):
-    """Per node: compute its value? do its partials read its arguments? and which nodes it
-    is the last to read (``expressions._plan``'s analysis)."""
-    compute = [False] * len(order)
-    reads = [False] * len(order)
-    compute[-1] = want_value
-    last_reader: list[list[int]] = [[] for _ in order]
-    seen: set[int] = set()
-    for k in range(len(order) - 1, -1, -1):
-        node = order[k]
-        if want_partials:
-            uses_output, reads[k] = _partial_demand(node)
-            compute[k] = compute[k] or uses_output
-        needs_args = compute[k] or reads[k]
-        for arg in node.args:
-            if type(arg) is ExprNode:
-                m = position[id(arg)]
-                if needs_args:
-                    compute[m] = True
-                if m not in seen:
-                    seen.add(m)
-                    last_reader[k].append(m)
-    return compute, reads, last_reader
 
 
 def _emit_value(writer: _Writer, node: ExprNode, value: str, argument_names: list[str], keywords: str | None,

@@ -201,31 +201,40 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> tuple[bool, 
     order = _topological_dag(root)
     if want_partials:
         for node in order:
-            if node.demand is None:
-                node.demand = _partial_demand(node)
             if node.arg_slots is None:
                 node.arg_slots = _arg_slots(node.args, node.input_ids)
+    position = {id(node): k for k, node in enumerate(order)}
+    compute, reads, last_reader = demand(order, position, want_value, want_partials)
+    done = [tuple(id(order[m]) for m in readers) for readers in last_reader]
+    return False, [(node, compute[k], reads[k], done[k]) for k, node in enumerate(order)]
+
+
+def demand(order: list[ExprNode], position: dict[int, int], want_value: bool, want_partials: bool):
+    """Per node of ``order`` (arguments first; ``position`` maps a node's id to its index):
+    whether to compute its value, whether its partials read its argument values, and the
+    nodes (by index) whose results it is the last to read."""
     compute = [False] * len(order)
     reads = [False] * len(order)
-    position = {id(node): k for k, node in enumerate(order)}
-    done: list[list[int]] = [[] for _ in order]
-    seen_use: set[int] = set()
     compute[-1] = want_value
+    last_reader: list[list[int]] = [[] for _ in order]
+    seen: set[int] = set()
     for k in range(len(order) - 1, -1, -1):  # consumers before the nodes they read
         node = order[k]
         if want_partials:
+            if node.demand is None:
+                node.demand = _partial_demand(node)
             uses_output, reads[k] = node.demand
             compute[k] = compute[k] or uses_output
         needs_args = compute[k] or reads[k]
         for arg in node.args:
             if type(arg) is ExprNode:
-                key = id(arg)
+                m = position[id(arg)]
                 if needs_args:
-                    compute[position[key]] = True
-                if key not in seen_use:  # the last node (in evaluation order) that reads arg
-                    seen_use.add(key)
-                    done[k].append(key)
-    return False, [(node, compute[k], reads[k], tuple(done[k])) for k, node in enumerate(order)]
+                    compute[m] = True
+                if m not in seen:  # the last node (in evaluation order) that reads arg
+                    seen.add(m)
+                    last_reader[k].append(m)
+    return compute, reads, last_reader
 
 
 def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) -> list[tuple]:

@@ -310,8 +310,7 @@ class FusedReduction:
             self.partials = partials  # kept while the entry lives: a retained tape sweeps again
         if self.keep is not None:
             partials = [partials[k] for k in self.keep]
-        if self.prim is None or (self.prim.name == "sum" and self.kwargs.get("axis") is None
-                                 and not self.kwargs.get("keepdims")):  # a full sum: g broadcasts as it is
+        if self.prim is None:
             return _shared_products(g, partials)
         g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
         return _shared_products(g_root, partials)
