@@ -48,7 +48,7 @@ def test_generated_code_gives_the_interpreters_values_and_partials(expression, s
     with np.errstate(all="ignore"):
         value, partials = compiled.evaluate(root, want_value, want_partials)
         reference_value, reference_partials = expressions.interpret(root, want_value, want_partials)
-    assert compiled._INTERPRET not in root.plans.values()  # really generated, not interpreted
+    assert compiled.generated_function(root, want_value, want_partials) is not None  # not interpreted
     _same(value, reference_value)
     if not want_partials:
         assert partials is None and reference_partials is None
@@ -59,6 +59,21 @@ def test_generated_code_gives_the_interpreters_values_and_partials(expression, s
     # inputs that share a partial array in the interpreter share it here too (one product later)
     assert [id(p) for p in partials].count(id(partials[0])) == \
         [id(q) for q in reference_partials].count(id(reference_partials[0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(expression=expression_trees(), request=st.sampled_from([(True, True), (True, False), (False, True)]))
+def test_a_chains_structure_built_as_it_grows_is_the_one_a_walk_finds(expression, request):
+    """extend_region keys a chain node by node; the walk over the finished region (used for
+    regions that are not chains) must reach the very same cache entry and operands."""
+    numpy_fn, _ = expression
+    root = _region(numpy_fn, np.linspace(-1.0, 1.0, 4), np.linspace(0.5, 1.5, 4))
+    assume(root.structure is not None)
+    assert expressions._chain_below(root) is not None
+    walked_function, walked_operands = compiled._compile(root, *request)
+    assert walked_function is compiled.generated_function(root, *request)
+    assert len(walked_operands) == len(root.operands)
+    assert all(a is b for a, b in zip(walked_operands, root.operands))
 
 
 def test_a_region_longer_than_the_cap_is_interpreted_and_correct():
@@ -76,6 +91,7 @@ def test_a_region_longer_than_the_cap_is_interpreted_and_correct():
     for _ in range(n):
         out = np.sin(out)
     assert compiled._compile(out._expr, True, True) is compiled._INTERPRET
+    assert out._expr.structure is None and compiled.generated_function(out._expr, True, True) is None
     expected = np.ones_like(x)  # chain rule, one cos at a time, in plain NumPy
     y = x
     for _ in range(n):
@@ -110,7 +126,7 @@ def test_the_generated_function_frees_intermediates_it_no_longer_needs():
     x = _leaf(trace, np.linspace(0.1, 1.0, 4))
     root = (((x * 2.0) + 1.0) * 3.0 - 0.5)._expr  # a chain with no reuse between its nodes
     compiled.evaluate(root, True, True)
-    (function, _), = [plan for plan in root.plans.values() if plan is not compiled._INTERPRET]
+    function = compiled.generated_function(root, True, True)
     assert "del v0" in function.source and "del v1" in function.source
 
 

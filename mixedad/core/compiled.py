@@ -48,6 +48,12 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     Only the values that something needs are computed: the root's if asked, and those
     that partial-derivative formulas read.
     """
+    structure = root.structure
+    if structure is not None:  # a chain: its key was built as it grew
+        function = _FUNCTIONS.get((want_value, want_partials, len(root.input_ids), structure))
+        if function is None:
+            function = _generated(_chain_below(root), root, structure, want_value, want_partials)
+        return function(*root.inputs, *root.operands)
     plans = root.plans
     if plans is None:
         plans = root.plans = {}
@@ -59,6 +65,15 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
         return interpret(root, want_value, want_partials)
     function, operands = plan
     return function(*root.inputs, *operands)
+
+
+def generated_function(root: ExprNode, want_value: bool, want_partials: bool) -> Callable | None:
+    """The generated function that evaluates this request for ``root``; None if the region
+    is interpreted."""
+    if root.structure is not None:
+        return _generated(_chain_below(root), root, root.structure, want_value, want_partials)
+    plan = _compile(root, want_value, want_partials)
+    return None if plan is _INTERPRET else plan[0]
 
 
 def _compile(root: ExprNode, want_value: bool, want_partials: bool):
@@ -73,7 +88,7 @@ def _compile(root: ExprNode, want_value: bool, want_partials: bool):
     position = None if chain else {id(node): n for n, node in enumerate(order)}
     input_ids = root.input_ids
     input_position = None if len(input_ids) == 1 else {key: k for k, key in enumerate(input_ids)}
-    key: list[Any] = [want_value, want_partials, len(input_ids)]
+    structure = []
     operands = []
     for n, node in enumerate(order):
         refs = []
@@ -88,17 +103,25 @@ def _compile(root: ExprNode, want_value: bool, want_partials: bool):
                 operands.append(arg)
         if node.kwargs:
             operands.append(node.kwargs)
-            key.append((node.prim, tuple(refs), tuple(node.kwargs)))
+            structure.append((node.prim, tuple(refs), tuple(node.kwargs)))
         else:
-            key.append((node.prim, tuple(refs)))
-    key = tuple(key)
+            structure.append((node.prim, tuple(refs)))
+    return _generated(order, root, tuple(structure), want_value, want_partials), tuple(operands)
+
+
+def _generated(order: list[ExprNode], root: ExprNode, structure: tuple, want_value: bool,
+               want_partials: bool) -> Callable:
+    """The function for a region of this structure, generated on first sight. A structure
+    lists per node (in ``order``) its primitive, where each argument comes from (an earlier
+    node, a region input by position, a constant) and its keyword names."""
+    key = (want_value, want_partials, len(root.input_ids), structure)
     function = _FUNCTIONS.get(key)
     if function is None:
         if len(_FUNCTIONS) >= MAX_FUNCTIONS:
             _FUNCTIONS.clear()
-        function = _FUNCTIONS[key] = _generate(order, {k: i for i, k in enumerate(input_ids)}, want_value,
-                                                     want_partials)
-    return function, tuple(operands)
+        function = _FUNCTIONS[key] = _generate(order, {k: i for i, k in enumerate(root.input_ids)},
+                                               want_value, want_partials)
+    return function
 
 
 class _Writer:

@@ -32,7 +32,7 @@ class ExprNode:
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
-                 "demand", "arg_slots", "plans")
+                 "demand", "arg_slots", "plans", "structure", "operands")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -47,6 +47,10 @@ class ExprNode:
         self.demand = None  # set by _plan, for nodes whose partials are evaluated
         self.arg_slots = None
         self.plans: dict[tuple, list] | None = None  # evaluation plans (_plan), kept for a replay
+        # A chain's key for generated code (``core.compiled``) and its constants, built as the
+        # region grows (``region.extend_region``); None: found by walking the region.
+        self.structure: tuple | None = None
+        self.operands: tuple = ()
 
 def topological_order(root: ExprNode) -> list[ExprNode]:
     """Nodes below ``root`` with every node after its arguments (iterative: regions can be long)."""

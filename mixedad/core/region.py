@@ -21,7 +21,7 @@ import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import user_location
-from .compiled import evaluate, evaluate_unguarded
+from .compiled import MAX_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
 from .tape import Step, TapeEntry, multiply_cotangent, record
@@ -115,18 +115,22 @@ def region_dtype(node: ExprNode) -> np.dtype:
 
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
-    inputs: dict[int, Traced] = {}
+    below = None  # the one lazy argument (the region grows by one node), or False: several
+    concrete = None  # the concrete traced arguments: they become region inputs
     shape = None
     common = None  # the dtype the array arguments share (False: they differ)
-    others = False  # an argument that is neither traced nor an ndarray (a scalar, a list, ...)
+    others = False  # an argument that is neither traced, an ndarray nor a Python float/int
     for arg in args:
         kind = type(arg)
         if kind is Traced:
             expr = arg._expr
             if expr is None:
-                inputs[id(arg)] = arg
+                if concrete is None:
+                    concrete = [arg]
+                else:
+                    concrete.append(arg)
             else:
-                inputs.update(expr.input_ids)
+                below = expr if below is None else False
             arg_shape = arg._shape
             dtype = arg._dtype if arg._dtype is not None else arg.dtype
         elif kind is np.ndarray:
@@ -134,7 +138,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             arg_shape = arg.shape
             dtype = arg.dtype
         else:
-            others = True
+            if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
+                others = True
             continue
         if arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
@@ -142,6 +147,20 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             common = dtype
         elif dtype != common:
             common = False
+    # The region's inputs: those of the lazy arguments first, then the new ones, so that a
+    # chain's inputs extend its lower part's (``_structure`` relies on it).
+    if below is None:
+        inputs = {}
+    elif below is not False:
+        inputs = dict(below.input_ids)
+    else:
+        inputs = {}
+        for arg in args:
+            if type(arg) is Traced and arg._expr is not None:
+                inputs.update(arg._expr.input_ids)
+    if concrete is not None:
+        for arg in concrete:
+            inputs[id(arg)] = arg
     if trace.requested == "auto" and len(inputs) <= PARTIALS_CAP:
         decision = DUAL_ELEMENTWISE
     else:
@@ -153,11 +172,14 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 materialize(arg)
         decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
+        below = None
     node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
     location = user_location(3) if trace.instrumented else None
     if others or shape is None:
-        shape = broadcast_shape(args)  # scalars, lists, ...: NumPy's rules
+        shape = broadcast_shape(args)  # lists, NumPy scalars, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
+    if below is not False and (below is None or below.structure is not None):
+        _structure(node, below)
     if common and not (others and any(isinstance(arg, ARRAY_TYPES) for arg in args if type(arg) is not Traced)) \
             and common.char in prim.same_dtype_loops:
         dtype = common  # Python scalars are weak (NEP 50): the arrays' dtype, if the op has a loop for it
@@ -167,6 +189,42 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         dtype = np.dtype(kwargs["dtype"])
     node.dtype = dtype
     return Traced(trace, None, None, 0, node, shape, dtype)
+
+
+def _structure(node: ExprNode, below: ExprNode | None) -> None:
+    """Give a chain's newest node its structure (``core.compiled``'s key, built as the chain
+    grows instead of walked at evaluation) and its constants, in node order."""
+    chain = below.structure if below is not None else ()
+    if len(chain) >= MAX_NODES:
+        return  # interpreted: no key needed
+    refs = []
+    constants = None
+    input_ids = node.input_ids
+    for arg in node.args:
+        kind = type(arg)
+        if kind is ExprNode:
+            refs.append(len(chain) - 1)
+        elif kind is Traced:
+            refs.append(-1 - _index_of(input_ids, id(arg)))
+        else:
+            refs.append(None)
+            constants = [arg] if constants is None else constants + [arg]
+    operands = below.operands if below is not None else ()
+    if node.kwargs:
+        constants = [node.kwargs] if constants is None else constants + [node.kwargs]
+        node.structure = chain + ((node.prim, tuple(refs), tuple(node.kwargs)),)
+    else:
+        node.structure = chain + ((node.prim, tuple(refs)),)
+    node.operands = operands + tuple(constants) if constants is not None else operands
+
+
+def _index_of(input_ids: dict, key: int) -> int:
+    if len(input_ids) == 1:
+        return 0
+    for k, candidate in enumerate(input_ids):
+        if candidate == key:
+            return k
+    raise KeyError(key)
 
 
 def _node_dtype(prim, args) -> np.dtype:
