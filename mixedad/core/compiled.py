@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .expressions import (CONSTANT, OF_ARGUMENTS, UFUNC_OF, ExprNode, _chain_below, _topological_dag, demand,
-                          input_value, interpret)
+from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below,
+                          _topological_dag, demand, input_value, interpret)
 from .traced import Traced
 
 MAX_NODES = 64  # longer regions are interpreted: their code would be long, and rarely reused
@@ -260,8 +260,10 @@ def _emit_derivative(writer: _Writer, node: ExprNode, j: int, out: str, argument
         writer.emit(f"{target} = {writer.name('k', spec.scale)} * {known}")
         writer.scratch.append(target)
         return target
-    if kind == OF_ARGUMENTS and argument_names is not None and not (node.kwargs and prim.pass_kwargs_to_partials):
-        writer.emit(f"{target} = {writer.name('s', spec)}({', '.join(argument_names)})")
+    if kind in (OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT) and argument_names is not None \
+            and not (node.kwargs and prim.pass_kwargs_to_partials):
+        with_out = f", out={out}" if kind == OF_ARGUMENTS_AND_OUTPUT else ""
+        writer.emit(f"{target} = {writer.name('s', spec)}({', '.join(argument_names)}{with_out})")
         writer.scratch.append(target)
         return target
     # everything else (and a missing partial, which raises) goes through the primitive itself

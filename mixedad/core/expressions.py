@@ -335,6 +335,9 @@ def _derivative(prim, position, arg_values, out, kwargs, unary):
         if hit is None:
             hit = unary[memo_key] = (arg_values[0], spec.ufunc(arg_values[0]))
         return hit[1] if spec.scale == 1 else spec.scale * hit[1]
-    if kind == OF_ARGUMENTS and not (kwargs and prim.pass_kwargs_to_partials):
-        return spec(*arg_values)
+    if not (kwargs and prim.pass_kwargs_to_partials):
+        if kind == OF_ARGUMENTS:
+            return spec(*arg_values)
+        if kind == OF_ARGUMENTS_AND_OUTPUT:
+            return spec(*arg_values, out=out)
     return prim.partial(position, arg_values, out, kwargs)
