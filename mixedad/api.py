@@ -66,9 +66,13 @@ class _Inputs:
         for number in argnums:
             leaves, definition = flatten(args[number])
             traced_leaves = []
+            borrowed = trace.borrowed
             for index, leaf in enumerate(leaves):
-                value = _leaf_value(leaf, number, index, len(leaves))
-                trace.borrowed.add(id(value))
+                if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
+                    value = leaf  # the usual leaf, without the call
+                else:
+                    value = _leaf_value(leaf, number, index, len(leaves))
+                borrowed.add(id(value))
                 entry = TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype)
                 entry.index = len(entries)
                 entries.append(entry)
@@ -99,15 +103,13 @@ class _Inputs:
     def gradients(self, borrowed: set[int]):
         results = []
         for definition, leaves in zip(self.definitions, self.leaves):
-            grads = [_gradient_like(original, traced, borrowed) for original, traced in leaves]
+            grads = []
+            for original, traced in leaves:
+                cotangents = traced._entry.cotangents
+                grads.append(gradient_leaf(original, None if cotangents is None else cotangents[0], traced._value,
+                                           borrowed))
             results.append(unflatten(definition, grads))
         return results
-
-
-def _gradient_like(original: Any, traced: Traced, borrowed: set[int]) -> Any:
-    """The leaf's cotangent as a fresh array of its shape and dtype, owned by the caller."""
-    cotangents = traced._entry.cotangents
-    return gradient_leaf(original, None if cotangents is None else cotangents[0], traced._value, borrowed)
 
 
 def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int]) -> Any:

@@ -199,13 +199,18 @@ def _structure(node: ExprNode, below: ExprNode | None) -> None:
         return  # interpreted: no key needed
     refs = []
     constants = None
-    input_ids = node.input_ids
+    input_keys = None  # the region inputs' ids in order, listed when an argument needs its position
     for arg in node.args:
         kind = type(arg)
         if kind is ExprNode:
             refs.append(len(chain) - 1)
         elif kind is Traced:
-            refs.append(-1 - _index_of(input_ids, id(arg)))
+            if len(node.inputs) == 1:
+                refs.append(-1)
+            else:
+                if input_keys is None:
+                    input_keys = list(node.input_ids)
+                refs.append(-1 - input_keys.index(id(arg)))
         else:
             refs.append(None)
             constants = [arg] if constants is None else constants + [arg]
@@ -216,15 +221,6 @@ def _structure(node: ExprNode, below: ExprNode | None) -> None:
     else:
         node.structure = chain + ((node.prim, tuple(refs)),)
     node.operands = operands + tuple(constants) if constants is not None else operands
-
-
-def _index_of(input_ids: dict, key: int) -> int:
-    if len(input_ids) == 1:
-        return 0
-    for k, candidate in enumerate(input_ids):
-        if candidate == key:
-            return k
-    raise KeyError(key)
 
 
 def _node_dtype(prim, args) -> np.dtype:
