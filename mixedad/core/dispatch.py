@@ -13,6 +13,9 @@ import numpy as np
 from .errors import UnsupportedOperationError, error_with_location
 
 UFUNC_HANDLERS: dict[np.ufunc, Callable[..., Any]] = {}
+# The same handlers called as ``binder(args, kwargs)``: a primitive's ``bind_arguments`` (no
+# repacking of the arguments NumPy hands over), or the handler behind a small adapter.
+UFUNC_BINDERS: dict[np.ufunc, Callable[[tuple, dict], Any]] = {}
 FUNCTION_HANDLERS: dict[Callable[..., Any], Callable[..., Any]] = {}
 # Called with a function that has no handler yet; each may register rules for it (tables for
 # optional libraries such as scipy.special load only when one of their functions shows up).
@@ -23,6 +26,8 @@ def register_function(numpy_function: Callable[..., Any], handler: Callable[...,
     """Make ``handler`` what runs when ``numpy_function`` meets a traced value."""
     if isinstance(numpy_function, np.ufunc):
         UFUNC_HANDLERS[numpy_function] = handler
+        UFUNC_BINDERS[numpy_function] = getattr(handler, "bind_arguments", None) or \
+            (lambda args, kwargs: handler(*args, **kwargs))
     else:
         FUNCTION_HANDLERS[numpy_function] = handler
 
@@ -74,3 +79,12 @@ def ufunc_handler(ufunc: np.ufunc) -> Callable[..., Any]:
         if handler is None:
             raise unsupported(ufunc)
     return handler
+
+
+def ufunc_binder(ufunc: np.ufunc) -> Callable[[tuple, dict], Any]:
+    """``ufunc_handler`` as a function of ``(args, kwargs)``."""
+    binder = UFUNC_BINDERS.get(ufunc)
+    if binder is None:
+        ufunc_handler(ufunc)  # loads rules on demand, or raises
+        binder = UFUNC_BINDERS[ufunc]
+    return binder

@@ -7,6 +7,7 @@ and/or ``defjvp``).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from typing import Any, Callable, Sequence
@@ -123,6 +124,8 @@ class Primitive:
         self.fn = fn
         self.name = name or getattr(fn, "__name__", repr(fn))
         self.elementwise = elementwise
+        # ``self(*args, **kwargs)`` for callers that hold the arguments already packed
+        self.bind_arguments = functools.partial(bind_elementwise if elementwise else bind, self)
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.multiple_outputs = multiple_outputs
         self.differentiable = True

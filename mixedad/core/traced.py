@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .dispatch import function_handler, ufunc_handler, unsupported
+from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      error_with_location)
 
@@ -78,7 +78,7 @@ class Traced:
             if kwargs.get("where", True) is not True:
                 raise unsupported(ufunc, " with where=")
             kwargs.pop("where", None)
-            return ufunc_handler(ufunc)(*inputs, **kwargs)
+            return ufunc_binder(ufunc)(inputs, kwargs)
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -271,36 +271,36 @@ class Traced:
         return function_handler(np.all)(self, axis=axis, **kwargs)
 
     # --- operators ----------------------------------------------------------------------
-    def __add__(self, other): return ufunc_handler(np.add)(self, other)
-    def __radd__(self, other): return ufunc_handler(np.add)(other, self)
-    def __sub__(self, other): return ufunc_handler(np.subtract)(self, other)
-    def __rsub__(self, other): return ufunc_handler(np.subtract)(other, self)
-    def __mul__(self, other): return ufunc_handler(np.multiply)(self, other)
-    def __rmul__(self, other): return ufunc_handler(np.multiply)(other, self)
-    def __truediv__(self, other): return ufunc_handler(np.true_divide)(self, other)
-    def __rtruediv__(self, other): return ufunc_handler(np.true_divide)(other, self)
-    def __floordiv__(self, other): return ufunc_handler(np.floor_divide)(self, other)
-    def __rfloordiv__(self, other): return ufunc_handler(np.floor_divide)(other, self)
-    def __mod__(self, other): return ufunc_handler(np.remainder)(self, other)
-    def __rmod__(self, other): return ufunc_handler(np.remainder)(other, self)
+    def __add__(self, other): return ufunc_binder(np.add)((self, other), {})
+    def __radd__(self, other): return ufunc_binder(np.add)((other, self), {})
+    def __sub__(self, other): return ufunc_binder(np.subtract)((self, other), {})
+    def __rsub__(self, other): return ufunc_binder(np.subtract)((other, self), {})
+    def __mul__(self, other): return ufunc_binder(np.multiply)((self, other), {})
+    def __rmul__(self, other): return ufunc_binder(np.multiply)((other, self), {})
+    def __truediv__(self, other): return ufunc_binder(np.true_divide)((self, other), {})
+    def __rtruediv__(self, other): return ufunc_binder(np.true_divide)((other, self), {})
+    def __floordiv__(self, other): return ufunc_binder(np.floor_divide)((self, other), {})
+    def __rfloordiv__(self, other): return ufunc_binder(np.floor_divide)((other, self), {})
+    def __mod__(self, other): return ufunc_binder(np.remainder)((self, other), {})
+    def __rmod__(self, other): return ufunc_binder(np.remainder)((other, self), {})
     def __pow__(self, other):
         # ndarray's own fast path: x ** 2 is np.square, x ** 0.5 is np.sqrt (same values)
         fast = _SCALAR_POWERS.get(other) if type(other) in (int, float) else None
         if fast is not None:
-            return ufunc_handler(fast)(self)
-        return ufunc_handler(np.power)(self, other)
-    def __rpow__(self, other): return ufunc_handler(np.power)(other, self)
-    def __matmul__(self, other): return ufunc_handler(np.matmul)(self, other)
-    def __rmatmul__(self, other): return ufunc_handler(np.matmul)(other, self)
-    def __neg__(self): return ufunc_handler(np.negative)(self)
-    def __pos__(self): return ufunc_handler(np.positive)(self)
-    def __abs__(self): return ufunc_handler(np.absolute)(self)
-    def __lt__(self, other): return ufunc_handler(np.less)(self, other)
-    def __le__(self, other): return ufunc_handler(np.less_equal)(self, other)
-    def __gt__(self, other): return ufunc_handler(np.greater)(self, other)
-    def __ge__(self, other): return ufunc_handler(np.greater_equal)(self, other)
-    def __eq__(self, other): return ufunc_handler(np.equal)(self, other)
-    def __ne__(self, other): return ufunc_handler(np.not_equal)(self, other)
+            return ufunc_binder(fast)((self,), {})
+        return ufunc_binder(np.power)((self, other), {})
+    def __rpow__(self, other): return ufunc_binder(np.power)((other, self), {})
+    def __matmul__(self, other): return ufunc_binder(np.matmul)((self, other), {})
+    def __rmatmul__(self, other): return ufunc_binder(np.matmul)((other, self), {})
+    def __neg__(self): return ufunc_binder(np.negative)((self,), {})
+    def __pos__(self): return ufunc_binder(np.positive)((self,), {})
+    def __abs__(self): return ufunc_binder(np.absolute)((self,), {})
+    def __lt__(self, other): return ufunc_binder(np.less)((self, other), {})
+    def __le__(self, other): return ufunc_binder(np.less_equal)((self, other), {})
+    def __gt__(self, other): return ufunc_binder(np.greater)((self, other), {})
+    def __ge__(self, other): return ufunc_binder(np.greater_equal)((self, other), {})
+    def __eq__(self, other): return ufunc_binder(np.equal)((self, other), {})
+    def __ne__(self, other): return ufunc_binder(np.not_equal)((self, other), {})
     __hash__ = None  # like ndarray: == is elementwise
 
     # In-place operators return a new traced value and retire this one: a later use of
@@ -312,7 +312,7 @@ class Traced:
                 "In-place update{where} of a traced array that shares memory with another one "
                 "(a view made by reshape, transpose, indexing, ...): NumPy would change both, "
                 "mixedad cannot follow that. Write y = y + ... instead.", skip=2)
-        result = ufunc_handler(ufunc)(self, other)
+        result = ufunc_binder(ufunc)((self, other), {})
         _retire(self, ufunc)
         return result
 
