@@ -45,6 +45,8 @@ def primal(value: Any) -> Any:
 def _broadcast_pair(a: tuple, b: tuple) -> tuple:
     if len(a) < len(b):
         a, b = b, a
+    if a[len(a) - len(b):] == b:  # b matches a's trailing axes (a bias): no per-axis work
+        return a
     offset = len(a) - len(b)
     result = list(a)
     for i, n in enumerate(b):
