@@ -175,7 +175,10 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         decision = elementwise_decision(trace.requested, len(args))
         inputs = {id(arg): arg for arg in args if type(arg) is Traced}
         below = None
-    node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
+    if below is None:  # no lazy argument: the arguments are the node's as they are
+        node_args = args if type(args) is tuple else tuple(args)
+    else:
+        node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
     location = user_location(3) if trace.instrumented else None
     if others or shape is None:
         shape = broadcast_shape(args)  # lists, NumPy scalars, ...: NumPy's rules
