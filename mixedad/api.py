@@ -80,6 +80,7 @@ class _Inputs:
             self.definitions.append(definition)
             self.leaves.append(traced_leaves)
             self.args[number] = unflatten(definition, [t for _, t in traced_leaves])
+        trace.leading_inputs = len(entries)  # only inputs so far
         if trace_constants:
             self._trace_constants(trace)
 

@@ -103,6 +103,8 @@ def sum_over_first_axis(value: np.ndarray) -> np.ndarray:
         ones = np.ones(n, value.dtype)
         ones.flags.writeable = False
         ones = _ONES.setdefault(key, ones) if len(_ONES) < 256 else ones
+    if value.ndim == 2:
+        return ones @ value
     return (ones @ value.reshape(n, -1)).reshape(value.shape[1:])
 
 

@@ -24,7 +24,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "program", "__weakref__")
+                 "program", "leading_inputs", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -39,6 +39,9 @@ class Trace:
         # When a prepared gradient records: one Step per tape entry, so that the tape can be
         # recomputed on new inputs without running the user's function again.
         self.program: list[Step] | None = None
+        # How many entries at the start of the tape are inputs: they have no reverse rule, so
+        # the backward sweep stops before them (their cotangents are complete by then).
+        self.leading_inputs = 0
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
@@ -214,7 +217,7 @@ def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray,
         for entry in trace.entries:
             entry.cotangents = None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        _sweep(trace.entries, output_entry, slot, seed, trace.instrumented, retain)
+        _sweep(trace.entries, output_entry, slot, seed, trace.instrumented, retain, trace.leading_inputs)
 
 
 def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
@@ -237,13 +240,13 @@ def _timed(entry: TapeEntry, vjp):
     return timed_vjp
 
 
-def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False) -> None:
+def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, leading_inputs=0) -> None:
     output_entry.cotangents = [None] * output_entry.n_outputs
     output_entry.cotangents[slot] = seed
     # Cotangent buffers this sweep allocated (by id, holding them so that no id is reused):
     # nobody else sees them until their entry is reached, so sums go into them in place.
     owned: dict[int, np.ndarray] = {}
-    for position in range(output_entry.index, -1, -1):
+    for position in range(output_entry.index, leading_inputs - 1, -1):
         entry = entries[position]
         cotangents = entry.cotangents
         if cotangents is None or entry.vjp is None:
