@@ -163,7 +163,8 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         def observe(trace):
             for observer in observers:
                 observer(trace, f)
-    check_requested_mode(mode)
+    if mode != "auto":
+        check_requested_mode(mode)
     numbers = _argnums_tuple(argnums, len(args))
     trace = Trace(mode, instrumented=instrumented)
     # The tape is acyclic: collecting cycles while it grows only costs time (7 us per op

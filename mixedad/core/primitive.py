@@ -344,7 +344,9 @@ def bind(prim: Primitive, args, kwargs):
         if trace.program is not None:  # a plain result computed from traced values
             trace.value_dependent.append(f"{prim.name} (non-float result)")
         return out
-    entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype, locations=location)
+    entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype)
+    if location:
+        entry.locations = location
     if prim.selection_key is not None and traced_positions == [0]:
         key = prim.selection_key(kwargs)
         entry.selection = (key, is_basic_index(key))
