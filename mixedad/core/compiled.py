@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below,
-                          _topological_dag, demand, input_value, interpret)
+from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, demand,
+                          input_value, interpret, topological_order)
 from .traced import Traced
 
 MAX_NODES = 64  # longer regions are interpreted: their code would be long, and rarely reused
@@ -79,23 +79,20 @@ def generated_function(root: ExprNode, want_value: bool, want_partials: bool) ->
 def _compile(root: ExprNode, want_value: bool, want_partials: bool):
     """``(function, operands)`` for ``root``: the function for its structure (generated on
     first sight) and the constants and keyword arguments it takes after the region inputs."""
-    order = _chain_below(root)
-    chain = order is not None  # then a node's one node argument is the node before it
-    if not chain:
-        order = _topological_dag(root)
+    order = topological_order(root)  # chains carry their structure (extend_region): mostly DAGs here
     if len(order) > MAX_NODES:
         return _INTERPRET
-    position = None if chain else {id(node): n for n, node in enumerate(order)}
+    position = {id(node): n for n, node in enumerate(order)}
     input_ids = root.input_ids
     input_position = None if len(input_ids) == 1 else {key: k for k, key in enumerate(input_ids)}
     structure = []
     operands = []
-    for n, node in enumerate(order):
+    for node in order:
         refs = []
         for arg in node.args:
             kind = type(arg)
             if kind is ExprNode:
-                refs.append(n - 1 if chain else position[id(arg)])
+                refs.append(position[id(arg)])
             elif kind is Traced:
                 refs.append(-1 if input_position is None else -1 - input_position[id(arg)])
             else:
