@@ -440,9 +440,6 @@ def _fill_missing_cotangents(vjp, outs):
 
 
 def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
-    if len(traced_positions) == 1 and not (prim.linear or prim.joint_vjp) and prim.vjp_rules is not None:
-        only = rule_at[traced_positions[0]]  # _rule_vjp's usual case, one call sooner
-        return lambda g: (only(g, out, *arg_values, **kwargs),)
     if prim.vjp_rules is None:
         return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
     if prim.linear:
