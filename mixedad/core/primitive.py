@@ -464,13 +464,7 @@ def _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwarg
         keep = [rule_at[j] for j in traced_positions]
 
         def joint_vjp(g):
-            cts = rule(g, out, *arg_values, **kwargs)
-            if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
-                raise MissingRuleError(
-                    f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
-                    f"one per positional argument, and returned {type(cts).__name__}. Declare static "
-                    f"positional arguments with nondiff_argnums=..., or pass one rule per argument "
-                    f"to defvjp.")
+            cts = checked_joint_cotangents(prim, rule(g, out, *arg_values, **kwargs), n_positions)
             return [cts[k] for k in keep]
         return joint_vjp
     if len(traced_positions) == 1:
@@ -481,6 +475,16 @@ def _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwarg
     def per_argument_vjp(g):
         return [rule(g, out, *arg_values, **kwargs) for rule in selected]
     return per_argument_vjp
+
+
+def checked_joint_cotangents(prim: Primitive, cts: Any, n_positions: int) -> Any:
+    """What a joint reverse rule returned, if it is one cotangent per positional argument."""
+    if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
+        raise MissingRuleError(
+            f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
+            f"one per positional argument, and returned {type(cts).__name__}. Declare static "
+            f"positional arguments with nondiff_argnums=..., or pass one rule per argument to defvjp.")
+    return cts
 
 
 def primitive(fn: Callable[..., Any] | None = None, *, elementwise: bool = False,

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .compiled_program import compile_program
 from .region import primal
 from .tape import Step, TapeEntry, Trace, backward, unit_seed
 from .traced import Traced
@@ -38,20 +39,22 @@ class Program:
         self.inactive_leaves = list(inactive_leaves)
         self.output = output
         self.entries: list[TapeEntry] = trace.entries
-        self._seed = unit_seed(output.dtype)
+        self.seed = unit_seed(output.dtype)
         # constants of the program (and the seed): never returned as gradients
-        self.borrowed = frozenset(trace.borrowed | {id(self._seed)})
+        self.borrowed = frozenset(trace.borrowed | {id(self.seed)})
         self._results = [result for step in self.steps for result in step.outputs if result is not None]
         self._leaves = self.active_leaves + self.inactive_leaves
-        self._schedule = self._free_schedule(kept)
+        self.schedule = self._free_schedule(kept)
         self._prune()
         self.release()
+        # the same program as one generated function (None: interpreted); set to None to interpret
+        self.compiled: Callable | None = compile_program(self)
 
     def _free_schedule(self, kept: Sequence[Traced]) -> list[tuple[Step, tuple]]:
         """Per step, the values nothing reads after it: dropped as soon as it has run, as
         Python frees them in a traced call (rules keep what they need themselves)."""
         last_reader: dict[int, tuple[int, Traced]] = {}
-        kept_ids = {id(t) for t in list(kept) + self._leaves + [self.output]}
+        kept_ids = self.kept_ids = {id(t) for t in list(kept) + self._leaves + [self.output]}
         for position, step in enumerate(self.steps):
             for value in step.reads:
                 if step.reads_later:  # a fused region reads its inputs in the backward pass
@@ -90,15 +93,22 @@ class Program:
         for leaf, value in zip(self.inactive_leaves, inactive_values):
             leaf._value = value
         finished = False
+        if self.compiled is not None:
+            try:
+                result = self.compiled(active_values, inactive_values, want_value, read)
+                finished = True
+            finally:
+                self.release(finished)
+            return result
         try:
-            for step, free in self._schedule:
+            for step, free in self.schedule:
                 step.run(step)
                 for value in free:
                     value._value = None
             output = self.output
             # the value first: a fused output region then computes it with its partials, in one pass
             value = primal(output) if want_value else None
-            backward(self.trace, output._entry, output._slot, self._seed)
+            backward(self.trace, output._entry, output._slot, self.seed)
             cotangents = [None if leaf._entry.cotangents is None else leaf._entry.cotangents[0]
                           for leaf in self.active_leaves]
             if read is not None:

@@ -309,14 +309,20 @@ def _add_selected(entry: TapeEntry, g, owned: dict) -> None:
     existing = parent_entry.cotangents
     if existing is None:
         existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
-    buffer = existing[parent_slot]
+    existing[parent_slot] = add_selected(existing[parent_slot], g, entry.selection, parent_shape, parent_dtype, owned)
+
+
+def add_selected(buffer, g, selection: tuple, shape: tuple, dtype: np.dtype, owned: dict) -> np.ndarray:
+    """``buffer`` (a cotangent, or None) with ``g`` added at ``selection``'s key: in place if
+    ``buffer`` is one the sweep allocated (in ``owned``), else into a fresh zero buffer."""
     if buffer is None or id(buffer) not in owned:
-        fresh = np.zeros(parent_shape, parent_dtype)
+        fresh = np.zeros(shape, dtype)
         if buffer is not None:
             fresh += buffer
-        buffer = existing[parent_slot] = owned[id(fresh)] = fresh
-    key, basic = entry.selection
+        buffer = owned[id(fresh)] = fresh
+    key, basic = selection
     if basic:
         buffer[key] += g
     else:
         np.add.at(buffer, key, g)  # repeated indices read an element twice: their cotangents add up
+    return buffer
