@@ -157,6 +157,13 @@ class Prepared:
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
         self._static = self._static_leaves(args)
+        # where the traced constants are among the other arguments' leaves
+        self._constant_slots = [(number, index) for number in self._other_numbers
+                                for index, leaf in enumerate(flatten(args[number])[0]) if _is_traced_constant(leaf)]
+        if self._program is not None and not self._program.inactive_leaves:
+            self._constant_slots = []
+        self._float_arrays = all(_is_traced_constant(leaf) for number in self.numbers
+                                 for leaf in flatten(args[number])[0])
         return result
 
     def _static_leaves(self, args: tuple) -> list:
@@ -202,7 +209,7 @@ class Prepared:
 
     def _replay(self, flat: list, want_value: bool):
         program = self._program
-        constants = [leaf for number in self._other_numbers for leaf in flat[number] if _is_traced_constant(leaf)]
+        constants = [flat[number][index] for number, index in self._constant_slots]
         if self._one_array:  # f(x, ...) differentiated with respect to one array: no trees to walk
             original = flat[self.numbers[0]][0]
             x = _leaf_value(original, self.numbers[0], 0, 1)
@@ -210,10 +217,13 @@ class Prepared:
             grad = gradient_leaf(original, ct, x, self._borrowed(flat))
             grad = grad if isinstance(self.argnums, int) else (grad,)
             return (_plain_value(value), grad) if want_value else grad
-        active = []
-        for number in self.numbers:
-            leaves = flat[number]
-            active += [_leaf_value(leaf, number, index, len(leaves)) for index, leaf in enumerate(leaves)]
+        if self._float_arrays:  # the checked signature says these are the float arrays they were
+            active = [leaf for number in self.numbers for leaf in flat[number]]
+        else:
+            active = []
+            for number in self.numbers:
+                leaves = flat[number]
+                active += [_leaf_value(leaf, number, index, len(leaves)) for index, leaf in enumerate(leaves)]
         aux = None
         if self.has_aux:
             def read_aux():
@@ -239,9 +249,7 @@ class Prepared:
         """Ids no gradient may be: the program's constants and this call's arrays."""
         borrowed = set(self._program.borrowed)
         for leaves in flat:
-            for leaf in leaves:
-                if type(leaf) is np.ndarray:
-                    borrowed.add(id(leaf))
+            borrowed.update(map(id, leaves))  # other leaves' ids are never an array's
         return borrowed
 
     def gradient(self, *args: Any, out: Any = None) -> Any:

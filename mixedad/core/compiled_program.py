@@ -61,7 +61,7 @@ class _ProgramWriter:
         self.writer.namespace.update(_HELPERS)
         self.local: dict[int, str] = {}  # id(Traced) -> the local variable that holds its value
         self.from_step: set[int] = set()  # ids of values a step's own function computes (read via primal)
-        self.published: set[int] = set()  # ids of values whose ``_value`` the code sets
+        self.publishing: dict[int, Traced] = {}  # the values whose ``_value`` the code sets, by id
         self.cotangent: dict[tuple[int, int], str] = {}  # (id(entry), slot) -> its cotangent's variable
         self.fan_in: dict[tuple[int, int], int] = {}
         self.defined_in: dict[str, int] = {}  # local -> the block that assigns it
@@ -108,7 +108,7 @@ class _ProgramWriter:
             lines: list[str] = []
             used = self.bind_forward(step, lines, publish) if _is_bind(step) else self.other_forward(step, lines)
             for value in free:
-                if id(value) in self.published or id(value) in self.from_step:
+                if id(value) in self.publishing or id(value) in self.from_step:
                     lines.append(f"{self.constant(value)}._value = None")
             blocks.append(lines)
             reads.append(used)
@@ -135,29 +135,40 @@ class _ProgramWriter:
         leaf_cotangents = [self.cotangent_of(leaf._entry, 0) for leaf in program.active_leaves]
         blocks = self.with_deletions(blocks, reads)
         cotangents = [name for name in self.cotangent.values() if name != seed]
-        source = ["def run(active_values, inactive_values, want_value, read):"]
-        source += _indent(prologue)
+        body = list(prologue)
         for lines in blocks[:n_forward]:
-            source += _indent(lines)
-        source += _indent([f"{seed} = {self.constant(program.seed)}"]
-                          + ([" = ".join(cotangents) + " = None"] if cotangents else [])
-                          + ["owned = {}", "at = None",
-                             "cs = c = None",
-                             "with _errstate(divide='ignore', invalid='ignore', over='ignore'):", "    try:"])
+            body += lines
+        body += [f"{seed} = {self.constant(program.seed)}"]
+        body += [" = ".join(cotangents) + " = None"] if cotangents else []
+        body += ["owned = {}", "at = None", "cs = c = None",
+                 "with _errstate(divide='ignore', invalid='ignore', over='ignore'):", "    try:"]
         for lines in blocks[n_forward:]:
-            source += _indent(lines, 3)
-        source += _indent(["        pass",
-                           "    except MixedadError:", "        raise",
-                           "    except Exception as error:  # a rule failed: say which one, and where",
-                           "        _note_failed_rule(error, at)", "        raise",
-                           "if read is not None:", "    read()",
-                           f"return value, [{', '.join(leaf_cotangents)}]"])
+            body += _indent(lines, 2)
+        body += ["        pass",
+                 "    except MixedadError:", "        raise",
+                 "    except Exception as error:  # a rule failed: say which one, and where",
+                 "        _note_failed_rule(error, at)", "        raise",
+                 "if read is not None:", "    read()",
+                 f"return value, [{', '.join(leaf_cotangents)}]"]
+        source = ["def run(active_values, inactive_values, want_value, read):", "    try:"]
+        source += _indent(body, 2) + ["    finally:  # nothing is held between calls"] + _indent(self.release(), 2)
         text = "\n".join(source) + "\n"
         namespace = self.writer.namespace
         exec(compile(text, "<mixedad program>", "exec"), namespace)  # noqa: S102 (our own code)
         function = namespace["run"]
         function.source = text  # for whoever debugs a program
         return function
+
+    def release(self) -> list[str]:
+        """What ``Program.release`` clears, among what this code or the steps it runs set."""
+        program = self.program
+        lines = [f"{self.constant(leaf)}._value = None" for leaf in program.active_leaves + program.inactive_leaves]
+        lines += [f"{self.constant(value)}._value = None" for value in self.publishing.values()]
+        for step in program.steps:
+            if not _is_bind(step):
+                lines.append(f"{self.constant(step.entry)}.vjp = {self.constant(step.entry)}.deferred_value = None")
+                lines += [f"{self.constant(result)}._value = None" for result in step.outputs if result is not None]
+        return lines
 
     def with_deletions(self, blocks: list[list[str]], reads: list[set[str]]) -> list[list[str]]:
         """Each block followed by ``del`` of the locals that no later block reads."""
@@ -193,7 +204,7 @@ class _ProgramWriter:
         self.local[id(result)] = value
         if id(result) in publish:
             lines.append(f"{self.constant(result)}._value = {value}")
-            self.published.add(id(result))
+            self.publishing[id(result)] = result
         self.calls[id(step)] = (raw, arguments, keywords, None)
         traced_positions = _kept_positions(step)
         if traced_positions and prim.vjp_rules is None and step.entry.selection is None:

@@ -88,18 +88,13 @@ class Program:
             want_value: bool, read: Callable[[], None] | None = None) -> tuple[Any, list[Any]]:
         """``(value or None, cotangents of the active leaves)`` at the given input values;
         ``read`` is called before the values are released (to read other outputs)."""
+        if self.compiled is not None:
+            return self.compiled(active_values, inactive_values, want_value, read)  # releases as this does
         for leaf, value in zip(self.active_leaves, active_values):
             leaf._value = value
         for leaf, value in zip(self.inactive_leaves, inactive_values):
             leaf._value = value
         finished = False
-        if self.compiled is not None:
-            try:
-                result = self.compiled(active_values, inactive_values, want_value, read)
-                finished = True
-            finally:
-                self.release(finished)
-            return result
         try:
             for step, free in self.schedule:
                 step.run(step)
