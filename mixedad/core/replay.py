@@ -47,8 +47,12 @@ class Program:
         self.schedule = self._free_schedule(kept)
         self._prune()
         self.release()
-        # the same program as one generated function (None: interpreted); set to None to interpret
-        self.compiled: Callable | None = compile_program(self)
+        # The same program as one generated function (None: interpreted). Compiling costs a
+        # few traces' time, so a program is compiled when it runs a second time: one recorded
+        # again on every call (its static arguments change) never is.
+        self.compiled: Callable | None = None
+        self.interpreted_only = False  # never compile (long programs; tests)
+        self._runs = 0
 
     def _free_schedule(self, kept: Sequence[Traced]) -> list[tuple[Step, tuple]]:
         """Per step, the values nothing reads after it: dropped as soon as it has run, as
@@ -88,6 +92,10 @@ class Program:
             want_value: bool, read: Callable[[], None] | None = None) -> tuple[Any, list[Any]]:
         """``(value or None, cotangents of the active leaves)`` at the given input values;
         ``read`` is called before the values are released (to read other outputs)."""
+        if self.compiled is None and not self.interpreted_only:
+            self._runs += 1
+            if self._runs > 1:
+                self.compile()
         if self.compiled is not None:
             return self.compiled(active_values, inactive_values, want_value, read)  # releases as this does
         for leaf, value in zip(self.active_leaves, active_values):
@@ -112,6 +120,12 @@ class Program:
         finally:
             self.release(finished)
         return value, cotangents
+
+    def compile(self) -> Callable | None:
+        """Compile the program now (``core.compiled_program``); None if it stays interpreted."""
+        self.compiled = compile_program(self)
+        self.interpreted_only = self.compiled is None
+        return self.compiled
 
     def release(self, finished: bool = False) -> None:
         """Drop every value and rule the last run made: nothing is held between calls.
