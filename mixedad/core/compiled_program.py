@@ -55,6 +55,8 @@ def _kept_positions(step) -> list[int]:
 
 
 class _ProgramWriter:
+    """Writes one program's function: a block of lines per step forward, then per entry backward."""
+
     def __init__(self, program):
         self.program = program
         self.writer = _Writer(0)
