@@ -162,8 +162,6 @@ class Prepared:
                                 for index, leaf in enumerate(flatten(args[number])[0]) if _is_traced_constant(leaf)]
         if self._program is not None and not self._program.inactive_leaves:
             self._constant_slots = []
-        self._float_arrays = all(_is_traced_constant(leaf) for number in self.numbers
-                                 for leaf in flatten(args[number])[0])
         return result
 
     def _static_leaves(self, args: tuple) -> list:
@@ -210,6 +208,8 @@ class Prepared:
     def _replay(self, flat: list, want_value: bool):
         program = self._program
         constants = [flat[number][index] for number, index in self._constant_slots]
+        if not all([type(leaf) is np.ndarray for leaf in constants]):  # 0.5 where array(0.5) was recorded
+            constants = [np.asarray(leaf) for leaf in constants]
         if self._one_array:  # f(x, ...) differentiated with respect to one array: no trees to walk
             original = flat[self.numbers[0]][0]
             x = _leaf_value(original, self.numbers[0], 0, 1)
@@ -217,9 +217,8 @@ class Prepared:
             grad = gradient_leaf(original, ct, x, self._borrowed(flat))
             grad = grad if isinstance(self.argnums, int) else (grad,)
             return (_plain_value(value), grad) if want_value else grad
-        if self._float_arrays:  # the checked signature says these are the float arrays they were
-            active = [leaf for number in self.numbers for leaf in flat[number]]
-        else:
+        active = [leaf for number in self.numbers for leaf in flat[number]]
+        if not all([type(leaf) is np.ndarray for leaf in active]):
             active = []
             for number in self.numbers:
                 leaves = flat[number]

@@ -319,3 +319,19 @@ def test_scalar_arguments_keep_their_type_in_replays():
     prepared = mixedad.prepare(lambda x: np.sin(x), np.float32(1.0))
     grad = prepared.gradient(np.float32(0.0))
     assert type(grad) is type(mixedad.gradient(lambda x: np.sin(x), np.float32(0.0))) and grad == 1.0
+
+
+def test_numbers_where_arrays_were_recorded_are_taken_as_those_arrays():
+    def f(params, data):
+        return np.sin(params["a"]) * params["b"] * data["scale"] + np.sum(data["x"] * params["b"])
+    params = {"a": np.array(0.5), "b": np.array(2.0)}
+    data = {"scale": np.array(3.0, np.float32), "x": np.ones(3, np.float32)}
+    prepared = mixedad.prepare(f, params, data)
+    assert prepared.replays
+    new_params, new_data = {"a": 0.3, "b": np.float64(1.5)}, {"scale": np.float32(2.0), "x": np.full(3, 2.0, np.float32)}
+    expected = mixedad.gradient(f, {k: np.asarray(v) for k, v in new_params.items()},
+                                {k: np.asarray(v) for k, v in new_data.items()})
+    got = prepared.gradient(new_params, new_data)
+    for key in params:
+        assert np.asarray(got[key]).dtype == expected[key].dtype
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-12)
