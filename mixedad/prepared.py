@@ -153,15 +153,13 @@ class Prepared:
         aux_values = [leaf for leaf in flatten(recording.aux)[0] if type(leaf) is Traced] if self.has_aux else []
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
-        self._other_numbers = [number for number in range(len(args)) if number not in self.numbers]
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
         self._static = self._static_leaves(args)
-        # where the traced constants are among the other arguments' leaves
-        self._constant_slots = [(number, index) for number in self._other_numbers
-                                for index, leaf in enumerate(flatten(args[number])[0]) if _is_traced_constant(leaf)]
-        if self._program is not None and not self._program.inactive_leaves:
-            self._constant_slots = []
+        # where the traced constants are among the other arguments' leaves (if they were traced)
+        self._constant_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
+                                for index, leaf in enumerate(flatten(arg)[0]) if _is_traced_constant(leaf)
+                                ] if recording.trace_constants else []
         return result
 
     def _static_leaves(self, args: tuple) -> list:

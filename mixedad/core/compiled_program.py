@@ -29,7 +29,7 @@ import numpy as np
 from .arrays import ARRAY_TYPES
 from .compiled import _Writer
 from .errors import MixedadError
-from .primitive import _make_vjp, _replay_bind, checked_joint_cotangents
+from .primitive import _make_vjp, _replay_bind, checked_joint_cotangents, kept_positions
 from .region import primal
 from .tape import _PLAIN_COTANGENTS, _add_rule_note, add_selected, fit_cotangent
 from .traced import Traced
@@ -47,11 +47,6 @@ def compile_program(program) -> Callable | None:
 
 def _is_bind(step) -> bool:
     return step.run is _replay_bind and not step.payload[0].multiple_outputs
-
-
-def _kept_positions(step) -> list[int]:
-    traced_positions = step.payload[4]
-    return traced_positions if step.keep is None else [traced_positions[k] for k in step.keep]
 
 
 class _ProgramWriter:
@@ -208,7 +203,7 @@ class _ProgramWriter:
             lines.append(f"{self.constant(result)}._value = {value}")
             self.publishing[id(result)] = result
         self.calls[id(step)] = (raw, arguments, keywords, None)
-        traced_positions = _kept_positions(step)
+        traced_positions = kept_positions(step)
         if traced_positions and prim.vjp_rules is None and step.entry.selection is None:
             rule = self.new_local("r")  # a derived rule, built now from the values it reads (as replayed)
             lines.append(f"{rule} = _make_vjp({self.constant(prim)}, {self.constant(positions)}, "
@@ -220,7 +215,7 @@ class _ProgramWriter:
     def bind_backward(self, step, lines: list[str]) -> set[str]:
         prim, _, _, (positions, rule_at), _ = step.payload
         entry = step.entry
-        traced_positions = _kept_positions(step)
+        traced_positions = kept_positions(step)
         if not traced_positions:
             return set()
         raw, arguments, keywords, derived = self.calls[id(step)]

@@ -374,11 +374,10 @@ def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, out
 
 def _replay_bind(step: Step) -> None:
     """Recompute a primitive's entry on the current values of its traced arguments."""
-    prim, args, kwargs, (positions, rule_at), traced_positions = step.payload
+    prim, args, kwargs, (positions, rule_at), _ = step.payload
     arg_values = [a._value if type(a) is Traced and a._value is not None else primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)
-    if step.keep is not None:  # only the arguments that lead to a differentiated input
-        traced_positions = [traced_positions[k] for k in step.keep]
+    traced_positions = kept_positions(step)
     if not traced_positions:
         vjp = None
     elif step.entry.selection is not None:  # the sweep adds plain cotangents itself: build the rule if asked
@@ -397,6 +396,12 @@ def _replay_bind(step: Step) -> None:
     else:
         step.entry.vjp = vjp
         step.outputs[0]._value = out if isinstance(out, ARRAY_TYPES) else np.asarray(out)
+
+
+def kept_positions(step: Step) -> list[int]:
+    """The traced argument positions of a primitive's step that lead to a differentiated input."""
+    traced_positions = step.payload[4]
+    return traced_positions if step.keep is None else [traced_positions[k] for k in step.keep]
 
 
 def _rule_layout(prim: Primitive, n_args: int):
