@@ -27,7 +27,7 @@ import numpy as np
 from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
 from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
-                          error_with_location)
+                          complex_result_error, error_with_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
@@ -162,6 +162,9 @@ class ForwardDual(LeveledValue):
                     InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
                     "received a value carrying a tangent{where}.", skip=1)
         out = call(prim, primals, kwargs)
+        if any(getattr(o, "dtype", None) is not None and o.dtype.kind == "c"
+               for o in (out if prim.multiple_outputs else (out,))):
+            raise complex_result_error(prim.name)
         chunk = self.chunk
         if prim.elementwise:
             tangent = _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)

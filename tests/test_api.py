@@ -175,6 +175,43 @@ def test_integer_complex_and_bool_inputs_raise(bad):
         mixedad.gradient(lambda x: np.sum(x * 2.0), bad)
 
 
+COMPLEX_INTERMEDIATES = {
+    # each would give a wrong gradient if complex values were differentiated with real rules
+    "abs of a complex product": lambda x: np.sum(np.abs(x * (1 + 2j)) ** 2),
+    "imaginary part": lambda x: np.sum(np.imag(x * 1j)),
+    "exp of an imaginary argument": lambda x: np.real(np.sum(np.exp(1j * x))),
+    "matmul with a complex matrix": lambda x: np.sum(np.abs(x @ np.array([[1j, 1.0], [0.5, 2j]]))),
+    "complex constant array": lambda x: np.sum(np.abs(x + np.array([1j, 0.0]))),
+    "NumPy complex scalar": lambda x: np.sum(np.abs(x * np.complex64(1j))),
+}
+COMPLEX_DIFFERENTIATIONS = {
+    "auto": lambda f, x: mixedad.gradient(f, x),
+    "reverse": lambda f, x: mixedad.gradient(f, x, mode="reverse"),
+    "jvp": lambda f, x: mixedad.jvp(f, (x,), (np.ones_like(x),)),
+    "hessian": lambda f, x: mixedad.hessian(f, x),
+    "prepared": lambda f, x: mixedad.prepare(f, x).gradient(x),
+    "sum of a scalar function": lambda f, x: mixedad.gradient(lambda v: mixedad.sum(lambda t: f(t[None]), v), x),
+}
+
+
+@pytest.mark.parametrize("how", COMPLEX_DIFFERENTIATIONS)
+@pytest.mark.parametrize("case", COMPLEX_INTERMEDIATES)
+def test_complex_intermediate_values_raise_naming_the_line(case, how):
+    f = COMPLEX_INTERMEDIATES[case]
+    x = np.array([0.7, -1.3])
+    f(x)  # plain NumPy computes it
+    with pytest.raises(mixedad.UnsupportedOperationError, match="complex result") as info:
+        COMPLEX_DIFFERENTIATIONS[how](f, x)
+    assert "test_api.py" in str(info.value) and "separate real arrays" in str(info.value)
+
+
+def test_real_and_imag_of_real_values_are_differentiated():
+    def f(x):
+        return np.sum(np.real(x) ** 3 + np.cos(np.imag(x) + x) + np.conj(x))
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(mixedad.gradient(f, x), numerical_gradient(f, x), rtol=1e-6)
+
+
 def test_non_scalar_output_raises():
     with pytest.raises(mixedad.MixedadError, match="scalar"):
         mixedad.gradient(lambda x: x * 2.0, np.ones(3))

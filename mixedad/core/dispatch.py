@@ -41,6 +41,8 @@ def numpy_name(function: Any) -> str:
             return f"scipy.special.{name}"
         return f"numpy.{name}"
     module = module.replace("numpy._core.", "numpy.").replace("numpy.core.", "numpy.")
+    if module == "numpy.lib.scimath":  # np.emath: not to be confused with the ufunc of the same name
+        return f"numpy.emath.{name}"
     if module.startswith("numpy.") and module.count(".") and not module.startswith("numpy.linalg") \
             and not module.startswith("numpy.fft") and not module.startswith("numpy.random"):
         module = "numpy"

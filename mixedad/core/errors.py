@@ -87,3 +87,15 @@ class MissingRuleError(MixedadError, NotImplementedError):
 def error_with_location(cls: type[MixedadError], message: str, skip: int = 2) -> MixedadError:
     """Build ``cls`` with the user's source line appended to ``message``."""
     return cls(message.replace("{where}", describe_location(user_location(skip + 1))))
+
+
+def complex_result_error(operation: str) -> UnsupportedOperationError:
+    """A traced value met an operation whose result is complex: refused, because the real
+    derivative rules would silently give wrong gradients (``abs``, ``imag``, ``conj``)."""
+    return error_with_location(
+        UnsupportedOperationError,
+        f"{operation} on a traced value gives a complex result{{where}}: mixedad differentiates "
+        "real floating-point values only, and complex intermediate values are not supported. "
+        "Write the computation with real and imaginary parts as separate real arrays "
+        "(for example np.cos(x) and np.sin(x) for exp(1j * x)), or compute it outside the "
+        "differentiated function.", skip=2)

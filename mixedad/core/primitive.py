@@ -15,7 +15,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index
-from .errors import InputError, MissingRuleError, MixedadError, error_with_location, user_location
+from .errors import (InputError, MissingRuleError, MixedadError, complex_result_error, error_with_location,
+                     user_location)
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
 from .modes import Decision, Mode, Reason
 from .compiled import forget_compiled_regions
@@ -327,6 +328,8 @@ def bind(prim: Primitive, args, kwargs):
     location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
         outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
+        if any(o.dtype.kind == "c" for o in outs):
+            raise complex_result_error(prim.name)
         entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
                           locations=location)
         entry.vjp = _fill_missing_cotangents(vjp, outs)
@@ -341,6 +344,8 @@ def bind(prim: Primitive, args, kwargs):
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     if out.dtype.kind != "f":
+        if out.dtype.kind == "c":
+            raise complex_result_error(prim.name)
         if trace.program is not None:  # a plain result computed from traced values
             trace.value_dependent.append(f"{prim.name} (non-float result)")
         return out
@@ -389,6 +394,8 @@ def _replay_bind(step: Step) -> None:
         vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     if prim.multiple_outputs:
         outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
+        if any(o.dtype.kind == "c" for o in outs):
+            raise complex_result_error(prim.name)
         step.entry.vjp = vjp and _fill_missing_cotangents(vjp, outs)
         for result, value in zip(step.outputs, outs):
             if result is not None:

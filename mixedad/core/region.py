@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
-from .errors import user_location
+from .errors import complex_result_error, user_location
 from .compiled import MAX_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
@@ -142,6 +142,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         else:
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
                 others = True
+                if np.iscomplexobj(arg):  # the weak-dtype shortcut below would take it as real
+                    raise complex_result_error(prim.name)
             continue
         if arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
@@ -192,6 +194,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         dtype = _node_dtype(prim, args)
     if kwargs and kwargs.get("dtype") is not None:  # a cast, or a ufunc told its output type
         dtype = np.dtype(kwargs["dtype"])
+    if dtype.kind == "c":
+        raise complex_result_error(prim.name)
     node.dtype = dtype
     return Traced(trace, None, None, 0, node, shape, dtype)
 
@@ -432,6 +436,8 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     out = prim.fn(*arg_values, **kwargs)
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
+    if out.dtype.kind == "c":
+        raise complex_result_error(prim.name)
     traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
     trace.borrowed.update(id(a) for a in args if type(a) is np.ndarray)
     parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype) for j in traced_positions)
