@@ -171,6 +171,18 @@ class Traced:
     def real(self):
         return self
 
+    @property
+    def imag(self):
+        return function_handler(np.imag)(self)
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
     def conj(self):
         return self
 
@@ -252,6 +264,27 @@ class Traced:
     def take(self, indices, axis=None, **kwargs):
         return function_handler(np.take)(self, indices, axis=axis, **kwargs)
 
+    def round(self, decimals=0, out=None):
+        _reject_out(out, np.round)
+        return function_handler(np.round)(self, decimals)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return function_handler(np.diagonal)(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        _reject_out(out, np.trace)
+        return function_handler(np.trace)(self, offset, axis1, axis2, dtype)
+
+    def compress(self, condition, axis=None, out=None):
+        _reject_out(out, np.compress)
+        return function_handler(np.compress)(condition, self, axis)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return function_handler(np.searchsorted)(self, v, side, sorter)
+
+    def argpartition(self, kth, axis=-1, **kwargs):
+        return function_handler(np.argpartition)(self, kth, axis=axis, **kwargs)
+
     def argmax(self, axis=None, **kwargs):
         return function_handler(np.argmax)(self, axis=axis, **kwargs)
 
@@ -292,6 +325,8 @@ class Traced:
     def __rpow__(self, other): return ufunc_binder(np.power)((other, self), {})
     def __matmul__(self, other): return ufunc_binder(np.matmul)((self, other), {})
     def __rmatmul__(self, other): return ufunc_binder(np.matmul)((other, self), {})
+    def __divmod__(self, other): return ufunc_binder(np.divmod)((self, other), {})
+    def __rdivmod__(self, other): return ufunc_binder(np.divmod)((other, self), {})
     def __neg__(self): return ufunc_binder(np.negative)((self,), {})
     def __pos__(self): return ufunc_binder(np.positive)((self,), {})
     def __abs__(self): return ufunc_binder(np.absolute)((self,), {})
@@ -322,6 +357,22 @@ class Traced:
     def __itruediv__(self, other): return self._inplace(np.true_divide, other)
     def __ipow__(self, other): return self._inplace(np.power, other)
     def __imatmul__(self, other): return self._inplace(np.matmul, other)
+
+
+def _in_place_method(name: str, instead: str):
+    def method(self, *args, **kwargs):
+        raise error_with_location(
+            InPlaceMutationError,
+            f"x.{name}() changes a traced array in place{{where}}; mixedad cannot follow that. "
+            f"Use {instead} and keep its result.", skip=1)
+    method.__name__ = name
+    return method
+
+
+for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, kth)"), ("fill", "np.full_like(x, value)"),
+                        ("put", "np.where or np.concatenate to build a new array"),
+                        ("resize", "np.resize(x, shape) or x.reshape(shape)")):
+    setattr(Traced, _name, _in_place_method(_name, _instead))
 
 
 class RetiredTraced:

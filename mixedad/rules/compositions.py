@@ -263,3 +263,153 @@ def divmod_(x1, x2, *args, **kwargs):
     if args or kwargs:
         raise NotImplementedError("np.divmod with out= or other options is not supported on traced values")
     return np.floor_divide(x1, x2), np.mod(x1, x2)
+
+
+# --- differences, spacing, and other NumPy utilities ----------------------------------------
+@implements(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    dtype = np.result_type(ary)
+    parts = [np.diff(np.ravel(ary))]
+    if to_begin is not None:
+        parts.insert(0, np.ravel(to_begin).astype(dtype))
+    if to_end is not None:
+        parts.append(np.ravel(to_end).astype(dtype))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+@implements(np.diagflat)
+def diagflat(v, k=0):
+    return np.diag(np.ravel(v), k)
+
+
+@implements(np.logspace)
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    exponents = np.linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
+    if np.ndim(base) > 0:
+        base = np.expand_dims(base, axis)
+    result = np.power(base, exponents)
+    return result if dtype is None else result.astype(dtype)
+
+
+@implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """NumPy's second-order central differences (first or second order at the edges), for
+    uniform spacings and coordinate arrays alike; linear in ``f``."""
+    ndim = np.ndim(f)
+    axes = tuple(range(ndim)) if axis is None else tuple(int(a) % ndim for a in np.atleast_1d(axis))
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    spacings = [plain_argument(s, "np.gradient", "a spacing", "f") for s in varargs]
+    if not spacings:
+        spacings = [1.0] * len(axes)
+    elif len(spacings) == 1 and np.ndim(spacings[0]) == 0:
+        spacings = spacings * len(axes)
+    elif len(spacings) != len(axes):
+        raise TypeError("invalid number of arguments")
+    results = tuple(_gradient_along(f, a, spacing, edge_order) for a, spacing in zip(axes, spacings))
+    return results[0] if len(results) == 1 else results
+
+
+def _gradient_along(f, axis, spacing, edge_order):
+    n = np.shape(f)[axis]
+    if n < edge_order + 1:
+        raise ValueError("Shape of array too small to calculate a numerical gradient, "
+                         "at least (edge_order + 1) elements are required.")
+    dtype = np.result_type(f)
+
+    def part(start, stop=None):
+        index = [slice(None)] * np.ndim(f)
+        index[axis] = slice(start, stop)
+        return f[tuple(index)]
+
+    def along(weights):  # weights along the axis, broadcast over the others
+        shape = [1] * np.ndim(f)
+        shape[axis] = -1
+        return np.reshape(np.asarray(weights, dtype), shape)
+
+    if np.ndim(spacing) == 0:
+        dx = float(spacing)
+        interior = (part(2) - part(None, -2)) / dtype.type(2.0 * dx)
+        if edge_order == 1:
+            first, last = (part(1, 2) - part(0, 1)) / dtype.type(dx), (part(-1) - part(-2, -1)) / dtype.type(dx)
+        else:
+            first = (-1.5 * part(0, 1) + 2.0 * part(1, 2) - 0.5 * part(2, 3)) / dtype.type(dx)
+            last = (0.5 * part(-3, -2) - 2.0 * part(-2, -1) + 1.5 * part(-1)) / dtype.type(dx)
+    else:
+        coordinates = np.asarray(spacing, np.float64)
+        if coordinates.ndim != 1 or coordinates.size != n:
+            raise ValueError("when 1d, distances must match the length of the corresponding dimension")
+        dx = np.diff(coordinates)
+        dx1, dx2 = dx[:-1], dx[1:]
+        interior = (along(-dx2 / (dx1 * (dx1 + dx2))) * part(None, -2) + along((dx2 - dx1) / (dx1 * dx2)) * part(1, -1)
+                    + along(dx1 / (dx2 * (dx1 + dx2))) * part(2))
+        if edge_order == 1:
+            first, last = (part(1, 2) - part(0, 1)) / dtype.type(dx[0]), (part(-1) - part(-2, -1)) / dtype.type(dx[-1])
+        else:
+            a, b = dx[0], dx[1]
+            first = (dtype.type(-(2 * a + b) / (a * (a + b))) * part(0, 1) + dtype.type((a + b) / (a * b)) * part(1, 2)
+                     + dtype.type(-a / (b * (a + b))) * part(2, 3))
+            a, b = dx[-2], dx[-1]
+            last = (dtype.type(b / (a * (a + b))) * part(-3, -2) + dtype.type(-(a + b) / (a * b)) * part(-2, -1)
+                    + dtype.type((2 * b + a) / (b * (a + b))) * part(-1))
+    return np.concatenate([first, interior, last], axis=axis)
+
+
+@implements(np.unwrap)
+def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """``p`` plus NumPy's corrections, which are multiples of ``period`` (derivative 0)."""
+    value = read_value(p, "np.unwrap")
+    corrected = np.unwrap(value, discont=discont, axis=axis, period=period)
+    return p + (corrected - value).astype(np.result_type(p))
+
+
+@implements(np.frexp)
+def frexp(x, *args, **kwargs):
+    if args or kwargs:
+        raise NotImplementedError("np.frexp with out= or other options is not supported on traced values")
+    _, exponent = np.frexp(read_value(x, "np.frexp"))
+    return x * np.ldexp(np.ones((), np.result_type(x)), -exponent), exponent
+
+
+@implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """Least squares with NumPy's column scaling; differentiable in ``y`` (and ``w``)."""
+    if full or cov:
+        raise NotImplementedError("np.polyfit with full=True or cov= is not supported on traced values")
+    x = np.asarray(plain_argument(x, "np.polyfit", "x", "y and w"), np.float64)
+    lhs = np.vander(x, int(deg) + 1)
+    rhs = y
+    if w is not None:
+        lhs = lhs * np.asarray(read_value(w, "np.polyfit"))[:, None] if not holds_traced(w) else lhs * w[:, None]
+        rhs = rhs * (w if np.ndim(rhs) == 1 else w[:, None])
+    if rcond is None:
+        rcond = len(x) * np.finfo(x.dtype).eps
+    scale = np.sqrt(np.sum(lhs * lhs, axis=0))
+    coefficients = np.linalg.lstsq(lhs / scale, rhs, rcond=rcond)[0]
+    return (coefficients.T / scale).T
+
+
+@implements(np.linalg.cond)
+def cond(x, p=None):
+    if p is None or p in (2, -2):
+        singular_values = np.linalg.svd(x, compute_uv=False)
+        ratio = singular_values[..., 0] / singular_values[..., -1]
+        return ratio if p != -2 else 1 / ratio
+    return np.linalg.norm(x, p, axis=(-2, -1)) * np.linalg.norm(np.linalg.inv(x), p, axis=(-2, -1))
+
+
+@implements(np.apply_along_axis)
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """NumPy's loop: ``func1d`` on each 1-D slice along ``axis``, the results stacked in place of it."""
+    ndim = np.ndim(arr)
+    axis = int(axis) % ndim
+    moved = np.moveaxis(arr, axis, -1)
+    outer = np.shape(moved)[:-1]
+    results = [func1d(moved[index], *args, **kwargs) for index in np.ndindex(*outer)]
+    if not results:
+        raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+    stacked = np.stack(results)
+    result_ndim = np.ndim(stacked) - 1
+    stacked = np.reshape(stacked, outer + np.shape(stacked)[1:])
+    return np.moveaxis(stacked, list(range(len(outer), len(outer) + result_ndim)),
+                       list(range(axis, axis + result_ndim)))

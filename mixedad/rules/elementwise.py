@@ -133,6 +133,9 @@ rad2deg = elementwise(np.rad2deg, 180 / math.pi)
 maximum = elementwise(np.maximum, _greater_partial, lambda x, y, out: _greater_partial(y, x, out))
 minimum = elementwise(np.minimum, _less_partial, lambda x, y, out: _less_partial(y, x, out))
 fmax = elementwise(np.fmax, _fmax_partial_x, _fmax_partial_y)
+nextafter = elementwise(np.nextafter, 1, 0)  # x moved by one ulp: the identity, to first order
+# the step's value at 0 is the second argument's
+heaviside = elementwise(np.heaviside, 0, lambda x, h: np.equal(x, 0).astype(np.result_type(x, h, 1.0)))
 fmin = elementwise(np.fmin, _fmin_partial_x, _fmin_partial_y)
 
 # ------------------------------------------------------------------------------------------
@@ -140,7 +143,7 @@ fmin = elementwise(np.fmin, _fmin_partial_x, _fmin_partial_y)
 for _ufunc in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.signbit, np.isnan, np.isinf,
                np.isfinite, np.greater, np.greater_equal, np.less, np.less_equal, np.equal,
                np.not_equal, np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
-               np.floor_divide, np.heaviside, np.nextafter, np.spacing):
+               np.floor_divide, np.spacing):
     nondifferentiable(_ufunc)
 for _function in (np.round, np.around, np.fix, np.isclose, np.allclose, np.array_equal,
                   np.isreal, np.iscomplex, np.isrealobj, np.iscomplexobj, np.isneginf, np.isposinf):

@@ -633,6 +633,6 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
 
 # integer- or boolean-valued: plain results computed from the values (np.argmax, np.argmin,
 # np.any, np.all and np.count_nonzero are registered with the reductions)
-for _function in (np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero, np.unique,
+for _function in (np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero,
                   np.searchsorted, np.isin, np.digitize, np.lexsort):
     nondifferentiable(_function)

@@ -101,3 +101,58 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     c = c / deviation[:, None]
     c = c / deviation[None, :]
     return np.clip(c, -1, 1)  # rounding may leave a correlation just outside [-1, 1]
+
+
+def _nan_quantile(a, q, axis, keepdims, function):
+    """Quantiles of the non-NaN values of each slice: NaNs sort last, so the order statistics
+    sit at positions given by each slice's own count; an all-NaN slice gives NaN (as NumPy)."""
+    q = np.asarray(plain_argument(q, function, "q", "a"), np.float64)
+    if np.any((q < 0) | (q > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    if axis is not None and not isinstance(axis, (int, np.integer)):
+        raise NotImplementedError(f"{function} on traced values takes one axis (or None), not {axis!r}")
+    values = np.ravel(a) if axis is None else np.moveaxis(a, int(axis), -1)
+    ordered = np.sort(values, axis=-1)
+    valid = np.sum(~np.isnan(read_value(values, function)), axis=-1)  # (...)
+    dtype = np.nanquantile(np.zeros(1, np.result_type(a)), 0.5).dtype
+    results = []
+    for quantile in q.ravel():
+        position = quantile * np.maximum(valid - 1, 0)
+        below_index = np.floor(position).astype(np.intp)
+        above_index = np.minimum(below_index + 1, np.maximum(valid - 1, 0))
+        fraction = (position - below_index).astype(dtype)
+        below = np.take_along_axis(ordered, below_index[..., None], axis=-1)[..., 0]
+        above = np.take_along_axis(ordered, above_index[..., None], axis=-1)[..., 0]
+        difference = above - below
+        results.append(np.where(fraction >= 0.5, above - difference * (1 - fraction), below + difference * fraction))
+    result = np.reshape(np.stack(results), q.shape + np.shape(results[0]))
+    if keepdims:
+        kept = [1] * np.ndim(a) if axis is None else list(np.shape(a))
+        if axis is not None:
+            kept[int(axis) % np.ndim(a)] = 1
+        result = np.reshape(result, q.shape + tuple(kept))
+    return result.astype(dtype)
+
+
+@implements(np.nanquantile)
+def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+                weights=None, interpolation=None):
+    _unsupported_options("np.nanquantile", out, overwrite_input, method, weights, interpolation)
+    return _nan_quantile(a, q, axis, keepdims, "np.nanquantile")
+
+
+@implements(np.nanpercentile)
+def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+                  weights=None, interpolation=None):
+    _unsupported_options("np.nanpercentile", out, overwrite_input, method, weights, interpolation)
+    q = np.true_divide(plain_argument(q, "np.nanpercentile", "q", "a"), 100)
+    if np.any((q < 0) | (q > 1)):
+        raise ValueError("Percentiles must be in the range [0, 100]")
+    return _nan_quantile(a, q, axis, keepdims, "np.nanpercentile")
+
+
+@implements(np.nanmedian)
+def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    if out is not None:
+        raise NotImplementedError("np.nanmedian with out= is not supported on traced values")
+    return _nan_quantile(a, 0.5, axis, keepdims, "np.nanmedian")
