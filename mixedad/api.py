@@ -14,7 +14,8 @@ from .core.errors import InputError, MixedadError
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
-from .core.tape import LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
+from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, guard, guarded_write_error, record, release_guards,
+                        unit_seed)
 from .core.traced import Traced
 
 
@@ -73,6 +74,7 @@ class _Inputs:
                 else:
                     value = _leaf_value(leaf, number, index, len(leaves))
                 borrowed.add(id(value))
+                guard(trace, value)
                 entry = TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype)
                 entry.index = len(entries)
                 entries.append(entry)
@@ -96,6 +98,7 @@ class _Inputs:
             for index, leaf in enumerate(leaves):
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
                     trace.borrowed.add(id(leaf))
+                    guard(trace, leaf)
                     entry = record(trace, TapeEntry((), None, "constant input", LEAF_DECISION, leaf.shape, leaf.dtype))
                     leaves[index] = Traced(trace, leaf, entry)
                     self.constant_leaves.append(leaves[index])
@@ -142,6 +145,17 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
     return ct
 
 
+def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
+    """``f(*args)``, NumPy's error at a write into a guarded array replaced by mixedad's."""
+    try:
+        return f(*args)
+    except ValueError as error:
+        replacement = guarded_write_error(trace, error)
+        if replacement is None:
+            raise
+        raise replacement from error
+
+
 def _plain_tree(tree: Any) -> Any:
     return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) else leaf, tree)
 
@@ -178,7 +192,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         inputs = _Inputs(trace, args, numbers, trace_constants=recording is not None and recording.trace_constants)
         if recording is not None:
             recording.inputs = inputs
-        result = f(*inputs.args)
+        result = call_guarded(trace, f, inputs.args)
         aux = None
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
@@ -212,6 +226,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             aux = _plain_tree(aux)
     finally:
         trace.active = False
+        release_guards(trace)
         if observe is not None:
             observe(trace)
         if not keep_entries:

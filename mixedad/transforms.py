@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import _argnums_tuple, _Inputs, _leaf_value, _plain_tree, gradient
+from .api import _argnums_tuple, _Inputs, _leaf_value, _plain_tree, call_guarded, gradient
 from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.pytree import flatten, unflatten
 from .core.region import close_region, primal
-from .core.tape import TapeEntry, Trace, backward, record
+from .core.tape import TapeEntry, Trace, backward, record, release_guards
 from .core.traced import Traced
 from .forward import ForwardLevel, seed, split
 
@@ -138,9 +139,10 @@ class _Taped:
         gc.disable()  # the tape is acyclic (see api._differentiate)
         try:
             self.inputs = _Inputs(self.trace, args, numbers)
-            self.result = f(*self.inputs.args)
+            self.result = call_guarded(self.trace, f, self.inputs.args)
         except BaseException:
             self.trace.active = False
+            release_guards(self.trace)
             raise
         finally:
             if collecting:
@@ -161,6 +163,10 @@ class _Taped:
             self.values = [primal(leaf) if type(leaf) is Traced else leaf for leaf in out_leaves]
         finally:
             self.trace.active = False
+
+    def release(self) -> None:
+        """The user's arrays the tape reads become writeable again: no more pulls."""
+        release_guards(self.trace)
 
     def pull(self, cotangent_leaves: list) -> list:
         """The cotangent of each differentiated argument (a pytree each) for these output cotangents."""
@@ -213,6 +219,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, mode: str =
     if has_aux:
         if not (isinstance(result, tuple) and len(result) == 2):
             taped.finish(None)
+            taped.release()
             raise MixedadError("has_aux=True needs f to return a pair (output, aux).")
         result, aux = result
         aux = _plain_tree(aux)
@@ -220,6 +227,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, mode: str =
 
     def pullback(cotangent):
         return tuple(taped.pull(_check_cotangents(taped, cotangent)))
+    # the arrays the tape reads stay read-only while a pull may still come
+    weakref.finalize(pullback, release_guards, taped.trace)
 
     value = unflatten(taped.definition, [_public(v) for v in taped.values])
     return (value, pullback, aux) if has_aux else (value, pullback)
@@ -335,7 +344,10 @@ def jacobian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
     taped = None
     if mode != "forward":
         taped = _Taped(f, args, numbers)
-        taped.finish(taped.result)
+        try:
+            taped.finish(taped.result)
+        finally:
+            taped.release()  # the pulls below run now: nothing else runs in between
         m = sum(int(np.size(v)) for v in taped.values)
     chosen, reason = _choose(mode, n, m if taped is not None else 0)
     if chosen == "forward":
@@ -444,7 +456,10 @@ def elementwise_gradient(f: Callable[..., Any], *args: Any, argnums: int = 0) ->
         raise TypeError("elementwise_gradient differentiates one argument: argnums must be an int")
     number = _argnums_tuple(argnums, len(args))[0]
     taped = _Taped(f, args, (number,))
-    taped.finish(taped.result)
+    try:
+        taped.finish(taped.result)
+    finally:
+        taped.release()  # the one pull below runs now: nothing else runs in between
     x = taped.inputs.leaves[0][0][1] if len(taped.inputs.leaves[0]) == 1 else None
     if x is None or len(taped.values) != 1 or np.shape(taped.values[0]) != x.shape:
         out_shapes = [np.shape(v) for v in taped.values]

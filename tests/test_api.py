@@ -212,6 +212,90 @@ def test_real_and_imag_of_real_values_are_differentiated():
     np.testing.assert_allclose(mixedad.gradient(f, x), numerical_gradient(f, x), rtol=1e-6)
 
 
+def _writes_after_use(kind):
+    """f reads a NumPy array, then writes into it: the backward pass would read the new values."""
+    def f(x):
+        weights = np.linspace(0.5, 2.0, 3)
+        index = np.array([0, 1, 1])
+        table = np.ones((3, 3))
+        y = np.sum(weights * np.sin(x)) + np.sum(table @ x ** 2) + np.sum(x[index] ** 2)
+        if kind == "item":
+            weights[0] = 5.0
+        elif kind == "slice":
+            table[:] = 2.0
+        elif kind == "in-place operator":
+            weights *= 10
+        elif kind == "index array":
+            index[0] = 2
+        return y
+    return f
+
+
+WRITES = ("item", "slice", "in-place operator", "index array")
+DIFFERENTIATIONS = {
+    "auto": lambda f, x: mixedad.gradient(f, x),
+    "reverse": lambda f, x: mixedad.gradient(f, x, mode="reverse"),
+    "prepared": lambda f, x: mixedad.prepare(f, x).gradient(x),
+    "vjp": lambda f, x: mixedad.vjp(f, x),
+    "jacobian": lambda f, x: mixedad.jacobian(f, x, mode="reverse"),
+}
+
+
+@pytest.mark.parametrize("how", DIFFERENTIATIONS)
+@pytest.mark.parametrize("kind", WRITES)
+def test_writing_into_an_array_the_tape_read_raises_naming_the_line(kind, how):
+    f = _writes_after_use(kind)
+    x = np.array([0.3, -0.7, 1.1])
+    f(x)  # plain NumPy is happy
+    with pytest.raises(mixedad.InPlaceMutationError, match="test_api.py:[0-9]+: `(weights|table|index)") as info:
+        DIFFERENTIATIONS[how](f, x)
+    assert "a.copy()" in str(info.value)
+
+
+def test_arrays_read_by_the_tape_are_writeable_again_afterwards():
+    owner = np.arange(6.0) / 5  # owns its memory (NumPy's views point to the owner, not to other views)
+    view = owner[1:4]
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    x = np.array([0.3, -0.7, 1.1])
+
+    def loss(v):
+        return np.sum(view * v * frozen) + np.sum(v[np.array([0, 2])] ** 2)
+
+    def f(v):
+        y = loss(v)
+        assert not view.flags.writeable and not owner.flags.writeable and not x.flags.writeable
+        return y
+    for mode in MODES:
+        np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), numerical_gradient(loss, x), rtol=1e-6)
+        assert owner.flags.writeable and view.flags.writeable and x.flags.writeable
+        assert not frozen.flags.writeable  # it was read-only before: it stays so
+    with pytest.raises(mixedad.InPlaceMutationError):
+        mixedad.gradient(_writes_after_use("item"), x)
+    assert x.flags.writeable
+
+
+def test_a_pullback_keeps_the_arrays_it_reads_read_only_while_it_lives():
+    weights = np.array([1.0, 2.0, 3.0])
+    x = np.array([0.3, -0.7, 1.1])
+    _, pullback = mixedad.vjp(lambda v: np.sin(v) * weights, x)
+    assert not weights.flags.writeable
+    (first,) = pullback(np.ones(3))
+    np.testing.assert_allclose(first, np.cos(x) * weights)
+    del pullback
+    assert weights.flags.writeable
+
+
+def test_writing_into_an_array_before_the_tape_reads_it_is_fine():
+    def f(v):
+        weights = np.ones(3)
+        weights[1] = 4.0  # not read yet: nothing to protect
+        return np.sum(weights * v ** 2)
+    x = np.array([0.3, -0.7, 1.1])
+    for mode in MODES:
+        np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), numerical_gradient(f, x), rtol=1e-6)
+
+
 def test_non_scalar_output_raises():
     with pytest.raises(mixedad.MixedadError, match="scalar"):
         mixedad.gradient(lambda x: x * 2.0, np.ones(3))

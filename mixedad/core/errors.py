@@ -30,7 +30,10 @@ class SourceLocation:
 _USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "examples"), os.path.join(_PACKAGE_DIR, "demo.py"))
 
 
-def _is_internal(filename: str) -> bool:
+def is_internal(filename: str) -> bool:
+    """Whether code in ``filename`` is mixedad's or NumPy's (not the user's)."""
+    if not filename.startswith("<"):
+        filename = os.path.abspath(filename)
     if filename.startswith(_PACKAGE_DIR) and not filename.startswith(_USER_CODE_IN_PACKAGE):
         return True
     if _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR):
@@ -43,7 +46,7 @@ def user_location(skip: int = 1) -> SourceLocation | None:
     frame = sys._getframe(skip)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename):
+        if not is_internal(filename):
             return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None

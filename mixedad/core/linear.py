@@ -25,7 +25,7 @@ import numpy as np
 from .arrays import LeveledValue
 from .errors import MissingRuleError
 from .region import close_region
-from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record, unit_seed
+from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record, release_guards, unit_seed
 from .traced import Traced
 
 _DERIVING: set[int] = set()  # primitives whose missing rule is being derived right now
@@ -148,6 +148,7 @@ def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple
             backward(trace, loss._entry, loss._slot, unit_seed(loss.dtype))
     finally:
         trace.active = False
+        release_guards(trace)
     results = []
     for leaf in leaves:
         cotangents = leaf._entry.cotangents

@@ -22,7 +22,7 @@ from .modes import Decision, Mode, Reason
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
-from .tape import Step, TapeEntry, record
+from .tape import Step, TapeEntry, guard, record
 from .traced import Traced
 
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
@@ -267,6 +267,15 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     return extend_region(trace, prim, args, kwargs)
 
 
+def _guard_static(trace, value) -> None:
+    if type(value) is np.ndarray:
+        guard(trace, value)
+    elif isinstance(value, (tuple, list)):
+        for part in value:
+            if type(part) is np.ndarray:
+                guard(trace, part)
+
+
 def _check_kwargs(prim: Primitive, kwargs) -> None:
     for key, value in kwargs.items():
         if type(value) is Traced:
@@ -289,15 +298,19 @@ def bind(prim: Primitive, args, kwargs):
             elif arg._trace is not trace:
                 find_trace(args)  # raises the error that fits
         elif type(arg) is np.ndarray:
-            borrowed.append(id(arg))
+            borrowed.append(arg)
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
     if borrowed and trace is not None:
-        trace.borrowed.update(borrowed)
+        trace.borrowed.update(map(id, borrowed))
+        for array in borrowed:
+            guard(trace, array)
     if kwargs:
         for value in kwargs.values():
             if type(value) is Traced:
                 _check_kwargs(prim, kwargs)  # raises, naming the keyword
+            elif trace is not None and isinstance(value, (np.ndarray, tuple, list)):
+                _guard_static(trace, value)  # index arrays, weights: the rules read them again
     if newer is not None and (trace is None or newer._level > trace.id):
         return newer._apply(prim, args, kwargs)
     if trace is None:

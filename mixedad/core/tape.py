@@ -9,12 +9,13 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import time
+import traceback
 from typing import Any, Callable
 
 import numpy as np
 
 from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, finite_array, sum_over_first_axis, zero_mask
-from .errors import MixedadError, describe_location
+from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
 from .modes import Decision, Mode, Reason
 
 _trace_ids = LEVELS  # shared with forward levels (core.arrays): a newer level has a larger id
@@ -24,7 +25,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "program", "leading_inputs", "__weakref__")
+                 "guarded", "program", "leading_inputs", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -36,6 +37,8 @@ class Trace:
         # ids of the user's arrays that ops received as constants: a gradient must never be
         # one of them (a partial such as d(w * x)/dx = w would hand the user's w back)
         self.borrowed: set[int] = set()
+        # (depth, array): the user's arrays made read-only while the tape may read them
+        self.guarded: list[tuple[int, np.ndarray]] = []
         # When a prepared gradient records: one Step per tape entry, so that the tape can be
         # recomputed on new inputs without running the user's function again.
         self.program: list[Step] | None = None
@@ -45,6 +48,47 @@ class Trace:
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
+
+
+def guard(trace: Trace, array: np.ndarray) -> None:
+    """Make a user's array that the tape holds read-only (with the arrays it is a view of)
+    until the differentiation ends: reverse rules and deferred regions read it again later,
+    so a write in between would silently change the gradient. NumPy raises at such a write;
+    ``guarded_write_error`` then names it. (A write through another view of the same memory
+    made before is not caught: NumPy keeps no list of an array's views.)"""
+    chain = []
+    while isinstance(array, np.ndarray):
+        chain.append(array)
+        array = array.base
+    for depth, member in enumerate(reversed(chain)):  # depth 0: the array owning the memory
+        if member.flags.writeable:
+            member.flags.writeable = False
+            trace.guarded.append((depth, member))
+
+
+def release_guards(trace: Trace) -> None:
+    """Make the guarded arrays writeable again, owners before their views (NumPy's rule)."""
+    guarded, trace.guarded = trace.guarded, []
+    for _, array in sorted(guarded, key=lambda pair: pair[0]):
+        array.flags.writeable = True
+
+
+def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:
+    """The error to raise instead of NumPy's when ``f`` wrote into a guarded array, or None."""
+    if not trace.guarded or not isinstance(error, ValueError) or "read-only" not in str(error):
+        return None
+    location = None
+    frame_summary = traceback.extract_tb(error.__traceback__)
+    for frame in reversed(frame_summary):
+        if not is_internal(frame.filename):
+            location = SourceLocation(frame.filename, frame.lineno, frame.name)
+            break
+    return InPlaceMutationError(
+        f"A NumPy array that the differentiated computation already read was written to"
+        f"{describe_location(location)}. mixedad keeps such arrays read-only until the gradient "
+        "is computed: the backward pass reads them again, and the write would change the "
+        "gradient silently. Write into a copy (a = a.copy() before changing it) or build a new "
+        "array (np.where, np.concatenate).")
 
 
 class TapeEntry:
