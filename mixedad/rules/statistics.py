@@ -15,10 +15,6 @@ from ..core.region import read_value
 
 
 def _quantile(a, q, axis, keepdims, function):
-    q = np.asarray(plain_argument(q, function, "q", "a"), np.float64)
-    if np.any((q < 0) | (q > 1)):
-        raise ValueError("Quantiles must be in the range [0, 1]" if function == "np.quantile"
-                         else "Percentiles must be in the range [0, 100]")
     if axis is None:
         values, axis_of_values = np.ravel(a), 0
     else:
@@ -53,21 +49,6 @@ def _unsupported_options(function, out, overwrite_input, method, weights, interp
     if out is not None or weights is not None or interpolation is not None or method != "linear":
         raise NotImplementedError(f"{function} on traced values supports method='linear' without out=, "
                                   "weights= or interpolation=")
-
-
-@implements(np.quantile)
-def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
-             weights=None, interpolation=None):
-    _unsupported_options("np.quantile", out, overwrite_input, method, weights, interpolation)
-    return _quantile(a, q, axis, keepdims, "np.quantile")
-
-
-@implements(np.percentile)
-def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
-               weights=None, interpolation=None):
-    _unsupported_options("np.percentile", out, overwrite_input, method, weights, interpolation)
-    q = np.true_divide(plain_argument(q, "np.percentile", "q", "a"), 100)
-    return _quantile(a, q, axis, keepdims, "np.percentile")
 
 
 @implements(np.cov)
@@ -106,9 +87,6 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
 def _nan_quantile(a, q, axis, keepdims, function):
     """Quantiles of the non-NaN values of each slice: NaNs sort last, so the order statistics
     sit at positions given by each slice's own count; an all-NaN slice gives NaN (as NumPy)."""
-    q = np.asarray(plain_argument(q, function, "q", "a"), np.float64)
-    if np.any((q < 0) | (q > 1)):
-        raise ValueError("Quantiles must be in the range [0, 1]")
     if axis is not None and not isinstance(axis, (int, np.integer)):
         raise NotImplementedError(f"{function} on traced values takes one axis (or None), not {axis!r}")
     values = np.ravel(a) if axis is None else np.moveaxis(a, int(axis), -1)
@@ -134,25 +112,29 @@ def _nan_quantile(a, q, axis, keepdims, function):
     return result.astype(dtype)
 
 
-@implements(np.nanquantile)
-def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
+def _quantile_function(numpy_function, order_statistics, scale):
+    """np.quantile and its kin: the same checks, q divided by ``scale`` (100 for percentiles)."""
+    name = f"np.{numpy_function.__name__}"
+
+    def handler(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
                 weights=None, interpolation=None):
-    _unsupported_options("np.nanquantile", out, overwrite_input, method, weights, interpolation)
-    return _nan_quantile(a, q, axis, keepdims, "np.nanquantile")
+        _unsupported_options(name, out, overwrite_input, method, weights, interpolation)
+        q = np.true_divide(np.asarray(plain_argument(q, name, "q", "a"), np.float64), scale)
+        if np.any((q < 0) | (q > 1)):
+            raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100
+                             else "Quantiles must be in the range [0, 1]")
+        return order_statistics(a, q, axis, keepdims, name)
+    return handler
 
 
-@implements(np.nanpercentile)
-def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
-                  weights=None, interpolation=None):
-    _unsupported_options("np.nanpercentile", out, overwrite_input, method, weights, interpolation)
-    q = np.true_divide(plain_argument(q, "np.nanpercentile", "q", "a"), 100)
-    if np.any((q < 0) | (q > 1)):
-        raise ValueError("Percentiles must be in the range [0, 100]")
-    return _nan_quantile(a, q, axis, keepdims, "np.nanpercentile")
+for _function, _order_statistics, _scale in ((np.quantile, _quantile, 1), (np.percentile, _quantile, 100),
+                                            (np.nanquantile, _nan_quantile, 1),
+                                            (np.nanpercentile, _nan_quantile, 100)):
+    implements(_function)(_quantile_function(_function, _order_statistics, _scale))
 
 
 @implements(np.nanmedian)
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise NotImplementedError("np.nanmedian with out= is not supported on traced values")
-    return _nan_quantile(a, 0.5, axis, keepdims, "np.nanmedian")
+    return _nan_quantile(a, np.asarray(0.5), axis, keepdims, "np.nanmedian")
