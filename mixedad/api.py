@@ -14,7 +14,7 @@ from .core.errors import InputError, MixedadError
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
-from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, guard, guarded_write_error, record, release_guards,
+from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
                         unit_seed)
 from .core.traced import Traced
 
@@ -67,14 +67,12 @@ class _Inputs:
         for number in argnums:
             leaves, definition = flatten(args[number])
             traced_leaves = []
-            borrowed = trace.borrowed
             for index, leaf in enumerate(leaves):
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
                     value = leaf  # the usual leaf, without the call
                 else:
                     value = _leaf_value(leaf, number, index, len(leaves))
-                borrowed.add(id(value))
-                guard(trace, value)
+                borrow(trace, value)
                 entry = TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype)
                 entry.index = len(entries)
                 entries.append(entry)
@@ -97,8 +95,7 @@ class _Inputs:
                 continue
             for index, leaf in enumerate(leaves):
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
-                    trace.borrowed.add(id(leaf))
-                    guard(trace, leaf)
+                    borrow(trace, leaf)
                     entry = record(trace, TapeEntry((), None, "constant input", LEAF_DECISION, leaf.shape, leaf.dtype))
                     leaves[index] = Traced(trace, leaf, entry)
                     self.constant_leaves.append(leaves[index])

@@ -22,7 +22,7 @@ from .modes import Decision, Mode, Reason
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
-from .tape import Step, TapeEntry, guard, record
+from .tape import Step, TapeEntry, borrow, record
 from .traced import Traced
 
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
@@ -267,13 +267,13 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     return extend_region(trace, prim, args, kwargs)
 
 
-def _guard_static(trace, value) -> None:
+def _borrow_static(trace, value) -> None:
     if type(value) is np.ndarray:
-        guard(trace, value)
+        borrow(trace, value)
     elif isinstance(value, (tuple, list)):
         for part in value:
             if type(part) is np.ndarray:
-                guard(trace, part)
+                borrow(trace, part)
 
 
 def _check_kwargs(prim: Primitive, kwargs) -> None:
@@ -302,15 +302,14 @@ def bind(prim: Primitive, args, kwargs):
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
     if borrowed and trace is not None:
-        trace.borrowed.update(map(id, borrowed))
         for array in borrowed:
-            guard(trace, array)
+            borrow(trace, array)
     if kwargs:
         for value in kwargs.values():
             if type(value) is Traced:
                 _check_kwargs(prim, kwargs)  # raises, naming the keyword
             elif trace is not None and isinstance(value, (np.ndarray, tuple, list)):
-                _guard_static(trace, value)  # index arrays, weights: the rules read them again
+                _borrow_static(trace, value)  # index arrays, weights: the rules read them again
     if newer is not None and (trace is None or newer._level > trace.id):
         return newer._apply(prim, args, kwargs)
     if trace is None:
@@ -407,8 +406,6 @@ def _replay_bind(step: Step) -> None:
         vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     if prim.multiple_outputs:
         outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
-        if any(o.dtype.kind == "c" for o in outs):
-            raise complex_result_error(prim.name)
         step.entry.vjp = vjp and _fill_missing_cotangents(vjp, outs)
         for result, value in zip(step.outputs, outs):
             if result is not None:

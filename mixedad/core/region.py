@@ -24,7 +24,7 @@ from .errors import complex_result_error, user_location
 from .compiled import MAX_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
-from .tape import Step, TapeEntry, guard, multiply_cotangent, record
+from .tape import Step, TapeEntry, borrow, multiply_cotangent, record
 from .traced import Traced
 
 
@@ -136,8 +136,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             arg_shape = arg._shape
             dtype = arg._dtype if arg._dtype is not None else arg.dtype
         elif kind is np.ndarray:
-            trace.borrowed.add(id(arg))
-            guard(trace, arg)  # the region reads it when it is evaluated, maybe much later
+            borrow(trace, arg)  # the region reads it when it is evaluated, maybe much later
             arg_shape = arg.shape
             dtype = arg.dtype
         else:
@@ -442,8 +441,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
     for arg in args:
         if type(arg) is np.ndarray:
-            trace.borrowed.add(id(arg))
-            guard(trace, arg)
+            borrow(trace, arg)
     parents = tuple((args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype) for j in traced_positions)
     elementwise_vjp = _elementwise_vjp(prim, traced_positions, arg_values, out, kwargs)
     location = (user_location(3),) if trace.instrumented else ()

@@ -50,12 +50,14 @@ class Trace:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
 
 
-def guard(trace: Trace, array: np.ndarray) -> None:
-    """Make a user's array that the tape holds read-only (with the arrays it is a view of)
-    until the differentiation ends: reverse rules and deferred regions read it again later,
-    so a write in between would silently change the gradient. NumPy raises at such a write;
-    ``guarded_write_error`` then names it. (A write through another view of the same memory
-    made before is not caught: NumPy keeps no list of an array's views.)"""
+def borrow(trace: Trace, array: np.ndarray) -> None:
+    """Note a user's array that the tape holds: a gradient must never be it (``borrowed``),
+    and it is read-only, with the arrays it is a view of, until the differentiation ends:
+    reverse rules and deferred regions read it again later, so a write in between would
+    silently change the gradient. NumPy raises at such a write; ``guarded_write_error`` then
+    names it. (A write through another view of the same memory made before is not caught:
+    NumPy keeps no list of an array's views.)"""
+    trace.borrowed.add(id(array))
     chain = []
     while isinstance(array, np.ndarray):
         chain.append(array)
