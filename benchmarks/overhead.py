@@ -54,8 +54,9 @@ def per_op_costs(n_ops: int, rounds: int) -> list[dict]:
     return rows
 
 
-def peak_bytes(function) -> int:
-    function()  # warm caches outside the measurement
+def peak_bytes(function, warmups: int = 1) -> int:
+    for _ in range(warmups):
+        function()  # warm caches (and let a prepared program record and compile) outside the measurement
     tracemalloc.start()
     function()
     peak = tracemalloc.get_traced_memory()[1]
