@@ -286,6 +286,24 @@ def test_a_pullback_keeps_the_arrays_it_reads_read_only_while_it_lives():
     assert weights.flags.writeable
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_lists_changed_after_an_op_read_them_do_not_change_the_gradient(mode):
+    def f(v, mutate=True):
+        weights = [1.0, 2.0, 3.0]
+        rows = [[1.0, -1.0, 0.5]]
+        index = [0, 1, 1]
+        y = np.sum(v * weights) + np.dot(v ** 2, weights) + np.sum(np.matmul(rows, v ** 3)) + np.sum(v[index] ** 2)
+        if mutate:  # NumPy took the values at the call: so must the tape
+            weights[0] = 5.0
+            rows[0][0] = 7.0
+            index[0] = 2
+        return y
+    x = np.array([0.3, -0.7, 1.1])
+    value, gradient = mixedad.value_and_gradient(f, x, mode=mode)
+    np.testing.assert_allclose(value, f(x, mutate=False), rtol=1e-12)
+    np.testing.assert_allclose(gradient, numerical_gradient(lambda v: f(v, mutate=False), x), rtol=1e-6)
+
+
 def test_writing_into_an_array_before_the_tape_reads_it_is_fine():
     def f(v):
         weights = np.ones(3)

@@ -267,13 +267,17 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     return extend_region(trace, prim, args, kwargs)
 
 
-def _borrow_static(trace, value) -> None:
-    if type(value) is np.ndarray:
+def _snapshot(trace, value):
+    """``value`` as the tape may keep it: lists and tuples rebuilt (the user may change a list
+    after the op, and the rules read it again), the user's arrays borrowed (made read-only)."""
+    kind = type(value)
+    if kind is np.ndarray:
         borrow(trace, value)
-    elif isinstance(value, (tuple, list)):
-        for part in value:
-            if type(part) is np.ndarray:
-                borrow(trace, part)
+    elif kind is list:
+        return [_snapshot(trace, part) for part in value]
+    elif kind is tuple:
+        return tuple([_snapshot(trace, part) for part in value])
+    return value
 
 
 def _check_kwargs(prim: Primitive, kwargs) -> None:
@@ -288,28 +292,38 @@ def bind(prim: Primitive, args, kwargs):
     """Apply a general primitive: compute on NumPy values, record one tape entry."""
     trace = None
     traced_positions = []
-    borrowed = []  # ids of the user's arrays among the arguments
+    borrowed = []  # the user's arrays among the arguments
+    containers = False  # a list or tuple among the arguments
     newer = None  # a value of a newer level than any traced argument owns the operation
     for j, arg in enumerate(args):
-        if type(arg) is Traced:
+        kind = type(arg)
+        if kind is Traced:
             traced_positions.append(j)
             if trace is None:
                 trace = arg._trace
             elif arg._trace is not trace:
                 find_trace(args)  # raises the error that fits
-        elif type(arg) is np.ndarray:
+        elif kind is np.ndarray:
             borrowed.append(arg)
+        elif kind is list or kind is tuple:
+            containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
-    if borrowed and trace is not None:
+    if trace is not None:
         for array in borrowed:
             borrow(trace, array)
+        if containers:
+            args = tuple([_snapshot(trace, a) for a in args])
     if kwargs:
+        kept = False  # a keyword value the rules may read again: index arrays and lists, weights
         for value in kwargs.values():
-            if type(value) is Traced:
+            kind = type(value)
+            if kind is Traced:
                 _check_kwargs(prim, kwargs)  # raises, naming the keyword
-            elif trace is not None and isinstance(value, (np.ndarray, tuple, list)):
-                _borrow_static(trace, value)  # index arrays, weights: the rules read them again
+            elif kind is np.ndarray or kind is list or kind is tuple:
+                kept = True
+        if kept and trace is not None:
+            kwargs = {key: _snapshot(trace, value) for key, value in kwargs.items()}
     if newer is not None and (trace is None or newer._level > trace.id):
         return newer._apply(prim, args, kwargs)
     if trace is None:

@@ -140,6 +140,9 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             arg_shape = arg.shape
             dtype = arg.dtype
         else:
+            if kind is list or kind is tuple:  # as NumPy takes them; and the region must not see later changes
+                return extend_region(trace, prim, tuple([np.array(a) if type(a) in (list, tuple) else a
+                                                         for a in args]), kwargs)
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
                 others = True
                 if np.iscomplexobj(arg):  # the weak-dtype shortcut below would take it as real
@@ -432,6 +435,8 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
 
 def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
+    if any(type(a) in (list, tuple) for a in args):  # copied: the partials read them in the backward pass
+        args = tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)
     if not isinstance(out, ARRAY_TYPES):
