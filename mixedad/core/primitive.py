@@ -267,6 +267,18 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     return extend_region(trace, prim, args, kwargs)
 
 
+def _holds_mutable(value) -> bool:
+    """Whether ``value`` is or holds a list or an array (not only numbers, slices, ...)."""
+    kind = type(value)
+    if kind is np.ndarray or kind is list:
+        return True
+    if kind is tuple:
+        for part in value:
+            if type(part) in (np.ndarray, list, tuple) and _holds_mutable(part):
+                return True
+    return False
+
+
 def _snapshot(trace, value):
     """``value`` as the tape may keep it: lists and tuples rebuilt (the user may change a list
     after the op, and the rules read it again), the user's arrays borrowed (made read-only)."""
@@ -305,7 +317,7 @@ def bind(prim: Primitive, args, kwargs):
                 find_trace(args)  # raises the error that fits
         elif kind is np.ndarray:
             borrowed.append(arg)
-        elif kind is list or kind is tuple:
+        elif (kind is list or kind is tuple) and _holds_mutable(arg):
             containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
@@ -313,14 +325,14 @@ def bind(prim: Primitive, args, kwargs):
         for array in borrowed:
             borrow(trace, array)
         if containers:
-            args = tuple([_snapshot(trace, a) for a in args])
+            args = tuple([_snapshot(trace, a) if type(a) in (list, tuple) else a for a in args])
     if kwargs:
         kept = False  # a keyword value the rules may read again: index arrays and lists, weights
         for value in kwargs.values():
             kind = type(value)
             if kind is Traced:
                 _check_kwargs(prim, kwargs)  # raises, naming the keyword
-            elif kind is np.ndarray or kind is list or kind is tuple:
+            elif (kind is np.ndarray or kind is list or kind is tuple) and _holds_mutable(value):
                 kept = True
         if kept and trace is not None:
             kwargs = {key: _snapshot(trace, value) for key, value in kwargs.items()}

@@ -435,8 +435,10 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
 
 def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
-    if any(type(a) in (list, tuple) for a in args):  # copied: the partials read them in the backward pass
-        args = tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
+    for arg in args:
+        if type(arg) is list or type(arg) is tuple:  # copied: the partials read them in the backward pass
+            args = tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
+            break
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)
     if not isinstance(out, ARRAY_TYPES):
