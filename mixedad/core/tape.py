@@ -72,7 +72,10 @@ def release_guards(trace: Trace) -> None:
     """Make the guarded arrays writeable again, owners before their views (NumPy's rule)."""
     guarded, trace.guarded = trace.guarded, []
     for _, array in sorted(guarded, key=lambda pair: pair[0]):
-        array.flags.writeable = True
+        try:
+            array.flags.writeable = True
+        except ValueError:  # its owner was made read-only meanwhile, by someone else: it stays so
+            pass
 
 
 def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:
