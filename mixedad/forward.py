@@ -162,9 +162,6 @@ class ForwardDual(LeveledValue):
                     InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
                     "received a value carrying a tangent{where}.", skip=1)
         out = call(prim, primals, kwargs)
-        if any(getattr(o, "dtype", None) is not None and o.dtype.kind == "c"
-               for o in (out if prim.multiple_outputs else (out,))):
-            raise complex_result_error(prim.name)
         chunk = self.chunk
         if prim.elementwise:
             tangent = _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
@@ -176,9 +173,9 @@ class ForwardDual(LeveledValue):
             tangent = _stack(parts, out, prim.multiple_outputs)
         if prim.multiple_outputs:
             tangent = tangent if tangent is not None else [None] * len(out)
-            results = [wrap(o, t, level, chunk) for o, t in zip(out, tangent)]
+            results = [wrap(o, t, level, chunk, prim.name) for o, t in zip(out, tangent)]
             return type(out)(*results) if hasattr(type(out), "_fields") else type(out)(results)
-        return wrap(out, tangent, level, chunk)
+        return wrap(out, tangent, level, chunk, prim.name)
 
     def _plain(self, why: str):
         return read_value(self.primal, why)
@@ -291,14 +288,17 @@ def _recombine(primal_part, tangent_part, level, chunk):
     return ForwardDual(primal_part, tangent, level, chunk)
 
 
-def wrap(out: Any, tangent: Any, level: ForwardLevel, chunk: int | None) -> Any:
+def wrap(out: Any, tangent: Any, level: ForwardLevel, chunk: int | None, operation: str = "") -> Any:
     """``out`` with ``tangent`` at ``level``: a dual of exactly ``out``'s shape and dtype, or
-    ``out`` itself when the tangent is zero (None) or ``out`` is not floating point."""
+    ``out`` itself when the tangent is zero (None) or ``out`` is not floating point. A
+    complex ``out`` with a tangent raises: the real rules would give a wrong one."""
     if tangent is None:
         return out
     if not hasattr(out, "dtype"):
         out = np.asarray(out)
     if out.dtype.kind != "f":
+        if out.dtype.kind == "c":
+            raise complex_result_error(operation)
         return out
     shape = out.shape if chunk is None else (chunk,) + out.shape
     if _shape(tangent) != shape:

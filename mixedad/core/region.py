@@ -115,6 +115,12 @@ def region_dtype(node: ExprNode) -> np.dtype:
     return node.dtype
 
 
+def _lists_as_arrays(args) -> tuple:
+    """An elementwise op's arguments with lists and tuples as the arrays NumPy makes of them:
+    copies, so that a change to the list after the op cannot reach the tape."""
+    return tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
+
+
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
     below = None  # the one lazy argument (the region grows by one node), or False: several
@@ -141,8 +147,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             dtype = arg.dtype
         else:
             if kind is list or kind is tuple:  # as NumPy takes them; and the region must not see later changes
-                return extend_region(trace, prim, tuple([np.array(a) if type(a) in (list, tuple) else a
-                                                         for a in args]), kwargs)
+                return extend_region(trace, prim, _lists_as_arrays(args), kwargs)
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
                 others = True
                 if np.iscomplexobj(arg):  # the weak-dtype shortcut below would take it as real
@@ -437,7 +442,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
     for arg in args:
         if type(arg) is list or type(arg) is tuple:  # copied: the partials read them in the backward pass
-            args = tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
+            args = _lists_as_arrays(args)
             break
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)

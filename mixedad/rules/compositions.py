@@ -380,7 +380,8 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     lhs = np.vander(x, int(deg) + 1)
     rhs = y
     if w is not None:
-        lhs = lhs * np.asarray(read_value(w, "np.polyfit"))[:, None] if not holds_traced(w) else lhs * w[:, None]
+        w = w if holds_traced(w) else np.asarray(w)
+        lhs = lhs * w[:, None]
         rhs = rhs * (w if np.ndim(rhs) == 1 else w[:, None])
     if rcond is None:
         rcond = len(x) * np.finfo(x.dtype).eps

@@ -62,9 +62,10 @@ def compress(condition, a, axis=None, out=None):
 def insert(arr, obj, values, axis=None):
     if holds_traced(obj):
         obj = read_value(obj, "np.insert")
-    values = values if holds_traced(values) else np.asarray(values, np.result_type(arr))
-    if not hasattr(values, "shape"):
-        values = np.stack(values) if isinstance(values, (list, tuple)) else values
+    if not holds_traced(values):
+        values = np.asarray(values, np.result_type(arr))
+    elif isinstance(values, (list, tuple)):
+        values = np.stack(values)
     result = _gather_by_tags(lambda a, v: np.insert(a, obj, v, axis=axis), [arr, values])
     return result.astype(np.result_type(arr)) if np.result_type(result) != np.result_type(arr) else result
 
@@ -79,10 +80,12 @@ def _unique_array_api(function):
     the values gather each value's first occurrence, as ``unique_all`` reports it."""
     def handler(x):
         value = read_value(x, f"np.{function.__name__}")
-        values = np.take(np.ravel(x), np.unique_all(value).indices)
+        everything = np.unique_all(value)
+        values = np.take(np.ravel(x), everything.indices)
         if function is np.unique_values:
             return values
-        return function(value)._replace(values=values)
+        result = everything if function is np.unique_all else function(value)
+        return result._replace(values=values)
     return handler
 
 

@@ -31,18 +31,25 @@ def _quantile(a, q, axis, keepdims, function):
     above = np.moveaxis(np.take(ordered, above_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
     dtype = np.quantile(np.zeros(1, np.result_type(a)), 0.5).dtype  # NumPy's result dtype (float32 stays)
     fraction = np.reshape(fraction, q.shape + (1,) * (np.ndim(below) - q.ndim)).astype(dtype)
-    difference = above - below
-    # NumPy's lerp: from the nearer end, so that fraction 1 gives the upper value exactly
-    result = np.where(fraction >= 0.5, above - difference * (1 - fraction), below + difference * fraction)
+    result = _lerp(below, above, fraction)
     has_nan = np.isnan(read_value(values, function)).any(axis=axis_of_values)
     if np.any(has_nan):
         result = np.where(has_nan, np.nan, result)
-    if keepdims:
-        kept = [1] * np.ndim(a) if axis is None else list(np.shape(a))
-        if axis is not None:
-            kept[axis_of_values] = 1
-        result = np.reshape(result, q.shape + tuple(kept))
-    return result.astype(dtype)
+    return (_kept_dims(result, a, q, axis) if keepdims else result).astype(dtype)
+
+
+def _lerp(below, above, fraction):
+    """NumPy's linear interpolation: from the nearer end, so that fraction 1 gives ``above`` exactly."""
+    difference = above - below
+    return np.where(fraction >= 0.5, above - difference * (1 - fraction), below + difference * fraction)
+
+
+def _kept_dims(result, a, q, axis):
+    """``keepdims=True``: the reduced axis (every axis for None) kept with length 1, after q's axes."""
+    kept = [1] * np.ndim(a) if axis is None else list(np.shape(a))
+    if axis is not None:
+        kept[int(axis) % np.ndim(a)] = 1
+    return np.reshape(result, q.shape + tuple(kept))
 
 
 def _unsupported_options(function, out, overwrite_input, method, weights, interpolation):
@@ -101,15 +108,9 @@ def _nan_quantile(a, q, axis, keepdims, function):
         fraction = (position - below_index).astype(dtype)
         below = np.take_along_axis(ordered, below_index[..., None], axis=-1)[..., 0]
         above = np.take_along_axis(ordered, above_index[..., None], axis=-1)[..., 0]
-        difference = above - below
-        results.append(np.where(fraction >= 0.5, above - difference * (1 - fraction), below + difference * fraction))
+        results.append(_lerp(below, above, fraction))
     result = np.reshape(np.stack(results), q.shape + np.shape(results[0]))
-    if keepdims:
-        kept = [1] * np.ndim(a) if axis is None else list(np.shape(a))
-        if axis is not None:
-            kept[int(axis) % np.ndim(a)] = 1
-        result = np.reshape(result, q.shape + tuple(kept))
-    return result.astype(dtype)
+    return (_kept_dims(result, a, q, axis) if keepdims else result).astype(dtype)
 
 
 def _quantile_function(numpy_function, order_statistics, scale):
