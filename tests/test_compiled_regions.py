@@ -76,28 +76,56 @@ def test_a_chains_structure_built_as_it_grows_is_the_one_a_walk_finds(expression
     assert all(a is b for a, b in zip(walked_operands, root.operands))
 
 
-def test_a_region_longer_than_the_cap_is_interpreted_and_correct():
-    x = np.linspace(0.1, 0.9, 5)
-    n = compiled.MAX_NODES + 10
+def _sin_chain_gradient(x, n):
+    """d/dx sum(sin(sin(...sin(x)))) by the chain rule, one cos at a time, in plain NumPy."""
+    expected = np.ones_like(x)
+    y = x
+    for _ in range(n):
+        expected = expected * np.cos(y)
+        y = np.sin(y)
+    return expected
 
+
+def _sin_chain(n):
     def f(x):
         y = x
         for _ in range(n):
             y = np.sin(y)
         return np.sum(y)
+    return f
 
+
+def test_a_region_longer_than_the_cap_is_interpreted_and_correct():
+    x = np.linspace(0.1, 0.9, 5)
+    n = compiled.MAX_LONG_NODES + 10
     trace = Trace("auto")
     out = _leaf(trace, x)
     for _ in range(n):
         out = np.sin(out)
     assert compiled._compile(out._expr, True, True) is compiled._INTERPRET
     assert out._expr.structure is None and compiled.generated_function(out._expr, True, True) is None
-    expected = np.ones_like(x)  # chain rule, one cos at a time, in plain NumPy
-    y = x
-    for _ in range(n):
-        expected = expected * np.cos(y)
-        y = np.sin(y)
-    np.testing.assert_allclose(mixedad.gradient(f, x), expected, rtol=1e-12)
+    np.testing.assert_allclose(mixedad.gradient(_sin_chain(n), x), _sin_chain_gradient(x, n), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", ["chain", "dag"])
+def test_a_long_region_gets_code_once_its_structure_recurs(shape):
+    x = np.linspace(0.1, 0.9, 5)
+    n = compiled.MAX_NODES + 10
+    compiled.forget_compiled_regions()
+    f = _sin_chain(n)
+    expected = _sin_chain_gradient(x, n)
+    if shape == "dag":  # the chain's first node used again at its end: one region, not a chain
+        def f(x):
+            first = y = np.sin(x)
+            for _ in range(n - 1):
+                y = np.sin(y)
+            return np.sum(y + first)
+        expected = expected + np.cos(x)
+    for sighting in range(1, compiled.LONG_HOT_AFTER + 2):
+        functions_before = len(compiled._FUNCTIONS)
+        np.testing.assert_allclose(mixedad.gradient(f, x), expected, rtol=1e-12)
+        generated = len(compiled._FUNCTIONS) > functions_before
+        assert generated == (sighting == compiled.LONG_HOT_AFTER), sighting  # cold, then code, then reused
 
 
 def test_constants_are_operands_of_the_generated_code_not_part_of_it():

@@ -332,7 +332,7 @@ def bind(prim: Primitive, args, kwargs):
             kind = type(value)
             if kind is Traced:
                 _check_kwargs(prim, kwargs)  # raises, naming the keyword
-            elif (kind is np.ndarray or kind is list or kind is tuple) and _holds_mutable(value):
+            elif (kind is np.ndarray or kind is list or (kind is tuple and value)) and _holds_mutable(value):
                 kept = True
         if kept and trace is not None:
             kwargs = {key: _snapshot(trace, value) for key, value in kwargs.items()}

@@ -21,7 +21,7 @@ import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import complex_result_error, user_location
-from .compiled import MAX_NODES, evaluate, evaluate_unguarded
+from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
 from .tape import Step, TapeEntry, borrow, multiply_cotangent, record
@@ -212,8 +212,8 @@ def _structure(node: ExprNode, below: ExprNode | None) -> None:
     """Give a chain's newest node its structure (``core.compiled``'s key, built as the chain
     grows instead of walked at evaluation) and its constants, in node order."""
     chain = below.structure if below is not None else ()
-    if len(chain) >= MAX_NODES:
-        return  # interpreted: no key needed
+    if len(chain) >= MAX_LONG_NODES:
+        return  # always interpreted: no key needed
     refs = []
     constants = None
     input_keys = None  # the region inputs' ids in order, listed when an argument needs its position

@@ -183,7 +183,9 @@ def _normalize_axes(axes, ndim) -> tuple:
 
 
 def _int_tuple(shape) -> tuple:
-    return tuple(operator.index(n) for n in shape) if np.iterable(shape) else (operator.index(shape),)
+    if type(shape) is tuple or type(shape) is list:  # the usual spellings, without np.iterable's try
+        return tuple(map(operator.index, shape))
+    return tuple(map(operator.index, shape)) if np.iterable(shape) else (operator.index(shape),)
 
 
 def _flat(a):
