@@ -10,7 +10,8 @@ reverse rule. Conventions where the derivative is not unique:
 - NaN-aware functions: 0 at the NaN entries, which do not take part in the result.
 
 Axes may be an int, a tuple, None or negative; ``keepdims`` is honoured everywhere.
-``out=`` is rejected, and ``where=``/``initial=`` except on ``sum`` and ``mean`` (``where=``).
+``out=`` is rejected. NumPy's signatures with ``where=``/``initial=`` for max, min, prod and
+the moments, and the NaN-aware forms, are in ``masked_reductions``.
 """
 from __future__ import annotations
 
@@ -471,57 +472,10 @@ for _function in (np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.count_non
 
 # ------------------------------------------------------------------------------------------
 # NumPy signatures: argument checks, then the primitives (or compositions of them)
-@implements(np.prod)
-def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "prod")
-    return prod_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), dtype=dtype)
-
-
-@implements(np.amax)
-@implements(np.max)
-def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "max")
-    return max_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-
-
-@implements(np.amin)
-@implements(np.min)
-def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "min")
-    return min_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-
-
-@implements(np.ptp)
-def ptp(a, axis=None, out=None, keepdims=False):
-    _reject(out, None, None, "ptp")
-    return amax(a, axis, keepdims=keepdims) - amin(a, axis, keepdims=keepdims)
-
-
 @implements(np.median)
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     _reject(out, None, None, "median")
     return median_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-
-
-def _ddof(ddof, correction, mean, where, out, name):
-    _reject(out, None, _reject_where(where), name)
-    if mean is not None:
-        raise NotImplementedError(f"np.{name} with mean= is not supported on traced values")
-    if correction is not None:
-        if ddof != 0:
-            raise ValueError(f"np.{name}: ddof and correction can't be provided simultaneously.")
-        return correction
-    return ddof
-
-
-def _variance_adapter(prim, name):
-    """NumPy's signature for var/std/nanvar/nanstd, down to the primitive's static arguments."""
-    def adapter(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
-                correction=None):
-        ddof = _ddof(ddof, correction, mean, where, out, name)
-        return prim(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
-    adapter.__name__ = name
-    return adapter
 
 
 @implements(np.cumsum)
@@ -569,53 +523,6 @@ def _dtype(value):
     return value.dtype if hasattr(value, "dtype") else np.result_type(value)
 
 
-# NaN-aware forms: NaN entries contribute nothing, so their gradient is 0.
-def _nan_replaced(a, value):
-    return np.where(np.isnan(read_value(a, "NaN mask")), value, a)
-
-
-@implements(np.nansum)
-def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "nansum")
-    return sum(_nan_replaced(a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
-
-
-@implements(np.nanprod)
-def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "nanprod")
-    return prod(_nan_replaced(a, 1.0), axis=axis, dtype=dtype, keepdims=keepdims)
-
-
-@implements(np.nanmean)
-def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
-    _reject(out, None, _reject_where(where), "nanmean")
-    return nanmean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), dtype=dtype)
-
-
-@implements(np.nanmax)
-def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "nanmax")
-    return nanmax_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-
-
-@implements(np.nanmin)
-def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, initial, _reject_where(where), "nanmin")
-    return nanmin_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-
-
-@implements(np.nancumsum)
-def nancumsum(a, axis=None, dtype=None, out=None):
-    _reject(out, None, None, "nancumsum")
-    return cumsum(_nan_replaced(a, 0.0), axis=axis, dtype=dtype)
-
-
-@implements(np.nancumprod)
-def nancumprod(a, axis=None, dtype=None, out=None):
-    _reject(out, None, None, "nancumprod")
-    return cumprod(_nan_replaced(a, 1.0), axis=axis, dtype=dtype)
-
-
 # NumPy >= 2.1: the array-API cumulative functions, with an optional leading identity.
 if hasattr(np, "cumulative_sum"):
     def _cumulative_sum(x, axis=None, dtype=None, include_initial=False):
@@ -643,7 +550,3 @@ if hasattr(np, "cumulative_sum"):
     def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
         _reject(out, None, None, "cumulative_prod")
         return cumulative_prod_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
-
-
-for _function, _prim in ((np.var, var_), (np.std, std_), (np.nanvar, nanvar_), (np.nanstd, nanstd_)):
-    implements(_function)(_variance_adapter(_prim, _function.__name__))

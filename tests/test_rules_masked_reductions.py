@@ -1,0 +1,119 @@
+"""Reductions with NumPy's where= and initial=, and the NaN-aware forms with a mask.
+
+Values are compared with NumPy's own result on plain arrays; gradients with central finite
+differences in float64, in every mode. Shapes, axes, keepdims and masks are drawn by
+hypothesis; masks have the input's shape or a trailing part of it (NumPy broadcasts them).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import mixedad
+from test_rules_reductions import check_against_fd, reduction_cases, values
+
+# Values of kind "distinct" are k/2 + U(-0.1, 0.1): an initial of 0.25 + k/2 never ties with one.
+MASKED = {
+    "max initial": (lambda x, m, a, k: np.max(x, axis=a, keepdims=k, initial=0.25), "distinct"),
+    "max where": (lambda x, m, a, k: np.max(x, axis=a, keepdims=k, where=m, initial=-0.75), "distinct"),
+    "amin where": (lambda x, m, a, k: np.amin(x, axis=a, keepdims=k, where=m, initial=1.25), "distinct"),
+    "method max where": (lambda x, m, a, k: x.max(axis=a, keepdims=k, where=m, initial=-0.75), "distinct"),
+    "prod where": (lambda x, m, a, k: np.prod(x, axis=a, keepdims=k, where=m), "nonzero"),
+    "prod initial": (lambda x, m, a, k: np.prod(x, axis=a, keepdims=k, initial=1.5), "nonzero"),
+    "var where": (lambda x, m, a, k: np.var(x, axis=a, keepdims=k, where=m), "normal"),
+    "var where ddof": (lambda x, m, a, k: np.var(x, axis=a, keepdims=k, where=m, ddof=1), "normal"),
+    "std where": (lambda x, m, a, k: np.std(x, axis=a, keepdims=k, where=m), "normal"),
+    "nansum where": (lambda x, m, a, k: np.nansum(x, axis=a, keepdims=k, where=m, initial=0.5), "normal"),
+    "nanmean where": (lambda x, m, a, k: np.nanmean(x, axis=a, keepdims=k, where=m), "normal"),
+    "nanvar where": (lambda x, m, a, k: np.nanvar(x, axis=a, keepdims=k, where=m), "normal"),
+    "nanstd where": (lambda x, m, a, k: np.nanstd(x, axis=a, keepdims=k, where=m), "normal"),
+    "nanprod where": (lambda x, m, a, k: np.nanprod(x, axis=a, keepdims=k, where=m), "nonzero"),
+    "nanmax where": (lambda x, m, a, k: np.nanmax(x, axis=a, keepdims=k, where=m, initial=-0.75), "distinct"),
+    "nanmin initial": (lambda x, m, a, k: np.nanmin(x, axis=a, keepdims=k, initial=0.25), "distinct"),
+}
+_NEEDS_TWO = {"var where ddof"}  # ddof=1: every slice needs two selected elements
+_NEEDS_ONE = {"var where", "std where", "nanmean where", "nanvar where", "nanstd where"}  # NumPy warns and gives NaN on none
+
+
+def _mask(shape, seed, trailing: bool):
+    rng = np.random.default_rng(seed + 1)
+    mask_shape = shape[1:] if trailing and shape else shape
+    return rng.random(mask_shape) < 0.6
+
+
+def _selected_per_slice(mask, shape, axis):
+    counts = np.sum(np.broadcast_to(mask, shape), axis=axis)
+    return np.min(counts) if np.size(counts) else 0
+
+
+@pytest.mark.parametrize("name", sorted(MASKED))
+@settings(max_examples=12, deadline=None)
+@given(case=reduction_cases(), trailing=st.booleans())
+def test_masked_reduction_values_and_gradients(name, case, trailing):
+    shape, axis, keepdims, seed = case
+    fn, kind = MASKED[name]
+    x = values(kind, shape, seed)
+    mask = _mask(shape, seed, trailing)
+    if name in _NEEDS_TWO:
+        assume(_selected_per_slice(mask, shape, axis) >= 2)
+    if name in _NEEDS_ONE:
+        assume(_selected_per_slice(mask, shape, axis) >= 1)
+    np.testing.assert_allclose(mixedad.value_and_gradient(lambda x: np.sum(fn(x, mask, axis, keepdims)), x)[0],
+                               np.sum(fn(x, mask, axis, keepdims)), rtol=1e-12)
+    check_against_fd(lambda x: fn(x, mask, axis, keepdims), x, rtol=1e-5, atol=1e-7)
+
+
+def test_nan_aware_forms_leave_the_nans_and_the_unselected_out():
+    x = np.array([[0.5, np.nan, -1.5, 2.0], [np.nan, 1.0, 3.0, -0.5]])
+    mask = np.array([True, True, False, True])
+    for fn in (lambda x: np.nansum(x * x, where=mask), lambda x: np.nanmean(x * x, axis=1, where=mask),
+               lambda x: np.nanmax(x, axis=1, where=mask, initial=-5.0), lambda x: np.nanvar(x, where=mask)):
+        got = mixedad.gradient(lambda x: np.sum(fn(x)), x)
+        clean = np.where(np.isnan(x), 0.0, x)  # the NaN entries' gradient is 0: differentiate the rest
+        expected = np.zeros_like(x)
+        for i, j in zip(*np.nonzero(~np.isnan(x))):
+            step = np.zeros_like(x)
+            step[i, j] = 1e-6
+            expected[i, j] = (np.sum(fn(np.where(np.isnan(x), np.nan, clean + step)))
+                              - np.sum(fn(np.where(np.isnan(x), np.nan, clean - step)))) / 2e-6
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+        assert np.all(got[np.isnan(x)] == 0) and np.all(got[:, 2] == 0)  # left out: no cotangent
+
+
+def test_float32_stays_float32_under_a_mask():
+    x = np.linspace(-1.0, 2.0, 12, dtype=np.float32).reshape(3, 4)
+    mask = np.array([True, False, True, True])
+    for fn in (lambda x: np.max(x, axis=0, where=mask, initial=0.0), lambda x: np.std(x, axis=1, where=mask),
+               lambda x: np.prod(x + 2, where=mask, initial=2.0)):
+        value, grad = mixedad.value_and_gradient(lambda x: np.sum(fn(x)), x)
+        assert grad.dtype == np.float32 and np.asarray(value).dtype == np.float32
+        assert np.asarray(value) == pytest.approx(float(np.sum(fn(x))), rel=1e-6)
+
+
+def test_an_empty_reduction_gives_initial_and_a_zero_gradient():
+    x = np.zeros((0, 3))
+    value, grad = mixedad.value_and_gradient(lambda x: np.sum(np.max(x, axis=0, initial=2.0) + np.sum(x)), x)
+    assert value == 6.0 and grad.shape == (0, 3)
+    value, grad = mixedad.value_and_gradient(lambda x: np.max(x, where=np.zeros(3, bool), initial=-1.0),
+                                             np.array([1.0, 2.0, 3.0]))
+    assert value == -1.0 and np.all(grad == 0)  # nothing selected: the result is initial, a constant
+
+
+def test_std_under_a_mask_with_one_selected_element_has_a_zero_gradient():
+    # zero variance: std's convention (its derivative is infinite in every direction but one)
+    grad = mixedad.gradient(lambda x: np.std(x, where=np.array([False, True, False])), np.array([1.0, 2.0, 3.0]))
+    assert np.all(grad == 0)
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda x: np.max(x, where=x > 0), "needs initial="),
+    (lambda x: np.min(x, where=np.ones((2, 3), bool), initial=0.0), "does not broadcast"),
+    (lambda x: np.var(x, where=np.ones(4, bool)), "does not broadcast"),
+])
+def test_bad_masks_raise_as_numpy_does(fn, message):
+    with pytest.raises(ValueError):
+        fn(np.ones(3))  # NumPy refuses these too
+    with pytest.raises(ValueError, match=message):
+        mixedad.gradient(fn, np.ones(3))
