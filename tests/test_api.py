@@ -160,6 +160,48 @@ def test_inplace_operator_is_functional_but_a_stale_alias_raises():
         mixedad.gradient(aliased, np.ones(2))
 
 
+
+def _add_to_the_input(a):
+    a += 1.0
+    return np.sum(a * a)
+
+
+def _center_scale_the_input(a):
+    a -= a.mean()  # a reduction's tape entry reads the old a
+    a *= 2.0
+    a /= 3.0
+    return np.sum(a ** 3)
+
+
+def _update_after_a_region_read_it(a):
+    y = np.sin(a)  # a deferred region that reads a, evaluated after a += ...
+    a += 1.0
+    return np.sum(y) + np.sum(a * a)
+
+
+def _update_a_product_a_region_read(a):
+    y = a @ np.linspace(-1.0, 1.0, 9).reshape(3, 3)
+    z = np.sin(y)
+    y += 1.0
+    return np.sum(z) + np.sum(y ** 2)
+
+
+@pytest.mark.parametrize("f", [_add_to_the_input, _center_scale_the_input, _update_after_a_region_read_it,
+                               _update_a_product_a_region_read])
+def test_in_place_operators_on_inputs_and_values_already_read(f):
+    x = np.array([0.5, -1.0, 2.0])
+    expected = numerical_gradient(lambda v: f(v.copy()), x)  # f changes plain arrays in place too
+    for mode in ("auto", "reverse"):
+        np.testing.assert_allclose(mixedad.gradient(f, x.copy(), mode=mode), expected, rtol=1e-6, atol=1e-8)
+    prepared = mixedad.prepare(f, x.copy())
+    for new in (x, 2.0 * x + 1.0):  # the replay reads the values the in-place operators retired
+        np.testing.assert_allclose(prepared.gradient(new.copy()), numerical_gradient(lambda v: f(v.copy()), new),
+                                   rtol=1e-6, atol=1e-8)
+    _, pullback = mixedad.vjp(f, x.copy())
+    np.testing.assert_allclose(pullback(1.0)[0], expected, rtol=1e-6, atol=1e-8)
+    hessian_fd = np.array([numerical_gradient(lambda v: mixedad.gradient(f, v.copy())[i], x) for i in range(3)])
+    np.testing.assert_allclose(mixedad.hessian(f, x.copy()), hessian_fd, rtol=1e-5, atol=1e-6)
+
 def test_ufunc_out_argument_raises():
     def f(x):
         buffer = np.empty(3)

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from .partials import UfuncOf
-from .traced import Traced
+from .traced import RetiredTraced, Traced
 
 
 def input_value(value: Any) -> Any:
     """The value of a region argument: a concrete traced value's (computed if deferred) or a constant."""
-    if type(value) is not Traced:
+    kind = type(value)
+    if kind is not Traced and kind is not RetiredTraced:  # retired: replaced by x += ... after this read it
         return value
     result = value._value
     if result is None:
@@ -51,6 +52,9 @@ class ExprNode:
         # region grows (``region.extend_region``); None: found by walking the region.
         self.structure: tuple | None = None
         self.operands: tuple = ()
+
+_REGION_VALUES = (ExprNode, Traced, RetiredTraced)  # what a region argument that is not a constant can be
+
 
 def topological_order(root: ExprNode) -> list[ExprNode]:
     """Nodes below ``root`` with every node after its arguments (iterative: regions can be long)."""
@@ -110,11 +114,11 @@ def _arg_slots(args, input_ids) -> tuple:
     """Per argument: where its own region inputs sit among the node's inputs (None for a
     constant), so that evaluation combines partials by position, without lookups."""
     if len(input_ids) == 1:
-        return tuple((0,) if type(a) is Traced or type(a) is ExprNode else None for a in args)
+        return tuple((0,) if type(a) in _REGION_VALUES else None for a in args)
     position = {key: i for i, key in enumerate(input_ids)}
     slots = []
     for arg in args:
-        if type(arg) is Traced:
+        if type(arg) is Traced or type(arg) is RetiredTraced:
             slots.append((position[id(arg)],))
         elif type(arg) is ExprNode:
             slots.append(tuple(position[id(t)] for t in arg.inputs))
@@ -131,7 +135,7 @@ def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
         return True, True
     uses_output = uses_args = False
     for j, arg in enumerate(node.args):
-        if type(arg) is ExprNode or type(arg) is Traced:
+        if type(arg) in _REGION_VALUES:
             uses_output = uses_output or prim.partial_takes_out[j]
             uses_args = uses_args or prim.partial_takes_args[j]
     return uses_output, uses_args

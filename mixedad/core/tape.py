@@ -25,7 +25,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "guarded", "program", "leading_inputs", "__weakref__")
+                 "guarded", "program", "leading_inputs", "retired", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -42,6 +42,9 @@ class Trace:
         # When a prepared gradient records: one Step per tape entry, so that the tape can be
         # recomputed on new inputs without running the user's function again.
         self.program: list[Step] | None = None
+        # traced values an in-place operator retired, with their class: the tape's regions and
+        # replay steps may still read them; they become traced values again when the trace ends
+        self.retired: list[tuple[Any, type]] = []
         # How many entries at the start of the tape are inputs: they have no reverse rule, so
         # the backward sweep stops before them (their cotangents are complete by then).
         self.leading_inputs = 0
@@ -69,7 +72,13 @@ def borrow(trace: Trace, array: np.ndarray) -> None:
 
 
 def release_guards(trace: Trace) -> None:
-    """Make the guarded arrays writeable again, owners before their views (NumPy's rule)."""
+    """Undo what tracing did to the user's objects when the trace ends: the guarded arrays
+    become writeable again (owners before their views, NumPy's rule), and the values that
+    in-place operators retired become traced values again, so that a prepared program can
+    replay the steps that read them (the user cannot use them any more: the trace is over)."""
+    for value, kind in trace.retired:
+        value.__class__ = kind
+    trace.retired = []
     guarded, trace.guarded = trace.guarded, []
     for _, array in sorted(guarded, key=lambda pair: pair[0]):
         try:

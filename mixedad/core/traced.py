@@ -404,6 +404,7 @@ class RetiredTraced:
 
 
 def _retire(value: Traced, ufunc) -> None:
+    value._trace.retired.append((value, type(value)))
     value.__class__ = RetiredTraced
 
 
