@@ -5,6 +5,7 @@ Everything a user calls lives here or is re-exported from ``mixedad``.
 from __future__ import annotations
 
 import gc
+import operator
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -22,12 +23,21 @@ from .core.traced import Traced
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
     if type(argnums) is int and 0 <= argnums < n_args:  # the usual call
         return (argnums,)
-    single = isinstance(argnums, int)
-    numbers = (argnums,) if single else tuple(argnums)
+    numbers = (argnums,) if isinstance(argnums, (int, np.integer)) else argnums
+    try:
+        if isinstance(numbers, (bool, np.bool_)) or any(isinstance(n, (bool, np.bool_)) for n in numbers):
+            raise TypeError
+        numbers = tuple(operator.index(n) for n in numbers)
+    except TypeError:
+        raise TypeError(f"argnums must be an int or a sequence of ints (positions of f's arguments), "
+                        f"got {argnums!r}") from None
     for number in numbers:
         if not -n_args <= number < n_args:
             raise ValueError(f"argnums {argnums!r} is out of range for {n_args} positional arguments")
-    return tuple(n % n_args for n in numbers)
+    numbers = tuple(n % n_args for n in numbers)
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"argnums {argnums!r} names an argument twice; list each position once.")
+    return numbers
 
 
 def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray:
@@ -235,7 +245,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             gc.enable()
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    grad = grads[0] if isinstance(argnums, int) else tuple(grads)
+    grad = grads[0] if isinstance(argnums, (int, np.integer)) else tuple(grads)
     if want_value:
         return ((value, aux) if has_aux else value), grad
     return (grad, aux) if has_aux else grad

@@ -212,7 +212,7 @@ def check_grads(f: Callable, *args: Any, modes: Sequence[str] = ("rev", "fwd"), 
         excluded = set(f.nondiff_argnums) if isinstance(f, Primitive) else set()
         argnums = tuple(n for n, arg in enumerate(args) if n not in excluded and flatten(arg)[0]
                         and all(_is_float_leaf(leaf) for leaf in flatten(arg)[0]))
-    argnums = tuple(n % len(args) for n in ((argnums,) if isinstance(argnums, int) else argnums))
+    argnums = tuple(n % len(args) for n in ((argnums,) if isinstance(argnums, (int, np.integer)) else argnums))
     if not argnums:
         raise ValueError(f"check_grads({name}): no floating-point argument to check; pass argnums=.")
     slots = _Slots(args, argnums)

@@ -31,25 +31,27 @@ class Optimizer:
 
     def __init__(self):
         self.state: list[dict[str, np.ndarray]] | None = None
+        self.signature: list[tuple[tuple, np.dtype]] | None = None  # the parameters' shapes and dtypes
         self.steps = 0
 
     def reset(self) -> None:
         """Forget the state (velocities, moments, step count), as a new optimizer would."""
         self.state = None
+        self.signature = None
         self.steps = 0
 
     def step(self, params: Any, grads: Any) -> Any:
         """The parameters after one update with these gradients (a new tree; inputs untouched)."""
+        name = type(self).__name__
         leaves, definition = flatten(params)
-        grad_leaves, grad_definition = flatten(grads)
-        if len(grad_leaves) != len(leaves):
-            raise ValueError(f"{type(self).__name__}.step: the gradients have {len(grad_leaves)} leaves "
-                             f"but the parameters have {len(leaves)}; pass the gradient of these parameters.")
+        grad_leaves = _leaves_matching(params, grads, f"{name}.step")
+        signature = [(np.shape(p), np.asarray(p).dtype) for p in leaves]
         if self.state is None:
             self.state = [self._initial_state(np.asarray(p)) for p in leaves]
-        elif len(self.state) != len(leaves):
-            raise ValueError(f"{type(self).__name__}.step: these parameters have {len(leaves)} leaves, the "
-                             f"optimizer's state {len(self.state)}; call reset() for a new model.")
+            self.signature = signature
+        elif signature != self.signature:
+            raise ValueError(f"{name}.step: these parameters' shapes and dtypes differ from those the optimizer's "
+                             "state was made for; call reset() (or use a new optimizer) for other parameters.")
         self.steps += 1
         updated = []
         for param, grad, state in zip(leaves, grad_leaves, self.state):
@@ -66,6 +68,35 @@ class Optimizer:
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict) -> np.ndarray:
         raise NotImplementedError
+
+
+def _leaves_matching(params: Any, grads: Any, where: str, path: str = "params") -> list[Any]:
+    """The leaves of ``grads`` in the order of ``params``' leaves: dict entries are paired by
+    key (not by order), and any other difference of structure raises."""
+    def mismatch(what):
+        return ValueError(f"{where}: the gradients do not have the parameters' structure at {path} ({what}); "
+                          "pass the gradient of these parameters.")
+    leaves, definition = flatten(params)
+    if definition is None:  # a leaf
+        return [grads]
+    kind, _, names, _ = definition if len(definition) == 4 else (definition[0], None, None, None)
+    if kind == "none":
+        return []
+    if kind is dict:
+        if not isinstance(grads, dict) or set(grads) != set(params):
+            theirs = sorted(map(str, grads)) if isinstance(grads, dict) else type(grads).__name__
+            raise mismatch(f"keys {sorted(map(str, params))} against {theirs}")
+        pairs = [(params[key], grads[key], f"{path}[{key!r}]") for key in params]
+    elif names is not None:  # a dataclass
+        if type(grads) is not type(params):
+            raise mismatch(f"{type(params).__name__} against {type(grads).__name__}")
+        pairs = [(getattr(params, n), getattr(grads, n), f"{path}.{n}") for n in names]
+    else:  # list, tuple, namedtuple
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(params):
+            theirs = len(grads) if isinstance(grads, (list, tuple)) else type(grads).__name__
+            raise mismatch(f"{len(params)} items against {theirs}")
+        pairs = [(p, g, f"{path}[{i}]") for i, (p, g) in enumerate(zip(params, grads))]
+    return [leaf for p, g, at in pairs for leaf in _leaves_matching(p, g, where, at)]
 
 
 class SGD(Optimizer):

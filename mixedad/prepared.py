@@ -213,7 +213,7 @@ class Prepared:
             x = _leaf_value(original, self.numbers[0], 0, 1)
             value, (ct,) = program.run((x,), constants, want_value)
             grad = gradient_leaf(original, ct, x, self._borrowed(flat))
-            grad = grad if isinstance(self.argnums, int) else (grad,)
+            grad = grad if isinstance(self.argnums, (int, np.integer)) else (grad,)
             return (_plain_value(value), grad) if want_value else grad
         active = [leaf for number in self.numbers for leaf in flat[number]]
         if not all([type(leaf) is np.ndarray for leaf in active]):
@@ -236,7 +236,7 @@ class Prepared:
                       for k, original in enumerate(flat[number])]
             grads.append(leaves[0] if definition is None else unflatten(definition, leaves))
             position += len(leaves)
-        grad = grads[0] if isinstance(self.argnums, int) else tuple(grads)
+        grad = grads[0] if isinstance(self.argnums, (int, np.integer)) else tuple(grads)
         if want_value:
             value = _plain_value(value)
             return ((value, aux) if self.has_aux else value), grad

@@ -381,7 +381,7 @@ def _unflatten_inputs(pieces, definitions, argnums):
         count = _leaf_count(definition)
         trees.append(unflatten(definition, pieces[start:start + count]))
         start += count
-    return trees[0] if isinstance(argnums, int) else tuple(trees)
+    return trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
 
 
 def _leaf_count(definition) -> int:
@@ -452,7 +452,7 @@ def elementwise_gradient(f: Callable[..., Any], *args: Any, argnums: int = 0) ->
     >>> T.elementwise_gradient(np.tanh, np.zeros(3))
     array([1., 1., 1.])
     """
-    if not isinstance(argnums, int):
+    if not isinstance(argnums, (int, np.integer)):
         raise TypeError("elementwise_gradient differentiates one argument: argnums must be an int")
     number = _argnums_tuple(argnums, len(args))[0]
     taped = _Taped(f, args, (number,))

@@ -465,3 +465,18 @@ def test_grad_and_value_and_grad_are_curried_forms():
     value, g = mixedad.value_and_grad(f)(w, x)
     assert value == f(w, x)
     np.testing.assert_array_equal(g, mixedad.gradient(f, w, x))
+
+
+@pytest.mark.parametrize("argnums, error", [((0, 0), ValueError), ((1, -1), ValueError), (1.0, TypeError),
+                                            (None, TypeError), (True, TypeError), ((0, "1"), TypeError)])
+def test_argnums_that_repeat_or_are_not_integers_raise(argnums, error):
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(error, match="argnums"):
+        mixedad.gradient(lambda a, b: np.sum(a * b ** 2), x, x + 1, argnums=argnums)
+
+
+def test_numpy_integer_argnums_act_as_ints():
+    x = np.array([1.0, 2.0, 3.0])
+    f = lambda a, b: np.sum(a * b ** 2)  # noqa: E731
+    got = mixedad.gradient(f, x, x + 1, argnums=np.int64(1))
+    np.testing.assert_allclose(got, numerical_gradient(lambda b: f(x, b), x + 1), rtol=1e-7)

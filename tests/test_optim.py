@@ -6,6 +6,7 @@ import pytest
 
 import mixedad
 import mixedad.optim as optim
+from mixedad.optim import SGD, Adam
 
 
 def _quadratic(seed=0, n=4):
@@ -87,9 +88,9 @@ def test_adam_first_step_has_the_learning_rate_as_size():
 def test_mismatched_trees_and_reset():
     optimizer = optim.Adam()
     optimizer.step({"a": np.zeros(2)}, {"a": np.ones(2)})
-    with pytest.raises(ValueError, match="leaves"):
+    with pytest.raises(ValueError, match="reset"):
         optimizer.step({"a": np.zeros(2), "b": np.zeros(1)}, {"a": np.ones(2), "b": np.ones(1)})
-    with pytest.raises(ValueError, match="leaves"):
+    with pytest.raises(ValueError, match="structure"):
         optimizer.step({"a": np.zeros(2)}, {"a": np.ones(2), "b": np.ones(1)})
     with pytest.raises(ValueError, match="shape"):
         optimizer.step({"a": np.zeros(2)}, {"a": np.ones(3)})
@@ -108,3 +109,32 @@ def test_docstring_examples_run():
         assert ">>>" in item.__doc__
         runner.run(doctest.DocTestParser().get_doctest(item.__doc__, {}, item.__name__, None, 0))
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_gradients_are_paired_with_parameters_by_key_not_by_order():
+    params = {"a": np.array([3.0]), "b": np.array([1.0])}
+    grads = {"b": np.array([0.0]), "a": np.array([6.0])}  # the same tree, keys in another order
+    updated = SGD(learning_rate=1.0).step(params, grads)
+    np.testing.assert_allclose(updated["a"], params["a"] - grads["a"])
+    np.testing.assert_allclose(updated["b"], params["b"] - grads["b"])
+
+
+@pytest.mark.parametrize("params, grads", [
+    ({"a": np.ones(2)}, {"b": np.ones(2)}),
+    ([np.ones(2), np.ones(2)], [np.ones(2)]),
+    ({"a": [np.ones(2)]}, {"a": np.ones(2)}),
+])
+def test_gradients_of_another_structure_raise(params, grads):
+    with pytest.raises(ValueError, match="structure"):
+        SGD(learning_rate=0.1).step(params, grads)
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.1), lambda: SGD(0.1, momentum=0.9)])
+@pytest.mark.parametrize("later", [np.ones(1), np.ones(3, np.float32)])
+def test_state_made_for_other_parameters_raises_instead_of_broadcasting(make, later):
+    optimizer = make()
+    optimizer.step(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="reset"):
+        optimizer.step(later, np.ones_like(later))
+    optimizer.reset()
+    assert optimizer.step(later, np.ones_like(later)).dtype == later.dtype

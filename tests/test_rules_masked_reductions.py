@@ -34,7 +34,8 @@ MASKED = {
     "nanmin initial": (lambda x, m, a, k: np.nanmin(x, axis=a, keepdims=k, initial=0.25), "distinct"),
 }
 _NEEDS_TWO = {"var where ddof"}  # ddof=1: every slice needs two selected elements
-_NEEDS_ONE = {"var where", "std where", "nanmean where", "nanvar where", "nanstd where"}  # NumPy warns and gives NaN on none
+# NumPy warns and gives NaN where a slice selects nothing
+_NEEDS_ONE = {"var where", "std where", "nanmean where", "nanvar where", "nanstd where"}
 
 
 def _mask(shape, seed, trailing: bool):
