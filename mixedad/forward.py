@@ -206,7 +206,9 @@ def _borrow_array_methods():
              "argmin", "argsort", "nonzero", "any", "all", "__add__", "__radd__", "__sub__", "__rsub__",
              "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
              "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
-             "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"]
+             "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
+             "__divmod__", "__rdivmod__", "__round__", "round", "diagonal", "trace", "compress", "searchsorted",
+             "argpartition", "imag", "itemsize", "nbytes"]
     for name in names:
         setattr(ForwardDual, name, Traced.__dict__[name])
     ForwardDual.__hash__ = None  # like ndarray: == is elementwise

@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .core.arrays import LeveledValue
 from .core.dispatch import UFUNC_HANDLERS
-from .core.errors import NonDifferentiableError, error_with_location, user_location
+from .core.errors import NonDifferentiableError, NotVectorizableError, error_with_location, user_location
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
 from .core.region import primal
@@ -118,6 +119,8 @@ def apply_scalar(ufunc, inputs):
     if not prim.differentiable:
         return out
     duals = [j for j, v in enumerate(inputs) if type(v) is ScalarDual]
+    if not duals:  # math.log(2.0, base) and the like: constants only
+        return out
     n_partials = len(inputs[duals[0]].partials)
     derivatives = {j: prim.partial(j, values, out, {}) for j in duals}
     partials = tuple(builtins.sum(derivatives[j] * inputs[j].partials[k] for j in duals) for k in range(n_partials))
@@ -198,8 +201,19 @@ def _is_branching_error(error: Exception) -> bool:
     return isinstance(error, (ValueError, TypeError)) and "truth value of an array" in str(error)
 
 
+def _no_forward_mode_error(f) -> NotVectorizableError:
+    return error_with_location(
+        NotVectorizableError,
+        f"mixedad.map / mixedad.sum of {getattr(f, '__name__', 'f')}{{where}}: the function branches on element "
+        "values (if, math.*, float()), which is differentiated element by element in reverse mode only "
+        "(gradient, vjp, jacobian(mode='reverse')). For jvp, forward jacobians, hvp and hessian, write it "
+        "with NumPy functions (np.where instead of if).", skip=3)
+
+
 def _evaluate_per_element(trace, f, xs) -> Traced:
     arrays = [primal(x) for x in xs]
+    if any(isinstance(a, LeveledValue) for a in arrays):  # second order: the scalar duals are first order
+        raise _no_forward_mode_error(f)
     shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
     traced = [j for j, x in enumerate(xs) if type(x) is Traced]
     dtype = np.result_type(*[arrays[j] for j in traced])
@@ -260,6 +274,8 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
         except Exception as error:
             if not _is_branching_error(error) and not isinstance(error, TypeError):
                 raise
+            if any(isinstance(x, LeveledValue) for x in xs):
+                raise _no_forward_mode_error(f) from None
             return np.vectorize(f)(*xs)
     try:
         result = f(*xs)

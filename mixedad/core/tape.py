@@ -373,14 +373,20 @@ def _add_selected(entry: TapeEntry, g, owned: dict) -> None:
 def add_selected(buffer, g, selection: tuple, shape: tuple, dtype: np.dtype, owned: dict) -> np.ndarray:
     """``buffer`` (a cotangent, or None) with ``g`` added at ``selection``'s key: in place if
     ``buffer`` is one the sweep allocated (in ``owned``), else into a fresh zero buffer."""
+    earlier = None  # a cotangent of another level (a forward dual of hessian, hvp): added, never written into
     if buffer is None or id(buffer) not in owned:
         fresh = np.zeros(shape, dtype)
         if buffer is not None:
-            fresh += buffer
-        buffer = owned[id(fresh)] = fresh
+            if type(buffer) in _PLAIN_COTANGENTS:
+                fresh += buffer
+            else:
+                earlier = buffer
+        buffer = fresh
+        if earlier is None:
+            owned[id(fresh)] = fresh
     key, basic = selection
     if basic:
         buffer[key] += g
     else:
         np.add.at(buffer, key, g)  # repeated indices read an element twice: their cotangents add up
-    return buffer
+    return buffer if earlier is None else earlier + buffer

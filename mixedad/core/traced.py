@@ -268,6 +268,9 @@ class Traced:
         _reject_out(out, np.round)
         return function_handler(np.round)(self, decimals)
 
+    def __round__(self, ndigits=None):  # the built-in round(x), as ndarray defines it
+        return self.round(0 if ndigits is None else ndigits)
+
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return function_handler(np.diagonal)(self, offset, axis1, axis2)
 

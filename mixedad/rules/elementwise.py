@@ -128,6 +128,8 @@ arccosh = elementwise(np.arccosh, lambda x: 1 / np.sqrt(x * x - 1), domain=Domai
 arctanh = elementwise(np.arctanh, lambda x: 1 / (1 - x * x), domain=UNIT)
 deg2rad = elementwise(np.deg2rad, math.pi / 180)
 rad2deg = elementwise(np.rad2deg, 180 / math.pi)
+radians = elementwise(np.radians, math.pi / 180)  # NumPy's older names: other ufunc objects, same maths
+degrees = elementwise(np.degrees, 180 / math.pi)
 
 # selection by value (ties split evenly)
 maximum = elementwise(np.maximum, _greater_partial, lambda x, y, out: _greater_partial(y, x, out))
@@ -175,7 +177,7 @@ where_select.tangent_rule = _where_tangent
 def where(condition, a=None, b=None):
     if a is None and b is None:
         return np.nonzero(read_value(condition, "np.where"))
-    condition = read_value(condition, "np.where")
+    condition = np.asarray(read_value(condition, "np.where"))  # may be a Python bool
     if condition.dtype != bool:
         condition = condition != 0
     return where_select(condition, a, b)

@@ -500,6 +500,9 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
             return result
         count = _size(a) / max(_size(result), 1)
         return result, np.full(_shape(result), count, _dtype(result))
+    if isinstance(weights, (list, tuple, int, float)) or (type(weights) is np.ndarray and weights.dtype.kind != "f"):
+        weights = np.asarray(weights)  # as NumPy computes with them (integer weights promote to float)
+        weights = weights.astype(np.result_type(_dtype(a), weights.dtype, np.float16), copy=False)
     result = weighted_average_(a, weights, axis=axis, keepdims=keepdims)
     if not returned:
         return result

@@ -1,0 +1,75 @@
+"""Forward mode, jvp, hvp and hessian on code that mixes kinds of operations, against finite
+differences of finite differences (float64): the cases a sweep of NumPy calls found crashing.
+
+Each function is checked in every transform: the gradient against central differences of
+f, jvp against the directional difference, and the Hessian (and hvp) against central
+differences of that finite-difference gradient.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import mixedad
+from numerical import numerical_gradient
+
+X = np.array([0.3, -0.5, 1.2, 0.8])
+CASES = {
+    "an indexed value used linearly and nonlinearly": lambda x: 2 * x[0] + x[0] ** 2 + np.sum(x[:2]) * x[3],
+    "a slice in a sum and a product": lambda x: np.sum(x[:2]) + np.sum(x[:2] ** 2) + x[1] * x[2],
+    "a constant to a traced power": lambda x: np.sum(2.0 ** x) + np.sum(np.power(3.0, x[:2])),
+    "np.where with a Python bool": lambda x: np.sum(np.where(True, x ** 3, 0.0)),
+    "average with integer weights": lambda x: np.average(x ** 2, weights=np.arange(1, 5)),
+    "average with list weights": lambda x: np.sum(np.average(np.outer(x, x), axis=1, weights=[1, 2, 3, 4])),
+    "methods round, diagonal, trace": lambda x: np.sum(x.round(1) + x ** 2) + np.outer(x, x).diagonal().sum()
+    * np.outer(x, x).trace(),
+    "divmod and the built-in round": lambda x: np.sum(divmod(x ** 2, 0.7)[1]) + round(x[0]) + round(x[1] * x[2], 1),
+}
+
+
+def _hessian_by_differences(f, x):
+    return np.array([numerical_gradient(lambda v: numerical_gradient(f, v, eps=1e-4)[i], x, eps=1e-4)
+                     for i in range(x.size)])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_transform_agrees_with_finite_differences(name):
+    f = CASES[name]
+    gradient = numerical_gradient(f, X)
+    np.testing.assert_allclose(mixedad.gradient(f, X), gradient, rtol=1e-6, atol=1e-8)
+    direction = np.array([1.0, -2.0, 0.5, 1.5])
+    _, tangent = mixedad.jvp(f, (X,), (direction,))
+    np.testing.assert_allclose(tangent, gradient @ direction, rtol=1e-6, atol=1e-8)
+    expected = _hessian_by_differences(f, X)
+    np.testing.assert_allclose(mixedad.hessian(f, X), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mixedad.hvp(f, X, direction), expected @ direction, rtol=1e-4, atol=1e-5)
+
+
+def test_average_with_integer_weights_keeps_numpys_dtype_in_forward_mode():
+    x32 = X.astype(np.float32)
+    f = CASES["average with integer weights"]
+    value, tangent = mixedad.jvp(f, (x32,), (np.ones_like(x32),))
+    assert np.asarray(value).dtype == np.asarray(f(x32)).dtype  # float32 with int64 weights: float64, as NumPy
+
+
+def test_math_log_with_a_base_in_a_mapped_scalar_function():
+    f = lambda x: mixedad.sum(lambda s: math.log(s * s + 1, 2) if s > 0 else s, x)  # noqa: E731
+    np.testing.assert_allclose(mixedad.gradient(f, X), numerical_gradient(f, X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f: mixedad.jvp(f, (X,), (np.ones_like(X),)),
+    lambda f: mixedad.hessian(f, X),
+    lambda f: mixedad.hvp(f, X, np.ones_like(X)),
+    lambda f: mixedad.jacobian(lambda x: mixedad.map(lambda s: s * s if s > 0 else 0.0, x), X, mode="forward"),
+])
+def test_a_branching_mapped_function_in_forward_mode_raises_saying_what_works(transform):
+    def f(x):
+        return mixedad.sum(lambda s: s * s if s > 0 else 0.0, x)
+    with pytest.raises(mixedad.MixedadError, match="reverse mode only") as raised:
+        transform(f)
+    assert "test_transforms_cases.py" in str(raised.value)  # names the user's line
+    # ...and reverse mode is right
+    np.testing.assert_allclose(mixedad.gradient(f, X), numerical_gradient(f, X), rtol=1e-6)
