@@ -9,7 +9,7 @@ import mixedad
 import mixedad.nn as nn
 from mixedad.checking import check_grads
 from nn_reference import MODES, assert_gradients_match
-from numerical import random_projection_loss
+from numerical import numerical_gradient, random_projection_loss
 
 ELEMENTWISE = [nn.relu, nn.sigmoid, nn.softplus, nn.gelu]
 DTYPES = [np.float64, np.float32]
@@ -192,3 +192,20 @@ def test_docstring_examples_run():
         assert ">>>" in (item.__doc__ or ""), f"{name} has no example in its docstring"
         runner.run(parser.get_doctest(item.__doc__, {}, name, None, 0))
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_logsumexp_with_infinite_entries_takes_the_softmax_limit():
+    # the softmax of x with some entries -> +inf: they share the weight, the finite ones get 0
+    x = np.array([[np.inf, 0.0, np.inf], [1.0, 2.0, 0.5]])
+    got = mixedad.gradient(lambda x: np.sum(nn.logsumexp(x, axis=1)), x)
+    finite_row = np.exp(np.array([1.0, 2.0, 0.5])) / np.sum(np.exp(np.array([1.0, 2.0, 0.5])))
+    np.testing.assert_allclose(got, [[0.5, 0.0, 0.5], finite_row])
+
+
+def test_logaddexp_partials_at_infinity_and_against_finite_differences():
+    for pair in ([np.inf, 1.0], [1.0, np.inf]):
+        got = mixedad.gradient(lambda v: np.logaddexp(v[0], v[1]) + np.logaddexp2(v[1], v[0]), np.array(pair))
+        np.testing.assert_allclose(got, [2.0, 0.0] if pair[0] == np.inf else [0.0, 2.0])
+    v = np.array([0.7, -1.3])
+    f = lambda v: np.logaddexp(v[0], v[1]) * np.logaddexp2(v[0], 2 * v[1])  # noqa: E731
+    np.testing.assert_allclose(mixedad.gradient(f, v), numerical_gradient(f, v), rtol=1e-7)

@@ -138,7 +138,12 @@ def logsumexp(x, *, axis=None, keepdims=False):
 @logsumexp.defvjp
 def _logsumexp_vjp(g, out, x, *, axis=None, keepdims=False):
     out = expand_reduced(out, np.shape(x), axis, keepdims)
-    weights = np.exp(x - np.where(np.isfinite(out), out, 0))
+    weights = np.exp(x - np.where(np.isfinite(out), out, 0))  # the softmax of x
+    infinite = np.isposinf(out)
+    if infinite.any():  # the softmax's limit there: shared by the +inf entries, 0 for the others
+        top = np.isposinf(x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weights = np.where(infinite, top / np.sum(top, axis=axis, keepdims=True), weights)
     return expand_reduced(g, np.shape(x), axis, keepdims) * weights
 
 

@@ -107,8 +107,9 @@ log = elementwise(np.log, lambda x: 1 / x, domain=POSITIVE)
 log2 = elementwise(np.log2, lambda x: 1 / (x * LN2), domain=POSITIVE)
 log10 = elementwise(np.log10, lambda x: 1 / (x * LN10), domain=POSITIVE)
 log1p = elementwise(np.log1p, lambda x: 1 / (1 + x), domain=Domain(-0.9, 3.0))
-logaddexp = elementwise(np.logaddexp, lambda x, y, out: np.exp(x - out), lambda x, y, out: np.exp(y - out))
-logaddexp2 = elementwise(np.logaddexp2, lambda x, y, out: np.exp2(x - out), lambda x, y, out: np.exp2(y - out))
+# 1 / (1 + e^(y - x)) rather than e^(x - out): the same number, and 1 (not NaN) where x is +inf
+logaddexp = elementwise(np.logaddexp, lambda x, y: 1 / (1 + np.exp(y - x)), lambda x, y: 1 / (1 + np.exp(x - y)))
+logaddexp2 = elementwise(np.logaddexp2, lambda x, y: 1 / (1 + np.exp2(y - x)), lambda x, y: 1 / (1 + np.exp2(x - y)))
 
 # trigonometric and hyperbolic
 sin = elementwise(np.sin, UfuncOf(np.cos))
