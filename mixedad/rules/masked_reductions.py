@@ -175,22 +175,21 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     return nanmean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), dtype=dtype)
 
 
-@implements(np.nanmax)
-def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, None, None, "nanmax")
-    where = _reject_where(where)
-    if initial is None and where is None:
-        return nanmax_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-    return _extreme(max_, np.maximum, -np.inf, a, axis, keepdims, initial, where, True, "nanmax")
+def _nan_extreme_adapter(prim, reduction, pick, neutral, name):
+    """NumPy's signature for nanmax/nanmin: the NaN-aware primitive, or with initial=/where=
+    the plain extreme over the entries neither NaN nor masked out."""
+    def adapter(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+        _reject(out, None, None, name)
+        where = _reject_where(where)
+        if initial is None and where is None:
+            return prim(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+        return _extreme(reduction, pick, neutral, a, axis, keepdims, initial, where, True, name)
+    adapter.__name__ = name
+    return adapter
 
 
-@implements(np.nanmin)
-def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject(out, None, None, "nanmin")
-    where = _reject_where(where)
-    if initial is None and where is None:
-        return nanmin_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
-    return _extreme(min_, np.minimum, np.inf, a, axis, keepdims, initial, where, True, "nanmin")
+implements(np.nanmax)(_nan_extreme_adapter(nanmax_, max_, np.maximum, -np.inf, "nanmax"))
+implements(np.nanmin)(_nan_extreme_adapter(nanmin_, min_, np.minimum, np.inf, "nanmin"))
 
 
 @implements(np.nancumsum)
