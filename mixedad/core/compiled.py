@@ -129,9 +129,10 @@ def _compile(root: ExprNode, want_value: bool, want_partials: bool):
         else:
             structure.append((node.prim, tuple(refs)))
     structure = tuple(structure)
-    key = (want_value, want_partials, len(input_ids), structure)
-    if key not in _FUNCTIONS and _long_and_cold(key, len(order)):
-        return _INTERPRET
+    if len(order) > MAX_NODES:
+        key = (want_value, want_partials, len(input_ids), structure)
+        if key not in _FUNCTIONS and _long_and_cold(key, len(order)):
+            return _INTERPRET
     return _generated(order, root, structure, want_value, want_partials), tuple(operands)
 
 
