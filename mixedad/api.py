@@ -54,8 +54,8 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
     kind = value.dtype.kind
     if kind in "iub":
         raise InputError(
-            f"{path} has integer dtype {value.dtype}; a derivative with respect to an integer is "
-            "not defined. Pass floats (e.g. x.astype(np.float64)), or move it to an argument that "
+            f"{path} has {'boolean' if kind == 'b' else 'integer'} dtype {value.dtype}; a derivative with respect "
+            f"to {'a boolean' if kind == 'b' else 'an integer'} is not defined. Pass floats (e.g. x.astype(np.float64)), or move it to an argument that "
             "is not in argnums.")
     if kind == "c":
         raise InputError(f"{path} is complex ({value.dtype}); mixedad supports real floating-point inputs only.")

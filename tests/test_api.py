@@ -211,9 +211,10 @@ def test_ufunc_out_argument_raises():
         mixedad.gradient(f, np.ones(3))
 
 
-@pytest.mark.parametrize("bad", [np.arange(3), np.array([1 + 2j]), 3, True])
-def test_integer_complex_and_bool_inputs_raise(bad):
-    with pytest.raises(mixedad.InputError):
+@pytest.mark.parametrize("bad, named", [(np.arange(3), "integer"), (np.array([1 + 2j]), "complex"), (3, "integer"),
+                                        (True, "bool"), (np.array([True, False]), "boolean")])
+def test_integer_complex_and_bool_inputs_raise(bad, named):
+    with pytest.raises(mixedad.InputError, match=named):
         mixedad.gradient(lambda x: np.sum(x * 2.0), bad)
 
 
