@@ -209,3 +209,11 @@ def test_logaddexp_partials_at_infinity_and_against_finite_differences():
     v = np.array([0.7, -1.3])
     f = lambda v: np.logaddexp(v[0], v[1]) * np.logaddexp2(v[0], 2 * v[1])  # noqa: E731
     np.testing.assert_allclose(mixedad.gradient(f, v), numerical_gradient(f, v), rtol=1e-7)
+
+
+def test_logsumexp_over_an_empty_axis_is_minus_infinity_as_in_numpy():
+    x = np.zeros((2, 0))
+    with np.errstate(divide="ignore"):
+        expected = np.log(np.sum(np.exp(x), axis=1))
+    np.testing.assert_array_equal(nn.logsumexp(x, axis=1), expected)
+    assert mixedad.gradient(lambda x: np.sum(nn.logsumexp(x, axis=0)), x).shape == (2, 0)

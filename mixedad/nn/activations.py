@@ -115,7 +115,7 @@ def _gelu_partial(x):
 
 # --- along an axis ---------------------------------------------------------------------------
 def _finite_max(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # an empty axis: sum(exp) is 0, log(0) = -inf
     return np.where(np.isfinite(m), m, 0)
 
 
