@@ -228,3 +228,13 @@ def test_in_place_methods_raise_naming_the_functional_form(method, args):
         return np.sum(v)
     with pytest.raises(mixedad.InPlaceMutationError, match=f"x.{method}\\(\\).*test_rules_utilities.py"):
         mixedad.gradient(f, distinct(3))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.linalg.cross(x[:, :3], x[:, 1:]),
+    lambda x: np.linalg.matrix_transpose(x) * np.arange(8.0).reshape(4, 2),
+    lambda x: np.real_if_close(x) ** 3,
+    lambda x: np.degrees(x) + np.radians(x) ** 2,
+], ids=["linalg.cross", "linalg.matrix_transpose", "real_if_close", "degrees, radians"])
+def test_array_api_spellings_and_aliases(f):
+    check(f, distinct(2, 4))

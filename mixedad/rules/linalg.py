@@ -558,6 +558,8 @@ if hasattr(np.linalg, "vecdot"):
     implements(np.linalg.trace)(lambda x, /, *, offset=0, dtype=None:
                                 trace_(x, offset=offset, axis1=-2, axis2=-1, dtype=dtype))
     implements(np.linalg.diagonal)(lambda x, /, *, offset=0: np.diagonal(x, offset, -2, -1))
+    implements(np.linalg.matrix_transpose)(lambda x, /: np.swapaxes(x, -1, -2))
+    implements(np.linalg.cross)(lambda x1, x2, /, *, axis=-1: np.cross(x1, x2, axis=axis))
     implements(np.linalg.matrix_norm)(lambda x, /, *, keepdims=False, ord="fro":
                                       matrix_norm_(x, ord=ord, axis=(-2, -1), keepdims=keepdims))
 
