@@ -238,3 +238,19 @@ def test_in_place_methods_raise_naming_the_functional_form(method, args):
 ], ids=["linalg.cross", "linalg.matrix_transpose", "real_if_close", "degrees, radians"])
 def test_array_api_spellings_and_aliases(f):
     check(f, distinct(2, 4))
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 12), bins=st.integers(1, 5), extra=st.integers(0, 3), seed=st.integers(0, 2 ** 16))
+def test_bincount_with_weights_is_a_scatter_of_them(n, bins, extra, seed):
+    index = np.random.default_rng(seed).integers(0, bins, n)
+    check(lambda w: np.bincount(index, weights=w, minlength=bins + extra), distinct(n, seed=seed))
+    check(lambda w: np.bincount(index, w * w), distinct(n, seed=seed))
+
+
+def test_bincount_without_weights_and_with_mismatched_weights():
+    index = np.array([0, 2, 2])
+    counts = mixedad.gradient(lambda w: np.sum(w) * np.bincount(index)[2], np.ones(3))
+    np.testing.assert_allclose(counts, [2.0, 2.0, 2.0])  # the counts are plain numbers
+    with pytest.raises(ValueError, match="same shape"):
+        mixedad.gradient(lambda w: np.sum(np.bincount(index, weights=w)), np.ones(4))

@@ -5,13 +5,15 @@ computed from the values once and the traced input is indexed with them, so the 
 each result element goes to the input element it came from (for ``unique``, the first
 occurrence of each value). Where NumPy decides from the shapes alone (``insert``, ``resize``),
 NumPy itself runs on integer tags standing for the elements, and the result is gathered by
-those tags: NumPy's own argument handling, with no copy of its logic here.
+those tags: NumPy's own argument handling, with no copy of its logic here. ``bincount`` with
+weights is the one scatter: linear in the weights, its reverse rule gathers the cotangent.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .table import holds_traced, implements
+from ..core.primitive import primitive
 from ..core.region import read_value
 
 
@@ -92,3 +94,24 @@ def _unique_array_api(function):
 for _function in [getattr(np, name) for name in ("unique_values", "unique_counts", "unique_inverse", "unique_all")
                   if hasattr(np, name)]:
     implements(_function)(_unique_array_api(_function))
+
+
+@primitive
+def weighted_bincount(weights, *, x, minlength=0):
+    """``np.bincount(x, weights, minlength)`` as a primitive of the weights (``x`` is static)."""
+    return np.bincount(x, weights=weights, minlength=minlength)
+
+
+weighted_bincount.defvjp(lambda g, out, weights, *, x, minlength=0: np.take(g, x))
+weighted_bincount.deflinear()
+
+
+@implements(np.bincount)
+def bincount(x, weights=None, minlength=0):
+    x = read_value(x, "np.bincount (the bins)")
+    if weights is None:
+        return np.bincount(x, minlength=minlength)
+    if np.shape(weights) != np.shape(x):
+        raise ValueError(f"np.bincount: weights of shape {np.shape(weights)} for x of shape {np.shape(x)}; "
+                         "they must have the same shape")
+    return weighted_bincount(weights, x=np.asarray(x), minlength=minlength)
