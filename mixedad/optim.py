@@ -18,12 +18,13 @@ True
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
-from .core.pytree import flatten, unflatten
+from .core.pytree import LEAF, flatten, unflatten
 
 
 class Optimizer:
@@ -44,7 +45,7 @@ class Optimizer:
         """The parameters after one update with these gradients (a new tree; inputs untouched)."""
         name = type(self).__name__
         leaves, definition = flatten(params)
-        grad_leaves = _leaves_matching(params, grads, f"{name}.step")
+        grad_leaves = _leaves_matching(definition, grads, f"{name}.step")
         signature = [(np.shape(p), np.asarray(p).dtype) for p in leaves]
         if self.state is None:
             self.state = [self._initial_state(np.asarray(p)) for p in leaves]
@@ -70,33 +71,35 @@ class Optimizer:
         raise NotImplementedError
 
 
-def _leaves_matching(params: Any, grads: Any, where: str, path: str = "params") -> list[Any]:
-    """The leaves of ``grads`` in the order of ``params``' leaves: dict entries are paired by
-    key (not by order), and any other difference of structure raises."""
+def _leaves_matching(definition: Any, grads: Any, where: str, path: str = "params") -> list[Any]:
+    """The leaves of ``grads`` in the order of the parameters' leaves (``definition`` is their
+    tree's, from ``flatten``): dict entries are paired by key, not by order, and any other
+    difference of structure raises."""
+    if definition is LEAF:
+        return [grads]
+    kind = definition[0]
+    if kind == "none":
+        return []
+    _, template, names, children = definition
+
     def mismatch(what):
         return ValueError(f"{where}: the gradients do not have the parameters' structure at {path} ({what}); "
                           "pass the gradient of these parameters.")
-    leaves, definition = flatten(params)
-    if definition is None:  # a leaf
-        return [grads]
-    kind, _, names, _ = definition if len(definition) == 4 else (definition[0], None, None, None)
-    if kind == "none":
-        return []
     if kind is dict:
-        if not isinstance(grads, dict) or set(grads) != set(params):
+        if not isinstance(grads, dict) or set(grads) != set(names):
             theirs = sorted(map(str, grads)) if isinstance(grads, dict) else type(grads).__name__
-            raise mismatch(f"keys {sorted(map(str, params))} against {theirs}")
-        pairs = [(params[key], grads[key], f"{path}[{key!r}]") for key in params]
-    elif names is not None:  # a dataclass
-        if type(grads) is not type(params):
-            raise mismatch(f"{type(params).__name__} against {type(grads).__name__}")
-        pairs = [(getattr(params, n), getattr(grads, n), f"{path}.{n}") for n in names]
+            raise mismatch(f"keys {sorted(map(str, names))} against {theirs}")
+        parts = [(grads[key], f"{path}[{key!r}]") for key in names]
+    elif kind is dataclasses:
+        if type(grads) is not type(template):
+            raise mismatch(f"{type(template).__name__} against {type(grads).__name__}")
+        parts = [(getattr(grads, name), f"{path}.{name}") for name in names]
     else:  # list, tuple, namedtuple
-        if not isinstance(grads, (list, tuple)) or len(grads) != len(params):
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(children):
             theirs = len(grads) if isinstance(grads, (list, tuple)) else type(grads).__name__
-            raise mismatch(f"{len(params)} items against {theirs}")
-        pairs = [(p, g, f"{path}[{i}]") for i, (p, g) in enumerate(zip(params, grads))]
-    return [leaf for p, g, at in pairs for leaf in _leaves_matching(p, g, where, at)]
+            raise mismatch(f"{len(children)} items against {theirs}")
+        parts = [(grad, f"{path}[{i}]") for i, grad in enumerate(grads)]
+    return [leaf for child, (grad, at) in zip(children, parts) for leaf in _leaves_matching(child, grad, where, at)]
 
 
 class SGD(Optimizer):

@@ -14,18 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import (_mask, _normalize_axis, _reject, _reject_where, cumprod, cumsum, max_, mean, min_,
-                         nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
+from .reductions import (_dtype, _mask, _normalize_axis, _reject, _reject_where, _shape, cumprod, cumsum, max_, mean,
+                         min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
 from .table import implements
 from ..core.region import read_value
-
-
-def _shape(value):
-    return value.shape if hasattr(value, "shape") else np.shape(value)
-
-
-def _dtype(value):
-    return value.dtype if hasattr(value, "dtype") else np.result_type(value)
 
 
 def _selection(a, where, nan_aware: bool, function: str):
