@@ -91,6 +91,19 @@ def test_relu_derivative_at_zero_is_zero():
         np.testing.assert_array_equal(mixedad.gradient(lambda x: np.sum(nn.relu(x)), np.zeros(3), mode=mode), 0.0)
 
 
+@pytest.mark.parametrize("x", [np.array([-2.0, -0.0, 0.0, np.nan, np.inf, -np.inf, 3.5]),
+                               np.array([[-1.5, 2.0], [np.nan, -0.0]], np.float32).T,  # not C-contiguous
+                               np.array([-3, 0, 4]), np.float32(-2.0), np.array(1.5), 2.0])
+def test_relu_values_equal_numpys_maximum(x):
+    expected = np.maximum(x, 0)
+    result = nn.relu(x)
+    np.testing.assert_array_equal(result, expected)
+    assert np.result_type(result) == np.result_type(expected) and np.ndim(result) == np.ndim(expected)
+    assert np.array_equal(np.signbit(result), np.signbit(expected))
+    if isinstance(x, np.ndarray) and x.ndim:
+        assert result.strides == np.empty_like(x).strides  # the input's memory layout is kept
+
+
 # --- along an axis ----------------------------------------------------------------------------
 AXIS_CASES = [
     (nn.softmax, dict()), (nn.softmax, dict(axis=0)), (nn.softmax, dict(axis=(0, 2))),

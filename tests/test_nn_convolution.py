@@ -20,6 +20,8 @@ CONV_GEOMETRIES = [
     ((1, 4, 7, 7), (4, 1, 3, 3), dict(groups=4, stride=2, padding=1, dilation=(1, 2))),
     ((2, 1, 5, 5), (3, 1, 5, 5), dict()),  # the kernel covers the whole image: 1x1 output
     ((3, 2, 7, 6), (4, 2, 3, 2), dict(padding=(2, 1))),  # stride 1, uneven padding and kernel
+    ((2, 1, 6, 7), (6, 1, 3, 2), dict()),  # 5-7 output channels: the weight rule pads the cotangent
+    ((3, 2, 5, 5), (7, 2, 2, 3), dict(padding=1)),
 ]
 CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_GEOMETRIES]
 

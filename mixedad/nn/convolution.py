@@ -171,18 +171,32 @@ def _conv2d_vjp_x_batch_last(g, x, weight, geometry):
     (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
     columns = np.matmul(weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o), _batch_last(g))
     columns = columns.reshape(kh, kw, c, ho, wo, n)
+    # Adding back per kernel column j: first the kh row offsets into a strip (contiguous runs of
+    # H_out * W_out * N), then the strip at its column offset. 30% faster than kh * kw strided adds.
     _, _, hp, wp = geometry.padded_shape
     result = np.zeros((c, hp, wp, n), g.dtype)
-    for i, j in geometry.offsets:
-        result[:, i:i + ho, j:j + wo] += columns[i, j]
+    strip = np.empty((c, hp, wo, n), g.dtype)
+    for j in range(kw):
+        strip[:, :ho] = columns[0, j]
+        strip[:, ho:] = 0
+        for i in range(1, kh):
+            strip[:, i:i + ho] += columns[i, j]
+        result[:, :, j:j + wo] += strip
     (ph, pw), (h, w) = geometry.padding, x.shape[2:]
     return result[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
     # (K, L) @ (L, O) rather than (O, L) @ (L, K): OpenBLAS runs this orientation faster
-    # when both sides are short and L is long
-    product = np.matmul(_batch_last_patches(x, geometry), _batch_last(g).T)
+    # when both sides are short and L is long. It also runs O = 5..7 slower than O = 8 (614 us
+    # against 445 us for LeNet's first layer, K = 25, L = 73728): such a cotangent gets zero rows.
+    g_matrix = _batch_last(g)
+    o = g_matrix.shape[0]
+    if 4 < o < 8:
+        padded = np.zeros((8, g_matrix.shape[1]), g_matrix.dtype)
+        padded[:o] = g_matrix
+        g_matrix = padded
+    product = np.matmul(_batch_last_patches(x, geometry), g_matrix.T)[:, :o]
     return product.T.reshape(weight.shape)
 
 
