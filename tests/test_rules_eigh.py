@@ -1,5 +1,5 @@
 """Symmetric eigendecomposition: gradients of eigenvalues and (sign-invariant) eigenvector
-functions against central differences, with the input symmetrized as NumPy reads it."""
+functions against central differences (the one-triangle reading is tested in test_rules_linalg)."""
 import numpy as np
 import pytest
 
@@ -11,7 +11,7 @@ MODES = ("auto", "reverse", "forward")
 
 
 def loss(b, c):
-    a = b + b.T  # symmetric, so the convention "input taken to be symmetric" is exact
+    a = b + b.T  # symmetric: both triangles move together
     w, v = np.linalg.eigh(a)
     return np.sum(w * np.arange(1, len(w) + 1)) + np.sum((v * v) * c) + np.sum(np.linalg.eigvalsh(a) ** 2)
 

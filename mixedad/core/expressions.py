@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .partials import UfuncOf
 from .traced import RetiredTraced, Traced
 

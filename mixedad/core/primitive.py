@@ -146,7 +146,9 @@ class Primitive:
         self.out_meta: Callable | None = None
         self.domain = None  # input domain for table-driven tests
         self.symbolic = None  # sympy derivation details, when derived by mixedad.symbolic
-        self.returns_view = False  # NumPy returns a view (reshape, transpose, basic indexing)
+        # NumPy returns a view (reshape, transpose, basic indexing): True, or a function of the
+        # static arguments and the result that says whether this call did
+        self.returns_view = False
         # For a primitive that selects elements of its first argument (indexing): the index,
         # from the call's keyword arguments. The backward sweep then adds cotangents into the
         # argument's buffer in place instead of calling the reverse rule.
@@ -376,6 +378,8 @@ def bind(prim: Primitive, args, kwargs):
         if trace.program is not None:
             _record_step(trace, prim, args, kwargs, layout, traced_positions, entry,
                          tuple(r if type(r) is Traced else None for r in results))
+        if prim.returns_view:  # np.split's pieces are views of the input
+            _mark_aliased([r for r in results if type(r) is Traced], args, traced_positions)
         if hasattr(type(out), "_fields"):  # a namedtuple, such as NumPy's SlogdetResult
             return type(out)(*results)
         return type(out)(results)
@@ -401,11 +405,18 @@ def bind(prim: Primitive, args, kwargs):
     result = Traced(trace, out, entry)
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
-    if prim.returns_view:  # NumPy would share memory: in-place updates of either must raise
-        result._aliased = True
-        for j in traced_positions:
-            args[j]._aliased = True
+    if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
+        _mark_aliased((result,), args, traced_positions)
     return result
+
+
+def _mark_aliased(results, args, traced_positions) -> None:
+    """NumPy would share memory between these results and arguments: an in-place update of
+    either must raise (mixedad cannot update the other)."""
+    for result in results:
+        result._aliased = True
+    for j in traced_positions:
+        args[j]._aliased = True
 
 
 def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs) -> None:

@@ -189,6 +189,8 @@ class Traced:
     conjugate = conj
 
     def astype(self, dtype, copy=True, **kwargs):
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self  # NumPy returns the array itself: in-place updates must reach it
         return function_handler(_astype)(self, dtype)
 
     def copy(self, order="C"):
@@ -208,7 +210,7 @@ class Traced:
         return function_handler(np.ravel)(self, order=order)
 
     def flatten(self, order="C"):
-        return function_handler(np.ravel)(self, order=order)
+        return function_handler(_flatten)(self, order=order)
 
     def squeeze(self, axis=None):
         return function_handler(np.squeeze)(self, axis=axis)
@@ -348,7 +350,7 @@ class Traced:
             raise error_with_location(
                 InPlaceMutationError,
                 "In-place update{where} of a traced array that shares memory with another one "
-                "(a view made by reshape, transpose, indexing, ...): NumPy would change both, "
+                "(a view made by reshape, transpose, slicing, np.split, ...): NumPy would change both, "
                 "mixedad cannot follow that. Write y = y + ... instead.", skip=2)
         result = ufunc_binder(ufunc)((self, other), {})
         _retire(self, ufunc)
@@ -434,6 +436,11 @@ def _getitem(array, key):
 def _astype(array, dtype):
     """Stands for ``array.astype(dtype)`` in the dispatch tables."""
     return array.astype(dtype)
+
+
+def _flatten(array, order="C"):
+    """Stands for ``array.flatten(order)`` in the dispatch tables: a copy, never a view."""
+    return array.flatten(order)
 
 
 _UFUNC_METHOD_EQUIVALENTS = {

@@ -2,8 +2,8 @@
 eigendecomposition and the singular value decomposition (reverse and forward rules); and the
 pseudo-inverse, least squares and QR, differentiable where the rank does not change.
 
-Conventions: the input of ``eigh`` is taken to be symmetric (NumPy reads one triangle), so its
-cotangent is symmetrized; eigenvector and singular-vector terms vanish between equal
+Conventions: ``eigh``, ``eigvalsh`` and ``pinv(hermitian=True)`` read one triangle of their
+input, as NumPy does, so their cotangents live on that triangle; eigenvector and singular-vector terms vanish between equal
 eigen/singular values, where a zero cotangent must not turn into NaN; ``svd`` is thin
 (``full_matrices=True`` of a non-square traced matrix raises: its extra vectors are arbitrary).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .linalg import _swap
+from .linalg import _swap, cotangent_on_triangle, symmetric_from_triangle
 from .table import implements, reverse_rule
 from ..core.region import read_value
 
@@ -30,19 +30,25 @@ def _eigen_gaps(w):
 
 
 def _eigh_vjp(g, out, a, UPLO="L"):
-    """A_bar = V (diag(w_bar) + F * (V^T V_bar)) V^T, symmetrized (the input is taken to be
-    symmetric, as NumPy reads one triangle)."""
+    """S_bar = V (diag(w_bar) + F * (V^T V_bar)) V^T for the symmetric S that NumPy reads from
+    one triangle, moved onto that triangle."""
     g_w, g_v = g
     w, v = out
     inner = _eigen_gaps(w) * np.matmul(_swap(v), g_v)
     inner = inner + g_w[..., None] * np.eye(w.shape[-1], dtype=w.dtype)
     result = np.matmul(np.matmul(v, inner), _swap(v))
-    return 0.5 * (result + _swap(result))
+    return cotangent_on_triangle(result, lower=_reads_lower(UPLO))
+
+
+def _reads_lower(uplo) -> bool:
+    if uplo not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    return uplo == "L"
 
 
 def _eigh_jvp(t, out, a, UPLO="L"):
     w, v = out
-    rotated = np.matmul(np.matmul(_swap(v), 0.5 * (t + _swap(t))), v)  # V^T sym(dA) V
+    rotated = np.matmul(np.matmul(_swap(v), symmetric_from_triangle(t, _reads_lower(UPLO))), v)  # V^T dS V
     return np.diagonal(rotated, axis1=-2, axis2=-1), np.matmul(v, _eigen_gaps(w) * rotated)
 
 
@@ -147,15 +153,21 @@ def _eye_like(x, size):
 
 def _pinv_vjp(g, out, a, **options):
     """Golub and Pereyra's derivative of A^+ (valid where the rank does not change):
-    A_bar = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A), with P = A^+."""
+    A_bar = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A), with P = A^+.
+    With hermitian=True NumPy reads the lower triangle: A is that symmetric matrix."""
+    if options.get("hermitian"):
+        a = symmetric_from_triangle(a, lower=True)
     p, pt, gt = out, _swap(out), _swap(g)
     m, n = np.shape(a)[-2:]
-    return (-np.matmul(np.matmul(pt, g), pt)
-            + np.matmul(np.matmul(_eye_like(a, m) - np.matmul(a, p), gt), np.matmul(p, pt))
-            + np.matmul(np.matmul(pt, p), np.matmul(gt, _eye_like(a, n) - np.matmul(p, a))))
+    result = (-np.matmul(np.matmul(pt, g), pt)
+              + np.matmul(np.matmul(_eye_like(a, m) - np.matmul(a, p), gt), np.matmul(p, pt))
+              + np.matmul(np.matmul(pt, p), np.matmul(gt, _eye_like(a, n) - np.matmul(p, a))))
+    return cotangent_on_triangle(result, lower=True) if options.get("hermitian") else result
 
 
 def _pinv_jvp(t, out, a, **options):
+    if options.get("hermitian"):
+        a, t = symmetric_from_triangle(a, lower=True), symmetric_from_triangle(t, lower=True)
     p, pt, tt = out, _swap(out), _swap(t)
     m, n = np.shape(a)[-2:]
     return (-np.matmul(np.matmul(p, t), p)

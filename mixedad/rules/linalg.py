@@ -3,9 +3,11 @@ linear structural ops on matrices (trace, diagonal, diag, triu, tril).
 
 Every rule here is a general primitive with a reverse rule; arguments a rule does not
 differentiate (axes, subscripts, offsets) are static. Cotangents come back with the
-broadcast (batch) axes of their result and the engine sums them. Conventions: the
-cholesky rule returns the symmetric cotangent (the input is taken to be symmetric); norms
-have gradient 0 where the norm is 0, and ties of max/min-type norms are split evenly.
+broadcast (batch) axes of their result and the engine sums them. Conventions: cholesky
+(like eigh and pinv(hermitian=True)) reads one triangle of its input, as NumPy does, so
+its cotangent lives on that triangle and matches finite differences of NumPy's function
+for any input, symmetric or not; norms have gradient 0 where the norm is 0, and ties of
+max/min-type norms are split evenly.
 """
 from __future__ import annotations
 
@@ -24,6 +26,21 @@ from ..core.traced import Traced
 
 def _swap(x):
     return np.swapaxes(x, -1, -2)
+
+
+def symmetric_from_triangle(a, lower: bool):
+    """The symmetric matrix NumPy's one-triangle routines (cholesky, eigh, ...) see in ``a``."""
+    if lower:
+        return np.tril(a) + _swap(np.tril(a, -1))
+    return np.triu(a) + _swap(np.triu(a, 1))
+
+
+def cotangent_on_triangle(g, lower: bool):
+    """The transpose of :func:`symmetric_from_triangle`: ``g`` is the cotangent of the symmetric
+    matrix; each off-diagonal element of the triangle read stands for two of its elements."""
+    both = g + _swap(g)
+    both = np.tril(both) if lower else np.triu(both)
+    return both * (1 - 0.5 * np.eye(both.shape[-1], dtype=np.result_type(both)))
 
 
 def _ndim(x) -> int:
@@ -320,13 +337,14 @@ def _slogdet_vjp(g, out, a):
 
 
 def _cholesky_vjp(g, out, a, upper=False):
-    """Murray (2016), eq. 10: A_bar = sym(L^-T Phi(L^T L_bar) L^-1), Phi = tril, diagonal halved."""
+    """Murray (2016), eq. 10: S_bar = sym(L^-T Phi(L^T L_bar) L^-1), Phi = tril, diagonal halved,
+    for the symmetric S NumPy reads from the lower (upper) triangle."""
     low, g = (_swap(out), _swap(g)) if upper else (out, g)
     n = low.shape[-1]
     phi = np.tril(np.matmul(_swap(low), g)) * (1 - 0.5 * np.eye(n, dtype=low.dtype))
     half = np.linalg.solve(_swap(low), phi)  # L^-T Phi
     s = _swap(np.linalg.solve(_swap(low), _swap(half)))  # (L^-T (L^-T Phi)^T)^T = L^-T Phi L^-1
-    return 0.5 * (s + _swap(s))
+    return cotangent_on_triangle(s, lower=not upper)
 
 
 def _solve_jvp(tangents, out, a, b):
@@ -337,10 +355,10 @@ def _solve_jvp(tangents, out, a, b):
 
 
 def _cholesky_jvp(t, out, a, upper=False):
-    """dL = L Phi(L^-1 sym(dA) L^-T), Phi = tril with the diagonal halved (the input is taken
-    to be symmetric, as in the reverse rule)."""
+    """dL = L Phi(L^-1 dS L^-T), Phi = tril with the diagonal halved, dS the symmetric tangent
+    of the triangle NumPy reads."""
     low = _swap(out) if upper else out
-    inner = np.linalg.solve(low, _swap(np.linalg.solve(low, 0.5 * (t + _swap(t)))))  # L^-1 S L^-T
+    inner = np.linalg.solve(low, _swap(np.linalg.solve(low, symmetric_from_triangle(t, lower=not upper))))
     d_low = np.matmul(low, np.tril(inner) * (1 - 0.5 * np.eye(low.shape[-1], dtype=low.dtype)))
     return _swap(d_low) if upper else d_low
 

@@ -15,12 +15,12 @@ import operator
 
 import numpy as np
 
-from .table import holds_traced, implements, nondifferentiable, reverse_rule
+from .table import holds_traced, implements, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
 from ..core.region import read_value
-from ..core.traced import Traced, _astype, _getitem
+from ..core.traced import Traced, _astype, _flatten, _getitem
 
 
 # ------------------------------------------------------------------------------------------
@@ -136,10 +136,26 @@ pad_ = reverse_rule(_pad, lambda g, out, x, widths, constant_values: g[_interior
 concatenate_ = reverse_rule(_concatenate, _concatenate_vjp, name="concatenate", forward="linear")
 split_ = reverse_rule(_split, _split_vjp, name="split", multiple_outputs=True, forward="linear")
 getitem_ = reverse_rule(_index, _index_vjp, name="getitem", forward="linear")
+flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(order="K"),
+                        lambda g, out, x, order: np.reshape(g, np.shape(x), order=order), name="flatten",
+                        forward="linear")
 
 # NumPy returns views from these: an in-place update of either side must raise.
-for _view in (reshape_, transpose, broadcast_to, flip, getitem_):
+for _view in (reshape_, transpose, broadcast_to, flip, split_):
     _view.returns_view = True
+
+
+def _indexing_returns_view(kwargs, out) -> bool:
+    """Basic indexing gives a view, except an integer per axis (a scalar); advanced indexing
+    (integer arrays, masks) gives a copy."""
+    key = kwargs["key"]
+    if not is_basic_index(key):
+        return False
+    keys = key if type(key) is tuple else (key,)
+    return np.ndim(out) > 0 or any(not isinstance(k, (int, np.integer)) for k in keys)
+
+
+getitem_.returns_view = _indexing_returns_view
 # The backward sweep adds indexing's cotangents into one buffer per input (x[i] in a loop
 # would otherwise allocate a full zero array per element).
 getitem_.selection_key = lambda kwargs: kwargs["key"]
@@ -236,6 +252,11 @@ def astype(array, dtype):
         "values only.", skip=1)
 
 
+@implements(np.astype)
+def astype_function(x, dtype, /, *, copy=True, device=None):
+    return x.astype(dtype, copy=copy)
+
+
 @implements(np.copy)
 def copy(a, order="K", subok=False):
     return copy_(a)
@@ -251,6 +272,11 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 @implements(np.ravel)
 def ravel(a, order="C"):
     return reshape_(a, shape=(-1,), order=_order(order, "ravel"))
+
+
+@implements(_flatten)
+def flatten(a, order="C"):
+    return flatten_(a, order=_order(order, "flatten"))
 
 
 @implements(np.squeeze)
@@ -579,62 +605,3 @@ def pad(array, pad_width, mode="constant", **kwargs):
     raise NotImplementedError(
         f"np.pad with mode={mode!r} {kwargs or ''}is not supported on traced values; supported modes are "
         "'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even').")
-
-
-# ------------------------------------------------------------------------------------------
-# metadata: answered from the traced value's shape and dtype, without evaluating it
-@implements(np.shape)
-def shape(a):
-    return _shape(a)
-
-
-@implements(np.ndim)
-def ndim(a):
-    return _ndim(a)
-
-
-@implements(np.size)
-def size(a, axis=None):
-    dims = _shape(a)
-    if axis is None:
-        return int(np.prod(dims, dtype=np.intp))
-    return int(np.prod([dims[_normalize_axis(ax, len(dims))] for ax in _int_tuple(axis)], dtype=np.intp))
-
-
-@implements(np.result_type)
-def result_type(*arrays_and_dtypes):
-    return np.result_type(*[a.dtype if type(a) is Traced else a for a in arrays_and_dtypes])
-
-
-def _like(a, dtype, shape):
-    return (_shape(a) if shape is None else shape), (a.dtype if dtype is None else dtype)
-
-
-@implements(np.zeros_like)
-def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return np.zeros(*_like(a, dtype, shape))
-
-
-@implements(np.ones_like)
-def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return np.ones(*_like(a, dtype, shape))
-
-
-@implements(np.empty_like)
-def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return np.empty(*_like(prototype, dtype, shape))
-
-
-@implements(np.full_like)
-def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    shape, dtype = _like(a, dtype, shape)
-    if isinstance(fill_value, (Traced, LeveledValue)):  # the fill value's derivative flows to every element
-        return astype(broadcast_to(fill_value, shape=_int_tuple(shape)), dtype)
-    return np.full(shape, fill_value, dtype=dtype)
-
-
-# integer- or boolean-valued: plain results computed from the values (np.argmax, np.argmin,
-# np.any, np.all and np.count_nonzero are registered with the reductions)
-for _function in (np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero,
-                  np.searchsorted, np.isin, np.digitize, np.lexsort):
-    nondifferentiable(_function)

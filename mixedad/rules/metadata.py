@@ -1,0 +1,108 @@
+"""Metadata and integer-valued functions: they accept traced values without differentiating them.
+
+``np.shape``, ``np.zeros_like`` and the like are answered from a traced value's shape and
+dtype, without evaluating it; ``np.argsort``, ``np.nonzero``, ``np.histogram``'s counts and
+the like return plain arrays computed from the values (they are piecewise constant, so
+nothing is lost: their derivative is zero wherever it exists).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .shape import _int_tuple, _ndim, _normalize_axis, _shape, _stand_in, astype, broadcast_to
+from .table import holds_traced, implements, nondifferentiable
+from ..core.arrays import LeveledValue
+from ..core.errors import UnsupportedOperationError, error_with_location
+from ..core.region import read_value
+from ..core.traced import Traced
+
+
+# ------------------------------------------------------------------------------------------
+# metadata: answered from the traced value's shape and dtype, without evaluating it
+@implements(np.shape)
+def shape(a):
+    return _shape(a)
+
+
+@implements(np.ndim)
+def ndim(a):
+    return _ndim(a)
+
+
+@implements(np.size)
+def size(a, axis=None):
+    dims = _shape(a)
+    if axis is None:
+        return int(np.prod(dims, dtype=np.intp))
+    return int(np.prod([dims[_normalize_axis(ax, len(dims))] for ax in _int_tuple(axis)], dtype=np.intp))
+
+
+@implements(np.result_type)
+def result_type(*arrays_and_dtypes):
+    return np.result_type(*[a.dtype if type(a) is Traced else a for a in arrays_and_dtypes])
+
+
+def _like(a, dtype, shape):
+    return (_shape(a) if shape is None else shape), (a.dtype if dtype is None else dtype)
+
+
+@implements(np.zeros_like)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return np.zeros(*_like(a, dtype, shape))
+
+
+@implements(np.ones_like)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return np.ones(*_like(a, dtype, shape))
+
+
+@implements(np.empty_like)
+def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return np.empty(*_like(prototype, dtype, shape))
+
+
+@implements(np.full_like)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    shape, dtype = _like(a, dtype, shape)
+    if isinstance(fill_value, (Traced, LeveledValue)):  # the fill value's derivative flows to every element
+        return astype(broadcast_to(fill_value, shape=_int_tuple(shape)), dtype)
+    return np.full(shape, fill_value, dtype=dtype)
+
+
+@implements(np.tril_indices_from)
+def tril_indices_from(arr, k=0):
+    return np.tril_indices_from(_stand_in(arr), k)
+
+
+@implements(np.triu_indices_from)
+def triu_indices_from(arr, k=0):
+    return np.triu_indices_from(_stand_in(arr), k)
+
+
+@implements(np.diag_indices_from)
+def diag_indices_from(arr):
+    return np.diag_indices_from(_stand_in(arr))
+
+
+@implements(np.histogram)
+def histogram(a, bins=10, range=None, density=None, weights=None):
+    """The counts are plain (piecewise constant in ``a``); the edges, when NumPy places them
+    from the data's extremes, are traced: they move with ``np.min(a)`` and ``np.max(a)``."""
+    if density or holds_traced(weights) or holds_traced(range) or holds_traced(bins):
+        raise error_with_location(
+            UnsupportedOperationError,
+            "np.histogram{where} with density=True, or with traced weights, range or bins, has no rule; "
+            "np.bincount(np.digitize(x, edges), weights=w) gives differentiable weighted counts.", skip=1)
+    counts, edges = np.histogram(read_value(a, "np.histogram"), bins, range, density, weights)
+    if range is None and np.ndim(bins) == 0 and type(a) is Traced and edges[0] < edges[-1]:
+        low, high = np.min(a), np.max(a)
+        if read_value(low, "np.histogram") == edges[0] and read_value(high, "np.histogram") == edges[-1]:
+            edges = np.linspace(low, high, len(edges), dtype=edges.dtype)
+    return counts, edges
+
+
+# integer- or boolean-valued: plain results computed from the values (np.argmax, np.argmin,
+# np.any, np.all and np.count_nonzero are registered with the reductions)
+for _function in (np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero,
+                  np.searchsorted, np.isin, np.digitize, np.lexsort, np.array_equiv):
+    nondifferentiable(_function)
