@@ -499,3 +499,31 @@ def test_second_order_through_indexing_uses_the_rule_not_the_buffer():
     x = np.array([0.5, 2.0])
     expected = np.array([[2 * x[1], 2 * x[0]], [2 * x[0], 12 * x[1]]])
     np.testing.assert_allclose(mixedad.hessian(f, x), expected, rtol=1e-12)
+
+
+# --- metadata functions and histogram: plain results from shapes and values ----------------
+def test_index_helpers_read_only_the_shape():
+    a = np.arange(1.0, 10.0).reshape(3, 3)
+    for helper, weights in ((np.tril_indices_from, 2.0), (np.triu_indices_from, 3.0), (np.diag_indices_from, 4.0)):
+        def f(x, helper=helper, weights=weights):
+            return np.sum(weights * x[helper(x)] ** 2)
+        np.testing.assert_allclose(mixedad.gradient(f, a), numerical_gradient(f, a), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_histogram_counts_are_constant_and_data_placed_edges_follow_the_extremes(dtype):
+    x = np.random.default_rng(0).standard_normal(40).astype(dtype)
+
+    def f(x):
+        counts, edges = np.histogram(x, bins=5)
+        return np.sum(counts * edges[1:] ** 2)
+
+    counts, edges = np.histogram(x, bins=5)
+    value, grad = mixedad.value_and_gradient(f, x)
+    assert value == pytest.approx(float(f(x)), rel=1e-6) and grad.dtype == dtype
+    np.testing.assert_allclose(grad, numerical_gradient(f, x.astype(np.float64), eps=1e-7), rtol=1e-3, atol=1e-3)
+    assert np.count_nonzero(grad) == 2  # only the minimum and the maximum place the edges
+    fixed = mixedad.gradient(lambda x: np.sum(np.histogram(x, bins=[-1.0, 0.0, 1.0])[0] * x[:2]), x)
+    np.testing.assert_array_equal(fixed[:2], np.histogram(x, bins=[-1.0, 0.0, 1.0])[0])
+    with pytest.raises(mixedad.UnsupportedOperationError, match="histogram"):
+        mixedad.gradient(lambda w: np.sum(np.histogram(x, weights=w)[0]), x)

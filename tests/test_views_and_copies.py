@@ -1,0 +1,84 @@
+"""Which NumPy results share memory with their input, as mixedad models it.
+
+An in-place update of a traced view would have to change the array it views too; mixedad
+cannot, so it raises. A result NumPy copies must not raise. Found by a sweep of realistic
+programs: np.split's pieces used to be copies, and `p -= ...` on them was silently lost.
+"""
+import numpy as np
+import pytest
+
+import mixedad
+from numerical import numerical_gradient
+
+Z0 = np.array([1.0, 0.5, -0.3, 0.2])
+
+
+def leapfrog_on_split_views(z):
+    z = z * 1.0
+    q, p = np.split(z, 2)
+    p -= 0.1 * q
+    return np.sum(z ** 2)
+
+
+def scale_astype_without_copy(z):
+    y = z * 1.0
+    w = y.astype(np.float64, copy=False)  # y itself
+    w *= 3
+    return np.sum(y ** 2)
+
+
+def slice_then_update(z):
+    y = np.sin(z).reshape(2, 2)
+    row = y[0]
+    y += 1.0
+    return np.sum(row)
+
+
+@pytest.mark.parametrize("f", [leapfrog_on_split_views, slice_then_update,
+                               lambda z: leapfrog_on_split_views(z.reshape(2, 2)),
+                               lambda z: np.sum([piece for piece in np.array_split(z * 1.0, 3)][0].__iadd__(1.0))])
+def test_in_place_update_of_a_view_raises(f):
+    with pytest.raises(mixedad.InPlaceMutationError, match="shares memory"):
+        mixedad.gradient(f, Z0)
+
+
+def test_astype_without_copy_is_the_array_itself():
+    with pytest.raises(mixedad.InPlaceMutationError, match="replaced by an in-place operator"):
+        mixedad.gradient(scale_astype_without_copy, Z0)
+    assert mixedad.gradient(lambda z: np.sum(z.astype(np.float64, copy=False) ** 2), Z0) == pytest.approx(2 * Z0)
+
+
+def scalar_element_then_update(z):
+    y = np.sin(z)
+    first = y[0]  # an integer per axis: NumPy returns a scalar, a copy
+    y += 1.0
+    return np.sum(y * first)
+
+
+def fancy_index_then_update(z):
+    y = z[[0, 1, 2]]
+    y += 1.0
+    return np.sum(y ** 2)
+
+
+def mask_then_update(z):
+    y = z[z > 0]
+    y *= 2.0
+    return np.sum(y ** 2) + np.sum(z)
+
+
+def flatten_then_update(z):
+    y = np.sin(z.reshape(2, 2))
+    v = y.flatten()
+    y += 1.0
+    v += 2.0
+    return np.sum(v * y.ravel())
+
+
+@pytest.mark.parametrize("f", [scalar_element_then_update, fancy_index_then_update, mask_then_update,
+                               flatten_then_update])
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_copies_can_be_updated_in_place(f, mode):
+    value, grad = mixedad.value_and_gradient(f, Z0, mode=mode)
+    assert value == pytest.approx(f(Z0.copy()))
+    np.testing.assert_allclose(grad, numerical_gradient(f, Z0), rtol=1e-6, atol=1e-9)
