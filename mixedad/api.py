@@ -222,6 +222,11 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             value = primal(result) if want_value else None
             backward(trace, result._entry, result._slot, unit_seed(result.dtype))
         else:
+            if isinstance(result, (tuple, list)) and not has_aux:
+                raise MixedadError(
+                    f"gradient needs f to return a scalar; it returned a {type(result).__name__} of "
+                    f"{len(result)} values. If the values after the first are auxiliary outputs, return "
+                    "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
             if plain.shape != () or plain.dtype.kind not in "fiu":
                 raise MixedadError(

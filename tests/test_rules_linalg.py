@@ -367,7 +367,7 @@ def test_inf_norm_ties_split_evenly():
 # ------------------------------------------------------------------------------------------
 # errors that name the unsupported case
 def test_einsum_out_is_rejected():
-    with pytest.raises(NotImplementedError, match="einsum with out="):
+    with pytest.raises(mixedad.InPlaceMutationError, match="einsum with out="):
         mixedad.gradient(lambda x: np.sum(np.einsum("i->i", x, out=np.zeros(3))), np.ones(3))
 
 
@@ -382,7 +382,7 @@ def test_einsum_ellipsis_with_too_few_axes_is_clear():
 
 
 def test_matmul_axes_option_is_rejected_by_name():
-    with pytest.raises(NotImplementedError, match="axes"):
+    with pytest.raises(mixedad.UnsupportedOperationError, match="axes"):
         mixedad.gradient(lambda a: np.sum(np.matmul(a, a, axes=[(0, 1), (0, 1), (0, 1)])), np.eye(2))
 
 
@@ -392,7 +392,7 @@ def test_norm_of_3d_without_axis_is_numpys_error():
 
 
 def test_trace_out_is_rejected():
-    with pytest.raises(NotImplementedError, match="trace with out="):
+    with pytest.raises(mixedad.InPlaceMutationError, match="trace with out="):
         mixedad.gradient(lambda x: np.trace(x, out=np.zeros(())), np.eye(2))
 
 

@@ -508,10 +508,17 @@ REJECTED = [
 
 
 @pytest.mark.parametrize("index", range(len(REJECTED)))
-def test_out_where_initial_are_rejected(index):
+def test_out_and_unsupported_options_are_rejected_by_name(index):
     fn, name = REJECTED[index]
-    with pytest.raises(NotImplementedError, match=rf"np\.{name} with .*not supported on traced values"):
+    with pytest.raises(mixedad.MixedadError, match=rf"\b{name} with (out=|.*not supported on traced values)"):
         mixedad.gradient(fn, np.ones(3))
+
+
+@pytest.mark.parametrize("method", ["sum", "prod", "mean", "max", "cumsum"])
+def test_out_in_a_method_call_is_rejected_with_the_source_line(method):
+    with pytest.raises(mixedad.MixedadError, match=rf"{method} with out=.*test_rules_reductions.py"):
+        mixedad.gradient(lambda x: np.sum(getattr(x, method)(out=np.empty(3 if method == "cumsum" else ()))),
+                         np.ones(3))
 
 
 def test_method_out_is_rejected():

@@ -73,3 +73,15 @@ def test_a_branching_mapped_function_in_forward_mode_raises_saying_what_works(tr
     assert "test_transforms_cases.py" in str(raised.value)  # names the user's line
     # ...and reverse mode is right
     np.testing.assert_allclose(mixedad.gradient(f, X), numerical_gradient(f, X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("function, base", [(np.logaddexp, np.e), (np.logaddexp2, 2.0)])
+@pytest.mark.parametrize("x, y", [(800.0, 0.0), (0.0, -700.0), (1.5, 1.5), (-3.0, 2.0)])
+def test_logaddexp_hessian_is_finite_far_apart(function, base, x, y):
+    # d/dx = s(x - y), s the logistic in base `base`; d2/dx2 = ln(base) s (1 - s), exact on the tails
+    point = np.array([x, y])
+    hessian = mixedad.hessian(lambda z: function(z[0], z[1]), point)
+    def logistic(d):
+        return 1 / (1 + base ** -d) if d >= 0 else base ** d / (1 + base ** d)
+    curvature = np.log(base) * logistic(x - y) * logistic(y - x)
+    np.testing.assert_allclose(hessian, curvature * np.array([[1.0, -1.0], [-1.0, 1.0]]), rtol=1e-12, atol=0)

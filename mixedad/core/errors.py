@@ -87,6 +87,20 @@ class MissingRuleError(MixedadError, NotImplementedError):
     """A primitive was differentiated in a mode for which it has no rule."""
 
 
+class UnsupportedOptionError(UnsupportedOperationError, NotImplementedError):
+    """A NumPy function mixedad supports was called with an option it has no rule for
+    (``out=``, an interpolation method, a pad mode, ...)."""
+
+
+class UnsupportedAttributeError(UnsupportedOperationError, AttributeError):
+    """An ndarray attribute or method that traced values do not provide (``x.flat``, ``x.view()``)."""
+
+
+def unsupported_option(message: str) -> UnsupportedOptionError:
+    """``message`` (which says what to use instead) with the user's source line."""
+    return UnsupportedOptionError(message + describe_location(user_location(2)).replace(" at ", "\n    at ", 1))
+
+
 def error_with_location(cls: type[MixedadError], message: str, skip: int = 2) -> MixedadError:
     """Build ``cls`` with the user's source line appended to ``message``."""
     return cls(message.replace("{where}", describe_location(user_location(skip + 1))))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
-                     error_with_location)
+                     UnsupportedAttributeError, error_with_location)
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -59,6 +59,16 @@ class Traced:
     def size(self) -> int:
         return math.prod(self._shape)
 
+    def __getattr__(self, name):
+        # reached only when the attribute is missing: name the ndarray feature, with a way out
+        if name.startswith("__") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'Traced' object has no attribute '{name}'")
+        raise error_with_location(
+            UnsupportedAttributeError,
+            f"x.{name} is not supported on traced values{{where}}. "
+            + _ATTRIBUTE_HINTS.get(name, "Use the NumPy function of the same name, or compute this outside the "
+                                         "differentiated function."), skip=1)
+
     def __len__(self) -> int:
         if not self._shape:
             raise TypeError("len() of unsized object")
@@ -82,31 +92,36 @@ class Traced:
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if kwargs.get("out") is not None:  # a traced result cannot be written into an array
+            raise _out_error(func)
         return function_handler(func)(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
         raise error_with_location(
             NonDifferentiableError,
-            "np.asarray / np.array on a traced value (or on a list holding one){where} would drop "
-            "its derivative. Keep it as a traced value (NumPy functions accept it); to build an "
-            "array from traced values use np.stack([...]) or np.concatenate; or move this "
-            "computation outside the differentiated function.",
+            "np.asarray / np.array on a traced value (or on a list holding one), or storing it into "
+            "a NumPy array (out[i] = value){where}, would drop its derivative. Keep it as a traced "
+            "value (NumPy functions accept it); to build an array from traced values collect them "
+            "in a list and use np.stack([...]) or np.concatenate (or np.where for masked updates); "
+            "or move this computation outside the differentiated function.",
             skip=1,
         )
 
-    def _conversion_error(self, what: str):
+    def _conversion_error(self, what: str, advice: str = ""):
         cls = NotVectorizableError if self.size != 1 else NonDifferentiableError
         return error_with_location(
             cls,
             f"{what} on a traced value{{where}} would drop its derivative. Use NumPy "
             "functions on the array instead (np.sin, not math.sin; np.where, not if/else); "
             "for a scalar function mapped over an array, mixedad.sum and mixedad.map "
-            "handle branches element by element.",
+            "handle branches element by element." + advice,
             skip=2,
         )
 
     def __float__(self):
-        raise self._conversion_error("float()")
+        raise self._conversion_error("float() (or storing it into a NumPy array, out[i] = value)",
+                                     " To fill an array element by element, collect the values in a list and "
+                                     "np.stack it.")
 
     def __int__(self):
         raise self._conversion_error("int()")
@@ -426,6 +441,17 @@ def _out_error(function):
         "carrying result into an array in place. Assign the result instead: y = f(x).",
         skip=2,
     )
+
+
+_ATTRIBUTE_HINTS = {
+    "flat": "Use x.ravel() (or x.reshape(-1)) and index that.",
+    "view": "Use x itself; for another dtype, x.astype(dtype).",
+    "tobytes": "Serialize the result outside the differentiated function.",
+    "tofile": "Save the result outside the differentiated function.",
+    "itemset": "Build a new array: np.where(mask, value, x).",
+    "setfield": "Build a new array instead.",
+    "byteswap": "Byte order cannot change a derivative; drop the call.",
+}
 
 
 def _getitem(array, key):

@@ -10,6 +10,7 @@ from .table import holds_traced, implements, plain_argument
 from ..core.arrays import LeveledValue
 from ..core.region import read_value
 from ..core.traced import Traced
+from ..core.errors import unsupported_option
 
 
 @implements(np.kron)
@@ -50,7 +51,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         axisa = axisb = axisc = axis
     a, b = np.moveaxis(a, axisa, -1), np.moveaxis(b, axisb, -1)
     if np.shape(a)[-1] != 3 or np.shape(b)[-1] != 3:
-        raise NotImplementedError("np.cross on traced values supports 3-vectors only")
+        raise unsupported_option("np.cross on traced values supports 3-vectors only")
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
     result = np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
@@ -132,7 +133,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     """Piecewise-linear interpolation; differentiable in ``x`` (the slope of its segment,
     the right one at a knot, 0 outside the range) and in ``fp``, ``left`` and ``right``."""
     if period is not None:
-        raise NotImplementedError("np.interp with period= is not supported on traced values")
+        raise unsupported_option("np.interp with period= is not supported on traced values")
     knots = np.asarray(plain_argument(xp, "np.interp", "xp", "x, fp, left and right"), np.float64)
     if knots.ndim != 1 or knots.size == 0:
         raise ValueError("np.interp: xp must be a non-empty 1-D sequence")
@@ -257,7 +258,7 @@ def piecewise(x, condlist, funclist, *args, **kw):
 @implements(np.modf)
 def modf(x, *args, **kwargs):
     if args or kwargs:
-        raise NotImplementedError("np.modf with out= or other options is not supported on traced values")
+        raise unsupported_option("np.modf with out= or other options is not supported on traced values")
     integral = np.trunc(read_value(x, "np.modf"))
     fractional = np.where(np.isinf(integral), np.copysign(0.0, integral).astype(integral.dtype), x - integral)
     return fractional, integral
@@ -266,7 +267,7 @@ def modf(x, *args, **kwargs):
 @implements(np.divmod)
 def divmod_(x1, x2, *args, **kwargs):
     if args or kwargs:
-        raise NotImplementedError("np.divmod with out= or other options is not supported on traced values")
+        raise unsupported_option("np.divmod with out= or other options is not supported on traced values")
     return np.floor_divide(x1, x2), np.mod(x1, x2)
 
 
@@ -371,7 +372,7 @@ def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
 @implements(np.frexp)
 def frexp(x, *args, **kwargs):
     if args or kwargs:
-        raise NotImplementedError("np.frexp with out= or other options is not supported on traced values")
+        raise unsupported_option("np.frexp with out= or other options is not supported on traced values")
     _, exponent = np.frexp(read_value(x, "np.frexp"))
     return x * np.ldexp(np.ones((), np.result_type(x)), -exponent), exponent
 
@@ -380,7 +381,7 @@ def frexp(x, *args, **kwargs):
 def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     """Least squares with NumPy's column scaling; differentiable in ``y`` (and ``w``)."""
     if full or cov:
-        raise NotImplementedError("np.polyfit with full=True or cov= is not supported on traced values")
+        raise unsupported_option("np.polyfit with full=True or cov= is not supported on traced values")
     x = np.asarray(plain_argument(x, "np.polyfit", "x", "y and w"), np.float64)
     lhs = np.vander(x, int(deg) + 1)
     rhs = y

@@ -14,6 +14,7 @@ import numpy as np
 from .linalg import _swap, cotangent_on_triangle, symmetric_from_triangle
 from .table import implements, reverse_rule
 from ..core.region import read_value
+from ..core.errors import unsupported_option
 
 
 def _eigh(a, UPLO="L"):
@@ -127,7 +128,7 @@ _SVD_RESULT = type(np.linalg.svd(np.eye(1)))
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     m, n = np.shape(a)[-2:]
     if compute_uv and full_matrices and m != n:
-        raise NotImplementedError(
+        raise unsupported_option(
             "np.linalg.svd(full_matrices=True) of a non-square traced matrix: the extra singular "
             "vectors are not unique; pass full_matrices=False")
     u, s, vt = svd_(a)
@@ -239,7 +240,7 @@ _QR_RESULT = type(np.linalg.qr(np.eye(1)))
 def qr(a, mode="reduced"):
     m, n = np.shape(a)[-2:]
     if m < n or mode not in ("reduced", "r") and not (mode == "complete" and m == n):
-        raise NotImplementedError(
+        raise unsupported_option(
             f"np.linalg.qr(mode={mode!r}) of a {m}x{n} traced matrix: mixedad differentiates the reduced "
             "QR of square or tall matrices (m >= n), mode 'reduced' or 'r'")
     q, r = qr_(a)

@@ -16,6 +16,7 @@ from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implemen
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
 from ..core.region import read_value
+from ..core.errors import unsupported_option
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -107,9 +108,20 @@ log = elementwise(np.log, lambda x: 1 / x, domain=POSITIVE)
 log2 = elementwise(np.log2, lambda x: 1 / (x * LN2), domain=POSITIVE)
 log10 = elementwise(np.log10, lambda x: 1 / (x * LN10), domain=POSITIVE)
 log1p = elementwise(np.log1p, lambda x: 1 / (1 + x), domain=Domain(-0.9, 3.0))
-# 1 / (1 + e^(y - x)) rather than e^(x - out): the same number, and 1 (not NaN) where x is +inf
-logaddexp = elementwise(np.logaddexp, lambda x, y: 1 / (1 + np.exp(y - x)), lambda x, y: 1 / (1 + np.exp(x - y)))
-logaddexp2 = elementwise(np.logaddexp2, lambda x, y: 1 / (1 + np.exp2(y - x)), lambda x, y: 1 / (1 + np.exp2(x - y)))
+
+
+def _share(d, exp=np.exp):
+    """The logistic 1 / (1 + exp(-d)) (base 2 with exp2): logaddexp's partial, d = x - y, rather
+    than e^(x - out), which is NaN where x is +inf. Each side of 0 exponentiates only numbers
+    <= 0, so neither the value nor its own derivative (second order) overflows into NaN when
+    x and y are far apart, and the tail keeps full relative precision."""
+    upper = d >= 0
+    below = exp(np.where(upper, 0, d))
+    return np.where(upper, 1 / (1 + exp(-np.where(upper, d, 0))), below / (1 + below))
+
+
+logaddexp = elementwise(np.logaddexp, lambda x, y: _share(x - y), lambda x, y: _share(y - x))
+logaddexp2 = elementwise(np.logaddexp2, lambda x, y: _share(x - y, np.exp2), lambda x, y: _share(y - x, np.exp2))
 
 # trigonometric and hyperbolic
 sin = elementwise(np.sin, UfuncOf(np.cos))
@@ -186,8 +198,8 @@ def where(condition, a=None, b=None):
 
 @implements(np.clip)
 def clip(a, a_min=None, a_max=None, **kwargs):
-    if kwargs.pop("out", None) is not None:
-        raise ValueError("np.clip with out= is not supported on traced values")
+    if kwargs.pop("out", None) is not None:  # x.clip(out=...): np.clip(out=) is refused on dispatch
+        raise unsupported_option("x.clip with out= is not supported on traced values; assign the result instead.")
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
     result = a

@@ -15,6 +15,7 @@ import numpy as np
 from .table import holds_traced, implements
 from ..core.primitive import primitive
 from ..core.region import read_value
+from ..core.errors import unsupported_option
 
 
 def _gather_by_tags(function, sources, *args, **kwargs):
@@ -45,7 +46,7 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
 @implements(np.partition)
 def partition(a, kth, axis=-1, kind="introselect", order=None):
     if order is not None:
-        raise NotImplementedError("np.partition with order= is not supported on traced values")
+        raise unsupported_option("np.partition with order= is not supported on traced values")
     if axis is None:
         a, axis = np.ravel(a), -1
     order_of = np.argpartition(read_value(a, "np.partition"), kth, axis=axis, kind=kind)
@@ -55,7 +56,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 @implements(np.compress)
 def compress(condition, a, axis=None, out=None):
     if out is not None:
-        raise NotImplementedError("np.compress with out= is not supported on traced values")
+        raise unsupported_option("np.compress with out= is not supported on traced values")
     selected = np.flatnonzero(read_value(condition, "np.compress"))
     return np.take(np.ravel(a), selected) if axis is None else np.take(a, selected, axis=axis)
 

@@ -22,6 +22,7 @@ from ..core.arrays import LeveledValue, apply_linear, as_array
 from .table import implements, nondifferentiable, reverse_rule
 from ..core.region import read_value
 from ..core.traced import Traced
+from ..core.errors import unsupported_option
 
 
 def _swap(x):
@@ -51,7 +52,7 @@ def _ndim(x) -> int:
 # products
 def _reject_gufunc_options(kwargs, name):
     if set(kwargs) - {"dtype", "casting", "order"}:
-        raise NotImplementedError(f"np.{name} with {sorted(kwargs)} is not supported on traced values")
+        raise unsupported_option(f"np.{name} with {sorted(kwargs)} is not supported on traced values")
 
 
 def _matmul_vjp_a(g, out, a, b, **kwargs):
@@ -226,7 +227,7 @@ def einsum_labels(subscripts: str, ndims) -> tuple[tuple[str, ...], str]:
     n_broadcast = max([n - len(s.replace("...", "")) for s, n in zip(specs, ndims) if "..." in s],
                       default=0)
     if n_broadcast > len(spare):
-        raise NotImplementedError(f"np.einsum {subscripts!r}: too many axes under '...' to "
+        raise unsupported_option(f"np.einsum {subscripts!r}: too many axes under '...' to "
                                   "name with the letters left over")
     broadcast = "".join(spare[:n_broadcast])
     labels = []
@@ -281,7 +282,7 @@ def _einsum_operand_cotangent(g, output, labels, operands, k, sizes):
         full = np.zeros(shape, values.dtype)
         diagonal = np.einsum(spec + "->" + unique, full)
         if not np.shares_memory(diagonal, full):
-            raise NotImplementedError(f"np.einsum: cannot differentiate the repeated labels of operand {spec!r}")
+            raise unsupported_option(f"np.einsum: cannot differentiate the repeated labels of operand {spec!r}")
         diagonal[...] = values
         return full
     return apply_linear(on_diagonal, ct)  # a forward dual's components one by one
@@ -293,7 +294,7 @@ einsum_ = reverse_rule(_einsum, _einsum_vjp, nondiff_argnums=(0,), name="einsum"
 @implements(np.einsum)
 def einsum(*operands, out=None, optimize=False, **options):
     if out is not None:
-        raise NotImplementedError("np.einsum with out= is not supported on traced values; "
+        raise unsupported_option("np.einsum with out= is not supported on traced values; "
                                   "assign the result instead")
     if isinstance(operands[0], str):
         subscripts, arrays = operands[0], list(operands[1:])
@@ -390,7 +391,7 @@ def slogdet(a):
 @implements(np.linalg.multi_dot)
 def multi_dot(arrays, *, out=None):
     if out is not None:
-        raise NotImplementedError("np.linalg.multi_dot with out= is not supported on traced values")
+        raise unsupported_option("np.linalg.multi_dot with out= is not supported on traced values")
     return functools.reduce(np.dot, arrays)
 
 
@@ -555,7 +556,7 @@ tril = reverse_rule(np.tril, lambda g, out, m, k=0: np.tril(g, k), nondiff_argnu
 @implements(np.trace)
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     if out is not None:
-        raise NotImplementedError("np.trace with out= is not supported on traced values; "
+        raise unsupported_option("np.trace with out= is not supported on traced values; "
                                   "assign the result instead")
     return trace_(a, offset=offset, axis1=axis1, axis2=axis2, dtype=dtype)
 
@@ -566,7 +567,7 @@ if hasattr(np, "vecdot"):
     @implements(np.vecdot)
     def vecdot(x1, x2, /, *, axis=-1, **kwargs):
         if kwargs:
-            raise NotImplementedError(f"np.vecdot with {sorted(kwargs)} is not supported on traced values")
+            raise unsupported_option(f"np.vecdot with {sorted(kwargs)} is not supported on traced values")
         return vecdot_(x1, x2, axis=operator.index(axis))
 
 if hasattr(np.linalg, "vecdot"):

@@ -17,7 +17,8 @@ import numpy as np
 
 from .table import holds_traced, implements, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
-from ..core.errors import NonDifferentiableError, UnsupportedOperationError, error_with_location
+from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
+                           unsupported_option)
 from ..core.primitive import Primitive
 from ..core.region import read_value
 from ..core.traced import Traced, _astype, _flatten, _getitem
@@ -210,14 +211,14 @@ def _flat(a):
 
 def _order(order, function):
     if order not in ("C", "F"):
-        raise NotImplementedError(f"np.{function} with order={order!r} is not supported on traced values; "
+        raise unsupported_option(f"np.{function} with order={order!r} is not supported on traced values; "
                                   "use order='C' or order='F'.")
     return order
 
 
 def _reject_out(out, function):
     if out is not None:
-        raise NotImplementedError(f"np.{function} with out= is not supported on traced values; "
+        raise unsupported_option(f"np.{function} with out= is not supported on traced values; "
                                   "assign the result instead.")
 
 
@@ -602,6 +603,6 @@ def pad(array, pad_width, mode="constant", **kwargs):
         # each padded element copies one input element: pad the flat positions, then gather
         source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), widths, mode=mode, **kwargs)
         return getitem_(_flat(array), key=source)
-    raise NotImplementedError(
+    raise unsupported_option(
         f"np.pad with mode={mode!r} {kwargs or ''}is not supported on traced values; supported modes are "
         "'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even').")

@@ -12,6 +12,7 @@ import numpy as np
 
 from .table import implements, plain_argument
 from ..core.region import read_value
+from ..core.errors import unsupported_option
 
 
 def _quantile(a, q, axis, keepdims, function):
@@ -19,7 +20,7 @@ def _quantile(a, q, axis, keepdims, function):
         values, axis_of_values = np.ravel(a), 0
     else:
         if not isinstance(axis, (int, np.integer)):
-            raise NotImplementedError(f"{function} on traced values takes one axis (or None), not {axis!r}")
+            raise unsupported_option(f"{function} on traced values takes one axis (or None), not {axis!r}")
         values, axis_of_values = a, int(axis) % max(np.ndim(a), 1)
     n = np.shape(values)[axis_of_values]
     ordered = np.sort(values, axis=axis_of_values)
@@ -54,14 +55,14 @@ def _kept_dims(result, a, q, axis):
 
 def _unsupported_options(function, out, overwrite_input, method, weights, interpolation):
     if out is not None or weights is not None or interpolation is not None or method != "linear":
-        raise NotImplementedError(f"{function} on traced values supports method='linear' without out=, "
+        raise unsupported_option(f"{function} on traced values supports method='linear' without out=, "
                                   "weights= or interpolation=")
 
 
 @implements(np.cov)
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
     if fweights is not None or aweights is not None:
-        raise NotImplementedError("np.cov with fweights= or aweights= is not supported on traced values")
+        raise unsupported_option("np.cov with fweights= or aweights= is not supported on traced values")
     if np.ndim(m) > 2:
         raise ValueError("m has more than 2 dimensions")
     dtype = np.result_type(getattr(m, "dtype", np.float64), np.float64) if dtype is None else dtype
@@ -95,7 +96,7 @@ def _nan_quantile(a, q, axis, keepdims, function):
     """Quantiles of the non-NaN values of each slice: NaNs sort last, so the order statistics
     sit at positions given by each slice's own count; an all-NaN slice gives NaN (as NumPy)."""
     if axis is not None and not isinstance(axis, (int, np.integer)):
-        raise NotImplementedError(f"{function} on traced values takes one axis (or None), not {axis!r}")
+        raise unsupported_option(f"{function} on traced values takes one axis (or None), not {axis!r}")
     values = np.ravel(a) if axis is None else np.moveaxis(a, int(axis), -1)
     ordered = np.sort(values, axis=-1)
     valid = np.sum(~np.isnan(read_value(values, function)), axis=-1)  # (...)
@@ -137,5 +138,5 @@ for _function, _order_statistics, _scale in ((np.quantile, _quantile, 1), (np.pe
 @implements(np.nanmedian)
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
-        raise NotImplementedError("np.nanmedian with out= is not supported on traced values")
+        raise unsupported_option("np.nanmedian with out= is not supported on traced values")
     return _nan_quantile(a, np.asarray(0.5), axis, keepdims, "np.nanmedian")

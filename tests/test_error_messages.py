@@ -1,0 +1,65 @@
+"""Every refusal is a MixedadError that names the operation and the user's line (found by
+sweeps of the NumPy API and of realistic programs: these raised bare NumPy or Python errors)."""
+import numpy as np
+import pytest
+
+import mixedad
+
+A = np.array([[1.0, 2.0], [0.5, 1.5]])
+
+
+@pytest.mark.parametrize("name, f", [
+    ("dot", lambda x: np.sum(np.dot(x, x, out=np.empty((2, 2))))),
+    ("clip", lambda x: np.sum(np.clip(x, 0, 1, out=np.empty((2, 2))))),
+    ("sum", lambda x: np.sum(x, axis=0, out=np.empty(2))),
+])
+def test_out_arguments_raise_in_place_errors(name, f):
+    with pytest.raises(mixedad.InPlaceMutationError, match=rf"{name} with out=.*test_error_messages.py"):
+        mixedad.gradient(f, A)
+
+
+@pytest.mark.parametrize("f, match", [
+    (lambda x: np.sum(np.pad(x, 1, mode="linear_ramp")), "np.pad with mode='linear_ramp'"),
+    (lambda x: np.quantile(x, 0.3, method="nearest"), "method='linear'"),
+    (lambda x: np.sum(np.ravel(x, order="K")), "order='K'"),
+    (lambda x: np.sum(np.linalg.qr(np.hstack([x, x]))[1]), "qr"),
+])
+def test_unsupported_options_are_mixedad_errors_with_the_line(f, match):
+    with pytest.raises(mixedad.UnsupportedOperationError, match=match) as caught:
+        mixedad.gradient(f, A)
+    assert isinstance(caught.value, NotImplementedError)  # still caught by code written for the old type
+    assert "test_error_messages.py" in str(caught.value)
+
+
+@pytest.mark.parametrize("attribute, hint", [("flat", "x.ravel()"), ("view", "x itself")])
+def test_missing_ndarray_attributes_name_a_way_out(attribute, hint):
+    with pytest.raises(mixedad.UnsupportedOperationError, match=rf"x\.{attribute} is not supported.*{hint}"):
+        mixedad.gradient(lambda x: np.sum(getattr(x, attribute)), A)
+    seen = []
+    mixedad.gradient(lambda x: seen.append(hasattr(x, attribute)) or np.sum(x), A)
+    assert seen == [False]  # an AttributeError too: hasattr answers instead of raising
+
+
+def test_forgotten_has_aux_is_named():
+    with pytest.raises(mixedad.MixedadError, match="tuple of 2 values.*has_aux=True"):
+        mixedad.gradient(lambda x: (np.sum(x), x), A)
+
+
+def test_storing_traced_values_into_a_numpy_array_says_what_to_do():
+    def rows(x):
+        out = np.zeros((2, 2))
+        out[0] = x[0]
+        return np.sum(out)
+
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"out\[i\] = value.*np\.stack"):
+        mixedad.gradient(rows, A)
+
+    def elements(x):
+        out = np.zeros(2)
+        out[0] = x[0, 0] ** 2
+        return np.sum(out)
+
+    with pytest.raises(ValueError) as caught:  # NumPy replaces the error, keeping ours as the cause
+        mixedad.gradient(elements, A)
+    assert isinstance(caught.value.__cause__, mixedad.MixedadError)
+    assert "out[i] = value" in str(caught.value.__cause__)
