@@ -4,7 +4,7 @@ import pytest
 
 import mixedad
 
-from numerical import numerical_gradients
+from numerical import numerical_gradient, numerical_gradients
 
 MODES = ("auto", "reverse", "forward")
 rng = np.random.default_rng(0)
@@ -114,3 +114,14 @@ def test_unsupported_options_raise():
         mixedad.gradient(lambda a: np.sum(np.cov(a, fweights=[1, 2, 1])), np.ones(3))
     with pytest.raises(ValueError, match="mismatched"):
         mixedad.gradient(lambda a: np.sum(np.block([[a], a])), np.ones(2))
+
+
+@pytest.mark.parametrize("function, q", [(np.quantile, [0.3, 0.6]), (np.quantile, 0.3), (np.percentile, [30.0]),
+                                         (np.nanquantile, np.array([0.3, 0.9])), (np.nanpercentile, 45.0)])
+def test_quantile_values_and_dtypes_equal_numpys(function, q):
+    x = np.float32([0.3, 1.2, 0.7, 2.0, -0.4])
+    value, grad = mixedad.value_and_gradient(lambda x: np.sum(function(x, q) * 3.0), x)
+    expected = np.sum(function(x, q) * 3.0)
+    assert value == expected and value.dtype == expected.dtype  # float64 for an array of q, as NumPy
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, numerical_gradient(lambda x: np.sum(function(x, q) * 3.0), x), atol=1e-6)

@@ -48,6 +48,25 @@ def test_singular_values_and_nuclear_norm_second_derivatives():
     np.testing.assert_allclose(hv, expected, rtol=1e-5, atol=1e-7)
 
 
-def test_full_matrices_of_a_non_square_traced_matrix_raises():
-    with pytest.raises(NotImplementedError, match="full_matrices=False"):
-        mixedad.gradient(lambda a: np.sum(np.linalg.svd(a)[0]), np.ones((3, 2)))
+@pytest.mark.parametrize("shape", [(4, 2), (2, 4), (2, 3, 2)])
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_full_matrices_default_differentiates_the_thin_part(shape, mode):
+    rng = np.random.default_rng(7)
+    a, k = rng.standard_normal(shape), min(shape[-2:])
+    w = rng.standard_normal(shape[:-2] + (k,))
+
+    def f(a):
+        u, s, vt = np.linalg.svd(a)  # full_matrices=True, NumPy's default
+        return np.sum(s * w) + np.sum(np.abs(u[..., :, :k])) + np.sum(np.abs(vt[..., :k, :]) ** 3)
+
+    value, grad = mixedad.value_and_gradient(f, a, mode=mode)
+    assert value == pytest.approx(f(a))
+    np.testing.assert_allclose(grad, numerical_gradient(f, a), rtol=1e-5, atol=1e-7)
+
+
+def test_full_matrices_extra_vectors_have_no_derivative():
+    a = np.random.default_rng(8).standard_normal((3, 2))
+    with pytest.raises(mixedad.NonDifferentiableError, match="extra singular vectors"):
+        mixedad.gradient(lambda a: np.sum(np.linalg.svd(a)[0]), a)
+    _, tangent = mixedad.jvp(lambda a: np.linalg.svd(a)[0], (a,), (np.ones_like(a),))
+    assert np.isnan(tangent[:, 2:]).all() and np.isfinite(tangent[:, :2]).all()

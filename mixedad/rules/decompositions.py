@@ -5,7 +5,8 @@ pseudo-inverse, least squares and QR, differentiable where the rank does not cha
 Conventions: ``eigh``, ``eigvalsh`` and ``pinv(hermitian=True)`` read one triangle of their
 input, as NumPy does, so their cotangents live on that triangle; eigenvector and singular-vector terms vanish between equal
 eigen/singular values, where a zero cotangent must not turn into NaN; ``svd`` is thin
-(``full_matrices=True`` of a non-square traced matrix raises: its extra vectors are arbitrary).
+(with ``full_matrices=True`` a non-square matrix's extra vectors, an arbitrary basis, have no
+derivative: a loss that reads them is refused).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import numpy as np
 
 from .linalg import _swap, cotangent_on_triangle, symmetric_from_triangle
 from .table import implements, reverse_rule
+from ..core.errors import NonDifferentiableError, error_with_location, unsupported_option
 from ..core.region import read_value
-from ..core.errors import unsupported_option
 
 
 def _eigh(a, UPLO="L"):
@@ -124,13 +125,52 @@ svd_ = reverse_rule(_svd, _svd_vjp, name="svd", multiple_outputs=True, forward=_
 _SVD_RESULT = type(np.linalg.svd(np.eye(1)))
 
 
+def _svd_full(a):
+    u, s, vt = np.linalg.svd(a, full_matrices=True)
+    return u, s, vt
+
+
+def _thin(out):
+    """The thin factors inside full ones: U's first k columns, V^T's first k rows."""
+    u, s, vt = out
+    k = s.shape[-1]
+    return u[..., :, :k], s, vt[..., :k, :]
+
+
+def _svd_full_vjp(g, out, a):
+    """The thin rule; the extra vectors (any orthonormal basis of the complement) have no
+    derivative, so a loss that reads them is refused rather than given a wrong gradient."""
+    g_u, g_s, g_vt = g
+    k = out[1].shape[-1]
+    if np.any(read_value(g_u[..., :, k:], "svd") != 0) or np.any(read_value(g_vt[..., k:, :], "svd") != 0):
+        raise error_with_location(
+            NonDifferentiableError,
+            "The result depends on the extra singular vectors of np.linalg.svd(full_matrices=True){where} "
+            f"(columns {k} on of U or rows {k} on of V^T, for a non-square matrix). They are an arbitrary "
+            "basis of the complement and have no derivative; use full_matrices=False, or only the first "
+            "min(m, n) vectors.", skip=1)
+    return _svd_vjp((g_u[..., :, :k], g_s, g_vt[..., :k, :]), _thin(out), a)
+
+
+def _svd_full_jvp(t, out, a):
+    """The thin rule; NaN tangents for the extra vectors, which have no derivative."""
+    d_u, d_s, d_vt = _svd_jvp(t, _thin(out), a)
+    u, s, vt = out
+    k = s.shape[-1]
+    nan = np.full((), np.nan, np.result_type(d_u))
+    return (np.concatenate([d_u, np.broadcast_to(nan, u[..., :, k:].shape)], axis=-1), d_s,
+            np.concatenate([d_vt, np.broadcast_to(nan, vt[..., k:, :].shape)], axis=-2))
+
+
+svd_full_ = reverse_rule(_svd_full, _svd_full_vjp, name="svd", multiple_outputs=True, forward=_svd_full_jvp)
+
+
 @implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     m, n = np.shape(a)[-2:]
     if compute_uv and full_matrices and m != n:
-        raise unsupported_option(
-            "np.linalg.svd(full_matrices=True) of a non-square traced matrix: the extra singular "
-            "vectors are not unique; pass full_matrices=False")
+        u, s, vt = svd_full_(a)
+        return (u, s, vt) if _SVD_RESULT is tuple else _SVD_RESULT(u, s, vt)
     u, s, vt = svd_(a)
     if not compute_uv:
         return s

@@ -15,7 +15,7 @@ from ..core.region import read_value
 from ..core.errors import unsupported_option
 
 
-def _quantile(a, q, axis, keepdims, function):
+def _quantile(a, q, axis, keepdims, function, dtype):
     if axis is None:
         values, axis_of_values = np.ravel(a), 0
     else:
@@ -30,13 +30,18 @@ def _quantile(a, q, axis, keepdims, function):
     fraction = position - below_index
     below = np.moveaxis(np.take(ordered, below_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
     above = np.moveaxis(np.take(ordered, above_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
-    dtype = np.quantile(np.zeros(1, np.result_type(a)), 0.5).dtype  # NumPy's result dtype (float32 stays)
     fraction = np.reshape(fraction, q.shape + (1,) * (np.ndim(below) - q.ndim)).astype(dtype)
+    below, above = _in_dtype(below, dtype), _in_dtype(above, dtype)
     result = _lerp(below, above, fraction)
     has_nan = np.isnan(read_value(values, function)).any(axis=axis_of_values)
     if np.any(has_nan):
         result = np.where(has_nan, np.nan, result)
     return (_kept_dims(result, a, q, axis) if keepdims else result).astype(dtype)
+
+
+def _in_dtype(values, dtype):
+    """NumPy interpolates in its result dtype (float64 for float32 data and an array of q)."""
+    return values if values.dtype == dtype else values.astype(dtype)
 
 
 def _lerp(below, above, fraction):
@@ -92,7 +97,7 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     return np.clip(c, -1, 1)  # rounding may leave a correlation just outside [-1, 1]
 
 
-def _nan_quantile(a, q, axis, keepdims, function):
+def _nan_quantile(a, q, axis, keepdims, function, dtype):
     """Quantiles of the non-NaN values of each slice: NaNs sort last, so the order statistics
     sit at positions given by each slice's own count; an all-NaN slice gives NaN (as NumPy)."""
     if axis is not None and not isinstance(axis, (int, np.integer)):
@@ -100,7 +105,7 @@ def _nan_quantile(a, q, axis, keepdims, function):
     values = np.ravel(a) if axis is None else np.moveaxis(a, int(axis), -1)
     ordered = np.sort(values, axis=-1)
     valid = np.sum(~np.isnan(read_value(values, function)), axis=-1)  # (...)
-    dtype = np.nanquantile(np.zeros(1, np.result_type(a)), 0.5).dtype
+    ordered = _in_dtype(ordered, dtype)
     results = []
     for quantile in q.ravel():
         position = quantile * np.maximum(valid - 1, 0)
@@ -121,11 +126,10 @@ def _quantile_function(numpy_function, order_statistics, scale):
     def handler(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *,
                 weights=None, interpolation=None):
         _unsupported_options(name, out, overwrite_input, method, weights, interpolation)
-        q = np.true_divide(np.asarray(plain_argument(q, name, "q", "a"), np.float64), scale)
-        if np.any((q < 0) | (q > 1)):
-            raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100
-                             else "Quantiles must be in the range [0, 1]")
-        return order_statistics(a, q, axis, keepdims, name)
+        q = plain_argument(q, name, "q", "a")
+        dtype = numpy_function(np.zeros(1, np.result_type(a)), q).dtype  # NumPy's (and its checks of q)
+        q = np.true_divide(np.asarray(q, np.float64), scale)
+        return order_statistics(a, q, axis, keepdims, name, dtype)
     return handler
 
 
@@ -139,4 +143,5 @@ for _function, _order_statistics, _scale in ((np.quantile, _quantile, 1), (np.pe
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise unsupported_option("np.nanmedian with out= is not supported on traced values")
-    return _nan_quantile(a, np.asarray(0.5), axis, keepdims, "np.nanmedian")
+    dtype = np.nanmedian(np.zeros(1, np.result_type(a))).dtype
+    return _nan_quantile(a, np.asarray(0.5), axis, keepdims, "np.nanmedian", dtype)
