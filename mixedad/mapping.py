@@ -17,8 +17,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .core.arrays import LeveledValue
-from .core.dispatch import UFUNC_HANDLERS
-from .core.errors import NonDifferentiableError, NotVectorizableError, error_with_location, user_location
+from .core.dispatch import UFUNC_HANDLERS, ufunc_handler
+from .core.errors import (NonDifferentiableError, NotVectorizableError, UnsupportedOperationError, error_with_location,
+                          user_location)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
 from .core.region import primal
@@ -149,6 +150,30 @@ def _dual_aware(name: str, original: Callable) -> Callable:
     return function
 
 
+# math functions NumPy has no ufunc for: SciPy's (an optional dependency) carry the rules
+_MATH_TO_SPECIAL = {"erf": "erf", "erfc": "erfc", "gamma": "gamma", "lgamma": "gammaln"}
+
+
+def _dual_special(name: str, special_name: str) -> Callable:
+    original = getattr(math, name)
+
+    def function(x):
+        if type(x) is not ScalarDual:
+            return original(x)
+        try:
+            from scipy import special
+        except ImportError:
+            raise error_with_location(
+                UnsupportedOperationError,
+                f"math.{name} on a dual number{{where}} needs SciPy, whose scipy.special.{special_name} "
+                "carries the derivative rule: install scipy (mixedad's optional extra).", skip=1) from None
+        ufunc = getattr(special, special_name)
+        ufunc_handler(ufunc)  # loads the scipy.special rules
+        return apply_scalar(ufunc, (x,))
+    function.__name__ = name
+    return function
+
+
 def _dual_log(x, base=None):
     if type(x) is not ScalarDual and type(base) is not ScalarDual:
         return math.log(x) if base is None else math.log(x, base)
@@ -171,12 +196,15 @@ def _dual_math_module() -> types.ModuleType:
     module = _DualMath("math")
     for name in _MATH_TO_UFUNC:
         setattr(module, name, _dual_aware(name, getattr(math, name)))
+    for name, special_name in _MATH_TO_SPECIAL.items():
+        setattr(module, name, _dual_special(name, special_name))
     module.log = _dual_log
     return module
 
 
 _DUAL_MATH = _dual_math_module()
-_MATH_FUNCTIONS = {getattr(math, name): getattr(_DUAL_MATH, name) for name in list(_MATH_TO_UFUNC) + ["log"]}
+_MATH_FUNCTIONS = {getattr(math, name): getattr(_DUAL_MATH, name)
+                   for name in [*_MATH_TO_UFUNC, *_MATH_TO_SPECIAL, "log"]}
 
 
 def _with_dual_math(f: Callable) -> Callable:

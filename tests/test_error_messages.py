@@ -63,3 +63,13 @@ def test_storing_traced_values_into_a_numpy_array_says_what_to_do():
         mixedad.gradient(elements, A)
     assert isinstance(caught.value.__cause__, mixedad.MixedadError)
     assert "out[i] = value" in str(caught.value.__cause__)
+
+
+def test_branching_mapped_function_closing_over_a_differentiated_value_is_named():
+    x = np.array([0.5, -2.0, 1.0])
+
+    def huber(x, delta):
+        return mixedad.sum(lambda t: 0.5 * t * t if abs(t) < delta else delta * (abs(t) - 0.5 * delta), x)
+
+    with pytest.raises(mixedad.UnsupportedOperationError, match="closes over.*np.where"):
+        mixedad.gradient(huber, x, 1.3, argnums=(0, 1))

@@ -208,3 +208,16 @@ def test_dtype_of_a_lazy_value_is_the_dtype_numpy_computes(mode, input_dtype):
     assert len(seen) == len(expressions)
     for reported, computed, numpy_dtype in seen:
         assert reported == computed == numpy_dtype
+
+
+def test_math_functions_without_a_numpy_ufunc_use_scipys_rules_in_mapped_functions():
+    special = pytest.importorskip("scipy.special")
+    z = np.array([0.3, -1.2, 2.0])
+    normal_cdf = mixedad.gradient(lambda z: mixedad.sum(lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2))), z), z)
+    np.testing.assert_allclose(normal_cdf, np.exp(-z ** 2 / 2) / np.sqrt(2 * np.pi), rtol=1e-12)
+
+    def f(t):
+        return math.lgamma(t + 3) + math.gamma(t + 3) + math.erfc(t)
+
+    expected = (special.digamma(z + 3) * (1 + special.gamma(z + 3)) - 2 / np.sqrt(np.pi) * np.exp(-z * z))
+    np.testing.assert_allclose(mixedad.gradient(lambda z: mixedad.sum(f, z), z), expected, rtol=1e-10)

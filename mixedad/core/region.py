@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
-from .errors import complex_result_error, user_location
+from .errors import UnsupportedOperationError, complex_result_error, error_with_location, user_location
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
@@ -150,8 +150,10 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 return extend_region(trace, prim, _lists_as_arrays(args), kwargs)
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
                 others = True
-                if np.iscomplexobj(arg):  # the weak-dtype shortcut below would take it as real
+                if isinstance(arg, (complex, np.complexfloating)):  # the weak-dtype shortcut would take it as real
                     raise complex_result_error(prim.name)
+                if not isinstance(arg, (np.generic, bool)):
+                    raise _mixed_operand_error(prim, arg)
             continue
         if arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
@@ -289,6 +291,15 @@ def _label(ops) -> str:
     if len(ops) > 6:
         return " → ".join(ops[:3]) + f" → … ({len(ops)} ops) → " + ops[-1]
     return " → ".join(ops)
+
+
+def _mixed_operand_error(prim, arg) -> UnsupportedOperationError:
+    return error_with_location(
+        UnsupportedOperationError,
+        f"{prim.name} combines a traced value with a {type(arg).__name__}{{where}}. Inside a function given "
+        "to mixedad.sum or mixedad.map that branches (and so runs element by element), a differentiated "
+        "value the function closes over cannot meet the per-element argument: write the branch with "
+        "np.where so that the function runs vectorized, or pass that value as a constant.", skip=3)
 
 
 def materialize(value: Traced) -> None:
