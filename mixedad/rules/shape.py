@@ -150,6 +150,8 @@ def _indexing_returns_view(kwargs, out) -> bool:
     """Basic indexing gives a view, except an integer per axis (a scalar); advanced indexing
     (integer arrays, masks) gives a copy."""
     key = kwargs["key"]
+    if type(key) is int:  # x[i] in a loop: the common case first
+        return np.ndim(out) > 0
     if not is_basic_index(key):
         return False
     keys = key if type(key) is tuple else (key,)
