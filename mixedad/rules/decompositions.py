@@ -3,10 +3,10 @@ eigendecomposition and the singular value decomposition (reverse and forward rul
 pseudo-inverse, least squares and QR, differentiable where the rank does not change.
 
 Conventions: ``eigh``, ``eigvalsh`` and ``pinv(hermitian=True)`` read one triangle of their
-input, as NumPy does, so their cotangents live on that triangle; eigenvector and singular-vector terms vanish between equal
-eigen/singular values, where a zero cotangent must not turn into NaN; ``svd`` is thin
-(with ``full_matrices=True`` a non-square matrix's extra vectors, an arbitrary basis, have no
-derivative: a loss that reads them is refused).
+input, as NumPy does, so their cotangents live on that triangle; eigenvector and
+singular-vector terms vanish between equal eigen/singular values, where a zero cotangent must
+not turn into NaN; ``svd`` is thin (with ``full_matrices=True`` a non-square matrix's extra
+vectors, an arbitrary basis, have no derivative: a loss that reads them is refused).
 """
 from __future__ import annotations
 

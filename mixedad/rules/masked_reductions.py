@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import (_dtype, _mask, _normalize_axis, _reject_out, _reject_where, _shape, cumprod, cumsum, max_, mean,
+from .reductions import (_dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, max_, mean,
                          min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
-from .table import implements
+from .table import implements, reject_out
 from ..core.region import read_value
 from ..core.errors import unsupported_option
 
@@ -86,32 +86,32 @@ def _masked_moment(a, axis, dtype, ddof, keepdims, mask, root: bool):
 # --- NumPy's signatures ----------------------------------------------------------------------
 @implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject_out(out, "prod")
+    reject_out(out, "prod")
     return _product(a, axis, dtype, keepdims, initial, _reject_where(where), False, "prod")
 
 
 @implements(np.amax)
 @implements(np.max)
 def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject_out(out, "max")
+    reject_out(out, "max")
     return _extreme(max_, np.maximum, -np.inf, a, axis, keepdims, initial, _reject_where(where), False, "max")
 
 
 @implements(np.amin)
 @implements(np.min)
 def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    _reject_out(out, "min")
+    reject_out(out, "min")
     return _extreme(min_, np.minimum, np.inf, a, axis, keepdims, initial, _reject_where(where), False, "min")
 
 
 @implements(np.ptp)
 def ptp(a, axis=None, out=None, keepdims=False):
-    _reject_out(out, "ptp")
+    reject_out(out, "ptp")
     return amax(a, axis, keepdims=keepdims) - amin(a, axis, keepdims=keepdims)
 
 
 def _ddof(ddof, correction, mean, out, name):
-    _reject_out(out, name)
+    reject_out(out, name)
     if mean is not None:
         raise unsupported_option(f"np.{name} with mean= is not supported on traced values")
     if correction is not None:
@@ -147,20 +147,20 @@ def _nan_replaced(a, value):
 
 @implements(np.nansum)
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject_out(out, "nansum")
+    reject_out(out, "nansum")
     mask = _selection(a, _reject_where(where), True, "np.nansum")
     return sum(_filled(a, mask, 0), axis=axis, dtype=dtype, keepdims=keepdims, initial=initial)
 
 
 @implements(np.nanprod)
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject_out(out, "nanprod")
+    reject_out(out, "nanprod")
     return _product(a, axis, dtype, keepdims, initial, _reject_where(where), True, "nanprod")
 
 
 @implements(np.nanmean)
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
-    _reject_out(out, "nanmean")
+    reject_out(out, "nanmean")
     where = _reject_where(where)
     if where is not None:
         mask = _selection(a, where, True, "np.nanmean")
@@ -172,7 +172,7 @@ def _nan_extreme_adapter(prim, reduction, pick, neutral, name):
     """NumPy's signature for nanmax/nanmin: the NaN-aware primitive, or with initial=/where=
     the plain extreme over the entries neither NaN nor masked out."""
     def adapter(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-        _reject_out(out, name)
+        reject_out(out, name)
         where = _reject_where(where)
         if initial is None and where is None:
             return prim(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
@@ -187,11 +187,11 @@ implements(np.nanmin)(_nan_extreme_adapter(nanmin_, min_, np.minimum, np.inf, "n
 
 @implements(np.nancumsum)
 def nancumsum(a, axis=None, dtype=None, out=None):
-    _reject_out(out, "nancumsum")
+    reject_out(out, "nancumsum")
     return cumsum(_nan_replaced(a, 0.0), axis=axis, dtype=dtype)
 
 
 @implements(np.nancumprod)
 def nancumprod(a, axis=None, dtype=None, out=None):
-    _reject_out(out, "nancumprod")
+    reject_out(out, "nancumprod")
     return cumprod(_nan_replaced(a, 1.0), axis=axis, dtype=dtype)

@@ -20,11 +20,10 @@ import operator
 
 import numpy as np
 
-from .table import implements, nondifferentiable, reverse_rule
+from .table import implements, nondifferentiable, reject_out, reverse_rule
 from ..core.arrays import as_array
 from ..core.linear import transposed_jvp
 from ..core.region import read_value
-from ..core.errors import unsupported_option
 
 
 def _axes(axis, ndim):
@@ -94,7 +93,7 @@ def _normalize_axis(axis):
 
 @implements(np.sum)
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _reject_out(out, "sum")
+    reject_out(out, "sum")
     mask = _mask(where, "np.sum")
     if mask is not None:  # the elements left out count as zeros
         a = np.where(mask, a, 0)
@@ -106,7 +105,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
 
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
-    _reject_out(out, "mean")
+    reject_out(out, "mean")
     mask = _mask(where, "np.mean")
     if mask is not None:  # the mean of the selected elements: their sum over their count
         axis = _normalize_axis(axis)
@@ -124,11 +123,6 @@ def _mask(where, function):
         return None
     return np.asarray(read_value(where, function), dtype=bool)
 
-
-def _reject_out(out, name):
-    if out is not None:
-        raise unsupported_option(f"np.{name} with out= is not supported on traced values; assign the "
-                                 f"result instead (y = np.{name}(...)).")
 
 
 def _reject_where(where):
@@ -476,19 +470,19 @@ for _function in (np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.count_non
 # NumPy signatures: argument checks, then the primitives (or compositions of them)
 @implements(np.median)
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    _reject_out(out, "median")
+    reject_out(out, "median")
     return median_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
 
 
 @implements(np.cumsum)
 def cumsum(a, axis=None, dtype=None, out=None):
-    _reject_out(out, "cumsum")
+    reject_out(out, "cumsum")
     return cumsum_(a, axis=_normalize_axis(axis), dtype=dtype)
 
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
-    _reject_out(out, "cumprod")
+    reject_out(out, "cumprod")
     return cumprod_(a, axis=_normalize_axis(axis), dtype=dtype)
 
 
@@ -548,10 +542,10 @@ if hasattr(np, "cumulative_sum"):
 
     @implements(np.cumulative_sum)
     def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
-        _reject_out(out, "cumulative_sum")
+        reject_out(out, "cumulative_sum")
         return cumulative_sum_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
 
     @implements(np.cumulative_prod)
     def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
-        _reject_out(out, "cumulative_prod")
+        reject_out(out, "cumulative_prod")
         return cumulative_prod_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))

@@ -15,7 +15,7 @@ import operator
 
 import numpy as np
 
-from .table import holds_traced, implements, reverse_rule
+from .table import holds_traced, implements, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
                            unsupported_option)
@@ -218,11 +218,6 @@ def _order(order, function):
     return order
 
 
-def _reject_out(out, function):
-    if out is not None:
-        raise unsupported_option(f"np.{function} with out= is not supported on traced values; "
-                                  "assign the result instead.")
-
 
 def _reject_traced(value, what):
     """Raise if a traced value hides in ``value`` (an index, a shift, a list of them, a slice)."""
@@ -403,7 +398,7 @@ def _as_member(member):
 
 @implements(np.concatenate)
 def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    _reject_out(out, "concatenate")
+    reject_out(out, "concatenate")
     arrays = [_as_member(a) for a in arrays]
     if axis is None:
         arrays, axis = [_flat(a) for a in arrays], 0
@@ -412,7 +407,7 @@ def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 @implements(np.stack)
 def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    _reject_out(out, "stack")
+    reject_out(out, "stack")
     arrays = [_as_member(a) for a in arrays]
     if not arrays:
         raise ValueError("need at least one array to stack")
@@ -513,7 +508,7 @@ def dsplit(ary, indices_or_sections):
 # selection and replication: gathers through getitem (whose rule accumulates repeats)
 @implements(np.take)
 def take(a, indices, axis=None, out=None, mode="raise"):
-    _reject_out(out, "take")
+    reject_out(out, "take")
     _reject_traced(indices, "The indices of np.take")
     if axis is None:
         a, axis = _flat(a), 0

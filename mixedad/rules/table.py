@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.arrays import LeveledValue
 from ..core.dispatch import register_function
-from ..core.errors import UnsupportedOperationError, error_with_location
+from ..core.errors import UnsupportedOperationError, error_with_location, unsupported_option
 from ..core.primitive import Primitive
 from ..core.region import read_value
 from ..core.traced import Traced
@@ -120,3 +120,11 @@ def plain_argument(value: Any, function: str, name: str, differentiable: str) ->
             f"{function}: {name} is a traced value{{where}}; mixedad differentiates {function} with respect "
             f"to {differentiable} only. Pass {name} as a plain array (not an argument in argnums).", skip=2)
     return value
+
+
+def reject_out(out, function: str) -> None:
+    """Refuse ``out=`` in a rule reached without NumPy's dispatch (a method call); through
+    ``__array_function__``, ``out=`` is refused before any rule runs."""
+    if out is not None:
+        raise unsupported_option(f"np.{function} with out= is not supported on traced values; "
+                                 f"assign the result instead (y = np.{function}(...)).")
