@@ -17,7 +17,7 @@ from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
 from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
                         unit_seed)
-from .core.traced import Traced
+from .core.traced import Traced, current
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
@@ -155,12 +155,14 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
 def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
     """``f(*args)``, NumPy's error at a write into a guarded array replaced by mixedad's."""
     try:
-        return f(*args)
+        result = f(*args)
     except ValueError as error:
         replacement = guarded_write_error(trace, error)
         if replacement is None:
             raise
         raise replacement from error
+    # an array that f updated by assignment (y[i] = v) stands for its newest value
+    return result if type(result) is Traced else tree_map(current, result)
 
 
 def _plain_tree(tree: Any) -> Any:

@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
+from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, is_basic_index, zero_mask
 from .core.dispatch import function_handler
 from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
                           complex_result_error, error_with_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
-from .core.traced import Traced
+from .core.traced import Rearranged, Traced, _index_update, constant_like
 
 
 class EscapedDualError(MixedadError, ValueError):
@@ -58,7 +58,8 @@ def _shape(value: Any) -> tuple:
 class ForwardDual(LeveledValue):
     """A value with its tangent(s) at one forward level. Treat it as an ndarray."""
 
-    __slots__ = ("primal", "tangent", "level", "chunk", "_level")
+    # _view_of and _views: as for traced values (core.traced.Traced)
+    __slots__ = ("primal", "tangent", "level", "chunk", "_level", "_view_of", "_views")
     __array_priority__ = 1000.0
 
     def __init__(self, primal: Any, tangent: Any, level: ForwardLevel, chunk: int | None = None):
@@ -67,6 +68,8 @@ class ForwardDual(LeveledValue):
         self.level = level
         self.chunk = chunk
         self._level = level.id
+        self._view_of = False
+        self._views = None
 
     # --- metadata -------------------------------------------------------------------------
     @property
@@ -108,20 +111,61 @@ class ForwardDual(LeveledValue):
             "as it is (NumPy functions accept it), or compute this outside the differentiated "
             "function.", skip=1)
 
-    def _conversion_error(self, what: str):
+    def _conversion_error(self, what: str, advice: str = ""):
         return error_with_location(
             NonDifferentiableError,
             f"{what} on a forward-mode dual{{where}} would drop its tangent. Use NumPy functions "
-            "on the array instead (np.sin, not math.sin; np.where, not if/else).", skip=2)
+            "on the array instead (np.sin, not math.sin; np.where, not if/else)." + advice, skip=2)
 
     def __bool__(self):
         return bool(self._plain("bool()"))
 
     def __setitem__(self, key, value):
-        raise error_with_location(
-            InPlaceMutationError,
-            "In-place assignment into a forward-mode dual (x[i] = v){where} is not differentiable. "
-            "Build a new array instead: np.where(mask, v, x), np.concatenate.", skip=1)
+        # A new dual with the assignment made takes this one's place; the arrays of this one stay
+        # unchanged (other duals, and the seeds of a Jacobian's chunks, may share them).
+        view_of = self._view_of
+        if view_of is True:
+            raise error_with_location(
+                InPlaceMutationError,
+                "Assignment x[...] = v{where} into a view of another forward-mode dual (made by "
+                "transpose, np.split, broadcast_to, ...): NumPy would write through to that array; "
+                "mixedad cannot follow that. Assign into the original array, or copy the view first "
+                "(v = v.copy()).", skip=1)
+        updated = function_handler(_index_update)(self, key, value)
+        if type(updated) is not ForwardDual:  # a reverse-mode value of a newer level: it cannot live here
+            raise error_with_location(
+                InPlaceMutationError,
+                "Assignment x[...] = v{where} of a value differentiated by an inner gradient into a "
+                "forward-mode dual of an outer jvp: the dual cannot hold it. Build a new array "
+                "instead (np.where, np.concatenate).", skip=1)
+        if self._views:  # views taken before would show the change in NumPy: using them again raises
+            for view in self._views:
+                view.__class__ = StaleDual
+            self._views = None
+        self.primal, self.tangent, self.level, self.chunk, self._level = (
+            updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
+        if view_of:  # a view: NumPy writes through into the array it views
+            base, view_key = view_of
+            if type(view_key) is Rearranged:
+                base[...] = view_key.inverse(self)
+            else:
+                base[view_key] = self
+            self.__class__ = ForwardDual  # the base's update retired its views, this one included
+            base._views = [self]
+
+    # In-place operators on a view write through into the array it views, as NumPy does
+    # (row = x[0]; row += 1); on any other dual they rebind the name to the new value.
+    def _inplace(self, result):
+        if self._view_of or self._views:
+            self[...] = result
+            return self
+        return result
+
+    def __iadd__(self, other): return self._inplace(self + other)
+    def __isub__(self, other): return self._inplace(self - other)
+    def __imul__(self, other): return self._inplace(self * other)
+    def __itruediv__(self, other): return self._inplace(self / other)
+    def __ipow__(self, other): return self._inplace(self ** other)
 
     def __iter__(self):
         if not self.shape:
@@ -174,8 +218,13 @@ class ForwardDual(LeveledValue):
         if prim.multiple_outputs:
             tangent = tangent if tangent is not None else [None] * len(out)
             results = [wrap(o, t, level, chunk, prim.name) for o, t in zip(out, tangent)]
+            if prim.returns_view:
+                _mark_aliased(results, args, level)
             return type(out)(*results) if hasattr(type(out), "_fields") else type(out)(results)
-        return wrap(out, tangent, level, chunk, prim.name)
+        result = wrap(out, tangent, level, chunk, prim.name)
+        if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
+            _mark_aliased((result,), args, level, _view_of(prim, args, kwargs))
+        return result
 
     def _plain(self, why: str):
         return read_value(self.primal, why)
@@ -190,11 +239,54 @@ class ForwardDual(LeveledValue):
     def _all_finite(self) -> bool:
         return all_finite(self.primal) and all_finite(self.tangent)
 
+    def _constant_like(self, array):
+        tangent_shape = array.shape if self.chunk is None else (self.chunk,) + array.shape
+        return ForwardDual(constant_like(self.primal, array), np.zeros(tangent_shape, array.dtype), self.level,
+                           self.chunk)
+
     def _zero_mask(self):
         tangent_zero = self.tangent == 0
         if self.chunk is not None:
             tangent_zero = np.all(tangent_zero, axis=0)
         return zero_mask(self.primal) & tangent_zero
+
+
+class StaleDual(ForwardDual):
+    """A view taken of a dual before an assignment changed that dual: NumPy would show the change
+    in it, mixedad cannot, so any use raises."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name):
+        raise error_with_location(
+            InPlaceMutationError,
+            "This view was taken of an array before an assignment x[...] = v changed that array, "
+            "and is used again{where}. NumPy would show it the change; mixedad cannot follow that. "
+            "Take the view again after the assignment.", skip=1)
+
+
+def _mark_aliased(results, args, level, view_of=True) -> None:
+    """The results are views of the duals of this level among ``args`` (see ``__setitem__``)."""
+    views = [r for r in results if type(r) is ForwardDual]
+    for view in views:
+        view._view_of = view_of
+    for arg in args:
+        if type(arg) is ForwardDual and arg.level is level:
+            if arg._views is None:
+                arg._views = list(views)
+            else:
+                arg._views.extend(views)
+
+
+def _view_of(prim, args, kwargs):
+    """What a view made by ``prim`` can write through into (as ``core.primitive`` decides)."""
+    if prim.selection_key is not None:
+        key = prim.selection_key(kwargs)
+        if is_basic_index(key):
+            return (args[0], key)
+    elif prim.view_inverse is not None and type(args[0]) is ForwardDual:
+        return (args[0], Rearranged(prim.view_inverse(kwargs, args[0])))
+    return True
 
 
 def _borrow_array_methods():

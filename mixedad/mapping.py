@@ -24,7 +24,7 @@ from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
 from .core.region import primal
 from .core.tape import TapeEntry, multiply_cotangent, record
-from .core.traced import Traced
+from .core.traced import Traced, current, currents
 
 _PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
 
@@ -294,6 +294,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     """
     if not xs:
         raise TypeError("mixedad.map needs at least one array")
+    xs = currents(xs)
     trace = find_trace(xs)
     shape = np.broadcast_shapes(*[_shape(x) for x in xs])
     if trace is None:
@@ -306,7 +307,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
                 raise _no_forward_mode_error(f) from None
             return np.vectorize(f)(*xs)
     try:
-        result = f(*xs)
+        result = current(f(*xs))
     except Exception as error:
         if not _is_branching_error(error):
             raise

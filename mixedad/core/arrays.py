@@ -48,6 +48,10 @@ class LeveledValue:
     def _all_finite(self) -> bool:
         raise NotImplementedError
 
+    def _constant_like(self, array):
+        """``array`` as a value of this level (and the older levels under it) with zero tangents."""
+        raise NotImplementedError
+
     def _zero_mask(self):
         """A boolean array: where this value and all its tangents are zero."""
         raise NotImplementedError
@@ -125,3 +129,20 @@ def is_basic_index(key: Any) -> bool:
     parts = key if isinstance(key, tuple) else (key,)
     return all(part is None or part is Ellipsis or isinstance(part, slice)
                or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)) for part in parts)
+
+
+_STAND_INS: dict[tuple, np.ndarray] = {}
+
+
+def shape_stand_in(value: Any) -> Any:
+    """A read-only, zero-memory array with ``value``'s shape and dtype (cached per pair)."""
+    shape, dtype = np.shape(value), getattr(value, "dtype", None)
+    if dtype is None:
+        return value
+    key = (shape, dtype)
+    stand_in = _STAND_INS.get(key)
+    if stand_in is None:
+        if len(_STAND_INS) > 1024:
+            _STAND_INS.clear()
+        stand_in = _STAND_INS[key] = np.broadcast_to(np.zeros((), dtype), shape)
+    return stand_in

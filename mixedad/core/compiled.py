@@ -20,7 +20,7 @@ import numpy as np
 
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, demand,
                           input_value, interpret, topological_order)
-from .traced import RetiredTraced, Traced
+from .traced import RetiredTraced, Traced, UpdatedTraced
 
 MAX_NODES = 64  # regions up to this size get code the first time their structure is seen
 MAX_LONG_NODES = 512  # longer regions are always interpreted (their keys alone grow quadratically)
@@ -118,7 +118,7 @@ def _compile(root: ExprNode, want_value: bool, want_partials: bool):
             kind = type(arg)
             if kind is ExprNode:
                 refs.append(position[id(arg)])
-            elif kind is Traced or kind is RetiredTraced:  # retired: updated in place after the region read it
+            elif kind is Traced or kind is RetiredTraced or kind is UpdatedTraced:  # replaced after the region read it
                 refs.append(-1 if input_position is None else -1 - input_position[id(arg)])
             else:
                 refs.append(None)
@@ -191,7 +191,7 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
                 m = position[id(arg)]
                 argument_names.append(f"v{m}")
                 argument_depends.append(depends[m])
-            elif kind is Traced or kind is RetiredTraced:  # retired: updated in place after the region read it
+            elif kind is Traced or kind is RetiredTraced or kind is UpdatedTraced:  # replaced after the region read it
                 k = input_position[id(arg)]
                 argument_names.append(f"i{k}")
                 argument_depends.append((k,))

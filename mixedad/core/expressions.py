@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from .partials import UfuncOf
-from .traced import RetiredTraced, Traced
+from .traced import RetiredTraced, Traced, UpdatedTraced
 
 
 def input_value(value: Any) -> Any:
     """The value of a region argument: a concrete traced value's (computed if deferred) or a constant."""
     kind = type(value)
-    if kind is not Traced and kind is not RetiredTraced:  # retired: replaced by x += ... after this read it
+    if kind is not Traced and kind is not RetiredTraced and kind is not UpdatedTraced:  # (replaced after a read)
         return value
     result = value._value
     if result is None:
@@ -51,7 +51,8 @@ class ExprNode:
         self.structure: tuple | None = None
         self.operands: tuple = ()
 
-_REGION_VALUES = (ExprNode, Traced, RetiredTraced)  # what a region argument that is not a constant can be
+# what a region argument that is not a constant can be
+_REGION_VALUES = (ExprNode, Traced, RetiredTraced, UpdatedTraced)
 
 
 def topological_order(root: ExprNode) -> list[ExprNode]:
@@ -116,7 +117,7 @@ def _arg_slots(args, input_ids) -> tuple:
     position = {key: i for i, key in enumerate(input_ids)}
     slots = []
     for arg in args:
-        if type(arg) is Traced or type(arg) is RetiredTraced:
+        if type(arg) is Traced or type(arg) is RetiredTraced or type(arg) is UpdatedTraced:
             slots.append((position[id(arg)],))
         elif type(arg) is ExprNode:
             slots.append(tuple(position[id(t)] for t in arg.inputs))

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index
+from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index, shape_stand_in
 from .errors import (InputError, MissingRuleError, MixedadError, complex_result_error, error_with_location,
                      user_location)
 from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
@@ -23,7 +23,7 @@ from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, borrow, record
-from .traced import Traced
+from .traced import Rearranged, Traced, UpdatedTraced, currents
 
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
 _REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
@@ -50,6 +50,8 @@ def find_trace(args: Sequence[Any]):
                 break
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
+        elif type(arg) is UpdatedTraced:
+            raise _UpdatedArgument
     if trace is not None and not trace.active:
         raise error_with_location(
             MixedTracesError,
@@ -149,6 +151,13 @@ class Primitive:
         # NumPy returns a view (reshape, transpose, basic indexing): True, or a function of the
         # static arguments and the result that says whether this call did
         self.returns_view = False
+        # For a view primitive that can be undone (reshape): a function of the static arguments
+        # and the argument giving the function from new view values back to the argument's shape;
+        # an in-place update of such a view then writes through (``core.traced._write_through``)
+        self.view_inverse: Callable[[dict, Any], Callable] | None = None
+        # False for a linear primitive whose reverse rule reads only the shapes and dtypes of its
+        # differentiable arguments and result: the tape then keeps zero-memory stand-ins
+        self.reverse_reads_values = True
         # For a primitive that selects elements of its first argument (indexing): the index,
         # from the call's keyword arguments. The backward sweep then adds cotangents into the
         # argument's buffer in place instead of calling the reverse rule.
@@ -258,8 +267,16 @@ class Primitive:
         return [j for j in range(n_args) if j not in self.nondiff_argnums]
 
 
+class _UpdatedArgument(Exception):
+    """An argument is a value that an assignment updated, reached past NumPy's dispatch (the
+    operand of a method): the operation restarts on what it stands for."""
+
+
 def bind_elementwise(prim: Primitive, args, kwargs):
-    trace = find_trace(args)
+    try:
+        trace = find_trace(args)
+    except _UpdatedArgument:
+        return bind_elementwise(prim, currents(args), kwargs)
     if trace is None:
         return _untraced(prim, args, kwargs)
     if not prim.differentiable:
@@ -323,6 +340,8 @@ def bind(prim: Primitive, args, kwargs):
             containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
+        elif kind is UpdatedTraced:
+            return bind(prim, currents(args), kwargs)
     if trace is not None:
         for array in borrowed:
             borrow(trace, array)
@@ -406,17 +425,31 @@ def bind(prim: Primitive, args, kwargs):
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
     if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
-        _mark_aliased((result,), args, traced_positions)
+        selection = entry.selection
+        if selection is not None and selection[1]:
+            view_of = (args[0], selection[0])
+        elif prim.view_inverse is not None and len(traced_positions) == 1:
+            base = args[traced_positions[0]]
+            view_of = (base, Rearranged(prim.view_inverse(kwargs, base)))
+        else:
+            view_of = True
+        _mark_aliased((result,), args, traced_positions, view_of)
     return result
 
 
-def _mark_aliased(results, args, traced_positions) -> None:
-    """NumPy would share memory between these results and arguments: an in-place update of
-    either must raise (mixedad cannot update the other)."""
+def _mark_aliased(results, args, traced_positions, view_of=True) -> None:
+    """NumPy would share memory between these results and arguments. A view remembers what it
+    views as ``(base, key)`` when an update of it can write through into ``base`` (an index, or
+    a ``Rearranged``), else as True (an update raises); an update of an argument retires the
+    views taken of it (NumPy would show them the change)."""
     for result in results:
-        result._aliased = True
+        result._view_of = view_of
     for j in traced_positions:
-        args[j]._aliased = True
+        base = args[j]
+        if base._views is None:
+            base._views = list(results)
+        else:
+            base._views.extend(results)
 
 
 def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs) -> None:
@@ -499,6 +532,9 @@ def _fill_missing_cotangents(vjp, outs):
 
 
 def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+    if not prim.reverse_reads_values:  # keep no arrays alive: x[i] = v in a loop makes a new array each time
+        arg_values = [shape_stand_in(v) if j in traced_positions else v for j, v in enumerate(arg_values)]
+        out = shape_stand_in(out)
     if prim.vjp_rules is None:
         return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
     if prim.linear:

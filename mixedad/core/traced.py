@@ -9,9 +9,11 @@ of an elementwise expression in a dual region, not evaluated until something nee
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from .arrays import LeveledValue
 from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, error_with_location)
@@ -23,7 +25,11 @@ _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
 class Traced:
     """An array-like value being differentiated. Treat it as an ndarray."""
 
-    __slots__ = ("_trace", "_entry", "_slot", "_value", "_expr", "_shape", "_dtype", "_aliased")
+    # _view_of: False; for a view of another traced value, (base, key) when an update of the view
+    # can write through into base (base[key] = new values), else True. _views: None, or the views
+    # taken of this value. _successor: set when x[key] = v made this object stand for a new value.
+    __slots__ = ("_trace", "_entry", "_slot", "_value", "_expr", "_shape", "_dtype", "_view_of", "_views",
+                 "_successor")
     __array_priority__ = 1000.0
 
     def __init__(self, trace, value, entry, slot=0, expr=None, shape=None, dtype=None):
@@ -37,7 +43,8 @@ class Traced:
             dtype = value.dtype
         self._shape = shape
         self._dtype = dtype
-        self._aliased = False
+        self._view_of = False
+        self._views = None
 
     # --- metadata ---------------------------------------------------------------------
     @property
@@ -101,9 +108,10 @@ class Traced:
             NonDifferentiableError,
             "np.asarray / np.array on a traced value (or on a list holding one), or storing it into "
             "a NumPy array (out[i] = value){where}, would drop its derivative. Keep it as a traced "
-            "value (NumPy functions accept it); to build an array from traced values collect them "
-            "in a list and use np.stack([...]) or np.concatenate (or np.where for masked updates); "
-            "or move this computation outside the differentiated function.",
+            "value (NumPy functions accept it). To fill an array with traced values, make the array "
+            "from a traced one: out = np.zeros_like(x) (or np.zeros_like(x, shape=...)) accepts "
+            "out[i] = value; or collect the values in a list and use np.stack([...]); or move this "
+            "computation outside the differentiated function.",
             skip=1,
         )
 
@@ -120,8 +128,9 @@ class Traced:
 
     def __float__(self):
         raise self._conversion_error("float() (or storing it into a NumPy array, out[i] = value)",
-                                     " To fill an array element by element, collect the values in a list and "
-                                     "np.stack it.")
+                                     " To fill an array element by element, make it from a traced array "
+                                     "(out = np.zeros_like(x), or np.zeros_like(x, shape=...)), or collect "
+                                     "the values in a list and np.stack it.")
 
     def __int__(self):
         raise self._conversion_error("int()")
@@ -149,13 +158,28 @@ class Traced:
         return bool(read_value(self, "bool()"))
 
     def __setitem__(self, key, value):
-        raise error_with_location(
-            InPlaceMutationError,
-            "In-place assignment into a traced array (x[i] = v){where} is not differentiable. "
-            "Build a new array instead: np.where(mask, v, x), np.concatenate, or "
-            "x + np.eye(...)-style updates.",
-            skip=1,
-        )
+        # NumPy updates the array in place. mixedad records the updated array as a new value and
+        # makes this object stand for it (UpdatedTraced): what already read it keeps the old value.
+        view_of = self._view_of
+        if view_of is True:
+            raise error_with_location(
+                InPlaceMutationError,
+                "Assignment x[...] = v{where} into a view of another traced array (made by transpose, "
+                "np.split, broadcast_to, ...): NumPy would write through to that array; mixedad cannot "
+                "follow that. Assign into the original array, or copy the view first (v = v.copy()).",
+                skip=1)
+        if type(value) is Traced and type(value._view_of) is tuple and value._view_of[0] is self \
+                and value._view_of[1] is key:
+            return  # x[key] op= v: the in-place operator already wrote the view's new values into x
+        updated = function_handler(_index_update)(self, key, value)
+        if view_of:  # a view: NumPy writes through into the array it views
+            _write_through(view_of, updated)
+        if self._views:  # views taken before: NumPy would show them the change; using one again raises
+            _retire_views(self._views)
+        self._successor = updated
+        if self._trace.program is not None:  # a prepared program replays the steps that read it
+            self._trace.retired.append((self, Traced))
+        self.__class__ = UpdatedTraced
 
     def __iter__(self):
         if not self._shape:
@@ -167,11 +191,11 @@ class Traced:
     def __getitem__(self, key):
         return function_handler(_getitem)(self, key)
 
-    def __deepcopy__(self, memo):
-        return self
+    def __deepcopy__(self, memo):  # a copy, not the same object: x[i] = v may change the original
+        return function_handler(np.copy)(self)
 
     def __copy__(self):
-        return self
+        return function_handler(np.copy)(self)
 
     # --- ndarray-like properties and methods ------------------------------------------
     @property
@@ -358,17 +382,23 @@ class Traced:
     def __ne__(self, other): return ufunc_binder(np.not_equal)((self, other), {})
     __hash__ = None  # like ndarray: == is elementwise
 
-    # In-place operators return a new traced value and retire this one: a later use of
-    # an alias that NumPy would have updated in place raises instead of going stale.
+    # In-place operators return a new traced value and retire this one: a later use of an alias
+    # that NumPy would have updated in place raises instead of going stale. On a view x[key] they
+    # also write the new values into x, as NumPy does (row = x[0]; row += 1, or x[i] += v).
     def _inplace(self, ufunc, other):
-        if self._aliased:
+        view_of = self._view_of
+        if view_of is True:
             raise error_with_location(
                 InPlaceMutationError,
-                "In-place update{where} of a traced array that shares memory with another one "
-                "(a view made by reshape, transpose, slicing, np.split, ...): NumPy would change both, "
-                "mixedad cannot follow that. Write y = y + ... instead.", skip=2)
+                "In-place update{where} of a traced array that shares memory with another one (a view "
+                "made by transpose, np.split, broadcast_to, ...): NumPy would change both, mixedad "
+                "cannot follow that. Write y = y + ... instead.", skip=2)
         result = ufunc_binder(ufunc)((self, other), {})
         _retire(self, ufunc)
+        if view_of:
+            _write_through(view_of, result)
+        if self._views:  # views of this array: NumPy would show them the change
+            _retire_views(self._views)
         return result
 
     def __iadd__(self, other): return self._inplace(np.add, other)
@@ -396,16 +426,18 @@ for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, k
 
 
 class RetiredTraced:
-    """What a traced value becomes after an in-place operator replaced it."""
+    """What a traced value becomes after an in-place operator replaced it (or, for a view, after
+    an assignment changed the array it views)."""
 
     __slots__ = Traced.__slots__
 
     def _fail(self, *args, **kwargs):
         raise error_with_location(
             InPlaceMutationError,
-            "This traced value was replaced by an in-place operator (x += ..., x *= ...) and "
-            "is used again{where}. NumPy would have changed every alias of it; mixedad cannot "
-            "follow that. Write x = x + ... and use the new value.",
+            "This traced value was replaced by an in-place operation (x += ..., or an assignment "
+            "x[...] = v into the array it is a view of) and is used again{where}. NumPy would have "
+            "changed every alias of it; mixedad cannot follow that. Write x = x + ... and use the "
+            "new value, or take the view again after the assignment.",
             skip=2,
         )
 
@@ -416,7 +448,7 @@ class RetiredTraced:
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
     __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __getitem__ = __len__ = _fail
     __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __float__ = __bool__ = __iter__ = _fail
-    __iadd__ = __isub__ = __imul__ = __itruediv__ = _fail
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __setitem__ = _fail
     __hash__ = None
 
     def __repr__(self) -> str:
@@ -426,6 +458,113 @@ class RetiredTraced:
 def _retire(value: Traced, ufunc) -> None:
     value._trace.retired.append((value, type(value)))
     value.__class__ = RetiredTraced
+
+
+class Rearranged:
+    """How a view made by rearranging its base (reshape) maps back: ``inverse(view)`` has the
+    base's shape."""
+
+    __slots__ = ("inverse",)
+
+    def __init__(self, inverse):
+        self.inverse = inverse
+
+
+def _write_through(view_of: tuple, new_view: Traced) -> None:
+    """Write a view's new values into the array it views (``base[key] = new_view``), and make
+    the new values a view of the updated array, as the old ones were of ``base``."""
+    base, key = view_of
+    if type(key) is Rearranged:
+        base[...] = key.inverse(new_view)
+    else:
+        base[key] = new_view
+    base = current(base)
+    if type(new_view) is Traced and type(base) is Traced:
+        new_view._view_of = (base, key)
+        base._views = [new_view]
+
+
+def _retire_views(views: list) -> None:
+    for view in views:
+        if type(view) is Traced:
+            _retire(view, None)
+
+
+_ENGINE_SLOTS = frozenset(Traced.__slots__)
+
+
+class UpdatedTraced(Traced):
+    """A traced value after an assignment ``x[key] = v``. For the engine it is still the value
+    it was: regions and replay steps that read it before keep reading that. For the user it is
+    the updated value (``current``), to which every use is forwarded: through NumPy's protocols
+    and Python's operators (a subclass is asked first), attributes and methods."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name):
+        if name in _ENGINE_SLOTS:
+            return object.__getattribute__(self, name)
+        return getattr(current(self), name)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return getattr(ufunc, method)(*currents(inputs), **currents(kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        return func(*currents(args), **currents(kwargs))
+
+
+def constant_like(prototype: Any, array: np.ndarray) -> Any:
+    """``array`` as a value of ``prototype``'s differentiation (traced, or a forward dual) with
+    no derivative, if it is a float array: an array made like a differentiated one
+    (``y = np.zeros_like(x)``) then accepts differentiated values (``y[0] = x[1]``), as
+    NumPy's arrays do."""
+    if array.dtype.kind != "f":
+        return array
+    if type(prototype) is Traced:
+        from .tape import LEAF_DECISION, TapeEntry, record
+        entry = record(prototype._trace, TapeEntry((), None, "constant", LEAF_DECISION, array.shape, array.dtype))
+        return Traced(prototype._trace, array, entry)
+    if isinstance(prototype, LeveledValue):
+        return prototype._constant_like(array)
+    return array
+
+
+def current(value: Any) -> Any:
+    """What ``value`` stands for now: itself, or for an updated traced value its newest update."""
+    if type(value) is not UpdatedTraced:
+        return value
+    newest = value
+    while type(newest) is UpdatedTraced:
+        newest = object.__getattribute__(newest, "_successor")
+    while value is not newest:  # the chain grows by one per assignment: point it all at the newest
+        following = object.__getattribute__(value, "_successor")
+        value._successor = newest
+        value = following
+    return newest
+
+
+def currents(values: Any) -> Any:
+    """``values`` (arguments: a tuple, list or dict of them) with updated traced values replaced
+    by what they stand for."""
+    kind = type(values)
+    if kind is tuple or kind is list:
+        return kind([currents(value) for value in values])
+    if kind is dict:
+        return {key: currents(value) for key, value in values.items()}
+    return current(values)
+
+
+def _forwarder(name: str):
+    def forward(self, *args, **kwargs):
+        return getattr(current(self), name)(*currents(args), **kwargs)
+    forward.__name__ = name
+    return forward
+
+
+for _name, _member in list(Traced.__dict__.items()):
+    if _name.startswith("__") and callable(_member) and _name not in (
+            "__init__", "__getattr__", "__array_ufunc__", "__array_function__", "__init_subclass__"):
+        setattr(UpdatedTraced, _name, _forwarder(_name))
 
 
 def _reject_out(out, function) -> None:
@@ -462,6 +601,12 @@ def _getitem(array, key):
 def _astype(array, dtype):
     """Stands for ``array.astype(dtype)`` in the dispatch tables."""
     return array.astype(dtype)
+
+
+def _index_update(array, key, value):
+    """Stands for ``array[key] = value`` as a function: ``array``'s values with the assignment
+    made, in a new array (``Traced.__setitem__`` makes ``array`` stand for it)."""
+    raise TypeError("_index_update is a dispatch key, applied only to traced values")
 
 
 def _flatten(array, order="C"):

@@ -5,7 +5,7 @@ scipy.special table loads on demand, so SciPy stays optional.
 """
 import sys
 
-from . import (compositions, decompositions, elementwise, gathers, linalg, masked_reductions, metadata,  # noqa: F401
+from . import (assignment, compositions, decompositions, elementwise, gathers, linalg, masked_reductions, metadata,  # noqa: F401
                reductions, shape, signal, statistics)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 

@@ -549,6 +549,9 @@ diagonal = reverse_rule(np.diagonal, lambda g, out, a, offset=0, axis1=0, axis2=
                         diagonal_cotangent(g, np.shape(a), offset, axis1, axis2), nondiff_argnums=(1, 2, 3),
                         forward="linear")
 diag = reverse_rule(np.diag, _diag_vjp, nondiff_argnums=(1,), forward="linear")
+# NumPy's diagonal of a matrix is a (read-only) view: an update of the matrix retires it
+diagonal.returns_view = True
+diag.returns_view = lambda kwargs, out: np.ndim(out) == 1
 triu = reverse_rule(np.triu, lambda g, out, m, k=0: np.triu(g, k), nondiff_argnums=(1,), forward="linear")
 tril = reverse_rule(np.tril, lambda g, out, m, k=0: np.tril(g, k), nondiff_argnums=(1,), forward="linear")
 

@@ -14,7 +14,7 @@ from .table import holds_traced, implements, nondifferentiable
 from ..core.arrays import LeveledValue
 from ..core.errors import UnsupportedOperationError, error_with_location
 from ..core.region import read_value
-from ..core.traced import Traced
+from ..core.traced import Traced, constant_like
 
 
 # ------------------------------------------------------------------------------------------
@@ -46,19 +46,21 @@ def _like(a, dtype, shape):
     return (_shape(a) if shape is None else shape), (a.dtype if dtype is None else dtype)
 
 
+# A float array made like a traced value is a traced constant (no derivative), so that it can
+# receive traced values, as NumPy's arrays do: y = np.zeros_like(x); y[0] = x[1] ** 2.
 @implements(np.zeros_like)
 def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return np.zeros(*_like(a, dtype, shape))
+    return constant_like(a, np.zeros(*_like(a, dtype, shape)))
 
 
 @implements(np.ones_like)
 def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return np.ones(*_like(a, dtype, shape))
+    return constant_like(a, np.ones(*_like(a, dtype, shape)))
 
 
 @implements(np.empty_like)
 def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return np.empty(*_like(prototype, dtype, shape))
+    return constant_like(prototype, np.zeros(*_like(prototype, dtype, shape)))  # zeros: no garbage in a trace
 
 
 @implements(np.full_like)
@@ -66,7 +68,7 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     shape, dtype = _like(a, dtype, shape)
     if isinstance(fill_value, (Traced, LeveledValue)):  # the fill value's derivative flows to every element
         return astype(broadcast_to(fill_value, shape=_int_tuple(shape)), dtype)
-    return np.full(shape, fill_value, dtype=dtype)
+    return constant_like(a, np.full(shape, fill_value, dtype=dtype))
 
 
 @implements(np.tril_indices_from)

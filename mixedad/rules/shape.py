@@ -141,9 +141,11 @@ flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(
                         lambda g, out, x, order: np.reshape(g, np.shape(x), order=order), name="flatten",
                         forward="linear")
 
-# NumPy returns views from these: an in-place update of either side must raise.
+# NumPy returns views from these: an in-place update of a view must raise, except where it
+# can write through: a reshaped array reshapes back.
 for _view in (reshape_, transpose, broadcast_to, flip, split_):
     _view.returns_view = True
+reshape_.view_inverse = lambda kwargs, base: lambda view: _reshape(view, _shape(base), kwargs["order"])
 
 
 def _indexing_returns_view(kwargs, out) -> bool:
@@ -162,6 +164,7 @@ getitem_.returns_view = _indexing_returns_view
 # The backward sweep adds indexing's cotangents into one buffer per input (x[i] in a loop
 # would otherwise allocate a full zero array per element).
 getitem_.selection_key = lambda kwargs: kwargs["key"]
+getitem_.reverse_reads_values = False  # reading y[i - 1] of an array updated in a loop keeps no copy of it
 
 # Casts and copies are elementwise with derivative 1: they join dual regions instead of
 # ending them. The engine casts a cotangent back to its input's dtype.

@@ -1,0 +1,72 @@
+"""Item assignment, ``x[key] = value``, as a function: a new array with the assignment made.
+
+NumPy writes into ``x``. mixedad records ``index_update(x, value, key)`` and makes the
+user's ``x`` stand for the result from then on (``core.traced.UpdatedTraced``), so that
+whatever read ``x`` before still reads its old value. The update is linear in ``x`` and
+``value`` jointly: the cotangent of ``x`` is ``g`` with the assigned elements zeroed, that
+of ``value`` is ``g[key]`` (summed back over the axes ``value`` was broadcast along), except
+where an index repeats: only the write NumPy kept (the last) receives its part.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .shape import _reject_traced
+from .table import holds_traced, implements, reverse_rule
+from ..core.arrays import LeveledValue, is_basic_index
+from ..core.traced import _index_update, constant_like, current
+
+
+def _assigned(x, value, key):
+    if isinstance(value, LeveledValue) and not isinstance(x, LeveledValue):
+        x = constant_like(value, x)  # a forward dual (of a nested derivative) into a plain array
+    result = np.copy(x)  # order "K": the layout of x (a conv's batch-last arrays stay so)
+    result[key] = value
+    return current(result)  # on a traced copy (a nested derivative) the assignment made a successor
+
+
+def _kept_writes(shape, key):
+    """Which elements of ``value`` (broadcast to the shape of ``x[key]``) NumPy's assignment
+    kept, as a boolean array, or None for all: only a repeated index loses a write."""
+    if is_basic_index(key) or (type(key) is np.ndarray and key.dtype == bool):
+        return None
+    target_shape = np.broadcast_to(np.int8(0), shape)[key].shape
+    order = np.arange(math.prod(target_shape), dtype=np.intp).reshape(target_shape)
+    writes = np.full(shape, -1, np.intp)
+    writes[key] = order  # NumPy decides which write to an element stays
+    kept = np.zeros(order.size, bool)
+    kept[writes[key].ravel()] = True
+    return None if kept.all() else kept.reshape(target_shape)
+
+
+def _array_vjp(g, out, x, value, key):
+    ct = np.array(g, copy=True)
+    ct[key] = 0
+    return ct
+
+
+def _value_vjp(g, out, x, value, key):
+    ct = g[key]
+    kept = _kept_writes(np.shape(x), key)
+    return ct if kept is None else np.where(kept, ct, 0)
+
+
+assign_ = reverse_rule(_assigned, _array_vjp, _value_vjp, name="setitem", forward="linear")
+assign_.reverse_reads_values = False  # the rules read shapes only: an assignment loop keeps no copies
+
+
+def _stacked(value):
+    """A list or tuple holding traced values, as one traced array (what NumPy would convert)."""
+    if isinstance(value, (list, tuple)):
+        return np.stack([_stacked(part) for part in value]) if value else np.asarray(value)
+    return value
+
+
+@implements(_index_update)
+def index_update(array, key, value):
+    _reject_traced(key, "The index in x[index] = value")
+    if isinstance(value, (list, tuple)) and holds_traced(value):
+        value = _stacked(value)
+    return assign_(array, value, key=key)
