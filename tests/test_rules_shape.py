@@ -530,3 +530,10 @@ def test_histogram_counts_are_constant_and_data_placed_edges_follow_the_extremes
     np.testing.assert_array_equal(fixed[:2], np.histogram(x, bins=[-1.0, 0.0, 1.0])[0])
     with pytest.raises(mixedad.UnsupportedOperationError, match="histogram"):
         mixedad.gradient(lambda w: np.sum(np.histogram(x, weights=w)[0]), x)
+
+
+def test_histogram_edges_of_equal_values_move_with_them():
+    """NumPy widens the range by 0.5 each side; the edges still follow the data (they had a zero gradient)."""
+    def f(t):
+        return np.sum(np.histogram(np.full(3, 2.0) + t, 3)[1] ** 2)
+    assert mixedad.gradient(f, 0.3) == pytest.approx(numerical_gradient(f, np.array(0.3)), rel=1e-6)

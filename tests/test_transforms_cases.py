@@ -85,3 +85,34 @@ def test_logaddexp_hessian_is_finite_far_apart(function, base, x, y):
         return 1 / (1 + base ** -d) if d >= 0 else base ** d / (1 + base ** d)
     curvature = np.log(base) * logistic(x - y) * logistic(y - x)
     np.testing.assert_allclose(hessian, curvature * np.array([[1.0, -1.0], [-1.0, 1.0]]), rtol=1e-12, atol=0)
+
+
+# --- found by a sweep of realistic programs (session 10) ----------------------------------------
+@mixedad.primitive
+def _triple(x):
+    return 3.0 * x
+
+
+_triple.deflinear()  # reverse rule derived by transposing the forward rule
+
+
+@mixedad.primitive
+def _cube(x):
+    return x ** 3
+
+
+_cube.defjvp(lambda t, out, x: 3 * x ** 2 * t)  # the same, for a nonlinear forward rule
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(_triple(x) * np.sin(x)),
+    lambda x: np.sum(_cube(x) * np.sin(x)),
+    lambda x: np.sum(np.concatenate([[0.0], x, [0.0]]) ** 2 * np.arange(5.0)),  # a list literal among the arrays
+])
+def test_second_order_through_derived_rules_and_list_arguments(f):
+    x = np.array([0.3, -1.2, 0.8])
+    columns = [numerical_gradient(lambda z: mixedad.gradient(f, z)[i], x) for i in range(3)]
+    np.testing.assert_allclose(mixedad.hessian(f, x), np.array(columns), rtol=1e-6, atol=1e-8)
+    direction = np.array([1.0, -0.5, 2.0])
+    np.testing.assert_allclose(mixedad.jvp(f, (x,), (direction,))[1], numerical_gradient(f, x) @ direction,
+                               rtol=1e-6)

@@ -66,7 +66,8 @@ def call(prim, args: Sequence[Any], kwargs, through_body: bool = False):
 def zeros_like(value: Any):
     if type(value) is Traced or isinstance(value, (np.ndarray, np.generic, LeveledValue)):
         return np.zeros(value.shape, value.dtype)
-    return np.zeros(np.shape(value), np.result_type(value))
+    value = np.asarray(value)  # a Python number or a list (np.result_type reads a list as a dtype)
+    return np.zeros(value.shape, value.dtype)
 
 
 def _is_float(value: Any) -> bool:
@@ -140,7 +141,13 @@ def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple
         loss = None
         for output, seed in zip(fn(*leaves), seeds):
             if seed is not None and type(output) is Traced:
-                term = np.sum(output * seed)
+                if isinstance(seed, LeveledValue):  # a cotangent of an older level (forward-over-reverse):
+                    # a region cannot hold it as a constant, a product can
+                    shape = np.broadcast_shapes(np.shape(output), np.shape(seed))
+                    term = np.dot(np.reshape(np.broadcast_to(output, shape), -1),
+                                  np.reshape(np.broadcast_to(seed, shape), -1))
+                else:
+                    term = np.sum(output * seed)
                 loss = term if loss is None else loss + term
         if type(loss) is Traced:
             if loss._expr is not None:

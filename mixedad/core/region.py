@@ -23,7 +23,8 @@ from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import UnsupportedOperationError, complex_result_error, error_with_location, user_location
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
-from .modes import DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, Decision, elementwise_decision, reduction_decision
+from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_ON_TAPE, Decision, elementwise_decision,
+                    reduction_decision)
 from .tape import Step, TapeEntry, borrow, multiply_cotangent, record
 from .traced import Traced
 
@@ -152,6 +153,10 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 others = True
                 if isinstance(arg, (complex, np.complexfloating)):  # the weak-dtype shortcut would take it as real
                     raise complex_result_error(prim.name)
+                if isinstance(arg, LeveledValue) and arg._level < trace.id:
+                    # a value of an older level (a dual cotangent in a derived rule of a
+                    # nested derivative): regions hold plain constants only, the tape any value
+                    return tape_elementwise(trace, prim, args, kwargs, REVERSE_ON_TAPE)
                 if not isinstance(arg, (np.generic, bool)):
                     raise _mixed_operand_error(prim, arg)
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shape import _int_tuple, _ndim, _normalize_axis, _shape, _stand_in, astype, broadcast_to
+from .utilities import _data_edges
 from .table import holds_traced, implements, nondifferentiable
 from ..core.arrays import LeveledValue
 from ..core.errors import UnsupportedOperationError, error_with_location
@@ -96,10 +97,8 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
             "np.histogram{where} with density=True, or with traced weights, range or bins, has no rule; "
             "np.bincount(np.digitize(x, edges), weights=w) gives differentiable weighted counts.", skip=1)
     counts, edges = np.histogram(read_value(a, "np.histogram"), bins, range, density, weights)
-    if range is None and np.ndim(bins) == 0 and type(a) is Traced and edges[0] < edges[-1]:
-        low, high = np.min(a), np.max(a)
-        if read_value(low, "np.histogram") == edges[0] and read_value(high, "np.histogram") == edges[-1]:
-            edges = np.linspace(low, high, len(edges), dtype=edges.dtype)
+    if range is None and np.ndim(bins) == 0 and isinstance(a, (Traced, LeveledValue)) and np.size(a) > 0:
+        edges = _data_edges(a, edges)
     return counts, edges
 
 
