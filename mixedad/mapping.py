@@ -305,7 +305,8 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
                 raise
             if any(isinstance(x, LeveledValue) for x in xs):
                 raise _no_forward_mode_error(f) from None
-            return np.vectorize(f)(*xs)
+            dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
+            return np.vectorize(f, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
     try:
         result = current(f(*xs))
     except Exception as error:

@@ -99,6 +99,14 @@ def write_through_views_into_the_input(x):
     return np.sum(y * x.reshape(2, 3)) + np.sum(x)
 
 
+def ufunc_at_with_repeated_indices(x):
+    a = np.zeros_like(x, shape=(4,))
+    np.add.at(a, [0, 0, 2, 0], x[1:5] ** 2)  # unbuffered: a[0] gets three additions
+    np.multiply.at(a, [0, 2, 0], x[:3])
+    np.negative.at(a, [3])
+    return np.sum(a ** 2) + np.sum(a * x[2:])
+
+
 def assignment_chain_on_an_updated_array(x):
     y = np.ones_like(x)
     y[0] = x[1]
@@ -111,7 +119,8 @@ def assignment_chain_on_an_updated_array(x):
 PROGRAMS = [slice_of_a_copy, recurrence_into_zeros_like, rnn_rows, mask_assignment, repeated_fancy_index,
             broadcast_into_columns_and_rows, into_the_input, list_of_traced_values,
             earlier_reads_keep_the_old_value, chained_indexing_and_views_written_through,
-            write_through_views_into_the_input, assignment_chain_on_an_updated_array]
+            write_through_views_into_the_input, ufunc_at_with_repeated_indices,
+            assignment_chain_on_an_updated_array]
 
 
 def reference_gradient(f, x):
@@ -237,3 +246,12 @@ def test_storing_into_a_numpy_array_points_to_zeros_like():
         mixedad.gradient(f, X0)
     chain = f"{info.value} {info.value.__cause__}"
     assert "np.zeros_like(x)" in chain
+
+
+def test_ufunc_at_into_a_numpy_array_points_to_a_way_out():
+    def assemble(v):
+        stiffness = np.zeros((3, 3))
+        np.add.at(stiffness, ([0, 1, 1], [0, 1, 1]), v)
+        return np.sum(stiffness ** 2)
+    with pytest.raises(InPlaceMutationError, match="np.add.at.*test_item_assignment.py.*np.bincount"):
+        mixedad.gradient(assemble, np.ones(3))

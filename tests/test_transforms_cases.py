@@ -116,3 +116,12 @@ def test_second_order_through_derived_rules_and_list_arguments(f):
     direction = np.array([1.0, -0.5, 2.0])
     np.testing.assert_allclose(mixedad.jvp(f, (x,), (direction,))[1], numerical_gradient(f, x) @ direction,
                                rtol=1e-6)
+
+
+def test_map_of_a_branching_function_keeps_float32_outside_a_differentiation():
+    def soft(t):
+        return math.sin(t) if t > 0 else t
+    x32 = np.array([0.3, -0.4, 1.2], np.float32)
+    mapped = mixedad.map(soft, x32)
+    assert mapped.dtype == np.float32
+    np.testing.assert_allclose(mapped, [math.sin(0.3), -0.4, math.sin(1.2)], rtol=1e-6)

@@ -609,6 +609,11 @@ def _index_update(array, key, value):
     raise TypeError("_index_update is a dispatch key, applied only to traced values")
 
 
+def _ufunc_at(ufunc, array, indices, values=None):
+    """Stands for ``ufunc.at(array, indices, values)`` in the dispatch tables."""
+    raise TypeError("_ufunc_at is a dispatch key, applied only to traced values")
+
+
 def _flatten(array, order="C"):
     """Stands for ``array.flatten(order)`` in the dispatch tables: a copy, never a view."""
     return array.flatten(order)
@@ -625,7 +630,9 @@ _UFUNC_METHOD_EQUIVALENTS = {
 
 
 def _ufunc_method(ufunc, method, inputs, kwargs):
-    if kwargs.get("out") is not None or method == "at":
+    if method == "at":
+        return function_handler(_ufunc_at)(ufunc, *inputs)
+    if kwargs.get("out") is not None:
         raise _out_error(ufunc)
     kwargs.pop("out", None)
     equivalent = _UFUNC_METHOD_EQUIVALENTS.get((method, ufunc))

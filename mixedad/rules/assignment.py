@@ -16,7 +16,8 @@ import numpy as np
 from .shape import _reject_traced
 from .table import holds_traced, implements, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
-from ..core.traced import _index_update, constant_like, current
+from ..core.errors import InPlaceMutationError, error_with_location
+from ..core.traced import Traced, _index_update, _ufunc_at, constant_like, current
 
 
 def _assigned(x, value, key):
@@ -70,3 +71,35 @@ def index_update(array, key, value):
     if isinstance(value, (list, tuple)) and holds_traced(value):
         value = _stacked(value)
     return assign_(array, value, key=key)
+
+
+@implements(_ufunc_at)
+def ufunc_at(ufunc, array, indices, values=None):
+    """``ufunc.at(array, indices, values)``: unbuffered, so an index that repeats is applied
+    once per occurrence. Done in rounds of assignments, round r applying the r-th occurrence
+    of every index, each round with indices that do not repeat."""
+    name = f"np.{ufunc.__name__}.at"
+    if type(current(array)) is not Traced and not isinstance(array, LeveledValue):
+        raise error_with_location(
+            InPlaceMutationError,
+            f"{name}{{where}} would write differentiated values into a NumPy array. Make the array from "
+            "a traced one (a = np.zeros_like(x, shape=...)) so that it can hold them, or build the "
+            "result without writing: np.bincount(flat_index, weights=v, minlength=n) adds values "
+            "at repeated indices.", skip=2)
+    _reject_traced(indices, f"The index in {name}")
+    shape = np.shape(array)
+    targets = np.arange(math.prod(shape), dtype=np.intp).reshape(shape)[indices]
+    if values is not None:
+        values = np.reshape(np.broadcast_to(values, targets.shape), -1)
+    targets = targets.ravel()
+    order = np.argsort(targets, kind="stable")
+    in_order = targets[order]
+    first = np.ones(in_order.size, bool)
+    first[1:] = in_order[1:] != in_order[:-1]
+    occurrence = np.empty_like(order)
+    positions = np.arange(in_order.size)
+    occurrence[order] = positions - np.maximum.accumulate(np.where(first, positions, 0))
+    for round_ in range(int(occurrence.max(initial=-1)) + 1):
+        chosen = np.flatnonzero(occurrence == round_)
+        key = np.unravel_index(targets[chosen], shape)
+        array[key] = ufunc(array[key]) if values is None else ufunc(array[key], values[chosen])
