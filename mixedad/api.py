@@ -17,7 +17,8 @@ from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
 from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
                         unit_seed)
-from .core.traced import Traced, current
+from .core.traced import Traced
+from .core.updates import current
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:

@@ -31,7 +31,8 @@ from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDif
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
-from .core.traced import Rearranged, Traced, _index_update, constant_like
+from .core.traced import Traced, _index_update
+from .core.updates import Rearranged, constant_like
 
 
 class EscapedDualError(MixedadError, ValueError):

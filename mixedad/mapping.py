@@ -24,7 +24,8 @@ from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
 from .core.region import primal
 from .core.tape import TapeEntry, multiply_cotangent, record
-from .core.traced import Traced, current, currents
+from .core.traced import Traced
+from .core.updates import current, currents
 
 _PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
 

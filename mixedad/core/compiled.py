@@ -20,7 +20,8 @@ import numpy as np
 
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, demand,
                           input_value, interpret, topological_order)
-from .traced import RetiredTraced, Traced, UpdatedTraced
+from .traced import RetiredTraced, Traced
+from .updates import UpdatedTraced
 
 MAX_NODES = 64  # regions up to this size get code the first time their structure is seen
 MAX_LONG_NODES = 512  # longer regions are always interpreted (their keys alone grow quadratically)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from .partials import UfuncOf
-from .traced import RetiredTraced, Traced, UpdatedTraced
+from .traced import RetiredTraced, Traced
+from .updates import UpdatedTraced
 
 
 def input_value(value: Any) -> Any:

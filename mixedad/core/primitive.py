@@ -23,7 +23,8 @@ from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, borrow, record
-from .traced import Rearranged, Traced, UpdatedTraced, currents
+from .traced import Traced
+from .updates import Rearranged, UpdatedTraced, currents
 
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
 _REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)

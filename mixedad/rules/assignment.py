@@ -17,7 +17,8 @@ from .shape import _reject_traced
 from .table import holds_traced, implements, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import InPlaceMutationError, error_with_location
-from ..core.traced import Traced, _index_update, _ufunc_at, constant_like, current
+from ..core.traced import Traced, _index_update, _ufunc_at
+from ..core.updates import constant_like, current
 
 
 def _assigned(x, value, key):

@@ -15,7 +15,8 @@ from .table import holds_traced, implements, nondifferentiable
 from ..core.arrays import LeveledValue
 from ..core.errors import UnsupportedOperationError, error_with_location
 from ..core.region import read_value
-from ..core.traced import Traced, constant_like
+from ..core.traced import Traced
+from ..core.updates import constant_like
 
 
 # ------------------------------------------------------------------------------------------

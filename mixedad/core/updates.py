@@ -1,0 +1,125 @@
+"""Assignments into traced arrays: the value an updated array stands for, and its views.
+
+``x[key] = v`` (``Traced.__setitem__``) records a new value and turns ``x`` into an
+:class:`UpdatedTraced`: the engine still reads it as the value it was (regions and replay
+steps that read it before), the user's code reaches the new value through it (``current``).
+A view made by indexing or reshape writes its updates through into the array it views;
+views taken before an update are retired. ``constant_like`` makes the arrays that
+``np.zeros_like`` and its kin return for traced values: traced constants, which can then
+receive traced values.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .arrays import LeveledValue
+from .traced import Traced, _retire
+
+
+class Rearranged:
+    """How a view made by rearranging its base (reshape) maps back: ``inverse(view)`` has the
+    base's shape."""
+
+    __slots__ = ("inverse",)
+
+    def __init__(self, inverse):
+        self.inverse = inverse
+
+
+def _write_through(view_of: tuple, new_view: Traced) -> None:
+    """Write a view's new values into the array it views (``base[key] = new_view``), and make
+    the new values a view of the updated array, as the old ones were of ``base``."""
+    base, key = view_of
+    if type(key) is Rearranged:
+        base[...] = key.inverse(new_view)
+    else:
+        base[key] = new_view
+    base = current(base)
+    if type(new_view) is Traced and type(base) is Traced:
+        new_view._view_of = (base, key)
+        base._views = [new_view]
+
+
+def _retire_views(views: list) -> None:
+    for view in views:
+        if type(view) is Traced:
+            _retire(view, None)
+
+
+_ENGINE_SLOTS = frozenset(Traced.__slots__)
+
+
+class UpdatedTraced(Traced):
+    """A traced value after an assignment ``x[key] = v``. For the engine it is still the value
+    it was: regions and replay steps that read it before keep reading that. For the user it is
+    the updated value (``current``), to which every use is forwarded: through NumPy's protocols
+    and Python's operators (a subclass is asked first), attributes and methods."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name):
+        if name in _ENGINE_SLOTS:
+            return object.__getattribute__(self, name)
+        return getattr(current(self), name)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return getattr(ufunc, method)(*currents(inputs), **currents(kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        return func(*currents(args), **currents(kwargs))
+
+
+def constant_like(prototype: Any, array: np.ndarray) -> Any:
+    """``array`` as a value of ``prototype``'s differentiation (traced, or a forward dual) with
+    no derivative, if it is a float array: an array made like a differentiated one
+    (``y = np.zeros_like(x)``) then accepts differentiated values (``y[0] = x[1]``), as
+    NumPy's arrays do."""
+    if array.dtype.kind != "f":
+        return array
+    if type(prototype) is Traced:
+        from .tape import LEAF_DECISION, TapeEntry, record
+        entry = record(prototype._trace, TapeEntry((), None, "constant", LEAF_DECISION, array.shape, array.dtype))
+        return Traced(prototype._trace, array, entry)
+    if isinstance(prototype, LeveledValue):
+        return prototype._constant_like(array)
+    return array
+
+
+def current(value: Any) -> Any:
+    """What ``value`` stands for now: itself, or for an updated traced value its newest update."""
+    if type(value) is not UpdatedTraced:
+        return value
+    newest = value
+    while type(newest) is UpdatedTraced:
+        newest = object.__getattribute__(newest, "_successor")
+    while value is not newest:  # the chain grows by one per assignment: point it all at the newest
+        following = object.__getattribute__(value, "_successor")
+        value._successor = newest
+        value = following
+    return newest
+
+
+def currents(values: Any) -> Any:
+    """``values`` (arguments: a tuple, list or dict of them) with updated traced values replaced
+    by what they stand for."""
+    kind = type(values)
+    if kind is tuple or kind is list:
+        return kind([currents(value) for value in values])
+    if kind is dict:
+        return {key: currents(value) for key, value in values.items()}
+    return current(values)
+
+
+def _forwarder(name: str):
+    def forward(self, *args, **kwargs):
+        return getattr(current(self), name)(*currents(args), **kwargs)
+    forward.__name__ = name
+    return forward
+
+
+for _name, _member in list(Traced.__dict__.items()):
+    if _name.startswith("__") and callable(_member) and _name not in (
+            "__init__", "__getattr__", "__array_ufunc__", "__array_function__", "__init_subclass__"):
+        setattr(UpdatedTraced, _name, _forwarder(_name))
