@@ -317,20 +317,22 @@ def _gathered(source, positions, reference):
     return _cast(np.ravel(source)[positions], reference.dtype)
 
 
-@implements(np.union1d)
-def union1d(ar1, ar2):
-    ar1, ar2, plain1, plain2 = _set_operands("union1d", ar1, ar2)
-    result = np.union1d(plain1, plain2)
+def _from_both(name, set_operation, ar1, ar2, **options):
+    """A set operation whose values come from either array: each from its first occurrence."""
+    ar1, ar2, plain1, plain2 = _set_operands(name, ar1, ar2)
+    result = set_operation(plain1, plain2, **options)
     pooled = np.concatenate((ar1, ar2), axis=None)
     return _gathered(pooled, _first_positions(np.concatenate((plain1, plain2), axis=None), result), result)
+
+
+@implements(np.union1d)
+def union1d(ar1, ar2):
+    return _from_both("union1d", np.union1d, ar1, ar2)
 
 
 @implements(np.setxor1d)
 def setxor1d(ar1, ar2, assume_unique=False):
-    ar1, ar2, plain1, plain2 = _set_operands("setxor1d", ar1, ar2)
-    result = np.setxor1d(plain1, plain2, assume_unique=assume_unique)
-    pooled = np.concatenate((ar1, ar2), axis=None)
-    return _gathered(pooled, _first_positions(np.concatenate((plain1, plain2), axis=None), result), result)
+    return _from_both("setxor1d", np.setxor1d, ar1, ar2, assume_unique=assume_unique)
 
 
 @implements(np.setdiff1d)
