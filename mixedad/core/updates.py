@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import LeveledValue
+from .tape import LEAF_DECISION, TapeEntry, record
 from .traced import Traced, _retire
 
 
@@ -79,7 +80,6 @@ def constant_like(prototype: Any, array: np.ndarray) -> Any:
     if array.dtype.kind != "f":
         return array
     if type(prototype) is Traced:
-        from .tape import LEAF_DECISION, TapeEntry, record
         entry = record(prototype._trace, TapeEntry((), None, "constant", LEAF_DECISION, array.shape, array.dtype))
         return Traced(prototype._trace, array, entry)
     if isinstance(prototype, LeveledValue):
