@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, is_basic_index, zero_mask
+from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
 from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
                           complex_result_error, error_with_location)
@@ -32,7 +32,7 @@ from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update
-from .core.updates import Rearranged, constant_like
+from .core.updates import Rearranged, constant_like, view_of
 
 
 class EscapedDualError(MixedadError, ValueError):
@@ -224,7 +224,8 @@ class ForwardDual(LeveledValue):
             return type(out)(*results) if hasattr(type(out), "_fields") else type(out)(results)
         result = wrap(out, tangent, level, chunk, prim.name)
         if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
-            _mark_aliased((result,), args, level, _view_of(prim, args, kwargs))
+            base = args[0] if type(args[0]) is ForwardDual else None
+            _mark_aliased((result,), args, level, view_of(prim, base, kwargs))
         return result
 
     def _plain(self, why: str):
@@ -277,17 +278,6 @@ def _mark_aliased(results, args, level, view_of=True) -> None:
                 arg._views = list(views)
             else:
                 arg._views.extend(views)
-
-
-def _view_of(prim, args, kwargs):
-    """What a view made by ``prim`` can write through into (as ``core.primitive`` decides)."""
-    if prim.selection_key is not None:
-        key = prim.selection_key(kwargs)
-        if is_basic_index(key):
-            return (args[0], key)
-    elif prim.view_inverse is not None and type(args[0]) is ForwardDual:
-        return (args[0], Rearranged(prim.view_inverse(kwargs, args[0])))
-    return True
 
 
 def _borrow_array_methods():

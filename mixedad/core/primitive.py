@@ -24,7 +24,7 @@ from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, borrow, record
 from .traced import Traced
-from .updates import Rearranged, UpdatedTraced, currents
+from .updates import UpdatedTraced, currents, view_of
 
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
 _REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
@@ -426,15 +426,8 @@ def bind(prim: Primitive, args, kwargs):
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
     if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
-        selection = entry.selection
-        if selection is not None and selection[1]:
-            view_of = (args[0], selection[0])
-        elif prim.view_inverse is not None and len(traced_positions) == 1:
-            base = args[traced_positions[0]]
-            view_of = (base, Rearranged(prim.view_inverse(kwargs, base)))
-        else:
-            view_of = True
-        _mark_aliased((result,), args, traced_positions, view_of)
+        base = args[traced_positions[0]] if len(traced_positions) == 1 else None
+        _mark_aliased((result,), args, traced_positions, view_of(prim, base, kwargs, entry.selection))
     return result
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import LeveledValue
+from .arrays import LeveledValue, is_basic_index
 from .tape import LEAF_DECISION, TapeEntry, record
 from .traced import Traced, _retire
 
@@ -27,6 +27,20 @@ class Rearranged:
 
     def __init__(self, inverse):
         self.inverse = inverse
+
+
+def view_of(prim, base, kwargs, selection=None):
+    """What a view that ``prim`` made of ``base`` can write its updates through into:
+    ``(base, key)`` (an index with a basic key, or a ``Rearranged``), else True (updates raise).
+    ``selection``: the ``(key, basic)`` pair of a tape entry, when already computed."""
+    if base is None:
+        return True
+    if prim.selection_key is not None:
+        key, basic = selection if selection is not None else (prim.selection_key(kwargs), None)
+        return (base, key) if (basic if basic is not None else is_basic_index(key)) else True
+    if prim.view_inverse is not None:
+        return (base, Rearranged(prim.view_inverse(kwargs, base)))
+    return True
 
 
 def _write_through(view_of: tuple, new_view: Traced) -> None:
