@@ -8,6 +8,7 @@ and/or ``defjvp``).
 from __future__ import annotations
 
 import functools
+from functools import partial
 import inspect
 import time
 from typing import Any, Callable, Sequence
@@ -152,10 +153,10 @@ class Primitive:
         # NumPy returns a view (reshape, transpose, basic indexing): True, or a function of the
         # static arguments and the result that says whether this call did
         self.returns_view = False
-        # For a view primitive that can be undone (reshape): a function of the static arguments
-        # and the argument giving the function from new view values back to the argument's shape;
-        # an in-place update of such a view then writes through (``core.traced._write_through``)
-        self.view_inverse: Callable[[dict, Any], Callable] | None = None
+        # For a view primitive that can be undone (reshape): ``view_inverse(view, kwargs,
+        # base_shape)`` maps new view values back to the argument's shape; an in-place update of
+        # such a view then writes through (``core.updates._write_through``)
+        self.view_inverse: Callable[[Any, dict, tuple], Any] | None = None
         # False for a linear primitive whose reverse rule reads only the shapes and dtypes of its
         # differentiable arguments and result: the tape then keeps zero-memory stand-ins
         self.reverse_reads_values = True
@@ -324,7 +325,7 @@ def bind(prim: Primitive, args, kwargs):
     """Apply a general primitive: compute on NumPy values, record one tape entry."""
     trace = None
     traced_positions = []
-    borrowed = []  # the user's arrays among the arguments
+    borrowed = None  # the user's arrays among the arguments
     containers = False  # a list or tuple among the arguments
     newer = None  # a value of a newer level than any traced argument owns the operation
     for j, arg in enumerate(args):
@@ -336,7 +337,10 @@ def bind(prim: Primitive, args, kwargs):
             elif arg._trace is not trace:
                 find_trace(args)  # raises the error that fits
         elif kind is np.ndarray:
-            borrowed.append(arg)
+            if borrowed is None:
+                borrowed = [arg]
+            else:
+                borrowed.append(arg)
         elif (kind is list or kind is tuple) and _holds_mutable(arg):
             containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
@@ -344,8 +348,9 @@ def bind(prim: Primitive, args, kwargs):
         elif kind is UpdatedTraced:
             return bind(prim, currents(args), kwargs)
     if trace is not None:
-        for array in borrowed:
-            borrow(trace, array)
+        if borrowed is not None:
+            for array in borrowed:
+                borrow(trace, array)
         if containers:
             args = tuple([_snapshot(trace, a) if type(a) in (list, tuple) else a for a in args])
     if kwargs:
@@ -374,15 +379,20 @@ def bind(prim: Primitive, args, kwargs):
     for j in traced_positions:
         if j not in rule_at:
             _explain_missing_rule(prim, traced_positions, rule_at)
-    arg_values = [a if type(a) is not Traced else a._value if a._value is not None else primal(a) for a in args]
+    if len(args) == 1:  # one traced argument (the common case), without the list comprehensions
+        only = args[0]
+        arg_values = [only._value if only._value is not None else primal(only)]
+        parents = ((only._entry, only._slot, only._shape, only._dtype),)
+    else:
+        arg_values = [a if type(a) is not Traced else a._value if a._value is not None else primal(a) for a in args]
+        parents = tuple([(args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
+                         for j in traced_positions])
     if trace.instrumented:
         start = time.perf_counter()
         out = prim.fn(*arg_values, **kwargs)
         elapsed = time.perf_counter() - start
     else:
         out = prim.fn(*arg_values, **kwargs)
-    parents = tuple([(args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
-                     for j in traced_positions])
     vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()
@@ -426,8 +436,15 @@ def bind(prim: Primitive, args, kwargs):
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
     if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
-        base = args[traced_positions[0]] if len(traced_positions) == 1 else None
-        _mark_aliased((result,), args, traced_positions, view_of(prim, base, kwargs, entry.selection))
+        if len(traced_positions) == 1:  # x[key], x.reshape(...) in a loop: inline
+            base = args[traced_positions[0]]
+            result._view_of = view_of(prim, base, kwargs, entry.selection)
+            if base._views is None:
+                base._views = [result]
+            else:
+                base._views.append(result)
+        else:
+            _mark_aliased((result,), args, traced_positions)
     return result
 
 
@@ -465,7 +482,7 @@ def _replay_bind(step: Step) -> None:
         def vjp(g):
             return _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
     elif prim.vjp_rules is not None:  # a replay's cotangents are plain arrays: no per-component wrapper
-        vjp = _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+        vjp = _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     else:
         vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     if prim.multiple_outputs:
@@ -531,39 +548,48 @@ def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwarg
         out = shape_stand_in(out)
     if prim.vjp_rules is None:
         return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
-    if prim.linear:
-        return _componentwise(_rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs))
-    return _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+    if prim.linear and len(traced_positions) == 1 and not prim.joint_vjp:  # reshape, indexing: one call less
+        return partial(_one_linear_cotangent, rule_at[traced_positions[0]], out, arg_values, kwargs)
+    pullback = _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+    return partial(_componentwise, pullback) if prim.linear else pullback
 
 
-def _componentwise(vjp):
-    """A linear primitive's reverse rule reads only shapes and static arguments, so it takes a
-    cotangent of another level (a forward dual) one component at a time, as a plain array."""
-    def linear_vjp(g):
-        return apply_linear(vjp, g) if isinstance(g, LeveledValue) else vjp(g)
-    return linear_vjp
-
-
-def _rule_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+def _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+    # Partials of module-level functions, not closures: cheaper to make, and every op makes one.
     if prim.joint_vjp:
         rule = prim.vjp_rules[0]
-        n_positions = len(positions)
-        if n_positions == 1:
-            return lambda g: (rule(g, out, *arg_values, **kwargs),)
+        if len(positions) == 1:
+            return partial(_one_cotangent, rule, out, arg_values, kwargs)
         keep = [rule_at[j] for j in traced_positions]
-
-        def joint_vjp(g):
-            cts = checked_joint_cotangents(prim, rule(g, out, *arg_values, **kwargs), n_positions)
-            return [cts[k] for k in keep]
-        return joint_vjp
+        return partial(_joint_cotangents, prim, rule, len(positions), keep, out, arg_values, kwargs)
     if len(traced_positions) == 1:
-        only = rule_at[traced_positions[0]]
-        return lambda g: (only(g, out, *arg_values, **kwargs),)
-    selected = [rule_at[j] for j in traced_positions]
+        return partial(_one_cotangent, rule_at[traced_positions[0]], out, arg_values, kwargs)
+    return partial(_cotangent_per_argument, [rule_at[j] for j in traced_positions], out, arg_values, kwargs)
 
-    def per_argument_vjp(g):
-        return [rule(g, out, *arg_values, **kwargs) for rule in selected]
-    return per_argument_vjp
+
+def _one_cotangent(rule, out, arg_values, kwargs, g):
+    return (rule(g, out, *arg_values, **kwargs),)
+
+
+def _one_linear_cotangent(rule, out, arg_values, kwargs, g):
+    if isinstance(g, LeveledValue):
+        return apply_linear(partial(_one_cotangent, rule, out, arg_values, kwargs), g)
+    return (rule(g, out, *arg_values, **kwargs),)
+
+
+def _joint_cotangents(prim, rule, n_positions, keep, out, arg_values, kwargs, g):
+    cts = checked_joint_cotangents(prim, rule(g, out, *arg_values, **kwargs), n_positions)
+    return [cts[k] for k in keep]
+
+
+def _cotangent_per_argument(rules, out, arg_values, kwargs, g):
+    return [rule(g, out, *arg_values, **kwargs) for rule in rules]
+
+
+def _componentwise(pullback, g):
+    """A linear primitive's reverse rule reads only shapes and static arguments, so it takes a
+    cotangent of another level (a forward dual) one component at a time, as a plain array."""
+    return apply_linear(pullback, g) if isinstance(g, LeveledValue) else pullback(g)
 
 
 def checked_joint_cotangents(prim: Primitive, cts: Any, n_positions: int) -> Any:

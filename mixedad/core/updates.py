@@ -21,12 +21,17 @@ from .traced import Traced, _retire
 
 class Rearranged:
     """How a view made by rearranging its base (reshape) maps back: ``inverse(view)`` has the
-    base's shape."""
+    base's shape. ``undo(view, kwargs, base_shape)`` is the primitive's ``view_inverse``."""
 
-    __slots__ = ("inverse",)
+    __slots__ = ("undo", "kwargs", "base_shape")
 
-    def __init__(self, inverse):
-        self.inverse = inverse
+    def __init__(self, undo, kwargs, base_shape):
+        self.undo = undo
+        self.kwargs = kwargs
+        self.base_shape = base_shape
+
+    def inverse(self, view):
+        return self.undo(view, self.kwargs, self.base_shape)
 
 
 def view_of(prim, base, kwargs, selection=None):
@@ -39,7 +44,7 @@ def view_of(prim, base, kwargs, selection=None):
         key, basic = selection if selection is not None else (prim.selection_key(kwargs), None)
         return (base, key) if (basic if basic is not None else is_basic_index(key)) else True
     if prim.view_inverse is not None:
-        return (base, Rearranged(prim.view_inverse(kwargs, base)))
+        return (base, Rearranged(prim.view_inverse, kwargs, base._shape if type(base) is Traced else base.shape))
     return True
 
 

@@ -27,14 +27,14 @@ from ..core.traced import Traced, _astype, _flatten, _getitem
 # ------------------------------------------------------------------------------------------
 # the primitives: what runs on NumPy values, and the transpose of each move
 def _reshape(x, shape, order):
-    if isinstance(x, _NUMPY_VALUES):  # the method skips np.reshape's dispatch
-        return x.reshape(shape, order=order)
+    if isinstance(x, _NUMPY_VALUES):  # the method skips np.reshape's dispatch (and order= costs a parse)
+        return x.reshape(shape) if order == "C" else x.reshape(shape, order=order)
     return np.reshape(x, shape, order=order)
 
 
 def _reshape_vjp(g, out, x, shape, order):
     if isinstance(g, _NUMPY_VALUES) and isinstance(x, _NUMPY_VALUES):
-        return g.reshape(x.shape, order=order)
+        return g.reshape(x.shape) if order == "C" else g.reshape(x.shape, order=order)
     return np.reshape(g, np.shape(x), order=order)
 
 
@@ -145,7 +145,7 @@ flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(
 # can write through: a reshaped array reshapes back.
 for _view in (reshape_, transpose, broadcast_to, flip, split_):
     _view.returns_view = True
-reshape_.view_inverse = lambda kwargs, base: lambda view: _reshape(view, _shape(base), kwargs["order"])
+reshape_.view_inverse = lambda view, kwargs, base_shape: _reshape(view, base_shape, kwargs["order"])
 
 
 def _indexing_returns_view(kwargs, out) -> bool:
