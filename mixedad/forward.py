@@ -27,7 +27,7 @@ import numpy as np
 from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
 from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
-                          complex_result_error, error_with_location)
+                          UnsupportedAttributeError, complex_result_error, error_with_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
@@ -76,6 +76,12 @@ class ForwardDual(LeveledValue):
     @property
     def shape(self) -> tuple:
         return self.primal.shape
+
+    @shape.setter
+    def shape(self, new_shape):
+        raise error_with_location(
+            UnsupportedAttributeError, f"setting .shape = {new_shape!r} on a value carrying a tangent{{where}}: "
+            "mixedad does not reshape in place. Assign a reshaped value instead: y = y.reshape(...).", skip=1)
 
     @property
     def dtype(self) -> np.dtype:

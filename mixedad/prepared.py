@@ -286,8 +286,10 @@ def _write_into(out: Any, grad: Any) -> Any:
         raise InputError("out= must have the structure of the gradient (the differentiated arguments)")
     for buffer, value in zip(out_leaves, grad_leaves):
         if not isinstance(buffer, np.ndarray) or buffer.shape != np.shape(value) or buffer.dtype != np.result_type(value):
+            got = (f"an ndarray of shape {buffer.shape} and dtype {buffer.dtype}" if isinstance(buffer, np.ndarray)
+                   else f"a {type(buffer).__name__}")
             raise InputError(f"out= leaf must be an ndarray of shape {np.shape(value)} and dtype "
-                             f"{np.result_type(value)}, got {getattr(buffer, 'shape', type(buffer))}")
+                             f"{np.result_type(value)}, got {got}")
         np.copyto(buffer, value)
     return out
 

@@ -73,3 +73,25 @@ def test_branching_mapped_function_closing_over_a_differentiated_value_is_named(
 
     with pytest.raises(mixedad.UnsupportedOperationError, match="closes over.*np.where"):
         mixedad.gradient(huber, x, 1.3, argnums=(0, 1))
+
+
+def _set_shape(x):
+    y = x * 2.0
+    y.shape = (4,)
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("differentiate", [
+    lambda f: mixedad.gradient(f, A),
+    lambda f: mixedad.jvp(f, (A,), (A,)),
+    lambda f: mixedad.hessian(f, A),
+], ids=["gradient", "jvp", "hessian"])
+def test_setting_shape_in_place_names_reshape_and_the_line(differentiate):
+    with pytest.raises(mixedad.UnsupportedOperationError, match=r"\.shape = \(4,\).*test_error_messages.py.*reshape"):
+        differentiate(_set_shape)
+
+
+def test_prepared_out_buffer_of_the_wrong_dtype_names_both_dtypes():
+    prepared = mixedad.prepare(lambda x: np.sum(x ** 2), A)
+    with pytest.raises(mixedad.InputError, match="dtype float64, got an ndarray of shape \\(2, 2\\) and dtype float32"):
+        prepared.gradient(A, out=np.zeros((2, 2), np.float32))

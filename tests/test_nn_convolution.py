@@ -214,3 +214,44 @@ def test_conv_relu_pool_stack_with_a_reshape_matches_finite_differences(dtype):
         return np.sum(np.tanh(h.reshape(h.shape[0], -1) @ dense))
 
     assert_gradients_match(loss, [w1, w2, dense], (0, 1, 2), dtype)
+
+
+# --- second order: the reverse rules run on forward duals (hvp, hessian) -------------------
+def _hvp_by_differences(f, params, direction, eps=1e-5):
+    """Central differences of mixedad's gradient (itself checked against differences above)."""
+    shifted = [tuple(p + s * eps * d for p, d in zip(params, direction)) for s in (1, -1)]
+    plus, minus = (mixedad.gradient(f, p) for p in shifted)
+    return [(a - b) / (2 * eps) for a, b in zip(plus, minus)]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, static", CONV_GEOMETRIES, ids=CONV_IDS)
+def test_hvp_through_conv2d_in_input_and_weight_matches_differences_of_the_gradient(x_shape, w_shape, static):
+    x, w, b = _conv_inputs(x_shape, w_shape, seed=3)
+
+    def loss(params):
+        x, w, b = params
+        return np.sum(np.tanh(conv2d(x, w, b, **static)) ** 2)
+
+    rng = np.random.default_rng(4)
+    params = (x, w, b)
+    direction = tuple(rng.standard_normal(np.shape(p)) for p in params)
+    got = mixedad.hvp(loss, params, direction)
+    for g, want in zip(got, _hvp_by_differences(loss, params, direction)):
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("static", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                    dict(kernel_size=3, stride=2)])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_hessian_through_pooling_matches_differences_of_the_gradient(static, kind):
+    pool = max_pool2d if kind == "max" else avg_pool2d
+    x = np.random.default_rng(5).standard_normal((2, 2, 6, 6))
+
+    def loss(x):
+        return np.sum(np.sin(pool(x ** 3, **static)) ** 2)
+
+    hessian = mixedad.hessian(loss, x).reshape(x.size, x.size)
+    direction = np.random.default_rng(6).standard_normal(x.shape)
+    (want,) = _hvp_by_differences(lambda p: loss(p[0]), (x,), (direction,))
+    np.testing.assert_allclose((hessian @ direction.ravel()).reshape(x.shape), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixedad.hvp(loss, x, direction), want, rtol=1e-5, atol=1e-6)

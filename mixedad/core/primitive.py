@@ -387,12 +387,19 @@ def bind(prim: Primitive, args, kwargs):
         arg_values = [a if type(a) is not Traced else a._value if a._value is not None else primal(a) for a in args]
         parents = tuple([(args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
                          for j in traced_positions])
+    # Values of an older level (forward duals under this trace: hvp, hessian) go through the
+    # primitive's forward rule, not through its NumPy body (which may write in place).
+    apply = prim.fn
+    for value in arg_values:
+        if type(value) is not np.ndarray and isinstance(value, LeveledValue):
+            apply = prim
+            break
     if trace.instrumented:
         start = time.perf_counter()
-        out = prim.fn(*arg_values, **kwargs)
+        out = apply(*arg_values, **kwargs)
         elapsed = time.perf_counter() - start
     else:
-        out = prim.fn(*arg_values, **kwargs)
+        out = apply(*arg_values, **kwargs)
     vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()

@@ -51,6 +51,12 @@ class Traced:
     def shape(self) -> tuple:
         return self._shape
 
+    @shape.setter
+    def shape(self, new_shape):
+        raise error_with_location(
+            UnsupportedAttributeError, f"setting .shape = {new_shape!r} on a traced value{{where}}: mixedad does "
+            "not reshape in place. Assign a reshaped value instead: y = y.reshape(...).", skip=1)
+
     @property
     def dtype(self) -> np.dtype:
         if self._dtype is None:

@@ -28,7 +28,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core.arrays import apply_linear
 from ..core.primitive import primitive
+from ..core.region import read_value
 
 
 def _pair(value, name) -> tuple[int, int]:
@@ -201,6 +203,9 @@ def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
 
 
 def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    if not _plain(g, weight):  # second order (hvp, hessian): the cotangent carries tangents
+        return conv2d_input_cotangent(g, weight, x_shape=np.shape(x), stride=stride, padding=padding,
+                                      dilation=dilation, groups=groups)
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
     if _batch_last_applies(geometry, groups, g, x, weight):
         return _conv2d_vjp_x_batch_last(g, x, weight, geometry)
@@ -212,6 +217,9 @@ def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation
 
 
 def _conv2d_vjp_weight(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    if not _plain(g, x):
+        return conv2d_weight_cotangent(g, x, weight_shape=np.shape(weight), stride=stride, padding=padding,
+                                       dilation=dilation, groups=groups)
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
     if _batch_last_applies(geometry, groups, g, x, weight):
         return _conv2d_vjp_weight_batch_last(g, x, weight, geometry)
@@ -226,6 +234,32 @@ def _conv2d_vjp_bias(g, out, x, weight, bias=None, **static):
 
 
 conv2d_primitive.defvjp(_conv2d_vjp_x, _conv2d_vjp_weight, _conv2d_vjp_bias)
+
+
+def _plain(*values) -> bool:
+    return all(type(v) is np.ndarray or isinstance(v, np.generic) for v in values)
+
+
+def _stand_in(shape, dtype):
+    return np.broadcast_to(np.zeros((), dtype), shape)  # the rules read only its shape
+
+
+# The two cotangents of conv2d as primitives of their own, for second order (the reverse
+# rules then run on forward duals): each is linear in each of its arguments.
+@primitive
+def conv2d_input_cotangent(g, weight, *, x_shape, **static):
+    """``x``'s cotangent of ``conv2d(x, weight)`` for the output cotangent ``g``."""
+    return _conv2d_vjp_x(g, None, _stand_in(x_shape, np.result_type(g, weight)), weight, **static)
+
+
+@primitive
+def conv2d_weight_cotangent(g, x, *, weight_shape, **static):
+    """``weight``'s cotangent of ``conv2d(x, weight)`` for the output cotangent ``g``."""
+    return _conv2d_vjp_weight(g, None, x, _stand_in(weight_shape, np.result_type(g, x)), **static)
+
+
+conv2d_input_cotangent.defbilinear()
+conv2d_weight_cotangent.defbilinear()
 # Forward rules: linear in the input and in the weight separately, affine in the bias.
 conv2d_primitive.defjvp(
     lambda t, out, x, weight, bias=None, **static: conv2d_primitive(t, weight, **static),
@@ -281,6 +315,11 @@ def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
 
 @max_pool2d_primitive.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
+    if not _plain(out, x):  # second order: the choice of maxima depends on the plain values only
+        out, x = read_value(out, "max_pool2d's maxima"), read_value(x, "max_pool2d's maxima")
+    if not _plain(g):
+        return apply_linear(lambda part: _max_pool2d_vjp(part, out, x, kernel_size=kernel_size, stride=stride,
+                                                         padding=padding), g)
     geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
     if geometry.stride == geometry.kernel and geometry.padding == (0, 0) and type(g) is np.ndarray:
         return _tiled_max_pool2d_vjp(g, out, x, geometry)
