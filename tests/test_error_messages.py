@@ -95,3 +95,17 @@ def test_prepared_out_buffer_of_the_wrong_dtype_names_both_dtypes():
     prepared = mixedad.prepare(lambda x: np.sum(x ** 2), A)
     with pytest.raises(mixedad.InputError, match="dtype float64, got an ndarray of shape \\(2, 2\\) and dtype float32"):
         prepared.gradient(A, out=np.zeros((2, 2), np.float32))
+
+
+def test_an_error_inside_a_library_also_names_the_users_line_that_called_it():
+    import statistics  # its Python code calls float() on each element
+
+    def mean_of(x):
+        return statistics.fmean(x)  # the line the message must name
+
+    with pytest.raises(mixedad.NonDifferentiableError) as caught:
+        mixedad.gradient(mean_of, np.array([1.0, 2.0, 3.0]))
+    message = str(caught.value)
+    assert "statistics.py" in message
+    assert "called from" in message and "test_error_messages.py" in message
+    assert "return statistics.fmean(x)" in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +18,9 @@ class SourceLocation:
     filename: str
     lineno: int
     function: str
+    # For a line inside an installed library (scipy calling np.asarray): the user's line that
+    # called into it, which is what the user can change.
+    called_from: "SourceLocation | None" = None
 
     @property
     def text(self) -> str:
@@ -41,13 +45,28 @@ def is_internal(filename: str) -> bool:
     return filename.startswith("<frozen") or filename == "<__array_function__ internals>"
 
 
+_LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "purelib", "platlib")})
+
+
+def _in_library(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_LIBRARY_DIRS) and not filename.startswith(_PACKAGE_DIR)
+
+
 def user_location(skip: int = 1) -> SourceLocation | None:
     """The innermost stack frame outside mixedad and NumPy, or None."""
     frame = sys._getframe(skip)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not is_internal(filename):
-            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
+            called_from = None
+            if _in_library(filename):
+                caller = frame.f_back
+                while caller is not None and (is_internal(caller.f_code.co_filename)
+                                              or _in_library(caller.f_code.co_filename)):
+                    caller = caller.f_back
+                if caller is not None:
+                    called_from = SourceLocation(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from)
         frame = frame.f_back
     return None
 
@@ -56,7 +75,11 @@ def describe_location(location: SourceLocation | None) -> str:
     if location is None:
         return ""
     text = location.text
-    return f" at {location}" + (f": `{text}`" if text else "")
+    described = f" at {location}" + (f": `{text}`" if text else "")
+    if location.called_from is not None:
+        described += f", called from {location.called_from}" + (
+            f": `{location.called_from.text}`" if location.called_from.text else "")
+    return described
 
 
 class MixedadError(Exception):
