@@ -5,8 +5,8 @@ scipy.special table loads on demand, so SciPy stays optional.
 """
 import sys
 
-from . import (assignment, compositions, decompositions, elementwise, gathers, in_place, linalg,  # noqa: F401
-               masked_reductions, metadata, reductions, shape, signal, statistics,
+from . import (assignment, compositions, decompositions, determinants, elementwise, gathers, in_place,  # noqa: F401
+               linalg, masked_reductions, metadata, reductions, shape, signal, statistics,
                utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 

@@ -17,10 +17,10 @@ import string
 
 import numpy as np
 
+from . import determinants
 from .reductions import reduced_shape, weights_jvp
 from ..core.arrays import LeveledValue, apply_linear, as_array
 from .table import implements, nondifferentiable, reverse_rule
-from ..core.region import read_value
 from ..core.traced import Traced
 from ..core.errors import unsupported_option
 
@@ -323,20 +323,6 @@ def _inv_vjp(g, out, a):
     return -np.matmul(np.matmul(out_t, g), out_t)
 
 
-def _det_vjp(g, out, a):
-    return (g * out)[..., None, None] * _swap(np.linalg.inv(a))
-
-
-def _slogdet(a):
-    sign, logabsdet = np.linalg.slogdet(a)
-    return sign, logabsdet
-
-
-def _slogdet_vjp(g, out, a):
-    _, g_logabsdet = g  # the sign is piecewise constant
-    return g_logabsdet[..., None, None] * _swap(np.linalg.inv(a))
-
-
 def _cholesky_vjp(g, out, a, upper=False):
     """Murray (2016), eq. 10: S_bar = sym(L^-T Phi(L^T L_bar) L^-1), Phi = tril, diagonal halved,
     for the symmetric S NumPy reads from the lower (upper) triangle."""
@@ -364,29 +350,11 @@ def _cholesky_jvp(t, out, a, upper=False):
     return _swap(d_low) if upper else d_low
 
 
-def _log_det_jvp(t, out, a):  # d log|det A| = tr(A^-1 dA)
-    return np.sum(_swap(np.linalg.inv(a)) * t, axis=(-2, -1))
-
-
 solve = reverse_rule(np.linalg.solve, _solve_vjp, forward=_solve_jvp)
 inv = reverse_rule(np.linalg.inv, _inv_vjp, forward=lambda t, out, a: -np.matmul(np.matmul(out, t), out))
-det = reverse_rule(np.linalg.det, _det_vjp, forward=lambda t, out, a: out * _log_det_jvp(t, out, a))
-slogdet_ = reverse_rule(_slogdet, _slogdet_vjp, name="slogdet", multiple_outputs=True,
-                        forward=lambda t, out, a: (None, _log_det_jvp(t, out, a)))
 cholesky = reverse_rule(np.linalg.cholesky, _cholesky_vjp, forward=_cholesky_jvp)
+det, slogdet_, slogdet = determinants.det, determinants.slogdet_, determinants.slogdet  # rules in determinants.py
 nondifferentiable(np.linalg.matrix_rank)
-
-_SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2, a tuple before
-
-
-@implements(np.linalg.slogdet)
-def slogdet(a):
-    sign, logabsdet = slogdet_(a)
-    sign = read_value(sign, "np.linalg.slogdet sign")  # the sign carries no derivative: hand it back as a plain array
-    if _SLOGDET_RESULT is tuple:
-        return sign, logabsdet
-    return _SLOGDET_RESULT(sign, logabsdet)
-
 
 @implements(np.linalg.multi_dot)
 def multi_dot(arrays, *, out=None):

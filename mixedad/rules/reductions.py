@@ -21,7 +21,7 @@ import operator
 import numpy as np
 
 from .table import implements, nondifferentiable, reject_out, reverse_rule
-from ..core.arrays import as_array
+from ..core.arrays import LeveledValue, as_array
 from ..core.linear import transposed_jvp
 from ..core.region import read_value
 
@@ -177,13 +177,49 @@ def _product_of_others(x, axes):
     return _scatter_axes(before * after, x.shape, permutation)
 
 
-def _cumprod_grad(g, out, x, axis):
-    """Reverse rule of a cumulative product along ``axis``, exact with zeros.
+def _cumprod_grad(g, out, x, axis, orders=None):
+    """Reverse rule of a cumulative product along ``axis``, exact with zeros, and differentiable
+    there too (its own derivative, a Hessian's, is exact).
 
     d out[i] / d x[k] = prod(x[j] for j <= i, j != k) for k <= i. Before the first zero z of a
-    slice, that is out[i] / x[k] (x[k] is nonzero there). At z it is the cumulative product
-    of the slice with x[z] replaced by 1. After z every such product contains x[z]: 0.
+    slice, that is out[i] / x[k] (x[k] is nonzero there). From z on, the sum over i is the
+    same sum for the slice y, x with x[z] replaced by 1: at z the cumulative sum of g times
+    cumprod(y), after z that rule for y times x[z], which is 0 but has a derivative (each term
+    holds x[z] once). Values that carry tangents of their own (forward-over-reverse) follow
+    this recursion, one level per zero of a slice and at most one per derivative ``orders`` to
+    be taken (the levels of forward duals they nest: x[z] times y's rule needs the latter
+    exact to one order less); plain values take the direct formula.
     """
+    if orders is None:
+        orders = max(_nesting(x), _nesting(out))
+    if orders == 0:
+        return _cumprod_grad_values(g, read_value(out, "cumprod"), read_value(x, "cumprod"), axis)
+    zero = read_value(x, "cumprod") == 0
+    safe = np.where(zero, 1, x)
+    grad = _reverse_cumsum(g * out, axis) / safe
+    if not zero.any():
+        return grad
+    zeros_so_far = np.cumsum(zero, axis=axis)
+    first_zero = zero & (zeros_so_far == 1)
+    y = np.where(first_zero, 1, x)
+    y_out = np.cumprod(y, axis=axis)
+    at_first_zero = _reverse_cumsum(g * y_out, axis)
+    x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)  # 0, with its tangent
+    after = x_at_zero * _cumprod_grad(g, y_out, y, axis, orders - 1)
+    return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
+
+
+def _nesting(value) -> int:
+    """How many levels of forward duals ``value`` carries (0 for a plain array)."""
+    levels = 0
+    while isinstance(value, LeveledValue):
+        levels += 1
+        value = getattr(value, "primal", None)
+    return levels
+
+
+def _cumprod_grad_values(g, out, x, axis):
+    """``_cumprod_grad`` for plain ``x`` and ``out`` (``g`` may be traced: the rule is linear in g)."""
     zero = x == 0
     safe = np.where(zero, 1, x)
     grad = _reverse_cumsum(g * out, axis) / safe
