@@ -51,6 +51,17 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
             "mixedad.gradient is not supported by this version (use mixedad.hessian / mixedad.hvp).")
     if isinstance(leaf, bool) or isinstance(leaf, (np.bool_,)):
         raise InputError(f"{path} is a bool; mixedad differentiates floating-point inputs only.")
+    if isinstance(leaf, np.ma.MaskedArray):
+        raise InputError(
+            f"{path} is a masked array (np.ma): mixedad differentiates plain arrays and would ignore the "
+            "mask. Pass the data and the mask separately and select with np.where(mask, 0.0, x), or "
+            "pass x.filled(value).")
+    if isinstance(leaf, np.matrix):
+        raise InputError(
+            f"{path} is an np.matrix, whose * is a matrix product and whose reductions stay 2-D: mixedad "
+            "differentiates plain arrays. Pass np.asarray(m) and write products with @.")
+    if isinstance(leaf, np.ndarray) and type(leaf) is not np.ndarray:
+        leaf = leaf.view(np.ndarray)  # a memmap or another subclass: its values, as a plain array
     value = leaf if isinstance(leaf, ARRAY_TYPES) else np.asarray(leaf)  # a forward dual stays one
     kind = value.dtype.kind
     if kind in "iub":

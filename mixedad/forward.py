@@ -31,7 +31,7 @@ from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDif
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
-from .core.traced import Traced, _index_update
+from .core.traced import Traced, _index_update, missing_attribute
 from .core.updates import Rearranged, constant_like, view_of
 
 
@@ -126,6 +126,24 @@ class ForwardDual(LeveledValue):
 
     def __bool__(self):
         return bool(self._plain("bool()"))
+
+    def __getattr__(self, name):
+        raise missing_attribute(self, name, "forward-mode duals")
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return str(self)
+        value = self._plain("format()")
+        return format(value[()] if np.ndim(value) == 0 else value, spec)
+
+    def __trunc__(self):
+        raise self._conversion_error("math.trunc()", " For an array of integral values, np.trunc(x).")
+
+    def __floor__(self):
+        raise self._conversion_error("math.floor()", " For an array of integral values, np.floor(x).")
+
+    def __ceil__(self):
+        raise self._conversion_error("math.ceil()", " For an array of integral values, np.ceil(x).")
 
     def __setitem__(self, key, value):
         # A new dual with the assignment made takes this one's place; the arrays of this one stay

@@ -1,5 +1,7 @@
 """Every refusal is a MixedadError that names the operation and the user's line (found by
 sweeps of the NumPy API and of realistic programs: these raised bare NumPy or Python errors)."""
+import math
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,63 @@ def test_an_error_inside_a_library_also_names_the_users_line_that_called_it():
     assert "statistics.py" in message
     assert "called from" in message and "test_error_messages.py" in message
     assert "return statistics.fmean(x)" in message
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own warning
+@pytest.mark.parametrize("differentiate", [
+    lambda f, x: mixedad.gradient(f, x),
+    lambda f, x: mixedad.jvp(f, (x,), (x,)),
+    lambda f, x: mixedad.hessian(f, x),
+    lambda f, x: mixedad.prepare(f, x),
+], ids=["gradient", "jvp", "hessian", "prepare"])
+@pytest.mark.parametrize("make, match", [
+    (lambda: np.ma.array([1.0, 2.0, 3.0], mask=[False, True, False]), "masked array.*np.where"),
+    (lambda: np.matrix([[1.0, 2.0], [3.0, 4.0]]), "np.matrix.*np.asarray"),
+], ids=["masked", "matrix"])
+def test_masked_arrays_and_matrices_are_refused_not_differentiated_as_plain_arrays(differentiate, make, match):
+    # a masked array's gradient would ignore the mask: NumPy's value, a silently wrong derivative
+    with pytest.raises(mixedad.InputError, match=match):
+        differentiate(lambda a: np.sum(a ** 2), make())
+
+
+def test_other_ndarray_subclasses_are_differentiated_as_their_values(tmp_path):
+    mapped = np.memmap(tmp_path / "values", dtype=np.float64, mode="w+", shape=(3,))
+    mapped[:] = [1.0, -2.0, 0.5]
+    grad = mixedad.gradient(lambda a: np.sum(a ** 3), mapped)
+    assert type(grad) is np.ndarray
+    np.testing.assert_allclose(grad, 3 * np.array([1.0, -2.0, 0.5]) ** 2)
+
+
+@pytest.mark.parametrize("differentiate", [
+    lambda f, x: mixedad.gradient(f, x),
+    lambda f, x: mixedad.jvp(f, (x,), (x,)),
+], ids=["reverse", "forward"])
+def test_a_formatted_debugging_print_shows_the_value(differentiate, capsys):
+    def loss(x):
+        total = np.sum(x ** 2)
+        print(f"loss = {total:.3f}")
+        return total
+
+    differentiate(loss, np.array([1.0, 2.0]))
+    assert capsys.readouterr().out.strip() == "loss = 5.000"
+
+
+@pytest.mark.parametrize("differentiate", [
+    lambda f, x: mixedad.gradient(f, x),
+    lambda f, x: mixedad.jvp(f, (x,), (x,)),
+], ids=["reverse", "forward"])
+@pytest.mark.parametrize("use, match", [
+    (lambda x: math.trunc(x[0]), r"math\.trunc\(\).*np\.trunc"),
+    (lambda x: math.floor(x[0]), r"math\.floor\(\).*np\.floor"),
+    (lambda x: x.strides, r"x\.strides is not supported"),
+    (lambda x: x.fill(0.0), r"x\.fill|full_like"),
+    (lambda x: x.flat, r"x\.flat is not supported"),
+], ids=["trunc", "floor", "strides", "fill", "flat"])
+def test_forward_and_reverse_name_unsupported_uses_with_the_line(differentiate, use, match):
+    def f(x):
+        use(x)
+        return np.sum(x)
+
+    with pytest.raises(mixedad.MixedadError, match=match) as caught:
+        differentiate(f, np.array([1.5, 2.5]))
+    assert "test_error_messages.py" in str(caught.value)

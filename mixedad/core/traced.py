@@ -9,11 +9,9 @@ of an elementwise expression in a dual region, not evaluated until something nee
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
-from .arrays import LeveledValue
 from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, error_with_location)
@@ -74,13 +72,14 @@ class Traced:
 
     def __getattr__(self, name):
         # reached only when the attribute is missing: name the ndarray feature, with a way out
-        if name.startswith("__") or not hasattr(np.ndarray, name):
-            raise AttributeError(f"'Traced' object has no attribute '{name}'")
-        raise error_with_location(
-            UnsupportedAttributeError,
-            f"x.{name} is not supported on traced values{{where}}. "
-            + _ATTRIBUTE_HINTS.get(name, "Use the NumPy function of the same name, or compute this outside the "
-                                         "differentiated function."), skip=1)
+        raise missing_attribute(self, name, "traced values")
+
+    def __format__(self, spec: str) -> str:
+        # f"{loss:.4f}" in a debugging print: the value (printing does not change the derivative)
+        if not spec:
+            return str(self)
+        from .region import primal
+        return format(primal(self)[()] if not self._shape else primal(self), spec)
 
     def __len__(self) -> int:
         if not self._shape:
@@ -140,6 +139,15 @@ class Traced:
 
     def __int__(self):
         raise self._conversion_error("int()")
+
+    def __trunc__(self):
+        raise self._conversion_error("math.trunc()", " For an array of integral values, np.trunc(x).")
+
+    def __floor__(self):
+        raise self._conversion_error("math.floor()", " For an array of integral values, np.floor(x).")
+
+    def __ceil__(self):
+        raise self._conversion_error("math.ceil()", " For an array of integral values, np.ceil(x).")
 
     def __complex__(self):
         raise self._conversion_error("complex()")
@@ -491,7 +499,23 @@ _ATTRIBUTE_HINTS = {
     "itemset": "Build a new array: np.where(mask, value, x).",
     "setfield": "Build a new array instead.",
     "byteswap": "Byte order cannot change a derivative; drop the call.",
+    "fill": "Build a new array: np.full_like(x, value).",
+    "sort": "x.sort() sorts in place: use x = np.sort(x).",
+    "strides": "Differentiated values have no memory layout; use NumPy functions (np.lib.stride_tricks "
+               "has no rules).",
+    "flags": "Differentiated values have no memory layout; np.ascontiguousarray(x) is x.",
 }
+
+
+def missing_attribute(value, name: str, what: str) -> AttributeError:
+    """The error for an attribute ``value`` lacks: an ndarray feature is named, with a way out
+    (also an AttributeError, so ``hasattr`` answers)."""
+    if name.startswith("__") or not hasattr(np.ndarray, name):
+        return AttributeError(f"'{type(value).__name__}' object has no attribute '{name}'")
+    return error_with_location(
+        UnsupportedAttributeError, f"x.{name} is not supported on {what}{{where}}. "
+        + _ATTRIBUTE_HINTS.get(name, "Use the NumPy function of the same name, or compute this outside the "
+                                     "differentiated function."), skip=2)
 
 
 def _getitem(array, key):
@@ -520,14 +544,9 @@ def _flatten(array, order="C"):
     return array.flatten(order)
 
 
-_UFUNC_METHOD_EQUIVALENTS = {
-    ("reduce", np.add): np.sum,
-    ("reduce", np.multiply): np.prod,
-    ("reduce", np.maximum): np.max,
-    ("reduce", np.minimum): np.min,
-    ("accumulate", np.add): np.cumsum,
-    ("accumulate", np.multiply): np.cumprod,
-}
+def _ufunc_method_of(ufunc, method, array, *rest, **kwargs):
+    """Stands for ``ufunc.reduce / accumulate / reduceat(array, *rest, **kwargs)`` in the dispatch tables."""
+    raise TypeError("_ufunc_method_of is a dispatch key, applied only to traced values")
 
 
 def _ufunc_method(ufunc, method, inputs, kwargs):
@@ -536,13 +555,8 @@ def _ufunc_method(ufunc, method, inputs, kwargs):
     if kwargs.get("out") is not None:
         raise _out_error(ufunc)
     kwargs.pop("out", None)
-    equivalent = _UFUNC_METHOD_EQUIVALENTS.get((method, ufunc))
-    if equivalent is not None:
-        if method == "reduce":
-            kwargs.setdefault("axis", 0)
-        elif method == "accumulate":
-            kwargs.setdefault("axis", 0)
-        return function_handler(equivalent)(*inputs, **kwargs)
+    if method in ("reduce", "accumulate", "reduceat"):
+        return function_handler(_ufunc_method_of)(ufunc, method, *inputs, **kwargs)
     if method == "outer":
         a, b = inputs
         a_shape, b_shape = np.shape(a), np.shape(b)

@@ -7,7 +7,7 @@ import sys
 
 from . import (assignment, compositions, decompositions, determinants, elementwise, gathers, in_place,  # noqa: F401
                linalg, masked_reductions, metadata, reductions, shape, signal, statistics,
-               utilities)  # registration happens on import
+               ufunc_methods, utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 
 
