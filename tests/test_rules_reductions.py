@@ -524,3 +524,20 @@ def test_out_in_a_method_call_is_rejected_with_the_source_line(method):
 def test_method_out_is_rejected():
     with pytest.raises(mixedad.InPlaceMutationError, match="out="):
         mixedad.gradient(lambda x: x.max(out=np.empty(())), np.ones(3))
+
+
+@pytest.mark.parametrize("reduce", [np.sum, np.mean], ids=["sum", "mean"])
+def test_a_reduction_with_a_wider_dtype_adds_up_in_that_dtype(reduce):
+    # float32 data summed in float32 and cast afterwards loses ~1e-3 over a million elements
+    x = np.random.default_rng(1).random(10 ** 6).astype(np.float32)
+    value, grad = mixedad.value_and_gradient(lambda x: reduce(x, dtype=np.float64), x)
+    want = reduce(x, dtype=np.float64)
+    assert value.dtype == np.float64 and grad.dtype == np.float32
+    assert abs(value - want) <= 1e-12 * abs(want)
+    assert abs(value - reduce(x).astype(np.float64)) > 1e-9 * abs(want)  # the float32 sum differs: the check can fail
+
+
+def test_sum_with_an_integer_dtype_truncates_each_element_as_numpy_does():
+    x = np.array([1.0, 2.0, 3.0])
+    value, _ = mixedad.vjp(lambda x: np.sum(x * 0.6, dtype=int), x)
+    assert value == np.sum(x * 0.6, dtype=int) == 2

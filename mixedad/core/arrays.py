@@ -62,8 +62,11 @@ ARRAY_TYPES = (np.ndarray, np.generic, LeveledValue)
 
 
 def as_array(value: Any) -> Any:
-    """``np.asarray(value)``, except that a leveled value is kept as it is."""
-    return value if isinstance(value, ARRAY_TYPES) else np.asarray(value)
+    """``np.asarray(value)``, except that a leveled value, or a traced one (any value NumPy's
+    functions dispatch on: a rule may run on the values of an outer trace), is kept as it is."""
+    if isinstance(value, ARRAY_TYPES) or hasattr(type(value), "__array_function__"):
+        return value
+    return np.asarray(value)
 
 
 # Plain values: a comparison with them says everything (a traced value or a dual carries more).

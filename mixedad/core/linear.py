@@ -71,7 +71,7 @@ def zeros_like(value: Any):
 
 
 def _is_float(value: Any) -> bool:
-    dtype = value.dtype if hasattr(value, "dtype") else np.result_type(value)
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype  # result_type reads a list as a dtype
     return dtype.kind == "f"
 
 

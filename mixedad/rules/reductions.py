@@ -94,6 +94,7 @@ def _normalize_axis(axis):
 @implements(np.sum)
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     reject_out(out, "sum")
+    a = _in_accumulator_dtype(a, dtype)
     mask = _mask(where, "np.sum")
     if mask is not None:  # the elements left out count as zeros
         a = np.where(mask, a, 0)
@@ -106,6 +107,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     reject_out(out, "mean")
+    a = _in_accumulator_dtype(a, dtype)
     mask = _mask(where, "np.mean")
     if mask is not None:  # the mean of the selected elements: their sum over their count
         axis = _normalize_axis(axis)
@@ -115,6 +117,14 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     else:
         result = mean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
     return result if dtype is None else result.astype(dtype)
+
+
+def _in_accumulator_dtype(a, dtype):
+    """NumPy adds up in ``dtype`` (each element cast first): float32 data with dtype=float64
+    is summed in float64, and dtype=int truncates each element."""
+    if dtype is None or not hasattr(a, "astype"):
+        return a
+    return a.astype(dtype)
 
 
 def _mask(where, function):
