@@ -242,6 +242,10 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                     f"{len(result)} values. If the values after the first are auxiliary outputs, return "
                     "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
+            if plain.shape == () and plain.dtype.kind == "b":
+                raise MixedadError(
+                    "gradient needs f to return a floating-point scalar; it returned a bool (a comparison "
+                    "has no derivative). Return the quantity compared, or a float built from it.")
             if plain.shape != () or plain.dtype.kind not in "fiu":
                 raise MixedadError(
                     f"gradient needs f to return a scalar; it returned {type(result).__name__} "

@@ -171,3 +171,8 @@ def test_forward_and_reverse_name_unsupported_uses_with_the_line(differentiate, 
     with pytest.raises(mixedad.MixedadError, match=match) as caught:
         differentiate(f, np.array([1.5, 2.5]))
     assert "test_error_messages.py" in str(caught.value)
+
+
+def test_returning_a_bool_says_a_comparison_has_no_derivative():
+    with pytest.raises(mixedad.MixedadError, match="returned a bool.*comparison has no derivative"):
+        mixedad.gradient(lambda x: bool(np.sum(x) > 0), A)
