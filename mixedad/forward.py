@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.arrays import LEVELS, LeveledValue, all_finite, as_array, zero_mask
+from .core.arrays import LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
 from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
                           UnsupportedAttributeError, complex_result_error, error_with_location)
@@ -56,7 +56,7 @@ def _shape(value: Any) -> tuple:
     return value.shape if hasattr(value, "shape") else np.shape(value)
 
 
-class ForwardDual(LeveledValue):
+class ForwardDual(LeveledValue, RefusesIntegralConversion):
     """A value with its tangent(s) at one forward level. Treat it as an ndarray."""
 
     # _view_of and _views: as for traced values (core.traced.Traced)
@@ -135,15 +135,6 @@ class ForwardDual(LeveledValue):
             return str(self)
         value = self._plain("format()")
         return format(value[()] if np.ndim(value) == 0 else value, spec)
-
-    def __trunc__(self):
-        raise self._conversion_error("math.trunc()", " For an array of integral values, np.trunc(x).")
-
-    def __floor__(self):
-        raise self._conversion_error("math.floor()", " For an array of integral values, np.floor(x).")
-
-    def __ceil__(self):
-        raise self._conversion_error("math.ceil()", " For an array of integral values, np.ceil(x).")
 
     def __setitem__(self, key, value):
         # A new dual with the assignment made takes this one's place; the arrays of this one stay

@@ -57,6 +57,22 @@ class LeveledValue:
         raise NotImplementedError
 
 
+class RefusesIntegralConversion:
+    """``math.trunc``, ``math.floor`` and ``math.ceil`` of a differentiated value (traced or
+    dual) raise its ``_conversion_error``, naming NumPy's elementwise function instead."""
+
+    __slots__ = ()
+
+    def __trunc__(self):
+        raise self._conversion_error("math.trunc()", " For an array of integral values, np.trunc(x).")
+
+    def __floor__(self):
+        raise self._conversion_error("math.floor()", " For an array of integral values, np.floor(x).")
+
+    def __ceil__(self):
+        raise self._conversion_error("math.ceil()", " For an array of integral values, np.ceil(x).")
+
+
 # What the engine accepts as an already-converted raw value.
 ARRAY_TYPES = (np.ndarray, np.generic, LeveledValue)
 

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .arrays import RefusesIntegralConversion
 from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, error_with_location)
@@ -20,7 +21,7 @@ from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizab
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
 
 
-class Traced:
+class Traced(RefusesIntegralConversion):
     """An array-like value being differentiated. Treat it as an ndarray."""
 
     # _view_of: False; for a view of another traced value, (base, key) when an update of the view
@@ -139,15 +140,6 @@ class Traced:
 
     def __int__(self):
         raise self._conversion_error("int()")
-
-    def __trunc__(self):
-        raise self._conversion_error("math.trunc()", " For an array of integral values, np.trunc(x).")
-
-    def __floor__(self):
-        raise self._conversion_error("math.floor()", " For an array of integral values, np.floor(x).")
-
-    def __ceil__(self):
-        raise self._conversion_error("math.ceil()", " For an array of integral values, np.ceil(x).")
 
     def __complex__(self):
         raise self._conversion_error("complex()")
@@ -441,7 +433,7 @@ for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, k
     setattr(Traced, _name, _in_place_method(_name, _instead))
 
 
-class RetiredTraced:
+class RetiredTraced(RefusesIntegralConversion):
     """What a traced value becomes after an in-place operator replaced it (or, for a view, after
     an assignment changed the array it views)."""
 

@@ -202,8 +202,8 @@ def _cumprod_grad(g, out, x, axis, orders=None):
     """
     if orders is None:
         orders = max(_nesting(x), _nesting(out))
-    if orders == 0:
-        return _cumprod_grad_values(g, read_value(out, "cumprod"), read_value(x, "cumprod"), axis)
+    if orders == 0:  # no derivative of this rule will be taken: plain values, and 0 after a zero
+        out, x = read_value(out, "cumprod"), read_value(x, "cumprod")
     zero = read_value(x, "cumprod") == 0
     safe = np.where(zero, 1, x)
     grad = _reverse_cumsum(g * out, axis) / safe
@@ -214,8 +214,10 @@ def _cumprod_grad(g, out, x, axis, orders=None):
     y = np.where(first_zero, 1, x)
     y_out = np.cumprod(y, axis=axis)
     at_first_zero = _reverse_cumsum(g * y_out, axis)
-    x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)  # 0, with its tangent
-    after = x_at_zero * _cumprod_grad(g, y_out, y, axis, orders - 1)
+    after = 0
+    if orders > 0:
+        x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)  # 0, with its tangent
+        after = x_at_zero * _cumprod_grad(g, y_out, y, axis, orders - 1)
     return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
 
 
@@ -226,19 +228,6 @@ def _nesting(value) -> int:
         levels += 1
         value = getattr(value, "primal", None)
     return levels
-
-
-def _cumprod_grad_values(g, out, x, axis):
-    """``_cumprod_grad`` for plain ``x`` and ``out`` (``g`` may be traced: the rule is linear in g)."""
-    zero = x == 0
-    safe = np.where(zero, 1, x)
-    grad = _reverse_cumsum(g * out, axis) / safe
-    if not zero.any():
-        return grad
-    zeros_so_far = np.cumsum(zero, axis=axis)
-    first_zero = zero & (zeros_so_far == 1)
-    at_first_zero = _reverse_cumsum(g * np.cumprod(np.where(first_zero, 1, x), axis=axis), axis)
-    return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, 0))
 
 
 def _without_initial(value, axis):
