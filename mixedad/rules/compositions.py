@@ -2,11 +2,12 @@
 so their derivatives (every mode) come from the rules they are built from."""
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
 
-from .table import holds_traced, implements, plain_argument
+from .table import elementwise, holds_traced, implements, plain_argument
 from ..core.arrays import LeveledValue
 from ..core.region import read_value
 from ..core.traced import Traced
@@ -58,11 +59,25 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return np.moveaxis(result, -1, axisc)
 
 
-@implements(np.sinc)
-def sinc(x):
-    # sin(pi x)/(pi x), 1 at 0; np.where keeps the 0/0 branch's tangent out (derivative 0 at 0)
-    scaled = np.pi * np.where(x == 0, 1.0, x)
-    return np.where(x == 0, 1.0, np.sin(scaled) / scaled)
+# sinc' = (y cos y - sin y) / (y x), y = pi x, cancels near 0: for |x| < 0.1 the Taylor series
+# pi y sum_k (-1)^k 2k y^(2k-2) / (2k+1)! (to 1e-21) replaces it. The partial is differentiated
+# for higher derivatives, so each branch's input is guarded (no inf or NaN in the branch not taken).
+SINC_SERIES = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, 8))
+
+
+def _sinc_partial(x):
+    small = np.abs(x) < 0.1
+    y = math.pi * np.where(small, x, 0.0)
+    z = y * y
+    series = SINC_SERIES[-1]
+    for c in SINC_SERIES[-2::-1]:
+        series = series * z + c
+    far = np.where(small, 1.0, x)
+    y_far = math.pi * far
+    return np.where(small, math.pi * y * series, (y_far * np.cos(y_far) - np.sin(y_far)) / (y_far * far))
+
+
+sinc = elementwise(np.sinc, _sinc_partial)  # the value is NumPy's own np.sinc
 
 
 if hasattr(np, "trapezoid"):
