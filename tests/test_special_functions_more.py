@@ -418,3 +418,15 @@ def test_check_rule_sinc():
     from mixedad.checking import check_rule
     from mixedad.rules.compositions import sinc
     check_rule(sinc, max_examples=20)
+
+
+def test_zeta_loads_the_rules_when_it_is_the_first_scipy_function_to_meet_a_traced_value():
+    # scipy.special.zeta calls the private ufunc _zeta; a fresh process has loaded no rules yet
+    import subprocess
+    import sys
+    program = ("import numpy as np, mixedad, scipy.special as s\n"
+               "g = mixedad.gradient(lambda q: np.sum(s.zeta(2.0, q)), np.array([1.5]))\n"
+               "print(repr(float(g[0])), repr(float(-2 * s.zeta(3.0, 1.5))))\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    got, want = map(float, result.stdout.split())
+    assert got == pytest.approx(want, rel=1e-12)

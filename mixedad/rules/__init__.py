@@ -13,7 +13,9 @@ from ..core.dispatch import ON_DEMAND_RULES
 
 def _load_special_rules(function) -> None:
     special = sys.modules.get("scipy.special")
-    if special is not None and getattr(special, getattr(function, "__name__", ""), None) is function:
+    name = getattr(function, "__name__", "")
+    # scipy.special.zeta calls the private ufunc _zeta: look in the module of ufuncs too
+    if special is not None and function in (getattr(special, name, None), getattr(special._ufuncs, name, None)):
         from . import special as _special  # noqa: F401  (registers on import)
         ON_DEMAND_RULES.remove(_load_special_rules)
 
