@@ -1,6 +1,7 @@
 """Errors raised by mixedad, and locating the user's source line they point at."""
 from __future__ import annotations
 
+import functools
 import linecache
 import os
 import sys
@@ -48,6 +49,7 @@ def is_internal(filename: str) -> bool:
 _LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "purelib", "platlib")})
 
 
+@functools.lru_cache(maxsize=1024)  # the profiler asks for every recorded operation
 def _in_library(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_LIBRARY_DIRS) and not filename.startswith(_PACKAGE_DIR)
 
