@@ -7,7 +7,6 @@ and/or ``defjvp``).
 """
 from __future__ import annotations
 
-import functools
 from functools import partial
 import inspect
 import time
@@ -130,7 +129,7 @@ class Primitive:
         self.name = name or getattr(fn, "__name__", repr(fn))
         self.elementwise = elementwise
         # ``self(*args, **kwargs)`` for callers that hold the arguments already packed
-        self.bind_arguments = functools.partial(bind_elementwise if elementwise else bind, self)
+        self.bind_arguments = partial(bind_elementwise if elementwise else bind, self)
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.multiple_outputs = multiple_outputs
         self.differentiable = True
@@ -443,15 +442,8 @@ def bind(prim: Primitive, args, kwargs):
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
     if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
-        if len(traced_positions) == 1:  # x[key], x.reshape(...) in a loop: inline
-            base = args[traced_positions[0]]
-            result._view_of = view_of(prim, base, kwargs, entry.selection)
-            if base._views is None:
-                base._views = [result]
-            else:
-                base._views.append(result)
-        else:
-            _mark_aliased((result,), args, traced_positions)
+        base = args[traced_positions[0]] if len(traced_positions) == 1 else None
+        _mark_aliased((result,), args, traced_positions, view_of(prim, base, kwargs, entry.selection))
     return result
 
 
@@ -555,8 +547,6 @@ def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwarg
         out = shape_stand_in(out)
     if prim.vjp_rules is None:
         return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
-    if prim.linear and len(traced_positions) == 1 and not prim.joint_vjp:  # reshape, indexing: one call less
-        return partial(_one_linear_cotangent, rule_at[traced_positions[0]], out, arg_values, kwargs)
     pullback = _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     return partial(_componentwise, pullback) if prim.linear else pullback
 
@@ -575,12 +565,6 @@ def _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, 
 
 
 def _one_cotangent(rule, out, arg_values, kwargs, g):
-    return (rule(g, out, *arg_values, **kwargs),)
-
-
-def _one_linear_cotangent(rule, out, arg_values, kwargs, g):
-    if isinstance(g, LeveledValue):
-        return apply_linear(partial(_one_cotangent, rule, out, arg_values, kwargs), g)
     return (rule(g, out, *arg_values, **kwargs),)
 
 
