@@ -155,13 +155,16 @@ _STAND_INS: dict[tuple, np.ndarray] = {}
 
 def shape_stand_in(value: Any) -> Any:
     """A read-only, zero-memory array with ``value``'s shape and dtype (cached per pair)."""
-    shape, dtype = np.shape(value), getattr(value, "dtype", None)
-    if dtype is None:
-        return value
+    dtype = getattr(value, "dtype", None)
+    return value if dtype is None else stand_in(np.shape(value), dtype)
+
+
+def stand_in(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A read-only, zero-memory array of this shape and dtype (cached per pair)."""
     key = (shape, dtype)
-    stand_in = _STAND_INS.get(key)
-    if stand_in is None:
+    array = _STAND_INS.get(key)
+    if array is None:
         if len(_STAND_INS) > 1024:
             _STAND_INS.clear()
-        stand_in = _STAND_INS[key] = np.broadcast_to(np.zeros((), dtype), shape)
-    return stand_in
+        array = _STAND_INS[key] = np.broadcast_to(np.zeros((), dtype), shape)
+    return array

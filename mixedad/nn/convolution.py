@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..core.arrays import apply_linear
+from ..core.arrays import apply_linear, stand_in
 from ..core.primitive import primitive
 from ..core.region import read_value
 
@@ -240,22 +240,18 @@ def _plain(*values) -> bool:
     return all(type(v) is np.ndarray or isinstance(v, np.generic) for v in values)
 
 
-def _stand_in(shape, dtype):
-    return np.broadcast_to(np.zeros((), dtype), shape)  # the rules read only its shape
-
-
 # The two cotangents of conv2d as primitives of their own, for second order (the reverse
 # rules then run on forward duals): each is linear in each of its arguments.
 @primitive
 def conv2d_input_cotangent(g, weight, *, x_shape, **static):
     """``x``'s cotangent of ``conv2d(x, weight)`` for the output cotangent ``g``."""
-    return _conv2d_vjp_x(g, None, _stand_in(x_shape, np.result_type(g, weight)), weight, **static)
+    return _conv2d_vjp_x(g, None, stand_in(x_shape, np.result_type(g, weight)), weight, **static)
 
 
 @primitive
 def conv2d_weight_cotangent(g, x, *, weight_shape, **static):
     """``weight``'s cotangent of ``conv2d(x, weight)`` for the output cotangent ``g``."""
-    return _conv2d_vjp_weight(g, None, x, _stand_in(weight_shape, np.result_type(g, x)), **static)
+    return _conv2d_vjp_weight(g, None, x, stand_in(weight_shape, np.result_type(g, x)), **static)
 
 
 conv2d_input_cotangent.defbilinear()
