@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .core.arrays import ARRAY_TYPES, LeveledValue
-from .core.errors import InputError, MixedadError
+from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
@@ -169,6 +169,8 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
     try:
         result = f(*args)
     except ValueError as error:
+        if replaced_by_numpy(error):
+            raise replaced_by_numpy(error) from None
         replacement = guarded_write_error(trace, error)
         if replacement is None:
             raise

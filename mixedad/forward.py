@@ -26,7 +26,7 @@ import numpy as np
 
 from .core.arrays import LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
-from .core.errors import (InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
+from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
                           UnsupportedAttributeError, complex_result_error, error_with_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
@@ -114,9 +114,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
     def __array__(self, dtype=None, copy=None):
         raise error_with_location(
             NonDifferentiableError,
-            "np.asarray / np.array on a forward-mode dual{where} would drop its tangent. Keep it "
-            "as it is (NumPy functions accept it), or compute this outside the differentiated "
-            "function.", skip=1)
+            "np.asarray / np.array on a forward-mode dual (or storing it into a NumPy array, "
+            "out[i] = value){where} would drop its tangent. Keep it as it is (NumPy functions accept "
+            f"it), or compute this outside the differentiated function. {FILL_AN_ARRAY}", skip=1)
 
     def _conversion_error(self, what: str, advice: str = ""):
         return error_with_location(

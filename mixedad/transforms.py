@@ -22,7 +22,7 @@ import numpy as np
 
 from .api import _argnums_tuple, _Inputs, _leaf_value, _plain_tree, call_guarded, gradient
 from .core.arrays import LeveledValue
-from .core.errors import InputError, MixedadError
+from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.pytree import flatten, unflatten
 from .core.region import close_region, primal
@@ -77,7 +77,12 @@ def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
         call_args = list(args)
         for number, values, definition, tangents in zip(numbers, leaves, definitions, directions):
             call_args[number] = unflatten(definition, [seed(v, t, level, chunk) for v, t in zip(values, tangents)])
-        out_leaves, out_definition = flatten(f(*call_args))
+        try:
+            out_leaves, out_definition = flatten(f(*call_args))
+        except ValueError as error:
+            if replaced_by_numpy(error):
+                raise replaced_by_numpy(error) from None
+            raise
         return out_definition, [split(leaf, level, chunk) for leaf in out_leaves]
     finally:
         level.active = False  # a dual that escapes now raises when used

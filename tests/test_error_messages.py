@@ -61,10 +61,9 @@ def test_storing_traced_values_into_a_numpy_array_says_what_to_do():
         out[0] = x[0, 0] ** 2
         return np.sum(out)
 
-    with pytest.raises(ValueError) as caught:  # NumPy replaces the error, keeping ours as the cause
+    # NumPy replaces the error with its own ValueError; gradient raises mixedad's again
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"out\[i\] = value.*np\.zeros_like\(x\)"):
         mixedad.gradient(elements, A)
-    assert isinstance(caught.value.__cause__, mixedad.MixedadError)
-    assert "out[i] = value" in str(caught.value.__cause__)
 
 
 def test_branching_mapped_function_closing_over_a_differentiated_value_is_named():

@@ -189,6 +189,23 @@ def test_nan_order_statistics_skip_nans(f):
         assert np.all(got[~finite] == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("f", [
+    lambda v: np.nanmedian(v, axis=1),
+    lambda v: np.nanmedian(v),
+    lambda v: np.nanpercentile(v, 30, axis=1, keepdims=True),
+], ids=["nanmedian axis", "nanmedian", "nanpercentile keepdims"])
+def test_nan_order_statistics_of_empty_slices_are_nan_like_numpy(f, dtype):
+    x = np.ones((2, 0), dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = f(x)
+        got, value = mixedad.gradient(lambda v: (np.sum(v), f(v)), x, has_aux=True)
+    assert value.shape == expected.shape and value.dtype == expected.dtype
+    assert np.all(np.isnan(value))
+    assert got.shape == x.shape and got.dtype == dtype
+
+
 def test_all_nan_slice_gives_nan_like_numpy():
     x = np.array([[np.nan, np.nan], [1.0, 2.0]])
     with warnings.catch_warnings():

@@ -88,6 +88,22 @@ class MixedadError(Exception):
     """Base class of every error mixedad raises on purpose."""
 
 
+# What to do instead of storing differentiated values into a NumPy array (out[i] = value).
+FILL_AN_ARRAY = ("To fill an array with differentiated values, make the array from a differentiated one: "
+                 "out = np.zeros_like(x) (or np.zeros_like(x, shape=...)) accepts out[i] = value; or collect "
+                 "the values in a list and use np.stack([...]).")
+
+
+def replaced_by_numpy(error: BaseException) -> MixedadError | None:
+    """mixedad's error behind a ValueError NumPy raised instead: ``buf[i] = value`` into a
+    NumPy array calls ``float(value)``; mixedad refuses, and NumPy reports "setting an array
+    element with a sequence"."""
+    if isinstance(error, MixedadError) or not isinstance(error, ValueError):
+        return None
+    origin = error.__cause__ if error.__cause__ is not None or error.__suppress_context__ else error.__context__
+    return origin if isinstance(origin, MixedadError) else None
+
+
 class UnsupportedOperationError(MixedadError, TypeError):
     """A NumPy function or method reached mixedad and it has no rule for it."""
 

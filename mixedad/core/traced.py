@@ -14,7 +14,7 @@ import numpy as np
 
 from .arrays import RefusesIntegralConversion
 from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
-from .errors import (InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
+from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, error_with_location)
 
 
@@ -114,10 +114,8 @@ class Traced(RefusesIntegralConversion):
             NonDifferentiableError,
             "np.asarray / np.array on a traced value (or on a list holding one), or storing it into "
             "a NumPy array (out[i] = value){where}, would drop its derivative. Keep it as a traced "
-            "value (NumPy functions accept it). To fill an array with traced values, make the array "
-            "from a traced one: out = np.zeros_like(x) (or np.zeros_like(x, shape=...)) accepts "
-            "out[i] = value; or collect the values in a list and use np.stack([...]); or move this "
-            "computation outside the differentiated function.",
+            f"value (NumPy functions accept it), or move this computation outside the differentiated "
+            f"function. {FILL_AN_ARRAY}",
             skip=1,
         )
 
@@ -134,9 +132,7 @@ class Traced(RefusesIntegralConversion):
 
     def __float__(self):
         raise self._conversion_error("float() (or storing it into a NumPy array, out[i] = value)",
-                                     " To fill an array element by element, make it from a traced array "
-                                     "(out = np.zeros_like(x), or np.zeros_like(x, shape=...)), or collect "
-                                     "the values in a list and np.stack it.")
+                                     " " + FILL_AN_ARRAY)
 
     def __int__(self):
         raise self._conversion_error("int()")

@@ -604,5 +604,5 @@ def pad(array, pad_width, mode="constant", **kwargs):
         source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), widths, mode=mode, **kwargs)
         return getitem_(_flat(array), key=source)
     raise unsupported_option(
-        f"np.pad with mode={mode!r} {kwargs or ''}is not supported on traced values; supported modes are "
+        f"np.pad with mode={mode!r}{f' and {kwargs}' if kwargs else ''} is not supported on traced values; supported modes are "
         "'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even').")

@@ -103,6 +103,8 @@ def _nan_quantile(a, q, axis, keepdims, function, dtype):
     if axis is not None and not isinstance(axis, (int, np.integer)):
         raise unsupported_option(f"{function} on traced values takes one axis (or None), not {axis!r}")
     values = np.ravel(a) if axis is None else np.moveaxis(a, int(axis), -1)
+    if np.shape(values)[-1] == 0:  # no values at all: NaN, as NumPy (it also warns)
+        return np.nanquantile(np.zeros(np.shape(a), dtype), q, axis=axis, keepdims=keepdims).astype(dtype)
     ordered = np.sort(values, axis=-1)
     valid = np.sum(~np.isnan(read_value(values, function)), axis=-1)  # (...)
     ordered = _in_dtype(ordered, dtype)
