@@ -6,7 +6,7 @@ scipy.special table loads on demand, so SciPy stays optional.
 import sys
 
 from . import (assignment, compositions, decompositions, determinants, elementwise, gathers, in_place,  # noqa: F401
-               linalg, masked_reductions, metadata, reductions, shape, signal, statistics,
+               linalg, masked_reductions, metadata, padding, reductions, shape, signal, statistics,
                ufunc_methods, utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 

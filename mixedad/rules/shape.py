@@ -577,32 +577,3 @@ def tile(A, reps):
     spread = reshape_(A, shape=tuple(m for n in shape for m in (1, n)), order="C")
     tiled = broadcast_to(spread, shape=tuple(m for r, n in zip(reps, shape) for m in (r, n)))
     return reshape_(tiled, shape=tuple(r * n for r, n in zip(reps, shape)), order="C")
-
-
-_GATHER_PAD_MODES = ("edge", "reflect", "symmetric", "wrap")
-
-
-@implements(np.pad)
-def pad(array, pad_width, mode="constant", **kwargs):
-    _reject_traced(pad_width, "The pad width of np.pad")
-    shape = _shape(array)
-    widths = np.asarray(pad_width)
-    if widths.dtype.kind not in "iu":
-        raise TypeError("`pad_width` must be of integral type.")
-    widths = tuple(tuple(pair) for pair in np.broadcast_to(widths, (len(shape), 2)).tolist())
-    if mode == "constant":
-        constant_values = kwargs.pop("constant_values", 0)
-        if kwargs:
-            raise TypeError(f"unsupported keyword arguments for mode 'constant': {set(kwargs)}")
-        if isinstance(constant_values, (Traced, LeveledValue)) and constant_values.ndim == 0:  # reaches every padded element
-            border = np.pad(np.zeros(shape, dtype=bool), widths, constant_values=True)
-            return pad_(array, widths=widths, constant_values=0) + border * constant_values
-        _reject_traced(constant_values, "A per-side constant_values of np.pad")
-        return pad_(array, widths=widths, constant_values=constant_values)
-    if mode in _GATHER_PAD_MODES and kwargs.get("reflect_type", "even") == "even":
-        # each padded element copies one input element: pad the flat positions, then gather
-        source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), widths, mode=mode, **kwargs)
-        return getitem_(_flat(array), key=source)
-    raise unsupported_option(
-        f"np.pad with mode={mode!r}{f' and {kwargs}' if kwargs else ''} is not supported on traced values; supported modes are "
-        "'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even').")
