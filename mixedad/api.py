@@ -244,11 +244,12 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                     f"{len(result)} values. If the values after the first are auxiliary outputs, return "
                     "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
-            if plain.shape == () and plain.dtype.kind == "b":
+            if plain.shape == () and plain.dtype.kind in "biu":
+                what = "a bool (a comparison" if plain.dtype.kind == "b" else f"an integer ({plain.dtype}: a count or an index"
                 raise MixedadError(
-                    "gradient needs f to return a floating-point scalar; it returned a bool (a comparison "
-                    "has no derivative). Return the quantity compared, or a float built from it.")
-            if plain.shape != () or plain.dtype.kind not in "fiu":
+                    f"gradient needs f to return a floating-point scalar; it returned {what} has no derivative). "
+                    "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")
+            if plain.shape != () or plain.dtype.kind != "f":
                 raise MixedadError(
                     f"gradient needs f to return a scalar; it returned {type(result).__name__} "
                     f"with shape {plain.shape}.")

@@ -27,7 +27,8 @@ import numpy as np
 from .core.arrays import LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
-                          UnsupportedAttributeError, complex_result_error, error_with_location)
+                          UnsupportedAttributeError, complex_result_error, converted_by_numpy, error_with_location,
+                          numpy_function_entered)
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
@@ -115,8 +116,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         raise error_with_location(
             NonDifferentiableError,
             "np.asarray / np.array on a forward-mode dual (or storing it into a NumPy array, "
-            "out[i] = value){where} would drop its tangent. Keep it as it is (NumPy functions accept "
-            f"it), or compute this outside the differentiated function. {FILL_AN_ARRAY}", skip=1)
+            "out[i] = value){where} would drop its tangent." + converted_by_numpy(numpy_function_entered(2))
+            + f" Keep it as it is (NumPy functions accept it), or compute this outside the differentiated "
+            f"function. {FILL_AN_ARRAY}", skip=1)
 
     def _conversion_error(self, what: str, advice: str = ""):
         return error_with_location(

@@ -105,6 +105,11 @@ class ScalarDual:
     def __pow__(self, other): return apply_scalar(np.power, (self, other))
     def __rpow__(self, other): return apply_scalar(np.power, (other, self))
     def __mod__(self, other): return apply_scalar(np.remainder, (self, other))
+    def __rmod__(self, other): return apply_scalar(np.remainder, (other, self))
+    def __floordiv__(self, other): return apply_scalar(np.floor_divide, (self, other))
+    def __rfloordiv__(self, other): return apply_scalar(np.floor_divide, (other, self))
+    def __divmod__(self, other): return self // other, self % other
+    def __rdivmod__(self, other): return other // self, other % self
     def __neg__(self): return apply_scalar(np.negative, (self,))
     def __pos__(self): return self
     def __abs__(self): return apply_scalar(np.absolute, (self,))

@@ -172,6 +172,36 @@ def test_forward_and_reverse_name_unsupported_uses_with_the_line(differentiate, 
     assert "test_error_messages.py" in str(caught.value)
 
 
-def test_returning_a_bool_says_a_comparison_has_no_derivative():
-    with pytest.raises(mixedad.MixedadError, match="returned a bool.*comparison has no derivative"):
-        mixedad.gradient(lambda x: bool(np.sum(x) > 0), A)
+@pytest.mark.parametrize("f, match", [
+    (lambda x: bool(np.sum(x) > 0), "returned a bool.*comparison has no derivative"),
+    (lambda x: np.any(x > 0), "returned a bool.*comparison has no derivative"),
+    (lambda x: np.sum(x > 0), "returned an integer.*count or an index has no derivative"),  # an accuracy count
+    (lambda x: np.argmax(x), "returned an integer.*count or an index has no derivative"),
+    (lambda x: 0, "returned an integer"),
+], ids=["bool", "np.any", "count", "argmax", "int constant"])
+@pytest.mark.parametrize("differentiate", [mixedad.gradient, lambda f, x: mixedad.prepare(f, x).gradient(x)],
+                         ids=["gradient", "prepare"])
+def test_returning_a_bool_or_an_integer_is_an_error_not_a_zero_gradient(f, match, differentiate):
+    with pytest.raises(mixedad.MixedadError, match=match):
+        differentiate(f, A)
+
+
+def test_a_float_constant_output_has_a_zero_gradient():
+    np.testing.assert_array_equal(mixedad.gradient(lambda x: 0.0, A), np.zeros_like(A))
+
+
+@pytest.mark.parametrize("f, advice", [
+    (lambda x: np.sum([x[0] * x[1], x[1]]), r"np\.sum was given differentiated values inside a list.*np\.sum\(np\.stack"),
+    (lambda x: np.max([x[0], x[1]]), r"np\.max\(np\.stack"),
+    (lambda x: np.linalg.norm([x[0], x[1]]), r"np\.linalg\.norm\(np\.stack"),
+    (lambda x: np.sum(np.r_[x, 2 * x]), r"np\.r_ and np\.c_.*np\.concatenate"),
+    (lambda x: np.sum(np.vectorize(lambda t: t * t)(x)), r"mixedad\.map"),
+    (lambda x: np.polynomial.polynomial.polyval(0.7, x), r"np\.polyval"),
+], ids=["sum of a list", "max of a list", "norm of a list", "r_", "vectorize", "polynomial"])
+@pytest.mark.parametrize("differentiate", [
+    lambda f, x: mixedad.gradient(lambda v: np.sum(f(v)), x),
+    lambda f, x: mixedad.jvp(f, (x,), (np.ones_like(x),)),
+], ids=["gradient", "jvp"])
+def test_numpy_functions_that_convert_traced_values_are_named_with_what_to_do(f, advice, differentiate):
+    with pytest.raises(mixedad.NonDifferentiableError, match=f"(?s)test_error_messages.py.*{advice}"):
+        differentiate(f, np.array([1.5, 2.5]))

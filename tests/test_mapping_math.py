@@ -348,3 +348,14 @@ def test_scipy_ufunc_without_a_rule_is_named_by_its_module():
     message = str(caught.value)
     assert f"scipy.special.{ufunc.__name__}" in message and "numpy." not in message
     assert "test_mapping_math.py" in message
+
+
+def test_floor_division_modulo_and_divmod_of_scalar_duals():
+    def f(t):
+        quotient, remainder = divmod(t, 0.7)
+        if t > 0:
+            return (t // 0.3) * t + remainder ** 2 + 2.5 % (t + 3) + quotient
+        return 5.0 // (t - 2) + t % 0.4 + divmod(1.5, t - 2)[1]
+    x = np.array([0.35, 1.23, -0.41, 2.05])  # away from the jumps
+    check_sum(f, x)
+    check_float32(f, x)

@@ -95,6 +95,10 @@ def cases():
         Case("einsum-ellipsis-implicit", lambda a, b: np.einsum("...i,...i", a, b), (randn(2, 3), v3)),
         Case("einsum-ellipsis-summed", lambda a: np.einsum("...ij->...j", a), (randn(2, 3, 4),)),
         Case("einsum-ellipsis-front", lambda a, b: np.einsum("i...,i...->...", a, b), (randn(3, 2), randn(3, 1, seed=1))),
+        # a label of size 1 in every other operand, summed out: this operand alone spans it
+        Case("einsum-broadcast-summed", lambda a, b: np.einsum("ij,j->i", a, b), (randn(3, 1), v4)),
+        Case("einsum-broadcast-both", lambda a, b: np.einsum("ij,ij->i", a, b), (randn(3, 1), randn(1, 4, seed=1))),
+        Case("einsum-broadcast-total", lambda a, b: np.einsum("ij,kj->ik", a, b), (randn(3, 4), randn(2, 1, seed=1))),
         Case("einsum-sum-out", lambda a: np.einsum("ij->i", a), (a34,)),
         Case("einsum-total", lambda a: np.einsum("ij->", a), (a34,)),
         Case("einsum-outer", lambda a, b: np.einsum("i,j->ij", a, b), (v3, v4)),

@@ -281,7 +281,7 @@ def traced_results(f, x, mode="reverse"):
     def with_results(v):
         results = f(v)
         parts = results if isinstance(results, (tuple, list)) else (results,)
-        return sum(np.sum(p) for p in parts if is_float_array(p)), results
+        return sum((np.sum(p) for p in parts if is_float_array(p)), 0.0), results
     return mixedad.gradient(with_results, x, has_aux=True, mode=mode)[1]
 
 

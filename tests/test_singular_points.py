@@ -391,3 +391,15 @@ def test_third_derivative_of_cumprod_at_two_zeros():
                 - second_differences(weighted_cumprod, x - step * direction, 0.01)) / (2 * step)
     np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-5)
     assert abs(tangent[1, 3]) > 1  # a third derivative through both zeros
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_hypot_at_the_origin_has_the_subgradient_norm_has(mode):
+    # hypot(x, y) = norm([x, y]); both give 0 at the origin (0 / 0 would be NaN), and the usual
+    # derivative elsewhere
+    for point in (np.zeros(2), np.array([3.0, -4.0]), np.array([0.0, 2.0])):
+        hypot = mixedad.gradient(lambda v: np.hypot(v[0], v[1]), point, mode=mode)
+        norm = mixedad.gradient(lambda v: np.linalg.norm(v), point, mode=mode)
+        np.testing.assert_allclose(hypot, norm, atol=1e-15)
+        if np.any(point):
+            np.testing.assert_allclose(hypot, numerical_gradient(lambda v: np.hypot(v[0], v[1]), point), rtol=1e-7)

@@ -73,6 +73,40 @@ def user_location(skip: int = 1) -> SourceLocation | None:
     return None
 
 
+def numpy_function_entered(skip: int = 1) -> str | None:
+    """The NumPy function the user's code called that led here (``"np.sum"``,
+    ``"np.linalg.norm"``, ``"np.vectorize.__call__"``), or None if the call came from elsewhere."""
+    frame, entered = sys._getframe(skip), None
+    while frame is not None and is_internal(frame.f_code.co_filename):
+        if _NUMPY_DIR is not None and frame.f_code.co_filename.startswith(_NUMPY_DIR):
+            entered = frame
+        frame = frame.f_back
+    if entered is None or frame is None:
+        return None
+    public = []  # numpy.linalg._linalg -> linalg; numpy._core.fromnumeric, numpy.lib._* -> nothing
+    for part in entered.f_globals.get("__name__", "").split(".")[1:]:
+        if part.startswith("_") or part == "lib":
+            break
+        public.append(part)
+    return ".".join(["np", *public, getattr(entered.f_code, "co_qualname", entered.f_code.co_name)])
+
+
+def converted_by_numpy(entered: str | None) -> str:
+    """What to do when the NumPy function ``entered`` (from ``numpy_function_entered``) converted
+    differentiated values to a plain array."""
+    if entered is None:
+        return ""
+    if entered.startswith("np.vectorize"):
+        return " np.vectorize runs its function on plain values: use mixedad.map(f, x) instead."
+    if "AxisConcatenator" in entered:
+        return " np.r_ and np.c_ convert their pieces: use np.concatenate([...]) or np.column_stack([...])."
+    if entered.startswith("np.polynomial"):
+        return (" np.polynomial converts its coefficients: evaluate with np.polyval(coefficients[::-1], x) "
+                "(highest degree first) instead.")
+    return (f" {entered} was given differentiated values inside a list or tuple and converted them: make one "
+            f"differentiated array first, as in {entered}(np.stack([a, b])).")
+
+
 def describe_location(location: SourceLocation | None) -> str:
     if location is None:
         return ""

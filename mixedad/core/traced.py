@@ -15,7 +15,7 @@ import numpy as np
 from .arrays import RefusesIntegralConversion
 from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
-                     UnsupportedAttributeError, error_with_location)
+                     UnsupportedAttributeError, converted_by_numpy, error_with_location, numpy_function_entered)
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -113,9 +113,9 @@ class Traced(RefusesIntegralConversion):
         raise error_with_location(
             NonDifferentiableError,
             "np.asarray / np.array on a traced value (or on a list holding one), or storing it into "
-            "a NumPy array (out[i] = value){where}, would drop its derivative. Keep it as a traced "
-            f"value (NumPy functions accept it), or move this computation outside the differentiated "
-            f"function. {FILL_AN_ARRAY}",
+            "a NumPy array (out[i] = value){where}, would drop its derivative."
+            + converted_by_numpy(numpy_function_entered(2)) + " Keep it as a traced value (NumPy functions "
+            f"accept it), or move this computation outside the differentiated function. {FILL_AN_ARRAY}",
             skip=1,
         )
 

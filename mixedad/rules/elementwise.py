@@ -132,7 +132,9 @@ arccos = elementwise(np.arccos, lambda x: -1 / np.sqrt(1 - x * x), domain=UNIT)
 arctan = elementwise(np.arctan, lambda x: 1 / (1 + x * x))
 arctan2 = elementwise(np.arctan2, lambda y, x: x / (x * x + y * y), lambda y, x: -y / (x * x + y * y),
                       domain=(NONZERO, NONZERO))
-hypot = elementwise(np.hypot, lambda x, y, out: x / out, lambda x, y, out: y / out, domain=(NONZERO, NONZERO))
+# At (0, 0) the partials are 0, as for np.linalg.norm (a subgradient), not 0 / 0.
+hypot = elementwise(np.hypot, lambda x, y, out: x / np.where(out == 0, 1, out),
+                    lambda x, y, out: y / np.where(out == 0, 1, out), domain=(NONZERO, NONZERO))
 sinh = elementwise(np.sinh, UfuncOf(np.cosh))
 cosh = elementwise(np.cosh, UfuncOf(np.sinh))
 tanh = elementwise(np.tanh, lambda x, out: 1 - out * out)

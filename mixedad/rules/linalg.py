@@ -274,6 +274,9 @@ def _einsum_operand_cotangent(g, output, labels, operands, k, sizes):
     # along them. Labels this operand broadcasts (size 1 against more) are summed here.
     kept = "".join(c for c in unique if c in present and not (own_size[c] == 1 and sizes[c] != 1))
     ct = np.einsum(",".join(specs) + "->" + kept, *arrays, optimize="greedy" if len(arrays) > 2 else False)
+    kept_shape = tuple(own_size[c] for c in kept)
+    if np.shape(ct) != kept_shape:  # a label of size 1 everywhere else: this operand alone spans it
+        ct = np.broadcast_to(ct, kept_shape)
     ct = np.reshape(ct, [own_size[c] if c in kept else 1 for c in unique])
     if len(unique) == len(spec):
         return ct
