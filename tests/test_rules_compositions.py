@@ -125,3 +125,32 @@ def test_quantile_values_and_dtypes_equal_numpys(function, q):
     assert value == expected and value.dtype == expected.dtype  # float64 for an array of q, as NumPy
     assert grad.dtype == np.float32
     np.testing.assert_allclose(grad, numerical_gradient(lambda x: np.sum(function(x, q) * 3.0), x), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # NumPy deprecates 2-vectors in np.cross
+@pytest.mark.parametrize("shape_a, shape_b, options", [
+    ((3,), (3,), {}), ((4, 3), (3,), {}), ((2,), (2,), {}), ((5, 2), (5, 2), {}), ((2,), (3,), {}),
+    ((4, 3), (4, 2), {}), ((3, 4), (3, 4), {"axis": 0}), ((2, 4), (4, 3), {"axisa": 0, "axisc": 0}),
+], ids=["3x3", "batch 3", "2x2", "batch 2x2", "2x3", "3x2 batch", "axis", "axisa axisc"])
+def test_cross_matches_numpy_and_finite_differences(shape_a, shape_b, options):
+    rng = np.random.default_rng(len(shape_a) + len(shape_b))
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    expected = np.cross(a, b, **options)
+    weights = rng.standard_normal(np.shape(expected))
+
+    def loss(a, b):
+        return np.sum(np.cross(np.sin(a), b, **options) * weights)
+    reference = numerical_gradients(loss, [a, b], (0, 1))
+    for mode in MODES:
+        got = mixedad.gradient(loss, a, b, argnums=(0, 1), mode=mode)
+        for g, r in zip(got, reference):
+            np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-8, err_msg=mode)
+    value = mixedad.gradient(lambda a, b: (np.sum(a), np.cross(a, b, **options)), a.astype(np.float32),
+                             b.astype(np.float32), has_aux=True)[1]
+    assert value.dtype == np.float32 and value.shape == expected.shape
+    np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cross_of_other_lengths_raises_like_numpy():
+    with pytest.raises(ValueError, match="dimension must be 2 or 3"):
+        mixedad.gradient(lambda a: np.sum(np.cross(a, a)), np.ones(4))

@@ -51,10 +51,14 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if axis is not None:
         axisa = axisb = axisc = axis
     a, b = np.moveaxis(a, axisa, -1), np.moveaxis(b, axisb, -1)
-    if np.shape(a)[-1] != 3 or np.shape(b)[-1] != 3:
-        raise unsupported_option("np.cross on traced values supports 3-vectors only")
-    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
-    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    if np.shape(a)[-1] not in (2, 3) or np.shape(b)[-1] not in (2, 3):
+        raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    if np.shape(a)[-1] == np.shape(b)[-1] == 2:  # the z component alone, as NumPy (which deprecates it)
+        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    a0, a1 = a[..., 0], a[..., 1]
+    b0, b1 = b[..., 0], b[..., 1]
+    a2 = a[..., 2] if np.shape(a)[-1] == 3 else 0.0  # a 2-vector lies in the xy plane
+    b2 = b[..., 2] if np.shape(b)[-1] == 3 else 0.0
     result = np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
     return np.moveaxis(result, -1, axisc)
 
