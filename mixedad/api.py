@@ -245,7 +245,8 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                     "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
             if plain.shape == () and plain.dtype.kind in "biu":
-                what = "a bool (a comparison" if plain.dtype.kind == "b" else f"an integer ({plain.dtype}: a count or an index"
+                what = ("a bool (a comparison" if plain.dtype.kind == "b"
+                        else f"an integer ({plain.dtype}: a count or an index")
                 raise MixedadError(
                     f"gradient needs f to return a floating-point scalar; it returned {what} has no derivative). "
                     "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")

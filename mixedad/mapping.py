@@ -440,7 +440,8 @@ def _with_dual_math(f: Callable) -> Callable:
         original = function.__globals__
         namespace = namespaces.setdefault(id(original), (original, {**original, "__builtins__": dual_builtins}))[1]
         cells = function.__closure__ and tuple(
-            types.CellType() if _is_math(value) or isinstance(value, functools.partial) or _function_of(value) in rebinds
+            types.CellType()
+            if _is_math(value) or isinstance(value, functools.partial) or _function_of(value) in rebinds
             else cell for cell, value in zip(function.__closure__, builtins.map(_cell_value, function.__closure__)))
         rebuilt[function] = types.FunctionType(function.__code__, namespace, function.__name__, None, cells)
     for original, namespace in namespaces.values():

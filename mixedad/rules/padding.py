@@ -80,7 +80,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
 
 
 def _constant(array, shape, widths, constant_values):
-    if isinstance(constant_values, (Traced, LeveledValue)) and constant_values.ndim == 0:  # reaches every padded element
+    if isinstance(constant_values, (Traced, LeveledValue)) and constant_values.ndim == 0:  # one value, all sides
         border = np.pad(np.zeros(shape, dtype=bool), widths, constant_values=True)
         return pad_(array, widths=widths, constant_values=0) + border * constant_values
     _reject_traced(constant_values, "A per-side constant_values of np.pad")
