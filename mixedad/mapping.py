@@ -15,7 +15,6 @@ import dis
 import functools
 import math
 import sys
-import sysconfig
 import threading
 import time
 import types
@@ -26,7 +25,7 @@ import numpy as np
 from .core.arrays import LeveledValue
 from .core.dispatch import UFUNC_HANDLERS, numpy_name, ufunc_handler
 from .core.errors import (NonDifferentiableError, NotVectorizableError, UnsupportedOperationError, error_with_location,
-                          user_location)
+                          in_library, is_internal, user_location)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
 from .core.region import primal
@@ -340,10 +339,6 @@ def _vectorized(f: Callable) -> Callable:
 
 
 # --- rebinding math and float in f and the user's functions it calls ------------------------
-_LIBRARIES = ("numpy", "scipy", "mixedad")
-_STDLIB = sysconfig.get_paths()["stdlib"]
-
-
 def _function_of(value) -> types.FunctionType | None:
     """The Python function of the user's own code behind a function, method or partial, or None
     (NumPy's, SciPy's, mixedad's, the standard library's and installed packages' are left alone)."""
@@ -354,27 +349,24 @@ def _function_of(value) -> types.FunctionType | None:
     if not isinstance(value, types.FunctionType):
         return None
     filename = value.__code__.co_filename
-    module = builtins.str(value.__globals__.get("__name__", "")).partition(".")[0]
-    if module in _LIBRARIES or filename.startswith(_STDLIB) or "site-packages" in filename \
-            or "dist-packages" in filename:
-        return None
-    return value
+    return None if is_internal(filename) or in_library(filename) else value
+
+
+def _with_nested(code: types.CodeType) -> list:
+    """``code`` and the code of the lambdas, comprehensions and defs inside it."""
+    return [code, *(inner for constant in code.co_consts if isinstance(constant, types.CodeType)
+                    for inner in _with_nested(constant))]
 
 
 def _code_names(code: types.CodeType) -> set:
-    names = set(code.co_names)
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):  # lambdas, comprehensions and defs inside
-            names |= _code_names(constant)
-    return names
+    return {name for part in _with_nested(code) for name in part.co_names}
 
 
 def _writes_globals(code: types.CodeType) -> bool:
     """Whether ``code`` assigns module globals (``global n; n += 1``): a rebuilt function runs
     in a copy of its module's namespace, where such a write would be lost."""
-    if any(op.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") for op in dis.get_instructions(code)):
-        return True
-    return any(isinstance(constant, types.CodeType) and _writes_globals(constant) for constant in code.co_consts)
+    return any(op.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") for part in _with_nested(code)
+               for op in dis.get_instructions(part))
 
 
 def _cell_value(cell):

@@ -50,7 +50,8 @@ _LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep for 
 
 
 @functools.lru_cache(maxsize=1024)  # the profiler asks for every recorded operation
-def _in_library(filename: str) -> bool:
+def in_library(filename: str) -> bool:
+    """Whether ``filename`` belongs to the standard library or an installed package (not mixedad)."""
     return os.path.abspath(filename).startswith(_LIBRARY_DIRS) and not filename.startswith(_PACKAGE_DIR)
 
 
@@ -61,10 +62,10 @@ def user_location(skip: int = 1) -> SourceLocation | None:
         filename = frame.f_code.co_filename
         if not is_internal(filename):
             called_from = None
-            if _in_library(filename):
+            if in_library(filename):
                 caller = frame.f_back
                 while caller is not None and (is_internal(caller.f_code.co_filename)
-                                              or _in_library(caller.f_code.co_filename)):
+                                              or in_library(caller.f_code.co_filename)):
                     caller = caller.f_back
                 if caller is not None:
                     called_from = SourceLocation(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
