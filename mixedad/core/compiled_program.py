@@ -29,7 +29,8 @@ import numpy as np
 from .arrays import ARRAY_TYPES
 from .compiled import _Writer
 from .errors import MixedadError
-from .primitive import _make_vjp, _replay_bind, checked_joint_cotangents, kept_positions
+from .primitive import _replay_bind, kept_positions
+from .pullbacks import checked_joint_cotangents, make_vjp
 from .region import primal
 from .tape import _PLAIN_COTANGENTS, _add_rule_note, add_selected, fit_cotangent
 from .traced import Traced
@@ -206,7 +207,7 @@ class _ProgramWriter:
         traced_positions = kept_positions(step)
         if traced_positions and prim.vjp_rules is None and step.entry.selection is None:
             rule = self.new_local("r")  # a derived rule, built now from the values it reads (as replayed)
-            lines.append(f"{rule} = _make_vjp({self.constant(prim)}, {self.constant(positions)}, "
+            lines.append(f"{rule} = make_vjp({self.constant(prim)}, {self.constant(positions)}, "
                          f"{self.constant(traced_positions)}, {self.constant(rule_at)}, [{', '.join(arguments)}], "
                          f"{raw}, {self.constant(kwargs)})")
             self.calls[id(step)] = (raw, arguments, keywords, rule)
@@ -348,7 +349,7 @@ def _accumulate(previous, ct, shape, owned):
 def _selected_by_rule(step, buffer, g, raw, arg_values, owned):
     """An indexing entry's cotangent that is not a plain array: through its reverse rule."""
     prim, _, kwargs, (positions, rule_at), _ = step.payload
-    (ct,) = _make_vjp(prim, positions, [0], rule_at, arg_values, raw, kwargs)(g)
+    (ct,) = make_vjp(prim, positions, [0], rule_at, arg_values, raw, kwargs)(g)
     if ct is None:
         return buffer
     _, _, shape, dtype = step.entry.parents[0]
@@ -359,6 +360,6 @@ def _selected_by_rule(step, buffer, g, raw, arg_values, owned):
 _HELPERS = {
     "_primal": primal, "_asarray": np.asarray, "_ARRAY_TYPES": ARRAY_TYPES, "_ndarray": np.ndarray,
     "_PLAIN": _PLAIN_COTANGENTS, "_fit": _fit, "_accumulate": _accumulate, "_add_selected": add_selected,
-    "_selected_by_rule": _selected_by_rule, "_joint": checked_joint_cotangents, "_make_vjp": _make_vjp,
+    "_selected_by_rule": _selected_by_rule, "_joint": checked_joint_cotangents, "make_vjp": make_vjp,
     "_errstate": np.errstate, "_note_failed_rule": _note_failed_rule, "MixedadError": MixedadError,
 }

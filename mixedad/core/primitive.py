@@ -14,18 +14,20 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, is_basic_index, shape_stand_in
+from .arrays import ARRAY_TYPES, LeveledValue, is_basic_index
 from .errors import (InputError, MissingRuleError, MixedadError, complex_result_error, error_with_location,
                      user_location)
-from .linear import forward_rule_kind, has_reverse_rule, transposed_vjp
+from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
+from .pullbacks import fill_missing_cotangents, make_vjp, rule_pullback, saved_bytes, single_pullback
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, borrow, record
 from .traced import Traced
-from .updates import UpdatedTraced, currents, view_of
+from .updates import Rearranged, UpdatedTraced, currents, view_of
 
+_UNKNOWN = object()
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
 _REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
 
@@ -135,6 +137,9 @@ class Primitive:
         self.differentiable = True
         self.vjp_rules: tuple | None = None  # per differentiable argument, or (joint,) with joint_vjp
         self.layouts: dict[int, tuple] = {}  # per argument count: positions and rule per position
+        # For a call with one traced argument (``_bind_one``): (pullback function, rule), from the
+        # rules as ``pullbacks.make_vjp`` would build them; None where that needs make_vjp itself.
+        self.single_pullback: tuple | None = _UNKNOWN
         self.joint_vjp = False
         self.jvp_rules: tuple | None = None
         self.joint_jvp = False
@@ -188,7 +193,7 @@ class Primitive:
         """
         self.vjp_rules = tuple(rules)
         self.joint_vjp = len(rules) == 1
-        self.layouts = {}
+        self._forget_layouts()
         return rules[0] if len(rules) == 1 else self
 
     def defjvp(self, *rules: Callable | None):
@@ -196,7 +201,7 @@ class Primitive:
         or a single ``rule(tangents, out, *args, **kwargs)`` taking a tuple of tangents."""
         self.jvp_rules = tuple(rules)
         self.joint_jvp = len(rules) == 1
-        self.layouts = {}  # a reverse rule can now be derived from it
+        self._forget_layouts()  # a reverse rule can now be derived from it
         return rules[0] if len(rules) == 1 else self
 
     def deflinear(self):
@@ -207,7 +212,7 @@ class Primitive:
         reverse rule must read only shapes and static arguments (never values): it may then
         write into new arrays in place, since a dual cotangent reaches it component by component."""
         self.linear = True
-        self.layouts = {}
+        self._forget_layouts()
         return self
 
     def defbilinear(self):
@@ -215,8 +220,12 @@ class Primitive:
         dot, einsum: products): its forward rule is ``sum_j fn(args with argument j replaced
         by its tangent)``. Without ``defvjp``, the reverse rule is that rule transposed."""
         self.bilinear = True
-        self.layouts = {}
+        self._forget_layouts()
         return self
+
+    def _forget_layouts(self) -> None:
+        self.layouts = {}
+        self.single_pullback = _UNKNOWN
 
     @property
     def forward_rule(self) -> str | None:
@@ -320,8 +329,76 @@ def _check_kwargs(prim: Primitive, kwargs) -> None:
                 "pass differentiable values positionally.", skip=3)
 
 
+# Keyword values that ``bind`` keeps as they are: numbers, strings, slices, dtypes, None.
+_ATOMS = frozenset({int, float, bool, str, slice, type(None), type(Ellipsis), type, np.dtype})
+
+
 def bind(prim: Primitive, args, kwargs):
-    """Apply a general primitive: compute on NumPy values, record one tape entry."""
+    """Apply a general primitive: compute on NumPy values, record one tape entry.
+
+    The common case (a reshape, a sum, an index in a loop) is handled here with only the checks
+    it needs: one traced argument with a value, of a trace that neither records a program nor
+    profiles, and keyword arguments that the rules need not snapshot; everything else goes to
+    ``_bind_general``. The per-operation cost of the tape is paid here."""
+    if len(args) != 1 or type(args[0]) is not Traced:
+        return _bind_general(prim, args, kwargs)
+    only = args[0]
+    trace = only._trace
+    value = only._value
+    if (value is None or trace.program is not None or trace.instrumented or not trace.active
+            or prim.multiple_outputs or (prim.fuses_regions and only._expr is not None)
+            or (type(value) is not np.ndarray and isinstance(value, LeveledValue))):
+        return _bind_general(prim, args, kwargs)
+    for item in kwargs.values():
+        kind = type(item)
+        if kind is tuple:
+            for part in item:
+                if type(part) not in _ATOMS:
+                    return _bind_general(prim, args, kwargs)
+        elif kind not in _ATOMS:
+            return _bind_general(prim, args, kwargs)
+    layout = prim.layouts.get(1)
+    if layout is None:
+        layout = prim.layouts[1] = _rule_layout(prim, 1)
+    if 0 not in layout[1]:
+        return _bind_general(prim, args, kwargs)  # it raises, naming what is missing
+    out = prim.fn(value, **kwargs)
+    if type(out) is not np.ndarray and not isinstance(out, np.generic):
+        out = np.asarray(out)
+    if out.dtype.kind != "f":
+        if out.dtype.kind == "c":
+            raise complex_result_error(prim.name)
+        return out
+    single = prim.single_pullback
+    if single is _UNKNOWN:
+        single = prim.single_pullback = single_pullback(prim, *layout)
+    if single is not None:
+        vjp = partial(single[0], single[1], out, [value], kwargs)
+    else:
+        vjp = make_vjp(prim, layout[0], [0], layout[1], [value], out, kwargs)
+    entry = TapeEntry(((only._entry, only._slot, only._shape, only._dtype),), vjp, prim.name,
+                      _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE, out.shape, out.dtype)
+    if prim.selection_key is not None:
+        key = prim.selection_key(kwargs)
+        entry.selection = (key, is_basic_index(key))
+    entry.index = len(trace.entries)
+    trace.entries.append(entry)
+    result = Traced(trace, out, entry)
+    returns_view = prim.returns_view
+    if returns_view and (returns_view is True or returns_view(kwargs, out)):
+        if prim.view_inverse is not None and prim.selection_key is None:
+            result._view_of = (only, Rearranged(prim.view_inverse, kwargs, only._shape))
+        else:
+            result._view_of = view_of(prim, only, kwargs, entry.selection)
+        if only._views is None:
+            only._views = [result]
+        else:
+            only._views.append(result)
+    return result
+
+
+def _bind_general(prim: Primitive, args, kwargs):
+    """``bind`` for every case."""
     trace = None
     traced_positions = []
     borrowed = None  # the user's arrays among the arguments
@@ -399,7 +476,7 @@ def bind(prim: Primitive, args, kwargs):
         elapsed = time.perf_counter() - start
     else:
         out = apply(*arg_values, **kwargs)
-    vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+    vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
@@ -408,7 +485,7 @@ def bind(prim: Primitive, args, kwargs):
             raise complex_result_error(prim.name)
         entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
                           locations=location)
-        entry.vjp = _fill_missing_cotangents(vjp, outs)
+        entry.vjp = fill_missing_cotangents(vjp, outs)
         record(trace, entry)
         results = [Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o for slot, o in enumerate(outs)]
         if trace.program is not None:
@@ -479,14 +556,14 @@ def _replay_bind(step: Step) -> None:
         vjp = None
     elif step.entry.selection is not None:  # the sweep adds plain cotangents itself: build the rule if asked
         def vjp(g):
-            return _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
+            return make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
     elif prim.vjp_rules is not None:  # a replay's cotangents are plain arrays: no per-component wrapper
-        vjp = _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+        vjp = rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     else:
-        vjp = _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+        vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     if prim.multiple_outputs:
         outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
-        step.entry.vjp = vjp and _fill_missing_cotangents(vjp, outs)
+        step.entry.vjp = vjp and fill_missing_cotangents(vjp, outs)
         for result, value in zip(step.outputs, outs):
             if result is not None:
                 result._value = value
@@ -527,70 +604,6 @@ def _explain_missing_rule(prim: Primitive, traced_positions, rule_at):
     raise error_with_location(
         MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {missing[0]}"
         "{where}.", skip=3)
-
-
-def saved_bytes(arg_values, out) -> int:
-    """What a rule's closure keeps alive until the backward pass (arrays only)."""
-    arrays = {id(a): a for a in list(arg_values) + [out] if isinstance(a, np.ndarray)}
-    return sum(a.nbytes for a in arrays.values() if a.base is None)
-
-
-def _fill_missing_cotangents(vjp, outs):
-    def vjp_with_zeros(gs):
-        return vjp(tuple(np.zeros_like(o) if g is None else g for g, o in zip(gs, outs)))
-    return vjp_with_zeros
-
-
-def _make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
-    if not prim.reverse_reads_values:  # keep no arrays alive: x[i] = v in a loop makes a new array each time
-        arg_values = [shape_stand_in(v) if j in traced_positions else v for j, v in enumerate(arg_values)]
-        out = shape_stand_in(out)
-    if prim.vjp_rules is None:
-        return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
-    pullback = _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
-    return partial(_componentwise, pullback) if prim.linear else pullback
-
-
-def _rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
-    # Partials of module-level functions, not closures: cheaper to make, and every op makes one.
-    if prim.joint_vjp:
-        rule = prim.vjp_rules[0]
-        if len(positions) == 1:
-            return partial(_one_cotangent, rule, out, arg_values, kwargs)
-        keep = [rule_at[j] for j in traced_positions]
-        return partial(_joint_cotangents, prim, rule, len(positions), keep, out, arg_values, kwargs)
-    if len(traced_positions) == 1:
-        return partial(_one_cotangent, rule_at[traced_positions[0]], out, arg_values, kwargs)
-    return partial(_cotangent_per_argument, [rule_at[j] for j in traced_positions], out, arg_values, kwargs)
-
-
-def _one_cotangent(rule, out, arg_values, kwargs, g):
-    return (rule(g, out, *arg_values, **kwargs),)
-
-
-def _joint_cotangents(prim, rule, n_positions, keep, out, arg_values, kwargs, g):
-    cts = checked_joint_cotangents(prim, rule(g, out, *arg_values, **kwargs), n_positions)
-    return [cts[k] for k in keep]
-
-
-def _cotangent_per_argument(rules, out, arg_values, kwargs, g):
-    return [rule(g, out, *arg_values, **kwargs) for rule in rules]
-
-
-def _componentwise(pullback, g):
-    """A linear primitive's reverse rule reads only shapes and static arguments, so it takes a
-    cotangent of another level (a forward dual) one component at a time, as a plain array."""
-    return apply_linear(pullback, g) if isinstance(g, LeveledValue) else pullback(g)
-
-
-def checked_joint_cotangents(prim: Primitive, cts: Any, n_positions: int) -> Any:
-    """What a joint reverse rule returned, if it is one cotangent per positional argument."""
-    if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
-        raise MissingRuleError(
-            f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
-            f"one per positional argument, and returned {type(cts).__name__}. Declare static "
-            f"positional arguments with nondiff_argnums=..., or pass one rule per argument to defvjp.")
-    return cts
 
 
 def primitive(fn: Callable[..., Any] | None = None, *, elementwise: bool = False,

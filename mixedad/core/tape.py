@@ -115,32 +115,48 @@ class TapeEntry:
     elementwise region); None means each cotangent only needs fitting to its parent.
     """
 
-    __slots__ = (
-        "parents", "vjp", "label", "ops", "decision", "n_partials", "shape", "dtype", "n_outputs",
-        "context_shape", "locations", "cotangents", "deferred_value", "index", "saved_bytes",
-        "forward_seconds", "backward_seconds", "selection",
-    )
+    # Every recorded operation makes one: the fields every entry sets are slots, the others
+    # class-level defaults until set (in the instance dict, which Python makes only then).
+    __slots__ = ("parents", "vjp", "label", "decision", "shape", "dtype", "n_outputs", "cotangents", "index",
+                 "__dict__")
+    context_shape: tuple | None = None
+    n_partials = 0
+    locations: tuple = ()
+    deferred_value: Callable[[], Any] | None = None
+    saved_bytes = 0
+    forward_seconds = 0.0
+    backward_seconds = 0.0
+    selection: tuple | None = None  # (key, basic): output = parent[key], cotangents added in place
+    _ops: tuple | None = None
 
     def __init__(self, parents, vjp, label, decision: Decision, shape, dtype, *, n_outputs=1,
                  context_shape=None, ops=None, n_partials=0, locations=()):
         self.parents = parents
         self.vjp = vjp
         self.label = label
-        self.ops = ops if ops is not None else (label,) if label is not None else ()
         self.decision = decision
-        self.n_partials = n_partials
         self.shape = shape
         self.dtype = dtype
         self.n_outputs = n_outputs
-        self.context_shape = context_shape
-        self.locations = locations
         self.cotangents = None
-        self.deferred_value: Callable[[], Any] | None = None
         self.index = -1
-        self.saved_bytes = 0
-        self.forward_seconds = 0.0
-        self.backward_seconds = 0.0
-        self.selection = None  # (key, basic): output = parent[key], cotangents added in place
+        if context_shape is not None:
+            self.context_shape = context_shape
+        if ops is not None:
+            self._ops = ops
+        if n_partials:
+            self.n_partials = n_partials
+        if locations:
+            self.locations = locations
+
+    @property
+    def ops(self) -> tuple:
+        """The operations the entry stands for (a fused region: all of them)."""
+        return self._ops if self._ops is not None else (self.label,) if self.label is not None else ()
+
+    @ops.setter
+    def ops(self, ops: tuple) -> None:
+        self._ops = ops
 
     def __repr__(self) -> str:
         return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
@@ -304,10 +320,10 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, 
     # Cotangent buffers this sweep allocated (by id, holding them so that no id is reused):
     # nobody else sees them until their entry is reached, so sums go into them in place.
     owned: dict[int, np.ndarray] = {}
-    for position in range(output_entry.index, leading_inputs - 1, -1):
-        entry = entries[position]
+    for entry in reversed(entries[leading_inputs:output_entry.index + 1]):
         cotangents = entry.cotangents
-        if cotangents is None or entry.vjp is None:
+        vjp = entry.vjp
+        if cotangents is None or vjp is None:
             continue
         if owned:
             for ct in cotangents:
@@ -323,7 +339,7 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, 
                 _add_selected(entry, g, owned)
             continue
         try:
-            parent_cts = entry.vjp(g) if not instrumented else _timed(entry, entry.vjp)(g)
+            parent_cts = vjp(g) if not instrumented else _timed(entry, vjp)(g)
         except MixedadError:
             raise
         except Exception as error:  # a rule failed: say which one, and where it was called

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .arrays import RefusesIntegralConversion
-from .dispatch import function_handler, ufunc_binder, ufunc_handler, unsupported
+from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, converted_by_numpy, error_with_location, numpy_function_entered)
 
@@ -105,9 +105,12 @@ class Traced(RefusesIntegralConversion):
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        if kwargs.get("out") is not None:  # a traced result cannot be written into an array
+        if kwargs and kwargs.get("out") is not None:  # a traced result cannot be written into an array
             raise _out_error(func)
-        return function_handler(func)(*args, **kwargs)
+        handler = FUNCTION_HANDLERS.get(func)
+        if handler is None:
+            handler = function_handler(func)  # loads rules on demand, or raises
+        return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
         raise error_with_location(

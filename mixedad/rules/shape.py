@@ -267,7 +267,12 @@ def copy(a, order="K", subok=False):
 # reshaping
 @implements(np.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
-    return reshape_(a, shape=_int_tuple(newshape if shape is None else shape), order=_order(order, "reshape"))
+    if order != "C":
+        _order(order, "reshape")
+    if shape is None:
+        shape = newshape
+    shape = tuple(map(operator.index, shape)) if type(shape) is tuple else _int_tuple(shape)
+    return reshape_.bind_arguments((a,), {"shape": shape, "order": order})
 
 
 @implements(np.ravel)

@@ -1,0 +1,96 @@
+"""Reverse rules of general primitives as the tape calls them: ``pullback(g)`` -> one cotangent per
+traced argument, built from the primitive's ``defvjp`` rules (or derived by transposing its
+forward rule) and the values of one call. Partials of module-level functions, not closures:
+cheaper to make, and every recorded operation makes one.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .arrays import LeveledValue, apply_linear, shape_stand_in
+from .errors import MissingRuleError
+from .linear import transposed_vjp
+
+
+def saved_bytes(arg_values, out) -> int:
+    """What a rule's closure keeps alive until the backward pass (arrays only)."""
+    arrays = {id(a): a for a in list(arg_values) + [out] if isinstance(a, np.ndarray)}
+    return sum(a.nbytes for a in arrays.values() if a.base is None)
+
+
+def fill_missing_cotangents(vjp, outs):
+    def vjp_with_zeros(gs):
+        return vjp(tuple(np.zeros_like(o) if g is None else g for g, o in zip(gs, outs)))
+    return vjp_with_zeros
+
+
+def make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+    if not prim.reverse_reads_values:  # keep no arrays alive: x[i] = v in a loop makes a new array each time
+        arg_values = [shape_stand_in(v) if j in traced_positions else v for j, v in enumerate(arg_values)]
+        out = shape_stand_in(out)
+    if prim.vjp_rules is None:
+        return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
+    if prim.linear and len(traced_positions) == 1 and (not prim.joint_vjp or len(positions) == 1):
+        rule = prim.vjp_rules[0] if prim.joint_vjp else rule_at[traced_positions[0]]
+        return partial(_one_linear_cotangent, rule, out, arg_values, kwargs)
+    pullback = rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+    return partial(_componentwise, pullback) if prim.linear else pullback
+
+
+def single_pullback(prim, positions, rule_at) -> tuple | None:
+    """``(function, rule)`` such that ``partial(function, rule, out, [value], kwargs)`` is what
+    ``make_vjp`` builds for a call with one (traced) argument, or None where it does more."""
+    if prim.vjp_rules is None or not prim.reverse_reads_values or positions != [0]:
+        return None
+    rule = prim.vjp_rules[0] if prim.joint_vjp else rule_at[0]
+    return (_one_linear_cotangent if prim.linear else _one_cotangent), rule
+
+
+def rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+    if prim.joint_vjp:
+        rule = prim.vjp_rules[0]
+        if len(positions) == 1:
+            return partial(_one_cotangent, rule, out, arg_values, kwargs)
+        keep = [rule_at[j] for j in traced_positions]
+        return partial(_joint_cotangents, prim, rule, len(positions), keep, out, arg_values, kwargs)
+    if len(traced_positions) == 1:
+        return partial(_one_cotangent, rule_at[traced_positions[0]], out, arg_values, kwargs)
+    return partial(_cotangent_per_argument, [rule_at[j] for j in traced_positions], out, arg_values, kwargs)
+
+
+def _one_cotangent(rule, out, arg_values, kwargs, g):
+    return (rule(g, out, *arg_values, **kwargs),)
+
+
+def _one_linear_cotangent(rule, out, arg_values, kwargs, g):
+    if isinstance(g, LeveledValue):  # see _componentwise
+        return apply_linear(partial(_one_cotangent, rule, out, arg_values, kwargs), g)
+    return (rule(g, out, *arg_values, **kwargs),)
+
+
+def _joint_cotangents(prim, rule, n_positions, keep, out, arg_values, kwargs, g):
+    cts = checked_joint_cotangents(prim, rule(g, out, *arg_values, **kwargs), n_positions)
+    return [cts[k] for k in keep]
+
+
+def _cotangent_per_argument(rules, out, arg_values, kwargs, g):
+    return [rule(g, out, *arg_values, **kwargs) for rule in rules]
+
+
+def _componentwise(pullback, g):
+    """A linear primitive's reverse rule reads only shapes and static arguments, so it takes a
+    cotangent of another level (a forward dual) one component at a time, as a plain array."""
+    return apply_linear(pullback, g) if isinstance(g, LeveledValue) else pullback(g)
+
+
+def checked_joint_cotangents(prim: Any, cts: Any, n_positions: int) -> Any:
+    """What a joint reverse rule returned, if it is one cotangent per positional argument."""
+    if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
+        raise MissingRuleError(
+            f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
+            f"one per positional argument, and returned {type(cts).__name__}. Declare static "
+            f"positional arguments with nondiff_argnums=..., or pass one rule per argument to defvjp.")
+    return cts
