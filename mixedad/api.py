@@ -188,6 +188,10 @@ def _plain_tree(tree: Any) -> Any:
 ACTIVE_OBSERVERS: list[Callable[[Trace, Callable[..., Any]], None]] = []
 
 
+_SCALAR_NEEDED = ("f must return a {}scalar (gradient, value_and_gradient, hessian and hvp differentiate scalar "
+                  "functions)")
+
+
 def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=False, observe=None, recording=None):
     """The one differentiation routine behind the public functions. ``recording`` (from a
     prepared gradient) receives the trace, its inputs and its output, with the tape's
@@ -226,10 +230,10 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         if isinstance(result, Traced):
             if result._shape != ():
                 raise MixedadError(
-                    f"gradient needs f to return a scalar; it returned shape {result._shape}. Reduce it "
-                    "(np.sum, np.mean) or use a Jacobian.")
+                    f"{_SCALAR_NEEDED.format('')}; it returned shape {result._shape}. Reduce it (np.sum, np.mean) "
+                    "or use mixedad.jacobian.")
             if result.dtype.kind != "f":
-                raise MixedadError(f"gradient needs a floating-point output; f returned {result.dtype}.")
+                raise MixedadError(f"{_SCALAR_NEEDED.format('floating-point ')}; f returned {result.dtype}.")
             if result._expr is not None:
                 close_region(result)  # the output region: one entry, evaluated only as needed
             if recording is not None:
@@ -240,7 +244,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         else:
             if isinstance(result, (tuple, list)) and not has_aux:
                 raise MixedadError(
-                    f"gradient needs f to return a scalar; it returned a {type(result).__name__} of "
+                    f"{_SCALAR_NEEDED.format('')}; it returned a {type(result).__name__} of "
                     f"{len(result)} values. If the values after the first are auxiliary outputs, return "
                     "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
@@ -248,11 +252,11 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 what = ("a bool (a comparison" if plain.dtype.kind == "b"
                         else f"an integer ({plain.dtype}: a count or an index")
                 raise MixedadError(
-                    f"gradient needs f to return a floating-point scalar; it returned {what} has no derivative). "
+                    f"{_SCALAR_NEEDED.format('floating-point ')}; it returned {what} has no derivative). "
                     "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")
             if plain.shape != () or plain.dtype.kind != "f":
                 raise MixedadError(
-                    f"gradient needs f to return a scalar; it returned {type(result).__name__} "
+                    f"{_SCALAR_NEEDED.format('')}; it returned {type(result).__name__} "
                     f"with shape {plain.shape}.")
             value = result  # does not depend on the inputs: the gradient is exactly zero
         grads = inputs.gradients(trace.borrowed)

@@ -205,3 +205,11 @@ def test_a_float_constant_output_has_a_zero_gradient():
 def test_numpy_functions_that_convert_traced_values_are_named_with_what_to_do(f, advice, differentiate):
     with pytest.raises(mixedad.NonDifferentiableError, match=f"(?s)test_error_messages.py.*{advice}"):
         differentiate(f, np.array([1.5, 2.5]))
+
+
+@pytest.mark.parametrize("differentiate", [mixedad.gradient, mixedad.hessian,
+                                           lambda f, x: mixedad.hvp(f, x, np.ones_like(x))],
+                         ids=["gradient", "hessian", "hvp"])
+def test_a_non_scalar_output_is_reported_for_every_scalar_transform(differentiate):
+    with pytest.raises(mixedad.MixedadError, match=r"f must return a scalar \(.*hessian and hvp.*shape \(3,\).*jacobian"):
+        differentiate(lambda x: x * 2.0, np.ones(3))
