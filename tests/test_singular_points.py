@@ -403,3 +403,26 @@ def test_hypot_at_the_origin_has_the_subgradient_norm_has(mode):
         np.testing.assert_allclose(hypot, norm, atol=1e-15)
         if np.any(point):
             np.testing.assert_allclose(hypot, numerical_gradient(lambda v: np.hypot(v[0], v[1]), point), rtol=1e-7)
+
+
+def test_a_nan_through_maximum_or_minimum_reaches_the_gradient_in_every_mode():
+    def correlations(x):  # a constant row: its standard deviation is 0, its correlations NaN (clip's max/min)
+        return np.sum(np.corrcoef(x))
+
+    def floored_root(x):
+        return np.sum(np.maximum(np.sqrt(x), 0.5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]])
+        assert np.isnan(correlations(x))
+        for mode in ("auto", "reverse", "forward"):
+            assert np.isnan(mixedad.gradient(correlations, x, mode=mode)).all(), mode
+            g = mixedad.gradient(floored_root, np.array([-1.0, 4.0]), mode=mode)
+            assert np.isnan(g[0]) and g[1] == 0.25, mode
+
+
+def test_maximum_and_minimum_split_a_nan_operand_like_a_tie_in_every_mode():
+    def f(x):
+        return np.sum(np.maximum(x[:2], x[2:4]) + np.minimum(x[:2], x[2:4]))
+    x = np.array([np.nan, 1.0, 1.0, np.nan])
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_array_equal(mixedad.gradient(f, x, mode=mode), [1.0, 1.0, 1.0, 1.0])

@@ -4,7 +4,7 @@ Each partial feeds the dual regions, the reverse rule and the forward rule. A pa
 constant, or a function of the arguments (and of ``out``, the result, where that is
 cheaper or more stable). Conventions at kinks: ``abs``/``sign``-like functions use
 ``sign(0) = 0``; ``maximum``/``minimum``/``clip`` split ties 0.5/0.5 (what a central
-difference sees). Domains say where the tests sample each argument.
+difference sees), and a NaN operand counts as a tie. Domains say where the tests sample each argument.
 """
 from __future__ import annotations
 
@@ -47,12 +47,15 @@ def _choice_partial(first_wins, tie, out):
     return np.add(first_wins, tie, dtype=np.result_type(out)) * 0.5
 
 
+# "Not smaller" rather than x >= y: a NaN operand (which maximum and minimum propagate) gets
+# half the derivative, as on a tie, so that the NaN reaches the gradient in every mode. With
+# x >= y it would get none, and reverse mode would give 0 where forward mode gives NaN.
 def _greater_partial(x, y, out):
-    return _choice_partial(x > y, x >= y, out)
+    return _choice_partial(x > y, ~(x < y), out)
 
 
 def _less_partial(x, y, out):
-    return _choice_partial(x < y, x <= y, out)
+    return _choice_partial(x < y, ~(x > y), out)
 
 
 def _fmax_partial_x(x, y, out):
