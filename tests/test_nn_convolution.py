@@ -216,6 +216,59 @@ def test_conv_relu_pool_stack_with_a_reshape_matches_finite_differences(dtype):
     assert_gradients_match(loss, [w1, w2, dense], (0, 1, 2), dtype)
 
 
+# The batch-innermost rules work per output row on the kernel rows of the input (the weight
+# rule splits off the last kernel index when C kh kw = 8m + 1 and pads 5-7 output channels to
+# 8): shapes that exercise those branches, with padding, in both input layouts.
+ROW_GEOMETRIES = [
+    ((4, 1, 12, 11), (6, 1, 5, 5), dict(padding=(2, 1))),  # LeNet's first layer: K = 25, O = 6
+    ((3, 1, 7, 9), (5, 1, 3, 3), dict()),  # K = 9, O = 5
+    ((2, 3, 6, 7), (9, 3, 3, 1), dict(padding=(0, 2))),  # K = 9 over three channels, O = 9
+    ((3, 6, 8, 8), (16, 6, 5, 5), dict()),  # LeNet's second layer, smaller: 4x4 output
+    ((2, 2, 4, 5), (3, 2, 4, 1), dict(padding=(1, 0))),  # more kernel rows than output rows
+]
+ROW_IDS = [f"{x}-{w}-{kw}" for x, w, kw in ROW_GEOMETRIES]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, static", ROW_GEOMETRIES, ids=ROW_IDS)
+@pytest.mark.parametrize("layout", ["C", "batch innermost"])
+def test_conv2d_row_rules_match_loops(x_shape, w_shape, static, layout):
+    x, w, b = _conv_inputs(x_shape, w_shape, seed=12)
+    x_in_layout = x if layout == "C" else _batch_innermost(x)
+    out = conv2d(x_in_layout, w, b, **static)
+    np.testing.assert_allclose(out, conv2d_loop(x, w, b, **static), rtol=1e-12, atol=1e-12)
+    g = np.random.default_rng(13).standard_normal(out.shape)
+    grads = mixedad.gradient(lambda x, w, b: np.sum(conv2d(x, w, b, **static) * g), x_in_layout, w, b,
+                             argnums=(0, 1, 2))
+    for got, want in zip(grads, conv2d_loop_vjp(g, x, w, **static)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, static", ROW_GEOMETRIES[:3], ids=ROW_IDS[:3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_row_rules_match_finite_differences(x_shape, w_shape, static, dtype):
+    x, w, b = _conv_inputs(x_shape, w_shape, seed=14)
+
+    def loss(x, w, b):  # a second conv: the first one's input cotangent and a batch-innermost input
+        h = np.tanh(conv2d(x, w, b, **static))
+        return np.sum(conv2d(h, np.ones((2, w.shape[0], 2, 2), h.dtype) / 8) ** 2)
+
+    assert_gradients_match(loss, [x, w, b], (0, 1, 2), dtype)
+
+
+@pytest.mark.parametrize("x_shape, kernel", [((3, 2, 7, 5), 2), ((1, 3, 6, 6), 2), ((2, 2, 6, 7), (2, 3)),
+                                             ((3, 1, 5, 8), (3, 2))])
+@pytest.mark.parametrize("layout", ["C", "batch innermost"])
+def test_tiled_max_pool2d_rule_in_both_layouts_with_ties(x_shape, kernel, layout):
+    # small integers: many ties, which go to the first maximum of each window (row-major)
+    x = np.random.default_rng(15).integers(0, 3, x_shape).astype(float)
+    x_in_layout = x if layout == "C" else _batch_innermost(x)
+    want, loop_vjp = pool_loop(x, kernel)
+    g = np.random.default_rng(16).standard_normal(want.shape)
+    grad = mixedad.gradient(lambda x: np.sum(max_pool2d(x, kernel) * g), x_in_layout)
+    np.testing.assert_array_equal(max_pool2d(x_in_layout, kernel), want)
+    np.testing.assert_array_equal(grad, loop_vjp(g))
+
+
 # --- second order: the reverse rules run on forward duals (hvp, hessian) -------------------
 def _hvp_by_differences(f, params, direction, eps=1e-5):
     """Central differences of mixedad's gradient (itself checked against differences above)."""

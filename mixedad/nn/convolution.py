@@ -10,13 +10,16 @@ tracing a windowed einsum instead would tape the patch matrix and differentiate 
 generic einsum.
 
 Memory layout: with stride 1, no dilation and one group (the usual case) ``conv2d`` puts
-the batch innermost. Its patch matrix is ``(C kh kw, H_out W_out N)`` and its result an
-``(N, O, H, W)`` view of an ``(O, H, W, N)`` array (PyTorch's "channels last" idea, with
-the batch). Elementwise ops and the pools keep that layout (``order="K"``), so the next
-conv reads its input without a transposing copy; a rule that meets operands of different
-layouts first copies the cotangent into the layout of the values (NumPy's loops over mixed
-layouts are many times slower). Values are the same as with C order; only ``reshape`` of
-such a result copies.
+the batch innermost. It then copies only the kernel rows (``_batch_last_rows``: each padded
+input row at each of the kw column offsets, ``(H, C, kw, W_out, N)``), whose overlapping
+strided view holds, per output row, that row's patch matrix ``(kh C kw, W_out N)``: one
+product per output row, with no full patch matrix (kh H_out / H times larger) to build, keep
+or read back from memory. Its result is an ``(N, O, H, W)`` view of an ``(O, H, W, N)`` array
+(PyTorch's "channels last" idea, with the batch). Elementwise ops and the pools keep that
+layout (``order="K"``), so the next conv reads its input without a transposing copy; a rule
+that meets operands of different layouts first copies the cotangent into the layout of the
+values (NumPy's loops over mixed layouts are many times slower). Values are the same as with
+C order; only ``reshape`` of such a result copies.
 
 Conventions: ``padding`` pads with zeros (``-inf`` for ``max_pool2d``); ``avg_pool2d``
 divides by the full window size, padding included (PyTorch's ``count_include_pad``); at
@@ -26,7 +29,7 @@ order (as PyTorch does).
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from ..core.arrays import apply_linear, stand_in
 from ..core.primitive import primitive
@@ -104,7 +107,8 @@ class _Geometry:
 
 
 # --- conv2d ------------------------------------------------------------------------------
-# The patch matrices (im2col) are copies of the windows in the layout each product wants:
+# Other than batch-innermost (strides, dilation, groups, traced values), the patch matrices
+# (im2col) are copies of the windows in the layout each product wants:
 # per sample (N, groups, K, H_out * W_out), so that the forward product lands in NCHW order
 # with no transpose, and across samples (groups, K, N * H_out * W_out) for the weight cotangent.
 # K = C/groups * kh * kw.
@@ -148,58 +152,89 @@ def _batch_last(g):
     return g.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
 
 
-def _batch_last_patches(x, geometry):
-    """The patch matrix (C * kh * kw, H_out * W_out * N) of ``x``, batch innermost."""
-    (n, c), (ho, wo), (kh, kw) = x.shape[:2], geometry.out_hw, geometry.kernel
-    x_last = np.ascontiguousarray(_padded(x, geometry.padding).transpose(1, 2, 3, 0))  # (C, H, W, N)
-    patches = np.empty((c, kh, kw, ho, wo, n), x.dtype)
-    for i, j in geometry.offsets:
-        patches[:, i, j] = x_last[:, i:i + ho, j:j + wo]
-    return patches.reshape(c * kh * kw, ho * wo * n)
+def _batch_last_rows(x, geometry):
+    """The kernel rows of ``x``, batch innermost: ``R`` (H_pad, C, kw, W_out, N) holds, for each
+    padded input row r and column offset j, ``x_pad[:, c, r, j:j + W_out]``; and ``V``, the
+    (H_out, kh * C * kw, W_out * N) view of ``R`` whose matrix ``V[h]`` is the patch matrix of
+    output row h (kernel index in (i, c, j) order). Consecutive output rows share kh - 1 of
+    their kernel rows, so ``R`` is kh * H_out / H_pad times smaller than the full patch matrix
+    (4.4x for LeNet's first layer) and each product reads it from cache; ``V[h]`` is a plain
+    strided matrix, so NumPy hands each to BLAS."""
+    (n, c), (ho, wo), (kh, kw), (ph, pw) = x.shape[:2], geometry.out_hw, geometry.kernel, geometry.padding
+    rows = x.transpose(2, 1, 3, 0)  # (H, C, W, N)
+    if ph or pw or rows.strides[3] != x.itemsize:
+        # a C-ordered input (the images) gathers the batch once here, not kw times below
+        padded = np.zeros((x.shape[2] + 2 * ph, c, x.shape[3] + 2 * pw, n), x.dtype)
+        padded[ph:ph + x.shape[2], :, pw:pw + x.shape[3]] = rows
+        rows = padded
+    r = np.empty((rows.shape[0], c, kw, wo, n), x.dtype)
+    for j in range(kw):
+        r[:, :, j] = rows[:, :, j:j + wo]
+    size = x.itemsize
+    return r, as_strided(r, (ho, kh * c * kw, wo * n), (c * kw * wo * n * size, wo * n * size, size), writeable=False)
+
+
+def _rows_weight(weight):
+    """The weights as the (O, kh * C * kw) matrix that multiplies ``_batch_last_rows``'s ``V[h]``."""
+    return weight.transpose(0, 2, 1, 3).reshape(weight.shape[0], -1)
 
 
 def _conv2d_batch_last(x, weight, bias, geometry):
-    """The forward product with the batch innermost; the result is an (N, O, H, W) view of
-    an (O, H, W, N) array: the layers after it (relu, pooling, the next conv and the reverse
-    rules) read it in long contiguous runs, and no transposing copy is made."""
+    """The forward product with the batch innermost, one product per output row; the result
+    is an (N, O, H, W) view of an (O, H, W, N) array: the layers after it (relu, pooling, the
+    next conv and the reverse rules) read it in long contiguous runs, with no transposing copy."""
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
-    out = np.matmul(weight.reshape(o, -1), _batch_last_patches(x, geometry)).reshape(o, ho, wo, n)
+    out = np.empty((o, ho, wo * n), np.result_type(x, weight))
+    np.matmul(_rows_weight(weight), _batch_last_rows(x, geometry)[1], out=out.transpose(1, 0, 2))
+    out = out.reshape(o, ho, wo, n)
     if bias is not None:
         out += np.reshape(bias, (o, 1, 1, 1))
     return out.transpose(3, 0, 1, 2)
 
 
 def _conv2d_vjp_x_batch_last(g, x, weight, geometry):
+    """Per output row h, the product gives what ``V[h]`` read (kh kernel rows); adding it to
+    rows h..h+kh of ``R``'s cotangent while it is in cache, then ``R``'s kw column offsets
+    back into the input, is faster than forming all columns first."""
     (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
-    columns = np.matmul(weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o), _batch_last(g))
-    columns = columns.reshape(kh, kw, c, ho, wo, n)
-    # Adding back per kernel column j: first the kh row offsets into a strip (contiguous runs of
-    # H_out * W_out * N), then the strip at its column offset. 30% faster than kh * kw strided adds.
-    _, _, hp, wp = geometry.padded_shape
-    result = np.zeros((c, hp, wp, n), g.dtype)
-    strip = np.empty((c, hp, wo, n), g.dtype)
+    (_, _, hp, wp), dtype = geometry.padded_shape, np.result_type(g, weight)
+    g_rows = _batch_last(g).reshape(o, ho, wo * n)
+    weight_t = np.ascontiguousarray(_rows_weight(weight).T)  # (kh C kw, O)
+    r_cotangent = np.zeros((hp, c * kw * wo * n), dtype)
+    read = np.empty((kh, c * kw * wo * n), dtype)
+    for h in range(ho):
+        np.matmul(weight_t, g_rows[:, h], out=read.reshape(kh * c * kw, wo * n))
+        r_cotangent[h:h + kh] += read
+    r_cotangent = r_cotangent.reshape(hp, c, kw, wo, n).transpose(1, 0, 2, 3, 4)  # C first, as the result
+    result = np.zeros((c, hp, wp, n), dtype)
     for j in range(kw):
-        strip[:, :ho] = columns[0, j]
-        strip[:, ho:] = 0
-        for i in range(1, kh):
-            strip[:, i:i + ho] += columns[i, j]
-        result[:, :, j:j + wo] += strip
+        result[:, :, j:j + wo] += r_cotangent[:, :, j]
     (ph, pw), (h, w) = geometry.padding, x.shape[2:]
     return result[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
-    # (K, L) @ (L, O) rather than (O, L) @ (L, K): OpenBLAS runs this orientation faster
-    # when both sides are short and L is long. It also runs O = 5..7 slower than O = 8 (614 us
-    # against 445 us for LeNet's first layer, K = 25, L = 73728): such a cotangent gets zero rows.
-    g_matrix = _batch_last(g)
-    o = g_matrix.shape[0]
-    if 4 < o < 8:
-        padded = np.zeros((8, g_matrix.shape[1]), g_matrix.dtype)
-        padded[:o] = g_matrix
-        g_matrix = padded
-    product = np.matmul(_batch_last_patches(x, geometry), g_matrix.T)[:, :o]
-    return product.T.reshape(weight.shape)
+    """The sum over output rows h of ``V[h] @ g[h].T``: (K, L) @ (L, O) rather than (O, L) @
+    (L, K), as OpenBLAS runs this orientation faster when both sides are short and L is long."""
+    (o, c, kh, kw), (ho, wo), n = weight.shape, geometry.out_hw, x.shape[0]
+    g_rows = _batch_last(g).reshape(o, ho, wo * n)
+    if 4 < o < 8:  # OpenBLAS runs O = 5..7 slower than O = 8 (LeNet's first layer: 0.74 ms against 0.62)
+        padded = np.empty((8, ho, wo * n), g_rows.dtype)
+        padded[:o] = g_rows
+        padded[o:] = 0
+        g_rows = padded
+    g_columns = g_rows.transpose(1, 2, 0)  # (H_out, W_out N, O)
+    v = _batch_last_rows(x, geometry)[1]
+    k = v.shape[1]
+    if k % 8 == 1 and k > 1:
+        # and the (8m + 1)-th row of K costs 20% of the product (a 5x5 kernel on one channel: 448 us
+        # against 378 for 24 rows): the last kernel index gets a matrix-vector product of its own
+        product = np.empty((k, g_columns.shape[2]), np.result_type(v, g_columns))
+        np.sum(np.matmul(v[:, :-1], g_columns), axis=0, out=product[:-1])
+        np.sum(np.matmul(v[:, -1:], g_columns), axis=0, out=product[-1:])
+    else:
+        product = np.sum(np.matmul(v, g_columns), axis=0)
+    return product[:, :o].T.reshape(o, kh, c, kw).transpose(0, 2, 1, 3)
 
 
 def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
@@ -347,23 +382,32 @@ def _in_layout_of(g, like):
 
 
 def _tiled_max_pool2d_vjp(g, out, x, geometry):
-    """Windows that tile the input (stride = kernel, no padding) do not overlap: each
-    offset's cotangent is written straight into its strided slice, with no sums."""
+    """Windows that tile the input (stride = kernel, no padding) do not overlap: each input
+    element gets its window's cotangent or zero. One comparison of all offsets at once, the
+    first-maximum choice on contiguous masks, then one product into the result: the strided
+    slices of a batch-innermost array have short runs (N), which NumPy's loops pay per run."""
     g = _in_layout_of(g, out)
     (kh, kw), (ho, wo) = geometry.kernel, geometry.out_hw
-    covered = x.shape[2] == ho * kh and x.shape[3] == wo * kw
-    result = np.empty_like(x, g.dtype) if covered else np.zeros_like(x, g.dtype)  # x's layout
-    unclaimed = None  # windows whose first maximum (row-major) is still to be found
-    for i in range(kh):
-        for j in range(kw):
-            window_slice = (slice(None), slice(None), slice(i, ho * kh, kh), slice(j, wo * kw, kw))
-            first = x[window_slice] == out
-            if unclaimed is None:
-                unclaimed = ~first
-            else:
-                first &= unclaimed
-                unclaimed ^= first  # first is inside unclaimed: this clears it
-            np.multiply(g, first, out=result[window_slice])
+    # the axes in memory order: H and W are adjacent, the batch before them (C order) or last
+    order = (1, 2, 3, 0) if x.strides[0] == x.itemsize and x.shape[0] > 1 else (0, 1, 2, 3)
+    h_axis = order.index(2)
+    x_mem, out_mem, g_mem = (a.transpose(order) for a in (x, out, g))
+    result = np.empty_like(x, g.dtype) if x.shape[2:] == (ho * kh, wo * kw) else np.zeros_like(x, g.dtype)
+
+    def windows(a):  # (kh, kw, ..., H_out, W_out, ...) view of a's covered part, in memory order
+        a = a[(slice(None),) * h_axis + (slice(0, ho * kh), slice(0, wo * kw))]
+        split = a.reshape(a.shape[:h_axis] + (ho, kh, wo, kw) + a.shape[h_axis + 2:])  # splits only: a view
+        return np.moveaxis(split, (h_axis + 1, h_axis + 3), (0, 1))
+
+    first = np.empty((kh, kw) + out_mem.shape, bool)
+    np.equal(windows(x_mem), out_mem, out=first)
+    first = first.reshape((kh * kw,) + out_mem.shape)
+    unclaimed = ~first[0]  # windows whose first maximum (row-major) is still to be found
+    for k in range(1, kh * kw):
+        first[k] &= unclaimed
+        if k < kh * kw - 1:
+            unclaimed ^= first[k]  # first[k] is inside unclaimed: this clears it
+    np.multiply(g_mem, first.reshape((kh, kw) + out_mem.shape), out=windows(result.transpose(order)))
     return result
 
 
