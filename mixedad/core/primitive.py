@@ -25,7 +25,7 @@ from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, borrow, record
 from .traced import Traced
-from .updates import Rearranged, UpdatedTraced, currents, view_of
+from .updates import UpdatedTraced, currents, view_of
 
 _UNKNOWN = object()
 _REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
@@ -137,8 +137,8 @@ class Primitive:
         self.differentiable = True
         self.vjp_rules: tuple | None = None  # per differentiable argument, or (joint,) with joint_vjp
         self.layouts: dict[int, tuple] = {}  # per argument count: positions and rule per position
-        # For a call with one traced argument (``_bind_one``): (pullback function, rule), from the
-        # rules as ``pullbacks.make_vjp`` would build them; None where that needs make_vjp itself.
+        # For a call with one traced argument (``bind``'s common case): (pullback function, rule), as
+        # ``pullbacks.make_vjp`` would build the reverse rule; None where that needs make_vjp itself.
         self.single_pullback: tuple | None = _UNKNOWN
         self.joint_vjp = False
         self.jvp_rules: tuple | None = None
@@ -386,10 +386,7 @@ def bind(prim: Primitive, args, kwargs):
     result = Traced(trace, out, entry)
     returns_view = prim.returns_view
     if returns_view and (returns_view is True or returns_view(kwargs, out)):
-        if prim.view_inverse is not None and prim.selection_key is None:
-            result._view_of = (only, Rearranged(prim.view_inverse, kwargs, only._shape))
-        else:
-            result._view_of = view_of(prim, only, kwargs, entry.selection)
+        result._view_of = view_of(prim, only, kwargs, entry.selection)
         if only._views is None:
             only._views = [result]
         else:

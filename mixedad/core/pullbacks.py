@@ -33,16 +33,14 @@ def make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs
         out = shape_stand_in(out)
     if prim.vjp_rules is None:
         return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
-    if prim.linear and len(traced_positions) == 1 and (not prim.joint_vjp or len(positions) == 1):
-        rule = prim.vjp_rules[0] if prim.joint_vjp else rule_at[traced_positions[0]]
-        return partial(_one_linear_cotangent, rule, out, arg_values, kwargs)
     pullback = rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     return partial(_componentwise, pullback) if prim.linear else pullback
 
 
 def single_pullback(prim, positions, rule_at) -> tuple | None:
-    """``(function, rule)`` such that ``partial(function, rule, out, [value], kwargs)`` is what
-    ``make_vjp`` builds for a call with one (traced) argument, or None where it does more."""
+    """``(function, rule)`` such that ``partial(function, rule, out, [value], kwargs)`` does what
+    ``make_vjp``'s reverse rule does for a call with one (traced) argument, with one partial fewer for
+    a linear primitive; or None where make_vjp does more."""
     if prim.vjp_rules is None or not prim.reverse_reads_values or positions != [0]:
         return None
     rule = prim.vjp_rules[0] if prim.joint_vjp else rule_at[0]
