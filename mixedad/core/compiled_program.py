@@ -207,7 +207,7 @@ class _ProgramWriter:
         traced_positions = kept_positions(step)
         if traced_positions and prim.vjp_rules is None and step.entry.selection is None:
             rule = self.new_local("r")  # a derived rule, built now from the values it reads (as replayed)
-            lines.append(f"{rule} = make_vjp({self.constant(prim)}, {self.constant(positions)}, "
+            lines.append(f"{rule} = _make_vjp({self.constant(prim)}, {self.constant(positions)}, "
                          f"{self.constant(traced_positions)}, {self.constant(rule_at)}, [{', '.join(arguments)}], "
                          f"{raw}, {self.constant(kwargs)})")
             self.calls[id(step)] = (raw, arguments, keywords, rule)
@@ -360,6 +360,6 @@ def _selected_by_rule(step, buffer, g, raw, arg_values, owned):
 _HELPERS = {
     "_primal": primal, "_asarray": np.asarray, "_ARRAY_TYPES": ARRAY_TYPES, "_ndarray": np.ndarray,
     "_PLAIN": _PLAIN_COTANGENTS, "_fit": _fit, "_accumulate": _accumulate, "_add_selected": add_selected,
-    "_selected_by_rule": _selected_by_rule, "_joint": checked_joint_cotangents, "make_vjp": make_vjp,
+    "_selected_by_rule": _selected_by_rule, "_joint": checked_joint_cotangents, "_make_vjp": make_vjp,
     "_errstate": np.errstate, "_note_failed_rule": _note_failed_rule, "MixedadError": MixedadError,
 }

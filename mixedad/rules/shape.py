@@ -268,11 +268,8 @@ def copy(a, order="K", subok=False):
 @implements(np.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C":
-        _order(order, "reshape")
-    if shape is None:
-        shape = newshape
-    shape = tuple(map(operator.index, shape)) if type(shape) is tuple else _int_tuple(shape)
-    return reshape_.bind_arguments((a,), {"shape": shape, "order": order})
+        _order(order, "reshape")  # raises for an order mixedad does not support
+    return reshape_.bind_arguments((a,), {"shape": _int_tuple(newshape if shape is None else shape), "order": order})
 
 
 @implements(np.ravel)
