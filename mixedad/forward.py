@@ -43,11 +43,20 @@ class EscapedDualError(MixedadError, ValueError):
 class ForwardLevel:
     """One forward differentiation in progress (the *tag* of its duals)."""
 
-    __slots__ = ("id", "active")
+    __slots__ = ("id", "active", "view_bases")
 
     def __init__(self):
         self.id = next(LEVELS)
         self.active = True
+        self.view_bases: list[ForwardDual] = []  # duals that views were taken of (see finish)
+
+    def finish(self) -> None:
+        """End the differentiation: a dual that escapes now raises when used, and bases forget
+        their views (a base and its views refer to each other: a cycle for the garbage collector)."""
+        self.active = False
+        for base in self.view_bases:
+            base._views = None
+        self.view_bases = []
 
     def __repr__(self) -> str:
         return f"<ForwardLevel {self.id}{'' if self.active else ' (finished)'}>"
@@ -170,6 +179,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 base[view_key] = self
             self.__class__ = ForwardDual  # the base's update retired its views, this one included
             base._views = [self]
+            base.level.view_bases.append(base)
 
     # In-place operators on a view write through into the array it views, as NumPy does
     # (row = x[0]; row += 1); on any other dual they rebind the name to the new value.
@@ -293,6 +303,7 @@ def _mark_aliased(results, args, level, view_of=True) -> None:
         if type(arg) is ForwardDual and arg.level is level:
             if arg._views is None:
                 arg._views = list(views)
+                level.view_bases.append(arg)
             else:
                 arg._views.extend(views)
 

@@ -85,7 +85,7 @@ def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
             raise
         return out_definition, [split(leaf, level, chunk) for leaf in out_leaves]
     finally:
-        level.active = False  # a dual that escapes now raises when used
+        level.finish()  # a dual that escapes now raises when used
 
 
 def _public(value: Any) -> Any:
@@ -140,6 +140,10 @@ class _Taped:
         check_requested_mode(mode)
         self.trace = Trace(mode)
         self.seeds: list = []
+        # The tape ends with this object (a vjp's pullback holds it): the user's arrays become
+        # writeable again, and the entries go, with the cycles a closed region makes through
+        # the traced values it reads (they refer to the trace).
+        weakref.finalize(self, _end_tape, self.trace)
         collecting = gc.isenabled()
         gc.disable()  # the tape is acyclic (see api._differentiate)
         try:
@@ -163,8 +167,10 @@ class _Taped:
             self.outputs = out_leaves
             parents = tuple((leaf._entry, leaf._slot, leaf._shape, leaf._dtype) if type(leaf) is Traced else None
                             for leaf in out_leaves)
-            # one entry reads every output: a sweep from it seeds them all at once
-            self.sink = record(self.trace, TapeEntry(parents, lambda g: self.seeds, "outputs", _SINK, (), None))
+            # one entry reads every output: a sweep from it seeds them all at once (pull fills
+            # ``seeds`` in place; a rule that read self.seeds would make self part of a cycle)
+            seeds = self.seeds
+            self.sink = record(self.trace, TapeEntry(parents, lambda g: seeds, "outputs", _SINK, (), None))
             self.values = [primal(leaf) if type(leaf) is Traced else leaf for leaf in out_leaves]
         finally:
             self.trace.active = False
@@ -194,6 +200,11 @@ class _Taped:
         finally:
             if collecting:
                 gc.enable()
+
+
+def _end_tape(trace: Trace) -> None:
+    release_guards(trace)
+    trace.entries = []
 
 
 def _check_cotangents(taped: _Taped, cotangent: Any) -> list:
@@ -230,10 +241,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, mode: str =
         aux = _plain_tree(aux)
     taped.finish(result)
 
-    def pullback(cotangent):
+    def pullback(cotangent):  # the arrays the tape reads stay read-only while it lives (_Taped)
         return tuple(taped.pull(_check_cotangents(taped, cotangent)))
-    # the arrays the tape reads stay read-only while a pull may still come
-    weakref.finalize(pullback, release_guards, taped.trace)
 
     value = unflatten(taped.definition, [_public(v) for v in taped.values])
     return (value, pullback, aux) if has_aux else (value, pullback)

@@ -389,6 +389,7 @@ def bind(prim: Primitive, args, kwargs):
         result._view_of = view_of(prim, only, kwargs, entry.selection)
         if only._views is None:
             only._views = [result]
+            trace.view_bases.append(only)
         else:
             only._views.append(result)
     return result
@@ -532,6 +533,7 @@ def _mark_aliased(results, args, traced_positions, view_of=True) -> None:
         base = args[j]
         if base._views is None:
             base._views = list(results)
+            base._trace.view_bases.append(base)
         else:
             base._views.extend(results)
 

@@ -25,7 +25,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "guarded", "program", "leading_inputs", "retired", "__weakref__")
+                 "guarded", "program", "leading_inputs", "retired", "view_bases", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -45,6 +45,10 @@ class Trace:
         # traced values an in-place operator retired, with their class: the tape's regions and
         # replay steps may still read them; they become traced values again when the trace ends
         self.retired: list[tuple[Any, type]] = []
+        # traced values that views were taken of: a base and its views refer to each other (an
+        # update of either reaches the other), a cycle that would leave the whole tape to the
+        # cyclic garbage collector; the links are cut when the trace ends
+        self.view_bases: list[Any] = []
         # How many entries at the start of the tape are inputs: they have no reverse rule, so
         # the backward sweep stops before them (their cotangents are complete by then).
         self.leading_inputs = 0
@@ -75,10 +79,14 @@ def release_guards(trace: Trace) -> None:
     """Undo what tracing did to the user's objects when the trace ends: the guarded arrays
     become writeable again (owners before their views, NumPy's rule), and the values that
     in-place operators retired become traced values again, so that a prepared program can
-    replay the steps that read them (the user cannot use them any more: the trace is over)."""
+    replay the steps that read them (the user cannot use them any more: the trace is over), and
+    bases forget their views, so that the tape is freed as soon as nothing refers to it."""
     for value, kind in trace.retired:
         value.__class__ = kind
     trace.retired = []
+    for base in trace.view_bases:
+        base._views = None
+    trace.view_bases = []
     guarded, trace.guarded = trace.guarded, []
     for _, array in sorted(guarded, key=lambda pair: pair[0]):
         try:

@@ -60,6 +60,7 @@ def _write_through(view_of: tuple, new_view: Traced) -> None:
     if type(new_view) is Traced and type(base) is Traced:
         new_view._view_of = (base, key)
         base._views = [new_view]
+        base._trace.view_bases.append(base)
 
 
 def _retire_views(views: list) -> None:
