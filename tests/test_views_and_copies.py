@@ -76,8 +76,18 @@ def flatten_then_update(z):
     return np.sum(v * y.ravel())
 
 
+def reshape_copy_then_update(z):
+    """reshape(copy=True) is a copy: the update must not reach y (it did, silently)."""
+    y = np.sin(z)
+    v = np.reshape(y, (2, 2), copy=True)
+    v[0, 0] = 5.0 * z[3]
+    w = y.reshape(2, 2, copy=True)
+    w += 1.0
+    return np.sum(y * y) + np.sum(v * w)
+
+
 @pytest.mark.parametrize("f", [scalar_element_then_update, fancy_index_then_update, mask_then_update,
-                               flatten_then_update])
+                               flatten_then_update, reshape_copy_then_update])
 @pytest.mark.parametrize("mode", ["auto", "reverse"])
 def test_copies_can_be_updated_in_place(f, mode):
     value, grad = mixedad.value_and_gradient(f, Z0, mode=mode)

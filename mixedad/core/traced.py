@@ -241,10 +241,10 @@ class Traced(RefusesIntegralConversion):
     def copy(self, order="C"):
         return function_handler(np.copy)(self)
 
-    def reshape(self, *shape, order="C"):
+    def reshape(self, *shape, order="C", copy=None):
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = shape[0]
-        return function_handler(np.reshape)(self, shape, order=order)
+        return function_handler(np.reshape)(self, shape, order=order, copy=copy)
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], int):

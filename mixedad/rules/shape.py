@@ -27,13 +27,19 @@ from ..core.traced import Traced, _astype, _flatten, _getitem
 # ------------------------------------------------------------------------------------------
 # the primitives: what runs on NumPy values, and the transpose of each move
 def _reshape(x, shape, order):
-    if isinstance(x, _NUMPY_VALUES):  # the method skips np.reshape's dispatch (and order= costs a parse)
+    kind = type(x)
+    if kind is np.ndarray:  # the method skips np.reshape's dispatch (and order= costs a parse)
         return x.reshape(shape) if order == "C" else x.reshape(shape, order=order)
+    if isinstance(x, np.generic):
+        # a NumPy scalar is immutable, and its own 0-d reshape (NumPy takes 4x a 0-d array's time)
+        return x if shape == () else x.reshape(shape, order=order)
     return np.reshape(x, shape, order=order)
 
 
 def _reshape_vjp(g, out, x, shape, order):
     if isinstance(g, _NUMPY_VALUES) and isinstance(x, _NUMPY_VALUES):
+        if g.shape == x.shape and type(g) is not np.ndarray:
+            return g  # a NumPy scalar (see _reshape)
         return g.reshape(x.shape) if order == "C" else g.reshape(x.shape, order=order)
     return np.reshape(g, np.shape(x), order=order)
 
@@ -269,7 +275,15 @@ def copy(a, order="K", subok=False):
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C":
         _order(order, "reshape")  # raises for an order mixedad does not support
-    return reshape_.bind_arguments((a,), {"shape": _int_tuple(newshape if shape is None else shape), "order": order})
+    if type(shape) is not tuple:
+        shape = _int_tuple(newshape if shape is None else shape)
+    else:
+        for size in shape:
+            if type(size) is not int:
+                shape = _int_tuple(shape)
+                break
+    result = reshape_.bind_arguments((a,), {"shape": shape, "order": order})
+    return copy_(result) if copy else result  # copy=True: not a view (an update must not write through)
 
 
 @implements(np.ravel)
