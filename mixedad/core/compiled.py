@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, demand,
-                          input_value, interpret, topological_order)
+from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
+                          demand, input_value, interpret, topological_order)
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
@@ -71,15 +71,15 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     Only the values that something needs are computed: the root's if asked, and those
     that partial-derivative formulas read.
     """
-    structure = root.structure
-    if structure is not None:  # a chain: its key was built as it grew
+    if root.chain_length:  # a chain: its nodes carry the key's parts
+        structure, operands = chain_key(root)
         key = (want_value, want_partials, len(root.input_ids), structure)
         function = _FUNCTIONS.get(key)
         if function is None:
             if _long_and_cold(key, len(structure)):
                 return interpret(root, want_value, want_partials)
             function = _generated(_chain_below(root), root, structure, want_value, want_partials)
-        return function(*root.inputs, *root.operands)
+        return function(*root.inputs, *operands)
     plans = root.plans
     if plans is None:
         plans = root.plans = {}
@@ -96,8 +96,8 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
 def generated_function(root: ExprNode, want_value: bool, want_partials: bool) -> Callable | None:
     """The generated function that evaluates this request for ``root``; None if the region
     is interpreted."""
-    if root.structure is not None:
-        return _generated(_chain_below(root), root, root.structure, want_value, want_partials)
+    if root.chain_length:
+        return _generated(_chain_below(root), root, chain_key(root)[0], want_value, want_partials)
     plan = _compile(root, want_value, want_partials)
     return None if plan is _INTERPRET else plan[0]
 

@@ -32,7 +32,7 @@ class ExprNode:
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
-                 "demand", "arg_slots", "plans", "structure", "operands")
+                 "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -47,10 +47,33 @@ class ExprNode:
         self.demand = None  # set by _plan, for nodes whose partials are evaluated
         self.arg_slots = None
         self.plans: dict[tuple, list] | None = None  # evaluation plans (_plan), kept for a replay
-        # A chain's key for generated code (``core.compiled``) and its constants, built as the
-        # region grows (``region.extend_region``); None: found by walking the region.
-        self.structure: tuple | None = None
-        self.operands: tuple = ()
+        # In a chain (each node reads at most one node, ``below``): this node's part of the key
+        # for generated code (``core.compiled``) and its constants, set as the region grows
+        # (``region.extend_region``); chain_length 0: not a chain, the region is walked instead.
+        # Each node keeps only its own part: a key built up front per node grew quadratically.
+        self.link: tuple = ()
+        self.constants: tuple = ()
+        self.below: ExprNode | None = None
+        self.chain_length = 0
+        self.key: tuple | None = None  # (structure, operands) of the chain up to here (chain_key)
+
+
+def chain_key(root: ExprNode) -> tuple[tuple, tuple]:
+    """``(structure, operands)`` of the chain that ends at ``root``: per node its primitive,
+    where its arguments come from and its keyword names; then all constants, in node order."""
+    key = root.key
+    if key is None:
+        links, constants = [], []
+        node = root
+        while node is not None:
+            links.append(node.link)
+            if node.constants:
+                constants.append(node.constants)
+            node = node.below
+        links.reverse()
+        constants.reverse()
+        key = root.key = (tuple(links), tuple([c for part in constants for c in part]))
+    return key
 
 # what a region argument that is not a constant can be
 _REGION_VALUES = (ExprNode, Traced, RetiredTraced, UpdatedTraced)

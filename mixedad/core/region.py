@@ -200,7 +200,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     if others or shape is None:
         shape = broadcast_shape(args)  # lists, NumPy scalars, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
-    if below is not False and (below is None or below.structure is not None):
+    if below is not False and (below is None or 0 < below.chain_length < MAX_LONG_NODES):
         _structure(node, below)
     if common and not (others and any(isinstance(arg, ARRAY_TYPES) for arg in args if type(arg) is not Traced)) \
             and common.char in prim.same_dtype_loops:
@@ -216,18 +216,16 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
 
 
 def _structure(node: ExprNode, below: ExprNode | None) -> None:
-    """Give a chain's newest node its structure (``core.compiled``'s key, built as the chain
-    grows instead of walked at evaluation) and its constants, in node order."""
-    chain = below.structure if below is not None else ()
-    if len(chain) >= MAX_LONG_NODES:
-        return  # always interpreted: no key needed
+    """Give a chain's newest node its part of the chain's structure (``core.compiled``'s key:
+    its primitive, where each argument comes from, its keyword names) and its constants."""
+    n_below = below.chain_length if below is not None else 0
     refs = []
     constants = None
     input_keys = None  # the region inputs' ids in order, listed when an argument needs its position
     for arg in node.args:
         kind = type(arg)
         if kind is ExprNode:
-            refs.append(len(chain) - 1)
+            refs.append(n_below - 1)
         elif kind is Traced:
             if len(node.inputs) == 1:
                 refs.append(-1)
@@ -238,13 +236,15 @@ def _structure(node: ExprNode, below: ExprNode | None) -> None:
         else:
             refs.append(None)
             constants = [arg] if constants is None else constants + [arg]
-    operands = below.operands if below is not None else ()
     if node.kwargs:
         constants = [node.kwargs] if constants is None else constants + [node.kwargs]
-        node.structure = chain + ((node.prim, tuple(refs), tuple(node.kwargs)),)
+        node.link = (node.prim, tuple(refs), tuple(node.kwargs))
     else:
-        node.structure = chain + ((node.prim, tuple(refs)),)
-    node.operands = operands + tuple(constants) if constants is not None else operands
+        node.link = (node.prim, tuple(refs))
+    if constants is not None:
+        node.constants = tuple(constants)
+    node.below = below
+    node.chain_length = n_below + 1
 
 
 def _node_dtype(prim, args) -> np.dtype:
