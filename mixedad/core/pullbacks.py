@@ -64,7 +64,7 @@ def _one_cotangent(rule, out, arg_values, kwargs, g):
 
 
 def _one_linear_cotangent(rule, out, arg_values, kwargs, g):
-    if isinstance(g, LeveledValue):  # see _componentwise
+    if type(g) is not np.ndarray and isinstance(g, LeveledValue):  # see _componentwise
         return apply_linear(partial(_one_cotangent, rule, out, arg_values, kwargs), g)
     return (rule(g, out, *arg_values, **kwargs),)
 
