@@ -38,8 +38,8 @@ def _reshape(x, shape, order):
 
 def _reshape_vjp(g, out, x, shape, order):
     if isinstance(g, _NUMPY_VALUES) and isinstance(x, _NUMPY_VALUES):
-        if g.shape == x.shape and type(g) is not np.ndarray:
-            return g  # a NumPy scalar (see _reshape)
+        if type(g) is not np.ndarray and g.shape == x.shape:
+            return g  # a NumPy scalar (see _reshape); arrays, the common case, skip the shape test
         return g.reshape(x.shape) if order == "C" else g.reshape(x.shape, order=order)
     return np.reshape(g, np.shape(x), order=order)
 
