@@ -346,3 +346,23 @@ def test_the_docs_page_runs(monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "forward mode (1 forward pass; N=3 inputs, M=50 outputs)" in printed
     assert "The Jacobian of f is not diagonal" in printed
+
+
+def _one_argument_ops(x):
+    """General primitives applied to one traced value each (the tape's common case): moves,
+    a reduction and a maximum, whose reverse rules read the saved input or output."""
+    y = np.reshape(x, (2, 3)).T
+    s = np.sum(y * y, axis=1)
+    return np.concatenate([np.cumsum(s[::-1]), np.max(y, axis=0, keepdims=True).ravel()])
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_a_pullback_over_one_argument_ops_can_be_called_again(mode):
+    x = np.array([0.3, -1.2, 0.8, 2.0, -0.5, 1.1])
+    value, pullback = vjp(_one_argument_ops, x, mode=mode)
+    np.testing.assert_allclose(value, _one_argument_ops(x))
+    rng = np.random.default_rng(3)
+    for _ in range(3):  # the rules and what they read must survive each sweep
+        u = rng.standard_normal(value.shape)
+        (gx,) = pullback(u)
+        np.testing.assert_allclose(gx, numerical_gradient(lambda v: _one_argument_ops(v) @ u, x), rtol=1e-6, atol=1e-8)

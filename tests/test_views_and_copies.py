@@ -86,8 +86,17 @@ def reshape_copy_then_update(z):
     return np.sum(y * y) + np.sum(v * w)
 
 
+def scalar_reshape_then_update(z):
+    """A NumPy scalar's reshape is the immutable scalar itself, not a view: the update must not
+    reach s (it did: the value was 44 at Z0 where NumPy gives 34)."""
+    s = z[3]
+    r = np.reshape(s, ())
+    r += 1.0
+    return s * 10.0 + r * z[0]
+
+
 @pytest.mark.parametrize("f", [scalar_element_then_update, fancy_index_then_update, mask_then_update,
-                               flatten_then_update, reshape_copy_then_update])
+                               flatten_then_update, reshape_copy_then_update, scalar_reshape_then_update])
 @pytest.mark.parametrize("mode", ["auto", "reverse"])
 def test_copies_can_be_updated_in_place(f, mode):
     value, grad = mixedad.value_and_gradient(f, Z0, mode=mode)
@@ -110,3 +119,10 @@ def test_a_diagonal_taken_before_its_matrix_changes_raises_in_every_mode(take_di
         mixedad.jvp(f, (Z0,), (np.ones_like(Z0),))
     # np.diag of a vector builds a new matrix: no view, no error
     assert mixedad.gradient(lambda x: np.sum(np.diag(x) * 2.0), Z0) == pytest.approx(2 * np.ones(4))
+
+
+def test_a_scalar_reshape_updated_in_place_agrees_with_numpy_in_forward_mode():
+    tangent = np.arange(1.0, 5.0)
+    value, derivative = mixedad.jvp(scalar_reshape_then_update, (Z0,), (tangent,))
+    assert value == pytest.approx(scalar_reshape_then_update(Z0.copy()))
+    assert derivative == pytest.approx(numerical_gradient(scalar_reshape_then_update, Z0) @ tangent)

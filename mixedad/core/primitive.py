@@ -23,7 +23,7 @@ from .pullbacks import fill_missing_cotangents, make_vjp, rule_pullback, saved_b
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
-from .tape import Step, TapeEntry, borrow, record
+from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
 
@@ -372,12 +372,13 @@ def bind(prim: Primitive, args, kwargs):
     single = prim.single_pullback
     if single is _UNKNOWN:
         single = prim.single_pullback = single_pullback(prim, *layout)
+    decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
+    parent = (only._entry, only._slot, only._shape, only._dtype)
     if single is not None:
-        vjp = partial(single[0], single[1], out, [value], kwargs)
+        entry = UnaryEntry(parent, single[0], out, value, kwargs, single[1], prim.name, decision)
     else:
-        vjp = make_vjp(prim, layout[0], [0], layout[1], [value], out, kwargs)
-    entry = TapeEntry(((only._entry, only._slot, only._shape, only._dtype),), vjp, prim.name,
-                      _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE, out.shape, out.dtype)
+        entry = TapeEntry((parent,), make_vjp(prim, layout[0], [0], layout[1], [value], out, kwargs), prim.name,
+                          decision, out.shape, out.dtype)
     if prim.selection_key is not None:
         key = prim.selection_key(kwargs)
         entry.selection = (key, is_basic_index(key))

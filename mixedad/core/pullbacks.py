@@ -38,13 +38,13 @@ def make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs
 
 
 def single_pullback(prim, positions, rule_at) -> tuple | None:
-    """``(function, rule)`` such that ``partial(function, rule, out, [value], kwargs)`` does what
-    ``make_vjp``'s reverse rule does for a call with one (traced) argument, with one partial fewer for
-    a linear primitive; or None where make_vjp does more."""
+    """``(rule, linear)`` such that ``rule(g, out, value, **kwargs)`` is the one cotangent that
+    ``make_vjp``'s reverse rule gives for a call with one (traced) argument (``UnaryEntry``;
+    for a linear rule and a cotangent carrying tangents, per component); or None where make_vjp
+    does more."""
     if prim.vjp_rules is None or not prim.reverse_reads_values or positions != [0]:
         return None
-    rule = prim.vjp_rules[0] if prim.joint_vjp else rule_at[0]
-    return (_one_linear_cotangent if prim.linear else _one_cotangent), rule
+    return (prim.vjp_rules[0] if prim.joint_vjp else rule_at[0]), prim.linear
 
 
 def rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
@@ -60,12 +60,6 @@ def rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, k
 
 
 def _one_cotangent(rule, out, arg_values, kwargs, g):
-    return (rule(g, out, *arg_values, **kwargs),)
-
-
-def _one_linear_cotangent(rule, out, arg_values, kwargs, g):
-    if type(g) is not np.ndarray and isinstance(g, LeveledValue):  # see _componentwise
-        return apply_linear(partial(_one_cotangent, rule, out, arg_values, kwargs), g)
     return (rule(g, out, *arg_values, **kwargs),)
 
 

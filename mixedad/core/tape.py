@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import LEVELS, PLAIN_TYPES, all_finite, as_array, finite_array, sum_over_first_axis, zero_mask
+from .arrays import (LEVELS, PLAIN_TYPES, LeveledValue, all_finite, apply_linear, as_array, finite_array,
+                     sum_over_first_axis, zero_mask)
 from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
 from .modes import Decision, Mode, Reason
 
@@ -168,6 +169,34 @@ class TapeEntry:
 
     def __repr__(self) -> str:
         return f"<TapeEntry {self.index} {self.label} {self.decision.mode.value}>"
+
+
+class UnaryEntry(TapeEntry):
+    """The entry of a general primitive applied to one traced value (a reshape, a sum, an index
+    in a loop: the common case). ``vjp`` is the primitive's reverse rule itself, and the entry
+    keeps what the rule reads, so that recording makes one object per operation, not a closure
+    besides; the sweep calls ``vjp(g, out, value, **kwargs)``."""
+
+    __slots__ = ("out", "value", "kwargs", "linear")
+
+    def __init__(self, parent, rule, out, value, kwargs, linear, label, decision):
+        self.parents = (parent,)
+        self.vjp = rule
+        self.out = out
+        self.value = value
+        self.kwargs = kwargs
+        self.linear = linear
+        self.label = label
+        self.decision = decision
+        self.shape = out.shape
+        self.dtype = out.dtype
+        self.n_outputs = 1
+        self.cotangents = None
+
+    def componentwise(self, g):
+        """The cotangent for a ``g`` that carries tangents, by a linear rule written for plain
+        arrays (which may write into a new array in place): applied to each component."""
+        return apply_linear(lambda part: self.vjp(part, self.out, self.value, **self.kwargs), g)
 
 
 class Step:
@@ -347,7 +376,12 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, 
                 _add_selected(entry, g, owned)
             continue
         try:
-            parent_cts = vjp(g) if not instrumented else _timed(entry, vjp)(g)
+            if type(entry) is not UnaryEntry:
+                parent_cts = zip(entry.parents, vjp(g) if not instrumented else _timed(entry, vjp)(g))
+            elif entry.linear and type(g) is not np.ndarray and isinstance(g, LeveledValue):
+                parent_cts = ((entry.parents[0], entry.componentwise(g)),)  # g carries tangents (second order)
+            else:
+                parent_cts = ((entry.parents[0], vjp(g, entry.out, entry.value, **entry.kwargs)),)
         except MixedadError:
             raise
         except Exception as error:  # a rule failed: say which one, and where it was called
@@ -355,8 +389,10 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, 
             raise
         if not retain:
             entry.vjp = None  # frees what the rule saved as soon as it has run
+            if type(entry) is UnaryEntry:
+                entry.out = entry.value = None
         context_shape = entry.context_shape
-        for parent, ct in zip(entry.parents, parent_cts):
+        for parent, ct in parent_cts:  # (parent, its cotangent) pairs
             if parent is None or ct is None:
                 continue
             parent_entry, parent_slot, parent_shape, parent_dtype = parent

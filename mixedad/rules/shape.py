@@ -149,8 +149,10 @@ flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(
 
 # NumPy returns views from these: an in-place update of a view must raise, except where it
 # can write through: a reshaped array reshapes back.
-for _view in (reshape_, transpose, broadcast_to, flip, split_):
+for _view in (transpose, broadcast_to, flip, split_):
     _view.returns_view = True
+# a NumPy scalar's 0-d reshape is the (immutable) scalar itself (see _reshape), no view
+reshape_.returns_view = lambda kwargs, out: not isinstance(out, np.generic)
 reshape_.view_inverse = lambda view, kwargs, base_shape: _reshape(view, base_shape, kwargs["order"])
 
 
