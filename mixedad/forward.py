@@ -250,7 +250,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 _mark_aliased(results, args, level)
             return type(out)(*results) if hasattr(type(out), "_fields") else type(out)(results)
         result = wrap(out, tangent, level, chunk, prim.name)
-        if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
+        if prim.returns_view and prim.makes_view(kwargs, out):
             base = args[0] if type(args[0]) is ForwardDual else None
             _mark_aliased((result,), args, level, view_of(prim, base, kwargs))
         return result

@@ -273,6 +273,13 @@ class Primitive:
             return bind_elementwise(self, args, kwargs)
         return bind(self, args, kwargs)
 
+    def makes_view(self, kwargs, out) -> bool:
+        """Whether NumPy's result ``out`` shares memory with the argument (``returns_view``);
+        never for a NumPy scalar, which is immutable."""
+        returns_view = self.returns_view
+        return (returns_view is True or bool(returns_view) and returns_view(kwargs, out)) \
+            and not isinstance(out, np.generic)
+
     def differentiable_positions(self, n_args: int) -> list[int]:
         return [j for j in range(n_args) if j not in self.nondiff_argnums]
 
@@ -385,8 +392,7 @@ def bind(prim: Primitive, args, kwargs):
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     result = Traced(trace, out, entry)
-    returns_view = prim.returns_view
-    if returns_view and (returns_view is True or returns_view(kwargs, out)):
+    if prim.returns_view and prim.makes_view(kwargs, out):
         result._view_of = view_of(prim, only, kwargs, entry.selection)
         if only._views is None:
             only._views = [result]
@@ -517,7 +523,7 @@ def _bind_general(prim: Primitive, args, kwargs):
     result = Traced(trace, out, entry)
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
-    if prim.returns_view and (prim.returns_view is True or prim.returns_view(kwargs, out)):
+    if prim.returns_view and prim.makes_view(kwargs, out):
         base = args[traced_positions[0]] if len(traced_positions) == 1 else None
         _mark_aliased((result,), args, traced_positions, view_of(prim, base, kwargs, entry.selection))
     return result

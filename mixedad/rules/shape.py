@@ -38,9 +38,10 @@ def _reshape(x, shape, order):
 
 def _reshape_vjp(g, out, x, shape, order):
     if isinstance(g, _NUMPY_VALUES) and isinstance(x, _NUMPY_VALUES):
-        if type(g) is not np.ndarray and g.shape == x.shape:
-            return g  # a NumPy scalar (see _reshape); arrays, the common case, skip the shape test
-        return g.reshape(x.shape) if order == "C" else g.reshape(x.shape, order=order)
+        shape = x.shape
+        if g.shape == shape:
+            return g  # (a reshape to the same shape would be a new view of the same memory)
+        return g.reshape(shape) if order == "C" else g.reshape(shape, order=order)
     return np.reshape(g, np.shape(x), order=order)
 
 
@@ -149,10 +150,10 @@ flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(
 
 # NumPy returns views from these: an in-place update of a view must raise, except where it
 # can write through: a reshaped array reshapes back.
-for _view in (transpose, broadcast_to, flip, split_):
+# (A NumPy scalar result is never a view: it is immutable. _reshape returns a scalar's 0-d
+# reshape as the scalar itself.)
+for _view in (reshape_, transpose, broadcast_to, flip, split_):
     _view.returns_view = True
-# a NumPy scalar's 0-d reshape is the (immutable) scalar itself (see _reshape), no view
-reshape_.returns_view = lambda kwargs, out: not isinstance(out, np.generic)
 reshape_.view_inverse = lambda view, kwargs, base_shape: _reshape(view, base_shape, kwargs["order"])
 
 
