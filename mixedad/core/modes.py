@@ -29,6 +29,8 @@ class Reason(str, enum.Enum):
     SPLIT_AT_CAP = "region would carry more partials than the cap; split at its inputs"
     REQUESTED_REVERSE = "mode='reverse' puts every op on the tape"
     NOT_ELEMENTWISE = "not elementwise: reverse rule on the tape"
+    MOVED_BEFORE_REGION = ("max pooling moved before the increasing elementwise chain it reads: the chain "
+                           "and its partials then run on the smaller pooled output")
     NOT_VECTORIZABLE = "scalar function branches on or converts its argument; per-element scalar duals"
     INPUT = "differentiated input"
 
@@ -45,6 +47,7 @@ DUAL_SPLIT = Decision(Mode.DUAL, Reason.SPLIT_AT_CAP)
 DUAL_REDUCTION = Decision(Mode.DUAL, Reason.REDUCTION_FUSED)
 REVERSE_REQUESTED = Decision(Mode.REVERSE, Reason.REQUESTED_REVERSE)
 REVERSE_ON_TAPE = Decision(Mode.REVERSE, Reason.NOT_ELEMENTWISE)
+REVERSE_BEFORE_REGION = Decision(Mode.REVERSE, Reason.MOVED_BEFORE_REGION)
 PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
 
 REQUESTED_MODES = ("auto", "reverse", "forward")

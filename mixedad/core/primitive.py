@@ -22,7 +22,7 @@ from .modes import Decision, Mode, Reason
 from .pullbacks import fill_missing_cotangents, make_vjp, rule_pullback, saved_bytes, single_pullback
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
-from .region import extend_region, primal, read_value, reduce_region, tape_elementwise
+from .region import apply_before_region, extend_region, primal, read_value, reduce_region, tape_elementwise
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
@@ -151,6 +151,10 @@ class Primitive:
         self.partial_kinds: tuple | None = None  # per argument: how the evaluator calls it (core.expressions)
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
+        # max-like (max pooling): applied before an increasing elementwise chain (region.apply_before_region)
+        self.commutes_with_increasing = False
+        # elementwise, one argument: nondecreasing, and flat only where its derivative is 0
+        self.increasing = False
         self.out_meta: Callable | None = None
         self.domain = None  # input domain for table-driven tests
         self.symbolic = None  # sympy derivation details, when derived by mixedad.symbolic
@@ -353,7 +357,8 @@ def bind(prim: Primitive, args, kwargs):
     trace = only._trace
     value = only._value
     if (value is None or trace.program is not None or trace.instrumented or not trace.active
-            or prim.multiple_outputs or (prim.fuses_regions and only._expr is not None)
+            or prim.multiple_outputs or (only._expr is not None and (prim.fuses_regions
+                                                                     or prim.commutes_with_increasing))
             or (type(value) is not np.ndarray and isinstance(value, LeveledValue))):
         return _bind_general(prim, args, kwargs)
     for item in kwargs.values():
@@ -450,9 +455,13 @@ def _bind_general(prim: Primitive, args, kwargs):
         return prim.fn(*args, **kwargs)
     if not trace.active:
         find_trace(args)  # raises: a value escaped from a finished differentiation
-    if (prim.fuses_regions and len(args) == 1 and args[0]._expr is not None
-            and trace.requested != "reverse"):
-        return reduce_region(trace, prim, args[0], kwargs)
+    if len(args) == 1 and args[0]._expr is not None and trace.requested != "reverse":
+        if prim.fuses_regions:
+            return reduce_region(trace, prim, args[0], kwargs)
+        if prim.commutes_with_increasing:
+            moved = apply_before_region(prim, args[0], kwargs)
+            if moved is not None:
+                return moved
     layout = prim.layouts.get(len(args))
     if layout is None:
         layout = prim.layouts[len(args)] = _rule_layout(prim, len(args))

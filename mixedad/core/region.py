@@ -23,8 +23,8 @@ from .arrays import ARRAY_TYPES, LeveledValue
 from .errors import UnsupportedOperationError, complex_result_error, error_with_location, user_location
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
-from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_ON_TAPE, Decision, elementwise_decision,
-                    reduction_decision)
+from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
+                    elementwise_decision, reduction_decision)
 from .tape import Step, TapeEntry, borrow, multiply_cotangent, record
 from .traced import Traced
 
@@ -452,6 +452,34 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     if trace.program is not None:
         trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs), root.inputs, True))
     return result
+
+
+def apply_before_region(prim, value: Traced, kwargs) -> Traced | None:
+    """``prim(value)`` for a max-like primitive (``prim.commutes_with_increasing``: max pooling)
+    and a lazy ``value`` that is a chain of increasing one-argument ops (``Primitive.increasing``)
+    over one concrete traced value y: as ``chain(prim(y))``, which is equal (a maximum commutes
+    with a nondecreasing function), derivatives included (the chain's ops are strictly
+    increasing, or flat only where their derivative is 0). The chain and its partials then run
+    on the smaller output, and its full-size values are never computed unless something else
+    reads them. None if ``value`` is no such chain."""
+    nodes = []
+    node = value._expr
+    while node.prim.increasing and not node.kwargs and len(node.args) == 1:
+        nodes.append(node)
+        below = node.args[0]
+        if type(below) is Traced:  # the region's input (a concrete value, not updated since)
+            result = prim(below, **kwargs)
+            if type(result) is Traced and result._entry is not None:
+                result._entry.decision = REVERSE_BEFORE_REGION
+            for node in reversed(nodes):
+                result = node.prim(result)
+                if type(result) is Traced and result._expr is not None and node.location is not None:
+                    result._expr.location = node.location  # the profiler names the user's line of the op
+            return result
+        if type(below) is not ExprNode:
+            return None
+        node = below
+    return None
 
 
 def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:

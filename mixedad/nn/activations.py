@@ -88,6 +88,10 @@ def _softplus_partial(x, out):
     return -np.expm1(-out)
 
 
+# Increasing (relu: flat only where its derivative is 0), so max pooling moves before them in
+# a gradient (core.region.apply_before_region); gelu is not monotone.
+relu.increasing = sigmoid.increasing = softplus.increasing = True
+
 _GELU_C = 0.7978845608028654  # sqrt(2 / pi)
 _GELU_A = 0.044715
 

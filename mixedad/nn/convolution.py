@@ -344,6 +344,9 @@ def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     return out
 
 
+max_pool2d_primitive.commutes_with_increasing = True  # max(f(window)) = f(max(window)) for increasing f
+
+
 @max_pool2d_primitive.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     if not _plain(out, x):  # second order: the choice of maxima depends on the plain values only

@@ -158,6 +158,12 @@ nextafter = elementwise(np.nextafter, 1, 0)  # x moved by one ulp: the identity,
 heaviside = elementwise(np.heaviside, 0, lambda x, h: np.equal(x, 0).astype(np.result_type(x, h, 1.0)))
 fmin = elementwise(np.fmin, _fmin_partial_x, _fmin_partial_y)
 
+# Strictly increasing on all reals (no domain to leave, no kink): max pooling moves before
+# them in a gradient (core.region.apply_before_region). Not maximum/minimum/clip: their
+# derivative at a kink is 1/2, so the window's tie between a kink and a flat part would move.
+for _increasing in (positive, cbrt, exp, exp2, expm1, arctan, sinh, tanh, arcsinh):
+    _increasing.increasing = True
+
 # ------------------------------------------------------------------------------------------
 # no derivative (zero almost everywhere, or not real-valued)
 for _ufunc in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.signbit, np.isnan, np.isinf,
