@@ -166,8 +166,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 "forward-mode dual of an outer jvp: the dual cannot hold it. Build a new array "
                 "instead (np.where, np.concatenate).", skip=1)
         if self._views:  # views taken before would show the change in NumPy: using them again raises
-            for view in self._views:
-                view.__class__ = StaleDual
+            _make_stale(self._views)
             self._views = None
         self.primal, self.tangent, self.level, self.chunk, self._level = (
             updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
@@ -292,6 +291,17 @@ class StaleDual(ForwardDual):
             "This view was taken of an array before an assignment x[...] = v changed that array, "
             "and is used again{where}. NumPy would show it the change; mixedad cannot follow that. "
             "Take the view again after the assignment.", skip=1)
+
+
+def _make_stale(views: list) -> None:
+    """These views, and the views taken of them at any depth, were taken before an update."""
+    pending = list(views)
+    while pending:
+        view = pending.pop()
+        if type(view) is ForwardDual:
+            if view._views:  # (read first: a stale dual raises on any attribute)
+                pending.extend(view._views)
+            view.__class__ = StaleDual
 
 
 def _mark_aliased(results, args, level, view_of=True) -> None:

@@ -442,9 +442,10 @@ class RetiredTraced(RefusesIntegralConversion):
         raise error_with_location(
             InPlaceMutationError,
             "This traced value was replaced by an in-place operation (x += ..., or an assignment "
-            "x[...] = v into the array it is a view of) and is used again{where}. NumPy would have "
-            "changed every alias of it; mixedad cannot follow that. Write x = x + ... and use the "
-            "new value, or take the view again after the assignment.",
+            "x[...] = v into the array it is a view of, directly or through other views) and is "
+            "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
+            "that. Write x = x + ... and use the new value, or take the view again after the "
+            "assignment.",
             skip=2,
         )
 

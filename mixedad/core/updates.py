@@ -64,9 +64,15 @@ def _write_through(view_of: tuple, new_view: Traced) -> None:
 
 
 def _retire_views(views: list) -> None:
-    for view in views:
+    """Retire these views and the views taken of them, at any depth: NumPy would show them all
+    the change (a view of a view that kept its old value gave a silently stale result)."""
+    pending = list(views)
+    while pending:
+        view = pending.pop()
         if type(view) is Traced:
             _retire(view, None)
+            if view._views:
+                pending.extend(view._views)
 
 
 _ENGINE_SLOTS = frozenset(Traced.__slots__)
