@@ -96,3 +96,15 @@ def test_the_saved_values_are_freed_when_gradient_returns():
     y = 2.0 * X.reshape(2, 3)
     expected = 2.0 * np.concatenate([np.cos(y[0]) * y[1], np.sin(y[0])])
     np.testing.assert_allclose(grad, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("f", [views_and_regions, assignment_through_a_view])
+@pytest.mark.parametrize("calls", [1, 3])  # recorded only; recorded and compiled (second run on)
+def test_a_prepared_gradient_leaves_no_cycles_when_it_goes(f, calls):
+    def prepare_use_and_drop():
+        prepared = mixedad.prepare(f, X)
+        for _ in range(calls):
+            prepared.gradient(X)
+        assert prepared.replays
+
+    assert cyclic_garbage(prepare_use_and_drop) == 0

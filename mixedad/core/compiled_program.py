@@ -153,7 +153,7 @@ class _ProgramWriter:
         text = "\n".join(source) + "\n"
         namespace = self.writer.namespace
         exec(compile(text, "<mixedad program>", "exec"), namespace)  # noqa: S102 (our own code)
-        function = namespace["run"]
+        function = namespace.pop("run")  # in its own namespace it would be a cycle holding the whole program
         function.source = text  # for whoever debugs a program
         return function
 

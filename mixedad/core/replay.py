@@ -12,6 +12,7 @@ pure) is the caller's question: ``mixedad.prepare`` answers it.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -20,6 +21,11 @@ from .compiled_program import compile_program
 from .region import primal
 from .tape import Step, TapeEntry, Trace, backward, unit_seed
 from .traced import Traced
+
+
+def _forget_steps(trace: Trace) -> None:
+    trace.program = None
+    trace.entries = []
 
 
 class Program:
@@ -53,6 +59,9 @@ class Program:
         self.compiled: Callable | None = None
         self.interpreted_only = False  # never compile (long programs; tests)
         self._runs = 0
+        # The recorded trace and its steps refer to each other (steps hold traced values, which
+        # hold the trace): cut that when the program goes, so that reference counting frees it.
+        weakref.finalize(self, _forget_steps, trace)
 
     def _free_schedule(self, kept: Sequence[Traced]) -> list[tuple[Step, tuple]]:
         """Per step, the values nothing reads after it: dropped as soon as it has run, as
