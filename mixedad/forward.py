@@ -33,7 +33,7 @@ from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, missing_attribute
-from .core.updates import Rearranged, constant_like, view_of
+from .core.updates import Rearranged, constant_like, view_of, views_at_any_depth
 
 
 class EscapedDualError(MixedadError, ValueError):
@@ -166,7 +166,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 "forward-mode dual of an outer jvp: the dual cannot hold it. Build a new array "
                 "instead (np.where, np.concatenate).", skip=1)
         if self._views:  # views taken before would show the change in NumPy: using them again raises
-            _make_stale(self._views)
+            for view in views_at_any_depth(self._views, ForwardDual):
+                view.__class__ = StaleDual
             self._views = None
         self.primal, self.tangent, self.level, self.chunk, self._level = (
             updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
@@ -291,17 +292,6 @@ class StaleDual(ForwardDual):
             "This view was taken of an array before an assignment x[...] = v changed that array, "
             "and is used again{where}. NumPy would show it the change; mixedad cannot follow that. "
             "Take the view again after the assignment.", skip=1)
-
-
-def _make_stale(views: list) -> None:
-    """These views, and the views taken of them at any depth, were taken before an update."""
-    pending = list(views)
-    while pending:
-        view = pending.pop()
-        if type(view) is ForwardDual:
-            if view._views:  # (read first: a stale dual raises on any attribute)
-                pending.extend(view._views)
-            view.__class__ = StaleDual
 
 
 def _mark_aliased(results, args, level, view_of=True) -> None:

@@ -63,16 +63,24 @@ def _write_through(view_of: tuple, new_view: Traced) -> None:
         base._trace.view_bases.append(base)
 
 
-def _retire_views(views: list) -> None:
-    """Retire these views and the views taken of them, at any depth: NumPy would show them all
-    the change (a view of a view that kept its old value gave a silently stale result)."""
+def views_at_any_depth(views: list, kind: type):
+    """The views of class ``kind`` (not yet retired) among these and the views taken of them, at
+    any depth: an update of the array they view reaches them all in NumPy (a view of a view
+    that kept its old value gave a silently stale result). Each one's own views are read
+    before it is handed out, so that it may be retired."""
     pending = list(views)
     while pending:
         view = pending.pop()
-        if type(view) is Traced:
-            _retire(view, None)
-            if view._views:
-                pending.extend(view._views)
+        if type(view) is kind:
+            below = view._views
+            yield view
+            if below:
+                pending.extend(below)
+
+
+def _retire_views(views: list) -> None:
+    for view in views_at_any_depth(views, Traced):
+        _retire(view, None)
 
 
 _ENGINE_SLOTS = frozenset(Traced.__slots__)
