@@ -32,7 +32,7 @@ from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, Mixed
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
-from .core.traced import Traced, _index_update, missing_attribute
+from .core.traced import Traced, _index_update, _out_error, missing_attribute
 from .core.updates import Rearranged, constant_like, view_of, views_at_any_depth
 
 
@@ -116,6 +116,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
 
     # --- protocols --------------------------------------------------------------------------
     def __array_function__(self, func, types, args, kwargs):
+        if kwargs and kwargs.get("out") is not None:  # a dual result cannot be written into an array
+            raise _out_error(func)
         metadata = _METADATA.get(func)
         if metadata is not None:
             return metadata(*args, **kwargs)
@@ -181,19 +183,19 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
             base._views = [self]
             base.level.view_bases.append(base)
 
-    # In-place operators on a view write through into the array it views, as NumPy does
-    # (row = x[0]; row += 1); on any other dual they rebind the name to the new value.
+    # In-place operators change this dual, as NumPy changes the array: every alias of it sees
+    # the new value (rebinding the name left ``z = y; y *= 2`` with the old value in z), and on
+    # a view the change writes through into the array it views (row = x[0]; row += 1).
     def _inplace(self, result):
-        if self._view_of or self._views:
-            self[...] = result
-            return self
-        return result
+        self[...] = result
+        return self
 
     def __iadd__(self, other): return self._inplace(self + other)
     def __isub__(self, other): return self._inplace(self - other)
     def __imul__(self, other): return self._inplace(self * other)
     def __itruediv__(self, other): return self._inplace(self / other)
     def __ipow__(self, other): return self._inplace(self ** other)
+    def __imatmul__(self, other): return self._inplace(self @ other)
 
     def __iter__(self):
         if not self.shape:
@@ -319,7 +321,7 @@ def _borrow_array_methods():
              "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
              "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
              "__divmod__", "__rdivmod__", "__round__", "round", "diagonal", "trace", "compress", "searchsorted",
-             "argpartition", "imag", "itemsize", "nbytes"]
+             "argpartition", "imag", "itemsize", "nbytes", "__contains__"]
     for name in names:
         setattr(ForwardDual, name, Traced.__dict__[name])
     ForwardDual.__hash__ = None  # like ndarray: == is elementwise

@@ -168,3 +168,22 @@ def stand_in(shape: tuple, dtype: np.dtype) -> np.ndarray:
             _STAND_INS.clear()
         array = _STAND_INS[key] = np.broadcast_to(np.zeros((), dtype), shape)
     return array
+
+
+# what a rule takes as an array argument: traced values and duals (whose classes refuse integral
+# conversion), NumPy arrays and lists
+_ARRAY_LIKE = (np.ndarray, RefusesIntegralConversion, LeveledValue, list)
+
+
+def arrays_by_position(names: tuple, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``args, kwargs`` with the arrays passed under the name of a positional parameter
+    (``np.sort(a=x)``, ``np.linalg.solve(a, b=y)``) moved to their positions, since rules take
+    the values they differentiate positionally. ``names``: the function's positional parameters."""
+    position = len(args)
+    if position >= len(names) or names[position] not in kwargs:
+        return args, kwargs
+    args, kwargs = list(args), dict(kwargs)
+    while position < len(names) and isinstance(kwargs.get(names[position]), _ARRAY_LIKE):
+        args.append(kwargs.pop(names[position]))
+        position += 1
+    return tuple(args), kwargs

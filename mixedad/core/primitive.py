@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, is_basic_index
+from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index
 from .errors import (InputError, MissingRuleError, MixedadError, complex_result_error, error_with_location,
                      user_location)
 from .linear import forward_rule_kind, has_reverse_rule
@@ -151,6 +151,7 @@ class Primitive:
         self.partial_kinds: tuple | None = None  # per argument: how the evaluator calls it (core.expressions)
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
+        self.positional_names: tuple = ()  # of the NumPy function it stands for (rules.table.reverse_rule)
         # max-like (max pooling): applied before an increasing elementwise chain (region.apply_before_region)
         self.commutes_with_increasing = False
         # elementwise, one argument: nondecreasing, and flat only where its derivative is 0
@@ -275,6 +276,8 @@ class Primitive:
     def __call__(self, *args, **kwargs):
         if self.elementwise:
             return bind_elementwise(self, args, kwargs)
+        if kwargs and self.positional_names:  # an array passed by its NumPy name: np.sort(a=x)
+            args, kwargs = arrays_by_position(self.positional_names, args, kwargs)
         return bind(self, args, kwargs)
 
     def makes_view(self, kwargs, out) -> bool:

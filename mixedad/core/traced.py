@@ -299,8 +299,12 @@ class Traced(RefusesIntegralConversion):
         _reject_out(out, np.cumprod)
         return function_handler(np.cumprod)(self, axis=axis, dtype=dtype)
 
-    def dot(self, other):
+    def dot(self, other, out=None):
+        _reject_out(out, np.dot)
         return function_handler(np.dot)(self, other)
+
+    def __contains__(self, value):  # NumPy's rule; a comparison carries no derivative
+        return bool(np.any(self == value))
 
     def clip(self, min=None, max=None, **kwargs):
         return function_handler(np.clip)(self, min, max, **kwargs)

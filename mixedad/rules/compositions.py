@@ -28,8 +28,8 @@ def kron(a, b):
 @implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=None, append=None):
     if prepend is not None or append is not None:
-        parts = ([np.broadcast_to(prepend, _edge_shape(a, axis))] if prepend is not None else []) + [a] + \
-            ([np.broadcast_to(append, _edge_shape(a, axis))] if append is not None else [])
+        parts = ([_edge(prepend, a, axis)] if prepend is not None else []) + [a] + \
+            ([_edge(append, a, axis)] if append is not None else [])
         a = np.concatenate(parts, axis=axis)
     for _ in range(n):
         ndim = np.ndim(a)
@@ -40,10 +40,13 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
     return a
 
 
-def _edge_shape(a, axis):
+def _edge(values, a, axis):
+    """What np.diff puts before or after ``a``: a scalar as one slice along ``axis``; an array as it is."""
+    if np.ndim(values) != 0:
+        return values
     shape = list(np.shape(a))
     shape[axis] = 1
-    return tuple(shape)
+    return np.broadcast_to(values, tuple(shape))
 
 
 @implements(np.cross)

@@ -229,7 +229,7 @@ def lstsq(a, b, rcond=None):
     m, n = values.shape
     singular = np.linalg.svd(values, compute_uv=False)
     ratio = np.finfo(values.dtype).eps * max(m, n) if rcond is None else rcond
-    rank = int(np.sum(singular > ratio * singular.max())) if singular.size else 0
+    rank = np.int32(np.sum(singular > ratio * singular.max()) if singular.size else 0)  # NumPy's type
     x = np.matmul(np.linalg.pinv(a, rcond=ratio), b)
     if rank == n and m > n:
         residual = b - np.matmul(a, x)

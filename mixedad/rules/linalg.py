@@ -20,7 +20,7 @@ import numpy as np
 from . import determinants
 from .reductions import reduced_shape, weights_jvp
 from ..core.arrays import LeveledValue, apply_linear, as_array
-from .table import implements, nondifferentiable, reverse_rule
+from .table import implements, nondifferentiable, register_function, reject_out, reverse_rule
 from ..core.traced import Traced
 from ..core.errors import unsupported_option
 
@@ -174,12 +174,26 @@ def _vecmat_vjp_a(g, out, v, a, **kwargs):
 
 # products are bilinear: their forward rule is one product per argument with its tangent
 matmul = reverse_rule(np.matmul, _matmul_vjp_a, _matmul_vjp_b, forward="bilinear")
-dot = reverse_rule(np.dot, _dot_vjp_a, _dot_vjp_b, forward="bilinear")
+
+
+def _refusing_out(function):
+    """``function(a, b)`` for np.dot and np.outer, whose third positional argument is ``out``:
+    with it the primitive would write its value, then its tangent, into the caller's array."""
+    @functools.wraps(function)
+    def product(a, b, out=None):
+        reject_out(out, function.__name__)
+        return function(a, b)
+    return product
+
+
+dot = reverse_rule(_refusing_out(np.dot), _dot_vjp_a, _dot_vjp_b, forward="bilinear")
+register_function(np.dot, dot)
 inner = reverse_rule(np.inner, _inner_vjp_a, _inner_vjp_b, forward="bilinear")
 vdot = reverse_rule(np.vdot, lambda g, out, a, b: g * np.reshape(b, np.shape(a)),
                     lambda g, out, a, b: g * np.reshape(a, np.shape(b)), forward="bilinear")
-outer = reverse_rule(np.outer, lambda g, out, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
+outer = reverse_rule(_refusing_out(np.outer), lambda g, out, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
                      lambda g, out, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)), forward="bilinear")
+register_function(np.outer, outer)
 tensordot = reverse_rule(np.tensordot, _tensordot_vjp_a, _tensordot_vjp_b, nondiff_argnums=(2,), forward="bilinear")
 if hasattr(np, "vecdot"):  # NumPy >= 2.0
     vecdot_ = reverse_rule(_vecdot, lambda g, out, x1, x2, axis=-1: _vecdot_cotangent(g, x1, x2, axis),

@@ -5,6 +5,7 @@ and registers it as what runs when the NumPy function meets a traced value.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -78,6 +79,8 @@ def reverse_rule(function: Callable, *vjps: Callable | None, nondiff_argnums: Se
     """
     prim = Primitive(function, name=name or getattr(function, "__name__", repr(function)),
                      nondiff_argnums=nondiff_argnums, multiple_outputs=multiple_outputs)
+    if (getattr(function, "__module__", None) or "").startswith("numpy"):  # called as NumPy's, by the user
+        prim.positional_names = _positional_names(function)
     if vjps:
         prim.defvjp(*vjps)
     if forward == "linear":
@@ -128,3 +131,12 @@ def reject_out(out, function: str) -> None:
     if out is not None:
         raise unsupported_option(f"np.{function} with out= is not supported on traced values; "
                                  f"assign the result instead (y = np.{function}(...)).")
+
+
+def _positional_names(function: Callable) -> tuple:
+    """The parameters ``function`` also takes by position, in order (none if it has no signature)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
