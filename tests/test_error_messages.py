@@ -22,7 +22,7 @@ def test_out_arguments_raise_in_place_errors(name, f):
 
 @pytest.mark.parametrize("f, match", [
     (lambda x: np.sum(np.pad(x, 1, mode=lambda vector, width, axis, kwargs: None)), "np.pad with mode=<function"),
-    (lambda x: np.quantile(x, 0.3, method="nearest"), "method='linear'"),
+    (lambda x: np.quantile(x, 0.3, method="inverted_cdf", weights=np.ones((2, 2))), "weights="),
     (lambda x: np.sum(np.ravel(x, order="K")), "order='K'"),
     (lambda x: np.sum(np.linalg.qr(np.hstack([x, x]))[1]), "qr"),
 ])

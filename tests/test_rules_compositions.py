@@ -108,8 +108,8 @@ def test_arguments_mixedad_does_not_differentiate_raise(call, message):
 
 
 def test_unsupported_options_raise():
-    with pytest.raises(NotImplementedError, match="method='linear'"):
-        mixedad.gradient(lambda a: np.quantile(a, 0.5, method="nearest"), np.ones(3))
+    with pytest.raises(NotImplementedError, match="weights="):
+        mixedad.gradient(lambda a: np.quantile(a, 0.5, method="inverted_cdf", weights=np.ones(3)), np.ones(3))
     with pytest.raises(NotImplementedError, match="weights"):
         mixedad.gradient(lambda a: np.sum(np.cov(a, fweights=[1, 2, 1])), np.ones(3))
     with pytest.raises(ValueError, match="mismatched"):
@@ -154,3 +154,35 @@ def test_cross_matches_numpy_and_finite_differences(shape_a, shape_b, options):
 def test_cross_of_other_lengths_raises_like_numpy():
     with pytest.raises(ValueError, match="dimension must be 2 or 3"):
         mixedad.gradient(lambda a: np.sum(np.cross(a, a)), np.ones(4))
+
+
+QUANTILE_METHODS = ["inverted_cdf", "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf",
+                    "hazen", "weibull", "linear", "median_unbiased", "normal_unbiased", "lower", "higher",
+                    "midpoint", "nearest"]
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+@pytest.mark.parametrize("function", [np.quantile, np.nanquantile, np.percentile])
+@pytest.mark.parametrize("axis", [None, 1])
+def test_every_quantile_method_matches_numpy_and_finite_differences(method, function, axis):
+    """Where a quantile sits among the sorted values is the same method's quantile of 0..n-1."""
+    x = np.random.default_rng(5).standard_normal((4, 7))
+    if function is np.nanquantile:
+        x[1, 2] = np.nan  # rows with fewer values take their own positions
+    q = np.array([0.0, 0.05, 0.3, 0.5, 0.77, 1.0]) * (100.0 if function is np.percentile else 1.0)
+
+    def f(v):
+        return function(v, q, axis=axis, method=method)
+
+    def loss(v):
+        return np.sum(f(v) * np.linspace(0.5, 1.5, np.size(f(x))).reshape(np.shape(f(x))))
+
+    for mode in ("auto", "reverse"):
+        value, grad = mixedad.value_and_gradient(loss, x, mode=mode)
+        assert value == pytest.approx(loss(x), rel=1e-12)
+        np.testing.assert_allclose(np.nan_to_num(grad), np.nan_to_num(numerical_gradient(loss, x)), rtol=1e-6,
+                                   atol=1e-8)
+    value, _ = mixedad.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(value, f(x), rtol=1e-12)
+    assert mixedad.gradient(lambda v: np.nansum(function(v, q[2], method=method)), x.astype(np.float32)).dtype \
+        == np.float32

@@ -1,8 +1,10 @@
 """Order statistics and covariances, composed from the sort, indexing and product rules.
 
-``quantile``/``percentile`` support NumPy's default ``method="linear"`` and differentiate
-through the two order statistics each quantile interpolates between (the derivative of a
-sort is a permutation); a NaN in a slice gives NaN, as in NumPy. ``cov``/``corrcoef``
+``quantile``/``percentile`` (and their ``nan`` versions) support every ``method`` of NumPy and
+differentiate through the two order statistics each quantile interpolates between (the
+derivative of a sort is a permutation): where a quantile sits among n sorted values is the
+quantile of 0, 1, ..., n - 1 by the same method, so NumPy itself says it; a NaN in a slice
+gives NaN, as in NumPy. ``cov``/``corrcoef``
 follow NumPy's definitions (float64 results, ``ddof``/``bias``, ``rowvar``), without
 frequency or analytic weights.
 """
@@ -15,7 +17,15 @@ from ..core.region import read_value
 from ..core.errors import unsupported_option
 
 
-def _quantile(a, q, axis, keepdims, function, dtype):
+def _positions(n, q, method):
+    """Where each quantile in ``q`` sits among n sorted values under NumPy's ``method``: a whole
+    index for the methods that pick one value, halfway for ``midpoint``, in between otherwise."""
+    if method == "linear":
+        return q * (n - 1)
+    return np.quantile(np.arange(n, dtype=np.float64), q, method=method)
+
+
+def _quantile(a, q, axis, keepdims, function, dtype, method="linear"):
     if axis is None:
         values, axis_of_values = np.ravel(a), 0
     else:
@@ -24,7 +34,7 @@ def _quantile(a, q, axis, keepdims, function, dtype):
         values, axis_of_values = a, int(axis) % max(np.ndim(a), 1)
     n = np.shape(values)[axis_of_values]
     ordered = np.sort(values, axis=axis_of_values)
-    position = q * (n - 1)
+    position = _positions(n, q, method)
     below_index = np.floor(position).astype(np.intp)
     above_index = np.minimum(below_index + 1, n - 1)
     fraction = position - below_index
@@ -59,9 +69,9 @@ def _kept_dims(result, a, q, axis):
 
 
 def _unsupported_options(function, out, overwrite_input, method, weights, interpolation):
-    if out is not None or weights is not None or interpolation is not None or method != "linear":
-        raise unsupported_option(f"{function} on traced values supports method='linear' without out=, "
-                                  "weights= or interpolation=")
+    if out is not None or weights is not None or interpolation is not None:
+        raise unsupported_option(f"{function} on traced values supports method= without out=, weights= "
+                                 "or interpolation= (the old name of method=)")
 
 
 @implements(np.cov)
@@ -97,7 +107,7 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     return np.clip(c, -1, 1)  # rounding may leave a correlation just outside [-1, 1]
 
 
-def _nan_quantile(a, q, axis, keepdims, function, dtype):
+def _nan_quantile(a, q, axis, keepdims, function, dtype, method="linear"):
     """Quantiles of the non-NaN values of each slice: NaNs sort last, so the order statistics
     sit at positions given by each slice's own count; an all-NaN slice gives NaN (as NumPy)."""
     if axis is not None and not isinstance(axis, (int, np.integer)):
@@ -108,9 +118,11 @@ def _nan_quantile(a, q, axis, keepdims, function, dtype):
     ordered = np.sort(values, axis=-1)
     valid = np.sum(~np.isnan(read_value(values, function)), axis=-1)  # (...)
     ordered = _in_dtype(ordered, dtype)
+    # the counts of values the slices have (an all-NaN slice takes any: its order statistics are NaN)
+    counts, slot = np.unique(np.maximum(valid, 1), return_inverse=True)
     results = []
     for quantile in q.ravel():
-        position = quantile * np.maximum(valid - 1, 0)
+        position = np.array([_positions(int(count), quantile, method) for count in counts])[np.reshape(slot, np.shape(valid))]
         below_index = np.floor(position).astype(np.intp)
         above_index = np.minimum(below_index + 1, np.maximum(valid - 1, 0))
         fraction = (position - below_index).astype(dtype)
@@ -129,9 +141,10 @@ def _quantile_function(numpy_function, order_statistics, scale):
                 weights=None, interpolation=None):
         _unsupported_options(name, out, overwrite_input, method, weights, interpolation)
         q = plain_argument(q, name, "q", "a")
-        dtype = numpy_function(np.zeros(1, np.result_type(a)), q).dtype  # NumPy's (and its checks of q)
+        # NumPy's dtype, and its checks of q and method
+        dtype = numpy_function(np.zeros(1, np.result_type(a)), q, method=method).dtype
         q = np.true_divide(np.asarray(q, np.float64), scale)
-        return order_statistics(a, q, axis, keepdims, name, dtype)
+        return order_statistics(a, q, axis, keepdims, name, dtype, method)
     return handler
 
 
