@@ -9,7 +9,7 @@ import numpy as np
 
 def numerical_gradient(f, x, eps=1e-6):
     """Central-difference gradient of scalar ``f`` at float64 copy of array ``x``."""
-    x = np.array(x, dtype=np.float64)
+    x = np.array(x, dtype=np.float64, order="C")  # C order: reshape(-1) below must be a view
     grad = np.zeros_like(x)
     flat = x.reshape(-1)
     grad_flat = grad.reshape(-1)

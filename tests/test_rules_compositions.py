@@ -110,8 +110,6 @@ def test_arguments_mixedad_does_not_differentiate_raise(call, message):
 def test_unsupported_options_raise():
     with pytest.raises(NotImplementedError, match="weights="):
         mixedad.gradient(lambda a: np.quantile(a, 0.5, method="inverted_cdf", weights=np.ones(3)), np.ones(3))
-    with pytest.raises(NotImplementedError, match="weights"):
-        mixedad.gradient(lambda a: np.sum(np.cov(a, fweights=[1, 2, 1])), np.ones(3))
     with pytest.raises(ValueError, match="mismatched"):
         mixedad.gradient(lambda a: np.sum(np.block([[a], a])), np.ones(2))
 
@@ -186,3 +184,39 @@ def test_every_quantile_method_matches_numpy_and_finite_differences(method, func
     np.testing.assert_allclose(value, f(x), rtol=1e-12)
     assert mixedad.gradient(lambda v: np.nansum(function(v, q[2], method=method)), x.astype(np.float32)).dtype \
         == np.float32
+
+
+@pytest.mark.parametrize("options", [
+    dict(fweights=[1, 2, 0, 3, 1, 1]), dict(aweights=[0.5, 1.5, 2.0, 0.7, 1.0, 1.2]),
+    dict(fweights=[1, 2, 0, 3, 1, 1], aweights=[0.5, 1.5, 2.0, 0.7, 1.0, 1.2]),
+    dict(aweights=[0.5, 1.5, 2.0, 0.7, 1.0, 1.2], ddof=0), dict(fweights=[2, 1, 1, 1, 1, 4], bias=True),
+    dict(aweights=[0.5, 1.5, 2.0, 0.7, 1.0, 1.2], ddof=2, rowvar=False),
+], ids=["frequency", "analytic", "both", "analytic ddof 0", "frequency bias", "analytic ddof 2 columns"])
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_weighted_cov_matches_numpy_and_finite_differences(options, mode):
+    m = np.random.default_rng(8).standard_normal((3, 6))
+    m = m.T if options.get("rowvar") is False else m
+    weights = np.random.default_rng(9).standard_normal((3, 3))
+
+    def loss(v):
+        return np.sum(np.cov(v, **options) * weights)
+
+    value, grad = mixedad.value_and_gradient(loss, m, mode=mode)
+    assert value == pytest.approx(loss(m), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(loss, m), rtol=1e-6, atol=1e-8)
+
+
+def test_cov_differentiates_traced_analytic_weights_and_checks_weights_as_numpy():
+    m = np.random.default_rng(10).standard_normal((2, 5))
+
+    def loss(a):
+        return np.sum(np.cov(m, aweights=a) * [[1.0, 0.3], [0.3, 2.0]])
+
+    a = np.array([0.5, 1.5, 2.0, 0.7, 1.0])
+    np.testing.assert_allclose(mixedad.gradient(loss, a), numerical_gradient(loss, a), rtol=1e-6, atol=1e-8)
+    for bad, error in [(dict(fweights=[1.5] * 5), TypeError), (dict(fweights=[1, -1, 1, 1, 1]), ValueError),
+                       (dict(aweights=np.ones(4)), RuntimeError)]:
+        with pytest.raises(error):
+            mixedad.gradient(lambda v: np.sum(np.cov(v, **bad)), m)
+        with pytest.raises(error):
+            np.cov(m, **bad)

@@ -5,14 +5,16 @@ differentiate through the two order statistics each quantile interpolates betwee
 derivative of a sort is a permutation): where a quantile sits among n sorted values is the
 quantile of 0, 1, ..., n - 1 by the same method, so NumPy itself says it; a NaN in a slice
 gives NaN, as in NumPy. ``cov``/``corrcoef``
-follow NumPy's definitions (float64 results, ``ddof``/``bias``, ``rowvar``), without
-frequency or analytic weights.
+follow NumPy's definitions (float64 results, ``ddof``/``bias``, ``rowvar``, frequency and
+analytic weights).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from .table import implements, plain_argument
+from .table import holds_traced, implements, plain_argument
 from ..core.region import read_value
 from ..core.errors import unsupported_option
 
@@ -76,8 +78,6 @@ def _unsupported_options(function, out, overwrite_input, method, weights, interp
 
 @implements(np.cov)
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
-    if fweights is not None or aweights is not None:
-        raise unsupported_option("np.cov with fweights= or aweights= is not supported on traced values")
     if np.ndim(m) > 2:
         raise ValueError("m has more than 2 dimensions")
     dtype = np.result_type(getattr(m, "dtype", np.float64), np.float64) if dtype is None else dtype
@@ -91,9 +91,40 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         variables = np.concatenate((variables, others), axis=0)
     if ddof is None:
         ddof = 0 if bias else 1
-    centered = variables - np.mean(variables, axis=1, keepdims=True)
-    factor = np.shape(variables)[1] - ddof
-    return np.squeeze((centered @ centered.T) * np.true_divide(1, factor))
+    weights, aweights = _observation_weights(np.shape(variables)[1], fweights, aweights)
+    if weights is None:
+        centered = variables - np.mean(variables, axis=1, keepdims=True)
+        factor = np.shape(variables)[1] - ddof
+        return np.squeeze((centered @ centered.T) * np.true_divide(1, factor))
+    # NumPy's weighted definition: the weighted mean, and a correction for the weights' spread
+    total = np.sum(weights)
+    centered = variables - np.sum(variables * weights, axis=1, keepdims=True) / total
+    if ddof == 0:
+        factor = total
+    elif aweights is None:
+        factor = total - ddof
+    else:
+        factor = total - ddof * np.sum(weights * aweights) / total
+    return np.squeeze((centered @ (centered * weights).T) * np.true_divide(1, factor))
+
+
+def _observation_weights(n, fweights, aweights):
+    """The product of np.cov's frequency weights (integers, plain) and analytic weights (which may
+    be traced), checked as NumPy checks them, and the analytic weights as an array; None for
+    the product without either."""
+    if fweights is None and aweights is None:
+        return None, None
+    fweights = None if fweights is None else np.asarray(plain_argument(fweights, "np.cov", "fweights", "m"))
+    if aweights is not None and not holds_traced(aweights):
+        aweights = np.asarray(aweights, np.float64)
+    with warnings.catch_warnings():  # NumPy's checks (integers, 1-D, n of them, not negative) on a stand-in
+        warnings.simplefilter("ignore")
+        np.cov(np.ones((1, n)), fweights=fweights,
+               aweights=None if aweights is None else read_value(aweights, "np.cov"))
+    if fweights is None:
+        return aweights, aweights
+    frequencies = fweights.astype(np.float64)
+    return (frequencies if aweights is None else frequencies * aweights), aweights
 
 
 @implements(np.corrcoef)
