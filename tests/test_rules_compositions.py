@@ -220,3 +220,24 @@ def test_cov_differentiates_traced_analytic_weights_and_checks_weights_as_numpy(
             mixedad.gradient(lambda v: np.sum(np.cov(v, **bad)), m)
         with pytest.raises(error):
             np.cov(m, **bad)
+
+
+@pytest.mark.parametrize("period", [360.0, -360.0, 2 * np.pi])
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_periodic_interp_matches_numpy_and_finite_differences(period, mode):
+    """NumPy's construction: positions modulo the period, knots sorted and wrapped around."""
+    scale = abs(period) / 360.0
+    xp = np.array([190, -190, 350, -350, 10.0]) * scale
+    fp = np.array([5, 10, 3, 4, 1.0])
+    x = np.array([-180, -171, -185, 185, -11, -5, 0, 365, 200.3, 721.7]) * scale  # away from the knots
+    weights = np.arange(1.0, 1.0 + x.size)
+
+    def loss(x, fp):
+        return np.sum(np.interp(x, xp, fp, left=-99.0, period=period) * weights)  # left: ignored, as in NumPy
+
+    value, grads = mixedad.value_and_gradient(loss, x, fp, argnums=(0, 1), mode=mode)
+    assert value == pytest.approx(loss(x, fp), rel=1e-12)
+    np.testing.assert_allclose(grads[0], numerical_gradient(lambda v: loss(v, fp), x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(grads[1], numerical_gradient(lambda v: loss(x, v), fp), rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="period"):
+        mixedad.gradient(lambda v: np.sum(np.interp(v, xp, fp, period=0)), x)

@@ -153,15 +153,25 @@ def select(condlist, choicelist, default=0):
 @implements(np.interp)
 def interp(x, xp, fp, left=None, right=None, period=None):
     """Piecewise-linear interpolation; differentiable in ``x`` (the slope of its segment,
-    the right one at a knot, 0 outside the range) and in ``fp``, ``left`` and ``right``."""
-    if period is not None:
-        raise unsupported_option("np.interp with period= is not supported on traced values")
+    the right one at a knot, 0 outside the range) and in ``fp``, ``left`` and ``right``. With
+    ``period``, NumPy's construction: positions taken modulo the period, the knots sorted and
+    wrapped around once at each end (``left`` and ``right`` are then ignored)."""
     knots = np.asarray(plain_argument(xp, "np.interp", "xp", "x, fp, left and right"), np.float64)
     if knots.ndim != 1 or knots.size == 0:
         raise ValueError("np.interp: xp must be a non-empty 1-D sequence")
     fp = np.asarray(fp, np.float64) if not isinstance(fp, (Traced, LeveledValue)) else fp.astype(np.float64)
     if np.shape(fp) != knots.shape:
         raise ValueError("fp and xp are not of the same length.")
+    if period is not None:
+        period = plain_argument(period, "np.interp", "period", "x and fp")
+        if period == 0:
+            raise ValueError("period must be a non-zero value")
+        period = abs(period)
+        knots = knots % period
+        order = np.argsort(knots)
+        knots, fp = knots[order], fp[order]
+        return interp(np.remainder(x, period), np.concatenate((knots[-1:] - period, knots, knots[:1] + period)),
+                      np.concatenate((fp[-1:], fp, fp[:1])))
     where = np.asarray(read_value(x, "np.interp"), np.float64)  # which segment: a plain index
     first, last = fp[0], fp[-1]
     left = first if left is None else left
