@@ -24,7 +24,7 @@ def test_out_arguments_raise_in_place_errors(name, f):
     (lambda x: np.sum(np.pad(x, 1, mode=lambda vector, width, axis, kwargs: None)), "np.pad with mode=<function"),
     (lambda x: np.quantile(x, 0.3, method="inverted_cdf", weights=np.ones((2, 2))), "weights="),
     (lambda x: np.sum(np.ravel(x, order="K")), "order='K'"),
-    (lambda x: np.sum(np.linalg.qr(np.hstack([x, x]))[1]), "qr"),
+    (lambda x: np.sum(np.linalg.qr(np.vstack([x, x]), mode="complete")[0]), "qr"),
 ])
 def test_unsupported_options_are_mixedad_errors_with_the_line(f, match):
     with pytest.raises(mixedad.UnsupportedOperationError, match=match) as caught:

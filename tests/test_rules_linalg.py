@@ -198,6 +198,9 @@ def cases():
         Case("qr-r", lambda a: np.linalg.qr(a).R, (randn(5, 3),)),
         Case("qr-r-mode-batched", lambda a: np.linalg.qr(a, mode="r"), (randn(2, 4, 4),)),
         Case("qr-square-product", lambda a: np.linalg.qr(a)[0] * np.linalg.qr(a)[1][0], (A3,)),
+        Case("qr-wide-q", lambda a: np.linalg.qr(a)[0], (randn(3, 5),)),
+        Case("qr-wide-r-batched", lambda a: np.linalg.qr(a).R, (randn(2, 3, 4),)),
+        Case("qr-wide-complete", lambda a: np.linalg.qr(a, mode="complete")[1] * 2.0, (randn(2, 5),)),
         # one-dimensional convolution and correlation, every mode, either operand longer
         *[Case(f"{fn.__name__}-{mode}-{n}x{m}", lambda a, v, fn=fn, mode=mode: fn(a, v, mode),
                (randn(n), randn(m, seed=1)))
@@ -414,10 +417,19 @@ def test_diagonal_cotangent_is_the_transpose_of_diagonal():
         assert np.isclose(np.sum(d * y), np.sum(x * diagonal_cotangent(y, shape, offset, axis1, axis2)))
 
 
-def test_qr_of_a_wide_matrix_and_complete_mode_raise_by_name():
-    for call in (lambda a: np.linalg.qr(a)[0], lambda a: np.linalg.qr(a.T, mode="complete")[0]):
-        with pytest.raises(NotImplementedError, match="np.linalg.qr"):
-            mixedad.gradient(lambda a: np.sum(call(a)), randn(3, 5))
+def test_qr_complete_mode_of_a_tall_matrix_raises_by_name():
+    """Its extra columns of Q are an arbitrary basis of the complement: no derivative."""
+    with pytest.raises(NotImplementedError, match="np.linalg.qr"):
+        mixedad.gradient(lambda a: np.sum(np.linalg.qr(a.T, mode="complete")[0]), randn(3, 5))
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4), (1, 4)])
+def test_qr_of_a_wide_matrix_equals_numpys(shape):
+    a = randn(*shape)
+    q, r = mixedad.jvp(lambda v: tuple(np.linalg.qr(v)), (a,), (np.ones_like(a),))[0]
+    want_q, want_r = np.linalg.qr(a)
+    np.testing.assert_allclose(q, want_q, atol=1e-12)
+    np.testing.assert_allclose(r, want_r, atol=1e-12)
 
 
 def test_lstsq_rank_and_outputs_are_numpys():

@@ -278,12 +278,20 @@ _QR_RESULT = type(np.linalg.qr(np.eye(1)))
 
 @implements(np.linalg.qr)
 def qr(a, mode="reduced"):
+    """Reduced QR (for a wide matrix, also 'complete': the same factors). A wide A = [X Y]
+    (X square) has Q, R1 = qr(X) and R = [R1, Q^T Y], the factors Householder gives it too:
+    the first m columns fix Q."""
     m, n = np.shape(a)[-2:]
-    if m < n or mode not in ("reduced", "r") and not (mode == "complete" and m == n):
+    if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
         raise unsupported_option(
-            f"np.linalg.qr(mode={mode!r}) of a {m}x{n} traced matrix: mixedad differentiates the reduced "
-            "QR of square or tall matrices (m >= n), mode 'reduced' or 'r'")
-    q, r = qr_(a)
+            f"np.linalg.qr(mode={mode!r}) of a {m}x{n} traced matrix: mixedad differentiates modes 'reduced' "
+            "and 'r' (and 'complete' where it is the same, m <= n); the extra columns of a complete Q of a "
+            "tall matrix are an arbitrary basis, without a derivative")
+    if m < n:
+        q, r = qr_(a[..., :, :m])
+        r = np.concatenate([r, np.matmul(_swap(q), a[..., :, m:])], axis=-1)
+    else:
+        q, r = qr_(a)
     if mode == "r":
         return r
     return (q, r) if _QR_RESULT is tuple else _QR_RESULT(q, r)
