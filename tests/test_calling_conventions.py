@@ -122,3 +122,31 @@ def test_in_tests_every_element_as_numpy_does():
 def test_lstsq_rank_has_numpys_type_in_forward_mode():
     rank = mixedad.jvp(lambda x: np.linalg.lstsq(x.T, np.ones(4), rcond=None)[2], (G,), (np.ones_like(G),))[0]
     assert np.asarray(rank).dtype == np.asarray(np.linalg.lstsq(G.T, np.ones(4), rcond=None)[2]).dtype
+
+
+def test_nan_to_num_in_place_replaces_the_traced_value():
+    """copy=False did nothing on a traced value: the NaN stayed, and nanmean skipped it."""
+    def f(x):
+        y = np.log(x)
+        np.nan_to_num(y, copy=False)
+        return np.nanmean(y)
+
+    x = np.array([0.5, -1.0, 3.0])
+    with np.errstate(invalid="ignore"):
+        expected_value = f(x.copy())
+        for mode in ("auto", "reverse"):
+            value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+            assert value == pytest.approx(expected_value)
+            np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-8)
+        assert mixedad.jvp(f, (x,), (np.ones(3),))[0] == pytest.approx(expected_value)
+
+
+def test_nan_to_num_replacements_may_be_traced():
+    def f(x):
+        return np.sum(np.nan_to_num(np.log(x), nan=x[2] * 2.0, posinf=7.0) * np.arange(1.0, 4.0))
+
+    x = np.array([1.5, -1.0, 3.0])
+    with np.errstate(invalid="ignore"):
+        value, grad = mixedad.value_and_gradient(f, x)
+        assert value == pytest.approx(f(x))
+        np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-8)

@@ -70,3 +70,23 @@ def test_full_matrices_extra_vectors_have_no_derivative():
         mixedad.gradient(lambda a: np.sum(np.linalg.svd(a)[0]), a)
     _, tangent = mixedad.jvp(lambda a: np.linalg.svd(a)[0], (a,), (np.ones_like(a),))
     assert np.isnan(tangent[:, 2:]).all() and np.isfinite(tangent[:, :2]).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (4, 4), (2, 3, 3)])
+@pytest.mark.parametrize("mode", MODES)
+def test_hermitian_svd_reads_the_lower_triangle_as_numpy(shape, mode):
+    """hermitian=True was ignored: a non-symmetric input got the general SVD's value and gradient."""
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    a = rng.standard_normal(shape)  # not symmetric: NumPy reads its lower triangle
+    c_s, c_u = rng.standard_normal(shape[:-1]), rng.standard_normal(shape)
+
+    def hermitian_loss(a):
+        u, s, vt = np.linalg.svd(a, hermitian=True)
+        return np.sum(s * c_s) + np.sum((u * u) * c_u) + 0.3 * np.sum((u * s[..., None, :]) @ vt)
+
+    value, grad = mixedad.value_and_gradient(hermitian_loss, a, mode=mode)
+    assert value == pytest.approx(hermitian_loss(a), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(hermitian_loss, a), rtol=1e-5, atol=1e-7)
+    values = mixedad.gradient(lambda a: np.sum(np.linalg.svd(a, hermitian=True, compute_uv=False) * c_s), a)
+    np.testing.assert_allclose(values, numerical_gradient(
+        lambda a: np.sum(np.linalg.svd(a, hermitian=True, compute_uv=False) * c_s), a), rtol=1e-5, atol=1e-7)

@@ -167,6 +167,8 @@ svd_full_ = reverse_rule(_svd_full, _svd_full_vjp, name="svd", multiple_outputs=
 
 @implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    if hermitian:
+        return _hermitian_svd(a, compute_uv)
     m, n = np.shape(a)[-2:]
     if compute_uv and full_matrices and m != n:
         u, s, vt = svd_full_(a)
@@ -174,6 +176,21 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     u, s, vt = svd_(a)
     if not compute_uv:
         return s
+    return (u, s, vt) if _SVD_RESULT is tuple else _SVD_RESULT(u, s, vt)
+
+
+def _hermitian_svd(a, compute_uv):
+    """NumPy's construction from ``eigh`` (which reads the lower triangle only): singular values
+    |w| in decreasing order, U the eigenvectors in that order, V^T = (U sign(w))^T."""
+    w, v = eigh_(a, UPLO="L")
+    magnitude = np.abs(w)
+    order = np.argsort(read_value(magnitude, "np.linalg.svd"), axis=-1)[..., ::-1]
+    s = np.take_along_axis(magnitude, order, axis=-1)
+    if not compute_uv:
+        return s
+    signs = np.take_along_axis(np.sign(read_value(w, "np.linalg.svd")), order, axis=-1)
+    u = np.take_along_axis(v, order[..., None, :], axis=-1)
+    vt = _swap(u * signs[..., None, :])
     return (u, s, vt) if _SVD_RESULT is tuple else _SVD_RESULT(u, s, vt)
 
 

@@ -223,6 +223,16 @@ def clip(a, a_min=None, a_max=None, **kwargs):
 
 @implements(np.nan_to_num)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
-    value = read_value(x, "np.nan_to_num")
-    finite = np.isfinite(value)
-    return where_select(finite, x, np.nan_to_num(value, nan=nan, posinf=posinf, neginf=neginf))
+    """The finite values kept, the others replaced (by values that may be traced too); with
+    ``copy=False`` in place, as NumPy does (the traced value then stands for the result)."""
+    value = np.asarray(read_value(x, "np.nan_to_num"))
+    if value.dtype.kind != "f":  # integers and bools have nothing to replace
+        return x
+    limits = np.finfo(value.dtype)
+    result = where_select(np.isnan(value), nan, where_select(
+        value == np.inf, limits.max if posinf is None else posinf,
+        where_select(value == -np.inf, limits.min if neginf is None else neginf, x)))
+    if copy or not hasattr(x, "__setitem__"):
+        return result
+    x[...] = result
+    return x
