@@ -426,3 +426,35 @@ def test_maximum_and_minimum_split_a_nan_operand_like_a_tie_in_every_mode():
     x = np.array([np.nan, 1.0, 1.0, np.nan])
     for mode in ("auto", "reverse", "forward"):
         np.testing.assert_array_equal(mixedad.gradient(f, x, mode=mode), [1.0, 1.0, 1.0, 1.0])
+
+
+# --- an infinite derivative behind a selection ------------------------------------------------
+SELECTED_BEFORE_AN_INFINITE_DERIVATIVE = {
+    "sqrt of where": lambda x: np.sum(np.sqrt(np.where(x > 0, x, 0.0)) * np.arange(1.0, 1.0 + x.size)),
+    "longer chain": lambda x: np.sum(np.sqrt(np.where(x > 0, x, 0.0) * 2.0 + 0.0) ** 3 + np.tanh(x)),
+    "clip then cbrt": lambda x: np.sum(np.cbrt(np.clip(x, 0.0, None))),
+    "distance, safe": lambda x: np.sum(np.sqrt(np.where(x * x - 1.0 > 0, x * x - 1.0, 0.0))),
+}
+
+
+@pytest.mark.parametrize("name", list(SELECTED_BEFORE_AN_INFINITE_DERIVATIVE))
+def test_a_zero_selected_before_an_infinite_derivative_gives_zero_in_every_mode(name):
+    """The output does not depend on x where the selection picked the constant: 0 * inf there
+    is 0 (the gradient was NaN in auto and reverse mode; PyTorch and autograd give 0)."""
+    f = SELECTED_BEFORE_AN_INFINITE_DERIVATIVE[name]
+    x = np.array([1.5, -2.0, 4.0, -0.3, 0.7, 2.5])
+    expected = numerical_gradient(f, x)
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), expected, rtol=1e-6, atol=1e-8)
+    prepared = mixedad.prepare(f, x)
+    for _ in range(3):
+        np.testing.assert_allclose(prepared.gradient(x), expected, rtol=1e-6, atol=1e-8)
+    direction = np.linspace(-1.0, 1.0, x.size)
+    assert mixedad.jvp(f, (x,), (direction,))[1] == pytest.approx(expected @ direction)
+
+
+def test_an_infinite_derivative_that_is_real_stays_infinite():
+    for mode in ("auto", "reverse", "forward"):
+        with np.errstate(divide="ignore"):
+            grad = mixedad.gradient(lambda x: np.sum(np.sqrt(x) * 2.0), np.array([0.0, 4.0]), mode=mode)
+        assert grad[0] == np.inf and grad[1] == pytest.approx(0.5)

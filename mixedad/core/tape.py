@@ -297,10 +297,12 @@ def unit_seed(dtype: np.dtype) -> np.ndarray:
 
 
 def multiply_cotangent(g: Any, partial: Any) -> Any:
-    """``g * partial`` where a zero cotangent stays zero even against an infinite partial.
+    """``g * partial`` where a zero on either side gives zero even against an infinity.
 
     This is what makes ``np.where(x > 0, np.sqrt(x), 0.0)`` differentiate to 0 at 0 in
-    reverse mode too, as it does in a dual region where the tangents are selected.
+    reverse mode too, as it does in a dual region where the tangents are selected; and
+    ``np.sqrt(np.where(x > 0, x, 0.0))`` to 0 where x < 0 (the where's partial there is 0, the
+    cotangent reaching it infinite: the output does not depend on x there).
     """
     if type(partial) is int and partial == 1:
         return g
@@ -316,7 +318,7 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
             result = np.where(zero_mask(g), np.zeros((), result.dtype), result)
         return result
     if result.dtype.kind == "f" and not finite_array(result):
-        result = np.where(g == 0, np.zeros((), result.dtype), result)
+        result = np.where((g == 0) | (np.asarray(partial) == 0), np.zeros((), result.dtype), result)
     return result
 
 
