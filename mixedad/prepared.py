@@ -148,7 +148,7 @@ class Prepared:
         if not why and not isinstance(recording.output, Traced):
             why = "the output does not depend on the differentiated arguments"
         if not why and not Program.replayable(trace, len(active) + len(inputs.constant_leaves)):
-            why = "a step cannot be replayed (per-element fallback)"
+            why = "a step cannot be replayed (the per-element fallback of mixedad.sum or mixedad.map)"
         self.why_traced = why
         aux_values = [leaf for leaf in flatten(recording.aux)[0] if type(leaf) is Traced] if self.has_aux else []
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)

@@ -113,3 +113,28 @@ def test_gradient_of_sum_of_region_skips_the_primal_in_prepared_calls_too():
     g = prepared.gradient(np.full(3, 0.25))
     np.testing.assert_allclose(g, np.cos(0.25) + np.exp(0.25))
     assert calls == [1]
+
+
+def _recurrent(p, xs):
+    h = np.zeros_like(p["b"])
+    states = np.empty_like(p["b"], shape=(xs.shape[0], p["b"].size))
+    for t in range(xs.shape[0]):
+        h = np.tanh(p["W"] @ h + xs[t] + p["b"])
+        states[t] = h * np.ones_like(h) + np.full_like(h, 0.5)
+    return np.sum(states ** 2)
+
+
+def test_buffers_made_like_traced_values_are_replayed():
+    """np.zeros_like / ones_like / empty_like / full_like of a traced value: the program was
+    traced again on every call (why_traced blamed the per-element fallback)."""
+    rng = np.random.default_rng(4)
+    xs = rng.standard_normal((5, 4))
+    params = {"W": rng.standard_normal((4, 4)) * 0.3, "b": rng.standard_normal(4)}
+    prepared = mixedad.prepare(_recurrent, params, xs)
+    for _ in range(4):
+        new = {"W": rng.standard_normal((4, 4)) * 0.3, "b": rng.standard_normal(4)}
+        new_xs = rng.standard_normal((5, 4))
+        got, want = prepared.gradient(new, new_xs), mixedad.gradient(_recurrent, new, new_xs)
+        assert prepared.replays, prepared.why_traced
+        for name in new:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14)

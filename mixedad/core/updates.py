@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import LeveledValue, is_basic_index
-from .tape import LEAF_DECISION, TapeEntry, record
+from .tape import LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
 
 
@@ -114,11 +114,19 @@ def constant_like(prototype: Any, array: np.ndarray) -> Any:
     if array.dtype.kind != "f":
         return array
     if type(prototype) is Traced:
-        entry = record(prototype._trace, TapeEntry((), None, "constant", LEAF_DECISION, array.shape, array.dtype))
-        return Traced(prototype._trace, array, entry)
+        trace = prototype._trace
+        entry = record(trace, TapeEntry((), None, "constant", LEAF_DECISION, array.shape, array.dtype))
+        result = Traced(trace, array, entry)
+        if trace.program is not None:  # a prepared program: the same array on every replay (shapes are fixed)
+            trace.program.append(Step(_replay_constant, entry, (result,), (array,), ()))
+        return result
     if isinstance(prototype, LeveledValue):
         return prototype._constant_like(array)
     return array
+
+
+def _replay_constant(step: Step) -> None:
+    step.outputs[0]._value = step.payload[0]  # never written into: assignments make new arrays
 
 
 def current(value: Any) -> Any:
