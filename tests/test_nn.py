@@ -230,3 +230,42 @@ def test_logsumexp_over_an_empty_axis_is_minus_infinity_as_in_numpy():
         expected = np.log(np.sum(np.exp(x), axis=1))
     np.testing.assert_array_equal(nn.logsumexp(x, axis=1), expected)
     assert mixedad.gradient(lambda x: np.sum(nn.logsumexp(x, axis=0)), x).shape == (2, 0)
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "logsumexp keepdims", "logsumexp all", "softmax", "log_softmax",
+                                  "cross_entropy"])
+def test_forward_rules_of_the_axis_primitives_work_under_an_outer_gradient(name):
+    """They had only reverse rules; the forward rule derived from one cannot run inside an outer
+    gradient, so mixedad.gradient of a jvp raised MixedTracesError."""
+    labels = np.array([0, 3, 1])
+    f = {"logsumexp": lambda y: nn.logsumexp(y, axis=1),
+         "logsumexp keepdims": lambda y: nn.logsumexp(y, axis=0, keepdims=True),
+         "logsumexp all": lambda y: nn.logsumexp(y),
+         "softmax": lambda y: nn.softmax(y, axis=1),
+         "log_softmax": lambda y: nn.log_softmax(y, axis=0),
+         "cross_entropy": lambda y: nn.cross_entropy(y, labels)}[name]
+    rng = np.random.default_rng(12)
+    x, v = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    w = rng.standard_normal(np.shape(f(x)))
+    _, tangent = mixedad.jvp(f, (x,), (v,))
+    np.testing.assert_allclose(tangent, (f(x + 1e-6 * v) - f(x - 1e-6 * v)) / 2e-6, rtol=1e-5, atol=1e-7)
+
+    def directional(y):
+        return np.sum(mixedad.jvp(f, (y,), (v,))[1] * w)
+
+    second = mixedad.gradient(directional, x)
+    np.testing.assert_allclose(second, numerical_gradient(directional, x), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(second, mixedad.hvp(lambda y: np.sum(f(y) * w), x, v), rtol=1e-8, atol=1e-10)
+    assert mixedad.jvp(f, (x.astype(np.float32),), (v.astype(np.float32),))[1].dtype == np.float32
+
+
+def test_a_gradient_of_a_jvp_through_a_reverse_only_primitive_says_what_to_do():
+    @mixedad.primitive
+    def cube_sum(x):
+        return np.sum(x ** 3)
+
+    cube_sum.defvjp(lambda g, out, x: 3 * x ** 2 * g)
+    x, v = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    assert mixedad.jvp(cube_sum, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v)  # derived forward rule
+    with pytest.raises(mixedad.MissingRuleError, match="cube_sum.defjvp"):
+        mixedad.gradient(lambda y: mixedad.jvp(cube_sum, (y,), (v,))[1], x)

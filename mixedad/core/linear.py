@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .arrays import LeveledValue
-from .errors import MissingRuleError
+from .errors import MissingRuleError, MixedadError
 from .region import close_region
 from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record, release_guards, unit_seed
 from .traced import Traced
@@ -222,7 +222,17 @@ def transposed_jvp(prim, args, tangents, out, kwargs):
             cts.append(rules[j](g, out, *args, **kwargs))
         return cts
 
-    cotangents = transpose_linear(vjp_at, [_template(outs[k]) for k in floating], [tangents[j] for j in wanted])
+    try:
+        cotangents = transpose_linear(vjp_at, [_template(outs[k]) for k in floating], [tangents[j] for j in wanted])
+    except MixedadError as error:
+        if not any(type(a) is Traced for a in args):
+            raise
+        raise MissingRuleError(
+            f"{prim.name} has no forward rule (defjvp): mixedad derives one from its reverse rule by "
+            "a reverse pass of its own, which cannot run inside an outer mixedad.gradient (a gradient "
+            f"of a jvp or of a forward-mode jacobian). Give it a forward rule with {prim.name}.defjvp, "
+            "or take the derivatives the other way round: mixedad.hvp and mixedad.hessian run forward "
+            "over reverse.") from error
     if not prim.multiple_outputs:
         return cotangents[0] if floating else None
     result = [None] * len(outs)

@@ -156,6 +156,13 @@ def _logsumexp_vjp(g, out, x, *, axis=None, keepdims=False):
     return expand_reduced(g, np.shape(x), axis, keepdims) * weights
 
 
+@logsumexp.defjvp
+def _logsumexp_jvp(t, out, x, *, axis=None, keepdims=False):
+    """The softmax-weighted sum of the tangent: the reverse rule's weights (``g = 1``) times ``t``."""
+    ones = np.ones(np.shape(out), np.result_type(out))
+    return np.sum(_logsumexp_vjp(ones, out, x, axis=axis, keepdims=keepdims) * t, axis=axis, keepdims=keepdims)
+
+
 @primitive
 def softmax(x, *, axis=-1):
     """exp(x) / sum(exp(x), axis), without overflow.
@@ -177,6 +184,12 @@ def _softmax_vjp(g, out, x, *, axis=-1):
     return out * (g - np.sum(g * out, axis=axis, keepdims=True))
 
 
+# The Jacobian diag(out) - out out^T is symmetric: the forward rule is the reverse one. (An
+# explicit forward rule, not one derived from the reverse rule, also runs under an outer
+# gradient: mixedad.gradient of a jvp.)
+softmax.defjvp(_softmax_vjp)
+
+
 @primitive
 def log_softmax(x, *, axis=-1):
     """x - logsumexp(x, axis): log-probabilities, accurate where softmax underflows.
@@ -195,3 +208,8 @@ def log_softmax(x, *, axis=-1):
 @log_softmax.defvjp
 def _log_softmax_vjp(g, out, x, *, axis=-1):
     return g - np.exp(out) * np.sum(g, axis=axis, keepdims=True)
+
+
+@log_softmax.defjvp
+def _log_softmax_jvp(t, out, x, *, axis=-1):
+    return t - np.sum(np.exp(out) * t, axis=axis, keepdims=True)
