@@ -262,3 +262,22 @@ def test_ufunc_at_into_a_numpy_array_points_to_a_way_out():
         return np.sum(stiffness ** 2)
     with pytest.raises(InPlaceMutationError, match="np.add.at.*test_item_assignment.py.*np.bincount"):
         mixedad.gradient(assemble, np.ones(3))
+
+
+@pytest.mark.parametrize("ufunc", [np.add, np.subtract])
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_add_at_with_many_repetitions_matches_numpy(ufunc, mode):
+    """Summed in one pass (np.bincount): rounds of assignments cost a pass over the array per
+    repetition of the most repeated index (100,000 values into 100 bins took 87 ms, not 2)."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(300)
+    rows, columns = rng.integers(0, 3, 300), rng.integers(0, 2, 300)
+
+    def f(v, plain=False):
+        a = np.ones((3, 2)) * 0.5 if plain else np.ones_like(v, shape=(3, 2)) * 0.5
+        ufunc.at(a, (rows, columns), v * v)
+        return np.sum(a * np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 1.0]]))
+
+    value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value == pytest.approx(f(x, plain=True), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(lambda v: f(v, plain=True), x), rtol=1e-6, atol=1e-8)

@@ -93,6 +93,12 @@ def ufunc_at(ufunc, array, indices, values=None):
     if values is not None:
         values = np.reshape(np.broadcast_to(values, targets.shape), -1)
     targets = targets.ravel()
+    if values is not None and (ufunc is np.add or ufunc is np.subtract):
+        # every occurrence at once, summed by np.bincount (linear in the values): the rounds below
+        # cost a pass over the array per repetition of the most repeated index
+        sums = np.bincount(targets, weights=values if ufunc is np.add else -values, minlength=math.prod(shape))
+        array[...] = array + np.reshape(sums, shape)
+        return
     order = np.argsort(targets, kind="stable")
     in_order = targets[order]
     first = np.ones(in_order.size, bool)
