@@ -213,3 +213,16 @@ def test_numpy_functions_that_convert_traced_values_are_named_with_what_to_do(f,
 def test_a_non_scalar_output_is_reported_for_every_scalar_transform(differentiate):
     with pytest.raises(mixedad.MixedadError, match=r"f must return a scalar \(.*hessian and hvp.*shape \(3,\).*jacobian"):
         differentiate(lambda x: x * 2.0, np.ones(3))
+
+
+def test_an_in_place_operator_on_a_plain_array_says_the_array_cannot_hold_a_derivative():
+    """f = np.zeros_like(x) with x a constant is a NumPy array: f[1:] -= k * ... only said to
+    assign the result instead."""
+    def forces(k, x):
+        f = np.zeros_like(x)
+        f[1:] -= k * (x[1:] - x[:-1])
+        return np.sum(f ** 2)
+
+    with pytest.raises(mixedad.InPlaceMutationError, match="plain NumPy array.*np.zeros_like") as caught:
+        mixedad.gradient(forces, 2.0, np.arange(4.0))
+    assert "test_error_messages.py" in str(caught.value)

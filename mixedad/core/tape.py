@@ -111,7 +111,9 @@ def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | No
         f"{describe_location(location)}. mixedad keeps such arrays read-only until the gradient "
         "is computed: the backward pass reads them again, and the write would change the "
         "gradient silently. Write into a copy (a = a.copy() before changing it) or build a new "
-        "array (np.where, np.concatenate).")
+        "array (np.where, np.concatenate). If what is written is a differentiated value, a NumPy "
+        "array cannot hold it in any case: make the array from a differentiated one "
+        "(np.zeros_like(x), x differentiated).")
 
 
 class TapeEntry:

@@ -97,7 +97,7 @@ class Traced(RefusesIntegralConversion):
         if method == "__call__":
             out = kwargs.pop("out", None)
             if out is not None:
-                raise _out_error(ufunc)
+                raise _out_error(ufunc, out)
             if kwargs.get("where", True) is not True:
                 raise unsupported(ufunc, " with where=")
             kwargs.pop("where", None)
@@ -477,12 +477,16 @@ def _reject_out(out, function) -> None:
         raise _out_error(function)
 
 
-def _out_error(function):
+def _out_error(function, out=None):
     from .dispatch import numpy_name
+    outs = out if isinstance(out, tuple) else (out,)
+    plain = "" if not any(type(o) is np.ndarray for o in outs) else (
+        " The array written into is a plain NumPy array (as in a -= v or a[1:] += v with a NumPy "
+        "array a), which cannot hold a derivative. " + FILL_AN_ARRAY)
     return error_with_location(
         InPlaceMutationError,
         f"{numpy_name(function)} with out= on a traced value{{where}} would write a derivative-"
-        "carrying result into an array in place. Assign the result instead: y = f(x).",
+        "carrying result into an array in place. Assign the result instead: y = f(x)." + plain,
         skip=2,
     )
 
