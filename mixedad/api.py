@@ -48,7 +48,9 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
     if isinstance(leaf, Traced):
         raise InputError(
             f"{path} is already a traced value: mixedad.gradient nested inside another "
-            "mixedad.gradient is not supported by this version (use mixedad.hessian / mixedad.hvp).")
+            "mixedad.gradient (or a reverse-mode vjp or jacobian) is not supported by this version. "
+            "Put forward mode outside: mixedad.hessian, mixedad.hvp, mixedad.jvp or "
+            "mixedad.jacobian(..., mode='forward') of a function that calls gradient.")
     if isinstance(leaf, bool) or isinstance(leaf, (np.bool_,)):
         raise InputError(f"{path} is a bool; mixedad differentiates floating-point inputs only.")
     if isinstance(leaf, np.ma.MaskedArray):
@@ -67,8 +69,9 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
     if kind in "iub":
         raise InputError(
             f"{path} has {'boolean' if kind == 'b' else 'integer'} dtype {value.dtype}; a derivative with respect "
-            f"to {'a boolean' if kind == 'b' else 'an integer'} is not defined. Pass floats (e.g. x.astype(np.float64)), or move it to an argument that "
-            "is not in argnums.")
+            f"to {'a boolean' if kind == 'b' else 'an integer'} is not defined. Pass floats (e.g. "
+            "x.astype(np.float64)), or leave it out of the differentiated arguments: not in argnums, or for "
+            "jvp a value f closes over (mixedad.jvp(lambda x: f(x, labels), (x,), (v,))).")
     if kind == "c":
         raise InputError(f"{path} is complex ({value.dtype}); mixedad supports real floating-point inputs only.")
     if kind != "f":
