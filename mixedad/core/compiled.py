@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .arrays import finite_array
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
                           demand, input_value, interpret, topological_order)
 from .traced import RetiredTraced, Traced
@@ -69,8 +70,24 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     """``evaluate`` inside an error state the caller has set (the backward sweep's).
 
     Only the values that something needs are computed: the root's if asked, and those
-    that partial-derivative formulas read.
+    that partial-derivative formulas read. In a region with an op whose partial can be infinite
+    (``Primitive.unbounded_partials``), a partial that comes out inf or NaN is computed again by
+    the walk with products where a zero factor wins (``expressions._zero_wins``): a NaN from
+    0 * inf there means the output did not depend on the input.
     """
+    result = _evaluate(root, want_value, want_partials)
+    if want_partials and root.unbounded and not all(_finite_partial(p) for p in result[1]):
+        return interpret(root, want_value, want_partials, zero_wins=True)
+    return result
+
+
+def _finite_partial(partial) -> bool:
+    if type(partial) is np.ndarray:
+        return partial.dtype.kind != "f" or finite_array(partial)
+    return type(partial) is int or bool(np.all(np.isfinite(partial)))
+
+
+def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     if root.chain_length:  # a chain: its nodes carry the key's parts
         structure, operands = chain_key(root)
         key = (want_value, want_partials, len(root.input_ids), structure)

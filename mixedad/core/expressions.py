@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .partials import UfuncOf
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
@@ -32,7 +34,7 @@ class ExprNode:
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
-                 "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key")
+                 "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key", "unbounded")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -56,6 +58,9 @@ class ExprNode:
         self.below: ExprNode | None = None
         self.chain_length = 0
         self.key: tuple | None = None  # (structure, operands) of the chain up to here (chain_key)
+        # whether a partial in the region up to here can be infinite at a finite input (sqrt at 0):
+        # then a zero partial times it is 0 * inf, and evaluation checks for it (set by extend_region)
+        self.unbounded = prim.unbounded_partials
 
 
 def chain_key(root: ExprNode) -> tuple[tuple, tuple]:
@@ -133,6 +138,16 @@ def _combine(d, p):
     return d * p
 
 
+def _zero_wins(d, p):
+    """``_combine``, zero where either factor is zero even against an infinite one: the region's
+    output does not depend on the input there (``np.sqrt(np.where(x > 0, x, 0.0))`` where
+    x < 0: where selects a zero tangent, and sqrt's derivative at 0 is infinite)."""
+    term = _combine(d, p)
+    if isinstance(term, np.ndarray) and term.dtype.kind == "f" and not np.isfinite(term).all():
+        term = np.where((np.asarray(d) == 0) | (np.asarray(p) == 0), np.zeros((), term.dtype), term)
+    return term
+
+
 def _arg_slots(args, input_ids) -> tuple:
     """Per argument: where its own region inputs sit among the node's inputs (None for a
     constant), so that evaluation combines partials by position, without lookups."""
@@ -164,12 +179,14 @@ def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
     return uses_output, uses_args
 
 
-def interpret(root: ExprNode, want_value: bool, want_partials: bool):
+def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: bool = False):
     """``(value or None, partials per region input or None)`` of the region ``root``, walked
     node by node (``core.compiled`` runs generated code instead, and falls back to this).
     The caller sets NumPy's error state. Only the values that something needs are computed:
-    the root's if asked, and those that partial-derivative formulas read.
+    the root's if asked, and those that partial-derivative formulas read. ``zero_wins``: each
+    chain-rule product is zero where a factor is, even against an infinite one (``_zero_wins``).
     """
+    combine = _zero_wins if zero_wins else _combine
     plans = root.plans
     if plans is None:
         plans = root.plans = {}
@@ -190,7 +207,7 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool):
                 arg_values = [value if type(a) is ExprNode else input_value(a) for a in node.args]
             value = _node_value(node, arg_values, unary) if compute else None
             if want_partials:
-                partials = _node_partials(node, arg_values, value, {below: partials}, unary)
+                partials = _node_partials(node, arg_values, value, {below: partials}, unary, combine)
             below = id(node)
         return value, partials
     values: dict[int, Any] = {}
@@ -204,7 +221,7 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool):
         if compute:
             out = values[key] = _node_value(node, arg_values, unary)
         if want_partials:
-            partials_of[key] = _node_partials(node, arg_values, out, partials_of, unary)
+            partials_of[key] = _node_partials(node, arg_values, out, partials_of, unary, combine)
         for arg_key in done:
             values.pop(arg_key, None)
             partials_of.pop(arg_key, None)
@@ -288,10 +305,11 @@ def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) ->
     return steps
 
 
-def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
+def _node_partials(node: ExprNode, arg_values, out, partials, unary, combine=None) -> list:
     """The node's partial with respect to each of its region inputs (a list, by position)."""
     prim = node.prim
     args = node.args
+    combine = combine or _combine
     if prim.tangent_rule is not None:
         tangents_per_input = [[None] * len(args) for _ in node.inputs]
         for j, slots in enumerate(node.arg_slots):
@@ -308,7 +326,7 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
                 continue
             d = _derivative(prim, j, arg_values, out, node.kwargs, unary)
             arg = args[j]
-            term = _combine(d, partials[id(arg)][0]) if type(arg) is ExprNode else d
+            term = combine(d, partials[id(arg)][0]) if type(arg) is ExprNode else d
             total = term if total is None else total + term
         return [total]
     total = [None] * len(node.inputs)
@@ -325,7 +343,7 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary) -> list:
                     total[index] = term if previous is None else previous + term
                 continue
             for k, index in enumerate(slots):
-                term = _combine(d, arg_partials[k])
+                term = combine(d, arg_partials[k])
                 previous = total[index]
                 total[index] = term if previous is None else previous + term
         else:

@@ -200,6 +200,9 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     if others or shape is None:
         shape = broadcast_shape(args)  # lists, NumPy scalars, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
+    if not node.unbounded and below is not None:
+        node.unbounded = below.unbounded if below is not False else any(
+            type(arg) is ExprNode and arg.unbounded for arg in node_args)
     if below is not False and (below is None or 0 < below.chain_length < MAX_LONG_NODES):
         _structure(node, below)
     if common and not (others and any(isinstance(arg, ARRAY_TYPES) for arg in args if type(arg) is not Traced)) \
