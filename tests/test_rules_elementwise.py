@@ -119,3 +119,17 @@ def test_nondifferentiable_ufuncs_return_plain_arrays():
         return np.sum(np.floor(x) * x)
     x = np.array([0.5, 1.5, -2.5])
     np.testing.assert_allclose(mixedad.gradient(f, x), np.floor(x))
+
+
+def test_i0_derivatives_over_its_whole_range():
+    """np.i0's derivative is I1, summed as a power series (NumPy has no i1); the second
+    derivative I0 - I1/x is 1/2 at 0. Finite differences in relative terms up to x = 700."""
+    x = np.array([0.0, 1e-3, -0.7, 2.5, -12.0, 50.0, 300.0, 700.0])
+    grad = mixedad.gradient(lambda v: np.sum(np.log(np.i0(v))), x)  # I1 / I0, of order 1
+    step = 1e-6 * np.maximum(1.0, np.abs(x))
+    expected = (np.log(np.i0(x + step)) - np.log(np.i0(x - step))) / (2 * step)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-9)
+    second = np.diag(mixedad.hessian(lambda v: np.sum(np.i0(v)), x[:5]))
+    h = 1e-4
+    np.testing.assert_allclose(second, (np.i0(x[:5] + h) - 2 * np.i0(x[:5]) + np.i0(x[:5] - h)) / h ** 2, rtol=1e-5)
+    assert second[0] == pytest.approx(0.5)

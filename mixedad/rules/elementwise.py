@@ -242,3 +242,29 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
         return result
     x[...] = result
     return x
+
+
+# ------------------------------------------------------------------------------------------
+# np.i0, the modified Bessel function of order 0: its derivative is I1, which NumPy lacks.
+def _bessel_i1(x):
+    """I1(x) by its power series, the sum of (x/2)^(2k+1) / (k! (k+1)!): the terms share the
+    sign of x, so nothing cancels and the sum keeps full relative precision. The terms peak at
+    k = |x|/2 and then fall off within a few sqrt(|x|); past |x| = 713, I1 overflows to inf,
+    as np.i0 does."""
+    dtype = np.result_type(x, np.float16)  # x's float type (computed in float64, returned in it)
+    x = np.asarray(x, np.float64)
+    largest = float(np.max(np.abs(np.where(np.isfinite(x), x, 0.0)), initial=0.0))
+    half_squared = (x / 2) ** 2
+    term = x / 2
+    total = term.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, int(min(largest, 800.0) / 2 + 10 * math.sqrt(largest) + 20)):
+            term = term * half_squared / (k * (k + 1))
+            total = total + term
+    return total.astype(dtype, copy=False)
+
+
+bessel_i1 = Primitive(_bessel_i1, name="i1", elementwise=True)
+# I1' = I0 - I1 / x, which is 1/2 at 0
+bessel_i1.defpartials(lambda x, out: np.where(x == 0, 0.5, np.i0(x) - out / np.where(x == 0, 1.0, x)))
+i0 = elementwise(np.i0, lambda x: bessel_i1(x))
