@@ -11,7 +11,7 @@ from .checking import check_grads, check_rule
 from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedOperationError)
 from .core.modes import Decision, Mode, Reason
-from .core.primitive import Primitive, primitive
+from .core.primitive import MixedTracesError, Primitive, primitive
 from .mapping import map, sum
 from .prepared import Prepared, prepare
 from .profiler import EntryReport, Report, profile, profiling
@@ -25,6 +25,6 @@ __all__ = [
     "elementwise_gradient", "JacobianChoice", "NotDiagonalError", "ForwardDual", "EscapedDualError", "check_grads", "check_rule", "derive_partials",
     "derived_elementwise", "SymbolicTraceError", "prepare", "Prepared", "map", "sum", "profile", "profiling", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
     "MixedadError", "UnsupportedOperationError", "NonDifferentiableError", "InPlaceMutationError",
-    "InputError", "MissingRuleError",
+    "InputError", "MissingRuleError", "MixedTracesError",
 ]
 __version__ = "0.1.0"

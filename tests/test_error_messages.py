@@ -226,3 +226,14 @@ def test_an_in_place_operator_on_a_plain_array_says_the_array_cannot_hold_a_deri
     with pytest.raises(mixedad.InPlaceMutationError, match="plain NumPy array.*np.zeros_like") as caught:
         mixedad.gradient(forces, 2.0, np.arange(4.0))
     assert "test_error_messages.py" in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+def test_an_elementwise_primitive_without_partials_raises_missing_rule(mode):
+    """In a dual region it raised IndexError from inside the engine."""
+    @mixedad.primitive(elementwise=True)
+    def doubled(x):
+        return x * 2
+
+    with pytest.raises(mixedad.MissingRuleError, match="defpartials"):
+        mixedad.gradient(lambda x: np.sum(doubled(x)), np.ones(3), mode=mode)

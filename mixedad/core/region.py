@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
-from .errors import UnsupportedOperationError, complex_result_error, error_with_location, user_location
+from .errors import (MissingRuleError, UnsupportedOperationError, complex_result_error, error_with_location,
+                     user_location)
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
@@ -124,6 +125,10 @@ def _lists_as_arrays(args) -> tuple:
 
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
+    if prim.partial_specs is None and prim.tangent_rule is None:
+        raise error_with_location(
+            MissingRuleError, f"{prim.name} is an elementwise primitive without partial derivatives{{where}}: "
+            f"give one per argument with @{prim.name}.defpartials (see docs/rules.md).")
     below = None  # the one lazy argument (the region grows by one node), or False: several
     concrete = None  # the concrete traced arguments: they become region inputs
     shape = None
