@@ -458,3 +458,16 @@ def test_an_infinite_derivative_that_is_real_stays_infinite():
         with np.errstate(divide="ignore"):
             grad = mixedad.gradient(lambda x: np.sum(np.sqrt(x) * 2.0), np.array([0.0, 4.0]), mode=mode)
         assert grad[0] == np.inf and grad[1] == pytest.approx(0.5)
+
+
+def test_third_derivative_of_det_at_a_regular_4x4_matrix():
+    """jacobian of hessian of det: the LU path's conditioning check ravelled a forward dual
+    with order='K' (refused) at 4x4 and up."""
+    r = np.random.default_rng(14).standard_normal((4, 4)) + 4 * np.eye(4)
+    third = mixedad.jacobian(lambda a: mixedad.hessian(np.linalg.det, a), r)
+    eps = 1e-5
+    for i, j in [(1, 2), (3, 0)]:
+        e = np.zeros_like(r)
+        e[i, j] = eps
+        expected = (mixedad.hessian(np.linalg.det, r + e) - mixedad.hessian(np.linalg.det, r - e)) / (2 * eps)
+        np.testing.assert_allclose(third[..., i, j], expected, rtol=1e-6, atol=1e-8)

@@ -54,7 +54,7 @@ def _minors_3x3(x, y):
 def _squared_norm(x):
     """The squared Frobenius norm of each matrix of ``x``."""
     if x.ndim == 2:
-        flat = x.ravel(order="K")  # a view for any compact layout
+        flat = x.ravel(order="K") if type(x) is np.ndarray else np.ravel(x)  # K: a view for any compact layout
         return np.dot(flat, flat)
     return np.einsum("...ij,...ij->...", x, x)
 
