@@ -471,3 +471,18 @@ def test_third_derivative_of_det_at_a_regular_4x4_matrix():
         e[i, j] = eps
         expected = (mixedad.hessian(np.linalg.det, r + e) - mixedad.hessian(np.linalg.det, r - e)) / (2 * eps)
         np.testing.assert_allclose(third[..., i, j], expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_user_primitive_declares_unbounded_partials(declared):
+    @mixedad.primitive(elementwise=True)
+    def root(x):
+        return np.sqrt(x)
+
+    root.defpartials(lambda x, out: 0.5 / out)
+    root.unbounded_partials = declared
+    x = np.array([1.5, -2.0, 4.0])
+    with np.errstate(divide="ignore"):
+        grad = mixedad.gradient(lambda v: np.sum(root(np.where(v > 0, v, 0.0))), x)
+    np.testing.assert_allclose(grad[[0, 2]], 0.5 / np.sqrt(x[[0, 2]]))
+    assert grad[1] == 0.0 if declared else np.isnan(grad[1])
