@@ -151,9 +151,10 @@ def _nan_quantile(a, q, axis, keepdims, function, dtype, method="linear"):
     ordered = _in_dtype(ordered, dtype)
     # the counts of values the slices have (an all-NaN slice takes any: its order statistics are NaN)
     counts, slot = np.unique(np.maximum(valid, 1), return_inverse=True)
+    slot = np.reshape(slot, np.shape(valid))
     results = []
     for quantile in q.ravel():
-        position = np.array([_positions(int(count), quantile, method) for count in counts])[np.reshape(slot, np.shape(valid))]
+        position = np.array([_positions(int(count), quantile, method) for count in counts])[slot]
         below_index = np.floor(position).astype(np.intp)
         above_index = np.minimum(below_index + 1, np.maximum(valid - 1, 0))
         fraction = (position - below_index).astype(dtype)
