@@ -243,6 +243,37 @@ def test_conv2d_row_rules_match_loops(x_shape, w_shape, static, layout):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("x_dtype, w_dtype", [(np.float64, np.float64), (np.float32, np.float64),
+                                              (np.float64, np.float32)])
+@pytest.mark.parametrize("mode", ["auto", "prepared"])
+def test_conv2d_weight_rule_reuses_the_forward_passs_kernel_rows(monkeypatch, x_dtype, w_dtype, mode):
+    """The weight's reverse rule finds the kernel rows the forward pass copied (kept in the
+    output's memory block) instead of copying them again; and its gradient is the loop's."""
+    from mixedad.nn import convolution
+    x_shape, w_shape, static = ROW_GEOMETRIES[0]
+    x, w, b = _conv_inputs(x_shape, w_shape, seed=15)
+    x, w = x.astype(x_dtype), w.astype(w_dtype)
+    g = np.random.default_rng(16).standard_normal(conv2d_loop(x, w, b, **static).shape)
+    copies = []
+    real_rows = convolution._batch_last_rows
+    monkeypatch.setattr(convolution, "_batch_last_rows", lambda *a: copies.append(1) or real_rows(*a))
+
+    def loss(w):
+        return np.sum(conv2d(x, w, b, **static) * g)
+
+    if mode == "prepared":
+        prepared = mixedad.prepare(loss, w)
+        copies.clear()
+        grad = prepared.gradient(w)
+    else:
+        grad = mixedad.gradient(loss, w)
+    assert len(copies) == 1  # the forward pass's copy, none in the reverse pass
+    assert grad.dtype == w_dtype
+    want = conv2d_loop_vjp(g, x.astype(np.float64), w.astype(np.float64), **static)[1]
+    tolerance = 1e-10 if x_dtype == w_dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(grad, want, rtol=tolerance, atol=tolerance)
+
+
 @pytest.mark.parametrize("x_shape, w_shape, static", ROW_GEOMETRIES[:3], ids=ROW_IDS[:3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_conv2d_row_rules_match_finite_differences(x_shape, w_shape, static, dtype):

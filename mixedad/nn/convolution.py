@@ -5,7 +5,7 @@ All three read the (padded) input through strided views, no copy: ``windows``, s
 ``(N, C, H_out, W_out)``. ``conv2d`` copies the windows into a patch matrix (im2col) and
 multiplies it with the weights (BLAS); the pools combine the offset slices with
 ``maximum``/``add``. The reverse rules add back through the same slices
-(``_Geometry.scatter``: one strided add per kernel offset), keeping nothing but the input:
+(``_Geometry.scatter``: one strided add per kernel offset), keeping no patch matrix:
 tracing a windowed einsum instead would tape the patch matrix and differentiate a
 generic einsum.
 
@@ -14,8 +14,10 @@ the batch innermost. It then copies only the kernel rows (``_batch_last_rows``: 
 input row at each of the kw column offsets, ``(H, C, kw, W_out, N)``), whose overlapping
 strided view holds, per output row, that row's patch matrix ``(kh C kw, W_out N)``: one
 product per output row, with no full patch matrix (kh H_out / H times larger) to build, keep
-or read back from memory. Its result is an ``(N, O, H, W)`` view of an ``(O, H, W, N)`` array
-(PyTorch's "channels last" idea, with the batch). Elementwise ops and the pools keep that
+or read back from memory; they share a memory block with the output, so the weight's
+reverse rule reads them there rather than copying them again. Its result is an
+``(N, O, H, W)`` view of an ``(O, H, W, N)`` array (PyTorch's "channels last" idea, with the
+batch). Elementwise ops and the pools keep that
 layout (``order="K"``), so the next conv reads its input without a transposing copy; a rule
 that meets operands of different layouts first copies the cotangent into the layout of the
 values (NumPy's loops over mixed layouts are many times slower). Values are the same as with
@@ -27,6 +29,8 @@ ties ``max_pool2d`` sends the cotangent to the first maximum of the window in ro
 order (as PyTorch does).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
@@ -152,26 +156,64 @@ def _batch_last(g):
     return g.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
 
 
-def _batch_last_rows(x, geometry):
+def _batch_last_rows(x, geometry, r=None):
     """The kernel rows of ``x``, batch innermost: ``R`` (H_pad, C, kw, W_out, N) holds, for each
     padded input row r and column offset j, ``x_pad[:, c, r, j:j + W_out]``; and ``V``, the
     (H_out, kh * C * kw, W_out * N) view of ``R`` whose matrix ``V[h]`` is the patch matrix of
     output row h (kernel index in (i, c, j) order). Consecutive output rows share kh - 1 of
     their kernel rows, so ``R`` is kh * H_out / H_pad times smaller than the full patch matrix
     (4.4x for LeNet's first layer) and each product reads it from cache; ``V[h]`` is a plain
-    strided matrix, so NumPy hands each to BLAS."""
-    (n, c), (ho, wo), (kh, kw), (ph, pw) = x.shape[:2], geometry.out_hw, geometry.kernel, geometry.padding
+    strided matrix, so NumPy hands each to BLAS. ``r``: where to write ``R``."""
+    (n, c), wo, (ph, pw) = x.shape[:2], geometry.out_hw[1], geometry.padding
     rows = x.transpose(2, 1, 3, 0)  # (H, C, W, N)
     if ph or pw or rows.strides[3] != x.itemsize:
         # a C-ordered input (the images) gathers the batch once here, not kw times below
         padded = np.zeros((x.shape[2] + 2 * ph, c, x.shape[3] + 2 * pw, n), x.dtype)
         padded[ph:ph + x.shape[2], :, pw:pw + x.shape[3]] = rows
         rows = padded
-    r = np.empty((rows.shape[0], c, kw, wo, n), x.dtype)
-    for j in range(kw):
+    r = np.empty(_rows_shape(x, geometry), x.dtype) if r is None else r
+    for j in range(geometry.kernel[1]):
         r[:, :, j] = rows[:, :, j:j + wo]
-    size = x.itemsize
-    return r, as_strided(r, (ho, kh * c * kw, wo * n), (c * kw * wo * n * size, wo * n * size, size), writeable=False)
+    return r, _patch_matrices(r, geometry)
+
+
+def _rows_shape(x, geometry):
+    return geometry.padded_shape[2], x.shape[1], geometry.kernel[1], geometry.out_hw[1], x.shape[0]
+
+
+def _patch_matrices(r, geometry):
+    """``V``, the per-output-row patch matrices, as a view of the kernel rows ``r``."""
+    (_, c, kw, wo, n), ho, size = r.shape, geometry.out_hw[0], r.itemsize
+    return as_strided(r, (ho, geometry.kernel[0] * c * kw, wo * n), (c * kw * wo * n * size, wo * n * size, size),
+                      writeable=False)
+
+
+# The forward pass's kernel rows, kept for the weight's reverse rule: the output and the rows
+# share one memory block (the output first), so the rule, which receives the output, finds them
+# through ``out.base`` instead of copying them from the input again (60 us of LeNet's 3.5 ms
+# gradient), and they live exactly as long as the output does. The rows are those of the input
+# as it was when the output was computed, which is what the derivative is about.
+_BLOCK_ALIGNMENT = 64
+
+
+def _output_and_rows(out_shape, out_dtype, rows_shape, rows_dtype):
+    """Two empty arrays, the output and room for the kernel rows, in one memory block."""
+    out_bytes = -(-math.prod(out_shape) * out_dtype.itemsize // _BLOCK_ALIGNMENT) * _BLOCK_ALIGNMENT
+    block = np.empty(out_bytes + math.prod(rows_shape) * rows_dtype.itemsize, np.uint8)
+    out = block[:math.prod(out_shape) * out_dtype.itemsize].view(out_dtype).reshape(out_shape)
+    return out, block[out_bytes:].view(rows_dtype).reshape(rows_shape)
+
+
+def _kept_rows(out, x, geometry):
+    """The kernel rows that ``_output_and_rows`` keeps after ``out``'s memory, or None."""
+    block = out.base if type(out) is np.ndarray else None
+    if block is None or block.dtype != np.uint8 or block.ndim != 1:
+        return None
+    rows_shape = _rows_shape(x, geometry)
+    out_bytes = -(-out.size * out.itemsize // _BLOCK_ALIGNMENT) * _BLOCK_ALIGNMENT
+    if block.size != out_bytes + math.prod(rows_shape) * x.itemsize:
+        return None
+    return block[out_bytes:].view(x.dtype).reshape(rows_shape)
 
 
 def _rows_weight(weight):
@@ -184,8 +226,8 @@ def _conv2d_batch_last(x, weight, bias, geometry):
     is an (N, O, H, W) view of an (O, H, W, N) array: the layers after it (relu, pooling, the
     next conv and the reverse rules) read it in long contiguous runs, with no transposing copy."""
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
-    out = np.empty((o, ho, wo * n), np.result_type(x, weight))
-    np.matmul(_rows_weight(weight), _batch_last_rows(x, geometry)[1], out=out.transpose(1, 0, 2))
+    out, r = _output_and_rows((o, ho, wo * n), np.result_type(x, weight), _rows_shape(x, geometry), x.dtype)
+    np.matmul(_rows_weight(weight), _batch_last_rows(x, geometry, r)[1], out=out.transpose(1, 0, 2))
     out = out.reshape(o, ho, wo, n)
     if bias is not None:
         out += np.reshape(bias, (o, 1, 1, 1))
@@ -193,27 +235,32 @@ def _conv2d_batch_last(x, weight, bias, geometry):
 
 
 def _conv2d_vjp_x_batch_last(g, x, weight, geometry):
-    """Per output row h, the product gives what ``V[h]`` read (kh kernel rows); adding it to
-    rows h..h+kh of ``R``'s cotangent while it is in cache, then ``R``'s kw column offsets
-    back into the input, is faster than forming all columns first."""
+    """Row r of ``R``'s cotangent gets, from each kernel row i, the weights' part for i times
+    output row r - i: one product per padded row, with the kh output rows it reads stacked
+    into one matrix (inner dimension kh O, not O; and no partial products to add up), then
+    ``R``'s kw column offsets back into the input."""
     (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
     (_, _, hp, wp), dtype = geometry.padded_shape, np.result_type(g, weight)
-    g_rows = _batch_last(g).reshape(o, ho, wo * n)
-    weight_t = np.ascontiguousarray(_rows_weight(weight).T)  # (kh C kw, O)
-    r_cotangent = np.zeros((hp, c * kw * wo * n), dtype)
-    read = np.empty((kh, c * kw * wo * n), dtype)
-    for h in range(ho):
-        np.matmul(weight_t, g_rows[:, h], out=read.reshape(kh * c * kw, wo * n))
-        r_cotangent[h:h + kh] += read
+    g_by_row = np.empty((ho, o, wo * n), g.dtype)  # output rows outermost: consecutive rows form one matrix
+    g_by_row[...] = _batch_last(g).reshape(o, ho, wo * n).transpose(1, 0, 2)
+    # (C kw, kh O), kernel rows reversed: the stacked output rows r - i run upwards as i runs down
+    weight_by_row = np.ascontiguousarray(weight[:, :, ::-1].transpose(1, 3, 2, 0)).reshape(c * kw, kh * o)
+    r_cotangent = np.empty((hp, c * kw, wo * n), dtype)
+    for r in range(hp):
+        first, last = max(0, r - ho + 1), min(kh - 1, r)  # the kernel rows i that reach row r
+        np.matmul(weight_by_row[:, (kh - 1 - last) * o:(kh - first) * o],
+                  g_by_row[r - last:r - first + 1].reshape(-1, wo * n), out=r_cotangent[r])
     r_cotangent = r_cotangent.reshape(hp, c, kw, wo, n).transpose(1, 0, 2, 3, 4)  # C first, as the result
-    result = np.zeros((c, hp, wp, n), dtype)
-    for j in range(kw):
+    result = np.empty((c, hp, wp, n), dtype)
+    result[:, :, :wo] = r_cotangent[:, :, 0]
+    result[:, :, wo:] = 0
+    for j in range(1, kw):
         result[:, :, j:j + wo] += r_cotangent[:, :, j]
     (ph, pw), (h, w) = geometry.padding, x.shape[2:]
     return result[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
-def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
+def _conv2d_vjp_weight_batch_last(g, out, x, weight, geometry):
     """The sum over output rows h of ``V[h] @ g[h].T``: (K, L) @ (L, O) rather than (O, L) @
     (L, K), as OpenBLAS runs this orientation faster when both sides are short and L is long."""
     (o, c, kh, kw), (ho, wo), n = weight.shape, geometry.out_hw, x.shape[0]
@@ -224,7 +271,8 @@ def _conv2d_vjp_weight_batch_last(g, x, weight, geometry):
         padded[o:] = 0
         g_rows = padded
     g_columns = g_rows.transpose(1, 2, 0)  # (H_out, W_out N, O)
-    v = _batch_last_rows(x, geometry)[1]
+    kept = _kept_rows(out, x, geometry)
+    v = _batch_last_rows(x, geometry)[1] if kept is None else _patch_matrices(kept, geometry)
     k = v.shape[1]
     if k % 8 == 1 and k > 1:
         # and the (8m + 1)-th row of K costs 20% of the product (a 5x5 kernel on one channel: 448 us
@@ -257,7 +305,7 @@ def _conv2d_vjp_weight(g, out, x, weight, bias=None, *, stride=1, padding=0, dil
                                        dilation=dilation, groups=groups)
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
     if _batch_last_applies(geometry, groups, g, x, weight):
-        return _conv2d_vjp_weight_batch_last(g, x, weight, geometry)
+        return _conv2d_vjp_weight_batch_last(g, out, x, weight, geometry)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
     patches = geometry.windows(x).transpose(1, 2, 3, 0, 4, 5).reshape(groups, -1, n * ho * wo)
     g_matrix = np.reshape(g, (n, o, ho * wo)).transpose(1, 0, 2).reshape(groups, o // groups, n * ho * wo)
