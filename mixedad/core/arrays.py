@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -96,6 +97,25 @@ def all_finite(value: Any) -> bool:
     if type(value) is np.ndarray:
         return finite_array(value)
     return bool(np.all(np.isfinite(value)))  # a traced value (a tangent inside a gradient)
+
+
+class _NaNWatch(threading.local):
+    """Whether a NumPy operation made a NaN from non-NaN operands (an invalid operation: 0 * inf,
+    inf - inf, 0 / 0) since ``made_nan`` was last cleared, in this thread, under ``SWEEP_ERRSTATE``."""
+    made_nan = False
+
+
+NAN_WATCH = _NaNWatch()
+
+
+def _note_nan(kind: str, flag: int) -> None:
+    NAN_WATCH.made_nan = True
+
+
+# The error state of a backward sweep and of a region's partials: partial formulas may divide by
+# zero or overflow where the cotangent will be zero (no warnings), and a NaN made from 0 * inf
+# is noted (NumPy calls ``_note_nan``), so that a region's partials need a look only then.
+SWEEP_ERRSTATE = {"divide": "ignore", "over": "ignore", "invalid": "call", "call": _note_nan}
 
 
 def finite_array(value: np.ndarray) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import finite_array
+from .arrays import NAN_WATCH, SWEEP_ERRSTATE, finite_array
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
                           demand, input_value, interpret, topological_order)
 from .traced import RetiredTraced, Traced
@@ -61,22 +61,27 @@ def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     """``(value or None, partials per region input or None)`` of the region ``root``. Partial
     formulas may divide by zero where the cotangent will be zero: those warnings are off."""
     if want_partials:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with np.errstate(**SWEEP_ERRSTATE):
             return evaluate_unguarded(root, want_value, want_partials)
     return evaluate_unguarded(root, want_value, want_partials)
 
 
 def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
-    """``evaluate`` inside an error state the caller has set (the backward sweep's).
+    """``evaluate`` inside the error state the caller has set (the backward sweep's, ``SWEEP_ERRSTATE``).
 
     Only the values that something needs are computed: the root's if asked, and those
-    that partial-derivative formulas read. In a region with an op whose partial can be infinite
+    that partial-derivative formulas read. Where the evaluation made a NaN (``NAN_WATCH``:
+    0 * inf in a chain-rule product, from sqrt's partial at 0, exp's past overflow, a product
+    with an infinite constant), or the region holds an op that asks for it
     (``Primitive.unbounded_partials``), a partial that comes out inf or NaN is computed again by
     the walk with products where a zero factor wins (``expressions._zero_wins``): a NaN from
     0 * inf there means the output did not depend on the input.
     """
+    if not want_partials:
+        return _evaluate(root, want_value, want_partials)
+    NAN_WATCH.made_nan = False
     result = _evaluate(root, want_value, want_partials)
-    if want_partials and root.unbounded and not all(_finite_partial(p) for p in result[1]):
+    if (NAN_WATCH.made_nan or root.unbounded) and not all(_finite_partial(p) for p in result[1]):
         return interpret(root, want_value, want_partials, zero_wins=True)
     return result
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES
+from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE
 from .compiled import _Writer
 from .errors import MixedadError
 from .primitive import _replay_bind, kept_positions
@@ -139,7 +139,7 @@ class _ProgramWriter:
         body += [f"{seed} = {self.constant(program.seed)}"]
         body += [" = ".join(cotangents) + " = None"] if cotangents else []
         body += ["owned = {}", "at = None", "cs = c = None",
-                 "with _errstate(divide='ignore', invalid='ignore', over='ignore'):", "    try:"]
+                 "with _errstate(**_SWEEP_ERRSTATE):", "    try:"]
         for lines in blocks[n_forward:]:
             body += _indent(lines, 2)
         body += ["        pass",
@@ -361,5 +361,6 @@ _HELPERS = {
     "_primal": primal, "_asarray": np.asarray, "_ARRAY_TYPES": ARRAY_TYPES, "_ndarray": np.ndarray,
     "_PLAIN": _PLAIN_COTANGENTS, "_fit": _fit, "_accumulate": _accumulate, "_add_selected": add_selected,
     "_selected_by_rule": _selected_by_rule, "_joint": checked_joint_cotangents, "_make_vjp": make_vjp,
-    "_errstate": np.errstate, "_note_failed_rule": _note_failed_rule, "MixedadError": MixedadError,
+    "_errstate": np.errstate, "_SWEEP_ERRSTATE": SWEEP_ERRSTATE, "_note_failed_rule": _note_failed_rule,
+    "MixedadError": MixedadError,
 }

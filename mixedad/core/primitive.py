@@ -151,7 +151,7 @@ class Primitive:
         self.partial_kinds: tuple | None = None  # per argument: how the evaluator calls it (core.expressions)
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
-        self.unbounded_partials = False  # elementwise: a partial can be infinite at a finite input (sqrt at 0)
+        self.unbounded_partials = False  # elementwise: a partial may return NaN itself (regions then always check)
         self.positional_names: tuple = ()  # of the NumPy function it stands for (rules.table.reverse_rule)
         # max-like (max pooling): applied before an increasing elementwise chain (region.apply_before_region)
         self.commutes_with_increasing = False

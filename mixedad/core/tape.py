@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import (LEVELS, PLAIN_TYPES, LeveledValue, all_finite, apply_linear, as_array, finite_array,
-                     sum_over_first_axis, zero_mask)
+from .arrays import (LEVELS, PLAIN_TYPES, SWEEP_ERRSTATE, LeveledValue, all_finite, apply_linear, as_array,
+                     finite_array, sum_over_first_axis, zero_mask)
 from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
 from .modes import Decision, Mode, Reason
 
@@ -333,7 +333,7 @@ def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray,
     if retain:
         for entry in trace.entries:
             entry.cotangents = None
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with np.errstate(**SWEEP_ERRSTATE):
         _sweep(trace.entries, output_entry, slot, seed, trace.instrumented, retain, trace.leading_inputs)
 
 

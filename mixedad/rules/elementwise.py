@@ -164,12 +164,6 @@ fmin = elementwise(np.fmin, _fmin_partial_x, _fmin_partial_y)
 for _increasing in (positive, cbrt, exp, exp2, expm1, arctan, sinh, tanh, arcsinh):
     _increasing.increasing = True
 
-# Partials that are infinite at a finite input (sqrt and log at 0, 1 / y at y = 0, arcsin at 1):
-# a region holding one checks its partials for 0 * inf (core.compiled.evaluate_unguarded).
-for _unbounded in (sqrt, cbrt, log, log2, log10, log1p, reciprocal, true_divide, power, float_power, arcsin,
-                   arccos, arctanh, arccosh):
-    _unbounded.unbounded_partials = True
-
 # ------------------------------------------------------------------------------------------
 # no derivative (zero almost everywhere, or not real-valued)
 for _ufunc in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.signbit, np.isnan, np.isinf,
