@@ -339,3 +339,30 @@ def test_hessian_through_pooling_matches_differences_of_the_gradient(static, kin
     (want,) = _hvp_by_differences(lambda p: loss(p[0]), (x,), (direction,))
     np.testing.assert_allclose((hessian @ direction.ravel()).reshape(x.shape), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(mixedad.hvp(loss, x, direction), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(16, 2, 8, 8), (32, 4, 4, 4), (17, 3, 5, 5), (20, 1, 16, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_last_and_layout_copies_of_c_ordered_cotangents(shape, dtype):
+    """The transposing copies (through a buffer with longer rows when the rows are a multiple
+    of 512 bytes) give the same values as NumPy's, in both directions."""
+    from mixedad.nn import convolution
+    g = np.random.default_rng(17).standard_normal(shape).astype(dtype)
+    n = shape[0]
+    np.testing.assert_array_equal(convolution._batch_last(g), g.transpose(1, 2, 3, 0).reshape(shape[1], -1))
+    batch_last = _batch_innermost(g)
+    to_batch_last = convolution._in_layout_of(g, batch_last)
+    np.testing.assert_array_equal(to_batch_last, g)
+    assert to_batch_last.strides == batch_last.strides
+    to_c = convolution._in_layout_of(batch_last, g)
+    np.testing.assert_array_equal(to_c, g)
+    assert to_c.flags.c_contiguous
+    np.testing.assert_array_equal(convolution._transposed_copy(g.reshape(n, -1)), g.reshape(n, -1).T)
+
+
+def test_conv_rules_with_a_c_ordered_cotangent_of_512_byte_rows_match_the_loop():
+    x, w, b = _conv_inputs((16, 3, 10, 10), (8, 3, 3, 3), seed=18)  # O H W = 8 * 8 * 8 = 512 float64 values
+    g = np.random.default_rng(19).standard_normal((16, 8, 8, 8))  # C order, unlike conv2d's result
+    grads = mixedad.gradient(lambda x, w, b: np.sum(conv2d(x, w, b) * g), x, w, b, argnums=(0, 1, 2))
+    for got, want in zip(grads, conv2d_loop_vjp(g, x, w)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
