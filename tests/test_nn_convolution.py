@@ -246,30 +246,35 @@ def test_conv2d_row_rules_match_loops(x_shape, w_shape, static, layout):
 @pytest.mark.parametrize("x_dtype, w_dtype", [(np.float64, np.float64), (np.float32, np.float64),
                                               (np.float64, np.float32)])
 @pytest.mark.parametrize("mode", ["auto", "prepared"])
-def test_conv2d_weight_rule_reuses_the_forward_passs_kernel_rows(monkeypatch, x_dtype, w_dtype, mode):
+@pytest.mark.parametrize("w_shape, padding, copies", [
+    ((8, 1, 5, 5), (2, 1), 1),  # kernel rows (16 x 5 x 9 per sample) no larger than the output: kept
+    ((3, 1, 5, 5), (2, 1), 2),  # larger than the output: not kept, copied again in the reverse pass
+])
+def test_conv2d_weight_rule_reuses_the_forward_passs_kernel_rows(monkeypatch, x_dtype, w_dtype, mode, w_shape,
+                                                                padding, copies):
     """The weight's reverse rule finds the kernel rows the forward pass copied (kept in the
-    output's memory block) instead of copying them again; and its gradient is the loop's."""
+    output's memory block, where that at most doubles its memory) instead of copying them
+    again; and its gradient is the loop's either way."""
     from mixedad.nn import convolution
-    x_shape, w_shape, static = ROW_GEOMETRIES[0]
-    x, w, b = _conv_inputs(x_shape, w_shape, seed=15)
+    x, w, b = _conv_inputs((4, 1, 12, 11), w_shape, seed=15)
     x, w = x.astype(x_dtype), w.astype(w_dtype)
-    g = np.random.default_rng(16).standard_normal(conv2d_loop(x, w, b, **static).shape)
-    copies = []
+    g = np.random.default_rng(16).standard_normal(conv2d_loop(x, w, b, padding=padding).shape)
+    made = []
     real_rows = convolution._batch_last_rows
-    monkeypatch.setattr(convolution, "_batch_last_rows", lambda *a: copies.append(1) or real_rows(*a))
+    monkeypatch.setattr(convolution, "_batch_last_rows", lambda *a: made.append(1) or real_rows(*a))
 
     def loss(w):
-        return np.sum(conv2d(x, w, b, **static) * g)
+        return np.sum(conv2d(x, w, b, padding=padding) * g)
 
     if mode == "prepared":
         prepared = mixedad.prepare(loss, w)
-        copies.clear()
+        made.clear()
         grad = prepared.gradient(w)
     else:
         grad = mixedad.gradient(loss, w)
-    assert len(copies) == 1  # the forward pass's copy, none in the reverse pass
+    assert len(made) == copies
     assert grad.dtype == w_dtype
-    want = conv2d_loop_vjp(g, x.astype(np.float64), w.astype(np.float64), **static)[1]
+    want = conv2d_loop_vjp(g, x.astype(np.float64), w.astype(np.float64), padding=padding)[1]
     tolerance = 1e-10 if x_dtype == w_dtype == np.float64 else 1e-4
     np.testing.assert_allclose(grad, want, rtol=tolerance, atol=tolerance)
 

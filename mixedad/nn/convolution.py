@@ -207,14 +207,21 @@ def _patch_matrices(r, geometry):
 # share one memory block (the output first), so the rule, which receives the output, finds them
 # through ``out.base`` instead of copying them from the input again (60 us of LeNet's 3.5 ms
 # gradient), and they live exactly as long as the output does. The rows are those of the input
-# as it was when the output was computed, which is what the derivative is about.
+# as it was when the output was computed, which is what the derivative is about. They are kw
+# times the input, so they are kept only where they are no larger than the output (LeNet's
+# layers; not a 3x3 conv with as many output channels as input ones, whose rows are 3x its
+# output): what a kept output costs in memory then at most doubles.
 _BLOCK_ALIGNMENT = 64
 
 
 def _output_and_rows(out_shape, out_dtype, rows_shape, rows_dtype):
-    """Two empty arrays, the output and room for the kernel rows, in one memory block."""
+    """Two empty arrays, the output and room for the kernel rows: in one memory block if the rows
+    are no larger than the output."""
+    rows_bytes = math.prod(rows_shape) * rows_dtype.itemsize
+    if rows_bytes > math.prod(out_shape) * out_dtype.itemsize:
+        return np.empty(out_shape, out_dtype), np.empty(rows_shape, rows_dtype)
     out_bytes = -(-math.prod(out_shape) * out_dtype.itemsize // _BLOCK_ALIGNMENT) * _BLOCK_ALIGNMENT
-    block = np.empty(out_bytes + math.prod(rows_shape) * rows_dtype.itemsize, np.uint8)
+    block = np.empty(out_bytes + rows_bytes, np.uint8)
     out = block[:math.prod(out_shape) * out_dtype.itemsize].view(out_dtype).reshape(out_shape)
     return out, block[out_bytes:].view(rows_dtype).reshape(rows_shape)
 
