@@ -437,8 +437,10 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
                 f"{np.asarray(value).dtype} for float32 inputs (a dtype upcast; the engine would cast it "
                 "back, hiding the float64 work). Avoid NumPy float64 constants (np.float64(...), "
                 "np.pi * np.ones(...)): use Python floats.")
-        try:
-            np.broadcast_shapes(np.shape(value), target_shape)
+        try:  # either side may be the broadcast one, not both: (4, 1) for (4,) is not unbroadcast
+            joint = np.broadcast_shapes(np.shape(value), target_shape)
+            if joint != np.shape(value) and joint != tuple(target_shape):
+                raise ValueError
         except ValueError:
             raise AssertionError(
                 f"check_grads({name}): the {rule} for argument {position} returns shape "

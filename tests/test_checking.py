@@ -240,6 +240,24 @@ def test_check_grads_catches_a_cotangent_that_does_not_broadcast():
     assert "does not broadcast to the argument's shape (4,)" in message
 
 
+@mixedad.primitive
+def scale_rows(a, b):
+    return a * b[:, None]
+
+
+scale_rows.defvjp(lambda g, out, a, b: g * b[:, None], lambda g, out, a, b: np.sum(g * a, axis=1, keepdims=True))
+
+
+def test_a_cotangent_that_needs_both_a_sum_and_a_stretch_is_refused():
+    """(4, 1) for a (4,) argument: broadcast against it, it is (4, 4), and unbroadcasting would
+    give every entry the same sum. Neither side broadcasts to the other, so mixedad raises."""
+    a, b = np.random.default_rng(0).standard_normal((4, 4)), np.random.default_rng(1).standard_normal(4)
+    with pytest.raises(ValueError, match=r"\(4, 1\) neither broadcasts to the shape \(4,\)"):
+        mixedad.gradient(lambda b: np.sum(scale_rows(a, b) ** 2), b)
+    with pytest.raises(AssertionError, match=r"returns shape \(4, 1\), which does not broadcast"):
+        check_grads(scale_rows, arrays((4, 4), np.float64), arrays((4,), np.float64))
+
+
 def test_check_grads_reports_a_rule_that_fails_inside_a_larger_function():
     with pytest.raises(AssertionError, match=r"mode='reverse'\) raised ValueError"):
         check_grads(lambda x, b: np.sum(add_vec_wrong_axis(x, b)) * 2.0,

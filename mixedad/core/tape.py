@@ -259,6 +259,10 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
         return as_array(ct).astype(dtype, copy=False)
     if context_shape is None:
         context_shape = np.broadcast_shapes(ct_shape, shape)
+        if context_shape != ct_shape and context_shape != tuple(shape):
+            # (4, 1) for (4,): unbroadcasting would sum over an axis of the cotangent's own
+            raise ValueError(f"a cotangent of shape {ct_shape} neither broadcasts to the shape {tuple(shape)} of its "
+                             f"argument nor is that argument broadcast to it")
     ct = as_array(ct)
     ndim = len(context_shape)
     padded_ct = (1,) * (ndim - len(ct_shape)) + ct_shape
