@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import mixedad
+from numerical import numerical_gradient
 from test_rules_reductions import check_against_fd, reduction_cases, values
 
 # Values of kind "distinct" are k/2 + U(-0.1, 0.1): an initial of 0.25 + k/2 never ties with one.
@@ -118,3 +119,33 @@ def test_bad_masks_raise_as_numpy_does(fn, message):
         fn(np.ones(3))  # NumPy refuses these too
     with pytest.raises(ValueError, match=message):
         mixedad.gradient(fn, np.ones(3))
+
+
+# A NaN-aware reduction of a function of differentiated values, with a NaN in the data: the
+# NaN entry's tangent is NaN too, and must not count (it is skipped), in forward mode as in
+# reverse. Reference: the gradient (reverse mode, checked against finite differences above).
+NAN_DATA_REDUCTIONS = {"nanmean": np.nanmean, "nanmax": np.nanmax, "nanmin": np.nanmin, "nanvar": np.nanvar,
+                       "nanstd": np.nanstd, "nanvar ddof": lambda a: np.nanvar(a, ddof=1),
+                       "nanptp": lambda a: np.nanmax(a) - np.nanmin(a), "nanmedian": np.nanmedian}
+
+
+@pytest.mark.parametrize("name", list(NAN_DATA_REDUCTIONS))
+def test_nan_aware_reductions_skip_the_nan_entrys_tangent_in_forward_mode(name):
+    reduce = NAN_DATA_REDUCTIONS[name]
+    data = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5], [2.0, 1.5]])
+    targets = np.array([1.0, np.nan, 2.0, 0.25])  # a missing target
+
+    def loss(w):
+        return reduce((data @ w - targets) ** 2)
+
+    w, v = np.array([0.3, -0.2]), np.array([1.0, 0.5])
+    gradient = mixedad.gradient(loss, w)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(gradient, numerical_gradient(loss, w), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(mixedad.jvp(loss, (w,), (v,))[1], gradient @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mixedad.jacobian(lambda w: loss(w) * w, w, mode="forward"),
+                               mixedad.jacobian(lambda w: loss(w) * w, w, mode="reverse"), rtol=1e-12, atol=1e-12)
+    eps = 1e-6
+    np.testing.assert_allclose(mixedad.hvp(loss, w, v),
+                               (mixedad.gradient(loss, w + eps * v) - mixedad.gradient(loss, w - eps * v)) / (2 * eps),
+                               rtol=1e-5, atol=1e-6)

@@ -24,6 +24,7 @@ from .table import implements, nondifferentiable, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, as_array
 from ..core.linear import transposed_jvp
 from ..core.region import read_value
+from ..core.tape import multiply_cotangent
 
 
 def _axes(axis, ndim):
@@ -461,7 +462,10 @@ def weights_jvp(vjp, default_axis=None):
     derivative of the result with respect to each element): ``sum(t * W)`` over its axes."""
     def jvp(t, out, x, axis=default_axis, keepdims=False, **options):
         weights = vjp(np.ones(np.shape(out), out.dtype), out, x, axis=axis, keepdims=keepdims, **options)
-        return None if weights is None else np.sum(t * weights, axis=axis, keepdims=keepdims)
+        if weights is None:
+            return None
+        # a zero weight wins against an inf or NaN tangent (nanmean's skipped entries), as on the tape
+        return np.sum(multiply_cotangent(t, weights), axis=axis, keepdims=keepdims)
     return jvp
 
 
