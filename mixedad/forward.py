@@ -238,7 +238,10 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         out = call(prim, primals, kwargs)
         chunk = self.chunk
         if prim.elementwise:
-            tangent = _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
+            # partial formulas at singular points (1 / y at 0) and 0 * inf, which multiply_cotangent
+            # resolves: NumPy's warnings are for the user's values, not for these
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                tangent = _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
         elif chunk is None:
             tangent = jvp_of(prim, primals, tangents, out, kwargs)
         else:  # a general rule takes one tangent: once per chunk member

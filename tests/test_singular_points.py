@@ -528,3 +528,31 @@ def test_an_overflowing_partial_times_a_zero_is_zero_in_every_mode(name, mode):
         expected = numerical_gradient(f, x)
     assert grad[1] == 0.0  # saturated: the value does not change with x there
     np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-8)
+
+
+DIVISIONS_BY_A_PYTHON_ZERO = {
+    "x / 0.0": lambda x: np.sum(np.clip(x / 0.0, -1.0, 1.0)),
+    "x / -0.0": lambda x: np.sum(np.clip(x / -0.0, -1.0, 1.0)),
+    "np.divide(x, 0)": lambda x: np.sum(np.clip(np.divide(x, 0), -1.0, 1.0)),
+    "x / False": lambda x: np.sum(np.clip(x / False, -1.0, 1.0)),
+    "mixedad.sum": lambda x: mixedad.sum(lambda t: np.clip(t / 0.0, -1.0, 1.0), x),
+}
+
+
+@pytest.mark.parametrize("name", list(DIVISIONS_BY_A_PYTHON_ZERO))
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse", "jvp", "hvp"])
+def test_division_by_a_python_zero_is_numpys_infinity_without_warnings_from_the_rules(name, mode):
+    """1 / y in Python raises ZeroDivisionError for y = 0.0; NumPy gives inf, and clipping the
+    infinity is constant: gradient 0. Only the user's own division may warn."""
+    import warnings
+    f = DIVISIONS_BY_A_PYTHON_ZERO[name]
+    x = np.array([1.0, -1.0, 2.5])
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
+        warnings.simplefilter("error")
+        if mode == "jvp":
+            result = np.array([mixedad.jvp(f, (x,), (np.eye(3)[i],))[1] for i in range(3)])
+        elif mode == "hvp":
+            result = mixedad.hvp(f, x, np.ones(3))
+        else:
+            result = mixedad.gradient(f, x, mode=mode)
+    np.testing.assert_array_equal(result, np.zeros(3))

@@ -81,7 +81,15 @@ TWO_REALS = (REALS, REALS)
 add = elementwise(np.add, 1, 1)
 subtract = elementwise(np.subtract, 1, -1)
 multiply = elementwise(np.multiply, lambda x, y: y, lambda x, y: x)
-true_divide = elementwise(np.true_divide, lambda x, y: 1 / y, lambda x, y, out: -out / y,
+def _reciprocal(y):
+    """1 / y, with NumPy's inf for a Python number 0 (``x / 0.0``; Python raises ZeroDivisionError)
+    and Python's weak float type otherwise, so that a float32 x stays float32."""
+    if type(y) in (float, int, bool) and not y:
+        return math.copysign(math.inf, y)
+    return 1 / y
+
+
+true_divide = elementwise(np.true_divide, lambda x, y: _reciprocal(y), lambda x, y, out: -out / y,
                           domain=(REALS, NONZERO))
 negative = elementwise(np.negative, -1)
 positive = elementwise(np.positive, 1)
