@@ -26,7 +26,9 @@ one per thread.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -70,7 +72,37 @@ def _is_traced_constant(leaf: Any) -> bool:
     return type(leaf) is np.ndarray and leaf.dtype.kind == "f"
 
 
+class _ObjectState:
+    """A static argument that equals only itself (a plain object such as a config), with what its
+    attributes were when the program was recorded: changed in place (``cfg.p = 3.0``), the same
+    object is another option, and the function is recorded again."""
+
+    def __init__(self, value: Any, depth: int):
+        self.value = value
+        self.attributes = {name: _recorded(attribute, depth - 1) for name, attribute in vars(value).items()}
+
+
+def _recorded(leaf: Any, depth: int = 2) -> Any:
+    """What a static leaf is compared with on later calls: arrays, containers and plain objects'
+    attributes as they are now, since the same object may change in place."""
+    if isinstance(leaf, np.ndarray):
+        return leaf.copy()
+    if isinstance(leaf, (list, dict, set)):
+        try:
+            return copy.deepcopy(leaf)
+        except Exception:  # not copyable: only the same object is the same
+            return leaf
+    if (depth > 0 and type(leaf).__eq__ is object.__eq__ and hasattr(leaf, "__dict__")
+            and not (inspect.ismodule(leaf) or inspect.isclass(leaf) or inspect.isroutine(leaf))):
+        return _ObjectState(leaf, depth)
+    return leaf
+
+
 def _same_static(new: Any, recorded: Any) -> bool:
+    if type(recorded) is _ObjectState:
+        attributes = vars(new) if new is recorded.value else None
+        return (attributes is not None and attributes.keys() == recorded.attributes.keys()
+                and all(_same_static(attributes[name], value) for name, value in recorded.attributes.items()))
     if new is recorded:
         return True
     if isinstance(recorded, np.ndarray):
@@ -163,8 +195,7 @@ class Prepared:
         return result
 
     def _static_leaves(self, args: tuple) -> list:
-        return [(number, index, leaf.copy() if isinstance(leaf, np.ndarray) else leaf)
-                for number, arg in enumerate(args) if number not in self.numbers
+        return [(number, index, _recorded(leaf)) for number, arg in enumerate(args) if number not in self.numbers
                 for index, leaf in enumerate(flatten(arg)[0]) if not _is_traced_constant(leaf)]
 
     # --- calls -------------------------------------------------------------------------

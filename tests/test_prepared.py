@@ -138,3 +138,37 @@ def test_buffers_made_like_traced_values_are_replayed():
         assert prepared.replays, prepared.why_traced
         for name in new:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14)
+
+
+class _Options:
+    def __init__(self, power):
+        self.power = power
+        self.sizes = [1]
+        self.inner = None
+
+
+class _Inner:
+    def __init__(self, scale):
+        self.scale = scale
+
+
+def test_an_options_object_changed_in_place_records_the_function_again():
+    """The same object with other attributes is another option: never the stale program."""
+    def f(w, options):
+        scale = 1.0 if options.inner is None else options.inner.scale
+        return np.sum(w ** options.power) * len(options.sizes) * scale
+
+    w, options = np.array([1.0, 2.0, 0.5]), _Options(2.0)
+    prepared = mixedad.prepare(f, w, options)
+    changes = [lambda: setattr(options, "power", 3.0), lambda: options.sizes.append(2),
+               lambda: setattr(options, "inner", _Inner(2.0)), lambda: setattr(options.inner, "scale", 5.0),
+               lambda: None]
+    for change in changes:
+        change()
+        np.testing.assert_allclose(prepared.gradient(w, options), mixedad.gradient(f, w, options), rtol=1e-12)
+        np.testing.assert_allclose(prepared.gradient(w, options), mixedad.gradient(f, w, options), rtol=1e-12)
+    assert prepared.replays
+    index = np.array([0, 2])
+    prepared = mixedad.prepare(lambda w, i: np.sum(w[i] ** 2), w, index)
+    index[0] = 1  # an index array changed in place
+    np.testing.assert_allclose(prepared.gradient(w, index), [0.0, 4.0, 1.0])
