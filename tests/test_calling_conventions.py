@@ -63,6 +63,14 @@ def test_diff_takes_edges_longer_than_one(f):
     _check_every_mode(f, np.array([0.3, -1.2, 2.0, 0.7, 1.5, -0.4]))
 
 
+@pytest.mark.parametrize("n", [-1, -3])
+def test_diff_of_a_negative_order_raises_as_numpy_does(n):
+    with pytest.raises(ValueError, match="order must be non-negative"):
+        np.diff(np.ones(3), n=n)
+    with pytest.raises(ValueError, match="order must be non-negative"):
+        mixedad.gradient(lambda x: np.sum(np.diff(x, n=n) ** 2), np.array([1.0, 4.0, 9.0]))
+
+
 def _alias_after_multiply(x):
     y = np.exp(x)
     z = y

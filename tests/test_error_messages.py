@@ -191,13 +191,15 @@ def test_a_float_constant_output_has_a_zero_gradient():
 
 
 @pytest.mark.parametrize("f, advice", [
-    (lambda x: np.sum([x[0] * x[1], x[1]]), r"np\.sum was given differentiated values inside a list.*np\.sum\(np\.stack"),
+    (lambda x: np.sum([x[0] * x[1], x[1]]),
+     r"np\.sum converted differentiated values.*inside a.*list.*np\.sum\(np\.stack"),
+    (lambda x: np.full((2, 3), x[0]), r"np\.full converts its fill value.*np\.broadcast_to\(value, shape\)"),
     (lambda x: np.max([x[0], x[1]]), r"np\.max\(np\.stack"),
     (lambda x: np.linalg.norm([x[0], x[1]]), r"np\.linalg\.norm\(np\.stack"),
     (lambda x: np.sum(np.r_[x, 2 * x]), r"np\.r_ and np\.c_.*np\.concatenate"),
     (lambda x: np.sum(np.vectorize(lambda t: t * t)(x)), r"mixedad\.map"),
     (lambda x: np.polynomial.polynomial.polyval(0.7, x), r"np\.polyval"),
-], ids=["sum of a list", "max of a list", "norm of a list", "r_", "vectorize", "polynomial"])
+], ids=["sum of a list", "full", "max of a list", "norm of a list", "r_", "vectorize", "polynomial"])
 @pytest.mark.parametrize("differentiate", [
     lambda f, x: mixedad.gradient(lambda v: np.sum(f(v)), x),
     lambda f, x: mixedad.jvp(f, (x,), (np.ones_like(x),)),

@@ -98,7 +98,9 @@ def test_kink_conventions_match_central_differences(mode):
     # central difference computes at the kink.
     x = np.array([0.0, -1.0, 2.0])
     for f in (lambda x: np.sum(np.maximum(x, 0.0)), lambda x: np.sum(np.minimum(x, 0.0)),
-              lambda x: np.sum(np.abs(x)), lambda x: np.sum(np.clip(x, 0.0, 1.0))):
+              lambda x: np.sum(np.abs(x)), lambda x: np.sum(np.clip(x, 0.0, 1.0)),
+              lambda x: np.sum(np.copysign(x, 1.0)), lambda x: np.sum(np.copysign(x, -2.0)),
+              lambda x: np.sum(np.copysign(-x, 1.0))):
         np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode),
                                    numerical_gradients(f, [x], [0])[0], atol=1e-6)
 

@@ -104,8 +104,12 @@ def converted_by_numpy(entered: str | None) -> str:
     if entered.startswith("np.polynomial"):
         return (" np.polynomial converts its coefficients: evaluate with np.polyval(coefficients[::-1], x) "
                 "(highest degree first) instead.")
-    return (f" {entered} was given differentiated values inside a list or tuple and converted them: make one "
-            f"differentiated array first, as in {entered}(np.stack([a, b])).")
+    if entered == "np.full":
+        return (" np.full converts its fill value to a plain array: use np.broadcast_to(value, shape), or "
+                "value * np.ones(shape) for an array to write into.")
+    return (f" {entered} converted differentiated values to a plain array (NumPy does so with values inside a "
+            f"list or tuple, and with arguments it does not dispatch on): pass one differentiated array, as in "
+            f"{entered}(np.stack([a, b])) for a list.")
 
 
 def describe_location(location: SourceLocation | None) -> str:

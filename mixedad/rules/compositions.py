@@ -27,6 +27,8 @@ def kron(a, b):
 
 @implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=None, append=None):
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")  # NumPy's message
     if prepend is not None or append is not None:
         parts = ([_edge(prepend, a, axis)] if prepend is not None else []) + [a] + \
             ([_edge(append, a, axis)] if append is not None else [])

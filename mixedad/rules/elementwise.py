@@ -106,7 +106,7 @@ fabs = elementwise(np.fabs, lambda x: np.sign(x), domain=NONZERO)
 remainder = elementwise(np.remainder, 1, lambda x, y: -np.floor_divide(x, y),
                         domain=(Domain(0.1, 0.9), Domain(1.2, 3.0)))
 fmod = elementwise(np.fmod, 1, lambda x, y: -np.trunc(x / y), domain=(Domain(0.1, 0.9), Domain(1.2, 3.0)))
-copysign = elementwise(np.copysign, lambda x, y: np.copysign(1, x) * np.copysign(1, y), 0,
+copysign = elementwise(np.copysign, lambda x, y: np.sign(x) * np.copysign(1, y), 0,  # |x| sign(y): sign(0) = 0
                        domain=(NONZERO, NONZERO))
 ldexp = elementwise(np.ldexp, lambda x, i: np.ldexp(np.ones((), np.result_type(x)), i), None,
                     domain=(REALS, Domain(-3, 3, integer=True)))
