@@ -3,7 +3,7 @@ import ast
 import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mixedad"
-OUTER = ("mixedad.rules", "mixedad.api", "mixedad.mapping", "mixedad.profiler", "mixedad.nn",
+OUTER = ("mixedad.rules", "mixedad.api", "mixedad.mapping", "mixedad.scalar_duals", "mixedad.profiler", "mixedad.nn",
          "mixedad.checking", "mixedad.symbolic", "mixedad.prepared", "mixedad.transforms", "mixedad.forward",
          "mixedad.optim", "mixedad.examples", "mixedad.demo")
 

@@ -76,6 +76,22 @@ def test_branching_mapped_function_closing_over_a_differentiated_value_is_named(
         mixedad.gradient(huber, x, 1.3, argnums=(0, 1))
 
 
+@pytest.mark.parametrize("argnums", [0, (0, 1)], ids=["constant x", "differentiated x"])
+def test_a_branching_mapped_function_whose_result_holds_a_closed_over_value_says_to_pass_it(argnums):
+    def loss(p, x):
+        return mixedad.sum(lambda t: p[0] * t if t > 0 else t, x)
+
+    p, x = np.array([2.0]), np.array([0.5, -1.0])
+    with pytest.raises(mixedad.UnsupportedOperationError,
+                       match=r"(?s)test_error_messages.py.*closes over.*mixedad\.map\(lambda t, p: \.\.\., x, p\)"):
+        mixedad.gradient(loss, p, x, argnums=argnums)
+    # what the message advises works
+    grads = mixedad.gradient(lambda p, x: np.sum(mixedad.map(lambda t, q: q * t if t > 0 else t, x, p[0])),
+                             p, x, argnums=(0, 1))
+    np.testing.assert_allclose(grads[0], [0.5])
+    np.testing.assert_allclose(grads[1], [2.0, 1.0])
+
+
 def _set_shape(x):
     y = x * 2.0
     y.shape = (4,)

@@ -311,8 +311,9 @@ def _mixed_operand_error(prim, arg) -> UnsupportedOperationError:
         UnsupportedOperationError,
         f"{prim.name} combines a traced value with a {type(arg).__name__}{{where}}. Inside a function given "
         "to mixedad.sum or mixedad.map that branches (and so runs element by element), a differentiated "
-        "value the function closes over cannot meet the per-element argument: write the branch with "
-        "np.where so that the function runs vectorized, or pass that value as a constant.", skip=3)
+        "value the function closes over cannot meet the per-element argument: pass it as another argument "
+        "(np.sum(mixedad.map(lambda t, p: ..., x, p))), or write the branch with np.where so that the function "
+        "runs vectorized.", skip=3)
 
 
 def materialize(value: Traced) -> None:

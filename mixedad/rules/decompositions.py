@@ -14,7 +14,7 @@ import numpy as np
 
 from .linalg import _swap, cotangent_on_triangle, symmetric_from_triangle
 from .table import implements, reverse_rule
-from ..core.errors import NonDifferentiableError, error_with_location, unsupported_option
+from ..core.errors import NonDifferentiableError, describe_location, unsupported_option, user_location
 from ..core.region import read_value
 
 
@@ -125,7 +125,7 @@ svd_ = reverse_rule(_svd, _svd_vjp, name="svd", multiple_outputs=True, forward=_
 _SVD_RESULT = type(np.linalg.svd(np.eye(1)))
 
 
-def _svd_full(a):
+def _svd_full(a, called_at=None):
     u, s, vt = np.linalg.svd(a, full_matrices=True)
     return u, s, vt
 
@@ -137,22 +137,22 @@ def _thin(out):
     return u[..., :, :k], s, vt[..., :k, :]
 
 
-def _svd_full_vjp(g, out, a):
+def _svd_full_vjp(g, out, a, called_at=None):
     """The thin rule; the extra vectors (any orthonormal basis of the complement) have no
-    derivative, so a loss that reads them is refused rather than given a wrong gradient."""
+    derivative, so a loss that reads them is refused rather than given a wrong gradient: at the
+    line that called svd (``called_at``), which the backward pass no longer runs in."""
     g_u, g_s, g_vt = g
     k = out[1].shape[-1]
     if np.any(read_value(g_u[..., :, k:], "svd") != 0) or np.any(read_value(g_vt[..., k:, :], "svd") != 0):
-        raise error_with_location(
-            NonDifferentiableError,
-            "The result depends on the extra singular vectors of np.linalg.svd(full_matrices=True){where} "
-            f"(columns {k} on of U or rows {k} on of V^T, for a non-square matrix). They are an arbitrary "
-            "basis of the complement and have no derivative; use full_matrices=False, or only the first "
-            "min(m, n) vectors.", skip=1)
+        raise NonDifferentiableError(
+            "The result depends on the extra singular vectors of np.linalg.svd(full_matrices=True)"
+            f"{describe_location(called_at)} (columns {k} on of U or rows {k} on of V^T, for a non-square "
+            "matrix). They are an arbitrary basis of the complement and have no derivative; use "
+            "full_matrices=False, or only the first min(m, n) vectors.")
     return _svd_vjp((g_u[..., :, :k], g_s, g_vt[..., :k, :]), _thin(out), a)
 
 
-def _svd_full_jvp(t, out, a):
+def _svd_full_jvp(t, out, a, called_at=None):
     """The thin rule; NaN tangents for the extra vectors, which have no derivative."""
     d_u, d_s, d_vt = _svd_jvp(t, _thin(out), a)
     u, s, vt = out
@@ -171,7 +171,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         return _hermitian_svd(a, compute_uv)
     m, n = np.shape(a)[-2:]
     if compute_uv and full_matrices and m != n:
-        u, s, vt = svd_full_(a)
+        u, s, vt = svd_full_(a, called_at=user_location(2))
         return (u, s, vt) if _SVD_RESULT is tuple else _SVD_RESULT(u, s, vt)
     u, s, vt = svd_(a)
     if not compute_uv:
