@@ -255,3 +255,10 @@ def test_an_elementwise_primitive_without_partials_raises_missing_rule(mode):
 
     with pytest.raises(mixedad.MissingRuleError, match="defpartials"):
         mixedad.gradient(lambda x: np.sum(doubled(x)), np.ones(3), mode=mode)
+
+
+def test_int_of_a_traced_value_points_to_astype_which_works():
+    x = np.array([1.0, 2.0, 0.5])
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"(?s)int\(\).*test_error_messages.py.*astype\(int\)"):
+        mixedad.gradient(lambda x: x[int(x[0])] * 2.0, x)
+    np.testing.assert_array_equal(mixedad.gradient(lambda x: x[x[0].astype(int)] * 2.0, x), [0.0, 2.0, 0.0])

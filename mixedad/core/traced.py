@@ -138,7 +138,8 @@ class Traced(RefusesIntegralConversion):
                                      " " + FILL_AN_ARRAY)
 
     def __int__(self):
-        raise self._conversion_error("int()")
+        raise self._conversion_error("int()", " For an integer computed from a differentiated value (an index, a "
+                                     "count), x.astype(int) gives a plain integer array, with no derivative to drop.")
 
     def __complex__(self):
         raise self._conversion_error("complex()")
