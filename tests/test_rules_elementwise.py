@@ -135,3 +135,19 @@ def test_i0_derivatives_over_its_whole_range():
     h = 1e-4
     np.testing.assert_allclose(second, (np.i0(x[:5] + h) - 2 * np.i0(x[:5]) + np.i0(x[:5] - h)) / h ** 2, rtol=1e-5)
     assert second[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0, 0.5, 3.0])
+@pytest.mark.parametrize("form", ["operator", "np.power"])
+def test_power_hessian_with_a_differentiated_scalar_exponent(exponent, form):
+    """x ** y's cross term d2/dxdy = x^(y-1) (1 + y ln x): the shortcuts for y = 0, 1, 2 are for
+    a plain exponent only; a differentiated one (a forward dual in the hessian) keeps its tangent."""
+    power = (lambda a, b: a ** b) if form == "operator" else np.power
+    f = lambda p: power(p[0], p[1]) + power(p[2], p[1])
+    p = np.array([1.5, exponent, 0.7])
+    hessian = mixedad.hessian(f, p)
+    eps = 1e-6
+    expected = np.stack([(mixedad.gradient(f, p + eps * e) - mixedad.gradient(f, p - eps * e)) / (2 * eps)
+                         for e in np.eye(3)])
+    np.testing.assert_allclose(hessian, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hessian, hessian.T, rtol=1e-12, atol=1e-12)

@@ -23,7 +23,8 @@ LN10 = math.log(10.0)
 
 
 def _power_partial_base(x, y):
-    if np.ndim(y) == 0:
+    # shortcuts for a plain exponent only: a differentiated one (a hessian's cross term) keeps y
+    if isinstance(y, (int, float, np.generic)) or (type(y) is np.ndarray and y.ndim == 0):
         if y == 2:
             return 2 * x
         if y == 1:
