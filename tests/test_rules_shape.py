@@ -536,3 +536,31 @@ def test_histogram_edges_of_equal_values_move_with_them():
     def f(t):
         return np.sum(np.histogram(np.full(3, 2.0) + t, 3)[1] ** 2)
     assert mixedad.gradient(f, 0.3) == pytest.approx(numerical_gradient(f, np.array(0.3)), rel=1e-6)
+
+
+@pytest.mark.parametrize("split", [
+    lambda x: np.split(x, 1), lambda x: np.array_split(x, 1), lambda x: np.split(x, 1, axis=-1),
+    lambda x: np.split(x, [5]), lambda x: np.hsplit(x, 1),
+], ids=["split 1", "array_split 1", "split 1 last axis", "split at the end", "hsplit 1"])
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 5)])
+@pytest.mark.parametrize("mode", ["auto", "reverse", "prepared"])
+def test_a_split_into_one_piece_gets_its_whole_cotangent(split, shape, mode):
+    """One output of a multiple-output primitive: its cotangent is the piece's, not its first row
+    (a (3, 5) input got [g[0], g[0], g[0]])."""
+    if split(np.ones(shape))[0].shape != shape:
+        pytest.skip("this split of this shape makes more than one piece")
+    x = np.random.default_rng(3).standard_normal(shape)
+    weights = np.random.default_rng(4).standard_normal(shape)
+    f = lambda x: np.sum(split(x)[0] ** 2 * weights)
+    grad = mixedad.prepare(f, x).gradient(x) if mode == "prepared" else mixedad.gradient(f, x, mode=mode)
+    np.testing.assert_allclose(grad, 2 * x * weights, rtol=1e-12)
+
+
+def test_a_user_primitive_with_one_of_multiple_outputs():
+    @mixedad.primitive(multiple_outputs=True)
+    def doubled(x):
+        return (2.0 * x,)
+
+    doubled.defvjp(lambda gs, outs, x: 2.0 * gs[0])
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(doubled(x)[0] * x), x), 4 * x)
