@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .core.arrays import ARRAY_TYPES, LeveledValue
-from .core.errors import InputError, MixedadError, replaced_by_numpy
+from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
@@ -226,17 +226,17 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         aux = None
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
-                raise MixedadError("has_aux=True needs f to return a pair (output, aux).")
+                raise OutputError("has_aux=True needs f to return a pair (output, aux).")
             result, aux = result
             if recording is not None:
                 recording.aux = aux
         if isinstance(result, Traced):
             if result._shape != ():
-                raise MixedadError(
+                raise OutputError(
                     f"{_SCALAR_NEEDED.format('')}; it returned shape {result._shape}. Reduce it (np.sum, np.mean) "
                     "or use mixedad.jacobian.")
             if result.dtype.kind != "f":
-                raise MixedadError(f"{_SCALAR_NEEDED.format('floating-point ')}; f returned {result.dtype}.")
+                raise OutputError(f"{_SCALAR_NEEDED.format('floating-point ')}; f returned {result.dtype}.")
             if result._expr is not None:
                 close_region(result)  # the output region: one entry, evaluated only as needed
             if recording is not None:
@@ -246,7 +246,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             backward(trace, result._entry, result._slot, unit_seed(result.dtype))
         else:
             if isinstance(result, (tuple, list)) and not has_aux:
-                raise MixedadError(
+                raise OutputError(
                     f"{_SCALAR_NEEDED.format('')}; it returned a {type(result).__name__} of "
                     f"{len(result)} values. If the values after the first are auxiliary outputs, return "
                     "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
@@ -254,11 +254,11 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             if plain.shape == () and plain.dtype.kind in "biu":
                 what = ("a bool (a comparison" if plain.dtype.kind == "b"
                         else f"an integer ({plain.dtype}: a count or an index")
-                raise MixedadError(
+                raise OutputError(
                     f"{_SCALAR_NEEDED.format('floating-point ')}; it returned {what} has no derivative). "
                     "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")
             if plain.shape != () or plain.dtype.kind != "f":
-                raise MixedadError(
+                raise OutputError(
                     f"{_SCALAR_NEEDED.format('')}; it returned {type(result).__name__} "
                     f"with shape {plain.shape}.")
             value = result  # does not depend on the inputs: the gradient is exactly zero

@@ -163,6 +163,10 @@ class InputError(MixedadError, TypeError):
     """Arguments that mixedad cannot differentiate with respect to (integers, complex, ...)."""
 
 
+class OutputError(MixedadError, TypeError):
+    """``f``'s output is not what the transform differentiates (a floating-point scalar for a gradient)."""
+
+
 class MissingRuleError(MixedadError, NotImplementedError):
     """A primitive was differentiated in a mode for which it has no rule."""
 
