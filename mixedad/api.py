@@ -13,6 +13,7 @@ import numpy as np
 from .core.arrays import ARRAY_TYPES, LeveledValue
 from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
+from .core.primitive import MixedTracesError
 from .core.pytree import flatten, tree_map, unflatten
 from .core.region import close_region, primal
 from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
@@ -47,10 +48,10 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
     path = f"argument {number}" + (f", leaf {index}" if n_leaves > 1 else "")
     if isinstance(leaf, Traced):
         raise InputError(
-            f"{path} is already a traced value: mixedad.gradient nested inside another "
-            "mixedad.gradient (or a reverse-mode vjp or jacobian) is not supported by this version. "
-            "Put forward mode outside: mixedad.hessian, mixedad.hvp, mixedad.jvp or "
-            "mixedad.jacobian(..., mode='forward') of a function that calls gradient.")
+            f"{path} is already a traced value: a reverse-mode vjp or jacobian nested inside a gradient (or "
+            "inside another vjp or reverse jacobian) is not supported by this version. Use "
+            "mixedad.jacobian(..., mode='forward') or mixedad.jvp inside, or mixedad.gradient, which "
+            "computes a nested gradient in forward mode.")
     if isinstance(leaf, bool) or isinstance(leaf, (np.bool_,)):
         raise InputError(f"{path} is a bool; mixedad differentiates floating-point inputs only.")
     if isinstance(leaf, np.ma.MaskedArray):
@@ -210,6 +211,8 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     if mode != "auto":
         check_requested_mode(mode)
     numbers = _argnums_tuple(argnums, len(args))
+    if recording is None and _held_by_an_enclosing_trace(args, numbers):
+        return _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value)
     trace = Trace(mode, instrumented=instrumented)
     # The tape is acyclic: collecting cycles while it grows only costs time (7 us per op
     # becomes 40 us at 10^5 entries), so the cyclic collector pauses until we are done.
@@ -285,6 +288,54 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     return (grad, aux) if has_aux else grad
 
 
+def _held_by_an_enclosing_trace(args, numbers) -> bool:
+    """Whether a differentiated argument is a value that an enclosing gradient traces."""
+    for number in numbers:
+        arg = args[number]
+        if type(arg) is not np.ndarray and (type(arg) is Traced or any(type(leaf) is Traced
+                                                                      for leaf in flatten(arg)[0])):
+            return True
+    return False
+
+
+def _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value):
+    """A gradient of values that an enclosing gradient traces (``gradient(lambda x:
+    g(gradient(f, x)), x)``, autograd's ``grad(grad(f))``): computed in forward mode,
+    ``jacobian(mode="forward")`` of the scalar ``f`` (N input directions in passes of up to 12),
+    on the enclosing trace's values, which the enclosing gradient then differentiates in turn
+    (reverse over forward). N passes where a reverse sweep would take one: for a Hessian of
+    many inputs, ``mixedad.hessian`` or ``hvp`` (forward over reverse) are faster."""
+    from .transforms import jacobian  # transforms is built on this module
+
+    def output(*call_args):
+        result = f(*call_args)
+        result = result[0] if has_aux and isinstance(result, tuple) and len(result) == 2 else result
+        if np.shape(result) != () or np.result_type(result).kind != "f":
+            raise OutputError(f"{_SCALAR_NEEDED.format('floating-point ')}; it returned "
+                              f"{np.result_type(result)} with shape {np.shape(result)}.")
+        return result
+
+    grad = jacobian(output, *args, argnums=argnums, mode="forward")
+    if not (want_value or has_aux):
+        return grad
+    result = f(*args)  # the value and aux, on the enclosing trace's values
+    if has_aux and not (isinstance(result, tuple) and len(result) == 2):
+        raise OutputError("has_aux=True needs f to return a pair (output, aux).")
+    if want_value:
+        return result, grad
+    return grad, result[1]
+
+
+def _nested_or_not(f, args, argnums, has_aux, mode, want_value):
+    try:
+        return _differentiate(f, args, argnums, has_aux, mode, want_value)
+    except MixedTracesError as error:
+        if not getattr(error, "traces_met", False):
+            raise
+    # f closes over values an enclosing gradient traces (d/dx of x * d/dy (x + y)): forward mode
+    return _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value)
+
+
 def gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
              has_aux: bool = False, mode: str = "auto") -> Any:
     """The gradient of the scalar function ``f`` at ``args``, with respect to ``args[argnums]``.
@@ -300,7 +351,7 @@ def gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
     >>> mixedad.gradient(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    return _differentiate(f, args, argnums, has_aux, mode, want_value=False)
+    return _nested_or_not(f, args, argnums, has_aux, mode, want_value=False)
 
 
 def value_and_gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
@@ -312,7 +363,7 @@ def value_and_gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequenc
     >>> float(value), grad
     (0.0, array([1., 1.]))
     """
-    return _differentiate(f, args, argnums, has_aux, mode, want_value=True)
+    return _nested_or_not(f, args, argnums, has_aux, mode, want_value=True)
 
 
 def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,

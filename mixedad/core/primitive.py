@@ -78,11 +78,14 @@ def _untraced(prim, args, kwargs):
 
 
 def _mixed_trace_error(first, second):
-    return error_with_location(
+    error = error_with_location(
         MixedTracesError,
-        "Values from two different differentiations meet in one operation{where}. Nested "
-        "mixedad.gradient calls over the same values are not supported by this version; use "
-        "mixedad.hessian / mixedad.hvp for second derivatives.", skip=3)
+        "Values from two different differentiations meet in one operation{where}. A reverse-mode vjp or "
+        "jacobian nested in another over the same values is not supported by this version; use "
+        "mixedad.hessian / mixedad.hvp, or mixedad.gradient, which retries such a nested gradient in "
+        "forward mode.", skip=3)
+    error.traces_met = True  # both are running: one differentiation is nested in the other
+    return error
 
 
 def _takes_out(function: Callable) -> bool:

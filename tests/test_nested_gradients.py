@@ -1,0 +1,92 @@
+"""A gradient inside a gradient (autograd's ``grad(grad(f))``): the inner one runs in forward
+mode on the outer trace's values, and the outer one differentiates it. Checked against
+analytic derivatives, ``mixedad.hessian`` and finite differences of gradients."""
+import numpy as np
+import pytest
+
+import mixedad
+
+
+def _g(t):
+    return np.sin(t) * t ** 3
+
+
+def test_derivatives_of_a_scalar_function_to_third_order():
+    t = 0.7
+    first = lambda t: mixedad.gradient(_g, t)
+    second = lambda t: mixedad.gradient(first, t)
+    third = mixedad.gradient(second, t)
+    np.testing.assert_allclose(second(t), 6 * t * np.sin(t) + 6 * t * t * np.cos(t) - t ** 3 * np.sin(t), rtol=1e-12)
+    np.testing.assert_allclose(third, 6 * np.sin(t) + 18 * t * np.cos(t) - 9 * t * t * np.sin(t) - t ** 3 * np.cos(t),
+                               rtol=1e-12)
+
+
+def _f(x):
+    return np.sum(np.sin(x) * x ** 2) + np.prod(x) + np.log(np.sum(np.exp(x)))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_nested_gradients_give_the_hessian(mode):
+    x = np.array([0.3, 1.2, -0.7, 2.0])
+    rows = np.stack([mixedad.gradient(lambda x: mixedad.gradient(_f, x, mode=mode)[i], x, mode=mode)
+                     for i in range(4)])
+    np.testing.assert_allclose(rows, mixedad.hessian(_f, x), rtol=1e-10, atol=1e-12)
+    for jacobian_mode in ("reverse", "auto"):
+        np.testing.assert_allclose(mixedad.jacobian(lambda x: mixedad.gradient(_f, x), x, mode=jacobian_mode),
+                                   mixedad.hessian(_f, x), rtol=1e-10, atol=1e-12)
+
+
+def test_a_closed_over_outer_value_is_a_constant_to_the_inner_gradient():
+    """d/dx sum(grad_y sum(y * x) at y = x) = d/dx sum(x) = 1; and the classic perturbation
+    confusion test d/dx [x * d/dy (x + y)] = 1."""
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(mixedad.gradient(lambda y: np.sum(y * x), x)), x),
+                               np.ones(2))
+    confusion = mixedad.gradient(lambda x: x * mixedad.gradient(lambda y: x + y, 1.0), 1.0)
+    assert confusion == 1.0
+
+
+def test_pytrees_argnums_value_and_aux():
+    params, y = {"w": np.array([0.5, -1.0]), "b": np.array(0.3)}, np.array([1.0, 2.0])
+
+    def loss(p, y):
+        return np.sum(np.tanh(p["w"] * y + p["b"]) ** 2)
+
+    def outer(p):
+        return np.sum(mixedad.gradient(loss, p, y)["w"] ** 2)
+
+    grad = mixedad.gradient(outer, params)
+    eps = 1e-6
+    for key, size in (("w", 2), ("b", 1)):
+        for i in range(size):
+            step = np.zeros(size) if size > 1 else np.zeros(())
+            step[... if size == 1 else i] = eps
+            plus, minus = dict(params), dict(params)
+            plus[key], minus[key] = params[key] + step, params[key] - step
+            expected = (outer(plus) - outer(minus)) / (2 * eps)
+            np.testing.assert_allclose(np.ravel(grad[key])[i], expected, rtol=1e-6, atol=1e-9)
+
+    def h(a, b):
+        return np.sum(a * b ** 2)
+
+    b = np.array([2.0, 3.0])
+    np.testing.assert_allclose(
+        mixedad.gradient(lambda a: np.sum(mixedad.gradient(h, a, b, argnums=(0, 1))[1]), np.array([1.0, -1.0])),
+        2 * b)
+    np.testing.assert_allclose(
+        mixedad.gradient(lambda a: mixedad.value_and_gradient(h, a, b * a)[1][1], np.array([1.0, -1.0])),
+        [0.0, 2 * b[1] ** 2 * -1.0], rtol=1e-12)  # d/da1 of (b1 a1)^2
+    grad, aux = mixedad.gradient(lambda a: (np.sum(a ** 3), "aux"), np.array([1.0, -1.0]), has_aux=True)
+    assert aux == "aux"
+    np.testing.assert_allclose(
+        mixedad.gradient(lambda a: mixedad.gradient(lambda a: (np.sum(a ** 3), "aux"), a, has_aux=True)[0][1],
+                         np.array([1.0, -1.0])), [0.0, -6.0])
+
+
+def test_float32_stays_float32_and_a_non_scalar_inner_output_is_an_output_error():
+    x = np.array([0.3, 1.2], np.float32)
+    grad = mixedad.gradient(lambda x: mixedad.gradient(lambda x: np.sum(x ** 3), x)[0], x)
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, [6 * 0.3, 0.0], rtol=1e-6)
+    with pytest.raises(mixedad.OutputError, match="scalar"):
+        mixedad.gradient(lambda x: mixedad.gradient(lambda x: x * 2.0, x)[0], x)
