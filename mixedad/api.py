@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .core.arrays import ARRAY_TYPES, LeveledValue
-from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy
+from .core.errors import InputError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, tree_map, unflatten
