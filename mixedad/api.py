@@ -244,9 +244,12 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 close_region(result)  # the output region: one entry, evaluated only as needed
             if recording is not None:
                 recording.output = result
-            # the value first: a fused output region then computes it with its partials, in one pass
-            value = primal(result) if want_value else None
+            # the value first: a fused output region then computes it with its partials, in one pass;
+            # not under the profiler, whose entries time the partials in the backward pass, as gradient runs them
+            value = primal(result) if want_value and not instrumented else None
             backward(trace, result._entry, result._slot, unit_seed(result.dtype))
+            if want_value and instrumented:
+                value = primal(result)
         else:
             if isinstance(result, (tuple, list)) and not has_aux:
                 raise OutputError(

@@ -10,7 +10,6 @@ function passed itself as ``f`` runs as its NumPy (or scipy.special) ufunc, vect
 """
 from __future__ import annotations
 
-import builtins
 import time
 from typing import Any, Callable
 
@@ -98,7 +97,7 @@ def _evaluate_per_element(trace, f, xs) -> Traced:
     entry = TapeEntry(parents, per_element_vjp, f"map({name}) per element", _PER_ELEMENT, shape, dtype,
                       context_shape=shape, ops=(name,), n_partials=len(traced),
                       locations=(user_location(3),) if trace.instrumented else ())
-    entry.saved_bytes = builtins.sum(p.nbytes for p in partials)
+    entry.held = {id(p): p.nbytes for p in partials}
     entry.forward_seconds = time.perf_counter() - start
     record(trace, entry)
     return Traced(trace, values, entry)

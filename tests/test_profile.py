@@ -82,3 +82,28 @@ def test_tape_is_freed_after_the_backward_pass():
     mixedad.gradient(mlp, p, x)
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, TapeEntry)]
+
+
+def test_a_fused_reductions_partials_are_timed_in_its_entrys_backward_step():
+    """gradient evaluates a fused reduction's partials in the backward pass; the profiler's
+    entry must show that time there too (it showed only the final products)."""
+    x = np.random.default_rng(0).standard_normal((500, 500))
+    report = mixedad.profile(lambda x: np.sum(np.sin(x) * np.exp(x)), x, repeat=3, lines=False)
+    (entry,) = report.body
+    assert entry.ops == ("sin", "exp", "multiply", "sum")
+    assert entry.backward_seconds > 0.3 * report.summary.backward_seconds
+    np.testing.assert_allclose(report.value, np.sum(np.sin(x) * np.exp(x)), rtol=1e-12)
+
+
+def test_a_forward_pass_mostly_outside_the_entries_gets_a_note_saying_why():
+    def many_small_ops(x):
+        for _ in range(60):  # one dual region: evaluated in the backward pass, traced here
+            x = np.sin(x) * 1.01 + 0.5
+        return np.sum(x)
+
+    x = np.linspace(0.0, 1.0, 4)
+    mixedad.gradient(many_small_ops, x)  # code for the regions is generated once, here
+    report = mixedad.profile(many_small_ops, x, lines=False, repeat=3)
+    outside = report.summary.forward_seconds - report.summary.entry_forward_seconds
+    assert outside > 0.5 * report.summary.forward_seconds
+    assert any("outside tape entries" in note and "mixedad.prepare" in note for note in report.notes)

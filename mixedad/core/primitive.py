@@ -19,7 +19,7 @@ from .errors import (InputError, MissingRuleError, MixedadError, complex_result_
                      user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
-from .pullbacks import fill_missing_cotangents, make_vjp, rule_pullback, saved_bytes, single_pullback
+from .pullbacks import fill_missing_cotangents, held_arrays, make_vjp, rule_pullback, single_pullback
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import apply_before_region, extend_region, primal, read_value, reduce_region, tape_elementwise
@@ -533,7 +533,7 @@ def _bind_general(prim: Primitive, args, kwargs):
         entry.selection = (key, is_basic_index(key))
     if trace.instrumented:
         entry.forward_seconds = elapsed
-        entry.saved_bytes = saved_bytes(arg_values, out)
+        entry.held = held_arrays(arg_values, out)
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     result = Traced(trace, out, entry)

@@ -15,10 +15,10 @@ from .errors import MissingRuleError
 from .linear import transposed_vjp
 
 
-def saved_bytes(arg_values, out) -> int:
-    """What a rule's closure keeps alive until the backward pass (arrays only)."""
-    arrays = {id(a): a for a in list(arg_values) + [out] if isinstance(a, np.ndarray)}
-    return sum(a.nbytes for a in arrays.values() if a.base is None)
+def held_arrays(arg_values, out) -> dict:
+    """What a rule's closure keeps alive until the backward pass: bytes by array id (arrays
+    that own their memory; the profiler counts an array held by several entries once)."""
+    return {id(a): a.nbytes for a in list(arg_values) + [out] if isinstance(a, np.ndarray) and a.base is None}
 
 
 def fill_missing_cotangents(vjp, outs):

@@ -336,7 +336,7 @@ def materialize(value: Traced) -> None:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
-        entry.saved_bytes = sum(p.nbytes for p in {id(p): p for p in partials}.values() if isinstance(p, np.ndarray))
+        entry.held = {id(p): p.nbytes for p in partials if isinstance(p, np.ndarray)}
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     if trace.program is not None:
@@ -513,8 +513,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
                       context_shape=out.shape, n_partials=0, locations=location)
     if trace.instrumented:
-        held = {id(a): a for a in arg_values + [out] if isinstance(a, np.ndarray) and a.base is None}
-        entry.saved_bytes = sum(a.nbytes for a in held.values())
+        entry.held = {id(a): a.nbytes for a in arg_values + [out] if isinstance(a, np.ndarray) and a.base is None}
     record(trace, entry)
     result = Traced(trace, out, entry)
     if trace.program is not None:

@@ -135,6 +135,7 @@ class TapeEntry:
     locations: tuple = ()
     deferred_value: Callable[[], Any] | None = None
     saved_bytes = 0
+    held: dict | None = None  # instrumented: bytes of the arrays the entry keeps alive, by id
     forward_seconds = 0.0
     backward_seconds = 0.0
     selection: tuple | None = None  # (key, basic): output = parent[key], cotangents added in place

@@ -26,8 +26,10 @@ class EntryReport:
 
     Times are seconds per call (the median over ``repeat`` runs) or, in an aggregate, totals
     over all calls. ``saved_bytes`` is what the entry keeps alive from the forward pass until
-    its backward step; ``backward_bytes`` what its backward step materialises on top (the
-    partials of a fused reduction, evaluated only then: an upper-bound estimate).
+    its backward step, of which ``shared_bytes`` an earlier entry keeps too (the summary counts
+    an array once, with the first entry that holds it, which is also the last one freed);
+    ``backward_bytes`` what its backward step materialises on top (the partials of a fused
+    reduction, evaluated only then: an upper-bound estimate).
     """
 
     index: int
@@ -45,6 +47,12 @@ class EntryReport:
     backward_bytes: int = 0
     parents: tuple[int, ...] = ()
     count: int = 1
+    shared_bytes: int = 0
+
+    @property
+    def own_bytes(self) -> int:
+        """The bytes only this entry (or later ones) holds: what the summary counts for it."""
+        return self.saved_bytes - self.shared_bytes
 
     @property
     def where(self) -> str:
@@ -228,7 +236,7 @@ def _nbytes(shape, dtype) -> int:
         return 0
 
 
-def entry_report(entry) -> EntryReport:
+def entry_report(entry, shared_bytes: int = 0) -> EntryReport:
     """An ``EntryReport`` of a core ``TapeEntry`` (read only)."""
     backward_bytes = 0
     if entry.decision.reason is Reason.REDUCTION_FUSED and entry.context_shape is not None and entry.dtype is not None:
@@ -237,13 +245,21 @@ def entry_report(entry) -> EntryReport:
     return EntryReport(entry.index, entry.label or "", tuple(entry.ops), entry.decision.mode,
                        entry.decision.reason, entry.n_partials,
                        tuple(entry.shape) if entry.shape is not None else None,
-                       str(entry.dtype) if entry.dtype is not None else None, int(entry.saved_bytes),
+                       str(entry.dtype) if entry.dtype is not None else None,
+                       int(entry.saved_bytes if entry.held is None else sum(entry.held.values())),
                        tuple(loc for loc in entry.locations if loc is not None),
-                       float(entry.forward_seconds), float(entry.backward_seconds), backward_bytes, parents)
+                       float(entry.forward_seconds), float(entry.backward_seconds), backward_bytes, parents,
+                       shared_bytes=shared_bytes)
 
 
 def entries_from_trace(trace) -> list[EntryReport]:
-    return [entry_report(e) for e in trace.entries]
+    seen: set = set()  # ids of the arrays earlier entries hold: all alive until the backward pass
+    reports = []
+    for entry in trace.entries:
+        held = entry.held or {}
+        reports.append(entry_report(entry, sum(n for key, n in held.items() if key in seen)))
+        seen.update(held)
+    return reports
 
 
 report_from_trace = entries_from_trace  # the name the first mode report used
@@ -253,11 +269,11 @@ def peak_bytes(entries: Sequence[EntryReport]) -> int:
     """The most the tape holds at once, in this model: every entry's ``saved_bytes`` from
     its creation until its backward step (the backward pass frees entries last to first),
     plus, during an entry's own backward step, its ``backward_bytes``."""
-    held = sum(e.saved_bytes for e in entries)
+    held = sum(e.own_bytes for e in entries)
     peak = held
     for e in reversed(entries):
         peak = max(peak, held + e.backward_bytes)
-        held -= e.saved_bytes
+        held -= e.own_bytes
     return peak
 
 
@@ -276,7 +292,7 @@ def summarize(entries: Sequence[EntryReport], requested_mode: str, forward_secon
         forward_seconds=forward_seconds, backward_seconds=backward_seconds,
         entry_forward_seconds=sum(e.forward_seconds for e in entries),
         entry_backward_seconds=sum(e.backward_seconds for e in entries),
-        saved_bytes=sum(e.saved_bytes for e in entries) if saved is None else saved,
+        saved_bytes=sum(e.own_bytes for e in entries) if saved is None else saved,
         peak_bytes=peak_bytes(entries) if peak is None else peak,
         n_calls=n_calls)
 
@@ -311,6 +327,7 @@ def aggregate(reports: Sequence[Report], notes: Iterable[str] = ()) -> Report:
                                       forward_seconds=seen.forward_seconds + e.forward_seconds,
                                       backward_seconds=seen.backward_seconds + e.backward_seconds,
                                       saved_bytes=max(seen.saved_bytes, e.saved_bytes),
+                                      shared_bytes=max(seen.shared_bytes, e.shared_bytes),
                                       backward_bytes=max(seen.backward_bytes, e.backward_bytes))
     entries = list(merged.values())
     modes = sorted({r.requested_mode for r in reports})
@@ -344,7 +361,7 @@ def _entry_dict(e: EntryReport) -> dict:
         "saved_bytes": e.saved_bytes, "backward_bytes": e.backward_bytes,
         "forward_seconds": e.forward_seconds, "backward_seconds": e.backward_seconds,
         "locations": [_location_dict(loc) for loc in e.locations], "parents": list(e.parents),
-        "count": e.count,
+        "count": e.count, "shared_bytes": e.shared_bytes,
     }
 
 
@@ -356,7 +373,7 @@ def _entry_from(d: dict) -> EntryReport:
         saved_bytes=d["saved_bytes"], backward_bytes=d["backward_bytes"],
         forward_seconds=d["forward_seconds"], backward_seconds=d["backward_seconds"],
         locations=tuple(SourceLocation(**loc) for loc in d["locations"]),
-        parents=tuple(d["parents"]), count=d["count"])
+        parents=tuple(d["parents"]), count=d["count"], shared_bytes=d.get("shared_bytes", 0))
 
 
 _SUMMARY_KEYS = ("requested_mode", "n_entries", "n_inputs", "entries_by_mode", "n_fused_ops",

@@ -132,10 +132,18 @@ def profile(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
                     comparison=comparison, lines=line_report)
     per_element = report.by_mode(Mode.PER_ELEMENT)
     outside = report.summary.forward_seconds - report.summary.entry_forward_seconds
-    if per_element and outside > 0.5 * report.summary.forward_seconds:
+    if outside > 0.5 * report.summary.forward_seconds:
         lines_hint = "; the line report shows where" if line_report is not None else ""
-        notes.append(f"{format_seconds(outside)} of the forward pass is outside tape entries: the per-element "
-                     f"evaluation of {', '.join(e.label for e in per_element)} is not timed in its entry{lines_hint}")
+        if per_element:
+            notes.append(f"{format_seconds(outside)} of the forward pass is outside tape entries: the per-element "
+                         f"evaluation of {', '.join(e.label for e in per_element)} is not timed in its "
+                         f"entry{lines_hint}")
+        else:
+            ops = report.summary.n_entries - report.summary.entries_by_mode["dual"] + report.summary.n_fused_ops
+            notes.append(f"{format_seconds(outside)} of the forward pass is outside tape entries: your code's "
+                         f"Python and its NumPy work on values that are not differentiated, and tracing {ops} "
+                         f"ops (a few microseconds each, which dominates on small arrays; mixedad.prepare "
+                         f"replays a program without it){lines_hint}")
     return report
 
 
