@@ -113,6 +113,9 @@ def _same_static(new: Any, recorded: Any) -> bool:
         return False
 
 
+# A program that looked at input values this many recordings in a row is traced plainly from
+# then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
+_RECORDINGS_IN_A_ROW = 3
 _UNTRACEABLE = "the other arguments' arrays could not be traced as constants"
 
 
@@ -144,6 +147,7 @@ class Prepared:
         self.why_traced = ""
         self._program: Program | None = None
         self._constants_traceable = True  # until f refuses a traced constant (then: never again)
+        self._dependent_recordings = 0  # recordings in a row that looked at input values
         self._record(args, want_value=True)  # traced once now: errors surface at prepare time
 
     @property
@@ -177,6 +181,7 @@ class Prepared:
         active = [traced for leaves in inputs.leaves for _, traced in leaves]
         if not why and self.value_reads:
             why = f"the program depends on input values ({', '.join(self.value_reads[:3])})"
+        self._dependent_recordings = self._dependent_recordings + 1 if self.value_reads else 0
         if not why and not isinstance(recording.output, Traced):
             why = "the output does not depend on the differentiated arguments"
         if not why and not Program.replayable(trace, len(active) + len(inputs.constant_leaves)):
@@ -226,8 +231,8 @@ class Prepared:
     def _run(self, args: tuple, want_value: bool):
         flat = self._check(args)
         if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
-            if self.why_traced.startswith("the program depends"):  # it may stop depending on them
-                return self._record(args, want_value)
+            if self.why_traced.startswith("the program depends") and self._dependent_recordings < _RECORDINGS_IN_A_ROW:
+                return self._record(args, want_value)  # it may stop depending on them
             return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
         for number, index, recorded in self._static:
             if not _same_static(flat[number][index], recorded):

@@ -239,3 +239,32 @@ def test_the_compiled_program_frees_values_as_the_interpreter_does():
     source = compiled._program.compiled.source
     assert "del " in source
     assert peak_bytes(compiled.gradient, w, x) <= 1.05 * peak_bytes(interpreted.gradient, w, x)
+
+
+@pytest.mark.parametrize("interpreted", [True, False])
+def test_replaying_a_long_program_wakes_no_cycle_collection_and_restores_the_collector(interpreted):
+    """A long program's replay makes many objects, none of them cyclic garbage: the collector,
+    which would walk the whole program each time, stays off during the run (as while tracing)."""
+    import gc
+
+    def loop(x):
+        s = 0.0
+        for i in range(x.shape[0]):
+            s = s + np.sin(x[i]) * x[i]
+        return s
+
+    x = np.linspace(0.0, 1.0, 400)
+    prepared = mixedad.prepare(loop, x)
+    prepared._program.interpreted_only = interpreted
+    prepared.gradient(x)
+    prepared.gradient(x)  # the second replay compiles (unless interpreted)
+    collections = []
+    gc.callbacks.append(lambda phase, info: collections.append(info) if phase == "start" else None)
+    try:
+        grad = prepared.gradient(x + 0.5)
+    finally:
+        gc.callbacks.pop()
+    assert gc.isenabled()
+    assert not collections
+    np.testing.assert_allclose(grad, mixedad.gradient(loop, x + 0.5), rtol=1e-12)
+    assert prepared.replays and (prepared._program.compiled is None) == interpreted

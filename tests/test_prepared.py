@@ -172,3 +172,20 @@ def test_an_options_object_changed_in_place_records_the_function_again():
     prepared = mixedad.prepare(lambda w, i: np.sum(w[i] ** 2), w, index)
     index[0] = 1  # an index array changed in place
     np.testing.assert_allclose(prepared.gradient(w, index), [0.0, 4.0, 1.0])
+
+
+def test_a_program_that_keeps_reading_values_is_traced_plainly_after_three_recordings(monkeypatch):
+    """Recording costs more than tracing: a prepared gradient whose every recording looked at
+    input values stops recording (it still traces every call, so it is still right)."""
+    def f(x):
+        return np.sum(np.where(x > 0.5, x ** 2, np.sin(x)))
+
+    x = np.linspace(0.0, 1.0, 7)
+    prepared = mixedad.prepare(f, x)
+    assert not prepared.replays and prepared.why_traced.startswith("the program depends")
+    recordings = []
+    real_record = mixedad.Prepared._record
+    monkeypatch.setattr(mixedad.Prepared, "_record", lambda self, *a: recordings.append(1) or real_record(self, *a))
+    for shift in np.linspace(-0.4, 0.4, 6):
+        np.testing.assert_allclose(prepared.gradient(x + shift), mixedad.gradient(f, x + shift), rtol=1e-12)
+    assert len(recordings) == 2  # with the one at prepare time, three in a row
