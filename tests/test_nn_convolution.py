@@ -274,6 +274,9 @@ def test_conv2d_weight_rule_reuses_the_forward_passs_kernel_rows(monkeypatch, x_
         grad = mixedad.gradient(loss, w)
     assert len(made) == copies
     assert grad.dtype == w_dtype
+    # outside a differentiation no rule will read them: plain conv2d keeps no rows
+    geometry = convolution._conv_geometry(x, w, 1, padding, 1, 1)
+    assert convolution._kept_rows(conv2d(x, w, b, padding=padding), x, geometry) is None
     want = conv2d_loop_vjp(g, x.astype(np.float64), w.astype(np.float64), padding=padding)[1]
     tolerance = 1e-10 if x_dtype == w_dtype == np.float64 else 1e-4
     np.testing.assert_allclose(grad, want, rtol=tolerance, atol=tolerance)

@@ -132,9 +132,13 @@ def _weight_matrix(weight, groups):
 @primitive
 def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     """The primitive behind :func:`conv2d` (static arguments by keyword only)."""
+    return _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows=True)
+
+
+def _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
     if _batch_last_applies(geometry, groups, x, weight):
-        return _conv2d_batch_last(x, weight, bias, geometry)
+        return _conv2d_batch_last(x, weight, bias, geometry, keep_rows)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
     patches = geometry.windows(x).reshape(n, groups, -1, ho * wo)
     out = np.matmul(_weight_matrix(weight, groups), patches).reshape(n, o, ho, wo)
@@ -243,12 +247,17 @@ def _rows_weight(weight):
     return weight.transpose(0, 2, 1, 3).reshape(weight.shape[0], -1)
 
 
-def _conv2d_batch_last(x, weight, bias, geometry):
+def _conv2d_batch_last(x, weight, bias, geometry, keep_rows):
     """The forward product with the batch innermost, one product per output row; the result
     is an (N, O, H, W) view of an (O, H, W, N) array: the layers after it (relu, pooling, the
-    next conv and the reverse rules) read it in long contiguous runs, with no transposing copy."""
+    next conv and the reverse rules) read it in long contiguous runs, with no transposing copy.
+    ``keep_rows``: keep the kernel rows with the output, for the weight's reverse rule."""
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
-    out, r = _output_and_rows((o, ho, wo * n), np.result_type(x, weight), _rows_shape(x, geometry), x.dtype)
+    out_shape, dtype = (o, ho, wo * n), np.result_type(x, weight)
+    if keep_rows:
+        out, r = _output_and_rows(out_shape, dtype, _rows_shape(x, geometry), x.dtype)
+    else:
+        out, r = np.empty(out_shape, dtype), None
     np.matmul(_rows_weight(weight), _batch_last_rows(x, geometry, r)[1], out=out.transpose(1, 0, 2))
     out = out.reshape(o, ho, wo, n)
     if bias is not None:
@@ -393,6 +402,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     array([[[[20., 24.],
              [36., 40.]]]])
     """
+    if all(type(a) is np.ndarray for a in (x, weight, np.empty(0) if bias is None else bias)):
+        # nothing is differentiated: no reverse rule will want the kernel rows
+        return _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows=False)
     static = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     if bias is None:
         return conv2d_primitive(x, weight, **static)
