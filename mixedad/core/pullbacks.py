@@ -23,7 +23,7 @@ def held_arrays(arg_values, out) -> dict:
 
 def fill_missing_cotangents(vjp, outs):
     def vjp_with_zeros(gs):
-        if len(outs) == 1 and not isinstance(gs, (tuple, list)):  # the sweep passes one output's bare
+        if len(outs) == 1 and not isinstance(gs, (tuple, list)):  # the sweep passes a lone output's cotangent bare
             gs = (gs,)
         return vjp(tuple(np.zeros_like(o) if g is None else g for g, o in zip(gs, outs)))
     return vjp_with_zeros
