@@ -22,9 +22,9 @@ import numpy as np
 
 from .table import implements, nondifferentiable, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, as_array
-from ..core.linear import transposed_jvp
-from ..core.region import read_value
+from ..core.region import primal, read_value
 from ..core.tape import multiply_cotangent
+from ..core.traced import Traced
 
 
 def _axes(axis, ndim):
@@ -222,13 +222,47 @@ def _cumprod_grad(g, out, x, axis, orders=None):
     return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
 
 
+def _cumprod_tangent(t, out, x, axis, orders=None):
+    """Forward rule of a cumulative product along ``axis``, exact with zeros and differentiable
+    there, as ``_cumprod_grad`` is (a reverse pass of its own, the transposed reverse rule,
+    could not run inside an enclosing gradient).
+
+    Before the first zero z of a slice, d out = out * cumsum(t / x). From z on, out = x[z] *
+    cumprod(y) with y = x but y[z] = 1, so d out = t[z] * cumprod(y) + x[z] * (this rule for y,
+    whose tangent is 0 at z): the second term is 0, but has a derivative where x[z] carries one.
+    """
+    if orders is None:
+        orders = max(_nesting(x), _nesting(out), _nesting(t))
+    if orders == 0:
+        out, x = read_value(out, "cumprod"), read_value(x, "cumprod")
+    zero = read_value(x, "cumprod") == 0
+    tangent = out * np.cumsum(t / np.where(zero, 1, x), axis=axis)
+    if not zero.any():
+        return tangent
+    zeros_so_far = np.cumsum(zero, axis=axis)
+    first_zero = zero & (zeros_so_far == 1)
+    y = np.where(first_zero, 1, x)
+    y_out = np.cumprod(y, axis=axis)
+    from_zero = np.sum(np.where(first_zero, t, 0), axis=axis, keepdims=True) * y_out
+    if orders > 0:
+        x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)  # 0, with its tangent
+        from_zero = from_zero + x_at_zero * _cumprod_tangent(np.where(first_zero, 0, t), y_out, y, axis, orders - 1)
+    return np.where(zeros_so_far == 0, tangent, from_zero)
+
+
 def _nesting(value) -> int:
-    """How many levels of forward duals ``value`` carries (0 for a plain array)."""
+    """How many derivative levels ``value`` carries (0 for a plain array): forward duals, and
+    traced values of an enclosing gradient (a gradient of a gradient runs the inner one in
+    forward mode on them), each with the levels of the value it holds."""
     levels = 0
-    while isinstance(value, LeveledValue):
+    while True:
+        if isinstance(value, LeveledValue):
+            value = getattr(value, "primal", None)
+        elif type(value) is Traced:
+            value = value._value if value._value is not None else primal(value)
+        else:
+            return levels
         levels += 1
-        value = getattr(value, "primal", None)
-    return levels
 
 
 def _without_initial(value, axis):
@@ -470,9 +504,9 @@ def weights_jvp(vjp, default_axis=None):
 
 
 def _cumprod_jvp(t, out, x, axis=None, dtype=None):
-    if (x == 0).any():  # exact with zeros: the reverse rule, transposed
-        return transposed_jvp(cumprod_, [x], [t], out, dict(axis=axis, dtype=dtype))
-    return out * np.cumsum(t / x, axis=axis)
+    if axis is None:
+        return _cumprod_tangent(np.ravel(t), out, np.ravel(x), 0)
+    return _cumprod_tangent(t, out, x, axis)
 
 
 def _weighted_average_jvp(tangents, out, a, weights, axis=None, keepdims=False):
@@ -570,10 +604,13 @@ if hasattr(np, "cumulative_sum"):
         return np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)
 
     def _cumulative_prod_jvp(t, out, x, axis=None, dtype=None, include_initial=False):
-        if (x == 0).any():  # exact with zeros: the reverse rule, transposed
-            options = dict(axis=axis, dtype=dtype, include_initial=include_initial)
-            return transposed_jvp(cumulative_prod_, [x], [t], out, options)
-        return out * np.cumulative_sum(t / x, axis=axis, include_initial=include_initial)
+        axis = _int_axis(0 if axis is None else axis, np.ndim(x))
+        if not include_initial:
+            return _cumprod_tangent(t, out, x, axis)
+        tangent = _cumprod_tangent(t, _without_initial(out, axis), x, axis)
+        initial = list(np.shape(x))
+        initial[axis] = 1
+        return np.concatenate([np.zeros(initial, np.result_type(t, x)), tangent], axis=axis)
 
     cumulative_sum_ = reverse_rule(_cumulative_sum, _cumulative_sum_vjp, name="cumulative_sum", forward="linear")
     cumulative_prod_ = reverse_rule(_cumulative_prod, _cumulative_prod_vjp, name="cumulative_prod",
