@@ -24,7 +24,7 @@ from .api import _argnums_tuple, _Inputs, _leaf_value, _plain_tree, call_guarded
 from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
-from .core.pytree import flatten, unflatten
+from .core.pytree import flatten, leaves_like, unflatten
 from .core.region import close_region, primal
 from .core.tape import TapeEntry, Trace, backward, record, release_guards
 from .core.traced import Traced
@@ -119,7 +119,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     leaves, definitions = _flat_leaves(primals, numbers)
     directions = []
     for number, values in zip(numbers, leaves):
-        tangent_leaves = flatten(tangents[number])[0]
+        tangent_leaves = leaves_like(tangents[number], definitions[number], f"tangent {number}")
         if len(tangent_leaves) != len(values):
             raise ValueError(f"tangent {number} has {len(tangent_leaves)} leaves; its primal has {len(values)}")
         directions.append([_tangent_leaf(t, v, f"tangent {number}" + (f", leaf {i}" if len(values) > 1 else ""))
@@ -208,7 +208,7 @@ def _end_tape(trace: Trace) -> None:
 
 
 def _check_cotangents(taped: _Taped, cotangent: Any) -> list:
-    leaves = flatten(cotangent)[0]
+    leaves = leaves_like(cotangent, taped.definition, "the cotangent")
     if len(leaves) != len(taped.values):
         raise ValueError(f"the cotangent has {len(leaves)} leaves; f's output has {len(taped.values)}")
     for k, (value, ct) in enumerate(zip(taped.values, leaves)):

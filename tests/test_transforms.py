@@ -360,3 +360,24 @@ def test_a_pullback_over_one_argument_ops_can_be_called_again(mode):
         u = rng.standard_normal(value.shape)
         (gx,) = pullback(u)
         np.testing.assert_allclose(gx, numerical_gradient(lambda v: _one_argument_ops(v) @ u, x), rtol=1e-6, atol=1e-8)
+
+
+def test_dict_tangents_and_cotangents_are_matched_by_key_not_by_order():
+    """JAX sorts a dict's keys; mixedad keeps their order, so a tangent written with its keys in
+    another order than the primal's must still go to the right leaves (it went by position)."""
+    params = {"w": np.array([1.0, 2.0]), "b": np.array([10.0, 20.0])}
+
+    def f(p):
+        return p["w"] * 3.0 + p["b"] * 0.0
+
+    reordered = {"b": np.zeros(2), "w": np.ones(2)}
+    np.testing.assert_allclose(jvp(f, (params,), (reordered,))[1], [3.0, 3.0])
+    hv = mixedad.hvp(lambda p: np.sum(p["w"] ** 2), params, reordered)
+    np.testing.assert_allclose(hv["w"], [2.0, 2.0])
+    np.testing.assert_allclose(hv["b"], [0.0, 0.0])
+    _, pullback = mixedad.vjp(lambda a: {"u": a * 1.0, "z": a * 0.0}, params["w"])
+    np.testing.assert_allclose(pullback({"z": np.zeros(2), "u": np.ones(2)})[0], [1.0, 1.0])
+    for wrong, message in (([np.ones(2), np.ones(2)], "has a list; expected a dict"),
+                           ({"w": np.ones(2)}, "has keys 'w'; expected a dict with keys 'b', 'w'")):
+        with pytest.raises(ValueError, match=message):
+            jvp(f, (params,), (wrong,))

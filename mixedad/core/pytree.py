@@ -95,3 +95,42 @@ def _build(definition: Any, leaves: Any) -> Any:
 def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:
     leaves, definition = flatten(tree)
     return unflatten(definition, [function(leaf) for leaf in leaves])
+
+
+def leaves_like(tree: Any, definition: Any, where: str) -> list[Any]:
+    """The leaves of ``tree`` in the order of the tree ``definition`` describes: a dict's
+    entries by key, whatever their order in ``tree`` (a tangent or cotangent written with its
+    keys in another order). Raises ValueError if ``tree`` has another structure."""
+    leaves: list[Any] = []
+    _leaves_like(tree, definition, leaves, where)
+    return leaves
+
+
+def _leaves_like(tree: Any, definition: Any, leaves: list[Any], where: str) -> None:
+    if definition is LEAF:
+        if isinstance(tree, (dict, list, tuple)):
+            raise ValueError(f"{where} is a {type(tree).__name__} where an array is expected")
+        leaves.append(tree)
+        return
+    if definition[0] == "none":
+        if tree is not None:
+            raise ValueError(f"{where} is a {type(tree).__name__} where None is expected")
+        return
+    kind, template, names, children = definition
+    if kind is dict:
+        if not isinstance(tree, dict) or set(tree) != set(names):
+            got = f"keys {', '.join(sorted(map(repr, tree)))}" if isinstance(tree, dict) else f"a {type(tree).__name__}"
+            raise ValueError(f"{where} has {got}; expected a dict with keys {', '.join(sorted(map(repr, names)))}")
+        for key, child in zip(names, children):
+            _leaves_like(tree[key], child, leaves, f"{where}[{key!r}]")
+    elif kind is dataclasses:
+        if type(tree) is not type(template):
+            raise ValueError(f"{where} is a {type(tree).__name__}; expected a {type(template).__name__}")
+        for name, child in zip(names, children):
+            _leaves_like(getattr(tree, name), child, leaves, f"{where}.{name}")
+    else:  # a list, tuple or namedtuple
+        if not isinstance(tree, (list, tuple)) or len(tree) != len(children):
+            got = f"{len(tree)} entries" if isinstance(tree, (list, tuple)) else f"a {type(tree).__name__}"
+            raise ValueError(f"{where} has {got}; expected a {template.__name__} of {len(children)}")
+        for i, (value, child) in enumerate(zip(tree, children)):
+            _leaves_like(value, child, leaves, f"{where}[{i}]")
