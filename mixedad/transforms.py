@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import _argnums_tuple, _Inputs, _leaf_value, _plain_tree, call_guarded, gradient
+from .api import _argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _plain_tree, call_guarded, gradient
 from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
@@ -303,14 +303,17 @@ def _jacobian_reverse(taped: _Taped, inputs):
         shape, dtype = np.shape(value), getattr(value, "dtype", np.dtype(np.float64))
         size = int(np.prod(shape, dtype=np.intp))
         rows = np.zeros((size, sum(s for s, _, _ in inputs)), np.result_type(dtype, *[d for _, _, d in inputs]))
-        if dtype.kind == "f":
+        if dtype.kind == "f" and size:
+            pulled = []  # stacked at the end: a row may carry an enclosing differentiation's tangents
             for i in range(size):
                 cotangents = [None] * len(taped.values)
                 one_hot = np.zeros(size, dtype)
                 one_hot[i] = 1
                 cotangents[k] = one_hot.reshape(shape)
                 grads = taped.pull(cotangents)
-                rows[i] = np.concatenate([np.ravel(g) for tree in grads for g in flatten(tree)[0]] or [rows[i, :0]])
+                flat = [np.ravel(g) for tree in grads for g in flatten(tree)[0]]
+                pulled.append(np.concatenate(flat) if flat else rows[i, :0])
+            rows = np.stack(pulled).astype(rows.dtype, copy=False)
         blocks.append(rows)
     return blocks
 
@@ -356,6 +359,8 @@ def jacobian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
     inputs = _sizes(leaves)
     n = sum(size for size, _, _ in inputs)
     taped = None
+    if mode == "auto" and _held_by_an_enclosing_trace(args, numbers):
+        mode = "forward"  # an enclosing gradient traces the inputs: a tape of their own cannot
     if mode != "forward":
         taped = _Taped(f, args, numbers)
         try:

@@ -90,3 +90,48 @@ def test_float32_stays_float32_and_a_non_scalar_inner_output_is_an_output_error(
     np.testing.assert_allclose(grad, [6 * 0.3, 0.0], rtol=1e-6)
     with pytest.raises(mixedad.OutputError, match="scalar"):
         mixedad.gradient(lambda x: mixedad.gradient(lambda x: x * 2.0, x)[0], x)
+
+
+def _third_derivative_by_differences(f, x, eps=1e-5):
+    """T[i, j, k] = d^3 f / dx_i dx_j dx_k from central differences of mixedad.hessian."""
+    return np.stack([(mixedad.hessian(f, x + eps * e) - mixedad.hessian(f, x - eps * e)) / (2 * eps)
+                     for e in np.eye(x.size)], axis=-1)
+
+
+THIRD_ORDER_CASES = {
+    "basic index": lambda a: a[0] ** 3 * a[1] + a[2] ** 2 * a[0],
+    "slices": lambda a: np.sum(a[1:] ** 3 * a[::-1][:2]),
+    "fancy index": lambda a: np.sum(a[[0, 1, 1, 2]] ** 3),
+    "diag": lambda a: np.sum(np.diag(np.outer(a, a)) ** 2),
+    "einsum trace": lambda a: np.einsum("ii", np.outer(a, a ** 2)) ** 2,
+}
+
+
+@pytest.mark.parametrize("name", list(THIRD_ORDER_CASES))
+def test_third_derivatives_through_indexing_with_reverse_mode_outermost(name):
+    """Reverse rules that assign a cotangent into zeros (indexing, diag, einsum's repeated labels)
+    hold an enclosing gradient's traced values: third derivatives by gradient of gradient of
+    gradient, gradient of hessian and jacobian of hessian."""
+    f = THIRD_ORDER_CASES[name]
+    x = np.array([0.5, 2.0, -1.5])
+    expected = _third_derivative_by_differences(f, x)
+    np.testing.assert_allclose(mixedad.jacobian(lambda a: mixedad.hessian(f, a), x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixedad.gradient(lambda a: np.sum(mixedad.hessian(f, a)), x),
+                               expected.sum(axis=(0, 1)), rtol=1e-5, atol=1e-6)
+    g = mixedad.gradient
+    np.testing.assert_allclose(g(lambda a: g(lambda b: g(f, b)[0], a)[1], x), expected[0, 1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_reverse_jacobian_inside_forward_mode_and_an_auto_jacobian_inside_a_gradient():
+    """jacfwd(jacrev(f)), JAX's Hessian recipe; and jacobian's default mode under a gradient,
+    which picks forward mode since the enclosing gradient traces the inputs."""
+    f = lambda a: np.sum(a ** 3) + a[0] * a[1]
+    x = np.array([1.0, 2.0])
+    hessian = mixedad.hessian(f, x)
+    np.testing.assert_allclose(mixedad.jacobian(lambda a: mixedad.jacobian(f, a, mode="reverse"), x, mode="forward"),
+                               hessian, rtol=1e-12)
+    np.testing.assert_allclose(mixedad.jvp(lambda a: mixedad.jacobian(f, a, mode="reverse"), (x,), (np.ones(2),))[1],
+                               hessian @ np.ones(2), rtol=1e-12)
+    np.testing.assert_allclose(mixedad.jacobian(lambda a: mixedad.jacobian(f, a), x), hessian, rtol=1e-12)
+    np.testing.assert_allclose(mixedad.gradient(lambda a: np.sum(mixedad.jacobian(lambda y: y ** 2 * a[0], a)), x),
+                               [2 * x[0] + 2 * x.sum(), 2 * x[0]], rtol=1e-12)

@@ -151,6 +151,15 @@ def sum_over_first_axis(value: np.ndarray) -> np.ndarray:
     return (ones @ value.reshape(n, -1)).reshape(value.shape[1:])
 
 
+def zeros_to_hold(value: Any, shape: tuple) -> Any:
+    """Zeros of ``shape`` and ``value``'s dtype into which ``value`` can be assigned: for a
+    traced or leveled value (a rule run by an enclosing differentiation: third derivatives),
+    ``np.zeros_like(value, shape=...)``, which holds it with its derivative."""
+    if type(value) is np.ndarray or isinstance(value, PLAIN_TYPES):
+        return np.zeros(shape, np.result_type(value))
+    return np.zeros_like(value, shape=shape)
+
+
 def zero_mask(value: Any):
     return value._zero_mask() if isinstance(value, LeveledValue) else value == 0
 

@@ -12,6 +12,7 @@ max/min-type norms are split evenly.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import string
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from . import determinants
 from .reductions import reduced_shape, weights_jvp
-from ..core.arrays import LeveledValue, apply_linear, as_array
+from ..core.arrays import LeveledValue, apply_linear, as_array, zeros_to_hold
 from .table import implements, nondifferentiable, register_function, reject_out, reverse_rule
 from ..core.traced import Traced
 from ..core.errors import unsupported_option
@@ -296,12 +297,12 @@ def _einsum_operand_cotangent(g, output, labels, operands, k, sizes):
         return ct
     # A label repeated within the operand ('ii', 'iij'): the cotangent lives on that diagonal.
     def on_diagonal(values):
-        full = np.zeros(shape, values.dtype)
-        diagonal = np.einsum(spec + "->" + unique, full)
-        if not np.shares_memory(diagonal, full):
-            raise unsupported_option(f"np.einsum: cannot differentiate the repeated labels of operand {spec!r}")
-        diagonal[...] = values
-        return full
+        # where the diagonal lies, as flat positions (einsum of an index array), so that values an
+        # enclosing differentiation traces can be assigned there too
+        positions = np.einsum(spec + "->" + unique, np.arange(math.prod(shape)).reshape(shape))
+        full = zeros_to_hold(values, (math.prod(shape),))
+        full[positions.ravel()] = np.ravel(np.broadcast_to(values, positions.shape))
+        return np.reshape(full, shape)
     return apply_linear(on_diagonal, ct)  # a forward dual's components one by one
 
 
@@ -506,7 +507,7 @@ def diagonal_cotangent(values, shape, offset=0, axis1=0, axis2=1):
     ndim = len(shape)
     axis1, axis2 = axis1 % ndim, axis2 % ndim
     moved = [n for i, n in enumerate(shape) if i not in (axis1, axis2)] + [shape[axis1], shape[axis2]]
-    full = np.zeros(moved, dtype=np.result_type(values))
+    full = zeros_to_hold(values, moved)
     k = np.shape(values)[-1]
     full[..., np.arange(k) + max(-offset, 0), np.arange(k) + max(offset, 0)] = values
     return np.moveaxis(full, (-2, -1), (axis1, axis2))

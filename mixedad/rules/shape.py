@@ -16,7 +16,7 @@ import operator
 import numpy as np
 
 from .table import holds_traced, implements, reject_out, reverse_rule
-from ..core.arrays import LeveledValue, is_basic_index
+from ..core.arrays import LeveledValue, is_basic_index, zeros_to_hold
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
                            unsupported_option)
 from ..core.primitive import Primitive
@@ -86,7 +86,7 @@ def _interior(widths, shape):
 
 
 def _index_vjp(g, out, x, key):
-    ct = np.zeros(np.shape(x), np.result_type(g))
+    ct = zeros_to_hold(g, np.shape(x))
     if is_basic_index(key):
         ct[key] = g
     else:
