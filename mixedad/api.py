@@ -319,6 +319,10 @@ def _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value):
         return result
 
     grad = jacobian(output, *args, argnums=argnums, mode="forward")
+    numbers = _argnums_tuple(argnums, len(args))
+    grads = grad if isinstance(argnums, Sequence) else (grad,)
+    grads = tuple(_like_argument(g, args[number]) for g, number in zip(grads, numbers))
+    grad = grads if isinstance(argnums, Sequence) else grads[0]
     if not (want_value or has_aux):
         return grad
     result = f(*args)  # the value and aux, on the enclosing trace's values
@@ -327,6 +331,21 @@ def _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value):
     if want_value:
         return result, grad
     return grad, result[1]
+
+
+def _like_argument(grad: Any, argument: Any) -> Any:
+    """A forward-mode gradient with its argument's leaf types and dtypes, as gradient gives them."""
+    grad_leaves, definition = flatten(grad)
+    leaves = []
+    for g, leaf in zip(grad_leaves, flatten(argument)[0]):
+        dtype = np.result_type(leaf)
+        if type(g) is np.ndarray:
+            g = g.astype(dtype, copy=False)
+            g = float(g) if isinstance(leaf, float) else g[()] if isinstance(leaf, np.generic) else g
+        elif np.result_type(g) != dtype:
+            g = g.astype(dtype)  # a value of an enclosing differentiation
+        leaves.append(g)
+    return unflatten(definition, leaves)
 
 
 def _nested_or_not(f, args, argnums, has_aux, mode, want_value):

@@ -135,3 +135,16 @@ def test_a_reverse_jacobian_inside_forward_mode_and_an_auto_jacobian_inside_a_gr
     np.testing.assert_allclose(mixedad.jacobian(lambda a: mixedad.jacobian(f, a), x), hessian, rtol=1e-12)
     np.testing.assert_allclose(mixedad.gradient(lambda a: np.sum(mixedad.jacobian(lambda y: y ** 2 * a[0], a)), x),
                                [2 * x[0] + 2 * x.sum(), 2 * x[0]], rtol=1e-12)
+
+
+def test_a_gradient_computed_in_forward_mode_keeps_the_arguments_types_and_dtypes():
+    """When the outer gradient itself falls back to forward mode (its function closes over its
+    own input through an inner transform), its result is still what gradient gives."""
+    f = lambda x: x * mixedad.jacobian(lambda y: x * y, 1.0)
+    assert mixedad.gradient(f, 1.5) == 3.0 and type(mixedad.gradient(f, 1.5)) is float
+    assert mixedad.gradient(lambda p: f(p["s"]), {"s": 1.5}) == {"s": 3.0}
+    single = mixedad.gradient(f, np.float32(1.5))
+    assert type(single) is np.float32 and single == 3.0
+    inner = mixedad.gradient(lambda x: mixedad.gradient(lambda t: np.sum(t ** 3), x)[0],
+                             np.array([0.5, 1.0], np.float32))
+    assert inner.dtype == np.float32
