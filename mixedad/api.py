@@ -5,6 +5,7 @@ Everything a user calls lives here or is re-exported from ``mixedad``.
 from __future__ import annotations
 
 import gc
+import math
 import operator
 from typing import Any, Callable, Sequence
 
@@ -192,8 +193,8 @@ def _plain_tree(tree: Any) -> Any:
 ACTIVE_OBSERVERS: list[Callable[[Trace, Callable[..., Any]], None]] = []
 
 
-_SCALAR_NEEDED = ("f must return a {}scalar (gradient, value_and_gradient, hessian and hvp differentiate scalar "
-                  "functions)")
+_SCALAR_NEEDED = ("f must return a {}scalar or an array of one element (gradient, value_and_gradient, hessian "
+                  "and hvp differentiate scalar functions)")
 
 
 def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=False, observe=None, recording=None):
@@ -233,6 +234,9 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             result, aux = result
             if recording is not None:
                 recording.aux = aux
+        output_shape = None
+        if isinstance(result, Traced) and result._shape != () and math.prod(result._shape) == 1:
+            output_shape, result = result._shape, np.reshape(result, ())  # a size-1 array, as autograd takes it
         if isinstance(result, Traced):
             if result._shape != ():
                 raise OutputError(
@@ -243,7 +247,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             if result._expr is not None:
                 close_region(result)  # the output region: one entry, evaluated only as needed
             if recording is not None:
-                recording.output = result
+                recording.output, recording.output_shape = result, output_shape
             # the value first: a fused output region then computes it with its partials, in one pass;
             # not under the profiler, whose entries time the partials in the backward pass, as gradient runs them
             value = primal(result) if want_value and not instrumented else None
@@ -263,7 +267,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 raise OutputError(
                     f"{_SCALAR_NEEDED.format('floating-point ')}; it returned {what} has no derivative). "
                     "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")
-            if plain.shape != () or plain.dtype.kind != "f":
+            if plain.size != 1 or plain.dtype.kind != "f":
                 raise OutputError(
                     f"{_SCALAR_NEEDED.format('')}; it returned {type(result).__name__} "
                     f"with shape {plain.shape}.")
@@ -284,7 +288,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         if collecting:
             gc.enable()
     if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
+        value = value[()] if output_shape is None else np.reshape(value, output_shape)
     grad = grads[0] if isinstance(argnums, (int, np.integer)) else tuple(grads)
     if want_value:
         return ((value, aux) if has_aux else value), grad
@@ -313,10 +317,10 @@ def _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value):
     def output(*call_args):
         result = f(*call_args)
         result = result[0] if has_aux and isinstance(result, tuple) and len(result) == 2 else result
-        if np.shape(result) != () or np.result_type(result).kind != "f":
+        if np.size(result) != 1 or np.result_type(result).kind != "f":
             raise OutputError(f"{_SCALAR_NEEDED.format('floating-point ')}; it returned "
                               f"{np.result_type(result)} with shape {np.shape(result)}.")
-        return result
+        return np.reshape(result, ()) if np.shape(result) != () else result
 
     grad = jacobian(output, *args, argnums=argnums, mode="forward")
     numbers = _argnums_tuple(argnums, len(args))

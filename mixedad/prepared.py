@@ -125,6 +125,7 @@ class _Recording:
     def __init__(self, trace_constants: bool):
         self.trace_constants = trace_constants
         self.trace = self.inputs = self.output = self.aux = None
+        self.output_shape = None  # of a one-element array f returned (output is it reshaped to a scalar)
 
 
 class Prepared:
@@ -192,6 +193,7 @@ class Prepared:
         self._definitions = inputs.definitions
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
+        self._output_shape = recording.output_shape
         self._static = self._static_leaves(args)
         # where the traced constants are among the other arguments' leaves (if they were traced)
         self._constant_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
@@ -239,6 +241,9 @@ class Prepared:
                 return self._record(args, want_value)  # another program: record it
         return self._replay(flat, want_value)
 
+    def _value(self, value):
+        return _plain_value(value) if self._output_shape is None else np.reshape(value, self._output_shape)
+
     def _replay(self, flat: list, want_value: bool):
         program = self._program
         constants = [flat[number][index] for number, index in self._constant_slots]
@@ -250,7 +255,7 @@ class Prepared:
             value, (ct,) = program.run((x,), constants, want_value)
             grad = gradient_leaf(original, ct, x, self._borrowed(flat))
             grad = grad if isinstance(self.argnums, (int, np.integer)) else (grad,)
-            return (_plain_value(value), grad) if want_value else grad
+            return (self._value(value), grad) if want_value else grad
         active = [leaf for number in self.numbers for leaf in flat[number]]
         if not all([type(leaf) is np.ndarray for leaf in active]):
             active = []
@@ -274,7 +279,7 @@ class Prepared:
             position += len(leaves)
         grad = grads[0] if isinstance(self.argnums, (int, np.integer)) else tuple(grads)
         if want_value:
-            value = _plain_value(value)
+            value = self._value(value)
             return ((value, aux) if self.has_aux else value), grad
         return (grad, aux) if self.has_aux else grad
 

@@ -470,3 +470,21 @@ def test_numpy_integer_argnums_act_as_ints():
     f = lambda a, b: np.sum(a * b ** 2)  # noqa: E731
     got = mixedad.gradient(f, x, x + 1, argnums=np.int64(1))
     np.testing.assert_allclose(got, numerical_gradient(lambda b: f(x, b), x + 1), rtol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "prepared"])
+def test_an_output_of_one_element_is_differentiated_as_a_scalar(mode):
+    """As autograd takes it (JAX wants shape ()): np.sum(..., keepdims=True), a (1, 1) result."""
+    x = np.array([[0.5], [1.5], [-2.0]])
+    f = lambda x: np.sum(np.sin(x) * x, axis=0, keepdims=True)  # shape (1, 1)
+    if mode == "prepared":
+        value, grad = mixedad.prepare(f, x).value_and_gradient(x)
+    else:
+        value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert np.shape(value) == (1, 1)
+    np.testing.assert_allclose(value, f(x))
+    np.testing.assert_allclose(grad, np.sin(x) + x * np.cos(x), rtol=1e-12)
+    np.testing.assert_allclose(mixedad.hessian(lambda x: f(x.reshape(3, 1)), x.ravel()),
+                               np.diag((2 * np.cos(x) - x * np.sin(x)).ravel()), rtol=1e-12, atol=1e-12)
+    with pytest.raises(mixedad.OutputError, match="shape \\(3, 1\\)"):
+        mixedad.gradient(lambda x: x * 2.0, x)
