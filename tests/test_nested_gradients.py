@@ -148,3 +148,25 @@ def test_a_gradient_computed_in_forward_mode_keeps_the_arguments_types_and_dtype
     inner = mixedad.gradient(lambda x: mixedad.gradient(lambda t: np.sum(t ** 3), x)[0],
                              np.array([0.5, 1.0], np.float32))
     assert inner.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["cumprod", "cumprod axis 1", "cumulative_prod", "nancumprod", "prod"])
+def test_products_with_zeros_to_third_order(name):
+    """Rules exact at zeros stay exact for the enclosing gradient's values: nested gradients of
+    cumprod and third derivatives of prod at a zero gave wrong numbers."""
+    functions = {
+        "cumprod": lambda z: np.sum(np.cumprod(z) ** 2),
+        "cumprod axis 1": lambda z: np.sum(np.cumprod(z.reshape(2, 2), axis=1) ** 2),
+        "cumulative_prod": lambda z: np.sum(np.cumulative_prod(z, include_initial=True) * np.arange(5.0)),
+        "nancumprod": lambda z: np.sum(np.nancumprod(z) * np.arange(1.0, 5.0)),
+        "prod": np.prod,
+    }
+    f = functions[name]
+    x = np.array([1.5, 0.0, 2.0, -1.0])
+    hessian = mixedad.hessian(f, x)
+    rows = np.stack([mixedad.gradient(lambda y: mixedad.gradient(f, y)[i], x) for i in range(4)])
+    np.testing.assert_allclose(rows, hessian, rtol=1e-10, atol=1e-10)
+    third = _third_derivative_by_differences(f, x)
+    nested = np.array([[mixedad.gradient(lambda a: mixedad.gradient(lambda b: mixedad.gradient(f, b)[i], a)[j], x)
+                        for j in range(4)] for i in range(4)])
+    np.testing.assert_allclose(nested, third, rtol=1e-5, atol=1e-5)

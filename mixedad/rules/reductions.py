@@ -210,16 +210,20 @@ def _cumprod_grad(g, out, x, axis, orders=None):
     grad = _reverse_cumsum(g * out, axis) / safe
     if not zero.any():
         return grad
+    zeros_so_far, first_zero, y, y_out, x_at_zero = _at_first_zero(zero, x, axis)
+    at_first_zero = _reverse_cumsum(g * y_out, axis)
+    after = 0 if orders == 0 else x_at_zero * _cumprod_grad(g, y_out, y, axis, orders - 1)
+    return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
+
+
+def _at_first_zero(zero, x, axis):
+    """Per slice along ``axis``: the zeros so far, the first zero z, y = x with 1 at z,
+    cumprod(y), and x[z] (0, but with the tangents x carries there)."""
     zeros_so_far = np.cumsum(zero, axis=axis)
     first_zero = zero & (zeros_so_far == 1)
     y = np.where(first_zero, 1, x)
-    y_out = np.cumprod(y, axis=axis)
-    at_first_zero = _reverse_cumsum(g * y_out, axis)
-    after = 0
-    if orders > 0:
-        x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)  # 0, with its tangent
-        after = x_at_zero * _cumprod_grad(g, y_out, y, axis, orders - 1)
-    return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
+    x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)
+    return zeros_so_far, first_zero, y, np.cumprod(y, axis=axis), x_at_zero
 
 
 def _cumprod_tangent(t, out, x, axis, orders=None):
@@ -239,13 +243,9 @@ def _cumprod_tangent(t, out, x, axis, orders=None):
     tangent = out * np.cumsum(t / np.where(zero, 1, x), axis=axis)
     if not zero.any():
         return tangent
-    zeros_so_far = np.cumsum(zero, axis=axis)
-    first_zero = zero & (zeros_so_far == 1)
-    y = np.where(first_zero, 1, x)
-    y_out = np.cumprod(y, axis=axis)
+    zeros_so_far, first_zero, y, y_out, x_at_zero = _at_first_zero(zero, x, axis)
     from_zero = np.sum(np.where(first_zero, t, 0), axis=axis, keepdims=True) * y_out
     if orders > 0:
-        x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)  # 0, with its tangent
         from_zero = from_zero + x_at_zero * _cumprod_tangent(np.where(first_zero, 0, t), y_out, y, axis, orders - 1)
     return np.where(zeros_so_far == 0, tangent, from_zero)
 
