@@ -556,3 +556,32 @@ def test_division_by_a_python_zero_is_numpys_infinity_without_warnings_from_the_
         else:
             result = mixedad.gradient(f, x, mode=mode)
     np.testing.assert_array_equal(result, np.zeros(3))
+
+
+SCALAR_SATURATIONS = {
+    "minimum(exp(s), 5) at 800": (lambda s: np.minimum(np.exp(s), 5.0), 800.0),
+    "minimum(s * inf, 5)": (lambda s: np.minimum(s * np.inf, 5.0), 1.0),
+    "where(s > 0, sqrt(s), 0) at -1": (lambda s: np.where(s > 0, np.sqrt(s), 0.0), -1.0),
+    "where(s != 0, 1 / s, 0) at 0": (lambda s: np.where(s != 0, 1 / s, 0.0), 0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(SCALAR_SATURATIONS))
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse", "prepared"])
+def test_scalar_inputs_get_the_zero_times_infinity_rule_too(name, mode):
+    """0-d values take other paths (scalar products on the tape, scalar terms in a region):
+    there too the output does not depend on the input, so the gradient is 0, not NaN."""
+    f, s = SCALAR_SATURATIONS[name]
+    with np.errstate(all="ignore"):
+        grad = mixedad.prepare(f, s).gradient(s) if mode == "prepared" else mixedad.gradient(f, s, mode=mode)
+    assert grad == 0.0
+
+
+def test_second_derivatives_through_a_saturated_overflow_are_zero():
+    f = lambda y: np.sum(y[:1] * np.minimum(np.exp(y[1:]), 5.0))  # 5 * y0 there
+    x = np.array([1.0, 800.0])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(mixedad.hessian(f, x), np.zeros((2, 2)))
+        np.testing.assert_array_equal(mixedad.hvp(f, x, np.array([1.0, 0.0])), [0.0, 0.0])
+        np.testing.assert_array_equal(mixedad.gradient(lambda y: mixedad.gradient(f, y)[1], x), [0.0, 0.0])
+        np.testing.assert_array_equal(mixedad.gradient(f, x), [5.0, 0.0])

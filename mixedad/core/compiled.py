@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import NAN_WATCH, SWEEP_ERRSTATE, finite_array
+from .arrays import NAN_WATCH, SWEEP_ERRSTATE, all_finite, finite_array
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
                           demand, input_value, interpret, topological_order)
 from .traced import RetiredTraced, Traced
@@ -89,7 +89,7 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
 def _finite_partial(partial) -> bool:
     if type(partial) is np.ndarray:
         return partial.dtype.kind != "f" or finite_array(partial)
-    return type(partial) is int or bool(np.all(np.isfinite(partial)))
+    return type(partial) is int or all_finite(partial)  # a forward dual's tangents too
 
 
 def _evaluate(root: ExprNode, want_value: bool, want_partials: bool):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import LeveledValue, all_finite, zero_mask
 from .partials import UfuncOf
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
@@ -143,8 +144,11 @@ def _zero_wins(d, p):
     output does not depend on the input there (``np.sqrt(np.where(x > 0, x, 0.0))`` where
     x < 0: where selects a zero tangent, and sqrt's derivative at 0 is infinite)."""
     term = _combine(d, p)
-    if isinstance(term, np.ndarray) and term.dtype.kind == "f" and not np.isfinite(term).all():
-        term = np.where((np.asarray(d) == 0) | (np.asarray(p) == 0), np.zeros((), term.dtype), term)
+    if isinstance(term, (np.ndarray, np.generic)) and term.dtype.kind == "f" and not np.isfinite(term).all():
+        fixed = np.where((np.asarray(d) == 0) | (np.asarray(p) == 0), np.zeros((), term.dtype), term)
+        term = fixed if isinstance(term, np.ndarray) else fixed[()]  # a scalar (0-d region) stays one
+    elif isinstance(term, LeveledValue) and not all_finite(term):  # second order: duals, tangents too
+        term = np.where(zero_mask(d) | zero_mask(p), np.zeros((), term.dtype), term)
     return term
 
 

@@ -8,6 +8,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 """
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from typing import Any, Callable
@@ -318,11 +319,13 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     if (g.ndim if type(g) is np.ndarray else np.ndim(g)) == 0:
         if isinstance(g, PLAIN_TYPES) and g == 1:  # a traced value or a dual carries more than 1
             return partial
-        return g * partial
+        if isinstance(g, PLAIN_TYPES) and isinstance(partial, PLAIN_TYPES) and np.ndim(partial) == 0:
+            result = g * partial  # scalars (a Python loop's): zero wins here too
+            return result if math.isfinite(result) or (g != 0 and partial != 0) else type(result)(0.0)
     result = g * partial
     if type(result) is not np.ndarray:  # a forward dual (its tangents must be finite too) or a traced value
         if result.dtype.kind == "f" and not all_finite(result):
-            result = np.where(zero_mask(g), np.zeros((), result.dtype), result)
+            result = np.where(zero_mask(g) | zero_mask(partial), np.zeros((), result.dtype), result)
         return result
     if result.dtype.kind == "f" and not finite_array(result):
         result = np.where((g == 0) | (np.asarray(partial) == 0), np.zeros((), result.dtype), result)
