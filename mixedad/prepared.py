@@ -79,28 +79,44 @@ class _ObjectState:
 
     def __init__(self, value: Any, depth: int):
         self.value = value
-        self.attributes = {name: _recorded(attribute, depth - 1) for name, attribute in vars(value).items()}
+        self.attributes = {name: _recorded(attribute, depth - 1) for name, attribute in _attributes(value).items()}
+
+
+def _attributes(value: Any) -> dict:
+    """An object's attributes: its ``__dict__`` and its ``__slots__``."""
+    found = dict(getattr(value, "__dict__", {}))
+    for cls in type(value).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and hasattr(value, name):
+                found[name] = getattr(value, name)
+    return found
+
+
+_IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), np.generic, frozenset, range)
 
 
 def _recorded(leaf: Any, depth: int = 2) -> Any:
-    """What a static leaf is compared with on later calls: arrays, containers and plain objects'
-    attributes as they are now, since the same object may change in place."""
+    """What a static leaf is compared with on later calls: arrays, containers, objects that
+    compare by value (a SimpleNamespace) and plain objects' attributes as they are now, since
+    the same object may change in place."""
     if isinstance(leaf, np.ndarray):
         return leaf.copy()
-    if isinstance(leaf, (list, dict, set)):
+    if isinstance(leaf, _IMMUTABLE) or inspect.ismodule(leaf) or inspect.isclass(leaf) or inspect.isroutine(leaf):
+        return leaf
+    if type(leaf).__eq__ is not object.__eq__:  # compares by value: a copy of it as it is now
         try:
             return copy.deepcopy(leaf)
         except Exception:  # not copyable: only the same object is the same
             return leaf
-    if (depth > 0 and type(leaf).__eq__ is object.__eq__ and hasattr(leaf, "__dict__")
-            and not (inspect.ismodule(leaf) or inspect.isclass(leaf) or inspect.isroutine(leaf))):
+    if depth > 0:
         return _ObjectState(leaf, depth)
     return leaf
 
 
 def _same_static(new: Any, recorded: Any) -> bool:
     if type(recorded) is _ObjectState:
-        attributes = vars(new) if new is recorded.value else None
+        attributes = _attributes(new) if new is recorded.value else None
         return (attributes is not None and attributes.keys() == recorded.attributes.keys()
                 and all(_same_static(attributes[name], value) for name, value in recorded.attributes.items()))
     if new is recorded:

@@ -189,3 +189,26 @@ def test_a_program_that_keeps_reading_values_is_traced_plainly_after_three_recor
     for shift in np.linspace(-0.4, 0.4, 6):
         np.testing.assert_allclose(prepared.gradient(x + shift), mixedad.gradient(f, x + shift), rtol=1e-12)
     assert len(recordings) == 2  # with the one at prepare time, three in a row
+
+
+def test_options_that_compare_by_value_or_have_slots_changed_in_place_record_again():
+    import types
+
+    class Slotted:
+        __slots__ = ("power",)
+
+        def __init__(self, power):
+            self.power = power
+
+    w = np.array([1.0, 2.0, 0.5])
+    namespace = types.SimpleNamespace(scale=1.0, inner=types.SimpleNamespace(shift=0.0))
+    f = lambda w, o: np.sum(w ** 3) * o.scale + o.inner.shift * np.sum(w)
+    prepared = mixedad.prepare(f, w, namespace)
+    for change in (lambda: setattr(namespace, "scale", 10.0), lambda: setattr(namespace.inner, "shift", 2.0)):
+        change()
+        np.testing.assert_allclose(prepared.gradient(w, namespace), mixedad.gradient(f, w, namespace), rtol=1e-12)
+    slotted = Slotted(2.0)
+    g = lambda w, o: np.sum(w ** o.power)
+    prepared = mixedad.prepare(g, w, slotted)
+    slotted.power = 3.0
+    np.testing.assert_allclose(prepared.gradient(w, slotted), 3 * w ** 2, rtol=1e-12)
