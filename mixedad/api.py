@@ -343,8 +343,8 @@ def _like_argument(grad: Any, argument: Any) -> Any:
     leaves = []
     for g, leaf in zip(grad_leaves, flatten(argument)[0]):
         dtype = np.result_type(leaf)
-        if type(g) is np.ndarray:
-            g = g.astype(dtype, copy=False)
+        if type(g) is np.ndarray or isinstance(g, np.generic):
+            g = np.asarray(g).astype(dtype, copy=False)
             g = float(g) if isinstance(leaf, float) else g[()] if isinstance(leaf, np.generic) else g
         elif np.result_type(g) != dtype:
             g = g.astype(dtype)  # a value of an enclosing differentiation

@@ -20,7 +20,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import _argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _plain_tree, call_guarded, gradient
+from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
+                  call_guarded, gradient)
 from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
@@ -424,7 +425,7 @@ def hvp(f: Callable[..., Any], x: Any, v: Any) -> Any:
     >>> T.hvp(lambda x: np.sum(x ** 3), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     array([6., 0.])
     """
-    return jvp(lambda x: gradient(f, x), (x,), (v,))[1]
+    return _like_argument(jvp(lambda x: gradient(f, x), (x,), (v,))[1], x)  # a Python float gives a float
 
 
 def hessian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0) -> Any:
@@ -437,7 +438,10 @@ def hessian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0)
     array([[4., 2.],
            [2., 0.]])
     """
-    return jacobian(lambda *a: gradient(f, *a, argnums=argnums), *args, argnums=argnums, mode="forward")
+    result = jacobian(lambda *a: gradient(f, *a, argnums=argnums), *args, argnums=argnums, mode="forward")
+    if isinstance(argnums, (int, np.integer)) and isinstance(args[argnums], (float, np.generic)):
+        return _like_argument(result, args[argnums])  # of a scalar: a scalar, as gradient gives
+    return result
 
 
 # --- elementwise functions ---------------------------------------------------------------------

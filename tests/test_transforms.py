@@ -381,3 +381,16 @@ def test_dict_tangents_and_cotangents_are_matched_by_key_not_by_order():
                            ({"w": np.ones(2)}, "has keys 'w'; expected a dict with keys 'b', 'w'")):
         with pytest.raises(ValueError, match=message):
             jvp(f, (params,), (wrong,))
+
+
+def test_hvp_and_hessian_of_scalars_have_the_arguments_types():
+    """As gradient gives them: a Python float in, a float out; np.float32 stays np.float32."""
+    import collections
+    assert type(hvp(lambda x: x ** 3, 2.0, 1.0)) is float and hvp(lambda x: x ** 3, 2.0, 1.0) == 12.0
+    assert type(hessian(lambda x: x ** 3, 2.0)) is float
+    single = hessian(lambda x: x ** 3, np.float32(2.0))
+    assert type(single) is np.float32 and single == 12.0
+    Pair = collections.namedtuple("Pair", "a b")
+    result = hvp(lambda p: p.a ** 2 * p.b, Pair(1.0, 2.0), Pair(1.0, 0.0))
+    assert result == Pair(4.0, 2.0) and type(result.a) is float
+    assert hvp(lambda x: np.sum(x ** 3), np.ones(2, np.float32), np.ones(2, np.float32)).dtype == np.float32
