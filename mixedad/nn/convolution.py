@@ -16,9 +16,8 @@ strided view holds, per output row, that row's patch matrix ``(kh C kw, W_out N)
 product per output row, with no full patch matrix (kh H_out / H times larger) to build, keep
 or read back from memory; in a differentiation, where they are no larger than the output,
 they share its memory block, so the weight's reverse rule reads them there rather than
-copying them again. Its result is an
-``(N, O, H, W)`` view of an ``(O, H, W, N)`` array (PyTorch's "channels last" idea, with the
-batch). Elementwise ops and the pools keep that
+copying them again. Its result is an ``(N, O, H, W)`` view of an ``(O, H, W, N)`` array
+(PyTorch's "channels last" idea, with the batch). Elementwise ops and the pools keep that
 layout (``order="K"``), so the next conv reads its input without a transposing copy; a rule
 that meets operands of different layouts first copies the cotangent into the layout of the
 values (NumPy's loops over mixed layouts are many times slower). Values are the same as with
