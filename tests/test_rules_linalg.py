@@ -445,3 +445,42 @@ def test_lstsq_rank_and_outputs_are_numpys():
     assert seen == dict(rank=rank, residuals_shape=residuals.shape)
     rank_deficient = np.column_stack([a[:, 0], a[:, 0], a[:, 1]])
     assert mixedad.value_and_gradient(lambda m: np.linalg.lstsq(m, b)[2] * 1.0, rank_deficient)[0] == 2
+
+
+def _central_differences(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = eps
+        grad[index] = (f(x + step) - f(x - step)) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: np.linalg.pinv(a, rcond=0.1), lambda a: np.linalg.pinv(a, rtol=0.1), lambda a: np.linalg.pinv(a, 1e-10),
+    lambda a: np.linalg.pinv(a, rcond=np.array(1e-10)), lambda a: np.linalg.pinv(a, 0.1, True),
+    lambda a: np.linalg.lstsq(a, np.arange(3.0), rcond=0.1)[0],
+], ids=["rcond cuts", "rtol cuts", "rcond positional", "rcond array", "hermitian positional", "lstsq cuts"])
+def test_pinv_with_a_cutoff_that_drops_a_nonzero_singular_value(call):
+    """A cutoff that drops the singular value 0.2 gives a truncated pseudo-inverse, whose
+    derivative is not Golub and Pereyra's constant-rank one; options by position work too."""
+    a = np.diag([3.0, 1.0, 0.2]) + 0.01 * np.random.default_rng(0).standard_normal((3, 3))
+    weights = np.random.default_rng(1).standard_normal(np.shape(call(a)))
+    f = lambda a: np.sum(call(a) * weights)
+    np.testing.assert_allclose(mixedad.gradient(f, a), _central_differences(f, a), rtol=1e-5, atol=1e-6)
+
+
+def test_eigenvectors_of_eigenvalues_equal_up_to_rounding_give_an_invariant_function_its_gradient():
+    """The projector onto a twice repeated eigenvalue is smooth; its eigenvalues differ by
+    rounding only, and 1 / gap must not turn that noise into the gradient."""
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
+    a = q @ np.diag([1.0, 1.0, 4.0]) @ q.T
+    a = (a + a.T) / 2
+    w = np.random.default_rng(1).standard_normal((3, 3))
+    w = w + w.T
+
+    def projector(a):
+        v = np.linalg.eigh(a, UPLO="l")[1][:, :2]  # lowercase, as NumPy takes it
+        return np.sum(v @ v.T * w)
+
+    np.testing.assert_allclose(mixedad.gradient(projector, a), _central_differences(projector, a), atol=1e-6)

@@ -4,8 +4,8 @@ pseudo-inverse, least squares and QR, differentiable where the rank does not cha
 
 Conventions: ``eigh``, ``eigvalsh`` and ``pinv(hermitian=True)`` read one triangle of their
 input, as NumPy does, so their cotangents live on that triangle; eigenvector and
-singular-vector terms vanish between equal eigen/singular values, where a zero cotangent must
-not turn into NaN; ``svd`` is thin (with ``full_matrices=True`` a non-square matrix's extra
+singular-vector terms vanish between eigen/singular values equal up to rounding, where a zero
+cotangent must not turn into NaN (nor rounding noise into a gradient); ``svd`` is thin (with ``full_matrices=True`` a non-square matrix's extra
 vectors, an arbitrary basis, have no derivative: a loss that reads them is refused).
 """
 from __future__ import annotations
@@ -23,12 +23,23 @@ def _eigh(a, UPLO="L"):
     return w, v
 
 
-def _eigen_gaps(w):
-    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it and between equal eigenvalues
-    (where a zero cotangent of the eigenvectors must not turn into NaN)."""
-    gaps = w[..., None, :] - w[..., :, None]
+def _inverse_gaps(values):
+    """F[i, j] = 1 / (values[j] - values[i]) off the diagonal, 0 on it and between values equal
+    up to rounding (a few ulps of the largest: a zero cotangent of the eigenvectors must not
+    turn into NaN there, nor rounding noise times 1e16 into a gradient)."""
+    gaps = values[..., None, :] - values[..., :, None]
+    plain = np.abs(read_value(values, "eigen/singular value ties"))
+    if plain.shape[-1] == 0:
+        return gaps
+    ulps = 16 * plain.shape[-1] * np.finfo(np.result_type(plain, np.float16)).eps
+    tied = np.abs(read_value(gaps, "eigen/singular value ties")) <= ulps * np.max(plain, axis=-1)[..., None, None]
     with np.errstate(divide="ignore"):
-        return np.where(gaps == 0, np.zeros((), gaps.dtype), 1 / np.where(gaps == 0, 1, gaps))
+        return np.where(tied, np.zeros((), gaps.dtype), 1 / np.where(tied, 1, gaps))
+
+
+def _eigen_gaps(w):
+    """F[i, j] = 1 / (w[j] - w[i]) (``_inverse_gaps``)."""
+    return _inverse_gaps(w)
 
 
 def _eigh_vjp(g, out, a, UPLO="L"):
@@ -60,11 +71,8 @@ def _svd(a):
 
 
 def _singular_gaps(s):
-    """F[i, j] = 1 / (s[j]^2 - s[i]^2) off the diagonal, 0 on it and between equal values."""
-    squared = s * s
-    gaps = squared[..., None, :] - squared[..., :, None]
-    with np.errstate(divide="ignore"):
-        return np.where(gaps == 0, np.zeros((), gaps.dtype), 1 / np.where(gaps == 0, 1, gaps))
+    """F[i, j] = 1 / (s[j]^2 - s[i]^2) (``_inverse_gaps``)."""
+    return _inverse_gaps(s * s)
 
 
 def _svd_vjp(g, out, a):
@@ -115,9 +123,13 @@ eigh_ = reverse_rule(_eigh, _eigh_vjp, name="eigh", multiple_outputs=True, forwa
 _EIGH_RESULT = type(np.linalg.eigh(np.eye(1)))
 
 
+def _uplo(UPLO):
+    return UPLO.upper() if isinstance(UPLO, str) else UPLO  # NumPy takes 'l' and 'u' too
+
+
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
-    w, v = eigh_(a, UPLO=UPLO)
+    w, v = eigh_(a, UPLO=_uplo(UPLO))
     return (w, v) if _EIGH_RESULT is tuple else _EIGH_RESULT(w, v)
 
 
@@ -201,7 +213,7 @@ def svdvals(x):
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
-    return eigh_(a, UPLO=UPLO)[0]
+    return eigh_(a, UPLO=_uplo(UPLO))[0]
 
 
 # --- pseudo-inverse, least squares, QR -----------------------------------------------------
@@ -233,7 +245,31 @@ def _pinv_jvp(t, out, a, **options):
             + np.matmul(np.matmul(_eye_like(a, n) - np.matmul(p, a), tt), np.matmul(pt, p)))
 
 
-pinv = reverse_rule(np.linalg.pinv, _pinv_vjp, name="pinv", forward=_pinv_jvp)
+pinv_ = reverse_rule(np.linalg.pinv, _pinv_vjp, name="pinv", forward=_pinv_jvp)
+
+
+@implements(np.linalg.pinv)
+def pinv(a, rcond=None, hermitian=False, **rtol):
+    """Static arguments by keyword for the rule; and where a cutoff the caller chose drops a
+    singular value that is not zero (a truncated pseudo-inverse), Golub and Pereyra's constant
+    rank derivative does not hold: differentiated through the SVD instead."""
+    options = dict(hermitian=bool(hermitian), **rtol)
+    if rcond is not None:  # a static option: not an array, which would be taken for an operand
+        options["rcond"] = rcond.tolist() if isinstance(rcond, np.ndarray) else rcond
+    if rcond is None and rtol.get("rtol") is None:  # NumPy's default drops only rounding-level values
+        return pinv_(a, **options)
+    matrix = symmetric_from_triangle(a, lower=True) if hermitian else a
+    s = np.linalg.svd(read_value(matrix, "np.linalg.pinv"), compute_uv=False)
+    ratio = np.asarray(rcond if rcond is not None else rtol["rtol"])[..., None]
+    largest = np.max(s, axis=-1, keepdims=True)
+    cutoff = ratio * largest
+    rounding = 16 * max(np.shape(a)[-2:]) * np.finfo(np.result_type(s, np.float16)).eps * largest
+    if not np.any((s <= cutoff) & (s > rounding)):
+        return pinv_(a, **options)
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    kept = read_value(s, "np.linalg.pinv") > cutoff
+    inverse = np.where(kept, 1 / np.where(kept, s, 1), 0)
+    return np.matmul(_swap(vt) * inverse[..., None, :], _swap(u))
 
 
 @implements(np.linalg.lstsq)
