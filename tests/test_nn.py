@@ -269,3 +269,39 @@ def test_a_gradient_of_a_jvp_through_a_reverse_only_primitive_says_what_to_do():
     assert mixedad.jvp(cube_sum, (x,), (v,))[1] == pytest.approx(3 * x ** 2 @ v)  # derived forward rule
     with pytest.raises(mixedad.MissingRuleError, match="cube_sum.defjvp"):
         mixedad.gradient(lambda y: mixedad.jvp(cube_sum, (y,), (v,))[1], x)
+
+
+def test_logsumexp_gradient_is_the_softmax_for_large_inputs():
+    """exp(x - out) with out rounded (3e7 in float32) gave weights of exp(-2), not 1/3."""
+    from mixedad.nn import logsumexp, softmax
+    for x in (np.array([3e7, 3e7, 3e7], np.float32), np.array([1e16, 1e16 + 2.0, -1e16])):
+        np.testing.assert_allclose(mixedad.gradient(logsumexp, x), softmax(x), rtol=1e-6)
+        np.testing.assert_allclose(mixedad.jvp(logsumexp, (x,), (np.ones_like(x),))[1], 1.0, rtol=1e-6)
+
+
+def test_expm1_and_softplus_derivatives_keep_their_relative_precision_in_the_tails():
+    from mixedad.nn import softplus
+    x = np.array([-40.0, -20.0, 1.0])
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(np.expm1(x)), x), np.exp(x), rtol=1e-14)
+    sigmoid_derivative = lambda t: np.exp(-t) / (1 + np.exp(-t)) ** 2
+    y = np.array([20.0, 40.0, -3.0])
+    np.testing.assert_allclose(mixedad.hvp(lambda x: np.sum(softplus(x)), y, np.ones(3)), sigmoid_derivative(y),
+                               rtol=1e-12)
+
+
+def test_gelu_derivative_where_x_squared_overflows():
+    from mixedad.nn import gelu
+    x = np.array([1e20, np.inf, -1e20], np.float32)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(mixedad.gradient(lambda x: np.sum(gelu(x)), x), [1.0, 1.0, 0.0])
+
+
+def test_a_tiled_max_pool_sends_an_infinite_cotangent_to_the_maximum_only():
+    """cbrt'(0) = inf reaches the pool's maximum; the other elements of the window get 0, as
+    with overlapping windows (the tiled rule multiplied by a 0/1 mask: inf * 0 = NaN)."""
+    from mixedad.nn import max_pool2d
+    x = np.array([[[[0.0, -1.0], [-2.0, -3.0]]]])
+    with np.errstate(divide="ignore"):
+        for f in (lambda x: np.sum(np.cbrt(max_pool2d(x, 2))), lambda x: np.sum(max_pool2d(np.cbrt(x), 2))):
+            for mode in ("auto", "reverse"):
+                np.testing.assert_array_equal(mixedad.gradient(f, x, mode=mode).ravel(), [np.inf, 0.0, 0.0, 0.0])

@@ -118,8 +118,10 @@ def gelu(x):
 def _gelu_partial(x):
     z = 2 * _GELU_C * (x + _GELU_A * x * x * x)
     s = _logistic(z)
-    # where 1 - s rounds to 0 (right tail) the term it multiplies is negligible next to s
-    return s + x * s * (1 - s) * (2 * _GELU_C) * (1 + 3 * _GELU_A * x * x)
+    # where s (1 - s) rounds to 0 (both tails) the term it multiplies is negligible next to s, and
+    # it must stay 0 once x * x overflows (0 * inf)
+    bump = s * (1 - s)
+    return s + np.where(bump == 0, 0, x * bump * (2 * _GELU_C) * (1 + 3 * _GELU_A * x * x))
 
 
 # --- along an axis ---------------------------------------------------------------------------
@@ -147,7 +149,11 @@ def logsumexp(x, *, axis=None, keepdims=False):
 @logsumexp.defvjp
 def _logsumexp_vjp(g, out, x, *, axis=None, keepdims=False):
     out = expand_reduced(out, np.shape(x), axis, keepdims)
-    weights = np.exp(x - np.where(np.isfinite(out), out, 0))  # the softmax of x
+    # the softmax of x, from the maximum: exp(x - out) with out rounded (3e7 in float32) is not
+    with np.errstate(invalid="ignore"):
+        shifted = np.exp(x - _finite_max(x, axis))
+        total = np.sum(shifted, axis=axis, keepdims=True)
+        weights = np.where(total > 0, shifted / np.where(total > 0, total, 1), 0)
     infinite = np.isposinf(out)
     if infinite.any():  # the softmax's limit there: shared by the +inf entries, 0 for the others
         top = np.isposinf(x)

@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ..core.arrays import apply_linear, stand_in
+from ..core.arrays import apply_linear, finite_array, stand_in
 from ..core.primitive import primitive
 from ..core.region import read_value
 
@@ -497,7 +497,12 @@ def _tiled_max_pool2d_vjp(g, out, x, geometry):
         first[k] &= unclaimed
         if k < kh * kw - 1:
             unclaimed ^= first[k]  # first[k] is inside unclaimed: this clears it
-    np.multiply(g_mem, first.reshape((kh, kw) + out_mem.shape), out=windows(result.transpose(order)))
+    first, target = first.reshape((kh, kw) + out_mem.shape), windows(result.transpose(order))
+    if g.dtype.kind == "f" and not finite_array(g):  # inf * 0 would put NaN off the maxima: select
+        target[...] = 0
+        np.copyto(target, np.broadcast_to(g_mem, target.shape), where=first)
+    else:
+        np.multiply(g_mem, first, out=target)
     return result
 
 

@@ -115,7 +115,7 @@ ldexp = elementwise(np.ldexp, lambda x, i: np.ldexp(np.ones((), np.result_type(x
 # exponentials and logarithms
 exp = elementwise(np.exp, lambda x, out: out)
 exp2 = elementwise(np.exp2, lambda x, out: out * LN2)
-expm1 = elementwise(np.expm1, lambda x, out: out + 1)
+expm1 = elementwise(np.expm1, UfuncOf(np.exp))  # exp(x), not out + 1: that cancels for x < 0
 log = elementwise(np.log, lambda x: 1 / x, domain=POSITIVE)
 log2 = elementwise(np.log2, lambda x: 1 / (x * LN2), domain=POSITIVE)
 log10 = elementwise(np.log10, lambda x: 1 / (x * LN10), domain=POSITIVE)
