@@ -47,22 +47,23 @@ class Optimizer:
         leaves, definition = flatten(params)
         grad_leaves = _leaves_matching(definition, grads, f"{name}.step")
         signature = [(np.shape(p), np.asarray(p).dtype) for p in leaves]
-        if self.state is None:
-            self.state = [self._initial_state(np.asarray(p)) for p in leaves]
-            self.signature = signature
-        elif signature != self.signature:
+        if self.state is not None and signature != self.signature:
             raise ValueError(f"{name}.step: these parameters' shapes and dtypes differ from those the optimizer's "
                              "state was made for; call reset() (or use a new optimizer) for other parameters.")
+        # every check before any change: a step that raises leaves the state as it was
+        params, checked = [np.asarray(p) for p in leaves], []
+        for param, grad in zip(params, grad_leaves):
+            if param.dtype.kind != "f":
+                raise ValueError(f"{name}.step: a parameter of dtype {param.dtype}; parameters must be floats")
+            if grad is None or np.shape(grad) != param.shape:
+                got = "None" if grad is None else f"a gradient of shape {np.shape(grad)}"
+                raise ValueError(f"{name}.step: {got} for a parameter of shape {param.shape}")
+            checked.append(np.asarray(grad, dtype=param.dtype))
+        if self.state is None:
+            self.state = [self._initial_state(p) for p in params]
+            self.signature = signature
         self.steps += 1
-        updated = []
-        for param, grad, state in zip(leaves, grad_leaves, self.state):
-            param = np.asarray(param)
-            grad = np.asarray(grad, dtype=param.dtype)
-            if grad.shape != param.shape:
-                raise ValueError(f"{type(self).__name__}.step: gradient of shape {grad.shape} for a "
-                                 f"parameter of shape {param.shape}")
-            updated.append(self._update(param, grad, state))
-        return unflatten(definition, updated)
+        return unflatten(definition, [self._update(p, g, s) for p, g, s in zip(params, checked, self.state)])
 
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -122,7 +123,7 @@ class SGD(Optimizer):
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__()
-        if learning_rate <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+        if not (learning_rate > 0 and 0 <= momentum < 1 and weight_decay >= 0):  # NaN fails too
             raise ValueError("SGD needs learning_rate > 0, 0 <= momentum < 1 and weight_decay >= 0")
         if nesterov and momentum == 0:
             raise ValueError("SGD: Nesterov momentum needs momentum > 0")
@@ -165,7 +166,7 @@ class Adam(Optimizer):
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__()
-        if learning_rate <= 0 or not 0 <= beta1 < 1 or not 0 <= beta2 < 1 or eps <= 0 or weight_decay < 0:
+        if not (learning_rate > 0 and 0 <= beta1 < 1 and 0 <= beta2 < 1 and eps > 0 and weight_decay >= 0):
             raise ValueError("Adam needs learning_rate > 0, 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0")
         self.learning_rate = float(learning_rate)
         self.beta1 = float(beta1)

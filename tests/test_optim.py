@@ -138,3 +138,27 @@ def test_state_made_for_other_parameters_raises_instead_of_broadcasting(make, la
         optimizer.step(later, np.ones_like(later))
     optimizer.reset()
     assert optimizer.step(later, np.ones_like(later)).dtype == later.dtype
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.1), lambda: SGD(0.1, momentum=0.9)], ids=["Adam", "SGD momentum"])
+def test_a_step_that_raises_leaves_the_state_as_it_was(make):
+    params = {"a": np.ones(2), "b": np.ones(2)}
+    grads = {"a": np.full(2, 0.5), "b": np.full(2, -0.25)}
+    optimizer = make()
+    with pytest.raises(ValueError, match="shape \\(3,\\)"):
+        optimizer.step(params, {"a": np.ones(2), "b": np.ones(3)})
+    first = optimizer.step(params, grads)
+    fresh = make().step(params, grads)
+    for key in params:
+        np.testing.assert_array_equal(first[key], fresh[key])
+
+
+def test_bad_hyperparameters_integer_parameters_and_missing_gradients_are_refused():
+    with pytest.raises(ValueError, match="learning_rate"):
+        SGD(float("nan"))
+    with pytest.raises(ValueError, match="learning_rate"):
+        Adam(float("nan"))
+    with pytest.raises(ValueError, match="dtype int"):
+        SGD(0.1).step({"a": np.ones(2, int)}, {"a": np.full(2, 0.4)})
+    with pytest.raises(ValueError, match="None for a parameter"):
+        SGD(0.1).step({"a": np.ones(2)}, {"a": None})
