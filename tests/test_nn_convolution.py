@@ -86,6 +86,15 @@ def test_conv2d_rejects_inconsistent_shapes():
         conv2d(x[:, :3, :2], w)
     with pytest.raises(ValueError, match="4 dimensions"):
         max_pool2d(x[0], 2)
+    x, w, b = _conv_inputs((1, 3, 5, 5), (2, 3, 3, 3))
+    with pytest.raises(ValueError, match="4 dimensions each; got shapes \\(3, 5, 5\\)"):
+        conv2d(x[0], w)
+    with pytest.raises(ValueError, match="4 dimensions each.*\\(3, 3, 3\\)"):
+        conv2d(x, w[0])
+    with pytest.raises(ValueError, match="bias of shape \\(3,\\) for 2 output channels"):
+        conv2d(x, w, np.ones(3))
+    with pytest.raises(ValueError, match="stride must be an int or a pair of ints, got 2.0"):
+        conv2d(x, w, b, stride=2.0)
 
 
 # --- pooling ------------------------------------------------------------------------------

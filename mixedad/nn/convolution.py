@@ -41,6 +41,8 @@ from ..core.region import read_value
 
 
 def _pair(value, name) -> tuple[int, int]:
+    if not isinstance(value, (int, np.integer, tuple, list)):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -117,6 +119,9 @@ class _Geometry:
 # with no transpose, and across samples (groups, K, N * H_out * W_out) for the weight cotangent.
 # K = C/groups * kh * kw.
 def _conv_geometry(x, weight, stride, padding, dilation, groups):
+    if np.ndim(x) != 4 or np.ndim(weight) != 4:
+        raise ValueError(f"conv2d expects an NCHW input and an (O, C / groups, kh, kw) weight, of 4 dimensions "
+                         f"each; got shapes {np.shape(x)} and {np.shape(weight)}")
     c = np.shape(x)[1]
     o, c_group, kh, kw = np.shape(weight)
     if c != c_group * groups or o % groups:
@@ -402,6 +407,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     array([[[[20., 24.],
              [36., 40.]]]])
     """
+    if bias is not None and np.shape(bias) != (np.shape(weight)[0],):
+        raise ValueError(f"conv2d: bias of shape {np.shape(bias)} for {np.shape(weight)[0]} output channels; "
+                         f"it must have shape ({np.shape(weight)[0]},)")
     if all(type(a) is np.ndarray for a in (x, weight, np.empty(0) if bias is None else bias)):
         # nothing is differentiated: no reverse rule will want the kernel rows
         return _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows=False)
