@@ -24,9 +24,13 @@ from .core.region import primal
 from .core.tape import TapeEntry, multiply_cotangent, record
 from .core.traced import Traced
 from .core.updates import current, currents
-from .scalar_duals import ScalarDual, name_what_dropped, shape_of, vectorized, with_dual_math
+from .scalar_duals import ScalarDual, name_what_dropped, vectorized, with_dual_math
 
 _PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
+
+
+def _shape(value) -> tuple:
+    return value.shape if type(value) is Traced else np.shape(value)
 
 
 def _is_branching_error(error: Exception) -> bool:
@@ -122,7 +126,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     xs = currents(xs)
     f = vectorized(f)  # mixedad.map(math.sin, x): np.sin
     trace = find_trace(xs)
-    shape = np.broadcast_shapes(*[shape_of(x) for x in xs])
+    shape = np.broadcast_shapes(*[_shape(x) for x in xs])
     if trace is None:
         try:
             return np.broadcast_to(f(*xs), shape) if shape else f(*xs)
@@ -145,11 +149,11 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
         if not _is_branching_error(error):
             raise
         return _evaluate_per_element(trace, f, xs)
-    if shape_of(result) != shape:
+    if _shape(result) != shape:
         if type(result) is not Traced:
             return np.broadcast_to(result, shape) + 0.0 * xs[0]
         raise ValueError(f"mixedad.map: f must map elements to elements; it turned shape {shape} "
-                         f"into {shape_of(result)}.")
+                         f"into {_shape(result)}.")
     return result
 
 

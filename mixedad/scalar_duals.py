@@ -24,7 +24,6 @@ import numpy as np
 from .core.dispatch import UFUNC_HANDLERS, numpy_name, ufunc_handler
 from .core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location, in_library,
                           is_internal)
-from .core.traced import Traced
 
 
 class ScalarDual:
@@ -110,10 +109,6 @@ class ScalarDual:
     def __eq__(self, other): return self.value == _plain(other)
     def __ne__(self, other): return self.value != _plain(other)
     __hash__ = None
-
-
-def shape_of(value) -> tuple:
-    return value.shape if type(value) is Traced else np.shape(value)
 
 
 def _plain(value):

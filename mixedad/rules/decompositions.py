@@ -266,7 +266,7 @@ def pinv(a, rcond=None, hermitian=False, **rtol):
     rounding = 16 * max(np.shape(a)[-2:]) * np.finfo(np.result_type(s, np.float16)).eps * largest
     if not np.any((s <= cutoff) & (s > rounding)):
         return pinv_(a, **options)
-    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)  # traced: the factors' rules differentiate it
     kept = read_value(s, "np.linalg.pinv") > cutoff
     inverse = np.where(kept, 1 / np.where(kept, s, 1), 0)
     return np.matmul(_swap(vt) * inverse[..., None, :], _swap(u))
