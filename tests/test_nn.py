@@ -181,6 +181,15 @@ def test_cross_entropy_rejects_bad_labels():
         nn.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
 
 
+@pytest.mark.parametrize("labels", [[0, -1], [3, 0]])
+def test_cross_entropy_rejects_labels_outside_the_classes(labels):
+    # -1 would index the last class: a silently different loss and gradient
+    with pytest.raises(ValueError, match="outside the 3 classes"):
+        nn.cross_entropy(np.zeros((2, 3)), np.array(labels))
+    with pytest.raises(ValueError, match="outside the 3 classes"):
+        mixedad.gradient(nn.cross_entropy, np.zeros((2, 3)), np.array(labels))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mse_dense_flatten(dtype):
     rng = np.random.default_rng(6)

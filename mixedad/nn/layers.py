@@ -62,6 +62,11 @@ def _check_labels(logits, labels):
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: labels must be integer class indices, got dtype {labels.dtype}")
+    classes = np.shape(logits)[1]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        # indexing would wrap -1 to the last class and silently train towards it
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise ValueError(f"cross_entropy: label {bad} is outside the {classes} classes 0..{classes - 1}")
     return labels
 
 
