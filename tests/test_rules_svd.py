@@ -96,3 +96,36 @@ def test_hermitian_svd_reads_the_lower_triangle_as_numpy(shape, mode):
     values = mixedad.gradient(lambda a: np.sum(np.linalg.svd(a, hermitian=True, compute_uv=False) * c_s), a)
     np.testing.assert_allclose(values, numerical_gradient(
         lambda a: np.sum(np.linalg.svd(a, hermitian=True, compute_uv=False) * c_s), a), rtol=1e-5, atol=1e-7)
+
+
+def polar_loss(a, c):
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    return np.sum((u @ vt) * c)  # the polar factor U V^T: unique wherever a has full rank
+
+
+# repeated singular values: the identity, a repeated pair, a scaled tall and a wide isometry, a batch
+TIED = [np.eye(3), np.diag([3.0, 1.0, 1.0]), 1.5 * np.eye(4)[:, :3], np.eye(4)[:3],
+        np.stack([np.eye(3), np.diag([2.0, 2.0, 0.5])])]
+
+
+@pytest.mark.parametrize("a", TIED, ids=["identity", "pair", "tall", "wide", "batch"])
+@pytest.mark.parametrize("mode", MODES)
+def test_polar_factor_at_repeated_singular_values(a, mode):
+    # only the 1 / (s_i - s_j) part of the vector terms is singular at a tie; the finite
+    # 1 / (s_i + s_j) part carries U V^T's derivative (at the identity: the antisymmetric part)
+    c = np.random.default_rng(a.size).standard_normal(a.shape[-2:])
+    expected = numerical_gradient(lambda a: polar_loss(a, c), a)
+    np.testing.assert_allclose(mixedad.gradient(polar_loss, a, c, mode=mode), expected, atol=1e-7)
+    direction = np.random.default_rng(1).standard_normal(a.shape)
+    _, tangent = mixedad.jvp(lambda a: polar_loss(a, c), (a,), (direction,))
+    np.testing.assert_allclose(tangent, np.sum(expected * direction), atol=1e-7)
+
+
+@pytest.mark.parametrize("a", TIED[:4], ids=["identity", "pair", "tall", "wide"])
+def test_nuclear_norm_hvp_at_repeated_singular_values(a):
+    # the gradient U V^T is smooth there, so the hvp is a finite difference of gradients
+    nuclear = lambda a: np.sum(np.linalg.svd(a, compute_uv=False))
+    direction = np.random.default_rng(2).standard_normal(a.shape)
+    h = 1e-5
+    expected = (mixedad.gradient(nuclear, a + h * direction) - mixedad.gradient(nuclear, a - h * direction)) / (2 * h)
+    np.testing.assert_allclose(mixedad.hvp(nuclear, a, direction), expected, atol=1e-6)

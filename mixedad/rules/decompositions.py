@@ -3,9 +3,11 @@ eigendecomposition and the singular value decomposition (reverse and forward rul
 pseudo-inverse, least squares and QR, differentiable where the rank does not change.
 
 Conventions: ``eigh``, ``eigvalsh`` and ``pinv(hermitian=True)`` read one triangle of their
-input, as NumPy does, so their cotangents live on that triangle; eigenvector and
-singular-vector terms vanish between eigen/singular values equal up to rounding, where a zero
-cotangent must not turn into NaN (nor rounding noise into a gradient); ``svd`` is thin (with ``full_matrices=True`` a non-square matrix's extra
+input, as NumPy does, so their cotangents live on that triangle; the singular 1 / gap terms of
+eigenvectors and singular vectors vanish between values equal up to rounding, where a zero
+cotangent must not turn into NaN (nor rounding noise into a gradient), while the singular
+vectors' finite 1 / (s_i + s_j) terms stay (the polar factor U V^T of the identity has a
+derivative); ``svd`` is thin (with ``full_matrices=True`` a non-square matrix's extra
 vectors, an arbitrary basis, have no derivative: a loss that reads them is refused).
 """
 from __future__ import annotations
@@ -71,8 +73,16 @@ def _svd(a):
 
 
 def _singular_gaps(s):
-    """F[i, j] = 1 / (s[j]^2 - s[i]^2) (``_inverse_gaps``)."""
-    return _inverse_gaps(s * s)
+    """1 / (s[j]^2 - s[i]^2), the factor of the vector terms, in its two parts: ``s[j]`` times
+    it is (D_minus + D_plus) / 2 and ``s[i]`` times it (D_minus - D_plus) / 2, with D_minus[i, j]
+    = 1 / (s[j] - s[i]) (``_inverse_gaps``: 0 between tied values, the ambiguous rotations of a
+    repeated singular value) and D_plus[i, j] = 1 / (s[i] + s[j]), finite at ties: the polar
+    factor U V^T of the identity has a derivative, carried by D_plus alone. D_plus is 0 where
+    both values are 0 (a rank-deficient matrix, where U V^T has none)."""
+    total = s[..., :, None] + s[..., None, :]
+    none = read_value(total, "singular values") == 0
+    with np.errstate(divide="ignore"):
+        return _inverse_gaps(s), np.where(none, np.zeros((), total.dtype), 1 / np.where(none, 1, total))
 
 
 def _svd_vjp(g, out, a):
@@ -81,10 +91,10 @@ def _svd_vjp(g, out, a):
     g_u, g_s, g_vt = g
     u, s, vt = out
     v, g_v = _swap(vt), _swap(g_vt)
-    f = _singular_gaps(s)
+    d_minus, d_plus = _singular_gaps(s)
     ut_gu, vt_gv = np.matmul(_swap(u), g_u), np.matmul(vt, g_v)
-    s_row = s[..., None, :]
-    inner = (f * (ut_gu - _swap(ut_gu))) * s_row + s[..., :, None] * (f * (vt_gv - _swap(vt_gv)))
+    j, k = ut_gu - _swap(ut_gu), vt_gv - _swap(vt_gv)
+    inner = (d_minus * (j + k) + d_plus * (j - k)) / 2
     inner = inner + g_s[..., None] * np.eye(s.shape[-1], dtype=s.dtype)
     result = np.matmul(np.matmul(u, inner), vt)
     m, n = np.shape(a)[-2:]
@@ -104,10 +114,10 @@ def _svd_jvp(t, out, a):
     v = _swap(vt)
     p = np.matmul(np.matmul(_swap(u), t), v)  # U^T dA V
     d_s = np.diagonal(p, axis1=-2, axis2=-1)
-    f = _singular_gaps(s)
-    p_s, s_p = p * s[..., None, :], s[..., :, None] * p
-    d_u = np.matmul(u, f * (p_s + _swap(p_s)))
-    d_v = np.matmul(v, f * (s_p + _swap(s_p)))
+    d_minus, d_plus = _singular_gaps(s)
+    symmetric, antisymmetric = d_minus * (p + _swap(p)) / 2, d_plus * (p - _swap(p)) / 2
+    d_u = np.matmul(u, symmetric + antisymmetric)
+    d_v = np.matmul(v, symmetric - antisymmetric)
     m, n = np.shape(a)[-2:]
     with np.errstate(divide="ignore", invalid="ignore"):
         inverse_s = np.where(s == 0, np.zeros((), s.dtype), 1 / np.where(s == 0, 1, s))
