@@ -158,3 +158,32 @@ def test_nan_to_num_replacements_may_be_traced():
         value, grad = mixedad.value_and_gradient(f, x)
         assert value == pytest.approx(f(x))
         np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-8)
+
+
+# A ufunc told to compute in integers (dtype=, signature=, casting="unsafe") is piecewise
+# constant: its derivative is 0, not the float rule's. Inputs away from the integer steps.
+INTEGER_LOOPS = [
+    lambda x: np.multiply(x, 10.0, dtype=np.int64, casting="unsafe") * 1.0,
+    lambda x: np.maximum(x * 10, 0.0, dtype=np.int64, casting="unsafe"),
+    lambda x: np.negative(x * 10, dtype="i8", casting="unsafe") * 1.5,
+    lambda x: np.multiply(x, 10.0, signature="ll->l", casting="unsafe") * x,
+    lambda x: np.square(x * 10, dtype=np.int64, casting="unsafe") + x,
+]
+
+
+@pytest.mark.parametrize("f", INTEGER_LOOPS)
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_ufuncs_computing_in_integers_are_piecewise_constant(f, mode):
+    x = np.array([0.33, 0.74, -0.26])
+    loss = lambda x: np.sum(f(x)) + np.sum(x ** 2)
+    value, grad = mixedad.value_and_gradient(loss, x, mode=mode)
+    assert value == loss(x)
+    np.testing.assert_allclose(grad, numerical_gradient(loss, x), rtol=1e-7, atol=1e-9)
+
+
+def test_ufuncs_told_a_float_dtype_stay_differentiable():
+    x = np.array([0.33, 0.74, -0.26])
+    for f, scale in ((lambda x: np.multiply(x, 10.0, dtype=np.float32), 10.0),
+                     (lambda x: np.ldexp(x, 2, dtype=np.float64), 4.0)):
+        # d/dx (scale x) x = 2 scale x (differences of a float32 cast would be noise)
+        np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(f(x) * x), x), 2 * scale * x, rtol=1e-6)

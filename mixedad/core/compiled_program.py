@@ -7,7 +7,7 @@ serves which argument, which parent receives each cotangent, whether a cotangent
 fitting or adding up. Here those decisions are made once, and the program is written out
 as Python code whose values and cotangents are local variables:
 
-* a primitive's step (``primitive._replay_bind``) becomes its call and, in the backward
+* a primitive's step (``pullbacks.replay_primitive``) becomes its call and, in the backward
   part, the calls of its reverse rules on the same values (for indexing, the in-place add
   of the cotangent into the argument's buffer, as the sweep does);
 * every other step (regions, fused reductions, primitives with several outputs) runs its
@@ -29,7 +29,7 @@ import numpy as np
 from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE
 from .compiled import _Writer
 from .errors import MixedadError
-from .primitive import _replay_bind, kept_positions
+from .pullbacks import kept_positions, replay_primitive
 from .pullbacks import checked_joint_cotangents, make_vjp
 from .region import primal
 from .tape import _PLAIN_COTANGENTS, _add_rule_note, add_selected, fit_cotangent
@@ -47,7 +47,7 @@ def compile_program(program) -> Callable | None:
 
 
 def _is_bind(step) -> bool:
-    return step.run is _replay_bind and not step.payload[0].multiple_outputs
+    return step.run is replay_primitive and not step.payload[0].multiple_outputs
 
 
 class _ProgramWriter:

@@ -19,10 +19,11 @@ from .errors import (InputError, MissingRuleError, MixedadError, complex_result_
                      user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
-from .pullbacks import fill_missing_cotangents, held_arrays, make_vjp, rule_pullback, single_pullback
+from .pullbacks import fill_missing_cotangents, held_arrays, make_vjp, replay_primitive, single_pullback
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
-from .region import apply_before_region, extend_region, primal, read_value, reduce_region, tape_elementwise
+from .region import (apply_before_region, extend_region, piecewise_constant, primal, read_value, reduce_region,
+                     tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
@@ -307,7 +308,7 @@ def bind_elementwise(prim: Primitive, args, kwargs):
         return bind_elementwise(prim, currents(args), kwargs)
     if trace is None:
         return _untraced(prim, args, kwargs)
-    if not prim.differentiable:
+    if not prim.differentiable or (kwargs and piecewise_constant(prim, args, kwargs)):
         return prim.fn(*[read_value(a, prim.name) for a in args], **kwargs)
     if trace.requested == "reverse":
         return tape_elementwise(trace, prim, args, kwargs, _REVERSE_REQUESTED)
@@ -564,40 +565,8 @@ def _mark_aliased(results, args, traced_positions, view_of=True) -> None:
 def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs) -> None:
     if any(output is None for output in outputs):  # a plain (non-float) result of traced values
         trace.value_dependent.append(f"{prim.name} (non-float result)")
-    trace.program.append(Step(_replay_bind, entry, outputs, (prim, args, kwargs, layout, traced_positions),
+    trace.program.append(Step(replay_primitive, entry, outputs, (prim, args, kwargs, layout, traced_positions),
                               tuple(args[j] for j in traced_positions)))
-
-
-def _replay_bind(step: Step) -> None:
-    """Recompute a primitive's entry on the current values of its traced arguments."""
-    prim, args, kwargs, (positions, rule_at), _ = step.payload
-    arg_values = [a._value if type(a) is Traced and a._value is not None else primal(a) for a in args]
-    out = prim.fn(*arg_values, **kwargs)
-    traced_positions = kept_positions(step)
-    if not traced_positions:
-        vjp = None
-    elif step.entry.selection is not None:  # the sweep adds plain cotangents itself: build the rule if asked
-        def vjp(g):
-            return make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
-    elif prim.vjp_rules is not None:  # a replay's cotangents are plain arrays: no per-component wrapper
-        vjp = rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
-    else:
-        vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
-    if prim.multiple_outputs:
-        outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
-        step.entry.vjp = vjp and fill_missing_cotangents(vjp, outs)
-        for result, value in zip(step.outputs, outs):
-            if result is not None:
-                result._value = value
-    else:
-        step.entry.vjp = vjp
-        step.outputs[0]._value = out if isinstance(out, ARRAY_TYPES) else np.asarray(out)
-
-
-def kept_positions(step: Step) -> list[int]:
-    """The traced argument positions of a primitive's step that lead to a differentiated input."""
-    traced_positions = step.payload[4]
-    return traced_positions if step.keep is None else [traced_positions[k] for k in step.keep]
 
 
 def _rule_layout(prim: Primitive, n_args: int):

@@ -1,7 +1,8 @@
 """Reverse rules of general primitives as the tape calls them: ``pullback(g)`` -> one cotangent per
 traced argument, built from the primitive's ``defvjp`` rules (or derived by transposing its
 forward rule) and the values of one call. Partials of module-level functions, not closures:
-cheaper to make, and every recorded operation makes one.
+cheaper to make, and every recorded operation makes one. And a prepared program's replay of
+a primitive's step: its value and pullback on new values.
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import LeveledValue, apply_linear, shape_stand_in
+from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
 from .errors import MissingRuleError
 from .linear import transposed_vjp
+from .region import primal
+from .traced import Traced
 
 
 def held_arrays(arg_values, out) -> dict:
@@ -88,3 +91,35 @@ def checked_joint_cotangents(prim: Any, cts: Any, n_positions: int) -> Any:
             f"one per positional argument, and returned {type(cts).__name__}. Declare static "
             f"positional arguments with nondiff_argnums=..., or pass one rule per argument to defvjp.")
     return cts
+
+
+def replay_primitive(step) -> None:
+    """Recompute a primitive's entry on the current values of its traced arguments."""
+    prim, args, kwargs, (positions, rule_at), _ = step.payload
+    arg_values = [a._value if type(a) is Traced and a._value is not None else primal(a) for a in args]
+    out = prim.fn(*arg_values, **kwargs)
+    traced_positions = kept_positions(step)
+    if not traced_positions:
+        vjp = None
+    elif step.entry.selection is not None:  # the sweep adds plain cotangents itself: build the rule if asked
+        def vjp(g):
+            return make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)(g)
+    elif prim.vjp_rules is not None:  # a replay's cotangents are plain arrays: no per-component wrapper
+        vjp = rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+    else:
+        vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
+    if prim.multiple_outputs:
+        outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
+        step.entry.vjp = vjp and fill_missing_cotangents(vjp, outs)
+        for result, value in zip(step.outputs, outs):
+            if result is not None:
+                result._value = value
+    else:
+        step.entry.vjp = vjp
+        step.outputs[0]._value = out if isinstance(out, ARRAY_TYPES) else np.asarray(out)
+
+
+def kept_positions(step) -> list[int]:
+    """The traced argument positions of a primitive's step that lead to a differentiated input."""
+    traced_positions = step.payload[4]
+    return traced_positions if step.keep is None else [traced_positions[k] for k in step.keep]

@@ -100,6 +100,27 @@ def _result_dtype(prim, arg_dtypes) -> np.dtype:
     return np.result_type(*arg_dtypes)
 
 
+def piecewise_constant(prim, args, kwargs) -> bool:
+    """Whether a ufunc told its loop (``dtype=``, ``signature=``) computes a differentiated
+    argument in integers or bools, or returns them: the result is then piecewise constant, its
+    derivative 0, not the float rule's (``np.multiply(x, 10, dtype=int, casting="unsafe")``)."""
+    fn = prim.fn
+    if not isinstance(fn, np.ufunc) or (kwargs.get("dtype") is None and kwargs.get("signature") is None):
+        return False
+    signature = kwargs.get("signature")
+    if signature is None:
+        signature = (None,) * fn.nin + (np.dtype(kwargs["dtype"]),) * fn.nout
+    dtypes = tuple(arg.dtype if isinstance(arg, (Traced, *ARRAY_TYPES)) else type(arg) if type(arg) in (float, int)
+                   else np.asarray(arg).dtype for arg in args)
+    try:
+        loop = fn.resolve_dtypes(dtypes + (None,) * fn.nout, signature=signature,
+                                 casting=kwargs.get("casting", "same_kind"))
+    except (TypeError, ValueError, np.exceptions.DTypePromotionError):
+        return False  # NumPy's own call raises, with its message
+    inexact = [loop[j] for j, arg in enumerate(args) if type(arg) is Traced] + list(loop[fn.nin:])
+    return any(dtype.kind not in "fc" for dtype in inexact)
+
+
 def region_dtype(node: ExprNode) -> np.dtype:
     """The dtype a region's value will have, found without evaluating it."""
     if node.dtype is not None:
