@@ -107,7 +107,8 @@ def jvp_of(prim, args: Sequence[Any], tangents: Sequence[Any], out: Any, kwargs,
         if prim.joint_jvp:
             full = tuple(tangents[j] if tangents[j] is not None else
                          zeros_like(args[j]) if _is_float(args[j]) else None for j in positions)
-            return prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args, **kwargs)
+            tangent = prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args, **kwargs)
+            return tangent if prim.multiple_outputs else one_cotangent(tangent)
         total = None
         for k, j in enumerate(positions):
             if tangents[j] is None:
@@ -115,13 +116,40 @@ def jvp_of(prim, args: Sequence[Any], tangents: Sequence[Any], out: Any, kwargs,
             rule = prim.jvp_rules[k] if k < len(prim.jvp_rules) else None
             if rule is None:
                 raise MissingRuleError(f"primitive {prim.name} has no forward rule (jvp) for argument {j}.")
-            total = add_tangents(total, rule(tangents[j], out, *args, **kwargs))
+            tangent = rule(tangents[j], out, *args, **kwargs)
+            total = add_tangents(total, tangent if prim.multiple_outputs else one_cotangent(tangent))
         return total
     if prim.vjp_rules is not None:
         return transposed_jvp(prim, args, tangents, out, kwargs)
     raise MissingRuleError(
         f"primitive {prim.name} has no forward rule (jvp), and no reverse rule (vjp) to derive one "
         f"from; define one with @{prim.name}.defjvp or @{prim.name}.defvjp.")
+
+
+def checked_joint_cotangents(prim: Any, cts: Any, n_positions: int) -> Any:
+    """What a joint reverse rule returned, if it is one cotangent per positional argument."""
+    if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
+        raise MissingRuleError(
+            f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
+            f"one per positional argument, and returned {_kind(cts)}. Declare static "
+            f"positional arguments with nondiff_argnums=..., or pass one rule per argument to defvjp.")
+    return cts
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return "an array" if hasattr(value, "shape") else type(value).__name__
+
+
+def one_cotangent(ct: Any) -> Any:
+    """A rule's cotangent for its one differentiable argument (or tangent of its one output),
+    also when written as a 1-tuple (JAX's convention): taken as it is, the tuple would be an
+    array with an extra axis, or, to the rule derived from it, no array at all (a zero
+    derivative)."""
+    if type(ct) in (tuple, list) and len(ct) == 1:
+        return ct[0]
+    return ct
 
 
 def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple], seeds: Sequence[Any]) -> list:
@@ -197,6 +225,23 @@ def transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
     return vjp
 
 
+def _fitting(prim, ct: Any, arg: Any) -> Any:
+    """``ct`` if it is a cotangent for ``arg``: of its shape, or broadcast from or to it. Paired
+    with a tangent of ``arg``'s shape, a (4, 1) cotangent for a (4,) argument would broadcast to
+    (4, 4), a silently wrong derivative (the reverse sweep refuses it too: ``fit_cotangent``)."""
+    if ct is not None:
+        shape, ct_shape = np.shape(arg), np.shape(ct)
+        try:
+            context = np.broadcast_shapes(shape, ct_shape)
+        except ValueError:
+            context = None
+        if context != shape and context != ct_shape:
+            raise MissingRuleError(f"the reverse rule of {prim.name} returned a cotangent of shape {ct_shape} for "
+                                   f"an argument of shape {shape}: it neither broadcasts to that shape nor is the "
+                                   "argument broadcast to it.")
+    return ct
+
+
 def transposed_jvp(prim, args, tangents, out, kwargs):
     """A forward rule for ``prim`` from its reverse rule: ``t -> d/dg <vjp(g), t>``."""
     positions = [j for j in prim.differentiable_positions(len(args)) if j < len(tangents)]
@@ -211,15 +256,16 @@ def transposed_jvp(prim, args, tangents, out, kwargs):
         g = type(out)(*full) if hasattr(type(out), "_fields") else tuple(full) if prim.multiple_outputs else full[0]
         if prim.joint_vjp:
             cts = prim.vjp_rules[0](g, out, *args, **kwargs)
-            by_position = dict(zip(positions, (cts,) if len(positions) == 1 else cts))
-            return [by_position.get(j) for j in wanted]
+            cts = (one_cotangent(cts),) if len(positions) == 1 else checked_joint_cotangents(prim, cts, len(positions))
+            by_position = dict(zip(positions, cts))
+            return [_fitting(prim, by_position.get(j), args[j]) for j in wanted]
         rules = dict(zip(positions, prim.vjp_rules))
         cts = []
         for j in wanted:
             if rules.get(j) is None:
                 raise MissingRuleError(f"primitive {prim.name} has no reverse rule for argument {j}, "
                                        "from which its forward rule would be derived.")
-            cts.append(rules[j](g, out, *args, **kwargs))
+            cts.append(_fitting(prim, one_cotangent(rules[j](g, out, *args, **kwargs)), args[j]))
         return cts
 
     try:

@@ -7,13 +7,11 @@ a primitive's step: its value and pullback on new values.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
-from .errors import MissingRuleError
-from .linear import transposed_vjp
+from .linear import checked_joint_cotangents, one_cotangent, transposed_vjp
 from .region import primal
 from .traced import Traced
 
@@ -65,7 +63,7 @@ def rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, k
 
 
 def _one_cotangent(rule, out, arg_values, kwargs, g):
-    return (rule(g, out, *arg_values, **kwargs),)
+    return (one_cotangent(rule(g, out, *arg_values, **kwargs)),)
 
 
 def _joint_cotangents(prim, rule, n_positions, keep, out, arg_values, kwargs, g):
@@ -81,16 +79,6 @@ def _componentwise(pullback, g):
     """A linear primitive's reverse rule reads only shapes and static arguments, so it takes a
     cotangent of another level (a forward dual) one component at a time, as a plain array."""
     return apply_linear(pullback, g) if isinstance(g, LeveledValue) else pullback(g)
-
-
-def checked_joint_cotangents(prim: Any, cts: Any, n_positions: int) -> Any:
-    """What a joint reverse rule returned, if it is one cotangent per positional argument."""
-    if not isinstance(cts, (tuple, list)) or len(cts) != n_positions:
-        raise MissingRuleError(
-            f"the reverse rule of {prim.name} must return a tuple of {n_positions} cotangents, "
-            f"one per positional argument, and returned {type(cts).__name__}. Declare static "
-            f"positional arguments with nondiff_argnums=..., or pass one rule per argument to defvjp.")
-    return cts
 
 
 def replay_primitive(step) -> None:

@@ -256,6 +256,8 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
             ct = sum_over_first_axis(ct) if lead == 1 else ct.sum(axis=tuple(range(lead)))
             return ct if ct.dtype == dtype else ct.astype(dtype)
     else:
+        if type(ct) in (tuple, list) and len(ct) == 1:
+            ct = ct[0]  # a rule's 1-tuple of cotangents (JAX's convention), not an array with an extra axis
         ct_shape = np.shape(ct)
     if ct_shape == shape and (context_shape is None or context_shape == shape):
         return as_array(ct).astype(dtype, copy=False)
