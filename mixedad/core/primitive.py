@@ -19,6 +19,7 @@ from .errors import (InputError, MissingRuleError, MixedadError, complex_result_
                      user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
+from .pytree import flatten
 from .pullbacks import fill_missing_cotangents, held_arrays, make_vjp, replay_primitive, single_pullback
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
@@ -340,6 +341,18 @@ def _snapshot(trace, value):
     return value
 
 
+def _refuse_traced_inside(prim: Primitive, args) -> None:
+    """Rules receive a primitive's arrays as its positional arguments: one inside a list, tuple
+    or dict would get no derivative, or the body's own instead of the rule's."""
+    for j, arg in enumerate(args):
+        if type(arg) in (list, tuple, dict) and any(type(leaf) is Traced for leaf in flatten(arg)[0]):
+            raise error_with_location(
+                InputError, f"argument {j} of {prim.name} is a {type(arg).__name__} holding a differentiated value"
+                "{where}: a primitive's rules see arrays passed as its own positional arguments only. Pass each "
+                "array as an argument of its own (def f(x, y) rather than def f(d) with d = {'x': x, 'y': y}).",
+                skip=4)
+
+
 def _check_kwargs(prim: Primitive, kwargs) -> None:
     for key, value in kwargs.items():
         if type(value) is Traced:
@@ -435,12 +448,14 @@ def _bind_general(prim: Primitive, args, kwargs):
                 borrowed = [arg]
             else:
                 borrowed.append(arg)
-        elif (kind is list or kind is tuple) and _holds_mutable(arg):
+        elif kind is list or kind is dict or kind is tuple and (_holds_mutable(arg) or Traced in map(type, arg)):
             containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
         elif kind is UpdatedTraced:
             return bind(prim, currents(args), kwargs)
+    if containers:
+        _refuse_traced_inside(prim, args)
     if trace is not None:
         if borrowed is not None:
             for array in borrowed:
