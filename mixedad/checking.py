@@ -20,142 +20,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import gradient
-from .core.errors import MixedadError
 from .core.primitive import Primitive
 from .core.pytree import flatten, unflatten
+from .transforms import jvp
 from .rules.table import Domain
-
-TOLERANCES = {
-    np.dtype(np.float16): (5e-2, 1e-3),
-    np.dtype(np.float32): (1e-3, 1e-5),
-    np.dtype(np.float64): (1e-6, 1e-10),
-}
-SECOND_ORDER_TOLERANCE = (1e-4, 1e-8)
-FIRST_ORDER_STEP = 1e-3  # with one Richardson step: truncation ~ step**4, rounding ~ 1e-16 / step
-SECOND_ORDER_STEP = 1e-2
-_EPS = float(np.finfo(np.float64).eps)
-
-_MODE_NAMES = {"rev": "rev", "reverse": "rev", "fwd": "fwd", "forward": "fwd"}
-_ENGINE_MODE = {"rev": "reverse", "fwd": "forward"}
-_MODE_WORDS = {"auto": "dual region", "forward": "dual region", "reverse": "reverse tape"}
-
-
-# --- small helpers --------------------------------------------------------------------------
-def _name(f: Any) -> str:
-    if isinstance(f, Primitive):
-        return f.name
-    return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
-
-
-def _is_float_leaf(leaf: Any) -> bool:
-    if isinstance(leaf, float):
-        return True
-    return isinstance(leaf, (np.ndarray, np.generic)) and leaf.dtype.kind == "f"
-
-
-def _leaf_dtype(leaf: Any) -> np.dtype:
-    return np.dtype(np.float64) if isinstance(leaf, float) else leaf.dtype
-
-
-def _as_float64(tree: Any) -> Any:
-    leaves, definition = flatten(tree)
-    return unflatten(definition, [np.asarray(x, np.float64) if _is_float_leaf(x) else x for x in leaves])
-
-
-def _tolerances(dtype: np.dtype, rtol: float | None, atol: float | None) -> tuple[float, float]:
-    default_rtol, default_atol = TOLERANCES.get(np.dtype(dtype), TOLERANCES[np.dtype(np.float64)])
-    return (default_rtol if rtol is None else rtol), (default_atol if atol is None else atol)
-
-
-def _direction(rng, shape) -> np.ndarray:
-    """A random float64 direction scaled to max |entry| = 1: a step of h moves no entry more than h."""
-    z = rng.standard_normal(shape)
-    peak = np.max(np.abs(z)) if z.size else 0.0
-    return z / peak if peak > 0 else z
-
-
-def _richardson(phi: Callable[[float], Any], h: float) -> Any:
-    """d/dt phi(t) at 0 from central differences at h and h/2, combined to cancel the h**2 term."""
-    coarse = (phi(h) - phi(-h)) / (2 * h)
-    fine = (phi(h / 2) - phi(-h / 2)) / h
-    return (4 * fine - coarse) / 3
-
-
-def _relative(difference: float, scale: float) -> float:
-    return difference / scale if scale > 0 else (0.0 if difference == 0 else float("inf"))
-
-
-def _project(output: Any, cotangents: Sequence[Any]) -> Any:
-    """sum_k <output leaf k, u_k>: a scalar, traced when the output is."""
-    total = 0.0
-    for leaf, u in zip(flatten(output)[0], cotangents):
-        if u is not None:
-            total = total + np.sum(leaf * u)
-    return total
-
-
-def _rounding_noise(f, args64, u64, step: float, order: int = 1) -> float:
-    """What float64 rounding of ``<u, f>`` can contribute to a finite difference with this step
-    (after the Richardson step): ``3 eps S / step`` for a first derivative, ``6 eps S / step**2``
-    for a mixed second one, ``S = sum |u * f|``. It matters when ``f`` is large next to its
-    variation (``f(x) = x + 1e6``)."""
-    with np.errstate(all="ignore"):
-        output = f(*args64)
-    size = sum(float(np.sum(np.abs(np.asarray(leaf, np.float64) * u)))
-               for leaf, u in zip(flatten(output)[0], u64) if u is not None)
-    return 3 * _EPS * size / step if order == 1 else 6 * _EPS * size / (step * step)
-
-
-class _Slots:
-    """The checked arguments' leaves, in order: slot ``(position, leaf index)``."""
-
-    def __init__(self, args: Sequence[Any], argnums: tuple[int, ...]):
-        self.args = args
-        self.argnums = argnums
-        self.leaves = {n: flatten(args[n])[0] for n in argnums}
-        self.slots = [(n, i) for n in argnums for i in range(len(self.leaves[n]))]
-
-    def label(self, slot) -> str:
-        position, index = slot
-        return f"argument {position}" + (f", leaf {index}" if len(self.leaves[position]) > 1 else "")
-
-    def leaf(self, slot):
-        return self.leaves[slot[0]][slot[1]]
-
-    def moved(self, base: Sequence[Any], moves: dict) -> list:
-        """``base`` (arguments with this structure) with ``moves[slot]`` added to those leaves."""
-        point = list(base)
-        for n in self.argnums:
-            leaves, definition = flatten(point[n])
-            point[n] = unflatten(definition, [leaf + moves[n, i] if (n, i) in moves else leaf
-                                              for i, leaf in enumerate(leaves)])
-        return point
-
-    def gradient_leaves(self, grads) -> dict:
-        """``mixedad.gradient``'s result (one tree, or a tuple of them) as ``{slot: leaf}``."""
-        trees = tuple(grads) if isinstance(grads, tuple) and len(self.argnums) > 1 else (grads,)
-        return {(n, i): leaf for n, tree in zip(self.argnums, trees) for i, leaf in enumerate(flatten(tree)[0])}
-
-
-def _run_gradient(who: str, loss: Callable, args, slots: _Slots, mode: str) -> dict:
-    try:
-        grads = gradient(loss, *args, argnums=slots.argnums, mode=mode)
-    except MixedadError:
-        raise
-    except Exception as error:  # a rule raised: that is a failed check, not a crash of the checker
-        raise AssertionError(f"{who}: mixedad.gradient(mode={mode!r}) raised "
-                             f"{type(error).__name__}: {error}") from error
-    return slots.gradient_leaves(grads)
-
-
-def _compare(got: float, want: float, magnitude: float, noise: float, tolerance, message: str) -> None:
-    rtol, atol = tolerance
-    scale = max(abs(want), abs(got), magnitude)
-    difference = abs(got - want)
-    if not difference <= atol + rtol * scale + noise:
-        raise AssertionError(f"{message}\n  relative error {_relative(difference, scale):.2e} > rtol "
-                             f"{rtol:g} (atol {atol:g}).")
+from .checking_support import (FIRST_ORDER_STEP, SECOND_ORDER_STEP, SECOND_ORDER_TOLERANCE, _ENGINE_MODE, _EPS,
+                               _MODE_NAMES, _MODE_WORDS, _Slots, _as_float64, _compare, _direction, _is_float_leaf,
+                               _leaf_dtype, _name, _project, _relative, _richardson, _rounding_noise, _run_gradient,
+                               _tolerances)
 
 
 # --- check_grads ----------------------------------------------------------------------------
@@ -253,8 +125,9 @@ def check_grads(f: Callable, *args: Any, modes: Sequence[str] = ("rev", "fwd"), 
                      f"  u and v are a random output cotangent and input direction (seed={seed}).")
     if "fwd" in checked_modes:
         _compare_auto_with_reverse(name, loss, args, slots, tolerance)
-        if isinstance(f, Primitive) and f.jvp_rules is not None:
+        if isinstance(f, Primitive) and f.jvp_rules is not None:  # the rule itself first: the plainer message
             _check_jvp_rule(f, args, slots, cotangents, directions, expected, tolerance, seed)
+        _check_forward_mode(name, loss, args, slots, directions, expected, tolerance, seed)
     if order == 2:
         second = (SECOND_ORDER_TOLERANCE[0] if rtol is None else rtol,
                   SECOND_ORDER_TOLERANCE[1] if atol is None else atol)
@@ -342,6 +215,39 @@ def _check_jvp_rule(prim, args, slots: _Slots, cotangents, directions, expected,
              f"  finite differences:  <u, J v>    = {want:.9g}")
 
 
+def _raised(who: str, what: str, run: Callable[[], Any]) -> Any:
+    try:
+        return run()
+    except Exception as error:  # a rule raised: that is a failed check, not a crash of the checker
+        raise AssertionError(f"{who}: {what} raised {type(error).__name__}: {error}") from error
+
+
+def _check_forward_mode(name, loss, args, slots: _Slots, directions, expected, tolerance, seed):
+    """mixedad.jvp (forward mode, with the forward rules written or derived from reverse ones)
+    against the same finite differences as the gradient."""
+    def of_checked(*checked):
+        point = list(args)
+        for n, value in zip(slots.argnums, checked):
+            point[n] = value
+        return loss(*point)
+
+    tangents = []
+    for n in slots.argnums:
+        leaves, definition = flatten(args[n])
+        tangents.append(unflatten(definition, [np.asarray(directions[n, i], _leaf_dtype(leaf))
+                                               for i, leaf in enumerate(leaves)]))
+    _, tangent = _raised(f"check_grads({name})", "mixedad.jvp",
+                         lambda: jvp(of_checked, tuple(args[n] for n in slots.argnums), tuple(tangents)))
+    got = float(tangent)
+    want = sum(expected[slot][0] for slot in slots.slots)
+    _compare(got, want, abs(want), sum(expected[slot][1] for slot in slots.slots), tolerance,
+             f"check_grads({name}): forward mode (mixedad.jvp, through the forward rules written or derived "
+             f"from the reverse ones) disagrees with central finite differences along a random direction of "
+             f"arguments {list(slots.argnums)} (seed={seed}).\n"
+             f"  mixedad.jvp:         <u, J v> = {got:.9g}\n"
+             f"  finite differences:  <u, J v> = {want:.9g}")
+
+
 def _check_second_order(name, f, args, slots: _Slots, cotangents, mode, tolerance, step, rng):
     args64 = [_as_float64(a) for a in args]
     u64 = [None if u is None else u.astype(np.float64) for u in cotangents]
@@ -369,6 +275,17 @@ def _check_second_order(name, f, args, slots: _Slots, cotangents, mode, toleranc
         want = (4 * mixed(step / 2) - mixed(step)) / 3
         along_v = _richardson(lambda t: flat_gradient(t, 0.0), step / 10)
         along_w = _richardson(lambda s: flat_gradient(0.0, s), step / 10)
+    def along_v_as_hvp_computes_it(t):  # forward over reverse: the gradient on duals x + t v
+        grads = _run_gradient(f"check_grads({name})", loss, shifted(t, 0.0), slots, mode)
+        return sum(np.sum(grads[slot] * w[slot]) for slot in slots.slots)
+
+    got = float(_raised(f"check_grads({name}, order=2)", "forward over reverse (as mixedad.hvp and hessian compute)",
+                        lambda: jvp(along_v_as_hvp_computes_it, (np.float64(0.0),), (np.float64(1.0),))[1]))
+    _compare(got, want, abs(want), noise, tolerance,
+             f"check_grads({name}, order=2): mixedad's second derivative (mode={mode!r}, forward over reverse, as "
+             f"mixedad.hvp and mixedad.hessian compute it) disagrees with second-order finite differences of f.\n"
+             f"  mixedad:                  w^T H v = {got:.9g}\n"
+             f"  finite differences of f:  d2/ds dt <u, f(x + s w + t v)> = {want:.9g}")
     for label, derivative, other in (("w^T (dG/dx) v", along_v, w), ("v^T (dG/dx) w", along_w, v)):
         other = np.concatenate([np.ravel(other[slot]) for slot in slots.slots])
         got = float(np.dot(other, derivative))
@@ -388,8 +305,8 @@ def _float32_copy(value: Any) -> Any:
 
 
 def _keeps_float32(value: Any) -> bool:
-    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
-        return True  # Python numbers are weak: they take the array's dtype
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, (bool, np.generic)):
+        return True  # Python numbers are weak: they take the array's dtype (np.float64, a float subclass, is not)
     return np.result_type(np.asarray(value).dtype, np.float32) == np.float32
 
 

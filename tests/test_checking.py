@@ -407,3 +407,55 @@ def test_large_values_with_small_variation_do_not_fail_by_rounding(seed):
     check_grads(lambda x, y: x + 1e7 + np.cos(y), x, x[::-1], seed=seed)
     with pytest.raises(AssertionError, match="argument 0"):
         check_grads(lambda x: wrong_vjp_sin(x) + 1e7, x, seed=seed)
+
+
+_residuals = {}
+
+
+@mixedad.primitive
+def sum_exp_with_a_saved_residual(x):
+    s = np.exp(x)
+    _residuals["s"] = s  # a plain array: the rule's result does not depend on x to second order
+    return np.sum(s)
+
+
+sum_exp_with_a_saved_residual.defvjp(lambda g, out, x: g * _residuals["s"])
+
+
+def test_check_grads_order_2_runs_forward_over_reverse():
+    # first derivatives are right, and so are finite differences of the gradient; hvp and
+    # hessian (forward over reverse) see a constant residual and give 0
+    x = np.array([0.3, -1.2, 2.0])
+    check_grads(sum_exp_with_a_saved_residual, x)
+    assert not np.any(mixedad.hessian(sum_exp_with_a_saved_residual, x))
+    with pytest.raises(AssertionError, match="forward over reverse"):
+        check_grads(sum_exp_with_a_saved_residual, x, order=2)
+
+
+@mixedad.primitive
+def cube_with_a_plain_reverse_rule(x):
+    return x ** 3
+
+
+# np.asarray on the cotangent: fine in a gradient, impossible in the forward rule derived from it
+cube_with_a_plain_reverse_rule.defvjp(lambda g, out, x: np.asarray(g) * 3 * x ** 2)
+
+
+def test_check_grads_runs_forward_mode_through_a_derived_forward_rule():
+    x = np.array([0.3, -1.2, 2.0])
+    check_grads(cube_with_a_plain_reverse_rule, x, modes=("rev",))
+    with pytest.raises(AssertionError, match=r"mixedad.jvp raised"):
+        check_grads(cube_with_a_plain_reverse_rule, x)
+
+
+@mixedad.primitive
+def upcast_sum_of_squares(x):
+    return np.sum(x.astype(np.float64) ** 2)  # np.float64 for float32 x: a float subclass, but not weak
+
+
+upcast_sum_of_squares.defvjp(lambda g, out, x: 2.0 * g * x)
+
+
+def test_check_grads_catches_a_numpy_float64_scalar_result():
+    with pytest.raises(AssertionError, match="float64"):
+        check_grads(upcast_sum_of_squares, np.ones(3, np.float32))
