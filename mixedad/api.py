@@ -15,7 +15,7 @@ from .core.arrays import ARRAY_TYPES, LeveledValue
 from .core.errors import InputError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
-from .core.pytree import flatten, tree_map, unflatten
+from .core.pytree import flatten, leaf_path, tree_map, unflatten
 from .core.region import close_region, primal
 from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
                         unit_seed)
@@ -43,10 +43,41 @@ def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]
     return numbers
 
 
-def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray:
+# What an ndarray subclass may change about computing with it. mixedad computes with NumPy's own
+# ufuncs and operators on a plain view, so a subclass that changes any of these would get values
+# (and gradients) other than the ones f computes on it.
+_ARRAY_BEHAVIOUR = ("__array_ufunc__", "__array_function__", "__array_wrap__", "__getitem__",
+                    *(f"__{prefix}{op}__" for op in ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod",
+                                                     "pow", "lshift", "rshift", "and", "or", "xor")
+                      for prefix in ("", "r", "i")),
+                    "__divmod__", "__rdivmod__", "__neg__", "__pos__", "__abs__", "__invert__",
+                    "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__")
+
+
+def _overridden_behaviour(cls: type) -> list[str]:
+    """The methods of ``_ARRAY_BEHAVIOUR`` that the ndarray subclass ``cls`` overrides; np.memmap's
+    own overrides only decide whether a result stays a memmap, so they are measured from it."""
+    base = np.memmap if issubclass(cls, np.memmap) else np.ndarray
+    return [name for name in _ARRAY_BEHAVIOUR if getattr(cls, name, None) is not getattr(base, name, None)]
+
+
+def _leaf_where(number: int, index: int, n_leaves: int, argument: Any = None) -> str:
+    """Where a leaf is, for an error message: ``argument 0['fc1']['weight']``, ``argument 0,
+    field activation``. Computed only when raising: it walks the argument again."""
+    if argument is None:
+        return f"argument {number}" + (f", leaf {index}" if n_leaves > 1 else "")
+    path = leaf_path(argument, index)
+    if path.startswith(".") and "." not in path[1:] and "[" not in path:
+        return f"argument {number}, field {path[1:]}"
+    return f"argument {number}{path}"
+
+
+def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int, argument: Any = None) -> np.ndarray:
+    """The array a differentiated leaf stands for, or an InputError naming where the leaf is
+    (``argument`` is the whole argument the leaf came from)."""
     if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
         return leaf
-    path = f"argument {number}" + (f", leaf {index}" if n_leaves > 1 else "")
+    path = _leaf_where(number, index, n_leaves, argument)
     if isinstance(leaf, Traced):
         raise InputError(
             f"{path} is already a traced value: a reverse-mode vjp or jacobian nested inside a gradient (or "
@@ -65,6 +96,14 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
             f"{path} is an np.matrix, whose * is a matrix product and whose reductions stay 2-D: mixedad "
             "differentiates plain arrays. Pass np.asarray(m) and write products with @.")
     if isinstance(leaf, np.ndarray) and type(leaf) is not np.ndarray:
+        overridden = _overridden_behaviour(type(leaf))
+        if overridden:
+            raise InputError(
+                f"{path} is a {type(leaf).__module__}.{type(leaf).__qualname__}, an ndarray subclass that overrides "
+                f"{', '.join(overridden[:4])}{' ...' if len(overridden) > 4 else ''}: mixedad computes with "
+                "NumPy's own operations on a plain array, so the value and gradient would not be the ones f "
+                "computes with the subclass. Pass np.asarray(x) (a plain array), and apply what the subclass "
+                "adds inside f.")
         leaf = leaf.view(np.ndarray)  # a memmap or another subclass: its values, as a plain array
     value = leaf if isinstance(leaf, ARRAY_TYPES) else np.asarray(leaf)  # a forward dual stays one
     kind = value.dtype.kind
@@ -77,8 +116,17 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int) -> np.ndarray
     if kind == "c":
         raise InputError(f"{path} is complex ({value.dtype}); mixedad supports real floating-point inputs only.")
     if kind != "f":
-        raise InputError(f"{path} has dtype {value.dtype}; mixedad differentiates floating-point arrays.")
+        raise InputError(
+            f"{path} is {_described(leaf)} (dtype {value.dtype}); mixedad differentiates floating-point arrays. "
+            "Pass a setting that is not a float as a separate argument left out of argnums, or close over "
+            "it (mixedad.gradient(lambda w: f(w, setting), w)).")
     return value
+
+
+def _described(leaf: Any) -> str:
+    if isinstance(leaf, (str, bytes)):
+        return repr(leaf) if len(leaf) <= 40 else f"a {type(leaf).__name__} of length {len(leaf)}"
+    return f"a {type(leaf).__name__}"
 
 
 class _Inputs:
@@ -98,7 +146,7 @@ class _Inputs:
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
                     value = leaf  # the usual leaf, without the call
                 else:
-                    value = _leaf_value(leaf, number, index, len(leaves))
+                    value = _leaf_value(leaf, number, index, len(leaves), args[number])
                 borrow(trace, value)
                 entry = TapeEntry((), None, "input", LEAF_DECISION, value.shape, value.dtype)
                 entry.index = len(entries)
@@ -162,11 +210,17 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
         ct = ct.copy()  # the user's own array (or one already returned for another leaf)
     if type(ct) is np.ndarray:
         borrowed.add(id(ct))
-    if isinstance(original, float):
-        return float(ct)
+    return _scalar_like(ct, original)
+
+
+def _scalar_like(array: np.ndarray, original: Any) -> Any:
+    """``array`` as the kind of scalar ``original`` is, if it is one: a NumPy scalar (np.float64
+    included, though it is a float too) gives a NumPy scalar, a Python float a Python float."""
     if isinstance(original, np.generic):
-        return ct[()]
-    return ct
+        return array[()]
+    if isinstance(original, float):
+        return float(array)
+    return array
 
 
 def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
@@ -344,8 +398,7 @@ def _like_argument(grad: Any, argument: Any) -> Any:
     for g, leaf in zip(grad_leaves, flatten(argument)[0]):
         dtype = np.result_type(leaf)
         if type(g) is np.ndarray or isinstance(g, np.generic):
-            g = np.asarray(g).astype(dtype, copy=False)
-            g = float(g) if isinstance(leaf, float) else g[()] if isinstance(leaf, np.generic) else g
+            g = _scalar_like(np.asarray(g).astype(dtype, copy=False), leaf)
         elif np.result_type(g) != dtype:
             g = g.astype(dtype)  # a value of an enclosing differentiation
         leaves.append(g)

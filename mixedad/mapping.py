@@ -36,7 +36,9 @@ def _shape(value) -> tuple:
 def _is_branching_error(error: Exception) -> bool:
     if isinstance(error, NonDifferentiableError):
         return True
-    return isinstance(error, (ValueError, TypeError)) and "truth value of an array" in str(error)
+    # "truth value of an array with more than one element", or of an empty array (a zero-size input)
+    return isinstance(error, (ValueError, TypeError)) and (
+        "truth value of an array" in str(error) or "truth value of an empty array" in str(error))
 
 
 def _no_forward_mode_error(f) -> NotVectorizableError:
@@ -59,13 +61,23 @@ def _closed_over_error(f) -> UnsupportedOperationError:
         skip=3)
 
 
+def _promoted_dtype(arrays: list, differentiated: list) -> np.dtype:
+    """The dtype NumPy gives f's arithmetic on all the arguments (a float32 x with a float64 y is
+    float64; Python numbers are weak, so x * 2.0 stays float32), as on the vectorized path; the
+    differentiated ones' if that is not a float type. Strings are left out: result_type would read
+    an option "f8" or "d" as a dtype."""
+    numbers = [a for a in arrays if isinstance(a, (np.ndarray, np.generic, int, float))]
+    dtype = np.result_type(*numbers)
+    return dtype if dtype.kind == "f" else np.result_type(*differentiated)
+
+
 def _evaluate_per_element(trace, f, xs) -> Traced:
     arrays = [primal(x) for x in xs]
     if any(isinstance(a, LeveledValue) for a in arrays):  # second order: the scalar duals are first order
         raise _no_forward_mode_error(f)
     shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
     traced = [j for j, x in enumerate(xs) if type(x) is Traced]
-    dtype = np.result_type(*[arrays[j] for j in traced])
+    dtype = _promoted_dtype(arrays, [arrays[j] for j in traced])
     broadcast = [np.broadcast_to(a, shape) for a in arrays]
     f_dual = with_dual_math(f)
     start = time.perf_counter()

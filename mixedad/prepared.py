@@ -35,7 +35,7 @@ import numpy as np
 
 from .api import ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _leaf_value, _plain_tree, gradient_leaf
 from .core.errors import InputError, MixedadError
-from .core.pytree import flatten, structure, unflatten
+from .core.pytree import flatten, leaf_path, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
 
@@ -255,19 +255,19 @@ class Prepared:
         for number, index, recorded in self._static:
             if not _same_static(flat[number][index], recorded):
                 return self._record(args, want_value)  # another program: record it
-        return self._replay(flat, want_value)
+        return self._replay(args, flat, want_value)
 
     def _value(self, value):
         return _plain_value(value) if self._output_shape is None else np.reshape(value, self._output_shape)
 
-    def _replay(self, flat: list, want_value: bool):
+    def _replay(self, args: tuple, flat: list, want_value: bool):
         program = self._program
         constants = [flat[number][index] for number, index in self._constant_slots]
         if not all([type(leaf) is np.ndarray for leaf in constants]):  # 0.5 where array(0.5) was recorded
             constants = [np.asarray(leaf) for leaf in constants]
         if self._one_array:  # f(x, ...) differentiated with respect to one array: no trees to walk
             original = flat[self.numbers[0]][0]
-            x = _leaf_value(original, self.numbers[0], 0, 1)
+            x = _leaf_value(original, self.numbers[0], 0, 1, args[self.numbers[0]])
             value, (ct,) = program.run((x,), constants, want_value)
             grad = gradient_leaf(original, ct, x, self._borrowed(flat))
             grad = grad if isinstance(self.argnums, (int, np.integer)) else (grad,)
@@ -277,7 +277,8 @@ class Prepared:
             active = []
             for number in self.numbers:
                 leaves = flat[number]
-                active += [_leaf_value(leaf, number, index, len(leaves)) for index, leaf in enumerate(leaves)]
+                active += [_leaf_value(leaf, number, index, len(leaves), args[number])
+                           for index, leaf in enumerate(leaves)]
         aux = None
         if self.has_aux:
             def read_aux():
@@ -337,18 +338,32 @@ def _plain_value(value: Any) -> Any:
 
 
 def _write_into(out: Any, grad: Any) -> Any:
+    """Copy ``grad`` into the buffers of ``out``, after checking every buffer: a bad one leaves
+    all of them as they were, not the ones before it overwritten."""
     out_leaves, out_definition = flatten(out)
     grad_leaves, grad_definition = flatten(grad)
     if structure(out_definition) != structure(grad_definition) or len(out_leaves) != len(grad_leaves):
         raise InputError("out= must have the structure of the gradient (the differentiated arguments)")
-    for buffer, value in zip(out_leaves, grad_leaves):
-        if not isinstance(buffer, np.ndarray) or buffer.shape != np.shape(value) or buffer.dtype != np.result_type(value):
+    for index, (buffer, value) in enumerate(zip(out_leaves, grad_leaves)):
+        if not isinstance(buffer, np.ndarray) or buffer.shape != np.shape(value) \
+                or buffer.dtype != np.result_type(value):
             got = (f"an ndarray of shape {buffer.shape} and dtype {buffer.dtype}" if isinstance(buffer, np.ndarray)
                    else f"a {type(buffer).__name__}")
-            raise InputError(f"out= leaf must be an ndarray of shape {np.shape(value)} and dtype "
-                             f"{np.result_type(value)}, got {got}")
+            raise InputError(f"{_out_leaf_where(out, index)} must be an ndarray of shape {np.shape(value)} and "
+                             f"dtype {np.result_type(value)}, got {got}")
+        if not buffer.flags.writeable:
+            raise InputError(
+                f"{_out_leaf_where(out, index)} is read-only (a read-only array, or a view such as np.broadcast_to "
+                "gives, that NumPy will not write into): pass a writeable array, e.g. np.empty_like(x). "
+                "No gradient was written.")
+    for buffer, value in zip(out_leaves, grad_leaves):
         np.copyto(buffer, value)
     return out
+
+
+def _out_leaf_where(out: Any, index: int) -> str:
+    path = leaf_path(out, index)
+    return f"out= leaf {path}" if path else "out="
 
 
 def prepare(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0, mode: str = "auto",

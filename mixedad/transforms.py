@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
-                  call_guarded, gradient)
+                  _scalar_like, call_guarded, gradient)
 from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
@@ -41,12 +41,12 @@ class NotDiagonalError(MixedadError, ValueError):
 
 
 # --- forward mode -----------------------------------------------------------------------------
-def _primal_leaf(leaf: Any, number: int, index: int, n_leaves: int) -> Any:
+def _primal_leaf(leaf: Any, number: int, index: int, n_leaves: int, argument: Any = None) -> Any:
     if type(leaf) is Traced:  # a jvp inside a gradient (reverse-over-forward)
         if leaf.dtype.kind != "f":
             raise InputError(f"primal {number} has dtype {leaf.dtype}; mixedad differentiates floats.")
         return leaf
-    return _leaf_value(leaf, number, index, n_leaves)
+    return _leaf_value(leaf, number, index, n_leaves, argument)
 
 
 def _tangent_leaf(tangent: Any, value: Any, where: str) -> Any:
@@ -64,7 +64,8 @@ def _flat_leaves(args, numbers) -> tuple[list, list]:
     leaves, definitions = [], []
     for number in numbers:
         tree_leaves, definition = flatten(args[number])
-        leaves.append([_primal_leaf(leaf, number, i, len(tree_leaves)) for i, leaf in enumerate(tree_leaves)])
+        leaves.append([_primal_leaf(leaf, number, i, len(tree_leaves), args[number])
+                       for i, leaf in enumerate(tree_leaves)])
         definitions.append(definition)
     return leaves, definitions
 
@@ -379,18 +380,22 @@ def jacobian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
         passes = m
     choice = JacobianChoice(chosen, reason, n, m, passes)
     logger.debug("mixedad.jacobian: %s", choice)
-    result = unflatten(out_definition, [_nest(block, value, inputs, definitions, argnums)
+    originals = [leaf for number in numbers for leaf in flatten(args[number])[0]]
+    result = unflatten(out_definition, [_nest(block, value, inputs, definitions, argnums, originals)
                                        for block, value in zip(blocks, values)])
     return (result, choice) if return_mode else result
 
 
-def _nest(block, value, inputs, definitions, argnums):
-    """One output leaf's rows of the Jacobian, cut into the input structure."""
+def _nest(block, value, inputs, definitions, argnums, originals):
+    """One output leaf's rows of the Jacobian, cut into the input structure. The derivative of
+    a scalar output with respect to a scalar input is a scalar of the input's kind (a Python
+    float for a Python float), as gradient and hessian give it."""
     out_shape = np.shape(value)
     pieces, offset = [], 0
-    for size, shape, dtype in inputs:
+    for (size, shape, dtype), original in zip(inputs, originals):
         piece = block[:, offset:offset + size].reshape(out_shape + shape)
-        pieces.append(piece.astype(np.result_type(piece.dtype, dtype), copy=False))
+        piece = piece.astype(np.result_type(piece.dtype, dtype), copy=False)
+        pieces.append(_scalar_like(piece, original) if type(piece) is np.ndarray and piece.ndim == 0 else piece)
         offset += size
     return _unflatten_inputs(pieces, definitions, argnums)
 

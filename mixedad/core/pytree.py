@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from typing import Any, Callable
 
 import numpy as np
@@ -36,7 +37,7 @@ def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
                 children.append(LEAF)
             else:
                 children.append(_flatten_into(value, leaves))
-        return (dict, type(tree), keys, children)
+        return (dict, dict if type(tree) is dict else _dict_template(tree), keys, children)
     if _is_namedtuple(tree):
         return (tuple, type(tree), None, [_flatten_into(v, leaves) for v in tree])
     if isinstance(tree, (list, tuple)):
@@ -48,6 +49,14 @@ def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
         return ("none",)
     leaves.append(tree)
     return LEAF
+
+
+def _dict_template(tree: dict) -> Any:
+    """What rebuilds a dict: its type, or for a defaultdict ``(type, default_factory)``, so
+    that the rebuilt one has the factory too (and trees with the same factory compare equal)."""
+    if isinstance(tree, defaultdict):
+        return (type(tree), tree.default_factory)
+    return type(tree)
 
 
 def structure(definition: Any) -> Any:
@@ -81,7 +90,12 @@ def _build(definition: Any, leaves: Any) -> Any:
     _, template, names, children = definition
     values = [_build(child, leaves) for child in children]
     if kind is dict:
-        result = template() if template is not dict else {}
+        if template is dict:
+            result = {}
+        elif type(template) is tuple:  # a defaultdict and its factory
+            result = template[0](template[1])
+        else:
+            result = template()
         for key, value in zip(names, values):
             result[key] = value
         return result
@@ -134,3 +148,33 @@ def _leaves_like(tree: Any, definition: Any, leaves: list[Any], where: str) -> N
             raise ValueError(f"{where} has {got}; expected a {template.__name__} of {len(children)}")
         for i, (value, child) in enumerate(zip(tree, children)):
             _leaves_like(value, child, leaves, f"{where}[{i}]")
+
+
+def leaf_path(tree: Any, index: int) -> str:
+    """Where leaf ``index`` (in flatten order) of ``tree`` is, as Python would reach it:
+    ``['fc1']['weight']``, ``[1]``, ``.activation`` ("" for the tree itself). For error
+    messages only: it flattens the tree again."""
+    path = _leaf_path(flatten(tree)[1], index, [0])
+    return path if path is not None else ""
+
+
+def _leaf_path(definition: Any, index: int, counter: list[int]) -> str | None:
+    if definition is LEAF:
+        counter[0] += 1
+        return "" if counter[0] - 1 == index else None
+    if definition[0] == "none":
+        return None
+    kind, template, names, children = definition
+    for position, child in enumerate(children):
+        below = _leaf_path(child, index, counter)
+        if below is not None:
+            if kind is dict:
+                step = f"[{names[position]!r}]"
+            elif kind is dataclasses:
+                step = f".{names[position]}"
+            elif kind is tuple:  # a namedtuple (lists and plain tuples are kind list)
+                step = f".{template._fields[position]}"
+            else:
+                step = f"[{position}]"
+            return step + below
+    return None
