@@ -1,5 +1,6 @@
 """The profiler's outputs: the aligned table, the JSON schema (pinned keys, round trip) and
 the self-contained, escaped HTML page (rendered by headless Chromium when it is installed)."""
+import functools
 import html.parser
 import json
 import os
@@ -197,3 +198,39 @@ def test_html_renders_in_headless_chromium(mlp_report, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1000, 800) and len(data) > 20_000  # not a blank page
+
+
+def test_where_names_a_line_once_when_two_functions_on_it_made_the_entry():
+    report = mixedad.profile(lambda xs: np.sum(sum(np.sin(xs[i]) for i in range(3))), np.ones((3, 2)), lines=False)
+    (fused,) = [e for e in report.body if e.reason is Reason.REDUCTION_FUSED]
+    assert {loc.function for loc in fused.locations} == {"<lambda>", "<genexpr>"}
+    assert fused.where.count(":") == 1 and fused.where in str(report)
+
+
+class CallableLoss:
+    def __call__(self, x):
+        return np.sum(np.cos(x))
+
+
+def power_loss(x, k):
+    return np.sum(x ** k)
+
+
+def test_partials_and_callable_objects_are_named_in_the_title():
+    partial_report = mixedad.profile(functools.partial(power_loss, k=3), np.ones(2), lines=False)
+    assert partial_report.function.startswith("partial(power_loss) (test_profiling_outputs.py:")
+    called = mixedad.profile(CallableLoss(), np.ones(2), lines=False)
+    assert called.function.startswith("CallableLoss.__call__ (test_profiling_outputs.py:")
+    assert str(called).startswith("mixedad profile of CallableLoss.__call__ (")
+
+
+def test_line_report_names_files_relative_to_the_current_directory(monkeypatch, tmp_path):
+    if load_line_profiler() is None:
+        pytest.skip("line_profiler not installed")
+    here = os.path.dirname(os.path.abspath(__file__))
+    monkeypatch.chdir(os.path.dirname(here))
+    report = mixedad.profile(power_loss, np.ones(2), 2.0)
+    assert f"power_loss ({os.path.join('tests', 'test_profiling_outputs.py')}:" in str(report)
+    monkeypatch.chdir(tmp_path)  # outside the current directory: the recorded path
+    assert f"power_loss ({os.path.join(here, 'test_profiling_outputs.py')}:" in str(report)
+    assert os.path.isabs(report.lines.functions[0].filename)  # the data keep the full path

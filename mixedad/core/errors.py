@@ -43,7 +43,8 @@ def is_internal(filename: str) -> bool:
         return True
     if _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR):
         return True
-    return filename.startswith("<frozen") or filename == "<__array_function__ internals>"
+    # "<mixedad region>", "<mixedad program>": code mixedad generates (dual regions, replayed programs)
+    return filename.startswith(("<frozen", "<mixedad ")) or filename == "<__array_function__ internals>"
 
 
 _LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "purelib", "platlib")})

@@ -318,7 +318,13 @@ def _region_ops(root: ExprNode) -> tuple[tuple[str, ...], tuple]:
     order = topological_order(root)
     ops = tuple(node.prim.name for node in order)
     locations = tuple(dict.fromkeys(n.location for n in order if n.location is not None))
-    return ops, locations
+    return ops, _last_at_the_end(locations, order[-1].location if order else None)
+
+
+def _last_at_the_end(locations: tuple, last) -> tuple:
+    """``locations`` with ``last`` (the line of the region's last op) moved to the end: the line
+    that completes the region, which the profiler reports, though an earlier op was there too."""
+    return locations if last is None else tuple(loc for loc in locations if loc != last) + (last,)
 
 
 def _label(ops) -> str:
@@ -475,7 +481,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
         ops, locations = _region_ops(root)
         entry.ops = ops + (prim.name,)
         entry.label = _label(entry.ops)
-        entry.locations = tuple(dict.fromkeys(locations + tuple(x for x in [user_location(3)] if x is not None)))
+        entry.locations = _last_at_the_end(locations, user_location(3))
     entry.deferred_value = fused.value
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)

@@ -86,6 +86,16 @@ def _argnums(text: str) -> int | tuple[int, ...]:
     return numbers[0] if len(numbers) == 1 and "," not in text else numbers
 
 
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m mixedad.profiler",
@@ -99,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--argnums", type=_argnums, default=0, help="argument(s) to differentiate, e.g. 0 or 0,1")
     p.add_argument("--mode", choices=REQUESTED_MODES, default="auto")
     p.add_argument("--has-aux", action="store_true", help="the function returns (loss, aux)")
-    p.add_argument("--repeat", type=int, default=1, help="runs to take median times over (default 1)")
+    p.add_argument("--repeat", type=_positive_int, default=1, help="runs to take median times over (default 1)")
     p.add_argument("--compare", action="store_true", help="also run mode='reverse' and report what it needs")
     p.add_argument("--no-lines", action="store_true", help="skip the line-level report (line_profiler)")
     p.add_argument("--json", metavar="PATH", help="write the JSON report (- for standard output)")

@@ -12,7 +12,7 @@ import os
 
 from ..core.modes import Mode
 from .report import EntryReport, LineStat, Report
-from .text import (LINE_CAVEAT, format_bytes, format_seconds, format_shape, held_text, saving_text, share,
+from .text import (LINE_CAVEAT, display_path, format_bytes, format_seconds, format_shape, held_text, saving_text, share,
                    shown_entries, summary_lines)
 
 COLOURS = {Mode.DUAL: "#2f9e44", Mode.REVERSE: "#1971c2", Mode.PER_ELEMENT: "#e8590c", Mode.LEAF: "#868e96"}
@@ -168,7 +168,8 @@ def _source_section(report: Report) -> str:
         return ""
     parts = [f"<h2>Annotated source</h2><p class=sub>{_e(LINE_CAVEAT)}.</p>"]
     for f in report.lines.functions:
-        parts.append(f"<div class=fn>{_e(f.name)} <span class=reason>{_e(f.filename)}:{f.first_lineno}</span></div>")
+        where = f"{display_path(f.filename)}:{f.first_lineno}"
+        parts.append(f"<div class=fn>{_e(f.name)} <span class=reason>{_e(where)}</span></div>")
         parts.append(_line_rows(f.lines, with_file=False))
     if report.lines.other_lines:
         parts.append("<div class=fn>lines outside the profiled functions</div>")

@@ -7,9 +7,11 @@ slower), so the per-entry times of a report always come from separate, untraced 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import linecache
+import threading
 from typing import Any, Callable, Iterable, Sequence
 
 from ..core.modes import Mode
@@ -49,6 +51,9 @@ def python_function(f: Any) -> Callable | None:
 class LineRecorder:
     """line_profiler around some functions; ``stats()`` gives per-line (hits, seconds)."""
 
+    # Entered and not yet exited, each with the thread that entered it (line tracing is per thread).
+    active: list[tuple[LineRecorder, int]] = []
+
     def __init__(self, functions: Iterable[Any]):
         LineProfiler = load_line_profiler()
         self.available = LineProfiler is not None
@@ -71,11 +76,14 @@ class LineRecorder:
     def __enter__(self):
         if self.profiler is not None:
             self.profiler.enable_by_count()
+            LineRecorder.active.append((self, threading.get_ident()))
         return self
 
     def __exit__(self, *exc_info):
         if self.profiler is not None:
             self.profiler.disable_by_count()
+            LineRecorder.active[:] = [(recorder, thread) for recorder, thread in LineRecorder.active
+                                      if recorder is not self]
         return False
 
     def stats(self) -> dict[tuple[str, int, str], dict[int, tuple[int, float]]]:
@@ -96,6 +104,22 @@ class LineRecorder:
                 seen_hits, seen_seconds = per_line.get(lineno, (0, 0.0))
                 per_line[lineno] = (seen_hits + hits, seen_seconds + total * stats.unit)
         return result
+
+
+@contextlib.contextmanager
+def line_recording_paused():
+    """Pause the line recorders this thread has entered (a ``profiling(lines=[f])`` block) while
+    ``profile()`` runs ``f`` several times of its own: its runs are not calls of the block, whose
+    reports leave them out too, and would otherwise multiply the block's hits and times."""
+    thread = threading.get_ident()
+    paused = [recorder for recorder, entered_by in LineRecorder.active if entered_by == thread]
+    for recorder in paused:
+        recorder.profiler.disable_by_count()
+    try:
+        yield
+    finally:
+        for recorder in reversed(paused):
+            recorder.profiler.enable_by_count()
 
 
 def function_source(filename: str, first_lineno: int) -> list[str]:

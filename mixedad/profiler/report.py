@@ -56,7 +56,9 @@ class EntryReport:
 
     @property
     def where(self) -> str:
-        return ", ".join(f"{os.path.basename(loc.filename)}:{loc.lineno}" for loc in self.locations)
+        # locations differ by function too (a lambda and the generator expression on its line):
+        # the same file:line once
+        return ", ".join(dict.fromkeys(f"{os.path.basename(loc.filename)}:{loc.lineno}" for loc in self.locations))
 
     @property
     def line(self) -> SourceLocation | None:
@@ -155,7 +157,9 @@ class Report:
             self.summary = summarize(self.entries, self.requested_mode, self.forward_seconds,
                                      self.backward_seconds)
 
-    def by_mode(self, mode: Mode) -> list[EntryReport]:
+    def by_mode(self, mode: Mode | str) -> list[EntryReport]:
+        """The entries in ``mode``: a ``Mode`` or its value (``"dual"``); an unknown value raises."""
+        mode = Mode(mode)
         return [e for e in self.entries if e.mode is mode]
 
     @property

@@ -6,24 +6,40 @@ reads finished traces and measures wall time around them. With no profiler activ
 """
 from __future__ import annotations
 
+import functools
 import os
+import sys
+import threading
 import time
 from typing import Any, Callable, Sequence
 
 from ..api import ACTIVE_OBSERVERS, _differentiate
 from ..core.modes import Mode
-from .lines import LineRecorder, build_line_report
+from .lines import LineRecorder, build_line_report, line_recording_paused, python_function
 from .report import Report, aggregate, entries_from_trace, median_entries, same_program, summarize
 from .text import format_seconds
 
 
-def describe_function(f: Any) -> str | None:
+def function_name(f: Any) -> str | None:
+    """``f``'s name; ``partial(name)`` for a ``functools.partial``, ``Class.__call__`` for a callable object."""
     name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None)
-    code = getattr(f, "__code__", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(f, functools.partial):
+        return f"partial({function_name(f.func) or type(f.func).__name__})"
+    if callable(f):
+        return f"{type(f).__qualname__}.__call__"
+    return None
+
+
+def describe_function(f: Any) -> str | None:
+    name = function_name(f)
     if name is None:
         return None
-    if code is None:
+    target = python_function(f)  # through decorators, partials and methods: the code the user wrote
+    if target is None:
         return name
+    code = target.__code__
     return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
 
 
@@ -65,9 +81,15 @@ def _median(values: Sequence[float]) -> float:
 
 class _Measurement:
     """``repeat`` rounds of an instrumented run (entries, per-entry times) and a plain run
-    (wall times as the user pays them: instrumentation adds a fixed cost per op)."""
+    (wall times as the user pays them: instrumentation adds a fixed cost per op), after one
+    untimed run of each kind."""
 
     def __init__(self, f, args, argnums, mode, has_aux, repeat, notes):
+        # The first call of a program generates and compiles its regions' code and touches fresh
+        # memory; timed, that lands in the entries of the first round (3-7x the wall time of the
+        # same entries later). A warm-up of each kind keeps entry times a part of the wall times.
+        _Run(f, args, argnums, mode, has_aux)
+        _Run(f, args, argnums, mode, has_aux, instrumented=False)
         instrumented, plain = [], []
         for _ in range(repeat):
             instrumented.append(_Run(f, args, argnums, mode, has_aux))
@@ -94,9 +116,10 @@ def profile(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
     gradient that many times and reports median times. ``compare=True`` also runs
     ``mode="reverse"`` (as often) and keeps its summary in ``report.comparison``: the entries,
     time and memory a pure per-op tape needs for the same code. ``lines=True`` adds the
-    line-level report of ``f`` (needs line_profiler) from a separate run after a warm-up run;
+    line-level report of ``f`` (needs line_profiler) from a separate run after the measured ones;
     pass a list of functions to report the lines of helpers ``f`` calls as well. Wall times
-    come from uninstrumented runs, interleaved with the instrumented ones.
+    come from uninstrumented runs, interleaved with the instrumented ones; an untimed run of
+    each kind comes first (the first call of a program generates its code).
 
     >>> import numpy as np, mixedad
     >>> report = mixedad.profile(lambda x: np.sum(np.tanh(x) * 2.0), np.ones(3), lines=False)
@@ -105,19 +128,21 @@ def profile(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
     """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
+    with line_recording_paused():
+        return _profile(f, args, argnums, mode, has_aux, repeat, compare, lines)
+
+
+def _profile(f, args, argnums, mode, has_aux, repeat, compare, lines) -> Report:
     notes: list[str] = []
-    recorder = None
+    measured = _Measurement(f, args, argnums, mode, has_aux, repeat, notes)
+    line_report = None
     if lines:
         recorder = LineRecorder([f] + ([] if lines is True else list(lines)))
         notes.extend(recorder.notes)
         if recorder.profiler is not None:
-            _Run(f, args, argnums, mode, has_aux, instrumented=False)  # warm-up: first calls are slow
-            with recorder:
+            with recorder:  # after the measurement, whose runs warmed everything up
                 _Run(f, args, argnums, mode, has_aux, instrumented=False)
-    measured = _Measurement(f, args, argnums, mode, has_aux, repeat, notes)
-    line_report = None
-    if recorder is not None and recorder.profiler is not None:
-        line_report = build_line_report(recorder.stats(), measured.entries)
+            line_report = build_line_report(recorder.stats(), measured.entries)
     comparison = None
     if compare:
         try:
@@ -147,9 +172,26 @@ def profile(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
     return report
 
 
+def _raising() -> bool:
+    """Whether the gradient whose ``finally`` calls the observer is propagating an exception.
+
+    The observer runs in that ``finally`` either way; an exception in flight there has the
+    gradient's frame at the head of its traceback. An exception the caller is handling while
+    it calls the gradient (a gradient inside an ``except`` block) shows in ``sys.exc_info()``
+    too, but its traceback starts in the caller's frame."""
+    error = sys.exc_info()[1]
+    if error is None or error.__traceback__ is None:
+        return False
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not _differentiate.__code__:
+        frame = frame.f_back
+    return frame is not None and error.__traceback__.tb_frame is frame
+
+
 class Profiling:
     """Collects a ``Report`` for every ``mixedad.gradient``/``value_and_gradient`` call made
-    while active. Use through :func:`profiling`."""
+    while active, by the thread that entered it, that returned (a call that raised has no
+    gradient to report). Use through :func:`profiling`."""
 
     def __init__(self, lines: Sequence[Callable] = ()):
         self.reports: list[Report] = []
@@ -159,8 +201,13 @@ class Profiling:
         self._stats: dict = {}
         self._observer = self._observe
         self._active = False
+        self._thread: int | None = None
 
     def _observe(self, trace, f) -> None:
+        # The observer list is global: gradients of other threads (a data loader, a second
+        # session) come here too, and belong to the thread that opened the block only.
+        if threading.get_ident() != self._thread or _raising():
+            return
         # Called from the gradient's ``finally``: raising here would hide the user's own error.
         try:
             self.reports.append(Report(entries_from_trace(trace), requested_mode=trace.requested,
@@ -174,6 +221,7 @@ class Profiling:
         if self._line_targets:
             self._recorder = LineRecorder(self._line_targets)
             self._recorder.__enter__()
+        self._thread = threading.get_ident()
         ACTIVE_OBSERVERS.append(self._observer)
         self._active = True
         return self

@@ -37,6 +37,18 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
+def display_path(filename: str) -> str:
+    """``filename`` relative to the current directory when it lies inside it (as the user would
+    type it), else as recorded (absolute, or a pseudo-file such as ``<string>``)."""
+    if filename.startswith("<") or not os.path.isabs(filename):
+        return filename
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if relative.startswith(os.pardir) else relative
+
+
 def format_shape(shape) -> str:
     if shape is None:
         return "-"
@@ -50,8 +62,12 @@ def _mode_counts(summary: Summary) -> str:
 
 def summary_lines(report: Report) -> list[str]:
     s = report.summary
-    per = f"totals over {count(s.n_calls, 'call', 'calls')}" if s.n_calls > 1 else (
-        f"median of {report.repeat} runs" if report.repeat > 1 else "one run")
+    if s.n_calls == 0:  # a profiling() block that made no gradient call
+        per = "no gradient calls"
+    elif s.n_calls > 1:
+        per = f"totals over {count(s.n_calls, 'call', 'calls')}"
+    else:
+        per = f"median of {report.repeat} runs" if report.repeat > 1 else "one run"
     title = "mixedad profile" + (f" of {report.function}" if report.function else "")
     lines = [f"{title}: mode={report.requested_mode}, {per}",
              f"  tape      {count(s.n_entries, 'entry', 'entries')} ({_mode_counts(s)}); "
@@ -142,7 +158,8 @@ def line_table(report: Report) -> list[str]:
     if report.lines is None:
         return []
     out = ["", "line report"] + textwrap.wrap(LINE_CAVEAT, 100, initial_indent="  ", subsequent_indent="  ")
-    sections = [(f"{f.name} ({f.filename}:{f.first_lineno})", f.lines, True) for f in report.lines.functions]
+    sections = [(f"{f.name} ({display_path(f.filename)}:{f.first_lineno})", f.lines, True)
+                for f in report.lines.functions]
     if report.lines.other_lines:
         sections.append(("lines outside the profiled functions", report.lines.other_lines, False))
     for title, stats, in_function in sections:
