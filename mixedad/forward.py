@@ -255,8 +255,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 _mark_aliased(results, args, level)
             return type(out)(*results) if hasattr(type(out), "_fields") else type(out)(results)
         result = wrap(out, tangent, level, chunk, prim.name)
-        if prim.returns_view and prim.makes_view(kwargs, out):
-            base = args[0] if type(args[0]) is ForwardDual else None
+        dual_at = next((j for j, t in enumerate(tangents) if t is not None), 0)
+        if prim.returns_view and prim.makes_view(kwargs, out, primals[dual_at]):
+            base = args[dual_at] if type(args[dual_at]) is ForwardDual else None
             _mark_aliased((result,), args, level, view_of(prim, base, kwargs))
         return result
 

@@ -175,3 +175,64 @@ def test_views_of_views_taken_again_after_the_update_are_right():
         np.testing.assert_allclose(grad, numerical_gradient(f, Z0), rtol=1e-6, atol=1e-9)
     _, derivative = mixedad.jvp(f, (Z0,), (np.ones_like(Z0),))
     assert derivative == pytest.approx(numerical_gradient(f, Z0).sum())
+
+
+# Where NumPy copies although the op can return a view: a scalar's ravel or reshape (a full
+# reduction gives an immutable scalar), ravel(order="F") of a C-ordered array, ravel of a
+# transpose. An update of the copy must leave the original alone (it wrote through before).
+W22 = np.array([[1.0, 2.0], [3.0, 4.0]])
+COPIES_OF_VIEWABLE_OPS = {
+    "ravel of a sum": (lambda x: _updated(np.ravel(np.sum(x)), 2.0)[0] + np.sum(x), np.array([0.8, -1.3, 0.25])),
+    "reshape of a sum": (lambda x: _updated(np.sum(x).reshape(1), 0.0)[0] + np.sum(x) * x[0],
+                         np.array([0.8, -1.3, 0.25])),
+    "atleast_1d of a scalar": (lambda x: _updated(np.atleast_1d(np.sin(x[0])), 3.0)[0] + np.sin(x[0]),
+                               np.array([0.8, -1.3])),
+    "ravel in Fortran order": (lambda x: np.sum(_updated(np.sin(x).ravel(order="F"), 3.0)) + np.sum(np.sin(x) * W22),
+                               np.array([[0.5, -1.0], [2.0, 0.3]])),
+    "ravel of a transpose": (lambda x: np.sum(_updated(np.ravel(np.sin(x).T), 3.0) * W22.ravel()),
+                             np.array([[0.5, -1.0], [2.0, 0.3]])),
+}
+
+
+def _updated(a, factor):
+    a *= factor
+    return a
+
+
+def _twice_sum_then_scale(x):
+    s = np.sum(x)
+    v = np.ravel(s)  # NumPy: a new array, since s is a scalar
+    v *= 2.0
+    return s * x[1]
+
+
+@pytest.mark.parametrize("name", list(COPIES_OF_VIEWABLE_OPS))
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_copies_made_by_ops_that_can_return_views(name, mode):
+    f, x = COPIES_OF_VIEWABLE_OPS[name]
+    value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value == pytest.approx(f(x.copy()), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-9)
+    assert mixedad.jvp(f, (x,), (np.ones_like(x),))[0] == pytest.approx(f(x.copy()), rel=1e-12)
+
+
+def test_a_scalar_updated_through_its_ravel_is_unchanged():
+    x = np.array([0.8, -1.3, 0.25])
+    value, grad = mixedad.value_and_gradient(_twice_sum_then_scale, x)
+    assert value == pytest.approx(_twice_sum_then_scale(x.copy()))
+    np.testing.assert_allclose(grad, numerical_gradient(_twice_sum_then_scale, x), rtol=1e-7)
+
+
+@pytest.mark.parametrize("subscripts", ["ii->i", "ij->ji", "ij->ij"])
+def test_an_einsum_view_updated_in_place_raises(subscripts):
+    # NumPy's einsum of one operand returns a view: the update changes y, which mixedad cannot follow
+    def f(x):
+        y = np.sin(x)
+        view = np.einsum(subscripts, y)
+        view *= 3.0
+        return np.sum(y * W22)
+    x = np.array([[0.5, -1.0], [2.0, 0.3]])
+    for transform in (lambda: mixedad.gradient(f, x), lambda: mixedad.gradient(f, x, mode="reverse"),
+                      lambda: mixedad.jvp(f, (x,), (np.ones_like(x),))):
+        with pytest.raises(mixedad.InPlaceMutationError):
+            transform()

@@ -286,12 +286,16 @@ class Primitive:
             args, kwargs = arrays_by_position(self.positional_names, args, kwargs)
         return bind(self, args, kwargs)
 
-    def makes_view(self, kwargs, out) -> bool:
-        """Whether NumPy's result ``out`` shares memory with the argument (``returns_view``);
-        never for a NumPy scalar, which is immutable."""
+    def makes_view(self, kwargs, out, source) -> bool:
+        """Whether NumPy's result ``out`` is a view of the argument's value ``source``, for an op
+        that may return one (``returns_view``): never a NumPy scalar, which is immutable, nor
+        where NumPy copied (the ravel of a scalar, ``ravel(order="F")`` of a C-ordered array)."""
         returns_view = self.returns_view
-        return (returns_view is True or bool(returns_view) and returns_view(kwargs, out)) \
-            and not isinstance(out, np.generic)
+        if not (returns_view is True or bool(returns_view) and returns_view(kwargs, out)):
+            return False
+        while isinstance(out, LeveledValue) and isinstance(source, LeveledValue):  # forward duals: their values
+            out, source = out.primal, source.primal
+        return type(out) is np.ndarray and type(source) is np.ndarray and np.may_share_memory(out, source)
 
     def differentiable_positions(self, n_args: int) -> list[int]:
         return [j for j in range(n_args) if j not in self.nondiff_argnums]
@@ -418,7 +422,7 @@ def bind(prim: Primitive, args, kwargs):
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     result = Traced(trace, out, entry)
-    if prim.returns_view and prim.makes_view(kwargs, out):
+    if prim.returns_view and prim.makes_view(kwargs, out, value):
         result._view_of = view_of(prim, only, kwargs, entry.selection)
         if only._views is None:
             only._views = [result]
@@ -555,7 +559,7 @@ def _bind_general(prim: Primitive, args, kwargs):
     result = Traced(trace, out, entry)
     if trace.program is not None:
         _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
-    if prim.returns_view and prim.makes_view(kwargs, out):
+    if prim.returns_view and prim.makes_view(kwargs, out, arg_values[traced_positions[0]]):
         base = args[traced_positions[0]] if len(traced_positions) == 1 else None
         _mark_aliased((result,), args, traced_positions, view_of(prim, base, kwargs, entry.selection))
     return result

@@ -307,6 +307,8 @@ def _einsum_operand_cotangent(g, output, labels, operands, k, sizes):
 
 
 einsum_ = reverse_rule(_einsum, _einsum_vjp, nondiff_argnums=(0,), name="einsum", forward="bilinear")
+# of one operand ("ii->i", "ij->ji") NumPy's result is a view: an update of it must not go unseen
+einsum_.returns_view = True
 
 
 @implements(np.einsum)
