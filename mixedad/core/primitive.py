@@ -295,7 +295,10 @@ class Primitive:
             return False
         while isinstance(out, LeveledValue) and isinstance(source, LeveledValue):  # forward duals: their values
             out, source = out.primal, source.primal
-        return type(out) is np.ndarray and type(source) is np.ndarray and np.may_share_memory(out, source)
+        if type(out) is not np.ndarray or type(source) is not np.ndarray or out.base is None:
+            return False
+        # NumPy gives a view of a view the same base: the usual cases without a bounds check
+        return out.base is source or out.base is source.base or np.may_share_memory(out, source)
 
     def differentiable_positions(self, n_args: int) -> list[int]:
         return [j for j in range(n_args) if j not in self.nondiff_argnums]
