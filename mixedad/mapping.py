@@ -36,9 +36,13 @@ def _shape(value) -> tuple:
 def _is_branching_error(error: Exception) -> bool:
     if isinstance(error, NonDifferentiableError):
         return True
-    # "truth value of an array with more than one element", or of an empty array (a zero-size input)
+    # "truth value of an array with more than one element", or of an empty array (a zero-size input);
+    # math.* or float() given a plain array argument: "only 0-dimensional arrays can be converted"
+    # (traced ones raise NonDifferentiableError)
+    message = str(error)
     return isinstance(error, (ValueError, TypeError)) and (
-        "truth value of an array" in str(error) or "truth value of an empty array" in str(error))
+        "truth value of an array" in message or "truth value of an empty array" in message
+        or "arrays can be converted to Python scalars" in message)
 
 
 def _no_forward_mode_error(f) -> NotVectorizableError:
@@ -141,7 +145,12 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     shape = np.broadcast_shapes(*[_shape(x) for x in xs])
     if trace is None:
         try:
-            return np.broadcast_to(f(*xs), shape) if shape else f(*xs)
+            result = f(*xs)
+            if shape:
+                return np.broadcast_to(result, shape)
+            if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
+                return np.result_type(*xs, 0.0).type(result)
+            return result
         except Exception as error:
             if not _is_branching_error(error) and not isinstance(error, TypeError):
                 raise

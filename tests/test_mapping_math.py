@@ -359,3 +359,19 @@ def test_floor_division_modulo_and_divmod_of_scalar_duals():
     x = np.array([0.35, 1.23, -0.41, 2.05])  # away from the jumps
     check_sum(f, x)
     check_float32(f, x)
+
+
+def test_math_with_a_plain_array_argument_runs_per_element():
+    # math.atan2 on the plain first argument raises "only 0-dimensional arrays can be converted"
+    def angle(t, u):
+        return math.atan2(t, u * u + 1.0)
+    c, x = np.array([0.3, -0.8, 1.2]), np.array([0.5, 0.1, -0.4])
+    loss = lambda x: np.sum(mixedad.map(angle, c, x) ** 2)
+    np.testing.assert_allclose(mixedad.gradient(loss, x), numerical_gradient(loss, x), rtol=1e-7)
+    np.testing.assert_allclose(mixedad.map(angle, c, x), np.arctan2(c, x * x + 1.0), rtol=1e-15)
+
+
+def test_math_on_a_0d_array_keeps_its_dtype_as_a_ufunc_does():
+    for dtype in (np.float32, np.float64):
+        result = mixedad.map(lambda t: math.sin(t), np.array(0.5, dtype))
+        assert type(result) is dtype and result == np.sin(np.array(0.5, dtype))
