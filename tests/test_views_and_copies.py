@@ -236,3 +236,29 @@ def test_an_einsum_view_updated_in_place_raises(subscripts):
                       lambda: mixedad.jvp(f, (x,), (np.ones_like(x),))):
         with pytest.raises(mixedad.InPlaceMutationError):
             transform()
+
+
+def test_a_stale_alias_met_in_a_region_gets_the_in_place_error():
+    def f(x):
+        reversed_x = x[::-1]
+        x *= 2.0
+        return np.sum(np.sum(x) * reversed_x)  # reversed_x went stale: NumPy doubled it too
+    for mode in ("auto", "reverse"):
+        with pytest.raises(mixedad.InPlaceMutationError, match="replaced by an in-place operation"):
+            mixedad.gradient(f, np.array([1.0, 2.0, 3.0]), mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_an_in_place_operator_casts_into_the_array_it_updates(mode):
+    # NumPy: y += c computes in float64 and stores float32
+    c = np.array([0.1, 0.2, 0.3])
+
+    def f(x):
+        y = x * 1.0
+        y += c
+        return np.sum(y * y)
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value.dtype == np.float32 and value == f(x.copy())
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, 2 * (x + c.astype(np.float32)), rtol=1e-6)

@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue
-from .errors import (MissingRuleError, UnsupportedOperationError, complex_result_error, error_with_location,
-                     user_location)
+from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
+                     error_with_location, user_location)
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
 from .expressions import ExprNode, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision, reduction_decision)
 from .tape import Step, TapeEntry, borrow, multiply_cotangent, record
-from .traced import Traced
+from .traced import RetiredTraced, Traced, retired_value_error
 
 
 def primal(value: Any) -> Any:
@@ -333,7 +333,9 @@ def _label(ops) -> str:
     return " → ".join(ops)
 
 
-def _mixed_operand_error(prim, arg) -> UnsupportedOperationError:
+def _mixed_operand_error(prim, arg) -> MixedadError:
+    if type(arg) is RetiredTraced:  # a stale alias met in a region: the error reverse mode gives
+        return retired_value_error(skip=3)
     return error_with_location(
         UnsupportedOperationError,
         f"{prim.name} combines a traced value with a {type(arg).__name__}{{where}}. Inside a function given "

@@ -406,6 +406,8 @@ class Traced(RefusesIntegralConversion):
                 "cannot follow that. Write y = y + ... instead.", skip=2)
         from .updates import _retire_views, _write_through
         result = ufunc_binder(ufunc)((self, other), {})
+        if type(result) is Traced and result.dtype != self.dtype:  # NumPy casts into the array it updates:
+            result = result.astype(self.dtype)  # float32 += float64 stays float32
         _retire(self, ufunc)
         if view_of:
             _write_through(view_of, result)
@@ -437,6 +439,18 @@ for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, k
     setattr(Traced, _name, _in_place_method(_name, _instead))
 
 
+def retired_value_error(skip: int) -> InPlaceMutationError:
+    return error_with_location(
+        InPlaceMutationError,
+        "This traced value was replaced by an in-place operation (x += ..., or an assignment "
+        "x[...] = v into the array it is a view of, directly or through other views) and is "
+        "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
+        "that. Write x = x + ... and use the new value, or take the view again after the "
+        "assignment.",
+        skip=skip,
+    )
+
+
 class RetiredTraced(RefusesIntegralConversion):
     """What a traced value becomes after an in-place operator replaced it (or, for a view, after
     an assignment changed the array it views)."""
@@ -444,15 +458,7 @@ class RetiredTraced(RefusesIntegralConversion):
     __slots__ = Traced.__slots__
 
     def _fail(self, *args, **kwargs):
-        raise error_with_location(
-            InPlaceMutationError,
-            "This traced value was replaced by an in-place operation (x += ..., or an assignment "
-            "x[...] = v into the array it is a view of, directly or through other views) and is "
-            "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
-            "that. Write x = x + ... and use the new value, or take the view again after the "
-            "assignment.",
-            skip=2,
-        )
+        raise retired_value_error(skip=3)
 
     def __getattr__(self, name):
         self._fail()
