@@ -276,6 +276,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     if recording is not None:
         trace.program = []
         recording.trace = trace
+    finished = False  # observers (profilers) see calls that return a gradient, not ones that raised
     try:
         inputs = _Inputs(trace, args, numbers, trace_constants=recording is not None and recording.trace_constants)
         if recording is not None:
@@ -329,10 +330,11 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         grads = inputs.gradients(trace.borrowed)
         if has_aux:
             aux = _plain_tree(aux)
+        finished = True
     finally:
         trace.active = False
         release_guards(trace)
-        if observe is not None:
+        if observe is not None and finished:
             observe(trace)
         if not keep_entries:
             # Rules and deferred regions refer back to the trace (through the traced values

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import threading
 import time
 from typing import Any, Callable, Sequence
@@ -172,22 +171,6 @@ def _profile(f, args, argnums, mode, has_aux, repeat, compare, lines) -> Report:
     return report
 
 
-def _raising() -> bool:
-    """Whether the gradient whose ``finally`` calls the observer is propagating an exception.
-
-    The observer runs in that ``finally`` either way; an exception in flight there has the
-    gradient's frame at the head of its traceback. An exception the caller is handling while
-    it calls the gradient (a gradient inside an ``except`` block) shows in ``sys.exc_info()``
-    too, but its traceback starts in the caller's frame."""
-    error = sys.exc_info()[1]
-    if error is None or error.__traceback__ is None:
-        return False
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code is not _differentiate.__code__:
-        frame = frame.f_back
-    return frame is not None and error.__traceback__.tb_frame is frame
-
-
 class Profiling:
     """Collects a ``Report`` for every ``mixedad.gradient``/``value_and_gradient`` call made
     while active, by the thread that entered it, that returned (a call that raised has no
@@ -206,9 +189,9 @@ class Profiling:
     def _observe(self, trace, f) -> None:
         # The observer list is global: gradients of other threads (a data loader, a second
         # session) come here too, and belong to the thread that opened the block only.
-        if threading.get_ident() != self._thread or _raising():
+        if threading.get_ident() != self._thread:
             return
-        # Called from the gradient's ``finally``: raising here would hide the user's own error.
+        # Called from the gradient's ``finally``: a failure of the profiler must not cost the user the gradient.
         try:
             self.reports.append(Report(entries_from_trace(trace), requested_mode=trace.requested,
                                        function=describe_function(f)))
