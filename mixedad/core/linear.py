@@ -25,7 +25,7 @@ import numpy as np
 from .arrays import LeveledValue
 from .errors import MissingRuleError, MixedadError
 from .region import close_region
-from .tape import LEAF_DECISION, Trace, TapeEntry, backward, record, release_guards, unit_seed
+from .tape import LEAF_DECISION, Trace, TapeEntry, backward, one_cotangent, record, release_guards, unit_seed
 from .traced import Traced
 
 _DERIVING: set[int] = set()  # primitives whose missing rule is being derived right now
@@ -140,16 +140,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of {len(value)}"
     return "an array" if hasattr(value, "shape") else type(value).__name__
-
-
-def one_cotangent(ct: Any) -> Any:
-    """A rule's cotangent for its one differentiable argument (or tangent of its one output),
-    also when written as a 1-tuple (JAX's convention): taken as it is, the tuple would be an
-    array with an extra axis, or, to the rule derived from it, no array at all (a zero
-    derivative)."""
-    if type(ct) in (tuple, list) and len(ct) == 1:
-        return ct[0]
-    return ct
 
 
 def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple], seeds: Sequence[Any]) -> list:

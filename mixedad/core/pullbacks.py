@@ -11,8 +11,9 @@ from functools import partial
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
-from .linear import checked_joint_cotangents, one_cotangent, transposed_vjp
+from .linear import checked_joint_cotangents, transposed_vjp
 from .region import primal
+from .tape import one_cotangent
 from .traced import Traced
 
 

@@ -238,6 +238,16 @@ def record(trace: Trace, entry: TapeEntry) -> TapeEntry:
     return entry
 
 
+def one_cotangent(ct: Any) -> Any:
+    """A rule's cotangent for its one differentiable argument (or tangent of its one output),
+    also when written as a 1-tuple (JAX's convention): taken as it is, the tuple would be an
+    array with an extra axis, or, to the rule derived from it, no array at all (a zero
+    derivative)."""
+    if type(ct) in (tuple, list) and len(ct) == 1:
+        return ct[0]
+    return ct
+
+
 def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """Bring a cotangent to ``shape`` and ``dtype``: the one place that unbroadcasts.
 
@@ -256,8 +266,7 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
             ct = sum_over_first_axis(ct) if lead == 1 else ct.sum(axis=tuple(range(lead)))
             return ct if ct.dtype == dtype else ct.astype(dtype)
     else:
-        if type(ct) in (tuple, list) and len(ct) == 1:
-            ct = ct[0]  # a rule's 1-tuple of cotangents (JAX's convention), not an array with an extra axis
+        ct = one_cotangent(ct)
         ct_shape = np.shape(ct)
     if ct_shape == shape and (context_shape is None or context_shape == shape):
         return as_array(ct).astype(dtype, copy=False)
