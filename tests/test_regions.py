@@ -7,6 +7,7 @@ import pytest
 
 import mixedad
 from mixedad import Mode, Reason
+from mixedad.core import compiled
 
 from numerical import numerical_gradient
 
@@ -120,6 +121,46 @@ def test_gradient_of_sum_of_region_does_not_evaluate_the_unused_primal():
     assert counter.calls == 1 and np.isclose(value, np.sum(np.sin(x)))
 
 
+@pytest.mark.parametrize("outer", [
+    lambda s: 0.5 * s, lambda s: s / 7.0, lambda s: -s, lambda s: 3.0 * s - 1.0, lambda s: s * np.float32(2.0)],
+    ids=["half", "divided", "negated", "affine", "float32 scale"])
+@pytest.mark.parametrize("inner", [lambda sin, x: sin(x), lambda sin, x: sin(x) + 2.0 * np.cos(x)],
+                         ids=["chain", "dag"])
+@pytest.mark.parametrize("interpreted", [False, True], ids=["generated", "interpreted"])
+def test_scaling_a_fused_sum_does_not_evaluate_the_unused_primal(outer, inner, interpreted, monkeypatch):
+    # the constant's partial (d(0.5 s)/ds = 0.5) reads only the constant: the sum's value,
+    # a whole fused region, is not needed, here or in a prepared replay
+    if interpreted:  # regions longer than MAX_NODES are walked until their structure recurs
+        monkeypatch.setattr(compiled, "MAX_NODES", 0)
+        monkeypatch.setattr(compiled, "LONG_HOT_AFTER", 10**9)
+    counter = CountingSin()
+    x = np.linspace(0.1, 1, 6)
+    f = lambda x: outer(np.sum(inner(counter.prim, x)))
+    reference = lambda x: outer(np.sum(inner(np.sin, x)))
+    prepared = mixedad.prepare(f, x)  # its tracing call computes the value, to compare replays with
+    for run in (lambda: mixedad.gradient(f, x), lambda: prepared.gradient(x)):
+        before = counter.calls
+        g = run()
+        np.testing.assert_allclose(g, numerical_gradient(reference, x), rtol=1e-7)
+        assert counter.calls == before
+    before = counter.calls
+    value, g = mixedad.value_and_gradient(f, x)
+    assert counter.calls == before + 1 and np.isclose(value, reference(x))
+
+
+def test_a_partial_reading_only_some_arguments_still_gets_the_values_it_reads():
+    # user partials: d/dy (x * exp(y)) = x * exp(y) reads both, d/dx reads y only
+    prim = mixedad.primitive(lambda x, y: x * np.exp(y), elementwise=True)
+    prim.defpartials(lambda x, y: np.exp(y), lambda x, y, out: out)
+    x, y = np.linspace(0.5, 1.5, 4), np.linspace(-1, 1, 4)
+    f = lambda x, y: 0.25 * np.sum(prim(np.sin(x), np.cos(y)) * x)
+    reference = lambda x, y: 0.25 * np.sum(np.sin(x) * np.exp(np.cos(y)) * x)
+    for mode in MODES:
+        gx, gy = mixedad.gradient(f, x, y, argnums=(0, 1), mode=mode)
+        np.testing.assert_allclose(gx, numerical_gradient(lambda x: reference(x, y), x), rtol=1e-6)
+        np.testing.assert_allclose(gy, numerical_gradient(lambda y: reference(x, y), y), rtol=1e-6)
+
+
 def test_values_match_numpy_exactly():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((5, 6)).astype(np.float32)
@@ -222,3 +263,27 @@ def test_math_functions_without_a_numpy_ufunc_use_scipys_rules_in_mapped_functio
 
     expected = (special.digamma(z + 3) * (1 + special.gamma(z + 3)) - 2 / np.sqrt(np.pi) * np.exp(-z * z))
     np.testing.assert_allclose(mixedad.gradient(lambda z: mixedad.sum(f, z), z), expected, rtol=1e-10)
+
+
+def test_partials_count_as_reading_every_argument_they_might_read():
+    import functools
+
+    from mixedad.core.partials import arguments_read
+
+    class Rule:
+        def partial(self, x, y):
+            return y
+
+    def nested(x, y):
+        return (lambda: x)()
+
+    def through_locals(x, y):
+        return locals()["x"]
+
+    assert arguments_read(lambda x, y: y, 2) == (False, True)
+    assert arguments_read(lambda x, y, out: -out / y, 2) == (False, True)
+    assert arguments_read(Rule().partial, 2) == (False, True)
+    assert arguments_read(nested, 2) == (True, False)
+    for opaque in (lambda *args: args[1], np.cos, functools.partial(lambda x, y: y), through_locals):
+        assert arguments_read(opaque, 2) == (True, True)
+    assert arguments_read(lambda x: 2.0, 2) == (True, True)  # fewer parameters than arguments

@@ -228,9 +228,11 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
             keywords = f"c{len(parameters)}"
             parameters.append(keywords)
         names: list[str] = []
-        needs_args = compute[n] or reads[n]
-        if needs_args:
-            for a in argument_names:
+        read_names = None  # the arguments this node's value or partials read, "None" for the others
+        if compute[n] or reads[n] is not None:
+            read_names = argument_names if compute[n] else [a if read else "None"
+                                                            for a, read in zip(argument_names, reads[n])]
+            for a in read_names:
                 if a[0] == "i":
                     writer.used_inputs.add(int(a[1:]))
         value = f"v{n}"
@@ -242,7 +244,7 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
         partials: dict[int, str] = {}
         if want_partials:
             partials = _emit_partials(writer, n, node, value if compute[n] else "None",
-                                      argument_names if needs_args else None, argument_depends, keywords,
+                                      read_names, argument_depends, keywords,
                                       partial_names, unary, position)
             names.extend(name for name in partials.values() if name != "1")
             if writer.scratch:  # the derivatives were only needed for this node's partials

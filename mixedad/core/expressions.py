@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import LeveledValue, all_finite, zero_mask
-from .partials import UfuncOf
+from .partials import UfuncOf, arguments_read
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
@@ -169,18 +169,47 @@ def _arg_slots(args, input_ids) -> tuple:
     return tuple(slots)
 
 
-def _partial_demand(node: ExprNode) -> tuple[bool, bool]:
+def _partial_demand(node: ExprNode) -> tuple[bool, tuple[bool, ...] | None]:
     """Whether the partials this node needs (those of arguments that depend on region
-    inputs) read the node's output, and whether they read argument values."""
+    inputs) read the node's output, and which argument values they read (None: none)."""
     prim = node.prim
+    n_args = len(node.args)
     if prim.tangent_rule is not None:
-        return True, True
-    uses_output = uses_args = False
+        return True, (True,) * n_args
+    uses_output = False
+    reads = [False] * n_args
+    kinds = prim.partial_kinds
     for j, arg in enumerate(node.args):
         if type(arg) in _REGION_VALUES:
             uses_output = uses_output or prim.partial_takes_out[j]
-            uses_args = uses_args or prim.partial_takes_args[j]
-    return uses_output, uses_args
+            if prim.partial_takes_args[j]:
+                for i, read in enumerate(_arguments_read(prim, kinds, j, n_args, node.kwargs)):
+                    reads[i] = reads[i] or read
+    return uses_output, (tuple(reads) if any(reads) else None)
+
+
+def _arguments_read(prim, kinds, j: int, n_args: int, kwargs) -> tuple[bool, ...]:
+    """The arguments the partial with respect to argument ``j`` reads (``_derivative``'s calls)."""
+    if kinds is None or j >= len(kinds) or kinds[j][0] not in (OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT) \
+            or (kwargs and prim.pass_kwargs_to_partials):
+        return (True,) * n_args
+    return arguments_read(kinds[j][1], n_args)
+
+
+def argument_values(node: ExprNode, reads: tuple[bool, ...] | None, below_value=None, values=None) -> list:
+    """The values of the node's arguments that ``reads`` asks for (all, for ``reads`` None),
+    None for the others: a partial that reads only the constant of ``0.5 * s`` does not
+    force the fused region s. ``below_value``: the value of the one node a chain node reads;
+    ``values``: node values by id, in a DAG."""
+    result = []
+    for i, arg in enumerate(node.args):
+        if reads is not None and not reads[i]:
+            result.append(None)
+        elif type(arg) is ExprNode:
+            result.append(below_value if values is None else values[id(arg)])
+        else:
+            result.append(input_value(arg))
+    return result
 
 
 def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: bool = False):
@@ -208,7 +237,7 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
         for node, compute, reads in steps:
             arg_values = None
             if compute or reads:
-                arg_values = [value if type(a) is ExprNode else input_value(a) for a in node.args]
+                arg_values = argument_values(node, None if compute else reads, value)
             value = _node_value(node, arg_values, unary) if compute else None
             if want_partials:
                 partials = _node_partials(node, arg_values, value, {below: partials}, unary, combine)
@@ -220,7 +249,7 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
         key = id(node)
         arg_values = None
         if compute or reads:
-            arg_values = [values[id(a)] if type(a) is ExprNode else input_value(a) for a in node.args]
+            arg_values = argument_values(node, None if compute else reads, values=values)
         out = None
         if compute:
             out = values[key] = _node_value(node, arg_values, unary)
@@ -263,10 +292,10 @@ def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> tuple[bool, 
 
 def demand(order: list[ExprNode], position: dict[int, int], want_value: bool, want_partials: bool):
     """Per node of ``order`` (arguments first; ``position`` maps a node's id to its index):
-    whether to compute its value, whether its partials read its argument values, and the
-    nodes (by index) whose results it is the last to read."""
+    whether to compute its value, which of its argument values its partials read (None:
+    none; see ``_partial_demand``), and the nodes (by index) whose results it is the last to read."""
     compute = [False] * len(order)
-    reads = [False] * len(order)
+    reads: list[tuple[bool, ...] | None] = [None] * len(order)
     compute[-1] = want_value
     last_reader: list[list[int]] = [[] for _ in order]
     seen: set[int] = set()
@@ -277,11 +306,11 @@ def demand(order: list[ExprNode], position: dict[int, int], want_value: bool, wa
                 node.demand = _partial_demand(node)
             uses_output, reads[k] = node.demand
             compute[k] = compute[k] or uses_output
-        needs_args = compute[k] or reads[k]
-        for arg in node.args:
+        node_reads = reads[k]
+        for i, arg in enumerate(node.args):
             if type(arg) is ExprNode:
                 m = position[id(arg)]
-                if needs_args:
+                if compute[k] or node_reads is not None and node_reads[i]:
                     compute[m] = True
                 if m not in seen:  # the last node (in evaluation order) that reads arg
                     seen.add(m)
@@ -295,7 +324,7 @@ def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) ->
     compute = want_value
     for k in range(len(order) - 1, -1, -1):
         node = order[k]
-        reads = False
+        reads = None
         if want_partials:
             demand = node.demand
             if demand is None:
@@ -305,7 +334,9 @@ def _chain_plan(order: list[ExprNode], want_value: bool, want_partials: bool) ->
             compute = compute or demand[0]
             reads = demand[1]
         steps[k] = (node, compute, reads)
-        compute = compute or reads  # the node below is computed if this one reads its arguments
+        # the node below is computed if this one computes its value or its partials read it
+        compute = compute or reads is not None and any(
+            read for read, arg in zip(reads, node.args) if type(arg) is ExprNode)
     return steps
 
 

@@ -5,6 +5,10 @@ importing the primitive machinery that itself depends on regions.
 """
 from __future__ import annotations
 
+import dis
+import inspect
+from typing import Any, Callable
+
 import numpy as np
 
 
@@ -26,3 +30,46 @@ class UfuncOf:
 
     def __repr__(self) -> str:
         return f"UfuncOf({self.ufunc.__name__}{'' if self.scale == 1 else f', {self.scale}'})"
+
+
+_READS: dict[Any, tuple[bool, ...] | None] = {}  # by code object: the parameters its body mentions
+
+
+def arguments_read(partial: Callable, n_args: int) -> tuple[bool, ...]:
+    """Per argument (by position), whether the partial-derivative function ``partial`` may read
+    it: ``lambda x, y: y`` does not read x, so the evaluator need not compute x's value, which
+    may be a whole fused region (``0.5 * np.sum(f(x))``: the constant's partial never needs
+    the sum). A body that mentions a parameter in any way counts as reading it; anything
+    that is not plain Python code (a ufunc, a functools.partial, ``*args``) reads everything."""
+    code = getattr(partial, "__code__", None)
+    if code is None:
+        return (True,) * n_args
+    mentioned = _READS.get(code, False)
+    if mentioned is False:
+        mentioned = _READS[code] = _parameters_mentioned(partial, code)
+    if mentioned is None or len(mentioned) < n_args:
+        return (True,) * n_args
+    return mentioned[:n_args]
+
+
+def _parameters_mentioned(partial: Callable, code) -> tuple[bool, ...] | None:
+    try:
+        parameters = list(inspect.signature(partial).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = []
+    for parameter in parameters:
+        if parameter.kind is parameter.VAR_POSITIONAL or parameter.kind is parameter.VAR_KEYWORD:
+            return None  # the arguments may be read through *args or **kwargs
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD) and parameter.name != "out":
+            positional.append(parameter.name)
+    names: set[str] = set(code.co_cellvars)  # read by a nested function
+    for instruction in dis.get_instructions(code):
+        value = instruction.argval
+        if type(value) is str:
+            names.add(value)
+        elif type(value) is tuple:  # a superinstruction (LOAD_FAST_LOAD_FAST) names two
+            names.update(v for v in value if type(v) is str)
+    if {"locals", "vars", "eval", "exec"} & names:
+        return None
+    return tuple(name in names for name in positional)
