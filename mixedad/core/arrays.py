@@ -100,22 +100,53 @@ def all_finite(value: Any) -> bool:
 
 
 class _NaNWatch(threading.local):
-    """Whether a NumPy operation made a NaN from non-NaN operands (an invalid operation: 0 * inf,
-    inf - inf, 0 / 0) since ``made_nan`` was last cleared, in this thread, under ``SWEEP_ERRSTATE``."""
+    """What NumPy's floating-point error checks saw, in this thread, under ``SWEEP_ERRSTATE`` or
+    ``VALUE_ERRSTATE``: ``made_nan``, whether an operation made a NaN from non-NaN operands (an
+    invalid operation: 0 * inf, inf - inf, 0 / 0) since it was last cleared; ``floating_errors``,
+    NumPy's flags (1 divide by zero, 2 overflow, 4 underflow, 8 invalid) of the errors seen."""
     made_nan = False
+    floating_errors = 0
 
 
 NAN_WATCH = _NaNWatch()
 
 
-def _note_nan(kind: str, flag: int) -> None:
-    NAN_WATCH.made_nan = True
+def _note_error(kind: str, flag: int) -> None:
+    if flag & 8:
+        NAN_WATCH.made_nan = True
+    NAN_WATCH.floating_errors |= flag
 
 
 # The error state of a backward sweep and of a region's partials: partial formulas may divide by
 # zero or overflow where the cotangent will be zero (no warnings), and a NaN made from 0 * inf
-# is noted (NumPy calls ``_note_nan``), so that a region's partials need a look only then.
-SWEEP_ERRSTATE = {"divide": "ignore", "over": "ignore", "invalid": "call", "call": _note_nan}
+# is noted (NumPy calls ``_note_error``), so that a region's partials need a look only then.
+SWEEP_ERRSTATE = {"divide": "call", "over": "call", "invalid": "call", "call": _note_error}
+# A region evaluating its values, later than the user's code asked for them and perhaps outside
+# the user's ``np.errstate``: every error is noted, and then reported as the user's error state
+# at each op asked (``expressions.report_floating_errors``).
+VALUE_ERRSTATE = {**SWEEP_ERRSTATE, "under": "call"}
+
+try:  # NumPy 2 keeps its error state in a context variable: a new object whenever the state changes
+    from numpy._core._ufunc_config import _extobj_contextvar as _ERRSTATE_VARIABLE
+except ImportError:  # pragma: no cover (older NumPy, or a changed private layout: ask NumPy each time)
+    _ERRSTATE_VARIABLE = None
+_errstate_seen: tuple = (None, None)  # (NumPy's state object, its settings as np.errstate takes them)
+
+
+def current_errstate() -> dict:
+    """NumPy's floating-point error settings now, as ``np.errstate(**settings)`` takes them;
+    about 30 ns while the state is unchanged, so that each recorded op can keep the state
+    its values must be computed under."""
+    global _errstate_seen
+    if _ERRSTATE_VARIABLE is None:
+        return {**np.geterr(), "call": np.geterrcall()}
+    token = _ERRSTATE_VARIABLE.get()
+    seen = _errstate_seen
+    if seen[0] is token:
+        return seen[1]
+    settings = {**np.geterr(), "call": np.geterrcall()}
+    _errstate_seen = (token, settings)
+    return settings
 
 
 def finite_array(value: np.ndarray) -> bool:

@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import NAN_WATCH, SWEEP_ERRSTATE, all_finite, finite_array
+from .arrays import NAN_WATCH, SWEEP_ERRSTATE, VALUE_ERRSTATE, all_finite, finite_array
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
-                          demand, input_value, interpret, topological_order)
+                          demand, input_value, interpret, report_floating_errors, topological_order)
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
@@ -59,11 +59,25 @@ def _long_and_cold(key: tuple, n_nodes: int) -> bool:
 
 def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     """``(value or None, partials per region input or None)`` of the region ``root``. Partial
-    formulas may divide by zero where the cotangent will be zero: those warnings are off."""
-    if want_partials:
-        with np.errstate(**SWEEP_ERRSTATE):
-            return evaluate_unguarded(root, want_value, want_partials)
-    return evaluate_unguarded(root, want_value, want_partials)
+    formulas may divide by zero where the cotangent will be zero: those warnings are off. The
+    values' floating-point errors are noted, and reported as the user's error state at each op
+    asked for (``report_floating_errors``): a region runs later than the code that recorded it."""
+    if not want_value:
+        if want_partials:
+            with np.errstate(**SWEEP_ERRSTATE):
+                return evaluate_unguarded(root, want_value, want_partials)
+        return None, None
+    outer_errors = NAN_WATCH.floating_errors  # a region evaluated while another reads its value
+    NAN_WATCH.floating_errors = 0
+    try:
+        with np.errstate(**VALUE_ERRSTATE):
+            result = evaluate_unguarded(root, want_value, want_partials)
+        errors = NAN_WATCH.floating_errors
+    finally:
+        NAN_WATCH.floating_errors = outer_errors
+    if errors:
+        report_floating_errors(root, errors)
+    return result
 
 
 def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
@@ -79,9 +93,12 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     """
     if not want_partials:
         return _evaluate(root, want_value, want_partials)
+    outer_nan = NAN_WATCH.made_nan  # a region evaluated while another reads its value
     NAN_WATCH.made_nan = False
     result = _evaluate(root, want_value, want_partials)
-    if (NAN_WATCH.made_nan or root.unbounded) and not all(_finite_partial(p) for p in result[1]):
+    made_nan = NAN_WATCH.made_nan
+    NAN_WATCH.made_nan = outer_nan or made_nan
+    if (made_nan or root.unbounded) and not all(_finite_partial(p) for p in result[1]):
         return interpret(root, want_value, want_partials, zero_wins=True)
     return result
 

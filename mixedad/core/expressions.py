@@ -35,7 +35,8 @@ class ExprNode:
     (region inputs) or constants; ``inputs`` is the ordered tuple of region inputs below."""
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
-                 "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key", "unbounded")
+                 "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key", "unbounded",
+                 "errstate")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -62,6 +63,8 @@ class ExprNode:
         # whether a partial in the region up to here can be infinite at a finite input (sqrt at 0):
         # then a zero partial times it is 0 * inf, and evaluation checks for it (set by extend_region)
         self.unbounded = prim.unbounded_partials
+        # NumPy's error state when the op was recorded, if not the differentiating call's (Trace.errstate)
+        self.errstate: dict | None = None
 
 
 def chain_key(root: ExprNode) -> tuple[tuple, tuple]:
@@ -386,6 +389,30 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary, combine=Non
             previous = total[index]
             total[index] = d if previous is None else previous + d
     return total
+
+
+_ERROR_FLAGS = ((1, "divide"), (2, "over"), (4, "under"), (8, "invalid"))
+
+
+def report_floating_errors(root: ExprNode, flags: int) -> None:
+    """Floating-point errors (NumPy's ``flags``) happened while the region ``root`` was
+    evaluated, under ``VALUE_ERRSTATE``, maybe long after its ops were recorded: compute its
+    values again, each op under the error state the user's code had when it was recorded, so
+    that ``np.errstate(all="raise")`` raises and the default state warns as NumPy itself would.
+    The errors may have come from partial-derivative formulas instead (sqrt's at 0): then
+    this pass finds nothing to report."""
+    order = topological_order(root)
+    trace = getattr(root.inputs[0], "_trace", None) if root.inputs else None
+    caller = getattr(trace, "errstate", None) or {}  # the state of the call that differentiates
+    states = [node.errstate or caller for node in order]
+    flagged = [name for bit, name in _ERROR_FLAGS if flags & bit]
+    if all(state.get(name, "ignore") == "ignore" for state in states for name in flagged):
+        return
+    values: dict[int, Any] = {}
+    for node, state in zip(order, states):
+        arg_values = [values[id(a)] if type(a) is ExprNode else input_value(a) for a in node.args]
+        with np.errstate(**state):
+            values[id(node)] = node.prim.fn(*arg_values, **node.kwargs)
 
 
 # How the evaluator calls a partial (``Primitive.partial_kinds``, one per argument).

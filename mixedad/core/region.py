@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue
+from .arrays import ARRAY_TYPES, LeveledValue, current_errstate
 from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
                      error_with_location, user_location)
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
@@ -226,6 +226,9 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     if others or shape is None:
         shape = broadcast_shape(args)  # lists, NumPy scalars, ...: NumPy's rules
     node = ExprNode(prim, node_args, kwargs, inputs, shape, decision, location)
+    errstate = current_errstate()
+    if errstate is not trace.errstate and errstate != trace.errstate:  # set inside the user's function
+        node.errstate = errstate
     if not node.unbounded and below is not None:
         node.unbounded = below.unbounded if below is not False else any(
             type(arg) is ExprNode and arg.unbounded for arg in node_args)

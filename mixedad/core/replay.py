@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .arrays import current_errstate
 from .compiled_program import compile_program
 from .region import primal
 from .tape import Step, TapeEntry, Trace, backward, unit_seed
@@ -105,6 +106,7 @@ class Program:
             want_value: bool, read: Callable[[], None] | None = None) -> tuple[Any, list[Any]]:
         """``(value or None, cotangents of the active leaves)`` at the given input values;
         ``read`` is called before the values are released (to read other outputs)."""
+        self.trace.errstate = current_errstate()  # the regions' values report errors as this call's state asks
         if self.compiled is None and not self.interpreted_only:
             self._runs += 1
             if self._runs > 1:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .arrays import (LEVELS, PLAIN_TYPES, SWEEP_ERRSTATE, LeveledValue, all_finite, apply_linear, as_array,
-                     finite_array, sum_over_first_axis, zero_mask)
+                     current_errstate, finite_array, sum_over_first_axis, zero_mask)
 from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
 from .modes import Decision, Mode, Reason
 
@@ -27,7 +27,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "guarded", "program", "leading_inputs", "retired", "view_bases", "__weakref__")
+                 "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -54,6 +54,10 @@ class Trace:
         # How many entries at the start of the tape are inputs: they have no reverse rule, so
         # the backward sweep stops before them (their cotangents are complete by then).
         self.leading_inputs = 0
+        # NumPy's error state when the differentiation was called (a prepared gradient's replay
+        # updates it): the state a region's values are checked under, unless the user's code
+        # had set another when it recorded the op (``expressions.report_floating_errors``)
+        self.errstate = current_errstate()
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"

@@ -1,0 +1,97 @@
+"""NumPy's floating-point error state (``np.errstate``, warnings) holds for values mixedad
+computes late: a fused region's values are evaluated after the user's code recorded them,
+perhaps outside the ``with np.errstate(...)`` block that was active then."""
+import warnings
+
+import numpy as np
+import pytest
+
+import mixedad
+
+MODES = ("auto", "reverse", "forward")
+x_with_zero = np.array([0.0, 1.0, 2.0])
+
+
+def log_sum(x):
+    return np.sum(np.log(x) * 2.0)
+
+
+def log_sum_raising_inside(x):
+    with np.errstate(divide="raise"):
+        y = np.log(x)
+    return np.sum(y * 2.0)  # the region's values are computed after the with block
+
+
+def log_scaled(x):
+    return 0.5 * np.sum(np.log(x) + x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_errstate_raise_around_the_call_raises_as_numpy_does(mode):
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError, match="divide by zero"):
+        log_sum(x_with_zero)  # what NumPy itself does
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError, match="divide by zero"):
+        mixedad.value_and_gradient(log_sum, x_with_zero, mode=mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", [log_sum_raising_inside, log_scaled], ids=["inside", "scaled"])
+def test_errstate_raise_inside_the_function_raises_after_the_block_ends(mode, f):
+    if f is log_scaled:
+        with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+            mixedad.value_and_gradient(f, x_with_zero, mode=mode)
+    else:
+        with pytest.raises(FloatingPointError, match="divide by zero"):
+            mixedad.value_and_gradient(f, x_with_zero, mode=mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_default_error_state_warns_for_values_and_ignore_is_honoured(mode):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, grad = mixedad.value_and_gradient(log_sum, x_with_zero, mode=mode)
+    assert value == -np.inf and np.isinf(grad[0])
+    assert any(issubclass(w.category, RuntimeWarning) and "divide by zero" in str(w.message) for w in caught)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(divide="ignore"):
+        warnings.simplefilter("always")
+        mixedad.value_and_gradient(log_sum, x_with_zero, mode=mode)
+    assert not caught
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_errors_only_in_partial_formulas_do_not_warn(mode):
+    # sqrt(0) is fine; its partial 0.5 / sqrt(0) divides by zero, which NumPy never computes
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="raise"):
+        warnings.simplefilter("always")
+        value, grad = mixedad.value_and_gradient(lambda x: np.sum(np.sqrt(x)), x_with_zero, mode=mode)
+    assert not caught and value == np.sum(np.sqrt(x_with_zero)) and grad[0] == np.inf
+
+
+def test_overflow_and_invalid_are_reported_like_divide():
+    x = np.array([1.0, 1000.0])
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+        mixedad.value_and_gradient(lambda x: np.sum(np.exp(x) * 2.0), x)
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError, match="invalid"):
+        mixedad.value_and_gradient(lambda x: np.sum(np.sqrt(x - 2.0) * 2.0), x)
+
+
+def test_an_error_call_handler_is_called_as_numpy_would():
+    seen = []
+    with np.errstate(divide="call", call=lambda kind, flag: seen.append(kind)):
+        mixedad.value_and_gradient(log_sum, x_with_zero)
+    assert seen == ["divide by zero"]
+
+
+def test_a_prepared_gradient_checks_values_under_the_state_of_each_call():
+    prepared = mixedad.prepare(log_sum, np.ones(3))
+    for _ in range(3):  # recorded, then replayed (interpreted, then compiled)
+        with np.errstate(divide="raise"), pytest.raises(FloatingPointError, match="divide by zero"):
+            prepared.value_and_gradient(x_with_zero)
+        with warnings.catch_warnings(record=True) as caught, np.errstate(divide="ignore"):
+            warnings.simplefilter("always")
+            value, _ = prepared.value_and_gradient(x_with_zero)
+        assert value == -np.inf and not caught
+    inside = mixedad.prepare(log_sum_raising_inside, np.ones(3))
+    for _ in range(3):  # the function's own errstate block is part of what was recorded
+        with np.errstate(divide="ignore"), pytest.raises(FloatingPointError, match="divide by zero"):
+            inside.value_and_gradient(x_with_zero)
