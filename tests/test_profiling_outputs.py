@@ -84,7 +84,7 @@ EXPECTED_SUMMARY_KEYS = {"requested_mode", "n_entries", "n_inputs", "entries_by_
                          "entry_backward_seconds", "saved_bytes", "peak_bytes", "n_calls"}
 EXPECTED_ENTRY_KEYS = {"index", "label", "ops", "mode", "reason", "n_partials", "shape", "dtype",
                        "saved_bytes", "backward_bytes", "forward_seconds", "backward_seconds",
-                       "locations", "parents", "count", "shared_bytes"}
+                       "locations", "parents", "count", "shared_bytes", "output_shapes", "output_dtypes"}
 EXPECTED_LINE_KEYS = {"filename", "lineno", "source", "hits", "forward_seconds", "backward_seconds",
                       "modes", "entries"}
 

@@ -12,7 +12,7 @@ import os
 
 from ..core.modes import Mode
 from .report import EntryReport, LineStat, Report
-from .text import (LINE_CAVEAT, display_path, format_bytes, format_seconds, format_shape, held_text, saving_text, share,
+from .text import (LINE_CAVEAT, display_path, entry_shape, format_bytes, format_seconds, held_text, saving_text, share,
                    shown_entries, summary_lines)
 
 COLOURS = {Mode.DUAL: "#2f9e44", Mode.REVERSE: "#1971c2", Mode.PER_ELEMENT: "#e8590c", Mode.LEAF: "#868e96"}
@@ -130,7 +130,7 @@ def _entry_rows(entries: list[EntryReport]) -> str:
                             for loc in e.locations)
         rows.append(
             f"<tr><td class=num>{e.index}</td><td><code>{_e(e.label)}</code></td><td>{_badge(e.mode)}</td>"
-            f"<td class=num>{e.n_partials or ''}</td><td>{_e(format_shape(e.shape))}</td><td>{_e(e.dtype or '')}</td>"
+            f"<td class=num>{e.n_partials or ''}</td><td>{_e(entry_shape(e))}</td><td>{_e(e.dtype or '')}</td>"
             f"<td class=num>{_e(held_text(e))}</td><td class=num>{_e(format_seconds(e.forward_seconds))}</td>"
             f"<td class=num>{_e(format_seconds(e.backward_seconds))}</td><td class=num>{e.count}</td>"
             f"<td>{where}</td><td class=reason>{_e(e.reason.value)}</td></tr>")

@@ -29,7 +29,10 @@ class EntryReport:
     its backward step, of which ``shared_bytes`` an earlier entry keeps too (the summary counts
     an array once, with the first entry that holds it, which is also the last one freed);
     ``backward_bytes`` what its backward step materialises on top (the partials of a fused
-    reduction, evaluated only then: an upper-bound estimate).
+    reduction, evaluated only then: an upper-bound estimate). An op with several outputs (an
+    SVD, ``np.split``) has ``shape`` None and one shape and dtype per output in
+    ``output_shapes`` and ``output_dtypes`` (empty for one output); ``dtype`` is their common
+    dtype, or the distinct ones joined with commas.
     """
 
     index: int
@@ -48,6 +51,8 @@ class EntryReport:
     parents: tuple[int, ...] = ()
     count: int = 1
     shared_bytes: int = 0
+    output_shapes: tuple[tuple, ...] = ()
+    output_dtypes: tuple[str, ...] = ()
 
     @property
     def own_bytes(self) -> int:
@@ -71,7 +76,7 @@ class EntryReport:
 
     def signature(self) -> tuple:
         """What identifies the entry across calls of the same program."""
-        return (self.ops, self.mode, self.reason, self.locations, self.shape, self.dtype)
+        return (self.ops, self.mode, self.reason, self.locations, self.shape, self.dtype, self.output_shapes)
 
 
 @dataclass(frozen=True)
@@ -240,28 +245,47 @@ def _nbytes(shape, dtype) -> int:
         return 0
 
 
-def entry_report(entry, shared_bytes: int = 0) -> EntryReport:
-    """An ``EntryReport`` of a core ``TapeEntry`` (read only)."""
+def entry_report(entry, shared_bytes: int = 0, reported=None) -> EntryReport:
+    """An ``EntryReport`` of a core ``TapeEntry`` (read only); ``parents`` lists only the
+    indices in ``reported``, if given (the entries of the report)."""
     backward_bytes = 0
     if entry.decision.reason is Reason.REDUCTION_FUSED and entry.context_shape is not None and entry.dtype is not None:
         backward_bytes = entry.n_partials * _nbytes(entry.context_shape, entry.dtype)
-    parents = tuple(p[0].index for p in entry.parents if p is not None)
+    parents = tuple(p[0].index for p in entry.parents
+                    if p is not None and (reported is None or p[0].index in reported))
+    output_shapes = tuple(getattr(entry, "output_shapes", ()))
+    output_dtypes = tuple(str(d) for d in getattr(entry, "output_dtypes", ()))
+    dtype = str(entry.dtype) if entry.dtype is not None else None
+    if output_dtypes and dtype is None:
+        dtype = ", ".join(dict.fromkeys(output_dtypes))
     return EntryReport(entry.index, entry.label or "", tuple(entry.ops), entry.decision.mode,
                        entry.decision.reason, entry.n_partials,
-                       tuple(entry.shape) if entry.shape is not None else None,
-                       str(entry.dtype) if entry.dtype is not None else None,
+                       tuple(entry.shape) if entry.shape is not None else None, dtype,
                        int(entry.saved_bytes if entry.held is None else sum(entry.held.values())),
                        tuple(loc for loc in entry.locations if loc is not None),
                        float(entry.forward_seconds), float(entry.backward_seconds), backward_bytes, parents,
-                       shared_bytes=shared_bytes)
+                       shared_bytes=shared_bytes, output_shapes=output_shapes, output_dtypes=output_dtypes)
+
+
+def is_constant_leaf(entry, trace) -> bool:
+    """A leaf of the tape that is no differentiated input: an array made inside the function
+    like a traced one (``y = np.zeros_like(x)``, so that ``y[i] = ...`` can write traced values
+    into it). The differentiated inputs are the tape's first ``leading_inputs`` entries."""
+    return entry.decision.mode is Mode.LEAF and entry.index >= getattr(trace, "leading_inputs", 0)
 
 
 def entries_from_trace(trace) -> list[EntryReport]:
+    """The report's entries: every tape entry but constant leaves (``is_constant_leaf``),
+    which are neither inputs nor operations. Held arrays are keyed by id: every array an entry
+    holds is alive from its recording until the backward pass starts, so two ids recorded
+    during the forward pass are equal only for the same array."""
     seen: set = set()  # ids of the arrays earlier entries hold: all alive until the backward pass
+    kept = [entry for entry in trace.entries if not is_constant_leaf(entry, trace)]
+    reported = {entry.index for entry in kept}
     reports = []
-    for entry in trace.entries:
+    for entry in kept:
         held = entry.held or {}
-        reports.append(entry_report(entry, sum(n for key, n in held.items() if key in seen)))
+        reports.append(entry_report(entry, sum(n for key, n in held.items() if key in seen), reported))
         seen.update(held)
     return reports
 
@@ -366,6 +390,7 @@ def _entry_dict(e: EntryReport) -> dict:
         "forward_seconds": e.forward_seconds, "backward_seconds": e.backward_seconds,
         "locations": [_location_dict(loc) for loc in e.locations], "parents": list(e.parents),
         "count": e.count, "shared_bytes": e.shared_bytes,
+        "output_shapes": [list(shape) for shape in e.output_shapes], "output_dtypes": list(e.output_dtypes),
     }
 
 
@@ -377,7 +402,9 @@ def _entry_from(d: dict) -> EntryReport:
         saved_bytes=d["saved_bytes"], backward_bytes=d["backward_bytes"],
         forward_seconds=d["forward_seconds"], backward_seconds=d["backward_seconds"],
         locations=tuple(SourceLocation(**loc) for loc in d["locations"]),
-        parents=tuple(d["parents"]), count=d["count"], shared_bytes=d.get("shared_bytes", 0))
+        parents=tuple(d["parents"]), count=d["count"], shared_bytes=d.get("shared_bytes", 0),
+        output_shapes=tuple(tuple(shape) for shape in d.get("output_shapes", ())),
+        output_dtypes=tuple(d.get("output_dtypes", ())))
 
 
 _SUMMARY_KEYS = ("requested_mode", "n_entries", "n_inputs", "entries_by_mode", "n_fused_ops",

@@ -55,6 +55,13 @@ def format_shape(shape) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
+def entry_shape(e: EntryReport) -> str:
+    """The shape column: the output's shape, or each output's for an op with several."""
+    if e.shape is None and e.output_shapes:
+        return ", ".join(format_shape(shape) for shape in e.output_shapes)
+    return format_shape(e.shape)
+
+
 def _mode_counts(summary: Summary) -> str:
     parts = [f"{n} {mode}" for mode, n in summary.entries_by_mode.items() if n and mode != Mode.LEAF.value]
     return ", ".join(parts) if parts else "none"
@@ -127,7 +134,7 @@ def entry_table(report: Report) -> list[str]:
     entries, hidden = shown_entries(report)
     for e in entries:
         row = [str(e.index), e.label or " → ".join(e.ops), e.mode.value, str(e.n_partials) if e.n_partials else "",
-               format_shape(e.shape), e.dtype or "", held_text(e),
+               entry_shape(e), e.dtype or "", held_text(e),
                format_seconds(e.forward_seconds), format_seconds(e.backward_seconds)]
         row += [str(e.count)] if counted else []
         row += [e.where, e.reason.value]

@@ -1,0 +1,50 @@
+"""What an instrumented trace records of a general primitive's tape entry for the profiler:
+its forward time, its outputs' shapes and dtypes, and the memory its reverse rule keeps alive.
+
+Only instrumented traces (``Trace.instrumented``) call these; the profiler (``mixedad.profiler``)
+reads the results off the finished tape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def memory_owner(array: np.ndarray) -> np.ndarray:
+    """The array whose memory ``array`` uses: itself, or the last ndarray of its ``base`` chain
+    (a view keeps that one alive)."""
+    while type(array.base) is np.ndarray or isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def held_bytes(values) -> dict:
+    """Bytes by array id of the memory that ``values`` (what a reverse rule keeps) keep alive:
+    an array that owns its memory counts its own bytes; a view counts nothing of its own but
+    keeps its owner alive, which counts (once, under the owner's id: the profiler then counts
+    an array held by several entries, directly or through views, once). Shape-only stand-ins,
+    numbers and other objects hold no array memory."""
+    held = {}
+    for value in values:
+        if isinstance(value, np.ndarray):
+            owner = memory_owner(value)
+            held[id(owner)] = owner.nbytes
+        elif type(value) is tuple or type(value) is list:
+            held.update(held_bytes(value))
+    return held
+
+
+def record_general(entry, prim, seconds, arg_values, traced_positions, outs, kwargs) -> None:
+    """Fill in what the profiler reports of a general primitive's entry: ``forward_seconds``,
+    ``held`` (the arrays its rule keeps: a rule that reads only shapes, ``reverse_reads_values``
+    False, keeps stand-ins of its traced arguments and results instead) and, for several
+    outputs (``outs``), ``output_shapes`` and ``output_dtypes``, one per output."""
+    entry.forward_seconds = seconds
+    if prim.reverse_reads_values:
+        kept = list(arg_values) + list(outs)
+    else:
+        kept = [v for j, v in enumerate(arg_values) if j not in traced_positions]
+    kept.extend(kwargs.values())
+    entry.held = held_bytes(kept)
+    if entry.n_outputs > 1 or prim.multiple_outputs:
+        entry.output_shapes = tuple(tuple(np.shape(o)) for o in outs)
+        entry.output_dtypes = tuple(np.result_type(o) for o in outs)
