@@ -20,8 +20,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .core.linear import add_tangents
 from .core.primitive import Primitive
 from .core.pytree import flatten, unflatten
+from .core.tape import one_cotangent
 from .transforms import jvp
 from .rules.table import Domain
 from .checking_support import (FIRST_ORDER_STEP, SECOND_ORDER_STEP, SECOND_ORDER_TOLERANCE, _ENGINE_MODE, _EPS,
@@ -184,26 +186,44 @@ def _compare_auto_with_reverse(name, loss, args, slots: _Slots, tolerance) -> No
                 f"{rtol:g} (relative to the largest entry, {scale:.3g}).")
 
 
-def _apply_jvp(prim, args, out, tangents: dict):
-    """The primitive's forward rule at ``args`` for tangents on some positions (others zero)."""
+def _apply_jvp(prim, args, out, tangents: dict) -> list:
+    """The primitive's forward rule at ``args`` for tangents on some positions (others zero), as
+    the engine reads it (``core.linear.jvp_of``): one tangent per output, None for a zero one."""
     positions = prim.differentiable_positions(len(args))
     if prim.joint_jvp:
         full = tuple(np.asarray(tangents.get(j, np.zeros(np.shape(args[j])))).astype(_leaf_dtype(args[j]))
                      if _is_float_leaf(args[j]) else None for j in positions)
-        return prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args)
-    total = None
-    for j, rule in zip(positions, prim.jvp_rules):
-        if j in tangents and rule is not None:
-            term = rule(np.asarray(tangents[j]).astype(_leaf_dtype(args[j])), out, *args)
-            total = term if total is None else total + term
-    return total
+        total = prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args)
+        total = total if prim.multiple_outputs else one_cotangent(total)
+    else:
+        total = None
+        for j, rule in zip(positions, prim.jvp_rules):
+            if j in tangents and rule is not None:
+                term = rule(np.asarray(tangents[j]).astype(_leaf_dtype(args[j])), out, *args)
+                total = add_tangents(total, _output_tangents(prim, out, term))
+    return _output_tangents(prim, out, total)
+
+
+def _output_tangents(prim, out, tangent) -> list:
+    """A forward rule's result as one tangent per output (None: zero), or AssertionError."""
+    if not prim.multiple_outputs:
+        return [one_cotangent(tangent)]
+    if tangent is None:
+        return [None] * len(out)
+    if not isinstance(tangent, (tuple, list)) or len(tangent) != len(out):
+        kind = f"a {type(tangent).__name__} of {len(tangent)}" if isinstance(tangent, (tuple, list)) else "an array"
+        raise AssertionError(
+            f"check_grads({prim.name}): the forward rule (jvp) returns {kind}; a primitive with "
+            f"multiple_outputs=True needs a tuple of {len(out)} tangents, one per output (None for a zero one).")
+    return list(tangent)
 
 
 def _check_jvp_rule(prim, args, slots: _Slots, cotangents, directions, expected, tolerance, seed):
     with np.errstate(all="ignore"):
         out = prim.fn(*args)
-        tangent_out = _apply_jvp(prim, args, out, {n: directions[n, 0] for n in slots.argnums})
-    products = [np.asarray(leaf, np.float64) * u for leaf, u in zip(flatten(tangent_out)[0], cotangents)
+        tangent_out = _raised(f"check_grads({prim.name})", "the forward rule (jvp)", lambda: _apply_jvp(
+            prim, args, out, {n: directions[n, 0] for n in slots.argnums}))
+    products = [np.asarray(leaf, np.float64) * u for leaf, u in zip(tangent_out, cotangents)
                 if u is not None and leaf is not None]
     got = float(sum(np.sum(p) for p in products))
     want = sum(expected[slot][0] for slot in slots.slots)
@@ -304,6 +324,12 @@ def _float32_copy(value: Any) -> Any:
     return np.float32(value) if isinstance(value, np.generic) else np.asarray(value, np.float32)
 
 
+def _is_float_output(value: Any) -> bool:
+    """Whether a primitive's output is differentiated: integer and boolean outputs are not."""
+    return np.result_type(value).kind == "f" if isinstance(value, (np.ndarray, np.generic)) else not isinstance(
+        value, (bool, int))
+
+
 def _keeps_float32(value: Any) -> bool:
     if value is None or isinstance(value, (int, float)) and not isinstance(value, (bool, np.generic)):
         return True  # Python numbers are weak: they take the array's dtype (np.float64, a float subclass, is not)
@@ -333,7 +359,7 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
         out = prim.fn(*args32)
     outs = list(out) if prim.multiple_outputs else [out]
     for slot, o in enumerate(outs):
-        if not _keeps_float32(o):
+        if _is_float_output(o) and not _keeps_float32(o):  # integer outputs are not differentiated
             raise AssertionError(
                 f"check_grads({name}): the primitive returns {np.asarray(o).dtype} for float32 "
                 f"inputs{f' (output {slot})' if len(outs) > 1 else ''}: float32 must stay float32.")
@@ -372,7 +398,9 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
                     value = call("partial derivative", prim.partial, j, args32, out, {})
                     check("partial derivative", j, value, np.shape(out), "output")
         if prim.vjp_rules is not None and positions:
-            g = [np.asarray(rng.standard_normal(np.shape(o))).astype(np.float32) for o in outs]
+            # as the engine: a zero cotangent of their own dtype for outputs that are not floating point
+            g = [np.asarray(rng.standard_normal(np.shape(o))).astype(np.float32) if _is_float_output(o)
+                 else np.zeros_like(o) for o in outs]
             g = tuple(g) if prim.multiple_outputs else g[0]
             if prim.joint_vjp:
                 cotangents = call("reverse rule (vjp)", prim.vjp_rules[0], g, out, *args32)
@@ -386,14 +414,16 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
             tangents = {j: rng.standard_normal(np.shape(args32[j])) for j in positions}
             tangent_out = call("forward rule (jvp)", _apply_jvp, prim, args32, out, tangents)
             label = positions[0] if len(positions) == 1 else positions
-            for o, leaf in zip(outs, flatten(tangent_out)[0]):
-                check("forward rule (jvp)", label, leaf, np.shape(o), "output")
+            for o, leaf in zip(outs, tangent_out):
+                if _is_float_output(o):
+                    check("forward rule (jvp)", label, leaf, np.shape(o), "output")
 
 
 # --- check_rule -------------------------------------------------------------------------------
 def _draw_values(rng, domain: Domain, shape: tuple, dtype: np.dtype) -> np.ndarray:
     if domain.integer:
-        return np.asarray(rng.integers(int(np.ceil(domain.low)), int(np.floor(domain.high)) + 1, size=shape))
+        return np.asarray(rng.integers(int(np.ceil(domain.low)), int(np.floor(domain.high)) + 1, size=shape),
+                          domain.integer_dtype(dtype))
     low, high = float(domain.low), float(domain.high)
     x = rng.uniform(low, high, size=shape)
     margin = 0.05 * (high - low)

@@ -26,9 +26,9 @@ import numpy as np
 
 from .core.arrays import LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array, zero_mask
 from .core.dispatch import function_handler
-from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MixedadError, NonDifferentiableError,
-                          UnsupportedAttributeError, complex_result_error, converted_by_numpy, error_with_location,
-                          numpy_function_entered)
+from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
+                          NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
+                          describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
@@ -236,18 +236,20 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                     InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
                     "received a value carrying a tangent{where}.", skip=1)
         out = call(prim, primals, kwargs)
+        if type(out) is not np.ndarray or out.dtype.kind != "f":
+            refuse_output(prim, out)  # a dict, None, a complex value: as the reverse mode refuses them
         chunk = self.chunk
-        if prim.elementwise:
-            # partial formulas at singular points (1 / y at 0) and 0 * inf, which multiply_cotangent
-            # resolves: NumPy's warnings are for the user's values, not for these
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                tangent = _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
-        elif chunk is None:
-            tangent = jvp_of(prim, primals, tangents, out, kwargs)
-        else:  # a general rule takes one tangent: once per chunk member
-            parts = [jvp_of(prim, primals, [None if t is None else t[i] for t in tangents], out, kwargs)
-                     for i in range(chunk)]
-            tangent = _stack(parts, out, prim.multiple_outputs)
+        try:
+            tangent = _tangent(prim, primals, tangents, out, kwargs, chunk)
+        except MissingRuleError as error:
+            _explain_missing_rule(prim, tangents)  # raises naming the user's line, if the rule is this one's
+            _add_rule_note(error, prim)
+            raise
+        except MixedadError:
+            raise
+        except Exception as error:  # a rule failed: say which one, and where it was called (as the reverse sweep does)
+            _add_rule_note(error, prim)
+            raise
         if prim.multiple_outputs:
             tangent = tangent if tangent is not None else [None] * len(out)
             results = [wrap(o, t, level, chunk, prim.name) for o, t in zip(out, tangent)]
@@ -298,6 +300,67 @@ class StaleDual(ForwardDual):
             "This view was taken of an array before an assignment x[...] = v changed that array, "
             "and is used again{where}. NumPy would show it the change; mixedad cannot follow that. "
             "Take the view again after the assignment.", skip=1)
+
+
+def _tangent(prim, primals, tangents, out, kwargs, chunk):
+    if prim.elementwise:
+        # partial formulas at singular points (1 / y at 0) and 0 * inf, which multiply_cotangent
+        # resolves: NumPy's warnings are for the user's values, not for these
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
+    if chunk is None:
+        return jvp_of(prim, primals, tangents, out, kwargs)
+    # a general rule takes one tangent: once per chunk member
+    parts = [jvp_of(prim, primals, [None if t is None else t[i] for t in tangents], out, kwargs)
+             for i in range(chunk)]
+    return _stack(parts, out, prim.multiple_outputs)
+
+
+def _explain_missing_rule(prim, tangents) -> None:
+    """The forward-mode counterpart of ``core.primitive._explain_missing_rule``: a rule this
+    primitive lacks for an argument that carries a tangent, named with the user's line."""
+    wanted = [j for j, t in enumerate(tangents) if t is not None]
+    if prim.elementwise:
+        specs = prim.partial_specs
+        if specs is None and prim.tangent_rule is None:
+            raise error_with_location(
+                MissingRuleError, f"{prim.name} is an elementwise primitive without partial derivatives{{where}}: "
+                f"give one per argument with @{prim.name}.defpartials (see docs/rules.md).", skip=2)
+        for j in wanted if prim.tangent_rule is None else ():
+            if j >= len(specs) or specs[j] is None:
+                raise error_with_location(
+                    MissingRuleError, f"{prim.name} has no partial derivative for argument {j}{{where}}, which "
+                    f"carries a tangent; give one in @{prim.name}.defpartials (None marks an argument that is "
+                    "never differentiated).", skip=2)
+        return
+    if prim.forward_rule is None:
+        raise error_with_location(
+            MissingRuleError, f"primitive {prim.name} has no forward rule (jvp){{where}}, and no reverse rule "
+            f"(vjp) to derive one from; define one with @{prim.name}.defjvp or @{prim.name}.defvjp.", skip=2)
+    if prim.forward_rule not in ("jvp", "transposed vjp") or prim.joint_jvp or (
+            prim.jvp_rules is None and prim.joint_vjp):
+        return
+    rules = prim.jvp_rules if prim.jvp_rules is not None else prim.vjp_rules
+    positions = prim.differentiable_positions(len(tangents))
+    for k, j in enumerate(positions):
+        if j in wanted and (k >= len(rules) or rules[k] is None):
+            kind = ("forward rule (jvp)" if prim.jvp_rules is not None else
+                    "reverse rule (vjp), from which its forward rule would be derived,")
+            raise error_with_location(
+                MissingRuleError, f"primitive {prim.name} has no {kind} for argument {j}{{where}}; "
+                f"give one in @{prim.name}.{'defjvp' if prim.jvp_rules is not None else 'defvjp'}.", skip=2)
+
+
+def _add_rule_note(error: Exception, prim) -> None:
+    """Name the forward rule that failed and the user's line (once: the innermost rule)."""
+    notes = getattr(error, "__notes__", ())
+    if any(note.startswith("mixedad: in the forward rule") for note in notes):
+        return
+    note = f"mixedad: in the forward rule of {prim.name}{describe_location(user_location(2))}"
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10
+        error.args = (f"{error} ({note})",) + error.args[1:]
 
 
 def _mark_aliased(results, args, level, view_of=True) -> None:

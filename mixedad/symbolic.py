@@ -256,11 +256,11 @@ def _fold_constants(expr):
         lambda e: sp.Float(e.evalf(17), 17))
 
 
-def _trace(fn: Callable, names: Sequence[str]):
+def _trace(fn: Callable, names: Sequence[str], keywords: Mapping[str, Any] | None = None):
     sp = _sympy()
     symbols = tuple(sp.Symbol(n, real=True) for n in names)
     try:
-        result = fn(*[Symbolic(s) for s in symbols])
+        result = fn(*[Symbolic(s) for s in symbols], **(keywords or {}))
     except SymbolicTraceError as error:
         raise SymbolicTraceError(f"derive_partials({_name(fn)}): {error}") from error
     if isinstance(result, tuple):
@@ -298,6 +298,65 @@ def _compile(expr, symbols, output, label: str):
     function.__qualname__ = function.__name__
     function.__doc__ = f"{label}: {expr} (derived with sympy)"
     return function
+
+
+def _takes_keywords(fn: Callable, names: Sequence[str]) -> bool:
+    """Whether ``fn`` has parameters besides the traced positional ones (options with defaults)."""
+    try:
+        return len(inspect.signature(fn).parameters) > len(names)
+    except (TypeError, ValueError):
+        return False
+
+
+class _KeywordOptions:
+    """The derived partials of a primitive whose body takes keyword options (``def f(x, *,
+    scale=2.0)``): derived again, once per distinct set of keyword values a call passes, with
+    those values as constants (the partials attached at definition hold the defaults)."""
+
+    def __init__(self, prim: Primitive, names: Sequence[str], defaults: tuple):
+        self.prim, self.names, self.defaults = prim, tuple(names), self._with_out(defaults)
+        self.derived: dict = {}
+
+    @staticmethod
+    def _with_out(partials) -> tuple:
+        """Each partial with whether it takes ``out`` (a number: a constant partial)."""
+        return tuple((p, callable(p) and "out" in inspect.signature(p).parameters) for p in partials)
+
+    def partials(self, kwargs: dict) -> tuple:
+        if not kwargs:
+            return self.defaults
+        key = tuple(sorted(kwargs.items()))
+        try:
+            found = self.derived.get(key)
+        except TypeError:  # an unhashable value: an array
+            raise SymbolicTraceError(
+                f"{self.prim.name} was called with keyword arguments {sorted(kwargs)} holding an array; the "
+                "partials derived with sympy take numbers, strings and other constants as keyword options. Pass "
+                "arrays positionally, or write the partial derivatives by hand with defpartials.") from None
+        if found is None:
+            symbols, output = _trace(self.prim.fn, self.names, kwargs)
+            label = f"{self.prim.name} partial"
+            found = self._with_out(_compile(_sympy().diff(output, s), symbols, output, f"{label} {n}")
+                                   for s, n in zip(symbols, self.names))
+            if len(self.derived) >= 64:  # a value that changes on every call: keep the most recent
+                self.derived.pop(next(iter(self.derived)))
+            self.derived[key] = found
+        return found
+
+
+class _WithOptions:
+    """One partial of a primitive with keyword options (see ``_KeywordOptions``)."""
+
+    def __init__(self, options: _KeywordOptions, position: int):
+        self.options, self.position = options, position
+        self.__name__ = f"{options.prim.name}_partial_{options.names[position]}"
+        self.__doc__ = f"{self.__name__}: derived with sympy for each set of keyword options"
+
+    def __call__(self, *args, out=None, **kwargs):
+        partial, takes_out = self.options.partials(kwargs)[self.position]
+        if not callable(partial):
+            return partial
+        return partial(*args, out=out) if takes_out else partial(*args)
 
 
 def derive_partials(prim_or_function: Primitive | Callable, *, nargs: int | None = None,
@@ -366,6 +425,9 @@ def derive_partials(prim_or_function: Primitive | Callable, *, nargs: int | None
         attached = tuple(override[j] if j in override else
                          _compile(p, symbols, output, f"{label} partial {names[j]}")
                          for j, p in enumerate(partials))
+        if _takes_keywords(fn, names):  # keyword options reach the partials: derive them for those values
+            options = _KeywordOptions(prim, names, attached)
+            attached = tuple(a if j in override else _WithOptions(options, j) for j, a in enumerate(attached))
         prim.defpartials(*attached)
         prim.symbolic = SymbolicPartials(symbols, output, partials, attached, frozenset(override))
     return partials

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import linecache
 import os
 import sys
 import sysconfig
 from dataclasses import dataclass
+
+import numpy as np
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)) if "numpy" in sys.modules else None
@@ -47,7 +50,8 @@ def is_internal(filename: str) -> bool:
     return filename.startswith(("<frozen", "<mixedad ")) or filename == "<__array_function__ internals>"
 
 
-_LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "purelib", "platlib")})
+_LIBRARY_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[key]) + os.sep
+                      for key in ("stdlib", "purelib", "platlib")})
 
 
 @functools.lru_cache(maxsize=1024)  # the profiler asks for every recorded operation
@@ -172,6 +176,11 @@ class MissingRuleError(MixedadError, NotImplementedError):
     """A primitive was differentiated in a mode for which it has no rule."""
 
 
+class RuleSignatureError(MixedadError, TypeError):
+    """A rule attached to a primitive cannot be called the way mixedad calls it (a partial
+    derivative with parameters other than the primitive's arguments and ``out``)."""
+
+
 class UnsupportedOptionError(UnsupportedOperationError, NotImplementedError):
     """A NumPy function mixedad supports was called with an option it has no rule for
     (``out=``, an interpolation method, a pad mode, ...)."""
@@ -191,6 +200,14 @@ def error_with_location(cls: type[MixedadError], message: str, skip: int = 2) ->
     return cls(message.replace("{where}", describe_location(user_location(skip + 1))))
 
 
+def rule_location(rule) -> str:
+    """`` (<lambda> at model.py:12)``: where a rule the user wrote is defined, if Python knows."""
+    code = getattr(rule, "__code__", None)
+    if code is None:
+        return ""
+    return f" ({getattr(rule, '__qualname__', code.co_name)} at {code.co_filename}:{code.co_firstlineno})"
+
+
 def complex_result_error(operation: str) -> UnsupportedOperationError:
     """A traced value met an operation whose result is complex: refused, because the real
     derivative rules would silently give wrong gradients (``abs``, ``imag``, ``conj``)."""
@@ -201,3 +218,83 @@ def complex_result_error(operation: str) -> UnsupportedOperationError:
         "Write the computation with real and imaginary parts as separate real arrays "
         "(for example np.cos(x) and np.sin(x) for exp(1j * x)), or compute it outside the "
         "differentiated function.", skip=2)
+
+
+def output_error(prim, out) -> OutputError:
+    """A primitive's function returned what cannot carry a derivative (a dict, None, strings)."""
+    if getattr(out, "dtype", None) is not None and out.dtype.kind == "O" and out.ndim == 0:
+        out = out[()]  # np.asarray(a dict): the dict
+    what = "None" if out is None else f"a {type(out).__name__}"
+    shape = "a tuple of arrays (declared with multiple_outputs=True)" if prim.multiple_outputs else "an array"
+    return error_with_location(
+        OutputError, f"primitive {prim.name} returned {what}{{where}}; its function must return {shape}, the "
+        "values its rules differentiate. Return a tuple of arrays from the primitive, declared with "
+        f"mixedad.primitive(multiple_outputs=True), and build {what} from them outside it.", skip=2)
+
+
+def refuse_output(prim, out) -> None:
+    """Raise if a primitive's result (of differentiated arguments) cannot carry a derivative:
+    a dict or other object, a multiple-output primitive's non-sequence, or a complex value."""
+    outs = out if isinstance(out, (tuple, list)) else None
+    if not prim.multiple_outputs:
+        outs = (out,)
+    elif outs is None:
+        raise output_error(prim, out)
+    for o in outs:
+        kind = (o.dtype if getattr(o, "dtype", None) is not None else np.asarray(o).dtype).kind
+        if kind == "c":
+            raise complex_result_error(prim.name)
+        if kind not in "fiub":
+            raise output_error(prim, out)
+
+
+def positional_arity(fn) -> tuple[int, int] | None:
+    """The fewest and most positional arguments ``fn`` takes; None if unknown (``*args``)."""
+    if isinstance(getattr(fn, "nin", None), int):  # a ufunc
+        return fn.nin, fn.nin
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return None
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return sum(p.default is p.empty for p in positional), len(positional)
+
+
+def partial_signature_error(prim, position: int, spec, n_args: int, kwargs=(), where: str = ""):
+    """The error for a partial derivative that cannot be called as mixedad calls it, with the
+    primitive's ``n_args`` arguments, ``out=`` if it has a parameter of that name, and the call's
+    keyword arguments; None if it can be."""
+    try:
+        signature = inspect.signature(spec)
+    except (TypeError, ValueError):
+        return None
+    try:
+        names = list(inspect.signature(prim.fn).parameters)[:n_args]
+    except (TypeError, ValueError):  # a ufunc
+        names = []
+    names += [f"x{i}" for i in range(len(names), n_args)]
+    extra = (["out"] if "out" in signature.parameters else []) + list(kwargs)
+    try:
+        signature.bind(*names, **dict.fromkeys(extra))
+    except TypeError as problem:
+        call = ", ".join(names + [f"{key}={key}" for key in extra])
+        return RuleSignatureError(
+            f"the partial derivative for argument {position} of {prim.name}{rule_location(spec)} takes "
+            f"({', '.join(signature.parameters)}), but mixedad calls it as partial({call}){where} ({problem}). "
+            "A partial takes the primitive's arguments in order, then optionally the output as a last "
+            f"parameter named out{' and the keyword arguments of the call' if kwargs else ''}: for example "
+            f"lambda {', '.join(names)}, out: ... .")
+    return None
+
+
+def check_partial_signatures(prim, partials) -> None:
+    """At ``defpartials``: raise if a partial cannot take the primitive's arguments."""
+    arity = positional_arity(prim.fn)
+    for position, spec in enumerate(partials):
+        if arity is not None and callable(spec):
+            errors = [partial_signature_error(prim, position, spec, n, where="{where}")
+                      for n in range(arity[0], arity[1] + 1)]
+            if errors and all(errors):
+                raise type(errors[0])(str(errors[0]).replace("{where}", describe_location(user_location(3))))

@@ -15,12 +15,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index
-from .errors import (InputError, MissingRuleError, MixedadError, complex_result_error, error_with_location,
-                     user_location)
+from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, complex_result_error,
+                     error_with_location, output_error, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
 from .pytree import flatten
-from .pullbacks import fill_missing_cotangents, held_arrays, make_vjp, replay_primitive, single_pullback
+from .pullbacks import fill_missing_cotangents, make_vjp, replay_primitive, single_pullback
+from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .region import (apply_before_region, extend_region, piecewise_constant, primal, read_value, reduce_region,
@@ -255,6 +256,7 @@ class Primitive:
         if not self.elementwise:
             raise MixedadError(f"defpartials is for elementwise primitives; {self.name} is not one "
                                "(create it with mixedad.primitive(elementwise=True)).")
+        check_partial_signatures(self, partials)
         self.partial_specs = tuple(partials)
         self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
         self.partial_takes_args = tuple(callable(p) and _takes_args(p) for p in partials)
@@ -274,9 +276,12 @@ class Primitive:
         if not callable(spec):
             return spec
         extra = kwargs if self.pass_kwargs_to_partials else {}
-        if self.partial_takes_out[position]:
-            return spec(*arg_values, out=out, **extra)
-        return spec(*arg_values, **extra)
+        try:
+            if self.partial_takes_out[position]:
+                return spec(*arg_values, out=out, **extra)
+            return spec(*arg_values, **extra)
+        except TypeError as error:  # called with the wrong arguments: name the rule (else an error of its own)
+            raise partial_signature_error(self, position, spec, len(arg_values), extra) or error
 
     # --- application ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -406,8 +411,8 @@ def bind(prim: Primitive, args, kwargs):
     if type(out) is not np.ndarray and not isinstance(out, np.generic):
         out = np.asarray(out)
     if out.dtype.kind != "f":
-        if out.dtype.kind == "c":
-            raise complex_result_error(prim.name)
+        if out.dtype.kind in "cO":
+            raise complex_result_error(prim.name) if out.dtype.kind == "c" else output_error(prim, out)
         return out
     single = prim.single_pullback
     if single is _UNKNOWN:
@@ -524,12 +529,13 @@ def _bind_general(prim: Primitive, args, kwargs):
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
+        refuse_output(prim, out)  # a dict, None, a complex value
         outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
-        if any(o.dtype.kind == "c" for o in outs):
-            raise complex_result_error(prim.name)
         entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
                           locations=location)
         entry.vjp = fill_missing_cotangents(vjp, outs)
+        if trace.instrumented:
+            record_general(entry, prim, elapsed, arg_values, traced_positions, outs, kwargs)
         record(trace, entry)
         results = [Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o for slot, o in enumerate(outs)]
         if trace.program is not None:
@@ -543,8 +549,8 @@ def _bind_general(prim: Primitive, args, kwargs):
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     if out.dtype.kind != "f":
-        if out.dtype.kind == "c":
-            raise complex_result_error(prim.name)
+        if out.dtype.kind in "cO":
+            raise complex_result_error(prim.name) if out.dtype.kind == "c" else output_error(prim, out)
         if trace.program is not None:  # a plain result computed from traced values
             trace.value_dependent.append(f"{prim.name} (non-float result)")
         return out
@@ -555,8 +561,7 @@ def _bind_general(prim: Primitive, args, kwargs):
         key = prim.selection_key(kwargs)
         entry.selection = (key, is_basic_index(key))
     if trace.instrumented:
-        entry.forward_seconds = elapsed
-        entry.held = held_arrays(arg_values, out)
+        record_general(entry, prim, elapsed, arg_values, traced_positions, (out,), kwargs)
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     result = Traced(trace, out, entry)

@@ -28,6 +28,18 @@ class Domain:
     avoid: tuple = ()  # points (kinks, poles) the tests keep a distance from
     integer: bool = False  # e.g. a power's exponent drawn from small integers
 
+    def integer_dtype(self, float_dtype) -> np.dtype:
+        """The dtype of an integer argument drawn next to ``float_dtype`` arguments: the widest
+        that holds [low, high] and that NumPy combines with ``float_dtype`` into ``float_dtype``
+        (int16 for float32, int8 for float16), so that the integers do not promote float32 work to
+        float64 (int64 would). int64 where no narrower one holds the range."""
+        for candidate in (np.int32, np.int16, np.int8):
+            info = np.iinfo(candidate)
+            if (np.result_type(float_dtype, candidate) == np.dtype(float_dtype)
+                    and info.min <= self.low and self.high <= info.max):
+                return np.dtype(candidate)
+        return np.dtype(np.int64)
+
 
 REALS = Domain()
 POSITIVE = Domain(0.1, 4.0)
