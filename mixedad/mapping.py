@@ -20,6 +20,7 @@ from .core.errors import (NonDifferentiableError, NotVectorizableError, Unsuppor
                           user_location)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
+from .core.recording import held_bytes
 from .core.region import primal
 from .core.tape import TapeEntry, multiply_cotangent, record
 from .core.traced import Traced
@@ -117,7 +118,7 @@ def _evaluate_per_element(trace, f, xs) -> Traced:
     entry = TapeEntry(parents, per_element_vjp, f"map({name}) per element", _PER_ELEMENT, shape, dtype,
                       context_shape=shape, ops=(name,), n_partials=len(traced),
                       locations=(user_location(3),) if trace.instrumented else ())
-    entry.held = {id(p): p.nbytes for p in partials}
+    entry.held = held_bytes(partials)
     entry.forward_seconds = time.perf_counter() - start
     record(trace, entry)
     return Traced(trace, values, entry)

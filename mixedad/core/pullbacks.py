@@ -17,12 +17,6 @@ from .tape import one_cotangent
 from .traced import Traced
 
 
-def held_arrays(arg_values, out) -> dict:
-    """What a rule's closure keeps alive until the backward pass: bytes by array id (arrays
-    that own their memory; the profiler counts an array held by several entries once)."""
-    return {id(a): a.nbytes for a in list(arg_values) + [out] if isinstance(a, np.ndarray) and a.base is None}
-
-
 def fill_missing_cotangents(vjp, outs):
     def vjp_with_zeros(gs):
         if len(outs) == 1 and not isinstance(gs, (tuple, list)):  # the sweep passes a lone output's cotangent bare

@@ -23,10 +23,11 @@ from .arrays import ARRAY_TYPES, LeveledValue, current_errstate
 from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
                      error_with_location, user_location)
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
-from .expressions import ExprNode, topological_order
+from .expressions import ExprNode, input_value, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision, reduction_decision)
-from .tape import Step, TapeEntry, borrow, multiply_cotangent, record
+from .recording import held_bytes
+from .tape import Step, TapeEntry, borrow, multiply_cotangent, record, timed_forward
 from .traced import RetiredTraced, Traced, retired_value_error
 
 
@@ -353,6 +354,9 @@ def materialize(value: Traced) -> None:
     root = value._expr
     trace = value._trace
     if trace.instrumented:
+        for source in root.inputs:  # a fused reduction read here is timed as its own entry's work
+            if source._value is None:
+                input_value(source)
         start = time.perf_counter()
         result, partials = evaluate(root, True, True)
         elapsed = time.perf_counter() - start
@@ -368,7 +372,7 @@ def materialize(value: Traced) -> None:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
-        entry.held = {id(p): p.nbytes for p in partials if isinstance(p, np.ndarray)}
+        entry.held = held_bytes(partials)
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     if trace.program is not None:
@@ -453,6 +457,7 @@ def close_region(value: Traced) -> None:
                       context_shape=root.shape, n_partials=len(root.inputs))
     entry.deferred_value = fused.value
     if value._trace.instrumented:
+        entry.deferred_value = timed_forward(value._trace, entry, fused.value)
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
     record(value._trace, entry)
@@ -482,12 +487,13 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     fused = FusedReduction(root, prim, kwargs)
     entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, _FUSED, shape, dtype,
                       context_shape=root.shape, n_partials=len(root.inputs))
+    entry.deferred_value = fused.value
     if trace.instrumented:
         ops, locations = _region_ops(root)
         entry.ops = ops + (prim.name,)
         entry.label = _label(entry.ops)
         entry.locations = _last_at_the_end(locations, user_location(3))
-    entry.deferred_value = fused.value
+        entry.deferred_value = timed_forward(trace, entry, fused.value)
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:
@@ -545,7 +551,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
                       context_shape=out.shape, n_partials=0, locations=location)
     if trace.instrumented:
-        entry.held = {id(a): a.nbytes for a in arg_values + [out] if isinstance(a, np.ndarray) and a.base is None}
+        entry.held = held_bytes(arg_values + [out])
     record(trace, entry)
     result = Traced(trace, out, entry)
     if trace.program is not None:

@@ -27,7 +27,7 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "__weakref__")
+                 "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "swept", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -58,6 +58,7 @@ class Trace:
         # updates it): the state a region's values are checked under, unless the user's code
         # had set another when it recorded the op (``expressions.report_floating_errors``)
         self.errstate = current_errstate()
+        self.swept = False  # a backward pass has begun (the profiler's forward times end there)
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
@@ -356,6 +357,7 @@ def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray,
     if retain:
         for entry in trace.entries:
             entry.cotangents = None
+    trace.swept = True
     with np.errstate(**SWEEP_ERRSTATE):
         _sweep(trace.entries, output_entry, slot, seed, trace.instrumented, retain, trace.leading_inputs)
 
@@ -367,6 +369,21 @@ def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
         error.add_note(note)
     else:  # Python 3.10
         error.args = (f"{error} ({note})",) + error.args[1:]
+
+
+def timed_forward(trace: Trace, entry: TapeEntry, deferred_value):
+    """Wrap a deferred value so that computing it in the forward pass adds to the entry's
+    forward time (only under a profiler): a fused reduction that a later op reads is timed as
+    its own work, not the reader's. Reads in or after the backward pass are not forward work."""
+    def timed_value():
+        if trace.swept:
+            return deferred_value()
+        start = time.perf_counter()
+        try:
+            return deferred_value()
+        finally:
+            entry.forward_seconds += time.perf_counter() - start
+    return timed_value
 
 
 def _timed(entry: TapeEntry, vjp):
