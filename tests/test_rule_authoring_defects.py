@@ -407,3 +407,17 @@ def test_integer_domains_in_float32_still_catch_a_wrong_partial():
     bad_integer_power.domain = integer_power.domain
     with pytest.raises(AssertionError, match="bad_integer_power.*wrong gradient for argument 0"):
         check_rule(bad_integer_power, max_examples=15, dtypes=(np.float32,))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("declared", [(lambda x, y: np.exp(y), None), (lambda x, y: np.exp(y),)],
+                         ids=["None partial", "too few partials"])
+def test_a_differentiated_argument_without_a_partial_is_named_with_the_users_line(mode, declared):
+    prim = mixedad.primitive(lambda x, y: x * np.exp(y), elementwise=True)
+    prim.defpartials(*declared)
+    x = np.ones(3)
+    with pytest.raises(mixedad.MissingRuleError, match="argument 1") as caught:
+        mixedad.gradient(lambda y: np.sum(prim(x, y)), x, mode=mode)  # the line named
+    assert "test_rule_authoring_defects.py" in str(caught.value) and "prim(x, y)" in str(caught.value)
+    # the other argument, which has its partial, still differentiates
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(prim(x, np.zeros(3))), x, mode=mode), 1.0)

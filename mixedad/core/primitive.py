@@ -152,6 +152,7 @@ class Primitive:
         self.linear = False  # deflinear: the forward rule is the primitive applied to the tangents
         self.bilinear = False  # defbilinear: linear in each differentiable argument separately
         self.partial_specs: tuple | None = None
+        self.partial_gaps: tuple = ()  # positions whose partial is None (never differentiated)
         self.partial_takes_out: tuple = ()
         self.partial_takes_args: tuple = ()
         self.partial_kinds: tuple | None = None  # per argument: how the evaluator calls it (core.expressions)
@@ -258,6 +259,7 @@ class Primitive:
                                "(create it with mixedad.primitive(elementwise=True)).")
         check_partial_signatures(self, partials)
         self.partial_specs = tuple(partials)
+        self.partial_gaps = tuple(j for j, p in enumerate(partials) if p is None)
         self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
         self.partial_takes_args = tuple(callable(p) and _takes_args(p) for p in partials)
         self.partial_kinds = tuple(partial_kind(p, takes_out) for p, takes_out in zip(partials, self.partial_takes_out))

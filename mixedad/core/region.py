@@ -151,6 +151,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         raise error_with_location(
             MissingRuleError, f"{prim.name} is an elementwise primitive without partial derivatives{{where}}: "
             f"give one per argument with @{prim.name}.defpartials (see docs/rules.md).")
+    if prim.tangent_rule is None and (prim.partial_gaps or len(args) > len(prim.partial_specs)):
+        refuse_missing_partials(prim, args)
     below = None  # the one lazy argument (the region grows by one node), or False: several
     concrete = None  # the concrete traced arguments: they become region inputs
     shape = None
@@ -529,8 +531,24 @@ def apply_before_region(prim, value: Traced, kwargs) -> Traced | None:
     return None
 
 
+def refuse_missing_partials(prim, args) -> None:
+    """Raise, naming the user's line, if a differentiated argument has no partial derivative
+    (``defpartials`` gave None, or fewer partials than arguments): now, not in the backward
+    pass, which no longer knows the line."""
+    specs = prim.partial_specs
+    for j, arg in enumerate(args):
+        if type(arg) is Traced and (j >= len(specs) or specs[j] is None):
+            raise error_with_location(
+                MissingRuleError, f"{prim.name} has no partial derivative for argument {j}{{where}}, which is "
+                f"differentiated here; give one in @{prim.name}.defpartials (None marks an argument that is "
+                "never differentiated), or pass a constant there.", skip=2)
+
+
 def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
+    if prim.partial_specs is not None and prim.tangent_rule is None and (
+            prim.partial_gaps or len(args) > len(prim.partial_specs)):
+        refuse_missing_partials(prim, args)
     for arg in args:
         if type(arg) is list or type(arg) is tuple:  # copied: the partials read them in the backward pass
             args = _lists_as_arrays(args)
