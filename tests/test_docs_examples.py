@@ -1,4 +1,5 @@
-"""The Python blocks of the README and the getting-started page run as written."""
+"""The Python blocks of the README and the getting-started page run as written; so does the
+floating-point example of the mode-choice page."""
 import pathlib
 import re
 
@@ -19,3 +20,10 @@ def test_page_python_blocks_run(page):
     namespace: dict = {}
     for block in blocks:  # blocks of a page build on each other, as a reader runs them
         exec(compile(block, f"{page} example", "exec"), namespace)
+
+
+def test_modes_page_floating_point_example_raises_as_it_says(capsys):
+    blocks = python_blocks("docs/modes.md")
+    example = next(block for block in blocks if "np.errstate" in block)
+    exec(compile(example, "docs/modes.md example", "exec"), {})
+    assert capsys.readouterr().out.count("divide by zero encountered in log") == 2
