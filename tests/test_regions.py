@@ -287,3 +287,22 @@ def test_partials_count_as_reading_every_argument_they_might_read():
     for opaque in (lambda *args: args[1], np.cos, functools.partial(lambda x, y: y), through_locals):
         assert arguments_read(opaque, 2) == (True, True)
     assert arguments_read(lambda x: 2.0, 2) == (True, True)  # fewer parameters than arguments
+
+
+SCALE = 3.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_partial_that_reads_no_argument_is_still_called(mode):
+    prim = mixedad.primitive(lambda x: x * SCALE, elementwise=True)
+    prim.defpartials(lambda x: SCALE)  # a global, not x: nothing to read
+    x = np.linspace(0.0, 1.0, 3)
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(np.sin(prim(x))), x, mode=mode),
+                               numerical_gradient(lambda x: np.sum(np.sin(x * SCALE)), x), rtol=1e-7)
+
+    def refuse(x):
+        raise ArithmeticError("the partial's own error")
+    failing = mixedad.primitive(lambda x: x * SCALE, elementwise=True)
+    failing.defpartials(refuse)
+    with pytest.raises(ArithmeticError, match="own error"):
+        mixedad.gradient(lambda x: np.sum(failing(x)), x, mode=mode)

@@ -174,7 +174,7 @@ def _arg_slots(args, input_ids) -> tuple:
 
 def _partial_demand(node: ExprNode) -> tuple[bool, tuple[bool, ...] | None]:
     """Whether the partials this node needs (those of arguments that depend on region
-    inputs) read the node's output, and which argument values they read (None: none)."""
+    inputs) read the node's output, and which argument values they read."""
     prim = node.prim
     n_args = len(node.args)
     if prim.tangent_rule is not None:
@@ -188,7 +188,7 @@ def _partial_demand(node: ExprNode) -> tuple[bool, tuple[bool, ...] | None]:
             if prim.partial_takes_args[j]:
                 for i, read in enumerate(_arguments_read(prim, kinds, j, n_args, node.kwargs)):
                     reads[i] = reads[i] or read
-    return uses_output, (tuple(reads) if any(reads) else None)
+    return uses_output, tuple(reads)  # none read: the partials are still called, with None for each
 
 
 def _arguments_read(prim, kinds, j: int, n_args: int, kwargs) -> tuple[bool, ...]:
