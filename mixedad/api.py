@@ -4,7 +4,6 @@ Everything a user calls lives here or is re-exported from ``mixedad``.
 """
 from __future__ import annotations
 
-import gc
 import math
 import operator
 from typing import Any, Callable, Sequence
@@ -12,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .core.arrays import ARRAY_TYPES, LeveledValue
+from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
@@ -269,10 +269,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     if recording is None and _held_by_an_enclosing_trace(args, numbers):
         return _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value)
     trace = Trace(mode, instrumented=instrumented)
-    # The tape is acyclic: collecting cycles while it grows only costs time (7 us per op
-    # becomes 40 us at 10^5 entries), so the cyclic collector pauses until we are done.
-    collecting = gc.isenabled()
-    gc.disable()
+    pause_collector()  # the tape is acyclic: collecting cycles while it grows only costs time
     if recording is not None:
         trace.program = []
         recording.trace = trace
@@ -341,8 +338,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             # they read): dropping its entries breaks those cycles, so the tape is freed here,
             # by reference counting, not whenever the cyclic collector next runs.
             trace.entries = []
-        if collecting:
-            gc.enable()
+        resume_collector()
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()] if output_shape is None else np.reshape(value, output_shape)
     grad = grads[0] if isinstance(argnums, (int, np.integer)) else tuple(grads)

@@ -21,14 +21,15 @@ when that is known:
 
 As with ``jax.jit``, ``f`` must be a function of its arguments: randomness drawn inside
 ``f``, or a global rebound between calls, is recorded once and replayed as a constant.
-A prepared gradient replays one recorded tape, so it serves one call at a time: prepare
-one per thread.
+A prepared gradient replays one recorded tape, so it serves one call at a time: calls from
+several threads take turns (for gradients in parallel, prepare one per thread).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import inspect
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -165,6 +166,9 @@ class Prepared:
         self._program: Program | None = None
         self._constants_traceable = True  # until f refuses a traced constant (then: never again)
         self._dependent_recordings = 0  # recordings in a row that looked at input values
+        # A call keeps its values on the recorded trace: calls from several threads take turns
+        self._lock = threading.Lock()
+        self._caller: int | None = None  # the thread whose call is running
         self._record(args, want_value=True)  # traced once now: errors surface at prepare time
 
     @property
@@ -247,6 +251,20 @@ class Prepared:
             f"structure/shapes/dtypes {expected}, got {_signature(arg)}. Prepare again for the new shapes.")
 
     def _run(self, args: tuple, want_value: bool):
+        thread = threading.get_ident()
+        if self._caller == thread:
+            raise InputError(
+                "a prepared gradient was called during its own call (from the function it differentiates, or "
+                "a rule that function uses): its recorded program holds the running call's values. Prepare "
+                "another one for the inner call.")
+        with self._lock:
+            self._caller = thread
+            try:
+                return self._run_alone(args, want_value)
+            finally:
+                self._caller = None
+
+    def _run_alone(self, args: tuple, want_value: bool):
         flat = self._check(args)
         if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
             if self.why_traced.startswith("the program depends") and self._dependent_recordings < _RECORDINGS_IN_A_ROW:

@@ -12,7 +12,6 @@ Arguments and results are pytrees (dict, list, tuple, namedtuple, dataclass) of 
 """
 from __future__ import annotations
 
-import gc
 import logging
 import weakref
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
                   _scalar_like, call_guarded, gradient)
 from .core.arrays import LeveledValue
+from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.pytree import flatten, leaves_like, unflatten
@@ -146,8 +146,7 @@ class _Taped:
         # writeable again, and the entries go, with the cycles a closed region makes through
         # the traced values it reads (they refer to the trace).
         weakref.finalize(self, _end_tape, self.trace)
-        collecting = gc.isenabled()
-        gc.disable()  # the tape is acyclic (see api._differentiate)
+        pause_collector()  # the tape is acyclic (see core.collector)
         try:
             self.inputs = _Inputs(self.trace, args, numbers)
             self.result = call_guarded(self.trace, f, self.inputs.args)
@@ -156,8 +155,7 @@ class _Taped:
             release_guards(self.trace)
             raise
         finally:
-            if collecting:
-                gc.enable()
+            resume_collector()
 
     def finish(self, result):
         """Take ``result`` (f's output, or its differentiated part) as the output pytree."""
@@ -194,14 +192,12 @@ class _Taped:
             else:
                 seeds.append(ct)  # a value of an outer differentiation
         self.seeds[:] = seeds
-        collecting = gc.isenabled()
-        gc.disable()
+        pause_collector()
         try:
             backward(self.trace, self.sink, 0, np.ones(()), retain=True)
             return self.inputs.gradients(borrowed)
         finally:
-            if collecting:
-                gc.enable()
+            resume_collector()
 
 
 def _end_tape(trace: Trace) -> None:

@@ -18,6 +18,7 @@ a primitive with only one of the two rules gets; a primitive with neither raises
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -28,7 +29,15 @@ from .region import close_region
 from .tape import LEAF_DECISION, Trace, TapeEntry, backward, one_cotangent, record, release_guards, unit_seed
 from .traced import Traced
 
-_DERIVING: set[int] = set()  # primitives whose missing rule is being derived right now
+class _Deriving(threading.local):
+    """Primitives whose missing rule this thread is deriving right now (another thread may be
+    deriving the same primitive's rule for a call of its own)."""
+
+    def __init__(self):
+        self.primitives: set[int] = set()
+
+
+_DERIVING = _Deriving()
 
 
 def forward_rule_kind(prim) -> str | None:
@@ -186,16 +195,17 @@ def _template(value: Any) -> tuple:
 
 
 def _guarded(prim, derive: Callable[[], Any]):
-    if id(prim) in _DERIVING:
+    deriving = _DERIVING.primitives
+    if id(prim) in deriving:
         raise MissingRuleError(
             f"primitive {prim.name} needs a reverse rule (vjp) to be differentiated here: its forward "
             f"rule cannot be transposed, because it computes with {prim.name} itself. Define one "
             f"with @{prim.name}.defvjp.")
-    _DERIVING.add(id(prim))
+    deriving.add(id(prim))
     try:
         return derive()
     finally:
-        _DERIVING.discard(id(prim))
+        deriving.discard(id(prim))
 
 
 def transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs):

@@ -12,14 +12,13 @@ pure) is the caller's question: ``mixedad.prepare`` answers it.
 """
 from __future__ import annotations
 
-import gc
-
 import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .arrays import current_errstate
+from .collector import pause_collector, resume_collector
 from .compiled_program import compile_program
 from .region import primal
 from .tape import Step, TapeEntry, Trace, backward, unit_seed
@@ -115,15 +114,13 @@ class Program:
             return self.compiled(active_values, inactive_values, want_value, read)  # releases as _interpret
         # as while tracing: the collector would walk the whole program (some 10^5 objects) every
         # few hundred steps, for no cycle (52 of 92 ms on a 9000-step program)
-        collecting = gc.isenabled()
-        gc.disable()
+        pause_collector()
         try:
             if self.compiled is not None:
                 return self.compiled(active_values, inactive_values, want_value, read)
             return self._interpret(active_values, inactive_values, want_value, read)
         finally:
-            if collecting:
-                gc.enable()
+            resume_collector()
 
     def _interpret(self, active_values, inactive_values, want_value, read):
         for leaf, value in zip(self.active_leaves, active_values):
