@@ -109,3 +109,43 @@ def test_threads_deriving_the_same_primitives_reverse_rule_do_not_see_each_other
     for name in ("first", "second"):
         assert isinstance(results[name], np.ndarray), results[name]
         np.testing.assert_allclose(results[name], expected, rtol=1e-7)
+
+
+def test_an_array_two_threads_trace_stays_guarded_until_both_end():
+    weights = np.arange(6.0).reshape(2, 3) / 10
+    a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
+    outcome = {}
+
+    def loss_a(x):
+        y = np.sum(np.tanh(weights @ x))
+        a_inside.set()
+        b_inside.wait(10)
+        return y
+
+    def loss_b(x):
+        y = np.sum(np.tanh(weights @ x))
+        b_inside.set()
+        a_done.wait(10)  # the other trace, which guarded weights first, has ended
+        try:
+            weights[0, 0] = 100.0  # the tape reads weights in the backward pass: refused
+        except ValueError as error:  # NumPy's; uncaught, mixedad names the write (InPlaceMutationError)
+            outcome["error"] = error
+        return y
+
+    def run_a():
+        mixedad.gradient(loss_a, np.ones(3))
+        a_done.set()
+
+    def run_b():
+        outcome["gradient"] = mixedad.gradient(loss_b, np.ones(3))
+    first = threading.Thread(target=run_a)
+    first.start()
+    assert a_inside.wait(10)
+    second = threading.Thread(target=run_b)
+    second.start()
+    first.join()
+    second.join()
+    assert "error" in outcome and "read-only" in str(outcome["error"])
+    expected = numerical_gradient(lambda x: np.sum(np.tanh(np.arange(6.0).reshape(2, 3) / 10 @ x)), np.ones(3))
+    np.testing.assert_allclose(outcome["gradient"], expected, rtol=1e-7)
+    assert weights.flags.writeable and weights[0, 0] == 0.0

@@ -9,6 +9,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import math
+import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -39,8 +40,8 @@ class Trace:
         # ids of the user's arrays that ops received as constants: a gradient must never be
         # one of them (a partial such as d(w * x)/dx = w would hand the user's w back)
         self.borrowed: set[int] = set()
-        # (depth, array): the user's arrays made read-only while the tape may read them
-        self.guarded: list[tuple[int, np.ndarray]] = []
+        # id -> (depth, array): the user's arrays kept read-only while the tape may read them
+        self.guarded: dict[int, tuple[int, np.ndarray]] = {}
         # When a prepared gradient records: one Step per tape entry, so that the tape can be
         # recomputed on new inputs without running the user's function again.
         self.program: list[Step] | None = None
@@ -64,6 +65,13 @@ class Trace:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
 
 
+# The user's arrays that traces keep read-only, by id: (array, how many traces guard it).
+# Traces in other threads (or nested ones) may guard the same array: it becomes writeable
+# again when the last of them ends, not the first.
+_GUARDS: dict[int, list] = {}
+_GUARDS_LOCK = threading.Lock()
+
+
 def borrow(trace: Trace, array: np.ndarray) -> None:
     """Note a user's array that the tape holds: a gradient must never be it (``borrowed``),
     and it is read-only, with the arrays it is a view of, until the differentiation ends:
@@ -72,34 +80,58 @@ def borrow(trace: Trace, array: np.ndarray) -> None:
     names it. (A write through another view of the same memory made before is not caught:
     NumPy keeps no list of an array's views.)"""
     trace.borrowed.add(id(array))
+    guarded = trace.guarded
+    if id(array) in guarded and guarded[id(array)][1] is array:
+        return  # this trace guards it, and the arrays it views, already
     chain = []
     while isinstance(array, np.ndarray):
         chain.append(array)
         array = array.base
-    for depth, member in enumerate(reversed(chain)):  # depth 0: the array owning the memory
-        if member.flags.writeable:
-            member.flags.writeable = False
-            trace.guarded.append((depth, member))
+    with _GUARDS_LOCK:
+        for depth, member in enumerate(reversed(chain)):  # depth 0: the array owning the memory
+            key = id(member)
+            if key in guarded:
+                continue
+            guard = _GUARDS.get(key)
+            if guard is not None and guard[0] is member:  # another trace guards it: one more
+                guard[1] += 1
+            elif member.flags.writeable:
+                member.flags.writeable = False
+                _GUARDS[key] = [member, 1]
+            else:
+                continue  # read-only of its own: left as it is
+            guarded[key] = (depth, member)
 
 
 def release_guards(trace: Trace) -> None:
     """Undo what tracing did to the user's objects when the trace ends: the guarded arrays
-    become writeable again (owners before their views, NumPy's rule), and the values that
-    in-place operators retired become traced values again, so that a prepared program can
-    replay the steps that read them (the user cannot use them any more: the trace is over), and
-    bases forget their views, so that the tape is freed as soon as nothing refers to it."""
+    become writeable again (owners before their views, NumPy's rule) unless another trace
+    still guards them, and the values that in-place operators retired become traced values
+    again, so that a prepared program can replay the steps that read them (the user cannot use
+    them any more: the trace is over), and bases forget their views, so that the tape is freed
+    as soon as nothing refers to it."""
     for value, kind in trace.retired:
         value.__class__ = kind
     trace.retired = []
     for base in trace.view_bases:
         base._views = None
     trace.view_bases = []
-    guarded, trace.guarded = trace.guarded, []
-    for _, array in sorted(guarded, key=lambda pair: pair[0]):
-        try:
-            array.flags.writeable = True
-        except ValueError:  # its owner was made read-only meanwhile, by someone else: it stays so
-            pass
+    guarded, trace.guarded = trace.guarded, {}
+    if not guarded:
+        return
+    with _GUARDS_LOCK:
+        for key, (_, array) in sorted(guarded.items(), key=lambda item: item[1][0]):
+            guard = _GUARDS.get(key)
+            if guard is None or guard[0] is not array:
+                continue
+            guard[1] -= 1
+            if guard[1]:
+                continue
+            del _GUARDS[key]
+            try:
+                array.flags.writeable = True
+            except ValueError:  # its owner was made read-only meanwhile, by someone else: it stays so
+                pass
 
 
 def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:
