@@ -95,3 +95,15 @@ def test_a_prepared_gradient_checks_values_under_the_state_of_each_call():
     for _ in range(3):  # the function's own errstate block is part of what was recorded
         with np.errstate(divide="ignore"), pytest.raises(FloatingPointError, match="divide by zero"):
             inside.value_and_gradient(x_with_zero)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_alone_reports_errors_of_values_its_partials_compute(mode):
+    # d/dx [log(x - 10) * x] reads log(x - 10): NaN for x < 10, as NumPy would report
+    x = np.array([1.0, 20.0])
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError, match="invalid value"):
+        mixedad.gradient(lambda x: np.sum(np.log(x - 10.0) * x), x, mode=mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        grad = mixedad.gradient(lambda x: np.sum(np.log(x - 1.0)), x, mode=mode)  # log(0), derivative 1/0
+    assert grad[0] == np.inf and any("divide by zero" in str(w.message) for w in caught)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import NAN_WATCH, SWEEP_ERRSTATE, VALUE_ERRSTATE, all_finite, finite_array
+from .arrays import NAN_WATCH, VALUE_ERRSTATE, all_finite, finite_array
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
                           demand, input_value, interpret, report_floating_errors, topological_order)
 from .traced import RetiredTraced, Traced
@@ -58,30 +58,19 @@ def _long_and_cold(key: tuple, n_nodes: int) -> bool:
 
 
 def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
-    """``(value or None, partials per region input or None)`` of the region ``root``. Partial
-    formulas may divide by zero where the cotangent will be zero: those warnings are off. The
-    values' floating-point errors are noted, and reported as the user's error state at each op
-    asked for (``report_floating_errors``): a region runs later than the code that recorded it."""
-    if not want_value:
-        if want_partials:
-            with np.errstate(**SWEEP_ERRSTATE):
-                return evaluate_unguarded(root, want_value, want_partials)
+    """``(value or None, partials per region input or None)`` of the region ``root``, with
+    NumPy's floating-point errors noted (``VALUE_ERRSTATE``) rather than warned about: partial
+    formulas may divide by zero where the cotangent will be zero, and the values are checked
+    against the user's error state afterwards (``evaluate_unguarded``)."""
+    if not (want_value or want_partials):
         return None, None
-    outer_errors = NAN_WATCH.floating_errors  # a region evaluated while another reads its value
-    NAN_WATCH.floating_errors = 0
-    try:
-        with np.errstate(**VALUE_ERRSTATE):
-            result = evaluate_unguarded(root, want_value, want_partials)
-        errors = NAN_WATCH.floating_errors
-    finally:
-        NAN_WATCH.floating_errors = outer_errors
-    if errors:
-        report_floating_errors(root, errors)
-    return result
+    with np.errstate(**VALUE_ERRSTATE):
+        return evaluate_unguarded(root, want_value, want_partials)
 
 
 def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
-    """``evaluate`` inside the error state the caller has set (the backward sweep's, ``SWEEP_ERRSTATE``).
+    """``evaluate`` inside the error state the caller has set (``VALUE_ERRSTATE``, or the
+    backward sweep's ``SWEEP_ERRSTATE``), which notes NumPy's floating-point errors.
 
     Only the values that something needs are computed: the root's if asked, and those
     that partial-derivative formulas read. Where the evaluation made a NaN (``NAN_WATCH``:
@@ -89,17 +78,24 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     with an infinite constant), or the region holds an op that asks for it
     (``Primitive.unbounded_partials``), a partial that comes out inf or NaN is computed again by
     the walk with products where a zero factor wins (``expressions._zero_wins``): a NaN from
-    0 * inf there means the output did not depend on the input.
+    0 * inf there means the output did not depend on the input. Where any error was noted,
+    the values are computed again under the error state the user's code had
+    (``report_floating_errors``): a region runs later than the code that recorded it, and
+    NumPy would have warned, or raised, there.
     """
-    if not want_partials:
-        return _evaluate(root, want_value, want_partials)
-    outer_nan = NAN_WATCH.made_nan  # a region evaluated while another reads its value
+    outer_errors, outer_nan = NAN_WATCH.floating_errors, NAN_WATCH.made_nan  # another region may be reading this one
+    NAN_WATCH.floating_errors = 0
     NAN_WATCH.made_nan = False
-    result = _evaluate(root, want_value, want_partials)
-    made_nan = NAN_WATCH.made_nan
-    NAN_WATCH.made_nan = outer_nan or made_nan
-    if (made_nan or root.unbounded) and not all(_finite_partial(p) for p in result[1]):
-        return interpret(root, want_value, want_partials, zero_wins=True)
+    try:
+        result = _evaluate(root, want_value, want_partials)
+        if want_partials and (NAN_WATCH.made_nan or root.unbounded) and not all(_finite_partial(p) for p in result[1]):
+            result = interpret(root, want_value, want_partials, zero_wins=True)
+        errors = NAN_WATCH.floating_errors
+    finally:
+        NAN_WATCH.floating_errors = outer_errors
+        NAN_WATCH.made_nan = outer_nan or NAN_WATCH.made_nan
+    if errors:
+        report_floating_errors(root, errors)
     return result
 
 
