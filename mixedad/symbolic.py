@@ -316,6 +316,20 @@ class _KeywordOptions:
     def __init__(self, prim: Primitive, names: Sequence[str], defaults: tuple):
         self.prim, self.names, self.defaults = prim, tuple(names), self._with_out(defaults)
         self.derived: dict = {}
+        # options that a call may also pass by position, after the differentiated arguments
+        self.positional = tuple(p.name for p in inspect.signature(prim.fn).parameters.values()
+                                if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in self.names)
+
+    def by_name(self, extra: tuple, kwargs: dict) -> dict:
+        """The options of a call, those it passed by position (``extra``) named; NumPy scalars
+        as Python numbers, so that a set of options is a key."""
+        if len(extra) > len(self.positional):
+            raise SymbolicTraceError(
+                f"{self.prim.name} takes {len(self.names)} arguments and the options {list(self.positional)}, "
+                f"but was called with {len(self.names) + len(extra)} positional arguments.")
+        options = {**dict(zip(self.positional, extra)), **kwargs}
+        return {key: value.item() if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0
+                else value for key, value in options.items()}
 
     @staticmethod
     def _with_out(partials) -> tuple:
@@ -332,7 +346,7 @@ class _KeywordOptions:
             raise SymbolicTraceError(
                 f"{self.prim.name} was called with keyword arguments {sorted(kwargs)} holding an array; the "
                 "partials derived with sympy take numbers, strings and other constants as keyword options. Pass "
-                "arrays positionally, or write the partial derivatives by hand with defpartials.") from None
+                "numbers, or write the partial derivatives by hand with defpartials.") from None
         if found is None:
             symbols, output = _trace(self.prim.fn, self.names, kwargs)
             label = f"{self.prim.name} partial"
@@ -353,6 +367,10 @@ class _WithOptions:
         self.__doc__ = f"{self.__name__}: derived with sympy for each set of keyword options"
 
     def __call__(self, *args, out=None, **kwargs):
+        n_args = len(self.options.names)
+        if len(args) > n_args or kwargs:  # options, by position or keyword
+            kwargs = self.options.by_name(args[n_args:], kwargs)
+            args = args[:n_args]
         partial, takes_out = self.options.partials(kwargs)[self.position]
         if not callable(partial):
             return partial

@@ -48,6 +48,21 @@ def test_derived_elementwise_takes_keyword_options(mode, dtype):
     np.testing.assert_allclose(grad, numerical_gradient(lambda x: np.sum((-4.0 * x + 1.0) ** 2), X), rtol=1e-3)
 
 
+@derived_elementwise
+def scaled_cos(x, scale=2.0):
+    return scale * np.cos(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_derived_elementwise_takes_options_by_position_too(mode):
+    for scale in (3.0, np.float32(-0.5), np.array(2.0)):
+        def loss(x, scale=scale):
+            return np.sum(scaled_cos(x, scale) * np.sin(x))
+        np.testing.assert_allclose(mixedad.gradient(loss, X, mode=mode), numerical_gradient(loss, X), rtol=1e-7)
+    with pytest.raises(TypeError):  # more arguments than the function takes, as Python says
+        mixedad.gradient(lambda x: np.sum(scaled_cos(x, 1.0, 2.0)), X, mode=mode)
+
+
 def test_derived_elementwise_keyword_options_forward_and_checkers():
     tangent = mixedad.jvp(lambda x: np.sum(scaled_sin(x, scale=3.0)), (X,), (np.ones(4),))[1]
     assert np.isclose(tangent, np.sum(numerical_gradient(lambda x: np.sum(3.0 * np.sin(x)), X)))

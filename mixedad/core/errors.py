@@ -226,10 +226,12 @@ def output_error(prim, out) -> OutputError:
         out = out[()]  # np.asarray(a dict): the dict
     what = "None" if out is None else f"a {type(out).__name__}"
     shape = "a tuple of arrays (declared with multiple_outputs=True)" if prim.multiple_outputs else "an array"
+    advice = ("Check that the function returns its result." if out is None else
+              "Return a tuple of arrays from the primitive, declared with mixedad.primitive(multiple_outputs=True), "
+              f"and build {what} from them outside it.")
     return error_with_location(
         OutputError, f"primitive {prim.name} returned {what}{{where}}; its function must return {shape}, the "
-        "values its rules differentiate. Return a tuple of arrays from the primitive, declared with "
-        f"mixedad.primitive(multiple_outputs=True), and build {what} from them outside it.", skip=2)
+        f"values its rules differentiate. {advice}", skip=2)
 
 
 def refuse_output(prim, out) -> None:
