@@ -431,7 +431,7 @@ def _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk):
         ndim = _ndim(out)
         tangents = [None if t is None else _align(t, ndim) for t in tangents]
     if prim.tangent_rule is not None:
-        return prim.tangent_rule(tangents, out, *primals)
+        return prim.tangent_rule(tangents, out, *primals, **kwargs)
     total = None
     for j, t in enumerate(tangents):
         if t is not None:

@@ -366,7 +366,8 @@ def _emit_partials(writer, n, node, out, argument_names, argument_depends, keywo
             tangents = ", ".join(argument_partial(j, k) if k in argument_depends[j] else "None"
                                  for j in range(len(args)))
             name = result[k] = f"p{n}_{k}"
-            writer.emit(f"{name} = {rule}([{tangents}], {out}, {', '.join(argument_names)})")
+            options = f", **{keywords}" if keywords else ""
+            writer.emit(f"{name} = {rule}([{tangents}], {out}, {', '.join(argument_names)}{options})")
         return result
     derivatives: dict[int, str] = {}
     for j, depends in enumerate(argument_depends):

@@ -178,7 +178,8 @@ def _partial_demand(node: ExprNode) -> tuple[bool, tuple[bool, ...] | None]:
     prim = node.prim
     n_args = len(node.args)
     if prim.tangent_rule is not None:
-        return True, (True,) * n_args
+        reads = prim.tangent_reads
+        return (True, (True,) * n_args) if reads is None else (False, tuple(reads))
     uses_output = False
     reads = [False] * n_args
     kinds = prim.partial_kinds
@@ -356,7 +357,7 @@ def _node_partials(node: ExprNode, arg_values, out, partials, unary, combine=Non
             arg_partials = partials[id(args[j])] if type(args[j]) is ExprNode else (1,)
             for k, index in enumerate(slots):
                 tangents_per_input[index][j] = arg_partials[k]
-        return [prim.tangent_rule(tangents, out, *arg_values) for tangents in tangents_per_input]
+        return [prim.tangent_rule(tangents, out, *arg_values, **node.kwargs) for tangents in tangents_per_input]
     if len(node.inputs) == 1:  # one region input (the common case): one sum of chain-rule terms
         total = None
         for j, slots in enumerate(node.arg_slots):

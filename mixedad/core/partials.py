@@ -32,6 +32,24 @@ class UfuncOf:
         return f"UfuncOf({self.ufunc.__name__}{'' if self.scale == 1 else f', {self.scale}'})"
 
 
+def takes_out(partial: Callable) -> bool:
+    """Whether a partial-derivative function takes the output (a parameter named ``out``)."""
+    try:
+        parameters = inspect.signature(partial).parameters
+    except (TypeError, ValueError):
+        return False
+    return "out" in parameters
+
+
+def takes_args(partial: Callable) -> bool:
+    """Whether a partial-derivative function takes any argument besides ``out``."""
+    try:
+        parameters = inspect.signature(partial).parameters
+    except (TypeError, ValueError):
+        return True
+    return any(name != "out" for name in parameters)
+
+
 _READS: dict[Any, tuple[bool, ...] | None] = {}  # by code object: the parameters its body mentions
 
 

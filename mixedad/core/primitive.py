@@ -8,7 +8,6 @@ and/or ``defjvp``).
 from __future__ import annotations
 
 from functools import partial
-import inspect
 import time
 from typing import Any, Callable, Sequence
 
@@ -24,6 +23,7 @@ from .pullbacks import fill_missing_cotangents, make_vjp, replay_primitive, sing
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
+from .partials import takes_args, takes_out
 from .region import (apply_before_region, extend_region, piecewise_constant, primal, read_value, reduce_region,
                      tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
@@ -91,22 +91,6 @@ def _mixed_trace_error(first, second):
     return error
 
 
-def _takes_out(function: Callable) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return "out" in parameters
-
-
-def _takes_args(function: Callable) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return True
-    return any(name != "out" for name in parameters)
-
-
 def _same_dtype_loops(fn) -> str:
     if not isinstance(fn, np.ufunc):
         return "efdg"
@@ -157,6 +141,8 @@ class Primitive:
         self.partial_takes_args: tuple = ()
         self.partial_kinds: tuple | None = None  # per argument: how the evaluator calls it (core.expressions)
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
+        # the arguments the tangent rule reads (None: all, and the output), as partials' (arguments_read)
+        self.tangent_reads: tuple | None = None
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
         self.unbounded_partials = False  # elementwise: a partial may return NaN itself (regions then always check)
         self.positional_names: tuple = ()  # of the NumPy function it stands for (rules.table.reverse_rule)
@@ -260,9 +246,9 @@ class Primitive:
         check_partial_signatures(self, partials)
         self.partial_specs = tuple(partials)
         self.partial_gaps = tuple(j for j, p in enumerate(partials) if p is None)
-        self.partial_takes_out = tuple(callable(p) and _takes_out(p) for p in partials)
-        self.partial_takes_args = tuple(callable(p) and _takes_args(p) for p in partials)
-        self.partial_kinds = tuple(partial_kind(p, takes_out) for p, takes_out in zip(partials, self.partial_takes_out))
+        self.partial_takes_out = tuple(callable(p) and takes_out(p) for p in partials)
+        self.partial_takes_args = tuple(callable(p) and takes_args(p) for p in partials)
+        self.partial_kinds = tuple(partial_kind(p, with_out) for p, with_out in zip(partials, self.partial_takes_out))
         forget_compiled_regions()  # code generated for the old partials must not run again
         return partials[0] if len(partials) == 1 else self
 
