@@ -255,7 +255,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     """The one differentiation routine behind the public functions. ``recording`` (from a
     prepared gradient) receives the trace, its inputs and its output, with the tape's
     steps recorded for replay and the other arguments' float arrays traced as constants."""
-    keep_entries = recording is not None or observe is not None  # the caller reads the tape afterwards
+    keep_entries = recording is not None  # a prepared gradient replays the tape (observers read it in the call)
     if ACTIVE_OBSERVERS and observe is None:
         instrumented = True
         observers = list(ACTIVE_OBSERVERS)

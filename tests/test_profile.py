@@ -1,5 +1,6 @@
 """The mode report: entries, modes, reasons, source lines, and that profiling changes nothing."""
 import gc
+import weakref
 
 import numpy as np
 
@@ -72,6 +73,25 @@ def test_tape_is_freed_by_reference_counting_without_waiting_for_the_cycle_colle
             mixedad.value_and_gradient(lambda v: np.sum(np.sin(v) ** 2), x, mode=mode)
             left = [o for o in gc.get_objects() if isinstance(o, TapeEntry)]
             assert not left, f"{len(left)} tape entries wait for the cycle collector ({mode})"
+    finally:
+        gc.enable()
+
+
+def test_profiling_frees_the_tape_by_reference_counting_too():
+    # a training loop inside mixedad.profiling() must not keep every step's arrays for the collector
+    rng = np.random.default_rng(5)
+    x, big = rng.standard_normal(50), rng.standard_normal(50)
+    x_alive, big_alive = weakref.ref(x), weakref.ref(big)
+    f = lambda x: np.sum(np.tanh(x) * big) + np.sum(np.cos(x)) * 0.5
+    gc.collect()
+    gc.disable()
+    try:
+        with mixedad.profiling():
+            mixedad.gradient(f, x)
+        mixedad.profile(f, x, lines=False)
+        del x, big, f
+        assert x_alive() is None and big_alive() is None
+        assert not [o for o in gc.get_objects() if isinstance(o, TapeEntry)]
     finally:
         gc.enable()
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .arrays import LeveledValue, all_finite, zero_mask
 from .partials import UfuncOf, arguments_read
+from .tape import compute_deferred
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
@@ -26,7 +27,7 @@ def input_value(value: Any) -> Any:
         return value
     result = value._value
     if result is None:
-        result = value._value = value._entry.deferred_value()
+        result = value._value = compute_deferred(value)
     return result
 
 

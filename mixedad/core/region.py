@@ -27,7 +27,7 @@ from .expressions import ExprNode, input_value, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision, reduction_decision)
 from .recording import held_bytes
-from .tape import Step, TapeEntry, borrow, multiply_cotangent, record, timed_forward
+from .tape import Step, TapeEntry, borrow, compute_deferred, multiply_cotangent, record
 from .traced import RetiredTraced, Traced, retired_value_error
 
 
@@ -40,7 +40,7 @@ def primal(value: Any) -> Any:
         if value._expr is not None:
             materialize(value)
         else:
-            value._value = value._entry.deferred_value()
+            value._value = compute_deferred(value)
         result = value._value
     return result
 
@@ -459,7 +459,6 @@ def close_region(value: Traced) -> None:
                       context_shape=root.shape, n_partials=len(root.inputs))
     entry.deferred_value = fused.value
     if value._trace.instrumented:
-        entry.deferred_value = timed_forward(value._trace, entry, fused.value)
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
     record(value._trace, entry)
@@ -495,7 +494,6 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
         entry.ops = ops + (prim.name,)
         entry.label = _label(entry.ops)
         entry.locations = _last_at_the_end(locations, user_location(3))
-        entry.deferred_value = timed_forward(trace, entry, fused.value)
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:

@@ -370,6 +370,8 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
         if isinstance(g, PLAIN_TYPES) and isinstance(partial, PLAIN_TYPES) and np.ndim(partial) == 0:
             result = g * partial  # scalars (a Python loop's): zero wins here too
             return result if math.isfinite(result) or (g != 0 and partial != 0) else type(result)(0.0)
+    if type(partial) is np.ndarray and _finite_nonzero_everywhere(g):
+        return g * partial  # no zero to win against an infinite partial: nothing to check
     result = g * partial
     if type(result) is not np.ndarray:  # a forward dual (its tangents must be finite too) or a traced value
         if result.dtype.kind == "f" and not all_finite(result):
@@ -378,6 +380,21 @@ def multiply_cotangent(g: Any, partial: Any) -> Any:
     if result.dtype.kind == "f" and not finite_array(result):
         result = np.where((g == 0) | (np.asarray(partial) == 0), np.zeros((), result.dtype), result)
     return result
+
+
+def _finite_nonzero_everywhere(g) -> bool:
+    """Whether ``g`` is one finite, nonzero value, alone or broadcast (the cotangent a full
+    ``np.sum`` or ``np.mean`` hands a fused region: ``0.5 * np.sum(f(x))``), checked without
+    reading the broadcast array's elements."""
+    if type(g) is np.ndarray:
+        if g.size == 0 or any(g.strides) or g.dtype.kind != "f":
+            return False
+        value = g[(0,) * g.ndim]
+    elif isinstance(g, np.floating):
+        value = g
+    else:
+        return False
+    return value != 0 and math.isfinite(value)
 
 
 def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray, retain: bool = False) -> None:
@@ -403,19 +420,19 @@ def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
         error.args = (f"{error} ({note})",) + error.args[1:]
 
 
-def timed_forward(trace: Trace, entry: TapeEntry, deferred_value):
-    """Wrap a deferred value so that computing it in the forward pass adds to the entry's
-    forward time (only under a profiler): a fused reduction that a later op reads is timed as
-    its own work, not the reader's. Reads in or after the backward pass are not forward work."""
-    def timed_value():
-        if trace.swept:
-            return deferred_value()
-        start = time.perf_counter()
-        try:
-            return deferred_value()
-        finally:
-            entry.forward_seconds += time.perf_counter() - start
-    return timed_value
+def compute_deferred(value) -> Any:
+    """The value of a traced value whose entry computes it only when asked (a fused reduction:
+    ``TapeEntry.deferred_value``). Under a profiler, computing it in the forward pass adds to
+    the entry's forward time: it is timed as its own work, not the reader's (reads in or after
+    the backward pass are not forward work)."""
+    entry, trace = value._entry, value._trace
+    if not trace.instrumented or trace.swept:
+        return entry.deferred_value()
+    start = time.perf_counter()
+    try:
+        return entry.deferred_value()
+    finally:
+        entry.forward_seconds += time.perf_counter() - start
 
 
 def _timed(entry: TapeEntry, vjp):

@@ -60,13 +60,13 @@ class _Run:
             finally:
                 marks[1] = time.perf_counter()
 
-        traces = []
+        read = []  # the entries, read while the call ends (it then frees its tape)
         result = _differentiate(timed_f, args, argnums, has_aux, mode, want_value=instrumented,
-                                instrumented=instrumented, observe=traces.append)
+                                instrumented=instrumented,
+                                observe=lambda trace: read.append(entries_from_trace(trace) if instrumented else None))
         value, grad = result if instrumented else (None, result)
         done = time.perf_counter()
-        trace = traces.pop()
-        self.entries = entries_from_trace(trace) if instrumented else None
+        self.entries = read.pop()
         self.value, self.gradient = value, grad
         self.forward_seconds = marks[1] - marks[0]
         self.backward_seconds = done - marks[1]
