@@ -306,3 +306,12 @@ def test_a_partial_that_reads_no_argument_is_still_called(mode):
     failing.defpartials(refuse)
     with pytest.raises(ArithmeticError, match="own error"):
         mixedad.gradient(lambda x: np.sum(failing(x)), x, mode=mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_scaled_fused_sum_keeps_zero_against_an_infinite_partial(mode):
+    # sqrt's derivative at 0 is infinite: scaled by 0 the gradient is 0, by 2 it stays infinite
+    x = np.array([0.0, 1.0, 4.0])
+    for scale, expected in ((0.0, [0.0, 0.0, 0.0]), (2.0, [np.inf, 1.0, 0.5]), (-0.5, [-np.inf, -0.25, -0.125])):
+        grad = mixedad.gradient(lambda x: scale * np.sum(np.sqrt(x)), x, mode=mode)
+        np.testing.assert_array_equal(grad, expected)
