@@ -20,6 +20,7 @@ import operator
 
 import numpy as np
 
+from .extremes import even_share as _even_share, share_among_chosen
 from .table import implements, nondifferentiable, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, as_array
 from ..core.region import primal, read_value
@@ -161,12 +162,6 @@ def _gather_axes(x, axes):
 def _scatter_axes(y, shape, permutation):
     """Undo ``_gather_axes``: ``y`` (reduced axes merged last) back in the layout of ``shape``."""
     return y.reshape(tuple(shape[p] for p in permutation)).transpose(np.argsort(permutation))
-
-
-def _even_share(chosen, axis, dtype):
-    """1/k on each of the k chosen elements of a slice (0 where a slice chose nothing)."""
-    count = np.sum(chosen, axis=axis, keepdims=True, dtype=dtype)
-    return chosen / np.maximum(count, 1)
 
 
 def _reverse_cumsum(g, axis):
@@ -345,15 +340,15 @@ def _extreme_vjp(g, out, x, axis=None, keepdims=False):
     chosen = x == out_e
     if np.isnan(out).any():  # a NaN wins np.max / np.min: the NaN entries are the extreme
         chosen |= np.isnan(x) & np.isnan(out_e)
-    share = _even_share(chosen, _axes(axis, np.ndim(x)), x.dtype)
-    return expand_reduced(g, np.shape(x), axis, keepdims) * share
+    g_e = expand_reduced(g, np.shape(x), axis, keepdims)
+    return share_among_chosen(g_e, chosen, _axes(axis, np.ndim(x)), x.dtype)  # each slice chose one or more
 
 
 def _nan_extreme_vjp(g, out, x, axis=None, keepdims=False):
     # NaN never equals the result, so NaN entries get 0; an all-NaN slice gets 0 everywhere.
     chosen = x == _expanded_out(out, x, axis, keepdims)
-    share = _even_share(chosen, _axes(axis, np.ndim(x)), x.dtype)
-    return expand_reduced(g, np.shape(x), axis, keepdims) * share
+    g_e = expand_reduced(g, np.shape(x), axis, keepdims)
+    return share_among_chosen(g_e, chosen, _axes(axis, np.ndim(x)), x.dtype, every_slice_chose=not np.isnan(out).any())
 
 
 def _median_vjp(g, out, x, axis=None, keepdims=False):
@@ -380,7 +375,7 @@ def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
     dof = _degrees_of_freedom(x, axis, ddof)
     scale = 2.0 / dof if dof > 0 else math.nan
     centered = x - np.mean(x, axis=axes, dtype=dtype, keepdims=True)
-    return expand_reduced(g, np.shape(x), axis, keepdims) * centered * scale
+    return centered * (expand_reduced(g, np.shape(x), axis, keepdims) * scale)  # the factor on the reduced shape
 
 
 def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
@@ -392,11 +387,15 @@ def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
     axes = _axes(axis, np.ndim(x))
     dof = _degrees_of_freedom(x, axis, ddof)
     scale = 1.0 / dof if dof > 0 else math.nan
-    out_e = _expanded_out(out, x, axis, keepdims)
+    # The per-slice factor g / (dof std) is formed on the reduced shape: one full-size product.
+    g_e, out_e = expand_reduced(g, np.shape(x), axis, keepdims), _expanded_out(out, x, axis, keepdims)
     positive = out_e > 0
+    factor = g_e * scale / np.where(positive, out_e, 1)
     centered = x - np.mean(x, axis=axes, dtype=dtype, keepdims=True)
-    grad = np.where(positive, centered * scale / np.where(positive, out_e, 1), 0)
-    return expand_reduced(g, np.shape(x), axis, keepdims) * grad
+    if np.all(positive):
+        return centered * factor
+    # zero (or NaN) spread: g * 0 there, whatever x holds (a NaN or inf cotangent stays NaN)
+    return np.where(positive, centered * factor, g_e * 0)
 
 
 def _nanmean_vjp(g, out, x, axis=None, keepdims=False, dtype=None):
