@@ -13,6 +13,7 @@ from mixedad.core import compiled, expressions
 from mixedad.core.tape import LEAF_DECISION, TapeEntry, Trace
 from mixedad.core.traced import Traced
 
+from numerical import numerical_gradient
 from test_sympy_expressions import expressions as expression_trees
 
 
@@ -186,3 +187,34 @@ def test_where_regions_use_the_tangent_rule_in_generated_code(mode):
     with np.errstate(divide="ignore"):
         expected = np.where(x > 0, 0.5 / np.sqrt(np.abs(x)), 2 * x)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("interpreted", [False, True], ids=["generated", "interpreted"])
+def test_a_long_chain_holds_a_few_arrays_whatever_its_length(interpreted, monkeypatch):
+    # sin's value serves as cos's partial of the same argument: kept while the argument lives,
+    # not to the end of the region (memory grew with the chain's length)
+    import tracemalloc
+    if interpreted:
+        monkeypatch.setattr(compiled, "MAX_NODES", 0)
+        monkeypatch.setattr(compiled, "LONG_HOT_AFTER", 10 ** 9)
+    x = np.random.default_rng(0).standard_normal(100_000)
+
+    def chain(n):
+        def f(x):
+            y = x
+            for _ in range(n):
+                y = np.tanh(np.sin(y)) * 1.01 + np.exp(-y * y) * 0.5
+            return np.sum(y)
+        return f
+
+    peaks = {}
+    for n in (2, 12):
+        f = chain(n)
+        mixedad.value_and_gradient(f, x)  # code generated, memory touched
+        tracemalloc.start()
+        value, grad = mixedad.value_and_gradient(f, x)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[12] < 1.5 * peaks[2], {n: p / x.nbytes for n, p in peaks.items()}
+    small = x[:6]
+    np.testing.assert_allclose(mixedad.gradient(chain(2), small), numerical_gradient(chain(2), small), rtol=1e-6)

@@ -194,7 +194,10 @@ class _Writer:
         self.lines: list[str] = []
         self.namespace: dict[str, Any] = {"_input_value": input_value}
         self.used_inputs: set[int] = set()
-        self.pinned: set[str] = set()  # names that hold a reused unary result: never deleted
+        # names that hold a unary result a later node may reuse (sin's value as cos's partial of
+        # the same argument): kept while that argument lives, by the argument's name
+        self.pinned: set[str] = set()
+        self.dead_but_pinned: set[str] = set()  # node values no node reads, kept only for reuse
         self.scratch: list[str] = []  # the current node's derivative names
         self.n_inputs = n_inputs
 
@@ -219,6 +222,11 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
     depends: list[tuple[int, ...]] = []  # per node, the region inputs below it
     partial_names: list[dict[int, str]] = []  # per node: input -> name (or "1") of its partial
     assigned: list[list[str]] = []  # per node, the names it assigned (deleted after its last reader)
+    inputs_read_last = [[] for _ in order]  # per node, the region inputs no later node reads
+    last_input_reader = {input_position[id(arg)]: n for n, node in enumerate(order) for arg in node.args
+                         if type(arg) in (Traced, RetiredTraced, UpdatedTraced)}
+    for k, n in last_input_reader.items():
+        inputs_read_last[n].append(k)
     for n, node in enumerate(order):
         argument_names, argument_depends = [], []
         for arg in node.args:
@@ -267,8 +275,13 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
         assigned.append(names)
         for m in last_reader[n]:  # free what no later node reads, as the interpreter does
             dead = [name for name in assigned[m] if name not in writer.pinned]
+            writer.dead_but_pinned.update(name for name in assigned[m] if name in writer.pinned)
+            dead += _forget_reuse(writer, unary, f"v{m}")  # no later node reads v{m}: nothing reuses its results
             if dead:
                 writer.emit("del " + ", ".join(dead))
+        reused = [name for k in inputs_read_last[n] for name in _forget_reuse(writer, unary, f"i{k}")]
+        if reused:
+            writer.emit("del " + ", ".join(reused))
     root = len(order) - 1
     result_value = f"v{root}" if compute[root] else "None"  # the interpreter's answer, even unasked
     result_partials = "[" + ", ".join(partial_names[root][k] for k in range(n_inputs)) + "]" \
@@ -284,6 +297,19 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
     return function
 
 
+def _forget_reuse(writer: _Writer, unary: dict, argument: str) -> list[str]:
+    """Unpin the unary results of ``argument``, which no later node reads (so none can reuse
+    them); the names among them that nothing else needs, to delete."""
+    freed = []
+    for memo in [memo for memo in unary if memo[1] == argument]:
+        name = unary.pop(memo)
+        writer.pinned.discard(name)
+        if name[0] == "u" or name in writer.dead_but_pinned:  # a reused partial, or a value no node reads
+            writer.dead_but_pinned.discard(name)
+            freed.append(name)
+    return freed
+
+
 def _emit_value(writer: _Writer, node: ExprNode, value: str, argument_names: list[str], keywords: str | None,
                 unary: dict) -> None:
     fn = node.prim.fn
@@ -291,11 +317,11 @@ def _emit_value(writer: _Writer, node: ExprNode, value: str, argument_names: lis
         memo = (fn, argument_names[0])
         known = unary.get(memo)
         if known is not None:
-            writer.emit(f"{value} = {known}")
+            writer.emit(f"{value} = {known}")  # the same array: ``known`` keeps it for reuse
         else:
             writer.emit(f"{value} = {writer.name('f', fn)}({argument_names[0]})")
             unary[memo] = value
-        writer.pinned.add(value)
+            writer.pinned.add(value)
         return
     call = ", ".join(argument_names + ([f"**{keywords}"] if keywords else []))
     writer.emit(f"{value} = {writer.name('f', fn)}({call})")

@@ -232,10 +232,11 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
     if plan is None:
         plan = plans[want_value, want_partials] = _plan(root, want_value, want_partials)
     chain, steps = plan
-    # unary ufunc results of this evaluation, by (ufunc, id of argument): sin(x) computed as a
-    # value serves as cos's partial and the other way round. Each entry keeps its argument
-    # alive, so that the id cannot be reused by a later value.
-    unary: dict[tuple, tuple] = {}
+    # unary ufunc results of this evaluation, by the id of their argument (``_reused``): sin(x)
+    # computed as a value serves as cos's partial and the other way round. An argument's entry
+    # keeps it alive, so that the id cannot be reused by a later value, and goes when no later
+    # node reads the argument: a long region then holds a few arrays, not all it made.
+    unary: dict[int, tuple] = {}
     if chain:  # each node reads only the one before it: no tables
         value = partials = None
         below = None
@@ -243,9 +244,12 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
             arg_values = None
             if compute or reads:
                 arg_values = argument_values(node, None if compute else reads, value)
+            read = value
             value = _node_value(node, arg_values, unary) if compute else None
             if want_partials:
                 partials = _node_partials(node, arg_values, value, {below: partials}, unary, combine)
+            if read is not None and read is not value:
+                unary.pop(id(read), None)  # the next node reads this one's value, not the one below
             below = id(node)
         return value, partials
     values: dict[int, Any] = {}
@@ -261,7 +265,7 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
         if want_partials:
             partials_of[key] = _node_partials(node, arg_values, out, partials_of, unary, combine)
         for arg_key in done:
-            values.pop(arg_key, None)
+            unary.pop(id(values.pop(arg_key, None)), None)
             partials_of.pop(arg_key, None)
     return values.get(id(root)), partials_of.get(id(root))
 
@@ -269,12 +273,20 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
 def _node_value(node: ExprNode, arg_values: list, unary: dict) -> Any:
     prim = node.prim
     if len(arg_values) == 1 and not node.kwargs:
-        memo_key = (prim.fn, id(arg_values[0]))
-        hit = unary.get(memo_key)
-        if hit is None:
-            hit = unary[memo_key] = (arg_values[0], prim.fn(arg_values[0]))
-        return hit[1]
+        return _reused(unary, prim.fn, arg_values[0])
     return prim.fn(*arg_values, **node.kwargs)
+
+
+def _reused(unary: dict, ufunc, argument) -> Any:
+    """``ufunc(argument)``, computed once per evaluation (see ``interpret``)."""
+    entry = unary.get(id(argument))
+    if entry is None:
+        entry = unary[id(argument)] = (argument, {})
+    results = entry[1]
+    result = results.get(ufunc)
+    if result is None:
+        result = results[ufunc] = ufunc(argument)
+    return result
 
 
 def _plan(root: ExprNode, want_value: bool, want_partials: bool) -> tuple[bool, list[tuple]]:
@@ -439,11 +451,8 @@ def _derivative(prim, position, arg_values, out, kwargs, unary):
     if kind == CONSTANT:
         return spec
     if kind == UFUNC_OF and len(arg_values) == 1:
-        memo_key = (spec.ufunc, id(arg_values[0]))
-        hit = unary.get(memo_key)
-        if hit is None:
-            hit = unary[memo_key] = (arg_values[0], spec.ufunc(arg_values[0]))
-        return hit[1] if spec.scale == 1 else spec.scale * hit[1]
+        result = _reused(unary, spec.ufunc, arg_values[0])
+        return result if spec.scale == 1 else spec.scale * result
     if not (kwargs and prim.pass_kwargs_to_partials):
         if kind == OF_ARGUMENTS:
             return spec(*arg_values)
