@@ -286,7 +286,9 @@ def test_partials_count_as_reading_every_argument_they_might_read():
     assert arguments_read(nested, 2) == (True, False)
     for opaque in (lambda *args: args[1], np.cos, functools.partial(lambda x, y: y), through_locals):
         assert arguments_read(opaque, 2) == (True, True)
-    assert arguments_read(lambda x: 2.0, 2) == (True, True)  # fewer parameters than arguments
+    assert arguments_read(lambda x: 2.0, 2) == (False, True)  # past its parameters: read (the call fails)
+    assert arguments_read(lambda x, *rest: rest[0], 3) == (False, True, True)  # through *args
+    assert arguments_read(lambda x, y, **options: y, 2) == (False, True)  # keywords hold no argument
 
 
 SCALE = 3.0

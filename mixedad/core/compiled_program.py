@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE
+from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE, stand_in
 from .compiled import _Writer
 from .errors import MixedadError
 from .pullbacks import kept_positions, replay_primitive
@@ -222,7 +222,10 @@ class _ProgramWriter:
         raw, arguments, keywords, derived = self.calls[id(step)]
         g = self.cotangent_of(entry, 0)
         body = self.entry_start(entry, [g])
-        values = f"{raw}, {', '.join(arguments)}{keywords}"
+        out = raw
+        if entry.selection is None and derived is None and not prim.reverse_reads_out and not prim.multiple_outputs:
+            out = self.constant(stand_in(entry.shape, entry.dtype))  # the rules never read it: freed after the forward pass
+        values = f"{out}, {', '.join(arguments)}{keywords}"
         if entry.selection is not None:
             _, slot, shape, dtype = parent = entry.parents[0]
             target = self.cotangent_of(parent[0], slot)
@@ -248,7 +251,8 @@ class _ProgramWriter:
                 self.contribute(entry, p, expression, body)
         body.append(f"{g} = cs = c = None  # passed on: held no longer than the sweep holds it")
         lines += [f"if {g} is not None:"] + _indent(body)
-        return {raw, *(a for a in arguments if a in self.defined_in), *([derived] if derived else [])}
+        return {*([raw] if out == raw else []), *(a for a in arguments if a in self.defined_in),
+                *([derived] if derived else [])}
 
     # --- any other step -------------------------------------------------------------------------
     def other_forward(self, step, lines: list[str]) -> set[str]:

@@ -181,16 +181,23 @@ def _partial_demand(node: ExprNode) -> tuple[bool, tuple[bool, ...] | None]:
     if prim.tangent_rule is not None:
         reads = prim.tangent_reads
         return (True, (True,) * n_args) if reads is None else (False, tuple(reads))
+    return partials_read(prim, [j for j, arg in enumerate(node.args) if type(arg) in _REGION_VALUES], n_args,
+                         node.kwargs)
+
+
+def partials_read(prim, positions, n_args: int, kwargs) -> tuple[bool, tuple[bool, ...]]:
+    """Whether the partials with respect to the arguments at ``positions`` read the output,
+    and which of the ``n_args`` argument values they read (none read: the partials are still
+    called, with None for each)."""
     uses_output = False
     reads = [False] * n_args
     kinds = prim.partial_kinds
-    for j, arg in enumerate(node.args):
-        if type(arg) in _REGION_VALUES:
-            uses_output = uses_output or prim.partial_takes_out[j]
-            if prim.partial_takes_args[j]:
-                for i, read in enumerate(_arguments_read(prim, kinds, j, n_args, node.kwargs)):
-                    reads[i] = reads[i] or read
-    return uses_output, tuple(reads)  # none read: the partials are still called, with None for each
+    for j in positions:
+        uses_output = uses_output or prim.partial_takes_out[j]
+        if prim.partial_takes_args[j]:
+            for i, read in enumerate(_arguments_read(prim, kinds, j, n_args, kwargs)):
+                reads[i] = reads[i] or read
+    return uses_output, tuple(reads)
 
 
 def _arguments_read(prim, kinds, j: int, n_args: int, kwargs) -> tuple[bool, ...]:

@@ -65,21 +65,35 @@ def arguments_read(partial: Callable, n_args: int) -> tuple[bool, ...]:
     mentioned = _READS.get(code, False)
     if mentioned is False:
         mentioned = _READS[code] = _parameters_mentioned(partial, code)
-    if mentioned is None or len(mentioned) < n_args:
+    if mentioned is None:
         return (True,) * n_args
-    return mentioned[:n_args]
+    return mentioned[:n_args] + (True,) * (n_args - len(mentioned))  # the rest through *args, or an error
 
 
-def _parameters_mentioned(partial: Callable, code) -> tuple[bool, ...] | None:
+def reads_parameter(rule: Callable, position: int) -> bool:
+    """Whether ``rule``'s body may read its positional parameter ``position`` (any mention of
+    it counts; a rule that is not plain Python code, or takes ``*args``, reads everything): a
+    reverse rule ``lambda g, out, a, b: (g @ b.T, a.T @ g)`` never reads ``out``, which the tape
+    then need not keep."""
+    mentioned = _parameters_mentioned(rule, getattr(rule, "__code__", None), skip_out=False)
+    return mentioned is None or position >= len(mentioned) or mentioned[position]
+
+
+def _parameters_mentioned(function: Callable, code, skip_out: bool = True) -> tuple[bool, ...] | None:
+    """Per positional parameter (but one named ``out``, with ``skip_out``), whether the body
+    mentions it; None if that cannot be told."""
+    if code is None:
+        return None
     try:
-        parameters = list(inspect.signature(partial).parameters.values())
+        parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
         return None
     positional = []
     for parameter in parameters:
-        if parameter.kind is parameter.VAR_POSITIONAL or parameter.kind is parameter.VAR_KEYWORD:
-            return None  # the arguments may be read through *args or **kwargs
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD) and parameter.name != "out":
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            break  # later arguments land in *args: read (positions past the result's count)
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD) and not (
+                skip_out and parameter.name == "out"):
             positional.append(parameter.name)
     names: set[str] = set(code.co_cellvars)  # read by a nested function
     for instruction in dis.get_instructions(code):

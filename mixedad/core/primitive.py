@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index
+from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, shape_stand_in
 from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, complex_result_error,
                      error_with_location, output_error, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
@@ -23,7 +23,7 @@ from .pullbacks import fill_missing_cotangents, make_vjp, replay_primitive, sing
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
-from .partials import takes_args, takes_out
+from .partials import reads_parameter, takes_args, takes_out
 from .region import (apply_before_region, extend_region, piecewise_constant, primal, read_value, reduce_region,
                      tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
@@ -126,6 +126,7 @@ class Primitive:
         self.multiple_outputs = multiple_outputs
         self.differentiable = True
         self.vjp_rules: tuple | None = None  # per differentiable argument, or (joint,) with joint_vjp
+        self.reverse_reads_out = True  # whether a vjp rule reads the output (defvjp)
         self.layouts: dict[int, tuple] = {}  # per argument count: positions and rule per position
         # For a call with one traced argument (``bind``'s common case): (pullback function, rule), as
         # ``pullbacks.make_vjp`` would build the reverse rule; None where that needs make_vjp itself.
@@ -192,6 +193,8 @@ class Primitive:
         """
         self.vjp_rules = tuple(rules)
         self.joint_vjp = len(rules) == 1
+        # a rule that never reads the output (matmul's): the tape keeps a stand-in, not the array
+        self.reverse_reads_out = any(reads_parameter(rule, 1) for rule in rules if rule is not None)
         self._forget_layouts()
         return rules[0] if len(rules) == 1 else self
 
@@ -408,7 +411,8 @@ def bind(prim: Primitive, args, kwargs):
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     parent = (only._entry, only._slot, only._shape, only._dtype)
     if single is not None:
-        entry = UnaryEntry(parent, single[0], out, value, kwargs, single[1], prim.name, decision)
+        kept = out if prim.reverse_reads_out else shape_stand_in(out)
+        entry = UnaryEntry(parent, single[0], kept, value, kwargs, single[1], prim.name, decision)
     else:
         entry = TapeEntry((parent,), make_vjp(prim, layout[0], [0], layout[1], [value], out, kwargs), prim.name,
                           decision, out.shape, out.dtype)

@@ -46,6 +46,8 @@ def single_pullback(prim, positions, rule_at) -> tuple | None:
 
 
 def rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
+    if not prim.reverse_reads_out:  # keep no output the rules never read (matmul's)
+        out = shape_stand_in(out) if not isinstance(out, (tuple, list)) else type(out)(map(shape_stand_in, out))
     if prim.joint_vjp:
         rule = prim.vjp_rules[0]
         if len(positions) == 1:

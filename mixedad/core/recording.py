@@ -36,11 +36,12 @@ def held_bytes(values) -> dict:
 def record_general(entry, prim, seconds, arg_values, traced_positions, outs, kwargs) -> None:
     """Fill in what the profiler reports of a general primitive's entry: ``forward_seconds``,
     ``held`` (the arrays its rule keeps: a rule that reads only shapes, ``reverse_reads_values``
-    False, keeps stand-ins of its traced arguments and results instead) and, for several
+    False, keeps stand-ins of its traced arguments and results instead, and rules that never
+    read the output, ``reverse_reads_out`` False, a stand-in of it) and, for several
     outputs (``outs``), ``output_shapes`` and ``output_dtypes``, one per output."""
     entry.forward_seconds = seconds
     if prim.reverse_reads_values:
-        kept = list(arg_values) + list(outs)
+        kept = list(arg_values) + (list(outs) if prim.reverse_reads_out or prim.vjp_rules is None else [])
     else:
         kept = [v for j, v in enumerate(arg_values) if j not in traced_positions]
     kept.extend(kwargs.values())

@@ -23,7 +23,7 @@ from .arrays import ARRAY_TYPES, LeveledValue, current_errstate
 from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
                      error_with_location, user_location)
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
-from .expressions import ExprNode, input_value, topological_order
+from .expressions import ExprNode, input_value, partials_read, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision, reduction_decision)
 from .recording import held_bytes
@@ -567,7 +567,8 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
                       context_shape=out.shape, n_partials=0, locations=location)
     if trace.instrumented:
-        entry.held = held_bytes(arg_values + [out])
+        kept, kept_out = _kept_by_partials(prim, traced_positions, arg_values, out)
+        entry.held = held_bytes(kept + [kept_out])
     record(trace, entry)
     result = Traced(trace, out, entry)
     if trace.program is not None:
@@ -587,7 +588,19 @@ def _replay_elementwise(step: Step) -> None:
 
 
 
+def _kept_by_partials(prim, traced_positions, arg_values: list, out) -> tuple[list, Any]:
+    """The argument values and output that the partials of the traced arguments read (None for
+    the others): what an elementwise entry on the tape keeps for its backward step."""
+    if prim.tangent_rule is not None or prim.partial_specs is None:
+        return arg_values, out
+    uses_output, reads = partials_read(prim, traced_positions, len(arg_values), None)
+    return [value if read else None for value, read in zip(arg_values, reads)], (out if uses_output else None)
+
+
 def _elementwise_vjp(prim, traced_positions, arg_values, out, kwargs):
+    if not (kwargs and prim.pass_kwargs_to_partials):  # (partials given keyword arguments read them all)
+        arg_values, out = _kept_by_partials(prim, traced_positions, arg_values, out)
+
     def elementwise_vjp(g):
         return [multiply_cotangent(g, prim.partial(j, arg_values, out, kwargs)) for j in traced_positions]
     return elementwise_vjp
