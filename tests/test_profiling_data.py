@@ -162,3 +162,19 @@ def test_a_dual_region_holding_a_view_counts_the_array_it_keeps_alive():
     report = _profile(loss, RNG.random((6, 3)))
     (region,) = [e for e in report.body if e.ops == ("multiply",)]
     assert region.saved_bytes == w.nbytes
+
+
+def test_reverse_mode_elementwise_entries_hold_only_what_their_partials_read():
+    x = RNG.random(1000)
+    y = RNG.random(1000)
+
+    def loss(x):
+        return np.sum(np.sin(x) * y + np.exp(x))
+
+    report = mixedad.profile(loss, x, mode="reverse", lines=False)
+    held = {e.label: e.saved_bytes for e in report.body}
+    assert held["sin"] == x.nbytes  # cos(x) reads x, not sin(x)
+    assert held["multiply"] == y.nbytes  # d/d(sin x) of sin(x) * y is y
+    assert held["exp"] == x.nbytes  # exp's partial reads its output only: exp(x), as large as x
+    assert held["add"] == 0
+    np.testing.assert_allclose(report.gradient, np.cos(x) * y + np.exp(x))
