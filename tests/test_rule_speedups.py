@@ -416,3 +416,16 @@ def test_moment_hessians_match_finite_differences_of_the_gradient():
         step = 1e-6
         expected = (grad(x + step * v) - grad(x - step * v)) / (2 * step)
         np.testing.assert_allclose(mixedad.hvp(loss, x, v), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maximum_and_minimum_partials_choose_split_ties_and_keep_the_dtype(mode, dtype):
+    # from the definition: 1 where the argument is chosen, 1/2 on a tie (and at NaN), 0 elsewhere
+    x = np.array([0.0, 1.0, -1.0, np.nan, 0.5], dtype=dtype)
+    bound = np.array([0.0, 0.0, 0.0, 0.0, 0.5], dtype=dtype)
+    for function, chosen in ((np.maximum, x > bound), (np.minimum, x < bound)):
+        grad = mixedad.gradient(lambda x: np.sum(function(x, bound) * 3.0), x, mode=mode)
+        tie = (x == bound) | np.isnan(x)
+        assert grad.dtype == dtype
+        np.testing.assert_array_equal(grad, np.where(tie, 1.5, np.where(chosen, 3.0, 0.0)).astype(dtype))

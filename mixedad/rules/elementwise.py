@@ -69,7 +69,10 @@ def _float_power_partial_base(x, y):
 
 def _choice_partial(first_wins, tie, out):
     """1 where this argument was chosen, 0.5 on a tie, 0 elsewhere, in the output's dtype."""
-    return np.add(first_wins, tie, dtype=np.result_type(out)) * 0.5
+    dtype = np.result_type(out)
+    if type(first_wins) is np.ndarray and type(tie) is np.ndarray:  # the bools added as bytes: one cast, not two
+        return np.multiply(np.add(first_wins.view(np.uint8), tie.view(np.uint8)), 0.5, dtype=dtype)
+    return np.add(first_wins, tie, dtype=dtype) * 0.5
 
 
 # "Not smaller" rather than x >= y: a NaN operand (which maximum and minimum propagate) gets
