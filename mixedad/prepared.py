@@ -252,17 +252,20 @@ class Prepared:
 
     def _run(self, args: tuple, want_value: bool):
         thread = threading.get_ident()
-        if self._caller == thread:
-            raise InputError(
-                "a prepared gradient was called during its own call (from the function it differentiates, or "
-                "a rule that function uses): its recorded program holds the running call's values. Prepare "
-                "another one for the inner call.")
-        with self._lock:
-            self._caller = thread
-            try:
-                return self._run_alone(args, want_value)
-            finally:
-                self._caller = None
+        lock = self._lock
+        if not lock.acquire(False):  # busy: another thread's call (wait for it), or this thread's own
+            if self._caller == thread:
+                raise InputError(
+                    "a prepared gradient was called during its own call (from the function it differentiates, "
+                    "or a rule that function uses): its recorded program holds the running call's values. "
+                    "Prepare another one for the inner call.")
+            lock.acquire()
+        self._caller = thread
+        try:
+            return self._run_alone(args, want_value)
+        finally:
+            self._caller = None
+            lock.release()
 
     def _run_alone(self, args: tuple, want_value: bool):
         flat = self._check(args)
