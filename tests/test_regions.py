@@ -267,6 +267,7 @@ def test_math_functions_without_a_numpy_ufunc_use_scipys_rules_in_mapped_functio
 
 def test_partials_count_as_reading_every_argument_they_might_read():
     import functools
+    import inspect
 
     from mixedad.core.partials import arguments_read
 
@@ -286,6 +287,16 @@ def test_partials_count_as_reading_every_argument_they_might_read():
     assert arguments_read(nested, 2) == (True, False)
     for opaque in (lambda *args: args[1], np.cos, functools.partial(lambda x, y: y), through_locals):
         assert arguments_read(opaque, 2) == (True, True)
+    assert arguments_read(Rule.partial, 3) == (False, False, True)  # the same code unbound: self is an argument
+    assert arguments_read(Rule().partial, 2) == (False, True)
+
+    @functools.wraps(lambda x, y: y)
+    def wrapped(*args, **kwargs):  # its own signature is *args: functools.wraps does not change what it reads
+        return args[0] * 2.0
+    assert arguments_read(wrapped, 2) == (True, True)
+    declared = lambda x, y: x
+    declared.__signature__ = inspect.signature(lambda a, b: None)
+    assert arguments_read(declared, 2) == (True, True)
     assert arguments_read(lambda x: 2.0, 2) == (False, True)  # past its parameters: read (the call fails)
     assert arguments_read(lambda x, *rest: rest[0], 3) == (False, True, True)  # through *args
     assert arguments_read(lambda x, y, **options: y, 2) == (False, True)  # keywords hold no argument
@@ -317,3 +328,20 @@ def test_a_scaled_fused_sum_keeps_zero_against_an_infinite_partial(mode):
     for scale, expected in ((0.0, [0.0, 0.0, 0.0]), (2.0, [np.inf, 1.0, 0.5]), (-0.5, [-np.inf, -0.25, -0.125])):
         grad = mixedad.gradient(lambda x: scale * np.sum(np.sqrt(x)), x, mode=mode)
         np.testing.assert_array_equal(grad, expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rules_wrapped_by_a_decorator_still_get_every_value(mode):
+    # np.errstate as a decorator wraps the rule (functools.wraps): its signature is the inner
+    # function's, its code the wrapper's, which names no parameter
+    prim = mixedad.primitive(np.exp)
+    prim.defvjp(np.errstate(over="ignore")(lambda g, out, x: g * out))
+    partial_prim = mixedad.primitive(lambda x: x * x, elementwise=True)
+    partial_prim.defpartials(np.errstate(over="ignore")(lambda x: 2.0 * x))
+    x = np.linspace(-1.0, 1.0, 3)
+    for f, reference in ((lambda x: np.sum(prim(x) * 2.0), lambda x: np.sum(np.exp(x) * 2.0)),
+                         (lambda x: np.sum(partial_prim(x) * 3.0), lambda x: np.sum(x * x * 3.0))):
+        np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), numerical_gradient(reference, x), rtol=1e-7)
+        prepared = mixedad.prepare(f, x)
+        for _ in range(3):
+            np.testing.assert_allclose(prepared.gradient(x), numerical_gradient(reference, x), rtol=1e-7)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import types
 from typing import Any, Callable
 
 import numpy as np
@@ -50,7 +51,7 @@ def takes_args(partial: Callable) -> bool:
     return any(name != "out" for name in parameters)
 
 
-_READS: dict[Any, tuple[bool, ...] | None] = {}  # by code object: the parameters its body mentions
+_READS: dict[Any, tuple[bool, ...] | None] = {}  # by code object: the parameters its body mentions (arguments_read)
 
 
 def arguments_read(partial: Callable, n_args: int) -> tuple[bool, ...]:
@@ -62,9 +63,14 @@ def arguments_read(partial: Callable, n_args: int) -> tuple[bool, ...]:
     code = getattr(partial, "__code__", None)
     if code is None:
         return (True,) * n_args
-    mentioned = _READS.get(code, False)
+    # by code object, and whether it is a bound method (its first parameter is not an argument);
+    # a function that declares another signature is looked at each time
+    key = (code, type(partial) is types.MethodType)
+    mentioned = _READS.get(key, False)
     if mentioned is False:
-        mentioned = _READS[code] = _parameters_mentioned(partial, code)
+        mentioned = _parameters_mentioned(partial, code)
+        if getattr(partial, "__signature__", None) is None and len(_READS) < 4096:
+            _READS[key] = mentioned
     if mentioned is None:
         return (True,) * n_args
     return mentioned[:n_args] + (True,) * (n_args - len(mentioned))  # the rest through *args, or an error
@@ -82,11 +88,13 @@ def reads_parameter(rule: Callable, position: int) -> bool:
 def _parameters_mentioned(function: Callable, code, skip_out: bool = True) -> tuple[bool, ...] | None:
     """Per positional parameter (but one named ``out``, with ``skip_out``), whether the body
     mentions it; None if that cannot be told."""
-    if code is None:
+    if code is None or getattr(function, "__signature__", None) is not None:
         return None
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
+    try:  # the function's own parameters (a functools.wraps wrapper's are *args, **kwargs: reads all)
+        parameters = list(inspect.signature(function, follow_wrapped=False).parameters.values())
     except (TypeError, ValueError):
+        return None
+    if not {p.name for p in parameters} <= set(code.co_varnames):  # not this code's arguments
         return None
     positional = []
     for parameter in parameters:
