@@ -101,19 +101,17 @@ def all_finite(value: Any) -> bool:
 
 class _NaNWatch(threading.local):
     """What NumPy's floating-point error checks saw, in this thread, under ``SWEEP_ERRSTATE`` or
-    ``VALUE_ERRSTATE``: ``made_nan``, whether an operation made a NaN from non-NaN operands (an
-    invalid operation: 0 * inf, inf - inf, 0 / 0) since it was last cleared; ``floating_errors``,
-    NumPy's flags (1 divide by zero, 2 overflow, 4 underflow, 8 invalid) of the errors seen."""
-    made_nan = False
+    ``VALUE_ERRSTATE`` since ``floating_errors`` was last cleared: NumPy's flags (1 divide by
+    zero, 2 overflow, 4 underflow, 8 invalid) of the errors seen. ``INVALID``: an operation made
+    a NaN from non-NaN operands (0 * inf, inf - inf, 0 / 0)."""
     floating_errors = 0
 
 
 NAN_WATCH = _NaNWatch()
+INVALID = 8
 
 
 def _note_error(kind: str, flag: int) -> None:
-    if flag & 8:
-        NAN_WATCH.made_nan = True
     NAN_WATCH.floating_errors |= flag
 
 

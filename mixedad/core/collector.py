@@ -20,17 +20,19 @@ _was_enabled = False
 def pause_collector() -> None:
     """Pause the cyclic collector; every call must be matched by ``resume_collector``."""
     global _pauses, _was_enabled
-    with _lock:
-        if _pauses == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
+    _lock.acquire()
+    if _pauses == 0:
+        _was_enabled = gc.isenabled()
+        gc.disable()
+    _pauses += 1
+    _lock.release()
 
 
 def resume_collector() -> None:
     """End one pause; the collector runs again when no pause is left and it ran before."""
     global _pauses
-    with _lock:
-        _pauses -= 1
-        if _pauses == 0 and _was_enabled:
-            gc.enable()
+    _lock.acquire()
+    _pauses -= 1
+    if _pauses == 0 and _was_enabled:
+        gc.enable()
+    _lock.release()

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import NAN_WATCH, VALUE_ERRSTATE, all_finite, finite_array
+from .arrays import INVALID, NAN_WATCH, VALUE_ERRSTATE, all_finite, finite_array
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
                           demand, input_value, interpret, report_floating_errors, topological_order)
 from .traced import RetiredTraced, Traced
@@ -83,17 +83,17 @@ def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):
     (``report_floating_errors``): a region runs later than the code that recorded it, and
     NumPy would have warned, or raised, there.
     """
-    outer_errors, outer_nan = NAN_WATCH.floating_errors, NAN_WATCH.made_nan  # another region may be reading this one
-    NAN_WATCH.floating_errors = 0
-    NAN_WATCH.made_nan = False
+    watch = NAN_WATCH
+    outer_errors = watch.floating_errors  # another region may be reading this one's value
+    watch.floating_errors = 0
     try:
         result = _evaluate(root, want_value, want_partials)
-        if want_partials and (NAN_WATCH.made_nan or root.unbounded) and not all(_finite_partial(p) for p in result[1]):
+        if want_partials and (watch.floating_errors & INVALID or root.unbounded) and not all(
+                _finite_partial(p) for p in result[1]):
             result = interpret(root, want_value, want_partials, zero_wins=True)
-        errors = NAN_WATCH.floating_errors
+        errors = watch.floating_errors
     finally:
-        NAN_WATCH.floating_errors = outer_errors
-        NAN_WATCH.made_nan = outer_nan or NAN_WATCH.made_nan
+        watch.floating_errors = outer_errors | (watch.floating_errors & INVALID)  # NaNs made: the reader's too
     if errors:
         report_floating_errors(root, errors)
     return result

@@ -79,14 +79,18 @@ def borrow(trace: Trace, array: np.ndarray) -> None:
     silently change the gradient. NumPy raises at such a write; ``guarded_write_error`` then
     names it. (A write through another view of the same memory made before is not caught:
     NumPy keeps no list of an array's views.)"""
-    trace.borrowed.add(id(array))
+    key = id(array)
+    trace.borrowed.add(key)
     guarded = trace.guarded
-    if id(array) in guarded and guarded[id(array)][1] is array:
+    if key in guarded and guarded[key][1] is array:
         return  # this trace guards it, and the arrays it views, already
-    chain = []
-    while isinstance(array, np.ndarray):
-        chain.append(array)
-        array = array.base
+    if array.base is None:
+        chain = (array,)  # it owns its memory (the common case)
+    else:
+        chain = []
+        while isinstance(array, np.ndarray):
+            chain.append(array)
+            array = array.base
     with _GUARDS_LOCK:
         for depth, member in enumerate(reversed(chain)):  # depth 0: the array owning the memory
             key = id(member)
@@ -101,6 +105,10 @@ def borrow(trace: Trace, array: np.ndarray) -> None:
             else:
                 continue  # read-only of its own: left as it is
             guarded[key] = (depth, member)
+
+
+def _depth(item) -> int:
+    return item[1][0]
 
 
 def release_guards(trace: Trace) -> None:
@@ -119,8 +127,9 @@ def release_guards(trace: Trace) -> None:
     guarded, trace.guarded = trace.guarded, {}
     if not guarded:
         return
+    items = guarded.items() if len(guarded) == 1 else sorted(guarded.items(), key=_depth)
     with _GUARDS_LOCK:
-        for key, (_, array) in sorted(guarded.items(), key=lambda item: item[1][0]):
+        for key, (_, array) in items:
             guard = _GUARDS.get(key)
             if guard is None or guard[0] is not array:
                 continue
