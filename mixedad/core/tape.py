@@ -84,7 +84,7 @@ def borrow(trace: Trace, array: np.ndarray) -> None:
     guarded = trace.guarded
     if key in guarded and guarded[key][1] is array:
         return  # this trace guards it, and the arrays it views, already
-    if array.base is None:
+    if type(array) is np.ndarray and array.base is None:
         chain = (array,)  # it owns its memory (the common case)
     else:
         chain = []
