@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import mixedad
 from mixedad.rules import extremes, reductions, shape
 from numerical import numerical_gradient
+from test_rules_reductions import draw_axis
 
 MODES = ("auto", "reverse", "forward")
 
@@ -27,15 +28,7 @@ def shapes_and_axes(draw, min_dim=1, allow_none=True, allow_tuple=False):
     ndim = draw(st.integers(min_dim, 3))
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
     kinds = ["int"] + (["none"] if allow_none else []) + (["tuple"] if allow_tuple else [])
-    kind = draw(st.sampled_from(kinds)) if ndim else "none"
-    if kind == "none":
-        axis = None
-    elif kind == "int":
-        axis = draw(st.integers(-ndim, ndim - 1))
-    else:
-        chosen = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
-        axis = tuple(a - ndim if draw(st.booleans()) else a for a in chosen)
-    return shape, axis, draw(st.integers(0, 2 ** 16))
+    return shape, draw_axis(draw, ndim, kinds), draw(st.integers(0, 2 ** 16))
 
 
 def distinct(shape, seed, dtype=np.float64):

@@ -26,15 +26,19 @@ def reduction_cases(draw, max_dim=4):
     """(shape, axis, keepdims, seed): axis None, an int (maybe negative) or a tuple of axes."""
     ndim = draw(st.integers(0, 3))
     shape = tuple(draw(st.lists(st.integers(1, max_dim), min_size=ndim, max_size=ndim)))
-    kind = draw(st.sampled_from(["none", "int", "tuple"])) if ndim else "none"
-    if kind == "none":
-        axis = None
-    elif kind == "int":
-        axis = draw(st.integers(-ndim, ndim - 1))
-    else:
-        chosen = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
-        axis = tuple(a - ndim if draw(st.booleans()) else a for a in chosen)
+    axis = draw_axis(draw, ndim, ["none", "int", "tuple"])
     return shape, axis, draw(st.booleans()), draw(st.integers(0, 2 ** 16))
+
+
+def draw_axis(draw, ndim: int, kinds: list[str]):
+    """An axis argument for ``ndim`` dimensions: None, an int (maybe negative) or a tuple, of ``kinds``."""
+    kind = draw(st.sampled_from(kinds)) if ndim else "none"
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    chosen = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(a - ndim if draw(st.booleans()) else a for a in chosen)
 
 
 @st.composite
