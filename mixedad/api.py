@@ -329,16 +329,18 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             aux = _plain_tree(aux)
         finished = True
     finally:
-        trace.active = False
-        release_guards(trace)
-        if observe is not None and finished:
-            observe(trace)
-        if not keep_entries:
-            # Rules and deferred regions refer back to the trace (through the traced values
-            # they read): dropping its entries breaks those cycles, so the tape is freed here,
-            # by reference counting, not whenever the cyclic collector next runs.
-            trace.entries = []
-        resume_collector()
+        try:
+            trace.active = False
+            release_guards(trace)
+            if observe is not None and finished:
+                observe(trace)
+            if not keep_entries:
+                # Rules and deferred regions refer back to the trace (through the traced values
+                # they read): dropping its entries breaks those cycles, so the tape is freed here,
+                # by reference counting, not whenever the cyclic collector next runs.
+                trace.entries = []
+        finally:
+            resume_collector()
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()] if output_shape is None else np.reshape(value, output_shape)
     grad = grads[0] if isinstance(argnums, (int, np.integer)) else tuple(grads)
