@@ -107,3 +107,14 @@ def test_gradient_alone_reports_errors_of_values_its_partials_compute(mode):
         warnings.simplefilter("always")
         grad = mixedad.gradient(lambda x: np.sum(np.log(x - 1.0)), x, mode=mode)  # log(0), derivative 1/0
     assert grad[0] == np.inf and any("divide by zero" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_reverse_pass_does_not_report_underflow_numpy_never_met(mode):
+    # exp(-700) * 2 is fine in NumPy; the reverse pass's products of tiny numbers may underflow
+    x = np.array([1.0, 700.0])
+    f = lambda x: np.sum(np.exp(-x) * 2)
+    with np.errstate(under="raise"):
+        f(x)
+        grad = mixedad.gradient(f, x, mode=mode)
+    np.testing.assert_allclose(grad, -2 * np.exp(-x), rtol=1e-12)

@@ -118,7 +118,9 @@ def _note_error(kind: str, flag: int) -> None:
 # The error state of a backward sweep and of a region's partials: partial formulas may divide by
 # zero or overflow where the cotangent will be zero (no warnings), and a NaN made from 0 * inf
 # is noted (NumPy calls ``_note_error``), so that a region's partials need a look only then.
-SWEEP_ERRSTATE = {"divide": "call", "over": "call", "invalid": "call", "call": _note_error}
+# Underflow is ignored: the user's settings are for the values their code computes, not for
+# the reverse pass's products.
+SWEEP_ERRSTATE = {"divide": "call", "over": "call", "under": "ignore", "invalid": "call", "call": _note_error}
 # A region evaluating its values, later than the user's code asked for them and perhaps outside
 # the user's ``np.errstate``: every error is noted, and then reported as the user's error state
 # at each op asked (``expressions.report_floating_errors``).
