@@ -446,6 +446,7 @@ def derive_partials(prim_or_function: Primitive | Callable, *, nargs: int | None
         if _takes_keywords(fn, names):  # keyword options reach the partials: derive them for those values
             options = _KeywordOptions(prim, names, attached)
             attached = tuple(a if j in override else _WithOptions(options, j) for j, a in enumerate(attached))
+            prim.positional_options = (len(names), options.positional)
         prim.defpartials(*attached)
         prim.symbolic = SymbolicPartials(symbols, output, partials, attached, frozenset(override))
     return partials

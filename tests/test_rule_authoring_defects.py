@@ -63,6 +63,20 @@ def test_derived_elementwise_takes_options_by_position_too(mode):
         mixedad.gradient(lambda x: np.sum(scaled_cos(x, 1.0, 2.0)), X, mode=mode)
 
 
+@derived_elementwise
+def branch_on_option(x, kind="sin"):
+    if kind == "sin":
+        return np.sin(x)
+    return np.cos(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_derived_elementwise_takes_string_options_by_position(mode):
+    for kind, reference in (("sin", lambda x: np.sum(np.sin(x))), ("cos", lambda x: np.sum(np.cos(x)))):
+        grad = mixedad.gradient(lambda x: np.sum(branch_on_option(x, kind)), X, mode=mode)
+        np.testing.assert_allclose(grad, numerical_gradient(reference, X), rtol=1e-7)
+
+
 def test_derived_elementwise_keyword_options_forward_and_checkers():
     tangent = mixedad.jvp(lambda x: np.sum(scaled_sin(x, scale=3.0)), (X,), (np.ones(4),))[1]
     assert np.isclose(tangent, np.sum(numerical_gradient(lambda x: np.sum(3.0 * np.sin(x)), X)))

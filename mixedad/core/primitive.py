@@ -144,6 +144,9 @@ class Primitive:
         self.tangent_rule: Callable | None = None  # elementwise: custom tangent propagation
         # the arguments the tangent rule reads (None: all, and the output), as partials' (arguments_read)
         self.tangent_reads: tuple | None = None
+        # (number of operands, names of the options after them): options passed by position are
+        # passed on by name, as a derived primitive's partials take them (symbolic.derive_partials)
+        self.positional_options: tuple | None = None
         self.fuses_regions = False  # linear with a shape-only VJP: may consume a dual region
         self.unbounded_partials = False  # elementwise: a partial may return NaN itself (regions then always check)
         self.positional_names: tuple = ()  # of the NumPy function it stands for (rules.table.reverse_rule)
@@ -277,6 +280,8 @@ class Primitive:
     # --- application ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if self.elementwise:
+            if self.positional_options is not None and len(args) > self.positional_options[0]:
+                args, kwargs = _options_by_name(self.positional_options, args, kwargs)
             return bind_elementwise(self, args, kwargs)
         if kwargs and self.positional_names:  # an array passed by its NumPy name: np.sort(a=x)
             args, kwargs = arrays_by_position(self.positional_names, args, kwargs)
@@ -303,6 +308,16 @@ class Primitive:
 class _UpdatedArgument(Exception):
     """An argument is a value that an assignment updated, reached past NumPy's dispatch (the
     operand of a method): the operation restarts on what it stands for."""
+
+
+def _options_by_name(positional_options, args, kwargs) -> tuple[tuple, dict]:
+    """``args`` past the operands, passed by name; an array or traced value stays an operand
+    (the primitive's rules then refuse it, naming it)."""
+    n_operands, names = positional_options
+    extra = args[n_operands:]
+    if len(extra) > len(names) or any(isinstance(v, (np.ndarray, Traced, LeveledValue)) for v in extra):
+        return args, kwargs
+    return args[:n_operands], {**dict(zip(names, extra)), **kwargs}
 
 
 def bind_elementwise(prim: Primitive, args, kwargs):
