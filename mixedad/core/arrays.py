@@ -235,6 +235,18 @@ def stand_in(shape: tuple, dtype: np.dtype) -> np.ndarray:
 _ARRAY_LIKE = (np.ndarray, RefusesIntegralConversion, LeveledValue, list)
 
 
+def options_by_name(positional_options: tuple, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``args`` past a primitive's ``n_operands``, passed by the option names that follow them
+    (``positional_options = (n_operands, names)``); an array or traced value stays an operand
+    (the primitive's rules then refuse it, naming it)."""
+    n_operands, names = positional_options
+    extra = args[n_operands:]
+    if len(extra) > len(names) or any(hasattr(v, "__array_function__") or isinstance(v, LeveledValue)
+                                      for v in extra):
+        return args, kwargs
+    return args[:n_operands], {**dict(zip(names, extra)), **kwargs}
+
+
 def arrays_by_position(names: tuple, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """``args, kwargs`` with the arrays passed under the name of a positional parameter
     (``np.sort(a=x)``, ``np.linalg.solve(a, b=y)``) moved to their positions, since rules take

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, shape_stand_in
+from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in
 from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, complex_result_error,
                      error_with_location, output_error, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
@@ -281,7 +281,7 @@ class Primitive:
     def __call__(self, *args, **kwargs):
         if self.elementwise:
             if self.positional_options is not None and len(args) > self.positional_options[0]:
-                args, kwargs = _options_by_name(self.positional_options, args, kwargs)
+                args, kwargs = options_by_name(self.positional_options, args, kwargs)
             return bind_elementwise(self, args, kwargs)
         if kwargs and self.positional_names:  # an array passed by its NumPy name: np.sort(a=x)
             args, kwargs = arrays_by_position(self.positional_names, args, kwargs)
@@ -308,16 +308,6 @@ class Primitive:
 class _UpdatedArgument(Exception):
     """An argument is a value that an assignment updated, reached past NumPy's dispatch (the
     operand of a method): the operation restarts on what it stands for."""
-
-
-def _options_by_name(positional_options, args, kwargs) -> tuple[tuple, dict]:
-    """``args`` past the operands, passed by name; an array or traced value stays an operand
-    (the primitive's rules then refuse it, naming it)."""
-    n_operands, names = positional_options
-    extra = args[n_operands:]
-    if len(extra) > len(names) or any(isinstance(v, (np.ndarray, Traced, LeveledValue)) for v in extra):
-        return args, kwargs
-    return args[:n_operands], {**dict(zip(names, extra)), **kwargs}
 
 
 def bind_elementwise(prim: Primitive, args, kwargs):
