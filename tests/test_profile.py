@@ -82,7 +82,7 @@ def test_profiling_frees_the_tape_by_reference_counting_too():
     rng = np.random.default_rng(5)
     x, big = rng.standard_normal(50), rng.standard_normal(50)
     x_alive, big_alive = weakref.ref(x), weakref.ref(big)
-    f = lambda x: np.sum(np.tanh(x) * big) + np.sum(np.cos(x)) * 0.5
+    f = lambda x, big=big: np.sum(np.tanh(x) * big) + np.sum(np.cos(x)) * 0.5
     gc.collect()
     gc.disable()
     try:
