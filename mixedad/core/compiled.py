@@ -62,8 +62,6 @@ def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     NumPy's floating-point errors noted (``VALUE_ERRSTATE``) rather than warned about: partial
     formulas may divide by zero where the cotangent will be zero, and the values are checked
     against the user's error state afterwards (``evaluate_unguarded``)."""
-    if not (want_value or want_partials):
-        return None, None
     with np.errstate(**VALUE_ERRSTATE):
         return evaluate_unguarded(root, want_value, want_partials)
 
@@ -198,6 +196,7 @@ class _Writer:
         # the same argument): kept while that argument lives, by the argument's name
         self.pinned: set[str] = set()
         self.dead_but_pinned: set[str] = set()  # node values no node reads, kept only for reuse
+        self.reuse_of: dict[str, list] = {}  # argument name -> its memo keys in ``unary``
         self.scratch: list[str] = []  # the current node's derivative names
         self.n_inputs = n_inputs
 
@@ -301,7 +300,7 @@ def _forget_reuse(writer: _Writer, unary: dict, argument: str) -> list[str]:
     """Unpin the unary results of ``argument``, which no later node reads (so none can reuse
     them); the names among them that nothing else needs, to delete."""
     freed = []
-    for memo in [memo for memo in unary if memo[1] == argument]:
+    for memo in writer.reuse_of.pop(argument, ()):
         name = unary.pop(memo)
         writer.pinned.discard(name)
         if name[0] == "u" or name in writer.dead_but_pinned:  # a reused partial, or a value no node reads
@@ -321,6 +320,7 @@ def _emit_value(writer: _Writer, node: ExprNode, value: str, argument_names: lis
         else:
             writer.emit(f"{value} = {writer.name('f', fn)}({argument_names[0]})")
             unary[memo] = value
+            writer.reuse_of.setdefault(memo[1], []).append(memo)
             writer.pinned.add(value)
         return
     call = ", ".join(argument_names + ([f"**{keywords}"] if keywords else []))
@@ -344,6 +344,7 @@ def _emit_derivative(writer: _Writer, node: ExprNode, j: int, out: str, argument
         known = unary.get(memo)
         if known is None:
             known = unary[memo] = f"u{target}"
+            writer.reuse_of.setdefault(memo[1], []).append(memo)
             writer.emit(f"{known} = {writer.name('f', spec.ufunc)}({argument_names[0]})")
             writer.pinned.add(known)
         if spec.scale == 1:

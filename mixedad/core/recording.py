@@ -41,7 +41,7 @@ def record_general(entry, prim, seconds, arg_values, traced_positions, outs, kwa
     outputs (``outs``), ``output_shapes`` and ``output_dtypes``, one per output."""
     entry.forward_seconds = seconds
     if prim.reverse_reads_values:
-        kept = list(arg_values) + (list(outs) if prim.reverse_reads_out or prim.vjp_rules is None else [])
+        kept = list(arg_values) + (list(outs) if prim.reverse_reads_out else [])
     else:
         kept = [v for j, v in enumerate(arg_values) if j not in traced_positions]
     kept.extend(kwargs.values())
