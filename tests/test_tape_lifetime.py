@@ -98,6 +98,48 @@ def test_the_saved_values_are_freed_when_gradient_returns():
     np.testing.assert_allclose(grad, expected, rtol=1e-12)
 
 
+# ops whose reverse rules read their argument's shape only. (Those that make views, reshape
+# or transpose, keep no array for their rules either, but a view keeps its base alive until
+# the trace ends: an in-place update of the base must reach its views.)
+SHAPE_READERS = {
+    "sum": np.sum,
+    "mean": np.mean,
+    "sum over an axis": lambda y: np.sum(np.sum(y, axis=0)),
+    "mean over an axis": lambda y: np.sum(np.mean(y, axis=1, keepdims=True) ** 2),
+    "roll": lambda y: np.sum(np.roll(y, 1)[0]),
+    "flatten": lambda y: np.sum(y.flatten()[1:] ** 2),
+}
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+@pytest.mark.parametrize("name", list(SHAPE_READERS))
+def test_an_op_that_reads_shapes_keeps_no_array_alive(name, mode):
+    """``np.sum(doubled(x))``: nothing reads doubled's output in the backward pass, so it is
+    freed as soon as the forward pass drops it (a loss summing many large terms would otherwise
+    hold every one of them until the backward pass)."""
+    op, freed_in_forward_pass = SHAPE_READERS[name], []
+
+    def f(x):
+        total = op(doubled(np.reshape(x, (2, 3))))
+        freed_in_forward_pass.append(made[-1]() is None)
+        return total
+
+    made.clear()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        grad = mixedad.gradient(f, X, mode=mode)
+    finally:
+        if collecting:
+            gc.enable()
+    assert freed_in_forward_pass == [True]
+    plain = f(X)  # the same function on plain arrays: its derivative, by central differences
+    step = 1e-6
+    expected = [(f(X + step * e) - f(X - step * e)) / (2 * step) for e in np.eye(X.size)]
+    np.testing.assert_allclose(grad, expected, rtol=1e-7, atol=1e-9)
+    assert np.isfinite(plain)
+
+
 @pytest.mark.parametrize("f", [views_and_regions, assignment_through_a_view])
 @pytest.mark.parametrize("calls", [1, 3])  # recorded only; recorded and compiled (second run on)
 def test_a_prepared_gradient_leaves_no_cycles_when_it_goes(f, calls):

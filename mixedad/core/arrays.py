@@ -214,9 +214,14 @@ _STAND_INS: dict[tuple, np.ndarray] = {}
 
 
 def shape_stand_in(value: Any) -> Any:
-    """A read-only, zero-memory array with ``value``'s shape and dtype (cached per pair)."""
-    dtype = getattr(value, "dtype", None)
-    return value if dtype is None else stand_in(np.shape(value), dtype)
+    """A read-only, zero-memory array with ``value``'s shape and dtype (cached per pair); a value
+    without both (a Python float) as it is."""
+    try:
+        key = (value.shape, value.dtype)
+    except AttributeError:
+        return value
+    array = _STAND_INS.get(key)  # (stand_in's lookup, inline: the tape makes one or two per operation)
+    return stand_in(*key) if array is None else array
 
 
 def stand_in(shape: tuple, dtype: np.dtype) -> np.ndarray:

@@ -39,8 +39,9 @@ def single_pullback(prim, positions, rule_at) -> tuple | None:
     """``(rule, linear)`` such that ``rule(g, out, value, **kwargs)`` is the one cotangent that
     ``make_vjp``'s reverse rule gives for a call with one (traced) argument (``UnaryEntry``;
     for a linear rule and a cotangent carrying tangents, per component); or None where make_vjp
-    does more."""
-    if prim.vjp_rules is None or not prim.reverse_reads_values or positions != [0]:
+    does more. A rule that reads shapes only (``reverse_reads_values`` False) gets stand-ins for
+    the value and the output from ``bind``, as ``make_vjp`` gives them."""
+    if prim.vjp_rules is None or positions != [0]:
         return None
     return (prim.vjp_rules[0] if prim.joint_vjp else rule_at[0]), prim.linear
 

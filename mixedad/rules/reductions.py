@@ -80,6 +80,7 @@ mean_ = reverse_rule(_mean, lambda g, out, x, axis=None, keepdims=False:
                      forward="linear")
 for _prim in (sum_, mean_):
     _prim.fuses_regions = True
+    _prim.reverse_reads_values = False  # the rules read x's shape: the tape keeps no array alive for them
     _prim.out_meta = _reduction_meta
 
 

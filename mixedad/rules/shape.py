@@ -187,6 +187,9 @@ flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(
 for _view in (reshape_, transpose, broadcast_to, flip, split_):
     _view.returns_view = True
 reshape_.view_inverse = lambda view, kwargs, base_shape: _reshape(view, base_shape, kwargs["order"])
+# their reverse rules read the argument's shape only: the tape keeps no array alive for them
+for _mover in (reshape_, transpose, broadcast_to, flip, roll_, flatten_):
+    _mover.reverse_reads_values = False
 
 
 def _indexing_returns_view(kwargs, out) -> bool:
