@@ -183,6 +183,7 @@ class Prepared:
 
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
+        static = self._static_leaves(args)  # as passed: f may update an int array in place
         why = "" if self._constants_traceable else _UNTRACEABLE
         recording = _Recording(trace_constants=not why)
         try:
@@ -214,7 +215,7 @@ class Prepared:
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
         self._output_shape = recording.output_shape
-        self._static = self._static_leaves(args)
+        self._static = static
         # where the traced constants are among the other arguments' leaves (if they were traced)
         self._constant_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
                                 for index, leaf in enumerate(flatten(arg)[0]) if _is_traced_constant(leaf)
@@ -304,7 +305,7 @@ class Prepared:
         if self.has_aux:
             def read_aux():
                 nonlocal aux
-                aux = _plain_tree(self._aux)
+                aux = _fresh_aux(_plain_tree(self._aux), flat)
         else:
             read_aux = None
         value, cotangents = program.run(active, constants, want_value, read_aux)
@@ -352,6 +353,19 @@ class Prepared:
         if out is not None:
             grad = _write_into(out, grad)
         return value, grad
+
+
+def _fresh_aux(aux: Any, flat: list) -> Any:
+    """The aux of a replay with its arrays copied, but for the caller's own arguments: an array
+    NumPy would make anew on each call (a ``zeros_like``, an array built inside f) is the one the
+    recording made, which the program reads again on the next call; a caller who changes the
+    aux in place must not change the program."""
+    leaves, definition = flatten(aux)
+    if not any(type(leaf) is np.ndarray for leaf in leaves):
+        return aux
+    callers = {id(leaf) for arg_leaves in flat for leaf in arg_leaves}
+    return unflatten(definition, [leaf.copy() if type(leaf) is np.ndarray and id(leaf) not in callers else leaf
+                                  for leaf in leaves])
 
 
 def _plain_value(value: Any) -> Any:

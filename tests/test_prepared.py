@@ -212,3 +212,45 @@ def test_options_that_compare_by_value_or_have_slots_changed_in_place_record_aga
     prepared = mixedad.prepare(g, w, slotted)
     slotted.power = 3.0
     np.testing.assert_allclose(prepared.gradient(w, slotted), 3 * w ** 2, rtol=1e-12)
+
+
+def _made_inside(x):
+    return np.zeros_like(x), np.diag(np.arange(1.0, x.size + 1))  # NumPy makes both anew on each call
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["zeros_like of a traced value", "plain array built inside f"])
+def test_an_aux_array_changed_in_place_by_the_caller_leaves_the_program_alone(which):
+    """The aux of a replay is the caller's to change: an array the recording made (which the
+    program reads again) was handed out itself, and ``aux += 1`` changed later gradients."""
+    def f(x):
+        made = _made_inside(x)
+        c, m = made
+        return np.sum((x + c) @ m * x), made[which]
+
+    x = np.array([1.0, 2.0, 3.0])
+    prepared = mixedad.prepare(f, x, has_aux=True)
+    m = np.diag([1.0, 2.0, 3.0])
+    expected_value, expected_grad = x @ m @ x, 2.0 * m @ x
+    for call in range(4):
+        (value, aux), grad = prepared.value_and_gradient(x)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, err_msg=f"call {call}")
+        np.testing.assert_allclose(value, expected_value, rtol=1e-14, err_msg=f"call {call}")
+        np.testing.assert_array_equal(aux, _made_inside(x)[which])
+        aux += 1.0
+    assert prepared.replays, prepared.why_traced
+
+
+def test_an_integer_argument_that_f_updates_in_place_is_compared_as_it_was_passed():
+    """The recorded copy of an integer argument is taken before f runs: taken after, it held
+    f's update, and a later call with the array as passed replayed the wrong program."""
+    def f(x, k):
+        k += 1
+        return np.sum(x * k)
+
+    x = np.array([1.0, 2.0, 3.0])
+    prepared = mixedad.prepare(f, x, np.array([1, 2, 3]))
+    for _ in range(3):
+        k = np.array([1, 2, 3])
+        np.testing.assert_array_equal(prepared.gradient(x, k), [2.0, 3.0, 4.0])
+    k = np.array([5, 5, 5])
+    np.testing.assert_array_equal(prepared.gradient(x, k), [6.0, 6.0, 6.0])
