@@ -179,9 +179,11 @@ class _Taped:
         """The user's arrays the tape reads become writeable again: no more pulls."""
         release_guards(self.trace)
 
-    def pull(self, cotangent_leaves: list) -> list:
-        """The cotangent of each differentiated argument (a pytree each) for these output cotangents."""
-        borrowed = set(self.trace.borrowed)
+    def pull(self, cotangent_leaves: list, copies: bool = False) -> list:
+        """The cotangent of each differentiated argument (a pytree each) for these output cotangents.
+        ``copies``: every array a copy, for a caller who hands them out: a sweep may give back an
+        array the retained tape keeps for the next one (a fused sum's partial, for a cotangent 1)."""
+        borrowed = _EVERY_ARRAY if copies else set(self.trace.borrowed)
         seeds = []
         for value, ct in zip(self.values, cotangent_leaves):
             dtype = getattr(value, "dtype", np.dtype(np.float64))
@@ -198,6 +200,19 @@ class _Taped:
             return self.inputs.gradients(borrowed)
         finally:
             resume_collector()
+
+
+class _EveryArray(set):
+    """A ``borrowed`` set holding every array: ``gradient_leaf`` then hands out copies only."""
+
+    def __contains__(self, key) -> bool:
+        return True
+
+    def add(self, key) -> None:
+        pass
+
+
+_EVERY_ARRAY = _EveryArray()
 
 
 def _end_tape(trace: Trace) -> None:
@@ -240,7 +255,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, mode: str =
     taped.finish(result)
 
     def pullback(cotangent):  # the arrays the tape reads stay read-only while it lives (_Taped)
-        return tuple(taped.pull(_check_cotangents(taped, cotangent)))
+        return tuple(taped.pull(_check_cotangents(taped, cotangent), copies=True))
 
     value = unflatten(taped.definition, [_public(v) for v in taped.values])
     return (value, pullback, aux) if has_aux else (value, pullback)

@@ -394,3 +394,28 @@ def test_hvp_and_hessian_of_scalars_have_the_arguments_types():
     result = hvp(lambda p: p.a ** 2 * p.b, Pair(1.0, 2.0), Pair(1.0, 0.0))
     assert result == Pair(4.0, 2.0) and type(result.a) is float
     assert hvp(lambda x: np.sum(x ** 3), np.ones(2, np.float32), np.ones(2, np.float32)).dtype == np.float32
+
+
+PULLED_ONCE_AGAIN = {  # a function, and an input for which a cotangent 1 is the whole seed
+    "sum of sin": (lambda x: np.sum(np.sin(x)), np.linspace(0.1, 1.0, 5)),
+    "sum of tanh times x": (lambda x: np.sum(np.tanh(x) * x), np.linspace(0.1, 1.0, 5)),
+    "mixedad.sum": (lambda x: mixedad.sum(lambda t: np.arctan2(t, 2.0), x), np.linspace(0.1, 1.0, 5)),
+    "elementwise on 0-d": (np.sin, np.array(0.7)),
+}
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+@pytest.mark.parametrize("name", list(PULLED_ONCE_AGAIN))
+def test_a_pullback_result_changed_in_place_leaves_later_pulls_alone(name, mode):
+    """A fused sum's partial is what a unit cotangent pulls back: the pullback handed out the
+    array its tape keeps for the next pull, and ``g *= 100`` changed every later result."""
+    f, x = PULLED_ONCE_AGAIN[name]
+    value, pullback = vjp(f, x, mode=mode)
+    step = 1e-6
+    expected = [(f(x + step * e) - f(x - step * e)) / (2 * step) for e in np.eye(x.size).reshape((x.size,) + x.shape)]
+    (first,) = pullback(1.0)
+    first *= 100.0
+    for cotangent in (1.0, np.float64(1.0)):
+        (again,) = pullback(cotangent)
+        assert again is not first
+        np.testing.assert_allclose(np.ravel(again), expected, rtol=1e-7)
