@@ -383,3 +383,22 @@ def test_conv_rules_with_a_c_ordered_cotangent_of_512_byte_rows_match_the_loop()
     grads = mixedad.gradient(lambda x, w, b: np.sum(conv2d(x, w, b) * g), x, w, b, argnums=(0, 1, 2))
     for got, want in zip(grads, conv2d_loop_vjp(g, x, w)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_of_an_empty_batch_has_empty_and_zero_gradients(stride, mode, dtype):
+    """N = 0: the value is (0, O, H_out, W_out) as with a loop, and each gradient has its
+    argument's shape and dtype (the input's is empty; the weight's and bias's are 0: no term)."""
+    rng = np.random.default_rng(0)
+    x = np.zeros((0, 2, 6, 6), dtype)
+    w, b = rng.standard_normal((3, 2, 3, 3)).astype(dtype), rng.standard_normal(3).astype(dtype)
+    value = conv2d(x, w, b, stride=stride)
+    assert value.shape == (0,) + conv2d_loop(np.ones((1, 2, 6, 6)), w, b, stride=stride).shape[1:]
+    assert value.dtype == dtype
+    grads = mixedad.gradient(lambda w, b, x: np.sum(conv2d(x, w, b, stride=stride) ** 2), w, b, x,
+                             argnums=(0, 1, 2), mode=mode)
+    for grad, arg in zip(grads, (w, b, x)):
+        assert grad.shape == arg.shape and grad.dtype == dtype
+        assert not np.any(grad)

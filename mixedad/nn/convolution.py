@@ -142,6 +142,9 @@ def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, g
 
 def _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    if x.size == 0 or weight.size == 0:  # an empty batch: the products' reshapes need sizes
+        return np.zeros((x.shape[0], weight.shape[0]) + geometry.out_hw, np.result_type(x, weight)) + (
+            0 if bias is None else np.reshape(bias, (1, -1, 1, 1)))
     if _batch_last_applies(geometry, groups, x, weight):
         return _conv2d_batch_last(x, weight, bias, geometry, keep_rows)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
@@ -326,6 +329,8 @@ def _conv2d_vjp_x(g, out, x, weight, bias=None, *, stride=1, padding=0, dilation
         return conv2d_input_cotangent(g, weight, x_shape=np.shape(x), stride=stride, padding=padding,
                                       dilation=dilation, groups=groups)
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    if x.size == 0 or g.size == 0:  # an empty batch (or no output channels): the rules' reshapes need sizes
+        return np.zeros(x.shape, np.result_type(g, weight))
     if _batch_last_applies(geometry, groups, g, x, weight):
         return _conv2d_vjp_x_batch_last(g, x, weight, geometry)
     (n, c), (ho, wo), (kh, kw), o = x.shape[:2], geometry.out_hw, geometry.kernel, weight.shape[0]
@@ -340,6 +345,8 @@ def _conv2d_vjp_weight(g, out, x, weight, bias=None, *, stride=1, padding=0, dil
         return conv2d_weight_cotangent(g, x, weight_shape=np.shape(weight), stride=stride, padding=padding,
                                        dilation=dilation, groups=groups)
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
+    if x.size == 0 or g.size == 0:  # an empty batch: no term in the sum
+        return np.zeros(weight.shape, np.result_type(g, x))
     if _batch_last_applies(geometry, groups, g, x, weight):
         return _conv2d_vjp_weight_batch_last(g, out, x, weight, geometry)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
@@ -400,7 +407,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``torch.nn.functional.conv2d``. Differentiable in ``x``, ``weight`` and ``bias``.
     With stride 1, no dilation and one group the result keeps the batch innermost in
     memory (an ``(N, O, H, W)`` view of an ``(O, H, W, N)`` array, 2x faster here, and the
-    next layers keep that layout); ``np.ascontiguousarray`` gives a C-ordered copy.
+    next layers keep that layout); ``np.ascontiguousarray`` gives a C-ordered copy of a plain
+    result (inside a differentiation, values and derivatives are the same in either layout).
 
     >>> import numpy as np, mixedad
     >>> from mixedad.nn import conv2d
