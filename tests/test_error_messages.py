@@ -126,6 +126,22 @@ def test_an_error_inside_a_library_also_names_the_users_line_that_called_it():
     assert "statistics.py" in message
     assert "called from" in message and "test_error_messages.py" in message
     assert "return statistics.fmean(x)" in message
+    assert "(inside statistics.fmean)" in message
+
+
+def test_a_library_that_converts_a_traced_value_is_named_with_what_to_do_instead():
+    special = pytest.importorskip("scipy.special")
+
+    def log_normaliser(x):
+        return special.logsumexp(x)  # SciPy calls np.asarray on its argument
+
+    with pytest.raises(mixedad.NonDifferentiableError) as caught:
+        mixedad.gradient(log_normaliser, np.array([1.0, 2.0, 3.0]))
+    message = str(caught.value)
+    assert "(inside scipy.special.logsumexp)" in message
+    assert "return special.logsumexp(x)" in message
+    assert "scipy.special.logsumexp converts its arguments" in message and "@mixedad.primitive" in message
+    assert "np.zeros_like" not in message  # the advice for the user's own np.asarray does not apply
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own warning

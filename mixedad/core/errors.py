@@ -23,8 +23,10 @@ class SourceLocation:
     lineno: int
     function: str
     # For a line inside an installed library (scipy calling np.asarray): the user's line that
-    # called into it, which is what the user can change.
+    # called into it, which is what the user can change, and the library function it called
+    # (``"scipy.special.logsumexp"``).
     called_from: "SourceLocation | None" = None
+    library_call: str | None = None
 
     @property
     def text(self) -> str:
@@ -66,17 +68,29 @@ def user_location(skip: int = 1) -> SourceLocation | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not is_internal(filename):
-            called_from = None
+            called_from = library_call = None
             if in_library(filename):
-                caller = frame.f_back
+                entered, caller = frame, frame.f_back
                 while caller is not None and (is_internal(caller.f_code.co_filename)
                                               or in_library(caller.f_code.co_filename)):
-                    caller = caller.f_back
+                    entered, caller = caller, caller.f_back
                 if caller is not None:
                     called_from = SourceLocation(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
-            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from)
+                    library_call = _public_name(entered)
+            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from, library_call)
         frame = frame.f_back
     return None
+
+
+def _public_name(frame) -> str:
+    """``scipy.special.logsumexp`` for a frame of ``scipy.special._logsumexp.logsumexp``: the
+    module path up to its first private part, and the function."""
+    public = []
+    for part in frame.f_globals.get("__name__", "").split("."):
+        if part.startswith("_"):
+            break
+        public.append(part)
+    return ".".join([*public, getattr(frame.f_code, "co_qualname", frame.f_code.co_name)])
 
 
 def numpy_function_entered(skip: int = 1) -> str | None:
@@ -123,7 +137,8 @@ def describe_location(location: SourceLocation | None) -> str:
     text = location.text
     described = f" at {location}" + (f": `{text}`" if text else "")
     if location.called_from is not None:
-        described += f", called from {location.called_from}" + (
+        inside = f" (inside {location.library_call})" if location.library_call else ""
+        described += f"{inside}, called from {location.called_from}" + (
             f": `{location.called_from.text}`" if location.called_from.text else "")
     return described
 
@@ -136,6 +151,12 @@ class MixedadError(Exception):
 FILL_AN_ARRAY = ("To fill an array with differentiated values, make the array from a differentiated one: "
                  "out = np.zeros_like(x) (or np.zeros_like(x, shape=...)) accepts out[i] = value; or collect "
                  "the values in a list and use np.stack([...]).")
+
+
+# What to do when a library function the user called converts a traced value (scipy.special.logsumexp).
+IN_A_LIBRARY = ("{library} converts its arguments to plain arrays, so mixedad cannot follow the derivative "
+                "through it: write that computation with NumPy functions on the traced value, or make it a "
+                "primitive with its own rule (@mixedad.primitive and defvjp; see docs/rules.md).")
 
 
 def replaced_by_numpy(error: BaseException) -> MixedadError | None:
@@ -195,9 +216,16 @@ def unsupported_option(message: str) -> UnsupportedOptionError:
     return UnsupportedOptionError(message + describe_location(user_location(2)).replace(" at ", "\n    at ", 1))
 
 
-def error_with_location(cls: type[MixedadError], message: str, skip: int = 2) -> MixedadError:
-    """Build ``cls`` with the user's source line appended to ``message``."""
-    return cls(message.replace("{where}", describe_location(user_location(skip + 1))))
+def error_with_location(cls: type[MixedadError], message: str, skip: int = 2, advice: str = "",
+                        in_library: str = "") -> MixedadError:
+    """Build ``cls`` with the user's source line put in ``message`` for ``{where}``, then
+    ``advice``; or, where the line is in a library function the user called and ``in_library``
+    is given, ``in_library`` with ``{library}`` for that function's name."""
+    location = user_location(skip + 1)
+    message = message.replace("{where}", describe_location(location))
+    if in_library and location is not None and location.library_call:
+        return cls(message + " " + in_library.replace("{library}", location.library_call))
+    return cls(message + advice)
 
 
 def rule_location(rule) -> str:

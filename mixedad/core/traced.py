@@ -14,7 +14,7 @@ import numpy as np
 
 from .arrays import RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
-from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
+from .errors import (FILL_AN_ARRAY, IN_A_LIBRARY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, converted_by_numpy, error_with_location, numpy_function_entered)
 
 
@@ -116,10 +116,10 @@ class Traced(RefusesIntegralConversion):
         raise error_with_location(
             NonDifferentiableError,
             "np.asarray / np.array on a traced value (or on a list holding one), or storing it into "
-            "a NumPy array (out[i] = value){where}, would drop its derivative."
-            + converted_by_numpy(numpy_function_entered(2)) + " Keep it as a traced value (NumPy functions "
+            "a NumPy array (out[i] = value){where}, would drop its derivative.",
+            advice=converted_by_numpy(numpy_function_entered(2)) + " Keep it as a traced value (NumPy functions "
             f"accept it), or move this computation outside the differentiated function. {FILL_AN_ARRAY}",
-            skip=1,
+            skip=1, in_library=IN_A_LIBRARY,
         )
 
     def _conversion_error(self, what: str, advice: str = ""):
