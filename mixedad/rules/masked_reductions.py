@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import (_dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, max_, mean,
+from .reductions import (_axes, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, max_, mean,
                          min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
 from .table import implements, reject_out
 from ..core.region import read_value
@@ -51,8 +51,7 @@ def _extreme(reduction, pick, neutral, a, axis, keepdims, initial, where, nan_aw
     mask = _selection(a, where, nan_aware, f"np.{name}")
     filled = _filled(a, mask, neutral)
     shape = _shape(a)
-    axes = range(len(shape)) if axis is None else np.atleast_1d(axis)
-    if any(shape[k] == 0 for k in axes):  # no elements: the result is initial, a constant
+    if any(shape[k] == 0 for k in _axes(axis, len(shape))):  # no elements: the result is initial, a constant
         return np.full(reduced_shape(shape, axis, bool(keepdims)), initial, np.result_type(_dtype(a), initial))
     result = reduction(filled, axis=axis, keepdims=bool(keepdims))
     return result if initial is None else pick(result, initial)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .shape import _flat, _reject_traced, _shape, getitem_, pad_
+from .shape import _flat, _reject_traced, _shape, copy_, getitem_, pad_
 from .table import implements
 from ..core.arrays import LeveledValue
 from ..core.errors import unsupported_option
@@ -44,9 +44,9 @@ def pad(array, pad_width, mode="constant", **kwargs):
     widths = np.asarray(pad_width)
     if widths.dtype.kind not in "iu":
         raise TypeError("`pad_width` must be of integral type.")
-    widths = tuple(tuple(pair) for pair in np.broadcast_to(widths, (len(shape), 2)).tolist())
-    if min((w for pair in widths for w in pair), default=0) < 0:
+    if widths.size and widths.min() < 0:  # before broadcasting, as NumPy does: a 0-d array has no pairs
         raise ValueError("index can't contain negative values")
+    widths = tuple(tuple(pair) for pair in np.broadcast_to(widths, (len(shape), 2)).tolist())
     if callable(mode) or mode not in _KEYWORDS:
         raise unsupported_option(
             f"np.pad with mode={mode!r} is not supported on traced values; the supported modes are "
@@ -65,7 +65,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
         raise ValueError(f"reflect_type must be 'even' or 'odd', got {odd!r}")
     if mode in _GATHER_MODES and odd == "even":
         # each padded element copies one input element: pad the flat positions, then gather
-        source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), widths, mode=mode)
+        source = np.pad(np.arange(int(np.prod(shape))).reshape(shape), widths or 0, mode=mode)
         return getitem_(_flat(array), key=source)
     if mode == "linear_ramp":
         ends = _pairs(kwargs.get("end_values", 0), len(shape), "end_values")
@@ -81,14 +81,17 @@ def pad(array, pad_width, mode="constant", **kwargs):
 
 def _constant(array, shape, widths, constant_values):
     if isinstance(constant_values, (Traced, LeveledValue)) and constant_values.ndim == 0:  # one value, all sides
-        border = np.pad(np.zeros(shape, dtype=bool), widths, constant_values=True)
+        border = np.pad(np.zeros(shape, dtype=bool), widths or 0, constant_values=True)
         return pad_(array, widths=widths, constant_values=0) + border * constant_values
     _reject_traced(constant_values, "A per-side constant_values of np.pad")
     return pad_(array, widths=widths, constant_values=constant_values)
 
 
 def _by_axis(array, widths, blocks):
-    """Pad one axis after the other: ``blocks(x, axis, (before, after))`` gives the two blocks."""
+    """Pad one axis after the other: ``blocks(x, axis, (before, after))`` gives the two blocks.
+    Nothing to pad (a 0-d array, zero widths): a copy, as NumPy's, that writes to the result leave alone."""
+    if not any(any(pair) for pair in widths):
+        return copy_(array)
     for axis, pair in enumerate(widths):
         if any(pair):
             before, after = blocks(array, axis, pair)

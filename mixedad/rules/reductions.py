@@ -29,11 +29,16 @@ from ..core.traced import Traced
 
 
 def _axes(axis, ndim):
+    """The reduced axes, non-negative and sorted. As in NumPy's reductions, a 0-d array takes
+    axis 0 or -1 (there is nothing to reduce: no axes); an axis out of range is an AxisError."""
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, int):
         axis = (axis,)
-    return tuple(sorted(a % ndim if ndim else a for a in axis))
+    for a in axis:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise np.exceptions.AxisError(a, ndim)
+    return tuple(sorted(a % ndim for a in axis)) if ndim else ()
 
 
 def reduced_shape(shape, axis, keepdims):
@@ -266,6 +271,9 @@ def _without_initial(value, axis):
 
 
 def _int_axis(axis, ndim):
+    """The axis of ``ufunc.accumulate``: an int or a 1-tuple (NumPy takes ``axis=(0,)``); 0-d counts as 1-d."""
+    if isinstance(axis, tuple) and len(axis) == 1:
+        axis = axis[0]
     return operator.index(axis) % max(ndim, 1)
 
 

@@ -65,7 +65,7 @@ def _roll(x, shift, axis):
 
 
 def _pad(x, widths, constant_values):
-    return np.pad(x, widths, mode="constant", constant_values=constant_values)
+    return np.pad(x, widths or 0, mode="constant", constant_values=constant_values)  # 0-d: widths ()
 
 
 def _cast(x, dtype):
@@ -290,7 +290,8 @@ def astype(array, dtype):
     if dtype.kind == "f":
         return cast_(array, dtype=dtype)
     if dtype.kind in "biu":
-        return read_value(array, "astype to a non-float dtype").astype(dtype)  # integers carry no derivative: a plain array
+        # integers carry no derivative: a plain array
+        return read_value(array, "astype to a non-float dtype").astype(dtype)
     raise error_with_location(
         UnsupportedOperationError,
         f"astype({dtype}) on a traced value{{where}}: mixedad differentiates real floating-point "
@@ -602,8 +603,8 @@ def take_along_axis(arr, indices, axis=-1):
 @implements(np.repeat)
 def repeat(a, repeats, axis=None):
     _reject_traced(repeats, "The repeats of np.repeat")
-    if axis is None:
-        a, axis = _flat(a), 0
+    if axis is None or _ndim(a) == 0:  # as in NumPy, a 0-d array repeats as a 1-d one
+        a, axis = _flat(a), 0 if axis is None else axis
     axis = _normalize_axis(axis, _ndim(a))
     return getitem_(a, key=_along(axis, np.repeat(np.arange(_shape(a)[axis]), repeats)))
 

@@ -40,8 +40,9 @@ def _quantile(a, q, axis, keepdims, function, dtype, method="linear"):
     below_index = np.floor(position).astype(np.intp)
     above_index = np.minimum(below_index + 1, n - 1)
     fraction = position - below_index
-    below = np.moveaxis(np.take(ordered, below_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
-    above = np.moveaxis(np.take(ordered, above_index, axis=axis_of_values), range(axis_of_values, axis_of_values + q.ndim), range(q.ndim))
+    q_axes = range(axis_of_values, axis_of_values + q.ndim)
+    below = np.moveaxis(np.take(ordered, below_index, axis=axis_of_values), q_axes, range(q.ndim))
+    above = np.moveaxis(np.take(ordered, above_index, axis=axis_of_values), q_axes, range(q.ndim))
     fraction = np.reshape(fraction, q.shape + (1,) * (np.ndim(below) - q.ndim)).astype(dtype)
     below, above = _in_dtype(below, dtype), _in_dtype(above, dtype)
     result = _lerp(below, above, fraction)
