@@ -30,6 +30,8 @@ CASES = {
     "nanstd_axis-1": lambda a: np.nanstd(a, axis=-1),
     "repeat_axis0": lambda a: np.repeat(a, 2, axis=0),
     "repeat_axis-1": lambda a: np.repeat(a, [3], axis=-1),
+    "take_axis0": lambda a: np.take(a, [0, 0], axis=0),
+    "take_scalar_index_axis-1": lambda a: np.take(a, 0, axis=-1),
     "pad_constant": lambda a: np.pad(a, 1),
     "pad_constant_values": lambda a: np.pad(a, ((1, 2),), constant_values=0.25),
     "pad_edge": lambda a: np.pad(a, 1, mode="edge"),
@@ -142,6 +144,7 @@ STILL_RAISES = [  # NumPy's own error from the primal, before and after the fix:
     (lambda a: np.prod(a, axis=-2), np.exceptions.AxisError),
     (lambda a: np.nanmean(a, axis=(0,)), np.exceptions.AxisError),
     (lambda a: np.repeat(a, 2, axis=1), np.exceptions.AxisError),
+    (lambda a: np.take(a, [0], axis=1), np.exceptions.AxisError),
     (lambda a: np.pad(a, 1.5), TypeError),
     (lambda a: np.cumulative_sum(a, axis=(0,), include_initial=True), TypeError),
 ]

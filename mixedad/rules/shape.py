@@ -568,8 +568,8 @@ def dsplit(ary, indices_or_sections):
 def take(a, indices, axis=None, out=None, mode="raise"):
     reject_out(out, "take")
     _reject_traced(indices, "The indices of np.take")
-    if axis is None:
-        a, axis = _flat(a), 0
+    if axis is None or _ndim(a) == 0:  # as in NumPy, a 0-d array is taken from as a 1-d one
+        a, axis = _flat(a), 0 if axis is None else axis
     axis = _normalize_axis(axis, _ndim(a))
     indices = np.asarray(indices, dtype=np.intp)
     n = _shape(a)[axis]
