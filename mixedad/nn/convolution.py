@@ -143,8 +143,10 @@ def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, g
 def _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows):
     geometry = _conv_geometry(x, weight, stride, padding, dilation, groups)
     if x.size == 0 or weight.size == 0:  # an empty batch: the products' reshapes need sizes
-        return np.zeros((x.shape[0], weight.shape[0]) + geometry.out_hw, np.result_type(x, weight)) + (
-            0 if bias is None else np.reshape(bias, (1, -1, 1, 1)))
+        out = np.zeros((x.shape[0], weight.shape[0]) + geometry.out_hw, np.result_type(x, weight))
+        if bias is not None:
+            out += np.reshape(bias, (1, -1, 1, 1))  # in place, as below: the result keeps its dtype
+        return out
     if _batch_last_applies(geometry, groups, x, weight):
         return _conv2d_batch_last(x, weight, bias, geometry, keep_rows)
     n, (ho, wo), o = x.shape[0], geometry.out_hw, weight.shape[0]
