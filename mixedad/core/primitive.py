@@ -419,11 +419,10 @@ def bind(prim: Primitive, args, kwargs):
     parent = (only._entry, only._slot, only._shape, only._dtype)
     if single is not None:
         if prim.reverse_reads_values:
-            entry = UnaryEntry(parent, single[0], out if prim.reverse_reads_out else shape_stand_in(out), value,
-                               kwargs, single[1], prim.name, decision)
+            kept_out, kept_value = out if prim.reverse_reads_out else shape_stand_in(out), value
         else:  # a rule that reads shapes (np.sum's): keep neither array alive for the backward pass
-            entry = UnaryEntry(parent, single[0], shape_stand_in(out), shape_stand_in(value), kwargs, single[1],
-                               prim.name, decision)
+            kept_out, kept_value = shape_stand_in(out), shape_stand_in(value)
+        entry = UnaryEntry(parent, single[0], kept_out, kept_value, kwargs, single[1], prim.name, decision)
     else:
         entry = TapeEntry((parent,), make_vjp(prim, layout[0], [0], layout[1], [value], out, kwargs), prim.name,
                           decision, out.shape, out.dtype)
