@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import inspect
 import threading
 from typing import Any, Callable, Sequence
@@ -36,7 +37,7 @@ import numpy as np
 
 from .api import ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _leaf_value, _plain_tree, gradient_leaf
 from .core.errors import InputError, MixedadError
-from .core.pytree import flatten, leaf_path, structure, unflatten
+from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
 
@@ -47,6 +48,16 @@ def _leaf_signature(leaf: Any) -> tuple:
     if _is_numeric(leaf):
         return np.shape(leaf), np.result_type(leaf).str
     return (type(leaf),)
+
+
+def _reader(arg: Any) -> Callable[[Any], list | None] | None:
+    """Generated code that gives the leaves of an argument like ``arg`` (a tree of arrays of
+    the same structure, shapes and dtypes), or None for any other; None if ``arg`` has leaves
+    other than arrays (which the general check compares by value or type)."""
+    leaves, definition = flatten(arg)
+    if not all(type(leaf) is np.ndarray for leaf in leaves):
+        return None
+    return compiled_reader(definition, [(leaf.shape, leaf.dtype) for leaf in leaves])
 
 
 def _comparable(definition: Any) -> Any:
@@ -161,6 +172,7 @@ class Prepared:
         self.numbers = _argnums_tuple(argnums, len(args))
         self.signatures = [_signature(arg) for arg in args]
         self._comparable = [_comparable(flatten(arg)[1]) for arg in args]  # for a fast check
+        self._readers = [_reader(arg) for arg in args]  # and a faster one for trees of arrays
         self.value_reads: tuple[str, ...] = ()
         self.why_traced = ""
         self._program: Program | None = None
@@ -212,6 +224,8 @@ class Prepared:
         aux_values = [leaf for leaf in flatten(recording.aux)[0] if type(leaf) is Traced] if self.has_aux else []
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
+        self._builders = [compiled_builder(definition) or functools.partial(unflatten, definition)
+                          for definition in self._definitions]
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
         self._output_shape = recording.output_shape
@@ -232,12 +246,12 @@ class Prepared:
         if len(args) != len(self.signatures):
             raise InputError(f"prepared for {len(self.signatures)} arguments, called with {len(args)}")
         flat = []
-        for number, (arg, expected) in enumerate(zip(args, self.signatures)):
-            if type(arg) is np.ndarray and expected[0] is None:  # the common case, checked fast
-                if (_leaf_signature(arg),) != expected[1]:
-                    self._mismatch(number, arg, expected)
-                flat.append([arg])
-                continue
+        for number, (arg, expected, reader) in enumerate(zip(args, self.signatures, self._readers)):
+            if reader is not None:  # the common case, checked by generated code
+                leaves = reader(arg)
+                if leaves is not None:
+                    flat.append(leaves)
+                    continue
             leaves, definition = flatten(arg)
             if tuple([_leaf_signature(leaf) for leaf in leaves]) != expected[1] or \
                     (definition != self._comparable[number] and structure(definition) != expected[0]):
@@ -311,10 +325,10 @@ class Prepared:
         value, cotangents = program.run(active, constants, want_value, read_aux)
         borrowed = self._borrowed(flat)
         grads, position = [], 0
-        for number, definition in zip(self.numbers, self._definitions):
+        for number, definition, build in zip(self.numbers, self._definitions, self._builders):
             leaves = [gradient_leaf(original, cotangents[position + k], active[position + k], borrowed)
                       for k, original in enumerate(flat[number])]
-            grads.append(leaves[0] if definition is None else unflatten(definition, leaves))
+            grads.append(leaves[0] if definition is None else build(leaves))
             position += len(leaves)
         grad = grads[0] if isinstance(self.argnums, (int, np.integer)) else tuple(grads)
         if want_value:

@@ -254,3 +254,58 @@ def test_an_integer_argument_that_f_updates_in_place_is_compared_as_it_was_passe
         np.testing.assert_array_equal(prepared.gradient(x, k), [2.0, 3.0, 4.0])
     k = np.array([5, 5, 5])
     np.testing.assert_array_equal(prepared.gradient(x, k), [6.0, 6.0, 6.0])
+
+
+def _trees(leaf):
+    return st.recursive(leaf, lambda children: st.one_of(
+        st.lists(children, max_size=3), st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(st.sampled_from(["a", "b", "w", 1]), children, max_size=3)), max_leaves=6)
+
+
+_ARRAYS = st.builds(lambda shape, dtype: np.zeros(shape, dtype), st.sampled_from([(), (2,), (1, 3)]),
+                    st.sampled_from([np.float64, np.float32]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_trees(_ARRAYS), st.data())
+def test_generated_tree_readers_and_builders_agree_with_flatten(tree, data):
+    from mixedad.core.pytree import compiled_builder, compiled_reader, flatten, unflatten
+    leaves, definition = flatten(tree)
+    read = compiled_reader(definition, [(leaf.shape, leaf.dtype) for leaf in leaves])
+    got = read(tree)
+    assert len(got) == len(leaves) and all(a is b for a, b in zip(got, leaves))
+    build = compiled_builder(definition)
+    if build is not None:
+        numbers = list(range(len(leaves)))
+        assert build(numbers) == unflatten(definition, numbers)
+        rebuilt = build(leaves)
+        assert type(rebuilt) is type(tree) and flatten(rebuilt)[1] == definition
+    if leaves:  # any other leaf, shape or dtype is not this tree
+        k = data.draw(st.integers(0, len(leaves) - 1))
+        other = data.draw(st.sampled_from(["shape", "dtype", "float", "list"]))
+        changed = list(leaves)
+        changed[k] = {"shape": np.zeros(leaves[k].shape + (1,), leaves[k].dtype),
+                      "dtype": leaves[k].astype(np.float16), "float": 0.0, "list": [leaves[k]]}[other]
+        assert read(unflatten(definition, changed)) is None
+
+
+def test_trees_of_lists_and_tuples_replay_like_fresh_gradients():
+    def loss(layers, x):
+        for weight, bias in layers[0]:
+            x = np.tanh(x @ weight + bias)
+        return np.sum(x ** 2) * layers[1]["scale"]
+    rng = np.random.default_rng(3)
+
+    def params():
+        return [[(rng.standard_normal((3, 3)), rng.standard_normal(3)) for _ in range(2)],
+                {"scale": rng.standard_normal(())}]
+    x = rng.standard_normal((4, 3))
+    prepared = mixedad.prepare(loss, params(), x)
+    for _ in range(3):
+        p = params()
+        got, want = prepared.gradient(p, x), mixedad.gradient(loss, p, x)
+        assert type(got) is list and type(got[0][1]) is tuple and type(got[1]) is dict
+        for g, w in zip(mixedad.core.pytree.flatten(got)[0], mixedad.core.pytree.flatten(want)[0]):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+    with pytest.raises(mixedad.InputError, match="argument 0 does not match"):
+        prepared.gradient([params()[0][:1], params()[1]], x)

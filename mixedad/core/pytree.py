@@ -178,3 +178,102 @@ def _leaf_path(definition: Any, index: int, counter: list[int]) -> str | None:
                 step = f"[{position}]"
             return step + below
     return None
+
+
+# --- generated readers and builders, for the per-call work of prepared gradients -------------------
+def _plain(definition: Any) -> bool:
+    """Whether the tree holds only plain dicts, lists and tuples (which generated code can walk)."""
+    if definition is LEAF:
+        return True
+    if definition[0] == "none" or definition[1] not in (dict, list, tuple):
+        return False
+    return all(_plain(child) for child in definition[3])
+
+
+def compiled_reader(definition: Any, signatures: list[tuple]) -> Callable[[Any], list | None] | None:
+    """A function giving the leaves of a tree exactly like the one ``definition`` describes (the
+    same containers, dict keys in the same order) whose leaves are ndarrays of the (shape,
+    dtype) ``signatures``; None for any other tree (which the caller then flattens and checks
+    itself). None instead of a function if the tree holds more than plain dicts, lists and tuples."""
+    if not _plain(definition) or len(signatures) != _count_leaves(definition):
+        return None
+    code = _Code({"_ndarray": np.ndarray})
+    leaves: list[str] = []
+    _emit_reader(code, definition, "tree", "    ", signatures, leaves)
+    code.lines.append(f"    return [{', '.join(leaves)}]")
+    return code.function("read", "tree")
+
+
+def _emit_reader(code: "_Code", node: Any, name: str, indent: str, signatures: list[tuple], leaves: list[str]):
+    if node is LEAF:
+        k = len(leaves)
+        shape, dtype = code.constant(signatures[k][0]), code.constant(signatures[k][1])
+        code.lines += [f"{indent}if type({name}) is not _ndarray or {name}.shape != {shape} or {name}.dtype != {dtype}:",
+                       f"{indent}    return None"]
+        leaves.append(name)
+        return
+    kind, template, names, children = node
+    if kind is dict:
+        code.lines.append(f"{indent}if type({name}) is not dict or list({name}) != {code.constant(list(names))}:")
+    else:
+        code.lines.append(f"{indent}if type({name}) is not {template.__name__} or len({name}) != {len(children)}:")
+    code.lines.append(f"{indent}    return None")
+    for index, child in enumerate(children):
+        child_name = code.local()
+        key = code.constant(names[index]) if kind is dict else str(index)
+        code.lines.append(f"{indent}{child_name} = {name}[{key}]")
+        _emit_reader(code, child, child_name, indent, signatures, leaves)
+
+
+def compiled_builder(definition: Any) -> Callable[[list], Any] | None:
+    """A function building the tree ``definition`` describes from its leaves (as ``unflatten``);
+    None if the tree holds more than plain dicts, lists and tuples."""
+    if definition is LEAF or not _plain(definition):
+        return None
+    code = _Code({})
+    code.lines.append(f"    return {_built(code, definition, iter(range(_count_leaves(definition))))}")
+    return code.function("build", "leaves")
+
+
+def _built(code: "_Code", node: Any, positions: Any) -> str:
+    """The expression that builds ``node`` from ``leaves``."""
+    if node is LEAF:
+        return f"leaves[{next(positions)}]"
+    kind, template, names, children = node
+    parts = [_built(code, child, positions) for child in children]
+    if kind is dict:
+        return "{" + ", ".join(f"{code.constant(key)}: {part}" for key, part in zip(names, parts)) + "}"
+    if template is list:
+        return "[" + ", ".join(parts) + "]"
+    return "(" + "".join(part + ", " for part in parts) + ")"
+
+
+class _Code:
+    """Lines of a generated function and the constants it reads."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+        self.lines: list[str] = []
+        self.made = 0
+
+    def constant(self, value: Any) -> str:
+        self.made += 1
+        self.namespace[f"k{self.made}"] = value
+        return f"k{self.made}"
+
+    def local(self) -> str:
+        self.made += 1
+        return f"t{self.made}"
+
+    def function(self, name: str, parameter: str) -> Callable:
+        source = f"def {name}({parameter}):\n" + "\n".join(self.lines) + "\n"
+        exec(compile(source, f"<mixedad tree {name}>", "exec"), self.namespace)  # noqa: S102 (our own code)
+        return self.namespace.pop(name)  # left in its namespace it would make a reference cycle
+
+
+def _count_leaves(definition: Any) -> int:
+    if definition is LEAF:
+        return 1
+    if definition[0] == "none":
+        return 0
+    return sum(_count_leaves(child) for child in definition[3])
