@@ -19,8 +19,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .arrays import INVALID, NAN_WATCH, VALUE_ERRSTATE, all_finite, finite_array
-from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, ExprNode, _chain_below, chain_key,
-                          demand, input_value, interpret, report_floating_errors, topological_order)
+from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, VALUE_REF, ExprNode, ValueOf,
+                          _chain_below, chain_key, demand, input_value, interpret, report_floating_errors,
+                          topological_order)
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
@@ -155,7 +156,7 @@ def _compile(root: ExprNode, want_value: bool, want_partials: bool):
             elif kind is Traced or kind is RetiredTraced or kind is UpdatedTraced:  # replaced after the region read it
                 refs.append(-1 if input_position is None else -1 - input_position[id(arg)])
             else:
-                refs.append(None)
+                refs.append(VALUE_REF if kind is ValueOf else None)
                 operands.append(arg)
         if node.kwargs:
             operands.append(node.kwargs)
@@ -226,6 +227,7 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
                          if type(arg) in (Traced, RetiredTraced, UpdatedTraced)}
     for k, n in last_input_reader.items():
         inputs_read_last[n].append(k)
+    value_only: set[str] = set()  # the parameters that hold a ValueOf, until its value is loaded
     for n, node in enumerate(order):
         argument_names, argument_depends = [], []
         for arg in node.args:
@@ -243,6 +245,8 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
                 parameters.append(name)
                 argument_names.append(name)
                 argument_depends.append(())
+                if kind is ValueOf:  # a traced value read for its value: loaded below, if read
+                    value_only.add(name)
         keywords = None
         if node.kwargs:
             keywords = f"c{len(parameters)}"
@@ -255,6 +259,9 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
             for a in read_names:
                 if a[0] == "i":
                     writer.used_inputs.add(int(a[1:]))
+                elif a in value_only:
+                    value_only.discard(a)  # (loaded once)
+                    writer.emit(f"{a} = _input_value({a})")
         value = f"v{n}"
         if compute[n]:
             _emit_value(writer, node, value, argument_names, keywords, unary)

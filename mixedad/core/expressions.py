@@ -20,10 +20,32 @@ from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
 
+VALUE_REF = "value"  # where a structure's argument is a ValueOf (a constant's place holds None)
+
+
+class ValueOf:
+    """A region argument that is a traced value read for its value only: one that leads to no
+    differentiated input (computed from a prepared recording's traced constants alone,
+    ``tape.leads_to_constants``). It is no region input: it carries no partials and does not
+    count against the cap, but the region reads its current value, so that a replay sees the
+    new constants (``region.step_reads`` lists it among the step's reads)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source):
+        self.source = source
+
+    @property
+    def dtype(self):
+        return self.source.dtype
+
+
 def input_value(value: Any) -> Any:
     """The value of a region argument: a concrete traced value's (computed if deferred) or a constant."""
     kind = type(value)
     if kind is not Traced and kind is not RetiredTraced and kind is not UpdatedTraced:  # (replaced after a read)
+        if kind is ValueOf:
+            return input_value(value.source)
         return value
     result = value._value
     if result is None:

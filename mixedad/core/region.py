@@ -23,11 +23,11 @@ from .arrays import ARRAY_TYPES, LeveledValue, current_errstate
 from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
                      error_with_location, user_location)
 from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
-from .expressions import ExprNode, input_value, partials_read, topological_order
+from .expressions import VALUE_REF, ExprNode, ValueOf, input_value, partials_read, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision, reduction_decision)
 from .recording import held_bytes
-from .tape import Step, TapeEntry, borrow, compute_deferred, multiply_cotangent, record
+from .tape import Step, TapeEntry, borrow, compute_deferred, leads_to_constants, multiply_cotangent, record
 from .traced import RetiredTraced, Traced, retired_value_error
 
 
@@ -131,7 +131,7 @@ def region_dtype(node: ExprNode) -> np.dtype:
             continue
         arg_dtypes = []
         for arg in pending.args:
-            if type(arg) is ExprNode or type(arg) is Traced or isinstance(arg, ARRAY_TYPES):
+            if type(arg) is ExprNode or type(arg) is Traced or type(arg) is ValueOf or isinstance(arg, ARRAY_TYPES):
                 arg_dtypes.append(arg.dtype)
             else:
                 arg_dtypes.append(arg)
@@ -155,6 +155,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         refuse_missing_partials(prim, args)
     below = None  # the one lazy argument (the region grows by one node), or False: several
     concrete = None  # the concrete traced arguments: they become region inputs
+    value_only = None  # those that lead to traced constants only: read for their values (ValueOf)
+    recording = trace.program is not None  # (only a prepared recording traces constants)
     shape = None
     common = None  # the dtype the array arguments share (False: they differ)
     others = False  # an argument that is neither traced, an ndarray nor a Python float/int
@@ -163,7 +165,9 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         if kind is Traced:
             expr = arg._expr
             if expr is None:
-                if concrete is None:
+                if recording and arg._entry is not None and leads_to_constants(arg._entry):
+                    value_only = {id(arg)} if value_only is None else value_only | {id(arg)}
+                elif concrete is None:
                     concrete = [arg]
                 else:
                     concrete.append(arg)
@@ -219,9 +223,12 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 arg._expr.decision = decision  # this region ends here because of the cap
                 materialize(arg)
         decision = elementwise_decision(trace.requested, len(args))
-        inputs = {id(arg): arg for arg in args if type(arg) is Traced}
+        inputs = {id(arg): arg for arg in args if type(arg) is Traced and not (value_only and id(arg) in value_only)}
         below = None
-    if below is None:  # no lazy argument: the arguments are the node's as they are
+    if value_only is not None:
+        node_args = tuple([ValueOf(arg) if type(arg) is Traced and id(arg) in value_only else
+                           arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
+    elif below is None:  # no lazy argument: the arguments are the node's as they are
         node_args = args if type(args) is tuple else tuple(args)
     else:
         node_args = tuple([arg._expr if type(arg) is Traced and arg._expr is not None else arg for arg in args])
@@ -269,7 +276,7 @@ def _structure(node: ExprNode, below: ExprNode | None) -> None:
                     input_keys = list(node.input_ids)
                 refs.append(-1 - input_keys.index(id(arg)))
         else:
-            refs.append(None)
+            refs.append(VALUE_REF if kind is ValueOf else None)
             constants = [arg] if constants is None else constants + [arg]
     if node.kwargs:
         constants = [node.kwargs] if constants is None else constants + [node.kwargs]
@@ -378,7 +385,7 @@ def materialize(value: Traced) -> None:
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     if trace.program is not None:
-        trace.program.append(Step(_replay_region, entry, (value,), (root,), root.inputs))
+        trace.program.append(Step(_replay_region, entry, (value,), (root,), step_reads(root, entry)))
     if not isinstance(result, ARRAY_TYPES):
         result = np.asarray(result)
     entry.dtype = result.dtype
@@ -387,6 +394,17 @@ def materialize(value: Traced) -> None:
     value._entry = entry
     value._slot = 0
     value._expr = None
+
+
+def step_reads(root: ExprNode, entry: TapeEntry) -> tuple:
+    """What a region's replay step reads: its inputs, and the traced values it reads for their
+    values only (``ValueOf``), which a replay must keep and give their new values. A region
+    without inputs reads only such values: its entry leads to traced constants only."""
+    values = {id(arg.source): arg.source for node in topological_order(root) for arg in node.args
+              if type(arg) is ValueOf}
+    if not root.inputs:
+        entry.inactive = True
+    return root.inputs + tuple(values.values()) if values else root.inputs
 
 
 def _replay_region(step: Step) -> None:
@@ -463,7 +481,8 @@ def close_region(value: Traced) -> None:
         entry.label = _label(entry.ops)
     record(value._trace, entry)
     if value._trace.program is not None:
-        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}), root.inputs, True))
+        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}), step_reads(root, entry),
+                                         True))
     value._entry = entry
     value._slot = 0
     value._expr = None
@@ -497,7 +516,8 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:
-        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs), root.inputs, True))
+        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs), step_reads(root, entry),
+                                  True))
     return result
 
 

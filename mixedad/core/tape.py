@@ -187,6 +187,7 @@ class TapeEntry:
     backward_seconds = 0.0
     selection: tuple | None = None  # (key, basic): output = parent[key], cotangents added in place
     _ops: tuple | None = None
+    inactive: bool | None = None  # whether it leads to traced constants only (``leads_to_constants``)
 
     def __init__(self, parents, vjp, label, decision: Decision, shape, dtype, *, n_outputs=1,
                  context_shape=None, ops=None, n_partials=0, locations=()):
@@ -276,6 +277,37 @@ class Step:
 
 
 LEAF_DECISION = Decision(Mode.LEAF, Reason.INPUT)
+
+
+CONSTANT_INPUT = "constant input"  # the label of a traced constant's entry (a prepared recording's)
+
+
+def leads_to_constants(entry: TapeEntry) -> bool:
+    """Whether ``entry`` reaches no differentiated input, only traced constants (the other
+    arguments' arrays a prepared recording traces, ``CONSTANT_INPUT``): no cotangent is ever
+    needed for it. Known once per entry (iterative: chains of entries can be long)."""
+    known = entry.inactive
+    if known is not None:
+        return known
+    stack = [entry]
+    while stack:
+        top = stack[-1]
+        if top.inactive is not None:
+            stack.pop()
+            continue
+        parents = [parent[0] for parent in top.parents if parent is not None]
+        if not parents:
+            top.inactive = top.label == CONSTANT_INPUT
+        elif any(parent.inactive is False for parent in parents):
+            top.inactive = False
+        else:
+            pending = [parent for parent in parents if parent.inactive is None]
+            if pending:
+                stack.extend(pending)
+                continue
+            top.inactive = True
+        stack.pop()
+    return entry.inactive
 
 
 def record(trace: Trace, entry: TapeEntry) -> TapeEntry:
