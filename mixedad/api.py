@@ -17,7 +17,7 @@ from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaf_path, tree_map, unflatten
 from .core.region import close_region, primal
-from .core.tape import (LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
+from .core.tape import (CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
                         unit_seed)
 from .core.traced import Traced
 from .core.updates import current
@@ -171,7 +171,7 @@ class _Inputs:
             for index, leaf in enumerate(leaves):
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
                     borrow(trace, leaf)
-                    entry = record(trace, TapeEntry((), None, "constant input", LEAF_DECISION, leaf.shape, leaf.dtype))
+                    entry = record(trace, TapeEntry((), None, CONSTANT_INPUT, LEAF_DECISION, leaf.shape, leaf.dtype))
                     leaves[index] = Traced(trace, leaf, entry)
                     self.constant_leaves.append(leaves[index])
             self.args[number] = unflatten(definition, leaves)
@@ -289,7 +289,9 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         output_shape = None
         if isinstance(result, Traced) and result._shape != () and math.prod(result._shape) == 1:
             output_shape, result = result._shape, np.reshape(result, ())  # a size-1 array, as autograd takes it
-        if isinstance(result, Traced):
+        if isinstance(result, Traced) and result._trace is not trace:
+            value = _enclosing_output(result)  # does not depend on the inputs: the gradient is exactly zero
+        elif isinstance(result, Traced):
             if result._shape != ():
                 raise OutputError(
                     f"{_SCALAR_NEEDED.format('')}; it returned shape {result._shape}. Reduce it (np.sum, np.mean) "
@@ -347,6 +349,28 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     if want_value:
         return ((value, aux) if has_aux else value), grad
     return (grad, aux) if has_aux else grad
+
+
+def enclosing_output(result: Traced) -> Traced:
+    """An output of ``f`` that an enclosing differentiation traces (computed from values ``f``
+    closes over, not from its arguments): returned as it is, for the enclosing one to
+    differentiate. Its tape is not this differentiation's, whose backward pass must not touch it."""
+    if not result._trace.active:
+        raise MixedTracesError(
+            "f returned a traced value of a differentiation that has finished (kept from an earlier call, "
+            "or a copy made by pickle): its derivative cannot be followed. Return a value computed from "
+            "f's arguments.")
+    return result
+
+
+def _enclosing_output(result: Traced) -> Traced:
+    enclosing_output(result)
+    if result._shape != ():
+        raise OutputError(f"{_SCALAR_NEEDED.format('')}; it returned shape {result._shape}. Reduce it (np.sum, "
+                          "np.mean) or use mixedad.jacobian.")
+    if result.dtype.kind != "f":
+        raise OutputError(f"{_SCALAR_NEEDED.format('floating-point ')}; f returned {result.dtype}.")
+    return result
 
 
 def _held_by_an_enclosing_trace(args, numbers) -> bool:

@@ -32,7 +32,7 @@ from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, Missi
 from .core.linear import call, jvp_of, zeros_like
 from .core.region import read_value
 from .core.tape import multiply_cotangent
-from .core.traced import Traced, _index_update, _out_error, missing_attribute
+from .core.traced import Traced, _index_update, function_into, missing_attribute
 from .core.updates import Rearranged, constant_like, view_of, views_at_any_depth
 
 
@@ -116,8 +116,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
 
     # --- protocols --------------------------------------------------------------------------
     def __array_function__(self, func, types, args, kwargs):
-        if kwargs and kwargs.get("out") is not None:  # a dual result cannot be written into an array
-            raise _out_error(func)
+        if kwargs and kwargs.get("out") is not None:
+            return function_into(self, func, args, kwargs)
         metadata = _METADATA.get(func)
         if metadata is not None:
             return metadata(*args, **kwargs)

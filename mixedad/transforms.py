@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
+from .api import (_argnums_tuple, enclosing_output, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
                   _scalar_like, call_guarded, gradient)
 from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
@@ -161,17 +161,20 @@ class _Taped:
         """Take ``result`` (f's output, or its differentiated part) as the output pytree."""
         try:
             out_leaves, self.definition = flatten(result)
-            for leaf in out_leaves:
-                if type(leaf) is Traced and leaf._expr is not None:
+            ours = [type(leaf) is Traced and leaf._trace is self.trace for leaf in out_leaves]
+            for leaf, own in zip(out_leaves, ours):
+                if own and leaf._expr is not None:
                     close_region(leaf)  # an output region: one entry, evaluated as needed
+                elif type(leaf) is Traced and not own:  # an enclosing differentiation's: constant here
+                    enclosing_output(leaf)
             self.outputs = out_leaves
-            parents = tuple((leaf._entry, leaf._slot, leaf._shape, leaf._dtype) if type(leaf) is Traced else None
-                            for leaf in out_leaves)
+            parents = tuple((leaf._entry, leaf._slot, leaf._shape, leaf._dtype) if own else None
+                            for leaf, own in zip(out_leaves, ours))
             # one entry reads every output: a sweep from it seeds them all at once (pull fills
             # ``seeds`` in place; a rule that read self.seeds would make self part of a cycle)
             seeds = self.seeds
             self.sink = record(self.trace, TapeEntry(parents, lambda g: seeds, "outputs", _SINK, (), None))
-            self.values = [primal(leaf) if type(leaf) is Traced else leaf for leaf in out_leaves]
+            self.values = [primal(leaf) if own else leaf for leaf, own in zip(out_leaves, ours)]
         finally:
             self.trace.active = False
 

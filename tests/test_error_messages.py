@@ -280,3 +280,10 @@ def test_int_of_a_traced_value_points_to_astype_which_works():
     with pytest.raises(mixedad.NonDifferentiableError, match=r"(?s)int\(\).*test_error_messages.py.*astype\(int\)"):
         mixedad.gradient(lambda x: x[int(x[0])] * 2.0, x)
     np.testing.assert_array_equal(mixedad.gradient(lambda x: x[x[0].astype(int)] * 2.0, x), [0.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_pickling_a_traced_value_is_refused_not_a_zero_gradient(mode):
+    import pickle
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"Pickling a traced value at .*test_error_messages.py"):
+        mixedad.gradient(lambda x: np.sum(pickle.loads(pickle.dumps(x * 1.0)) ** 2), A, mode=mode)

@@ -15,7 +15,7 @@ import numpy as np
 from .arrays import RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, IN_A_LIBRARY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
-                     UnsupportedAttributeError, converted_by_numpy, error_with_location, numpy_function_entered)
+                     UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location, numpy_function_entered)
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -96,17 +96,15 @@ class Traced(RefusesIntegralConversion):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "__call__":
             out = kwargs.pop("out", None)
-            if out is not None:
-                raise _out_error(ufunc, out)
-            if kwargs.get("where", True) is not True:
-                raise unsupported(ufunc, " with where=")
-            kwargs.pop("where", None)
-            return ufunc_binder(ufunc)(inputs, kwargs)
+            where = kwargs.pop("where", True)
+            if out is None and where is True:
+                return ufunc_binder(ufunc)(inputs, kwargs)
+            return _call_into(self, ufunc, inputs, kwargs, out, where)
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        if kwargs and kwargs.get("out") is not None:  # a traced result cannot be written into an array
-            raise _out_error(func)
+        if kwargs and kwargs.get("out") is not None:
+            return function_into(self, func, args, kwargs)
         handler = FUNCTION_HANDLERS.get(func)
         if handler is None:
             handler = function_handler(func)  # loads rules on demand, or raises
@@ -203,6 +201,16 @@ class Traced(RefusesIntegralConversion):
 
     def __copy__(self):
         return function_handler(np.copy)(self)
+
+    def __reduce_ex__(self, protocol):
+        # pickle would copy the trace too, and what f computes from the copy would be recorded on
+        # that copy: the gradient would silently be zero
+        raise error_with_location(
+            NonDifferentiableError,
+            "Pickling a traced value{where} (pickle.dumps, or sending it to another process: "
+            "multiprocessing, concurrent.futures) would drop its derivative.",
+            advice="Compute with it in this process, or pickle a plain copy outside the differentiated function.",
+            skip=1, in_library=IN_A_LIBRARY)
 
     # --- ndarray-like properties and methods ------------------------------------------
     @property
@@ -484,17 +492,56 @@ def _reject_out(out, function) -> None:
         raise _out_error(function)
 
 
-def _out_error(function, out=None):
+def _call_into(value, ufunc, inputs, kwargs, out, where):
+    """``ufunc(*inputs, out=out, where=where)`` with ``out`` differentiated arrays (made like
+    ``np.zeros_like(x)``): the update ``out[...] = np.where(where, result, out)``, which is
+    what NumPy writes; ``out`` itself is returned, as NumPy does. The common safe division
+    ``np.divide(a, b, out=np.zeros_like(b), where=b != 0)`` is one."""
+    outs = out if isinstance(out, tuple) else (out,)
+    if out is None:
+        raise error_with_location(
+            UnsupportedOptionError,
+            f"{ufunc.__name__} with where= and no out={{where}} leaves the entries where `where` is False "
+            "uninitialized (NumPy gives whatever the memory held), so they have no derivative.",
+            advice=f" Pass out= an array to keep there, made from a differentiated value "
+                   f"(np.{ufunc.__name__}(..., out=np.zeros_like(x), where=mask)), or write "
+                   f"np.where(mask, np.{ufunc.__name__}(...), fallback).", skip=2)
+    if len(outs) != ufunc.nout or not all(isinstance(o, Traced) or type(o) is type(value) for o in outs):
+        raise _out_error(ufunc, out, skip=3)
+    if where is True:
+        results = ufunc_binder(ufunc)(inputs, kwargs)
+    else:
+        with np.errstate(all="ignore"):  # NumPy computes nothing where `where` is False: no warning from there
+            results = ufunc_binder(ufunc)(inputs, kwargs)
+    for target, result in zip(outs, results if ufunc.nout > 1 else (results,)):
+        target[...] = result if where is True else function_handler(np.where)(where, result, target)
+    return outs if ufunc.nout > 1 else outs[0]
+
+
+def function_into(value, func, args, kwargs):
+    """``func(*args, **kwargs)`` with ``out=`` a differentiated array: the result assigned into
+    it (``out[...] = result``; a plain NumPy array cannot hold a derivative)."""
+    kwargs = dict(kwargs)
+    out = kwargs.pop("out")
+    if not (isinstance(out, Traced) or type(out) is type(value)):
+        raise _out_error(func, out, skip=3)
+    out[...] = func(*args, **kwargs)
+    return out
+
+
+def _out_error(function, out=None, skip=2):
     from .dispatch import numpy_name
     outs = out if isinstance(out, tuple) else (out,)
     plain = "" if not any(type(o) is np.ndarray for o in outs) else (
         " The array written into is a plain NumPy array (as in a -= v or a[1:] += v with a NumPy "
         "array a), which cannot hold a derivative. " + FILL_AN_ARRAY)
+    into = (" out= accepts an array made from a differentiated one, out=np.zeros_like(x)"
+            + (", also with where=." if isinstance(function, np.ufunc) else "."))
     return error_with_location(
         InPlaceMutationError,
         f"{numpy_name(function)} with out= on a traced value{{where}} would write a derivative-"
-        "carrying result into an array in place. Assign the result instead: y = f(x)." + plain,
-        skip=2,
+        "carrying result into an array in place. Assign the result instead: y = f(x)." + into + plain,
+        skip=skip,
     )
 
 
