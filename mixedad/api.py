@@ -315,16 +315,16 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                     f"{len(result)} values. If the values after the first are auxiliary outputs, return "
                     "(output, aux) and pass has_aux=True: the result is then (gradient, aux).")
             plain = result if isinstance(result, LeveledValue) else np.asarray(result)
-            if plain.shape == () and plain.dtype.kind in "biu":
+            if plain.size == 1 and plain.dtype.kind in "biu":
                 what = ("a bool (a comparison" if plain.dtype.kind == "b"
                         else f"an integer ({plain.dtype}: a count or an index")
                 raise OutputError(
                     f"{_SCALAR_NEEDED.format('floating-point ')}; it returned {what} has no derivative). "
                     "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")
             if plain.size != 1 or plain.dtype.kind != "f":
-                raise OutputError(
-                    f"{_SCALAR_NEEDED.format('')}; it returned {type(result).__name__} "
-                    f"with shape {plain.shape}.")
+                what = (f"{type(result).__name__} with shape {plain.shape}" if plain.dtype.kind in "biufc"
+                        else "None" if result is None else type(result).__name__)  # no shape to speak of
+                raise OutputError(f"{_SCALAR_NEEDED.format('')}; it returned {what}.")
             value = result  # does not depend on the inputs: the gradient is exactly zero
         grads = inputs.gradients(trace.borrowed)
         if has_aux:

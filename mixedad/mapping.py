@@ -20,6 +20,7 @@ from .core.errors import (NonDifferentiableError, NotVectorizableError, Unsuppor
                           user_location)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
+from .core.pytree import flatten
 from .core.recording import held_bytes
 from .core.region import primal
 from .core.tape import TapeEntry, multiply_cotangent, record
@@ -124,6 +125,16 @@ def _evaluate_per_element(trace, f, xs) -> Traced:
     return Traced(trace, values, entry)
 
 
+def _as_array(x: Any) -> Any:
+    """A list or tuple as the array NumPy would make of it (f sees array elements); one holding
+    differentiated values, stacked."""
+    if not isinstance(x, (list, tuple)):
+        return x
+    if any(isinstance(leaf, (Traced, LeveledValue)) for leaf in flatten(x)[0]):
+        return np.stack([_as_array(item) for item in x])
+    return np.asarray(x)
+
+
 def map(f: Callable[..., Any], *xs: Any) -> Any:
     """Apply the scalar function ``f`` elementwise over the broadcast of ``xs``.
 
@@ -140,7 +151,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     """
     if not xs:
         raise TypeError("mixedad.map needs at least one array")
-    xs = currents(xs)
+    xs = [_as_array(x) for x in currents(xs)]
     f = vectorized(f)  # mixedad.map(math.sin, x): np.sin
     trace = find_trace(xs)
     shape = np.broadcast_shapes(*[_shape(x) for x in xs])

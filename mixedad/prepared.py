@@ -60,6 +60,28 @@ def _reader(arg: Any) -> Callable[[Any], list | None] | None:
     return compiled_reader(definition, [(leaf.shape, leaf.dtype) for leaf in leaves])
 
 
+def _outline(value: Any) -> str:
+    """A short description of an argument, for error messages: ``a float64 array of shape (3,)``,
+    ``a dict with keys 'W', 'b'``, ``a list of 3 entries``."""
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    if isinstance(value, dict):
+        return f"a {type(value).__name__} with keys {', '.join(map(repr, value))}" if value else "an empty dict"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} entries"
+    if isinstance(value, (np.generic, float, int, complex, bool)):
+        return f"a {type(value).__name__} ({np.result_type(value)})"
+    return f"a {type(value).__name__}"
+
+
+def _outline_of_signature(signature: tuple) -> str:
+    if len(signature) == 2 and isinstance(signature[1], np.dtype):
+        return f"a {signature[1]} array of shape {signature[0]}"
+    if len(signature) == 2:  # a Python or NumPy scalar: (shape, dtype string)
+        return f"a scalar ({np.dtype(signature[1])})"
+    return f"a {signature[0].__name__}"
+
+
 def _comparable(definition: Any) -> Any:
     """``definition`` if ``==`` on it compares structure only (no dataclass template, whose
     ``==`` would compare field values), else None."""
@@ -171,6 +193,7 @@ class Prepared:
         self.has_aux = has_aux
         self.numbers = _argnums_tuple(argnums, len(args))
         self.signatures = [_signature(arg) for arg in args]
+        self._outlines = [_outline(arg) for arg in args]  # for error messages
         self._comparable = [_comparable(flatten(arg)[1]) for arg in args]  # for a fast check
         self._readers = [_reader(arg) for arg in args]  # and a faster one for trees of arrays
         self.value_reads: tuple[str, ...] = ()
@@ -259,11 +282,18 @@ class Prepared:
             flat.append(leaves)
         return flat
 
-    @staticmethod
-    def _mismatch(number: int, arg: Any, expected: tuple):
-        raise InputError(
-            f"argument {number} does not match what the gradient was prepared for: expected "
-            f"structure/shapes/dtypes {expected}, got {_signature(arg)}. Prepare again for the new shapes.")
+    def _mismatch(self, number: int, arg: Any, expected: tuple):
+        leaves, definition = flatten(arg)
+        detail = f"it is {_outline(arg)}, prepared for {self._outlines[number]}"
+        if structure(definition) == expected[0] and len(leaves) == len(expected[1]):
+            for index, (leaf, recorded) in enumerate(zip(leaves, expected[1])):
+                if _leaf_signature(leaf) != recorded:
+                    path = leaf_path(arg, index)
+                    detail = (f"{'leaf ' + path if path else 'it'} is {_outline(leaf)}, prepared for "
+                              f"{_outline_of_signature(recorded)}")
+                    break
+        raise InputError(f"argument {number} does not match what the gradient was prepared for: {detail}. "
+                         "Prepare again for the new shapes and dtypes (mixedad.prepare(f, *new_args)).")
 
     def _run(self, args: tuple, want_value: bool):
         thread = threading.get_ident()

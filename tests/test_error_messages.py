@@ -287,3 +287,13 @@ def test_pickling_a_traced_value_is_refused_not_a_zero_gradient(mode):
     import pickle
     with pytest.raises(mixedad.NonDifferentiableError, match=r"Pickling a traced value at .*test_error_messages.py"):
         mixedad.gradient(lambda x: np.sum(pickle.loads(pickle.dumps(x * 1.0)) ** 2), A, mode=mode)
+
+
+@pytest.mark.parametrize("output, match", [
+    (lambda x: np.array([3]), r"it returned an integer \(int64: a count or an index"),
+    (lambda x: None, r"it returned None\.$"),
+    (lambda x: "loss", r"it returned str\.$"),
+])
+def test_outputs_that_are_no_float_scalar_are_named_plainly(output, match):
+    with pytest.raises(mixedad.OutputError, match=match):
+        mixedad.gradient(output, A)

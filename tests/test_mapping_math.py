@@ -375,3 +375,14 @@ def test_math_on_a_0d_array_keeps_its_dtype_as_a_ufunc_does():
     for dtype in (np.float32, np.float64):
         result = mixedad.map(lambda t: math.sin(t), np.array(0.5, dtype))
         assert type(result) is dtype and result == np.sin(np.array(0.5, dtype))
+
+
+def test_lists_are_taken_as_numpy_takes_them():
+    # a plain list went to f whole (f then failed), or to np.result_type as a dtype specification
+    np.testing.assert_array_equal(mixedad.map(lambda u: u * u, [1.0, 2.0]), [1.0, 4.0])
+    assert mixedad.sum(lambda u: u if u > 1 else -u, [1.0, 2.0]) == 1.0
+
+    def f(x):  # branching: element by element, with a list of numbers and one of traced values
+        return np.sum(mixedad.map(lambda u, v: u * v if v > 1 else u, [x[0], x[1] ** 2], [1.0, 3.0]))
+    x = np.array([0.5, 2.0])
+    np.testing.assert_allclose(mixedad.gradient(f, x), [1.0, 3.0 * 2 * x[1]])

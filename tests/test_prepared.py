@@ -309,3 +309,13 @@ def test_trees_of_lists_and_tuples_replay_like_fresh_gradients():
             np.testing.assert_allclose(g, w, rtol=1e-12)
     with pytest.raises(mixedad.InputError, match="argument 0 does not match"):
         prepared.gradient([params()[0][:1], params()[1]], x)
+
+
+def test_a_mismatch_names_the_leaf_and_what_was_prepared():
+    prepared = mixedad.prepare(mlp, {"W": np.ones((4, 3)), "b": np.ones(3)}, np.ones((5, 4)))
+    with pytest.raises(mixedad.InputError, match=r"argument 0 does not match .*: leaf \['W'\] is a float32 array "
+                                                 r"of shape \(4, 3\), prepared for a float64 array of shape \(4, 3\)"):
+        prepared.gradient({"W": np.ones((4, 3), np.float32), "b": np.ones(3)}, np.ones((5, 4)))
+    with pytest.raises(mixedad.InputError, match=r"argument 1 does not match .*: it is a list of 5 entries, "
+                                                 r"prepared for a float64 array of shape \(5, 4\)"):
+        prepared.gradient({"W": np.ones((4, 3)), "b": np.ones(3)}, [[1.0] * 4] * 5)
