@@ -80,9 +80,9 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int, argument: Any
     path = _leaf_where(number, index, n_leaves, argument)
     if isinstance(leaf, Traced):
         raise InputError(
-            f"{path} is already a traced value: a reverse-mode vjp or jacobian nested inside a gradient (or "
-            "inside another vjp or reverse jacobian) is not supported by this version. Use "
-            "mixedad.jacobian(..., mode='forward') or mixedad.jvp inside, or mixedad.gradient, which "
+            f"{path} is already a traced value: a reverse-mode vjp, jacobian or prepared gradient nested "
+            "inside a gradient (or inside another vjp or reverse jacobian) is not supported by this version. "
+            "Use mixedad.jacobian(..., mode='forward') or mixedad.jvp inside, or mixedad.gradient, which "
             "computes a nested gradient in forward mode.")
     if isinstance(leaf, bool) or isinstance(leaf, (np.bool_,)):
         raise InputError(f"{path} is a bool; mixedad differentiates floating-point inputs only.")
@@ -238,8 +238,10 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
     return result if type(result) is Traced else tree_map(current, result)
 
 
-def _plain_tree(tree: Any) -> Any:
-    return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) else leaf, tree)
+def _plain_tree(tree: Any, trace: Trace) -> Any:
+    """``tree`` with the values ``trace`` traced as plain arrays; an enclosing differentiation's
+    values stay traced, for it to differentiate (an aux output that holds one)."""
+    return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) and leaf._trace is trace else leaf, tree)
 
 
 # Profilers active around ordinary gradient calls (``with mixedad.profiling()``): each is
@@ -328,7 +330,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             value = result  # does not depend on the inputs: the gradient is exactly zero
         grads = inputs.gradients(trace.borrowed)
         if has_aux:
-            aux = _plain_tree(aux)
+            aux = _plain_tree(aux, trace)
         finished = True
     finally:
         try:

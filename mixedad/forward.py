@@ -117,7 +117,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
     # --- protocols --------------------------------------------------------------------------
     def __array_function__(self, func, types, args, kwargs):
         if kwargs and kwargs.get("out") is not None:
-            return function_into(self, func, args, kwargs)
+            return function_into(func, args, kwargs)
         metadata = _METADATA.get(func)
         if metadata is not None:
             return metadata(*args, **kwargs)

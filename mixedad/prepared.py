@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .api import ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _leaf_value, _plain_tree, gradient_leaf
+from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
@@ -284,6 +285,11 @@ class Prepared:
 
     def _mismatch(self, number: int, arg: Any, expected: tuple):
         leaves, definition = flatten(arg)
+        if any(isinstance(leaf, (Traced, LeveledValue)) for leaf in leaves):
+            raise InputError(
+                f"argument {number} holds a value that an enclosing differentiation traces: a prepared gradient "
+                "replays its program on plain arrays. Inside a differentiated function, call mixedad.gradient "
+                "(which computes a nested gradient in forward mode).")
         detail = f"it is {_outline(arg)}, prepared for {self._outlines[number]}"
         if structure(definition) == expected[0] and len(leaves) == len(expected[1]):
             for index, (leaf, recorded) in enumerate(zip(leaves, expected[1])):
@@ -349,7 +355,7 @@ class Prepared:
         if self.has_aux:
             def read_aux():
                 nonlocal aux
-                aux = _fresh_aux(_plain_tree(self._aux), flat)
+                aux = _fresh_aux(_plain_tree(self._aux, program.trace), flat)
         else:
             read_aux = None
         value, cotangents = program.run(active, constants, want_value, read_aux)

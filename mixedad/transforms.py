@@ -254,7 +254,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, mode: str =
             taped.release()
             raise MixedadError("has_aux=True needs f to return a pair (output, aux).")
         result, aux = result
-        aux = _plain_tree(aux)
+        aux = _plain_tree(aux, taped.trace)
     taped.finish(result)
 
     def pullback(cotangent):  # the arrays the tape reads stay read-only while it lives (_Taped)

@@ -244,3 +244,38 @@ def test_an_inner_output_of_the_outer_trace_leaves_the_outer_tape_alone(f, mode)
     from tests.numerical import numerical_gradient
     x = np.array([0.3, -1.2, 2.0])
     np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), numerical_gradient(f, x), rtol=1e-7)
+
+
+def _inner_aux_of_an_outer_value(x):
+    (value, aux), grad = mixedad.value_and_gradient(lambda y: (np.sum(y ** 2), x * 3.0), np.ones(3), has_aux=True)
+    return np.sum(aux ** 2) + value + np.sum(grad)
+
+
+def _inner_gradient_aux(x):
+    grad, aux = mixedad.gradient(lambda y: (np.sum(y ** 2), np.sin(x)), np.ones(3), has_aux=True)
+    return np.sum(aux * x) + np.sum(grad)
+
+
+def _inner_vjp_aux(x):
+    out, pullback, aux = mixedad.vjp(lambda y: (y * 2.0, x ** 2), np.ones(3), has_aux=True)
+    return np.sum(aux * out) + np.sum(pullback(np.ones(3))[0])
+
+
+def _inner_out_into_a_buffer(x):  # out= into the inner function's buffer, with an outer operand
+    return np.sum(mixedad.gradient(lambda y: np.sum(np.multiply(x, y, out=np.zeros_like(y)) ** 2), np.ones(3)))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("f", [_inner_aux_of_an_outer_value, _inner_gradient_aux, _inner_vjp_aux,
+                               _inner_out_into_a_buffer])
+def test_inner_aux_outputs_and_buffers_keep_the_outer_derivative(f, mode):
+    # an aux holding an outer value came back as a plain array: the outer gradient through it was 0
+    from tests.numerical import numerical_gradient
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), numerical_gradient(f, x), rtol=1e-7)
+
+
+def test_a_prepared_gradient_called_with_an_outer_traced_value_says_what_to_do():
+    prepared = mixedad.prepare(lambda y: np.sum(y ** 3), np.ones(3))
+    with pytest.raises(mixedad.InputError, match="enclosing differentiation traces.*call mixedad.gradient"):
+        mixedad.gradient(lambda x: np.sum(prepared.gradient(x * 2.0)), np.ones(3))

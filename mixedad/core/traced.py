@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .arrays import RefusesIntegralConversion
+from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, IN_A_LIBRARY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location, numpy_function_entered)
@@ -99,12 +99,12 @@ class Traced(RefusesIntegralConversion):
             where = kwargs.pop("where", True)
             if out is None and where is True:
                 return ufunc_binder(ufunc)(inputs, kwargs)
-            return _call_into(self, ufunc, inputs, kwargs, out, where)
+            return _call_into(ufunc, inputs, kwargs, out, where)
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         if kwargs and kwargs.get("out") is not None:
-            return function_into(self, func, args, kwargs)
+            return function_into(func, args, kwargs)
         handler = FUNCTION_HANDLERS.get(func)
         if handler is None:
             handler = function_handler(func)  # loads rules on demand, or raises
@@ -492,7 +492,7 @@ def _reject_out(out, function) -> None:
         raise _out_error(function)
 
 
-def _call_into(value, ufunc, inputs, kwargs, out, where):
+def _call_into(ufunc, inputs, kwargs, out, where):
     """``ufunc(*inputs, out=out, where=where)`` with ``out`` differentiated arrays (made like
     ``np.zeros_like(x)``): the update ``out[...] = np.where(where, result, out)``, which is
     what NumPy writes; ``out`` itself is returned, as NumPy does. The common safe division
@@ -506,7 +506,7 @@ def _call_into(value, ufunc, inputs, kwargs, out, where):
             advice=f" Pass out= an array to keep there, made from a differentiated value "
                    f"(np.{ufunc.__name__}(..., out=np.zeros_like(x), where=mask)), or write "
                    f"np.where(mask, np.{ufunc.__name__}(...), fallback).", skip=2)
-    if len(outs) != ufunc.nout or not all(isinstance(o, Traced) or type(o) is type(value) for o in outs):
+    if len(outs) != ufunc.nout or not all(isinstance(o, _DIFFERENTIATED) for o in outs):
         raise _out_error(ufunc, out, skip=3)
     if where is True:
         results = ufunc_binder(ufunc)(inputs, kwargs)
@@ -518,12 +518,15 @@ def _call_into(value, ufunc, inputs, kwargs, out, where):
     return outs if ufunc.nout > 1 else outs[0]
 
 
-def function_into(value, func, args, kwargs):
+_DIFFERENTIATED = (Traced, LeveledValue)  # arrays that can take a derivative-carrying result: reverse or forward
+
+
+def function_into(func, args, kwargs):
     """``func(*args, **kwargs)`` with ``out=`` a differentiated array: the result assigned into
     it (``out[...] = result``; a plain NumPy array cannot hold a derivative)."""
     kwargs = dict(kwargs)
     out = kwargs.pop("out")
-    if not (isinstance(out, Traced) or type(out) is type(value)):
+    if not isinstance(out, _DIFFERENTIATED):
         raise _out_error(func, out, skip=3)
     out[...] = func(*args, **kwargs)
     return out
