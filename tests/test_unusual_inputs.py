@@ -246,10 +246,3 @@ def test_a_nan_operand_of_a_selection_in_every_mode(selection):
                                numerical_gradient(lambda v: np.sum(selection(v[:4], v[4:]) ** 2), away_from_ties),
                                rtol=1e-7)
 
-
-@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
-def test_longdouble_division_by_a_python_number_keeps_longdouble_precision(mode):
-    t = np.array([1.0, 3.0], dtype=np.longdouble)
-    got = mixedad.gradient(lambda u: np.sum(u / 3), t, mode=mode)
-    assert got.dtype == np.longdouble
-    assert got[0] == np.longdouble(1) / np.longdouble(3)  # not float64's 1/3, widened

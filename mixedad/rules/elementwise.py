@@ -114,20 +114,15 @@ TWO_REALS = (REALS, REALS)
 add = elementwise(np.add, 1, 1)
 subtract = elementwise(np.subtract, 1, -1)
 multiply = elementwise(np.multiply, lambda x, y: y, lambda x, y: x)
-def _reciprocal(y, x):
+def _reciprocal(y):
     """1 / y, with NumPy's inf for a Python number 0 (``x / 0.0``; Python raises ZeroDivisionError)
-    and Python's weak float type otherwise, so that a float32 x stays float32; but in x's
-    precision where that is more than a Python float's (longdouble: 1 / 3 is not float64's)."""
-    if type(y) in (float, int, bool):
-        if not y:
-            return math.copysign(math.inf, y)
-        dtype = getattr(x, "dtype", None)
-        if dtype is not None and dtype.kind == "f" and dtype.itemsize > 8:
-            return 1 / dtype.type(y)
+    and Python's weak float type otherwise, so that a float32 x stays float32."""
+    if type(y) in (float, int, bool) and not y:
+        return math.copysign(math.inf, y)
     return 1 / y
 
 
-true_divide = elementwise(np.true_divide, lambda x, y: _reciprocal(y, x), lambda x, y, out: -out / y,
+true_divide = elementwise(np.true_divide, lambda x, y: _reciprocal(y), lambda x, y, out: -out / y,
                           domain=(REALS, NONZERO))
 negative = elementwise(np.negative, -1)
 positive = elementwise(np.positive, 1)
