@@ -119,3 +119,32 @@ def test_value_only_reads_replay_with_new_values(f, p, make_y, interpreted):
         grad = prepared.gradient(p, y)
         np.testing.assert_allclose(grad, mixedad.gradient(f, p, y), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(grad, _central_differences(f, p, y.astype(np.float64)), rtol=1e-5, atol=1e-5)
+
+
+def _sqrt_times_constants(w, c):
+    return np.sum(np.sqrt(w) * np.sin(c))
+
+
+def _long_affine_loop(w, c):
+    z = w
+    for _ in range(30):
+        z = z * 0.9 + c * 2
+    return np.sum(z ** 2)
+
+
+@pytest.mark.parametrize("walked", [False, True], ids=["generated", "walked"])
+def test_expressions_of_constants_alone_inside_walked_regions(walked, monkeypatch):
+    # an expression of constants alone (np.sin(c)) took a region input's place when the region
+    # was walked (a partial made inf at sqrt(0), or a long region): IndexError
+    from mixedad.core import compiled
+    if walked:
+        monkeypatch.setattr(compiled, "MAX_NODES", 0)
+        monkeypatch.setattr(compiled, "LONG_HOT_AFTER", 10**9)
+    rng = np.random.default_rng(2)
+    for f in (_sqrt_times_constants, _long_affine_loop):
+        prepared = mixedad.prepare(f, rng.random(3) + 0.5, rng.standard_normal(3))
+        for w, c in [(rng.random(3) + 0.5, rng.standard_normal(3)), (np.array([0.0, 1.0, 2.0]), np.array([0.0, 0.2, 1.0]))]:
+            grad = prepared.gradient(w, c)
+            np.testing.assert_allclose(grad, mixedad.gradient(f, w, c), rtol=1e-12)
+            if w.min() > 0:
+                np.testing.assert_allclose(grad, _central_differences(f, w, c), rtol=1e-5, atol=1e-6)

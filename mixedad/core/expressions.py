@@ -178,17 +178,24 @@ def _zero_wins(d, p):
     return term
 
 
+def _has_inputs(arg) -> bool:
+    """Whether a node's argument depends on region inputs (an expression of constants alone,
+    ``ValueOf`` values of a prepared recording, has no partials)."""
+    kind = type(arg)
+    return kind in _REGION_VALUES and (kind is not ExprNode or bool(arg.inputs))
+
+
 def _arg_slots(args, input_ids) -> tuple:
     """Per argument: where its own region inputs sit among the node's inputs (None for a
     constant), so that evaluation combines partials by position, without lookups."""
     if len(input_ids) == 1:
-        return tuple((0,) if type(a) in _REGION_VALUES else None for a in args)
+        return tuple((0,) if _has_inputs(a) else None for a in args)
     position = {key: i for i, key in enumerate(input_ids)}
     slots = []
     for arg in args:
         if type(arg) is Traced or type(arg) is RetiredTraced or type(arg) is UpdatedTraced:
             slots.append((position[id(arg)],))
-        elif type(arg) is ExprNode:
+        elif type(arg) is ExprNode and arg.inputs:
             slots.append(tuple(position[id(t)] for t in arg.inputs))
         else:
             slots.append(None)
@@ -203,7 +210,7 @@ def _partial_demand(node: ExprNode) -> tuple[bool, tuple[bool, ...] | None]:
     if prim.tangent_rule is not None:
         reads = prim.tangent_reads
         return (True, (True,) * n_args) if reads is None else (False, tuple(reads))
-    return partials_read(prim, [j for j, arg in enumerate(node.args) if type(arg) in _REGION_VALUES], n_args,
+    return partials_read(prim, [j for j, arg in enumerate(node.args) if _has_inputs(arg)], n_args,
                          node.kwargs)
 
 
