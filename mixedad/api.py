@@ -17,8 +17,8 @@ from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaf_path, tree_map, unflatten
 from .core.region import close_region, primal
-from .core.tape import (CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record, release_guards,
-                        unit_seed)
+from .core.tape import (CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record,
+                        release_guards, unit_seed)
 from .core.traced import Traced
 from .core.updates import current
 
@@ -291,15 +291,16 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
         output_shape = None
         if isinstance(result, Traced) and result._shape != () and math.prod(result._shape) == 1:
             output_shape, result = result._shape, np.reshape(result, ())  # a size-1 array, as autograd takes it
-        if isinstance(result, Traced) and result._trace is not trace:
-            value = _enclosing_output(result)  # does not depend on the inputs: the gradient is exactly zero
-        elif isinstance(result, Traced):
+        if isinstance(result, Traced):
             if result._shape != ():
                 raise OutputError(
                     f"{_SCALAR_NEEDED.format('')}; it returned shape {result._shape}. Reduce it (np.sum, np.mean) "
                     "or use mixedad.jacobian.")
             if result.dtype.kind != "f":
                 raise OutputError(f"{_SCALAR_NEEDED.format('floating-point ')}; f returned {result.dtype}.")
+        if isinstance(result, Traced) and result._trace is not trace:
+            value = enclosing_output(result)  # does not depend on the inputs: the gradient is exactly zero
+        elif isinstance(result, Traced):
             if result._expr is not None:
                 close_region(result)  # the output region: one entry, evaluated only as needed
             if recording is not None:
@@ -362,16 +363,6 @@ def enclosing_output(result: Traced) -> Traced:
             "f returned a traced value of a differentiation that has finished (kept from an earlier call, "
             "or a copy made by pickle): its derivative cannot be followed. Return a value computed from "
             "f's arguments.")
-    return result
-
-
-def _enclosing_output(result: Traced) -> Traced:
-    enclosing_output(result)
-    if result._shape != ():
-        raise OutputError(f"{_SCALAR_NEEDED.format('')}; it returned shape {result._shape}. Reduce it (np.sum, "
-                          "np.mean) or use mixedad.jacobian.")
-    if result.dtype.kind != "f":
-        raise OutputError(f"{_SCALAR_NEEDED.format('floating-point ')}; f returned {result.dtype}.")
     return result
 
 

@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import (_argnums_tuple, enclosing_output, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
-                  _scalar_like, call_guarded, gradient)
+from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_value, _like_argument, _plain_tree,
+                  _scalar_like, call_guarded, enclosing_output, gradient)
 from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, MixedadError, replaced_by_numpy
