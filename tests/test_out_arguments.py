@@ -101,3 +101,10 @@ def test_where_without_out_is_refused_as_uninitialized():
     with pytest.raises(mixedad.UnsupportedOperationError, match=r"add with where= and no out=.*"
                                                                  r"test_out_arguments.py.*uninitialized.*np.where"):
         mixedad.gradient(lambda x: np.sum(np.add(x, 1.0, where=x > 0)), np.ones(3))
+
+
+@pytest.mark.parametrize("everywhere", [np.True_, np.array(True)])
+def test_a_scalar_true_where_is_the_plain_call(everywhere):
+    x = np.array([1.0, -2.0, 0.5])
+    got = mixedad.gradient(lambda x: np.sum(np.multiply(x, x, where=everywhere) * x), x)
+    np.testing.assert_allclose(got, 3 * x ** 2)

@@ -498,6 +498,10 @@ def _call_into(ufunc, inputs, kwargs, out, where):
     what NumPy writes; ``out`` itself is returned, as NumPy does. The common safe division
     ``np.divide(a, b, out=np.zeros_like(b), where=b != 0)`` is one."""
     outs = out if isinstance(out, tuple) else (out,)
+    if where is not True and type(where) in (bool, np.bool_, np.ndarray) and np.ndim(where) == 0 and where:
+        where = True  # np.True_, np.array(True): every entry, as without where=
+    if out is None and where is True:
+        return ufunc_binder(ufunc)(inputs, kwargs)
     if out is None:
         raise error_with_location(
             UnsupportedOptionError,
