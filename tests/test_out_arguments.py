@@ -49,8 +49,17 @@ def functions_with_out(x):
     return np.sum(column_sums ** 2) + np.sum(clipped ** 2) + np.sum(running * x) + np.sum(means ** 2)
 
 
+def methods_with_out(x):  # the ndarray methods take out= as the functions do
+    row_sums, clipped, taken = np.zeros_like(x[:, 0]), np.zeros_like(x), np.zeros_like(x[0])
+    assert x.sum(axis=1, out=row_sums) is row_sums
+    x.clip(-0.5, 0.5, out=clipped)
+    x.take([3, 0, 1, 2], out=taken)
+    return np.sum(row_sums ** 3) + np.sum(clipped * x) + np.sum(taken * x[1])
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("f", [safe_division, safe_log, exp_into_itself, two_outputs, functions_with_out])
+@pytest.mark.parametrize("f", [safe_division, safe_log, exp_into_itself, two_outputs, functions_with_out,
+                               methods_with_out])
 def test_out_arrays_made_from_traced_values_give_finite_difference_gradients(f, mode):
     x = np.random.default_rng(5).standard_normal((2, 4)) + 0.1
     with warnings.catch_warnings():

@@ -15,7 +15,8 @@ import numpy as np
 from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, IN_A_LIBRARY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
-                     UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location, numpy_function_entered)
+                     UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
+                     numpy_function_entered)
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -273,60 +274,62 @@ class Traced(RefusesIntegralConversion):
         return function_handler(np.swapaxes)(self, axis1, axis2)
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _reject_out(out, np.sum)
-        return function_handler(np.sum)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+        _check_out(out, np.sum)
+        return _into(out, function_handler(np.sum)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs))
 
     def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _reject_out(out, np.mean)
-        return function_handler(np.mean)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+        _check_out(out, np.mean)
+        return _into(out, function_handler(np.mean)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs))
 
     def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _reject_out(out, np.prod)
-        return function_handler(np.prod)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+        _check_out(out, np.prod)
+        return _into(out, function_handler(np.prod)(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs))
 
     def max(self, axis=None, out=None, keepdims=False, **kwargs):
-        _reject_out(out, np.max)
-        return function_handler(np.max)(self, axis=axis, keepdims=keepdims, **kwargs)
+        _check_out(out, np.max)
+        return _into(out, function_handler(np.max)(self, axis=axis, keepdims=keepdims, **kwargs))
 
     def min(self, axis=None, out=None, keepdims=False, **kwargs):
-        _reject_out(out, np.min)
-        return function_handler(np.min)(self, axis=axis, keepdims=keepdims, **kwargs)
+        _check_out(out, np.min)
+        return _into(out, function_handler(np.min)(self, axis=axis, keepdims=keepdims, **kwargs))
 
     def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-        _reject_out(out, np.var)
-        return function_handler(np.var)(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
+        _check_out(out, np.var)
+        return _into(out, function_handler(np.var)(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
     def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-        _reject_out(out, np.std)
-        return function_handler(np.std)(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
+        _check_out(out, np.std)
+        return _into(out, function_handler(np.std)(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs))
 
     def cumsum(self, axis=None, dtype=None, out=None):
-        _reject_out(out, np.cumsum)
-        return function_handler(np.cumsum)(self, axis=axis, dtype=dtype)
+        _check_out(out, np.cumsum)
+        return _into(out, function_handler(np.cumsum)(self, axis=axis, dtype=dtype))
 
     def cumprod(self, axis=None, dtype=None, out=None):
-        _reject_out(out, np.cumprod)
-        return function_handler(np.cumprod)(self, axis=axis, dtype=dtype)
+        _check_out(out, np.cumprod)
+        return _into(out, function_handler(np.cumprod)(self, axis=axis, dtype=dtype))
 
     def dot(self, other, out=None):
-        _reject_out(out, np.dot)
-        return function_handler(np.dot)(self, other)
+        _check_out(out, np.dot)
+        return _into(out, function_handler(np.dot)(self, other))
 
     def __contains__(self, value):  # NumPy's rule; a comparison carries no derivative
         return bool(np.any(self == value))
 
-    def clip(self, min=None, max=None, **kwargs):
-        return function_handler(np.clip)(self, min, max, **kwargs)
+    def clip(self, min=None, max=None, out=None, **kwargs):
+        _check_out(out, np.clip)
+        return _into(out, function_handler(np.clip)(self, min, max, **kwargs))
 
     def repeat(self, repeats, axis=None):
         return function_handler(np.repeat)(self, repeats, axis=axis)
 
-    def take(self, indices, axis=None, **kwargs):
-        return function_handler(np.take)(self, indices, axis=axis, **kwargs)
+    def take(self, indices, axis=None, out=None, **kwargs):
+        _check_out(out, np.take)
+        return _into(out, function_handler(np.take)(self, indices, axis=axis, **kwargs))
 
     def round(self, decimals=0, out=None):
-        _reject_out(out, np.round)
-        return function_handler(np.round)(self, decimals)
+        _check_out(out, np.round)
+        return _into(out, function_handler(np.round)(self, decimals))
 
     def __round__(self, ndigits=None):  # the built-in round(x), as ndarray defines it
         return self.round(0 if ndigits is None else ndigits)
@@ -335,12 +338,12 @@ class Traced(RefusesIntegralConversion):
         return function_handler(np.diagonal)(self, offset, axis1, axis2)
 
     def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-        _reject_out(out, np.trace)
-        return function_handler(np.trace)(self, offset, axis1, axis2, dtype)
+        _check_out(out, np.trace)
+        return _into(out, function_handler(np.trace)(self, offset, axis1, axis2, dtype))
 
     def compress(self, condition, axis=None, out=None):
-        _reject_out(out, np.compress)
-        return function_handler(np.compress)(condition, self, axis)
+        _check_out(out, np.compress)
+        return _into(out, function_handler(np.compress)(condition, self, axis))
 
     def searchsorted(self, v, side="left", sorter=None):
         return function_handler(np.searchsorted)(self, v, side, sorter)
@@ -487,9 +490,18 @@ def _retire(value: Traced, ufunc) -> None:
     value.__class__ = RetiredTraced
 
 
-def _reject_out(out, function) -> None:
-    if out is not None:
-        raise _out_error(function)
+def _check_out(out, function) -> None:
+    """Refuse an ``out=`` that cannot take a derivative-carrying result (a plain NumPy array)."""
+    if out is not None and not isinstance(out, _DIFFERENTIATED):
+        raise _out_error(function, out, skip=3)
+
+
+def _into(out, result):
+    """``result``, assigned into ``out`` and returned as it (NumPy's ``out=``) if given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def _call_into(ufunc, inputs, kwargs, out, where):
@@ -530,10 +542,8 @@ def function_into(func, args, kwargs):
     it (``out[...] = result``; a plain NumPy array cannot hold a derivative)."""
     kwargs = dict(kwargs)
     out = kwargs.pop("out")
-    if not isinstance(out, _DIFFERENTIATED):
-        raise _out_error(func, out, skip=3)
-    out[...] = func(*args, **kwargs)
-    return out
+    _check_out(out, func)
+    return _into(out, func(*args, **kwargs))
 
 
 def _out_error(function, out=None, skip=2):
