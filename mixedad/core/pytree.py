@@ -199,12 +199,13 @@ def compiled_reader(definition: Any, signatures: list[tuple]) -> Callable[[Any],
         return None
     code = _Code({"_ndarray": np.ndarray})
     leaves: list[str] = []
-    _emit_reader(code, definition, "tree", "    ", signatures, leaves)
+    _emit_reader(code, definition, "tree", signatures, leaves)
     code.lines.append(f"    return [{', '.join(leaves)}]")
     return code.function("read", "tree")
 
 
-def _emit_reader(code: "_Code", node: Any, name: str, indent: str, signatures: list[tuple], leaves: list[str]):
+def _emit_reader(code: "_Code", node: Any, name: str, signatures: list[tuple], leaves: list[str]):
+    indent = "    "  # flat code: every check returns early
     if node is LEAF:
         k = len(leaves)
         shape, dtype = code.constant(signatures[k][0]), code.constant(signatures[k][1])
@@ -222,7 +223,7 @@ def _emit_reader(code: "_Code", node: Any, name: str, indent: str, signatures: l
         child_name = code.local()
         key = code.constant(names[index]) if kind is dict else str(index)
         code.lines.append(f"{indent}{child_name} = {name}[{key}]")
-        _emit_reader(code, child, child_name, indent, signatures, leaves)
+        _emit_reader(code, child, child_name, signatures, leaves)
 
 
 def compiled_builder(definition: Any) -> Callable[[list], Any] | None:
