@@ -199,7 +199,8 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
         return ct
     if ct is None:
         ct = np.zeros(value.shape, value.dtype)
-    elif isinstance(ct, LeveledValue):  # forward-over-reverse: the gradient carries tangents
+    elif isinstance(ct, (LeveledValue, Traced)):  # the gradient carries tangents (forward over reverse),
+        # or is a value of an enclosing differentiation (a vjp pullback given a cotangent it traces)
         return ct if ct.shape == value.shape and ct.dtype == value.dtype else \
             np.broadcast_to(ct, value.shape).astype(value.dtype)
     elif type(ct) is not np.ndarray or not ct.flags.writeable or ct.shape != value.shape:

@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ..core.arrays import apply_linear, finite_array, stand_in
+from ..core.arrays import LeveledValue, apply_linear, finite_array, stand_in, zeros_to_hold
 from ..core.primitive import primitive
 from ..core.region import read_value
 
@@ -104,7 +104,8 @@ class _Geometry:
 
     def scatter(self, per_offset, dtype):
         """The transpose of ``offset_views``: add what each offset read back where it read it, then crop."""
-        result = np.zeros(self.padded_shape, dtype)
+        held = next((values for values in per_offset if values is not None), np.zeros((), dtype))
+        result = zeros_to_hold(held, self.padded_shape)  # holds values an enclosing gradient traces too
         for (i, j), values in zip(self.offsets, per_offset):
             if values is not None:
                 _offset_view(result, i, j, self.stride, self.dilation, self.out_hw)[...] += values
@@ -390,6 +391,18 @@ def conv2d_weight_cotangent(g, x, *, weight_shape, **static):
 
 conv2d_input_cotangent.defbilinear()
 conv2d_weight_cotangent.defbilinear()
+# Their reverse rules (a vjp pullback given a cotangent that a gradient traces): each is the
+# transpose of a product linear in each argument, <h, input_cotangent(g, w)> = <conv2d(h, w), g>
+# = <weight_cotangent(g, h), w>, and likewise for the weight's.
+conv2d_input_cotangent.defvjp(
+    lambda h, out, g, weight, *, x_shape, **static: conv2d_primitive(h, weight, **static),
+    lambda h, out, g, weight, *, x_shape, **static: conv2d_weight_cotangent(
+        g, h, weight_shape=np.shape(weight), **static),
+)
+conv2d_weight_cotangent.defvjp(
+    lambda h, out, g, x, *, weight_shape, **static: conv2d_primitive(x, h, **static),
+    lambda h, out, g, x, *, weight_shape, **static: conv2d_input_cotangent(g, h, x_shape=np.shape(x), **static),
+)
 # Forward rules: linear in the input and in the weight separately, affine in the bias.
 conv2d_primitive.defjvp(
     lambda t, out, x, weight, bias=None, **static: conv2d_primitive(t, weight, **static),
@@ -457,7 +470,7 @@ max_pool2d_primitive.commutes_with_increasing = True  # max(f(window)) = f(max(w
 def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     if not _plain(out, x):  # second order: the choice of maxima depends on the plain values only
         out, x = read_value(out, "max_pool2d's maxima"), read_value(x, "max_pool2d's maxima")
-    if not _plain(g):
+    if isinstance(g, LeveledValue):  # (a value an enclosing gradient traces runs the NumPy code below)
         return apply_linear(lambda part: _max_pool2d_vjp(part, out, x, kernel_size=kernel_size, stride=stride,
                                                          padding=padding), g)
     geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
