@@ -210,7 +210,7 @@ class Traced(RefusesIntegralConversion):
             NonDifferentiableError,
             "Pickling a traced value{where} (pickle.dumps, or sending it to another process: "
             "multiprocessing, concurrent.futures) would drop its derivative.",
-            advice="Compute with it in this process, or pickle a plain copy outside the differentiated function.",
+            advice=" Compute with it in this process, or pickle a plain copy outside the differentiated function.",
             skip=1, in_library=IN_A_LIBRARY)
 
     # --- ndarray-like properties and methods ------------------------------------------

@@ -260,7 +260,7 @@ def _flat(a):
 
 def _order(order, function):
     if order not in ("C", "F"):
-        raise unsupported_option(f"np.{function} with order={order!r} is not supported on traced values; "
+        raise unsupported_option(f"{function} with order={order!r} is not supported on traced values; "
                                   "use order='C' or order='F'.")
     return order
 
@@ -313,7 +313,7 @@ def copy(a, order="K", subok=False):
 @implements(np.reshape)
 def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C":
-        _order(order, "reshape")  # raises for an order mixedad does not support
+        _order(order, "np.reshape")  # raises for an order mixedad does not support
     if type(shape) is not tuple:
         shape = _int_tuple(newshape if shape is None else shape)
     else:
@@ -327,12 +327,12 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 
 @implements(np.ravel)
 def ravel(a, order="C"):
-    return reshape_(a, shape=(-1,), order=_order(order, "ravel"))
+    return reshape_(a, shape=(-1,), order=_order(order, "np.ravel"))
 
 
 @implements(_flatten)
 def flatten(a, order="C"):
-    return flatten_(a, order=_order(order, "flatten"))
+    return flatten_(a, order=_order(order, "x.flatten()"))
 
 
 @implements(np.squeeze)
