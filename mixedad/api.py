@@ -16,7 +16,8 @@ from .core.errors import InputError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaf_path, tree_map, unflatten
-from .core.region import close_region, primal
+from .core.fused import close_region
+from .core.region import primal
 from .core.tape import (CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record,
                         release_guards, unit_seed)
 from .core.traced import Traced

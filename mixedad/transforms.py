@@ -26,7 +26,8 @@ from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, MixedadError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.pytree import flatten, leaves_like, unflatten
-from .core.region import close_region, primal
+from .core.fused import close_region
+from .core.region import primal
 from .core.tape import TapeEntry, Trace, backward, record, release_guards
 from .core.traced import Traced
 from .forward import ForwardLevel, seed, split

@@ -13,7 +13,8 @@ import pytest
 
 import mixedad
 from mixedad.core.expressions import topological_order
-from mixedad.core.region import _replay_fused, _replay_region
+from mixedad.core.fused import _replay_fused
+from mixedad.core.region import _replay_region
 
 
 def kalman(p, y):

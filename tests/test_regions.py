@@ -345,3 +345,53 @@ def test_rules_wrapped_by_a_decorator_still_get_every_value(mode):
         prepared = mixedad.prepare(f, x)
         for _ in range(3):
             np.testing.assert_allclose(prepared.gradient(x), numerical_gradient(reference, x), rtol=1e-7)
+
+
+class CountingExp:
+    """exp as an elementwise primitive that counts evaluations of its value and of its partial."""
+
+    def __init__(self):
+        self.values = self.partials = 0
+
+        def counted_exp(x):
+            self.values += 1
+            return np.exp(x)
+
+        def partial(x):
+            self.partials += 1
+            return np.exp(x)
+        self.prim = mixedad.primitive(counted_exp, elementwise=True)
+        self.prim.defpartials(partial)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_a_reduced_value_used_again_is_evaluated_once(mode):
+    """softmax's ``e / e.sum()``: the sum fuses e's region; e's second use computes e once and
+    the sum reads that value and partial, instead of a region per use evaluating e again."""
+    counter = CountingExp()
+    x = np.random.default_rng(3).normal(size=(4, 6))
+    target = np.eye(6)[[0, 2, 5, 1]]
+
+    def loss(x, exp):
+        e = exp(x - np.max(x, axis=1, keepdims=True))
+        p = e / np.sum(e, axis=1, keepdims=True)
+        return -np.sum(target * np.log(p))
+
+    value, grad = mixedad.value_and_gradient(lambda x: loss(x, counter.prim), x, mode=mode)
+    assert (counter.values, counter.partials) == (1, 1)
+    assert np.isclose(value, loss(x, np.exp))
+    np.testing.assert_allclose(grad, numerical_gradient(lambda x: loss(x, np.exp), x), rtol=1e-6, atol=1e-9)
+
+
+def test_a_shared_reduced_value_changed_in_place_keeps_the_sum_of_the_old_values():
+    def f(x):
+        e = np.exp(x)
+        s = np.sum(e, axis=0)
+        t = e * 2.0  # e's second use: computed now, and the sum reads it (lazily)
+        e += 1.0
+        return np.sum(s * s) + np.sum(t * e)
+
+    x = np.linspace(-1, 1, 6).reshape(3, 2)
+    value, grad = mixedad.value_and_gradient(f, x)
+    assert np.isclose(value, f(x.copy()))
+    np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6)

@@ -59,7 +59,7 @@ class ExprNode:
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
                  "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key", "unbounded",
-                 "errstate")
+                 "errstate", "reductions")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -88,6 +88,9 @@ class ExprNode:
         self.unbounded = prim.unbounded_partials
         # NumPy's error state when the op was recorded, if not the differentiating call's (Trace.errstate)
         self.errstate: dict | None = None
+        # weak references to the fused reductions that consumed this node as their region's root
+        # (fused.reduce_region): if the value is used again, it is computed once and they share it
+        self.reductions: list | None = None
 
 
 def chain_key(root: ExprNode) -> tuple[tuple, tuple]:

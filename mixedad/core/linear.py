@@ -25,7 +25,7 @@ import numpy as np
 
 from .arrays import LeveledValue
 from .errors import MissingRuleError, MixedadError
-from .region import close_region
+from .fused import close_region
 from .tape import LEAF_DECISION, Trace, TapeEntry, backward, one_cotangent, record, release_guards, unit_seed
 from .traced import Traced
 

@@ -24,8 +24,8 @@ from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
-from .region import (apply_before_region, extend_region, piecewise_constant, primal, read_value, reduce_region,
-                     tape_elementwise)
+from .fused import reduce_region
+from .region import apply_before_region, extend_region, piecewise_constant, primal, read_value, tape_elementwise
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of

@@ -8,9 +8,7 @@ carries one partial-derivative array per region input, and the region becomes **
 tape entry whose reverse rule is ``g * partial`` per input, unbroadcast by the engine.
 
 A linear reduction that only needs its input's shape for its reverse rule (``sum``,
-``mean``) consumes a region directly: the fused entry evaluates partials in the backward
-pass and the reduction's value only when somebody asks for it, so ``gradient`` of
-``sum(f(x))`` never computes primal values of ``f`` that nothing uses.
+``mean``) consumes a region directly (``core.fused``).
 """
 from __future__ import annotations
 
@@ -22,10 +20,10 @@ import numpy as np
 from .arrays import ARRAY_TYPES, LeveledValue, current_errstate
 from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
                      error_with_location, user_location)
-from .compiled import MAX_LONG_NODES, evaluate, evaluate_unguarded
+from .compiled import MAX_LONG_NODES, evaluate
 from .expressions import VALUE_REF, ExprNode, ValueOf, input_value, partials_read, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
-                    elementwise_decision, reduction_decision)
+                    elementwise_decision)
 from .recording import held_bytes
 from .tape import Step, TapeEntry, borrow, compute_deferred, leads_to_constants, multiply_cotangent, record
 from .traced import RetiredTraced, Traced, retired_value_error
@@ -164,6 +162,9 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         kind = type(arg)
         if kind is Traced:
             expr = arg._expr
+            if expr is not None and expr.reductions is not None:
+                materialize(arg)  # a reduced value used again: computed once, the reduction's partials too
+                expr = None
             if expr is None:
                 if recording and arg._entry is not None and leads_to_constants(arg._entry):
                     value_only = {id(arg)} if value_only is None else value_only | {id(arg)}
@@ -371,6 +372,10 @@ def materialize(value: Traced) -> None:
         elapsed = time.perf_counter() - start
     else:
         result, partials = evaluate(root, True, True)
+    if not isinstance(result, ARRAY_TYPES):
+        result = np.asarray(result)
+    if root.reductions is not None:
+        _share_with_reductions(root, result, partials)
 
     def region_vjp(g):
         return _shared_products(g, partials)
@@ -386,14 +391,24 @@ def materialize(value: Traced) -> None:
     trace.entries.append(entry)
     if trace.program is not None:
         trace.program.append(Step(_replay_region, entry, (value,), (root,), step_reads(root, entry)))
-    if not isinstance(result, ARRAY_TYPES):
-        result = np.asarray(result)
     entry.dtype = result.dtype
     value._value = result
     value._dtype = result.dtype
     value._entry = entry
     value._slot = 0
     value._expr = None
+
+
+def _share_with_reductions(root: ExprNode, value: Any, partials: list) -> None:
+    """The fused reductions of ``root``'s region read its value and partials, now computed,
+    instead of evaluating the region again (softmax's ``e / e.sum()``: exp once, not three times)."""
+    for reference in root.reductions:
+        fused = reference()
+        if fused is not None:
+            fused.source = value
+            if fused.partials is None:
+                fused.partials = partials
+    root.reductions = None
 
 
 def step_reads(root: ExprNode, entry: TapeEntry) -> tuple:
@@ -415,110 +430,6 @@ def _replay_region(step: Step) -> None:
         partials = [partials[k] for k in keep] if keep else None
     step.entry.vjp = None if partials is None else lambda g: _shared_products(g, partials)
     step.outputs[0]._value = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
-
-
-class ShapeOnly:
-    """Stands for a region's value in the reverse rule of a reduction that reads only its
-    shape and dtype (the value itself may never be computed)."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape, dtype):
-        self.shape = shape
-        self.dtype = dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-
-class FusedReduction:
-    """A linear, shape-only reduction applied to a region; evaluated only as far as needed."""
-
-    __slots__ = ("root", "prim", "kwargs", "partials", "keep")
-
-    def __init__(self, root, prim, kwargs, keep=None):
-        self.root = root
-        self.prim = prim
-        self.kwargs = kwargs
-        self.partials = None
-        self.keep = keep  # the region inputs that need a cotangent (None: all)
-
-    def value(self):
-        # Evaluated in the forward pass only if somebody reads the value; then the partials
-        # come out of the same pass and wait for the backward pass.
-        if self.partials is None:
-            region_value, self.partials = evaluate(self.root, True, True)
-        else:
-            region_value = evaluate(self.root, True, False)[0]
-        if self.prim is None:
-            return region_value
-        return self.prim.fn(region_value, **self.kwargs)
-
-    def vjp(self, g):
-        partials = self.partials
-        if partials is None:
-            partials = evaluate_unguarded(self.root, False, True)[1]  # backward() set the error state
-            self.partials = partials  # kept while the entry lives: a retained tape sweeps again
-        if self.keep is not None:
-            partials = [partials[k] for k in self.keep]
-        if self.prim is None:
-            return _shared_products(g, partials)
-        g_root = self.prim.vjp_rules[0](g, None, ShapeOnly(self.root.shape, region_dtype(self.root)), **self.kwargs)
-        return _shared_products(g_root, partials)
-
-
-def close_region(value: Traced) -> None:
-    """Give a lazy value its single tape entry without evaluating it: the value is computed
-    only if asked for, the partials in the backward pass (the output of ``gradient``)."""
-    root = value._expr
-    fused = FusedReduction(root, None, {})
-    entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, root.decision, root.shape, root.dtype,
-                      context_shape=root.shape, n_partials=len(root.inputs))
-    entry.deferred_value = fused.value
-    if value._trace.instrumented:
-        entry.ops, entry.locations = _region_ops(root)
-        entry.label = _label(entry.ops)
-    record(value._trace, entry)
-    if value._trace.program is not None:
-        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}), step_reads(root, entry),
-                                         True))
-    value._entry = entry
-    value._slot = 0
-    value._expr = None
-
-
-def _replay_fused(step: Step) -> None:
-    """A fused (or output) region on new inputs: evaluated lazily again, as when recorded."""
-    root, prim, kwargs = step.payload
-    fused = FusedReduction(root, prim, kwargs, step.keep)
-    step.entry.vjp = fused.vjp if step.keep is None or step.keep else None
-    step.entry.deferred_value = fused.value
-    step.outputs[0]._value = None
-
-
-_FUSED = reduction_decision("auto", True)
-
-
-def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
-    """Apply a region-fusing reduction (``prim.fuses_regions``) to a lazy value: one entry."""
-    root = value._expr
-    shape, dtype = prim.out_meta(root.shape, value.dtype, **kwargs)
-    fused = FusedReduction(root, prim, kwargs)
-    entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, _FUSED, shape, dtype,
-                      context_shape=root.shape, n_partials=len(root.inputs))
-    entry.deferred_value = fused.value
-    if trace.instrumented:
-        ops, locations = _region_ops(root)
-        entry.ops = ops + (prim.name,)
-        entry.label = _label(entry.ops)
-        entry.locations = _last_at_the_end(locations, user_location(3))
-    record(trace, entry)
-    result = Traced(trace, None, entry, 0, None, shape, dtype)
-    if trace.program is not None:
-        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs), step_reads(root, entry),
-                                  True))
-    return result
 
 
 def apply_before_region(prim, value: Traced, kwargs) -> Traced | None:
