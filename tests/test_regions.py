@@ -382,6 +382,14 @@ def test_a_reduced_value_used_again_is_evaluated_once(mode):
     assert np.isclose(value, loss(x, np.exp))
     np.testing.assert_allclose(grad, numerical_gradient(lambda x: loss(x, np.exp), x), rtol=1e-6, atol=1e-9)
 
+    prepared = mixedad.prepare(lambda x: loss(x, counter.prim), x, mode=mode)
+    for new_x in (x + 0.5, x[::-1] * 2.0):
+        counter.values = counter.partials = 0
+        grad = prepared.gradient(new_x)
+        assert (counter.values, counter.partials) == (1, 1)  # a replay shares the value as the recording did
+        np.testing.assert_allclose(grad, numerical_gradient(lambda x: loss(x, np.exp), new_x), rtol=1e-6, atol=1e-9)
+    assert prepared.replays
+
 
 def test_a_shared_reduced_value_changed_in_place_keeps_the_sum_of_the_old_values():
     def f(x):

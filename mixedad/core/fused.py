@@ -36,7 +36,7 @@ class ShapeOnly:
 class FusedReduction:
     """A linear, shape-only reduction applied to a region; evaluated only as far as needed."""
 
-    __slots__ = ("root", "prim", "kwargs", "partials", "keep", "source", "__weakref__")
+    __slots__ = ("root", "prim", "kwargs", "partials", "keep", "source", "replays", "__weakref__")
 
     def __init__(self, root, prim, kwargs, keep=None):
         self.root = root
@@ -45,6 +45,7 @@ class FusedReduction:
         self.partials = None
         self.keep = keep  # the region inputs that need a cotangent (None: all)
         self.source = None  # the region's value, computed because it was used again
+        self.replays: list | None = None  # a prepared recording's: [the replay's FusedReduction]
 
     def value(self):
         # Evaluated in the forward pass only if somebody reads the value; then the partials
@@ -85,8 +86,8 @@ def close_region(value: Traced) -> None:
         entry.label = _label(entry.ops)
     record(value._trace, entry)
     if value._trace.program is not None:
-        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}), step_reads(root, entry),
-                                         True))
+        value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}, None),
+                                         step_reads(root, entry), True))
     value._entry = entry
     value._slot = 0
     value._expr = None
@@ -94,8 +95,10 @@ def close_region(value: Traced) -> None:
 
 def _replay_fused(step: Step) -> None:
     """A fused (or output) region on new inputs: evaluated lazily again, as when recorded."""
-    root, prim, kwargs = step.payload
+    root, prim, kwargs, replays = step.payload
     fused = FusedReduction(root, prim, kwargs, step.keep)
+    if replays is not None:  # for the step that computes the region's value (region._replay_region)
+        replays[0] = fused
     step.entry.vjp = fused.vjp if step.keep is None or step.keep else None
     step.entry.deferred_value = fused.value
     step.outputs[0]._value = None
@@ -124,6 +127,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:
-        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs), step_reads(root, entry),
-                                  True))
+        fused.replays = [None]
+        trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs, fused.replays),
+                                  step_reads(root, entry), True))
     return result

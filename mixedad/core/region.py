@@ -374,8 +374,7 @@ def materialize(value: Traced) -> None:
         result, partials = evaluate(root, True, True)
     if not isinstance(result, ARRAY_TYPES):
         result = np.asarray(result)
-    if root.reductions is not None:
-        _share_with_reductions(root, result, partials)
+    shared = _share_with_reductions(root, result, partials) if root.reductions is not None else None
 
     def region_vjp(g):
         return _shared_products(g, partials)
@@ -390,7 +389,7 @@ def materialize(value: Traced) -> None:
     entry.index = len(trace.entries)
     trace.entries.append(entry)
     if trace.program is not None:
-        trace.program.append(Step(_replay_region, entry, (value,), (root,), step_reads(root, entry)))
+        trace.program.append(Step(_replay_region, entry, (value,), (root, shared), step_reads(root, entry)))
     entry.dtype = result.dtype
     value._value = result
     value._dtype = result.dtype
@@ -399,16 +398,21 @@ def materialize(value: Traced) -> None:
     value._expr = None
 
 
-def _share_with_reductions(root: ExprNode, value: Any, partials: list) -> None:
+def _share_with_reductions(root: ExprNode, value: Any, partials: list | None) -> list | None:
     """The fused reductions of ``root``'s region read its value and partials, now computed,
-    instead of evaluating the region again (softmax's ``e / e.sum()``: exp once, not three times)."""
+    instead of evaluating the region again (softmax's ``e / e.sum()``: exp once, not three times).
+    Returns, in a prepared recording, where their replays will be, for ``_replay_region``."""
+    replays = []
     for reference in root.reductions:
         fused = reference()
         if fused is not None:
             fused.source = value
             if fused.partials is None:
                 fused.partials = partials
+            if fused.replays is not None:
+                replays.append(fused.replays)
     root.reductions = None
+    return replays or None
 
 
 def step_reads(root: ExprNode, entry: TapeEntry) -> tuple:
@@ -425,11 +429,23 @@ def step_reads(root: ExprNode, entry: TapeEntry) -> tuple:
 def _replay_region(step: Step) -> None:
     """Re-evaluate a materialized region on the current values of its inputs."""
     keep = step.keep
-    result, partials = evaluate(step.payload[0], True, keep is None or bool(keep))
+    root, shared = step.payload
+    result, partials = evaluate(root, True, keep is None or bool(keep))
+    if shared is not None:  # the fused reductions replayed before this step read this value too
+        _share_with_replays(shared, result, partials)
     if keep is not None:
         partials = [partials[k] for k in keep] if keep else None
     step.entry.vjp = None if partials is None else lambda g: _shared_products(g, partials)
     step.outputs[0]._value = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
+
+
+def _share_with_replays(shared: list, result: Any, partials: list | None) -> None:
+    for replays in shared:
+        fused, replays[0] = replays[0], None  # held by its entry until the call ends, not by the program
+        if fused is not None:
+            fused.source = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
+            if fused.partials is None:  # (unless its value was read before this step)
+                fused.partials = partials
 
 
 def apply_before_region(prim, value: Traced, kwargs) -> Traced | None:
