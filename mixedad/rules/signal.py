@@ -1,9 +1,11 @@
 """One-dimensional convolution and correlation: one primitive (the full convolution, with
-reverse rules that are correlations) and NumPy's modes as slices of it."""
+reverse rules that are correlations) and NumPy's modes as slices of it. And sliding windows
+(``sliding_window_view``), with which NumPy users write convolutions of their own."""
 from __future__ import annotations
 
 import numpy as np
 
+from ..core.arrays import zeros_to_hold
 from .table import implements, reverse_rule
 
 
@@ -53,3 +55,37 @@ def correlate(a, v, mode="valid"):
     n, m = np.shape(a)[0], np.shape(v)[0]
     same_offset = (min(n, m) - 1) // 2 if n >= m else min(n, m) // 2
     return _mode_slice(convolve_full(a, np.flip(v)), n, m, mode, same_offset)
+
+
+# --- sliding windows (a convolution written as windows and a product) ----------------------
+def _window_geometry(shape, window_shape, axis):
+    """Per window dimension, the axis of ``x`` it slides along; and ``x``'s shape in the
+    result (each such axis shortened by its windows' extents, as NumPy's checks require)."""
+    windows = tuple(int(w) for w in (window_shape if np.iterable(window_shape) else (window_shape,)))
+    if axis is None:
+        axes = tuple(range(len(shape)))
+    else:
+        axes = tuple(int(a) % len(shape) for a in (axis if np.iterable(axis) else (axis,)))
+    outer = list(shape)
+    for ax, w in zip(axes, windows):
+        outer[ax] -= w - 1
+    return windows, axes, tuple(outer)
+
+
+def _sliding_window_vjp(g, out, x, window_shape, axis=None, **options):
+    """Each window position's cotangent added back where that window read ``x``."""
+    windows, axes, outer = _window_geometry(np.shape(x), window_shape, axis)
+    result = zeros_to_hold(g, np.shape(x))
+    lead = (slice(None),) * len(outer)
+    for offsets in np.ndindex(*windows):
+        start = [0] * len(outer)
+        for ax, k in zip(axes, offsets):
+            start[ax] += k
+        result[tuple(slice(s, s + n) for s, n in zip(start, outer))] += g[lead + offsets]
+    return result
+
+
+sliding_window_view = reverse_rule(np.lib.stride_tricks.sliding_window_view, _sliding_window_vjp,
+                                   nondiff_argnums=(1, 2), forward="linear")
+sliding_window_view.returns_view = True  # a read-only view in NumPy: assignments into it are refused
+sliding_window_view.reverse_reads_values = False
