@@ -403,3 +403,30 @@ def test_a_shared_reduced_value_changed_in_place_keeps_the_sum_of_the_old_values
     value, grad = mixedad.value_and_gradient(f, x)
     assert np.isclose(value, f(x.copy()))
     np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["a fused sum", "a fused sum whose value is used again"])
+def test_a_prepared_gradient_keeps_no_array_of_the_last_call(shared):
+    import gc
+    import tracemalloc
+    x = np.random.default_rng(0).normal(size=(300, 400))  # 960 KB an array
+
+    def loss(x):
+        e = np.tanh(x) * x
+        s = np.sum(e, axis=1, keepdims=True)
+        return np.sum(s * s) + (np.sum(e / s) if shared else 0.0)
+
+    prepared = mixedad.prepare(loss, x)
+    prepared.gradient(x)
+    prepared.gradient(x + 1.0)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        grad = prepared.gradient(x + 2.0)
+        del grad
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < x.nbytes / 4

@@ -45,7 +45,9 @@ class FusedReduction:
         self.partials = None
         self.keep = keep  # the region inputs that need a cotangent (None: all)
         self.source = None  # the region's value, computed because it was used again
-        self.replays: list | None = None  # a prepared recording's: [the replay's FusedReduction]
+        # a prepared recording's: [the replay's FusedReduction] once a region step shares its value
+        # (empty until then: a replay keeps nothing there)
+        self.replays: list | None = None
 
     def value(self):
         # Evaluated in the forward pass only if somebody reads the value; then the partials
@@ -97,7 +99,7 @@ def _replay_fused(step: Step) -> None:
     """A fused (or output) region on new inputs: evaluated lazily again, as when recorded."""
     root, prim, kwargs, replays = step.payload
     fused = FusedReduction(root, prim, kwargs, step.keep)
-    if replays is not None:  # for the step that computes the region's value (region._replay_region)
+    if replays:  # for the step that computes the region's value (region._replay_region), which clears it
         replays[0] = fused
     step.entry.vjp = fused.vjp if step.keep is None or step.keep else None
     step.entry.deferred_value = fused.value
@@ -127,7 +129,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:
-        fused.replays = [None]
+        fused.replays = []
         trace.program.append(Step(_replay_fused, entry, (result,), (root, prim, kwargs, fused.replays),
                                   step_reads(root, entry), True))
     return result

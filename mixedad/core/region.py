@@ -410,6 +410,7 @@ def _share_with_reductions(root: ExprNode, value: Any, partials: list | None) ->
             if fused.partials is None:
                 fused.partials = partials
             if fused.replays is not None:
+                fused.replays[:] = [None]  # shared: its replays are handed over
                 replays.append(fused.replays)
     root.reductions = None
     return replays or None
