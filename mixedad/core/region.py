@@ -200,6 +200,10 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             common = dtype
         elif dtype != common:
             common = False
+    if common is False or others:  # constants of other dtypes: computed with as NumPy's loop computes
+        cast = in_loop_dtypes(prim, args, kwargs)
+        if cast is not None:
+            return extend_region(trace, prim, cast, kwargs)
     # The region's inputs: those of the lazy arguments first, then the new ones, so that a
     # chain's inputs extend its lower part's (``_structure`` relies on it).
     if below is None:
@@ -256,6 +260,37 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         raise complex_result_error(prim.name)
     node.dtype = dtype
     return Traced(trace, None, None, 0, node, shape, dtype)
+
+
+def in_loop_dtypes(prim, args, kwargs) -> tuple | None:
+    """``args`` with each constant array or NumPy scalar cast to the float dtype in which
+    NumPy's loop for the ufunc ``prim`` computes (NumPy casts it so too: the value is the
+    same), or None if none needs it. Partial derivatives then have the result's precision:
+    not a uint8 ``a`` whose product ``a * a`` in ``x * a * a`` wraps around, nor a float16 1/c."""
+    ufunc = prim.fn
+    if type(ufunc) is not np.ufunc or (kwargs and ("dtype" in kwargs or "signature" in kwargs)):
+        return None
+    dtypes = []
+    for arg in args:
+        kind = type(arg)
+        if kind is Traced:
+            dtypes.append(arg._dtype if arg._dtype is not None else arg.dtype)
+        elif isinstance(arg, (np.ndarray, np.generic)):
+            dtypes.append(arg.dtype)
+        elif kind is float or kind is int:  # weak (NEP 50)
+            dtypes.append(kind)
+        else:
+            return None
+    try:
+        loop = ufunc.resolve_dtypes(tuple(dtypes) + (None,) * ufunc.nout)
+    except (TypeError, ValueError):  # no loop: NumPy's own call will say so
+        return None
+    cast = None
+    for j, (arg, dtype) in enumerate(zip(args, loop)):
+        if isinstance(arg, (np.ndarray, np.generic)) and arg.dtype != dtype and dtype.kind == "f":
+            cast = list(args) if cast is None else cast
+            cast[j] = arg.astype(dtype)
+    return tuple(cast) if cast is not None else None
 
 
 def _structure(node: ExprNode, below: ExprNode | None) -> None:
@@ -498,6 +533,10 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     for arg in args:
         if type(arg) is list or type(arg) is tuple:  # copied: the partials read them in the backward pass
             args = _lists_as_arrays(args)
+            break
+    for arg in args:
+        if type(arg) is not Traced and type(arg) is not float and type(arg) is not int:
+            args = in_loop_dtypes(prim, args, kwargs) or args  # partials in the loop's precision
             break
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)
