@@ -187,6 +187,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
     # the new value (rebinding the name left ``z = y; y *= 2`` with the old value in z), and on
     # a view the change writes through into the array it views (row = x[0]; row += 1).
     def _inplace(self, result):
+        if isinstance(self.primal, np.generic):  # a NumPy scalar is immutable: s += 1 rebinds s
+            return result
         self[...] = result
         return self
 

@@ -191,7 +191,20 @@ COPIES_OF_VIEWABLE_OPS = {
                                np.array([[0.5, -1.0], [2.0, 0.3]])),
     "ravel of a transpose": (lambda x: np.sum(_updated(np.ravel(np.sin(x).T), 3.0) * W22.ravel()),
                              np.array([[0.5, -1.0], [2.0, 0.3]])),
+    # np.tile always copies, also where its reshape could be a view (each axis repeats or has length 1)
+    "tile of a column": (lambda x: _tile_then_update_source(x, (1, 2)), np.array([[0.5], [1.0], [1.5]])),
+    "tile of a row": (lambda x: _tile_then_update_source(x, (2, 1)), np.array([[0.5, 1.0, 1.5]])),
+    "tile of one element": (lambda x: _tile_then_update_source(x, 3), np.array([0.7])),
+    "tile by ones": (lambda x: _tile_then_update_source(x, (1, 1)), np.array([[0.5, -1.0], [2.0, 0.3]])),
 }
+
+
+def _tile_then_update_source(x, reps):
+    v = np.sin(x)
+    tiled = np.tile(v, reps)
+    v += 1.0
+    tiled *= 2.0
+    return np.sum(tiled * np.cos(tiled)) + np.sum(v * v)
 
 
 def _updated(a, factor):
@@ -262,3 +275,62 @@ def test_an_in_place_operator_casts_into_the_array_it_updates(mode):
     assert value.dtype == np.float32 and value == f(x.copy())
     assert grad.dtype == np.float32
     np.testing.assert_allclose(grad, 2 * (x + c.astype(np.float32)), rtol=1e-6)
+
+
+# NumPy scalars are immutable: ``s += 1`` on the np.float64 a full reduction, an element or a
+# ufunc of scalars gives rebinds s, and an alias keeps the old value (a loss history).
+SCALAR_UPDATES = {
+    "full sum": lambda x: _scalar_then_alias(np.sum(x * x)),
+    "element": lambda x: _scalar_then_alias(x[0, 1]),
+    "max": lambda x: _scalar_then_alias(x.max()),
+    "dot of rows": lambda x: _scalar_then_alias(np.dot(x[0], x[1])),
+    "ufunc of an element": lambda x: _scalar_then_alias(np.sin(x[1, 0])),
+    "fused sum": lambda x: _scalar_then_alias(np.sum(np.sin(x))),
+    "loss history": lambda x: _loss_history(x),
+}
+
+
+def _scalar_then_alias(s):
+    t = s
+    s += 1.0
+    s *= 1.5
+    return t * s + t
+
+
+def _loss_history(x):
+    loss = np.sum(np.sin(x))
+    history = [loss]
+    loss -= 0.5
+    return history[0] * loss
+
+
+@pytest.mark.parametrize("name", list(SCALAR_UPDATES))
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward", "prepared"])
+def test_in_place_operators_on_numpy_scalars_rebind_as_in_numpy(name, mode):
+    f = SCALAR_UPDATES[name]
+    x = np.array([[0.3, 0.7], [1.1, -0.4]])
+    if mode == "prepared":
+        value, grad = mixedad.prepare(f, x).value_and_gradient(x)
+    else:
+        value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value == pytest.approx(f(x.copy()), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-9)
+    assert mixedad.jvp(f, (x,), (np.ones_like(x),))[0] == pytest.approx(f(x.copy()), rel=1e-12)
+    hessian = mixedad.hessian(f, x).reshape(4, 4)
+    by_differences = np.array([numerical_gradient(lambda x: mixedad.gradient(f, x).ravel()[i], x).ravel()
+                               for i in range(4)])
+    np.testing.assert_allclose(hessian, by_differences, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("make", [lambda x: x, lambda x: np.copy(x * 1.0), lambda x: x.reshape(())],
+                         ids=["0-d input", "np.copy", "reshape"])
+def test_zero_d_arrays_stay_arrays_an_alias_of_an_updated_one_raises(make):
+    def f(x):
+        y = make(x)
+        alias = y
+        y += 1.0
+        return alias * y
+
+    assert isinstance(make(np.array(0.5)), np.ndarray)  # NumPy: an array, updated in place (alias too)
+    with pytest.raises(mixedad.InPlaceMutationError):
+        mixedad.gradient(f, np.array(0.5))

@@ -1,10 +1,9 @@
 """The traced array: what a differentiated function receives instead of an ndarray.
 
-It answers NumPy's override protocols (``__array_ufunc__``, NEP 13, and
-``__array_function__``, NEP 18), Python operators and the common ndarray methods, and
-forwards each to the handler the rule tables registered. A traced value is either
-*concrete* (produced by a tape entry, its value known or computable) or *lazy* (the root
-of an elementwise expression in a dual region, not evaluated until something needs it).
+It answers NumPy's override protocols (``__array_ufunc__``, NEP 13, ``__array_function__``, NEP 18),
+Python operators and the common ndarray methods, forwarding each to the handler the rule tables
+registered. A traced value is *concrete* (made by a tape entry, its value known or computable) or
+*lazy* (the root of an elementwise expression in a dual region, evaluated when something needs it).
 """
 from __future__ import annotations
 
@@ -408,6 +407,8 @@ class Traced(RefusesIntegralConversion):
     # that NumPy would have updated in place raises instead of going stale. On a view x[key] they
     # also write the new values into x, as NumPy does (row = x[0]; row += 1, or x[i] += v).
     def _inplace(self, ufunc, other):
+        if self._shape == () and self._holds_a_numpy_scalar():  # immutable: s += 1 rebinds s, as NumPy's does
+            return ufunc_binder(ufunc)((self, other), {})
         view_of = self._view_of
         if view_of is True:
             raise error_with_location(
@@ -425,6 +426,16 @@ class Traced(RefusesIntegralConversion):
         if self._views:  # views of this array: NumPy would show them the change
             _retire_views(self._views)
         return result
+
+    def _holds_a_numpy_scalar(self) -> bool:
+        """Whether NumPy would have made this 0-d value a scalar (``np.float64``: a full reduction,
+        an element ``x[i, j]``, a ufunc of scalars), not a 0-d array (an input, a copy, a view)."""
+        if self._value is not None or self._view_of:
+            value = self._value
+            while isinstance(value, LeveledValue):  # forward over reverse: the duals' values
+                value = getattr(value, "primal", None)
+            return isinstance(value, np.generic) and not self._view_of
+        return True if self._expr is None else type(self._expr.prim.fn) is np.ufunc  # (None: a fused reduction)
 
     def __iadd__(self, other): return self._inplace(np.add, other)
     def __isub__(self, other): return self._inplace(np.subtract, other)

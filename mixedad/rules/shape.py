@@ -631,4 +631,6 @@ def tile(A, reps):
     # interleave a size-1 axis before each axis, broadcast it to the repetition count, merge
     spread = reshape_(A, shape=tuple(m for n in shape for m in (1, n)), order="C")
     tiled = broadcast_to(spread, shape=tuple(m for r, n in zip(reps, shape) for m in (r, n)))
-    return reshape_(tiled, shape=tuple(r * n for r, n in zip(reps, shape)), order="C")
+    result = reshape_(tiled, shape=tuple(r * n for r, n in zip(reps, shape)), order="C")
+    # np.tile always copies; the reshape is a view where each axis repeats or has length 1
+    return copy_(result) if all(r == 1 or n == 1 for r, n in zip(reps, shape)) else result
