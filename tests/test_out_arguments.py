@@ -57,9 +57,17 @@ def methods_with_out(x):  # the ndarray methods take out= as the functions do
     return np.sum(row_sums ** 3) + np.sum(clipped * x) + np.sum(taken * x[1])
 
 
+def ufunc_methods_with_out(x):  # np.add.reduce(out=) as np.sum(out=)
+    column_sums, running, largest = np.zeros_like(x[0]), np.zeros_like(x), np.zeros_like(x, shape=(3, 2, 4))
+    assert np.add.reduce(np.sin(x), axis=0, out=column_sums) is column_sums
+    np.add.accumulate(x, axis=1, out=running)
+    np.maximum.reduce(np.stack([x, x * x]), axis=0, out=largest[1])
+    return np.sum(column_sums ** 2) + np.sum(running * x) + np.sum(largest[1] * x) + np.sum(largest)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("f", [safe_division, safe_log, exp_into_itself, two_outputs, functions_with_out,
-                               methods_with_out])
+                               methods_with_out, ufunc_methods_with_out])
 def test_out_arrays_made_from_traced_values_give_finite_difference_gradients(f, mode):
     x = np.random.default_rng(5).standard_normal((2, 4)) + 0.1
     with warnings.catch_warnings():

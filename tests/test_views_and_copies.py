@@ -191,12 +191,21 @@ COPIES_OF_VIEWABLE_OPS = {
                                np.array([[0.5, -1.0], [2.0, 0.3]])),
     "ravel of a transpose": (lambda x: np.sum(_updated(np.ravel(np.sin(x).T), 3.0) * W22.ravel()),
                              np.array([[0.5, -1.0], [2.0, 0.3]])),
+    "ravel of a strided column": (lambda x: _ravel_column_then_update_source(x), np.array([[0.5, -1.0], [2.0, 0.3]])),
     # np.tile always copies, also where its reshape could be a view (each axis repeats or has length 1)
     "tile of a column": (lambda x: _tile_then_update_source(x, (1, 2)), np.array([[0.5], [1.0], [1.5]])),
     "tile of a row": (lambda x: _tile_then_update_source(x, (2, 1)), np.array([[0.5, 1.0, 1.5]])),
     "tile of one element": (lambda x: _tile_then_update_source(x, 3), np.array([0.7])),
     "tile by ones": (lambda x: _tile_then_update_source(x, (1, 1)), np.array([[0.5, -1.0], [2.0, 0.3]])),
 }
+
+
+def _ravel_column_then_update_source(x):
+    v = np.sin(x)
+    column = v[:, 0].ravel()  # NumPy copies: the column is not contiguous
+    v[1, 1:] += 1.0
+    column *= 3.0
+    return np.sum(column * v[:, 1]) + np.sum(v * v)
 
 
 def _tile_then_update_source(x, reps):

@@ -634,16 +634,16 @@ def _ufunc_method_of(ufunc, method, array, *rest, **kwargs):
 def _ufunc_method(ufunc, method, inputs, kwargs):
     if method == "at":
         return function_handler(_ufunc_at)(ufunc, *inputs)
-    if kwargs.get("out") is not None:
+    out = (kwargs.pop("out", None) or (None,))[0]  # NumPy passes a tuple of outputs
+    if method in ("reduce", "accumulate", "reduceat"):  # out=: the result assigned into it, as np.sum(out=)
+        _check_out(out, ufunc)
+        return _into(out, function_handler(_ufunc_method_of)(ufunc, method, *inputs, **kwargs))
+    if out is not None:
         raise _out_error(ufunc)
-    kwargs.pop("out", None)
-    if method in ("reduce", "accumulate", "reduceat"):
-        return function_handler(_ufunc_method_of)(ufunc, method, *inputs, **kwargs)
     if method == "outer":
         a, b = inputs
         a_shape, b_shape = np.shape(a), np.shape(b)
-        reshape = function_handler(np.reshape)
-        a_expanded = reshape(a, a_shape + (1,) * len(b_shape)) if isinstance(a, Traced) else \
-            np.reshape(a, a_shape + (1,) * len(b_shape))
+        reshape = function_handler(np.reshape) if isinstance(a, Traced) else np.reshape
+        a_expanded = reshape(a, a_shape + (1,) * len(b_shape))
         return ufunc_handler(ufunc)(a_expanded, b, **kwargs)
     raise unsupported(ufunc, f".{method}")

@@ -327,7 +327,12 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 
 @implements(np.ravel)
 def ravel(a, order="C"):
-    return reshape_(a, shape=(-1,), order=_order(order, "np.ravel"))
+    result = reshape_(a, shape=(-1,), order=_order(order, "np.ravel"))
+    value = a._value if type(a) is Traced else getattr(a, "primal", a)  # (None: computed later, contiguous)
+    flags = getattr(value, "flags", None)
+    # NumPy's ravel copies an array not contiguous in that order, where a reshape may still be a view
+    return copy_(result) if flags is not None and not flags["C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"] \
+        and type(result) is not np.ndarray else result
 
 
 @implements(_flatten)
