@@ -158,6 +158,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     shape = None
     common = None  # the dtype the array arguments share (False: they differ)
     others = False  # an argument that is neither traced, an ndarray nor a Python float/int
+    scalar_dtype = None  # the NumPy scalars' dtype (False: they differ)
     for arg in args:
         kind = type(arg)
         if kind is Traced:
@@ -193,6 +194,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                     return tape_elementwise(trace, prim, args, kwargs, REVERSE_ON_TAPE)
                 if not isinstance(arg, (np.generic, bool)):
                     raise _mixed_operand_error(prim, arg)
+                if type(arg) is not bool:  # a NumPy scalar: strongly typed (NEP 50)
+                    scalar_dtype = arg.dtype if scalar_dtype is None or scalar_dtype == arg.dtype else False
             continue
         if arg_shape != shape:
             shape = arg_shape if shape is None else _broadcast_pair(shape, arg_shape)
@@ -200,7 +203,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             common = dtype
         elif dtype != common:
             common = False
-    if common is False or others:  # constants of other dtypes: computed with as NumPy's loop computes
+    # constants of another dtype are computed with in the dtype of NumPy's loop (x * a, a uint8: float64)
+    if common is False or (scalar_dtype is not None and scalar_dtype != common):
         cast = in_loop_dtypes(prim, args, kwargs)
         if cast is not None:
             return extend_region(trace, prim, cast, kwargs)
