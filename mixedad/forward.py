@@ -30,7 +30,7 @@ from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, Missi
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
                           describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
 from .core.linear import call, jvp_of, zeros_like
-from .core.region import read_value
+from .core.region import in_loop_dtypes, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
 from .core.updates import Rearranged, constant_like, view_of, views_at_any_depth
@@ -434,6 +434,8 @@ def _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk):
         tangents = [None if t is None else _align(t, ndim) for t in tangents]
     if prim.tangent_rule is not None:
         return prim.tangent_rule(tangents, out, *primals, **kwargs)
+    if len({p.dtype for p in primals if isinstance(p, (np.ndarray, np.generic))}) > 1:
+        primals = in_loop_dtypes(prim, primals, kwargs) or primals  # partials in the loop's precision
     total = None
     for j, t in enumerate(tangents):
         if t is not None:

@@ -45,7 +45,7 @@ def _repeated(x, a):
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("constant", CONSTANTS)
-@pytest.mark.parametrize("mode", ["auto", "reverse", "forward", "prepared"])
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward", "prepared", "jvp"])
 def test_derivatives_are_computed_in_the_loop_dtype_not_the_constant_dtype(function, constant, mode):
     f, a = FUNCTIONS[function], CONSTANTS[constant]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -54,7 +54,9 @@ def test_derivatives_are_computed_in_the_loop_dtype_not_the_constant_dtype(funct
             pytest.skip("the function itself overflows here")
         # central differences of a large value lose |f| * 2e-16 / 1e-6 to rounding
         rounding = 1e-8 * max(1.0, abs(float(f(X, a))))
-        if mode == "prepared":
+        if mode == "jvp":  # forward duals: one direction per element
+            grad = np.array([mixedad.jvp(lambda x: f(x, a), (X,), (direction,))[1] for direction in np.eye(X.size)])
+        elif mode == "prepared":
             grad = mixedad.prepare(lambda x: f(x, a), X).gradient(X)
         else:
             grad = mixedad.gradient(lambda x: f(x, a), X, mode=mode)

@@ -340,6 +340,15 @@ def test_zero_d_arrays_stay_arrays_an_alias_of_an_updated_one_raises(make):
         y += 1.0
         return alias * y
 
+    def twice(x):  # after one update it is still a 0-d array, not a scalar
+        y = make(x)
+        y += x
+        alias = y
+        y *= 3.0
+        return alias * y
+
     assert isinstance(make(np.array(0.5)), np.ndarray)  # NumPy: an array, updated in place (alias too)
-    with pytest.raises(mixedad.InPlaceMutationError):
-        mixedad.gradient(f, np.array(0.5))
+    for function in (f, twice):
+        for mode in ("auto", "reverse", "forward"):
+            with pytest.raises(mixedad.InPlaceMutationError):
+                mixedad.gradient(function, np.array(0.5), mode=mode)

@@ -403,9 +403,8 @@ class Traced(RefusesIntegralConversion):
     def __ne__(self, other): return ufunc_binder(np.not_equal)((self, other), {})
     __hash__ = None  # like ndarray: == is elementwise
 
-    # In-place operators return a new traced value and retire this one: a later use of an alias
-    # that NumPy would have updated in place raises instead of going stale. On a view x[key] they
-    # also write the new values into x, as NumPy does (row = x[0]; row += 1, or x[i] += v).
+    # In-place operators return a new traced value and retire this one (a later use of an alias NumPy
+    # would have updated raises); on a view x[key] they write into x too, as NumPy does (row += 1).
     def _inplace(self, ufunc, other):
         if self._shape == () and self._holds_a_numpy_scalar():  # immutable: s += 1 rebinds s, as NumPy's does
             return ufunc_binder(ufunc)((self, other), {})
@@ -420,6 +419,7 @@ class Traced(RefusesIntegralConversion):
         result = ufunc_binder(ufunc)((self, other), {})
         if type(result) is Traced and result.dtype != self.dtype:  # NumPy casts into the array it updates:
             result = result.astype(self.dtype)  # float32 += float64 stays float32
+        result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, ufunc)
         if view_of:
             _write_through(view_of, result)
