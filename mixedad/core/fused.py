@@ -62,6 +62,13 @@ class FusedReduction:
             return region_value
         return self.prim.fn(region_value, **self.kwargs)
 
+    def share(self, value, partials) -> None:
+        """Read the region's value, computed for another use, and its partials (unless this
+        entry computed its own: its value was read before)."""
+        self.source = value
+        if self.partials is None:
+            self.partials = partials
+
     def vjp(self, g):
         partials = self.partials
         if partials is None:

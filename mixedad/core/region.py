@@ -445,9 +445,7 @@ def _share_with_reductions(root: ExprNode, value: Any, partials: list | None) ->
     for reference in root.reductions:
         fused = reference()
         if fused is not None:
-            fused.source = value
-            if fused.partials is None:
-                fused.partials = partials
+            fused.share(value, partials)
             if fused.replays is not None:
                 fused.replays[:] = [None]  # shared: its replays are handed over
                 replays.append(fused.replays)
@@ -471,21 +469,15 @@ def _replay_region(step: Step) -> None:
     keep = step.keep
     root, shared = step.payload
     result, partials = evaluate(root, True, keep is None or bool(keep))
-    if shared is not None:  # the fused reductions replayed before this step read this value too
-        _share_with_replays(shared, result, partials)
+    result = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
+    for replays in shared or ():  # the fused reductions replayed before this step read this value too
+        fused, replays[0] = replays[0], None  # held by its entry until the call ends, not by the program
+        if fused is not None:
+            fused.share(result, partials)
     if keep is not None:
         partials = [partials[k] for k in keep] if keep else None
     step.entry.vjp = None if partials is None else lambda g: _shared_products(g, partials)
-    step.outputs[0]._value = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
-
-
-def _share_with_replays(shared: list, result: Any, partials: list | None) -> None:
-    for replays in shared:
-        fused, replays[0] = replays[0], None  # held by its entry until the call ends, not by the program
-        if fused is not None:
-            fused.source = result if isinstance(result, ARRAY_TYPES) else np.asarray(result)
-            if fused.partials is None:  # (unless its value was read before this step)
-                fused.partials = partials
+    step.outputs[0]._value = result
 
 
 def apply_before_region(prim, value: Traced, kwargs) -> Traced | None:
