@@ -192,6 +192,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         self[...] = result
         return self
 
+    def copy(self, order="C"):  # a NumPy scalar's copy is an equal immutable scalar: itself (s += 1 rebinds s)
+        return self if isinstance(self.primal, np.generic) else np.copy(self)
+
     def __iadd__(self, other): return self._inplace(self + other)
     def __isub__(self, other): return self._inplace(self - other)
     def __imul__(self, other): return self._inplace(self * other)
@@ -382,7 +385,7 @@ def _mark_aliased(results, args, level, view_of=True) -> None:
 def _borrow_array_methods():
     """The ndarray methods, properties and operators: the same dispatch as traced values."""
     names = ["__float__", "__int__", "__complex__", "__index__", "item", "tolist",  # via _conversion_error
-             "__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype", "copy",
+             "__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype",
              "reshape", "transpose", "ravel", "flatten", "squeeze", "swapaxes", "sum", "mean", "prod",
              "max", "min", "var", "std", "cumsum", "cumprod", "dot", "clip", "repeat", "take", "argmax",
              "argmin", "argsort", "nonzero", "any", "all", "__add__", "__radd__", "__sub__", "__rsub__",

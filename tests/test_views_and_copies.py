@@ -296,7 +296,16 @@ SCALAR_UPDATES = {
     "ufunc of an element": lambda x: _scalar_then_alias(np.sin(x[1, 0])),
     "fused sum": lambda x: _scalar_then_alias(np.sum(np.sin(x))),
     "loss history": lambda x: _loss_history(x),
+    "copy of an element": lambda x: _copy_then_update(x[1, 0]),
+    "copy of a full sum": lambda x: _copy_then_update(np.sum(x * x)),
 }
+
+
+def _copy_then_update(s):  # NumPy: a scalar's .copy() is a scalar, which s += 1 leaves alone
+    s = s.copy()
+    t = s
+    s += 1.0
+    return t * s
 
 
 def _scalar_then_alias(s):

@@ -247,8 +247,8 @@ class Traced(RefusesIntegralConversion):
             return self  # NumPy returns the array itself: in-place updates must reach it
         return function_handler(_astype)(self, dtype)
 
-    def copy(self, order="C"):
-        return function_handler(np.copy)(self)
+    def copy(self, order="C"):  # a NumPy scalar's copy is an equal immutable scalar: itself (s += 1 rebinds s)
+        return self if self._shape == () and self._holds_a_numpy_scalar() else function_handler(np.copy)(self)
 
     def reshape(self, *shape, order="C", copy=None):
         if len(shape) == 1 and not isinstance(shape[0], int):
