@@ -323,7 +323,10 @@ class Prepared:
         if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
             if self.why_traced.startswith("the program depends") and self._dependent_recordings < _RECORDINGS_IN_A_ROW:
                 return self._record(args, want_value)  # it may stop depending on them
-            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
+            # traced as the recordings trace it: f sees the same kinds of values on every call
+            recording = _Recording(trace_constants=True) if self._constants_traceable else None
+            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
+                                  recording=recording)
         for number, index, recorded in self._static:
             if not _same_static(flat[number][index], recorded):
                 return self._record(args, want_value)  # another program: record it

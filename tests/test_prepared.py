@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mixedad
+from numerical import numerical_gradient
 
 
 def mlp(params, x):
@@ -189,6 +190,32 @@ def test_a_program_that_keeps_reading_values_is_traced_plainly_after_three_recor
     for shift in np.linspace(-0.4, 0.4, 6):
         np.testing.assert_allclose(prepared.gradient(x + shift), mixedad.gradient(f, x + shift), rtol=1e-12)
     assert len(recordings) == 2  # with the one at prepare time, three in a row
+
+
+@pytest.mark.parametrize("trajectory", [False, True], ids=["type test", "buffer made like a data argument"])
+def test_calls_traced_plainly_see_the_other_arguments_as_the_recordings_did(trajectory):
+    """After three recordings that read values, calls still trace the other arguments' float
+    arrays as constants: the same function on every call (before, a type test on a data
+    argument flipped on the fourth call, and a buffer made like one refused traced rows)."""
+    def f(w, data):
+        if trajectory:  # a state buffer made like the initial state, filled row by row
+            states = np.zeros_like(data, shape=(4,) + data.shape)
+            states[0] = data
+            for t in range(3):
+                states[t + 1] = np.where(states[t] > 0, states[t] * w, 0.5 * states[t] * w)
+            return np.sum(states ** 2)
+        scale = 2.0 if isinstance(data, np.ndarray) else 3.0
+        return np.sum(np.where(data @ w > 0, data @ w, 0.1 * (data @ w)) ** 2) * scale
+
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(3)
+    data = rng.standard_normal(3) if trajectory else rng.standard_normal((5, 3))
+    prepared = mixedad.prepare(f, w, data)
+    grads = [prepared.gradient(w, data) for _ in range(5)]
+    for grad in grads[1:]:
+        np.testing.assert_array_equal(grad, grads[0])
+    np.testing.assert_allclose(grads[0], numerical_gradient(lambda w: prepared.value_and_gradient(w, data)[0], w),
+                               rtol=1e-6)
 
 
 def test_options_that_compare_by_value_or_have_slots_changed_in_place_record_again():
