@@ -484,3 +484,21 @@ def test_eigenvectors_of_eigenvalues_equal_up_to_rounding_give_an_invariant_func
         return np.sum(v @ v.T * w)
 
     np.testing.assert_allclose(mixedad.gradient(projector, a), _central_differences(projector, a), atol=1e-6)
+
+
+@pytest.mark.parametrize("ord", [None, 1, 2, np.inf, -np.inf, 0.5])
+@pytest.mark.parametrize("x", [1.7, -0.4])
+def test_vector_norm_of_a_0_d_array_is_its_absolute_value(ord, x):
+    """NumPy's vector_norm takes 0-d arrays (np.linalg.norm does not)."""
+    f = lambda a: np.linalg.vector_norm(a, ord=ord)
+    a = np.array(x)
+    value, grad = mixedad.value_and_gradient(f, a)
+    assert value == f(a)
+    assert grad == np.sign(x) == mixedad.jacobian(f, a, mode="forward")
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, -3])
+def test_matrix_power_rounds_as_numpy_does(n):
+    a = np.random.default_rng(3).standard_normal((5, 5)) + 3 * np.eye(5)
+    value, _ = mixedad.vjp(lambda a: np.linalg.matrix_power(a, n), a)
+    np.testing.assert_array_equal(value, np.linalg.matrix_power(a, n))

@@ -149,3 +149,38 @@ def test_nan_aware_reductions_skip_the_nan_entrys_tangent_in_forward_mode(name):
     np.testing.assert_allclose(mixedad.hvp(loss, w, v),
                                (mixedad.gradient(loss, w + eps * v) - mixedad.gradient(loss, w - eps * v)) / (2 * eps),
                                rtol=1e-5, atol=1e-6)
+
+
+FLOAT32_KEEPING = {
+    "sum initial": lambda x, m: np.sum(x, initial=np.float64(1.5)),
+    "sum where initial": lambda x, m: np.sum(x, axis=1, where=m, initial=np.float64(0.5)),
+    "sum where": lambda x, m: np.sum(x, where=m),
+    "mean where": lambda x, m: np.mean(x, axis=0, where=m),
+    "prod initial": lambda x, m: np.prod(x, axis=0, initial=np.float64(2.0)),
+    "max where initial": lambda x, m: np.max(x, axis=1, where=m, initial=np.float64(-0.75)),
+    "min initial": lambda x, m: np.min(x, initial=np.float64(0.25)),
+    "nansum initial": lambda x, m: np.nansum(x, initial=np.float64(0.5)),
+    "nan_to_num": lambda x, m: np.nan_to_num(x / m, nan=np.float64(0.5), posinf=np.float64(2.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOAT32_KEEPING))
+def test_float64_scalars_in_float32_reductions_keep_numpys_dtype_and_bits(name):
+    """NumPy casts initial=/nan= scalars into the reduction's dtype, and sums where= masks in its
+    own loop (whose rounding differs from a sum of np.where(mask, x, 0))."""
+    op = FLOAT32_KEEPING[name]
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((40, 30)) * 3).astype(np.float32)
+    m = rng.random((40, 30)) > 0.3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = op(x, m)
+        value, pullback = mixedad.vjp(lambda x: op(x, m), x)
+    assert value.dtype == expected.dtype == np.float32
+    np.testing.assert_array_equal(value, expected)
+    assert pullback(np.ones_like(expected))[0].dtype == np.float32
+    x64 = x[:4, :3].astype(np.float64)
+    f = lambda x: np.sum(np.sin(op(x, m[:4, :3])))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for mode in ("auto", "reverse", "forward"):
+            np.testing.assert_allclose(mixedad.gradient(f, x64, mode=mode), numerical_gradient(f, x64),
+                                       rtol=1e-6, atol=1e-8)

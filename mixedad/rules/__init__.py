@@ -5,8 +5,8 @@ scipy.special table loads on demand, so SciPy stays optional.
 """
 import sys
 
-from . import (assignment, compositions, decompositions, determinants, elementwise, gathers, in_place,  # noqa: F401
-               linalg, masked_reductions, metadata, padding, reductions, shape, signal, statistics,
+from . import (assignment, compositions, cumulative, decompositions, determinants, elementwise, gathers,  # noqa: F401
+               in_place, linalg, masked_reductions, metadata, padding, reductions, shape, signal, statistics,
                ufunc_methods, utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 

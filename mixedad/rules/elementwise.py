@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .reductions import in_dtype
 from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
@@ -300,10 +301,10 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     value = np.asarray(read_value(x, "np.nan_to_num"))
     if value.dtype.kind != "f":  # integers and bools have nothing to replace
         return x
-    limits = np.finfo(value.dtype)
-    result = where_select(np.isnan(value), nan, where_select(
-        value == np.inf, limits.max if posinf is None else posinf,
-        where_select(value == -np.inf, limits.min if neginf is None else neginf, x)))
+    limits, dtype = np.finfo(value.dtype), value.dtype  # the replacements are cast into x's dtype, as in NumPy
+    result = where_select(np.isnan(value), in_dtype(nan, dtype), where_select(
+        value == np.inf, limits.max if posinf is None else in_dtype(posinf, dtype),
+        where_select(value == -np.inf, limits.min if neginf is None else in_dtype(neginf, dtype), x)))
     if copy or not hasattr(x, "__setitem__"):
         return result
     x[...] = result

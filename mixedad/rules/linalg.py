@@ -390,6 +390,8 @@ def matrix_power(a, n):
         return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
     if n < 0:
         a, n = np.linalg.inv(a), -n
+    if n == 3:  # NumPy's own shortcut, (a @ a) @ a: the same rounding as NumPy
+        return np.matmul(np.matmul(a, a), a)
     result = None
     while n:  # square and multiply
         if n & 1:
@@ -404,7 +406,7 @@ def matrix_power(a, n):
 # norms. Convention: where the norm is 0 its gradient is 0 (a subgradient), not NaN; for
 # p < 1 a zero entry gets 0 too. Ties of max/min-type norms share the gradient evenly.
 def _vector_norm(x, ord=None, axis=None, keepdims=False):
-    if isinstance(axis, tuple) or (axis is None and np.ndim(x) > 1 and ord is not None):
+    if isinstance(axis, tuple) or (axis is None and np.ndim(x) != 1 and ord is not None):  # (0-d too)
         return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=2 if ord is None else ord)
     return np.linalg.norm(x, ord, axis, keepdims)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import (_axes, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, max_, mean,
-                         min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
+from .reductions import (_axes, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, in_dtype, max_,
+                         mean, min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
 from .table import implements, reject_out
 from ..core.region import read_value
 from ..core.errors import unsupported_option
@@ -52,15 +52,15 @@ def _extreme(reduction, pick, neutral, a, axis, keepdims, initial, where, nan_aw
     filled = _filled(a, mask, neutral)
     shape = _shape(a)
     if any(shape[k] == 0 for k in _axes(axis, len(shape))):  # no elements: the result is initial, a constant
-        return np.full(reduced_shape(shape, axis, bool(keepdims)), initial, np.result_type(_dtype(a), initial))
+        return np.full(reduced_shape(shape, axis, bool(keepdims)), initial, _dtype(a))
     result = reduction(filled, axis=axis, keepdims=bool(keepdims))
-    return result if initial is None else pick(result, initial)
+    return result if initial is None else pick(result, in_dtype(initial, _dtype(result)))
 
 
 def _product(a, axis, dtype, keepdims, initial, where, nan_aware, name):
     mask = _selection(a, where, nan_aware, f"np.{name}")
     result = prod_(_filled(a, mask, 1), axis=_normalize_axis(axis), keepdims=bool(keepdims), dtype=dtype)
-    return result if initial is None else result * initial
+    return result if initial is None else result * in_dtype(initial, _dtype(result))
 
 
 def _masked_moment(a, axis, dtype, ddof, keepdims, mask, root: bool):

@@ -83,6 +83,14 @@ sum_ = reverse_rule(_sum, lambda g, out, x, axis=None, keepdims=False:
 mean_ = reverse_rule(_mean, lambda g, out, x, axis=None, keepdims=False:
                      expand_reduced(g, np.shape(x), axis, keepdims) / _count(np.shape(x), axis), name="mean",
                      forward="linear")
+# np.sum(x, where=mask): NumPy's own masked loop (its rounding differs from a sum of np.where(mask, x, 0))
+masked_sum_ = reverse_rule(lambda x, axis=None, keepdims=False, where=True, initial=0:
+                           np.sum(x, axis, keepdims=keepdims, where=where, initial=initial),
+                           lambda g, out, x, axis=None, keepdims=False, where=True, initial=0:
+                           np.where(where, expand_reduced(g, x.shape, axis, keepdims), 0), name="sum")
+masked_sum_.defjvp(lambda t, out, x, axis=None, keepdims=False, where=True, initial=0:
+                   np.sum(t, axis, keepdims=keepdims, where=where))
+masked_sum_.reverse_reads_values = False
 for _prim in (sum_, mean_):
     _prim.fuses_regions = True
     _prim.reverse_reads_values = False  # the rules read x's shape: the tape keeps no array alive for them
@@ -104,11 +112,14 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     reject_out(out, "sum")
     a = _in_accumulator_dtype(a, dtype)
     mask = _mask(where, "np.sum")
-    if mask is not None:  # the elements left out count as zeros
-        a = np.where(mask, a, 0)
-    result = sum_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+    if mask is None:
+        result = sum_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
+    else:  # the elements left out count as zeros; NumPy's loop starts from a constant initial
+        start, initial = (0, initial) if isinstance(initial, (Traced, LeveledValue)) else (initial or 0, None)
+        result = masked_sum_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), where=mask,
+                             initial=in_dtype(start, _dtype(a)))
     if initial is not None:
-        result = result + initial
+        result = result + in_dtype(initial, _dtype(result))
     return result if dtype is None else result.astype(dtype)
 
 
@@ -119,7 +130,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     mask = _mask(where, "np.mean")
     if mask is not None:  # the mean of the selected elements: their sum over their count
         axis = _normalize_axis(axis)
-        total = sum_(np.where(mask, a, 0), axis=axis, keepdims=bool(keepdims))
+        total = masked_sum_(a, axis=axis, keepdims=bool(keepdims), where=mask)
         count = np.sum(np.broadcast_to(mask, np.shape(a)), axis=axis, keepdims=bool(keepdims))
         result = total / np.asarray(count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
     else:
@@ -479,20 +490,6 @@ def _weighted_average_vjp(g, out, a, weights, axis=None, keepdims=False):
     return ct_a, ct_w
 
 
-def _cumulative_sum_vjp(g, out, x, axis=None, dtype=None, include_initial=False):
-    axis = _int_axis(0 if axis is None else axis, np.ndim(x))
-    if include_initial:
-        g = _without_initial(g, axis)
-    return _reverse_cumsum(g, axis)
-
-
-def _cumulative_prod_vjp(g, out, x, axis=None, dtype=None, include_initial=False):
-    axis = _int_axis(0 if axis is None else axis, np.ndim(x))
-    if include_initial:
-        g, out = _without_initial(g, axis), _without_initial(out, axis)
-    return _cumprod_grad(g, out, x, axis)
-
-
 def _given_axes(axis, ndim):
     return None if axis is None else tuple(ax % ndim for ax in ((axis,) if isinstance(axis, int) else axis))
 
@@ -603,33 +600,10 @@ def _dtype(value):
     return value.dtype if hasattr(value, "dtype") else np.result_type(value)
 
 
-# NumPy >= 2.1: the array-API cumulative functions, with an optional leading identity.
-if hasattr(np, "cumulative_sum"):
-    def _cumulative_sum(x, axis=None, dtype=None, include_initial=False):
-        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
+def in_dtype(scalar, dtype):
+    """``scalar`` (an ``initial=`` or ``nan=`` value) cast to ``dtype``, as NumPy casts it into the
+    reduction or the array: a float64 scalar must not promote a float32 result."""
+    if isinstance(scalar, (Traced, LeveledValue)):
+        return scalar if scalar.dtype == dtype else scalar.astype(dtype)
+    return np.asarray(scalar).astype(dtype)[()]
 
-    def _cumulative_prod(x, axis=None, dtype=None, include_initial=False):
-        return np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)
-
-    def _cumulative_prod_jvp(t, out, x, axis=None, dtype=None, include_initial=False):
-        axis = _int_axis(0 if axis is None else axis, np.ndim(x))
-        if not include_initial:
-            return _cumprod_tangent(t, out, x, axis)
-        tangent = _cumprod_tangent(t, _without_initial(out, axis), x, axis)
-        initial = list(np.shape(x))
-        initial[axis] = 1
-        return np.concatenate([np.zeros(initial, np.result_type(t, x)), tangent], axis=axis)
-
-    cumulative_sum_ = reverse_rule(_cumulative_sum, _cumulative_sum_vjp, name="cumulative_sum", forward="linear")
-    cumulative_prod_ = reverse_rule(_cumulative_prod, _cumulative_prod_vjp, name="cumulative_prod",
-                                    forward=_cumulative_prod_jvp)
-
-    @implements(np.cumulative_sum)
-    def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
-        reject_out(out, "cumulative_sum")
-        return cumulative_sum_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
-
-    @implements(np.cumulative_prod)
-    def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
-        reject_out(out, "cumulative_prod")
-        return cumulative_prod_(x, axis=_normalize_axis(axis), dtype=dtype, include_initial=bool(include_initial))
