@@ -193,7 +193,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         return self
 
     def copy(self, order="C"):  # a NumPy scalar's copy is an equal immutable scalar: itself (s += 1 rebinds s)
-        return self if isinstance(self.primal, np.generic) else np.copy(self)
+        return self if isinstance(self.primal, np.generic) else np.copy(self, order=order)
 
     def __iadd__(self, other): return self._inplace(self + other)
     def __isub__(self, other): return self._inplace(self - other)

@@ -361,3 +361,29 @@ def test_zero_d_arrays_stay_arrays_an_alias_of_an_updated_one_raises(make):
         for mode in ("auto", "reverse", "forward"):
             with pytest.raises(mixedad.InPlaceMutationError):
                 mixedad.gradient(function, np.array(0.5), mode=mode)
+
+
+LAYOUTS = {
+    "take axis 1": lambda a: np.take(a, [0, 3, 3, 5], axis=1),
+    "repeat axis 1": lambda a: np.repeat(a, 2, axis=1),
+    "delete int axis 1": lambda a: np.delete(a, 1, axis=1),
+    "delete slice axis 1": lambda a: np.delete(a, slice(0, 4), axis=1),
+    "tile 3-d": lambda a: np.tile(a, (2, 1, 1)),
+    "copy order F": lambda a: a.copy(order="F"),
+    "np.copy order F": lambda a: np.copy(a * 2.0, order="F"),
+    "copy of a transpose": lambda a: (a * 2.0).T.copy(),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_results_have_numpys_memory_layout_so_later_sums_round_alike(name):
+    """NumPy's sums add in memory order: a result in another layout sums to other last bits."""
+    op = LAYOUTS[name]
+    x = np.random.default_rng(5).standard_normal((60, 301))
+    expected = op(x)
+    value = mixedad.vjp(op, x)[0]
+    assert value.flags.c_contiguous == expected.flags.c_contiguous
+    assert value.flags.f_contiguous == expected.flags.f_contiguous
+    total, grad = mixedad.value_and_gradient(lambda a: np.sum(op(a)), x)
+    assert total == np.sum(expected)
+    np.testing.assert_array_equal(grad, mixedad.gradient(lambda a: np.sum(op(a)), x, mode="forward"))

@@ -248,7 +248,7 @@ class Traced(RefusesIntegralConversion):
         return function_handler(_astype)(self, dtype)
 
     def copy(self, order="C"):  # a NumPy scalar's copy is an equal immutable scalar: itself (s += 1 rebinds s)
-        return self if self._shape == () and self._holds_a_numpy_scalar() else function_handler(np.copy)(self)
+        return self if self._shape == () and self._holds_a_numpy_scalar() else function_handler(np.copy)(self, order)
 
     def reshape(self, *shape, order="C", copy=None):
         if len(shape) == 1 and not isinstance(shape[0], int):

@@ -72,8 +72,8 @@ def _cast(x, dtype):
     return x.astype(dtype)
 
 
-def _copy(x):
-    return np.copy(x)
+def _copy(x, order="K"):
+    return np.copy(x, order=order)
 
 
 def _along(axis, index):
@@ -305,7 +305,11 @@ def astype_function(x, dtype, /, *, copy=True, device=None):
 
 @implements(np.copy)
 def copy(a, order="K", subok=False):
-    return copy_(a)
+    if order == "K" or order == "C" and _ndim(a) < 2:  # (the same layout: no keyword in the region's key)
+        return copy_(a)
+    if order not in ("C", "F", "A"):
+        raise ValueError(f"order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
+    return copy_(a, order=order)
 
 
 # ------------------------------------------------------------------------------------------
@@ -584,7 +588,8 @@ def take(a, indices, axis=None, out=None, mode="raise"):
         indices = np.clip(indices, 0, n - 1)
     elif mode != "raise":
         raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
-    return getitem_(a, key=_along(axis, indices))
+    result = getitem_(a, key=_along(axis, indices))
+    return result if axis == 0 else copy_(result, order="C")  # NumPy's take is in C order, a[:, i] is not
 
 
 @implements(np.take_along_axis)
@@ -611,7 +616,8 @@ def repeat(a, repeats, axis=None):
     if axis is None or _ndim(a) == 0:  # as in NumPy, a 0-d array repeats as a 1-d one
         a, axis = _flat(a), 0 if axis is None else axis
     axis = _normalize_axis(axis, _ndim(a))
-    return getitem_(a, key=_along(axis, np.repeat(np.arange(_shape(a)[axis]), repeats)))
+    result = getitem_(a, key=_along(axis, np.repeat(np.arange(_shape(a)[axis]), repeats)))
+    return result if axis == 0 else copy_(result, order="C")  # NumPy's repeat is in C order, a[:, i] is not
 
 
 @implements(np.delete)
@@ -622,7 +628,9 @@ def delete(arr, obj, axis=None):
     axis = _normalize_axis(axis, _ndim(arr))
     keep = np.ones(_shape(arr)[axis], dtype=bool)
     keep[obj] = False
-    return getitem_(arr, key=_along(axis, keep))
+    result = getitem_(arr, key=_along(axis, keep))
+    # NumPy copies the kept slices of an int or slice into a C-ordered array (a mask indexes)
+    return copy_(result, order="C") if axis and isinstance(obj, (int, np.integer, slice)) else result
 
 
 @implements(np.tile)
@@ -638,4 +646,4 @@ def tile(A, reps):
     tiled = broadcast_to(spread, shape=tuple(m for r, n in zip(reps, shape) for m in (r, n)))
     result = reshape_(tiled, shape=tuple(r * n for r, n in zip(reps, shape)), order="C")
     # np.tile always copies; the reshape is a view where each axis repeats or has length 1
-    return copy_(result) if all(r == 1 or n == 1 for r, n in zip(reps, shape)) else result
+    return copy_(result, order="C") if all(r == 1 or n == 1 for r, n in zip(reps, shape)) else result
