@@ -308,11 +308,15 @@ class StaleDual(ForwardDual):
 
 
 def _tangent(prim, primals, tangents, out, kwargs, chunk):
-    if prim.elementwise:
-        # partial formulas at singular points (1 / y at 0) and 0 * inf, which multiply_cotangent
-        # resolves: NumPy's warnings are for the user's values, not for these
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk)
+    # partial formulas at singular points (1 / y at 0) and 0 * inf, which multiply_cotangent
+    # resolves, and general rules pushing such tangents on (an inf tangent times a zero weight):
+    # NumPy's warnings and errors are for the user's values, not for these
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk) if prim.elementwise else \
+            _general_tangent(prim, primals, tangents, out, kwargs, chunk)
+
+
+def _general_tangent(prim, primals, tangents, out, kwargs, chunk):
     if chunk is None:
         return jvp_of(prim, primals, tangents, out, kwargs)
     # a general rule takes one tangent: once per chunk member

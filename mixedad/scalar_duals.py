@@ -142,8 +142,10 @@ def apply_scalar(ufunc, inputs):
     if not duals:  # math.log(2.0, base) and the like: constants only
         return out
     n_partials = len(inputs[duals[0]].partials)
-    derivatives = {j: prim.partial(j, values, out, {}) for j in duals}
-    partials = tuple(builtins.sum(derivatives[j] * inputs[j].partials[k] for j in duals) for k in range(n_partials))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (partials at singular points: not the user's)
+        derivatives = {j: prim.partial(j, values, out, {}) for j in duals}
+        partials = tuple(builtins.sum(derivatives[j] * inputs[j].partials[k] for j in duals)
+                         for k in range(n_partials))
     return ScalarDual(out, partials)
 
 

@@ -1,6 +1,7 @@
 """NumPy's floating-point error state (``np.errstate``, warnings) holds for values mixedad
 computes late: a fused region's values are evaluated after the user's code recorded them,
 perhaps outside the ``with np.errstate(...)`` block that was active then."""
+import math
 import warnings
 
 import numpy as np
@@ -118,3 +119,23 @@ def test_the_reverse_pass_does_not_report_underflow_numpy_never_met(mode):
         f(x)
         grad = mixedad.gradient(f, x, mode=mode)
     np.testing.assert_allclose(grad, -2 * np.exp(-x), rtol=1e-12)
+
+
+SINGULAR_TANGENTS = {  # values NumPy computes without an error; tangents meet sqrt's derivative at 0
+    "forward Jacobian through max": lambda x: mixedad.jacobian(lambda x: np.max(np.sqrt(x)), x, mode="forward"),
+    "forward Jacobian through a product": lambda x: mixedad.jacobian(lambda x: np.array([1.0, 0.0]) @ np.sqrt(x), x,
+                                                                     mode="forward"),
+    "hessian through a product": lambda x: mixedad.hessian(lambda x: np.array([1.0, 0.0]) @ np.sqrt(x), x),
+    "per-element sum": lambda x: mixedad.gradient(
+        lambda x: mixedad.sum(lambda t: math.sqrt(t) if t >= 0 else 0.0, x), x),
+}
+
+
+@pytest.mark.parametrize("name", list(SINGULAR_TANGENTS))
+def test_tangents_and_per_element_partials_do_not_raise_where_numpy_would_not(name):
+    x = np.array([4.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            result = SINGULAR_TANGENTS[name](x)
+    assert np.ravel(result)[0] == pytest.approx(0.25 if "hessian" not in name else -1 / 32)
