@@ -35,9 +35,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .api import ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _leaf_value, _plain_tree, gradient_leaf
+from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_inside_a_gradient, _leaf_value,
+                  _plain_tree, gradient_leaf)
 from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError
+from .core.primitive import MixedTracesError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
@@ -168,6 +170,8 @@ def _same_static(new: Any, recorded: Any) -> bool:
 # then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
 _RECORDINGS_IN_A_ROW = 3
 _UNTRACEABLE = "the other arguments' arrays could not be traced as constants"
+_NESTED = ("f nests a reverse-mode differentiation over values this one traces: each call differentiates in "
+           "forward mode, as mixedad.gradient does")
 
 
 class _Recording:
@@ -225,6 +229,11 @@ class Prepared:
         try:
             result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                                     recording=recording)
+        except MixedTracesError as error:  # mixedad.jacobian(F, u) inside f, F closing over the arguments
+            if not getattr(error, "traces_met", False):
+                raise
+            self._program, self.why_traced, self.value_reads = None, _NESTED, ()
+            return _gradient_inside_a_gradient(self.f, args, self.argnums, self.has_aux, want_value)
         except MixedadError:  # e.g. np.asarray on a traced constant: record without them
             if why:
                 raise
@@ -320,6 +329,8 @@ class Prepared:
 
     def _run_alone(self, args: tuple, want_value: bool):
         flat = self._check(args)
+        if self.why_traced is _NESTED:
+            return _gradient_inside_a_gradient(self.f, args, self.argnums, self.has_aux, want_value)
         if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
             if self.why_traced.startswith("the program depends") and self._dependent_recordings < _RECORDINGS_IN_A_ROW:
                 return self._record(args, want_value)  # it may stop depending on them

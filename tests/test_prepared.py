@@ -346,3 +346,22 @@ def test_a_mismatch_names_the_leaf_and_what_was_prepared():
     with pytest.raises(mixedad.InputError, match=r"argument 1 does not match .*: it is a list of 5 entries, "
                                                  r"prepared for a float64 array of shape \(5, 4\)"):
         prepared.gradient({"W": np.ones((4, 3)), "b": np.ones(3)}, [[1.0] * 4] * 5)
+
+
+def test_a_nested_jacobian_over_the_arguments_is_differentiated_as_gradient_does():
+    """Newton's method with an automatic Jacobian inside f: prepare refused it (MixedTracesError)
+    where mixedad.gradient differentiates in forward mode; it now does the same on every call."""
+    def newton(theta):
+        residual = lambda u: 3.0 * u + theta * np.sin(u) - 1.0
+        u = np.zeros(2)
+        for _ in range(4):
+            u = u - np.linalg.solve(mixedad.jacobian(residual, u), residual(u))
+        return np.sum(u ** 2)
+
+    theta = np.array([0.5, 0.2])
+    prepared = mixedad.prepare(newton, theta)
+    assert not prepared.replays and "forward mode" in prepared.why_traced
+    for scale in (1.0, 2.0):
+        out = np.empty(2)
+        assert prepared.gradient(theta * scale, out=out) is out
+        np.testing.assert_allclose(out, numerical_gradient(newton, theta * scale), rtol=1e-6)
