@@ -606,4 +606,3 @@ def in_dtype(scalar, dtype):
     if isinstance(scalar, (Traced, LeveledValue)):
         return scalar if scalar.dtype == dtype else scalar.astype(dtype)
     return np.asarray(scalar).astype(dtype)[()]
-
