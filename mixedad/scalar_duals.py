@@ -48,11 +48,9 @@ class ScalarDual:
         if func is np.clip:
             result, low, high = args[0], args[1] if len(args) > 1 else kwargs.get("a_min"), \
                 args[2] if len(args) > 2 else kwargs.get("a_max")
-            if low is not None and _plain(result) < _plain(low):
-                result = low
-            if high is not None and _plain(result) > _plain(high):
-                result = high
-            return result
+            if low is not None:  # as maximum and minimum: a tie at a bound splits the derivative, as np.clip's does
+                result = apply_scalar(np.maximum, (result, low))
+            return result if high is None else apply_scalar(np.minimum, (result, high))
         raise error_with_location(
             NonDifferentiableError,
             f"{func.__name__} inside a per-element scalar function{{where}} is not supported; "

@@ -386,3 +386,19 @@ def test_lists_are_taken_as_numpy_takes_them():
         return np.sum(mixedad.map(lambda u, v: u * v if v > 1 else u, [x[0], x[1] ** 2], [1.0, 3.0]))
     x = np.array([0.5, 2.0])
     np.testing.assert_allclose(mixedad.gradient(f, x), [1.0, 3.0 * 2 * x[1]])
+
+
+@pytest.mark.parametrize("bounds", [(0.0, 4.0), (None, 4.0), (0.0, None)])
+def test_clip_element_by_element_splits_ties_at_bounds_as_the_vectorized_clip(bounds):
+    """A branching function runs element by element; its np.clip must give the derivative the
+    whole-array np.clip gives (0.5 where the input equals a bound, as maximum and minimum)."""
+    low, high = bounds
+    x = np.array([0.0, 4.0, -1.0, 2.0, 5.0])
+    branching = lambda t: np.clip(t, low, high) if t < 100 else t
+    whole = mixedad.gradient(lambda x: np.sum(np.clip(x, low, high)), x)
+    value, grad = mixedad.value_and_gradient(lambda x: mixedad.sum(branching, x), x)
+    assert value == np.sum(np.clip(x, low, high))
+    np.testing.assert_array_equal(grad, whole)
+    inside = np.array([-1.0, 2.0, 5.0])  # away from the bounds: finite differences hold
+    np.testing.assert_allclose(mixedad.gradient(lambda x: mixedad.sum(branching, x), inside),
+                               numerical_gradient(lambda x: np.sum(np.clip(x, low, high)), inside), atol=1e-8)
