@@ -230,10 +230,7 @@ class Prepared:
             result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                                     recording=recording)
         except MixedTracesError as error:  # mixedad.jacobian(F, u) inside f, F closing over the arguments
-            if not getattr(error, "traces_met", False):
-                raise
-            self._program, self.why_traced, self.value_reads = None, _NESTED, ()
-            return _gradient_inside_a_gradient(self.f, args, self.argnums, self.has_aux, want_value)
+            return self._nested(error, args, want_value)
         except MixedadError:  # e.g. np.asarray on a traced constant: record without them
             if why:
                 raise
@@ -334,14 +331,34 @@ class Prepared:
         if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
             if self.why_traced.startswith("the program depends") and self._dependent_recordings < _RECORDINGS_IN_A_ROW:
                 return self._record(args, want_value)  # it may stop depending on them
-            # traced as the recordings trace it: f sees the same kinds of values on every call
-            recording = _Recording(trace_constants=True) if self._constants_traceable else None
-            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
-                                  recording=recording)
+            return self._trace_again(args, want_value)
         for number, index, recorded in self._static:
             if not _same_static(flat[number][index], recorded):
                 return self._record(args, want_value)  # another program: record it
         return self._replay(args, flat, want_value)
+
+    def _trace_again(self, args: tuple, want_value: bool):
+        """A call traced, not replayed: with the other arguments traced as constants, as the
+        recordings trace them, so that f sees the same kinds of values on every call."""
+        try:
+            recording = _Recording(trace_constants=True) if self._constants_traceable else None
+            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
+                                  recording=recording)
+        except MixedTracesError as error:
+            return self._nested(error, args, want_value)
+        except MixedadError:
+            if not self._constants_traceable:
+                raise
+            self._constants_traceable = False  # f refused a traced constant: as _record does, never again
+            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
+
+    def _nested(self, error: MixedTracesError, args: tuple, want_value: bool):
+        """f nests a reverse-mode differentiation over the arguments: from now on every call
+        differentiates in forward mode, as ``mixedad.gradient`` does."""
+        if not getattr(error, "traces_met", False):
+            raise error
+        self._program, self.why_traced, self.value_reads = None, _NESTED, ()
+        return _gradient_inside_a_gradient(self.f, args, self.argnums, self.has_aux, want_value)
 
     def _value(self, value):
         return _plain_value(value) if self._output_shape is None else np.reshape(value, self._output_shape)

@@ -365,3 +365,28 @@ def test_a_nested_jacobian_over_the_arguments_is_differentiated_as_gradient_does
         out = np.empty(2)
         assert prepared.gradient(theta * scale, out=out) is out
         np.testing.assert_allclose(out, numerical_gradient(newton, theta * scale), rtol=1e-6)
+
+
+def test_calls_traced_again_fall_back_as_recordings_do():
+    """After three value-reading recordings, a call traces f again. Where f then refuses a traced
+    constant (np.asarray of a data argument) or nests a Jacobian over the arguments, that call
+    falls back as a recording would: plain tracing, or forward mode."""
+    def f(w, d):
+        if w[0] > 0:
+            return np.sum(w * w * d)
+        if w[1] > 0:
+            return np.sum(w * np.asarray(d))  # refuses a traced constant
+        residual = lambda u: 3.0 * u + w * np.sin(u) - 1.0  # a Jacobian nested over w
+        u = np.zeros(2)
+        for _ in range(3):
+            u = u - np.linalg.solve(mixedad.jacobian(residual, u), residual(u))
+        return np.sum(u ** 2) + np.sum(d)
+
+    d = np.array([0.5, 2.0])
+    w = np.array([0.3, 0.7])
+    prepared = mixedad.prepare(f, w, d)
+    for _ in range(4):
+        prepared.gradient(w, d)
+    for point in (np.array([-0.3, 0.7]), np.array([-0.3, -0.2]), np.array([0.3, 0.7])):
+        np.testing.assert_allclose(prepared.gradient(point, d), numerical_gradient(lambda w: f(w, d), point),
+                                   rtol=1e-6, atol=1e-9)

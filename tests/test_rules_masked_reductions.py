@@ -184,3 +184,14 @@ def test_float64_scalars_in_float32_reductions_keep_numpys_dtype_and_bits(name):
         for mode in ("auto", "reverse", "forward"):
             np.testing.assert_allclose(mixedad.gradient(f, x64, mode=mode), numerical_gradient(f, x64),
                                        rtol=1e-6, atol=1e-8)
+
+
+def test_a_float16_mean_with_where_adds_up_in_float32_as_numpy_does():
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        x = rng.standard_normal((6, 7)).astype(np.float16)
+        m = rng.random((6, 7)) > 0.4
+        f = lambda x: np.mean(x * x, axis=1, where=m)
+        value, pullback = mixedad.vjp(f, x)
+        assert value.dtype == np.float16
+        np.testing.assert_array_equal(value, f(x))

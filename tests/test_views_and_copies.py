@@ -369,6 +369,7 @@ LAYOUTS = {
     "delete int axis 1": lambda a: np.delete(a, 1, axis=1),
     "delete slice axis 1": lambda a: np.delete(a, slice(0, 4), axis=1),
     "tile 3-d": lambda a: np.tile(a, (2, 1, 1)),
+    "tile of a transpose, nothing repeated": lambda a: np.tile(a.T, (1, 1)),
     "copy order F": lambda a: a.copy(order="F"),
     "np.copy order F": lambda a: np.copy(a * 2.0, order="F"),
     "copy of a transpose": lambda a: (a * 2.0).T.copy(),

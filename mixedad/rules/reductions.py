@@ -130,9 +130,11 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     mask = _mask(where, "np.mean")
     if mask is not None:  # the mean of the selected elements: their sum over their count
         axis = _normalize_axis(axis)
-        total = masked_sum_(a, axis=axis, keepdims=bool(keepdims), where=mask)
+        half = _dtype(a) == np.float16  # NumPy adds float16 up in float32, and rounds the mean back
+        total = masked_sum_(a.astype(np.float32) if half else a, axis=axis, keepdims=bool(keepdims), where=mask)
         count = np.sum(np.broadcast_to(mask, np.shape(a)), axis=axis, keepdims=bool(keepdims))
         result = total / np.asarray(count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
+        result = result.astype(np.float16) if half else result
     else:
         result = mean_(a, axis=_normalize_axis(axis), keepdims=bool(keepdims))
     return result if dtype is None else result.astype(dtype)

@@ -627,9 +627,8 @@ def delete(arr, obj, axis=None):
         arr, axis = _flat(arr), 0
     axis = _normalize_axis(axis, _ndim(arr))
     keep = np.ones(_shape(arr)[axis], dtype=bool)
-    keep[obj] = False
+    keep[obj] = False  # NumPy copies what an int or a slice keeps into a C-ordered array (other objs index)
     result = getitem_(arr, key=_along(axis, keep))
-    # NumPy copies the kept slices of an int or slice into a C-ordered array (a mask indexes)
     return copy_(result, order="C") if axis and isinstance(obj, (int, np.integer, slice)) else result
 
 
@@ -645,5 +644,6 @@ def tile(A, reps):
     spread = reshape_(A, shape=tuple(m for n in shape for m in (1, n)), order="C")
     tiled = broadcast_to(spread, shape=tuple(m for r, n in zip(reps, shape) for m in (r, n)))
     result = reshape_(tiled, shape=tuple(r * n for r, n in zip(reps, shape)), order="C")
-    # np.tile always copies; the reshape is a view where each axis repeats or has length 1
-    return copy_(result, order="C") if all(r == 1 or n == 1 for r, n in zip(reps, shape)) else result
+    # np.tile always copies, in A's layout if nothing repeats; the reshape is a view where each axis repeats or is 1
+    order = "K" if all(r == 1 for r in reps) else "C"
+    return copy(result, order) if all(r == 1 or n == 1 for r, n in zip(reps, shape)) else result
