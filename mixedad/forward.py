@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .core.arrays import LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array, zero_mask
+from .core.arrays import (LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array,
+                          ignore_floating_errors, restore_floating_errors, zero_mask)
 from .core.dispatch import function_handler
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
@@ -311,9 +312,12 @@ def _tangent(prim, primals, tangents, out, kwargs, chunk):
     # partial formulas at singular points (1 / y at 0) and 0 * inf, which multiply_cotangent
     # resolves, and general rules pushing such tangents on (an inf tangent times a zero weight):
     # NumPy's warnings and errors are for the user's values, not for these
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    token = ignore_floating_errors()
+    try:
         return _elementwise_tangent(prim, primals, tangents, out, kwargs, chunk) if prim.elementwise else \
             _general_tangent(prim, primals, tangents, out, kwargs, chunk)
+    finally:
+        restore_floating_errors(token)
 
 
 def _general_tangent(prim, primals, tangents, out, kwargs, chunk):

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from .core.arrays import ignore_floating_errors, restore_floating_errors
 from .core.dispatch import UFUNC_HANDLERS, numpy_name, ufunc_handler
 from .core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location, in_library,
                           is_internal)
@@ -140,10 +141,13 @@ def apply_scalar(ufunc, inputs):
     if not duals:  # math.log(2.0, base) and the like: constants only
         return out
     n_partials = len(inputs[duals[0]].partials)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (partials at singular points: not the user's)
+    token = ignore_floating_errors()  # (partials at singular points: their errors are not the user's)
+    try:
         derivatives = {j: prim.partial(j, values, out, {}) for j in duals}
         partials = tuple(builtins.sum(derivatives[j] * inputs[j].partials[k] for j in duals)
                          for k in range(n_partials))
+    finally:
+        restore_floating_errors(token)
     return ScalarDual(out, partials)
 
 
