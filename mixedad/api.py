@@ -326,6 +326,9 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 raise OutputError(
                     f"{_SCALAR_NEEDED.format('floating-point ')}; it returned {what} has no derivative). "
                     "Return the quantity compared or counted, or a float built from it (for a constant, 0.0).")
+            if plain.dtype.kind == "c":
+                raise OutputError(f"{_SCALAR_NEEDED.format('real ')}; it returned a complex value ({plain.dtype}). "
+                                  "Return a real quantity made from it: np.abs(z) ** 2, z.real, np.angle(z).")
             if plain.size != 1 or plain.dtype.kind != "f":
                 what = (f"{type(result).__name__} with shape {plain.shape}" if plain.dtype.kind in "biufc"
                         else "None" if result is None else type(result).__name__)  # no shape to speak of

@@ -26,7 +26,7 @@ import numpy as np
 
 from .core.arrays import (LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array,
                           ignore_floating_errors, restore_floating_errors, zero_mask)
-from .core.dispatch import function_handler
+from .core.dispatch import complex_result, function_handler
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
                           describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
@@ -117,6 +117,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
 
     # --- protocols --------------------------------------------------------------------------
     def __array_function__(self, func, types, args, kwargs):
+        if len(types) > 1 and any(getattr(kind, "handles_functions_first", False) for kind in types):
+            return NotImplemented  # a complex value among the arguments: its table applies (rules.complex_values)
         if kwargs and kwargs.get("out") is not None:
             return function_into(func, args, kwargs)
         metadata = _METADATA.get(func)
@@ -243,6 +245,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                     "received a value carrying a tangent{where}.", skip=1)
         out = call(prim, primals, kwargs)
         if type(out) is not np.ndarray or out.dtype.kind != "f":
+            if not prim.multiple_outputs and getattr(out, "dtype", None) is not None and out.dtype.kind == "c":
+                return complex_result(prim, args, kwargs)
             refuse_output(prim, out)  # a dict, None, a complex value: as the reverse mode refuses them
         chunk = self.chunk
         try:

@@ -140,6 +140,11 @@ def apply_scalar(ufunc, inputs):
     duals = [j for j, v in enumerate(inputs) if type(v) is ScalarDual]
     if not duals:  # math.log(2.0, base) and the like: constants only
         return out
+    if isinstance(out, (complex, np.complexfloating)):  # the real partials would drop the imaginary parts
+        raise error_with_location(
+            UnsupportedOperationError, f"{numpy_name(ufunc)} gives a complex value{{where}} in a scalar function "
+            "mapped element by element (it branches); mixedad differentiates complex values in vectorized code "
+            "only. Write the branch with np.where, so that the function runs on whole arrays.", skip=2)
     n_partials = len(inputs[duals[0]].partials)
     token = ignore_floating_errors()  # (partials at singular points: their errors are not the user's)
     try:

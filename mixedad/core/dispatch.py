@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import UnsupportedOperationError, error_with_location
+from .errors import UnsupportedOperationError, complex_result_error, error_with_location, output_error
 
 UFUNC_HANDLERS: dict[np.ufunc, Callable[..., Any]] = {}
 # The same handlers called as ``binder(args, kwargs)``: a primitive's ``bind_arguments`` (no
@@ -20,6 +20,19 @@ FUNCTION_HANDLERS: dict[Callable[..., Any], Callable[..., Any]] = {}
 # Called with a function that has no handler yet; each may register rules for it (tables for
 # optional libraries such as scipy.special load only when one of their functions shows up).
 ON_DEMAND_RULES: list[Callable[[Any], None]] = []
+# Set by the complex-values table (``rules.complex_values``): ``apply(prim, args, kwargs)`` for an
+# operation on traced values whose result is complex, computed on its real and imaginary parts.
+COMPLEX_RESULTS: list[Callable[[Any, tuple, dict], Any]] = []
+
+
+def complex_result(prim: Any, args: tuple, kwargs: dict, out: Any = None) -> Any:
+    """``prim`` applied to ``args``, whose result is complex: through the complex-values table,
+    which raises if it has no rule for the operation. (An ``out`` of objects is refused.)"""
+    if out is not None and out.dtype.kind == "O":
+        raise output_error(prim, out)
+    if not COMPLEX_RESULTS:
+        raise complex_result_error(prim.name)
+    return COMPLEX_RESULTS[0](prim, args, kwargs)
 
 
 def register_function(numpy_function: Callable[..., Any], handler: Callable[..., Any]) -> None:

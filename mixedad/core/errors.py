@@ -237,14 +237,15 @@ def rule_location(rule) -> str:
 
 
 def complex_result_error(operation: str) -> UnsupportedOperationError:
-    """A traced value met an operation whose result is complex: refused, because the real
-    derivative rules would silently give wrong gradients (``abs``, ``imag``, ``conj``)."""
+    """A traced value met an operation whose result is complex and that the complex-values table
+    has no rule for (a user's primitive): refused, because its real rules would silently give
+    wrong gradients."""
     return error_with_location(
         UnsupportedOperationError,
-        f"{operation} on a traced value gives a complex result{{where}}: mixedad differentiates "
-        "real floating-point values only, and complex intermediate values are not supported. "
-        "Write the computation with real and imaginary parts as separate real arrays "
-        "(for example np.cos(x) and np.sin(x) for exp(1j * x)), or compute it outside the "
+        f"{operation} on a traced value gives a complex result{{where}}, and mixedad has no complex rule "
+        "for it (a primitive's rules are for real values; see docs/modes.md for the complex operations "
+        "mixedad differentiates). Write the computation with real and imaginary parts as separate real "
+        "arrays (for example np.cos(x) and np.sin(x) for exp(1j * x)), or compute it outside the "
         "differentiated function.", skip=2)
 
 

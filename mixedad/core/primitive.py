@@ -14,8 +14,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in
-from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, complex_result_error,
-                     error_with_location, output_error, partial_signature_error, refuse_output, user_location)
+from .dispatch import complex_result
+from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures,
+                     error_with_location, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
 from .pytree import flatten
@@ -410,7 +411,7 @@ def bind(prim: Primitive, args, kwargs):
         out = np.asarray(out)
     if out.dtype.kind != "f":
         if out.dtype.kind in "cO":
-            raise complex_result_error(prim.name) if out.dtype.kind == "c" else output_error(prim, out)
+            return complex_result(prim, args, kwargs, out)
         return out
     single = prim.single_pullback
     if single is _UNKNOWN:
@@ -552,7 +553,7 @@ def _bind_general(prim: Primitive, args, kwargs):
         out = np.asarray(out)
     if out.dtype.kind != "f":
         if out.dtype.kind in "cO":
-            raise complex_result_error(prim.name) if out.dtype.kind == "c" else output_error(prim, out)
+            return complex_result(prim, args, kwargs, out)
         if trace.program is not None:  # a plain result computed from traced values
             trace.value_dependent.append(f"{prim.name} (non-float result)")
         return out

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, current_errstate
-from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError, complex_result_error,
+from .errors import (MissingRuleError, MixedadError, UnsupportedOperationError,
                      error_with_location, user_location)
 from .compiled import MAX_LONG_NODES, evaluate
+from .dispatch import complex_result
 from .expressions import VALUE_REF, ExprNode, ValueOf, input_value, partials_read, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision)
@@ -187,7 +188,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
                 others = True
                 if isinstance(arg, (complex, np.complexfloating)):  # the weak-dtype shortcut would take it as real
-                    raise complex_result_error(prim.name)
+                    return complex_result(prim, args, kwargs)
                 if isinstance(arg, LeveledValue) and arg._level < trace.id:
                     # a value of an older level (a dual cotangent in a derived rule of a
                     # nested derivative): regions hold plain constants only, the tape any value
@@ -260,8 +261,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         dtype = _node_dtype(prim, args)
     if kwargs and kwargs.get("dtype") is not None:  # a cast, or a ufunc told its output type
         dtype = np.dtype(kwargs["dtype"])
-    if dtype.kind == "c":
-        raise complex_result_error(prim.name)
+    if dtype.kind == "c":  # a complex constant: the node is dropped
+        return complex_result(prim, args, kwargs)
     node.dtype = dtype
     return Traced(trace, None, None, 0, node, shape, dtype)
 
@@ -539,7 +540,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     if out.dtype.kind == "c":
-        raise complex_result_error(prim.name)
+        return complex_result(prim, args, kwargs)
     traced_positions = [j for j, a in enumerate(args) if type(a) is Traced]
     for arg in args:
         if type(arg) is np.ndarray:

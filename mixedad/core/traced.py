@@ -103,11 +103,11 @@ class Traced(RefusesIntegralConversion):
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if len(types) > 1 and any(getattr(kind, "handles_functions_first", False) for kind in types):
+            return NotImplemented  # a complex value among the arguments: its table applies (rules.complex_values)
         if kwargs and kwargs.get("out") is not None:
             return function_into(func, args, kwargs)
-        handler = FUNCTION_HANDLERS.get(func)
-        if handler is None:
-            handler = function_handler(func)  # loads rules on demand, or raises
+        handler = FUNCTION_HANDLERS.get(func) or function_handler(func)  # loads rules on demand, or raises
         return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):

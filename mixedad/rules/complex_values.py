@@ -1,0 +1,587 @@
+"""Complex intermediate values: ``np.fft.fft(x)``, ``x * 1j``, ``np.exp(1j * theta)``, ``np.abs(z)``.
+
+A complex value computed from differentiated ones is held as its real and imaginary parts,
+each a real traced value (or a forward dual, a constant array, or None for an exact zero).
+Every complex operation below is written as real arithmetic on the parts, so the engine only
+ever meets real values: regions fuse the parts' elementwise work, and every mode (reverse,
+forward, second order, prepared replays) differentiates it with the real rules. The functions
+differentiated are real functions of real inputs, so there is no convention to choose; only
+the result of a differentiated function must be real (take ``np.abs``, ``.real``, ...).
+
+Operations without an entry in the tables below raise, naming the operation: nothing falls
+back to rules written for real values (``matmul``'s reverse rule without conjugates would be
+silently wrong).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from ..core.arrays import LeveledValue, RefusesIntegralConversion
+from ..core.dispatch import COMPLEX_RESULTS, numpy_name
+from ..core.errors import NonDifferentiableError, UnsupportedOperationError, complex_result_error, error_with_location
+from ..core.region import read_value
+from ..core.traced import Traced
+
+UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
+FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
+
+_ADVICE = ("mixedad differentiates complex intermediate values through arithmetic (+ - * / ** @), "
+           "conj, abs, angle, real, imag, exp, log, sqrt, sin, cos, sums, reshaping and indexing, "
+           "products (dot, matmul, einsum, tensordot, vdot) and np.fft; see docs/modes.md. Write this step "
+           "with the real and imaginary parts (z.real, z.imag) as real arrays.")
+
+
+def unsupported_complex(operation: str) -> UnsupportedOperationError:
+    return error_with_location(
+        UnsupportedOperationError, f"{operation} on a complex value computed from differentiated values{{where}} "
+        "has no complex rule in mixedad. " + _ADVICE, skip=2)
+
+
+def _differentiated(value) -> bool:
+    return type(value) is Traced or isinstance(value, LeveledValue)
+
+
+class ComplexValue(RefusesIntegralConversion, LeveledValue):
+    """A complex array computed from differentiated values: treat it as a complex ndarray.
+
+    >>> import numpy as np, mixedad
+    >>> mixedad.gradient(lambda x: np.sum(np.abs(np.fft.fft(x)) ** 2), np.array([1.0, 2.0]))
+    array([4., 8.])
+    """
+
+    __slots__ = ("real_part", "imag_part", "_shape", "_dtype")
+    __array_priority__ = 2000.0
+    # The newest of levels (``LeveledValue``): an operation it takes part in comes to ``_apply``,
+    # whatever traced values or forward duals it meets there.
+    _level = sys.maxsize
+    handles_functions_first = True  # Traced defers NumPy functions it shares with one (traced.py)
+
+    def __init__(self, real_part, imag_part, shape: tuple, dtype: np.dtype):
+        self.real_part = real_part
+        self.imag_part = imag_part
+        self._shape = shape
+        self._dtype = dtype
+
+    shape = property(lambda self: self._shape)
+    dtype = property(lambda self: self._dtype)
+    ndim = property(lambda self: len(self._shape))
+    size = property(lambda self: math.prod(self._shape))
+    real = property(lambda self: _real(self))
+    imag = property(lambda self: _imag(self))
+    T = property(lambda self: np.transpose(self))
+    mT = property(lambda self: np.swapaxes(self, -1, -2))
+
+    def __repr__(self) -> str:
+        return f"<mixedad complex {self._dtype}[{', '.join(map(str, self._shape))}] (parts traced)>"
+
+    def __len__(self) -> int:
+        if not self._shape:
+            raise TypeError("len() of unsized object")
+        return self._shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    # --- NumPy's protocols --------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__":
+            raise unsupported_complex(f"{numpy_name(ufunc)}.{method}")
+        return _apply_ufunc(ufunc, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        handler = FUNCTIONS.get(func)
+        if handler is None:
+            raise unsupported_complex(numpy_name(func))
+        if kwargs.get("out") is not None:
+            raise unsupported_complex(f"{numpy_name(func)} with out=")
+        kwargs.pop("out", None)
+        return handler(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise error_with_location(
+            NonDifferentiableError, "np.asarray / np.array on a complex value computed from differentiated values "
+            "(or storing it into a NumPy array){where} would drop its derivative. Keep it as it is (NumPy functions "
+            "accept it), or compute it outside the differentiated function.", skip=1)
+
+    def _conversion_error(self, what: str, advice: str = ""):
+        return error_with_location(
+            NonDifferentiableError, f"{what} on a complex value computed from differentiated values{{where}} "
+            "would drop its derivative. Use NumPy functions on the array instead." + advice, skip=2)
+
+    def __float__(self):
+        raise self._conversion_error("float()")
+
+    def __complex__(self):
+        raise self._conversion_error("complex()")
+
+    def __int__(self):
+        raise self._conversion_error("int()")
+
+    def __index__(self):
+        raise self._conversion_error("using it as an index")
+
+    def __bool__(self):
+        raise self._conversion_error("bool() (an if or while on it)", " Compare np.abs(z) or z.real instead.")
+
+    def item(self, *args):
+        raise self._conversion_error(".item()")
+
+    def tolist(self):
+        raise self._conversion_error(".tolist()")
+
+    def __setitem__(self, key, value):
+        raise error_with_location(
+            UnsupportedOperationError, "Assigning into a complex value computed from differentiated values{where} "
+            "is not supported. Build the new value instead (np.where, np.concatenate), or assign into the real and "
+            "imaginary parts as real arrays and combine them afterwards (re + 1j * im).", skip=1)
+
+    def __getitem__(self, key):
+        return _componentwise(lambda part: part[key], self)
+
+    # --- LeveledValue: how the engine hands it an operation -----------------------------------
+    def _apply(self, prim, args, kwargs):
+        fn = prim.fn
+        if isinstance(fn, np.ufunc):
+            return _apply_ufunc(fn, args, kwargs)
+        handler = FUNCTIONS.get(fn) if prim.positional_names else None  # called with NumPy's signature
+        if handler is None:
+            raise unsupported_complex(prim.name)
+        return handler(*args, **kwargs)
+
+    def _plain(self, why: str):
+        re, im = (read_value(part, why) if part is not None else None for part in self.parts)
+        return _plain_complex(re, im, self._shape, self._dtype)
+
+    @property
+    def parts(self) -> tuple:
+        return self.real_part, self.imag_part
+
+    # --- ndarray methods ----------------------------------------------------------------------
+    def conj(self):
+        return np.conjugate(self)
+
+    conjugate = conj
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return np.sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return np.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return np.cumsum(self, axis=axis, dtype=dtype, out=out)
+
+    def reshape(self, *shape, order="C"):
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+
+    def transpose(self, *axes):
+        return np.transpose(self, axes[0] if len(axes) == 1 else axes or None)
+
+    def swapaxes(self, axis1, axis2):
+        return np.swapaxes(self, axis1, axis2)
+
+    def ravel(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def flatten(self, order="C"):
+        return np.ravel(self, order=order).copy()
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis=axis)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def copy(self, order="C"):
+        return np.copy(self, order=order)
+
+    def dot(self, other):
+        return np.dot(self, other)
+
+    def astype(self, dtype, copy=True, **kwargs):
+        dtype = np.dtype(dtype)
+        if dtype.kind == "c":
+            real_dtype = np.finfo(dtype).dtype
+            return _pair(*(None if part is None else part.astype(real_dtype) for part in self.parts))
+        if dtype.kind != "f":
+            raise self._conversion_error(f"astype({dtype})")
+        warnings.warn("Casting complex values to real discards the imaginary part", np.exceptions.ComplexWarning,
+                      stacklevel=2)
+        return _real(self).astype(dtype)
+
+    # --- operators ----------------------------------------------------------------------------
+    def __add__(self, other): return _add_values(self, other)
+    def __radd__(self, other): return _add_values(other, self)
+    def __sub__(self, other): return _subtract_values(self, other)
+    def __rsub__(self, other): return _subtract_values(other, self)
+    def __mul__(self, other): return _multiply_values(self, other)
+    def __rmul__(self, other): return _multiply_values(other, self)
+    def __truediv__(self, other): return _divide_values(self, other)
+    def __rtruediv__(self, other): return _divide_values(other, self)
+    def __pow__(self, other): return _power(self, other)
+    def __rpow__(self, other): return _power(other, self)
+    def __matmul__(self, other): return _multilinear(np.matmul, (self, other))
+    def __rmatmul__(self, other): return _multilinear(np.matmul, (other, self))
+    def __neg__(self): return _pair(_negate(self.real_part), _negate(self.imag_part))
+    def __pos__(self): return self
+    def __abs__(self): return _absolute(self)
+    def __eq__(self, other): return np.equal(self, other)
+    def __ne__(self, other): return np.not_equal(self, other)
+    __hash__ = None
+
+
+# --- parts ------------------------------------------------------------------------------------
+def parts(value) -> tuple:
+    """(real part, imaginary part) of an operand; None for a part that is exactly zero."""
+    if type(value) is ComplexValue:
+        return value.real_part, value.imag_part
+    if _differentiated(value):
+        if value.dtype.kind == "c":  # a forward dual of a complex constant cannot occur: its tangent is real
+            raise unsupported_complex("a complex differentiated input")
+        return value, None
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if isinstance(value, complex) or isinstance(value, np.complexfloating) or \
+            (isinstance(value, np.ndarray) and value.dtype.kind == "c"):
+        return value.real, value.imag
+    return value, None
+
+
+def _plain_complex(re, im, shape, dtype) -> np.ndarray:
+    result = np.zeros(shape, dtype)
+    if re is not None:
+        result.real = re
+    if im is not None:
+        result.imag = im
+    return result
+
+
+def _pair(re, im):
+    """The complex value with these parts: a ``ComplexValue`` if either is differentiated,
+    else a plain NumPy array. Constant parts are broadcast to the value's shape."""
+    present = [part for part in (re, im) if part is not None]
+    if not present:
+        return np.zeros((), np.complex128)
+    shape = np.broadcast_shapes(*[np.shape(part) for part in present])
+    real_dtype = np.result_type(*[part.dtype if hasattr(part, "dtype") else part for part in present])
+    if real_dtype.kind != "f":
+        real_dtype = np.result_type(real_dtype, 1.0)
+    dtype = np.result_type(real_dtype, np.complex64)
+    if not any(_differentiated(part) for part in present):
+        return _plain_complex(re, im, shape, dtype)
+    re, im = (_full(part, shape, real_dtype) for part in (re, im))
+    return ComplexValue(re, im, shape, dtype)
+
+
+def _full(part, shape, dtype):
+    if part is None:
+        return None
+    if not _differentiated(part):
+        return np.broadcast_to(np.asarray(part, dtype), shape)
+    if part.dtype != dtype:
+        part = part.astype(dtype)
+    return part if part.shape == shape else np.broadcast_to(part, shape)
+
+
+def _add(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _negate(a):
+    return None if a is None else -a
+
+
+def _subtract(a, b):
+    return _negate(b) if a is None else a if b is None else a - b
+
+
+def _times(a, b):
+    return None if a is None or b is None else a * b
+
+
+def _zeros_if_none(part, like):
+    return np.zeros(like.shape, np.finfo(like.dtype).dtype) if part is None else part
+
+
+def _componentwise(function, value):
+    """A function that acts on the parts alike (reshaping, indexing, sums: real-linear with real
+    coefficients) applied to a complex value."""
+    re, im = parts(value)
+    if re is None:  # the shape of the result comes from a present part
+        re, im = None, function(im)
+        return _pair(None, im)
+    return _pair(function(re), None if im is None else function(im))
+
+
+# --- arithmetic -------------------------------------------------------------------------------
+def _add_values(a, b):
+    (ar, ai), (br, bi) = parts(a), parts(b)
+    return _pair(_add(ar, br), _add(ai, bi))
+
+
+def _subtract_values(a, b):
+    (ar, ai), (br, bi) = parts(a), parts(b)
+    return _pair(_subtract(ar, br), _subtract(ai, bi))
+
+
+def _multiply_values(a, b):
+    return _multilinear(np.multiply, (a, b))
+
+
+def _multilinear(function, operands, conjugate_first=False):
+    """``function(*operands)`` for a function linear in each operand with real coefficients
+    (products: multiply, matmul, einsum, ...), expanded over the operands' parts:
+    i**k from k imaginary parts picks the result's part and sign."""
+    operand_parts = [parts(operand) for operand in operands]
+    if conjugate_first:
+        operand_parts[0] = (operand_parts[0][0], _negate(operand_parts[0][1]))
+    real_terms, imag_terms = [], []
+    for choice in itertools.product((0, 1), repeat=len(operand_parts)):
+        picked = [part[c] for part, c in zip(operand_parts, choice)]
+        if any(part is None for part in picked):
+            continue
+        k = sum(choice)
+        term = function(*picked)
+        (real_terms if k % 2 == 0 else imag_terms).append((term, (k // 2) % 2 == 1))
+    return _pair(_signed_sum(real_terms), _signed_sum(imag_terms))
+
+
+def _signed_sum(terms):
+    total = None
+    for term, negative in terms:
+        total = (_negate(term) if negative else term) if total is None else \
+            (total - term if negative else total + term)
+    return total
+
+
+def _divide_values(a, b):
+    (ar, ai), (br, bi) = parts(a), parts(b)
+    if bi is None:
+        return _pair(None if ar is None else ar / br, None if ai is None else ai / br)
+    scale = _add(_times(br, br), _times(bi, bi))  # |b|**2
+    numerator_re = _add(_times(ar, br), _times(ai, bi))
+    numerator_im = _subtract(_times(ai, br), _times(ar, bi))
+    return _pair(None if numerator_re is None else numerator_re / scale,
+                 None if numerator_im is None else numerator_im / scale)
+
+
+def _absolute(value):
+    re, im = parts(value)
+    if im is None:
+        return np.abs(re)
+    if re is None:
+        return np.abs(im)
+    return np.hypot(re, im)  # NumPy's complex abs: 0 derivative at 0, as np.abs of reals
+
+
+def _real(value):
+    re, im = parts(value)
+    return re if re is not None else np.zeros_like(im)
+
+
+def _imag(value):
+    re, im = parts(value)
+    return im if im is not None else np.zeros_like(re)
+
+
+def _angle(value, deg=False):
+    re, im = parts(value)
+    angle = np.arctan2(_zeros_if_none(im, re) if im is None else im, _zeros_if_none(re, im) if re is None else re)
+    return angle * (180 / np.pi) if deg else angle
+
+
+def _exp(value):
+    re, im = parts(value)
+    if im is None:
+        return _pair(np.exp(re), None)
+    if re is None:
+        return _pair(np.cos(im), np.sin(im))
+    scale = np.exp(re)
+    return _pair(scale * np.cos(im), scale * np.sin(im))
+
+
+def _log(value):
+    return _pair(np.log(_absolute(value)), _angle(value))
+
+
+def _sqrt(value):
+    """The principal square root, as C's csqrt computes it: no cancellation on either side."""
+    re, im = parts(value)
+    re, im = _zeros_if_none(re, im) if re is None else re, _zeros_if_none(im, re) if im is None else im
+    half = np.sqrt((np.hypot(re, im) + np.abs(re)) / 2)
+    safe = np.where(half == 0, 1, half)
+    other = np.where(half == 0, 0, np.abs(im) / (2 * safe))
+    return _pair(np.where(re >= 0, half, other), np.where(re >= 0, np.where(half == 0, 0, im / (2 * safe)),
+                                                          np.copysign(half, im)))
+
+
+def _sin(value):
+    re, im = parts(value)
+    if im is None:
+        return _pair(np.sin(re), None)
+    re = _zeros_if_none(re, im) if re is None else re
+    return _pair(np.sin(re) * np.cosh(im), np.cos(re) * np.sinh(im))
+
+
+def _cos(value):
+    re, im = parts(value)
+    if im is None:
+        return _pair(np.cos(re), None)
+    re = _zeros_if_none(re, im) if re is None else re
+    return _pair(np.cos(re) * np.cosh(im), -(np.sin(re) * np.sinh(im)))
+
+
+def _reciprocal(value):
+    return _divide_values(1.0, value)
+
+
+def _power(base, exponent):
+    if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool) and abs(int(exponent)) <= 64:
+        result, square, n = None, base, abs(int(exponent))
+        while n:  # repeated squaring, as NumPy's complex power does for small integer exponents
+            if n & 1:
+                result = square if result is None else _multiply_values(result, square)
+            n >>= 1
+            if n:
+                square = _multiply_values(square, square)
+        if result is None:
+            return _add_values(_multiply_values(base, 0.0), 1.0)
+        return _reciprocal(result) if exponent < 0 else result
+    return _exp(_multiply_values(exponent, _log(base)))
+
+
+def _not_differentiable(ufunc):
+    def plain(*args, **kwargs):
+        return ufunc(*[read_value(a, numpy_name(ufunc)) for a in args], **kwargs)
+    return plain
+
+
+UFUNCS.update({
+    np.add: _add_values, np.subtract: _subtract_values, np.multiply: _multiply_values,
+    np.true_divide: _divide_values, np.negative: lambda a: -_as_complex(a), np.positive: lambda a: a,
+    np.conjugate: lambda a: _pair(parts(a)[0], _negate(parts(a)[1])), np.absolute: _absolute,
+    np.exp: _exp, np.log: _log, np.sqrt: _sqrt, np.sin: _sin, np.cos: _cos, np.square: lambda a: _multiply_values(a, a),
+    np.reciprocal: _reciprocal, np.power: _power, np.matmul: lambda a, b: _multilinear(np.matmul, (a, b)),
+    **{ufunc: _not_differentiable(ufunc) for ufunc in (np.equal, np.not_equal, np.isfinite, np.isnan, np.isinf)},
+})
+
+
+def _as_complex(value):
+    return value if type(value) is ComplexValue else _pair(*parts(value))
+
+
+def _apply_ufunc(ufunc, args, kwargs):
+    handler = UFUNCS.get(ufunc)
+    if handler is None:
+        raise unsupported_complex(numpy_name(ufunc))
+    if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
+        raise unsupported_complex(f"{numpy_name(ufunc)} with out= or where=")
+    dtype = kwargs.get("dtype")
+    if any(value is not None for key, value in kwargs.items() if key not in ("out", "where", "dtype")):
+        raise unsupported_complex(f"{numpy_name(ufunc)} with {', '.join(kwargs)}")
+    result = handler(*args)
+    return result.astype(dtype) if dtype is not None else result
+
+
+def _complex_result(prim, args, kwargs):
+    """An operation on real traced values whose result is complex (``x * 1j``, ``np.exp(x + 0j)``)."""
+    fn = prim.fn
+    if isinstance(fn, np.ufunc):
+        return _apply_ufunc(fn, args, kwargs)
+    handler = FUNCTIONS.get(fn) if prim.positional_names else None
+    if handler is None:
+        raise complex_result_error(prim.name)
+    return handler(*args, **kwargs)
+
+
+COMPLEX_RESULTS.append(_complex_result)
+
+
+# --- NumPy functions --------------------------------------------------------------------------
+def componentwise(function: Callable) -> Callable:
+    """``function`` (first argument the array) applied to each part alike."""
+    def apply(value, *args, **kwargs):
+        return _componentwise(lambda part: function(part, *args, **kwargs), value)
+    return apply
+
+
+for _function in (np.sum, np.mean, np.cumsum, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,
+                  np.swapaxes, np.moveaxis, np.flip, np.fliplr, np.flipud, np.roll, np.broadcast_to, np.diagonal,
+                  np.trace, np.copy, np.atleast_1d, np.atleast_2d, np.repeat, np.tile, np.take, np.diff, np.rot90,
+                  np.fft.fftshift, np.fft.ifftshift):
+    FUNCTIONS[_function] = componentwise(_function)
+
+
+def _joined(function):
+    """concatenate / stack: each part of the result joins the operands' parts (zeros for a missing one)."""
+    def join(arrays, *args, **kwargs):
+        operand_parts = [parts(array) for array in arrays]
+        result = []
+        for index in (0, 1):
+            if all(p[index] is None for p in operand_parts):
+                result.append(None)
+                continue
+            result.append(function([p[index] if p[index] is not None else
+                                    np.zeros(np.shape(p[1 - index]), np.finfo(np.result_type(p[1 - index])).dtype)
+                                    for p in operand_parts], *args, **kwargs))
+        return _pair(*result)
+    return join
+
+
+def _shape_dtype_source(value):
+    return value.real_part if value.real_part is not None else value.imag_part
+
+
+for _function in (np.concatenate, np.stack, np.hstack, np.vstack, np.column_stack):
+    FUNCTIONS[_function] = _joined(_function)
+
+
+def _where(condition, x, y):
+    condition = read_value(condition, "np.where's condition")
+    (xr, xi), (yr, yi) = parts(x), parts(y)
+    shape = np.broadcast_shapes(np.shape(condition), np.shape(x), np.shape(y))
+    zeros = np.zeros(shape)
+    return _pair(*(None if a is None and b is None else
+                   np.where(condition, zeros if a is None else a, zeros if b is None else b)
+                   for a, b in ((xr, yr), (xi, yi))))
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    if ord not in (None, 2, "fro") or (ord == 2 and (axis is None and np.ndim(x) != 1 or
+                                                    isinstance(axis, tuple) and len(axis) != 1)):
+        raise unsupported_complex(f"numpy.linalg.norm with ord={ord!r}")
+    magnitude = _absolute(x)
+    return np.sqrt(np.sum(magnitude * magnitude, axis=axis, keepdims=keepdims))
+
+
+def _like(function):
+    def like(value, *args, **kwargs):
+        return function(np.empty(value.shape, value.dtype), *args, **kwargs)
+    return like
+
+
+FUNCTIONS.update({
+    np.real: _real, np.imag: _imag, np.angle: _angle, np.where: _where,
+    np.dot: lambda a, b: _multilinear(np.dot, (a, b)),
+    np.vdot: lambda a, b: _multilinear(np.vdot, (a, b), conjugate_first=True),
+    np.inner: lambda a, b: _multilinear(np.inner, (a, b)),
+    np.outer: lambda a, b: _multilinear(np.outer, (a, b)),
+    np.kron: lambda a, b: _multilinear(np.kron, (a, b)),
+    np.tensordot: lambda a, b, axes=2: _multilinear(lambda p, q: np.tensordot(p, q, axes), (a, b)),
+    np.einsum: lambda subscripts, *operands, **kwargs: _multilinear(
+        lambda *ps: np.einsum(subscripts, *ps, **kwargs), operands),
+    np.linalg.norm: _norm,
+    np.iscomplexobj: lambda value: True, np.isrealobj: lambda value: False,
+    np.shape: lambda value: value.shape, np.ndim: lambda value: value.ndim, np.size: lambda value, axis=None:
+        value.size if axis is None else value.shape[axis],
+    **{function: _like(function) for function in (np.zeros_like, np.ones_like, np.empty_like, np.full_like)},
+    **{function: (lambda function: lambda *args, **kwargs: function(
+        *[read_value(a, numpy_name(function)) for a in args], **kwargs))(function)
+       for function in (np.isclose, np.allclose, np.array_equal, np.iscomplex, np.isreal)},
+})
