@@ -30,7 +30,9 @@ import copy
 import dataclasses
 import functools
 import inspect
+import random
 import threading
+from collections.abc import Iterator
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -131,6 +133,18 @@ def _attributes(value: Any) -> dict:
 
 
 _IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), np.generic, frozenset, range)
+# Objects whose state changes with every use and cannot be read: a random generator or an
+# iterator passed in draws anew on each call, so no call is the same as the recorded one.
+_STATEFUL = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random, Iterator)
+
+
+class _MethodState:
+    """A bound method passed as an argument (``model.loss``): its function, and its object as
+    recorded (``_recorded``), which may change in place between calls."""
+
+    def __init__(self, method: Any, depth: int):
+        self.function = method.__func__
+        self.owner = _recorded(method.__self__, depth)
 
 
 def _recorded(leaf: Any, depth: int = 2) -> Any:
@@ -139,6 +153,10 @@ def _recorded(leaf: Any, depth: int = 2) -> Any:
     the same object may change in place."""
     if isinstance(leaf, np.ndarray):
         return leaf.copy()
+    if isinstance(leaf, _STATEFUL):
+        return _STATEFUL  # equal to nothing: each call records again (after a few, traces plainly)
+    if inspect.ismethod(leaf) and not inspect.isclass(leaf.__self__) and not inspect.ismodule(leaf.__self__):
+        return _MethodState(leaf, depth)
     if isinstance(leaf, _IMMUTABLE) or inspect.ismodule(leaf) or inspect.isclass(leaf) or inspect.isroutine(leaf):
         return leaf
     if type(leaf).__eq__ is not object.__eq__:  # compares by value: a copy of it as it is now
@@ -152,6 +170,10 @@ def _recorded(leaf: Any, depth: int = 2) -> Any:
 
 
 def _same_static(new: Any, recorded: Any) -> bool:
+    if recorded is _STATEFUL:
+        return False
+    if type(recorded) is _MethodState:
+        return inspect.ismethod(new) and new.__func__ is recorded.function and _same_static(new.__self__, recorded.owner)
     if type(recorded) is _ObjectState:
         attributes = _attributes(new) if new is recorded.value else None
         return (attributes is not None and attributes.keys() == recorded.attributes.keys()

@@ -1,4 +1,6 @@
 """Prepared gradients: equal to fresh ones, out= in place, shape checks, value dependence."""
+import random
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -390,3 +392,47 @@ def test_calls_traced_again_fall_back_as_recordings_do():
     for point in (np.array([-0.3, 0.7]), np.array([-0.3, -0.2]), np.array([0.3, 0.7])):
         np.testing.assert_allclose(prepared.gradient(point, d), numerical_gradient(lambda w: f(w, d), point),
                                    rtol=1e-6, atol=1e-9)
+
+
+# --- values read past the tape, and arguments whose state the comparison cannot see ----------------
+def test_a_branch_on_a_formatted_value_is_traced_again():
+    def f(x):
+        sign = f"{np.sum(x):.3f}"  # a formatted value can steer control flow like float() does
+        return np.sum(x ** 2) * (2.0 if sign.startswith("-") else 1.0)
+    prepared = mixedad.prepare(f, np.array([1.0, 2.0]))
+    x = np.array([-1.0, -2.0])
+    np.testing.assert_allclose(prepared.gradient(x), mixedad.gradient(f, x))  # [-4, -8]; the replay gave [-2, -4]
+
+
+class _Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def scale(self, x):
+        return self.k * x
+
+
+def test_a_bound_method_argument_sees_its_object_change():
+    model = _Scaler(2.0)
+    f = lambda x, method: np.sum(method(x) ** 2)  # noqa: E731
+    prepared = mixedad.prepare(f, np.ones(3), model.scale)
+    model.k = 5.0
+    np.testing.assert_allclose(prepared.gradient(np.ones(3), model.scale), mixedad.gradient(f, np.ones(3), model.scale))
+
+
+@pytest.mark.parametrize("make", [lambda: np.random.default_rng(0), lambda: np.random.RandomState(0),
+                                  lambda: random.Random(0), lambda: iter(range(2, 100))])
+def test_a_random_generator_or_iterator_argument_draws_anew_on_each_call(make):
+    def draw(source):
+        if isinstance(source, random.Random):
+            return source.random()
+        if isinstance(source, (np.random.Generator, np.random.RandomState)):
+            return source.uniform()
+        return float(next(source))
+
+    def f(x, source):
+        return np.sum(x * draw(source))
+    source, reference = make(), make()
+    prepared = mixedad.prepare(f, np.ones(3), make())  # recording draws from another generator
+    for _ in range(4):  # each call's gradient is that call's draw, as with mixedad.gradient
+        np.testing.assert_allclose(prepared.gradient(np.ones(3), source), mixedad.gradient(f, np.ones(3), reference))

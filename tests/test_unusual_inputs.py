@@ -246,3 +246,46 @@ def test_a_nan_operand_of_a_selection_in_every_mode(selection):
                                numerical_gradient(lambda v: np.sum(selection(v[:4], v[4:]) ** 2), away_from_ties),
                                rtol=1e-7)
 
+
+
+# --- ndarray subclasses as constants ---------------------------------------------------------------
+SUBCLASS_MODES = {
+    "auto": lambda f, x: mixedad.gradient(f, x),
+    "reverse": lambda f, x: mixedad.gradient(f, x, mode="reverse"),
+    "forward": lambda f, x: mixedad.gradient(f, x, mode="forward"),
+    "jvp": lambda f, x: mixedad.jvp(f, (x,), (np.ones_like(x),))[1],
+    "prepared": lambda f, x: mixedad.prepare(f, x).gradient(x),
+}
+MASKED_OR_MATRIX = {
+    # reverse mode used to give [1, 1, 3] for the first (the masked entry's partial kept): silently wrong
+    "masked product": lambda x: np.sum(x * np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])),
+    "masked maximum": lambda x: np.sum(np.maximum(x, np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0]))),
+    "matrix product": lambda x: np.sum(x @ np.matrix([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]])),
+}
+
+
+@pytest.mark.parametrize("how", SUBCLASS_MODES)
+@pytest.mark.parametrize("case", MASKED_OR_MATRIX)
+def test_masked_arrays_and_matrices_are_refused_naming_the_line(case, how):
+    with pytest.raises(mixedad.UnsupportedOperationError, match=r"(masked array \(np.ma\)|np.matrix) at .*test_unusual_inputs"):
+        SUBCLASS_MODES[how](MASKED_OR_MATRIX[case], np.array([0.5, -0.7, 1.4]))
+
+
+class _Tagged(np.ndarray):
+    """A subclass that changes nothing NumPy computes (like np.memmap)."""
+
+
+@pytest.mark.parametrize("how", SUBCLASS_MODES)
+@pytest.mark.parametrize("make", ["memmap", "user subclass"])
+def test_plain_ndarray_subclasses_are_constants_like_ndarrays(make, how, tmp_path):
+    values = np.array([1.0, 2.0, 3.0])
+    if make == "memmap":
+        np.save(tmp_path / "data.npy", values)
+        data = np.load(tmp_path / "data.npy", mmap_mode="r")
+    else:
+        data = values.view(_Tagged)
+    f = lambda x: np.sum(data * x ** 2) + np.sum(data @ np.exp(x)) + np.sum(np.maximum(x, data))  # noqa: E731
+    x = np.array([0.5, -0.7, 1.4])
+    expected = numerical_gradient(f, x)
+    result = SUBCLASS_MODES[how](f, x)
+    np.testing.assert_allclose(result, expected.sum() if how == "jvp" else expected, rtol=1e-6)

@@ -26,7 +26,8 @@ from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
-from .region import apply_before_region, extend_region, piecewise_constant, primal, read_value, tape_elementwise
+from .region import (apply_before_region, extend_region, piecewise_constant, plain_arrays, primal, read_value,
+                     tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
@@ -459,16 +460,15 @@ def _bind_general(prim: Primitive, args, kwargs):
             elif arg._trace is not trace:
                 find_trace(args)  # raises the error that fits
         elif kind is np.ndarray:
-            if borrowed is None:
-                borrowed = [arg]
-            else:
-                borrowed.append(arg)
+            borrowed = [arg] if borrowed is None else borrowed + [arg]
         elif kind is list or kind is dict or kind is tuple and (_holds_mutable(arg) or Traced in map(type, arg)):
             containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
         elif kind is UpdatedTraced:
             return bind(prim, currents(args), kwargs)
+        elif isinstance(arg, np.ndarray):
+            return bind(prim, plain_arrays(args), kwargs)  # a subclass: np.memmap, np.ma, np.matrix
     if containers:
         _refuse_traced_inside(prim, args)
     if trace is not None:
@@ -600,8 +600,7 @@ def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, out
 
 
 def _rule_layout(prim: Primitive, n_args: int):
-    """For a call with ``n_args`` positional arguments: the differentiable positions and,
-    per position, its reverse rule (the joint rule's index for a joint rule)."""
+    """Positions a call with ``n_args`` arguments differentiates, and each one's reverse rule (joint: its index)."""
     positions = prim.differentiable_positions(n_args)
     rules = prim.vjp_rules or ()
     if prim.joint_vjp or (prim.vjp_rules is None and has_reverse_rule(prim)):  # one (derived) rule

@@ -193,6 +193,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                     # a value of an older level (a dual cotangent in a derived rule of a
                     # nested derivative): regions hold plain constants only, the tape any value
                     return tape_elementwise(trace, prim, args, kwargs, REVERSE_ON_TAPE)
+                if isinstance(arg, np.ndarray):  # a subclass: np.memmap, np.ma, np.matrix
+                    return extend_region(trace, prim, plain_arrays(args), kwargs)
                 if not isinstance(arg, (np.generic, bool)):
                     raise _mixed_operand_error(prim, arg)
                 if type(arg) is not bool:  # a NumPy scalar: strongly typed (NEP 50)
@@ -387,6 +389,21 @@ def _label(ops) -> str:
     return " → ".join(ops)
 
 
+def plain_arrays(args) -> tuple:
+    """``args`` with each ndarray subclass (``np.memmap``, a user's subclass) as a plain ndarray of the
+    same memory. A masked array or ``np.matrix`` raises: their operations mean something else (sums
+    skip masked entries, ``*`` is a matrix product), which the rules would silently not follow."""
+    for arg in args:
+        if isinstance(arg, (np.ma.MaskedArray, np.matrix)):
+            kind = "a masked array (np.ma)" if isinstance(arg, np.ma.MaskedArray) else "an np.matrix"
+            raise error_with_location(
+                UnsupportedOperationError, f"A differentiated value meets {kind}{{where}}: mixedad's rules follow "
+                "plain ndarray semantics, which this subclass changes. Use np.asarray(...) for a plain array "
+                "(with masks written as np.where(mask, fill, values)) before the differentiated computation.", skip=3)
+    return tuple([arg.view(np.ndarray) if isinstance(arg, np.ndarray) and type(arg) is not np.ndarray else arg
+                  for arg in args])
+
+
 def _mixed_operand_error(prim, arg) -> MixedadError:
     if type(arg) is RetiredTraced:  # a stale alias met in a region: the error reverse mode gives
         return retired_value_error(skip=3)
@@ -533,7 +550,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
             break
     for arg in args:
         if type(arg) is not Traced and type(arg) is not float and type(arg) is not int:
-            args = in_loop_dtypes(prim, args, kwargs) or args  # partials in the loop's precision
+            args = in_loop_dtypes(prim, plain_arrays(args), kwargs) or plain_arrays(args)  # the loop's precision
             break
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)

@@ -76,11 +76,11 @@ class Traced(RefusesIntegralConversion):
         raise missing_attribute(self, name, "traced values")
 
     def __format__(self, spec: str) -> str:
-        # f"{loss:.4f}" in a debugging print: the value (printing does not change the derivative)
-        if not spec:
-            return str(self)
-        from .region import primal
-        return format(primal(self)[()] if not self._shape else primal(self), spec)
+        # f"{loss:.4f}" in a debugging print: the value, read as one the program may depend on (the string
+        # can steer a branch: a prepared gradient re-traces)
+        from .region import read_value
+        return format(read_value(self, "format()")[()] if not self._shape else read_value(self, "format()"), spec) \
+            if spec else str(self)
 
     def __len__(self) -> int:
         if not self._shape:
