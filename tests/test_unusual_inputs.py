@@ -264,6 +264,7 @@ MASKED_OR_MATRIX = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 @pytest.mark.parametrize("how", SUBCLASS_MODES)
 @pytest.mark.parametrize("case", MASKED_OR_MATRIX)
 def test_masked_arrays_and_matrices_are_refused_naming_the_line(case, how):
