@@ -313,10 +313,7 @@ def _componentwise(function, value):
     """A function that acts on the parts alike (reshaping, indexing, sums: real-linear with real
     coefficients) applied to a complex value."""
     re, im = parts(value)
-    if re is None:  # the shape of the result comes from a present part
-        re, im = None, function(im)
-        return _pair(None, im)
-    return _pair(function(re), None if im is None else function(im))
+    return _pair(None if re is None else function(re), None if im is None else function(im))
 
 
 # --- arithmetic -------------------------------------------------------------------------------
@@ -392,7 +389,7 @@ def _imag(value):
 
 def _angle(value, deg=False):
     re, im = parts(value)
-    angle = np.arctan2(_zeros_if_none(im, re) if im is None else im, _zeros_if_none(re, im) if re is None else re)
+    angle = np.arctan2(_zeros_if_none(im, re), _zeros_if_none(re, im))
     return angle * (180 / np.pi) if deg else angle
 
 
@@ -413,7 +410,7 @@ def _log(value):
 def _sqrt(value):
     """The principal square root, as C's csqrt computes it: no cancellation on either side."""
     re, im = parts(value)
-    re, im = _zeros_if_none(re, im) if re is None else re, _zeros_if_none(im, re) if im is None else im
+    re, im = _zeros_if_none(re, im), _zeros_if_none(im, re)
     half = np.sqrt((np.hypot(re, im) + np.abs(re)) / 2)
     safe = np.where(half == 0, 1, half)
     other = np.where(half == 0, 0, np.abs(im) / (2 * safe))
@@ -425,7 +422,7 @@ def _sin(value):
     re, im = parts(value)
     if im is None:
         return _pair(np.sin(re), None)
-    re = _zeros_if_none(re, im) if re is None else re
+    re = _zeros_if_none(re, im)
     return _pair(np.sin(re) * np.cosh(im), np.cos(re) * np.sinh(im))
 
 
@@ -433,7 +430,7 @@ def _cos(value):
     re, im = parts(value)
     if im is None:
         return _pair(np.cos(re), None)
-    re = _zeros_if_none(re, im) if re is None else re
+    re = _zeros_if_none(re, im)
     return _pair(np.cos(re) * np.cosh(im), -(np.sin(re) * np.sinh(im)))
 
 
@@ -464,16 +461,13 @@ def _not_differentiable(ufunc):
 
 UFUNCS.update({
     np.add: _add_values, np.subtract: _subtract_values, np.multiply: _multiply_values,
-    np.true_divide: _divide_values, np.negative: lambda a: -_as_complex(a), np.positive: lambda a: a,
+    np.true_divide: _divide_values, np.negative: lambda a: _pair(*(_negate(part) for part in parts(a))),
+    np.positive: lambda a: a,
     np.conjugate: lambda a: _pair(parts(a)[0], _negate(parts(a)[1])), np.absolute: _absolute,
     np.exp: _exp, np.log: _log, np.sqrt: _sqrt, np.sin: _sin, np.cos: _cos, np.square: lambda a: _multiply_values(a, a),
     np.reciprocal: _reciprocal, np.power: _power, np.matmul: lambda a, b: _multilinear(np.matmul, (a, b)),
     **{ufunc: _not_differentiable(ufunc) for ufunc in (np.equal, np.not_equal, np.isfinite, np.isnan, np.isinf)},
 })
-
-
-def _as_complex(value):
-    return value if type(value) is ComplexValue else _pair(*parts(value))
 
 
 def _apply_ufunc(ufunc, args, kwargs):
@@ -532,10 +526,6 @@ def _joined(function):
                                     for p in operand_parts], *args, **kwargs))
         return _pair(*result)
     return join
-
-
-def _shape_dtype_source(value):
-    return value.real_part if value.real_part is not None else value.imag_part
 
 
 for _function in (np.concatenate, np.stack, np.hstack, np.vstack, np.column_stack):
