@@ -143,8 +143,9 @@ def apply_scalar(ufunc, inputs):
     if isinstance(out, (complex, np.complexfloating)):  # the real partials would drop the imaginary parts
         raise error_with_location(
             UnsupportedOperationError, f"{numpy_name(ufunc)} gives a complex value{{where}} in a scalar function "
-            "mapped element by element (it branches); mixedad differentiates complex values in vectorized code "
-            "only. Write the branch with np.where, so that the function runs on whole arrays.", skip=2)
+            "mapped element by element (it branches, or calls Python's math); mixedad differentiates complex values "
+            "in vectorized code only. Write branches with np.where and math.f as np.f, so that the function runs "
+            "on whole arrays.", skip=2)
     n_partials = len(inputs[duals[0]].partials)
     token = ignore_floating_errors()  # (partials at singular points: their errors are not the user's)
     try:

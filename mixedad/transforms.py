@@ -23,7 +23,7 @@ from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_va
                   _scalar_like, call_guarded, enclosing_output, gradient)
 from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
-from .core.errors import InputError, MixedadError, replaced_by_numpy
+from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.pytree import flatten, leaves_like, unflatten
 from .core.fused import close_region
@@ -71,6 +71,15 @@ def _flat_leaves(args, numbers) -> tuple[list, list]:
     return leaves, definitions
 
 
+def _refuse_complex(out_leaves) -> None:
+    """A complex output (``rules.complex_values``) has no derivative these transforms define."""
+    for leaf in out_leaves:
+        if getattr(leaf, "handles_functions_first", False):
+            raise OutputError(f"f returned a complex value ({leaf.dtype}) computed from differentiated values; "
+                              "jvp, vjp and jacobian differentiate real outputs. Return its real and imaginary parts "
+                              "(z.real, z.imag) as two outputs, or a real quantity such as np.abs(z) ** 2.")
+
+
 def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
     """Run ``f`` with the leaves of ``args[numbers]`` carrying ``directions`` (one tangent
     array per leaf, with a leading chunk axis when ``chunk``): the output's tree definition
@@ -82,6 +91,7 @@ def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
             call_args[number] = unflatten(definition, [seed(v, t, level, chunk) for v, t in zip(values, tangents)])
         try:
             out_leaves, out_definition = flatten(f(*call_args))
+            _refuse_complex(out_leaves)
         except ValueError as error:
             if replaced_by_numpy(error):
                 raise replaced_by_numpy(error) from None
@@ -162,6 +172,7 @@ class _Taped:
         """Take ``result`` (f's output, or its differentiated part) as the output pytree."""
         try:
             out_leaves, self.definition = flatten(result)
+            _refuse_complex(out_leaves)
             ours = [type(leaf) is Traced and leaf._trace is self.trace for leaf in out_leaves]
             for leaf, own in zip(out_leaves, ours):
                 if own and leaf._expr is not None:

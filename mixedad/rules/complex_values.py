@@ -72,8 +72,8 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
     dtype = property(lambda self: self._dtype)
     ndim = property(lambda self: len(self._shape))
     size = property(lambda self: math.prod(self._shape))
-    real = property(lambda self: _real(self))
-    imag = property(lambda self: _imag(self))
+    real = property(lambda self: _real(self), lambda self, value: self._in_place())
+    imag = property(lambda self: _imag(self), lambda self, value: self._in_place())
     T = property(lambda self: np.transpose(self))
     mT = property(lambda self: np.swapaxes(self, -1, -2))
 
@@ -229,6 +229,14 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
     def __matmul__(self, other): return _multilinear(np.matmul, (self, other))
     def __rmatmul__(self, other): return _multilinear(np.matmul, (other, self))
     def __neg__(self): return _pair(_negate(self.real_part), _negate(self.imag_part))
+
+    def _in_place(self, *args):
+        raise error_with_location(
+            UnsupportedOperationError, "An in-place change (z += w, z *= 2, z.real = v) of a complex value computed "
+            "from differentiated values{where} is not supported: its aliases and views would keep the old value, "
+            "where NumPy changes them too. Write z = z + w, or z = v + 1j * z.imag.", skip=2)
+
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __ipow__ = __imatmul__ = _in_place
     def __pos__(self): return self
     def __abs__(self): return _absolute(self)
     def __eq__(self, other): return np.equal(self, other)
@@ -273,6 +281,7 @@ def _pair(re, im):
     if real_dtype.kind != "f":
         real_dtype = np.result_type(real_dtype, 1.0)
     dtype = np.result_type(real_dtype, np.complex64)
+    real_dtype = np.finfo(dtype).dtype  # float16 parts compute in float32, as NumPy's complex64
     if not any(_differentiated(part) for part in present):
         return _plain_complex(re, im, shape, dtype)
     re, im = (_full(part, shape, real_dtype) for part in (re, im))
@@ -289,16 +298,19 @@ def _full(part, shape, dtype):
     return part if part.shape == shape else np.broadcast_to(part, shape)
 
 
+# A missing part is a +0.0 that NumPy would add or subtract: kept in the sums below (0.0 - b
+# is +0.0 where -b is -0.0), so that signed zeros, which pick the side of a branch cut for
+# angle, log and sqrt, are NumPy's.
 def _add(a, b):
-    return b if a is None else a if b is None else a + b
+    return (None if b is None else 0.0 + b) if a is None else a if b is None else a + b
 
 
 def _negate(a):
-    return None if a is None else -a
+    return -0.0 if a is None else -a
 
 
 def _subtract(a, b):
-    return _negate(b) if a is None else a if b is None else a - b
+    return (None if b is None else 0.0 - b) if a is None else a if b is None else a - b
 
 
 def _times(a, b):
@@ -306,7 +318,7 @@ def _times(a, b):
 
 
 def _zeros_if_none(part, like):
-    return np.zeros(like.shape, np.finfo(like.dtype).dtype) if part is None else part
+    return np.zeros(np.shape(like), np.result_type(like, 1.0)) if part is None else part
 
 
 def _componentwise(function, value):
@@ -328,7 +340,9 @@ def _subtract_values(a, b):
 
 
 def _multiply_values(a, b):
-    return _multilinear(np.multiply, (a, b))
+    """NumPy's complex product, term by term, with a missing part as +0.0 (signed zeros as NumPy's)."""
+    ar, ai, br, bi = (0.0 if part is None else part for part in parts(a) + parts(b))
+    return _pair(ar * br - ai * bi, ar * bi + ai * br)
 
 
 def _multilinear(function, operands, conjugate_first=False):
@@ -337,7 +351,8 @@ def _multilinear(function, operands, conjugate_first=False):
     i**k from k imaginary parts picks the result's part and sign."""
     operand_parts = [parts(operand) for operand in operands]
     if conjugate_first:
-        operand_parts[0] = (operand_parts[0][0], _negate(operand_parts[0][1]))
+        re, im = operand_parts[0]
+        operand_parts[0] = (re, None if im is None else -im)
     real_terms, imag_terms = [], []
     for choice in itertools.product((0, 1), repeat=len(operand_parts)):
         picked = [part[c] for part, c in zip(operand_parts, choice)]
@@ -358,12 +373,18 @@ def _signed_sum(terms):
 
 
 def _divide_values(a, b):
+    """Smith's algorithm, as NumPy divides: scaled by the larger part of b, so |b|**2 never overflows."""
     (ar, ai), (br, bi) = parts(a), parts(b)
     if bi is None:
         return _pair(None if ar is None else ar / br, None if ai is None else ai / br)
-    scale = _add(_times(br, br), _times(bi, bi))  # |b|**2
-    numerator_re = _add(_times(ar, br), _times(ai, bi))
-    numerator_im = _subtract(_times(ai, br), _times(ar, bi))
+    br = _zeros_if_none(br, bi)
+    real_larger = np.abs(br) >= np.abs(bi)
+    safe_br, safe_bi = np.where(br == 0, 1, br), np.where(bi == 0, 1, bi)
+    ratio = np.where(real_larger, bi / safe_br, br / safe_bi)  # the smaller part over the larger
+    scale = np.where(real_larger, br + bi * ratio, bi + br * ratio)
+    first, second = (np.where(real_larger, 1, ratio), np.where(real_larger, ratio, 1))  # weights of br, bi
+    numerator_re = _add(_times(ar, first), _times(ai, second))
+    numerator_im = _subtract(_times(ai, first), _times(ar, second))
     return _pair(None if numerator_re is None else numerator_re / scale,
                  None if numerator_im is None else numerator_im / scale)
 
@@ -408,14 +429,15 @@ def _log(value):
 
 
 def _sqrt(value):
-    """The principal square root, as C's csqrt computes it: no cancellation on either side."""
+    """The principal square root, as C's csqrt computes it: no cancellation on either side, and
+    each side's formula smooth where it is selected (|re| would put a kink at re = 0)."""
     re, im = parts(value)
     re, im = _zeros_if_none(re, im), _zeros_if_none(im, re)
-    half = np.sqrt((np.hypot(re, im) + np.abs(re)) / 2)
-    safe = np.where(half == 0, 1, half)
-    other = np.where(half == 0, 0, np.abs(im) / (2 * safe))
-    return _pair(np.where(re >= 0, half, other), np.where(re >= 0, np.where(half == 0, 0, im / (2 * safe)),
-                                                          np.copysign(half, im)))
+    modulus = np.hypot(re, im)
+    right, left = np.sqrt((modulus + re) / 2), np.sqrt((modulus - re) / 2)  # re >= 0, re < 0
+    safe_right, safe_left = np.where(right == 0, 1, right), np.where(left == 0, 1, left)
+    return _pair(np.where(re >= 0, right, np.where(left == 0, 0, np.abs(im) / (2 * safe_left))),
+                 np.where(re >= 0, np.where(right == 0, 0, im / (2 * safe_right)), np.copysign(left, im)))
 
 
 def _sin(value):
@@ -451,6 +473,10 @@ def _power(base, exponent):
             return _add_values(_multiply_values(base, 0.0), 1.0)
         return _reciprocal(result) if exponent < 0 else result
     return _exp(_multiply_values(exponent, _log(base)))
+
+
+def _raise(error):
+    raise error
 
 
 def _not_differentiable(ufunc):
@@ -521,8 +547,7 @@ def _joined(function):
             if all(p[index] is None for p in operand_parts):
                 result.append(None)
                 continue
-            result.append(function([p[index] if p[index] is not None else
-                                    np.zeros(np.shape(p[1 - index]), np.finfo(np.result_type(p[1 - index])).dtype)
+            result.append(function([p[index] if p[index] is not None else _zeros_if_none(None, p[1 - index])
                                     for p in operand_parts], *args, **kwargs))
         return _pair(*result)
     return join
@@ -536,7 +561,7 @@ def _where(condition, x, y):
     condition = read_value(condition, "np.where's condition")
     (xr, xi), (yr, yi) = parts(x), parts(y)
     shape = np.broadcast_shapes(np.shape(condition), np.shape(x), np.shape(y))
-    zeros = np.zeros(shape)
+    zeros = np.zeros(shape, np.result_type(*[p for p in (xr, xi, yr, yi) if p is not None], 1.0))
     return _pair(*(None if a is None and b is None else
                    np.where(condition, zeros if a is None else a, zeros if b is None else b)
                    for a, b in ((xr, yr), (xi, yi))))
@@ -565,7 +590,8 @@ FUNCTIONS.update({
     np.kron: lambda a, b: _multilinear(np.kron, (a, b)),
     np.tensordot: lambda a, b, axes=2: _multilinear(lambda p, q: np.tensordot(p, q, axes), (a, b)),
     np.einsum: lambda subscripts, *operands, **kwargs: _multilinear(
-        lambda *ps: np.einsum(subscripts, *ps, **kwargs), operands),
+        lambda *ps: np.einsum(subscripts, *ps, **kwargs), operands) if isinstance(subscripts, str) else
+        _raise(unsupported_complex("numpy.einsum in its sublist form (write the subscripts as a string)")),
     np.linalg.norm: _norm,
     np.iscomplexobj: lambda value: True, np.isrealobj: lambda value: False,
     np.shape: lambda value: value.shape, np.ndim: lambda value: value.ndim, np.size: lambda value, axis=None:
