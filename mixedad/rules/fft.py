@@ -111,6 +111,8 @@ def _transform(value, n, axis, norm, inverse):
     re, im = parts(value)
     if n is not None and n < 1:
         raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
+    if _differentiated(re) and _differentiated(im):  # one transform of both parts, as NumPy computes it
+        return _pair(*c2c(re, im, n, axis, norm, inverse))
     results = []
     for part, factor in ((re, 1), (im, 1j)):  # linear: the real part's transform, plus i times the imaginary's
         if part is None:
@@ -120,12 +122,7 @@ def _transform(value, n, axis, norm, inverse):
             continue
         out_re, out_im = c2c(part, None, n, axis, norm, inverse)
         results.append(_pair(out_re, out_im) if factor == 1 else _pair(-out_im, out_re))
-    if len(results) == 2:
-        both_differentiated = all(_differentiated(p) for p in (re, im))
-        if both_differentiated:  # one transform of both parts, as NumPy computes it
-            return _pair(*c2c(re, im, n, axis, norm, inverse))
-        return results[0] + results[1]
-    return results[0]
+    return results[0] + results[1] if len(results) == 2 else results[0]
 
 
 @implements(np.fft.fft)
