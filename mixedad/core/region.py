@@ -550,7 +550,8 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
             break
     for arg in args:
         if type(arg) is not Traced and type(arg) is not float and type(arg) is not int:
-            args = in_loop_dtypes(prim, plain_arrays(args), kwargs) or plain_arrays(args)  # the loop's precision
+            args = plain_arrays(args)
+            args = in_loop_dtypes(prim, args, kwargs) or args  # partials in the loop's precision
             break
     arg_values = [primal(a) for a in args]
     out = prim.fn(*arg_values, **kwargs)

@@ -146,13 +146,7 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
 
     # --- LeveledValue: how the engine hands it an operation -----------------------------------
     def _apply(self, prim, args, kwargs):
-        fn = prim.fn
-        if isinstance(fn, np.ufunc):
-            return _apply_ufunc(fn, args, kwargs)
-        handler = FUNCTIONS.get(fn) if prim.positional_names else None  # called with NumPy's signature
-        if handler is None:
-            raise unsupported_complex(prim.name)
-        return handler(*args, **kwargs)
+        return _apply_primitive(prim, args, kwargs, unsupported_complex)
 
     def _plain(self, why: str):
         re, im = (read_value(part, why) if part is not None else None for part in self.parts)
@@ -509,18 +503,19 @@ def _apply_ufunc(ufunc, args, kwargs):
     return result.astype(dtype) if dtype is not None else result
 
 
-def _complex_result(prim, args, kwargs):
-    """An operation on real traced values whose result is complex (``x * 1j``, ``np.exp(x + 0j)``)."""
-    fn = prim.fn
-    if isinstance(fn, np.ufunc):
-        return _apply_ufunc(fn, args, kwargs)
-    handler = FUNCTIONS.get(fn) if prim.positional_names else None
+def _apply_primitive(prim, args, kwargs, error):
+    """``prim`` applied through the tables: a ufunc, or a NumPy function's primitive (called with
+    NumPy's signature); ``error(name)`` for any other."""
+    if isinstance(prim.fn, np.ufunc):
+        return _apply_ufunc(prim.fn, args, kwargs)
+    handler = FUNCTIONS.get(prim.fn) if prim.positional_names else None
     if handler is None:
-        raise complex_result_error(prim.name)
+        raise error(prim.name)
     return handler(*args, **kwargs)
 
 
-COMPLEX_RESULTS.append(_complex_result)
+# an operation on real traced values whose result is complex (``x * 1j``, ``np.exp(x + 0j)``)
+COMPLEX_RESULTS.append(lambda prim, args, kwargs: _apply_primitive(prim, args, kwargs, complex_result_error))
 
 
 # --- NumPy functions --------------------------------------------------------------------------
