@@ -244,7 +244,8 @@ def _plain_tree(tree: Any, trace: Trace) -> Any:
     """``tree`` with the values ``trace`` traced as plain arrays; an enclosing differentiation's
     values stay traced, for it to differentiate (an aux output that holds one)."""
     return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) and leaf._trace is trace else
-                    leaf._plain("an auxiliary output") if getattr(leaf, "handles_functions_first", False) else leaf, tree)
+                    leaf._plain("an auxiliary output") if isinstance(leaf, LeveledValue) and leaf.dtype.kind == "c" else
+                    leaf, tree)
 
 
 # Profilers active around ordinary gradient calls (``with mixedad.profiling()``): each is

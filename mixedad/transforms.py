@@ -74,7 +74,7 @@ def _flat_leaves(args, numbers) -> tuple[list, list]:
 def _refuse_complex(out_leaves) -> None:
     """A complex output (``rules.complex_values``) has no derivative these transforms define."""
     for leaf in out_leaves:
-        if getattr(leaf, "handles_functions_first", False):
+        if isinstance(leaf, LeveledValue) and leaf.dtype.kind == "c":
             raise OutputError(f"f returned a complex value ({leaf.dtype}) computed from differentiated values; "
                               "jvp, vjp and jacobian differentiate real outputs. Return its real and imaginary parts "
                               "(z.real, z.imag) as two outputs, or a real quantity such as np.abs(z) ** 2.")

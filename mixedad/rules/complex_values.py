@@ -473,9 +473,10 @@ def _raise(error):
     raise error
 
 
-def _not_differentiable(ufunc):
+def _not_differentiable(function):
+    """A function whose result carries no derivative (a comparison), applied to the plain values."""
     def plain(*args, **kwargs):
-        return ufunc(*[read_value(a, numpy_name(ufunc)) for a in args], **kwargs)
+        return function(*[read_value(a, numpy_name(function)) for a in args], **kwargs)
     return plain
 
 
@@ -592,7 +593,6 @@ FUNCTIONS.update({
     np.shape: lambda value: value.shape, np.ndim: lambda value: value.ndim, np.size: lambda value, axis=None:
         value.size if axis is None else value.shape[axis],
     **{function: _like(function) for function in (np.zeros_like, np.ones_like, np.empty_like, np.full_like)},
-    **{function: (lambda function: lambda *args, **kwargs: function(
-        *[read_value(a, numpy_name(function)) for a in args], **kwargs))(function)
+    **{function: _not_differentiable(function)
        for function in (np.isclose, np.allclose, np.array_equal, np.iscomplex, np.isreal)},
 })
