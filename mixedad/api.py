@@ -140,6 +140,7 @@ class _Inputs:
         self.leaves: list[list[tuple[Any, Traced]]] = []
         self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
         entries = trace.entries
+        built = []
         for number in argnums:
             leaves, definition = flatten(args[number])
             traced_leaves = []
@@ -155,8 +156,12 @@ class _Inputs:
                 traced_leaves.append((leaf, Traced(trace, value, entry)))
             self.definitions.append(definition)
             self.leaves.append(traced_leaves)
-            self.args[number] = unflatten(definition, [t for _, t in traced_leaves])
-        trace.leading_inputs = len(entries)  # only inputs so far
+            built.append((number, definition, [t for _, t in traced_leaves]))
+        # only inputs so far (the backward sweep stops before them); a dataclass's __post_init__,
+        # which building the arguments runs, may record steps on the traced leaves
+        trace.leading_inputs = len(entries)
+        for number, definition, traced in built:
+            self.args[number] = unflatten(definition, traced)
         if trace_constants:
             self._trace_constants(trace)
 

@@ -30,6 +30,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import math
 import random
 import threading
 from collections.abc import Iterator
@@ -87,6 +88,46 @@ def _outline_of_signature(signature: tuple) -> str:
     return f"a {signature[0].__name__}"
 
 
+def _structure_difference(new: Any, prepared: Any, path: str) -> str | None:
+    """Where the tree structures ``new`` and ``prepared`` (``core.pytree.structure``) first differ."""
+    if new == prepared:
+        return None
+    where = f"{path} is" if path else "it is"
+
+    def kind(node):
+        if node is None:
+            return "a leaf (an array or a value)"
+        if node[0] == "none":
+            return "None"
+        return f"a {node[1].__name__ if isinstance(node[1], type) else 'defaultdict'}"
+    if new is None or prepared is None or new[0] == "none" or prepared[0] == "none" or new[:2] != prepared[:2]:
+        return f"{where} {kind(new)}, prepared for {kind(prepared)}" if path else None  # else: the outline
+    (container, _, names, children), (_, _, prepared_names, prepared_children) = new, prepared
+    names, prepared_names = names or (), prepared_names or ()
+    if names != prepared_names:
+        if container is dict and set(names) == set(prepared_names):
+            return f"{where} a dict with keys {_listed(names)}, prepared for the keys in the order {_listed(prepared_names)}"
+        label = "fields" if container is dataclasses else "keys"
+        return f"{where} {kind(new)} with {label} {_listed(names)}, prepared for {label} {_listed(prepared_names)}"
+    if len(children) != len(prepared_children):
+        return f"{where} {kind(new)} of {len(children)} entries, prepared for {len(prepared_children)}"
+    for position, (child, prepared_child) in enumerate(zip(children, prepared_children)):
+        if container is dict:
+            step = f"[{names[position]!r}]"
+        elif container is dataclasses:
+            step = f".{names[position]}"
+        else:
+            step = f"[{position}]"
+        found = _structure_difference(child, prepared_child, path + step)
+        if found:
+            return found
+    return None
+
+
+def _listed(names) -> str:
+    return ", ".join(map(repr, names)) if names else "(none)"
+
+
 def _comparable(definition: Any) -> Any:
     """``definition`` if ``==`` on it compares structure only (no dataclass template, whose
     ``==`` would compare field values), else None."""
@@ -122,14 +163,39 @@ class _ObjectState:
 
 
 def _attributes(value: Any) -> dict:
-    """An object's attributes: its ``__dict__`` and its ``__slots__``."""
+    """An object's attributes: its ``__dict__``, its ``__slots__``, what a ``functools.partial``
+    holds, and the data its class holds (``Model.scale = 5.0`` changes what ``self.scale`` reads);
+    a class's: its data."""
+    if isinstance(value, type):
+        return _class_data(value)
     found = dict(getattr(value, "__dict__", {}))
     for cls in type(value).__mro__:
         slots = cls.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
             if name not in ("__dict__", "__weakref__") and hasattr(value, name):
                 found[name] = getattr(value, name)
+    if isinstance(value, functools.partial):
+        found.update(func=value.func, args=value.args, keywords=value.keywords)
+    for key, data in _class_data(type(value)).items():
+        if key[1] not in found:
+            found[key] = data
     return found
+
+
+def _class_data(cls: type) -> dict:
+    """The data attributes of a user class and its bases (not methods, properties or other
+    descriptors): under ``("class", name)`` keys, apart from an instance's own attributes."""
+    found = {}
+    for base in cls.__mro__:
+        if base.__module__ in _LIBRARY_MODULES or base.__module__.split(".")[0] in _LIBRARY_MODULES:
+            continue
+        for name, data in vars(base).items():
+            if not (name.startswith("__") and name.endswith("__")) and not hasattr(type(data), "__get__"):
+                found.setdefault(("class", name), data)
+    return found
+
+
+_LIBRARY_MODULES = frozenset({"builtins", "numpy", "functools", "collections", "abc", "enum", "typing"})
 
 
 _IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), np.generic, frozenset, range)
@@ -157,7 +223,9 @@ def _recorded(leaf: Any, depth: int = 2) -> Any:
         return _STATEFUL  # equal to nothing: each call records again (after a few, traces plainly)
     if inspect.ismethod(leaf) and not inspect.isclass(leaf.__self__) and not inspect.ismodule(leaf.__self__):
         return _MethodState(leaf, depth)
-    if isinstance(leaf, _IMMUTABLE) or inspect.ismodule(leaf) or inspect.isclass(leaf) or inspect.isroutine(leaf):
+    if inspect.isclass(leaf):
+        return _ObjectState(leaf, depth) if depth > 0 and _class_data(leaf) else leaf
+    if isinstance(leaf, _IMMUTABLE) or inspect.ismodule(leaf) or inspect.isroutine(leaf):
         return leaf
     if type(leaf).__eq__ is not object.__eq__:  # compares by value: a copy of it as it is now
         try:
@@ -180,12 +248,61 @@ def _same_static(new: Any, recorded: Any) -> bool:
                 and all(_same_static(attributes[name], value) for name, value in recorded.attributes.items()))
     if new is recorded:
         return True
-    if isinstance(recorded, np.ndarray):
-        return isinstance(new, np.ndarray) and new.dtype == recorded.dtype and np.array_equal(new, recorded)
     try:
-        return type(new) is type(recorded) and bool(new == recorded)
+        return _same_value(new, recorded)
     except Exception:  # not comparable: only the same object is the same
         return False
+
+
+def _same_value(new: Any, recorded: Any) -> bool:
+    """``new == recorded`` for a copy ``recorded``, telling -0.0 from 0.0 (``np.copysign``,
+    ``arctan2`` and ``angle`` do) and a NaN equal to a NaN, also inside containers and arrays."""
+    if type(new) is not type(recorded):
+        return isinstance(new, np.ndarray) and isinstance(recorded, np.ndarray) and _same_array(new, recorded)
+    if type(recorded) in (list, tuple):
+        return len(new) == len(recorded) and all(map(_same_value, new, recorded))
+    if type(recorded) is dict:
+        return list(new) == list(recorded) and all(_same_value(new[key], value) for key, value in recorded.items())
+    if isinstance(recorded, np.ndarray):
+        return _same_array(new, recorded)
+    if isinstance(recorded, (float, complex, np.inexact)):
+        return all((a == b and math.copysign(1, a) == math.copysign(1, b)) or (a != a and b != b)
+                   for a, b in ((new.real, recorded.real), (new.imag, recorded.imag)))
+    return bool(new == recorded)
+
+
+def _same_array(new: np.ndarray, recorded: np.ndarray) -> bool:
+    if new.dtype != recorded.dtype or new.shape != recorded.shape:
+        return False
+    if new.dtype.kind not in "fc":
+        return np.array_equal(new, recorded)
+    return all(np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
+               for a, b in ((new.real, recorded.real), (new.imag, recorded.imag)))
+
+
+def _dataclass_extras(tree: Any) -> list[dict]:
+    """The attributes of each dataclass in ``tree`` that are not fields (set in ``__post_init__``
+    or later, or held by its class): a tree's leaves are its dataclasses' fields only."""
+    found: list[dict] = []
+    nodes = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, dict):
+            nodes.extend(reversed(node.values()))
+        elif isinstance(node, (list, tuple)):
+            nodes.extend(reversed(node))
+        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+            names = [field.name for field in dataclasses.fields(node)]
+            found.append({key: value for key, value in _attributes(node).items() if key not in names})
+            nodes.extend(reversed([getattr(node, name) for name in names]))
+    return found
+
+
+def _same_extras(tree: Any, recorded: list[dict]) -> bool:
+    extras = _dataclass_extras(tree)
+    return len(extras) == len(recorded) and all(
+        new.keys() == old.keys() and all(_same_static(new[key], value) for key, value in old.items())
+        for new, old in zip(extras, recorded))
 
 
 # A program that looked at input values this many recordings in a row is traced plainly from
@@ -246,6 +363,8 @@ class Prepared:
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
         static = self._static_leaves(args)  # as passed: f may update an int array in place
+        extras = [(number, [{key: _recorded(value) for key, value in found.items()} for found in extras])
+                  for number, extras in enumerate(map(_dataclass_extras, args)) if extras]
         why = "" if self._constants_traceable else _UNTRACEABLE
         recording = _Recording(trace_constants=not why)
         try:
@@ -282,6 +401,7 @@ class Prepared:
         self._aux = recording.aux
         self._output_shape = recording.output_shape
         self._static = static
+        self._extras = extras
         # where the traced constants are among the other arguments' leaves (if they were traced)
         self._constant_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
                                 for index, leaf in enumerate(flatten(arg)[0]) if _is_traced_constant(leaf)
@@ -319,7 +439,9 @@ class Prepared:
                 "replays its program on plain arrays. Inside a differentiated function, call mixedad.gradient "
                 "(which computes a nested gradient in forward mode).")
         detail = f"it is {_outline(arg)}, prepared for {self._outlines[number]}"
-        if structure(definition) == expected[0] and len(leaves) == len(expected[1]):
+        if structure(definition) != expected[0]:
+            detail = _structure_difference(structure(definition), expected[0], "") or detail
+        elif len(leaves) == len(expected[1]):
             for index, (leaf, recorded) in enumerate(zip(leaves, expected[1])):
                 if _leaf_signature(leaf) != recorded:
                     path = leaf_path(arg, index)
@@ -357,6 +479,9 @@ class Prepared:
         for number, index, recorded in self._static:
             if not _same_static(flat[number][index], recorded):
                 return self._record(args, want_value)  # another program: record it
+        for number, recorded in self._extras:
+            if not _same_extras(args[number], recorded):
+                return self._record(args, want_value)
         return self._replay(args, flat, want_value)
 
     def _trace_again(self, args: tuple, want_value: bool):

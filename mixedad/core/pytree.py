@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections import defaultdict
 from typing import Any, Callable
 
@@ -103,7 +104,57 @@ def _build(definition: Any, leaves: Any) -> Any:
         return template(*values)
     if kind is list:
         return template(values)
-    return dataclasses.replace(template, **dict(zip(names, values)))
+    return _rebuilt_dataclass(template, names, values)
+
+
+def _rebuilt_dataclass(template: Any, names: list, values: list) -> Any:
+    """``template`` with its fields ``names`` set to ``values``. It is made through ``__init__``,
+    so that ``__post_init__`` derives its other attributes from the new values (``self.w_t =
+    self.w.T`` then reads a traced ``w``). Attributes set on the template after it was made
+    (``model.activation = relu``, or a new one), which ``__init__`` would reset or leave out,
+    are then copied over: the function sees the object it was given."""
+    fields = {field.name: field for field in dataclasses.fields(template)}
+    result = dataclasses.replace(template, **{name: value for name, value in zip(names, values)
+                                              if fields[name].init})
+    for name, value in zip(names, values):
+        if not fields[name].init:
+            object.__setattr__(result, name, value)
+    original, rebuilt = getattr(template, "__dict__", {}), getattr(result, "__dict__", {})
+    for name in [name for name in original if name not in fields and name not in rebuilt]:
+        object.__setattr__(result, name, original[name])
+    differing = [name for name, value in original.items() if name not in fields and _plain_data(value)
+                 and _plain_data(rebuilt[name]) and not _same(value, rebuilt[name])]
+    if differing:  # changed since the template was made, or made from the fields' values: which?
+        try:
+            made = vars(dataclasses.replace(template))  # what __init__ makes of the template's own fields
+        except Exception:  # its fields are values of a finished differentiation: keep what was made
+            return result
+        for name in differing:
+            if name not in made or not _same(original[name], made[name]):
+                object.__setattr__(result, name, original[name])
+    return result
+
+
+def _plain_data(value: Any) -> bool:
+    """A value that holds no reference to its object's fields: a number, string, array, a
+    function that closes over nothing, or a tuple of those (not an object ``__post_init__``
+    may have made from the fields, which only the new one makes from the new values)."""
+    if isinstance(value, (int, float, complex, str, bytes, type(None), np.generic, np.ndarray, np.ufunc)):
+        return True
+    if isinstance(value, tuple):
+        return all(map(_plain_data, value))
+    return (inspect.isfunction(value) and value.__closure__ is None) or inspect.isbuiltin(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return np.shape(a) == np.shape(b) and np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b)
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # not comparable
+        return False
 
 
 def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:

@@ -1,0 +1,136 @@
+"""Prepared gradients see every change to the state their arguments carry: a call whose
+arguments would make ``f`` record another program records it; none replays a stale one.
+Each case compares the prepared gradient with ``mixedad.gradient`` on the same arguments."""
+import dataclasses
+import functools
+
+import numpy as np
+import pytest
+
+import mixedad
+
+
+def _agree(prepared, f, *args):
+    for _ in range(2):  # the call that records again, then one that may replay
+        np.testing.assert_allclose(prepared.gradient(*args), mixedad.gradient(f, *args), rtol=1e-12)
+
+
+@dataclasses.dataclass
+class _Config:
+    power: float
+
+    def __post_init__(self):
+        self.scale = 1.0  # not a field: a tree's leaves are its dataclasses' fields only
+
+
+def test_a_dataclass_attribute_that_is_not_a_field_changed_in_place_records_again():
+    f = lambda x, config: np.sum(x ** config.power) * config.scale  # noqa: E731
+    x, config = np.array([1.0, 2.0, 3.0]), _Config(2.0)
+    prepared = mixedad.prepare(f, x, config)
+    config.scale = 5.0
+    _agree(prepared, f, x, config)
+    config.offset = 1.0  # a new attribute, too
+    _agree(prepared, f, x, config)
+    assert prepared.replays
+
+
+@dataclasses.dataclass
+class _Params:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.power = 2
+
+
+def test_a_differentiated_dataclass_carries_its_other_attributes_too():
+    f = lambda p: np.sum(p.w ** p.power)  # noqa: E731
+    params = _Params(np.array([1.0, 2.0]))
+    prepared = mixedad.prepare(f, params)
+    params.power = 3
+    got, want = prepared.gradient(params), mixedad.gradient(f, params)
+    np.testing.assert_allclose(got.w, want.w)
+    np.testing.assert_allclose(got.w, 3 * params.w ** 2)
+
+
+class _Model:
+    scale = 1.0
+
+    def loss(self, x):
+        return np.sum(x ** 2) * self.scale
+
+
+def test_a_class_attribute_read_through_an_argument_changed_between_calls_records_again():
+    x, model = np.array([1.0, -2.0]), _Model()
+    by_instance = lambda x, m: m.loss(x)  # noqa: E731
+    by_class = lambda x, cls: np.sum(x ** 2) * cls.scale  # noqa: E731
+    prepared_instance = mixedad.prepare(by_instance, x, model)
+    prepared_class = mixedad.prepare(by_class, x, _Model)
+    try:
+        _Model.scale = 5.0
+        _agree(prepared_instance, by_instance, x, model)
+        _agree(prepared_class, by_class, x, _Model)
+        np.testing.assert_allclose(prepared_class.gradient(x, _Model), 10 * x)
+    finally:
+        _Model.scale = 1.0
+
+
+def test_a_partial_holding_an_integer_array_changed_in_place_records_again():
+    weights = np.array([1, 2, 3])
+    scaled = functools.partial(lambda w, x: x * w, weights)
+    f = lambda x, fn: np.sum(fn(x) ** 2)  # noqa: E731
+    x = np.ones(3)
+    prepared = mixedad.prepare(f, x, scaled)
+    weights[:] = [10, 20, 30]
+    _agree(prepared, f, x, scaled)
+    np.testing.assert_allclose(prepared.gradient(x, scaled), 2 * weights ** 2)
+
+
+@pytest.mark.parametrize("zero", [-0.0, np.float64(-0.0), (-0.0,), np.array([complex(-1, -0.0)])])
+def test_a_negative_zero_is_another_static_argument_than_a_positive_one(zero):
+    def f(x, s):
+        s = np.asarray(s)
+        return np.sum(x * np.angle(s)) if s.dtype.kind == "c" else np.sum(x * np.arctan2(s, -1.0))
+    positive = np.array([-1 + 0j]) if isinstance(zero, np.ndarray) else type(zero)(np.abs(zero))
+    x = np.ones(2)
+    prepared = mixedad.prepare(f, x, positive)
+    np.testing.assert_allclose(prepared.gradient(x, positive), np.pi)
+    _agree(prepared, f, x, zero)
+    np.testing.assert_allclose(prepared.gradient(x, zero), -np.pi)
+
+
+def test_a_nan_static_argument_replays():
+    calls = []
+
+    def f(x, s):
+        calls.append(s)
+        return np.sum(x * (2.0 if s != s else s))
+    prepared = mixedad.prepare(f, np.ones(2), float("nan"))
+    for _ in range(3):
+        np.testing.assert_allclose(prepared.gradient(np.ones(2), float("nan")), [2.0, 2.0])
+    assert len(calls) == 1 and prepared.replays
+
+
+@dataclasses.dataclass
+class _WithExtras:
+    power: float
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c, d: c.extra.update(scale=5.0), r"argument 1 .*: \.extra is a dict with keys 'scale', prepared for keys \(none\)"),
+    (lambda c, d: d.update(c=1), r"argument 0 .*: it is a dict with keys 'a', 'b', 'c', prepared for keys 'a', 'b'"),
+    (lambda c, d: d.update(a=[d["a"]]), r"argument 0 .*: \['a'\] is a list, prepared for a leaf"),
+])
+def test_a_structure_mismatch_says_where_the_trees_differ(change, message):
+    f = lambda d, c: np.sum(d["a"] * d["b"]) ** c.power  # noqa: E731
+    d, config = {"a": np.ones(2), "b": np.ones(2)}, _WithExtras(2.0)
+    prepared = mixedad.prepare(f, d, config)
+    change(config, d)
+    with pytest.raises(mixedad.InputError, match=message):
+        prepared.gradient(d, config)
+
+
+def test_dict_keys_in_another_order_are_named_as_such():
+    prepared = mixedad.prepare(lambda d: np.sum(d["a"] * d["b"]), {"a": np.ones(2), "b": np.ones(2)})
+    with pytest.raises(mixedad.InputError, match="keys 'b', 'a', prepared for the keys in the order 'a', 'b'"):
+        prepared.gradient({"b": np.ones(2), "a": np.ones(2)})
