@@ -216,3 +216,31 @@ def test_float16_computes_in_complex64_and_where_keeps_float32():
     assert mixedad.value_and_gradient(f, x16)[0] == f(x16)
     g = lambda x: np.sum(np.abs(np.where(x > 0, x * 1j, 0)))  # noqa: E731
     assert mixedad.value_and_gradient(g, x16.astype(np.float32))[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("exponent", [2 + 0j, 2.0, 3, 2.5 + 0j, 2 + 1j, 0j, -1 + 0j, -2, -1.5, 0.5j, 99 + 0j, 150.0])
+@pytest.mark.parametrize("mode", ["auto", "forward"])
+def test_complex_powers_at_a_zero_base_match_numpy(exponent, mode):
+    x = np.array([0.0, 0.7, -1.3])
+
+    def f(x):
+        z = (x * (1 + 1j)) ** exponent
+        return np.sum(z.real + z.imag)
+    with np.errstate(all="ignore"):
+        want = f(x)
+        value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    np.testing.assert_allclose(value, want, rtol=1e-12)  # NaN where NumPy's is NaN
+    for i in (1, 2):  # away from the zero base, one at a time (150: one term swamps the other's differences)
+        np.testing.assert_allclose(grad[i], numerical_gradient(f, x[i:i + 1])[0], rtol=1e-6)
+
+
+def test_a_real_array_updated_in_place_with_a_complex_value_raises_as_numpy_does():
+    def f(x):
+        y = x * 1.0
+        y *= 1j
+        return np.sum(np.abs(y))
+    with pytest.raises(TypeError):
+        f(at())  # NumPy's own refusal
+    for mode in ("auto", "forward"):
+        with pytest.raises(TypeError, match=r"Cannot cast ufunc 'multiply' output.*y \*= 1j"):
+            mixedad.gradient(f, at(), mode=mode)

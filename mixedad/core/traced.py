@@ -415,10 +415,8 @@ class Traced(RefusesIntegralConversion):
                 "In-place update{where} of a traced array that shares memory with another one (a view "
                 "made by transpose, np.split, broadcast_to, ...): NumPy would change both, mixedad "
                 "cannot follow that. Write y = y + ... instead.", skip=2)
-        from .updates import _retire_views, _write_through
-        result = ufunc_binder(ufunc)((self, other), {})
-        if type(result) is Traced and result.dtype != self.dtype:  # NumPy casts into the array it updates:
-            result = result.astype(self.dtype)  # float32 += float64 stays float32
+        from .updates import _cast_into, _retire_views, _write_through
+        result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, ufunc)
         if view_of:

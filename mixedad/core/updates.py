@@ -48,6 +48,19 @@ def view_of(prim, base, kwargs, selection=None):
     return True
 
 
+def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:
+    """``result`` as NumPy stores it in ``target`` updated in place: cast to its dtype (float32 +=
+    float64 stays float32), or, for a complex result, refused as NumPy refuses it."""
+    dtype = getattr(result, "dtype", target.dtype)
+    if dtype.kind == "c" and target.dtype.kind != "c":
+        from .errors import error_with_location
+        raise error_with_location(
+            TypeError, f"Cannot cast ufunc '{ufunc.__name__}' output from {dtype!r} to {target.dtype!r} with "
+            "casting rule 'same_kind' (an in-place update{where} of a real array with a complex value, which "
+            "NumPy refuses too). Write y = y * 1j, a new complex value, instead.", skip=3)
+    return result.astype(target.dtype) if type(result) is Traced and dtype != target.dtype else result
+
+
 def _write_through(view_of: tuple, new_view: Traced) -> None:
     """Write a view's new values into the array it views (``base[key] = new_view``), and make
     the new values a view of the updated array, as the old ones were of ``base``."""

@@ -455,18 +455,40 @@ def _reciprocal(value):
 
 
 def _power(base, exponent):
-    if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool) and abs(int(exponent)) <= 64:
-        result, square, n = None, base, abs(int(exponent))
+    n = _small_integer(exponent)
+    if n is not None and n >= 0:
+        result, square = None, base
         while n:  # repeated squaring, as NumPy's complex power does for small integer exponents
             if n & 1:
                 result = square if result is None else _multiply_values(result, square)
             n >>= 1
             if n:
                 square = _multiply_values(square, square)
-        if result is None:
-            return _add_values(_multiply_values(base, 0.0), 1.0)
-        return _reciprocal(result) if exponent < 0 else result
-    return _exp(_multiply_values(exponent, _log(base)))
+        return _add_values(_multiply_values(base, 0.0), 1.0) if result is None else result
+    result = _reciprocal(_power(base, -n)) if n is not None else _exp(_multiply_values(exponent, _log(base)))
+    # at a zero base these are NaN or inf; NumPy's is 0 for Re b > 0, else NaN (b = 0 gives 1 above)
+    base_re, base_im = parts(base)
+    zero_base = (_zeros_if_none(base_re, base_im) == 0) & (_zeros_if_none(base_im, base_re) == 0)
+    if not np.any(zero_base):
+        return result
+    re, im = parts(result)
+    exponent_re, exponent_im = parts(exponent)
+    exponent_re = _zeros_if_none(exponent_re, exponent_im)
+    exponent_im = _zeros_if_none(exponent_im, exponent_re)
+    fill = np.where(exponent_re > 0, 0.0, np.where((exponent_re == 0) & (exponent_im == 0), 1.0, np.nan))
+    return _pair(np.where(zero_base, fill, _zeros_if_none(re, im)),
+                 np.where(zero_base, fill * 0.0, _zeros_if_none(im, re)))
+
+
+def _small_integer(exponent) -> int | None:
+    """The exponent as an int where NumPy's complex power multiplies (a constant integer below
+    100 in magnitude, imaginary part 0), else None."""
+    if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, (int, float, complex, np.number)):
+        return None
+    value = complex(exponent)
+    if value.imag != 0 or not float(value.real).is_integer() or abs(value.real) >= 100:
+        return None
+    return int(value.real)
 
 
 def _raise(error):
