@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mixedad
+from numerical import numerical_gradient
 
 A = np.array([[1.0, 2.0], [0.5, 1.5]])
 
@@ -300,3 +301,61 @@ def test_pickling_a_traced_value_is_refused_not_a_zero_gradient(mode):
 def test_outputs_that_are_no_float_scalar_are_named_plainly(output, match):
     with pytest.raises(mixedad.OutputError, match=match):
         mixedad.gradient(output, A)
+
+
+class _ArrayLike:
+    """Another library's array (a pandas Series, an xarray DataArray): it converts with __array__."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("f", [
+    lambda x, c: np.sum(x * c),
+    lambda x, c: np.sum(np.sin(x) + c * x),
+    lambda x, c: np.sum((x @ _ArrayLike(np.outer(np.array(c), [1.0, 2.0]))) ** 2),
+    lambda x, c: np.sum(np.where(_ArrayLike(np.array(c) > 3.5), x, 2 * x)),
+], ids=["multiply", "region", "matmul", "where-mask"])
+def test_array_likes_of_other_libraries_are_constants_as_numpy_converts_them(f, mode):
+    x, values = np.array([0.5, -1.0, 2.0]), [3.0, 4.0, -1.0]
+    want = numerical_gradient(lambda v: f(v, values), x)
+    np.testing.assert_allclose(mixedad.gradient(lambda v: f(v, _ArrayLike(values)), x, mode=mode), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("f", [lambda x, a: np.sum((x @ a) ** 2), lambda x, a: np.sum(x * a),
+                               lambda x, a: np.sum(np.dot(x, a)), lambda x, a: np.sum(x + a)],
+                         ids=["matmul", "multiply", "dot", "add"])
+@pytest.mark.parametrize("mode", ["auto", "forward"])
+def test_a_scipy_sparse_matrix_meeting_a_traced_value_is_refused_with_advice(f, mode):
+    sparse = pytest.importorskip("scipy.sparse")
+    a = sparse.csr_matrix(np.array([[1.0, 0.0], [2.0, 3.0]]))
+    with pytest.raises(mixedad.UnsupportedOperationError, match=r"scipy\.sparse csr_matrix at .*toarray\(\)"):
+        mixedad.gradient(lambda x: f(x, a), np.ones(2), mode=mode)
+
+
+def test_a_plain_arrays_method_with_a_traced_argument_points_to_the_function_form():
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+    def f(x):
+        return np.sum(w.dot(x))
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"w\.dot\(x\).*call the function np\.dot\(array"):
+        mixedad.gradient(f, np.ones(2))
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward"])
+def test_a_plain_arrays_clip_method_with_traced_bounds_differentiates(mode):
+    w = np.array([-1.0, 0.5, 3.0, 2.0])
+    f = lambda x: np.sum(w.clip(x[0], x[1]) * x)  # noqa: E731  (NumPy's clip ufunc, not np.clip)
+    x = np.array([0.1, 1.5, 0.3, 0.7])
+    np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), numerical_gradient(f, x), rtol=1e-6)
+
+
+def test_a_math_function_on_a_traced_value_is_named():
+    def f(x):
+        return math.exp(x[0]) + np.sum(x)
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"math\.exp\(\) \(a conversion to float\).*np\.sin"):
+        mixedad.gradient(f, np.ones(2))

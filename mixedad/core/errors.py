@@ -5,6 +5,7 @@ import functools
 import inspect
 import linecache
 import os
+import re
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ def converted_by_numpy(entered: str | None) -> str:
     """What to do when the NumPy function ``entered`` (from ``numpy_function_entered``) converted
     differentiated values to a plain array."""
     if entered is None:
-        return ""
+        return _array_method_advice(user_location(3))
     if entered.startswith("np.vectorize"):
         return " np.vectorize runs its function on plain values: use mixedad.map(f, x) instead."
     if "AxisConcatenator" in entered:
@@ -129,6 +130,25 @@ def converted_by_numpy(entered: str | None) -> str:
     return (f" {entered} converted differentiated values to a plain array (NumPy does so with values inside a "
             f"list or tuple, and with arguments it does not dispatch on): pass one differentiated array, as in "
             f"{entered}(np.stack([a, b])) for a list.")
+
+
+def math_call_named(conversion: str) -> str:
+    """``float()`` as the ``math`` function the user's line calls, which converts with it
+    (``math.exp(x)``), if there is one."""
+    location = user_location(2) if conversion.startswith("float()") else None
+    found = re.search(r"\bmath\.(\w+)\(", location.text or "") if location is not None else None
+    return f"math.{found.group(1)}() (a conversion to float)" if found else conversion
+
+
+def _array_method_advice(location: SourceLocation | None) -> str:
+    """For a line calling a method of a NumPy array (``w.dot(x)``, in C: no NumPy frame), which
+    converts its arguments: the function form, which dispatches on traced values."""
+    text = location.text if location is not None else None
+    for owner, name in re.findall(r"([\w\])]+)\.(\w+)\(", text or ""):
+        if owner not in ("np", "numpy", "mixedad", "math") and hasattr(np.ndarray, name) and callable(getattr(np, name, None)) and not name.startswith("_"):
+            return (f" If .{name}(...) here is the method of a plain NumPy array, it converts its arguments: "
+                    f"call the function np.{name}(array, ...) instead, which passes traced values through.")
+    return ""
 
 
 def describe_location(location: SourceLocation | None) -> str:

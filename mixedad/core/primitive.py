@@ -26,8 +26,8 @@ from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
-from .region import (apply_before_region, extend_region, piecewise_constant, plain_arrays, primal, read_value,
-                     tape_elementwise)
+from .region import (apply_before_region, extend_region, foreign_array, piecewise_constant, plain_arrays, primal,
+                     read_value, tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
@@ -467,8 +467,8 @@ def _bind_general(prim: Primitive, args, kwargs):
             newer = arg
         elif kind is UpdatedTraced:
             return bind(prim, currents(args), kwargs)
-        elif isinstance(arg, np.ndarray):
-            return bind(prim, plain_arrays(args), kwargs)  # a subclass: np.memmap, np.ma, np.matrix
+        elif isinstance(arg, np.ndarray) or kind is not float and kind is not int and foreign_array(arg):
+            return bind(prim, plain_arrays(args), kwargs)  # np.memmap, np.ma, np.matrix, a pandas Series
     if containers:
         _refuse_traced_inside(prim, args)
     if trace is not None:

@@ -196,6 +196,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
                 if isinstance(arg, np.ndarray):  # a subclass: np.memmap, np.ma, np.matrix
                     return extend_region(trace, prim, plain_arrays(args), kwargs)
                 if not isinstance(arg, (np.generic, bool)):
+                    if foreign_array(arg):
+                        return extend_region(trace, prim, plain_arrays(args), kwargs)
                     raise _mixed_operand_error(prim, arg)
                 if type(arg) is not bool:  # a NumPy scalar: strongly typed (NEP 50)
                     scalar_dtype = arg.dtype if scalar_dtype is None or scalar_dtype == arg.dtype else False
@@ -391,17 +393,33 @@ def _label(ops) -> str:
 
 def plain_arrays(args) -> tuple:
     """``args`` with each ndarray subclass (``np.memmap``, a user's subclass) as a plain ndarray of the
-    same memory. A masked array or ``np.matrix`` raises: their operations mean something else (sums
-    skip masked entries, ``*`` is a matrix product), which the rules would silently not follow."""
+    same memory, and another library's array (``__array__``: a pandas Series) as the ndarray it gives.
+    A masked array, ``np.matrix`` or a scipy.sparse matrix raises: their operations mean something
+    else (sums skip masked entries, ``*`` is a matrix product), which the rules would silently not follow."""
     for arg in args:
-        if isinstance(arg, (np.ma.MaskedArray, np.matrix)):
-            kind = "a masked array (np.ma)" if isinstance(arg, np.ma.MaskedArray) else "an np.matrix"
+        if isinstance(arg, (np.ma.MaskedArray, np.matrix)) or _sparse(arg):
+            kind = ("a masked array (np.ma)" if isinstance(arg, np.ma.MaskedArray) else "an np.matrix"
+                    if isinstance(arg, np.matrix) else f"a scipy.sparse {type(arg).__name__}")
+            advice = ("Use A.toarray() for a dense constant, or write the sparse product as a @mixedad.primitive "
+                      "whose reverse rule multiplies by A.T (docs/rules.md)." if _sparse(arg) else
+                      "Use np.asarray(...) for a plain array (with masks written as np.where(mask, fill, values)) "
+                      "before the differentiated computation.")
             raise error_with_location(
                 UnsupportedOperationError, f"A differentiated value meets {kind}{{where}}: mixedad's rules follow "
-                "plain ndarray semantics, which this subclass changes. Use np.asarray(...) for a plain array "
-                "(with masks written as np.where(mask, fill, values)) before the differentiated computation.", skip=3)
-    return tuple([arg.view(np.ndarray) if isinstance(arg, np.ndarray) and type(arg) is not np.ndarray else arg
-                  for arg in args])
+                f"plain ndarray semantics, which this type changes. {advice}", skip=3)
+    return tuple([arg.view(np.ndarray) if isinstance(arg, np.ndarray) and type(arg) is not np.ndarray
+                  else np.asarray(arg) if foreign_array(arg) else arg for arg in args])
+
+
+def foreign_array(arg) -> bool:
+    """Another library's array: one that converts with ``__array__`` (a pandas Series, an xarray
+    DataArray), or a scipy.sparse matrix (which ``plain_arrays`` refuses)."""
+    return (not isinstance(arg, (np.ndarray, np.generic)) and not type(arg).__module__.startswith("mixedad.")
+            and (hasattr(arg, "__array__") or _sparse(arg)))
+
+
+def _sparse(arg) -> bool:
+    return type(arg).__module__.startswith("scipy.sparse")
 
 
 def _mixed_operand_error(prim, arg) -> MixedadError:

@@ -15,7 +15,7 @@ from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, IN_A_LIBRARY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
-                     numpy_function_entered)
+                     math_call_named, numpy_function_entered)
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -124,7 +124,7 @@ class Traced(RefusesIntegralConversion):
         cls = NotVectorizableError if self.size != 1 else NonDifferentiableError
         return error_with_location(
             cls,
-            f"{what} on a traced value{{where}} would drop its derivative. Use NumPy "
+            f"{math_call_named(what)} on a traced value{{where}} would drop its derivative. Use NumPy "
             "functions on the array instead (np.sin, not math.sin; np.where, not if/else); "
             "for a scalar function mapped over an array, mixedad.sum and mixedad.map "
             "handle branches element by element." + advice,

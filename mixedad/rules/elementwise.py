@@ -280,6 +280,11 @@ def _branches_type(a, b) -> np.dtype | None:
         return None
 
 
+# ndarray.clip (on a plain array, with traced bounds) calls NumPy's clip ufunc, not np.clip
+_CLIP_UFUNC = (getattr(np, "_core", None) or np.core).umath.clip
+
+
+@implements(_CLIP_UFUNC)
 @implements(np.clip)
 def clip(a, a_min=None, a_max=None, **kwargs):
     if kwargs.pop("out", None) is not None:  # x.clip(out=...): np.clip(out=) is refused on dispatch
