@@ -190,7 +190,7 @@ class _Inputs:
                 cotangents = traced._entry.cotangents
                 grads.append(gradient_leaf(original, None if cotangents is None else cotangents[0], traced._value,
                                            borrowed))
-            results.append(unflatten(definition, grads))
+            results.append(unflatten(definition, grads, derivative=True))
         return results
 
 

@@ -255,7 +255,7 @@ def _check_forward_mode(name, loss, args, slots: _Slots, directions, expected, t
     for n in slots.argnums:
         leaves, definition = flatten(args[n])
         tangents.append(unflatten(definition, [np.asarray(directions[n, i], _leaf_dtype(leaf))
-                                               for i, leaf in enumerate(leaves)]))
+                                               for i, leaf in enumerate(leaves)], derivative=True))
     _, tangent = _raised(f"check_grads({name})", "mixedad.jvp",
                          lambda: jvp(of_checked, tuple(args[n] for n in slots.argnums), tuple(tangents)))
     got = float(tangent)

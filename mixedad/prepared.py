@@ -395,7 +395,7 @@ class Prepared:
         aux_values = [leaf for leaf in flatten(recording.aux)[0] if type(leaf) is Traced] if self.has_aux else []
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
-        self._builders = [compiled_builder(definition) or functools.partial(unflatten, definition)
+        self._builders = [compiled_builder(definition) or functools.partial(unflatten, definition, derivative=True)
                           for definition in self._definitions]
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux

@@ -139,7 +139,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
                            for i, (t, v) in enumerate(zip(tangent_leaves, values))])
     out_definition, pairs = _forward(f, list(primals), numbers, leaves, definitions, directions)
     return (unflatten(out_definition, [_public(p) for p, _ in pairs]),
-            unflatten(out_definition, [_public(t) for _, t in pairs]))
+            unflatten(out_definition, [_public(t) for _, t in pairs], derivative=True))
 
 
 # --- reverse mode -----------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def jacobian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
     logger.debug("mixedad.jacobian: %s", choice)
     originals = [leaf for number in numbers for leaf in flatten(args[number])[0]]
     result = unflatten(out_definition, [_nest(block, value, inputs, definitions, argnums, originals)
-                                       for block, value in zip(blocks, values)])
+                                        for block, value in zip(blocks, values)], derivative=True)
     return (result, choice) if return_mode else result
 
 
@@ -430,7 +430,7 @@ def _unflatten_inputs(pieces, definitions, argnums):
     trees, start = [], 0
     for definition in definitions:
         count = _leaf_count(definition)
-        trees.append(unflatten(definition, pieces[start:start + count]))
+        trees.append(unflatten(definition, pieces[start:start + count], derivative=True))
         start += count
     return trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
 

@@ -3,6 +3,7 @@ fields. The rebuilt object goes through ``__init__`` (``__post_init__`` derives 
 fields), and keeps what was set on the original since it was made. References: central
 finite differences on the original object."""
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -91,3 +92,125 @@ def test_forward_transforms_and_second_order_see_derived_attributes():
     step = 1e-5  # the Hessian times the direction: central differences of the gradient along it
     plus, minus = (mixedad.gradient(loss, _Layer(layer.w + s * direction)).w for s in (step, -step))
     np.testing.assert_allclose(hvp, (plus - minus) / (2 * step), rtol=1e-5, atol=1e-8)
+
+
+@dataclasses.dataclass
+class _Defaulted:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.apply = lambda x, w=self.w: x @ w  # the field as a default argument: made again, traced
+
+
+def test_a_function_post_init_makes_from_a_field_reads_the_traced_field():
+    params = _Defaulted(np.array([0.5, -1.5]))
+    loss = lambda p: np.sum(np.sin(p.apply(X)))  # noqa: E731
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(loss, params, mode=mode).w,
+                                   numerical_gradient(lambda w: loss(_Defaulted(w)), params.w), rtol=1e-6)
+
+
+class _Scaled:
+    def __init__(self, w):
+        self.w, self.scale = w, 1.0
+
+    def __call__(self, x):
+        return self.scale * (x @ self.w)
+
+
+@dataclasses.dataclass
+class _WithHelperObject:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.helper = _Scaled(self.w)
+
+    def relu(self, x):
+        return np.maximum(x @ self.w, 0.0)
+
+
+def test_attributes_replaced_after_construction_are_used_and_stale_ones_refused():
+    layer = _Layer(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    layer.activation = functools.partial(np.maximum, 0.0)  # a partial replacing __post_init__'s np.tanh
+    np.testing.assert_allclose(mixedad.gradient(lambda l: l(X), layer).w,
+                               numerical_gradient(lambda w: _with(_Layer(w), activation=layer.activation)(X), layer.w),
+                               rtol=1e-6)
+    bound = _WithHelperObject(np.array([1.0, -2.0]))
+    bound.act = bound.relu  # a method bound to the original: bound to the traced copy
+    np.testing.assert_allclose(mixedad.gradient(lambda p: np.sum(p.act(X)), bound).w,
+                               numerical_gradient(lambda w: np.sum(np.maximum(X @ w, 0.0)), bound.w), rtol=1e-6)
+    bound.helper.scale = 3.0  # the helper holds the untraced w: refused, not a zero gradient
+    with pytest.raises(mixedad.InputError, match=r"_WithHelperObject\.helper was set or changed .* method or property"):
+        mixedad.gradient(lambda p: np.sum(p.helper(X)), bound)
+
+
+def _with(obj, **attributes):
+    for name, value in attributes.items():
+        setattr(obj, name, value)
+    return obj
+
+
+@dataclasses.dataclass
+class _Validated:
+    w: np.ndarray
+    lr: float
+
+    def __post_init__(self):
+        self.sigma = np.abs(self.w)  # derived
+        if self.lr <= 0:
+            raise ValueError("lr must be positive")
+
+
+@dataclasses.dataclass
+class _Normalized:
+    q: np.ndarray
+
+    def __post_init__(self):
+        self.q = np.abs(self.q)
+
+
+def test_derivatives_are_not_made_through_the_constructor():
+    params = _Validated(np.array([1.0, -2.0]), 0.1)
+    grads = mixedad.gradient(lambda p: np.sum(p.sigma) * p.lr - 10.0 * p.lr, params)  # d/dlr < 0: not validated
+    np.testing.assert_allclose(grads.lr, np.sum(np.abs(params.w)) - 10.0)
+    np.testing.assert_allclose(grads.w, params.lr * np.sign(params.w))
+    x = np.array([0.5, -1.0, 2.0])
+    jacobian = mixedad.jacobian(lambda x: _Normalized(x * 2.0), x)
+    np.testing.assert_allclose(np.diag(jacobian.q), 2 * np.sign(x))  # the signs kept, not made positive
+    _, tangent = mixedad.jvp(lambda x: _Normalized(x * 2.0), (x,), (np.ones(3),))
+    np.testing.assert_allclose(tangent.q, 2 * np.sign(x))
+
+
+@dataclasses.dataclass
+class _WithInitVar:
+    w: np.ndarray
+    scale: dataclasses.InitVar[float] = 1.0
+
+    def __post_init__(self, scale):
+        self.w2 = self.w * scale
+
+
+def test_an_object_its_init_cannot_make_again_with_array_attributes_is_refused():
+    made = _WithInitVar(np.array([0.2, -0.1]), scale=5.0)  # the traced copy cannot know scale=5
+    with pytest.raises(mixedad.InputError, match=r"_WithInitVar\.w2 holds a float array.*InitVar"):
+        mixedad.gradient(lambda m: np.sum(m.w2 ** 2), made)
+
+
+class _NeedsScale(dict):
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+
+def test_a_container_subclass_its_constructor_cannot_make_again_is_refused_clearly():
+    params = _NeedsScale(2.0)
+    params["w"] = np.ones(2)
+    with pytest.raises(mixedad.InputError, match=r"makes a _NeedsScale again .* plain dict"):
+        mixedad.gradient(lambda p: np.sum(p["w"] ** 2), params)
+
+
+def test_hessian_of_a_dataclass_with_derived_attributes():
+    layer = _Layer(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    hessian = mixedad.hessian(lambda l: l(X), layer)
+    column = numerical_gradient(lambda w: mixedad.gradient(lambda l: l(X), _Layer(w)).w[0, 1], layer.w)
+    np.testing.assert_allclose(hessian.w.w[0, 1], column, rtol=1e-5, atol=1e-8)

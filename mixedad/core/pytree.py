@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections import defaultdict
 from typing import Any, Callable
+
+from .rebuild import rebuilt_dataclass
 
 import numpy as np
 
@@ -73,88 +74,67 @@ def structure(definition: Any) -> Any:
     return (kind, template, tuple(names) if names else None, tuple(structure(child) for child in children))
 
 
-def unflatten(definition: Any, leaves: list[Any]) -> Any:
-    """Rebuild the tree described by ``definition`` with ``leaves`` in flatten order."""
+def unflatten(definition: Any, leaves: list[Any], derivative: bool = False) -> Any:
+    """Rebuild the tree described by ``definition`` with ``leaves`` in flatten order.
+
+    ``derivative``: the leaves are derivatives (a gradient, a tangent), not values of the user's
+    objects: a dataclass, namedtuple or container subclass is then made without its constructor
+    (which may check or change values, or derive other attributes) and holds its fields only."""
     if definition is not LEAF and definition[0] is dict and definition[1] is dict \
             and len(definition[3]) == len(leaves) and not any(definition[3]):
         return dict(zip(definition[2], leaves))  # a flat dict of leaves (the usual parameters)
     iterator = iter(leaves)
-    return _build(definition, iterator)
+    return _build(definition, iterator, derivative)
 
 
-def _build(definition: Any, leaves: Any) -> Any:
+def _build(definition: Any, leaves: Any, derivative: bool) -> Any:
     if definition is LEAF:
         return next(leaves)
     kind = definition[0]
     if kind == "none":
         return None
     _, template, names, children = definition
-    values = [_build(child, leaves) for child in children]
+    values = [_build(child, leaves, derivative) for child in children]
     if kind is dict:
         if template is dict:
             result = {}
         elif type(template) is tuple:  # a defaultdict and its factory
             result = template[0](template[1])
         else:
-            result = template()
+            result = template.__new__(template) if derivative else _constructed(template)
         for key, value in zip(names, values):
             result[key] = value
         return result
-    if kind is tuple:
-        return template(*values)
+    if kind is tuple:  # a namedtuple
+        return tuple.__new__(template, values) if derivative else _constructed(template, *values)
     if kind is list:
-        return template(values)
-    return _rebuilt_dataclass(template, names, values)
-
-
-def _rebuilt_dataclass(template: Any, names: list, values: list) -> Any:
-    """``template`` with its fields ``names`` set to ``values``. It is made through ``__init__``,
-    so that ``__post_init__`` derives its other attributes from the new values (``self.w_t =
-    self.w.T`` then reads a traced ``w``). Attributes set on the template after it was made
-    (``model.activation = relu``, or a new one), which ``__init__`` would reset or leave out,
-    are then copied over: the function sees the object it was given."""
-    fields = {field.name: field for field in dataclasses.fields(template)}
-    result = dataclasses.replace(template, **{name: value for name, value in zip(names, values)
-                                              if fields[name].init})
-    for name, value in zip(names, values):
-        if not fields[name].init:
+        if template is list or template is tuple:
+            return template(values)
+        if not derivative:
+            return _constructed(template, values)
+        if issubclass(template, tuple):
+            return tuple.__new__(template, values)
+        result = template.__new__(template)
+        list.extend(result, values)
+        return result
+    if derivative:
+        result = object.__new__(type(template))
+        for name, value in zip(names, values):
             object.__setattr__(result, name, value)
-    original, rebuilt = getattr(template, "__dict__", {}), getattr(result, "__dict__", {})
-    for name in [name for name in original if name not in fields and name not in rebuilt]:
-        object.__setattr__(result, name, original[name])
-    differing = [name for name, value in original.items() if name not in fields and _plain_data(value)
-                 and _plain_data(rebuilt[name]) and not _same(value, rebuilt[name])]
-    if differing:  # changed since the template was made, or made from the fields' values: which?
-        try:
-            made = vars(dataclasses.replace(template))  # what __init__ makes of the template's own fields
-        except Exception:  # its fields are values of a finished differentiation: keep what was made
-            return result
-        for name in differing:
-            if name not in made or not _same(original[name], made[name]):
-                object.__setattr__(result, name, original[name])
-    return result
+        return result
+    return rebuilt_dataclass(template, names, values)
 
 
-def _plain_data(value: Any) -> bool:
-    """A value that holds no reference to its object's fields: a number, string, array, a
-    function that closes over nothing, or a tuple of those (not an object ``__post_init__``
-    may have made from the fields, which only the new one makes from the new values)."""
-    if isinstance(value, (int, float, complex, str, bytes, type(None), np.generic, np.ndarray, np.ufunc)):
-        return True
-    if isinstance(value, tuple):
-        return all(map(_plain_data, value))
-    return (inspect.isfunction(value) and value.__closure__ is None) or inspect.isbuiltin(value)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
+def _constructed(container: type, *args: Any) -> Any:
+    """``container(*args)``: a dict, list or tuple subclass made again from its entries."""
     try:
-        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-            return np.shape(a) == np.shape(b) and np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b)
-        return type(a) is type(b) and bool(a == b)
-    except Exception:  # not comparable
-        return False
+        return container(*args)
+    except TypeError as error:
+        from .errors import InputError
+        raise InputError(
+            f"mixedad makes a {container.__name__} again from its entries, as {container.__name__}"
+            f"({'entries' if args else ''}), to hold traced values, and that raised: {error}. Pass a plain dict, "
+            "list, tuple or namedtuple, or a dataclass.") from error
 
 
 def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:
