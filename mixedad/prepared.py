@@ -482,7 +482,10 @@ class Prepared:
         for number, recorded in self._extras:
             if not _same_extras(args[number], recorded):
                 return self._record(args, want_value)
-        return self._replay(args, flat, want_value)
+        try:
+            return self._replay(args, flat, want_value)
+        except Exception:  # noqa: BLE001  a step raised (a singular matrix): f may catch it, as only a trace follows
+            return self._trace_again(args, want_value)
 
     def _trace_again(self, args: tuple, want_value: bool):
         """A call traced, not replayed: with the other arguments traced as constants, as the

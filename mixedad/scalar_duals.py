@@ -182,9 +182,24 @@ def _dual_aware(name: str, original: Callable) -> Callable:
             return original(*args)
         if name == "hypot" and len(args) != 2:  # math.hypot(*coordinates): folded pairwise
             return functools.reduce(lambda a, b: apply_scalar(np.hypot, (a, b)), args[1:], abs(args[0]))
-        return apply_scalar(ufunc, args)
+        return _as_python_math(name, args, apply_scalar(ufunc, args))
     function.__name__ = name
     return function
+
+
+_OVERFLOWING = {"exp", "expm1", "exp2", "sinh", "cosh", "pow", "hypot"}
+
+
+def _as_python_math(name: str, args, result):
+    """Python's math raises where NumPy gives NaN or inf from finite values: ValueError for a
+    domain error (the log of a negative number or of 0), OverflowError for a result too large;
+    so that a function's ``except ValueError`` runs under differentiation as it does without."""
+    value = _python_value(result)
+    if math.isfinite(value) or not all(math.isfinite(_python_value(a)) for a in args):
+        return result
+    if math.isnan(value) or name not in _OVERFLOWING:
+        raise ValueError("math domain error")
+    raise OverflowError("math range error")
 
 
 def _value_only(name: str) -> Callable:
@@ -217,8 +232,8 @@ def _dual_special(name: str, special_name: str) -> Callable:
 def _dual_log(x, base=None):
     if type(x) is not ScalarDual and type(base) is not ScalarDual:
         return math.log(x) if base is None else math.log(x, base)
-    result = apply_scalar(np.log, (x,))
-    return result if base is None else result / apply_scalar(np.log, (base,))
+    result = _as_python_math("log", (x,), apply_scalar(np.log, (x,)))
+    return result if base is None else result / _as_python_math("log", (base,), apply_scalar(np.log, (base,)))
 
 
 def _numpy_log(x, base=None):

@@ -522,12 +522,13 @@ def _bind_general(prim: Primitive, args, kwargs):
         if type(value) is not np.ndarray and isinstance(value, LeveledValue):
             apply = prim
             break
-    if trace.instrumented:
-        start = time.perf_counter()
+    start = time.perf_counter() if trace.instrumented else 0.0
+    try:
         out = apply(*arg_values, **kwargs)
-        elapsed = time.perf_counter() - start
-    else:
-        out = apply(*arg_values, **kwargs)
+    except Exception:  # f may catch it (a LinAlgError fallback): a prepared gradient must not replay past it
+        trace.value_dependent.append(f"{prim.name} raised an error")
+        raise
+    elapsed = time.perf_counter() - start if trace.instrumented else 0.0
     vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()

@@ -268,7 +268,23 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     if dtype.kind == "c":  # a complex constant: the node is dropped
         return complex_result(prim, args, kwargs)
     node.dtype = dtype
-    return Traced(trace, None, None, 0, node, shape, dtype)
+    result = Traced(trace, None, None, 0, node, shape, dtype)
+    if _errors_raise(trace, errstate):  # NumPy raises FloatingPointError at this op, inside the user's try:
+        primal(result)  # so does mixedad
+    return result
+
+
+_raising: list = [None, False]  # an error state, and whether it raises (np.errstate(invalid="raise"))
+
+
+def _errors_raise(trace, errstate: dict) -> bool:
+    """Whether ops under ``errstate`` raise FloatingPointError; if so, f may catch it, so a
+    prepared gradient must trace f again rather than replay (a replay would not raise)."""
+    if errstate is not _raising[0]:
+        _raising[:] = errstate, "raise" in errstate.values()
+    if _raising[1]:
+        trace.value_dependent.append("an op under np.errstate(...='raise')")
+    return _raising[1]
 
 
 def in_loop_dtypes(prim, args, kwargs) -> tuple | None:
@@ -572,6 +588,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
             args = in_loop_dtypes(prim, args, kwargs) or args  # partials in the loop's precision
             break
     arg_values = [primal(a) for a in args]
+    _errors_raise(trace, current_errstate())
     out = prim.fn(*arg_values, **kwargs)
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)

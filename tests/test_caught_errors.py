@@ -1,0 +1,89 @@
+"""Errors a differentiated function catches: NumPy raises FloatingPointError under
+``np.errstate(...="raise")``, np.linalg raises LinAlgError, Python's math raises ValueError,
+at the op, inside the user's ``try``; mixedad raises there too (no lazily computed value
+raising later, outside it), and a prepared gradient traces such a function again rather than
+replay a program that would not raise. References: finite differences of the branch NumPy runs."""
+import math
+
+import numpy as np
+import pytest
+
+import mixedad
+from numerical import numerical_gradient
+
+
+def safe_log(x):
+    try:
+        with np.errstate(invalid="raise"):
+            return np.sum(np.log(x))  # raises for a negative entry: the fallback below runs
+    except FloatingPointError:
+        return np.sum(np.log(np.abs(x) + 1e-3))
+
+
+def fallback(x):
+    return np.sum(np.log(np.abs(x) + 1e-3))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_a_floating_point_error_is_raised_inside_the_users_try(mode):
+    x = np.array([0.3, -1.2])
+    value, grad = mixedad.value_and_gradient(safe_log, x, mode=mode)
+    np.testing.assert_allclose(value, fallback(x))
+    np.testing.assert_allclose(grad, numerical_gradient(fallback, x), rtol=1e-6)
+    np.testing.assert_allclose(np.diag(mixedad.hessian(safe_log, x)),
+                               -1 / (np.abs(x) + 1e-3) ** 2, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_a_prepared_gradient_traces_a_function_under_a_raising_error_state_again(mode):
+    good, bad = np.array([0.3, 1.2]), np.array([0.3, -1.2])
+    prepared = mixedad.prepare(safe_log, good, mode=mode)
+    assert not prepared.replays
+    np.testing.assert_allclose(prepared.gradient(bad), numerical_gradient(fallback, bad), rtol=1e-6)
+    np.testing.assert_allclose(prepared.gradient(good), 1 / good, rtol=1e-12)
+
+
+def solve_or_least_squares(a_flat, b):
+    a = a_flat.reshape(2, 2)
+    try:
+        return np.sum(np.linalg.solve(a, b) ** 2)
+    except np.linalg.LinAlgError:
+        return np.sum(a ** 2)
+
+
+def test_a_prepared_gradient_follows_a_linalg_error_fallback():
+    b = np.array([1.0, 2.0])
+    regular, singular = np.array([2.0, 1.0, 0.5, 3.0]), np.array([1.0, 2.0, 2.0, 4.0])
+    prepared = mixedad.prepare(solve_or_least_squares, regular, b)
+    np.testing.assert_allclose(prepared.gradient(singular, b), 2 * singular)  # the fallback's gradient
+    np.testing.assert_allclose(prepared.gradient(regular, b),
+                               numerical_gradient(lambda a: solve_or_least_squares(a, b), regular), rtol=1e-6)
+
+
+def safe_math_log(t):
+    try:
+        return math.log(t)
+    except ValueError:  # math domain error, as Python raises it
+        return t
+
+
+def safe_math_exp(t):
+    try:
+        return math.exp(t)
+    except OverflowError:
+        return 2.0 * t
+
+
+@pytest.mark.parametrize("f, x", [(safe_math_log, np.array([0.5, -1.2])),
+                                  (safe_math_exp, np.array([1.0, 800.0]))], ids=["log", "exp"])
+def test_a_scalar_function_catching_pythons_math_errors(f, x):
+    want = [sum(f(float(t)) for t in x), [numerical_gradient(lambda v: f(float(v[0])), [t])[0] for t in x]]
+    value, grad = mixedad.value_and_gradient(lambda v: mixedad.sum(f, v), x)
+    np.testing.assert_allclose(value, want[0])
+    np.testing.assert_allclose(grad, want[1], rtol=1e-6)
+
+
+def test_math_log_of_zero_takes_the_fallback_as_python_does():
+    value, grad = mixedad.value_and_gradient(lambda v: mixedad.sum(safe_math_log, v), np.array([0.0, 1.0]))
+    assert value == safe_math_log(0.0) + safe_math_log(1.0)
+    np.testing.assert_allclose(grad, [1.0, 1.0])  # the branch taken at 0 is t
