@@ -4,8 +4,11 @@ Everything a user calls lives here or is re-exported from ``mixedad``.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import operator
+import types
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -245,12 +248,29 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
     return result if type(result) is Traced else tree_map(current, result)
 
 
-def _plain_tree(tree: Any, trace: Trace) -> Any:
+def _plain_tree(tree: Any, trace: Trace, depth: int = 2) -> Any:
     """``tree`` with the values ``trace`` traced as plain arrays; an enclosing differentiation's
-    values stay traced, for it to differentiate (an aux output that holds one)."""
-    return tree_map(lambda leaf: primal(leaf) if isinstance(leaf, Traced) and leaf._trace is trace else
-                    leaf._plain("an auxiliary output") if isinstance(leaf, LeveledValue) and leaf.dtype.kind == "c" else
-                    leaf, tree)
+    values stay traced, for it to differentiate (an aux output that holds one). An object in it
+    (a SimpleNamespace, a user's class) holding traced values comes back as a copy holding
+    plain ones, to ``depth`` objects deep."""
+    return tree_map(lambda leaf: _plain_leaf(leaf, trace, depth), tree)
+
+
+def _plain_leaf(leaf: Any, trace: Trace, depth: int) -> Any:
+    if isinstance(leaf, Traced):
+        return primal(leaf) if leaf._trace is trace else leaf
+    if isinstance(leaf, LeveledValue):
+        return leaf._plain("an auxiliary output") if leaf.dtype.kind == "c" else leaf
+    if depth and isinstance(getattr(leaf, "__dict__", None), dict) and not isinstance(leaf, _NOT_DATA):
+        attributes = vars(leaf)
+        plain = {name: _plain_tree(value, trace, depth - 1) for name, value in attributes.items()}
+        if any(plain[name] is not value for name, value in attributes.items()):
+            leaf = copy.copy(leaf)
+            vars(leaf).update(plain)
+    return leaf
+
+
+_NOT_DATA = (type, types.ModuleType, types.FunctionType, types.MethodType, functools.partial, np.ndarray)
 
 
 # Profilers active around ordinary gradient calls (``with mixedad.profiling()``): each is

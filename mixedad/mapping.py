@@ -10,14 +10,18 @@ function passed itself as ``f`` runs as its NumPy (or scipy.special) ufunc, vect
 """
 from __future__ import annotations
 
+import dis
+import functools
+import sys
 import time
+import types
 from typing import Any, Callable
 
 import numpy as np
 
 from .core.arrays import LeveledValue
 from .core.errors import (NonDifferentiableError, NotVectorizableError, UnsupportedOperationError, error_with_location,
-                          user_location)
+                          in_library, is_internal, user_location)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import find_trace
 from .core.pytree import flatten
@@ -35,8 +39,53 @@ def _shape(value) -> tuple:
     return value.shape if type(value) is Traced else np.shape(value)
 
 
+class _CaughtOnArrays(Exception):
+    """f caught an exception while it ran on whole arrays: its ``try`` may have meant something
+    else for one element (NumPy's ValueError for ``if t > 0`` on an array), so it runs per element."""
+
+
+def _call_on_arrays(f: Callable[..., Any], xs: list) -> Any:
+    """``f(*xs)``, raising ``_CaughtOnArrays`` if an exception was raised in the user's code and
+    caught there (seen with a trace function on the user's frames only, where none is set yet)."""
+    if sys.gettrace() is not None or not _catches(getattr(f, "__code__", None)):  # (a debugger, coverage)
+        return f(*xs)
+    caught = []
+
+    def on_user_frame(frame, event, arg):
+        if event == "exception":
+            caught.append(arg[0])
+        return on_user_frame
+
+    def on_call(frame, event, arg):
+        filename = frame.f_code.co_filename
+        if is_internal(filename) or in_library(filename):
+            return None
+        frame.f_trace_lines = False
+        return on_user_frame
+    sys.settrace(on_call)
+    try:
+        result = f(*xs)
+    finally:
+        sys.settrace(None)
+    if caught:
+        raise _CaughtOnArrays()
+    return result
+
+
+@functools.lru_cache(maxsize=256)
+def _catches(code: Any) -> bool:
+    """Whether the code object ``code`` (f's, or a function defined in it) has an ``except``
+    clause: tracing its calls costs some 40 us, paid only then."""
+    if code is None:
+        return False
+    if any(instruction.opname in ("PUSH_EXC_INFO", "CHECK_EXC_MATCH", "JUMP_IF_NOT_EXC_MATCH")  # (with: too)
+           for instruction in dis.get_instructions(code)):
+        return True
+    return any(_catches(const) for const in code.co_consts if isinstance(const, types.CodeType))
+
+
 def _is_branching_error(error: Exception) -> bool:
-    if isinstance(error, NonDifferentiableError):
+    if isinstance(error, (NonDifferentiableError, _CaughtOnArrays)):
         return True
     # "truth value of an array with more than one element", or of an empty array (a zero-size input);
     # math.* or float() given a plain array argument: "only 0-dimensional arrays can be converted"
@@ -157,7 +206,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     shape = np.broadcast_shapes(*[_shape(x) for x in xs])
     if trace is None:
         try:
-            result = f(*xs)
+            result = _call_on_arrays(f, xs)
             if shape:
                 return np.broadcast_to(result, shape)
             if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
@@ -177,7 +226,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
                 return result
             return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
     try:
-        result = current(f(*xs))
+        result = current(_call_on_arrays(f, xs))
     except Exception as error:
         if not _is_branching_error(error):
             raise

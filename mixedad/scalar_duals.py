@@ -21,10 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from .core.arrays import ignore_floating_errors, restore_floating_errors
+from .core.arrays import LeveledValue, ignore_floating_errors, restore_floating_errors
 from .core.dispatch import UFUNC_HANDLERS, numpy_name, ufunc_handler
 from .core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location, in_library,
                           is_internal)
+from .core.traced import Traced
 
 
 class ScalarDual:
@@ -82,6 +83,9 @@ class ScalarDual:
     def __repr__(self):
         return f"ScalarDual({self.value!r}, {self.partials!r})"
 
+    def __format__(self, spec):  # a debugging print(f"{t:.3f}") shows the value
+        return format(self.value, spec)
+
     def __add__(self, other): return apply_scalar(np.add, (self, other))
     def __radd__(self, other): return apply_scalar(np.add, (other, self))
     def __sub__(self, other): return apply_scalar(np.subtract, (self, other))
@@ -107,7 +111,11 @@ class ScalarDual:
     def __ge__(self, other): return self.value >= _plain(other)
     def __eq__(self, other): return self.value == _plain(other)
     def __ne__(self, other): return self.value != _plain(other)
-    __hash__ = None
+
+    def __hash__(self):
+        raise error_with_location(
+            NonDifferentiableError, "hashing a dual number (a dict key, a set, an lru_cache argument){where} would "
+            "key it by its value and drop its derivative: compute the value without the cache.", skip=1)
 
 
 def _plain(value):
@@ -133,6 +141,14 @@ def apply_scalar(ufunc, inputs):
             NonDifferentiableError, f"{numpy_name(ufunc)} has no elementwise differentiation rule{{where}} (in a "
             "scalar function mapped element by element). Define one with @mixedad.primitive (see docs/rules.md), "
             "or compute this value outside the differentiated function.", skip=2)
+    for v in inputs:
+        if type(v) is Traced or isinstance(v, LeveledValue):
+            raise error_with_location(
+                UnsupportedOperationError, f"{numpy_name(ufunc)}{{where}}, in a scalar function mapped element by "
+                "element (it branches on values), meets a differentiated value the function closes over, which "
+                "cannot meet the per-element argument. Pass that value as another argument "
+                "(np.sum(mixedad.map(lambda t, p: ..., x, p))), or write the branch with np.where so that the "
+                "function runs vectorized.", skip=2)
     values = [_plain(v) for v in inputs]
     out = prim.fn(*values)
     if not prim.differentiable:

@@ -87,3 +87,53 @@ def test_math_log_of_zero_takes_the_fallback_as_python_does():
     value, grad = mixedad.value_and_gradient(lambda v: mixedad.sum(safe_math_log, v), np.array([0.0, 1.0]))
     assert value == safe_math_log(0.0) + safe_math_log(1.0)
     np.testing.assert_allclose(grad, [1.0, 1.0])  # the branch taken at 0 is t
+
+
+def test_an_object_aux_output_comes_back_with_plain_arrays():
+    import types
+
+    def loss(x):
+        pred = np.sin(x)
+        return np.sum(pred ** 2), types.SimpleNamespace(pred=pred, parts={"double": 2 * pred})
+    x = np.array([0.3, -1.2])
+    _, aux = mixedad.gradient(loss, x, has_aux=True)
+    assert type(aux.pred) is np.ndarray and type(aux.parts["double"]) is np.ndarray
+    np.testing.assert_allclose(aux.pred + 1, np.sin(x) + 1)
+    prepared = mixedad.prepare(loss, x, has_aux=True)
+    first = prepared.gradient(x)[1]
+    prepared.gradient(2 * x)
+    np.testing.assert_allclose(first.pred, np.sin(x))  # not overwritten by the next replay
+
+
+def test_a_scalar_functions_own_except_value_error_does_not_catch_the_vectorized_attempt():
+    def f(t):
+        try:
+            if t > 0:  # on a whole array (mixedad.sum tries that first) mixedad's error is no ValueError
+                return math.log(t)
+            return t
+        except ValueError:
+            return 0.0 * t
+    x = np.array([0.5, -1.2])
+    value, grad = mixedad.value_and_gradient(lambda v: mixedad.sum(f, v), x)
+    np.testing.assert_allclose(value, math.log(0.5) - 1.2)
+    np.testing.assert_allclose(grad, [2.0, 1.0])
+    np.testing.assert_allclose(mixedad.map(f, x), [f(float(t)) for t in x])  # without a differentiation too
+
+
+@pytest.mark.parametrize("use, match", [
+    (lambda x: {x[0]: 1.0}[x[0]] * x[1], r"hashing .* on a traced value"),
+    (lambda x: mixedad.sum(lambda t: {t: 1.0}[t] if t > 0 else t, x), r"hashing a dual number"),
+    (lambda x: mixedad.sum(lambda t: t * x[0] if t > 0 else t, x), r"closes over.*mixedad\.map\(lambda t, p"),
+], ids=["traced", "dual", "closed-over"])
+def test_hashing_and_closed_over_values_name_the_problem(use, match):
+    with pytest.raises(mixedad.MixedadError, match=match):
+        mixedad.gradient(use, np.array([0.3, -1.2]))
+
+
+def test_a_formatted_print_in_a_per_element_function_shows_the_value(capsys):
+    def f(t):
+        if t > 0:
+            print(f"{t:.2f}")
+        return t * t
+    np.testing.assert_allclose(mixedad.gradient(lambda x: mixedad.sum(f, x), np.array([0.5, -1.0])), [1.0, -2.0])
+    assert "0.50" in capsys.readouterr().out

@@ -202,7 +202,9 @@ class InPlaceMutationError(MixedadError, ValueError):
 
 
 class NotVectorizableError(NonDifferentiableError):
-    """A scalar function branched on, or converted, a traced array (used by mixedad.sum/map fallback)."""
+    """A scalar function branched on, or converted, a traced array (used by mixedad.sum/map fallback).
+    Not a ValueError, though NumPy's "truth value ... is ambiguous" is: a scalar function's own
+    ``except ValueError`` would catch it when mixedad.sum/map first tries the function on arrays."""
 
 
 class InputError(MixedadError, TypeError):
