@@ -359,3 +359,15 @@ def test_a_math_function_on_a_traced_value_is_named():
         return math.exp(x[0]) + np.sum(x)
     with pytest.raises(mixedad.NonDifferentiableError, match=r"math\.exp\(\) \(a conversion to float\).*np\.sin"):
         mixedad.gradient(f, np.ones(2))
+
+
+def test_a_traced_buffer_kept_in_a_cache_names_the_cache_and_the_plain_alternative():
+    cache = {}
+
+    def loss(x):
+        if x.shape not in cache:
+            cache[x.shape] = np.zeros_like(x) + 1.0  # traced: it stands for this differentiation only
+        return np.sum((x + cache[x.shape]) ** 2)
+    mixedad.gradient(loss, np.ones(3))
+    with pytest.raises(mixedad.MixedadError, match=r"finished and is used again at .*kept in a cache.*np\.zeros\(x\.shape\)"):
+        mixedad.gradient(loss, np.ones(3))

@@ -63,9 +63,10 @@ def find_trace(args: Sequence[Any]):
     if trace is not None and not trace.active:
         raise error_with_location(
             MixedTracesError,
-            "A traced value escaped from a differentiation that has finished and is used "
-            "again{where}. Return plain results from the differentiated function (has_aux) "
-            "instead of keeping traced values.", skip=2)
+            "A traced value escaped from a differentiation that has finished and is used again{where}: kept in "
+            "a cache, an attribute or a global, it stands for that differentiation's values only. Keep plain "
+            "arrays there (a buffer made with np.zeros(x.shape), not np.zeros_like(x) of a traced x), and "
+            "return results with has_aux.", skip=2)
     if newer is not None and (trace is None or newer._level > trace.id):
         return None
     return trace
