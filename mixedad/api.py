@@ -263,10 +263,13 @@ def _plain_leaf(leaf: Any, trace: Trace, depth: int) -> Any:
         return leaf._plain("an auxiliary output") if leaf.dtype.kind == "c" else leaf
     if depth and isinstance(getattr(leaf, "__dict__", None), dict) and not isinstance(leaf, _NOT_DATA):
         attributes = vars(leaf)
-        plain = {name: _plain_tree(value, trace, depth - 1) for name, value in attributes.items()}
-        if any(plain[name] is not value for name, value in attributes.items()):
-            leaf = copy.copy(leaf)
-            vars(leaf).update(plain)
+        traced = [name for name, value in attributes.items()
+                  if any(isinstance(part, (Traced, LeveledValue)) for part in flatten(value)[0])]
+        if traced:  # the object as it is, but for the values of this differentiation
+            plain = copy.copy(leaf)
+            if plain is not leaf:  # (a logging.Logger's copy is itself: left alone)
+                vars(plain).update({name: _plain_tree(attributes[name], trace, depth - 1) for name in traced})
+                return plain
     return leaf
 
 

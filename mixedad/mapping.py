@@ -47,12 +47,12 @@ class _CaughtOnArrays(Exception):
 def _call_on_arrays(f: Callable[..., Any], xs: list) -> Any:
     """``f(*xs)``, raising ``_CaughtOnArrays`` if an exception was raised in the user's code and
     caught there (seen with a trace function on the user's frames only, where none is set yet)."""
-    if sys.gettrace() is not None or not _catches(getattr(f, "__code__", None)):  # (a debugger, coverage)
+    if sys.gettrace() is not None or not _function_catches(f):  # (a debugger, coverage: leave them be)
         return f(*xs)
     caught = []
 
     def on_user_frame(frame, event, arg):
-        if event == "exception":
+        if event == "exception" and issubclass(arg[0], _ARRAY_DEPENDENT):
             caught.append(arg[0])
         return on_user_frame
 
@@ -72,14 +72,39 @@ def _call_on_arrays(f: Callable[..., Any], xs: list) -> Any:
     return result
 
 
-@functools.lru_cache(maxsize=256)
-def _catches(code: Any) -> bool:
-    """Whether the code object ``code`` (f's, or a function defined in it) has an ``except``
+# What an operation may raise on a whole array but not on each element (NumPy's ValueError for
+# the truth value of an array, TypeError for float() of one, FloatingPointError for any element)
+# or on an element but not on arrays: caught on arrays, it may not mean what it does per element.
+_ARRAY_DEPENDENT = (ValueError, TypeError, ArithmeticError)
+
+
+def _function_catches(f: Callable[..., Any]) -> bool:
+    """Whether ``f``, or a Python function it names (a global or a closure), has an ``except``
     clause: tracing its calls costs some 40 us, paid only then."""
+    code = getattr(f, "__code__", None)
     if code is None:
         return False
-    if any(instruction.opname in ("PUSH_EXC_INFO", "CHECK_EXC_MATCH", "JUMP_IF_NOT_EXC_MATCH")  # (with: too)
-           for instruction in dis.get_instructions(code)):
+    if _catches(code):
+        return True
+    named = [getattr(f, "__globals__", {}).get(name) for name in code.co_names]
+    named += [cell.cell_contents for cell in getattr(f, "__closure__", None) or () if _filled(cell)]
+    return any(_catches(function.__code__) for function in named if isinstance(function, types.FunctionType))
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def _catches(code: Any) -> bool:
+    """Whether the code object ``code`` (or one defined in it) has an ``except`` clause (a ``with``
+    statement has an exception handler too, of its own: not counted)."""
+    names = [instruction.opname for instruction in dis.get_instructions(code)]
+    if names.count("PUSH_EXC_INFO") > names.count("WITH_EXCEPT_START"):
         return True
     return any(_catches(const) for const in code.co_consts if isinstance(const, types.CodeType))
 
@@ -174,6 +199,10 @@ def _evaluate_per_element(trace, f, xs) -> Traced:
     return Traced(trace, values, entry)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _as_array(x: Any) -> Any:
     """A list or tuple as the array NumPy would make of it (f sees array elements); one holding
     differentiated values, stacked."""
@@ -219,8 +248,12 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
                 raise _no_forward_mode_error(f) from None
             dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
 
+            # float64 elements as np.float64, as NumPy gives them (1.0 / t at 0 is inf, not ZeroDivisionError):
+            # a float subclass, which Python's math takes (np.float32 lacks __trunc__; it stays a Python float)
+            as_element = [np.float64 if np.asarray(x).dtype == np.float64 else _same for x in xs]
+
             def element(*args):
-                result = f(*args)
+                result = f(*[convert(arg) for convert, arg in zip(as_element, args)])
                 if isinstance(result, (Traced, LeveledValue)):  # from a value f closes over
                     raise _closed_over_error(f)
                 return result

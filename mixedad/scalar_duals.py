@@ -203,7 +203,7 @@ def _dual_aware(name: str, original: Callable) -> Callable:
     return function
 
 
-_OVERFLOWING = {"exp", "expm1", "exp2", "sinh", "cosh", "pow", "hypot"}
+_OVERFLOWING = {"exp", "expm1", "exp2", "sinh", "cosh", "pow", "hypot", "gamma"}
 
 
 def _as_python_math(name: str, args, result):
@@ -211,9 +211,12 @@ def _as_python_math(name: str, args, result):
     domain error (the log of a negative number or of 0), OverflowError for a result too large;
     so that a function's ``except ValueError`` runs under differentiation as it does without."""
     value = _python_value(result)
-    if math.isfinite(value) or not all(math.isfinite(_python_value(a)) for a in args):
+    inputs = [_python_value(a) for a in args]
+    if math.isfinite(value) or not all(math.isfinite(v) for v in inputs):
         return result
-    if math.isnan(value) or name not in _OVERFLOWING:
+    pole = (name == "pow" and inputs[0] == 0) or (name in ("gamma", "lgamma") and inputs[0] <= 0
+                                                   and float(inputs[0]).is_integer())
+    if math.isnan(value) or pole or name not in _OVERFLOWING:
         raise ValueError("math domain error")
     raise OverflowError("math range error")
 
@@ -240,7 +243,7 @@ def _dual_special(name: str, special_name: str) -> Callable:
                 UnsupportedOperationError,
                 f"math.{name} on a dual number{{where}} needs SciPy, whose scipy.special.{special_name} "
                 "carries the derivative rule: install scipy (mixedad's optional extra).", skip=1) from None
-        return apply_scalar(getattr(special, special_name), (x,))  # loads the scipy.special rules
+        return _as_python_math(name, (x,), apply_scalar(getattr(special, special_name), (x,)))  # (loads its rules)
     function.__name__ = name
     return function
 
@@ -249,7 +252,12 @@ def _dual_log(x, base=None):
     if type(x) is not ScalarDual and type(base) is not ScalarDual:
         return math.log(x) if base is None else math.log(x, base)
     result = _as_python_math("log", (x,), apply_scalar(np.log, (x,)))
-    return result if base is None else result / _as_python_math("log", (base,), apply_scalar(np.log, (base,)))
+    if base is None:
+        return result
+    log_base = _as_python_math("log", (base,), apply_scalar(np.log, (base,)))
+    if _python_value(log_base) == 0:
+        raise ZeroDivisionError("float division by zero")  # math.log(x, 1.0), as Python raises it
+    return result / log_base
 
 
 def _numpy_log(x, base=None):

@@ -137,3 +137,81 @@ def test_a_formatted_print_in_a_per_element_function_shows_the_value(capsys):
         return t * t
     np.testing.assert_allclose(mixedad.gradient(lambda x: mixedad.sum(f, x), np.array([0.5, -1.0])), [1.0, -2.0])
     assert "0.50" in capsys.readouterr().out
+
+
+def test_an_aux_object_without_traced_values_is_returned_as_it_is():
+    class Record:
+        def __init__(self):
+            self.history = [1.0, "x"]
+    record = Record()
+    _, aux = mixedad.gradient(lambda x: (np.sum(x ** 2), record), np.ones(2), has_aux=True)
+    assert aux is record and record.history == [1.0, "x"]
+
+
+def test_an_except_clause_unrelated_to_arrays_keeps_the_function_vectorized():
+    calls, settings = [], {}
+
+    def f(t):
+        calls.append(1)
+        try:
+            scale = settings["scale"]
+        except KeyError:
+            scale = 2.0
+        return scale * t * t
+    x = np.linspace(-1.0, 1.0, 50)
+    np.testing.assert_allclose(mixedad.gradient(lambda v: mixedad.sum(f, v), x), 4 * x)
+    assert len(calls) == 1  # one call on the whole array, not one per element
+
+
+def helper_with_except(t):
+    try:
+        return t * t if t > 0 else -t
+    except ValueError:  # NumPy's, for `if t > 0` on an array: never for one element
+        return 0.0 * t
+
+
+def test_an_except_in_a_helper_the_function_calls_is_seen_too():
+    x = np.array([-2.0, -0.5, 0.5, 3.0])
+    f = lambda t: helper_with_except(t)  # noqa: E731
+    value, grad = mixedad.value_and_gradient(lambda v: mixedad.sum(f, v), x)
+    np.testing.assert_allclose(value, sum(f(float(t)) for t in x))
+    np.testing.assert_allclose(grad, [-1.0, -1.0, 1.0, 6.0])
+
+
+def test_map_without_a_differentiation_passes_numpy_scalars_to_a_catching_function():
+    def f(t):
+        with np.errstate(divide="raise"):
+            try:
+                return 1.0 / t
+            except FloatingPointError:
+                return 0.0 * t
+    x = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(mixedad.map(f, x), [f(t) for t in x])
+
+
+def test_a_prepared_gradient_under_a_raising_error_state_around_it_replays():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sum(np.sin(x) * x)
+    x = np.array([0.3, 1.2])
+    want = [numerical_gradient(f, scale * x) for scale in (1.0, 2.0, 3.0)]
+    calls.clear()
+    with np.errstate(all="raise"):
+        prepared = mixedad.prepare(f, x)
+        got = [prepared.gradient(scale * x) for scale in (1.0, 2.0, 3.0)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert len(calls) == 1 and prepared.replays  # traced once, then replayed
+
+
+@pytest.mark.parametrize("call, raised", [(lambda t: math.pow(t * 0.0, -1.0), ValueError),
+                                          (lambda t: math.log(t, 1.0), ZeroDivisionError),
+                                          (lambda t: math.exp(t * 1000.0), OverflowError)])
+def test_math_on_dual_numbers_raises_what_python_raises(call, raised):
+    def f(t):
+        try:
+            return call(t)
+        except raised:
+            return -t
+    np.testing.assert_allclose(mixedad.gradient(lambda v: mixedad.sum(f, v), np.array([2.0, 3.0])), [-1.0, -1.0])

@@ -214,3 +214,49 @@ def test_hessian_of_a_dataclass_with_derived_attributes():
     hessian = mixedad.hessian(lambda l: l(X), layer)
     column = numerical_gradient(lambda w: mixedad.gradient(lambda l: l(X), _Layer(w)).w[0, 1], layer.w)
     np.testing.assert_allclose(hessian.w.w[0, 1], column, rtol=1e-5, atol=1e-8)
+
+
+@dataclasses.dataclass
+class _Converting:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.w = np.asarray(self.w, dtype=float)
+        self.norm = float(np.linalg.norm(self.w))
+
+
+@dataclasses.dataclass
+class _Doubling:
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.w = self.w * 2.0  # not idempotent: made again from its own field it would double again
+
+
+@dataclasses.dataclass
+class _Rooted:
+    w: np.ndarray
+
+    def __post_init__(self):
+        with np.errstate(invalid="ignore"):
+            self.r = np.sqrt(self.w)  # NaN for a negative entry: still derived from the field
+
+
+def test_constructors_that_convert_or_change_their_fields():
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"np\.asarray"):  # as without a dataclass
+        mixedad.gradient(lambda p: p.norm * np.sum(p.w), _Converting(np.array([3.0, 4.0])))
+    doubled = _Doubling(np.array([1.0, 2.0]))
+    value, grads = mixedad.value_and_gradient(lambda p: np.sum(p.w ** 2), doubled)
+    assert value == np.sum(doubled.w ** 2)
+    np.testing.assert_allclose(grads.w, 2 * doubled.w)
+    rooted, loss = _Rooted(np.array([-1.0, 1.0, 2.0])), lambda p: np.nansum(p.r) + np.sum(p.w)  # noqa: E731
+    for mode in ("reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(loss, rooted, mode=mode).w,
+                                   numerical_gradient(lambda w: loss(_Rooted(w)), rooted.w), rtol=1e-6)
+
+
+def test_an_array_attribute_set_after_construction_is_refused():
+    layer = _Layer(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    layer.cache = layer.w * 2  # computed from the field, in memory of its own: cannot be told from data
+    with pytest.raises(mixedad.InputError, match=r"_Layer\.cache holds a float array.*set later"):
+        mixedad.gradient(lambda l: np.sum(l.cache), layer)

@@ -11,9 +11,12 @@ function reads from it is what the user's object would give:
   the original's own fields only if it was changed since;
 * a copied attribute that holds the original's field arrays (a helper, or a lambda reading
   them) would give the function untraced values and a silently zero derivative: it raises,
-  saying what to do; a method bound to the original is bound to the new object instead;
+  saying what to do; so does one set after construction holding any float array (it may be
+  computed from the fields: ``p.cache = p.w * 2``); a method bound to the original is bound
+  to the new object instead;
 * a class whose ``__init__`` cannot remake it from its fields (``InitVar`` fields, an
-  ``__init__`` of its own) is copied without it, with the same check on its attributes.
+  ``__init__`` of its own, a ``__post_init__`` that changes them) is copied without it, and
+  refused if it holds float arrays beside its fields.
 
 Derivatives (gradients, tangents) are never made through the constructor (``pytree.unflatten``
 with ``derivative=True``).
@@ -36,11 +39,15 @@ def rebuilt_dataclass(template: Any, names: list, values: list) -> Any:
     fields = {field.name: field for field in dataclasses.fields(template)}
     result = None
     if not _has_init_vars(template):
+        given = {name: value for name, value in zip(names, values) if fields[name].init}
         try:
-            result = dataclasses.replace(template, **{name: value for name, value in zip(names, values)
-                                                      if fields[name].init})
-        except (TypeError, ValueError, MixedadError):  # an __init__ of its own, or one converting its fields
+            result = dataclasses.replace(template, **given)
+        except MixedadError:  # __post_init__ converts a traced field (np.asarray): as without a dataclass
+            raise
+        except (TypeError, ValueError):  # an __init__ of its own
             result = None
+        if result is not None and any(getattr(result, name) is not value for name, value in given.items()):
+            result = None  # __post_init__ changes its fields (self.w = self.w * 2): it cannot remake the object
     if result is None:
         result = copy.copy(template)
         for name, value in zip(names, values):
@@ -52,19 +59,21 @@ def rebuilt_dataclass(template: Any, names: list, values: list) -> Any:
         if not fields[name].init:
             object.__setattr__(result, name, value)
     original, rebuilt = getattr(template, "__dict__", {}), getattr(result, "__dict__", {})
-    changed, made = [], None
+    changed, added, made = [], [], None
     for name in original:
         if name in fields:
             continue
-        if name in rebuilt:
-            if made is None:
-                made = _made_again(template)
-            if name in made and _unchanged(original[name], made[name], depth=2):
-                continue  # derived by __init__ from the fields: the new object's is derived from the new ones
-        changed.append(name)
-    for name in changed:
+        if name not in rebuilt:
+            added.append(name)
+            continue
+        if made is None:
+            made = _made_again(template)
+        if name not in made or not _unchanged(original[name], made[name], depth=2):
+            changed.append(name)  # else derived by __init__ from the fields: the new object's from the new ones
+    for name in changed + added:
         object.__setattr__(result, name, original[name])
     _refuse_stale(template, result, changed)
+    _refuse_stale(template, result, added, remade=False)  # set later, maybe from the fields (p.cache = p.w * 2)
     return result
 
 
@@ -91,7 +100,8 @@ def _unchanged(original: Any, made: Any, depth: int) -> bool:
     if type(original).__module__.startswith("mixedad."):  # traced values of an enclosing differentiation
         return True
     if isinstance(original, np.ndarray):
-        return original.shape == made.shape and original.dtype == made.dtype and np.array_equal(original, made)
+        return (original.shape == made.shape and original.dtype == made.dtype
+                and np.array_equal(original, made, equal_nan=original.dtype.kind in "fc"))
     if isinstance(original, types.FunctionType):
         return original.__code__ is made.__code__
     if isinstance(original, types.MethodType):
@@ -125,8 +135,9 @@ def _refuse_stale(template: Any, result: Any, names: list, remade: bool = True) 
             object.__setattr__(result, name, types.MethodType(value.__func__, result))
         elif arrays and _holds(value, arrays if remade else None, template, depth=3):
             how = (f"was set or changed after the {cls} was made, and holds the arrays of its fields" if remade else
-                   f"holds a float array, maybe computed from {cls}'s fields, and mixedad cannot make a {cls} again "
-                   "from its fields alone (InitVar fields, or an __init__ of its own)")
+                   f"holds a float array, maybe computed from {cls}'s fields, that {cls}'s __init__ does not make "
+                   "(it was set later, or __init__ cannot make the object again from its fields: InitVar fields, "
+                   "an __init__ of its own, a __post_init__ that changes them)")
             raise InputError(
                 f"{cls}.{name} {how}: a differentiated function gets a {cls} whose fields are traced, and this "
                 "attribute would give it values computed from the untraced ones (a silently zero derivative). Compute "

@@ -269,8 +269,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         return complex_result(prim, args, kwargs)
     node.dtype = dtype
     result = Traced(trace, None, None, 0, node, shape, dtype)
-    if _errors_raise(trace, errstate):  # NumPy raises FloatingPointError at this op, inside the user's try:
-        primal(result)  # so does mixedad
+    if node.errstate is not None and _errors_raise(trace, errstate):
+        primal(result)  # NumPy raises FloatingPointError at this op, inside the user's try: so does mixedad
     return result
 
 
@@ -278,8 +278,10 @@ _raising: list = [None, False]  # an error state, and whether it raises (np.errs
 
 
 def _errors_raise(trace, errstate: dict) -> bool:
-    """Whether ops under ``errstate`` raise FloatingPointError; if so, f may catch it, so a
-    prepared gradient must trace f again rather than replay (a replay would not raise)."""
+    """Whether ops under ``errstate``, set inside the differentiated function, raise
+    FloatingPointError; if so, f may catch it, and a prepared gradient, whose replay would not
+    enter f's np.errstate, traces f again. (Under a state set around the differentiation, values
+    stay lazy, and a replay raises as NumPy does: the prepared call then traces f.)"""
     if errstate is not _raising[0]:
         _raising[:] = errstate, "raise" in errstate.values()
     if _raising[1]:
@@ -588,7 +590,9 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
             args = in_loop_dtypes(prim, args, kwargs) or args  # partials in the loop's precision
             break
     arg_values = [primal(a) for a in args]
-    _errors_raise(trace, current_errstate())
+    errstate = current_errstate()
+    if errstate is not trace.errstate and errstate != trace.errstate:  # set inside the user's function
+        _errors_raise(trace, errstate)
     out = prim.fn(*arg_values, **kwargs)
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
