@@ -40,10 +40,11 @@ import numpy as np
 
 from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_inside_a_gradient, _leaf_value,
                   _plain_tree, gradient_leaf)
-from .core.arrays import LeveledValue
+from .core.arrays import LeveledValue, same_array
 from .core.errors import InputError, MixedadError
 from .core.primitive import MixedTracesError
-from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
+from .core.pytree import (compiled_builder, compiled_reader, dataclass_nodes, flatten, leaf_path, structure,
+                          unflatten)
 from .core.replay import Program
 from .core.traced import Traced
 
@@ -258,44 +259,24 @@ def _same_value(new: Any, recorded: Any) -> bool:
     """``new == recorded`` for a copy ``recorded``, telling -0.0 from 0.0 (``np.copysign``,
     ``arctan2`` and ``angle`` do) and a NaN equal to a NaN, also inside containers and arrays."""
     if type(new) is not type(recorded):
-        return isinstance(new, np.ndarray) and isinstance(recorded, np.ndarray) and _same_array(new, recorded)
+        return isinstance(new, np.ndarray) and isinstance(recorded, np.ndarray) and same_array(new, recorded)
     if type(recorded) in (list, tuple):
         return len(new) == len(recorded) and all(map(_same_value, new, recorded))
     if type(recorded) is dict:
         return list(new) == list(recorded) and all(_same_value(new[key], value) for key, value in recorded.items())
     if isinstance(recorded, np.ndarray):
-        return _same_array(new, recorded)
+        return same_array(new, recorded)
     if isinstance(recorded, (float, complex, np.inexact)):
         return all((a == b and math.copysign(1, a) == math.copysign(1, b)) or (a != a and b != b)
                    for a, b in ((new.real, recorded.real), (new.imag, recorded.imag)))
     return bool(new == recorded)
 
 
-def _same_array(new: np.ndarray, recorded: np.ndarray) -> bool:
-    if new.dtype != recorded.dtype or new.shape != recorded.shape:
-        return False
-    if new.dtype.kind not in "fc":
-        return np.array_equal(new, recorded)
-    return all(np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
-               for a, b in ((new.real, recorded.real), (new.imag, recorded.imag)))
-
-
 def _dataclass_extras(tree: Any) -> list[dict]:
     """The attributes of each dataclass in ``tree`` that are not fields (set in ``__post_init__``
     or later, or held by its class): a tree's leaves are its dataclasses' fields only."""
-    found: list[dict] = []
-    nodes = [tree]
-    while nodes:
-        node = nodes.pop()
-        if isinstance(node, dict):
-            nodes.extend(reversed(node.values()))
-        elif isinstance(node, (list, tuple)):
-            nodes.extend(reversed(node))
-        elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-            names = [field.name for field in dataclasses.fields(node)]
-            found.append({key: value for key, value in _attributes(node).items() if key not in names})
-            nodes.extend(reversed([getattr(node, name) for name in names]))
-    return found
+    return [{key: value for key, value in _attributes(node).items() if key not in names}
+            for node, names in dataclass_nodes(flatten(tree)[1])]
 
 
 def _same_extras(tree: Any, recorded: list[dict]) -> bool:

@@ -172,6 +172,18 @@ def restore_floating_errors(token: Any) -> None:
         _ERRSTATE_VARIABLE.reset(token)
 
 
+def same_array(new: np.ndarray, old: np.ndarray) -> bool:
+    """Whether two arrays hold the same values bit for bit but for NaN payloads: the same shape
+    and dtype, NaN equal to NaN, and -0.0 not equal to 0.0 (``np.copysign`` and ``arctan2`` tell
+    them apart)."""
+    if new.dtype != old.dtype or new.shape != old.shape:
+        return False
+    if new.dtype.kind not in "fc":
+        return bool(np.array_equal(new, old))
+    return all(np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
+               for a, b in ((new.real, old.real), (new.imag, old.imag)))
+
+
 def finite_array(value: np.ndarray) -> bool:
     """Whether no element of the float array ``value`` is inf or NaN.
 

@@ -5,9 +5,10 @@ import dataclasses
 from collections import defaultdict
 from typing import Any, Callable
 
-from .rebuild import rebuilt_dataclass
-
 import numpy as np
+
+from .errors import InputError
+from .rebuild import rebuilt_dataclass
 
 LEAF = None  # the tree definition of a leaf
 
@@ -130,11 +131,21 @@ def _constructed(container: type, *args: Any) -> Any:
     try:
         return container(*args)
     except TypeError as error:
-        from .errors import InputError
         raise InputError(
             f"mixedad makes a {container.__name__} again from its entries, as {container.__name__}"
             f"({'entries' if args else ''}), to hold traced values, and that raised: {error}. Pass a plain dict, "
             "list, tuple or namedtuple, or a dataclass.") from error
+
+
+def dataclass_nodes(definition: Any) -> list[tuple[Any, list]]:
+    """The dataclass instances a tree definition holds, with their field names, in flatten order."""
+    if definition is LEAF or definition[0] == "none":
+        return []
+    kind, template, names, children = definition
+    found = [(template, names)] if kind is dataclasses else []
+    for child in children:
+        found += dataclass_nodes(child)
+    return found
 
 
 def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import same_array
 from .errors import InputError, MixedadError
 
 
@@ -100,8 +101,7 @@ def _unchanged(original: Any, made: Any, depth: int) -> bool:
     if type(original).__module__.startswith("mixedad."):  # traced values of an enclosing differentiation
         return True
     if isinstance(original, np.ndarray):
-        return (original.shape == made.shape and original.dtype == made.dtype
-                and np.array_equal(original, made, equal_nan=original.dtype.kind in "fc"))
+        return same_array(original, made)
     if isinstance(original, types.FunctionType):
         return original.__code__ is made.__code__
     if isinstance(original, types.MethodType):

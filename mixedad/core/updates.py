@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import LeveledValue, is_basic_index
+from .errors import error_with_location
 from .tape import LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
 
@@ -53,7 +54,6 @@ def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:
     float64 stays float32), or, for a complex result, refused as NumPy refuses it."""
     dtype = getattr(result, "dtype", target.dtype)
     if dtype.kind == "c" and target.dtype.kind != "c":
-        from .errors import error_with_location
         raise error_with_location(
             TypeError, f"Cannot cast ufunc '{ufunc.__name__}' output from {dtype!r} to {target.dtype!r} with "
             "casting rule 'same_kind' (an in-place update{where} of a real array with a complex value, which "
