@@ -4,6 +4,11 @@
 >>> mixedad.gradient(lambda x: np.sum(np.tanh(x)), np.zeros(3))
 array([1., 1., 1.])
 """
+import numpy as _np
+
+if int(_np.__version__.split(".")[0]) < 2:  # NEP 50 promotion and the array-API functions the rules follow
+    raise ImportError(f"mixedad needs NumPy >= 2.0, and this is NumPy {_np.__version__}: "
+                      "pip install --upgrade 'numpy>=2'")
 from . import rules as _rules  # noqa: F401  (registers the built-in rules)
 from . import nn, optim
 from .api import grad, gradient, value_and_grad, value_and_gradient

@@ -498,3 +498,14 @@ def test_an_output_of_one_element_is_differentiated_as_a_scalar(mode):
                                np.diag((2 * np.cos(x) - x * np.sin(x)).ravel()), rtol=1e-12, atol=1e-12)
     with pytest.raises(mixedad.OutputError, match="shape \\(3, 1\\)"):
         mixedad.gradient(lambda x: x * 2.0, x)
+
+
+def test_older_numpy_is_refused_at_import_with_advice():
+    """mixedad follows NumPy 2's type promotion and functions: on NumPy 1.x it failed at import
+    with an AttributeError from a rule table, and pyproject let pip keep NumPy 1.x."""
+    import subprocess
+    import sys
+    code = "import numpy; numpy.__version__ = '1.26.4'; import mixedad"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "ImportError: mixedad needs NumPy >= 2.0, and this is NumPy 1.26.4" in result.stderr

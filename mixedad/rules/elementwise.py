@@ -281,7 +281,10 @@ def _branches_type(a, b) -> np.dtype | None:
 
 
 # ndarray.clip (on a plain array, with traced bounds) calls NumPy's clip ufunc, not np.clip
-_CLIP_UFUNC = (getattr(np, "_core", None) or np.core).umath.clip
+try:
+    from numpy._core.umath import clip as _CLIP_UFUNC
+except ImportError:  # NumPy 1.x
+    from numpy.core.umath import clip as _CLIP_UFUNC
 
 
 @implements(_CLIP_UFUNC)

@@ -184,6 +184,7 @@ def _refusing_out(function):
     def product(a, b, out=None):
         reject_out(out, function.__name__)
         return function(a, b)
+    del product.__wrapped__  # its own (a, b, out) names the keywords; NumPy 2.0's C dot has no signature
     return product
 
 
