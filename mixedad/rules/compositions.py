@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 
 import numpy as np
 
@@ -51,6 +52,20 @@ def _edge(values, a, axis):
     return np.broadcast_to(values, tuple(shape))
 
 
+def _cross_takes_2_vectors() -> bool:
+    """NumPy 2.0-2.4 deprecate 2-vectors in np.cross; NumPy 2.5 refuses them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            np.cross(np.ones(2), np.ones(2))
+        except ValueError:
+            return False
+    return True
+
+
+_CROSS_TAKES_2_VECTORS = _cross_takes_2_vectors()
+
+
 @implements(np.cross)
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if axis is not None:
@@ -58,6 +73,9 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     a, b = np.moveaxis(a, axisa, -1), np.moveaxis(b, axisb, -1)
     if np.shape(a)[-1] not in (2, 3) or np.shape(b)[-1] not in (2, 3):
         raise ValueError("incompatible dimensions for cross product\n(dimension must be 2 or 3)")
+    if not _CROSS_TAKES_2_VECTORS and 2 in (np.shape(a)[-1], np.shape(b)[-1]):
+        raise ValueError("Both input arrays must be (arrays of) 3-dimensional vectors, but they are "
+                         f"{np.shape(a)[-1]} and {np.shape(b)[-1]} dimensional instead.")
     if np.shape(a)[-1] == np.shape(b)[-1] == 2:  # the z component alone, as NumPy (which deprecates it)
         return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
     a0, a1 = a[..., 0], a[..., 1]
