@@ -143,8 +143,30 @@ def test_a_library_that_converts_a_traced_value_is_named_with_what_to_do_instead
     message = str(caught.value)
     assert "(inside scipy.special.logsumexp)" in message
     assert "return special.logsumexp(x)" in message
-    assert "scipy.special.logsumexp converts its arguments" in message and "@mixedad.primitive" in message
+    assert "scipy.special.logsumexp converts its arguments" in message
+    assert "use mixedad.nn.logsumexp(a, axis=...)" in message  # which does that work, differentiably
     assert "np.zeros_like" not in message  # the advice for the user's own np.asarray does not apply
+
+
+def test_a_library_function_behind_a_decorator_is_named_as_the_user_called_it():
+    """SciPy wraps scipy.linalg.solve_triangular in a decorator's function: the message named
+    ``scipy._apply_over_batch.<locals>.decorator.<locals>.wrapper``, with no replacement."""
+    linalg = pytest.importorskip("scipy.linalg")
+    a = np.tril(np.ones((3, 3))) + 2 * np.eye(3)
+    with pytest.raises(mixedad.NonDifferentiableError) as caught:
+        mixedad.gradient(lambda b: np.sum(linalg.solve_triangular(a, b, lower=True)), np.ones(3))
+    message = str(caught.value)
+    assert "<locals>" not in message
+    assert "(inside scipy.linalg.solve_triangular)" in message
+    assert "scipy.linalg.solve_triangular converts its arguments" in message and "np.linalg.solve(a, b)" in message
+
+
+def test_a_library_function_without_a_numpy_replacement_gets_the_primitive_advice():
+    linalg = pytest.importorskip("scipy.linalg")
+    with pytest.raises(mixedad.NonDifferentiableError) as caught:
+        mixedad.gradient(lambda m: np.sum(linalg.expm(m)), np.eye(2))
+    message = str(caught.value)
+    assert "scipy.linalg.expm converts its arguments" in message and "@mixedad.primitive" in message
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own warning

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import linecache
 import os
 import re
 import sys
 import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,20 +80,46 @@ def user_location(skip: int = 1) -> SourceLocation | None:
                 if caller is not None:
                     called_from = SourceLocation(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
                     library_call = _public_name(entered)
+                    if "<locals>" in library_call:  # a decorator's wrapper: the name the user's call has
+                        library_call = _called_name(caller) or library_call
             return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from, library_call)
         frame = frame.f_back
     return None
 
 
+def _qualname(frame) -> str:
+    return getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+
+
+def _called_name(frame) -> str | None:
+    """``scipy.linalg.solve_triangular`` for a frame stopped at the call ``sla.solve_triangular(a, b)``
+    (the name as the source spells it where it is not a function's), if the call fits on one line."""
+    try:
+        line, end_line, start, end = list(frame.f_code.co_positions())[frame.f_lasti // 2]
+    except (AttributeError, IndexError, ValueError):
+        return None
+    if line is None or line != end_line or start is None:
+        return None
+    source = linecache.getline(frame.f_code.co_filename, line).encode()[start:end].decode(errors="replace")
+    called = re.match(r"\s*([\w.]+)\s*\(", source)
+    if called is None:
+        return None
+    first, *attributes = called.group(1).split(".")
+    function = frame.f_locals.get(first, frame.f_globals.get(first))
+    for attribute in attributes:
+        function = getattr(function, attribute, None)
+    name = getattr(function, "__name__", None)
+    if not isinstance(getattr(function, "__module__", None), str) or not isinstance(name, str):
+        return called.group(1)
+    public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
+    return ".".join([*public, name])
+
+
 def _public_name(frame) -> str:
     """``scipy.special.logsumexp`` for a frame of ``scipy.special._logsumexp.logsumexp``: the
     module path up to its first private part, and the function."""
-    public = []
-    for part in frame.f_globals.get("__name__", "").split("."):
-        if part.startswith("_"):
-            break
-        public.append(part)
-    return ".".join([*public, getattr(frame.f_code, "co_qualname", frame.f_code.co_name)])
+    public = itertools.takewhile(lambda part: not part.startswith("_"), frame.f_globals.get("__name__", "").split("."))
+    return ".".join([*public, _qualname(frame)])
 
 
 def numpy_function_entered(skip: int = 1) -> str | None:
@@ -175,8 +203,28 @@ FILL_AN_ARRAY = ("To fill an array with differentiated values, make the array fr
 
 # What to do when a library function the user called converts a traced value (scipy.special.logsumexp).
 IN_A_LIBRARY = ("{library} converts its arguments to plain arrays, so mixedad cannot follow the derivative "
-                "through it: write that computation with NumPy functions on the traced value, or make it a "
-                "primitive with its own rule (@mixedad.primitive and defvjp; see docs/rules.md).")
+                "through it: {instead}")
+OTHERWISE = ("write that computation with NumPy functions on the traced value, or make it a primitive with its "
+             "own rule (@mixedad.primitive and defvjp; see docs/rules.md).")
+# Library functions whose work NumPy functions (which mixedad differentiates) or mixedad.nn do.
+LIBRARY_REPLACEMENTS = {
+    "scipy.special.logsumexp": "mixedad.nn.logsumexp(a, axis=...) (for b=, add np.log(b) to a)",
+    "scipy.special.softmax": "mixedad.nn.softmax(x, axis=...)",
+    "scipy.special.log_softmax": "mixedad.nn.log_softmax(x, axis=...)",
+    "scipy.linalg.solve_triangular": "np.linalg.solve(a, b) (a triangular a is no harder for it)",
+    "scipy.linalg.cho_solve": "np.linalg.solve(a, b) with the matrix a itself",
+    "scipy.linalg.cho_factor": "np.linalg.cholesky(a) (lower triangular)",
+    "scipy.linalg.cholesky": "np.linalg.cholesky(a) (lower triangular: transpose it for scipy's upper)",
+    **{f"scipy.linalg.{name}": f"np.linalg.{name}"
+       for name in ("solve", "inv", "det", "eigh", "eigvalsh", "svd", "qr", "norm", "lstsq", "pinv")},
+}
+
+
+def library_advice(library: str) -> str:
+    """What to do instead of calling ``library`` (a function's public name) on a traced value."""
+    replacement = LIBRARY_REPLACEMENTS.get(library)
+    instead = f"use {replacement} instead, which mixedad differentiates." if replacement else OTHERWISE
+    return IN_A_LIBRARY.format(library=library, instead=instead)
 
 
 def replaced_by_numpy(error: BaseException) -> MixedadError | None:
@@ -239,14 +287,14 @@ def unsupported_option(message: str) -> UnsupportedOptionError:
 
 
 def error_with_location(cls: type[MixedadError], message: str, skip: int = 2, advice: str = "",
-                        in_library: str = "") -> MixedadError:
+                        in_library: Callable[[str], str] | None = None) -> MixedadError:
     """Build ``cls`` with the user's source line put in ``message`` for ``{where}``, then
     ``advice``; or, where the line is in a library function the user called and ``in_library``
-    is given, ``in_library`` with ``{library}`` for that function's name."""
+    is given, ``in_library(that function's name)``."""
     location = user_location(skip + 1)
     message = message.replace("{where}", describe_location(location))
     if in_library and location is not None and location.library_call:
-        return cls(message + " " + in_library.replace("{library}", location.library_call))
+        return cls(message + " " + in_library(location.library_call))
     return cls(message + advice)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
-from .errors import (FILL_AN_ARRAY, IN_A_LIBRARY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
+from .errors import (FILL_AN_ARRAY, library_advice, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
                      math_call_named, numpy_function_entered)
 
@@ -117,7 +117,7 @@ class Traced(RefusesIntegralConversion):
             "a NumPy array (out[i] = value){where}, would drop its derivative.",
             advice=converted_by_numpy(numpy_function_entered(2)) + " Keep it as a traced value (NumPy functions "
             f"accept it), or move this computation outside the differentiated function. {FILL_AN_ARRAY}",
-            skip=1, in_library=IN_A_LIBRARY,
+            skip=1, in_library=library_advice,
         )
 
     def _conversion_error(self, what: str, advice: str = ""):
@@ -210,7 +210,7 @@ class Traced(RefusesIntegralConversion):
             "Pickling a traced value{where} (pickle.dumps, or sending it to another process: "
             "multiprocessing, concurrent.futures) would drop its derivative.",
             advice=" Compute with it in this process, or pickle a plain copy outside the differentiated function.",
-            skip=1, in_library=IN_A_LIBRARY)
+            skip=1, in_library=library_advice)
 
     # --- ndarray-like properties and methods ------------------------------------------
     @property
