@@ -303,12 +303,12 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     if recording is None and _held_by_an_enclosing_trace(args, numbers):
         return _gradient_inside_a_gradient(f, args, argnums, has_aux, want_value)
     trace = Trace(mode, instrumented=instrumented)
-    pause_collector()  # the tape is acyclic: collecting cycles while it grows only costs time
     if recording is not None:
         trace.program = []
         recording.trace = trace
     finished = False  # observers (profilers) see calls that return a gradient, not ones that raised
     try:
+        pause_collector()  # the tape is acyclic: collecting cycles while it grows only costs time
         inputs = _Inputs(trace, args, numbers, trace_constants=recording is not None and recording.trace_constants)
         if recording is not None:
             recording.inputs = inputs
@@ -380,7 +380,10 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 # by reference counting, not whenever the cyclic collector next runs.
                 trace.entries = []
         finally:
-            resume_collector()
+            try:
+                release_guards(trace)  # a no-op, unless a Ctrl-C stopped the call above midway
+            finally:
+                resume_collector()
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()] if output_shape is None else np.reshape(value, output_shape)
     grad = grads[0] if isinstance(argnums, (int, np.integer)) else tuple(grads)

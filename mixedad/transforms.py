@@ -157,8 +157,8 @@ class _Taped:
         # writeable again, and the entries go, with the cycles a closed region makes through
         # the traced values it reads (they refer to the trace).
         weakref.finalize(self, _end_tape, self.trace)
-        pause_collector()  # the tape is acyclic (see core.collector)
         try:
+            pause_collector()  # the tape is acyclic (see core.collector)
             self.inputs = _Inputs(self.trace, args, numbers)
             self.result = call_guarded(self.trace, f, self.inputs.args)
         except BaseException:
@@ -209,8 +209,8 @@ class _Taped:
             else:
                 seeds.append(ct)  # a value of an outer differentiation
         self.seeds[:] = seeds
-        pause_collector()
         try:
+            pause_collector()
             backward(self.trace, self.sink, 0, np.ones(()), retain=True)
             return self.inputs.gradients(borrowed)
         finally:

@@ -6,33 +6,72 @@ threads each pausing and resuming on their own would leave the collector off for
 second sees it off while the first traces, and turns it off again after the first turned it
 on). Pauses are counted instead: the collector resumes when the last one ends, if it was on
 when the first began.
+
+Each pause is held by the frame that began it, which ends it. A Ctrl-C (KeyboardInterrupt)
+may stop a call between the two; the next pause then forgets the pauses whose frames are no
+longer running, so the collector does not stay off for the rest of the process.
 """
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 
 _lock = threading.Lock()
-_pauses = 0
+_holders: list = []  # (thread id, frame) of each pause not yet ended
 _was_enabled = False
+_off_for_pauses = False  # the collector is off because of pauses (until it is turned on again)
 
 
 def pause_collector() -> None:
-    """Pause the cyclic collector; every call must be matched by ``resume_collector``."""
-    global _pauses, _was_enabled
-    _lock.acquire()
-    if _pauses == 0:
-        _was_enabled = gc.isenabled()
-        gc.disable()
-    _pauses += 1
-    _lock.release()
+    """Pause the cyclic collector; the calling function must end it with ``resume_collector``."""
+    global _was_enabled, _off_for_pauses
+    holder = (threading.get_ident(), sys._getframe(1))
+    with _lock:  # (a Ctrl-C inside a ``with`` block does not leave the lock held: no call hangs)
+        if _holders:
+            _forget_ended_pauses()
+        _holders.append(holder)
+        if len(_holders) == 1:
+            if not _off_for_pauses:  # (else a Ctrl-C stopped the last resume: the state before stands)
+                _was_enabled = gc.isenabled()
+                _off_for_pauses = True
+            gc.disable()
 
 
 def resume_collector() -> None:
-    """End one pause; the collector runs again when no pause is left and it ran before."""
-    global _pauses
-    _lock.acquire()
-    _pauses -= 1
-    if _pauses == 0 and _was_enabled:
+    """End the latest pause the calling function began; the collector runs again when no pause
+    is left and it ran before."""
+    caller = sys._getframe(1)
+    with _lock:
+        for position in range(len(_holders) - 1, -1, -1):
+            if _holders[position][1] is caller:
+                del _holders[position]
+                break
+        else:  # a Ctrl-C stopped the pause this ends before it began, or it was forgotten
+            return
+        if not _holders:
+            _turn_back_on()
+
+
+def _forget_ended_pauses() -> None:
+    """Drop the pauses whose frames are on no thread's stack any more (stopped by a Ctrl-C)."""
+    stacks = sys._current_frames()
+    _holders[:] = [(thread, frame) for thread, frame in _holders if _on_stack(frame, stacks.get(thread))]
+    if not _holders:
+        _turn_back_on()
+
+
+def _turn_back_on() -> None:
+    """No pause is left: the collector as it was before the first."""
+    global _off_for_pauses
+    if _was_enabled:
         gc.enable()
-    _lock.release()
+    _off_for_pauses = False
+
+
+def _on_stack(frame, top) -> bool:
+    while top is not None:
+        if top is frame:
+            return True
+        top = top.f_back
+    return False

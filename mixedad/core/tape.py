@@ -124,23 +124,37 @@ def release_guards(trace: Trace) -> None:
     for base in trace.view_bases:
         base._views = None
     trace.view_bases = []
-    guarded, trace.guarded = trace.guarded, {}
+    guarded = trace.guarded
     if not guarded:
         return
-    items = guarded.items() if len(guarded) == 1 else sorted(guarded.items(), key=_depth)
+    # owners last in the list, so first off it: a Ctrl-C (KeyboardInterrupt) in the first pass
+    # would leave the user's arrays read-only for good, so the rest is released on the way out
+    pending = list(guarded.items()) if len(guarded) == 1 else sorted(guarded.items(), key=_depth, reverse=True)
+    trace.guarded = {}
+    try:
+        _release(pending)
+    finally:
+        if pending:
+            _release(pending)
+
+
+def _release(pending: list) -> None:
+    """Release the guards in ``pending``, taking each off the list once done: a pass stopped
+    midway can be finished by another (the last guard of an array is released twice over then)."""
     with _GUARDS_LOCK:
-        for key, (_, array) in items:
+        while pending:
+            key, (_, array) = pending[-1]
             guard = _GUARDS.get(key)
-            if guard is None or guard[0] is not array:
-                continue
-            guard[1] -= 1
-            if guard[1]:
-                continue
-            del _GUARDS[key]
-            try:
-                array.flags.writeable = True
-            except ValueError:  # its owner was made read-only meanwhile, by someone else: it stays so
-                pass
+            if guard is not None and guard[0] is array:
+                if guard[1] > 1:
+                    guard[1] -= 1
+                else:
+                    try:
+                        array.flags.writeable = True
+                    except ValueError:  # its owner was made read-only meanwhile, by someone else: it stays so
+                        pass
+                    del _GUARDS[key]
+            pending.pop()
 
 
 def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:

@@ -1,0 +1,127 @@
+"""A Ctrl-C (KeyboardInterrupt) may land between any two lines of mixedad's clean-up: the user's
+arrays must not stay read-only, the garbage collector must not stay off, and the next call must
+not hang. Before, an interrupt inside ``release_guards`` left arrays read-only for good, and one
+inside ``pause_collector`` left its lock held, so that every later call hung."""
+import gc
+import linecache
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import mixedad
+from mixedad.core import collector, tape
+
+
+def _interruptible(frame, event) -> bool:
+    """Whether a Ctrl-C may land at this trace event: a line about to run. Python handles a
+    signal after a call returns or a loop jumps back, so not at a ``try:`` line (an instruction
+    that does nothing, outside the enclosing ``with``'s handler) nor at the ``with`` line Python
+    reports again before calling ``__exit__``: an exception the trace function raises there
+    skips the ``with``'s ``__exit__``, as no Ctrl-C can."""
+    text = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return event == "line" and not text.startswith("with ") and text not in ("try:", "finally:", "else:")
+
+
+def _line_events(code, run) -> int:
+    """How many lines of ``code`` run (as trace events a Ctrl-C may land at) during ``run()``."""
+    count = 0
+
+    def tracer(frame, event, arg):
+        if frame.f_code is not code:
+            return None
+
+        def local(frame, event, arg):
+            nonlocal count
+            count += _interruptible(frame, event)
+            return local
+        return local
+    sys.settrace(tracer)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def _interrupted_at(code, line_number: int, run) -> bool:
+    """Run ``run()`` with a KeyboardInterrupt raised at the ``line_number``-th line of ``code``
+    it runs, as a Ctrl-C arriving there would; whether the interrupt came out of it."""
+    seen = 0
+
+    def tracer(frame, event, arg):
+        if frame.f_code is not code:
+            return None
+
+        def local(frame, event, arg):
+            nonlocal seen
+            if _interruptible(frame, event):
+                seen += 1
+                if seen == line_number:
+                    sys.settrace(None)
+                    raise KeyboardInterrupt("a simulated Ctrl-C")
+            return local
+        return local
+    sys.settrace(tracer)
+    try:
+        run()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+def _next_call_finishes() -> bool:
+    """Whether an unrelated gradient finishes (in a thread: a held lock would hang it forever)."""
+    results = []
+    worker = threading.Thread(target=lambda: results.append(mixedad.gradient(lambda v: np.sum(v * v), np.ones(3))),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    return bool(results) and np.array_equal(results[0], 2 * np.ones(3))
+
+
+CLEAN_UP = {
+    "release": lambda: tape._release.__code__,
+    "release_guards": lambda: tape.release_guards.__code__,
+    "pause_collector": lambda: collector.pause_collector.__code__,
+    "resume_collector": lambda: collector.resume_collector.__code__,
+}
+
+
+@pytest.mark.parametrize("where", CLEAN_UP)
+def test_a_ctrl_c_at_any_line_of_the_clean_up_leaves_nothing_behind(where):
+    code = CLEAN_UP[where]()
+    weights = np.linspace(0.5, 1.5, 6).reshape(2, 3)
+    view = weights[:, 1:]  # a guarded view too: owners are released before their views
+
+    def run():
+        return mixedad.gradient(lambda x: np.sum(np.tanh(weights @ x) * view[0, 0]), np.ones(3))
+
+    lines = _line_events(code, run)
+    assert lines > 0
+    collector_was_on = gc.isenabled()
+    interrupted = 0
+    for line in range(1, lines + 1):
+        interrupted += _interrupted_at(code, line, run)
+        assert weights.flags.writeable and view.flags.writeable, f"read-only after a Ctrl-C at line {line}"
+        assert id(weights) not in tape._GUARDS and id(view) not in tape._GUARDS
+        # the collector may stay paused until the next call begins (a Ctrl-C can land before
+        # the pause ends): that call forgets the stopped pause
+        assert _next_call_finishes(), f"the next call hung or failed after a Ctrl-C at line {line}"
+        assert gc.isenabled() == collector_was_on, f"collector left {'on' if gc.isenabled() else 'off'} at line {line}"
+        assert not collector._holders
+    assert interrupted == lines  # each interrupt reached the caller, as a Ctrl-C must
+
+
+def test_an_array_guarded_when_a_ctrl_c_came_is_freed_with_its_last_reference():
+    data = np.linspace(0.0, 1.0, 1000)
+    alive = weakref.ref(data)
+    assert _interrupted_at(tape._release.__code__, 3, lambda: mixedad.gradient(lambda a: np.sum(np.sin(a) * data), data))
+    assert data.flags.writeable
+    del data
+    gc.collect()
+    assert alive() is None  # mixedad's table of guarded arrays let go of it
