@@ -31,7 +31,7 @@ from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, Missi
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
                           describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
 from .core.linear import call, jvp_of, zeros_like
-from .core.region import foreign_array, in_loop_dtypes, plain_arrays, read_value
+from .core.region import foreign_array, in_loop_dtypes, materialize, plain_arrays, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
 from .core.updates import Rearranged, constant_like, view_of, views_at_any_depth
@@ -231,6 +231,11 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
             if type(arg) is ForwardDual and arg.level is level:
                 primals[j] = arg.primal
                 tangents[j] = arg.tangent
+                if type(primals[j]) is Traced and primals[j]._expr is not None:
+                    # an enclosing gradient's lazy value: computed here once. Left lazy, each
+                    # later step's region (which the tangent's finiteness check evaluates)
+                    # would compute the whole chain before it again: quadratic in its length
+                    materialize(primals[j])
             elif isinstance(arg, np.ndarray) and type(arg) is not np.ndarray or foreign_array(arg):
                 return self._apply(prim, plain_arrays(args), kwargs)  # np.memmap, a pandas Series; np.ma raises
         for key, value in kwargs.items():
