@@ -25,24 +25,32 @@ def _interruptible(frame, event) -> bool:
     return event == "line" and not text.startswith("with ") and text not in ("try:", "finally:", "else:")
 
 
-def _line_events(code, run) -> int:
-    """How many lines of ``code`` run (as trace events a Ctrl-C may land at) during ``run()``."""
-    count = 0
-
+def _tracing_lines(code, run, on_line):
+    """``run()``, with ``on_line(frame)`` called at each line of ``code`` a Ctrl-C may land at."""
     def tracer(frame, event, arg):
         if frame.f_code is not code:
             return None
 
         def local(frame, event, arg):
-            nonlocal count
-            count += _interruptible(frame, event)
+            if _interruptible(frame, event):
+                on_line(frame)
             return local
         return local
     sys.settrace(tracer)
     try:
-        run()
+        return run()
     finally:
         sys.settrace(None)
+
+
+def _line_events(code, run) -> int:
+    """How many lines of ``code`` run (as trace events a Ctrl-C may land at) during ``run()``."""
+    count = 0
+
+    def counting(frame):
+        nonlocal count
+        count += 1
+    _tracing_lines(code, run, counting)
     return count
 
 
@@ -51,26 +59,16 @@ def _interrupted_at(code, line_number: int, run) -> bool:
     it runs, as a Ctrl-C arriving there would; whether the interrupt came out of it."""
     seen = 0
 
-    def tracer(frame, event, arg):
-        if frame.f_code is not code:
-            return None
-
-        def local(frame, event, arg):
-            nonlocal seen
-            if _interruptible(frame, event):
-                seen += 1
-                if seen == line_number:
-                    sys.settrace(None)
-                    raise KeyboardInterrupt("a simulated Ctrl-C")
-            return local
-        return local
-    sys.settrace(tracer)
+    def interrupting(frame):
+        nonlocal seen
+        seen += 1
+        if seen == line_number:
+            sys.settrace(None)
+            raise KeyboardInterrupt("a simulated Ctrl-C")
     try:
-        run()
+        _tracing_lines(code, run, interrupting)
     except KeyboardInterrupt:
         return True
-    finally:
-        sys.settrace(None)
     return False
 
 
