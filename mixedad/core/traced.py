@@ -13,9 +13,9 @@ import numpy as np
 
 from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
-from .errors import (FILL_AN_ARRAY, library_advice, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
+from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
-                     math_call_named, numpy_function_entered)
+                     library_advice, math_call_named, numpy_function_entered)
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
