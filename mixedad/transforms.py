@@ -231,8 +231,12 @@ _EVERY_ARRAY = _EveryArray()
 
 
 def _end_tape(trace: Trace) -> None:
-    release_guards(trace)
-    trace.entries = []
+    try:
+        release_guards(trace)
+    finally:  # (Python drops an exception here, a Ctrl-C too: nothing would try again)
+        if trace.guarded:
+            release_guards(trace)
+        trace.entries = []
 
 
 def _check_cotangents(taped: _Taped, cotangent: Any) -> list:

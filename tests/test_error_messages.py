@@ -393,3 +393,23 @@ def test_a_traced_buffer_kept_in_a_cache_names_the_cache_and_the_plain_alternati
     mixedad.gradient(loss, np.ones(3))
     with pytest.raises(mixedad.MixedadError, match=r"finished and is used again at .*kept in a cache.*np\.zeros\(x\.shape\)"):
         mixedad.gradient(loss, np.ones(3))
+
+
+def test_naming_a_decorated_library_function_runs_no_user_code_again():
+    """The name comes from the user's call, looked up statically: a property on the way ran a
+    second time, and its exception replaced mixedad's error."""
+    linalg = pytest.importorskip("scipy.linalg")
+
+    class Model:
+        accesses = 0
+
+        @property
+        def algebra(self):
+            Model.accesses += 1
+            if Model.accesses > 1:
+                raise RuntimeError("read twice")
+            return linalg
+    model = Model()
+    with pytest.raises(mixedad.NonDifferentiableError, match="model.algebra.solve_triangular converts"):
+        mixedad.gradient(lambda b: np.sum(model.algebra.solve_triangular(np.eye(2), b)), np.ones(2))
+    assert Model.accesses == 1

@@ -107,9 +107,10 @@ def test_a_ctrl_c_at_any_line_of_the_clean_up_leaves_nothing_behind(where):
         interrupted += _interrupted_at(code, line, run)
         assert weights.flags.writeable and view.flags.writeable, f"read-only after a Ctrl-C at line {line}"
         assert id(weights) not in tape._GUARDS and id(view) not in tape._GUARDS
-        # the collector may stay paused until the next call begins (a Ctrl-C can land before
-        # the pause ends): that call forgets the stopped pause
         assert _next_call_finishes(), f"the next call hung or failed after a Ctrl-C at line {line}"
+        # the collector may stay paused until the thread's next call begins (a Ctrl-C can land
+        # before the pause ends): that call forgets the stopped pause
+        np.testing.assert_array_equal(mixedad.gradient(lambda v: np.sum(v * v), np.ones(2)), [2.0, 2.0])
         assert gc.isenabled() == collector_was_on, f"collector left {'on' if gc.isenabled() else 'off'} at line {line}"
         assert not collector._holders
     assert interrupted == lines  # each interrupt reached the caller, as a Ctrl-C must
@@ -123,3 +124,43 @@ def test_an_array_guarded_when_a_ctrl_c_came_is_freed_with_its_last_reference():
     del data
     gc.collect()
     assert alive() is None  # mixedad's table of guarded arrays let go of it
+
+
+def test_a_view_read_by_an_inner_gradient_is_writeable_once_the_outer_one_ends():
+    """The outer gradient guards the owner, the inner one the view: the view could not be made
+    writeable when the inner one ended (its owner was still read-only), and stayed read-only."""
+    owner = np.linspace(0.1, 1.0, 10)
+    view = owner[2:8]
+
+    def outer(x):
+        y = np.sum(np.sin(x) * owner)
+        inner = mixedad.gradient(lambda z: np.sum(z * view), np.ones(6))
+        assert not view.flags.writeable and not owner.flags.writeable  # the outer one still reads them
+        return y + np.sum(inner)
+    np.testing.assert_allclose(mixedad.gradient(outer, np.ones(10)), np.cos(np.ones(10)) * owner)
+    assert owner.flags.writeable and view.flags.writeable
+    view[0] = 5.0
+    assert owner[2] == 5.0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped Ctrl-C
+def test_a_ctrl_c_as_a_pullback_is_dropped_leaves_no_array_read_only():
+    """Python drops an exception raised in a weakref finalizer, a KeyboardInterrupt too: the
+    pullback's tape ended without releasing the arrays, and nothing tried again."""
+    x, weights = np.linspace(-1.0, 1.0, 5), np.linspace(0.1, 1.0, 5)
+    _, pullback = mixedad.vjp(lambda z: np.sum(np.sin(z) * weights), x)
+    np.testing.assert_allclose(pullback(1.0)[0], np.cos(x) * weights)
+    assert not weights.flags.writeable
+    with_interrupt = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is tape.release_guards.__code__ and not with_interrupt:
+            with_interrupt.append(True)
+            raise KeyboardInterrupt("a simulated Ctrl-C")
+    sys.settrace(tracer)
+    try:
+        del pullback  # its finalizer ends the tape
+    finally:
+        sys.settrace(None)
+    assert with_interrupt
+    assert x.flags.writeable and weights.flags.writeable

@@ -7,9 +7,10 @@ second sees it off while the first traces, and turns it off again after the firs
 on). Pauses are counted instead: the collector resumes when the last one ends, if it was on
 when the first began.
 
-Each pause is held by the frame that began it, which ends it. A Ctrl-C (KeyboardInterrupt)
-may stop a call between the two; the next pause then forgets the pauses whose frames are no
-longer running, so the collector does not stay off for the rest of the process.
+Each pause is held by the frame that began it, which ends it. A Ctrl-C (KeyboardInterrupt,
+raised in the main thread) may stop a call between the two; the thread's next pause then
+forgets its pauses whose frames are no longer running, so the collector does not stay off for
+the rest of the process.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def pause_collector() -> None:
     holder = (threading.get_ident(), sys._getframe(1))
     with _lock:  # (a Ctrl-C inside a ``with`` block does not leave the lock held: no call hangs)
         if _holders:
-            _forget_ended_pauses()
+            _forget_ended_pauses(holder[0])
         _holders.append(holder)
         if len(_holders) == 1:
             if not _off_for_pauses:  # (else a Ctrl-C stopped the last resume: the state before stands)
@@ -53,12 +54,13 @@ def resume_collector() -> None:
             _turn_back_on()
 
 
-def _forget_ended_pauses() -> None:
-    """Drop the pauses whose frames are on no thread's stack any more (stopped by a Ctrl-C)."""
-    stacks = sys._current_frames()
-    _holders[:] = [(thread, frame) for thread, frame in _holders if _on_stack(frame, stacks.get(thread))]
-    if not _holders:
-        _turn_back_on()
+def _forget_ended_pauses(thread: int) -> None:
+    """Drop this thread's pauses whose frames are not on its stack any more (stopped by a Ctrl-C)."""
+    top = sys._getframe(2)
+    if any(holder[0] == thread and not _on_stack(holder[1], top) for holder in _holders):
+        _holders[:] = [holder for holder in _holders if holder[0] != thread or _on_stack(holder[1], top)]
+        if not _holders:
+            _turn_back_on()
 
 
 def _turn_back_on() -> None:

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import sysconfig
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -105,14 +106,19 @@ def _called_name(frame) -> str | None:
     if called is None:
         return None
     first, *attributes = called.group(1).split(".")
-    function = frame.f_locals.get(first, frame.f_globals.get(first))
-    for attribute in attributes:
-        function = getattr(function, attribute, None)
-    name = getattr(function, "__name__", None)
-    if not isinstance(getattr(function, "__module__", None), str) or not isinstance(name, str):
+    function = frame.f_locals.get(first, frame.f_globals.get(first, frame.f_builtins.get(first)))
+    try:
+        for attribute in attributes:  # modules' attributes (maybe lazy), else static: no property runs again
+            function = (getattr(function, attribute) if isinstance(function, types.ModuleType)
+                        else inspect.getattr_static(function, attribute))
+    except AttributeError:
         return called.group(1)
-    public = itertools.takewhile(lambda part: not part.startswith("_"), function.__module__.split("."))
-    return ".".join([*public, name])
+    if not isinstance(function, (types.FunctionType, types.BuiltinFunctionType)):
+        return called.group(1)
+    if function.__module__ == "builtins":  # getattr(module, "name")(...): the wrapper's name is all there is
+        return None
+    public = itertools.takewhile(lambda part: not part.startswith("_"), (function.__module__ or "").split("."))
+    return ".".join([*public, function.__name__])
 
 
 def _public_name(frame) -> str:

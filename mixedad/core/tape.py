@@ -149,12 +149,27 @@ def _release(pending: list) -> None:
                 if guard[1] > 1:
                     guard[1] -= 1
                 else:
-                    try:
-                        array.flags.writeable = True
-                    except ValueError:  # its owner was made read-only meanwhile, by someone else: it stays so
-                        pass
+                    _make_writeable(array)
                     del _GUARDS[key]
+                    for view in guard[2:]:
+                        _make_writeable(view)
             pending.pop()
+
+
+def _make_writeable(array: np.ndarray) -> None:
+    """Make a guarded array writeable again. A view whose owner another trace still guards
+    cannot be: it waits on the owner's guard (``[owner, count, waiting views...]``)."""
+    try:
+        array.flags.writeable = True
+    except ValueError:
+        base = array.base
+        while isinstance(base, np.ndarray):
+            guard = _GUARDS.get(id(base))
+            if guard is not None and guard[0] is base:
+                guard.append(array)
+                return
+            base = base.base
+        # else its owner was made read-only meanwhile, by someone else: it stays so
 
 
 def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:
