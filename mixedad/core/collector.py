@@ -57,9 +57,10 @@ def resume_collector() -> None:
 def _forget_ended_pauses(thread: int) -> None:
     """Drop this thread's pauses whose frames are not on its stack any more (stopped by a Ctrl-C)."""
     top = sys._getframe(2)
-    if any(holder[0] == thread and not _on_stack(holder[1], top) for holder in _holders):
-        _holders[:] = [holder for holder in _holders if holder[0] != thread or _on_stack(holder[1], top)]
-        if not _holders:
+    running = [holder for holder in _holders if holder[0] != thread or _on_stack(holder[1], top)]
+    if len(running) < len(_holders):
+        _holders[:] = running
+        if not running:
             _turn_back_on()
 
 

@@ -129,7 +129,7 @@ def release_guards(trace: Trace) -> None:
         return
     # owners last in the list, so first off it: a Ctrl-C (KeyboardInterrupt) in the first pass
     # would leave the user's arrays read-only for good, so the rest is released on the way out
-    pending = list(guarded.items()) if len(guarded) == 1 else sorted(guarded.items(), key=_depth, reverse=True)
+    pending = sorted(guarded.items(), key=_depth, reverse=True)
     trace.guarded = {}
     try:
         _release(pending)
@@ -139,8 +139,8 @@ def release_guards(trace: Trace) -> None:
 
 
 def _release(pending: list) -> None:
-    """Release the guards in ``pending``, taking each off the list once done: a pass stopped
-    midway can be finished by another (the last guard of an array is released twice over then)."""
+    """Release the guards in ``pending``, taking each off the list once done, so that a pass
+    stopped midway can be finished by another."""
     with _GUARDS_LOCK:
         while pending:
             key, (_, array) = pending[-1]
