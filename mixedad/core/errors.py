@@ -158,6 +158,10 @@ def converted_by_numpy(entered: str | None) -> str:
     if entered.startswith("np.polynomial"):
         return (" np.polynomial converts its coefficients: evaluate with np.polyval(coefficients[::-1], x) "
                 "(highest degree first) instead.")
+    if entered.startswith("np.ma."):
+        return (" np.ma (masked arrays) converts its data to a plain array, and mixedad does not differentiate "
+                "masked arrays: select with np.where(mask, fill_value, x), or x[~mask] (np.sum(x[~mask]) is what "
+                "np.ma's sum computes).")
     if entered == "np.full":
         return (" np.full converts its fill value to a plain array: use np.broadcast_to(value, shape), or "
                 "value * np.ones(shape) for an array to write into.")
@@ -174,14 +178,41 @@ def math_call_named(conversion: str) -> str:
     return f"math.{found.group(1)}() (a conversion to float)" if found else conversion
 
 
+# Random draws with differentiated parameters, as a transformation of parameter-free noise
+# (the reparameterization trick), which mixedad differentiates.
+REPARAMETERIZED_DRAWS = {
+    "normal": "loc + scale * rng.standard_normal(size)",
+    "uniform": "low + (high - low) * rng.random(size)",
+    "exponential": "scale * rng.standard_exponential(size)",
+    "lognormal": "np.exp(mean + sigma * rng.standard_normal(size))",
+    "laplace": "loc + scale * rng.laplace(size=size)",
+    "logistic": "loc + scale * rng.logistic(size=size)",
+    "gumbel": "loc + scale * rng.gumbel(size=size)",
+    "multivariate_normal": "mean + rng.standard_normal(size + (d,)) @ np.linalg.cholesky(cov).T",
+}
+_NUMPY_SCALAR_TYPES = r"float64|float32|float16|double|single|half|longdouble"
+
+
 def _array_method_advice(location: SourceLocation | None) -> str:
-    """For a line calling a method of a NumPy array (``w.dot(x)``, in C: no NumPy frame), which
-    converts its arguments: the function form, which dispatches on traced values."""
+    """For a line calling something in C that converts its arguments (no NumPy frame to name):
+    a method of a NumPy array (``w.dot(x)``), whose function form dispatches on traced values;
+    a random draw (``rng.normal(mu, 1.0)``); a NumPy scalar type (``np.float64(x[0])``)."""
     text = location.text if location is not None else None
     for owner, name in re.findall(r"([\w\])]+)\.(\w+)\(", text or ""):
         if owner not in ("np", "numpy", "mixedad", "math") and hasattr(np.ndarray, name) and callable(getattr(np, name, None)) and not name.startswith("_"):
             return (f" If .{name}(...) here is the method of a plain NumPy array, it converts its arguments: "
                     f"call the function np.{name}(array, ...) instead, which passes traced values through.")
+        if owner not in ("np", "numpy") and hasattr(np.random.Generator, name) and not name.startswith("_"):
+            draw = REPARAMETERIZED_DRAWS.get(name)
+            transform = (f"draw it as {draw}" if draw else
+                         "draw parameter-free noise and transform it with NumPy functions of the parameters")
+            return (f" If .{name}(...) here is a NumPy random draw, it converts its parameters to plain arrays, "
+                    f"so no derivative reaches them: {transform} (the reparameterization trick), which mixedad "
+                    "differentiates.")
+    scalar = re.search(rf"\b(?:np|numpy)\.({_NUMPY_SCALAR_TYPES})\(", text or "")
+    if scalar:
+        return (f" np.{scalar.group(1)}(...) makes a plain NumPy scalar: keep the traced value itself, or change "
+                f"its dtype with value.astype(np.{scalar.group(1)}).")
     return ""
 
 
