@@ -320,6 +320,24 @@ def test_arrays_read_by_the_tape_are_writeable_again_afterwards():
     assert x.flags.writeable
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_writeable_view_of_an_array_made_read_only_later_is_writeable_again_afterwards(mode):
+    owner = np.arange(6.0) / 5
+    view = owner[1:4]
+    owner.flags.writeable = False  # NumPy leaves the view writeable
+    x = np.array([0.3, -0.7, 1.1])
+
+    def f(v):
+        y = np.sum(view * v ** 2)
+        with pytest.raises(ValueError, match="read-only"):
+            view[0] = 5.0  # the tape reads it again later: guarded while the gradient runs
+        return y
+    np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), 2 * owner[1:4] * x)
+    assert view.flags.writeable and not owner.flags.writeable  # as the user left them
+    view[0] = 5.0
+    assert owner[1] == 5.0
+
+
 def test_a_pullback_keeps_the_arrays_it_reads_read_only_while_it_lives():
     weights = np.array([1.0, 2.0, 3.0])
     x = np.array([0.3, -0.7, 1.1])

@@ -169,7 +169,29 @@ def _make_writeable(array: np.ndarray) -> None:
                 guard.append(array)
                 return
             base = base.base
-        # else its owner was made read-only meanwhile, by someone else: it stays so
+        _make_writeable_under_read_only_bases(array)
+
+
+def _make_writeable_under_read_only_bases(view: np.ndarray) -> None:
+    """A view the user could write into, of arrays read-only of their own (made so after the
+    view was taken): NumPy sets a view's flag only while its bases are writeable, so they are
+    for that moment, and read-only again after it."""
+    read_only, base = [], view.base
+    while isinstance(base, np.ndarray):
+        if not base.flags.writeable:
+            read_only.append(base)
+        base = base.base
+    made_writeable = []
+    try:
+        for base in reversed(read_only):  # the owner first, as NumPy requires
+            base.flags.writeable = True
+            made_writeable.append(base)
+        view.flags.writeable = True
+    except ValueError:
+        pass  # memory that was never writeable (np.frombuffer of bytes): the view cannot be either
+    finally:
+        for base in made_writeable:
+            base.flags.writeable = False
 
 
 def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:
