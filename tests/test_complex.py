@@ -11,6 +11,7 @@ import mixedad
 from numerical import numerical_gradient
 
 WEIGHTS = np.linspace(-1.0, 2.0, 64)
+DFT = np.exp(-2j * np.pi * np.outer(np.arange(8), np.arange(8)) / 8)
 
 
 def weighted(values):
@@ -50,6 +51,13 @@ CASES = {
     "sum and mean": lambda x: np.abs(np.fft.fft(x).mean() + np.fft.fft(x).sum() * 1j),
     "complex constant matrix": lambda x: np.sum(np.abs((np.eye(8) * (1 + 2j)) @ x)),
     "methods": lambda x: weighted((np.fft.fft(x).reshape(2, 4).T.conj() * 1j).imag),
+    # a complex constant meeting the real traced array: a hand-written Fourier sum
+    "dot of a complex constant": lambda x: weighted(np.abs(np.dot(DFT, x)) ** 2),
+    "einsum of a complex constant": lambda x: weighted(np.einsum("ij,j->i", DFT, x).imag),
+    "outer with a complex constant": lambda x: weighted(np.abs(np.outer(x[:3], DFT[1, :3]))),
+    "concatenate and stack with a complex constant": lambda x: weighted(
+        np.abs(np.concatenate([x, DFT[1]]) + np.stack([DFT[2], x], axis=1).ravel()[:16])),
+    "where with a complex constant": lambda x: np.sum(np.abs(np.where(x > 0, x, DFT[3])) ** 2),
 }
 
 
@@ -67,7 +75,7 @@ def test_gradients_through_complex_values_match_finite_differences(case, mode):
 
 
 @pytest.mark.parametrize("case", ["power spectrum", "irfft of complex, even n, ortho", "phase", "matmul",
-                                  "fft2 of a matrix", "real and complex joined"])
+                                  "fft2 of a matrix", "real and complex joined", "dot of a complex constant"])
 def test_second_derivatives_and_jvp_through_complex_values(case):
     f, x = CASES[case], at(1)
     expected = np.array([numerical_gradient(lambda v: mixedad.gradient(f, v)[i], x) for i in range(x.size)])
@@ -77,7 +85,8 @@ def test_second_derivatives_and_jvp_through_complex_values(case):
     assert np.isclose(derivative, numerical_gradient(f, x) @ tangent, rtol=1e-6)
 
 
-@pytest.mark.parametrize("case", ["power spectrum", "filter in frequency", "irfftn of rfftn", "where", "division"])
+@pytest.mark.parametrize("case", ["power spectrum", "filter in frequency", "irfftn of rfftn", "where", "division",
+                                  "einsum of a complex constant", "where with a complex constant"])
 def test_prepared_gradients_replay_complex_programs_on_new_inputs(case):
     f = CASES[case]
     prepared = mixedad.prepare(f, at(0))

@@ -10,6 +10,8 @@ from . import (assignment, complex_values, compositions, cumulative, decompositi
                shape, signal, statistics, ufunc_methods, utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 
+complex_values.route_complex_constants()  # wraps the real rules of products and joins
+
 
 def _load_special_rules(function) -> None:
     special = sys.modules.get("scipy.special")

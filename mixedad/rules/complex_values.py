@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.arrays import LeveledValue, RefusesIntegralConversion
-from ..core.dispatch import COMPLEX_RESULTS, numpy_name
+from ..core.dispatch import COMPLEX_RESULTS, function_handler, numpy_name, register_function
 from ..core.errors import NonDifferentiableError, UnsupportedOperationError, complex_result_error, error_with_location
 from ..core.region import read_value
 from ..core.traced import Traced
@@ -618,3 +618,32 @@ FUNCTIONS.update({
     **{function: _not_differentiable(function)
        for function in (np.isclose, np.allclose, np.array_equal, np.iscomplex, np.isreal)},
 })
+
+
+# A complex constant meeting real differentiated values (``np.dot(W, x)``, W complex: a hand-written
+# Fourier sum): these functions' real rules cannot differentiate the complex result, so they go to
+# the table above (ufuncs and ``@`` get there through the real rule's complex result).
+_TAKE_COMPLEX_CONSTANTS = (np.dot, np.vdot, np.inner, np.outer, np.kron, np.tensordot, np.einsum, np.concatenate,
+                           np.stack, np.hstack, np.vstack, np.column_stack, np.where)
+
+
+def _complex_constant(value) -> bool:
+    if type(value) is list or type(value) is tuple:
+        return any(_complex_constant(item) for item in value)
+    return isinstance(value, complex) or (isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind == "c")
+
+
+def _complex_constants_first(function: Callable, real_handler: Callable) -> Callable:
+    complex_handler = FUNCTIONS[function]
+
+    def handler(*args, **kwargs):
+        complex_constant = _complex_constant(args) or (kwargs and _complex_constant(tuple(kwargs.values())))
+        return (complex_handler if complex_constant else real_handler)(*args, **kwargs)
+    return handler
+
+
+def route_complex_constants() -> None:
+    """Register the functions above to take complex constants through the table (called once
+    every real rule is registered: it wraps them)."""
+    for function in _TAKE_COMPLEX_CONSTANTS:
+        register_function(function, _complex_constants_first(function, function_handler(function)))
