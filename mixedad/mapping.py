@@ -23,7 +23,7 @@ from .core.arrays import LeveledValue
 from .core.errors import (NonDifferentiableError, NotVectorizableError, UnsupportedOperationError, error_with_location,
                           in_library, is_internal, user_location)
 from .core.modes import Decision, Mode, Reason
-from .core.primitive import find_trace
+from .core.primitive import Primitive, find_trace
 from .core.pytree import flatten
 from .core.recording import held_bytes
 from .core.region import primal
@@ -125,9 +125,9 @@ def _no_forward_mode_error(f) -> NotVectorizableError:
     return error_with_location(
         NotVectorizableError,
         f"mixedad.map / mixedad.sum of {getattr(f, '__name__', 'f')}{{where}}: the function branches on element "
-        "values (if, math.*, float()), which is differentiated element by element in reverse mode only "
-        "(gradient, vjp, jacobian(mode='reverse')). For jvp, forward jacobians, hvp and hessian, write it "
-        "with NumPy functions (np.where instead of if).", skip=3)
+        "values (if, math.*, float()), which is differentiated element by element to first order only "
+        "(gradient, vjp, jvp, jacobian). For hvp, hessian and other second derivatives, write it with NumPy "
+        "functions (np.where instead of if).", skip=3)
 
 
 def _closed_over_error(f) -> UnsupportedOperationError:
@@ -151,22 +151,19 @@ def _promoted_dtype(arrays: list, differentiated: list) -> np.dtype:
     return dtype if dtype.kind == "f" else np.result_type(*differentiated)
 
 
-def _evaluate_per_element(trace, f, xs) -> Traced:
-    arrays = [primal(x) for x in xs]
-    if any(isinstance(a, LeveledValue) for a in arrays):  # second order: the scalar duals are first order
-        raise _no_forward_mode_error(f)
+def _per_element(f, arrays: list, differentiated: list) -> tuple:
+    """``f`` run element by element on scalar duals over the broadcast of the plain ``arrays``:
+    its values, and its partials with respect to each argument listed in ``differentiated``."""
     shape = np.broadcast_shapes(*[np.shape(a) for a in arrays])
-    traced = [j for j, x in enumerate(xs) if type(x) is Traced]
-    dtype = _promoted_dtype(arrays, [arrays[j] for j in traced])
+    dtype = _promoted_dtype(arrays, [arrays[j] for j in differentiated])
     broadcast = [np.broadcast_to(a, shape) for a in arrays]
     f_dual = with_dual_math(f)
-    start = time.perf_counter()
     values = np.empty(shape, dtype)
-    partials = [np.empty(shape, dtype) for _ in traced]
-    units = [tuple(dtype.type(k == i) for k in range(len(traced))) for i in range(len(traced))]
+    partials = [np.empty(shape, dtype) for _ in differentiated]
+    units = [tuple(dtype.type(k == i) for k in range(len(differentiated))) for i in range(len(differentiated))]
     for index in np.ndindex(*shape):
         args = list(b[index] for b in broadcast)
-        for i, j in enumerate(traced):
+        for i, j in enumerate(differentiated):
             args[j] = ScalarDual(args[j], units[i])
         try:
             result = f_dual(*args)
@@ -178,25 +175,62 @@ def _evaluate_per_element(trace, f, xs) -> Traced:
             raise _closed_over_error(f)
         if type(result) is ScalarDual:
             values[index] = result.value
-            for k in range(len(traced)):
+            for k in range(len(differentiated)):
                 partials[k][index] = result.partials[k]
         else:
             values[index] = result
-            for k in range(len(traced)):
+            for k in range(len(differentiated)):
                 partials[k][index] = 0
+    return values, partials
+
+
+def _evaluate_per_element(trace, f, xs) -> Traced:
+    arrays = [primal(x) for x in xs]
+    if any(isinstance(a, LeveledValue) for a in arrays):  # second order: the scalar duals are first order
+        raise _no_forward_mode_error(f)
+    traced = [j for j, x in enumerate(xs) if type(x) is Traced]
+    start = time.perf_counter()
+    values, partials = _per_element(f, arrays, traced)
     parents = tuple((xs[j]._entry, xs[j]._slot, xs[j]._shape, xs[j]._dtype) for j in traced)
 
     def per_element_vjp(g):
         return [multiply_cotangent(g, p) for p in partials]
 
     name = getattr(f, "__name__", "f")
-    entry = TapeEntry(parents, per_element_vjp, f"map({name}) per element", _PER_ELEMENT, shape, dtype,
-                      context_shape=shape, ops=(name,), n_partials=len(traced),
+    entry = TapeEntry(parents, per_element_vjp, f"map({name}) per element", _PER_ELEMENT, values.shape, values.dtype,
+                      context_shape=values.shape, ops=(name,), n_partials=len(traced),
                       locations=(user_location(3),) if trace.instrumented else ())
     entry.held = held_bytes(partials)
     entry.forward_seconds = time.perf_counter() - start
     record(trace, entry)
     return Traced(trace, values, entry)
+
+
+def _forward_per_element(f, xs) -> Any:
+    """``f`` element by element where some of ``xs`` carry forward-mode tangents (jvp, forward
+    Jacobians): a primitive made for this call, whose value and partials come from scalar duals
+    on the plain values and whose forward rule multiplies each tangent by its partials."""
+    differentiated = [j for j, x in enumerate(xs) if isinstance(x, LeveledValue)]
+    partials: list = []
+
+    def per_element(*arrays):
+        if any(isinstance(a, (Traced, LeveledValue)) for a in arrays):
+            raise _no_forward_mode_error(f)  # second order: the scalar duals are first order
+        values, partials[:] = _per_element(f, list(arrays), differentiated)
+        return values
+
+    def tangent_rule(j):  # argument j's term of the tangent (forward mode skips those without one)
+        def term(tangent, out, *arrays):
+            if any(isinstance(a, (Traced, LeveledValue)) for a in arrays):
+                # an enclosing differentiation (a gradient of this jvp) would take the partials,
+                # plain numbers, as constants: a second derivative of 0
+                raise _no_forward_mode_error(f)
+            return multiply_cotangent(tangent, partials[differentiated.index(j)])
+        return term
+
+    mapped = Primitive(per_element, name=f"map({getattr(f, '__name__', 'f')}) per element")
+    mapped.defjvp(*[tangent_rule(j) for j in range(len(xs))])
+    return mapped(*xs)
 
 
 def _same(value: Any) -> Any:
@@ -245,7 +279,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
             if not _is_branching_error(error) and not isinstance(error, TypeError):
                 raise
             if any(isinstance(x, LeveledValue) for x in xs):
-                raise _no_forward_mode_error(f) from None
+                return _forward_per_element(f, xs)
             dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
 
             # float64 elements as np.float64, as NumPy gives them (1.0 / t at 0 is inf, not ZeroDivisionError):
@@ -264,9 +298,11 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
         if not _is_branching_error(error):
             raise
         return _evaluate_per_element(trace, f, xs)
+    if not isinstance(result, (Traced, LeveledValue)):  # a constant (a branch on a 0-d value returned 2.0)
+        differentiated = [np.zeros((), x.dtype) for x in xs if isinstance(x, (Traced, LeveledValue))]
+        arrays = [x for x in xs if not isinstance(x, (Traced, LeveledValue))] + differentiated
+        return np.full(shape, result, _promoted_dtype(arrays, differentiated))
     if _shape(result) != shape:
-        if type(result) is not Traced:
-            return np.broadcast_to(result, shape) + 0.0 * xs[0]
         raise ValueError(f"mixedad.map: f must map elements to elements; it turned shape {shape} "
                          f"into {_shape(result)}.")
     return result

@@ -60,19 +60,55 @@ def test_math_log_with_a_base_in_a_mapped_scalar_function():
 
 
 @pytest.mark.parametrize("transform", [
-    lambda f: mixedad.jvp(f, (X,), (np.ones_like(X),)),
     lambda f: mixedad.hessian(f, X),
     lambda f: mixedad.hvp(f, X, np.ones_like(X)),
-    lambda f: mixedad.jacobian(lambda x: mixedad.map(lambda s: s * s if s > 0 else 0.0, x), X, mode="forward"),
-])
-def test_a_branching_mapped_function_in_forward_mode_raises_saying_what_works(transform):
+    lambda f: mixedad.jacobian(lambda x: mixedad.gradient(f, x), X, mode="forward"),
+    # the other nestings: the per-element partials are plain numbers, which an enclosing
+    # differentiation would take as constants (a second derivative of 0)
+    lambda f: mixedad.gradient(lambda x: mixedad.jvp(f, (x,), (np.ones_like(X),))[1], X),
+    lambda f: mixedad.jvp(lambda x: mixedad.jvp(f, (x,), (np.ones_like(X),))[1], (X,), (np.ones_like(X),)),
+], ids=["hessian", "hvp", "forward jacobian of gradient", "gradient of jvp", "jvp of jvp"])
+def test_a_branching_mapped_function_in_second_order_raises_saying_what_works(transform):
     def f(x):
         return mixedad.sum(lambda s: s * s if s > 0 else 0.0, x)
-    with pytest.raises(mixedad.MixedadError, match="reverse mode only") as raised:
+    with pytest.raises(mixedad.MixedadError, match="first order only") as raised:
         transform(f)
     assert "test_transforms_cases.py" in str(raised.value)  # names the user's line
     # ...and reverse mode is right
     np.testing.assert_allclose(mixedad.gradient(f, X), numerical_gradient(f, X), rtol=1e-6)
+
+
+def _huber(t, delta=0.5):
+    return 0.5 * t * t if abs(t) <= delta else delta * (abs(t) - 0.5 * delta)
+
+
+def _scaled(t, p):
+    return math.sin(t) * p if t > p else t * t - p
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_branching_mapped_functions_in_forward_mode_match_finite_differences(dtype):
+    x, p = (X * 1.7 - 0.4).astype(dtype), np.linspace(-0.5, 0.5, X.size).astype(dtype)
+    tangent = np.linspace(1.0, -2.0, X.size).astype(dtype)
+    loss = lambda v: mixedad.sum(_huber, v)  # noqa: E731
+    value, derivative = mixedad.jvp(loss, (x,), (tangent,))
+    expected = numerical_gradient(loss, x.astype(np.float64))
+    assert derivative.dtype == dtype and np.isclose(value, loss(x))
+    np.testing.assert_allclose(derivative, np.sum(expected * tangent), rtol=1e-5 if dtype is np.float32 else 1e-8)
+    # two arguments, one differentiated, broadcast against the other; a forward Jacobian (chunked tangents)
+    q = np.array([-0.3, 0.2], dtype)
+    mapped = lambda v: mixedad.map(_scaled, v[:, None], q)  # noqa: E731
+    jacobian = mixedad.jacobian(mapped, x, mode="forward")
+    assert jacobian.dtype == dtype and jacobian.shape == (4, 2, 4)
+    np.testing.assert_allclose(jacobian, mixedad.jacobian(mapped, x, mode="reverse"), rtol=1e-6)
+    column = numerical_gradient(lambda v: mixedad.map(_scaled, v[:, None], q.astype(np.float64))[1, 1],
+                                x.astype(np.float64))
+    np.testing.assert_allclose(jacobian[1, 1], column, rtol=1e-4 if dtype is np.float32 else 1e-7, atol=1e-6)
+    # both arguments carry tangents
+    _, both = mixedad.jvp(lambda v, q: mixedad.sum(lambda a: a, mixedad.map(_scaled, v, q)), (x, p), (tangent, tangent))
+    x64, p64, t64 = x.astype(np.float64), p.astype(np.float64), tangent.astype(np.float64)
+    step = lambda h: np.sum(mixedad.map(_scaled, x64 + h * t64, p64 + h * t64))  # noqa: E731
+    np.testing.assert_allclose(both, (step(1e-6) - step(-1e-6)) / 2e-6, rtol=1e-4 if dtype is np.float32 else 1e-6)
 
 
 @pytest.mark.parametrize("function, base", [(np.logaddexp, np.e), (np.logaddexp2, 2.0)])
@@ -125,3 +161,17 @@ def test_map_of_a_branching_function_keeps_float32_outside_a_differentiation():
     mapped = mixedad.map(soft, x32)
     assert mapped.dtype == np.float32
     np.testing.assert_allclose(mapped, [math.sin(0.3), -0.4, math.sin(1.2)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_a_mapped_function_returning_a_constant_keeps_the_dtype_and_gives_a_zero_derivative(mode):
+    # on a 0-d value the branch runs on the traced value itself and returns the Python float
+    x = np.array(-0.9, np.float32)
+    jacobian = mixedad.jacobian(lambda z: mixedad.map(lambda t, q: -0.12 if t < 0 else t * q, z, np.float32(2)), x,
+                                mode="reverse" if mode == "auto" else mode)
+    assert jacobian.dtype == np.float32 and jacobian == 0
+    # a constant of any shape meets an infinite input without making a NaN
+    y = np.array([np.inf, 1.0], np.float32)
+    grad = mixedad.gradient(lambda z: np.sum(mixedad.map(lambda t: 3.0, z) * np.minimum(z, 2.0)), y, mode=mode)
+    assert grad.dtype == np.float32
+    np.testing.assert_array_equal(grad, [0.0, 3.0])
