@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .core.arrays import LeveledValue, ignore_floating_errors, restore_floating_errors
-from .core.dispatch import UFUNC_HANDLERS, numpy_name, ufunc_handler
+from .core.dispatch import FUNCTION_HANDLERS, UFUNC_HANDLERS, numpy_name, ufunc_handler
 from .core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location, in_library,
                           is_internal)
 from .core.traced import Traced
@@ -53,6 +53,11 @@ class ScalarDual:
             if low is not None:  # as maximum and minimum: a tie at a bound splits the derivative, as np.clip's does
                 result = apply_scalar(np.maximum, (result, low))
             return result if high is None else apply_scalar(np.minimum, (result, high))
+        if func in _VALUE_ONLY_FUNCTIONS:  # piecewise constant: the value only, as math.floor's
+            return func(*[_plain(a) for a in args], **kwargs)
+        prim = FUNCTION_HANDLERS.get(func)
+        if getattr(prim, "elementwise", False) and not kwargs:  # np.sinc, np.i0: the elementwise rule table
+            return apply_scalar(func, args, prim)
         raise error_with_location(
             NonDifferentiableError,
             f"{func.__name__} inside a per-element scalar function{{where}} is not supported; "
@@ -128,9 +133,13 @@ def _python_value(value):
     return builtins.float(value) if isinstance(value, np.floating) else value
 
 
-def apply_scalar(ufunc, inputs):
-    """Apply an elementwise op to scalar duals using the same partials as the dual regions."""
-    prim = UFUNC_HANDLERS.get(ufunc)
+_VALUE_ONLY_FUNCTIONS = {np.round, np.around, np.fix}
+
+
+def apply_scalar(ufunc, inputs, prim=None):
+    """Apply an elementwise op (a ufunc, or the NumPy function of the elementwise primitive
+    ``prim``) to scalar duals using the same partials as the dual regions."""
+    prim = prim or UFUNC_HANDLERS.get(ufunc)
     if prim is None:
         try:
             prim = ufunc_handler(ufunc)  # loads rules on demand (the scipy.special table), as traced values do

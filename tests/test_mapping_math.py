@@ -402,3 +402,19 @@ def test_clip_element_by_element_splits_ties_at_bounds_as_the_vectorized_clip(bo
     inside = np.array([-1.0, 2.0, 5.0])  # away from the bounds: finite differences hold
     np.testing.assert_allclose(mixedad.gradient(lambda x: mixedad.sum(branching, x), inside),
                                numerical_gradient(lambda x: np.sum(np.clip(x, low, high)), inside), atol=1e-8)
+
+
+@pytest.mark.parametrize("f", [
+    lambda t: np.sinc(math.sin(t)),
+    lambda t: np.i0(t) if t > 0 else t,
+    lambda t: np.round(t * 3) * t if t > 0 else math.exp(t),
+    lambda t: np.fix(t * 3) + math.cos(t) + np.around(t, 1),
+], ids=["sinc", "i0", "round", "fix and around"])
+def test_elementwise_numpy_functions_that_are_not_ufuncs_run_on_scalar_duals(f):
+    # math.* or a branch sends f element by element; np.sinc and np.i0 then take their rules from
+    # the elementwise table, np.round and np.fix give their values (derivative 0)
+    x = np.array([0.3, -0.7, 1.4])
+    loss = lambda v: mixedad.sum(f, v)  # noqa: E731
+    np.testing.assert_allclose(mixedad.gradient(loss, x), numerical_gradient(loss, x), rtol=1e-7, atol=1e-9)
+    _, derivative = mixedad.jvp(loss, (x,), (np.array([1.0, -2.0, 0.5]),))
+    np.testing.assert_allclose(derivative, numerical_gradient(loss, x) @ [1.0, -2.0, 0.5], rtol=1e-7)
