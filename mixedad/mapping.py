@@ -121,13 +121,13 @@ def _is_branching_error(error: Exception) -> bool:
         or "arrays can be converted to Python scalars" in message)
 
 
-def _no_forward_mode_error(f) -> NotVectorizableError:
+def _unfollowed_nesting_error(f) -> NotVectorizableError:
     return error_with_location(
         NotVectorizableError,
         f"mixedad.map / mixedad.sum of {getattr(f, '__name__', 'f')}{{where}}: the function branches on element "
-        "values (if, math.*, float()), which is differentiated element by element to first order only "
-        "(gradient, vjp, jvp, jacobian). For hvp, hessian and other second derivatives, write it with NumPy "
-        "functions (np.where instead of if).", skip=3)
+        "values (if, math.*, float()), so it runs element by element, and its arguments carry derivatives of "
+        "nested differentiations in a way that path does not follow. Write it with NumPy functions (np.where "
+        "instead of if) so that it runs vectorized.", skip=3)
 
 
 def _closed_over_error(f) -> UnsupportedOperationError:
@@ -184,13 +184,35 @@ def _per_element(f, arrays: list, differentiated: list) -> tuple:
     return values, partials
 
 
+def _partial_function(f, k: int, differentiated: list) -> Callable[..., Any]:
+    """The scalar function giving ``f``'s partial derivative with respect to its argument
+    ``differentiated[k]``: ``f`` on scalar duals seeded there. Mapped over values an enclosing
+    differentiation carries (the gradient's partials under hvp or hessian), it runs on scalar
+    duals in turn, which then nest: second derivatives, element by element."""
+    f_dual = with_dual_math(f)
+    units = [tuple(float(m == i) for m in range(len(differentiated))) for i in range(len(differentiated))]
+
+    def partial(*elements):
+        args = list(elements)
+        for i, j in enumerate(differentiated):
+            args[j] = ScalarDual(args[j], units[i])
+        result = f_dual(*args)
+        return result.partials[k] if type(result) is ScalarDual else 0.0
+    partial.__name__ = f"d{getattr(f, '__name__', 'f')}"
+    return partial
+
+
 def _evaluate_per_element(trace, f, xs) -> Traced:
     arrays = [primal(x) for x in xs]
-    if any(isinstance(a, LeveledValue) for a in arrays):  # second order: the scalar duals are first order
-        raise _no_forward_mode_error(f)
     traced = [j for j, x in enumerate(xs) if type(x) is Traced]
     start = time.perf_counter()
-    values, partials = _per_element(f, arrays, traced)
+    if any(isinstance(a, LeveledValue) for a in arrays):
+        # the values carry an enclosing forward differentiation's tangents (hvp, hessian): the
+        # value and the partials are maps at its level, so that they carry its tangents too
+        values = map(f, *arrays)
+        partials = [map(_partial_function(f, k, traced), *arrays) for k in range(len(traced))]
+    else:
+        values, partials = _per_element(f, arrays, traced)
     parents = tuple((xs[j]._entry, xs[j]._slot, xs[j]._shape, xs[j]._dtype) for j in traced)
 
     def per_element_vjp(g):
@@ -215,17 +237,18 @@ def _forward_per_element(f, xs) -> Any:
 
     def per_element(*arrays):
         if any(isinstance(a, (Traced, LeveledValue)) for a in arrays):
-            raise _no_forward_mode_error(f)  # second order: the scalar duals are first order
+            raise _unfollowed_nesting_error(f)  # (the primals of duals reach the primitive plain)
         values, partials[:] = _per_element(f, list(arrays), differentiated)
         return values
 
     def tangent_rule(j):  # argument j's term of the tangent (forward mode skips those without one)
         def term(tangent, out, *arrays):
+            k = differentiated.index(j)
             if any(isinstance(a, (Traced, LeveledValue)) for a in arrays):
-                # an enclosing differentiation (a gradient of this jvp) would take the partials,
-                # plain numbers, as constants: a second derivative of 0
-                raise _no_forward_mode_error(f)
-            return multiply_cotangent(tangent, partials[differentiated.index(j)])
+                # an enclosing differentiation (a gradient of this jvp) differentiates the
+                # partials too: a map at its level, not the plain numbers
+                return multiply_cotangent(tangent, map(_partial_function(f, k, differentiated), *arrays))
+            return multiply_cotangent(tangent, partials[k])
         return term
 
     mapped = Primitive(per_element, name=f"map({getattr(f, '__name__', 'f')}) per element")

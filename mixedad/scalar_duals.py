@@ -128,8 +128,10 @@ def _plain(value):
 
 
 def _python_value(value):
-    """The value for Python's math (which cannot truncate a np.float32)."""
-    value = _plain(value)
+    """The value for Python's math (which cannot truncate a np.float32), under every level of
+    duals (second derivatives nest them)."""
+    while type(value) is ScalarDual:
+        value = value.value
     return builtins.float(value) if isinstance(value, np.floating) else value
 
 
