@@ -197,6 +197,30 @@ def test_every_quantile_method_matches_numpy_and_finite_differences(method, func
         == np.float32
 
 
+@pytest.mark.parametrize("function, with_nan", [
+    (lambda v, axis, keepdims: np.quantile(v, [0.2, 0.7], axis=axis, keepdims=keepdims), False),
+    (lambda v, axis, keepdims: np.percentile(v, 30.0, axis=axis, keepdims=keepdims, method="nearest"), False),
+    (lambda v, axis, keepdims: np.nanquantile(v, 0.4, axis=axis, keepdims=keepdims), True),
+    (lambda v, axis, keepdims: np.nanmedian(v, axis=axis, keepdims=keepdims), True),
+], ids=["quantile", "percentile nearest", "nanquantile", "nanmedian"])
+@pytest.mark.parametrize("axis", [(0, 2), (2, 0), (-1, -3, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_quantiles_over_several_axes_match_numpy_and_finite_differences(function, with_nan, axis, keepdims):
+    x = np.random.default_rng(6).standard_normal((3, 4, 5))
+    if with_nan:
+        x[1, 2, 3] = np.nan
+    expected = function(x, axis, keepdims)
+
+    def loss(v):
+        return np.nansum(function(v, axis, keepdims) * np.linspace(0.5, 1.5, expected.size).reshape(expected.shape))
+
+    for mode in ("auto", "forward"):
+        value, grad = mixedad.value_and_gradient(loss, x, mode=mode)
+        assert value == pytest.approx(loss(x), rel=1e-12)
+        np.testing.assert_allclose(grad, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+    assert mixedad.jvp(lambda v: function(v, axis, keepdims), (x,), (x,))[0].shape == expected.shape
+
+
 @pytest.mark.parametrize("options", [
     dict(fweights=[1, 2, 0, 3, 1, 1]), dict(aweights=[0.5, 1.5, 2.0, 0.7, 1.0, 1.2]),
     dict(fweights=[1, 2, 0, 3, 1, 1], aweights=[0.5, 1.5, 2.0, 0.7, 1.0, 1.2]),

@@ -502,3 +502,23 @@ def test_matrix_power_rounds_as_numpy_does(n):
     a = np.random.default_rng(3).standard_normal((5, 5)) + 3 * np.eye(5)
     value, _ = mixedad.vjp(lambda a: np.linalg.matrix_power(a, n), a)
     np.testing.assert_array_equal(value, np.linalg.matrix_power(a, n))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lstsq_of_a_float32_matrix_and_a_float64_right_side_solves_in_float64_as_numpy(mode):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal(4)
+
+    def f(m):
+        return np.sum(np.linalg.lstsq(m, b, rcond=None)[0] ** 2)
+    value, grad = mixedad.value_and_gradient(f, a, mode=mode)
+    assert value == pytest.approx(f(a), rel=1e-13)  # NumPy's float64 value, not one at float32 precision
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, numerical_gradient(f, a.astype(np.float64)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_qr_at_a_rank_deficient_matrix_says_the_derivative_does_not_exist(mode):
+    with pytest.raises(np.linalg.LinAlgError, match="qr has no derivative at a matrix without full column rank"):
+        mixedad.gradient(lambda a: np.sum(np.linalg.qr(a)[1] ** 2), np.array([[1.0, 0], [2, 0], [3, 0]]),
+                         mode=mode)

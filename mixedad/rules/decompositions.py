@@ -287,6 +287,10 @@ def lstsq(a, b, rcond=None):
     """The minimum-norm least-squares solution ``pinv(a) @ b`` with NumPy's outputs:
     ``(x, residuals, rank, s)``; the rank (from ``rcond``) is read from the values."""
     values = np.asarray(read_value(a, "np.linalg.lstsq"))
+    dtype = np.result_type(values, b.dtype if hasattr(b, "dtype") else np.asarray(b).dtype)
+    if values.dtype != dtype or getattr(b, "dtype", None) != dtype:  # NumPy solves in the common type
+        a, b, values = a.astype(dtype), b.astype(dtype) if hasattr(b, "astype") else np.asarray(b, dtype), \
+            values.astype(dtype)
     if values.ndim != 2:
         raise np.linalg.LinAlgError(f"{values.ndim}-dimensional array given. Array must be two-dimensional")
     m, n = values.shape
@@ -323,7 +327,13 @@ def _qr_vjp(g, out, a):
     g_q, g_r = g
     q, r = out
     m = np.matmul(r, _swap(g_r)) - np.matmul(_swap(g_q), q)
-    return _right_solve_rt(g_q + np.matmul(q, _copy_lower_to_upper(m)), r)
+    try:
+        return _right_solve_rt(g_q + np.matmul(q, _copy_lower_to_upper(m)), r)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            "np.linalg.qr has no derivative at a matrix without full column rank (R has a zero on its diagonal: "
+            "Q's columns there are arbitrary). Differentiate at a full-rank matrix, or use np.linalg.svd, whose "
+            "singular values have derivatives at any rank.") from None
 
 
 def _qr_jvp(t, out, a):

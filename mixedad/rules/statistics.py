@@ -166,6 +166,21 @@ def _nan_quantile(a, q, axis, keepdims, function, dtype, method="linear"):
     return (_kept_dims(result, a, q, axis) if keepdims else result).astype(dtype)
 
 
+def _over_axes(order_statistics, a, q, axis, keepdims, function, dtype, method="linear"):
+    """``order_statistics`` over one axis, or over several (a tuple) gathered into one last axis."""
+    if axis is None or isinstance(axis, (int, np.integer)):
+        return order_statistics(a, q, axis, keepdims, function, dtype, method)
+    ndim = np.ndim(a)
+    axes = np.lib.array_utils.normalize_axis_tuple(axis, ndim)  # NumPy's errors for repeated or bad axes
+    rest = [k for k in range(ndim) if k not in axes]
+    gathered = np.transpose(a, rest + list(axes))
+    gathered = np.reshape(gathered, np.shape(gathered)[:len(rest)] + (-1,))
+    result = order_statistics(gathered, q, -1, False, function, dtype, method)
+    if keepdims:
+        result = np.reshape(result, q.shape + tuple(1 if k in axes else np.shape(a)[k] for k in range(ndim)))
+    return result
+
+
 def _quantile_function(numpy_function, order_statistics, scale):
     """np.quantile and its kin: the same checks, q divided by ``scale`` (100 for percentiles)."""
     name = f"np.{numpy_function.__name__}"
@@ -177,7 +192,7 @@ def _quantile_function(numpy_function, order_statistics, scale):
         # NumPy's dtype, and its checks of q and method
         dtype = numpy_function(np.zeros(1, np.result_type(a)), q, method=method).dtype
         q = np.true_divide(np.asarray(q, np.float64), scale)
-        return order_statistics(a, q, axis, keepdims, name, dtype, method)
+        return _over_axes(order_statistics, a, q, axis, keepdims, name, dtype, method)
     return handler
 
 
@@ -192,4 +207,4 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise unsupported_option("np.nanmedian with out= is not supported on traced values")
     dtype = np.nanmedian(np.zeros(1, np.result_type(a))).dtype
-    return _nan_quantile(a, np.asarray(0.5), axis, keepdims, "np.nanmedian", dtype)
+    return _over_axes(_nan_quantile, a, np.asarray(0.5), axis, keepdims, "np.nanmedian", dtype)
