@@ -191,11 +191,15 @@ def _partial_function(f, k: int, differentiated: list) -> Callable[..., Any]:
     duals in turn, which then nest: second derivatives, element by element."""
     f_dual = with_dual_math(f)
     units = [tuple(float(m == i) for m in range(len(differentiated))) for i in range(len(differentiated))]
+    zeros = tuple(0.0 for _ in differentiated)
 
     def partial(*elements):
-        args = list(elements)
+        # every argument becomes a dual of this level: the seeded ones, and the duals of the
+        # enclosing one (another argument differentiated there) as constants here, holding their
+        # duals as values; left as they are, they would pass for this level's
+        args = [ScalarDual(element, zeros) if type(element) is ScalarDual else element for element in elements]
         for i, j in enumerate(differentiated):
-            args[j] = ScalarDual(args[j], units[i])
+            args[j] = ScalarDual(elements[j], units[i])
         result = f_dual(*args)
         return result.partials[k] if type(result) is ScalarDual else 0.0
     partial.__name__ = f"d{getattr(f, '__name__', 'f')}"

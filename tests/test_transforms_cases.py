@@ -196,3 +196,23 @@ def test_a_mapped_function_returning_a_constant_keeps_the_dtype_and_gives_a_zero
     grad = mixedad.gradient(lambda z: np.sum(mixedad.map(lambda t: 3.0, z) * np.minimum(z, 2.0)), y, mode=mode)
     assert grad.dtype == np.float32
     np.testing.assert_array_equal(grad, [0.0, 3.0])
+
+
+def _mixed(t, p):
+    return math.sin(t) * p * p if t > p else math.exp(t * p) + t
+
+
+@pytest.mark.parametrize("cross", [
+    lambda F, x, p: mixedad.jacobian(lambda q: mixedad.gradient(F, x, q), p, mode="forward"),
+    lambda F, x, p: mixedad.jacobian(lambda q: mixedad.gradient(F, x, q), p, mode="reverse"),
+    lambda F, x, p: np.diag(mixedad.jvp(lambda q: mixedad.gradient(F, x, q), (p,), (np.ones_like(p),))[1]),
+    lambda F, x, p: np.diag(mixedad.gradient(lambda q: mixedad.jvp(lambda y: F(y, q), (x,), (np.ones_like(x),))[1], p)),
+    lambda F, x, p: np.diag(mixedad.gradient(lambda y: np.sum(mixedad.gradient(F, y, p, argnums=1)), x)),
+], ids=["forward jacobian over p of gradient over x", "reverse jacobian", "jvp over p", "gradient over p of jvp",
+        "gradient over x of gradient over p"])
+def test_mixed_second_derivatives_of_a_branching_map_differentiated_in_different_arguments(cross):
+    # the two levels differentiate different arguments of f: their scalar duals must stay apart
+    x, p = np.array([0.5, 1.2, -0.3]), np.array([0.7, -0.8, 0.1])
+    F = lambda y, q: mixedad.sum(lambda a: a, mixedad.map(_mixed, y, q))  # noqa: E731
+    expected = np.array([numerical_gradient(lambda q: mixedad.gradient(F, x, q)[i], p) for i in range(3)])
+    np.testing.assert_allclose(cross(F, x, p), expected, rtol=1e-6, atol=1e-8)
