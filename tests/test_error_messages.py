@@ -263,10 +263,11 @@ def test_a_float_constant_output_has_a_zero_gradient():
                                     r"rng\.standard_normal\(size\).*reparameterization"),
     (lambda x: np.random.uniform(x, x + 1.0), r"low \+ \(high - low\) \* rng\.random\(size\)"),
     (lambda x: _RNG.gamma(x), r"\.gamma\(\.\.\.\).*draw parameter-free noise and transform it"),
+    (lambda x: _RNG.choice(x, 2), r"\.choice\(\.\.\.\).*draw indices instead.*x\[rng\.choice\(len\(x\), k\)\]"),
     (lambda x: np.float64(x[0]), r"np\.float64\(\.\.\.\) makes a plain NumPy scalar.*astype\(np\.float64\)"),
     (lambda x: np.ma.masked_array(x, mask=[0, 1]), r"np\.ma \(masked arrays\).*np\.where\(mask, fill_value, x\)"),
 ], ids=["sum of a list", "full", "max of a list", "norm of a list", "r_", "vectorize", "polynomial", "normal",
-        "np.random.uniform", "gamma", "np.float64", "np.ma"])
+        "np.random.uniform", "gamma", "choice", "np.float64", "np.ma"])
 @pytest.mark.parametrize("differentiate", [
     lambda f, x: mixedad.gradient(lambda v: np.sum(f(v)), x),
     lambda f, x: mixedad.jvp(f, (x,), (np.ones_like(x),)),

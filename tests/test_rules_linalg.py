@@ -517,8 +517,12 @@ def test_lstsq_of_a_float32_matrix_and_a_float64_right_side_solves_in_float64_as
     np.testing.assert_allclose(grad, numerical_gradient(f, a.astype(np.float64)), rtol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["auto", "reverse"])
-def test_qr_at_a_rank_deficient_matrix_says_the_derivative_does_not_exist(mode):
+@pytest.mark.parametrize("differentiate", [
+    lambda f, a: mixedad.gradient(f, a, mode="auto"),
+    lambda f, a: mixedad.gradient(f, a, mode="reverse"),
+    lambda f, a: mixedad.jvp(f, (a,), (np.ones_like(a),)),
+    lambda f, a: mixedad.hessian(f, a),
+], ids=["auto", "reverse", "jvp", "hessian"])
+def test_qr_at_a_rank_deficient_matrix_says_the_derivative_does_not_exist(differentiate):
     with pytest.raises(np.linalg.LinAlgError, match="qr has no derivative at a matrix without full column rank"):
-        mixedad.gradient(lambda a: np.sum(np.linalg.qr(a)[1] ** 2), np.array([[1.0, 0], [2, 0], [3, 0]]),
-                         mode=mode)
+        differentiate(lambda a: np.sum(np.linalg.qr(a)[1] ** 2), np.array([[1.0, 0], [2, 0], [3, 0]]))

@@ -191,6 +191,7 @@ REPARAMETERIZED_DRAWS = {
     "multivariate_normal": "mean + rng.standard_normal(size + (d,)) @ np.linalg.cholesky(cov).T",
 }
 _NUMPY_SCALAR_TYPES = r"float64|float32|float16|double|single|half|longdouble"
+_SELECTING_DRAWS = {"choice", "permutation", "shuffle", "permuted"}  # draw elements of x, not from parameters
 
 
 def _array_method_advice(location: SourceLocation | None) -> str:
@@ -202,6 +203,10 @@ def _array_method_advice(location: SourceLocation | None) -> str:
         if owner not in ("np", "numpy", "mixedad", "math") and hasattr(np.ndarray, name) and callable(getattr(np, name, None)) and not name.startswith("_"):
             return (f" If .{name}(...) here is the method of a plain NumPy array, it converts its arguments: "
                     f"call the function np.{name}(array, ...) instead, which passes traced values through.")
+        if owner not in ("np", "numpy") and name in _SELECTING_DRAWS:
+            return (f" If .{name}(...) here is a NumPy random draw, it converts the values it draws from to a plain "
+                    "array: draw indices instead and select with them (x[rng.permutation(len(x))], "
+                    "x[rng.choice(len(x), k)]), which mixedad differentiates.")
         if owner not in ("np", "numpy") and hasattr(np.random.Generator, name) and not name.startswith("_"):
             draw = REPARAMETERIZED_DRAWS.get(name)
             transform = (f"draw it as {draw}" if draw else

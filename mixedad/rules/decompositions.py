@@ -12,6 +12,8 @@ vectors, an arbitrary basis, have no derivative: a loss that reads them is refus
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .linalg import _swap, cotangent_on_triangle, symmetric_from_triangle
@@ -327,8 +329,15 @@ def _qr_vjp(g, out, a):
     g_q, g_r = g
     q, r = out
     m = np.matmul(r, _swap(g_r)) - np.matmul(_swap(g_q), q)
-    try:
+    with _full_column_rank():
         return _right_solve_rt(g_q + np.matmul(q, _copy_lower_to_upper(m)), r)
+
+
+@contextlib.contextmanager
+def _full_column_rank():
+    """qr's rules solve with R: singular where A lacks full column rank, and so is the derivative."""
+    try:
+        yield
     except np.linalg.LinAlgError:
         raise np.linalg.LinAlgError(
             "np.linalg.qr has no derivative at a matrix without full column rank (R has a zero on its diagonal: "
@@ -338,7 +347,8 @@ def _qr_vjp(g, out, a):
 
 def _qr_jvp(t, out, a):
     q, r = out
-    t_rinv = _swap(np.linalg.solve(_swap(r), _swap(t)))  # dA R^-1
+    with _full_column_rank():
+        t_rinv = _swap(np.linalg.solve(_swap(r), _swap(t)))  # dA R^-1
     qt_t_rinv = np.matmul(_swap(q), t_rinv)
     lower = np.tril(qt_t_rinv, -1)
     skew = lower - _swap(lower)
