@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .core.arrays import LeveledValue, ignore_floating_errors, restore_floating_errors
-from .core.dispatch import FUNCTION_HANDLERS, UFUNC_HANDLERS, numpy_name, ufunc_handler
+from .core.dispatch import ELEMENTWISE_ON_DUALS, FUNCTION_HANDLERS, UFUNC_HANDLERS, numpy_name, ufunc_handler
 from .core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location, in_library,
                           is_internal)
 from .core.traced import Traced
@@ -136,6 +136,18 @@ def _python_value(value):
 
 
 _VALUE_ONLY_FUNCTIONS = {np.round, np.around, np.fix}
+
+
+def _elementwise_primitive(prim, args, kwargs):
+    """An elementwise primitive called on a scalar dual (np.i0's partial, a user's primitive)."""
+    if kwargs:
+        raise error_with_location(
+            NonDifferentiableError, f"{prim.name} with keyword arguments inside a per-element scalar function"
+            "{where} is not supported; pass its arguments by position.", skip=3)
+    return apply_scalar(prim.fn, args, prim)
+
+
+ELEMENTWISE_ON_DUALS[ScalarDual] = _elementwise_primitive
 
 
 def apply_scalar(ufunc, inputs, prim=None):

@@ -418,3 +418,24 @@ def test_elementwise_numpy_functions_that_are_not_ufuncs_run_on_scalar_duals(f):
     np.testing.assert_allclose(mixedad.gradient(loss, x), numerical_gradient(loss, x), rtol=1e-7, atol=1e-9)
     _, derivative = mixedad.jvp(loss, (x,), (np.array([1.0, -2.0, 0.5]),))
     np.testing.assert_allclose(derivative, numerical_gradient(loss, x) @ [1.0, -2.0, 0.5], rtol=1e-7)
+    # second order: np.i0's partial is a primitive of its own (I1), applied to nested scalar duals
+    expected = np.array([numerical_gradient(lambda v: mixedad.gradient(loss, v)[i], x) for i in range(3)])
+    np.testing.assert_allclose(mixedad.hessian(loss, x), expected, rtol=1e-6, atol=1e-8)
+
+
+@mixedad.primitive(elementwise=True)
+def _cube(t):
+    return t ** 3
+
+
+_cube.defpartials(lambda t: 3 * t * t)
+
+
+def test_a_users_elementwise_primitive_runs_on_scalar_duals_with_its_partials():
+    def f(t):
+        return _cube(t) * math.cos(t) if t > 0 else _cube(t)
+    x = np.array([0.3, -0.7, 1.4])
+    loss = lambda v: mixedad.sum(f, v)  # noqa: E731
+    np.testing.assert_allclose(mixedad.gradient(loss, x), numerical_gradient(loss, x), rtol=1e-7)
+    expected = np.array([numerical_gradient(lambda v: mixedad.gradient(loss, v)[i], x) for i in range(3)])
+    np.testing.assert_allclose(mixedad.hessian(loss, x), expected, rtol=1e-6, atol=1e-8)

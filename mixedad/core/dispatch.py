@@ -23,6 +23,9 @@ ON_DEMAND_RULES: list[Callable[[Any], None]] = []
 # Set by the complex-values table (``rules.complex_values``): ``apply(prim, args, kwargs)`` for an
 # operation on traced values whose result is complex, computed on its real and imaginary parts.
 COMPLEX_RESULTS: list[Callable[[Any, tuple, dict], Any]] = []
+# Set by ``mixedad.scalar_duals``: per type of per-element dual number, ``apply(prim, args,
+# kwargs)`` for an elementwise primitive called on one (np.i0's partial, a user's primitive).
+ELEMENTWISE_ON_DUALS: dict[type, Callable[[Any, tuple, dict], Any]] = {}
 
 
 def complex_result(prim: Any, args: tuple, kwargs: dict, out: Any = None) -> Any:

@@ -1,9 +1,8 @@
 """Primitives: operations mixedad treats as opaque, with rules attached by their authors.
 
-This is the rule author's API (``mixedad.primitive``), and the built-in tables use it too.
-A primitive is either *elementwise* (its partial derivatives, written once, give the
-reverse rule, the forward rule and membership of dual regions) or general (``defvjp``
-and/or ``defjvp``).
+This is the rule author's API (``mixedad.primitive``), and the built-in tables use it too. A primitive
+is either *elementwise* (its partial derivatives, written once, give the reverse rule, the forward
+rule and membership of dual regions) or general (``defvjp`` and/or ``defjvp``).
 """
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in
-from .dispatch import complex_result
+from .dispatch import ELEMENTWISE_ON_DUALS, complex_result
 from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures,
                      error_with_location, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
@@ -73,14 +72,15 @@ def find_trace(args: Sequence[Any]):
 
 
 def _untraced(prim, args, kwargs):
-    """Apply ``prim`` where no trace owns the operation: a newer level's value, if any, does."""
+    """Apply ``prim`` where no trace owns the operation: a newer level's value, if any, does (or
+    a per-element scalar dual, ``dispatch.ELEMENTWISE_ON_DUALS``)."""
     newest = None
     for arg in args:
         if isinstance(arg, LeveledValue) and (newest is None or arg._level > newest._level):
             newest = arg
-    if newest is not None:
-        return newest._apply(prim, args, kwargs)
-    return prim.fn(*args, **kwargs)
+        elif type(arg) in ELEMENTWISE_ON_DUALS:
+            return ELEMENTWISE_ON_DUALS[type(arg)](prim, args, kwargs)
+    return prim.fn(*args, **kwargs) if newest is None else newest._apply(prim, args, kwargs)
 
 
 def _mixed_trace_error(first, second):
