@@ -56,8 +56,8 @@ class ScalarDual:
         if func in _VALUE_ONLY_FUNCTIONS:  # piecewise constant: the value only, as math.floor's
             return func(*[_plain(a) for a in args], **kwargs)
         prim = FUNCTION_HANDLERS.get(func)
-        if getattr(prim, "elementwise", False) and not kwargs:  # np.sinc, np.i0: the elementwise rule table
-            return apply_scalar(func, args, prim)
+        if getattr(prim, "elementwise", False) and not kwargs:  # np.sinc, np.i0: as _elementwise_primitive
+            return prim(*args)
         raise error_with_location(
             NonDifferentiableError,
             f"{func.__name__} inside a per-element scalar function{{where}} is not supported; "

@@ -150,7 +150,7 @@ def converted_by_numpy(entered: str | None) -> str:
     """What to do when the NumPy function ``entered`` (from ``numpy_function_entered``) converted
     differentiated values to a plain array."""
     if entered is None:
-        return _array_method_advice(user_location(3))
+        return _advice_for_a_call_in_c(user_location(3))
     if entered.startswith("np.vectorize"):
         return " np.vectorize runs its function on plain values: use mixedad.map(f, x) instead."
     if "AxisConcatenator" in entered:
@@ -194,7 +194,7 @@ _NUMPY_SCALAR_TYPES = r"float64|float32|float16|double|single|half|longdouble"
 _SELECTING_DRAWS = {"choice", "permutation", "shuffle", "permuted"}  # draw elements of x, not from parameters
 
 
-def _array_method_advice(location: SourceLocation | None) -> str:
+def _advice_for_a_call_in_c(location: SourceLocation | None) -> str:
     """For a line calling something in C that converts its arguments (no NumPy frame to name):
     a method of a NumPy array (``w.dot(x)``), whose function form dispatches on traced values;
     a random draw (``rng.normal(mu, 1.0)``); a NumPy scalar type (``np.float64(x[0])``)."""

@@ -289,10 +289,13 @@ def lstsq(a, b, rcond=None):
     """The minimum-norm least-squares solution ``pinv(a) @ b`` with NumPy's outputs:
     ``(x, residuals, rank, s)``; the rank (from ``rcond``) is read from the values."""
     values = np.asarray(read_value(a, "np.linalg.lstsq"))
-    dtype = np.result_type(values, b.dtype if hasattr(b, "dtype") else np.asarray(b).dtype)
-    if values.dtype != dtype or getattr(b, "dtype", None) != dtype:  # NumPy solves in the common type
-        a, b, values = a.astype(dtype), b.astype(dtype) if hasattr(b, "astype") else np.asarray(b, dtype), \
-            values.astype(dtype)
+    if not hasattr(b, "dtype"):
+        b = np.asarray(b)
+    dtype = np.result_type(values, b.dtype)  # NumPy solves in the common type
+    if values.dtype != dtype:
+        a, values = a.astype(dtype), values.astype(dtype)
+    if b.dtype != dtype:
+        b = b.astype(dtype)
     if values.ndim != 2:
         raise np.linalg.LinAlgError(f"{values.ndim}-dimensional array given. Array must be two-dimensional")
     m, n = values.shape
