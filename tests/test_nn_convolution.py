@@ -240,7 +240,12 @@ ROW_IDS = [f"{x}-{w}-{kw}" for x, w, kw in ROW_GEOMETRIES]
 
 @pytest.mark.parametrize("x_shape, w_shape, static", ROW_GEOMETRIES, ids=ROW_IDS)
 @pytest.mark.parametrize("layout", ["C", "batch innermost"])
-def test_conv2d_row_rules_match_loops(x_shape, w_shape, static, layout):
+@pytest.mark.parametrize("avx512_kernels", [False, True], ids=["AVX2 shapes", "AVX-512 shapes"])
+def test_conv2d_row_rules_match_loops(monkeypatch, x_shape, w_shape, static, layout, avx512_kernels):
+    """Both shape choices of the weight rule (padded O and split K for OpenBLAS's AVX2
+    kernels, plain for its AVX-512 ones) give the loop's gradient, whichever this machine runs."""
+    from mixedad.nn import convolution
+    monkeypatch.setattr(convolution, "avx512_kernels", lambda: avx512_kernels)
     x, w, b = _conv_inputs(x_shape, w_shape, seed=12)
     x_in_layout = x if layout == "C" else _batch_innermost(x)
     out = conv2d(x_in_layout, w, b, **static)
@@ -402,3 +407,10 @@ def test_conv2d_of_an_empty_batch_has_empty_and_zero_gradients(stride, mode, dty
     for grad, arg in zip(grads, (w, b, x)):
         assert grad.shape == arg.shape and grad.dtype == dtype
         assert not np.any(grad)
+
+
+def test_openblas_kernel_name_is_read_or_unknown():
+    from mixedad.nn import blas
+    core = blas.openblas_core()
+    assert core is None or (isinstance(core, str) and core)
+    assert blas.avx512_kernels() == (core is not None and core.lower() in blas.AVX512_CORES)

@@ -38,6 +38,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from ..core.arrays import LeveledValue, apply_linear, finite_array, stand_in, zeros_to_hold
 from ..core.primitive import primitive
 from ..core.region import read_value
+from .blas import avx512_kernels
 
 
 def _pair(value, name) -> tuple[int, int]:
@@ -307,7 +308,11 @@ def _conv2d_vjp_weight_batch_last(g, out, x, weight, geometry):
     (L, K), as OpenBLAS runs this orientation faster when both sides are short and L is long."""
     (o, c, kh, kw), (ho, wo), n = weight.shape, geometry.out_hw, x.shape[0]
     g_rows = _batch_last(g).reshape(o, ho, wo * n)
-    if 4 < o < 8:  # OpenBLAS runs O = 5..7 slower than O = 8 (LeNet's first layer: 0.74 ms against 0.62)
+    # OpenBLAS's AVX2 kernels run O = 5..7 slower than O = 8, and K = 8m + 1 slower than 8m plus a
+    # matrix-vector product: both changes take LeNet's first layer from 0.77 ms to 0.58. Its
+    # AVX-512 kernels run the plain shapes fastest (0.29 ms against 0.40 with both changes).
+    narrow_shapes_pay = not avx512_kernels()
+    if 4 < o < 8 and narrow_shapes_pay:
         padded = np.empty((8, ho, wo * n), g_rows.dtype)
         padded[:o] = g_rows
         padded[o:] = 0
@@ -316,9 +321,7 @@ def _conv2d_vjp_weight_batch_last(g, out, x, weight, geometry):
     kept = _kept_rows(out, x, geometry)
     v = _batch_last_rows(x, geometry)[1] if kept is None else _patch_matrices(kept, geometry)
     k = v.shape[1]
-    if k % 8 == 1 and k > 1:
-        # and the (8m + 1)-th row of K costs 20% of the product (a 5x5 kernel on one channel: 448 us
-        # against 378 for 24 rows): the last kernel index gets a matrix-vector product of its own
+    if k % 8 == 1 and k > 1 and narrow_shapes_pay:  # the last kernel index gets a product of its own
         product = np.empty((k, g_columns.shape[2]), np.result_type(v, g_columns))
         np.sum(np.matmul(v[:, :-1], g_columns), axis=0, out=product[:-1])
         np.sum(np.matmul(v[:, -1:], g_columns), axis=0, out=product[-1:])
