@@ -60,30 +60,72 @@ def test_gathers_match_numpy_and_finite_differences(name):
     check(f, x)
 
 
-def test_unique_sends_the_derivative_to_the_first_occurrence_and_returns_numpy_extras():
-    x = np.array([0.5, -1.0, 0.5, 2.0, -1.0])
-    weights = np.array([1.0, 10.0, 100.0])  # on the unique values -1, 0.5, 2
+def test_unique_of_distinct_values_gathers_them_and_returns_numpy_extras():
+    x = np.array([0.5, -1.0, 2.0, -1.5])
+    weights = np.array([1.0, 10.0, 100.0, 1000.0])  # on the sorted unique values
+    order = np.argsort(x)
     for mode in MODES:
-        values_index_inverse_counts = mixedad.gradient(
+        got = mixedad.gradient(
             lambda v: np.sum(np.unique(v, return_index=True, return_inverse=True, return_counts=True)[0] * weights),
             x, mode=mode)
-        np.testing.assert_array_equal(values_index_inverse_counts, [10.0, 1.0, 0.0, 100.0, 0.0])
+        np.testing.assert_array_equal(got[order], weights, err_msg=mode)
     seen = {}
 
     def f(v):
         results = np.unique(v, return_index=True, return_inverse=True, return_counts=True)
-        seen["extras"] = results[1:]
+        seen["results"] = results
         return np.sum(results[0])
     mixedad.gradient(f, x)
-    for got, expected in zip(seen["extras"], np.unique(x, return_index=True, return_inverse=True,
-                                                        return_counts=True)[1:]):
-        np.testing.assert_array_equal(got, expected)
+    expected = np.unique(x, return_index=True, return_inverse=True, return_counts=True)
+    assert type(seen["results"]) is type(expected)
+    for got, want in zip(seen["results"][1:], expected[1:]):
+        np.testing.assert_array_equal(got, want)
 
 
-def test_unique_all_counts_are_numpys_and_values_are_differentiated():
-    x = np.array([3.0, 1.0, 3.0, 2.0])
-    gradient = mixedad.gradient(lambda v: np.sum(np.unique_all(v).values * np.unique_all(v).counts), x)
-    np.testing.assert_array_equal(gradient, [2.0, 1.0, 0.0, 1.0])
+def _rebuilt_by_unique(v):
+    """``sin`` on the unique values, scattered back: the same function as ``sum(sin(v))``."""
+    u, inverse = np.unique(v, return_inverse=True)
+    return np.sum(np.sin(u)[inverse])
+
+
+def _rows_weighted(v):
+    u, inverse = np.unique(v, axis=0, return_inverse=True)
+    return np.sum(np.tanh(u)[inverse] * np.arange(1.0, 1.0 + v.size).reshape(v.shape))
+
+
+def _array_api_rebuilt(v):
+    everything = np.unique_all(v)
+    return np.sum(np.cos(everything.values)[everything.inverse_indices])
+
+
+UNIQUE_THEN_SCATTERED = [
+    (_rebuilt_by_unique, lambda v: np.cos(v), np.array([0.3, 1.1, 1.2, -0.7]), np.array([0.3, 0.3, 1.2, -0.7])),
+    (_rows_weighted, lambda v: (1 - np.tanh(v) ** 2) * np.arange(1.0, 1.0 + v.size).reshape(v.shape),
+     np.array([[0.2, -1.0], [0.4, 0.1], [0.2, -0.9]]), np.array([[0.2, -1.0], [0.4, 0.1], [0.2, -1.0]])),
+    (_array_api_rebuilt, lambda v: -np.sin(v), np.array([[0.8, 0.7], [-0.1, 0.9]]),
+     np.array([[0.8, 0.8], [-0.1, 0.9]])),
+]
+
+
+@pytest.mark.parametrize("f, reference, distinct_x, repeated_x", UNIQUE_THEN_SCATTERED,
+                         ids=["return_inverse", "rows along an axis", "unique_all"])
+def test_unique_refuses_repeated_values_in_every_transform(f, reference, distinct_x, repeated_x):
+    """At distinct values u[inverse] is the input, so these have the derivatives of functions
+    of x alone. At a repeated value there is no derivative to give (whichever occurrence gets
+    it, these would come out wrong; found: the repeats got zero): every transform refuses,
+    naming the call, and a prepared gradient does not replay onto such an input."""
+    for mode in MODES:
+        np.testing.assert_allclose(mixedad.gradient(f, distinct_x, mode=mode), reference(distinct_x), rtol=1e-12)
+    prepared = mixedad.prepare(f, distinct_x)
+    np.testing.assert_allclose(prepared.gradient(distinct_x * 1.01), reference(distinct_x * 1.01), rtol=1e-12)
+    tangent = np.ones_like(repeated_x)
+    for transform in [lambda: mixedad.gradient(f, repeated_x), lambda: mixedad.gradient(f, repeated_x, mode="reverse"),
+                      lambda: mixedad.gradient(f, repeated_x, mode="forward"),
+                      lambda: mixedad.jvp(f, (repeated_x,), (tangent,)), lambda: mixedad.hessian(f, repeated_x),
+                      lambda: prepared.gradient(repeated_x)]:
+        with pytest.raises(mixedad.NonDifferentiableError, match=r"np\.unique\w* at .*test_rules_utilities\.py:\d+: .* "
+                                                                 r"met a repeated (value|slice)"):
+            transform()
 
 
 # --- differences, spacings ------------------------------------------------------------------

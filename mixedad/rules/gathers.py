@@ -2,8 +2,8 @@
 
 Where NumPy decides from the values (``unique``, ``partition``, ``compress``), the indices are
 computed from the values once and the traced input is indexed with them, so the derivative of
-each result element goes to the input element it came from (for ``unique``, the first
-occurrence of each value). Where NumPy decides from the shapes alone (``insert``, ``resize``),
+each result element goes to the input element it came from (``unique`` refuses repeated
+values, which have no derivative). Where NumPy decides from the shapes alone (``insert``, ``resize``),
 NumPy itself runs on integer tags standing for the elements, and the result is gathered by
 those tags: NumPy's own argument handling, with no copy of its logic here. ``bincount`` with
 weights is the one scatter: linear in the weights, its reverse rule gathers the cotangent.
@@ -15,7 +15,7 @@ import numpy as np
 from .table import holds_traced, implements
 from ..core.primitive import primitive
 from ..core.region import read_value
-from ..core.errors import unsupported_option
+from ..core.errors import NonDifferentiableError, error_with_location, unsupported_option
 
 
 def _gather_by_tags(function, sources, *args, **kwargs):
@@ -31,16 +31,36 @@ def _gather_by_tags(function, sources, *args, **kwargs):
     return flat[placed]
 
 
+def _unique_values(x, first, counts, function: str, axis=None):
+    """The traced unique values, gathered from the first occurrences; refused where a value
+    repeats. There the unique values have no derivative: moving one occurrence of a repeated
+    value apart from the others splits it in two. Every choice of derivative is wrong for
+    some use: the first occurrence's drops the others' share of ``f(u)[inverse]`` (which is
+    ``f(x)``), a mean of the occurrences gets ``f(u)[inverse] * w`` wrong, and both get its
+    second derivatives wrong."""
+    if counts.size and counts.max() > 1:
+        repeated = np.ravel(np.take(read_value(x, function), first, axis=axis)[counts.argmax()])
+        shown = repeated.item() if repeated.size == 1 else repeated.tolist()
+        what = "value" if axis is None else "slice"
+        raise error_with_location(
+            NonDifferentiableError,
+            f"{function}{{where}} met a repeated {what} ({shown} occurs {counts.max()} times): the unique "
+            f"values have no derivative there, since moving one occurrence apart from the others splits it "
+            f"in two. To compute per element through u[inverse], compute on the array itself (u[inverse] "
+            f"is the array); to find unique values of data, call {function} on a plain array, outside "
+            "the differentiated function or on a constant.", skip=2)
+    return np.take(np.ravel(x), first) if axis is None else np.take(x, first, axis=axis)
+
+
 @implements(np.unique)
 def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **kwargs):
-    results = np.unique(read_value(ar, "np.unique"), return_index=True, return_inverse=return_inverse,
-                        return_counts=return_counts, axis=axis, **kwargs)
-    index = results[1]
-    values = np.take(np.ravel(ar), index) if axis is None else np.take(ar, index, axis=axis)
-    extras = ([index] if return_index else []) + list(results[2:])
-    if not extras:
-        return values
-    return type(results)(values, *extras) if hasattr(type(results), "_fields") else (values, *extras)
+    results = np.unique(read_value(ar, "np.unique"), return_index=True, return_inverse=True,
+                        return_counts=True, axis=axis, **kwargs)
+    _, first, inverse, counts = results
+    values = _unique_values(ar, first, counts, "np.unique", axis)
+    extras = [part for part, wanted in zip((first, inverse, counts), (return_index, return_inverse, return_counts))
+              if wanted]
+    return (values, *extras) if extras else values
 
 
 @implements(np.partition)
@@ -79,12 +99,12 @@ def resize(a, new_shape):
 
 
 def _unique_array_api(function):
-    """np.unique_values / unique_counts / unique_inverse / unique_all (NumPy 2's array API):
-    the values gather each value's first occurrence, as ``unique_all`` reports it."""
+    """np.unique_values / unique_counts / unique_inverse / unique_all (NumPy 2's array API),
+    with the values of ``unique``."""
     def handler(x):
         value = read_value(x, f"np.{function.__name__}")
         everything = np.unique_all(value)
-        values = np.take(np.ravel(x), everything.indices)
+        values = _unique_values(x, everything.indices, everything.counts, f"np.{function.__name__}")
         if function is np.unique_values:
             return values
         result = everything if function is np.unique_all else function(value)
