@@ -217,6 +217,20 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
     def __copy__(self):
         return self
 
+    def __reduce_ex__(self, protocol):
+        # an unpickled copy would carry a copy of the level: a constant to this one, its tangent lost
+        raise error_with_location(
+            NonDifferentiableError,
+            "Pickling a forward-mode dual{where} (pickle.dumps, or sending it to another process) would "
+            "drop its tangent. Compute with it in this process, or pickle a plain copy outside the "
+            "differentiated function.", skip=1)
+
+    def __hash__(self):
+        raise self._conversion_error("hashing (a dict key, a set, an lru_cache argument)")
+
+    def __buffer__(self, flags):
+        raise self._conversion_error("memoryview (the buffer protocol; Python 3.12+)")
+
     # --- the engine's hooks (core.arrays.LeveledValue) ----------------------------------------
     def _apply(self, prim, args, kwargs):
         level = self.level
@@ -415,7 +429,6 @@ def _borrow_array_methods():
              "argpartition", "imag", "itemsize", "nbytes", "__contains__"]
     for name in names:
         setattr(ForwardDual, name, Traced.__dict__[name])
-    ForwardDual.__hash__ = None  # like ndarray: == is elementwise
 
 
 _borrow_array_methods()

@@ -20,7 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .core.arrays import LeveledValue
-from .core.errors import (NonDifferentiableError, NotVectorizableError, UnsupportedOperationError, error_with_location,
+from .core.errors import (NonDifferentiableError, NotVectorizableError, OutputError, UnsupportedOperationError,
+                          error_with_location, rule_location,
                           in_library, is_internal, user_location)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import Primitive, find_trace
@@ -141,6 +142,17 @@ def _closed_over_error(f) -> UnsupportedOperationError:
         skip=3)
 
 
+def _one_number(f, result, per_element: bool = True):
+    """``result`` if it can be f's value (per element: one number; for whole arrays, anything
+    but None and containers); otherwise the error that says what ``f`` returned."""
+    if result is None or isinstance(result, (tuple, list, dict, set, str, bytes)) or (
+            per_element and isinstance(result, np.ndarray) and result.ndim):
+        what = "None (does a branch miss its `return`?)" if result is None else f"a {type(result).__name__}"
+        raise OutputError(f"mixedad.map / mixedad.sum: the function{rule_location(f)} returned "
+                          f"{what}; it must return one number per element.")
+    return result
+
+
 def _promoted_dtype(arrays: list, differentiated: list) -> np.dtype:
     """The dtype NumPy gives f's arithmetic on all the arguments (a float32 x with a float64 y is
     float64; Python numbers are weak, so x * 2.0 stays float32), as on the vectorized path; the
@@ -178,7 +190,7 @@ def _per_element(f, arrays: list, differentiated: list) -> tuple:
             for k in range(len(differentiated)):
                 partials[k][index] = result.partials[k]
         else:
-            values[index] = result
+            values[index] = _one_number(f, result)
             for k in range(len(differentiated)):
                 partials[k][index] = 0
     return values, partials
@@ -296,7 +308,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     shape = np.broadcast_shapes(*[_shape(x) for x in xs])
     if trace is None:
         try:
-            result = _call_on_arrays(f, xs)
+            result = _one_number(f, _call_on_arrays(f, xs), per_element=False)
             if shape:
                 return np.broadcast_to(result, shape)
             if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
@@ -317,7 +329,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
                 result = f(*[convert(arg) for convert, arg in zip(as_element, args)])
                 if isinstance(result, (Traced, LeveledValue)):  # from a value f closes over
                     raise _closed_over_error(f)
-                return result
+                return _one_number(f, result)
             return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
     try:
         result = current(_call_on_arrays(f, xs))
@@ -328,7 +340,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     if not isinstance(result, (Traced, LeveledValue)):  # a constant (a branch on a 0-d value returned 2.0)
         differentiated = [np.zeros((), x.dtype) for x in xs if isinstance(x, (Traced, LeveledValue))]
         arrays = [x for x in xs if not isinstance(x, (Traced, LeveledValue))] + differentiated
-        return np.full(shape, result, _promoted_dtype(arrays, differentiated))
+        return np.full(shape, _one_number(f, result, per_element=False), _promoted_dtype(arrays, differentiated))
     if _shape(result) != shape:
         raise ValueError(f"mixedad.map: f must map elements to elements; it turned shape {shape} "
                          f"into {_shape(result)}.")

@@ -325,6 +325,61 @@ def test_pickling_a_traced_value_is_refused_not_a_zero_gradient(mode):
         mixedad.gradient(lambda x: np.sum(pickle.loads(pickle.dumps(x * 1.0)) ** 2), A, mode=mode)
 
 
+def _pickled_product(x):
+    import pickle
+    return np.sum(pickle.loads(pickle.dumps(x)) * x)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda: mixedad.jvp(_pickled_product, (A,), (np.ones_like(A),)),
+    lambda: mixedad.jacobian(_pickled_product, A, mode="forward"),
+], ids=["jvp", "forward jacobian"])
+def test_pickling_a_forward_dual_is_refused_not_a_zero_tangent(transform):
+    """Found: the unpickled copy carried a copy of the level, so it counted as a constant."""
+    with pytest.raises(mixedad.NonDifferentiableError,
+                       match=r"Pickling a forward-mode dual at .*test_error_messages.py.*drop its tangent"):
+        transform()
+
+
+@pytest.mark.parametrize("f", [lambda x: {x[0, 0]: 1.0}[x[0, 0]] * x[0, 0], lambda x: _cached_square(x[0, 0])],
+                         ids=["dict key", "lru_cache"])
+def test_hashing_a_forward_dual_names_the_line(f):
+    with pytest.raises(mixedad.NonDifferentiableError,
+                       match=r"hashing .* on a forward-mode dual at .*test_error_messages.py"):
+        mixedad.jvp(f, (A,), (np.ones_like(A),))
+
+
+@__import__("functools").lru_cache
+def _cached_square(t):
+    return t * t
+
+
+def _huber_missing_a_return(t):
+    if abs(t) < 1.0:
+        0.5 * t * t  # the return is missing
+    else:
+        return abs(t) - 0.5
+
+
+@pytest.mark.parametrize("f, returned", [
+    (_huber_missing_a_return, r"None \(does a branch miss its `return`\?\)"),
+    (lambda t: None, r"None \(does a branch miss its `return`\?\)"),
+    (lambda t: (t, t), r"a tuple"),
+], ids=["a branch without return", "no return", "a tuple"])
+@pytest.mark.parametrize("transform", ["value", "gradient", "gradient of map", "prepare", "jvp"])
+def test_a_mapped_function_must_return_one_number_per_element(f, returned, transform):
+    """Found: None became NaN in the value and a silent zero in the derivative."""
+    x = np.array([-2.0, 0.3, 1.5])
+    calls = {"value": lambda: mixedad.sum(f, x),
+             "gradient": lambda: mixedad.gradient(lambda v: mixedad.sum(f, v), x),
+             "gradient of map": lambda: mixedad.gradient(lambda v: np.sum(mixedad.map(f, v)), x),
+             "prepare": lambda: mixedad.prepare(lambda v: mixedad.sum(f, v), x).gradient(x),
+             "jvp": lambda: mixedad.jvp(lambda v: mixedad.sum(f, v), (x,), (np.ones(3),))}
+    with pytest.raises(mixedad.OutputError, match=r"mixedad\.map / mixedad\.sum: the function \(.* at "
+                                                  rf".*test_error_messages\.py:\d+\) returned {returned}; it must"):
+        calls[transform]()
+
+
 @pytest.mark.parametrize("output, match", [
     (lambda x: np.array([3]), r"it returned an integer \(int64: a count or an index"),
     (lambda x: None, r"it returned None\.$"),

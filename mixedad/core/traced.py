@@ -402,6 +402,7 @@ class Traced(RefusesIntegralConversion):
     def __eq__(self, other): return ufunc_binder(np.equal)((self, other), {})
     def __ne__(self, other): return ufunc_binder(np.not_equal)((self, other), {})
     def __hash__(self): raise self._conversion_error("hashing (a dict key, a set, an lru_cache argument)")
+    def __buffer__(self, flags): raise self._conversion_error("memoryview (the buffer protocol; Python 3.12+)")
 
     # In-place operators return a new traced value and retire this one (a later use of an alias NumPy
     # would have updated raises); on a view x[key] they write into x too, as NumPy does (row += 1).
