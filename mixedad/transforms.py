@@ -80,6 +80,18 @@ def _refuse_complex(out_leaves) -> None:
                               "(z.real, z.imag) as two outputs, or a real quantity such as np.abs(z) ** 2.")
 
 
+def _refuse_integer_outputs(values) -> None:
+    """As ``gradient`` does: a bool or integer output (a comparison, a count) has no derivative,
+    and a Jacobian of zeros for it would hide the mistake."""
+    for value in values:
+        dtype = np.result_type(value)
+        if dtype.kind in "biu":
+            what = "a bool (a comparison" if dtype.kind == "b" else f"an integer ({dtype}: a count or an index"
+            raise OutputError(f"jacobian: f returned {what}, shape {np.shape(value)}) among its outputs, which has "
+                              "no derivative. Return the quantity compared or counted, or cast that output to "
+                              "float (.astype(float)) for its Jacobian of zeros.")
+
+
 def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
     """Run ``f`` with the leaves of ``args[numbers]`` carrying ``directions`` (one tangent
     array per leaf, with a leading chunk axis when ``chunk``): the output's tree definition
@@ -406,8 +418,10 @@ def jacobian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
         m = sum(int(np.size(v)) for v in values)
         passes = -(-n // CHUNK)
     else:
+        _refuse_integer_outputs(taped.values)
         out_definition, values, blocks = taped.definition, taped.values, _jacobian_reverse(taped, inputs)
         passes = m
+    _refuse_integer_outputs(values)
     choice = JacobianChoice(chosen, reason, n, m, passes)
     logger.debug("mixedad.jacobian: %s", choice)
     originals = [leaf for number in numbers for leaf in flatten(args[number])[0]]

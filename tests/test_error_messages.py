@@ -478,3 +478,15 @@ def test_naming_a_decorated_library_function_runs_no_user_code_again():
     with pytest.raises(mixedad.NonDifferentiableError, match="model.algebra.solve_triangular converts"):
         mixedad.gradient(lambda b: np.sum(model.algebra.solve_triangular(np.eye(2), b)), np.ones(2))
     assert Model.accesses == 1
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+@pytest.mark.parametrize("f, what", [(lambda x: (x > 0).astype(int), "an integer"), (lambda x: x > 0, "a bool"),
+                                     (lambda x: (x * 2.0, np.count_nonzero(x > 0)), "an integer")],
+                         ids=["integer", "bool", "a count beside a float output"])
+def test_jacobian_refuses_integer_and_bool_outputs_as_gradient_does(mode, f, what):
+    """Found: they gave a Jacobian of zeros, where gradient refuses them."""
+    with pytest.raises(mixedad.OutputError, match=rf"jacobian: f returned {what} .*cast that output to float"):
+        mixedad.jacobian(f, np.array([1.0, -2.0]), mode=mode)
+    np.testing.assert_array_equal(mixedad.jacobian(lambda x: (x > 0).astype(float), np.array([1.0, -2.0]), mode=mode),
+                                  np.zeros((2, 2)))
