@@ -517,6 +517,43 @@ def test_lstsq_of_a_float32_matrix_and_a_float64_right_side_solves_in_float64_as
     np.testing.assert_allclose(grad, numerical_gradient(f, a.astype(np.float64)), rtol=1e-5)
 
 
+def _nearly_rank_deficient(dtype):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((8, 4))
+    a[:, 3] = a[:, 0] + a[:, 1]  # rank 3 in float64; float32 rounding leaves a singular value near 1e-8
+    return a.astype(dtype), rng.standard_normal(8).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype, rcond", [(np.float32, None), (np.float64, -1), (np.float32, -1), (np.float64, None)],
+                         ids=["float32 default", "float64 rcond=-1", "float32 rcond=-1", "float64 default"])
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_lstsq_cutoffs_are_numpys_for_float32_and_negative_rcond(dtype, rcond, mode):
+    """NumPy solves float32 problems in float64 (the default cutoff is float64's) and reads a
+    negative rcond as machine precision. Found: float32's cutoff, and a negative one that kept
+    every singular value, gave other ranks, values and gradients (by 1e15 and 1e31)."""
+    a, y = _nearly_rank_deficient(dtype)
+
+    def f(y):
+        return np.sum(np.linalg.lstsq(a, y, rcond=rcond)[0] ** 2)
+    seen = {}
+
+    def outputs(y):
+        x, residuals, rank, s = np.linalg.lstsq(a, y, rcond=rcond)
+        seen.update(rank=rank, dtypes=(x.dtype, residuals.dtype, s.dtype))
+        return np.sum(x)
+    mixedad.gradient(outputs, y, mode=mode)
+    x, residuals, rank, s = np.linalg.lstsq(a, y, rcond=rcond)
+    assert seen == dict(rank=rank, dtypes=(x.dtype, residuals.dtype, s.dtype))
+    value, grad = mixedad.value_and_gradient(f, y, mode=mode)
+    np.testing.assert_allclose(value, f(y), rtol=1e-5)
+    assert grad.dtype == dtype
+    # f is quadratic in y: central differences of NumPy's f with a unit step are exact up to rounding
+    expected = numerical_gradient(lambda v: np.sum(np.linalg.lstsq(a.astype(np.float64), v, rcond=rcond if rcond
+                                                                   else 8 * np.finfo(np.float64).eps)[0] ** 2),
+                                  y.astype(np.float64), eps=1.0)
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6 * np.max(np.abs(expected)))
+
+
 @pytest.mark.parametrize("differentiate", [
     lambda f, a: mixedad.gradient(f, a, mode="auto"),
     lambda f, a: mixedad.gradient(f, a, mode="reverse"),

@@ -184,6 +184,25 @@ def test_frexp_mantissa_and_exponent():
     np.testing.assert_array_equal(exponent, np.frexp(x)[1])
 
 
+@pytest.mark.parametrize("x_dtype, y_dtype", [(np.float32, np.float32), (np.float32, np.float64),
+                                              (np.float64, np.float32)])
+def test_polyfit_of_float32_data_cuts_where_numpy_does(x_dtype, y_dtype):
+    """NumPy's default cutoff comes from x's dtype (float32 eps for float32 x). Found: x was
+    made float64 first, so a degree-8 fit kept singular values NumPy drops (20x the value)."""
+    x = np.linspace(0, 1, 30).astype(x_dtype)
+    y = np.sin(3 * np.linspace(0, 1, 30)).astype(y_dtype)
+
+    def f(y):
+        return np.sum(np.polyfit(x, y, 8) ** 2)
+    for mode in MODES:
+        value, grad = mixedad.value_and_gradient(f, y, mode=mode)
+        np.testing.assert_allclose(value, f(y), rtol=1e-4, err_msg=mode)
+        assert grad.dtype == y_dtype
+        # quadratic in y: unit-step central differences of NumPy's f are exact up to rounding
+        expected = numerical_gradient(f, y, eps=1.0)  # in float64: the fit's cutoff follows x's dtype alone
+        np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-4 * np.max(np.abs(expected)), err_msg=mode)
+
+
 def test_polyfit_in_the_data_and_cond():
     t = np.linspace(0.0, 2.0, 7)
     check(lambda y: np.polyfit(t, y, 2), np.cos(t) + distinct(7) * 0.1, rtol=1e-5)

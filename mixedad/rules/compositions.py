@@ -434,7 +434,7 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     """Least squares with NumPy's column scaling; differentiable in ``y`` (and ``w``)."""
     if full or cov:
         raise unsupported_option("np.polyfit with full=True or cov= is not supported on traced values")
-    x = np.asarray(plain_argument(x, "np.polyfit", "x", "y and w"), np.float64)
+    x = np.asarray(plain_argument(x, "np.polyfit", "x", "y and w")) + 0.0  # as NumPy: float32 stays float32
     lhs = np.vander(x, int(deg) + 1)
     rhs = y
     if w is not None:

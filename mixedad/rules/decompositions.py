@@ -287,20 +287,27 @@ def pinv(a, rcond=None, hermitian=False, **rtol):
 @implements(np.linalg.lstsq)
 def lstsq(a, b, rcond=None):
     """The minimum-norm least-squares solution ``pinv(a) @ b`` with NumPy's outputs:
-    ``(x, residuals, rank, s)``; the rank (from ``rcond``) is read from the values."""
+    ``(x, residuals, rank, s)``; the rank (from ``rcond``) is read from the values. As NumPy
+    does, it solves in double precision (float32 inputs too: the default cutoff is float64's,
+    and the results are cast back), and a negative ``rcond`` means LAPACK's machine precision."""
     values = np.asarray(read_value(a, "np.linalg.lstsq"))
     if not hasattr(b, "dtype"):
         b = np.asarray(b)
-    dtype = np.result_type(values, b.dtype)  # NumPy solves in the common type
+    if values.ndim != 2:
+        raise np.linalg.LinAlgError(f"{values.ndim}-dimensional array given. Array must be two-dimensional")
+    single = {values.dtype, b.dtype} <= {np.dtype(np.float32), np.dtype(np.complex64)}
+    result_dtype = np.result_type(values, b.dtype, np.float32 if single else np.float64)
+    dtype = np.result_type(result_dtype, np.float64)
     if values.dtype != dtype:
         a, values = a.astype(dtype), values.astype(dtype)
     if b.dtype != dtype:
         b = b.astype(dtype)
-    if values.ndim != 2:
-        raise np.linalg.LinAlgError(f"{values.ndim}-dimensional array given. Array must be two-dimensional")
     m, n = values.shape
     singular = np.linalg.svd(values, compute_uv=False)
-    ratio = np.finfo(values.dtype).eps * max(m, n) if rcond is None else rcond
+    if rcond is None:
+        ratio = np.finfo(dtype).eps * max(m, n)
+    else:
+        ratio = rcond if rcond >= 0 else np.finfo(dtype).eps / 2  # LAPACK's dlamch("E")
     rank = np.int32(np.sum(singular > ratio * singular.max()) if singular.size else 0)  # NumPy's type
     x = np.matmul(np.linalg.pinv(a, rcond=ratio), b)
     if rank == n and m > n:
@@ -308,7 +315,11 @@ def lstsq(a, b, rcond=None):
         residuals = np.reshape(np.sum(residual * residual, axis=0), (-1,))
     else:
         residuals = np.empty((0,), np.result_type(x))
-    return x, residuals, rank, np.linalg.svd(a, compute_uv=False)
+    singular_values = np.linalg.svd(a, compute_uv=False)
+    if dtype == result_dtype:
+        return x, residuals, rank, singular_values
+    real = np.finfo(result_dtype).dtype
+    return x.astype(result_dtype), residuals.astype(real), rank, singular_values.astype(real)
 
 
 def _qr(a):
