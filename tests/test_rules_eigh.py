@@ -39,3 +39,29 @@ def test_eigh_result_unpacks_like_numpy_and_forward_mode_agrees():
 def test_degenerate_eigenvalues_with_eigenvalue_only_loss_stay_finite():
     g = mixedad.gradient(lambda a: np.sum(np.linalg.eigvalsh(a) ** 2), np.eye(3))
     np.testing.assert_allclose(g, 2 * np.eye(3))
+
+
+def _near_pair_matrix():
+    """Float32 symmetric, with two eigenvalues 1e-5 (relative) apart: resolved in float32."""
+    rng = np.random.default_rng(0)
+    n = 12
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    w = np.linspace(1.0, 3.0, n)
+    w[6] = w[5] + 3e-5
+    return ((q * w) @ q.T).astype(np.float32), rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("decomposition", ["eigh", "svd"])
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_vectors_of_a_close_but_resolved_pair_have_their_derivative(decomposition, mode):
+    """NumPy computes float32 decompositions in double: a pair 1e-5 apart is resolved. Found:
+    float32's tie cutoff (16 n float32 ulps) dropped the vectors' derivative (100% off)."""
+    c, u = _near_pair_matrix()
+
+    def f(c):
+        v = np.linalg.eigh(c)[1][:, 5] if decomposition == "eigh" else np.linalg.svd(c)[2][5]
+        return np.sum(v * u.astype(c.dtype)) ** 2  # sign-invariant
+    got = mixedad.gradient(f, c, mode=mode)
+    assert got.dtype == np.float32
+    expected = numerical_gradient(f, c, eps=1e-9)  # at the same (float32) matrix, in float64
+    np.testing.assert_allclose(got, expected, atol=1e-2 * np.max(np.abs(expected)))

@@ -29,13 +29,17 @@ def _eigh(a, UPLO="L"):
 
 def _inverse_gaps(values):
     """F[i, j] = 1 / (values[j] - values[i]) off the diagonal, 0 on it and between values equal
-    up to rounding (a few ulps of the largest: a zero cotangent of the eigenvectors must not
-    turn into NaN there, nor rounding noise times 1e16 into a gradient)."""
+    up to rounding (a zero cotangent of the eigenvectors must not turn into NaN there, nor
+    rounding noise times 1e16 into a gradient). NumPy computes in double precision, float32
+    inputs too, so values are equal up to the solver's error in float64 (16 n ulps of the
+    largest) or to the rounding of its results (4 ulps of float32): a float32 pair 1e-4 apart
+    is resolved, not tied (found: 16 n float32 ulps dropped its eigenvectors' derivative)."""
     gaps = values[..., None, :] - values[..., :, None]
     plain = np.abs(read_value(values, "eigen/singular value ties"))
     if plain.shape[-1] == 0:
         return gaps
-    ulps = 16 * plain.shape[-1] * np.finfo(np.result_type(plain, np.float16)).eps
+    dtype = np.result_type(plain, np.float16)
+    ulps = max(16 * plain.shape[-1] * np.finfo(np.result_type(dtype, np.float64)).eps, 4 * np.finfo(dtype).eps)
     tied = np.abs(read_value(gaps, "eigen/singular value ties")) <= ulps * np.max(plain, axis=-1)[..., None, None]
     with np.errstate(divide="ignore"):
         return np.where(tied, np.zeros((), gaps.dtype), 1 / np.where(tied, 1, gaps))
