@@ -18,6 +18,7 @@ import test_rules_linalg as linalg_tests
 import test_rules_reductions as reduction_tests
 import test_rules_shape as shape_tests
 from mixedad import MissingRuleError
+from numerical import numerical_gradient
 from mixedad.core.dispatch import FUNCTION_HANDLERS, UFUNC_HANDLERS
 from mixedad.core.primitive import Primitive
 from mixedad.core.pytree import flatten
@@ -343,3 +344,36 @@ def test_forward_rules_compute_in_float32(index):
     for leaf in (tangent if prim.multiple_outputs else [tangent]):
         if leaf is not None:
             assert np.result_type(leaf) == np.float32, prim.name
+
+
+def _written(write):
+    """``write(c, a)`` fills a zeros array ``c`` from ``a`` in place; then a loss of both."""
+    def f(a):
+        c = np.zeros_like(a)
+        write(c, a)
+        return np.sum(c * a) + np.sum(c ** 2)
+    return f
+
+
+LISTS_OF_TRACED_VALUES = {
+    "np.put": _written(lambda c, a: np.put(c, [0, 4], [a[0, 1], a[1, 0] * 2])),
+    "np.fill_diagonal": _written(lambda c, a: np.fill_diagonal(c, [a[0, 1], a[1, 0], a[2, 2] ** 2])),
+    "np.copyto": _written(lambda c, a: np.copyto(c[0], [a[0, 1], a[1, 0], 1.0])),
+    "np.putmask": _written(lambda c, a: np.putmask(c, a > 4.5, [a[0, 1], a[1, 0]])),
+    "np.place": _written(lambda c, a: np.place(c, a > 4.5, [a[0, 1], a[1, 0]])),
+    "np.put_along_axis": _written(lambda c, a: np.put_along_axis(c, np.array([[0], [1], [2]]),
+                                                                 [[a[0, 1]], [a[1, 0]], [a[2, 2]]], axis=1)),
+    "np.concatenate": lambda a: np.sum(np.concatenate([a.ravel(), [a[0, 0], a[1, 1] ** 2]]) ** 2),
+    "np.vstack": lambda a: np.sum(np.vstack([a, [a[0, 0], a[1, 1], a[2, 2] ** 2]]) ** 2),
+}
+
+
+@pytest.mark.parametrize("name", LISTS_OF_TRACED_VALUES)
+def test_lists_of_traced_values_written_or_joined_in_forward_mode(name):
+    """Found: forward duals in a Python list were not stacked (reverse mode's were): jvp raised."""
+    f = LISTS_OF_TRACED_VALUES[name]
+    a = np.arange(1.0, 10.0).reshape(3, 3)
+    direction = np.random.default_rng(1).standard_normal(a.shape)
+    expected = numerical_gradient(f, a)
+    np.testing.assert_allclose(mixedad.jvp(f, (a,), (direction,))[1], np.sum(expected * direction), rtol=1e-6)
+    np.testing.assert_allclose(mixedad.gradient(f, a, mode="forward"), expected, rtol=1e-6, atol=1e-8)

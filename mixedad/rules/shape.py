@@ -449,16 +449,10 @@ def roll(a, shift, axis=None):
 
 # ------------------------------------------------------------------------------------------
 # joining and splitting
-def _contains_traced(member) -> bool:
-    if type(member) is Traced:
-        return True
-    return isinstance(member, (list, tuple)) and any(_contains_traced(m) for m in member)
-
-
 def _as_member(member):
     """A sequence member as an array: a (nested) Python list holding traced values is stacked,
     as np.asarray would, but keeping the derivative."""
-    if isinstance(member, (list, tuple)) and _contains_traced(member):
+    if isinstance(member, (list, tuple)) and holds_traced(member):  # forward duals too
         return stack([_as_member(m) for m in member])
     return member
 
