@@ -436,3 +436,32 @@ def test_a_random_generator_or_iterator_argument_draws_anew_on_each_call(make):
     prepared = mixedad.prepare(f, np.ones(3), make())  # recording draws from another generator
     for _ in range(4):  # each call's gradient is that call's draw, as with mixedad.gradient
         np.testing.assert_allclose(prepared.gradient(np.ones(3), source), mixedad.gradient(f, np.ones(3), reference))
+
+
+def test_a_prepared_gradient_that_traces_every_call_runs_no_rule_for_the_data():
+    """Value-dependent programs are traced on every call, the other arguments traced as
+    constants: the rule of an argument that leads only to them must not run (found: X @ w
+    computed X's cotangent, 30x slower than mixedad.gradient for a 100000 x 20 X)."""
+    rule_calls = []
+
+    @mixedad.primitive
+    def scaled(data, w):
+        return data * w
+
+    scaled.defvjp(lambda g, out, data, w: rule_calls.append("data") or g * w,
+                  lambda g, out, data, w: rule_calls.append("w") or np.sum(g * data, axis=0))
+
+    def f(w, data):
+        r = scaled(data, w)
+        return np.sum(r ** 2) if np.mean(r) > -100 else 0.0  # reads a value: traced again every call
+
+    rng = np.random.default_rng(0)
+    w, data = rng.standard_normal(3), rng.standard_normal((5, 3))
+    prepared = mixedad.prepare(f, w, data)
+    assert not prepared.replays
+    for call in range(5):  # the recordings, then the calls traced again
+        rule_calls.clear()
+        w_now = w + call
+        grad = prepared.gradient(w_now, data)
+        assert rule_calls == ["w"], call
+        np.testing.assert_allclose(grad, numerical_gradient(lambda v: f(v, data), w_now), rtol=1e-6)

@@ -19,7 +19,7 @@ from .errors import (InputError, MissingRuleError, MixedadError, check_partial_s
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
 from .pytree import flatten
-from .pullbacks import fill_missing_cotangents, make_vjp, replay_primitive, single_pullback
+from .pullbacks import active_rules, fill_missing_cotangents, make_vjp, replay_primitive, single_pullback
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
@@ -516,8 +516,7 @@ def _bind_general(prim: Primitive, args, kwargs):
         arg_values = [a if type(a) is not Traced else a._value if a._value is not None else primal(a) for a in args]
         parents = tuple([(args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
                          for j in traced_positions])
-    # Values of an older level (forward duals under this trace: hvp, hessian) go through the
-    # primitive's forward rule, not through its NumPy body (which may write in place).
+    # values of an older level (hvp's forward duals) take the forward rule, not the NumPy body (it may write in place)
     apply = prim.fn
     for value in arg_values:
         if type(value) is not np.ndarray and isinstance(value, LeveledValue):
@@ -530,6 +529,7 @@ def _bind_general(prim: Primitive, args, kwargs):
         trace.value_dependent.append(f"{prim.name} raised an error")
         raise
     elapsed = time.perf_counter() - start if trace.instrumented else 0.0
+    rule_at = active_rules(trace, prim, args, traced_positions, rule_at)  # entries exist now: values are computed
     vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()

@@ -13,7 +13,7 @@ import numpy as np
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
 from .linear import checked_joint_cotangents, transposed_vjp
 from .region import primal
-from .tape import one_cotangent
+from .tape import leads_to_constants, one_cotangent
 from .traced import Traced
 
 
@@ -23,6 +23,23 @@ def fill_missing_cotangents(vjp, outs):
             gs = (gs,)
         return vjp(tuple(np.zeros_like(o) if g is None else g for g, o in zip(gs, outs)))
     return vjp_with_zeros
+
+
+def no_cotangent(g, out, *args, **kwargs):
+    """The reverse rule of an argument that leads only to a prepared recording's traced constants."""
+    return None
+
+
+def active_rules(trace, prim, args, traced_positions, rule_at):
+    """``rule_at``, where a prepared recording traces the other arguments as constants
+    (``tape.leads_to_constants``), with no rule run for an argument that leads to them only:
+    ``X @ w`` with data ``X`` computes no cotangent for ``X`` (100000 x 20: 30x the time of the
+    rest of a gradient that traces every call). Per-argument rules only (a joint rule gives
+    all at once)."""
+    if trace.program is None or len(traced_positions) < 2 or prim.vjp_rules is None or prim.joint_vjp:
+        return rule_at
+    constant = [j for j in traced_positions if args[j]._entry is not None and leads_to_constants(args[j]._entry)]
+    return {**rule_at, **dict.fromkeys(constant, no_cotangent)} if constant else rule_at
 
 
 def make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs):
