@@ -225,12 +225,6 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
             "drop its tangent. Compute with it in this process, or pickle a plain copy outside the "
             "differentiated function.", skip=1)
 
-    def __hash__(self):
-        raise self._conversion_error("hashing (a dict key, a set, an lru_cache argument)")
-
-    def __buffer__(self, flags):
-        raise self._conversion_error("memoryview (the buffer protocol; Python 3.12+)")
-
     # --- the engine's hooks (core.arrays.LeveledValue) ----------------------------------------
     def _apply(self, prim, args, kwargs):
         level = self.level
@@ -417,7 +411,7 @@ def _mark_aliased(results, args, level, view_of=True) -> None:
 
 def _borrow_array_methods():
     """The ndarray methods, properties and operators: the same dispatch as traced values."""
-    names = ["__float__", "__int__", "__complex__", "__index__", "item", "tolist",  # via _conversion_error
+    names = ["__float__", "__int__", "__complex__", "__index__", "item", "tolist", "__hash__", "__buffer__",  # errors
              "__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype",
              "reshape", "transpose", "ravel", "flatten", "squeeze", "swapaxes", "sum", "mean", "prod",
              "max", "min", "var", "std", "cumsum", "cumprod", "dot", "clip", "repeat", "take", "argmax",

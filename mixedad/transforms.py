@@ -415,13 +415,13 @@ def jacobian(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0
     chosen, reason = _choose(mode, n, m if taped is not None else 0)
     if chosen == "forward":
         out_definition, values, blocks, inputs = _jacobian_forward(f, args, numbers, leaves, definitions)
+        _refuse_integer_outputs(values)
         m = sum(int(np.size(v)) for v in values)
         passes = -(-n // CHUNK)
     else:
         _refuse_integer_outputs(taped.values)
         out_definition, values, blocks = taped.definition, taped.values, _jacobian_reverse(taped, inputs)
         passes = m
-    _refuse_integer_outputs(values)
     choice = JacobianChoice(chosen, reason, n, m, passes)
     logger.debug("mixedad.jacobian: %s", choice)
     originals = [leaf for number in numbers for leaf in flatten(args[number])[0]]

@@ -516,8 +516,7 @@ def _bind_general(prim: Primitive, args, kwargs):
         arg_values = [a if type(a) is not Traced else a._value if a._value is not None else primal(a) for a in args]
         parents = tuple([(args[j]._entry, args[j]._slot, args[j]._shape, args[j]._dtype)
                          for j in traced_positions])
-    # values of an older level (hvp's forward duals) take the forward rule, not the NumPy body (it may write in place)
-    apply = prim.fn
+    apply = prim.fn  # an older level's values (hvp's duals) take the forward rule, not the NumPy body
     for value in arg_values:
         if type(value) is not np.ndarray and isinstance(value, LeveledValue):
             apply = prim
@@ -529,7 +528,8 @@ def _bind_general(prim: Primitive, args, kwargs):
         trace.value_dependent.append(f"{prim.name} raised an error")
         raise
     elapsed = time.perf_counter() - start if trace.instrumented else 0.0
-    rule_at = active_rules(trace, prim, args, traced_positions, rule_at)  # entries exist now: values are computed
+    if trace.program is not None:  # a prepared recording: after the values, so that their entries exist
+        rule_at = active_rules(prim, args, traced_positions, rule_at)
     vjp = make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     location = (user_location(2),) if trace.instrumented else ()

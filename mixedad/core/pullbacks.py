@@ -30,13 +30,13 @@ def no_cotangent(g, out, *args, **kwargs):
     return None
 
 
-def active_rules(trace, prim, args, traced_positions, rule_at):
+def active_rules(prim, args, traced_positions, rule_at):
     """``rule_at``, where a prepared recording traces the other arguments as constants
     (``tape.leads_to_constants``), with no rule run for an argument that leads to them only:
     ``X @ w`` with data ``X`` computes no cotangent for ``X`` (100000 x 20: 30x the time of the
     rest of a gradient that traces every call). Per-argument rules only (a joint rule gives
     all at once)."""
-    if trace.program is None or len(traced_positions) < 2 or prim.vjp_rules is None or prim.joint_vjp:
+    if len(traced_positions) < 2 or prim.vjp_rules is None or prim.joint_vjp:
         return rule_at
     constant = [j for j in traced_positions if args[j]._entry is not None and leads_to_constants(args[j]._entry)]
     return {**rule_at, **dict.fromkeys(constant, no_cotangent)} if constant else rule_at

@@ -307,7 +307,8 @@ def lstsq(a, b, rcond=None):
     if b.dtype != dtype:
         b = b.astype(dtype)
     m, n = values.shape
-    singular = np.linalg.svd(values, compute_uv=False)
+    singular_values = np.linalg.svd(a, compute_uv=False)
+    singular = np.asarray(read_value(singular_values, "np.linalg.lstsq"))
     if rcond is None:
         ratio = np.finfo(dtype).eps * max(m, n)
     else:
@@ -319,7 +320,6 @@ def lstsq(a, b, rcond=None):
         residuals = np.reshape(np.sum(residual * residual, axis=0), (-1,))
     else:
         residuals = np.empty((0,), np.result_type(x))
-    singular_values = np.linalg.svd(a, compute_uv=False)
     if dtype == result_dtype:
         return x, residuals, rank, singular_values
     real = np.finfo(result_dtype).dtype
