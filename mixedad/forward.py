@@ -34,7 +34,7 @@ from .core.linear import call, jvp_of, zeros_like
 from .core.region import foreign_array, in_loop_dtypes, materialize, plain_arrays, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
-from .core.updates import Rearranged, constant_like, view_of, views_at_any_depth
+from .core.updates import Rearranged, constant_like, outside_update, view_of, views_at_any_depth
 
 
 class EscapedDualError(MixedadError, ValueError):
@@ -170,10 +170,14 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 "Assignment x[...] = v{where} of a value differentiated by an inner gradient into a "
                 "forward-mode dual of an outer jvp: the dual cannot hold it. Build a new array "
                 "instead (np.where, np.concatenate).", skip=1)
-        if self._views:  # views taken before would show the change in NumPy: using them again raises
-            for view in views_at_any_depth(self._views, ForwardDual):
+        if self._views:  # views taken before that NumPy would show the change: using them again raises
+            shape = np.shape(self.primal)
+            changed = [view for view in self._views
+                       if type(view) is not ForwardDual or not outside_update(view._view_of, self, key, shape)]
+            for view in views_at_any_depth(changed, ForwardDual):
                 view.__class__ = StaleDual
-            self._views = None
+            retired = {id(view) for view in changed}
+            self._views = [view for view in self._views if id(view) not in retired] or None
         self.primal, self.tangent, self.level, self.chunk, self._level = (
             updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
         if view_of:  # a view: NumPy writes through into the array it views

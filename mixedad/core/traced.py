@@ -175,12 +175,12 @@ class Traced(RefusesIntegralConversion):
         if type(value) is Traced and type(value._view_of) is tuple and value._view_of[0] is self \
                 and value._view_of[1] is key:
             return  # x[key] op= v: the in-place operator already wrote the view's new values into x
-        from .updates import UpdatedTraced, _retire_views, _write_through
+        from .updates import UpdatedTraced, _write_through, retire_changed_views
         updated = function_handler(_index_update)(self, key, value)
         if view_of:  # a view: NumPy writes through into the array it views
             _write_through(view_of, updated)
-        if self._views:  # views taken before: NumPy would show them the change; using one again raises
-            _retire_views(self._views)
+        if self._views:  # views taken before that NumPy would show the change: using one again raises
+            retire_changed_views(self, key, updated)
         self._successor = updated
         if self._trace.program is not None:  # a prepared program replays the steps that read it
             self._trace.retired.append((self, Traced))

@@ -4,7 +4,7 @@
 :class:`UpdatedTraced`: the engine still reads it as the value it was (regions and replay
 steps that read it before), the user's code reaches the new value through it (``current``).
 A view made by indexing or reshape writes its updates through into the array it views;
-views taken before an update are retired. ``constant_like`` makes the arrays that
+views that an update reaches are retired. ``constant_like`` makes the arrays that
 ``np.zeros_like`` and its kin return for traced values: traced constants, which can then
 receive traced values.
 """
@@ -94,6 +94,49 @@ def views_at_any_depth(views: list, kind: type):
 def _retire_views(views: list) -> None:
     for view in views_at_any_depth(views, Traced):
         _retire(view, None)
+
+
+def outside_update(view_of: Any, base: Any, key: Any, shape: tuple) -> bool:
+    """Whether a view of ``base`` (its ``_view_of``) lies outside ``base[key]``, so that NumPy's
+    assignment there leaves the view's values as they were: row t-1 of a state array read again
+    after row t is written (an Euler loop). Basic keys only, decided exactly on addresses; when
+    in doubt, the view counts as changed (and is retired)."""
+    if type(view_of) is not tuple or view_of[0] is not base or type(view_of[1]) is Rearranged \
+            or not is_basic_index(key):
+        return False
+    # 1-byte items over no memory: shares_memory reads addresses only, never the elements
+    strides = tuple(int(np.prod(shape[axis + 1:])) for axis in range(len(shape)))
+    addresses = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape, strides, writeable=False)
+    try:
+        return not np.shares_memory(addresses[_as_view_key(view_of[1])], addresses[_as_view_key(key)],
+                                    max_work=10_000)
+    except (np.exceptions.TooHardError, IndexError, TypeError, ValueError):
+        return False
+
+
+def _as_view_key(key: Any) -> tuple:
+    """``key`` made to give a view where it would give a scalar (``x[0, 0]``: a 0-d view)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return parts if any(part is Ellipsis for part in parts) else parts + (Ellipsis,)
+
+
+def retire_changed_views(base: Traced, key: Any, updated: Any) -> None:
+    """After ``base[key] = v``: retire the views of ``base`` that NumPy would show the change
+    (using one again raises); the others keep their values and become views of ``updated``."""
+    kept = []
+    for view in base._views:
+        if type(view) is Traced and type(updated) is Traced and outside_update(view._view_of, base, key,
+                                                                                  base._shape):
+            view._view_of = (updated, view._view_of[1])
+            kept.append(view)
+        else:
+            _retire_views([view])
+    if kept:
+        if updated._views is None:
+            updated._views = kept
+            updated._trace.view_bases.append(updated)
+        else:
+            updated._views.extend(kept)
 
 
 _ENGINE_SLOTS = frozenset(Traced.__slots__)

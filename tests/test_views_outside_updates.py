@@ -1,0 +1,131 @@
+"""Views that an assignment does not reach stay usable, as in NumPy.
+
+``prev = X[t - 1]`` read again after ``X[t, 0] = ...`` is the Euler loop's pattern: NumPy leaves
+row t-1 as it was, so mixedad must too (it raised, found by a survey of ODE programs). A view
+that the assignment does reach must still raise when used again: NumPy would show it the new
+values, which mixedad cannot follow. The reference for which is which is NumPy itself.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mixedad
+from numerical import numerical_gradient
+
+P0 = np.array([0.7, -0.3])
+
+
+def euler_with_row_views(p, steps=12, h=0.1):
+    states = np.zeros_like(p, shape=(steps, 2))
+    states[0] = p
+    for t in range(1, steps):
+        previous = states[t - 1]
+        states[t, 0] = previous[0] + h * previous[1]
+        states[t, 1] = previous[1] - h * np.sin(previous[0])  # previous read after row t changed
+    return np.sum(states[:, 0] ** 2)
+
+
+def column_read_after_other_column_written(p):
+    grid = np.zeros_like(p, shape=(3, 2)) + np.sin(p)
+    first = grid[:, 0]
+    grid[:, 1] = 2 * first ** 2
+    return np.sum(first * grid[:, 1])
+
+
+def kept_view_written_into(p):
+    grid = np.zeros_like(p, shape=(3, 2)) + p
+    row = grid[0]
+    grid[1] = 2 * p
+    row[0] = 5 * p[0] ** 2  # still a view: writes into the newest grid
+    return np.sum(grid ** 2)
+
+
+def in_place_updates_beside_views(p):
+    grid = np.zeros_like(p, shape=(3, 2)) + p
+    row = grid[0]
+    tail = row[1:]  # a view of a view, outside the updates too
+    grid[1] += p ** 2
+    grid[2, 1:] -= np.sin(p[0])
+    return np.sum(row * grid[1]) + np.sum(tail ** 3) + np.sum(grid)
+
+
+PROGRAMS = [euler_with_row_views, column_read_after_other_column_written, kept_view_written_into,
+            in_place_updates_beside_views]
+
+
+@pytest.mark.parametrize("f", PROGRAMS)
+def test_views_outside_an_assignment_give_numpys_values_and_gradients(f):
+    expected = numerical_gradient(f, P0)
+    for mode in ("auto", "reverse", "forward"):
+        value, grad = mixedad.value_and_gradient(f, P0, mode=mode)
+        assert value == pytest.approx(f(P0.copy()), rel=1e-12)
+        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-9)
+    direction = np.array([0.3, 1.0])
+    value, derivative = mixedad.jvp(f, (P0,), (direction,))
+    assert value == pytest.approx(f(P0.copy()), rel=1e-12)
+    assert derivative == pytest.approx(expected @ direction, rel=1e-6)
+    hessian_reference = np.array([numerical_gradient(lambda q: mixedad.gradient(f, q)[i], P0) for i in range(2)])
+    np.testing.assert_allclose(mixedad.hessian(f, P0), hessian_reference, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("f", PROGRAMS)
+def test_prepared_gradients_replay_programs_with_views_outside_assignments(f):
+    prepared = mixedad.prepare(f, P0)
+    for shift in (0.1, -0.4):
+        point = P0 + shift
+        np.testing.assert_allclose(prepared.gradient(point), numerical_gradient(f, point), rtol=1e-6, atol=1e-9)
+    assert prepared.replays
+
+
+def view_reached_by_a_later_assignment(p):
+    grid = np.zeros_like(p, shape=(3, 2)) + p
+    row = grid[0]
+    grid[1] = 2 * p  # row is kept
+    grid[0] = 3 * p  # now NumPy shows row the change
+    return np.sum(row)
+
+
+def test_a_kept_view_that_a_later_assignment_reaches_raises_in_every_mode():
+    for mode in ("auto", "reverse", "forward"):
+        with pytest.raises(mixedad.InPlaceMutationError):
+            mixedad.gradient(view_reached_by_a_later_assignment, P0, mode=mode)
+    with pytest.raises(mixedad.InPlaceMutationError, match="used again"):
+        mixedad.jvp(view_reached_by_a_later_assignment, (P0,), (P0,))
+
+
+def _basic_keys(shape):
+    def axis_part(n):
+        return st.one_of(st.integers(-n, n - 1),
+                         st.builds(slice, st.none() | st.integers(-n, n), st.none() | st.integers(-n, n),
+                                   st.none() | st.sampled_from([1, 2, -1, 3])))
+    return st.tuples(*[axis_part(n) for n in shape]).flatmap(
+        lambda parts: st.integers(1, len(parts)).map(lambda k: parts[:k]))
+
+
+SHAPE = (4, 3)
+
+
+@settings(max_examples=80, deadline=None)
+@given(view_key=_basic_keys(SHAPE), write_key=_basic_keys(SHAPE))
+def test_whether_a_view_stays_usable_follows_numpy(view_key, write_key):
+    weights = np.arange(1.0, 13.0).reshape(SHAPE)
+
+    def f(x):
+        grid = x * 1.0
+        view = grid[view_key]
+        grid[write_key] = np.cos(grid[write_key]) + 10.0  # new values wherever it writes
+        return np.sum(view * 1.5) + np.sum(grid * weights)
+
+    start = np.linspace(-1.0, 1.0, 12).reshape(SHAPE)
+    grid = start.copy()
+    view = grid[view_key]
+    before = np.array(view, copy=True)
+    grid[write_key] = np.cos(grid[write_key]) + 10.0  # differs from every value in [-1, 1]
+    for mode in ("auto", "forward"):
+        if not np.array_equal(before, view):  # NumPy shows the view new values, which mixedad cannot follow
+            with pytest.raises(mixedad.InPlaceMutationError):
+                mixedad.gradient(f, start, mode=mode)
+        else:
+            np.testing.assert_allclose(mixedad.gradient(f, start, mode=mode), numerical_gradient(f, start),
+                                       rtol=1e-6, atol=1e-8)
