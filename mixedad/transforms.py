@@ -25,9 +25,10 @@ from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
+from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaves_like, unflatten
 from .core.fused import close_region
-from .core.region import primal
+from .core.region import primal, read_value
 from .core.tape import TapeEntry, Trace, backward, record, release_guards
 from .core.traced import Traced
 from .forward import ForwardLevel, seed, split
@@ -519,42 +520,79 @@ def elementwise_gradient(f: Callable[..., Any], *args: Any, argnums: int = 0) ->
     that the Jacobian is diagonal instead of silently returning column sums: the tape
     tells when every operation was elementwise (a dual region); otherwise one forward
     pass along a random direction must agree with the diagonal, or ``NotDiagonalError``.
+    It nests, as autograd's ``egrad(egrad(f))`` does, and works inside the other transforms.
 
     >>> import numpy as np, mixedad.transforms as T
     >>> T.elementwise_gradient(np.tanh, np.zeros(3))
     array([1., 1., 1.])
+    >>> T.elementwise_gradient(lambda y: T.elementwise_gradient(np.sin, y), np.zeros(2))  # -sin
+    array([-0., -0.])
     """
     if not isinstance(argnums, (int, np.integer)):
         raise TypeError("elementwise_gradient differentiates one argument: argnums must be an int")
     number = _argnums_tuple(argnums, len(args))[0]
-    taped = _Taped(f, args, (number,))
+    if type(args[number]) is Traced:  # egrad(egrad(f)): a value an enclosing gradient traces
+        return _elementwise_gradient_inside_a_gradient(f, args, number)
+    try:
+        taped = _Taped(f, args, (number,))
+    except MixedTracesError as error:  # f closes over values an enclosing gradient traces
+        if not getattr(error, "traces_met", False):
+            raise
+        return _elementwise_gradient_inside_a_gradient(f, args, number)
     try:
         taped.finish(taped.result)
     finally:
         taped.release()  # the one pull below runs now: nothing else runs in between
     x = taped.inputs.leaves[0][0][1] if len(taped.inputs.leaves[0]) == 1 else None
     if x is None or len(taped.values) != 1 or np.shape(taped.values[0]) != x.shape:
-        out_shapes = [np.shape(v) for v in taped.values]
-        raise NotDiagonalError(f"elementwise_gradient needs f to map one array to an array of the same shape; "
-                               f"argument {number} has shape {None if x is None else x.shape} and f returned "
-                               f"shape(s) {out_shapes}.")
+        _not_one_array(number, None if x is None else x.shape, taped.values)
     value = taped.values[0]
     (diagonal,) = taped.pull([np.ones(np.shape(value), value.dtype)])
     if _only_elementwise(taped, x.shape):
         return diagonal
     direction = np.random.default_rng(0).uniform(0.5, 1.5, x.shape).astype(x.dtype)
-    probe_args = list(args)
-    _, along = jvp(lambda x: f(*(probe_args[:number] + [x] + probe_args[number + 1:])),
-                   (args[number],), (direction,))
-    expected = diagonal * direction
-    rtol = 1e-4 if np.result_type(x.dtype, value.dtype) == np.float64 else 1e-2
+    _, along = jvp(_along_argument(f, args, number), (args[number],), (direction,))
+    _check_diagonal(np.asarray(along), diagonal * direction, np.result_type(x.dtype, value.dtype))
+    return diagonal
+
+
+def _along_argument(f, args, number):
+    return lambda x: f(*args[:number], x, *args[number + 1:])
+
+
+def _not_one_array(number, shape, values):
+    raise NotDiagonalError(f"elementwise_gradient needs f to map one array to an array of the same shape; "
+                           f"argument {number} has shape {shape} and f returned shape(s) "
+                           f"{[np.shape(v) for v in values]}.")
+
+
+def _check_diagonal(along, expected, dtype) -> None:
+    """Raise unless J v (``along``) is diag(J) v (``expected``) for the random direction v."""
+    rtol = 1e-4 if dtype == np.float64 else 1e-2
     scale = float(np.max(np.abs(expected), initial=0.0, where=np.isfinite(expected)))
-    close = np.isclose(np.asarray(along), expected, rtol=rtol, atol=rtol * scale, equal_nan=True)
+    close = np.isclose(along, expected, rtol=rtol, atol=rtol * scale, equal_nan=True)
     if not np.all(close):
         where = tuple(int(i) for i in np.argwhere(~close)[0])
         raise NotDiagonalError(
             f"The Jacobian of f is not diagonal: output {where} depends on other input elements than its "
-            f"own (along a random direction v, J v = {np.asarray(along)[where]:.6g} but diag(J) v = "
+            f"own (along a random direction v, J v = {along[where]:.6g} but diag(J) v = "
             f"{expected[where]:.6g}). elementwise_gradient would return column sums of J; use "
             "mixedad.jacobian, or mixedad.vjp with a cotangent of ones if column sums are what you want.")
+
+
+def _elementwise_gradient_inside_a_gradient(f, args, number):
+    """``elementwise_gradient`` on values an enclosing gradient traces (autograd's
+    ``egrad(egrad(f))``): in forward mode, where J 1 is the diagonal of a diagonal J, and J v
+    = diag(J) v along a random v checks that J is one (the values are read for the check, so a
+    prepared gradient traces such a program again on each call)."""
+    along_x = _along_argument(f, args, number)
+    x = args[number]
+    value, diagonal = jvp(along_x, (x,), (np.ones(np.shape(x), np.result_type(x)),))
+    if np.shape(value) != np.shape(x):
+        _not_one_array(number, np.shape(x), [value])
+    direction = np.random.default_rng(0).uniform(0.5, 1.5, np.shape(x)).astype(np.result_type(x))
+    _, probe = jvp(along_x, (x,), (direction,))
+    why = "elementwise_gradient's check that the Jacobian is diagonal"
+    _check_diagonal(np.asarray(read_value(probe, why)), read_value(diagonal, why) * direction,
+                    np.result_type(x, value))
     return diagonal

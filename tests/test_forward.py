@@ -365,6 +365,12 @@ LISTS_OF_TRACED_VALUES = {
                                                                  [[a[0, 1]], [a[1, 0]], [a[2, 2]]], axis=1)),
     "np.concatenate": lambda a: np.sum(np.concatenate([a.ravel(), [a[0, 0], a[1, 1] ** 2]]) ** 2),
     "np.vstack": lambda a: np.sum(np.vstack([a, [a[0, 0], a[1, 1], a[2, 2] ** 2]]) ** 2),
+    # found by porting autograd's tests: np.append of a list raised in every mode
+    "np.append": lambda a: np.sum(np.append([a[0, 0], a[1, 1] ** 2], a) ** 2),
+    "np.append, axis=0": lambda a: np.sum(np.append(a, [[a[0, 0], a[1, 1], a[2, 2] ** 2]], axis=0) ** 2),
+    "np.dstack": lambda a: np.sum(np.dstack([a[0], [a[1, 1], a[0, 0], 1.0]]) ** 3),
+    "np.column_stack": lambda a: np.sum(np.column_stack([a[0], [a[1, 1], a[0, 0], np.sin(a[2, 2])]]) ** 3),
+    "np.hstack": lambda a: np.sum(np.hstack([a[0], [a[1, 1], 2.0]]) ** 3),
 }
 
 
@@ -376,4 +382,5 @@ def test_lists_of_traced_values_written_or_joined_in_forward_mode(name):
     direction = np.random.default_rng(1).standard_normal(a.shape)
     expected = numerical_gradient(f, a)
     np.testing.assert_allclose(mixedad.jvp(f, (a,), (direction,))[1], np.sum(expected * direction), rtol=1e-6)
-    np.testing.assert_allclose(mixedad.gradient(f, a, mode="forward"), expected, rtol=1e-6, atol=1e-8)
+    for mode in ("forward", "auto", "reverse"):
+        np.testing.assert_allclose(mixedad.gradient(f, a, mode=mode), expected, rtol=1e-6, atol=1e-8)

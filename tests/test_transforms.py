@@ -311,6 +311,54 @@ def test_elementwise_gradient_needs_matching_shapes():
         elementwise_gradient(lambda x: np.sum(x), np.ones(3))
 
 
+def _tanh_by_exponentials(x):
+    return (1.0 - np.exp(-2 * x)) / (1.0 + np.exp(-(2 * x)))
+
+
+_S = sympy.Symbol("s")
+_TANH_DERIVATIVES = [sympy.lambdify(_S, sympy.diff(sympy.tanh(_S), _S, k), "numpy") for k in range(5)]
+
+
+def _nested_elementwise(order):
+    f = _tanh_by_exponentials
+    for _ in range(order):
+        f = (lambda g: lambda y: elementwise_gradient(g, y))(f)
+    return f
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elementwise_gradient_nests_as_autograds_egrad_does(order, dtype):
+    # autograd's tanh example: egrad(egrad(tanh)) and on to the 4th derivative
+    x = np.linspace(-3.0, 3.0, 7).astype(dtype)
+    got = _nested_elementwise(order)(x)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, _TANH_DERIVATIVES[order](x.astype(np.float64)),
+                               rtol=1e-9 if dtype == np.float64 else 1e-3, atol=1e-10 if dtype == np.float64 else 1e-4)
+
+
+def test_elementwise_gradient_inside_other_transforms():
+    x = np.linspace(-1.0, 1.0, 5)
+    derivative = lambda k: _TANH_DERIVATIVES[k](x)  # noqa: E731
+    total = lambda y: np.sum(elementwise_gradient(np.tanh, y))  # noqa: E731
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(total, x, mode=mode), derivative(2), rtol=1e-10)
+    np.testing.assert_allclose(np.diag(hessian(total, x)), derivative(3), rtol=1e-9)
+    prepared = mixedad.prepare(total, x)
+    np.testing.assert_allclose(prepared.gradient(x), derivative(2), rtol=1e-10)
+    # f closing over a value the enclosing gradient traces, x plain
+    scaled = lambda a: np.sum(elementwise_gradient(lambda y: a * np.sin(y) ** 2, x))  # noqa: E731
+    assert mixedad.gradient(scaled, np.array(0.7)) == pytest.approx(numerical_gradient(scaled, np.array(0.7)))
+
+
+@pytest.mark.parametrize("f", [lambda x: np.cumsum(x), lambda x: x * np.sum(x)])
+def test_nested_elementwise_gradient_refuses_a_non_diagonal_jacobian(f):
+    with pytest.raises(NotDiagonalError, match="not diagonal"):
+        elementwise_gradient(lambda y: elementwise_gradient(f, y), np.linspace(0.5, 1.5, 4))
+    with pytest.raises(NotDiagonalError, match="same shape"):
+        elementwise_gradient(lambda y: elementwise_gradient(lambda z: z[:2], y), np.linspace(0.5, 1.5, 4))
+
+
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module", [mixedad.transforms, mixedad.forward, example])
 def test_docstring_examples_run(module):

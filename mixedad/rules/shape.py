@@ -497,17 +497,19 @@ def vstack(tup, *, dtype=None, casting="same_kind"):
 
 @implements(np.dstack)
 def dstack(tup):
-    return concatenate_(*_atleast_each(np.atleast_3d, list(tup)), axis=2, dtype=None, casting="same_kind")
+    return concatenate_(*_atleast_each(np.atleast_3d, [_as_member(a) for a in tup]), axis=2, dtype=None,
+                        casting="same_kind")
 
 
 @implements(np.column_stack)
 def column_stack(tup):
-    columns = [reshape_(a, shape=(-1, 1), order="C") if _ndim(a) < 2 else a for a in list(tup)]
+    columns = [reshape_(a, shape=(-1, 1), order="C") if _ndim(a) < 2 else a for a in map(_as_member, tup)]
     return concatenate_(*columns, axis=1, dtype=None, casting="same_kind")
 
 
 @implements(np.append)
 def append(arr, values, axis=None):
+    arr, values = _as_member(arr), _as_member(values)
     if axis is None:
         arr, values, axis = _flat(arr), _flat(values), 0
     return concatenate_(arr, values, axis=axis, dtype=None, casting="same_kind")
