@@ -31,10 +31,10 @@ from ..core.traced import Traced
 UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
 FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
 
-_ADVICE = ("mixedad differentiates complex intermediate values through arithmetic (+ - * / ** @), "
-           "conj, abs, angle, real, imag, exp, log, sqrt, sin, cos, sums, reshaping and indexing, "
-           "products (dot, matmul, einsum, tensordot, vdot) and np.fft; see docs/modes.md. Write this step "
-           "with the real and imaginary parts (z.real, z.imag) as real arrays.")
+_ADVICE = ("mixedad differentiates complex intermediate values through arithmetic (+ - * / ** @), conj, abs, "
+           "angle, real, imag, exp, log, sqrt, sin, cos, tan, hyperbolic functions and their inverses, exp2, expm1, "
+           "log2, log10, log1p, sums, reshaping, indexing, products (dot, matmul, einsum, tensordot, vdot) and "
+           "np.fft; see docs/modes.md. Write this step with the real and imaginary parts (z.real, z.imag).")
 
 
 def unsupported_complex(operation: str) -> UnsupportedOperationError:
