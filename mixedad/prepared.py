@@ -17,10 +17,11 @@ when that is known:
 * a program that looked at values (comparisons, ``bool()``, masks, ``argmax``, an integer
   result of a traced value: ``value_dependent``) may take another path on other inputs,
   so it is traced again on every call, as is a program with a step that cannot be
-  replayed (the per-element fallback of ``mixedad.sum``/``map``).
+  replayed (the per-element fallback of ``mixedad.sum``/``map``), or one that drew random
+  numbers from a generator it reaches by name (``random_draws``).
 
-As with ``jax.jit``, ``f`` must be a function of its arguments: randomness drawn inside
-``f``, or a global rebound between calls, is recorded once and replayed as a constant.
+As with ``jax.jit``, ``f`` must be a function of its arguments: a global rebound between
+calls is recorded once and replayed as a constant.
 A prepared gradient replays one recorded tape, so it serves one call at a time: calls from
 several threads take turns (for gradients in parallel, prepare one per thread).
 """
@@ -47,6 +48,7 @@ from .core.pytree import (compiled_builder, compiled_reader, dataclass_nodes, fl
                           unflatten)
 from .core.replay import Program
 from .core.traced import Traced
+from .random_draws import RandomDraws
 
 
 def _leaf_signature(leaf: Any) -> tuple:
@@ -347,6 +349,7 @@ class Prepared:
         extras = [(number, [{key: _recorded(value) for key, value in found.items()} for found in extras])
                   for number, extras in enumerate(map(_dataclass_extras, args)) if extras]
         why = "" if self._constants_traceable else _UNTRACEABLE
+        draws = RandomDraws(self.f)
         recording = _Recording(trace_constants=not why)
         try:
             result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
@@ -367,6 +370,9 @@ class Prepared:
         active = [traced for leaves in inputs.leaves for _, traced in leaves]
         if not why and self.value_reads:
             why = f"the program depends on input values ({', '.join(self.value_reads[:3])})"
+        drawn_from = draws.drawn_from()
+        if not why and drawn_from:  # replayed, the draws would be constants: each call draws anew
+            why = f"f draws random numbers ({drawn_from})"
         self._dependent_recordings = self._dependent_recordings + 1 if self.value_reads else 0
         if not why and not isinstance(recording.output, Traced):
             why = "the output does not depend on the differentiated arguments"
