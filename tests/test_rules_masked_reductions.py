@@ -195,3 +195,27 @@ def test_a_float16_mean_with_where_adds_up_in_float32_as_numpy_does():
         value, pullback = mixedad.vjp(f, x)
         assert value.dtype == np.float16
         np.testing.assert_array_equal(value, f(x))
+
+
+MEAN_GIVEN = {
+    "var about the row means": lambda x: np.sum(np.var(x, axis=1, mean=np.mean(x, axis=1, keepdims=True))),
+    "std, ddof=1, column means": lambda x: np.sum(np.std(x, axis=0, ddof=1, mean=np.mean(x, axis=0, keepdims=True))),
+    "var about a constant, keepdims": lambda x: np.sum(np.var(x, axis=(0, 1), keepdims=True, mean=np.full((1, 1), 0.3))),
+    "var about half the mean": lambda x: np.var(x, mean=np.mean(x, keepdims=True) * 0.5),
+    "std about the medians, correction=1": lambda x: np.sum(np.std(x, axis=1, mean=np.median(x, axis=1, keepdims=True),
+                                                                  correction=1)),
+}
+
+
+@pytest.mark.parametrize("name", MEAN_GIVEN)
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_var_and_std_with_a_given_mean_differentiate_the_mean_too(name, mode):
+    """NumPy 2's mean= (raised before; found porting JAX's tests): the mean is an operand."""
+    f = MEAN_GIVEN[name]
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value == pytest.approx(f(x), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-8)
+    single = x.astype(np.float32)
+    value, grad = mixedad.value_and_gradient(f, single, mode=mode)
+    assert np.result_type(value) == np.result_type(f(single)) and grad.dtype == np.float32

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import (_axes, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, in_dtype, max_,
+from .reductions import (_axes, _count, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, in_dtype, max_,
                          mean, min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
 from .table import implements, reject_out
 from ..core.region import read_value
@@ -109,10 +109,8 @@ def ptp(a, axis=None, out=None, keepdims=False):
     return amax(a, axis, keepdims=keepdims) - amin(a, axis, keepdims=keepdims)
 
 
-def _ddof(ddof, correction, mean, out, name):
+def _ddof(ddof, correction, out, name):
     reject_out(out, name)
-    if mean is not None:
-        raise unsupported_option(f"np.{name} with mean= is not supported on traced values")
     if correction is not None:
         if ddof != 0:
             raise ValueError(f"np.{name}: ddof and correction can't be provided simultaneously.")
@@ -124,14 +122,29 @@ def _variance_adapter(prim, name, nan_aware: bool, root: bool):
     """NumPy's signature for var/std/nanvar/nanstd, down to the primitive's static arguments."""
     def adapter(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
                 correction=None):
-        ddof = _ddof(ddof, correction, mean, out, name)
+        ddof = _ddof(ddof, correction, out, name)
         where = _reject_where(where)
+        if mean is not None:
+            if where is not None or nan_aware:
+                raise unsupported_option(f"np.{name} with mean={' and where=' if where is not None else ''} is not "
+                                         "supported on traced values")
+            return _moment_about(a, mean, _normalize_axis(axis), dtype, ddof, bool(keepdims), root)
         if where is not None:
             mask = _selection(a, where, nan_aware, f"np.{name}")
             return _masked_moment(a, axis, dtype, ddof, bool(keepdims), mask, root)
         return prim(a, axis=_normalize_axis(axis), keepdims=bool(keepdims), ddof=ddof, dtype=dtype)
     adapter.__name__ = name
     return adapter
+
+
+def _moment_about(a, mean, axis, dtype, ddof, keepdims, root):
+    """var/std about a given mean (NumPy's ``mean=``, shaped as with keepdims): the mean is an
+    operand like ``a``, differentiated too, as in NumPy's sum((a - mean)^2) / (n - ddof)."""
+    centered = a - mean
+    total = np.sum(centered * centered, axis=axis, dtype=dtype, keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):  # n <= ddof: inf or NaN, as NumPy's
+        variance = total / max(_count(np.shape(a), axis) - ddof, 0)
+    return np.sqrt(variance) if root else variance
 
 
 for _function, _prim, _nan_aware, _root in ((np.var, var_, False, False), (np.std, std_, False, True),
