@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.dispatch import numpy_name
 from ..core.region import read_value
-from .complex_values import (UFUNCS, _add_values, _divide_values, _exp, _log, _multiply_values, _pair,
+from .complex_values import (UFUNCS, _add_values, _divide_values, _exp, _log, _multiply_values, _pair, _separable,
                              _sqrt, _subtract_values, _zeros_if_none, parts)
 
 
@@ -20,20 +20,8 @@ def _real_and_imaginary(value):
     return _zeros_if_none(re, im), _zeros_if_none(im, re)
 
 
-def _sinh(value):
-    re, im = parts(value)
-    if im is None:
-        return _pair(np.sinh(re), None)
-    re = _zeros_if_none(re, im)
-    return _pair(np.sinh(re) * np.cos(im), np.cosh(re) * np.sin(im))
-
-
-def _cosh(value):
-    re, im = parts(value)
-    if im is None:
-        return _pair(np.cosh(re), None)
-    re = _zeros_if_none(re, im)
-    return _pair(np.cosh(re) * np.cos(im), np.sinh(re) * np.sin(im))
+_sinh = _separable(np.sinh, np.cos, np.cosh, np.sin)
+_cosh = _separable(np.cosh, np.cos, np.sinh, np.sin)
 
 
 def _mirrored(function):

@@ -434,20 +434,19 @@ def _sqrt(value):
                  np.where(re >= 0, np.where(right == 0, 0, im / (2 * safe_right)), np.copysign(left, im)))
 
 
-def _sin(value):
-    re, im = parts(value)
-    if im is None:
-        return _pair(np.sin(re), None)
-    re = _zeros_if_none(re, im)
-    return _pair(np.sin(re) * np.cosh(im), np.cos(re) * np.sinh(im))
+def _separable(f, g, h, k):
+    """The function taking a + ib to f(a) g(b) + i h(a) k(b): sin, cos, sinh and cosh."""
+    def apply(value):
+        re, im = parts(value)
+        if im is None:
+            return _pair(f(re), None)
+        re = _zeros_if_none(re, im)
+        return _pair(f(re) * g(im), h(re) * k(im))
+    return apply
 
 
-def _cos(value):
-    re, im = parts(value)
-    if im is None:
-        return _pair(np.cos(re), None)
-    re = _zeros_if_none(re, im)
-    return _pair(np.cos(re) * np.cosh(im), -(np.sin(re) * np.sinh(im)))
+_sin = _separable(np.sin, np.cosh, np.cos, np.sinh)
+_cos = _separable(np.cos, np.cosh, lambda a: -np.sin(a), np.sinh)
 
 
 def _reciprocal(value):
