@@ -4,8 +4,9 @@ A prepared gradient replays its recording: numbers drawn from a generator during
 would come back as constants on every call (autograd's variational-inference examples draw
 their noise from a ``RandomState`` held in a closure). So the generators a function can reach
 by name (its closure's and globals', those of the functions, partials and objects among them,
-and NumPy's and Python's global generators where its code names ``random``) are compared before and after the recording; a
-draw means each call traces again and draws anew, as ``gradient`` does.
+and NumPy's and Python's global generators where its code names ``random``) are compared
+before and after the recording; a draw means each call traces again and draws anew, as
+``gradient`` does.
 """
 from __future__ import annotations
 

@@ -200,7 +200,8 @@ def test_a_float16_mean_with_where_adds_up_in_float32_as_numpy_does():
 MEAN_GIVEN = {
     "var about the row means": lambda x: np.sum(np.var(x, axis=1, mean=np.mean(x, axis=1, keepdims=True))),
     "std, ddof=1, column means": lambda x: np.sum(np.std(x, axis=0, ddof=1, mean=np.mean(x, axis=0, keepdims=True))),
-    "var about a constant, keepdims": lambda x: np.sum(np.var(x, axis=(0, 1), keepdims=True, mean=np.full((1, 1), 0.3))),
+    "var about a constant, keepdims": lambda x: np.sum(np.var(x, axis=(0, 1), keepdims=True,
+                                                              mean=np.full((1, 1), 0.3))),
     "var about half the mean": lambda x: np.var(x, mean=np.mean(x, keepdims=True) * 0.5),
     "std about the medians, correction=1": lambda x: np.sum(np.std(x, axis=1, mean=np.median(x, axis=1, keepdims=True),
                                                                   correction=1)),

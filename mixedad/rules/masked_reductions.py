@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import (_axes, _count, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum, in_dtype, max_,
-                         mean, min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape, std_, sum, var_)
+from .reductions import (_axes, _count, _dtype, _mask, _normalize_axis, _reject_where, _shape, cumprod, cumsum,
+                         in_dtype, max_, mean, min_, nanmax_, nanmean_, nanmin_, nanstd_, nanvar_, prod_, reduced_shape,
+                         std_, sum, var_)
 from .table import implements, reject_out
 from ..core.region import read_value
 from ..core.errors import unsupported_option
