@@ -34,7 +34,7 @@ from .core.linear import call, jvp_of, zeros_like
 from .core.region import foreign_array, in_loop_dtypes, materialize, plain_arrays, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
-from .core.updates import Rearranged, constant_like, outside_update, view_of, views_at_any_depth
+from .core.updates import Rearranged, constant_like, split_views, view_of, views_at_any_depth
 
 
 class EscapedDualError(MixedadError, ValueError):
@@ -171,13 +171,10 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 "forward-mode dual of an outer jvp: the dual cannot hold it. Build a new array "
                 "instead (np.where, np.concatenate).", skip=1)
         if self._views:  # views taken before that NumPy would show the change: using them again raises
-            shape = np.shape(self.primal)
-            changed = [view for view in self._views
-                       if type(view) is not ForwardDual or not outside_update(view._view_of, self, key, shape)]
+            kept, changed = split_views(self._views, self, key, np.shape(self.primal), ForwardDual)
             for view in views_at_any_depth(changed, ForwardDual):
                 view.__class__ = StaleDual
-            retired = {id(view) for view in changed}
-            self._views = [view for view in self._views if id(view) not in retired] or None
+            self._views = kept or None
         self.primal, self.tangent, self.level, self.chunk, self._level = (
             updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
         if view_of:  # a view: NumPy writes through into the array it views

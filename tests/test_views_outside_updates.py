@@ -129,3 +129,21 @@ def test_whether_a_view_stays_usable_follows_numpy(view_key, write_key):
         else:
             np.testing.assert_allclose(mixedad.gradient(f, start, mode=mode), numerical_gradient(f, start),
                                        rtol=1e-6, atol=1e-8)
+
+
+def test_only_the_newest_views_outside_an_assignment_stay_usable():
+    """An assignment keeps at most a few of the newest views it does not reach (so that a
+    loop's work per assignment stays bounded: keeping all made an Euler loop quadratic); an
+    older one raises when used, never gives stale values."""
+    def rows_then_write(p, used):
+        grid = np.zeros_like(p, shape=(30, 2)) + p
+        rows = [grid[i] for i in range(12)]
+        grid[20] = p * 3.0
+        return np.sum(rows[used] ** 2) + np.sum(grid)
+
+    newest = lambda p: rows_then_write(p, 11)  # noqa: E731
+    for mode in ("auto", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(newest, P0, mode=mode), numerical_gradient(newest, P0),
+                                   rtol=1e-6)
+        with pytest.raises(mixedad.InPlaceMutationError):
+            mixedad.gradient(lambda p: rows_then_write(p, 0), P0, mode=mode)

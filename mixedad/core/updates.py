@@ -10,6 +10,7 @@ receive traced values.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -96,20 +97,40 @@ def _retire_views(views: list) -> None:
         _retire(view, None)
 
 
-def outside_update(view_of: Any, base: Any, key: Any, shape: tuple) -> bool:
-    """Whether a view of ``base`` (its ``_view_of``) lies outside ``base[key]``, so that NumPy's
-    assignment there leaves the view's values as they were: row t-1 of a state array read again
-    after row t is written (an Euler loop). Basic keys only, decided exactly on addresses; when
-    in doubt, the view counts as changed (and is retired)."""
-    if type(view_of) is not tuple or view_of[0] is not base or type(view_of[1]) is Rearranged \
-            or not is_basic_index(key):
-        return False
+# The newest views an assignment leaves alone stay usable (row t-1 after row t is written);
+# older ones are retired like the views it reaches, so that the work per assignment in a loop
+# stays bounded (keeping all made an Euler loop quadratic: 56 s for 2000 steps).
+_KEPT_VIEWS = 8
+
+
+def split_views(views: list, base: Any, key: Any, shape: tuple, kind: type) -> tuple[list, list]:
+    """``(kept, changed)``: the views of ``base`` (of class ``kind``) outside ``base[key]``,
+    whose values NumPy's assignment there leaves as they were (the newest ``_KEPT_VIEWS``), and
+    the others. Basic keys only, decided exactly on addresses; in doubt, a view is changed."""
+    if not is_basic_index(key):
+        return [], list(views)
     # 1-byte items over no memory: shares_memory reads addresses only, never the elements
-    strides = tuple(int(np.prod(shape[axis + 1:])) for axis in range(len(shape)))
+    strides = tuple(math.prod(shape[axis + 1:]) for axis in range(len(shape)))
     addresses = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape, strides, writeable=False)
     try:
-        return not np.shares_memory(addresses[_as_view_key(view_of[1])], addresses[_as_view_key(key)],
-                                    max_work=10_000)
+        written = addresses[_as_view_key(key)]
+    except (IndexError, TypeError, ValueError):
+        return [], list(views)
+    kept, changed = [], []
+    for view in reversed(views):  # newest first
+        view_of = view._view_of if type(view) is kind else None
+        if len(kept) < _KEPT_VIEWS and type(view_of) is tuple and view_of[0] is base \
+                and type(view_of[1]) is not Rearranged and _disjoint(addresses, view_of[1], written):
+            kept.append(view)
+        else:
+            changed.append(view)
+    kept.reverse()
+    return kept, changed
+
+
+def _disjoint(addresses: np.ndarray, view_key: Any, written: np.ndarray) -> bool:
+    try:
+        return not np.shares_memory(addresses[_as_view_key(view_key)], written, max_work=10_000)
     except (np.exceptions.TooHardError, IndexError, TypeError, ValueError):
         return False
 
@@ -123,15 +144,13 @@ def _as_view_key(key: Any) -> tuple:
 def retire_changed_views(base: Traced, key: Any, updated: Any) -> None:
     """After ``base[key] = v``: retire the views of ``base`` that NumPy would show the change
     (using one again raises); the others keep their values and become views of ``updated``."""
-    kept = []
-    for view in base._views:
-        if type(view) is Traced and type(updated) is Traced and outside_update(view._view_of, base, key,
-                                                                                  base._shape):
-            view._view_of = (updated, view._view_of[1])
-            kept.append(view)
-        else:
-            _retire_views([view])
+    if type(updated) is not Traced:
+        return _retire_views(base._views)
+    kept, changed = split_views(base._views, base, key, base._shape, Traced)
+    _retire_views(changed)
     if kept:
+        for view in kept:
+            view._view_of = (updated, view._view_of[1])
         if updated._views is None:
             updated._views = kept
             updated._trace.view_bases.append(updated)

@@ -42,9 +42,12 @@ def _tanh_right(re, im):
     return _pair(-np.expm1(-4 * re) / denominator, 2 * decay * np.sin(2 * im) / denominator)
 
 
+_tanh_of_complex = _mirrored(_tanh_right)
+
+
 def _tanh(value):
     re, im = parts(value)
-    return _pair(np.tanh(re), None) if im is None else _mirrored(_tanh_right)(value)
+    return _pair(np.tanh(re), None) if im is None else _tanh_of_complex(value)
 
 
 def _tan(value):
@@ -106,6 +109,6 @@ def _arctanh(value):
 UFUNCS.update({
     np.sinh: _sinh, np.cosh: _cosh, np.tanh: _tanh, np.tan: _tan, np.expm1: _expm1, np.log1p: _log1p,
     np.exp2: lambda value: _exp(_multiply_values(value, np.log(2.0))), np.log2: _in_base(2.0),
-    np.log10: _in_base(10.0), np.arcsinh: lambda value: _mirrored(_arcsinh_right)(value), np.arccosh: _arccosh,
+    np.log10: _in_base(10.0), np.arcsinh: _mirrored(_arcsinh_right), np.arccosh: _arccosh,
     np.arctanh: _arctanh,
 })
