@@ -19,6 +19,7 @@ from .core.errors import InputError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaf_path, tree_map, unflatten
+from .core.recomputed import Recomputed
 from .core.fused import close_region
 from .core.region import primal
 from .core.tape import (CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record,
@@ -261,6 +262,8 @@ def _plain_leaf(leaf: Any, trace: Trace, depth: int) -> Any:
         return primal(leaf) if leaf._trace is trace else leaf
     if isinstance(leaf, LeveledValue):
         return leaf._plain("an auxiliary output") if leaf.dtype.kind == "c" else leaf
+    if type(leaf) is Recomputed:  # a mask: a prepared replay recomputes it, then reads it here
+        return leaf.output_value()
     if depth and isinstance(getattr(leaf, "__dict__", None), dict) and not isinstance(leaf, _NOT_DATA):
         attributes = vars(leaf)
         traced = [name for name, value in attributes.items()

@@ -111,7 +111,7 @@ class _ProgramWriter:
             blocks.append(lines)
             reads.append(used)
             self.block += 1
-            if step.entry.index <= output_index:
+            if 0 <= step.entry.index <= output_index:  # (a recomputed value's step has no entry on the tape)
                 swept.append(step)
         output = program.output
         if id(output) in self.from_step:

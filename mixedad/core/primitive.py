@@ -25,7 +25,9 @@ from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
-from .region import (apply_before_region, extend_region, foreign_array, piecewise_constant, plain_arrays, primal,
+from .operands import foreign_array, plain_arrays
+from .recomputed import recompute
+from .region import (apply_before_region, extend_region, piecewise_constant, primal,
                      read_value, tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
@@ -323,6 +325,8 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     if trace is None:
         return _untraced(prim, args, kwargs)
     if not prim.differentiable or (kwargs and piecewise_constant(prim, args, kwargs)):
+        if trace.program is not None and not kwargs:  # a prepared recording: a step recomputes it (a mask)
+            return recompute(trace, prim.fn, args, kwargs)
         return prim.fn(*[read_value(a, prim.name) for a in args], **kwargs)
     if trace.requested == "reverse":
         return tape_elementwise(trace, prim, args, kwargs, _REVERSE_REQUESTED)
@@ -332,13 +336,8 @@ def bind_elementwise(prim: Primitive, args, kwargs):
 def _holds_mutable(value) -> bool:
     """Whether ``value`` is or holds a list or an array (not only numbers, slices, ...)."""
     kind = type(value)
-    if kind is np.ndarray or kind is list:
-        return True
-    if kind is tuple:
-        for part in value:
-            if type(part) in (np.ndarray, list, tuple) and _holds_mutable(part):
-                return True
-    return False
+    return kind is np.ndarray or kind is list or kind is tuple and any(
+        type(part) in (np.ndarray, list, tuple) and _holds_mutable(part) for part in value)
 
 
 def _snapshot(trace, value):

@@ -27,6 +27,8 @@ from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_R
                     elementwise_decision)
 from .recording import held_bytes
 from .tape import Step, TapeEntry, borrow, compute_deferred, leads_to_constants, multiply_cotangent, record
+from .operands import foreign_array, operands_in_loop, plain_arrays
+from .recomputed import Recomputed
 from .traced import RetiredTraced, Traced, retired_value_error
 
 
@@ -68,6 +70,8 @@ def read_value(value: Any, why: str) -> Any:
     if type(value) is Traced:
         value._trace.value_dependent.append(why)
         value = primal(value)
+    elif type(value) is Recomputed:
+        return value._read(why)
     if isinstance(value, LeveledValue):  # a forward dual: its value under every level
         return value._plain(why)
     return value
@@ -185,6 +189,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         else:
             if kind is list or kind is tuple:  # as NumPy takes them; and the region must not see later changes
                 return extend_region(trace, prim, _lists_as_arrays(args), kwargs)
+            if kind is Recomputed:  # a mask: the array a replay refills, which the region reads when it runs
+                return extend_region(trace, prim, operands_in_loop(trace, prim, args, kwargs), kwargs)
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
                 others = True
                 if isinstance(arg, (complex, np.complexfloating)):  # the weak-dtype shortcut would take it as real
@@ -409,37 +415,6 @@ def _label(ops) -> str:
     return " → ".join(ops)
 
 
-def plain_arrays(args) -> tuple:
-    """``args`` with each ndarray subclass (``np.memmap``, a user's subclass) as a plain ndarray of the
-    same memory, and another library's array (``__array__``: a pandas Series) as the ndarray it gives.
-    A masked array, ``np.matrix`` or a scipy.sparse matrix raises: their operations mean something
-    else (sums skip masked entries, ``*`` is a matrix product), which the rules would silently not follow."""
-    for arg in args:
-        if isinstance(arg, (np.ma.MaskedArray, np.matrix)) or _sparse(arg):
-            kind = ("a masked array (np.ma)" if isinstance(arg, np.ma.MaskedArray) else "an np.matrix"
-                    if isinstance(arg, np.matrix) else f"a scipy.sparse {type(arg).__name__}")
-            advice = ("Use A.toarray() for a dense constant, or write the sparse product as a @mixedad.primitive "
-                      "whose reverse rule multiplies by A.T (docs/rules.md)." if _sparse(arg) else
-                      "Use np.asarray(...) for a plain array (with masks written as np.where(mask, fill, values)) "
-                      "before the differentiated computation.")
-            raise error_with_location(
-                UnsupportedOperationError, f"A differentiated value meets {kind}{{where}}: mixedad's rules follow "
-                f"plain ndarray semantics, which this type changes. {advice}", skip=3)
-    return tuple([arg.view(np.ndarray) if isinstance(arg, np.ndarray) and type(arg) is not np.ndarray
-                  else np.asarray(arg) if foreign_array(arg) else arg for arg in args])
-
-
-def foreign_array(arg) -> bool:
-    """Another library's array: one that converts with ``__array__`` (a pandas Series, an xarray
-    DataArray), or a scipy.sparse matrix (which ``plain_arrays`` refuses)."""
-    return (not isinstance(arg, (np.ndarray, np.generic)) and not type(arg).__module__.startswith("mixedad.")
-            and (hasattr(arg, "__array__") or _sparse(arg)))
-
-
-def _sparse(arg) -> bool:
-    return type(arg).__module__.startswith("scipy.sparse")
-
-
 def _mixed_operand_error(prim, arg) -> MixedadError:
     if type(arg) is RetiredTraced:  # a stale alias met in a region: the error reverse mode gives
         return retired_value_error(skip=3)
@@ -586,8 +561,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
             break
     for arg in args:
         if type(arg) is not Traced and type(arg) is not float and type(arg) is not int:
-            args = plain_arrays(args)
-            args = in_loop_dtypes(prim, args, kwargs) or args  # partials in the loop's precision
+            args = operands_in_loop(trace, prim, args, kwargs)  # partials in the loop's precision
             break
     arg_values = [primal(a) for a in args]
     errstate = current_errstate()

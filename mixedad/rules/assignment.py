@@ -17,6 +17,7 @@ from .shape import _reject_traced
 from .table import holds_traced, implements, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import InPlaceMutationError, error_with_location
+from ..core.recomputed import read_values
 from ..core.traced import Traced, _index_update, _ufunc_at
 from ..core.updates import constant_like, current
 
@@ -71,7 +72,7 @@ def index_update(array, key, value):
     _reject_traced(key, "The index in x[index] = value")
     if isinstance(value, (list, tuple)) and holds_traced(value):
         value = _stacked(value)
-    return assign_(array, value, key=key)
+    return assign_(array, value, key=read_values(key, "x[mask] = value"))
 
 
 @implements(_ufunc_at)

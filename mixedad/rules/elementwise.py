@@ -20,6 +20,7 @@ from .reductions import in_dtype
 from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
+from ..core.recomputed import Recomputed
 from ..core.region import read_value
 from ..core.arrays import finite_array
 from ..core.errors import unsupported_option
@@ -265,9 +266,12 @@ where_select.pass_kwargs_to_partials = False  # dtype= is for the tangent rule
 def where(condition, a=None, b=None):
     if a is None and b is None:
         return np.nonzero(read_value(condition, "np.where"))
-    condition = np.asarray(read_value(condition, "np.where"))  # may be a Python bool
-    if condition.dtype != bool:
-        condition = condition != 0
+    if type(condition) is Recomputed:  # a prepared recording's mask: read by the region when it runs
+        condition = condition if condition.dtype == bool else condition != 0
+    else:
+        condition = np.asarray(read_value(condition, "np.where"))  # may be a Python bool
+        if condition.dtype != bool:
+            condition = condition != 0
     return where_select(condition, a, b, dtype=_branches_type(a, b))
 
 

@@ -20,6 +20,7 @@ from ..core.arrays import LeveledValue, is_basic_index, zeros_to_hold
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
                            unsupported_option)
 from ..core.primitive import Primitive
+from ..core.recomputed import read_values
 from ..core.region import read_value
 from ..core.traced import Traced, _astype, _flatten, _getitem
 
@@ -281,7 +282,7 @@ def _reject_traced(value, what):
 @implements(_getitem)
 def getitem(array, key):
     _reject_traced(key, "The index in x[index]")
-    return getitem_(array, key=key)
+    return getitem_(array, key=read_values(key, "x[mask]"))
 
 
 @implements(_astype)

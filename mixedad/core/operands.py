@@ -1,0 +1,59 @@
+"""Operands of traced operations that are not traced values: ndarray subclasses, other
+libraries' arrays, and the values a prepared recording recomputes (``core.recomputed``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UnsupportedOperationError, error_with_location
+from .recomputed import Recomputed, _same, recompute
+from .tape import Trace
+
+
+def plain_arrays(args) -> tuple:
+    """``args`` with each ndarray subclass (``np.memmap``, a user's subclass) as a plain ndarray of the
+    same memory, and another library's array (``__array__``: a pandas Series) as the ndarray it gives.
+    A masked array, ``np.matrix`` or a scipy.sparse matrix raises: their operations mean something
+    else (sums skip masked entries, ``*`` is a matrix product), which the rules would silently not follow."""
+    for arg in args:
+        if isinstance(arg, (np.ma.MaskedArray, np.matrix)) or _sparse(arg):
+            kind = ("a masked array (np.ma)" if isinstance(arg, np.ma.MaskedArray) else "an np.matrix"
+                    if isinstance(arg, np.matrix) else f"a scipy.sparse {type(arg).__name__}")
+            advice = ("Use A.toarray() for a dense constant, or write the sparse product as a @mixedad.primitive "
+                      "whose reverse rule multiplies by A.T (docs/rules.md)." if _sparse(arg) else
+                      "Use np.asarray(...) for a plain array (with masks written as np.where(mask, fill, values)) "
+                      "before the differentiated computation.")
+            raise error_with_location(
+                UnsupportedOperationError, f"A differentiated value meets {kind}{{where}}: mixedad's rules follow "
+                f"plain ndarray semantics, which this type changes. {advice}", skip=3)
+    return tuple([arg.view(np.ndarray) if isinstance(arg, np.ndarray) and type(arg) is not np.ndarray
+                  else np.asarray(arg) if foreign_array(arg) else arg for arg in args])
+
+
+def foreign_array(arg) -> bool:
+    """Another library's array: one that converts with ``__array__`` (a pandas Series, an xarray
+    DataArray), or a scipy.sparse matrix (which ``plain_arrays`` refuses); or a recomputed value
+    whose values are read (value-dependent)."""
+    kind = type(arg)
+    return (kind is Recomputed or not isinstance(arg, (np.ndarray, np.generic)) and not kind.__module__.startswith(
+        "mixedad.") and (hasattr(arg, "__array__") or _sparse(arg)))
+
+
+def _sparse(arg) -> bool:
+    return type(arg).__module__.startswith("scipy.sparse")
+
+
+def operands_in_loop(trace: Trace, prim, args, kwargs) -> tuple:
+    """``args`` of an elementwise operation on traced values with each ``Recomputed`` as its
+    array, in the dtype in which NumPy's loop computes (a bool mask times a float32 value: a
+    float32 array that its own step refills); read (value-dependent) if it is not this
+    recording's."""
+    from .region import in_loop_dtypes
+    if not all(type(value) is not Recomputed or value._trace is trace and trace.active for value in args):
+        return plain_arrays(args)
+    arrays = plain_arrays(tuple(value._buffer if type(value) is Recomputed else value for value in args))
+    cast = in_loop_dtypes(prim, arrays, kwargs)
+    if cast is None:
+        return arrays
+    return tuple(recompute(trace, _same, (value,), {}, dtype=in_loop.dtype)._buffer
+                 if type(value) is Recomputed and in_loop.dtype != value.dtype else in_loop
+                 for value, in_loop in zip(args, cast))

@@ -1,0 +1,234 @@
+"""Values a prepared program recomputes from its inputs on every replay, with no derivative.
+
+A comparison of traced values (``x > 0``) has no derivative, but it depends on the input
+values: a prepared program that kept the recording's mask would replay a wrong gradient
+on new inputs. Outside a prepared recording a comparison returns a plain array (reading
+it marks nothing, since nothing is replayed). Under a prepared recording it returns a
+``Recomputed``: it owns the array that a recorded step refills on each replay, before
+anything reads it.
+
+Whether a replay may use that array is decided by who reads it:
+
+* an elementwise operation on traced values (``x * m``, ``np.where(m, x, 0)``) takes the
+  array itself: its region or tape entry reads the array when it runs, which in a replay
+  is after the refill;
+* elementwise NumPy on recomputed and plain values (``~m``, ``m & n``, ``m.astype(float)``,
+  ``m[:, None]``) and reductions of them (``m.sum()``, ``np.mean(m)``) give another
+  ``Recomputed``, with its own step;
+* anything else (``if m.any()``, ``x[m]``, ``np.nonzero(m)``, a conversion, printing)
+  reads a copy of the values and marks the recording value-dependent, as reading a traced
+  value does: the prepared gradient then traces ``f`` again on each call.
+
+So a replay never reads values the recording saw; at worst it does not replay.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+from .dispatch import FUNCTION_HANDLERS, ufunc_binder
+from .tape import Step, TapeEntry, Trace
+from .traced import Traced
+
+# Functions of recomputed and plain values whose result's shape follows from the arguments'
+# shapes, so that a step can refill it: elementwise selection and the reductions masks meet.
+_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all, np.logical_not})
+_PLAIN_KINDS = (np.ndarray, np.generic, numbers.Number)  # bool, int, float, complex and NumPy's scalars
+
+
+class Recomputed(NDArrayOperatorsMixin):
+    """A value without derivative that a prepared recording computed from traced values (a
+    comparison, a mask): its array is refilled by a recorded step on each replay."""
+
+    __slots__ = ("_buffer", "_trace")
+    handles_functions_first = True  # a traced value leaves functions that meet one to this class
+    __hash__ = None  # as an ndarray
+
+    def __init__(self, trace: Trace, buffer: np.ndarray):
+        self._buffer = buffer
+        self._trace = trace
+
+    # --- what needs no values --------------------------------------------------------
+    shape = property(lambda self: self._buffer.shape)
+    dtype = property(lambda self: self._buffer.dtype)
+    ndim = property(lambda self: self._buffer.ndim)
+    size = property(lambda self: self._buffer.size)
+    T = property(lambda self: self.transpose())
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def transpose(self, *axes) -> "Recomputed":
+        return Recomputed(self._trace, self._buffer.transpose(*axes))  # a view: refilled with the buffer
+
+    def reshape(self, *shape, order="C") -> Any:
+        view = self._buffer.reshape(*shape, order=order)
+        if np.shares_memory(view, self._buffer):
+            return Recomputed(self._trace, view)
+        return self._read(".reshape").reshape(*shape, order=order)
+
+    def __getitem__(self, key) -> Any:
+        parts = key if type(key) is tuple else (key,)
+        if all(part is None or part is Ellipsis or type(part) is slice and _plain_bounds(part) or
+               isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_)) for part in parts):
+            # basic indexing is a view (a 0-d one for a scalar index, with the Ellipsis)
+            return Recomputed(self._trace, self._buffer[parts if Ellipsis in parts else parts + (Ellipsis,)])
+        return self._read("an index of a mask")[read_values(key, "an index")]
+
+    def astype(self, dtype, *args, **kwargs) -> Any:
+        if args or kwargs:
+            return self._read(".astype").astype(dtype, *args, **kwargs)
+        return recompute(self._trace, _same, (self,), {}, dtype=np.dtype(dtype))
+
+    def sum(self, *args, **kwargs) -> Any:
+        return np.sum(self, *args, **kwargs)
+
+    def mean(self, *args, **kwargs) -> Any:
+        return np.mean(self, *args, **kwargs)
+
+    def any(self, *args, **kwargs) -> Any:
+        return np.any(self, *args, **kwargs)
+
+    def all(self, *args, **kwargs) -> Any:
+        return np.all(self, *args, **kwargs)
+
+    # --- NumPy's protocols -----------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and "out" not in kwargs and "where" not in kwargs:
+            if any(type(value) is Traced for value in inputs):
+                return ufunc_binder(ufunc)(inputs, kwargs)  # the engine takes the array as an operand
+            if self._recording(inputs):
+                return recompute(self._trace, ufunc, inputs, kwargs)
+        why = f"numpy.{ufunc.__name__}"
+        out = kwargs.get("out")
+        if out is not None:  # an in-place operator on it (m &= n): it is a plain array from now on
+            kwargs["out"] = tuple(o._read_buffer(why) if type(o) is Recomputed else o for o in out)
+        return getattr(ufunc, method)(*read_values(inputs, why), **read_values(kwargs, why))
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in _SHAPE_STATIC and (func is not np.where or len(args) == 3):
+            if func is np.where and Traced in types and type(args[0]) is Recomputed and not kwargs and not any(
+                    getattr(kind, "handles_functions_first", False) for kind in types if kind is not Recomputed):
+                return FUNCTION_HANDLERS[np.where](*args)  # np.where's rule takes the mask as an operand
+            if Traced not in types and self._recording(list(args) + list(kwargs.values())):
+                return recompute(self._trace, func, args, kwargs)
+        name = getattr(func, "__name__", "a NumPy function")
+        return func(*read_values(args, f"numpy.{name}"), **read_values(kwargs, f"numpy.{name}"))
+
+    def __array__(self, dtype=None, copy=None):
+        value = self._read("np.asarray")
+        return value if dtype is None else value.astype(dtype, copy=False)
+
+    # --- what reads values: a copy, and the recording is marked value-dependent --------
+    def _read(self, why: str) -> np.ndarray:
+        self._trace.value_dependent.append(why)
+        return self._buffer.copy()
+
+    def output_value(self) -> np.ndarray:
+        """A copy of the values, as the recording or the last replay computed them: for an
+        auxiliary output, which a replay reads anew (so reading it marks nothing)."""
+        return self._buffer.copy()
+
+    def _read_buffer(self, why: str) -> np.ndarray:
+        """The array itself (for a write into it), the recording marked value-dependent."""
+        self._trace.value_dependent.append(why)
+        return self._buffer
+
+    def _recording(self, operands) -> bool:
+        """Whether a step can recompute an operation on ``operands`` on each replay."""
+        trace = self._trace
+        return trace.active and trace.program is not None and all(
+            type(value) is Recomputed and value._trace is trace or _static(value) for value in operands)
+
+    def __bool__(self) -> bool:
+        return bool(self._read("bool()"))
+
+    def __int__(self) -> int:
+        return int(self._read("int()"))
+
+    def __float__(self) -> float:
+        return float(self._read("float()"))
+
+    def __index__(self) -> int:
+        return self._read("an index").__index__()
+
+    def __iter__(self):
+        return iter(self._read("iteration"))
+
+    def __repr__(self) -> str:
+        return repr(self._read("repr()"))
+
+    def __str__(self) -> str:
+        return str(self._read("str()"))
+
+    def __format__(self, spec: str) -> str:
+        return format(self._read("format()"), spec)
+
+    def __setitem__(self, key, value) -> None:
+        self._read_buffer("an assignment into a mask")[read_values(key, "an index")] = read_values(value, "a value")
+
+    def __reduce__(self):  # pickle: the values
+        return np.array, (self._read("pickle"),)
+
+    def __getattr__(self, name: str) -> Any:  # the rest of ndarray's API, on the values
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._read(f".{name}"), name)
+
+
+def _static(value: Any) -> bool:
+    """Whether ``value`` is a plain operand or option (an array, a number, an axis, a dtype)."""
+    return (isinstance(value, _PLAIN_KINDS) or value is None or isinstance(value, (type, np.dtype))
+            or type(value) is tuple and all(isinstance(part, (int, np.integer)) for part in value))
+
+
+def _plain_bounds(part: slice) -> bool:
+    return all(bound is None or isinstance(bound, (int, np.integer)) for bound in (part.start, part.stop, part.step))
+
+
+def _same(value):
+    return value
+
+
+def read_values(value: Any, why: str) -> Any:
+    """``value`` with each ``Recomputed`` in it (in lists, tuples and dicts) as a copy of its values."""
+    kind = type(value)
+    if kind is Recomputed:
+        return value._read(why)
+    if kind is tuple or kind is list:
+        return kind(read_values(part, why) for part in value)
+    if kind is dict:
+        return {key: read_values(part, why) for key, part in value.items()}
+    return value
+
+
+def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None = None) -> Recomputed:
+    """``function(*args, **kwargs)`` (cast to ``dtype``) as a ``Recomputed``, with the step that
+    refills it on each replay. ``args`` hold traced values, plain values and ``Recomputed``
+    ones (whose arrays their own steps refill before this one runs)."""
+    from .region import primal
+    # (a list is copied, as NumPy reads it now: the user may change it before the next replay)
+    args = tuple(value._buffer if type(value) is Recomputed else np.array(value) if type(value) is list else value
+                 for value in args)
+    kwargs = {key: value._buffer if type(value) is Recomputed else value for key, value in kwargs.items()}
+    result = function(*[primal(value) for value in args], **kwargs)
+    buffer = np.array(result, dtype=dtype)  # its own memory, which no one else writes
+    into = isinstance(function, np.ufunc) and dtype is None and buffer.dtype == np.asarray(result).dtype
+    entry = TapeEntry((), None, f"recomputed {getattr(function, '__name__', 'value')}", None,
+                      buffer.shape, buffer.dtype)  # not on the tape: it has no derivative
+    reads = tuple(value for value in args if type(value) is Traced)
+    trace.program.append(Step(_refill, entry, (), (function, args, kwargs, buffer, into), reads))
+    return Recomputed(trace, buffer)
+
+
+def _refill(step: Step) -> None:
+    from .region import primal
+    function, args, kwargs, buffer, into = step.payload
+    values = [primal(value) if type(value) is Traced else value for value in args]
+    if into:
+        function(*values, out=buffer, **kwargs)
+    else:
+        np.copyto(buffer, function(*values, **kwargs), casting="unsafe")
