@@ -204,7 +204,8 @@ def sum_over_first_axis(value: np.ndarray) -> np.ndarray:
     a vector of ones (one BLAS call: 3x faster than NumPy's reduction at 128x32, a bias's
     cotangent); otherwise NumPy's sum."""
     n = value.shape[0]
-    if value.dtype not in _BLAS_FLOATS or not value.flags.c_contiguous or value.size > 1 << 16 or value.ndim < 2:
+    if value.dtype not in _BLAS_FLOATS or not value.flags.c_contiguous or value.size > 1 << 16 or value.ndim < 2 \
+            or value.size == 0:  # (reshape(0, -1) cannot tell the other axis's length)
         return value.sum(axis=0)
     key = (n, value.dtype)
     ones = _ONES.get(key)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_NUMPY_DIR = os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)) if "numpy" in sys.modules else None
+# (with the separator: a user's "mixedad_experiments/" next to the package is not the package)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_NUMPY_DIR = (os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)) + os.sep
+              if "numpy" in sys.modules else None)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class SourceLocation:
 
 
 # Modules inside the package that are user code as far as reports are concerned.
-_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "examples"), os.path.join(_PACKAGE_DIR, "demo.py"))
+_USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "examples", ""), os.path.join(_PACKAGE_DIR, "demo.py"))
 
 
 def is_internal(filename: str) -> bool:

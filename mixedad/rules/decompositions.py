@@ -277,7 +277,7 @@ def pinv(a, rcond=None, hermitian=False, **rtol):
     matrix = symmetric_from_triangle(a, lower=True) if hermitian else a
     s = np.linalg.svd(read_value(matrix, "np.linalg.pinv"), compute_uv=False)
     ratio = np.asarray(rcond if rcond is not None else rtol["rtol"])[..., None]
-    largest = np.max(s, axis=-1, keepdims=True)
+    largest = np.max(s, axis=-1, keepdims=True, initial=0)  # (an empty matrix has no singular value)
     cutoff = ratio * largest
     rounding = 16 * max(np.shape(a)[-2:]) * np.finfo(np.result_type(s, np.float16)).eps * largest
     if not np.any((s <= cutoff) & (s > rounding)):

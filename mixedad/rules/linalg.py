@@ -456,6 +456,8 @@ def _matrix_norm_vjp(g, out, x, ord=None, axis=(0, 1), keepdims=False):
     elif ord == "nuc":
         u, _, vt = np.linalg.svd(xm, full_matrices=False)
         d = np.matmul(u, vt)
+    elif ord in (2, -2) and 0 in xm.shape[-2:]:  # an empty matrix: its norm is 0 whatever it holds
+        d = np.zeros_like(xm)
     elif ord in (2, -2):
         u, _, vt = np.linalg.svd(xm, full_matrices=False)
         i = 0 if ord == 2 else -1

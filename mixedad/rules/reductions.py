@@ -520,7 +520,12 @@ def _weighted_average_jvp(tangents, out, a, weights, axis=None, keepdims=False):
     (t_a, t_w), a, weights = tangents, as_array(a), as_array(weights)
     given, axes = _given_axes(axis, a.ndim), _axes(axis, a.ndim)
     w = _broadcast_weights(weights, a.shape, given)
-    change = t_a * w + _broadcast_weights(t_w, a.shape, given) * (a - _expanded_out(out, a, axis, keepdims))
+    change = 0 if t_a is None else t_a * w
+    if t_w is not None:
+        t_w = _broadcast_weights(t_w, a.shape, given)
+        with np.errstate(invalid="ignore"):
+            spread = t_w * (a - _expanded_out(out, a, axis, keepdims))
+        change = change + np.where(t_w == 0, 0, spread)  # a weight that does not move times inf - inf: 0
     return np.sum(change, axis=axes, keepdims=keepdims) / np.sum(w, axis=axes, keepdims=keepdims)
 
 
