@@ -92,7 +92,7 @@ def test_the_mode_report_gives_the_reason_and_the_users_line():
         return np.sum(max_pool2d(h, 2) ** 2)
 
     report = mixedad.profile(loss, x, lines=False)
-    pool = [e for e in report.entries if e.ops == ("max_pool2d_primitive",)]
+    pool = [e for e in report.entries if e.ops == ("nn.max_pool2d",)]
     assert [e.reason for e in pool] == [Reason.MOVED_BEFORE_REGION]
     (region,) = [e for e in report.entries if "relu" in e.ops]
     assert region.parents == (pool[0].index,)  # relu reads the pooled values

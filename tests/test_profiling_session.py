@@ -264,3 +264,61 @@ def test_python_dash_m_entry_point(script):
                             capture_output=True, text=True, timeout=60, cwd=script.parent)
     assert result.returncode == 0, result.stderr
     assert "tanh → square → sum" in result.stdout and "dual" in result.stdout
+
+
+def test_cli_passes_arguments_after_a_double_dash_to_the_script(tmp_path, capsys):
+    path = tmp_path / "with_options.py"
+    path.write_text(textwrap.dedent('''
+        import argparse
+        import sys
+        import numpy as np
+        SEEN = list(sys.argv)
+        parser = argparse.ArgumentParser()  # parsed at import, as scripts do: an unknown option exits
+        parser.add_argument("--scale", type=float, default=1.0)
+        SCALE = parser.parse_args().scale
+        def loss(x):
+            return np.sum(SCALE * x ** 2)
+        ARGS = np.ones(3)
+    '''))
+    before = list(sys.argv)
+    assert main([f"{path}:loss", "--no-lines", "--json", "-", "--", "--scale", "3"]) == 0
+    assert sys.argv == before  # restored for an in-process caller
+    module = sys.modules["__mixedad_profile__"]
+    assert module.SEEN == [str(path), "--scale", "3"] and module.SCALE == 3.0
+    assert json.loads(capsys.readouterr().out)["entries"]
+
+
+@pytest.mark.parametrize("body, stage", [
+    ("def loss(x):\n    return np.sum(x\n", "loading"),  # a syntax error
+    ("def loss(x):\n    return np.sum(x)\ndef make_args():\n    return undefined_name\n", "loading"),
+    ("def loss(x):\n    return np.sum(np.asarray(x) ** 2)\nARGS = np.ones(3)\n", "differentiating"),
+])
+def test_cli_reports_errors_in_the_users_code_with_exit_status_1(tmp_path, capsys, body, stage):
+    path = tmp_path / "broken.py"
+    path.write_text("import numpy as np\n" + body)
+    assert main([f"{path}:loss", "--no-lines"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "broken.py" in err and f"mixedad.profiler: {stage} {path}:loss raised" in err
+
+
+def test_profile_calls_f_as_often_as_the_docs_say():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sum(np.sin(x) ** 2)
+    for options, expected in [({}, 5), ({"repeat": 3}, 9), ({"lines": False}, 4), ({"compare": True}, 9)]:
+        calls.clear()
+        mixedad.profile(f, np.ones(3), **options)
+        assert len(calls) == expected, options  # (line_profiler is a test dependency: the line run happens)
+
+
+def test_compare_in_reverse_mode_says_there_is_nothing_to_compare():
+    report = mixedad.profile(lambda x: np.sum(x ** 2), np.ones(3), mode="reverse", compare=True, lines=False)
+    assert report.comparison is None and any("nothing to compare" in note for note in report.notes)
+
+
+def test_profiling_a_prepared_gradient_points_to_the_function_or_the_block():
+    prepared = mixedad.prepare(lambda x: np.sum(x ** 2), np.ones(3))
+    with pytest.raises(TypeError, match="mixedad.profiling"):
+        mixedad.profile(prepared.gradient, np.ones(3))

@@ -136,7 +136,7 @@ def _weight_matrix(weight, groups):
     return weight.reshape(groups, weight.shape[0] // groups, -1)  # (groups, O/groups, K)
 
 
-@primitive
+@primitive(name="nn.conv2d")  # as reports name it: what the user called
 def conv2d_primitive(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     """The primitive behind :func:`conv2d` (static arguments by keyword only)."""
     return _conv2d(x, weight, bias, stride, padding, dilation, groups, keep_rows=True)
@@ -456,7 +456,7 @@ def _pool_geometry(name, x, kernel_size, stride, padding):
     return _Geometry(name, np.shape(x), kernel_size, kernel_size if stride is None else stride, padding)
 
 
-@primitive
+@primitive(name="nn.max_pool2d")  # as reports name it: what the user called
 def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     """The primitive behind :func:`max_pool2d` (static arguments by keyword only)."""
     views = _pool_geometry("max_pool2d", x, kernel_size, stride, padding).offset_views(x, fill=-np.inf)
@@ -601,7 +601,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return max_pool2d_primitive(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
-@primitive
+@primitive(name="nn.avg_pool2d")  # as reports name it: what the user called
 def avg_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
     """The primitive behind :func:`avg_pool2d` (static arguments by keyword only)."""
     geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)

@@ -1,11 +1,16 @@
 """``python -m mixedad.profiler TARGET``: profile a function defined in a script or a module.
 
 TARGET is ``path/to/script.py:function`` or ``package.module:function`` (``function`` may be
-dotted: ``Model.loss``). The arguments come from a hook in the same file: ``--args NAME``
-names it; by default ``make_args`` (called with no arguments) and then ``ARGS`` are tried.
-A hook returns a tuple of positional arguments (anything else is the single argument).
-A script is imported under the name ``__mixedad_profile__``, so its ``if __name__ ==
-"__main__":`` block does not run.
+dotted: ``model.loss``, the method of an object the module makes). The arguments come from a
+hook in the same file: ``--args NAME`` names it; by default ``make_args`` (called with no
+arguments) and then ``ARGS`` are tried. A hook returns a tuple of positional arguments
+(anything else is the single argument). A script is imported under the name
+``__mixedad_profile__``, so its ``if __name__ == "__main__":`` block does not run; what follows
+``--`` on the command line is its ``sys.argv[1:]``, as for ``python script.py ...``.
+
+Exit status: 0; 1 if importing the script, its hook or the profiled gradient raised (the
+traceback is printed, ending at the user's line); 2 if the target or the hook cannot be
+found or an option is invalid.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from typing import Any, Sequence
 
 from ..core.modes import REQUESTED_MODES
@@ -119,14 +125,34 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    options = parser().parse_args(argv[:len(argv) - len(script_args) - 1] if "--" in argv else argv)
+    script, saved_argv = options.target.rpartition(":")[0], sys.argv
+    sys.argv = [script or options.target, *script_args]  # what the script's own argument parsing reads
+    try:
+        return _run(options)
+    finally:
+        sys.argv = saved_argv
+
+
+def _run(options) -> int:
     try:
         function, args = resolve(options.target, options.hook)
     except TargetError as error:
         print(f"mixedad.profiler: {error}", file=sys.stderr)
         return 2
-    report = profile(function, *args, argnums=options.argnums, mode=options.mode, has_aux=options.has_aux,
-                     repeat=options.repeat, compare=options.compare, lines=not options.no_lines)
+    except Exception:  # the script or its hook raised: its traceback, which shows the user's line
+        traceback.print_exc()
+        print(f"mixedad.profiler: loading {options.target} raised (traceback above)", file=sys.stderr)
+        return 1
+    try:
+        report = profile(function, *args, argnums=options.argnums, mode=options.mode, has_aux=options.has_aux,
+                         repeat=options.repeat, compare=options.compare, lines=not options.no_lines)
+    except Exception:
+        traceback.print_exc()
+        print(f"mixedad.profiler: differentiating {options.target} raised (traceback above)", file=sys.stderr)
+        return 1
     if options.json == "-":
         print(report.to_json())
     elif options.json:

@@ -127,6 +127,9 @@ def profile(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0,
     """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
+    if type(getattr(f, "__self__", None)).__name__ == "Prepared" and getattr(f, "__name__", "").endswith("gradient"):
+        raise TypeError("profile differentiates f itself: pass the function you prepared, profile(f, *args), "
+                        "or put the prepared calls in a `with mixedad.profiling():` block to see their tapes.")
     with line_recording_paused():
         return _profile(f, args, argnums, mode, has_aux, repeat, compare, lines)
 
@@ -143,7 +146,9 @@ def _profile(f, args, argnums, mode, has_aux, repeat, compare, lines) -> Report:
                 _Run(f, args, argnums, mode, has_aux, instrumented=False)
             line_report = build_line_report(recorder.stats(), measured.entries)
     comparison = None
-    if compare:
+    if compare and mode == "reverse":
+        notes.append("compare: the profiled mode is mode='reverse' already; nothing to compare with")
+    elif compare:
         try:
             reverse = _Measurement(f, args, argnums, "reverse", has_aux, repeat, notes)
         except Exception as error:  # the comparison is a courtesy: report why it is missing
