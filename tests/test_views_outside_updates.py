@@ -103,11 +103,28 @@ def _basic_keys(shape):
         lambda parts: st.integers(1, len(parts)).map(lambda k: parts[:k]))
 
 
+def _advanced_keys(shape):
+    """Index arrays (repeated, negative, empty), masks, and an index array after a slice."""
+    rows, columns = shape
+
+    def indices(n):
+        return st.lists(st.integers(-n, n - 1), max_size=4).map(lambda v: np.array(v, dtype=np.intp))
+    pairs = st.integers(0, 3).flatmap(lambda k: st.tuples(
+        st.lists(st.integers(-rows, rows - 1), min_size=k, max_size=k),
+        st.lists(st.integers(-columns, columns - 1), min_size=k, max_size=k)))
+    return st.one_of(indices(rows),
+                     pairs.map(lambda p: (np.array(p[0], dtype=np.intp), np.array(p[1], dtype=np.intp))),
+                     st.lists(st.booleans(), min_size=rows, max_size=rows).map(np.array),
+                     st.lists(st.booleans(), min_size=rows * columns, max_size=rows * columns).map(
+                         lambda v: np.array(v).reshape(shape)),
+                     st.tuples(st.builds(slice, st.none() | st.integers(-rows, rows)), indices(columns)))
+
+
 SHAPE = (4, 3)
 
 
-@settings(max_examples=80, deadline=None)
-@given(view_key=_basic_keys(SHAPE), write_key=_basic_keys(SHAPE))
+@settings(max_examples=120, deadline=None)
+@given(view_key=_basic_keys(SHAPE), write_key=st.one_of(_basic_keys(SHAPE), _advanced_keys(SHAPE)))
 def test_whether_a_view_stays_usable_follows_numpy(view_key, write_key):
     weights = np.arange(1.0, 13.0).reshape(SHAPE)
 

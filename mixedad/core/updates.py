@@ -106,26 +106,48 @@ _KEPT_VIEWS = 8
 def split_views(views: list, base: Any, key: Any, shape: tuple, kind: type) -> tuple[list, list]:
     """``(kept, changed)``: the views of ``base`` (of class ``kind``) outside ``base[key]``,
     whose values NumPy's assignment there leaves as they were (the newest ``_KEPT_VIEWS``), and
-    the others. Basic keys only, decided exactly on addresses; in doubt, a view is changed."""
+    the others. Decided exactly: on addresses for a basic key, on the elements an advanced key
+    (index arrays, a mask) writes otherwise; in doubt, a view is changed."""
     if not is_basic_index(key):
-        return [], list(views)
-    # 1-byte items over no memory: shares_memory reads addresses only, never the elements
-    strides = tuple(math.prod(shape[axis + 1:]) for axis in range(len(shape)))
-    addresses = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape, strides, writeable=False)
-    try:
-        written = addresses[_as_view_key(key)]
-    except (IndexError, TypeError, ValueError):
-        return [], list(views)
+        written = _elements_written(shape, key)
+        if written is None:
+            return [], list(views)
+        disjoint = lambda view_key: not written[_as_view_key(view_key)].any()  # noqa: E731
+    else:
+        # 1-byte items over no memory: shares_memory reads addresses only, never the elements
+        strides = tuple(math.prod(shape[axis + 1:]) for axis in range(len(shape)))
+        addresses = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape, strides, writeable=False)
+        try:
+            written = addresses[_as_view_key(key)]
+        except (IndexError, TypeError, ValueError):
+            return [], list(views)
+        disjoint = lambda view_key: _disjoint(addresses, view_key, written)  # noqa: E731
     kept, changed = [], []
     for view in reversed(views):  # newest first
         view_of = view._view_of if type(view) is kind else None
         if len(kept) < _KEPT_VIEWS and type(view_of) is tuple and view_of[0] is base \
-                and type(view_of[1]) is not Rearranged and _disjoint(addresses, view_of[1], written):
+                and type(view_of[1]) is not Rearranged and disjoint(view_of[1]):
             kept.append(view)
         else:
             changed.append(view)
     kept.reverse()
     return kept, changed
+
+
+_MARKED_ELEMENTS = 1 << 20  # larger arrays: views are changed by an advanced key's write, not looked into
+
+
+def _elements_written(shape: tuple, key: Any) -> np.ndarray | None:
+    """Which elements ``x[key] = v`` writes, for an advanced key, as a mask of ``shape``; None
+    if the key does not index it (NumPy raises at the write itself) or the array is large."""
+    if math.prod(shape) > _MARKED_ELEMENTS:
+        return None
+    written = np.zeros(shape, bool)
+    try:
+        written[key] = True
+    except (IndexError, TypeError, ValueError):
+        return None
+    return written
 
 
 def _disjoint(addresses: np.ndarray, view_key: Any, written: np.ndarray) -> bool:
