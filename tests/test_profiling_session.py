@@ -322,3 +322,23 @@ def test_profiling_a_prepared_gradient_points_to_the_function_or_the_block():
     prepared = mixedad.prepare(lambda x: np.sum(x ** 2), np.ones(3))
     with pytest.raises(TypeError, match="mixedad.profiling"):
         mixedad.profile(prepared.gradient, np.ones(3))
+
+
+def test_profiling_notes_the_calls_that_generated_code():
+    from mixedad.core.compiled import forget_compiled_regions
+    forget_compiled_regions()  # so that the first call surely generates its region's code
+    with mixedad.profiling() as prof:
+        for _ in range(3):
+            mixedad.gradient(lambda x: np.sum(np.sin(x) * np.cos(x) ** 3), np.ones(3))
+    first, *later = prof.reports
+    assert any("code was generated" in note for note in first.notes)
+    assert not any("code was generated" in note for report in later for note in report.notes)
+    assert "code was generated" in str(first)
+
+
+def test_profiling_takes_lines_false_and_refuses_lines_true():
+    with mixedad.profiling(lines=False) as prof:
+        mixedad.gradient(lambda x: np.sum(x ** 2), np.ones(2))
+    assert len(prof.reports) == 1 and prof.report.lines is None
+    with pytest.raises(TypeError, match="lines=\\[loss\\]"):
+        mixedad.profiling(lines=True)

@@ -31,6 +31,7 @@ LONG_HOT_AFTER = 8  # a long region gets code when its structure is seen this ma
 MAX_FUNCTIONS = 4096  # generated functions kept; past this the cache starts afresh
 
 _FUNCTIONS: dict[tuple, Callable] = {}
+GENERATED = [0]  # functions generated so far (regions and prepared programs): the profiler notes new ones
 _SIGHTINGS: dict[tuple, int] = {}  # how often each long structure without code was evaluated
 _INTERPRET = object()  # a region's plan: let the interpreter evaluate it
 
@@ -298,6 +299,7 @@ def _generate(order: list[ExprNode], input_position: dict[int, int], want_value:
         loads += [f"    i{k} = t{k}._value", f"    if i{k} is None:", f"        i{k} = _input_value(t{k})"]
     source = f"def region({', '.join(parameters)}):\n" + "\n".join(loads + writer.lines) + "\n"
     exec(compile(source, "<mixedad region>", "exec"), writer.namespace)  # noqa: S102 (our own code)
+    GENERATED[0] += 1
     function = writer.namespace["region"]
     function.source = source  # for whoever debugs a region
     return function

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE, stand_in
-from .compiled import _Writer
+from .compiled import GENERATED, _Writer
 from .errors import MixedadError
 from .pullbacks import kept_positions, replay_primitive
 from .pullbacks import checked_joint_cotangents, make_vjp
@@ -153,6 +153,7 @@ class _ProgramWriter:
         text = "\n".join(source) + "\n"
         namespace = self.writer.namespace
         exec(compile(text, "<mixedad program>", "exec"), namespace)  # noqa: S102 (our own code)
+        GENERATED[0] += 1
         function = namespace.pop("run")  # in its own namespace it would be a cycle holding the whole program
         function.source = text  # for whoever debugs a program
         return function

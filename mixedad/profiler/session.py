@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..api import ACTIVE_OBSERVERS, _differentiate
+from ..core.compiled import GENERATED
 from ..core.modes import Mode
 from .lines import LineRecorder, build_line_report, line_recording_paused, python_function
 from .report import Report, aggregate, entries_from_trace, median_entries, same_program, summarize
@@ -181,15 +182,18 @@ class Profiling:
     while active, by the thread that entered it, that returned (a call that raised has no
     gradient to report). Use through :func:`profiling`."""
 
-    def __init__(self, lines: Sequence[Callable] = ()):
+    def __init__(self, lines: Sequence[Callable] | bool | None = ()):
         self.reports: list[Report] = []
         self.failures: list[str] = []
-        self._line_targets = list(lines)
+        if lines is True:  # (profile's lines=True means f's lines; a block has no f to take them from)
+            raise TypeError("profiling(lines=...) takes the functions whose lines to report, e.g. lines=[loss]")
+        self._line_targets = [] if lines is False or lines is None else list(lines)
         self._recorder: LineRecorder | None = None
         self._stats: dict = {}
         self._observer = self._observe
         self._active = False
         self._thread: int | None = None
+        self._generated = 0  # GENERATED when the block was entered or the last report made
 
     def _observe(self, trace, f) -> None:
         # The observer list is global: gradients of other threads (a data loader, a second
@@ -198,8 +202,12 @@ class Profiling:
             return
         # Called from the gradient's ``finally``: a failure of the profiler must not cost the user the gradient.
         try:
+            generated, self._generated = GENERATED[0] - self._generated, GENERATED[0]
+            notes = [f"code was generated for {generated} region(s) or program(s) since the last report: "
+                     "its time is in the first entries that ran it (later calls of the same structure "
+                     "reuse it)"] if generated else []
             self.reports.append(Report(entries_from_trace(trace), requested_mode=trace.requested,
-                                       function=describe_function(f)))
+                                       function=describe_function(f), notes=notes))
         except Exception as error:
             self.failures.append(f"a report could not be built: {type(error).__name__}: {error}")
 
@@ -210,6 +218,7 @@ class Profiling:
             self._recorder = LineRecorder(self._line_targets)
             self._recorder.__enter__()
         self._thread = threading.get_ident()
+        self._generated = GENERATED[0]
         ACTIVE_OBSERVERS.append(self._observer)
         self._active = True
         return self
@@ -247,7 +256,7 @@ class Profiling:
         return len(self.reports)
 
 
-def profiling(lines: Sequence[Callable] = ()) -> Profiling:
+def profiling(lines: Sequence[Callable] | bool | None = ()) -> Profiling:
     """A context manager profiling every gradient call made inside it.
 
     ``prof.reports`` holds one ``Report`` per call, ``prof.report`` their aggregate. Pass
