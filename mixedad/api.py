@@ -267,7 +267,7 @@ def _plain_leaf(leaf: Any, trace: Trace, depth: int) -> Any:
     if depth and isinstance(getattr(leaf, "__dict__", None), dict) and not isinstance(leaf, _NOT_DATA):
         attributes = vars(leaf)
         traced = [name for name, value in attributes.items()
-                  if any(isinstance(part, (Traced, LeveledValue)) for part in flatten(value)[0])]
+                  if any(isinstance(part, (Traced, LeveledValue, Recomputed)) for part in flatten(value)[0])]
         if traced:  # the object as it is, but for the values of this differentiation
             plain = copy.copy(leaf)
             if plain is not leaf:  # (a logging.Logger's copy is itself: left alone)

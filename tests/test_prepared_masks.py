@@ -248,3 +248,95 @@ def test_a_mask_kept_after_the_recording_reads_as_its_values():
     assert kept[0].shape == (2,) and kept[0].dtype == bool and len(kept[0]) == 2
     prepared.gradient(np.array([-1.0, 1.0]))  # no new step is recorded by using it afterwards
     np.testing.assert_array_equal(np.asarray(kept[0] & np.array([True, True])), np.asarray(kept[0]))
+
+
+def _bounds_moved_after_comparing(x):
+    lower = np.full(x.shape, -1.0)
+    total = 0.0
+    for _ in range(3):
+        total = total + np.sum(np.where(x > lower, x ** 2, 0.0))
+        lower += 1.0  # NumPy compared with the old bounds: so must every replay
+    return total
+
+
+def _plain_branch_scaled_after(x):
+    a = np.linspace(1.0, 2.0, x.size)
+    picked = np.where(x > 0, a, 0.0)
+    a *= 5.0
+    return np.sum(picked * x)
+
+
+def _scratch_mask_reused(x):
+    scratch = np.zeros(x.shape, bool)
+    m = (x > 0) & ~scratch
+    scratch[:] = True
+    return np.sum(np.where(m, x, 2 * x))
+
+
+def _mask_filled(x):
+    m = x > 0
+    m.fill(True)
+    return np.sum(np.where(m, x, -x))
+
+
+def _mask_copied_into(x):
+    m = x > 0
+    np.copyto(m, True, where=x < -0.5)
+    return np.sum(np.where(m, x, -x))
+
+
+def _weights_clipped_in_place(x):
+    w = (x > 0) * 1.0
+    np.clip(w, 0.2, 0.8, out=w)
+    return np.sum(w * x)
+
+
+def _mask_through_a_ravel_view(x):
+    m = x > 0
+    m.ravel()[0] = True
+    return np.sum(np.where(m, x, -x))
+
+
+@pytest.mark.parametrize("f", [_bounds_moved_after_comparing, _plain_branch_scaled_after, _scratch_mask_reused,
+                               _mask_filled, _mask_copied_into, _weights_clipped_in_place, _mask_through_a_ravel_view],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_arrays_changed_after_a_comparison_give_numpys_values(f):
+    """A mask's step keeps copies of the plain arrays it compared with; a write into a mask
+    reaches the mask itself (and stops replays). Either way each call is NumPy's program."""
+    inputs = _inputs(np.float64)
+    prepared = mixedad.prepare(f, inputs[0])
+    for x in inputs:
+        value, grad = prepared.value_and_gradient(x)
+        assert value == pytest.approx(f(x.copy()), rel=1e-12)
+        np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-7)
+
+
+def test_masks_kept_by_side_effects_or_objects_in_aux():
+    from types import SimpleNamespace
+    stored = []
+
+    def f(x):
+        m = x > 0
+        stored.append(m)
+        return np.sum(np.where(m, x, 0.0)), SimpleNamespace(mask=m)
+
+    x = np.array([1.0, -2.0, 3.0])
+    prepared = mixedad.prepare(f, x, has_aux=True)
+    auxes = [prepared.gradient(new)[1] for new in (-x, x, -x)]
+    assert prepared.replays
+    for new, aux in zip((-x, x, -x), auxes):  # each call's own copy
+        assert type(aux.mask) is np.ndarray
+        np.testing.assert_array_equal(aux.mask, new > 0)
+    np.testing.assert_array_equal(np.asarray(stored[0]), x > 0)  # a side effect: as recorded
+
+
+@pytest.mark.parametrize("f", [lambda x: np.sum((x - np.round(x)) ** 2),
+                               lambda x: np.sum(x * (np.arange(x.size) == np.argmax(x))),
+                               lambda x: np.sum(x ** 2 * np.isclose(x, 0.0, atol=0.5))],
+                         ids=["round", "argmax", "isclose"])
+def test_functions_without_derivative_of_static_shape_replay(f):
+    inputs = _inputs(np.float64)
+    prepared = mixedad.prepare(f, inputs[0])
+    assert prepared.replays, prepared.why_traced
+    for x in inputs[1:]:
+        np.testing.assert_allclose(prepared.gradient(x), mixedad.gradient(f, x), rtol=1e-12)

@@ -50,10 +50,10 @@ def operands_in_loop(trace: Trace, prim, args, kwargs) -> tuple:
     from .region import in_loop_dtypes
     if not all(type(value) is not Recomputed or value._trace is trace and trace.active for value in args):
         return plain_arrays(args)
-    arrays = plain_arrays(tuple(value._buffer if type(value) is Recomputed else value for value in args))
+    arrays = plain_arrays(tuple(value._live if type(value) is Recomputed else value for value in args))
     cast = in_loop_dtypes(prim, arrays, kwargs)
     if cast is None:
         return arrays
-    return tuple(recompute(trace, _same, (value,), {}, dtype=in_loop.dtype)._buffer
+    return tuple(recompute(trace, _same, (value,), {}, dtype=in_loop.dtype)._live
                  if type(value) is Recomputed and in_loop.dtype != value.dtype else in_loop
                  for value, in_loop in zip(args, cast))

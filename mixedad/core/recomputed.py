@@ -43,13 +43,22 @@ class Recomputed(NDArrayOperatorsMixin):
     """A value without derivative that a prepared recording computed from traced values (a
     comparison, a mask): its array is refilled by a recorded step on each replay."""
 
-    __slots__ = ("_buffer", "_trace")
+    # ``_live`` is the array the program refills; ``_buffer`` what the object shows: the same
+    # array while the recording runs, a copy after it (side effects happen at recording time)
+    __slots__ = ("_buffer", "_live", "_trace")
     handles_functions_first = True  # a traced value leaves functions that meet one to this class
     __hash__ = None  # as an ndarray
 
     def __init__(self, trace: Trace, buffer: np.ndarray):
-        self._buffer = buffer
+        self._buffer = self._live = buffer
         self._trace = trace
+        if trace.active:
+            trace.recomputed.append(self)
+
+    def freeze(self) -> None:
+        """At the recording's end: keep the recording's values, whatever later replays refill."""
+        if self._buffer is self._live:
+            self._buffer = self._live.copy()
 
     # --- what needs no values --------------------------------------------------------
     shape = property(lambda self: self._buffer.shape)
@@ -105,7 +114,7 @@ class Recomputed(NDArrayOperatorsMixin):
         why = f"numpy.{ufunc.__name__}"
         out = kwargs.get("out")
         if out is not None:  # an in-place operator on it (m &= n): it is a plain array from now on
-            kwargs["out"] = tuple(o._read_buffer(why) if type(o) is Recomputed else o for o in out)
+            kwargs["out"] = tuple(o._read(why) if type(o) is Recomputed else o for o in out)
         return getattr(ufunc, method)(*read_values(inputs, why), **read_values(kwargs, why))
 
     def __array_function__(self, func, types, args, kwargs):
@@ -120,22 +129,19 @@ class Recomputed(NDArrayOperatorsMixin):
 
     def __array__(self, dtype=None, copy=None):
         value = self._read("np.asarray")
-        return value if dtype is None else value.astype(dtype, copy=False)
+        value = value if dtype is None else value.astype(dtype, copy=False)
+        return value.copy() if copy and value is self._buffer else value
 
-    # --- what reads values: a copy, and the recording is marked value-dependent --------
+    # --- what reads values: the array itself, as NumPy would give it (writes into it, views
+    # of it); the recording is marked value-dependent, so no replay ever refills it ---------
     def _read(self, why: str) -> np.ndarray:
         self._trace.value_dependent.append(why)
-        return self._buffer.copy()
+        return self._buffer
 
     def output_value(self) -> np.ndarray:
         """A copy of the values, as the recording or the last replay computed them: for an
         auxiliary output, which a replay reads anew (so reading it marks nothing)."""
-        return self._buffer.copy()
-
-    def _read_buffer(self, why: str) -> np.ndarray:
-        """The array itself (for a write into it), the recording marked value-dependent."""
-        self._trace.value_dependent.append(why)
-        return self._buffer
+        return self._live.copy()
 
     def _recording(self, operands) -> bool:
         """Whether a step can recompute an operation on ``operands`` on each replay."""
@@ -168,10 +174,10 @@ class Recomputed(NDArrayOperatorsMixin):
         return format(self._read("format()"), spec)
 
     def __setitem__(self, key, value) -> None:
-        self._read_buffer("an assignment into a mask")[read_values(key, "an index")] = read_values(value, "a value")
+        self._read("an assignment into a mask")[read_values(key, "an index")] = read_values(value, "a value")
 
     def __reduce__(self):  # pickle: the values
-        return np.array, (self._read("pickle"),)
+        return np.array, (self._read("pickle").copy(),)
 
     def __getattr__(self, name: str) -> Any:  # the rest of ndarray's API, on the values
         if name.startswith("__"):
@@ -210,10 +216,8 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     refills it on each replay. ``args`` hold traced values, plain values and ``Recomputed``
     ones (whose arrays their own steps refill before this one runs)."""
     from .region import primal
-    # (a list is copied, as NumPy reads it now: the user may change it before the next replay)
-    args = tuple(value._buffer if type(value) is Recomputed else np.array(value) if type(value) is list else value
-                 for value in args)
-    kwargs = {key: value._buffer if type(value) is Recomputed else value for key, value in kwargs.items()}
+    args = tuple(_operand(value) for value in args)
+    kwargs = {key: _operand(value) for key, value in kwargs.items()}
     result = function(*[primal(value) for value in args], **kwargs)
     buffer = np.array(result, dtype=dtype)  # its own memory, which no one else writes
     into = isinstance(function, np.ufunc) and dtype is None and buffer.dtype == np.asarray(result).dtype
@@ -224,6 +228,33 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     return Recomputed(trace, buffer)
 
 
+def _operand(value: Any) -> Any:
+    """An operand as a step keeps it: a recomputed value's array (refilled before the step
+    runs), and a copy of a plain array or list (NumPy reads them now: f may change them later)."""
+    kind = type(value)
+    if kind is Recomputed:
+        return value._live
+    if kind is np.ndarray or kind is list:
+        return np.array(value)
+    return value
+
+
+def recording_trace(args, kwargs: dict) -> Trace | None:
+    """The prepared recording an operation on ``args`` belongs to, if a step can recompute it:
+    traced values and recomputed ones of that recording only, and plain operands."""
+    trace = None
+    for value in list(args) + list(kwargs.values()):
+        kind = type(value)
+        if kind is Traced or kind is Recomputed:
+            if trace is None:
+                trace = value._trace
+            elif value._trace is not trace:
+                return None
+        elif not _static(value):
+            return None
+    return trace if trace is not None and trace.active and trace.program is not None else None
+
+
 def _refill(step: Step) -> None:
     from .region import primal
     function, args, kwargs, buffer, into = step.payload
@@ -231,4 +262,7 @@ def _refill(step: Step) -> None:
     if into:
         function(*values, out=buffer, **kwargs)
     else:
-        np.copyto(buffer, function(*values, **kwargs), casting="unsafe")
+        result = function(*values, **kwargs)
+        if np.shape(result) != buffer.shape:  # (a replay's step that raises makes the call trace f instead)
+            raise ValueError(f"{getattr(function, '__name__', 'a function')} of a mask changed its shape")
+        np.copyto(buffer, result, casting="unsafe")

@@ -28,7 +28,8 @@ class Trace:
     """One differentiation in progress: the tape and the mode the user asked for."""
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
-                 "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "swept", "__weakref__")
+                 "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "swept", "recomputed",
+                 "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -52,6 +53,7 @@ class Trace:
         # update of either reaches the other), a cycle that would leave the whole tape to the
         # cyclic garbage collector; the links are cut when the trace ends
         self.view_bases: list[Any] = []
+        self.recomputed: list[Any] = []  # a prepared recording's masks (core.recomputed): frozen at its end
         # How many entries at the start of the tape are inputs: they have no reverse rule, so
         # the backward sweep stops before them (their cotangents are complete by then).
         self.leading_inputs = 0
@@ -121,6 +123,9 @@ def release_guards(trace: Trace) -> None:
     for value, kind in trace.retired:
         value.__class__ = kind
     trace.retired = []
+    for mask in trace.recomputed:
+        mask.freeze()
+    trace.recomputed = []
     for base in trace.view_bases:
         base._views = None
     trace.view_bases = []

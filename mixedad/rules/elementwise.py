@@ -217,7 +217,7 @@ for _ufunc in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.signbit, np.isn
     nondifferentiable(_ufunc)
 for _function in (np.round, np.around, np.fix, np.isclose, np.allclose, np.array_equal,
                   np.isreal, np.iscomplex, np.isrealobj, np.iscomplexobj, np.isneginf, np.isposinf):
-    nondifferentiable(_function)
+    nondifferentiable(_function, static_shape=True)
 
 
 # ------------------------------------------------------------------------------------------

@@ -548,7 +548,7 @@ weighted_average_ = reverse_rule(_weighted_average, _weighted_average_vjp, name=
                                  forward=_weighted_average_jvp)
 
 for _function in (np.argmax, np.argmin, np.nanargmax, np.nanargmin, np.count_nonzero, np.any, np.all):
-    nondifferentiable(_function)
+    nondifferentiable(_function, static_shape=True)
 
 
 # ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from ..core.arrays import LeveledValue
 from ..core.dispatch import register_function
 from ..core.errors import UnsupportedOperationError, error_with_location, unsupported_option
 from ..core.primitive import Primitive
+from ..core.recomputed import recompute, recording_trace
 from ..core.region import read_value
 from ..core.traced import Traced
 
@@ -58,16 +59,21 @@ def elementwise(ufunc: Callable, *partials: Any, domain: Sequence[Domain] | Doma
     return prim
 
 
-def nondifferentiable(function: Callable, name: str | None = None) -> Primitive:
+def nondifferentiable(function: Callable, name: str | None = None, static_shape: bool = False) -> Primitive:
     """Register a function whose result carries no derivative (comparisons, sign, argmax, ...).
 
-    Its result is a plain NumPy value computed from the traced values' primals.
+    Its result is a plain NumPy value computed from the traced values' primals; under a
+    prepared recording, for a function whose result's shape follows from its arguments'
+    (``static_shape``), a value the program recomputes on each replay (``core.recomputed``).
     """
     prim = Primitive(function, name=name or getattr(function, "__name__", repr(function)),
                      elementwise=isinstance(function, np.ufunc))
     prim.differentiable = False
     if not prim.elementwise:
         def plain(*args, **kwargs):
+            trace = recording_trace(args, kwargs) if static_shape else None
+            if trace is not None:
+                return recompute(trace, function, args, kwargs)
             return function(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
         register_function(function, plain)
     else:
