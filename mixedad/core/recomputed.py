@@ -15,11 +15,13 @@ Whether a replay may use that array is decided by who reads it:
 * elementwise NumPy on recomputed and plain values (``~m``, ``m & n``, ``m.astype(float)``,
   ``m[:, None]``) and reductions of them (``m.sum()``, ``np.mean(m)``) give another
   ``Recomputed``, with its own step;
-* anything else (``if m.any()``, ``x[m]``, ``np.nonzero(m)``, a conversion, printing)
-  reads a copy of the values and marks the recording value-dependent, as reading a traced
-  value does: the prepared gradient then traces ``f`` again on each call.
+* anything else (``if m.any()``, ``x[m]``, ``np.nonzero(m)``, a conversion, printing, a write
+  into the mask) gets the array itself, as NumPy would, and marks the recording
+  value-dependent, as reading a traced value does: the prepared gradient then traces ``f``
+  again on each call, and no replay ever refills that array.
 
-So a replay never reads values the recording saw; at worst it does not replay.
+A step keeps copies of the plain arrays it reads (NumPy read them at the comparison), so a
+replay never reads values the recording saw; at worst it does not replay.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from .traced import Traced
 
 # Functions of recomputed and plain values whose result's shape follows from the arguments'
 # shapes, so that a step can refill it: elementwise selection and the reductions masks meet.
-_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all, np.logical_not})
+_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all})
 _PLAIN_KINDS = (np.ndarray, np.generic, numbers.Number)  # bool, int, float, complex and NumPy's scalars
 
 
@@ -109,7 +111,7 @@ class Recomputed(NDArrayOperatorsMixin):
         if method == "__call__" and "out" not in kwargs and "where" not in kwargs:
             if any(type(value) is Traced for value in inputs):
                 return ufunc_binder(ufunc)(inputs, kwargs)  # the engine takes the array as an operand
-            if self._recording(inputs):
+            if recording_trace(inputs, kwargs) is not None:
                 return recompute(self._trace, ufunc, inputs, kwargs)
         why = f"numpy.{ufunc.__name__}"
         out = kwargs.get("out")
@@ -122,7 +124,7 @@ class Recomputed(NDArrayOperatorsMixin):
             if func is np.where and Traced in types and type(args[0]) is Recomputed and not kwargs and not any(
                     getattr(kind, "handles_functions_first", False) for kind in types if kind is not Recomputed):
                 return FUNCTION_HANDLERS[np.where](*args)  # np.where's rule takes the mask as an operand
-            if Traced not in types and self._recording(list(args) + list(kwargs.values())):
+            if Traced not in types and recording_trace(args, kwargs) is not None:
                 return recompute(self._trace, func, args, kwargs)
         name = getattr(func, "__name__", "a NumPy function")
         return func(*read_values(args, f"numpy.{name}"), **read_values(kwargs, f"numpy.{name}"))
@@ -142,12 +144,6 @@ class Recomputed(NDArrayOperatorsMixin):
         """A copy of the values, as the recording or the last replay computed them: for an
         auxiliary output, which a replay reads anew (so reading it marks nothing)."""
         return self._live.copy()
-
-    def _recording(self, operands) -> bool:
-        """Whether a step can recompute an operation on ``operands`` on each replay."""
-        trace = self._trace
-        return trace.active and trace.program is not None and all(
-            type(value) is Recomputed and value._trace is trace or _static(value) for value in operands)
 
     def __bool__(self) -> bool:
         return bool(self._read("bool()"))
@@ -220,7 +216,7 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     kwargs = {key: _operand(value) for key, value in kwargs.items()}
     result = function(*[primal(value) for value in args], **kwargs)
     buffer = np.array(result, dtype=dtype)  # its own memory, which no one else writes
-    into = isinstance(function, np.ufunc) and dtype is None and buffer.dtype == np.asarray(result).dtype
+    into = isinstance(function, np.ufunc) and dtype is None  # the ufunc writes into the array itself
     entry = TapeEntry((), None, f"recomputed {getattr(function, '__name__', 'value')}", None,
                       buffer.shape, buffer.dtype)  # not on the tape: it has no derivative
     reads = tuple(value for value in args if type(value) is Traced)
