@@ -340,3 +340,24 @@ def test_functions_without_derivative_of_static_shape_replay(f):
     assert prepared.replays, prepared.why_traced
     for x in inputs[1:]:
         np.testing.assert_allclose(prepared.gradient(x), mixedad.gradient(f, x), rtol=1e-12)
+
+
+def test_a_loop_comparing_with_one_constant_array_keeps_one_copy_of_it():
+    limits = np.linspace(-1.0, 1.0, 50)
+
+    def f(x):
+        total = 0.0
+        for _ in range(20):
+            x = np.where(x > limits, 0.9 * x, x + 0.1)
+            total = total + np.sum(x ** 2)
+        return total
+
+    x = np.linspace(-2.0, 2.0, 50)
+    prepared = mixedad.prepare(f, x)
+    assert prepared.replays
+    kept = {id(operand) for step in prepared._program.steps if step.run.__name__ == "_refill"
+            for operand in step.payload[1] if type(operand) is np.ndarray and operand.shape == limits.shape
+            and operand.dtype == limits.dtype and np.array_equal(operand, limits)}
+    assert len(kept) == 1
+    for new in (x[::-1].copy(), 0.5 * x):
+        np.testing.assert_allclose(prepared.gradient(new), mixedad.gradient(f, new), rtol=1e-12)

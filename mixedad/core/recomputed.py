@@ -26,6 +26,7 @@ replay never reads values the recording saw; at worst it does not replay.
 from __future__ import annotations
 
 import numbers
+import weakref
 from typing import Any
 
 import numpy as np
@@ -58,9 +59,11 @@ class Recomputed(NDArrayOperatorsMixin):
             trace.recomputed.append(self)
 
     def freeze(self) -> None:
-        """At the recording's end: keep the recording's values, whatever later replays refill."""
+        """At the recording's end: keep the recording's values, whatever later replays refill
+        (and let go of the user's arrays that ``_operand`` compared copies with)."""
         if self._buffer is self._live:
             self._buffer = self._live.copy()
+        _COPIES.pop(self._trace, None)
 
     # --- what needs no values --------------------------------------------------------
     shape = property(lambda self: self._buffer.shape)
@@ -212,8 +215,8 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     refills it on each replay. ``args`` hold traced values, plain values and ``Recomputed``
     ones (whose arrays their own steps refill before this one runs)."""
     from .region import primal
-    args = tuple(_operand(value) for value in args)
-    kwargs = {key: _operand(value) for key, value in kwargs.items()}
+    args = tuple(_operand(trace, value) for value in args)
+    kwargs = {key: _operand(trace, value) for key, value in kwargs.items()}
     result = function(*[primal(value) for value in args], **kwargs)
     buffer = np.array(result, dtype=dtype)  # its own memory, which no one else writes
     into = isinstance(function, np.ufunc) and dtype is None  # the ufunc writes into the array itself
@@ -224,15 +227,31 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     return Recomputed(trace, buffer)
 
 
-def _operand(value: Any) -> Any:
+# Per recording: id(array) -> (array, the copy steps keep). A loop comparing with the same
+# constant array on every step keeps one copy of it, not one per step.
+_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _operand(trace: Trace, value: Any) -> Any:
     """An operand as a step keeps it: a recomputed value's array (refilled before the step
-    runs), and a copy of a plain array or list (NumPy reads them now: f may change them later)."""
+    runs), and a copy of a plain array or list (NumPy reads them now: f may change them later),
+    shared by the steps that read the array while its values stay the same."""
     kind = type(value)
     if kind is Recomputed:
         return value._live
-    if kind is np.ndarray or kind is list:
+    if kind is list:
         return np.array(value)
-    return value
+    if kind is not np.ndarray:
+        return value
+    copies = _COPIES.get(trace)
+    if copies is None:
+        copies = _COPIES[trace] = {}
+    seen = copies.get(id(value))
+    if seen is not None and seen[0] is value and seen[1].dtype == value.dtype and np.array_equal(seen[1], value):
+        return seen[1]
+    copy = value.copy()
+    copies[id(value)] = (value, copy)
+    return copy
 
 
 def recording_trace(args, kwargs: dict) -> Trace | None:
