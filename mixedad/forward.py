@@ -31,8 +31,8 @@ from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, Missi
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
                           describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
 from .core.linear import call, jvp_of, zeros_like
-from .core.operands import foreign_array, plain_arrays
-from .core.region import in_loop_dtypes, materialize, read_value
+from .core.operands import foreign_array, in_loop_dtypes, plain_arrays
+from .core.region import materialize, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
 from .core.updates import Rearranged, constant_like, split_views, view_of, views_at_any_depth

@@ -7,6 +7,7 @@ import numpy as np
 from .errors import UnsupportedOperationError, error_with_location
 from .recomputed import Recomputed, _same, recompute
 from .tape import Trace
+from .traced import Traced
 
 
 def plain_arrays(args) -> tuple:
@@ -42,12 +43,42 @@ def _sparse(arg) -> bool:
     return type(arg).__module__.startswith("scipy.sparse")
 
 
+def in_loop_dtypes(prim, args, kwargs) -> tuple | None:
+    """``args`` with each constant array or NumPy scalar cast to the float dtype in which
+    NumPy's loop for the ufunc ``prim`` computes (NumPy casts it so too: the value is the
+    same), or None if none needs it. Partial derivatives then have the result's precision:
+    not a uint8 ``a`` whose product ``a * a`` in ``x * a * a`` wraps around, nor a float16 1/c."""
+    ufunc = prim.fn
+    if type(ufunc) is not np.ufunc or (kwargs and ("dtype" in kwargs or "signature" in kwargs)):
+        return None
+    dtypes = []
+    for arg in args:
+        kind = type(arg)
+        if kind is Traced:
+            dtypes.append(arg._dtype if arg._dtype is not None else arg.dtype)
+        elif isinstance(arg, (np.ndarray, np.generic)):
+            dtypes.append(arg.dtype)
+        elif kind is float or kind is int:  # weak (NEP 50)
+            dtypes.append(kind)
+        else:
+            return None
+    try:
+        loop = ufunc.resolve_dtypes(tuple(dtypes) + (None,) * ufunc.nout)
+    except (TypeError, ValueError):  # no loop: NumPy's own call will say so
+        return None
+    cast = None
+    for j, (arg, dtype) in enumerate(zip(args, loop)):
+        if isinstance(arg, (np.ndarray, np.generic)) and arg.dtype != dtype and dtype.kind == "f":
+            cast = list(args) if cast is None else cast
+            cast[j] = arg.astype(dtype)
+    return tuple(cast) if cast is not None else None
+
+
 def operands_in_loop(trace: Trace, prim, args, kwargs) -> tuple:
     """``args`` of an elementwise operation on traced values with each ``Recomputed`` as its
     array, in the dtype in which NumPy's loop computes (a bool mask times a float32 value: a
     float32 array that its own step refills); read (value-dependent) if it is not this
     recording's."""
-    from .region import in_loop_dtypes
     if not all(type(value) is not Recomputed or value._trace is trace and trace.active for value in args):
         return plain_arrays(args)
     arrays = plain_arrays(tuple(value._live if type(value) is Recomputed else value for value in args))

@@ -26,7 +26,7 @@ from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
 from .operands import foreign_array, plain_arrays
-from .recomputed import recompute
+from .recomputed import recompute, recording_trace
 from .region import (apply_before_region, extend_region, piecewise_constant, primal,
                      read_value, tape_elementwise)
 from .tape import Step, TapeEntry, UnaryEntry, borrow, record
@@ -325,8 +325,8 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     if trace is None:
         return _untraced(prim, args, kwargs)
     if not prim.differentiable or (kwargs and piecewise_constant(prim, args, kwargs)):
-        if trace.program is not None and not kwargs:  # a prepared recording: a step recomputes it (a mask)
-            return recompute(trace, prim.fn, args, kwargs)
+        if trace.program is not None and not kwargs and recording_trace(args, kwargs) is trace:
+            return recompute(trace, prim.fn, args, kwargs)  # a prepared recording's mask: a step recomputes it
         return prim.fn(*[read_value(a, prim.name) for a in args], **kwargs)
     if trace.requested == "reverse":
         return tape_elementwise(trace, prim, args, kwargs, _REVERSE_REQUESTED)

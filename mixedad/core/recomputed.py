@@ -116,10 +116,7 @@ class Recomputed(NDArrayOperatorsMixin):
                 return ufunc_binder(ufunc)(inputs, kwargs)  # the engine takes the array as an operand
             if recording_trace(inputs, kwargs) is not None:
                 return recompute(self._trace, ufunc, inputs, kwargs)
-        why = f"numpy.{ufunc.__name__}"
-        out = kwargs.get("out")
-        if out is not None:  # an in-place operator on it (m &= n): it is a plain array from now on
-            kwargs["out"] = tuple(o._read(why) if type(o) is Recomputed else o for o in out)
+        why = f"numpy.{ufunc.__name__}"  # (out=m, as in m &= n, writes into the mask's own array)
         return getattr(ufunc, method)(*read_values(inputs, why), **read_values(kwargs, why))
 
     def __array_function__(self, func, types, args, kwargs):
@@ -187,7 +184,8 @@ class Recomputed(NDArrayOperatorsMixin):
 def _static(value: Any) -> bool:
     """Whether ``value`` is a plain operand or option (an array, a number, an axis, a dtype)."""
     return (isinstance(value, _PLAIN_KINDS) or value is None or isinstance(value, (type, np.dtype))
-            or type(value) is tuple and all(isinstance(part, (int, np.integer)) for part in value))
+            or type(value) is tuple and all(isinstance(part, (int, np.integer)) for part in value)
+            or type(value) is list and all(isinstance(part, _PLAIN_KINDS) for part in value))  # (copied: _operand)
 
 
 def _plain_bounds(part: slice) -> bool:

@@ -27,7 +27,7 @@ from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_R
                     elementwise_decision)
 from .recording import held_bytes
 from .tape import Step, TapeEntry, borrow, compute_deferred, leads_to_constants, multiply_cotangent, record
-from .operands import foreign_array, operands_in_loop, plain_arrays
+from .operands import foreign_array, in_loop_dtypes, operands_in_loop, plain_arrays
 from .recomputed import Recomputed
 from .traced import RetiredTraced, Traced, retired_value_error
 
@@ -293,37 +293,6 @@ def _errors_raise(trace, errstate: dict) -> bool:
     if _raising[1]:
         trace.value_dependent.append("an op under np.errstate(...='raise')")
     return _raising[1]
-
-
-def in_loop_dtypes(prim, args, kwargs) -> tuple | None:
-    """``args`` with each constant array or NumPy scalar cast to the float dtype in which
-    NumPy's loop for the ufunc ``prim`` computes (NumPy casts it so too: the value is the
-    same), or None if none needs it. Partial derivatives then have the result's precision:
-    not a uint8 ``a`` whose product ``a * a`` in ``x * a * a`` wraps around, nor a float16 1/c."""
-    ufunc = prim.fn
-    if type(ufunc) is not np.ufunc or (kwargs and ("dtype" in kwargs or "signature" in kwargs)):
-        return None
-    dtypes = []
-    for arg in args:
-        kind = type(arg)
-        if kind is Traced:
-            dtypes.append(arg._dtype if arg._dtype is not None else arg.dtype)
-        elif isinstance(arg, (np.ndarray, np.generic)):
-            dtypes.append(arg.dtype)
-        elif kind is float or kind is int:  # weak (NEP 50)
-            dtypes.append(kind)
-        else:
-            return None
-    try:
-        loop = ufunc.resolve_dtypes(tuple(dtypes) + (None,) * ufunc.nout)
-    except (TypeError, ValueError):  # no loop: NumPy's own call will say so
-        return None
-    cast = None
-    for j, (arg, dtype) in enumerate(zip(args, loop)):
-        if isinstance(arg, (np.ndarray, np.generic)) and arg.dtype != dtype and dtype.kind == "f":
-            cast = list(args) if cast is None else cast
-            cast[j] = arg.astype(dtype)
-    return tuple(cast) if cast is not None else None
 
 
 def _structure(node: ExprNode, below: ExprNode | None) -> None:
