@@ -139,3 +139,43 @@ def test_tangents_and_per_element_partials_do_not_raise_where_numpy_would_not(na
         with np.errstate(all="raise"):
             result = SINGULAR_TANGENTS[name](x)
     assert np.ravel(result)[0] == pytest.approx(0.25 if "hessian" not in name else -1 / 32)
+
+
+def _square_failing_past_5(x):
+    return square_failing_past_5(x)
+
+
+@mixedad.primitive
+def square_failing_past_5(x):
+    return x * x
+
+
+@square_failing_past_5.defvjp
+def _square_vjp(g, out, x):
+    if np.any(x > 5):
+        raise ZeroDivisionError("a reverse rule that fails past 5")
+    return 2 * x * g
+
+
+@pytest.mark.parametrize("f", [log_scaled, _square_failing_past_5])
+def test_the_callers_error_state_is_back_after_every_call(f):
+    """The sweep and the regions switch NumPy's error state for their own work: whatever they
+    do, a call leaves the caller's settings (and error callback) as they were."""
+    def handler(kind, flag):
+        pass
+
+    def loss(x):
+        return np.sum(f(x))
+
+    with np.errstate(divide="warn", over="raise", under="print", invalid="call", call=handler):
+        before = (np.geterr(), np.geterrcall())
+        prepared = mixedad.prepare(loss, np.ones(3))
+        for x in (np.ones(3), np.full(3, 2.0), np.full(3, 3.0), np.full(3, 9.0)):  # recorded, replayed, compiled
+            for call in (lambda: mixedad.gradient(loss, x), lambda: mixedad.gradient(loss, x, mode="reverse"),
+                         lambda: prepared.gradient(x)):
+                if f is log_scaled or x[0] < 5:
+                    assert np.all(np.isfinite(call()))
+                else:
+                    with pytest.raises(ZeroDivisionError, match="past 5"):
+                        call()
+                assert (np.geterr(), np.geterrcall()) == before

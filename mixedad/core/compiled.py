@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import INVALID, NAN_WATCH, VALUE_ERRSTATE, all_finite, finite_array
+from .arrays import (INVALID, NAN_WATCH, VALUE_ERRSTATE, all_finite, enter_errstate, finite_array,
+                     restore_floating_errors)
 from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, VALUE_REF, ExprNode, ValueOf,
                           _chain_below, chain_key, demand, input_value, interpret, report_floating_errors,
                           topological_order)
@@ -64,8 +65,11 @@ def evaluate(root: ExprNode, want_value: bool, want_partials: bool):
     NumPy's floating-point errors noted (``VALUE_ERRSTATE``) rather than warned about: partial
     formulas may divide by zero where the cotangent will be zero, and the values are checked
     against the user's error state afterwards (``evaluate_unguarded``)."""
-    with np.errstate(**VALUE_ERRSTATE):
+    token = enter_errstate(VALUE_ERRSTATE)
+    try:
         return evaluate_unguarded(root, want_value, want_partials)
+    finally:
+        restore_floating_errors(token)
 
 
 def evaluate_unguarded(root: ExprNode, want_value: bool, want_partials: bool):

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE, stand_in
+from .arrays import ARRAY_TYPES, SWEEP_ERRSTATE, enter_errstate, restore_floating_errors, stand_in
 from .compiled import GENERATED, _Writer
 from .errors import MixedadError
 from .pullbacks import kept_positions, replay_primitive
@@ -139,13 +139,14 @@ class _ProgramWriter:
         body += [f"{seed} = {self.constant(program.seed)}"]
         body += [" = ".join(cotangents) + " = None"] if cotangents else []
         body += ["owned = {}", "at = None", "cs = c = None",
-                 "with _errstate(**_SWEEP_ERRSTATE):", "    try:"]
+                 "errstate = _enter_errstate(_SWEEP_ERRSTATE)", "try:", "    try:"]
         for lines in blocks[n_forward:]:
             body += _indent(lines, 2)
         body += ["        pass",
                  "    except MixedadError:", "        raise",
                  "    except Exception as error:  # a rule failed: say which one, and where",
                  "        _note_failed_rule(error, at)", "        raise",
+                 "finally:", "    _restore_floating_errors(errstate)",
                  "if read is not None:", "    read()",
                  f"return value, [{', '.join(leaf_cotangents)}]"]
         source = ["def run(active_values, inactive_values, want_value, read):", "    try:"]
@@ -366,6 +367,7 @@ _HELPERS = {
     "_primal": primal, "_asarray": np.asarray, "_ARRAY_TYPES": ARRAY_TYPES, "_ndarray": np.ndarray,
     "_PLAIN": _PLAIN_COTANGENTS, "_fit": _fit, "_accumulate": _accumulate, "_add_selected": add_selected,
     "_selected_by_rule": _selected_by_rule, "_joint": checked_joint_cotangents, "_make_vjp": make_vjp,
-    "_errstate": np.errstate, "_SWEEP_ERRSTATE": SWEEP_ERRSTATE, "_note_failed_rule": _note_failed_rule,
+    "_enter_errstate": enter_errstate, "_restore_floating_errors": restore_floating_errors,
+    "_SWEEP_ERRSTATE": SWEEP_ERRSTATE, "_note_failed_rule": _note_failed_rule,
     "MixedadError": MixedadError,
 }

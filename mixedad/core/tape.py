@@ -17,7 +17,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .arrays import (LEVELS, PLAIN_TYPES, SWEEP_ERRSTATE, LeveledValue, all_finite, apply_linear, as_array,
-                     current_errstate, finite_array, sum_over_first_axis, zero_mask)
+                     current_errstate, enter_errstate, finite_array, restore_floating_errors, sum_over_first_axis,
+                     zero_mask)
 from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
 from .modes import Decision, Mode, Reason
 
@@ -504,8 +505,11 @@ def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray,
         for entry in trace.entries:
             entry.cotangents = None
     trace.swept = True
-    with np.errstate(**SWEEP_ERRSTATE):
+    token = enter_errstate(SWEEP_ERRSTATE)
+    try:
         _sweep(trace.entries, output_entry, slot, seed, trace.instrumented, retain, trace.leading_inputs)
+    finally:
+        restore_floating_errors(token)
 
 
 def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
