@@ -238,6 +238,9 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
     """``f(*args)``, NumPy's error at a write into a guarded array replaced by mixedad's."""
     try:
         result = f(*args)
+    except TypeError as error:
+        note_sequences_of_scalars(error, args)
+        raise
     except ValueError as error:
         if replaced_by_numpy(error):
             raise replaced_by_numpy(error) from None
@@ -247,6 +250,18 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
         raise replacement from error
     # an array that f updated by assignment (y[i] = v) stands for its newest value
     return result if type(result) is Traced else tree_map(current, result)
+
+
+def note_sequences_of_scalars(error: TypeError, args: Sequence[Any]) -> None:
+    """Explain a TypeError in f (``x[1:] ** 2`` on a list) when an argument is a list or tuple of
+    numbers: mixedad, like JAX and autograd, takes it as a tree of scalars, not as an array."""
+    for number, arg in enumerate(args):
+        if type(arg) in (list, tuple) and arg and all(np.ndim(leaf) == 0 for leaf in arg):
+            kind = type(arg).__name__
+            error.add_note(f"mixedad: argument {number} is a {kind} of {len(arg)} numbers, which mixedad "
+                           f"differentiates as a {kind} of scalars (f receives a {kind}, not an array). To "
+                           f"differentiate it as an array, pass np.asarray(...) of it.")
+            return
 
 
 def _plain_tree(tree: Any, trace: Trace, depth: int = 2) -> Any:

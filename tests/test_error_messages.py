@@ -490,3 +490,29 @@ def test_jacobian_refuses_integer_and_bool_outputs_as_gradient_does(mode, f, wha
         mixedad.jacobian(f, np.array([1.0, -2.0]), mode=mode)
     np.testing.assert_array_equal(mixedad.jacobian(lambda x: (x > 0).astype(float), np.array([1.0, -2.0]), mode=mode),
                                   np.zeros((2, 2)))
+
+
+def _rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward", "prepared"])
+@pytest.mark.parametrize("sequence", [list, tuple])
+def test_a_list_of_numbers_that_f_treats_as_an_array_says_to_pass_an_array(mode, sequence):
+    """A list is a tree of scalars (as in JAX and autograd): f's own TypeError gets a note."""
+    x = sequence([1.3, 0.7, 0.8])
+    with pytest.raises(TypeError) as caught:
+        if mode == "prepared":
+            mixedad.prepare(_rosenbrock, x)
+        else:
+            mixedad.gradient(_rosenbrock, x, mode=mode)
+    notes = getattr(caught.value, "__notes__", [])
+    assert any(f"argument 0 is a {sequence.__name__} of 3 numbers" in note and "np.asarray" in note
+               for note in notes), notes
+    want = numerical_gradient(_rosenbrock, np.asarray(x))
+    np.testing.assert_allclose(mixedad.gradient(_rosenbrock, np.asarray(x)), want, rtol=1e-6)
+
+
+def test_a_list_of_numbers_that_f_indexes_one_by_one_is_differentiated_as_a_list():
+    got = mixedad.gradient(lambda v: v[0] * v[1] ** 2, [2.0, 3.0])
+    assert type(got) is list and np.allclose(got, [9.0, 12.0])
