@@ -15,6 +15,7 @@ import operator
 
 import numpy as np
 
+from .complex_linalg import as_complex
 from .table import holds_traced, implements, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index, zeros_to_hold
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
@@ -293,6 +294,8 @@ def astype(array, dtype):
     if dtype.kind in "biu":
         # integers carry no derivative: a plain array
         return read_value(array, "astype to a non-float dtype").astype(dtype)
+    if dtype.kind == "c":
+        return as_complex(array, dtype)
     raise error_with_location(
         UnsupportedOperationError,
         f"astype({dtype}) on a traced value{{where}}: mixedad differentiates real floating-point "

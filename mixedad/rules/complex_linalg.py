@@ -1,0 +1,125 @@
+"""Linear algebra and statistics of complex intermediate values: ``np.linalg.solve``, ``inv``,
+``eigvalsh`` of a Hermitian matrix, ``np.var``, ``np.std``, ``np.prod``, and ``astype`` to a
+complex dtype.
+
+Like the rest of ``complex_values`` they are written with real operations on the parts, so
+every mode differentiates them with the real rules. A complex matrix A = Ar + i Ai acts on
+(xr, xi) as the real block matrix [[Ar, -Ai], [Ai, Ar]]: solving with it solves with A,
+inverting it inverts A, and, for a Hermitian A, its eigenvalues are A's, each twice.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .complex_values import FUNCTIONS, _multiply_values, _pair, _zeros_if_none, parts, unsupported_complex
+
+
+def as_complex(array, dtype: np.dtype):
+    """``array.astype(dtype)`` for a real differentiated ``array`` and a complex ``dtype``."""
+    return _pair(array.astype(np.finfo(dtype).dtype), None)
+
+
+def _both_parts(value) -> tuple:
+    re, im = parts(value)
+    return _zeros_if_none(re, im), _zeros_if_none(im, re)
+
+
+def _real_block(a):
+    """[[Ar, -Ai], [Ai, Ar]] for each matrix of ``a`` (..., n, n)."""
+    re, im = _both_parts(a)
+    return np.concatenate([np.concatenate([re, -im], axis=-1), np.concatenate([im, re], axis=-1)], axis=-2)
+
+
+def _solve(a, b):
+    (ar, ai), (br, bi) = parts(a), _both_parts(b)
+    vector = np.ndim(b) == 1  # NumPy 2: b is a vector only when it is 1-d; else a stack of matrices
+    axis = -1 if vector else -2  # the axis that runs along A's rows
+    if ai is None:  # a real matrix: both parts are right-hand sides of one real solve
+        if vector:
+            x = np.linalg.solve(ar, np.stack([br, bi], axis=-1))
+            return _pair(x[..., 0], x[..., 1])
+        columns = np.shape(b)[-1]
+        x = np.linalg.solve(ar, np.concatenate([br, bi], axis=-1))
+        return _pair(x[..., :columns], x[..., columns:])
+    n = np.shape(a)[-1]
+    rows = [br, bi]
+    if not vector and np.ndim(br) < np.ndim(ar):  # (n, k) against a stack: both as NumPy broadcasts them
+        rows = [np.broadcast_to(part, np.shape(ar)[:-2] + np.shape(part)) for part in rows]
+    x = np.linalg.solve(_real_block(a), np.concatenate(rows, axis=axis))
+    if vector:
+        return _pair(x[..., :n], x[..., n:])
+    return _pair(x[..., :n, :], x[..., n:, :])
+
+
+def _inv(a):
+    re, im = parts(a)
+    if im is None:
+        return _pair(np.linalg.inv(re), None)
+    n = np.shape(a)[-1]
+    inverse = np.linalg.inv(_real_block(a))
+    return _pair(inverse[..., :n, :n], inverse[..., n:, :n])
+
+
+def _eigvalsh(a, UPLO="L"):
+    """A Hermitian matrix's eigenvalues, from the lower (or upper) triangle as NumPy reads it
+    (the diagonal's imaginary part ignored), as the mean of each equal pair of the real
+    block matrix's: the pair's sum is differentiable even though the pair is a tie."""
+    uplo = UPLO.upper() if isinstance(UPLO, str) else UPLO
+    if uplo not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    triangle, strict = (np.tril, -1) if uplo == "L" else (np.triu, 1)
+    re, im = _both_parts(a)
+    off_re, off_im = triangle(re, strict), triangle(im, strict)
+    hermitian = _pair(triangle(re) + np.swapaxes(off_re, -1, -2), off_im - np.swapaxes(off_im, -1, -2))
+    values = np.linalg.eigvalsh(_real_block(hermitian))
+    return 0.5 * (values[..., 0::2] + values[..., 1::2])
+
+
+def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None):
+    """E|z - E z|^2 = var(Re z) + var(Im z): a real result, as NumPy's."""
+    if dtype is not None and np.dtype(dtype).kind != "c":
+        raise unsupported_complex(f"numpy.var with dtype={np.dtype(dtype)}")
+    options = {"axis": axis, "ddof": ddof, "keepdims": keepdims, "where": where}
+    if correction is not None:
+        options["correction"] = correction
+        del options["ddof"]
+    mean_parts = (None, None) if mean is None else _both_parts(mean)
+    total = None
+    for part, part_mean in zip(_both_parts(a), mean_parts):
+        variance = np.var(part, **options) if part_mean is None else np.var(part, mean=part_mean, **options)
+        total = variance if total is None else total + variance
+    return total
+
+
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None):
+    return np.sqrt(_var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
+
+
+def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    """The product along ``axis`` as a tree of complex products (halves multiplied until one
+    remains): log2(n) steps, and exact zeros keep the other factors' derivatives."""
+    if initial is not None or where is not True:
+        raise unsupported_complex("numpy.prod with initial= or where=")
+    if dtype is not None and np.dtype(dtype).kind != "c":
+        raise unsupported_complex(f"numpy.prod with dtype={np.dtype(dtype)}")
+    ndim = np.ndim(a)
+    axes = tuple(range(ndim)) if axis is None else tuple(np.atleast_1d(axis))
+    axes = tuple(sorted(int(k) % ndim for k in axes)) if ndim else ()
+    kept = [k for k in range(ndim) if k not in axes]
+    shape = np.shape(a)
+    values = np.reshape(np.transpose(a, kept + list(axes)), tuple(shape[k] for k in kept) + (-1,))
+    if values.shape[-1] == 0:
+        result = _pair(np.ones(values.shape[:-1], np.finfo(values.dtype).dtype), None)
+    else:
+        while values.shape[-1] > 1:
+            half = values.shape[-1] // 2
+            product = _multiply_values(values[..., :half], values[..., half:2 * half])
+            values = np.concatenate([product, values[..., 2 * half:]], axis=-1) if values.shape[-1] % 2 else product
+        result = values[..., 0]
+    if keepdims:
+        result = np.reshape(result, tuple(1 if k in axes else size for k, size in enumerate(shape)))
+    return result.astype(dtype) if dtype is not None else result
+
+
+FUNCTIONS.update({np.linalg.solve: _solve, np.linalg.inv: _inv, np.linalg.eigvalsh: _eigvalsh, np.var: _var,
+                  np.std: _std, np.prod: _prod})
