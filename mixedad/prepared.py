@@ -27,27 +27,22 @@ several threads take turns (for gradients in parallel, prepare one per thread).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
-import inspect
-import math
-import random
 import threading
-from collections.abc import Iterator
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_inside_a_gradient, _leaf_value,
                   _plain_tree, gradient_leaf)
-from .core.arrays import LeveledValue, same_array
+from .core.arrays import LeveledValue
 from .core.errors import InputError, MixedadError
 from .core.primitive import MixedTracesError
-from .core.pytree import (compiled_builder, compiled_reader, dataclass_nodes, flatten, leaf_path, structure,
-                          unflatten)
+from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
+from .prepared_arguments import dataclass_extras, recorded_state, same_extras, same_static
 from .random_draws import RandomDraws
 
 
@@ -155,139 +150,6 @@ def _is_traced_constant(leaf: Any) -> bool:
     return type(leaf) is np.ndarray and leaf.dtype.kind == "f"
 
 
-class _ObjectState:
-    """A static argument that equals only itself (a plain object such as a config), with what its
-    attributes were when the program was recorded: changed in place (``cfg.p = 3.0``), the same
-    object is another option, and the function is recorded again."""
-
-    def __init__(self, value: Any, depth: int):
-        self.value = value
-        self.attributes = {name: _recorded(attribute, depth - 1) for name, attribute in _attributes(value).items()}
-
-
-def _attributes(value: Any) -> dict:
-    """An object's attributes: its ``__dict__``, its ``__slots__``, what a ``functools.partial``
-    holds, and the data its class holds (``Model.scale = 5.0`` changes what ``self.scale`` reads);
-    a class's: its data."""
-    if isinstance(value, type):
-        return _class_data(value)
-    found = dict(getattr(value, "__dict__", {}))
-    for cls in type(value).__mro__:
-        slots = cls.__dict__.get("__slots__", ())
-        for name in (slots,) if isinstance(slots, str) else slots:
-            if name not in ("__dict__", "__weakref__") and hasattr(value, name):
-                found[name] = getattr(value, name)
-    if isinstance(value, functools.partial):
-        found.update(func=value.func, args=value.args, keywords=value.keywords)
-    for key, data in _class_data(type(value)).items():
-        if key[1] not in found:
-            found[key] = data
-    return found
-
-
-def _class_data(cls: type) -> dict:
-    """The data attributes of a user class and its bases (not methods, properties or other
-    descriptors): under ``("class", name)`` keys, apart from an instance's own attributes."""
-    found = {}
-    for base in cls.__mro__:
-        if base.__module__.split(".")[0] in _LIBRARY_MODULES:
-            continue
-        for name, data in vars(base).items():
-            if not (name.startswith("__") and name.endswith("__")) and not hasattr(type(data), "__get__"):
-                found.setdefault(("class", name), data)
-    return found
-
-
-_LIBRARY_MODULES = frozenset({"builtins", "numpy", "functools", "collections", "abc", "enum", "typing"})
-
-
-_IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), np.generic, frozenset, range)
-# Objects whose state changes with every use and cannot be read: a random generator or an
-# iterator passed in draws anew on each call, so no call is the same as the recorded one.
-_STATEFUL = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random, Iterator)
-
-
-class _MethodState:
-    """A bound method passed as an argument (``model.loss``): its function, and its object as
-    recorded (``_recorded``), which may change in place between calls."""
-
-    def __init__(self, method: Any, depth: int):
-        self.function = method.__func__
-        self.owner = _recorded(method.__self__, depth)
-
-
-def _recorded(leaf: Any, depth: int = 2) -> Any:
-    """What a static leaf is compared with on later calls: arrays, containers, objects that
-    compare by value (a SimpleNamespace) and plain objects' attributes as they are now, since
-    the same object may change in place."""
-    if isinstance(leaf, np.ndarray):
-        return leaf.copy()
-    if isinstance(leaf, _STATEFUL):
-        return _STATEFUL  # equal to nothing: each call records again (after a few, traces plainly)
-    if inspect.ismethod(leaf) and not inspect.isclass(leaf.__self__) and not inspect.ismodule(leaf.__self__):
-        return _MethodState(leaf, depth)
-    if inspect.isclass(leaf):
-        return _ObjectState(leaf, depth) if depth > 0 and _class_data(leaf) else leaf
-    if isinstance(leaf, _IMMUTABLE) or inspect.ismodule(leaf) or inspect.isroutine(leaf):
-        return leaf
-    if type(leaf).__eq__ is not object.__eq__:  # compares by value: a copy of it as it is now
-        try:
-            return copy.deepcopy(leaf)
-        except Exception:  # not copyable: only the same object is the same
-            return leaf
-    if depth > 0:
-        return _ObjectState(leaf, depth)
-    return leaf
-
-
-def _same_static(new: Any, recorded: Any) -> bool:
-    if recorded is _STATEFUL:
-        return False
-    if type(recorded) is _MethodState:
-        return inspect.ismethod(new) and new.__func__ is recorded.function and _same_static(new.__self__, recorded.owner)
-    if type(recorded) is _ObjectState:
-        attributes = _attributes(new) if new is recorded.value else None
-        return (attributes is not None and attributes.keys() == recorded.attributes.keys()
-                and all(_same_static(attributes[name], value) for name, value in recorded.attributes.items()))
-    if new is recorded:
-        return True
-    try:
-        return _same_value(new, recorded)
-    except Exception:  # not comparable: only the same object is the same
-        return False
-
-
-def _same_value(new: Any, recorded: Any) -> bool:
-    """``new == recorded`` for a copy ``recorded``, telling -0.0 from 0.0 (``np.copysign``,
-    ``arctan2`` and ``angle`` do) and a NaN equal to a NaN, also inside containers and arrays."""
-    if type(new) is not type(recorded):
-        return isinstance(new, np.ndarray) and isinstance(recorded, np.ndarray) and same_array(new, recorded)
-    if type(recorded) in (list, tuple):
-        return len(new) == len(recorded) and all(map(_same_value, new, recorded))
-    if type(recorded) is dict:
-        return list(new) == list(recorded) and all(_same_value(new[key], value) for key, value in recorded.items())
-    if isinstance(recorded, np.ndarray):
-        return same_array(new, recorded)
-    if isinstance(recorded, (float, complex, np.inexact)):
-        return all((a == b and math.copysign(1, a) == math.copysign(1, b)) or (a != a and b != b)
-                   for a, b in ((new.real, recorded.real), (new.imag, recorded.imag)))
-    return bool(new == recorded)
-
-
-def _dataclass_extras(tree: Any) -> list[dict]:
-    """The attributes of each dataclass in ``tree`` that are not fields (set in ``__post_init__``
-    or later, or held by its class): a tree's leaves are its dataclasses' fields only."""
-    return [{key: value for key, value in _attributes(node).items() if key not in names}
-            for node, names in dataclass_nodes(flatten(tree)[1])]
-
-
-def _same_extras(tree: Any, recorded: list[dict]) -> bool:
-    extras = _dataclass_extras(tree)
-    return len(extras) == len(recorded) and all(
-        new.keys() == old.keys() and all(_same_static(new[key], value) for key, value in old.items())
-        for new, old in zip(extras, recorded))
-
-
 # A program that looked at input values this many recordings in a row is traced plainly from
 # then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
 _RECORDINGS_IN_A_ROW = 3
@@ -346,8 +208,8 @@ class Prepared:
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
         static = self._static_leaves(args)  # as passed: f may update an int array in place
-        extras = [(number, [{key: _recorded(value) for key, value in found.items()} for found in extras])
-                  for number, extras in enumerate(map(_dataclass_extras, args)) if extras]
+        extras = [(number, [{key: recorded_state(value) for key, value in found.items()} for found in extras])
+                  for number, extras in enumerate(map(dataclass_extras, args)) if extras]
         why = "" if self._constants_traceable else _UNTRACEABLE
         draws = RandomDraws(self.f)
         recording = _Recording(trace_constants=not why)
@@ -396,7 +258,7 @@ class Prepared:
         return result
 
     def _static_leaves(self, args: tuple) -> list:
-        return [(number, index, _recorded(leaf)) for number, arg in enumerate(args) if number not in self.numbers
+        return [(number, index, recorded_state(leaf)) for number, arg in enumerate(args) if number not in self.numbers
                 for index, leaf in enumerate(flatten(arg)[0]) if not _is_traced_constant(leaf)]
 
     # --- calls -------------------------------------------------------------------------
@@ -464,10 +326,10 @@ class Prepared:
                 return self._record(args, want_value)  # it may stop depending on them
             return self._trace_again(args, want_value)
         for number, index, recorded in self._static:
-            if not _same_static(flat[number][index], recorded):
+            if not same_static(flat[number][index], recorded):
                 return self._record(args, want_value)  # another program: record it
         for number, recorded in self._extras:
-            if not _same_extras(args[number], recorded):
+            if not same_extras(args[number], recorded):
                 return self._record(args, want_value)
         try:
             return self._replay(args, flat, want_value)
