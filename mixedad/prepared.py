@@ -13,7 +13,8 @@ when that is known:
 * the float arrays of the arguments that are not differentiated are traced as constants,
   so that whatever ``f`` computes from them is recorded and recomputed;
 * every other leaf of those arguments (integer labels, index arrays, Python numbers,
-  options) is compared with the one recorded; a different value records ``f`` again;
+  options) is compared with the one recorded; a different value records ``f`` again (one
+  that differs on every call is traced instead: ``Prepared._changed``);
 * a program that looked at values (comparisons, ``bool()``, masks, ``argmax``, an integer
   result of a traced value: ``value_dependent``) may take another path on other inputs,
   so it is traced again on every call, as is a program with a step that cannot be
@@ -42,7 +43,7 @@ from .core.primitive import MixedTracesError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
-from .prepared_arguments import dataclass_extras, recorded_state, same_extras, same_static
+from .prepared_arguments import STATEFUL, dataclass_extras, recorded_state, same_extras, same_static
 from .random_draws import RandomDraws
 
 
@@ -68,7 +69,7 @@ def _outline(value: Any) -> str:
     """A short description of an argument, for error messages: ``a float64 array of shape (3,)``,
     ``a dict with keys 'W', 'b'``, ``a list of 3 entries``."""
     if isinstance(value, np.ndarray):
-        return f"a {value.dtype} array of shape {value.shape}"
+        return f"{'an' if value.dtype.name[0] in 'aeiou' else 'a'} {value.dtype} array of shape {value.shape}"
     if isinstance(value, dict):
         return f"a {type(value).__name__} with keys {', '.join(map(repr, value))}" if value else "an empty dict"
     if isinstance(value, (list, tuple)):
@@ -190,6 +191,7 @@ class Prepared:
         self._program: Program | None = None
         self._constants_traceable = True  # until f refuses a traced constant (then: never again)
         self._dependent_recordings = 0  # recordings in a row that looked at input values
+        self._changes_in_a_row = 0  # calls in a row whose other arguments differed from the recorded call's
         # A call keeps its values on the recorded trace: calls from several threads take turns
         self._lock = threading.Lock()
         self._caller: int | None = None  # the thread whose call is running
@@ -203,7 +205,7 @@ class Prepared:
     @property
     def replays(self) -> bool:
         """Whether calls replay the recorded program instead of tracing ``f`` again."""
-        return self._program is not None
+        return self._program is not None and not self.why_traced
 
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
@@ -327,14 +329,38 @@ class Prepared:
             return self._trace_again(args, want_value)
         for number, index, recorded in self._static:
             if not same_static(flat[number][index], recorded):
-                return self._record(args, want_value)  # another program: record it
+                return self._changed(args, want_value, number, index)
         for number, recorded in self._extras:
             if not same_extras(args[number], recorded):
-                return self._record(args, want_value)
+                return self._changed(args, want_value, number, None)
+        if self._changes_in_a_row:  # the recorded call's arguments again: replays resume
+            self._changes_in_a_row, self.why_traced = 0, ""
         try:
             return self._replay(args, flat, want_value)
         except Exception:  # noqa: BLE001  a step raised (a singular matrix): f may catch it, as only a trace follows
             return self._trace_again(args, want_value)
+
+    def _changed(self, args: tuple, want_value: bool, number: int, index: int | None):
+        """A call whose argument ``number`` (its leaf ``index``) differs from the recorded call's:
+        recorded, as another program, until that has happened ``_RECORDINGS_IN_A_ROW`` times in
+        a row (a value that changes on every call: labels of a new batch, a step counter); from
+        then on traced, which costs less, until a call equals the last recorded one. Calls 4, 8,
+        16, ... in a row record again: a value that stops changing gets a program to replay."""
+        self._changes_in_a_row += 1
+        changes = self._changes_in_a_row
+        if changes < _RECORDINGS_IN_A_ROW or changes & (changes - 1) == 0:
+            return self._record(args, want_value)
+        leaf = args[number] if index is None else flatten(args[number])[0][index]
+        path = "" if index is None else leaf_path(args[number], index)
+        what = f"argument {number}{' leaf ' + path if path else ''} ({_outline(leaf)})"
+        if isinstance(leaf, STATEFUL):
+            self.why_traced = (f"{what} draws anew on every call, so no call repeats the recorded one: draw the "
+                               "random numbers outside f and pass them in as a float array to replay")
+        else:
+            self.why_traced = (f"{what} changes from call to call: a replay needs the arguments that are not "
+                               "differentiated to equal the recorded call's, apart from float arrays, which it "
+                               "takes as inputs (pass a changing number as a float array: np.asarray(value))")
+        return self._trace_again(args, want_value)
 
     def _trace_again(self, args: tuple, want_value: bool):
         """A call traced, not replayed: with the other arguments traced as constants, as the

@@ -67,7 +67,7 @@ _LIBRARY_MODULES = frozenset({"builtins", "numpy", "functools", "collections", "
 _IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), np.generic, frozenset, range)
 # Objects whose state changes with every use and cannot be read: a random generator or an
 # iterator passed in draws anew on each call, so no call is the same as the recorded one.
-_STATEFUL = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random, Iterator)
+STATEFUL = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random, Iterator)
 
 
 class _MethodState:
@@ -85,8 +85,8 @@ def recorded_state(leaf: Any, depth: int = 2) -> Any:
     the same object may change in place."""
     if isinstance(leaf, np.ndarray):
         return leaf.copy()
-    if isinstance(leaf, _STATEFUL):
-        return _STATEFUL  # equal to nothing: each call records again (after a few, traces plainly)
+    if isinstance(leaf, STATEFUL):
+        return STATEFUL  # equal to nothing: each call records again (after a few, traces plainly)
     if inspect.ismethod(leaf) and not inspect.isclass(leaf.__self__) and not inspect.ismodule(leaf.__self__):
         return _MethodState(leaf, depth)
     if inspect.isclass(leaf):
@@ -104,7 +104,7 @@ def recorded_state(leaf: Any, depth: int = 2) -> Any:
 
 
 def same_static(new: Any, recorded: Any) -> bool:
-    if recorded is _STATEFUL:
+    if recorded is STATEFUL:
         return False
     if type(recorded) is _MethodState:
         return inspect.ismethod(new) and new.__func__ is recorded.function and same_static(new.__self__, recorded.owner)

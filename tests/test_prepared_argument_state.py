@@ -1,6 +1,7 @@
 """Prepared gradients see every change to the state their arguments carry: a call whose
 arguments would make ``f`` record another program records it; none replays a stale one.
 Each case compares the prepared gradient with ``mixedad.gradient`` on the same arguments."""
+import copy
 import dataclasses
 import functools
 
@@ -134,3 +135,63 @@ def test_dict_keys_in_another_order_are_named_as_such():
     prepared = mixedad.prepare(lambda d: np.sum(d["a"] * d["b"]), {"a": np.ones(2), "b": np.ones(2)})
     with pytest.raises(mixedad.InputError, match="keys 'b', 'a', prepared for the keys in the order 'a', 'b'"):
         prepared.gradient({"b": np.ones(2), "a": np.ones(2)})
+
+
+def _softmax_cross_entropy(w, features, labels):
+    z = features @ w
+    z = z - np.max(z, axis=1, keepdims=True)
+    log_p = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(log_p[np.arange(len(labels)), labels])
+
+
+def _labelled_batches(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((8, 4)), rng.integers(0, 3, 8)) for _ in range(count)]
+
+
+def test_labels_that_change_on_every_call_trace_and_say_so_and_stay_right():
+    w = np.random.default_rng(1).standard_normal((4, 3))
+    batches = _labelled_batches(12)
+    prepared = mixedad.prepare(_softmax_cross_entropy, w, *batches[0])
+    for call, (features, labels) in enumerate(batches[1:], start=1):
+        got = prepared.gradient(w, features, labels)
+        np.testing.assert_allclose(got, mixedad.gradient(_softmax_cross_entropy, w, features, labels),
+                                   rtol=1e-12, atol=1e-14)
+        if call >= 3 and call & (call - 1):  # (calls 4 and 8 in a row record once more)
+            assert not prepared.replays
+            assert "argument 2 (an int64 array of shape (8,)) changes from call to call" in prepared.why_traced
+    # labels that stop changing: a later call records them, and the calls after it replay
+    features, labels = batches[0]
+    for _ in range(16):
+        prepared.gradient(w, features, labels)
+    assert prepared.replays and prepared.why_traced == ""
+    recorded = prepared._program
+    np.testing.assert_allclose(prepared.gradient(w, features, labels),
+                               mixedad.gradient(_softmax_cross_entropy, w, features, labels), rtol=1e-12)
+    assert prepared._program is recorded  # replayed, not recorded again
+
+
+def test_after_three_changes_in_a_row_calls_trace_instead_of_recording():
+    w = np.random.default_rng(1).standard_normal((4, 3))
+    batches = _labelled_batches(20)
+    prepared = mixedad.prepare(_softmax_cross_entropy, w, *batches[0])
+    programs = []
+    for features, labels in batches[1:]:
+        prepared.gradient(w, features, labels)
+        programs.append(prepared._program)
+    recordings = sum(1 for before, after in zip([None] + programs, programs) if after is not before)
+    assert recordings == 5  # calls 1, 2 (below three in a row), then 4, 8 and 16 of the 19
+
+
+def test_a_generator_argument_says_it_draws_anew():
+    def loss(w, rng):
+        keep = rng.random(w.shape) > 0.5
+        return np.sum(np.where(keep, w, 0.0) ** 2)
+
+    w, rng = np.ones(6), np.random.default_rng(0)
+    prepared = mixedad.prepare(loss, w, rng)
+    for _ in range(5):
+        state = copy.deepcopy(rng)
+        got = prepared.gradient(w, rng)
+        np.testing.assert_array_equal(got, mixedad.gradient(loss, w, state))
+    assert not prepared.replays and "argument 1 (a Generator) draws anew on every call" in prepared.why_traced
