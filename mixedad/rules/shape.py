@@ -283,7 +283,7 @@ def _reject_traced(value, what):
 @implements(_getitem)
 def getitem(array, key):
     _reject_traced(key, "The index in x[index]")
-    return getitem_(array, key=read_values(key, "x[mask]"))
+    return getitem_(array, key=read_values(key, "x[key], a mask or an index computed from values"))
 
 
 @implements(_astype)

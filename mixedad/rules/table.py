@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..core.arrays import LeveledValue
-from ..core.dispatch import register_function
+from ..core.dispatch import numpy_name, register_function
 from ..core.errors import UnsupportedOperationError, error_with_location, unsupported_option
 from ..core.primitive import Primitive
 from ..core.recomputed import recompute, recording_trace
@@ -74,17 +74,18 @@ def nondifferentiable(function: Callable, name: str | None = None, static_shape:
             trace = recording_trace(args, kwargs) if static_shape else None
             if trace is not None:
                 return recompute(trace, function, args, kwargs)
-            return function(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()})
+            why = f"{numpy_name(function)}, which has no derivative"
+            return function(*[_plain(a, why) for a in args], **{k: _plain(v, why) for k, v in kwargs.items()})
         register_function(function, plain)
     else:
         register_function(function, prim)
     return prim
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, why: str) -> Any:
     if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return read_value(value, "a non-differentiable function")
+        return type(value)(_plain(v, why) for v in value)
+    return read_value(value, why)
 
 
 def reverse_rule(function: Callable, *vjps: Callable | None, nondiff_argnums: Sequence[int] = (),
