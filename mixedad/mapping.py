@@ -317,25 +317,30 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
         except Exception as error:
             if not _is_branching_error(error) and not isinstance(error, TypeError):
                 raise
-            if any(isinstance(x, LeveledValue) for x in xs):
-                return _forward_per_element(f, xs)
-            dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
+        # element by element, outside the except clause: an error f raises there (math.log(-1.0):
+        # ValueError) is f's own, not one NumPy raised in place of the error that ended the try
+        if any(isinstance(x, LeveledValue) for x in xs):
+            return _forward_per_element(f, xs)
+        dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
 
-            # float64 elements as np.float64, as NumPy gives them (1.0 / t at 0 is inf, not ZeroDivisionError):
-            # a float subclass, which Python's math takes (np.float32 lacks __trunc__; it stays a Python float)
-            as_element = [np.float64 if np.asarray(x).dtype == np.float64 else _same for x in xs]
+        # float64 elements as np.float64, as NumPy gives them (1.0 / t at 0 is inf, not ZeroDivisionError):
+        # a float subclass, which Python's math takes (np.float32 lacks __trunc__; it stays a Python float)
+        as_element = [np.float64 if np.asarray(x).dtype == np.float64 else _same for x in xs]
 
-            def element(*args):
-                result = f(*[convert(arg) for convert, arg in zip(as_element, args)])
-                if isinstance(result, (Traced, LeveledValue)):  # from a value f closes over
-                    raise _closed_over_error(f)
-                return _one_number(f, result)
-            return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
+        def element(*args):
+            result = f(*[convert(arg) for convert, arg in zip(as_element, args)])
+            if isinstance(result, (Traced, LeveledValue)):  # from a value f closes over
+                raise _closed_over_error(f)
+            return _one_number(f, result)
+        return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
+    branches = False
     try:
         result = current(_call_on_arrays(f, xs))
     except Exception as error:
         if not _is_branching_error(error):
             raise
+        branches = True
+    if branches:  # (outside the except clause, as above)
         return _evaluate_per_element(trace, f, xs)
     if not isinstance(result, (Traced, LeveledValue)):  # a constant (a branch on a 0-d value returned 2.0)
         differentiated = [np.zeros((), x.dtype) for x in xs if isinstance(x, (Traced, LeveledValue))]

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import warnings
 from math import exp as imported_exp
 
 import numpy as np
@@ -439,3 +440,15 @@ def test_a_users_elementwise_primitive_runs_on_scalar_duals_with_its_partials():
     np.testing.assert_allclose(mixedad.gradient(loss, x), numerical_gradient(loss, x), rtol=1e-7)
     expected = np.array([numerical_gradient(lambda v: mixedad.gradient(loss, v)[i], x) for i in range(3)])
     np.testing.assert_allclose(mixedad.hessian(loss, x), expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+@pytest.mark.parametrize("function, error", [(math.log, ValueError), (math.sqrt, ValueError),
+                                             (math.exp, OverflowError)])
+def test_an_uncaught_math_error_reaches_the_caller_as_python_raises_it(mode, function, error):
+    """The per-element run raises what Python's math raises, not the vectorized attempt's
+    error it began from (that said to use mixedad.sum, which the caller already does)."""
+    x = np.array([0.5, -1.0 if function is not math.exp else 1000.0, 2.0])
+    with warnings.catch_warnings(), pytest.raises(error, match="math (domain|range) error"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's, from the value the ufunc computes
+        mixedad.gradient(lambda v: mixedad.sum(lambda t: function(t), v), x, mode=mode)
