@@ -255,6 +255,8 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
 def note_sequences_of_scalars(error: TypeError, args: Sequence[Any]) -> None:
     """Explain a TypeError in f (``x[1:] ** 2`` on a list) when an argument is a list or tuple of
     numbers: mixedad, like JAX and autograd, takes it as a tree of scalars, not as an array."""
+    if any(note.startswith("mixedad: argument") for note in getattr(error, "__notes__", ())):
+        return  # (a nested differentiation's call noted it)
     for number, arg in enumerate(args):
         if type(arg) in (list, tuple) and arg and all(np.ndim(leaf) == 0 for leaf in arg):
             kind = type(arg).__name__
