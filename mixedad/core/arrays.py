@@ -154,16 +154,17 @@ def _switched_state(settings: dict) -> Any:
         return _ERRSTATE_VARIABLE.get()
 
 
+_IGNORE_ALL = {"all": "ignore"}
 # NumPy's state objects for the error states entered on every call (a region's evaluation, a
-# backward sweep), made once: np.errstate builds its state on every entry, some 0.8 us.
+# backward sweep, a forward tangent), made once: np.errstate builds its state on every entry,
+# some 0.8 us.
 _SWITCHED_STATES = {} if _ERRSTATE_VARIABLE is None else {
-    id(settings): _switched_state(settings) for settings in (SWEEP_ERRSTATE, VALUE_ERRSTATE)}
-_IGNORE_ALL = None if _ERRSTATE_VARIABLE is None else _switched_state({"all": "ignore"})
+    id(settings): _switched_state(settings) for settings in (SWEEP_ERRSTATE, VALUE_ERRSTATE, _IGNORE_ALL)}
 
 
 def enter_errstate(settings: dict) -> Any:
     """Enter ``np.errstate(**settings)`` and return what ``restore_floating_errors`` takes; for
-    ``SWEEP_ERRSTATE`` and ``VALUE_ERRSTATE``, a switch of NumPy's context variable."""
+    the settings above, a switch of NumPy's context variable."""
     state = _SWITCHED_STATES.get(id(settings))
     if state is None:
         manager = np.errstate(**settings)
@@ -173,13 +174,8 @@ def enter_errstate(settings: dict) -> Any:
 
 
 def ignore_floating_errors() -> Any:
-    """Enter ``np.errstate(all="ignore")`` and return what ``restore_floating_errors`` takes: a
-    switch of NumPy's context variable (a forward tangent per op would pay np.errstate's cost)."""
-    if _IGNORE_ALL is None:
-        state = np.errstate(all="ignore")
-        state.__enter__()
-        return state
-    return _ERRSTATE_VARIABLE.set(_IGNORE_ALL)
+    """Enter ``np.errstate(all="ignore")``; returns what ``restore_floating_errors`` takes."""
+    return enter_errstate(_IGNORE_ALL)
 
 
 def restore_floating_errors(token: Any) -> None:

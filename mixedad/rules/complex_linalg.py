@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .complex_values import FUNCTIONS, _multiply_values, _pair, _zeros_if_none, parts, unsupported_complex
+from .complex_functions import _real_and_imaginary as _both_parts
+from .complex_values import FUNCTIONS, _multiply_values, _pair, parts, unsupported_complex
+from .decompositions import _reads_lower, _uplo
 
 
 def as_complex(array, dtype: np.dtype):
     """``array.astype(dtype)`` for a real differentiated ``array`` and a complex ``dtype``."""
     return _pair(array.astype(np.finfo(dtype).dtype), None)
-
-
-def _both_parts(value) -> tuple:
-    re, im = parts(value)
-    return _zeros_if_none(re, im), _zeros_if_none(im, re)
 
 
 def _real_block(a):
@@ -64,10 +61,7 @@ def _eigvalsh(a, UPLO="L"):
     """A Hermitian matrix's eigenvalues, from the lower (or upper) triangle as NumPy reads it
     (the diagonal's imaginary part ignored), as the mean of each equal pair of the real
     block matrix's: the pair's sum is differentiable even though the pair is a tie."""
-    uplo = UPLO.upper() if isinstance(UPLO, str) else UPLO
-    if uplo not in ("L", "U"):
-        raise ValueError("UPLO argument must be 'L' or 'U'")
-    triangle, strict = (np.tril, -1) if uplo == "L" else (np.triu, 1)
+    triangle, strict = (np.tril, -1) if _reads_lower(_uplo(UPLO)) else (np.triu, 1)
     re, im = _both_parts(a)
     off_re, off_im = triangle(re, strict), triangle(im, strict)
     hermitian = _pair(triangle(re) + np.swapaxes(off_re, -1, -2), off_im - np.swapaxes(off_im, -1, -2))
