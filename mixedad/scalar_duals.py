@@ -82,6 +82,9 @@ class ScalarDual:
     def __int__(self):
         return int(self.value)
 
+    def item(self):  # a NumPy scalar's item(): the number, derivative kept, as for float(t) rewritten above
+        return self
+
     def __bool__(self):
         return bool(self.value)
 

@@ -452,3 +452,15 @@ def test_an_uncaught_math_error_reaches_the_caller_as_python_raises_it(mode, fun
     with warnings.catch_warnings(), pytest.raises(error, match="math (domain|range) error"):
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's, from the value the ufunc computes
         mixedad.gradient(lambda v: mixedad.sum(lambda t: function(t), v), x, mode=mode)
+
+
+def test_item_of_an_element_keeps_its_derivative():
+    """``t.item()`` on the element a scalar function receives (a NumPy scalar when NumPy calls it)."""
+    def f(t):
+        return t.item() * np.exp(t) if t > 0 else -t
+
+    x = X - 0.5
+    expected = numerical_gradient(lambda v: sum(f(np.float64(e)) for e in v), x)
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(lambda v: mixedad.sum(f, v), x, mode=mode), expected,
+                                   rtol=1e-6, atol=1e-8)
