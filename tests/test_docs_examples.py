@@ -1,4 +1,4 @@
-"""The Python blocks of the README and the getting-started page run as written; so does the
+"""The Python blocks of the README, the getting-started page and the nn page run as written; so does the
 floating-point example of the mode-choice page."""
 import pathlib
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PAGES = ["README.md", "docs/getting-started.md"]
+PAGES = ["README.md", "docs/getting-started.md", "docs/nn.md"]
 
 
 def python_blocks(page: str) -> list[str]:
