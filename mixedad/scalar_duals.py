@@ -268,7 +268,8 @@ def _dual_special(name: str, special_name: str) -> Callable:
             raise error_with_location(
                 UnsupportedOperationError,
                 f"math.{name} on a dual number{{where}} needs SciPy, whose scipy.special.{special_name} "
-                "carries the derivative rule: install scipy (mixedad's optional extra).", skip=1) from None
+                "carries the derivative rule: pip install scipy (mixedad's \"examples\" extra installs it too).",
+                skip=1) from None
         return _as_python_math(name, (x,), apply_scalar(getattr(special, special_name), (x,)))  # (loads its rules)
     function.__name__ = name
     return function
