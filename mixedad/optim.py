@@ -33,12 +33,14 @@ class Optimizer:
     def __init__(self):
         self.state: list[dict[str, np.ndarray]] | None = None
         self.signature: list[tuple[tuple, np.dtype]] | None = None  # the parameters' shapes and dtypes
+        self.definition: Any = None  # the parameter tree the state was made for (dict keys in its order)
         self.steps = 0
 
     def reset(self) -> None:
         """Forget the state (velocities, moments, step count), as a new optimizer would."""
         self.state = None
         self.signature = None
+        self.definition = None
         self.steps = 0
 
     def step(self, params: Any, grads: Any) -> Any:
@@ -47,9 +49,17 @@ class Optimizer:
         leaves, definition = flatten(params)
         grad_leaves = _leaves_matching(definition, grads, f"{name}.step")
         signature = [(np.shape(p), np.asarray(p).dtype) for p in leaves]
-        if self.state is not None and signature != self.signature:
-            raise ValueError(f"{name}.step: these parameters' shapes and dtypes differ from those the optimizer's "
-                             "state was made for; call reset() (or use a new optimizer) for other parameters.")
+        state = self.state
+        if state is not None:
+            try:  # the state of each parameter by its key, whatever order a dict lists them in now
+                state, recorded = (_leaves_matching(definition, unflatten(self.definition, items, derivative=True),
+                                                    name) for items in (state, self.signature))
+            except ValueError:
+                recorded = None
+            if signature != recorded:
+                raise ValueError(f"{name}.step: these parameters' keys, shapes or dtypes differ from those the "
+                                 "optimizer's state was made for; call reset() (or use a new optimizer) for other "
+                                 "parameters.")
         # every check before any change: a step that raises leaves the state as it was
         params, checked = [np.asarray(p) for p in leaves], []
         for param, grad in zip(params, grad_leaves):
@@ -59,11 +69,11 @@ class Optimizer:
                 got = "None" if grad is None else f"a gradient of shape {np.shape(grad)}"
                 raise ValueError(f"{name}.step: {got} for a parameter of shape {param.shape}")
             checked.append(np.asarray(grad, dtype=param.dtype))
-        if self.state is None:
-            self.state = [self._initial_state(p) for p in params]
-            self.signature = signature
+        if state is None:
+            state = [self._initial_state(p) for p in params]
+        self.state, self.signature, self.definition = state, signature, definition
         self.steps += 1
-        return unflatten(definition, [self._update(p, g, s) for p, g, s in zip(params, checked, self.state)])
+        return unflatten(definition, [self._update(p, g, s) for p, g, s in zip(params, checked, state)])
 
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -119,6 +119,30 @@ def test_gradients_are_paired_with_parameters_by_key_not_by_order():
     np.testing.assert_allclose(updated["b"], params["b"] - grads["b"])
 
 
+@pytest.mark.parametrize("make", [lambda: Adam(0.1), lambda: SGD(0.1, momentum=0.9)], ids=["Adam", "SGD momentum"])
+def test_state_follows_each_parameter_by_key_when_a_dict_lists_them_in_another_order(make):
+    params = {"a": np.zeros(2), "b": np.zeros(2)}
+    grads = {"a": np.array([1.0, 2.0]), "b": np.array([-100.0, -50.0])}
+    reference = make()
+    expected = reference.step(reference.step(params, grads), grads)
+    optimizer = make()
+    once = optimizer.step(params, grads)
+    twice = optimizer.step({"b": once["b"], "a": once["a"]}, {"b": grads["b"], "a": grads["a"]})
+    for key in params:
+        np.testing.assert_allclose(twice[key], expected[key], rtol=1e-12)
+    thrice = optimizer.step(twice, grads)  # and back in the first order
+    expected = reference.step(expected, grads)
+    for key in params:
+        np.testing.assert_allclose(thrice[key], expected[key], rtol=1e-12)
+
+
+def test_state_made_for_other_keys_raises():
+    optimizer = SGD(0.1, momentum=0.9)
+    optimizer.step({"encoder": np.zeros(2)}, {"encoder": np.ones(2)})
+    with pytest.raises(ValueError, match="keys, shapes or dtypes.*reset"):
+        optimizer.step({"decoder": np.zeros(2)}, {"decoder": np.zeros(2)})
+
+
 @pytest.mark.parametrize("params, grads", [
     ({"a": np.ones(2)}, {"b": np.ones(2)}),
     ([np.ones(2), np.ones(2)], [np.ones(2)]),
