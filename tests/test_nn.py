@@ -314,3 +314,34 @@ def test_a_tiled_max_pool_sends_an_infinite_cotangent_to_the_maximum_only():
         for f in (lambda x: np.sum(np.cbrt(max_pool2d(x, 2))), lambda x: np.sum(max_pool2d(np.cbrt(x), 2))):
             for mode in ("auto", "reverse"):
                 np.testing.assert_array_equal(mixedad.gradient(f, x, mode=mode).ravel(), [np.inf, 0.0, 0.0, 0.0])
+
+
+# --- NaN inputs: a NaN value gets a NaN gradient, never a silent zero ---------------------
+@pytest.mark.parametrize("mode", MODES)
+def test_logsumexp_gradient_is_nan_over_a_slice_holding_nan(mode):
+    x = np.array([[np.nan, 0.0, 1.0], [1.0, 2.0, 0.5]])
+    grad = mixedad.gradient(lambda x: np.sum(nn.logsumexp(x, axis=1)), x, mode=mode)
+    assert np.isnan(grad[0]).all()
+    np.testing.assert_allclose(grad[1], numerical_gradient(lambda r: float(nn.logsumexp(r)), x[1]), rtol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel, stride", [(2, None), (3, 1)])
+def test_max_pool_sends_a_nan_window_its_cotangent_at_its_first_nan(mode, kernel, stride):
+    """np.maximum propagates NaN, so a window's NaN is its maximum; as in PyTorch, the first
+    (row-major) NaN of the window takes the cotangent. Reference: a loop over windows."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 2, 4, 4))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[0, 1, 3, 3] = np.nan
+    step = kernel if stride is None else stride
+    weights = rng.standard_normal(nn.max_pool2d(x, kernel, stride).shape)
+    expected = np.zeros_like(x)
+    for c in range(2):
+        for i in range(weights.shape[2]):
+            for j in range(weights.shape[3]):
+                window = x[0, c, i * step:i * step + kernel, j * step:j * step + kernel]
+                nans = np.flatnonzero(np.isnan(window))
+                first = nans[0] if nans.size else np.argmax(window)
+                expected[0, c, i * step + first // kernel, j * step + first % kernel] += weights[0, c, i, j]
+    grad = mixedad.gradient(lambda x: np.sum(nn.max_pool2d(x, kernel, stride) * weights), x, mode=mode)
+    np.testing.assert_allclose(grad, expected, rtol=1e-12)

@@ -153,7 +153,8 @@ def _logsumexp_vjp(g, out, x, *, axis=None, keepdims=False):
     with np.errstate(invalid="ignore"):
         shifted = np.exp(x - _finite_max(x, axis))
         total = np.sum(shifted, axis=axis, keepdims=True)
-        weights = np.where(total > 0, shifted / np.where(total > 0, total, 1), 0)
+        nothing = total == 0  # every exp underflowed (or -inf, or an empty axis); a NaN stays NaN, as the value
+        weights = np.where(nothing, 0, shifted / np.where(nothing, 1, total))
     infinite = np.isposinf(out)
     if infinite.any():  # the softmax's limit there: shared by the +inf entries, 0 for the others
         top = np.isposinf(x)

@@ -484,8 +484,9 @@ def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
     unclaimed = None  # windows whose first maximum is still to be found (None: all of them)
     per_offset = []
     zero = np.zeros((), g.dtype)
+    nan_maxima = not _nan_free(out)
     for k, view in enumerate(views):
-        first = view == out
+        first = _is_maximum(view, out, nan_maxima)
         if unclaimed is None:
             unclaimed = ~first
         else:
@@ -494,6 +495,10 @@ def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
                 unclaimed ^= first  # first is inside unclaimed: this clears it
         per_offset.append(np.where(first, g, zero))
     return geometry.scatter(per_offset, g.dtype)
+
+
+def _is_maximum(view, out, nan_maxima):  # with NaN in out, a NaN is its window's maximum (as in PyTorch)
+    return (view == out) | np.isnan(view) if nan_maxima else view == out
 
 
 def _in_layout_of(g, like):
@@ -534,9 +539,9 @@ def _tiled_max_pool2d_vjp(g, out, x, geometry):
         return np.expand_dims(a, (h_axis + 1, h_axis + 3))
 
     mask, target, g_spread = np.equal(split(x_mem), spread(out_mem)), split(result.transpose(order)), spread(g_mem)
-    # every window holds at least one maximum unless its maximum is NaN (then none; as many
-    # maxima as windows could then hide a tie elsewhere): without NaN, the count finds ties
-    if np.count_nonzero(mask) != out.size or (out.dtype.kind == "f" and not _nan_free(out)):
+    if not _nan_free(out):  # a NaN is its window's maximum (np.maximum propagates it): marked too
+        mask |= np.isnan(split(x_mem))
+    if np.count_nonzero(mask) != out.size:  # every window holds a maximum: a larger count is a tie
         mask = _first_maxima(mask, h_axis)
     if g.dtype.kind == "f" and not finite_array(g):  # inf * 0 would put NaN off the maxima: select
         target[...] = 0
@@ -547,7 +552,9 @@ def _tiled_max_pool2d_vjp(g, out, x, geometry):
 
 
 def _nan_free(a):
-    """No NaN in the float array ``a``: a sum of squares (one BLAS dot) is NaN only then."""
+    """No NaN in the array ``a``: a sum of squares (one BLAS dot) is NaN only then."""
+    if a.dtype.kind != "f":
+        return True
     flat = a.ravel(order="K")
     return not math.isnan(np.dot(flat, flat))
 
@@ -576,8 +583,9 @@ def _max_pool2d_jvp(t, out, x, *, kernel_size, stride=None, padding=0):
     tangent_views = geometry.offset_views(t, fill=0)
     result = np.zeros(np.shape(out), np.result_type(t))
     unclaimed = np.ones(np.shape(out), bool)
+    nan_maxima = not _nan_free(out)
     for view, tangent_view in zip(views, tangent_views):
-        first = (view == out) & unclaimed
+        first = _is_maximum(view, out, nan_maxima) & unclaimed
         result = np.where(first, tangent_view, result)
         unclaimed &= ~first
     return result
