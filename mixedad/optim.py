@@ -51,9 +51,10 @@ class Optimizer:
         signature = [(np.shape(p), np.asarray(p).dtype) for p in leaves]
         state = self.state
         if state is not None:
-            try:  # the state of each parameter by its key, whatever order a dict lists them in now
-                state, recorded = (_leaves_matching(definition, unflatten(self.definition, items, derivative=True),
-                                                    name) for items in (state, self.signature))
+            def in_this_order(stored: list) -> list:  # paired by key, whatever order a dict lists them in now
+                return _leaves_matching(definition, unflatten(self.definition, stored, derivative=True), name)
+            try:
+                state, recorded = in_this_order(state), in_this_order(self.signature)
             except ValueError:
                 recorded = None
             if signature != recorded:
