@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.pytree import LEAF, flatten, unflatten
+from .core.pytree import LEAF, flatten, leaf_path, unflatten
 
 
 class Optimizer:
@@ -44,7 +44,11 @@ class Optimizer:
         self.steps = 0
 
     def step(self, params: Any, grads: Any) -> Any:
-        """The parameters after one update with these gradients (a new tree; inputs untouched)."""
+        """The parameters after one update with these gradients (a new tree; inputs untouched).
+
+        Raises (and leaves the state as it was) for gradients that do not fit the parameters:
+        another structure or shape (``ValueError``), or a complex gradient for a real
+        parameter (``TypeError``: its imaginary part would be lost)."""
         name = type(self).__name__
         leaves, definition = flatten(params)
         grad_leaves = _leaves_matching(definition, grads, f"{name}.step")
@@ -62,13 +66,18 @@ class Optimizer:
                                  "optimizer's state was made for; call reset() (or use a new optimizer) for other "
                                  "parameters.")
         # every check before any change: a step that raises leaves the state as it was
-        params, checked = [np.asarray(p) for p in leaves], []
-        for param, grad in zip(params, grad_leaves):
+        tree, params, checked = params, [np.asarray(p) for p in leaves], []
+        for index, (param, grad) in enumerate(zip(params, grad_leaves)):
             if param.dtype.kind != "f":
                 raise ValueError(f"{name}.step: a parameter of dtype {param.dtype}; parameters must be floats")
             if grad is None or np.shape(grad) != param.shape:
                 got = "None" if grad is None else f"a gradient of shape {np.shape(grad)}"
                 raise ValueError(f"{name}.step: {got} for a parameter of shape {param.shape}")
+            if np.iscomplexobj(grad):  # the cast below would drop the imaginary part, with a mere warning
+                raise TypeError(f"{name}.step: the gradient for params{leaf_path(tree, index)} is complex "
+                                f"({np.asarray(grad).dtype}) and the parameter real ({param.dtype}); its imaginary part "
+                                "would be lost. Pass np.real(gradient) if the real part is the derivative you mean "
+                                "(the optimizers update real parameters only: a complex one is two real ones).")
             checked.append(np.asarray(grad, dtype=param.dtype))
         if state is None:
             state = [self._initial_state(p) for p in params]

@@ -5,7 +5,8 @@ import pytest
 import mixedad
 from mixedad.checking import check_grads
 from mixedad.nn import avg_pool2d, conv2d, max_pool2d
-from mixedad.nn.convolution import avg_pool2d_primitive, conv2d_primitive, max_pool2d_primitive
+from mixedad.nn.convolution import conv2d_primitive
+from mixedad.nn.pooling import avg_pool2d_primitive, max_pool2d_primitive
 from nn_reference import MODES, assert_gradients_match, conv2d_loop, conv2d_loop_vjp, pool_loop
 
 # (input shape, weight shape, static arguments): strides, paddings, dilations and groups,
@@ -159,6 +160,79 @@ def test_max_pool2d_padding_never_wins():
     out = max_pool2d(x, 3, stride=2, padding=1)
     np.testing.assert_array_equal(out, pool_loop(x, 3, 2, 1)[0])
     assert np.all(out < 0)
+
+
+def _in_bounds_first_maximum_vjp(g, x, kernel, stride, padding):
+    """PyTorch's max-pool cotangent, by a loop: each window starts from its first in-bounds
+    element with maximum -inf and moves on only at a larger value, so a window whose input
+    values are all -inf sends its cotangent to that first in-bounds element, never the padding."""
+    result = np.zeros(x.shape)
+    for b, c, i, j in np.ndindex(g.shape):
+        best, where = -np.inf, None
+        for ki, kj in np.ndindex(kernel, kernel):
+            r, s = i * stride + ki - padding, j * stride + kj - padding
+            if 0 <= r < x.shape[2] and 0 <= s < x.shape[3]:
+                if where is None or x[b, c, r, s] > best:
+                    best, where = x[b, c, r, s], (r, s)
+        result[(b, c) + where] += g[b, c, i, j]
+    return result
+
+
+MINUS_INF_WINDOWS = [(2, 1, 1), (3, 1, 1), (3, 2, 1), (2, 2, 1), (4, 3, 2)]  # kernel, stride, padding
+
+
+@pytest.mark.parametrize("kernel, stride, padding", MINUS_INF_WINDOWS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool2d_sends_a_minus_inf_windows_cotangent_to_its_first_in_bounds_element(kernel, stride, padding,
+                                                                                          mode, dtype):
+    """The -inf padding ties with a window whose input values are all -inf: the cotangent
+    goes to the first in-bounds element (PyTorch), not into the padding (where it was lost)."""
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((2, 2, 5, 6))
+    x[rng.random(x.shape) < 0.7] = -np.inf  # many windows of -inf only, some of them in the corners
+    x[0, 0] = -np.inf  # a whole channel: every window of it
+    x = x.astype(dtype)
+    g = rng.standard_normal(max_pool2d(x, kernel, stride, padding).shape).astype(dtype)
+    want = _in_bounds_first_maximum_vjp(g, x, kernel, stride, padding)
+    assert np.sum(want) == pytest.approx(np.sum(g.astype(np.float64)))  # no window's cotangent is lost
+    grad = mixedad.gradient(lambda x: np.sum(max_pool2d(x, kernel, stride, padding) * g), x, mode=mode)
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(grad, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_max_pool2d_minus_inf_windows_match_torch(mode):
+    torch = pytest.importorskip("torch")
+    x = np.full((1, 1, 2, 2), -np.inf)
+    x[0, 0, 1, 1] = 1.0
+    grad = mixedad.gradient(lambda x: np.sum(max_pool2d(x, 2, 1, 1)), x, mode=mode)
+    np.testing.assert_array_equal(grad[0, 0], [[3.0, 1.0], [1.0, 4.0]])  # torch's, as below
+    for kernel, stride, padding in MINUS_INF_WINDOWS:
+        rng = np.random.default_rng(kernel + 10 * stride)
+        x = rng.standard_normal((2, 3, 5, 6))
+        x[rng.random(x.shape) < 0.7] = -np.inf
+        g = rng.standard_normal(max_pool2d(x, kernel, stride, padding).shape)
+        t = torch.tensor(x, requires_grad=True)
+        torch.nn.functional.max_pool2d(t, kernel, stride, padding).backward(torch.tensor(g))
+        grad = mixedad.gradient(lambda x: np.sum(max_pool2d(x, kernel, stride, padding) * g), x, mode=mode)
+        np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12)
+
+
+def test_max_pool2d_rules_check_the_padding_only_where_a_maximum_is_minus_inf(monkeypatch):
+    """The in-bounds masks cost a pass over the padded shape: only padding and a -inf maximum pay it."""
+    from mixedad.nn import pooling
+    made = []
+    offset_views = pooling._Geometry.offset_views
+    monkeypatch.setattr(pooling._Geometry, "offset_views",
+                        lambda self, a, fill=0: made.append(a.dtype == bool) or offset_views(self, a, fill))
+    x = np.random.default_rng(21).standard_normal((2, 2, 6, 6))
+    for padding, minus_inf, masks in [(1, False, False), (0, True, False), (1, True, True)]:
+        made.clear()
+        x[0, 0, :3, :3] = -np.inf if minus_inf else 0.0  # a whole window of -inf, with padding or without
+        for mode in ("reverse", "forward"):
+            mixedad.gradient(lambda x: np.sum(max_pool2d(x, 3, 1, padding)), x, mode=mode)
+        assert any(made) == masks
 
 
 @pytest.mark.parametrize("layer", ["conv2d", "conv2d_no_bias", "max_pool2d", "avg_pool2d"])
@@ -368,18 +442,18 @@ def test_hessian_through_pooling_matches_differences_of_the_gradient(static, kin
 def test_batch_last_and_layout_copies_of_c_ordered_cotangents(shape, dtype):
     """The transposing copies (through a buffer with longer rows when the rows are a multiple
     of 512 bytes) give the same values as NumPy's, in both directions."""
-    from mixedad.nn import convolution
+    from mixedad.nn import convolution, windows
     g = np.random.default_rng(17).standard_normal(shape).astype(dtype)
     n = shape[0]
     np.testing.assert_array_equal(convolution._batch_last(g), g.transpose(1, 2, 3, 0).reshape(shape[1], -1))
     batch_last = _batch_innermost(g)
-    to_batch_last = convolution._in_layout_of(g, batch_last)
+    to_batch_last = windows._in_layout_of(g, batch_last)
     np.testing.assert_array_equal(to_batch_last, g)
     assert to_batch_last.strides == batch_last.strides
-    to_c = convolution._in_layout_of(batch_last, g)
+    to_c = windows._in_layout_of(batch_last, g)
     np.testing.assert_array_equal(to_c, g)
     assert to_c.flags.c_contiguous
-    np.testing.assert_array_equal(convolution._transposed_copy(g.reshape(n, -1)), g.reshape(n, -1).T)
+    np.testing.assert_array_equal(windows._transposed_copy(g.reshape(n, -1)), g.reshape(n, -1).T)
 
 
 def test_conv_rules_with_a_c_ordered_cotangent_of_512_byte_rows_match_the_loop():

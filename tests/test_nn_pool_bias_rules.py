@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import mixedad
 import mixedad.nn.convolution as convolution
+import mixedad.nn.pooling as pooling
 from mixedad.nn import conv2d, max_pool2d
 from nn_reference import assert_gradients_match
 from numerical import numerical_gradient
@@ -78,7 +79,7 @@ def tiled_pools(draw):
 
 def _pool_rule(g, x, kernel):
     out = max_pool2d(x, kernel)
-    return convolution._max_pool2d_vjp(g, out, x, kernel_size=kernel)
+    return pooling._max_pool2d_vjp(g, out, x, kernel_size=kernel)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -119,8 +120,8 @@ def test_tiled_max_pool2d_rule_sends_a_tie_to_the_first_of_its_two_positions(ker
 def test_tiled_max_pool2d_rule_picks_first_maxima_only_for_ties_and_nan(monkeypatch, case, first_maxima_runs,
                                                                         layout):
     calls = []
-    first_maxima = convolution._first_maxima
-    monkeypatch.setattr(convolution, "_first_maxima", lambda *a: calls.append(1) or first_maxima(*a))
+    first_maxima = pooling._first_maxima
+    monkeypatch.setattr(pooling, "_first_maxima", lambda *a: calls.append(1) or first_maxima(*a))
     x, g = _pool_case((4, 3, 6, 4), (2, 2), case, np.float32, seed=3)
     with np.errstate(invalid="ignore"):
         got = _pool_rule(_in_layout(g, layout), _in_layout(x, layout), (2, 2))

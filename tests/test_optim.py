@@ -186,3 +186,34 @@ def test_bad_hyperparameters_integer_parameters_and_missing_gradients_are_refuse
         SGD(0.1).step({"a": np.ones(2, int)}, {"a": np.full(2, 0.4)})
     with pytest.raises(ValueError, match="None for a parameter"):
         SGD(0.1).step({"a": np.ones(2)}, {"a": None})
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.1), lambda: SGD(0.1, momentum=0.9), lambda: SGD(0.1)],
+                         ids=["Adam", "SGD momentum", "SGD"])
+@pytest.mark.parametrize("complex_grad, path", [
+    (np.array([1j, 2.0]), r"params\['rest'\]\['tail'\]"),  # a complex array, even with one real entry
+    (np.complex64(1 + 1j), r"params\['rest'\]\['tail'\]"),  # a complex scalar
+    (np.array([0j, 0j]), r"params\['rest'\]\['tail'\]"),  # complex dtype, zero imaginary part: still refused
+])
+def test_a_complex_gradient_for_a_real_parameter_raises_and_leaves_the_state(make, complex_grad, path):
+    """NumPy's cast would drop the imaginary part with only a ComplexWarning; the step refuses it,
+    names the parameter and what to do, and a later step is that of an optimizer that never saw it."""
+    params = {"first": np.ones(1), "rest": {"tail": np.ones(2)}}
+    grads = {"first": np.full(1, 0.5), "rest": {"tail": np.full(2, -0.25)}}
+    optimizer, fresh = make(), make()
+    params_after = optimizer.step(params, grads)
+    fresh.step(params, grads)
+    bad = {"first": np.full(1, 0.5), "rest": {"tail": np.broadcast_to(complex_grad, (2,))}}
+    with pytest.raises(TypeError, match=f"{path} is complex.*np.real"):
+        optimizer.step(params_after, bad)
+    assert optimizer.steps == 1
+    got, want = optimizer.step(params_after, grads), fresh.step(params_after, grads)
+    np.testing.assert_array_equal(got["first"], want["first"])
+    np.testing.assert_array_equal(got["rest"]["tail"], want["rest"]["tail"])
+
+
+def test_a_complex_gradient_for_a_single_array_names_params():
+    with pytest.raises(TypeError, match=r"gradient for params is complex \(complex128\)"):
+        SGD(0.1).step(np.zeros(2), np.array([1j, 2j]))
+    with pytest.raises(TypeError, match=r"params\[1\]"):
+        SGD(0.1).step([np.zeros(2), np.zeros(1)], [np.zeros(2), [1j]])

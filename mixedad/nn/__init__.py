@@ -18,7 +18,8 @@ never differentiated.
 (3, 1, 3, 3)
 """
 from .activations import gelu, log_softmax, logsumexp, relu, sigmoid, softmax, softplus
-from .convolution import avg_pool2d, conv2d, max_pool2d
+from .convolution import conv2d
+from .pooling import avg_pool2d, max_pool2d
 from .layers import cross_entropy, dense, flatten, mse
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "softplus", "gelu", "softmax",

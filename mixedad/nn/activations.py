@@ -126,6 +126,11 @@ def _gelu_partial(x):
 
 # --- along an axis ---------------------------------------------------------------------------
 def _finite_max(x, axis):
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype  # (np.result_type reads a list as a dtype)
+    if dtype.kind in "biu":
+        # as floats of the dtype np.exp gives them (no -inf start for an integer maximum); x - m
+        # then promotes to it too, and every result is the float array's
+        x = np.asarray(x, np.promote_types(dtype, np.float16))
     m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # an empty axis: sum(exp) is 0, log(0) = -inf
     return np.where(np.isfinite(m), m, 0)
 

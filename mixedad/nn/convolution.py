@@ -1,13 +1,9 @@
-"""Two-dimensional convolution and pooling over NCHW arrays, as primitives with reverse rules.
+"""Two-dimensional convolution over NCHW arrays, as a primitive with reverse and forward rules.
 
-All three read the (padded) input through strided views, no copy: ``windows``, shape
-``(N, C, kh, kw, H_out, W_out)``, and per kernel offset ``(i, j)`` its slice
-``(N, C, H_out, W_out)``. ``conv2d`` copies the windows into a patch matrix (im2col) and
-multiplies it with the weights (BLAS); the pools combine the offset slices with
-``maximum``/``add``. The reverse rules add back through the same slices
-(``_Geometry.scatter``: one strided add per kernel offset), keeping no patch matrix:
-tracing a windowed einsum instead would tape the patch matrix and differentiate a
-generic einsum.
+``conv2d`` reads the (padded) input through the strided window views of ``windows.py``
+(no copy), copies them into a patch matrix (im2col) and multiplies it with the weights
+(BLAS). The reverse rules add back through the same views (``_Geometry.scatter``), keeping
+no patch matrix. The pools live in ``pooling.py``.
 
 Memory layout: with stride 1, no dilation and one group (the usual case) ``conv2d`` puts
 the batch innermost. It then copies only the kernel rows (``_batch_last_rows``: each padded
@@ -23,95 +19,19 @@ that meets operands of different layouts first copies the cotangent into the lay
 values (NumPy's loops over mixed layouts are many times slower). Values are the same as with
 C order; only ``reshape`` of such a result copies.
 
-Conventions: ``padding`` pads with zeros (``-inf`` for ``max_pool2d``); ``avg_pool2d``
-divides by the full window size, padding included (PyTorch's ``count_include_pad``); at
-ties ``max_pool2d`` sends the cotangent to the first maximum of the window in row-major
-order (as PyTorch does).
+Conventions: ``padding`` pads with zeros; the same as ``torch.nn.functional.conv2d``.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
-from ..core.arrays import LeveledValue, apply_linear, finite_array, stand_in, zeros_to_hold
+from ..core.arrays import stand_in
 from ..core.primitive import primitive
-from ..core.region import read_value
 from .blas import avx512_kernels
-
-
-def _pair(value, name) -> tuple[int, int]:
-    if not isinstance(value, (int, np.integer, tuple, list)):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _output_size(size, kernel, stride, padding, dilation, name) -> int:
-    span = dilation * (kernel - 1) + 1
-    if size + 2 * padding < span:
-        raise ValueError(f"{name}: the window (extent {span}) is larger than the padded input ({size + 2 * padding})")
-    return (size + 2 * padding - span) // stride + 1
-
-
-def _padded(x, padding, fill=0):
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-
-
-def _offset_view(xp, i, j, stride, dilation, out_hw):
-    """The (N, C, H_out, W_out) view of ``xp`` that kernel offset (i, j) reads at every output position."""
-    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
-    return xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
-
-
-class _Geometry:
-    """Static arguments of a windowed op, normalised, with the output size for one input shape."""
-
-    def __init__(self, name, x_shape, kernel, stride, padding, dilation=1):
-        if len(x_shape) != 4:
-            raise ValueError(f"{name} expects an NCHW input of 4 dimensions, got shape {tuple(x_shape)}")
-        self.kernel = _pair(kernel, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
-        if min(self.kernel + self.stride + self.dilation) < 1 or min(self.padding) < 0:
-            raise ValueError(f"{name}: kernel, stride and dilation must be positive and padding non-negative")
-        self.out_hw = tuple(_output_size(x_shape[2 + a], self.kernel[a], self.stride[a], self.padding[a],
-                                         self.dilation[a], name) for a in (0, 1))
-        n, c, h, w = x_shape
-        self.padded_shape = (n, c, h + 2 * self.padding[0], w + 2 * self.padding[1])
-
-    @property
-    def offsets(self):
-        return [(i, j) for i in range(self.kernel[0]) for j in range(self.kernel[1])]
-
-    def windows(self, x, fill=0):
-        """The (N, C, kh, kw, H_out, W_out) view of the padded input (no copy)."""
-        (kh, kw), (sh, sw), (dh, dw), (ho, wo) = self.kernel, self.stride, self.dilation, self.out_hw
-        view = sliding_window_view(_padded(x, self.padding, fill), (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-        view = view[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw, ::dh, ::dw]
-        return view.transpose(0, 1, 4, 5, 2, 3)
-
-    def offset_views(self, x, fill=0):
-        """Per kernel offset (row-major), the (N, C, H_out, W_out) view of the padded input it reads."""
-        xp = _padded(x, self.padding, fill)
-        return [_offset_view(xp, i, j, self.stride, self.dilation, self.out_hw) for i, j in self.offsets]
-
-    def scatter(self, per_offset, dtype):
-        """The transpose of ``offset_views``: add what each offset read back where it read it, then crop."""
-        held = next((values for values in per_offset if values is not None), np.zeros((), dtype))
-        result = zeros_to_hold(held, self.padded_shape)  # holds values an enclosing gradient traces too
-        for (i, j), values in zip(self.offsets, per_offset):
-            if values is not None:
-                _offset_view(result, i, j, self.stride, self.dilation, self.out_hw)[...] += values
-        (ph, pw), (_, _, h, w) = self.padding, self.padded_shape
-        return result[:, :, ph: h - ph, pw: w - pw]
+from .windows import _array_of_numbers, _Geometry, _plain, _transposed_copy
 
 
 # --- conv2d ------------------------------------------------------------------------------
@@ -172,19 +92,6 @@ def _batch_last(g):
     if g.flags.c_contiguous and n > 1:
         return _transposed_copy(g.reshape(n, -1)).reshape(o, ho * wo * n)
     return g.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
-
-
-def _transposed_copy(matrix):
-    """A C-ordered copy of ``matrix.T`` (``matrix`` C-ordered). Rows a multiple of 512 bytes
-    long (O H W = 1024 float32 values) put the values a transposing copy reads at once into
-    the same few cache sets, which makes it about 5x slower; it then goes through a copy with
-    rows one cache line longer."""
-    rows, columns = matrix.shape
-    if rows < 16 or matrix.strides[0] % 512:
-        return np.ascontiguousarray(matrix.T)
-    padded = np.empty((rows, columns + 64 // matrix.itemsize), matrix.dtype)
-    padded[:, :columns] = matrix
-    return np.ascontiguousarray(padded[:, :columns].T)
 
 
 def _batch_last_rows(x, geometry, r=None):
@@ -374,10 +281,6 @@ def _conv2d_vjp_bias(g, out, x, weight, bias=None, **static):
 conv2d_primitive.defvjp(_conv2d_vjp_x, _conv2d_vjp_weight, _conv2d_vjp_bias)
 
 
-def _plain(*values) -> bool:
-    return all(type(v) is np.ndarray or isinstance(v, np.generic) for v in values)
-
-
 # The two cotangents of conv2d as primitives of their own, for second order (the reverse
 # rules then run on forward duals): each is linear in each of its arguments.
 @primitive
@@ -427,6 +330,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     memory (an ``(N, O, H, W)`` view of an ``(O, H, W, N)`` array, 2x faster here, and the
     next layers keep that layout); ``np.ascontiguousarray`` gives a C-ordered copy of a plain
     result (inside a differentiation, values and derivatives are the same in either layout).
+    The arguments may also be nested lists of numbers.
 
     >>> import numpy as np, mixedad
     >>> from mixedad.nn import conv2d
@@ -439,6 +343,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     array([[[[20., 24.],
              [36., 40.]]]])
     """
+    x, weight, bias = _array_of_numbers(x), _array_of_numbers(weight), _array_of_numbers(bias)
     if bias is not None and np.shape(bias) != (np.shape(weight)[0],):
         raise ValueError(f"conv2d: bias of shape {np.shape(bias)} for {np.shape(weight)[0]} output channels; "
                          f"it must have shape ({np.shape(weight)[0]},)")
@@ -450,199 +355,3 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return conv2d_primitive(x, weight, **static)
     return conv2d_primitive(x, weight, bias, **static)
 
-
-# --- pooling -------------------------------------------------------------------------------
-def _pool_geometry(name, x, kernel_size, stride, padding):
-    return _Geometry(name, np.shape(x), kernel_size, kernel_size if stride is None else stride, padding)
-
-
-@primitive(name="nn.max_pool2d")  # as reports name it: what the user called
-def max_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
-    """The primitive behind :func:`max_pool2d` (static arguments by keyword only)."""
-    views = _pool_geometry("max_pool2d", x, kernel_size, stride, padding).offset_views(x, fill=-np.inf)
-    out = views[0].copy(order="K")  # keeps a batch-innermost input's layout
-    for view in views[1:]:
-        np.maximum(out, view, out=out)
-    return out
-
-
-max_pool2d_primitive.commutes_with_increasing = True  # max(f(window)) = f(max(window)) for increasing f
-
-
-@max_pool2d_primitive.defvjp
-def _max_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
-    if not _plain(out, x):  # second order: the choice of maxima depends on the plain values only
-        out, x = read_value(out, "max_pool2d's maxima"), read_value(x, "max_pool2d's maxima")
-    if isinstance(g, LeveledValue):  # (a value an enclosing gradient traces runs the NumPy code below)
-        return apply_linear(lambda part: _max_pool2d_vjp(part, out, x, kernel_size=kernel_size, stride=stride,
-                                                         padding=padding), g)
-    geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
-    if geometry.stride == geometry.kernel and geometry.padding == (0, 0) and type(g) is np.ndarray:
-        return _tiled_max_pool2d_vjp(g, out, x, geometry)
-    views = geometry.offset_views(x, fill=-np.inf)
-    g = _in_layout_of(g, out)
-    unclaimed = None  # windows whose first maximum is still to be found (None: all of them)
-    per_offset = []
-    zero = np.zeros((), g.dtype)
-    nan_maxima = not _nan_free(out)
-    for k, view in enumerate(views):
-        first = _is_maximum(view, out, nan_maxima)
-        if unclaimed is None:
-            unclaimed = ~first
-        else:
-            first &= unclaimed
-            if k < len(views) - 1:
-                unclaimed ^= first  # first is inside unclaimed: this clears it
-        per_offset.append(np.where(first, g, zero))
-    return geometry.scatter(per_offset, g.dtype)
-
-
-def _is_maximum(view, out, nan_maxima):  # with NaN in out, a NaN is its window's maximum (as in PyTorch)
-    return (view == out) | np.isnan(view) if nan_maxima else view == out
-
-
-def _in_layout_of(g, like):
-    """``g`` in the memory layout of ``like`` (a copy if they differ): NumPy's loops over
-    operands of different layouts (C order and batch-innermost) run many times slower."""
-    if type(g) is not np.ndarray or g.strides == like.strides or g.shape != like.shape:
-        return g
-    n = g.shape[0]
-    if g.ndim == 4 and g.flags.c_contiguous and like.transpose(1, 2, 3, 0).flags.c_contiguous:
-        return _transposed_copy(g.reshape(n, -1)).reshape(like.shape[1:] + (n,)).transpose(3, 0, 1, 2)
-    if g.ndim == 4 and g.transpose(1, 2, 3, 0).flags.c_contiguous and like.flags.c_contiguous:
-        return _transposed_copy(g.transpose(1, 2, 3, 0).reshape(-1, n)).reshape(like.shape)
-    result = np.empty_like(like, dtype=g.dtype)
-    result[...] = g
-    return result
-
-
-def _tiled_max_pool2d_vjp(g, out, x, geometry):
-    """Windows that tile the input (stride = kernel, no padding) do not overlap: each input
-    element gets its window's cotangent or zero. One comparison of the input with the spread
-    output, in memory order; if it finds exactly one maximum per window (the usual case: no
-    ties, no NaN), that mask is already the first-maximum choice, and one product writes the
-    result (10% faster than choosing first maxima on every call, LeNet's pools: 200 us against
-    220). Otherwise ``_first_maxima`` chooses them."""
-    g = _in_layout_of(g, out)
-    (kh, kw), (ho, wo) = geometry.kernel, geometry.out_hw
-    # the axes in memory order: H and W are adjacent, the batch before them (C order) or last
-    order = (1, 2, 3, 0) if x.strides[0] == x.itemsize and x.shape[0] > 1 else (0, 1, 2, 3)
-    h_axis = order.index(2)
-    x_mem, out_mem, g_mem = (a.transpose(order) for a in (x, out, g))
-    result = np.empty_like(x, g.dtype) if x.shape[2:] == (ho * kh, wo * kw) else np.zeros_like(x, g.dtype)
-
-    def split(a):  # (..., H_out, kh, W_out, kw, ...) view of a's covered part, in memory order
-        a = a[(slice(None),) * h_axis + (slice(0, ho * kh), slice(0, wo * kw))]
-        return a.reshape(a.shape[:h_axis] + (ho, kh, wo, kw) + a.shape[h_axis + 2:])  # splits only: a view
-
-    def spread(a):  # (..., H_out, 1, W_out, 1, ...): broadcasts against split
-        return np.expand_dims(a, (h_axis + 1, h_axis + 3))
-
-    mask, target, g_spread = np.equal(split(x_mem), spread(out_mem)), split(result.transpose(order)), spread(g_mem)
-    if not _nan_free(out):  # a NaN is its window's maximum (np.maximum propagates it): marked too
-        mask |= np.isnan(split(x_mem))
-    if np.count_nonzero(mask) != out.size:  # every window holds a maximum: a larger count is a tie
-        mask = _first_maxima(mask, h_axis)
-    if g.dtype.kind == "f" and not finite_array(g):  # inf * 0 would put NaN off the maxima: select
-        target[...] = 0
-        np.copyto(target, np.broadcast_to(g_spread, target.shape), where=mask)
-    else:
-        np.multiply(g_spread, mask, out=target)
-    return result
-
-
-def _nan_free(a):
-    """No NaN in the array ``a``: a sum of squares (one BLAS dot) is NaN only then."""
-    if a.dtype.kind != "f":
-        return True
-    flat = a.ravel(order="K")
-    return not math.isnan(np.dot(flat, flat))
-
-
-def _first_maxima(mask, h_axis):
-    """``mask`` (..., H_out, kh, W_out, kw, ...) with only each window's first True (row-major)
-    kept, offset by offset on a contiguous (kh, kw, ...) copy: the strided slices of a
-    batch-innermost array have short runs (N), which NumPy's loops pay per run."""
-    axes = (h_axis + 1, h_axis + 3)
-    first = np.ascontiguousarray(np.moveaxis(mask, axes, (0, 1)))
-    kh, kw, *window_shape = first.shape
-    flat = first.reshape((kh * kw, *window_shape))  # a view: first is C-ordered
-    unclaimed = ~flat[0]  # windows whose first maximum is still to be found
-    for k in range(1, kh * kw):
-        flat[k] &= unclaimed
-        if k < kh * kw - 1:
-            unclaimed ^= flat[k]  # flat[k] is inside unclaimed: this clears it
-    return np.moveaxis(first, (0, 1), axes)
-
-
-@max_pool2d_primitive.defjvp
-def _max_pool2d_jvp(t, out, x, *, kernel_size, stride=None, padding=0):
-    """The tangent at each window's first maximum: the same choice as the reverse rule."""
-    geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
-    views = geometry.offset_views(x, fill=-np.inf)
-    tangent_views = geometry.offset_views(t, fill=0)
-    result = np.zeros(np.shape(out), np.result_type(t))
-    unclaimed = np.ones(np.shape(out), bool)
-    nan_maxima = not _nan_free(out)
-    for view, tangent_view in zip(views, tangent_views):
-        first = _is_maximum(view, out, nan_maxima) & unclaimed
-        result = np.where(first, tangent_view, result)
-        unclaimed &= ~first
-    return result
-
-
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """The maximum over each ``kernel_size`` window of an NCHW batch.
-
-    ``stride`` defaults to ``kernel_size``; ``padding`` pads with ``-inf``. At ties the
-    derivative goes to the first maximum of the window (row-major), as in PyTorch.
-
-    >>> import numpy as np, mixedad
-    >>> from mixedad.nn import max_pool2d
-    >>> x = np.array([[[[1.0, 2.0], [4.0, 3.0]]]])
-    >>> max_pool2d(x, 2)
-    array([[[[4.]]]])
-    >>> mixedad.gradient(lambda x: np.sum(max_pool2d(x, 2)), x)
-    array([[[[0., 0.],
-             [1., 0.]]]])
-    """
-    return max_pool2d_primitive(x, kernel_size=kernel_size, stride=stride, padding=padding)
-
-
-@primitive(name="nn.avg_pool2d")  # as reports name it: what the user called
-def avg_pool2d_primitive(x, *, kernel_size, stride=None, padding=0):
-    """The primitive behind :func:`avg_pool2d` (static arguments by keyword only)."""
-    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
-    views = geometry.offset_views(x)
-    out = views[0].copy(order="K")
-    for view in views[1:]:
-        out += view
-    return out / len(views)
-
-
-@avg_pool2d_primitive.defvjp
-def _avg_pool2d_vjp(g, out, x, *, kernel_size, stride=None, padding=0):
-    geometry = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
-    share = g / len(geometry.offsets)
-    return geometry.scatter([share] * len(geometry.offsets), share.dtype)
-
-
-avg_pool2d_primitive.deflinear()
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """The mean over each ``kernel_size`` window of an NCHW batch.
-
-    ``stride`` defaults to ``kernel_size``; ``padding`` pads with zeros, which count in the
-    mean (PyTorch's default ``count_include_pad=True``).
-
-    >>> import numpy as np, mixedad
-    >>> from mixedad.nn import avg_pool2d
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> avg_pool2d(x, 2)
-    array([[[[ 2.5,  4.5],
-             [10.5, 12.5]]]])
-    >>> mixedad.gradient(lambda x: np.sum(avg_pool2d(x, 2)), x)[0, 0, 0]
-    array([0.25, 0.25, 0.25, 0.25])
-    """
-    return avg_pool2d_primitive(x, kernel_size=kernel_size, stride=stride, padding=padding)

@@ -8,7 +8,10 @@ gather of them on the tape.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
 
 from ..core.primitive import primitive
 from .activations import log_softmax, softmax
@@ -32,18 +35,29 @@ def dense(x, weight, bias=None):
 def flatten(x, start_axis=1):
     """Merge the axes from ``start_axis`` on into one: (N, C, H, W) -> (N, C * H * W).
 
+    ``start_axis`` may be negative; outside ``-ndim .. ndim - 1`` it raises
+    ``numpy.exceptions.AxisError`` (as ``torch.flatten`` raises; a 0-d ``x`` counts as 1-d,
+    so the default ``start_axis=1`` needs at least two axes). An empty batch stays empty.
+
     >>> import numpy as np
     >>> from mixedad.nn import flatten
     >>> flatten(np.zeros((128, 16, 4, 4))).shape
     (128, 256)
+    >>> flatten(np.zeros((0, 16, 4, 4))).shape
+    (0, 256)
     """
     shape = np.shape(x)
-    start_axis = start_axis % len(shape) if shape else 0
-    return np.reshape(x, tuple(shape[:start_axis]) + (-1,))
+    start_axis = normalize_axis_index(start_axis, max(len(shape), 1), msg_prefix="flatten: start_axis")
+    # the merged size spelled out: -1 cannot be inferred from an empty array
+    return np.reshape(x, tuple(shape[:start_axis]) + (math.prod(shape[start_axis:]),))
 
 
 def mse(prediction, target):
     """The mean squared error ``mean((prediction - target) ** 2)`` over every element.
+
+    ``target`` may broadcast against ``prediction`` or the other way round (a scalar, a row),
+    but shapes that broadcast to a shape neither has raise ``ValueError``: ``(N, 1)``
+    predictions against ``(N,)`` targets would otherwise average an ``N x N`` matrix.
 
     >>> import numpy as np, mixedad
     >>> from mixedad.nn import mse
@@ -52,6 +66,11 @@ def mse(prediction, target):
     >>> mixedad.gradient(mse, np.array([1.0, 3.0]), np.zeros(2))
     array([1., 3.])
     """
+    shapes = np.shape(prediction), np.shape(target)
+    if np.broadcast_shapes(*shapes) not in shapes:
+        raise ValueError(f"mse: prediction of shape {shapes[0]} and target of shape {shapes[1]} broadcast to "
+                         f"{np.broadcast_shapes(*shapes)}, neither's shape; reshape one to the other's shape "
+                         "(for example target.reshape(prediction.shape))")
     return np.mean(np.square(prediction - target))
 
 
