@@ -137,12 +137,14 @@ def _described(leaf: Any) -> str:
 class _Inputs:
     """The differentiated arguments, flattened into traced leaves."""
 
-    def __init__(self, trace: Trace, args: tuple, argnums: tuple[int, ...], trace_constants: bool = False):
+    def __init__(self, trace: Trace, args: tuple, argnums: tuple[int, ...], trace_constants: bool = False,
+                 index_arrays: bool = False):
         self.args = list(args)
         self.argnums = argnums
         self.definitions = []
         self.leaves: list[list[tuple[Any, Traced]]] = []
         self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
+        self.index_leaves: list[Recomputed] = []  # their integer and bool arrays, if taken as inputs
         entries = trace.entries
         built = []
         for number in argnums:
@@ -167,23 +169,31 @@ class _Inputs:
         for number, definition, traced in built:
             self.args[number] = unflatten(definition, traced)
         if trace_constants:
-            self._trace_constants(trace)
+            self._trace_constants(trace, index_arrays)
 
-    def _trace_constants(self, trace: Trace) -> None:
+    def _trace_constants(self, trace: Trace, index_arrays: bool) -> None:
         """Trace the float arrays of the non-differentiated arguments too (no gradient flows
-        to them): then everything computed from them is recorded, and can be recomputed."""
+        to them): then everything computed from them is recorded, and can be recomputed. With
+        ``index_arrays``, their integer and bool arrays (labels, indices, masks) become values
+        a replay refills (``core.recomputed``), so that new labels need no new recording."""
+        kinds = "fbiu" if index_arrays else "f"
         for number, arg in enumerate(self.args):
             if number in self.argnums:
                 continue
             leaves, definition = flatten(arg)
-            if not any(type(leaf) is np.ndarray and leaf.dtype.kind == "f" for leaf in leaves):
+            if not any(type(leaf) is np.ndarray and leaf.dtype.kind in kinds for leaf in leaves):
                 continue
             for index, leaf in enumerate(leaves):
-                if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
-                    borrow(trace, leaf)
-                    entry = record(trace, TapeEntry((), None, CONSTANT_INPUT, LEAF_DECISION, leaf.shape, leaf.dtype))
-                    leaves[index] = Traced(trace, leaf, entry)
-                    self.constant_leaves.append(leaves[index])
+                if type(leaf) is not np.ndarray or leaf.dtype.kind not in kinds:
+                    continue
+                if leaf.dtype.kind != "f":
+                    leaves[index] = Recomputed(trace, leaf.copy())  # its own array: f may change the caller's
+                    self.index_leaves.append(leaves[index])
+                    continue
+                borrow(trace, leaf)
+                entry = record(trace, TapeEntry((), None, CONSTANT_INPUT, LEAF_DECISION, leaf.shape, leaf.dtype))
+                leaves[index] = Traced(trace, leaf, entry)
+                self.constant_leaves.append(leaves[index])
             self.args[number] = unflatten(definition, leaves)
 
     def gradients(self, borrowed: set[int]):
@@ -329,7 +339,8 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     finished = False  # observers (profilers) see calls that return a gradient, not ones that raised
     try:
         pause_collector()  # the tape is acyclic: collecting cycles while it grows only costs time
-        inputs = _Inputs(trace, args, numbers, trace_constants=recording is not None and recording.trace_constants)
+        inputs = _Inputs(trace, args, numbers, trace_constants=recording is not None and recording.trace_constants,
+                         index_arrays=recording is not None and recording.index_arrays)
         if recording is not None:
             recording.inputs = inputs
         result = call_guarded(trace, f, inputs.args)

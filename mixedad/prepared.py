@@ -12,9 +12,13 @@ when that is known:
 
 * the float arrays of the arguments that are not differentiated are traced as constants,
   so that whatever ``f`` computes from them is recorded and recomputed;
-* every other leaf of those arguments (integer labels, index arrays, Python numbers,
-  options) is compared with the one recorded; a different value records ``f`` again (one
-  that differs on every call is traced instead: ``Prepared._changed``);
+* their integer and bool arrays (labels, indices, masks) are values the replay refills
+  (``core.recomputed``), as long as ``f`` only indexes, compares or computes elementwise with
+  them; if it reads their values, they are compared like the other leaves
+  (``Prepared._recorded_call``);
+* every other leaf of those arguments (Python numbers, options) is compared with the one
+  recorded; a different value records ``f`` again (one that differs on every call is traced
+  instead: ``Prepared._changed``);
 * a program that looked at values (comparisons, ``bool()``, masks, ``argmax``, an integer
   result of a traced value: ``value_dependent``) may take another path on other inputs,
   so it is traced again on every call, as is a program with a step that cannot be
@@ -151,6 +155,12 @@ def _is_traced_constant(leaf: Any) -> bool:
     return type(leaf) is np.ndarray and leaf.dtype.kind == "f"
 
 
+def _is_index_array(leaf: Any) -> bool:
+    """The leaves of non-differentiated arguments that a recording may take as inputs a replay
+    refills (integer and bool arrays: labels, indices, masks)."""
+    return type(leaf) is np.ndarray and leaf.dtype.kind in "biu"
+
+
 # A program that looked at input values this many recordings in a row is traced plainly from
 # then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
 _RECORDINGS_IN_A_ROW = 3
@@ -162,8 +172,9 @@ _NESTED = ("f nests a reverse-mode differentiation over values this one traces: 
 class _Recording:
     """What ``_differentiate`` hands back when it records a program."""
 
-    def __init__(self, trace_constants: bool):
+    def __init__(self, trace_constants: bool, index_arrays: bool = False):
         self.trace_constants = trace_constants
+        self.index_arrays = index_arrays
         self.trace = self.inputs = self.output = self.aux = None
         self.output_shape = None  # of a one-element array f returned (output is it reshaped to a scalar)
 
@@ -190,6 +201,8 @@ class Prepared:
         self.why_traced = ""
         self._program: Program | None = None
         self._constants_traceable = True  # until f refuses a traced constant (then: never again)
+        self._index_arrays_taken = True  # until f reads their values or refuses them (then: never again)
+        self._index_arrays_refused = ""  # what f did with them then
         self._dependent_recordings = 0  # recordings in a row that looked at input values
         self._changes_in_a_row = 0  # calls in a row whose other arguments differed from the recorded call's
         # A call keeps its values on the recorded trace: calls from several threads take turns
@@ -214,18 +227,14 @@ class Prepared:
                   for number, extras in enumerate(map(dataclass_extras, args)) if extras]
         why = "" if self._constants_traceable else _UNTRACEABLE
         draws = RandomDraws(self.f)
-        recording = _Recording(trace_constants=not why)
         try:
-            result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
-                                    recording=recording)
+            result, recording = self._recorded_call(args, want_value, trace_constants=not why)
         except MixedTracesError as error:  # mixedad.jacobian(F, u) inside f, F closing over the arguments
             return self._nested(error, args, want_value)
         except MixedadError:  # e.g. np.asarray on a traced constant: record without them
             if why:
                 raise
-            recording = _Recording(trace_constants=False)
-            result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
-                                    recording=recording)
+            result, recording = self._recorded_call(args, want_value, trace_constants=False)
             self._constants_traceable = False
             why = _UNTRACEABLE
         trace = recording.trace
@@ -251,13 +260,46 @@ class Prepared:
         self._one_array = len(self.numbers) == 1 and self._definitions[0] is None and not self.has_aux
         self._aux = recording.aux
         self._output_shape = recording.output_shape
-        self._static = static
+        # the index arrays a replay copies into the arrays the program reads (if taken as inputs)
+        index_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
+                       for index, leaf in enumerate(flatten(arg)[0]) if _is_index_array(leaf)
+                       ] if recording.index_arrays else []
+        self._index_inputs = [(number, index, taken._live)
+                              for (number, index), taken in zip(index_slots, inputs.index_leaves)]
+        self._static = [leaf for leaf in static if leaf[:2] not in index_slots]
         self._extras = extras
         # where the traced constants are among the other arguments' leaves (if they were traced)
         self._constant_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
                                 for index, leaf in enumerate(flatten(arg)[0]) if _is_traced_constant(leaf)
                                 ] if recording.trace_constants else []
         return result
+
+    def _recorded_call(self, args: tuple, want_value: bool, trace_constants: bool) -> tuple[Any, _Recording]:
+        """``_differentiate`` recording a program, and the recording. The other arguments'
+        integer and bool arrays are taken as inputs a replay refills, as long as f only computes
+        with them: a recording that reads their values (``if labels.max() > 9``,
+        ``np.eye(10)[labels]``, ``x[mask]``) or fails with them (a library that wants an ndarray)
+        is made again with them compared as recorded, and so is every later one."""
+        index_arrays = trace_constants and self._index_arrays_taken and any(
+            _is_index_array(leaf) for number, arg in enumerate(args) if number not in self.numbers
+            for leaf in flatten(arg)[0])
+        recording = _Recording(trace_constants, index_arrays)
+        if index_arrays:
+            try:
+                result = _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
+                                        recording=recording)
+                if not recording.trace.value_dependent:
+                    return result, recording
+                reads = ", ".join(dict.fromkeys(recording.trace.value_dependent))
+                self._index_arrays_refused = f"it reads values: {reads}"
+            except MixedTracesError:
+                raise
+            except Exception as error:  # noqa: BLE001  f gets the arrays themselves below; its own errors recur there
+                self._index_arrays_refused = f"f raised {type(error).__name__} with them"
+            self._index_arrays_taken = False
+            recording = _Recording(trace_constants)
+        return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
+                              recording=recording), recording
 
     def _static_leaves(self, args: tuple) -> list:
         return [(number, index, recorded_state(leaf)) for number, arg in enumerate(args) if number not in self.numbers
@@ -356,6 +398,13 @@ class Prepared:
         if isinstance(leaf, STATEFUL):
             self.why_traced = (f"{what} draws anew on every call, so no call repeats the recorded one: draw the "
                                "random numbers outside f and pass them in as a float array to replay")
+        elif _is_index_array(leaf):
+            refused = self._index_arrays_refused or _UNTRACEABLE
+            self.why_traced = (
+                f"{what} changes from call to call, and a replay takes integer and bool arrays as inputs only "
+                f"where f indexes, compares or computes elementwise with them ({refused[:200]}). "
+                "For example, write np.eye(k)[labels] as labels[:, None] == np.arange(k), and x[mask] as "
+                "np.where(mask, x, 0)")
         else:
             self.why_traced = (f"{what} changes from call to call: a replay needs the arguments that are not "
                                "differentiated to equal the recorded call's, apart from float arrays, which it "
@@ -390,6 +439,8 @@ class Prepared:
 
     def _replay(self, args: tuple, flat: list, want_value: bool):
         program = self._program
+        for number, index, live in self._index_inputs:  # before any step reads them
+            np.copyto(live, flat[number][index])
         constants = [flat[number][index] for number, index in self._constant_slots]
         if not all([type(leaf) is np.ndarray for leaf in constants]):  # 0.5 where array(0.5) was recorded
             constants = [np.asarray(leaf) for leaf in constants]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import UnsupportedOperationError, error_with_location
-from .recomputed import Recomputed, _same, recompute
+from .recomputed import Recomputed, _same, recompute, recording_trace
 from .tape import Trace
 from .traced import Traced
 
@@ -37,6 +37,15 @@ def foreign_array(arg) -> bool:
     kind = type(arg)
     return (kind is Recomputed or not isinstance(arg, (np.ndarray, np.generic)) and not kind.__module__.startswith(
         "mixedad.") and (hasattr(arg, "__array__") or _sparse(arg)))
+
+
+def live_arrays(args) -> tuple | None:
+    """``args`` of a primitive with each ``Recomputed`` as the array a prepared replay refills
+    (labels given to ``cross_entropy``, a mask times a matrix), if they all belong to the
+    recording of the traced values among ``args``; else None (their values are read)."""
+    if recording_trace(args, {}) is None:
+        return None
+    return tuple([value._live if type(value) is Recomputed else value for value in args])
 
 
 def _sparse(arg) -> bool:

@@ -19,17 +19,17 @@ from .errors import (InputError, MissingRuleError, MixedadError, check_partial_s
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
 from .pytree import flatten
-from .pullbacks import active_rules, fill_missing_cotangents, make_vjp, replay_primitive, single_pullback
+from .pullbacks import active_rules, fill_missing_cotangents, make_vjp, record_step, single_pullback
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
-from .operands import foreign_array, plain_arrays
-from .recomputed import recompute, recording_trace
+from .operands import foreign_array, live_arrays, plain_arrays
+from .recomputed import Recomputed, recompute, recording_trace
 from .region import (apply_before_region, extend_region, piecewise_constant, primal,
                      read_value, tape_elementwise)
-from .tape import Step, TapeEntry, UnaryEntry, borrow, record
+from .tape import TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
 
@@ -444,8 +444,8 @@ def bind(prim: Primitive, args, kwargs):
     return result
 
 
-def _bind_general(prim: Primitive, args, kwargs):
-    """``bind`` for every case."""
+def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
+    """``bind`` for every case. ``live_operands``: ``args`` hold arrays a prepared replay refills."""
     trace = None
     traced_positions = []
     borrowed = None  # the user's arrays among the arguments
@@ -467,6 +467,9 @@ def _bind_general(prim: Primitive, args, kwargs):
             newer = arg
         elif kind is UpdatedTraced:
             return bind(prim, currents(args), kwargs)
+        elif kind is Recomputed and not live_operands:  # a label or a mask: read on each replay if it can be
+            live = live_arrays(args)
+            return bind(prim, plain_arrays(args), kwargs) if live is None else _bind_general(prim, live, kwargs, True)
         elif isinstance(arg, np.ndarray) or kind is not float and kind is not int and foreign_array(arg):
             return bind(prim, plain_arrays(args), kwargs)  # np.memmap, np.ma, np.matrix, a pandas Series
     if containers:
@@ -543,8 +546,8 @@ def _bind_general(prim: Primitive, args, kwargs):
         record(trace, entry)
         results = [Traced(trace, o, entry, slot) if o.dtype.kind == "f" else o for slot, o in enumerate(outs)]
         if trace.program is not None:
-            _record_step(trace, prim, args, kwargs, layout, traced_positions, entry,
-                         tuple(r if type(r) is Traced else None for r in results))
+            record_step(trace, prim, args, kwargs, layout, traced_positions, entry,
+                        tuple(r if type(r) is Traced else None for r in results), live_operands)
         if prim.returns_view:  # np.split's pieces are views of the input
             _mark_aliased([r for r in results if type(r) is Traced], args, traced_positions)
         if hasattr(type(out), "_fields"):  # a namedtuple, such as NumPy's SlogdetResult
@@ -570,7 +573,7 @@ def _bind_general(prim: Primitive, args, kwargs):
     trace.entries.append(entry)
     result = Traced(trace, out, entry)
     if trace.program is not None:
-        _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,))
+        record_step(trace, prim, args, kwargs, layout, traced_positions, entry, (result,), live_operands)
     if prim.returns_view and prim.makes_view(kwargs, out, arg_values[traced_positions[0]]):
         base = args[traced_positions[0]] if len(traced_positions) == 1 else None
         _mark_aliased((result,), args, traced_positions, view_of(prim, base, kwargs, entry.selection))
@@ -591,13 +594,6 @@ def _mark_aliased(results, args, traced_positions, view_of=True) -> None:
             base._trace.view_bases.append(base)
         else:
             base._views.extend(results)
-
-
-def _record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs) -> None:
-    if any(output is None for output in outputs):  # a plain (non-float) result of traced values
-        trace.value_dependent.append(f"{prim.name} (non-float result)")
-    trace.program.append(Step(replay_primitive, entry, outputs, (prim, args, kwargs, layout, traced_positions),
-                              tuple(args[j] for j in traced_positions)))
 
 
 def _rule_layout(prim: Primitive, n_args: int):

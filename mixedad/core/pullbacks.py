@@ -13,7 +13,7 @@ import numpy as np
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
 from .linear import checked_joint_cotangents, transposed_vjp
 from .region import primal
-from .tape import leads_to_constants, one_cotangent
+from .tape import Step, leads_to_constants, one_cotangent
 from .traced import Traced
 
 
@@ -120,6 +120,24 @@ def replay_primitive(step) -> None:
     else:
         step.entry.vjp = vjp
         step.outputs[0]._value = out if isinstance(out, ARRAY_TYPES) else np.asarray(out)
+
+
+def replay_checked_primitive(step) -> None:
+    """``replay_primitive`` for a step that reads arrays a replay refills (``core.recomputed``):
+    a primitive's result may change shape with their values (a user's, given labels), and a
+    replay must not go on with another shape than the recording's (the call traces f instead)."""
+    replay_primitive(step)
+    for result in step.outputs:
+        if result is not None and (result._value.shape != result._shape or result._value.dtype != result.dtype):
+            raise ValueError(f"{step.payload[0].name} of new labels or indices changed its result's shape or dtype")
+
+
+def record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs, live_operands=False) -> None:
+    """Record how to replay a primitive's entry (``args`` holding arrays a replay refills: ``live_operands``)."""
+    if any(output is None for output in outputs):  # a plain (non-float) result of traced values
+        trace.value_dependent.append(f"{prim.name} (non-float result)")
+    trace.program.append(Step(replay_checked_primitive if live_operands else replay_primitive, entry, outputs,
+                              (prim, args, kwargs, layout, traced_positions), tuple(args[j] for j in traced_positions)))
 
 
 def kept_positions(step) -> list[int]:

@@ -39,6 +39,7 @@ from .traced import Traced
 # Functions of recomputed and plain values whose result's shape follows from the arguments'
 # shapes, so that a step can refill it: elementwise selection and the reductions masks meet.
 _SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all})
+_GATHERS = frozenset({np.take, np.take_along_axis})  # of a traced array, by integer indices
 _PLAIN_KINDS = (np.ndarray, np.generic, numbers.Number)  # bool, int, float, complex and NumPy's scalars
 
 
@@ -120,6 +121,8 @@ class Recomputed(NDArrayOperatorsMixin):
         return getattr(ufunc, method)(*read_values(inputs, why), **read_values(kwargs, why))
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in _GATHERS and Traced in types and all(kind in (Traced, Recomputed) for kind in types):
+            return FUNCTION_HANDLERS[func](*args, **kwargs)  # the rule gathers by the array a replay refills
         if func in _SHAPE_STATIC and (func is not np.where or len(args) == 3):
             if func is np.where and Traced in types and type(args[0]) is Recomputed and not kwargs and not any(
                     getattr(kind, "handles_functions_first", False) for kind in types if kind is not Recomputed):
@@ -206,6 +209,19 @@ def read_values(value: Any, why: str) -> Any:
     if kind is dict:
         return {key: read_values(part, why) for key, part in value.items()}
     return value
+
+
+def index_key(array: Any, key: Any, why: str) -> Any:
+    """A key indexing ``array``, with each integer ``Recomputed`` of the recording that traces
+    ``array`` in it (``x[np.arange(n), labels]``) as the array a replay refills: the result's
+    shape follows from the index arrays' shapes, not their values, and indexing reads them when
+    it runs. Anything else (a mask, whose values decide the shape) is read (``read_values``)."""
+    if type(key) is tuple:
+        return tuple([index_key(array, part, why) for part in key])
+    if type(key) is Recomputed and type(array) is Traced and key._trace is array._trace \
+            and key.dtype.kind in "iu" and key._live is key._buffer:  # (after the recording: a frozen copy)
+        return key._live
+    return read_values(key, why)
 
 
 def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None = None) -> Recomputed:

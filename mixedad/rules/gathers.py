@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .table import holds_traced, implements
+from .shape import _along, _flat, _ndim, _normalize_axis, _reject_traced, _shape, copy_, getitem_
+from .table import holds_traced, implements, reject_out
 from ..core.primitive import primitive
+from ..core.recomputed import Recomputed, index_key
 from ..core.region import read_value
 from ..core.errors import NonDifferentiableError, error_with_location, unsupported_option
 
@@ -136,3 +138,50 @@ def bincount(x, weights=None, minlength=0):
         raise ValueError(f"np.bincount: weights of shape {np.shape(weights)} for x of shape {np.shape(x)}; "
                          "they must have the same shape")
     return weighted_bincount(weights, x=np.asarray(x), minlength=minlength)
+
+
+# ------------------------------------------------------------------------------------------
+# selection by index arrays: through getitem (whose rule accumulates repeats)
+def _indices(indices, dtype=None):
+    """``indices`` as an integer array; labels a prepared replay refills (``core.recomputed``)
+    stay such a value (cast by a step of their own), which ``index_key`` hands to the gather."""
+    if type(indices) is Recomputed and indices.dtype.kind in "iu":
+        return indices if dtype is None or indices.dtype == dtype else indices.astype(dtype)
+    return np.asarray(indices, dtype=dtype)
+
+
+@implements(np.take)
+def take(a, indices, axis=None, out=None, mode="raise"):
+    reject_out(out, "take")
+    _reject_traced(indices, "The indices of np.take")
+    if axis is None or _ndim(a) == 0:  # as in NumPy, a 0-d array is taken from as a 1-d one
+        a, axis = _flat(a), 0 if axis is None else axis
+    axis = _normalize_axis(axis, _ndim(a))
+    indices = _indices(indices, np.intp)
+    n = _shape(a)[axis]
+    if mode == "wrap":
+        indices = np.mod(indices, n)
+    elif mode == "clip":
+        indices = np.clip(indices, 0, n - 1)
+    elif mode != "raise":
+        raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
+    result = getitem_(a, key=index_key(a, _along(axis, indices), "the indices of np.take"))
+    return result if axis == 0 else copy_(result, order="C")  # NumPy's take is in C order, a[:, i] is not
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis=-1):
+    _reject_traced(indices, "The indices of np.take_along_axis")
+    indices = _indices(indices)
+    if axis is None:
+        arr, axis = _flat(arr), 0
+    shape = _shape(arr)
+    axis = _normalize_axis(axis, len(shape))
+    if indices.dtype.kind not in "iu":
+        raise IndexError("`indices` must be an integer array")
+    if indices.ndim != len(shape):
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    key = tuple(indices if d == axis else
+                np.arange(n).reshape((1,) * d + (n,) + (1,) * (len(shape) - d - 1))
+                for d, n in enumerate(shape))
+    return getitem_(arr, key=index_key(arr, key, "the indices of np.take_along_axis"))

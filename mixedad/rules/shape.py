@@ -21,7 +21,7 @@ from ..core.arrays import LeveledValue, is_basic_index, zeros_to_hold
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
                            unsupported_option)
 from ..core.primitive import Primitive
-from ..core.recomputed import read_values
+from ..core.recomputed import index_key, read_values
 from ..core.region import read_value
 from ..core.traced import Traced, _astype, _flatten, _getitem
 
@@ -283,7 +283,7 @@ def _reject_traced(value, what):
 @implements(_getitem)
 def getitem(array, key):
     _reject_traced(key, "The index in x[index]")
-    return getitem_(array, key=read_values(key, "x[key], a mask or an index computed from values"))
+    return getitem_(array, key=index_key(array, key, "x[key], a mask or an index computed from values"))
 
 
 @implements(_astype)
@@ -573,43 +573,6 @@ def dsplit(ary, indices_or_sections):
 
 # ------------------------------------------------------------------------------------------
 # selection and replication: gathers through getitem (whose rule accumulates repeats)
-@implements(np.take)
-def take(a, indices, axis=None, out=None, mode="raise"):
-    reject_out(out, "take")
-    _reject_traced(indices, "The indices of np.take")
-    if axis is None or _ndim(a) == 0:  # as in NumPy, a 0-d array is taken from as a 1-d one
-        a, axis = _flat(a), 0 if axis is None else axis
-    axis = _normalize_axis(axis, _ndim(a))
-    indices = np.asarray(indices, dtype=np.intp)
-    n = _shape(a)[axis]
-    if mode == "wrap":
-        indices = np.mod(indices, n)
-    elif mode == "clip":
-        indices = np.clip(indices, 0, n - 1)
-    elif mode != "raise":
-        raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
-    result = getitem_(a, key=_along(axis, indices))
-    return result if axis == 0 else copy_(result, order="C")  # NumPy's take is in C order, a[:, i] is not
-
-
-@implements(np.take_along_axis)
-def take_along_axis(arr, indices, axis=-1):
-    _reject_traced(indices, "The indices of np.take_along_axis")
-    indices = np.asarray(indices)
-    if axis is None:
-        arr, axis = _flat(arr), 0
-    shape = _shape(arr)
-    axis = _normalize_axis(axis, len(shape))
-    if indices.dtype.kind not in "iu":
-        raise IndexError("`indices` must be an integer array")
-    if indices.ndim != len(shape):
-        raise ValueError("`indices` and `arr` must have the same number of dimensions")
-    key = tuple(indices if d == axis else
-                np.arange(n).reshape((1,) * d + (n,) + (1,) * (len(shape) - d - 1))
-                for d, n in enumerate(shape))
-    return getitem_(arr, key=key)
-
-
 @implements(np.repeat)
 def repeat(a, repeats, axis=None):
     _reject_traced(repeats, "The repeats of np.repeat")

@@ -1,0 +1,200 @@
+"""Prepared gradients take the integer and bool arrays of the other arguments (labels, indices,
+masks) as inputs that each replay refills: a training loop whose labels change with every batch
+replays one recording. Each case compares the prepared gradient with ``mixedad.gradient`` on the
+same arguments (and the cross-entropy one with central differences); a program that reads the
+values of those arrays is recorded with them compared by value instead, and says so."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mixedad
+from mixedad import nn
+from mixedad.core.pullbacks import replay_checked_primitive
+
+CLASSES, BATCH = 5, 12
+
+
+def _log_softmax(z):
+    z = z - np.max(z, axis=1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+
+
+def _labels(rng):
+    return rng.integers(0, CLASSES, BATCH)
+
+
+def _mask(rng):
+    return rng.random(BATCH) > 0.5
+
+
+def _counts(rng):
+    return rng.integers(-3, 4, BATCH)
+
+
+def _step(rng):
+    return np.array(rng.integers(1, 4))
+
+
+# (loss of (w, x, index array), how to draw the index array)
+REPLAYED = {
+    "gather by arange and labels": (lambda w, x, y: -np.mean(_log_softmax(x @ w)[np.arange(len(y)), y]), _labels),
+    "np.take_along_axis": (lambda w, x, y: -np.mean(np.take_along_axis(_log_softmax(x @ w), y[:, None], axis=1)),
+                           _labels),
+    "np.take rows, repeated": (lambda w, x, y: np.sum(np.take(np.tanh(x @ w), y, axis=0) ** 2), _labels),
+    "np.take wrapped": (lambda w, x, y: np.sum(np.take(x @ w, y + 7, axis=1, mode="wrap") ** 2), _labels),
+    "nn.cross_entropy": (lambda w, x, y: nn.cross_entropy(x @ w, y), _labels),
+    "one-hot by comparison": (lambda w, x, y: -np.sum((y[:, None] == np.arange(CLASSES)) * _log_softmax(x @ w)),
+                              _labels),
+    "negative indices": (lambda w, x, y: np.sum((x @ w)[:, y - CLASSES] ** 2), _labels),
+    "embedding rows": (lambda w, x, y: np.sum(np.sin(w.T[y]) * x[:, :1]), _labels),
+    "mask in np.where": (lambda w, x, m: np.sum(np.where(m[:, None], x @ w, 0.0) ** 2), _mask),
+    "masked mean": (lambda w, x, m: np.sum(np.sum(x @ w, axis=1) * m) / max(BATCH, 1), _mask),
+    "mask as a matrix": (lambda w, x, m: np.sum(m.astype(float) @ np.tanh(x @ w)), _mask),
+    "integer weights": (lambda w, x, c: np.sum((x @ w) * c[:, None].astype(np.float64) ** 2), _counts),
+    "integer vector product": (lambda w, x, c: np.sum(np.cos(c @ (x @ w))), _counts),
+    "0-d integer power": (lambda w, x, t: np.sum((x @ w) ** t), _step),
+}
+
+
+@pytest.mark.parametrize("name", list(REPLAYED))
+def test_index_arrays_that_change_on_every_call_replay_one_recording(name):
+    loss, draw = REPLAYED[name]
+    rng = np.random.default_rng(len(name))
+    w = rng.standard_normal((4, CLASSES))
+    prepared = mixedad.prepare(loss, w, rng.standard_normal((BATCH, 4)), draw(rng))
+    recorded = prepared._program
+    for _ in range(6):
+        x, index = rng.standard_normal((BATCH, 4)), draw(rng)
+        caller_copy = index.copy()
+        value, grad = prepared.value_and_gradient(w, x, index)
+        want_value, want = mixedad.value_and_gradient(loss, w, x, index)
+        np.testing.assert_allclose(grad, want, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(value, want_value, rtol=1e-12)
+        np.testing.assert_array_equal(index, caller_copy)  # the caller's array is only read
+    assert prepared.replays and prepared.why_traced == ""
+    assert prepared._program is recorded  # replayed every time, never recorded again
+
+
+def test_replayed_cross_entropy_gradient_matches_central_differences():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, CLASSES))
+    loss = REPLAYED["np.take_along_axis"][0]
+    prepared = mixedad.prepare(loss, w, rng.standard_normal((BATCH, 4)), _labels(rng))
+    x, labels = rng.standard_normal((BATCH, 4)), _labels(rng)
+    grad = prepared.gradient(w, x, labels)
+    grad = prepared.gradient(w, x, labels)  # (the second replay runs the compiled program)
+    eps, numeric = 1e-6, np.zeros_like(w)
+    for i in np.ndindex(w.shape):
+        step = np.zeros_like(w)
+        step[i] = eps
+        numeric[i] = (loss(w + step, x, labels) - loss(w - step, x, labels)) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 9), classes=st.integers(1, 6), seed=st.integers(0, 2 ** 16))
+def test_gathers_by_drawn_labels_replay_the_fresh_gradient(batch, classes, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((3, classes)).astype(np.float32)
+
+    def loss(w, x, y):
+        z = x @ w
+        return np.sum(z[np.arange(len(y)), y] ** 2) - np.sum(np.take_along_axis(z, y[:, None], axis=1))
+
+    prepared = mixedad.prepare(loss, w, rng.standard_normal((batch, 3)).astype(np.float32),
+                               rng.integers(0, classes, batch))
+    for _ in range(3):
+        x, y = rng.standard_normal((batch, 3)).astype(np.float32), rng.integers(-classes, classes, batch)
+        grad = prepared.gradient(w, x, y)
+        assert grad.dtype == np.float32
+        np.testing.assert_allclose(grad, mixedad.gradient(loss, w, x, y), rtol=1e-6, atol=1e-6)
+    assert prepared.replays
+
+
+def test_labels_out_of_range_on_a_replay_raise_as_a_fresh_gradient_does_and_replays_go_on():
+    rng = np.random.default_rng(4)
+    w, x = rng.standard_normal((4, CLASSES)), rng.standard_normal((BATCH, 4))
+    gather, _ = REPLAYED["gather by arange and labels"]
+    prepared = mixedad.prepare(gather, w, x, _labels(rng))
+    bad = _labels(rng)
+    bad[3] = CLASSES
+    with pytest.raises(IndexError):
+        mixedad.gradient(gather, w, x, bad)
+    with pytest.raises(IndexError):
+        prepared.gradient(w, x, bad)
+    labels = _labels(rng)
+    np.testing.assert_allclose(prepared.gradient(w, x, labels), mixedad.gradient(gather, w, x, labels), rtol=1e-12)
+    assert prepared.replays
+
+    logits = rng.standard_normal((5, CLASSES))
+    prepared = mixedad.prepare(nn.cross_entropy, logits, np.array([0, 1, 2, 3, 4]))
+    with pytest.raises(ValueError, match=f"label {CLASSES} is outside the {CLASSES} classes"):
+        prepared.gradient(logits, np.array([0, 1, CLASSES, 3, 4]))
+
+
+@mixedad.primitive(nondiff_argnums=(1,))
+def _distinct_entries(x, index):
+    """x at the distinct values of index: the result's length depends on index's values."""
+    return x[np.unique(index)]
+
+
+@_distinct_entries.defvjp
+def _distinct_entries_vjp(g, out, x, index):
+    ct = np.zeros_like(x)
+    ct[np.unique(index)] = g
+    return ct
+
+
+def test_a_primitive_whose_result_shape_follows_index_values_is_traced_when_it_changes():
+    loss = lambda x, index: np.sum(_distinct_entries(np.sin(x), index) ** 2)  # noqa: E731
+    x = np.linspace(0.1, 0.9, 6)
+    prepared = mixedad.prepare(loss, x, np.array([0, 1, 1, 2]))
+    for index in ([3, 4, 4, 5], [0, 1, 2, 3], [5, 5, 5, 5], [0, 2, 4, 2]):
+        index = np.array(index)
+        want = np.zeros_like(x)
+        chosen = np.unique(index)
+        want[chosen] = 2 * np.sin(x[chosen]) * np.cos(x[chosen])  # d/dx sin(x)^2
+        np.testing.assert_allclose(prepared.gradient(x, index), want, rtol=1e-12)
+        np.testing.assert_allclose(prepared.gradient(x, index), mixedad.gradient(loss, x, index), rtol=1e-12)
+    # the primitive's step checks the shape of what it computes from the refilled index on each replay
+    assert [step.payload[0] for step in prepared._program.steps if step.run is replay_checked_primitive] == \
+        [_distinct_entries]
+
+
+# programs that read the values of their index arrays: compared by value, as before
+READ = {
+    "one-hot by np.eye": (lambda w, x, y: -np.sum(np.eye(CLASSES)[y] * _log_softmax(x @ w)), _labels, "np.asarray"),
+    "boolean selection": (lambda w, x, m: np.sum((x @ w)[m] ** 2), _mask, "a mask"),
+    "a Python number from the labels": (lambda w, x, y: np.sum(x @ w) * float(y.max()), _labels, ".max"),
+    "np.bincount": (lambda w, x, y: np.sum(np.bincount(y, weights=(x @ w)[:, 0], minlength=CLASSES) ** 2),
+                    _labels, "numpy.bincount"),
+}
+
+
+@pytest.mark.parametrize("name", list(READ))
+def test_programs_that_read_index_values_compare_them_and_say_why(name):
+    loss, draw, read = READ[name]
+    rng = np.random.default_rng(len(name))
+    w = rng.standard_normal((4, CLASSES))
+    prepared = mixedad.prepare(loss, w, rng.standard_normal((BATCH, 4)), draw(rng))
+    for _ in range(5):
+        x, index = rng.standard_normal((BATCH, 4)), draw(rng)
+        np.testing.assert_allclose(prepared.gradient(w, x, index), mixedad.gradient(loss, w, x, index), rtol=1e-12)
+    assert not prepared.replays
+    assert "changes from call to call, and a replay takes integer and bool arrays as inputs only" in \
+        prepared.why_traced
+    assert read in prepared.why_traced
+
+
+def test_a_function_that_wants_an_ndarray_gets_one():
+    def loss(w, labels):
+        if not isinstance(labels, np.ndarray):
+            raise TypeError("labels must be an ndarray")
+        return np.sum(w[labels] ** 2)
+
+    w = np.arange(4.0)
+    prepared = mixedad.prepare(loss, w, np.array([0, 2]))
+    np.testing.assert_allclose(prepared.gradient(w, np.array([0, 2])), [0.0, 0.0, 4.0, 0.0])
+    np.testing.assert_allclose(prepared.gradient(w, np.array([3, 3])), [0.0, 0.0, 0.0, 12.0])
+    assert "f raised TypeError with them" in prepared._index_arrays_refused
