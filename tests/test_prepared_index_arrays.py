@@ -198,3 +198,46 @@ def test_a_function_that_wants_an_ndarray_gets_one():
     np.testing.assert_allclose(prepared.gradient(w, np.array([0, 2])), [0.0, 0.0, 4.0, 0.0])
     np.testing.assert_allclose(prepared.gradient(w, np.array([3, 3])), [0.0, 0.0, 0.0, 12.0])
     assert "f raised TypeError with them" in prepared._index_arrays_refused
+
+
+def _accuracy_aux(w, x):
+    z = x @ w
+    return np.sum(z ** 2), np.mean(np.argmax(z, axis=1) == 1)
+
+
+def _nearest_centroid(w, x):
+    offsets = x[:, None, :] - w.T[None]
+    nearest = np.argmin(np.sum(offsets ** 2, axis=-1), axis=1)
+    return np.sum(offsets[np.arange(len(x)), nearest] ** 2)
+
+
+# indices computed from traced values, then gathered by: recomputed on each replay
+DERIVED = {
+    "argmax gather": lambda w, x: np.sum((x @ w)[np.arange(len(x)), np.argmax(x @ w, axis=1)] ** 2),
+    "argmin of distances (k-means)": _nearest_centroid,
+    "argsort top three": lambda w, x: np.sum(np.ravel(x @ w)[np.argsort(np.ravel(x @ w))[-3:]] ** 2),
+    "argsort along an axis": lambda w, x: np.sum(
+        np.take_along_axis(x @ w, np.argsort(x @ w, axis=1)[:, :2], axis=1) ** 3),
+    "argpartition": lambda w, x: np.sum(np.ravel(x @ w)[np.argpartition(np.ravel(x @ w), 4)[:4]]),
+    "digitize lookup": lambda w, x: np.sum(w[np.digitize(np.ravel(x @ w)[:5], [-1.0, 0.0, 1.0]), 0] ** 2),
+    "isin mask": lambda w, x: np.sum(np.where(np.isin(np.argmax(x @ w, 1), [0, 2]), np.sum(x @ w, 1), 0.0) ** 2),
+    "floor as an index": lambda w, x: np.sum(w[np.clip(np.floor(np.abs(x[:, 0]) * 1.5).astype(int), 0, 3)] ** 2),
+    "accuracy in aux": _accuracy_aux,
+}
+
+
+@pytest.mark.parametrize("name", list(DERIVED))
+def test_indices_computed_from_traced_values_are_recomputed_on_each_replay(name):
+    loss, has_aux = DERIVED[name], DERIVED[name] is _accuracy_aux
+    rng = np.random.default_rng(len(name))
+    w = rng.standard_normal((4, 3))
+    prepared = mixedad.prepare(loss, w, rng.standard_normal((8, 4)), has_aux=has_aux)
+    recorded = prepared._program
+    for _ in range(6):
+        x = rng.standard_normal((8, 4))
+        got, want = prepared.gradient(w, x), mixedad.gradient(loss, w, x, has_aux=has_aux)
+        if has_aux:
+            assert got[1] == want[1]
+            got, want = got[0], want[0]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert prepared.replays and prepared._program is recorded

@@ -37,8 +37,9 @@ from .tape import Step, TapeEntry, Trace
 from .traced import Traced
 
 # Functions of recomputed and plain values whose result's shape follows from the arguments'
-# shapes, so that a step can refill it: elementwise selection and the reductions masks meet.
-_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all})
+# shapes, so that a step can refill it: elementwise selection, clipping and membership, and the
+# reductions masks meet.
+_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all, np.clip, np.isin})
 _GATHERS = frozenset({np.take, np.take_along_axis})  # of a traced array, by integer indices
 _PLAIN_KINDS = (np.ndarray, np.generic, numbers.Number)  # bool, int, float, complex and NumPy's scalars
 

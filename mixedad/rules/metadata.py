@@ -104,7 +104,9 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
 
 
 # integer- or boolean-valued: plain results computed from the values (np.argmax, np.argmin,
-# np.any, np.all and np.count_nonzero are registered with the reductions)
-for _function in (np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero,
-                  np.searchsorted, np.isin, np.digitize, np.lexsort, np.array_equiv):
+# np.any, np.all and np.count_nonzero are registered with the reductions). Those whose result's
+# shape follows from the arguments' shapes are recomputed on each prepared replay.
+for _function in (np.argsort, np.argpartition, np.searchsorted, np.isin, np.digitize):
+    nondifferentiable(_function, static_shape=True)
+for _function in (np.argwhere, np.nonzero, np.flatnonzero, np.lexsort, np.array_equiv):
     nondifferentiable(_function)
