@@ -241,3 +241,19 @@ def test_indices_computed_from_traced_values_are_recomputed_on_each_replay(name)
             got, want = got[0], want[0]
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     assert prepared.replays and prepared._program is recorded
+
+
+@mixedad.primitive
+def _one_hot(labels, classes):
+    return np.eye(classes)[labels]
+
+
+def test_a_primitive_of_index_arrays_alone_is_not_replayed_with_stale_values():
+    # nothing traced among its arguments: no step recomputes it, so the labels' values are read
+    loss = lambda w, x, y: -np.sum(_one_hot(y, 3) * (x @ w))  # noqa: E731
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((4, 3))
+    prepared = mixedad.prepare(loss, w, rng.standard_normal((6, 4)), rng.integers(0, 3, 6))
+    for _ in range(5):
+        x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+        np.testing.assert_allclose(prepared.gradient(w, x, y), -x.T @ np.eye(3)[y], rtol=1e-12)

@@ -42,8 +42,10 @@ def foreign_array(arg) -> bool:
 def live_arrays(args) -> tuple | None:
     """``args`` of a primitive with each ``Recomputed`` as the array a prepared replay refills
     (labels given to ``cross_entropy``, a mask times a matrix), if they all belong to the
-    recording of the traced values among ``args``; else None (their values are read)."""
-    if recording_trace(args, {}) is None:
+    recording of the traced values among ``args``; else None (their values are read). With no
+    traced value among them there is no step to replay (``primitive(labels)`` is computed once
+    from the values): None."""
+    if recording_trace(args, {}) is None or not any(type(value) is Traced for value in args):
         return None
     return tuple([value._live if type(value) is Recomputed else value for value in args])
 
