@@ -144,7 +144,8 @@ class _Inputs:
         self.definitions = []
         self.leaves: list[list[tuple[Any, Traced]]] = []
         self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
-        self.index_leaves: list[Recomputed] = []  # their integer and bool arrays, if taken as inputs
+        self.index_leaves: list[tuple[int, int, Recomputed]] = []  # their integer and bool arrays, if taken as
+        # inputs: (argument number, leaf index, the value a replay refills)
         entries = trace.entries
         built = []
         for number in argnums:
@@ -188,7 +189,7 @@ class _Inputs:
                     continue
                 if leaf.dtype.kind != "f":
                     leaves[index] = Recomputed(trace, leaf.copy())  # its own array: f may change the caller's
-                    self.index_leaves.append(leaves[index])
+                    self.index_leaves.append((number, index, leaves[index]))
                     continue
                 borrow(trace, leaf)
                 entry = record(trace, TapeEntry((), None, CONSTANT_INPUT, LEAF_DECISION, leaf.shape, leaf.dtype))

@@ -201,8 +201,7 @@ class Prepared:
         self.why_traced = ""
         self._program: Program | None = None
         self._constants_traceable = True  # until f refuses a traced constant (then: never again)
-        self._index_arrays_taken = True  # until f reads their values or refuses them (then: never again)
-        self._index_arrays_refused = ""  # what f did with them then
+        self._index_arrays_refused = ""  # what f did with index arrays taken as inputs (then: never again)
         self._dependent_recordings = 0  # recordings in a row that looked at input values
         self._changes_in_a_row = 0  # calls in a row whose other arguments differed from the recorded call's
         # A call keeps its values on the recorded trace: calls from several threads take turns
@@ -261,11 +260,8 @@ class Prepared:
         self._aux = recording.aux
         self._output_shape = recording.output_shape
         # the index arrays a replay copies into the arrays the program reads (if taken as inputs)
-        index_slots = [(number, index) for number, arg in enumerate(args) if number not in self.numbers
-                       for index, leaf in enumerate(flatten(arg)[0]) if _is_index_array(leaf)
-                       ] if recording.index_arrays else []
-        self._index_inputs = [(number, index, taken._live)
-                              for (number, index), taken in zip(index_slots, inputs.index_leaves)]
+        self._index_inputs = [(number, index, taken._live) for number, index, taken in inputs.index_leaves]
+        index_slots = {(number, index) for number, index, _ in self._index_inputs}
         self._static = [leaf for leaf in static if leaf[:2] not in index_slots]
         self._extras = extras
         # where the traced constants are among the other arguments' leaves (if they were traced)
@@ -280,7 +276,7 @@ class Prepared:
         with them: a recording that reads their values (``if labels.max() > 9``,
         ``np.eye(10)[labels]``, ``x[mask]``) or fails with them (a library that wants an ndarray)
         is made again with them compared as recorded, and so is every later one."""
-        index_arrays = trace_constants and self._index_arrays_taken and any(
+        index_arrays = trace_constants and not self._index_arrays_refused and any(
             _is_index_array(leaf) for number, arg in enumerate(args) if number not in self.numbers
             for leaf in flatten(arg)[0])
         recording = _Recording(trace_constants, index_arrays)
@@ -296,7 +292,6 @@ class Prepared:
                 raise
             except Exception as error:  # noqa: BLE001  f gets the arrays themselves below; its own errors recur there
                 self._index_arrays_refused = f"f raised {type(error).__name__} with them"
-            self._index_arrays_taken = False
             recording = _Recording(trace_constants)
         return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                               recording=recording), recording
