@@ -33,6 +33,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from .dispatch import FUNCTION_HANDLERS, ufunc_binder
+from .stand_ins import class_seen_by_user
 from .tape import Step, TapeEntry, Trace
 from .traced import Traced
 
@@ -68,6 +69,7 @@ class Recomputed(NDArrayOperatorsMixin):
         _COPIES.pop(self._trace, None)
 
     # --- what needs no values --------------------------------------------------------
+    __class__ = class_seen_by_user(lambda value: True)  # isinstance(m, np.ndarray) as outside a recording
     shape = property(lambda self: self._buffer.shape)
     dtype = property(lambda self: self._buffer.dtype)
     ndim = property(lambda self: self._buffer.ndim)
