@@ -164,7 +164,14 @@ def _is_index_array(leaf: Any) -> bool:
 # A program that looked at input values this many recordings in a row is traced plainly from
 # then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
 _RECORDINGS_IN_A_ROW = 3
-_UNTRACEABLE = "the other arguments' arrays could not be traced as constants"
+
+
+def _untraceable(error: Exception) -> str:
+    """Why the other arguments' arrays are no longer traced as constants: ``error``'s first sentence."""
+    reason = str(error).split(". ")[0].strip()
+    return f"the other arguments' arrays could not be traced as constants ({reason[:200]})"
+
+
 _NESTED = ("f nests a reverse-mode differentiation over values this one traces: each call differentiates in "
            "forward mode, as mixedad.gradient does")
 
@@ -200,7 +207,7 @@ class Prepared:
         self.value_reads: tuple[str, ...] = ()
         self.why_traced = ""
         self._program: Program | None = None
-        self._constants_traceable = True  # until f refuses a traced constant (then: never again)
+        self._constants_refused = ""  # why f refused a traced constant, if it did (then: never traced again)
         self._index_arrays_refused = ""  # what f did with index arrays taken as inputs (then: never again)
         self._dependent_recordings = 0  # recordings in a row that looked at input values
         self._changes_in_a_row = 0  # calls in a row whose other arguments differed from the recorded call's
@@ -224,18 +231,17 @@ class Prepared:
         static = self._static_leaves(args)  # as passed: f may update an int array in place
         extras = [(number, [{key: recorded_state(value) for key, value in found.items()} for found in extras])
                   for number, extras in enumerate(map(dataclass_extras, args)) if extras]
-        why = "" if self._constants_traceable else _UNTRACEABLE
+        why = self._constants_refused
         draws = RandomDraws(self.f)
         try:
             result, recording = self._recorded_call(args, want_value, trace_constants=not why)
         except MixedTracesError as error:  # mixedad.jacobian(F, u) inside f, F closing over the arguments
             return self._nested(error, args, want_value)
-        except MixedadError:  # e.g. np.asarray on a traced constant: record without them
+        except MixedadError as error:  # e.g. np.asarray on a traced constant, or a write into one
             if why:
                 raise
             result, recording = self._recorded_call(args, want_value, trace_constants=False)
-            self._constants_traceable = False
-            why = _UNTRACEABLE
+            why = self._constants_refused = _untraceable(error)
         trace = recording.trace
         self.value_reads = tuple(dict.fromkeys(trace.value_dependent))
         inputs = recording.inputs
@@ -394,7 +400,7 @@ class Prepared:
             self.why_traced = (f"{what} draws anew on every call, so no call repeats the recorded one: draw the "
                                "random numbers outside f and pass them in as a float array to replay")
         elif _is_index_array(leaf):
-            refused = self._index_arrays_refused or _UNTRACEABLE
+            refused = self._index_arrays_refused or self._constants_refused
             self.why_traced = (
                 f"{what} changes from call to call, and a replay takes integer and bool arrays as inputs only "
                 f"where f indexes, compares or computes elementwise with them ({refused[:200]}). "
@@ -410,15 +416,15 @@ class Prepared:
         """A call traced, not replayed: with the other arguments traced as constants, as the
         recordings trace them, so that f sees the same kinds of values on every call."""
         try:
-            recording = _Recording(trace_constants=True) if self._constants_traceable else None
+            recording = None if self._constants_refused else _Recording(trace_constants=True)
             return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                                   recording=recording)
         except MixedTracesError as error:
             return self._nested(error, args, want_value)
-        except MixedadError:
-            if not self._constants_traceable:
+        except MixedadError as error:
+            if self._constants_refused:
                 raise
-            self._constants_traceable = False  # f refused a traced constant: as _record does, never again
+            self._constants_refused = _untraceable(error)  # f refused a traced constant: as _record does, never again
             return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
 
     def _nested(self, error: MixedTracesError, args: tuple, want_value: bool):

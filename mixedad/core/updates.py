@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .arrays import LeveledValue, is_basic_index
-from .errors import error_with_location
-from .tape import LEAF_DECISION, Step, TapeEntry, record
+from .errors import InPlaceMutationError, error_with_location
+from .tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
 
 
@@ -50,9 +50,22 @@ def view_of(prim, base, kwargs, selection=None):
     return True
 
 
+def refuse_write_into_argument(target: Any, skip: int) -> None:
+    """Refuse, in a prepared recording, an update in place of a traced constant (the other
+    arguments' float arrays): NumPy would write into the caller's array, and so does f under
+    ``mixedad.gradient``, but a replay would not. The recording is then made again with those
+    arrays as they are (``Prepared._record``), so every call writes into them as NumPy does."""
+    entry = target._entry if type(target) is Traced else None
+    if entry is not None and entry.label == CONSTANT_INPUT:
+        raise error_with_location(
+            InPlaceMutationError, "an update in place{where} of an argument's array that a prepared recording "
+            "traces as a constant: a replay would not write into the caller's array", skip=skip)
+
+
 def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:
     """``result`` as NumPy stores it in ``target`` updated in place: cast to its dtype (float32 +=
     float64 stays float32), or, for a complex result, refused as NumPy refuses it."""
+    refuse_write_into_argument(target, skip=4)
     dtype = getattr(result, "dtype", target.dtype)
     if dtype.kind == "c" and target.dtype.kind != "c":
         raise error_with_location(

@@ -19,7 +19,7 @@ from ..core.arrays import LeveledValue, is_basic_index
 from ..core.errors import InPlaceMutationError, error_with_location
 from ..core.recomputed import read_values
 from ..core.traced import Traced, _index_update, _ufunc_at
-from ..core.updates import constant_like, current
+from ..core.updates import constant_like, current, refuse_write_into_argument
 
 
 def _assigned(x, value, key):
@@ -69,6 +69,7 @@ def _stacked(value):
 
 @implements(_index_update)
 def index_update(array, key, value):
+    refuse_write_into_argument(array, skip=3)
     _reject_traced(key, "The index in x[index] = value")
     if isinstance(value, (list, tuple)) and holds_traced(value):
         value = _stacked(value)
