@@ -72,3 +72,29 @@ def test_the_stand_ins_still_replay():
     prepared = mixedad.prepare(_doubled_if_array, w, x)
     prepared.gradient(w, rng.standard_normal((5, 3)))
     assert prepared.replays, prepared.why_traced
+
+
+def _with_metrics(w, x, labels):
+    z = x @ w
+    metrics = {"accuracy": np.mean((z > 0) == (labels > 0)), "positives": labels.sum(), "best": np.argmax(z),
+               "first": (z > 0)[0], "mean": x.mean(), "column_means": x.mean(axis=0), "batch": len(labels)}
+    return np.sum(z ** 2), metrics
+
+
+def test_aux_outputs_have_the_plain_calls_types():
+    """A replayed aux output is what the plain call returns: NumPy scalars where it gives them
+    (``json.dumps`` takes an np.float64, not a 0-d array), arrays where it gives arrays."""
+    import json
+
+    rng = np.random.default_rng(9)
+    w, x, labels = rng.standard_normal(3), rng.standard_normal((6, 3)), rng.integers(0, 3, 6)
+    prepared = mixedad.prepare(_with_metrics, w, x, labels, has_aux=True)
+    for k in range(2):
+        _, replayed = prepared.gradient(w, x + k, (labels + k) % 3)
+        _, plain = mixedad.gradient(_with_metrics, w, x + k, (labels + k) % 3, has_aux=True)
+        assert prepared.replays, prepared.why_traced
+        for key, value in plain.items():
+            assert type(replayed[key]) is type(value), key
+            np.testing.assert_array_equal(replayed[key], value)
+        json.dumps({key: float(value) for key, value in replayed.items() if np.ndim(value) == 0})
+        json.dumps({key: value for key, value in replayed.items() if key in ("accuracy", "mean")})

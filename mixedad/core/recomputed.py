@@ -51,13 +51,15 @@ class Recomputed(NDArrayOperatorsMixin):
 
     # ``_live`` is the array the program refills; ``_buffer`` what the object shows: the same
     # array while the recording runs, a copy after it (side effects happen at recording time)
-    __slots__ = ("_buffer", "_live", "_trace")
+    # ``_scalar``: NumPy would have given a scalar (np.int64 of labels.sum(), np.bool_ of m[0]), not a 0-d array
+    __slots__ = ("_buffer", "_live", "_trace", "_scalar")
     handles_functions_first = True  # a traced value leaves functions that meet one to this class
     __hash__ = None  # as an ndarray
 
-    def __init__(self, trace: Trace, buffer: np.ndarray):
+    def __init__(self, trace: Trace, buffer: np.ndarray, scalar: bool = False):
         self._buffer = self._live = buffer
         self._trace = trace
+        self._scalar = scalar
         if trace.active:
             trace.recomputed.append(self)
 
@@ -93,7 +95,8 @@ class Recomputed(NDArrayOperatorsMixin):
         if all(part is None or part is Ellipsis or type(part) is slice and _plain_bounds(part) or
                isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_)) for part in parts):
             # basic indexing is a view (a 0-d one for a scalar index, with the Ellipsis)
-            return Recomputed(self._trace, self._buffer[parts if Ellipsis in parts else parts + (Ellipsis,)])
+            view = self._buffer[parts if Ellipsis in parts else parts + (Ellipsis,)]
+            return Recomputed(self._trace, view, scalar=view.ndim == 0 and Ellipsis not in parts)
         return self._read("an index of a mask")[read_values(key, "an index")]
 
     def astype(self, dtype, *args, **kwargs) -> Any:
@@ -146,10 +149,11 @@ class Recomputed(NDArrayOperatorsMixin):
         self._trace.value_dependent.append(why)
         return self._buffer
 
-    def output_value(self) -> np.ndarray:
+    def output_value(self) -> Any:
         """A copy of the values, as the recording or the last replay computed them: for an
-        auxiliary output, which a replay reads anew (so reading it marks nothing)."""
-        return self._live.copy()
+        auxiliary output, which a replay reads anew (so reading it marks nothing). A scalar
+        where NumPy gives one (``json.dumps`` takes ``np.float64``, not a 0-d array)."""
+        return self._live[()] if self._scalar else self._live.copy()
 
     def __bool__(self) -> bool:
         return bool(self._read("bool()"))
@@ -241,7 +245,7 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
                       buffer.shape, buffer.dtype)  # not on the tape: it has no derivative
     reads = tuple(value for value in args if type(value) is Traced)
     trace.program.append(Step(_refill, entry, (), (function, args, kwargs, buffer, into), reads))
-    return Recomputed(trace, buffer)
+    return Recomputed(trace, buffer, scalar=isinstance(result, np.generic))
 
 
 # Per recording: id(array) -> (array, the copy steps keep). A loop comparing with the same
