@@ -18,7 +18,7 @@ from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, OutputError, replaced_by_numpy
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
-from .core.pytree import flatten, leaf_path, tree_map, unflatten
+from .core.pytree import flatten, leaf_path, structure, tree_map, unflatten
 from .core.recomputed import Recomputed
 from .core.fused import close_region
 from .core.region import primal
@@ -146,6 +146,8 @@ class _Inputs:
         self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
         self.index_leaves: list[tuple[int, int, Recomputed]] = []  # their integer and bool arrays, if taken as
         # inputs: (argument number, leaf index, the value a replay refills)
+        self.rebuilt: list[tuple[int, Any, list]] = []  # the other arguments made anew to hold them: (number,
+        # definition, leaves)
         entries = trace.entries
         built = []
         for number in argnums:
@@ -188,7 +190,8 @@ class _Inputs:
                 if type(leaf) is not np.ndarray or leaf.dtype.kind not in kinds:
                     continue
                 if leaf.dtype.kind != "f":
-                    leaves[index] = Recomputed(trace, leaf.copy())  # its own array: f may change the caller's
+                    # its own array (f may change the caller's), in the caller's layout (y.ravel(order="K"))
+                    leaves[index] = Recomputed(trace, leaf.copy(order="K"))
                     self.index_leaves.append((number, index, leaves[index]))
                     continue
                 borrow(trace, leaf)
@@ -196,6 +199,17 @@ class _Inputs:
                 leaves[index] = Traced(trace, leaf, entry)
                 self.constant_leaves.append(leaves[index])
             self.args[number] = unflatten(definition, leaves)
+            self.rebuilt.append((number, definition, leaves))
+
+    def changed_by_f(self) -> int | None:
+        """The first of the arguments made anew by ``_trace_constants`` that f changed in place (a
+        key assigned in a dict, an attribute set): NumPy code would have changed the caller's."""
+        for number, definition, leaves in self.rebuilt:
+            now, now_definition = flatten(self.args[number])
+            if len(now) != len(leaves) or any(a is not b for a, b in zip(now, leaves)) \
+                    or structure(now_definition) != structure(definition):
+                return number
+        return None
 
     def gradients(self, borrowed: set[int]):
         results = []

@@ -42,7 +42,7 @@ import numpy as np
 from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_inside_a_gradient, _leaf_value,
                   _plain_tree, gradient_leaf)
 from .core.arrays import LeveledValue
-from .core.errors import InputError, MixedadError
+from .core.errors import InPlaceMutationError, InputError
 from .core.primitive import MixedTracesError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
@@ -229,15 +229,22 @@ class Prepared:
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
         static = self._static_leaves(args)  # as passed: f may update an int array in place
+        sizes = [len(flatten(arg)[0]) for arg in args]  # and append to a list
         extras = [(number, [{key: recorded_state(value) for key, value in found.items()} for found in extras])
                   for number, extras in enumerate(map(dataclass_extras, args)) if extras]
         why = self._constants_refused
         draws = RandomDraws(self.f)
         try:
             result, recording = self._recorded_call(args, want_value, trace_constants=not why)
+            changed = recording.inputs.changed_by_f() if recording.trace_constants else None
+            if changed is not None:  # f's change went into the copy that holds the traced constants
+                raise InPlaceMutationError(f"f changed argument {changed} in place, which a prepared recording "
+                                           "had made anew to trace its arrays")
         except MixedTracesError as error:  # mixedad.jacobian(F, u) inside f, F closing over the arguments
             return self._nested(error, args, want_value)
-        except MixedadError as error:  # e.g. np.asarray on a traced constant, or a write into one
+        except Exception as error:  # noqa: BLE001  np.asarray on a traced constant, a write into one, or a
+            # test that only an ndarray passes (type(x) is np.ndarray): recorded on the arrays themselves,
+            # where f's own errors recur
             if why:
                 raise
             result, recording = self._recorded_call(args, want_value, trace_constants=False)
@@ -248,6 +255,9 @@ class Prepared:
         active = [traced for leaves in inputs.leaves for _, traced in leaves]
         if not why and self.value_reads:
             why = f"the program depends on input values ({', '.join(self.value_reads[:3])})"
+        changed = self._changed_in_place(args, static, sizes)
+        if not why and changed:  # NumPy code changes the caller's objects on every call: so must f
+            why = f"f updates {changed} in place, so every call runs f"
         drawn_from = draws.drawn_from()
         if not why and drawn_from:  # replayed, the draws would be constants: each call draws anew
             why = f"f draws random numbers ({drawn_from})"
@@ -301,6 +311,19 @@ class Prepared:
             recording = _Recording(trace_constants)
         return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                               recording=recording), recording
+
+    def _changed_in_place(self, args: tuple, static: list, sizes: list[int]) -> str:
+        """Which of the other arguments f changed in place: their leaves as ``static`` held them
+        before the call, and their numbers of leaves, ``sizes``."""
+        leaves = {number: flatten(arg)[0] for number, arg in enumerate(args) if number not in self.numbers}
+        for number, now in leaves.items():
+            if len(now) != sizes[number]:
+                return f"argument {number}"
+        for number, index, recorded in static:  # (a random generator changes as it draws: said below)
+            if recorded is not STATEFUL and not same_static(leaves[number][index], recorded):
+                path = leaf_path(args[number], index)
+                return f"argument {number}{' leaf ' + path if path else ''}"
+        return ""
 
     def _static_leaves(self, args: tuple) -> list:
         return [(number, index, recorded_state(leaf)) for number, arg in enumerate(args) if number not in self.numbers
@@ -421,7 +444,7 @@ class Prepared:
                                   recording=recording)
         except MixedTracesError as error:
             return self._nested(error, args, want_value)
-        except MixedadError as error:
+        except Exception as error:  # noqa: BLE001  (as in _record)
             if self._constants_refused:
                 raise
             self._constants_refused = _untraceable(error)  # f refused a traced constant: as _record does, never again

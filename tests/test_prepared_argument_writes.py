@@ -86,3 +86,50 @@ def test_a_function_that_writes_into_its_own_arrays_still_replays():
     new = rng.standard_normal((5, 3))
     np.testing.assert_allclose(prepared.gradient(w, new), mixedad.gradient(loss, w, new), rtol=1e-12, atol=0)
     assert prepared.replays, prepared.why_traced
+
+
+def _labels_shifted(w, x, labels):
+    labels += 1
+    labels %= 3
+    return np.sum((x @ w)[np.arange(len(labels)), labels] ** 2)
+
+
+def _labels_sorted(w, x, labels):
+    labels.sort()
+    return np.sum((x @ w)[np.arange(len(labels)), labels] ** 2)
+
+
+def _dict_key_assigned(w, x, batch):
+    batch["seen"] = batch["seen"] + 1
+    return np.sum((x @ w)[np.arange(len(batch["labels"])), batch["labels"]] ** 2)
+
+
+def _counted(w, x, options):
+    options.calls += 1
+    return np.sum((x @ w) ** 2) * options.scale
+
+
+@pytest.mark.parametrize("loss", [_labels_shifted, _labels_sorted, _dict_key_assigned, _counted],
+                         ids=lambda f: f.__name__)
+def test_other_arguments_changed_in_place_change_on_every_call(loss):
+    """Labels updated in place, a key assigned into a dict argument, a counter in an options
+    object: the caller's objects change on every call, as under mixedad.gradient, also when
+    a call's values equal the recorded ones (a replay would not run f)."""
+    import copy
+    import types
+
+    rng = np.random.default_rng(14)
+    w, x = rng.standard_normal((3, 3)), rng.standard_normal((6, 3))
+    labels = np.array([2, 0, 1, 1, 0, 2])
+    argument = {_dict_key_assigned: {"labels": labels, "seen": 0},
+                _counted: types.SimpleNamespace(calls=0, scale=2.0)}.get(loss, labels)
+    prepared = mixedad.prepare(loss, w, x, copy.deepcopy(argument))
+    plain, replayed = copy.deepcopy(argument), copy.deepcopy(argument)
+    for _ in range(4):  # the same objects again: their values change with each call
+        expected = mixedad.gradient(loss, w, x, plain)
+        np.testing.assert_allclose(prepared.gradient(w, x, replayed), expected, rtol=1e-12, atol=0)
+        for now, then in zip(mixedad.core.pytree.flatten(replayed)[0], mixedad.core.pytree.flatten(plain)[0]):
+            np.testing.assert_array_equal(now, then)
+        if loss is _counted:
+            assert replayed.calls == plain.calls
+    assert "in place" in prepared.why_traced

@@ -98,3 +98,83 @@ def test_aux_outputs_have_the_plain_calls_types():
             np.testing.assert_array_equal(replayed[key], value)
         json.dumps({key: float(value) for key, value in replayed.items() if np.ndim(value) == 0})
         json.dumps({key: value for key, value in replayed.items() if key in ("accuracy", "mean")})
+
+
+def _ce(z, labels):
+    z = z - z.max(axis=1, keepdims=True)
+    return np.mean(np.log(np.sum(np.exp(z), axis=1)) - z[np.arange(len(labels)), labels])
+
+
+def _scalar_kinds(w, x, labels):
+    first, total, share = labels[0], labels.sum(), (labels == 1).mean()
+    scale = 1.0
+    scale += isinstance(first, np.ndarray) + 2 * isinstance(first, np.integer) + 4 * np.isscalar(total)
+    scale += 8 * isinstance(share, float) + 16 * isinstance(x[0, 0], float) + 32 * isinstance(x.sum(), np.ndarray)
+    return scale * _ce(x @ w, labels)
+
+
+def _array_protocol(w, x, labels):
+    return (2.0 if hasattr(labels, "__array_interface__") and hasattr(labels, "__array_priority__") else 1.0) \
+        * _ce(x @ w, labels)
+
+
+def _sum_into_a_buffer(w, x, labels):
+    total = np.zeros(())
+    np.sum(labels, out=total)
+    return _ce(x @ w, labels) * (1.0 + total)
+
+
+def _clipped_into_the_labels(w, x, labels):
+    np.clip(labels, 0, 1, out=labels)
+    return _ce(x @ w, labels)
+
+
+def _methods(w, x, labels):
+    flat = labels.reshape(2, -1).ravel()
+    same = labels.flatten().copy().clip(0, 2).squeeze()
+    return _ce(x @ w, flat) + _ce(x @ w, same) + _ce(x @ w, np.cumsum(labels) % 3)
+
+
+def _written_through_a_ravel_view(w, x, labels):
+    labels.ravel()[0] = 1  # a view: the labels change, as in NumPy
+    return _ce(x @ w, labels)
+
+
+def _fortran_order(w, x, labels):
+    return _ce(x @ w, labels.reshape(-1, order="A"))
+
+
+@pytest.mark.parametrize("loss, replays", [(_scalar_kinds, True), (_array_protocol, False), (_sum_into_a_buffer, False),
+                                           (_clipped_into_the_labels, False), (_methods, True),
+                                           (_fortran_order, True), (_written_through_a_ravel_view, False)],
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_labels_behave_as_the_plain_calls_arrays(loss, replays):
+    """Each program on labels that change from call to call gives the plain call's gradient (and
+    leaves the caller's labels as the plain call does); the ones that only compute with the
+    labels replay new ones, the ones that read them compare them by value."""
+    rng = np.random.default_rng(10)
+    w, x = rng.standard_normal((3, 3)), rng.standard_normal((6, 3))
+    if loss is _fortran_order:  # reshape(order="A") reads an F-ordered array column by column
+        label_sets = [np.asfortranarray(rng.integers(0, 3, (3, 2))) for _ in range(4)]
+    else:
+        label_sets = [rng.integers(0, 3, 6) for _ in range(4)]
+    prepared = mixedad.prepare(loss, w, x, label_sets[0].copy(order="K"))
+    for labels in label_sets[1:] + label_sets[:1]:
+        plain, replayed = labels.copy(order="K"), labels.copy(order="K")
+        expected = mixedad.gradient(loss, w, x, plain)
+        np.testing.assert_allclose(prepared.gradient(w, x, replayed), expected, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(replayed, plain)
+    assert (prepared._index_arrays_refused == "") == replays, prepared._index_arrays_refused
+
+
+def test_a_function_that_insists_on_an_ndarray_type_is_recorded_on_the_arrays():
+    def loss(w, x):
+        if type(x) is not np.ndarray:  # no stand-in passes this: f runs on the arrays themselves
+            raise TypeError("x must be an ndarray")
+        return np.sum((x @ w) ** 2)
+
+    rng = np.random.default_rng(13)
+    w, x = rng.standard_normal(3), rng.standard_normal((4, 3))
+    prepared = mixedad.prepare(loss, w, x)
+    np.testing.assert_allclose(prepared.gradient(w, x + 1), mixedad.gradient(loss, w, x + 1), rtol=1e-12)
+    assert "x must be an ndarray" in prepared.why_traced

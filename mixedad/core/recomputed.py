@@ -40,9 +40,12 @@ from .traced import Traced
 # Functions of recomputed and plain values whose result's shape follows from the arguments'
 # shapes, so that a step can refill it: elementwise selection, clipping and membership, and the
 # reductions masks meet.
-_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all, np.clip, np.isin})
+_SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, np.all, np.clip, np.isin, np.copy,
+                           np.cumsum, np.diff})
+_VIEWS = {np.ravel: "ravel", np.squeeze: "squeeze"}  # views where NumPy's are (a write through one reaches the array)
 _GATHERS = frozenset({np.take, np.take_along_axis})  # of a traced array, by integer indices
 _PLAIN_KINDS = (np.ndarray, np.generic, numbers.Number)  # bool, int, float, complex and NumPy's scalars
+_ARRAY_INTERFACES = frozenset({"__array_interface__", "__array_struct__"})  # read as an ndarray's: the values
 
 
 class Recomputed(NDArrayOperatorsMixin):
@@ -54,6 +57,7 @@ class Recomputed(NDArrayOperatorsMixin):
     # ``_scalar``: NumPy would have given a scalar (np.int64 of labels.sum(), np.bool_ of m[0]), not a 0-d array
     __slots__ = ("_buffer", "_live", "_trace", "_scalar")
     handles_functions_first = True  # a traced value leaves functions that meet one to this class
+    __array_priority__ = 0.0  # as an ndarray's (hasattr(m, "__array_priority__")); __array_ufunc__ decides dispatch
     __hash__ = None  # as an ndarray
 
     def __init__(self, trace: Trace, buffer: np.ndarray, scalar: bool = False):
@@ -71,7 +75,8 @@ class Recomputed(NDArrayOperatorsMixin):
         _COPIES.pop(self._trace, None)
 
     # --- what needs no values --------------------------------------------------------
-    __class__ = class_seen_by_user(lambda value: True)  # isinstance(m, np.ndarray) as outside a recording
+    # isinstance(m, np.ndarray) as outside a recording; isinstance(labels.sum(), np.integer) too
+    __class__ = class_seen_by_user(lambda value: value.dtype.type if value._scalar else np.ndarray)
     shape = property(lambda self: self._buffer.shape)
     dtype = property(lambda self: self._buffer.dtype)
     ndim = property(lambda self: self._buffer.ndim)
@@ -90,6 +95,15 @@ class Recomputed(NDArrayOperatorsMixin):
             return Recomputed(self._trace, view)
         return self._read(".reshape").reshape(*shape, order=order)
 
+    def ravel(self, order="C") -> Any:
+        flat = self._buffer.ravel(order)
+        if np.shares_memory(flat, self._buffer):
+            return Recomputed(self._trace, flat)
+        return recompute(self._trace, np.ravel, (self,), {"order": order})  # NumPy's is a copy too
+
+    def squeeze(self, axis=None) -> "Recomputed":
+        return Recomputed(self._trace, self._buffer.squeeze(axis))  # a view
+
     def __getitem__(self, key) -> Any:
         parts = key if type(key) is tuple else (key,)
         if all(part is None or part is Ellipsis or type(part) is slice and _plain_bounds(part) or
@@ -106,6 +120,25 @@ class Recomputed(NDArrayOperatorsMixin):
 
     def sum(self, *args, **kwargs) -> Any:
         return np.sum(self, *args, **kwargs)
+
+    # (a recomputed array of its own each, as NumPy makes a new array)
+    def flatten(self, order="C") -> Any:
+        return recompute(self._trace, np.ravel, (self,), {"order": order})
+
+    def copy(self, order="C") -> Any:
+        return np.copy(self, order)
+
+    def __copy__(self) -> Any:
+        return np.copy(self)
+
+    def __deepcopy__(self, memo) -> Any:
+        return np.copy(self)
+
+    def clip(self, *args, **kwargs) -> Any:
+        return np.clip(self, *args, **kwargs)
+
+    def cumsum(self, *args, **kwargs) -> Any:
+        return np.cumsum(self, *args, **kwargs)
 
     def mean(self, *args, **kwargs) -> Any:
         return np.mean(self, *args, **kwargs)
@@ -127,9 +160,11 @@ class Recomputed(NDArrayOperatorsMixin):
         return getattr(ufunc, method)(*read_values(inputs, why), **read_values(kwargs, why))
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in _VIEWS and type(args[0]) is Recomputed:
+            return getattr(args[0], _VIEWS[func])(*args[1:], **kwargs)
         if func in _GATHERS and Traced in types and all(kind in (Traced, Recomputed) for kind in types):
             return FUNCTION_HANDLERS[func](*args, **kwargs)  # the rule gathers by the array a replay refills
-        if func in _SHAPE_STATIC and (func is not np.where or len(args) == 3):
+        if func in _SHAPE_STATIC and (func is not np.where or len(args) == 3) and kwargs.get("out") is None:
             if func is np.where and Traced in types and type(args[0]) is Recomputed and not kwargs and not any(
                     getattr(kind, "handles_functions_first", False) for kind in types if kind is not Recomputed):
                 return FUNCTION_HANDLERS[np.where](*args)  # np.where's rule takes the mask as an operand
@@ -186,14 +221,14 @@ class Recomputed(NDArrayOperatorsMixin):
         return np.array, (self._read("pickle").copy(),)
 
     def __getattr__(self, name: str) -> Any:  # the rest of ndarray's API, on the values
-        if name.startswith("__"):
+        if name.startswith("__") and name not in _ARRAY_INTERFACES:
             raise AttributeError(name)
-        return getattr(self._read(f".{name}"), name)
+        return getattr(self._read("np.asarray" if name in _ARRAY_INTERFACES else f".{name}"), name)
 
 
 def _static(value: Any) -> bool:
-    """Whether ``value`` is a plain operand or option (an array, a number, an axis, a dtype)."""
-    return (isinstance(value, _PLAIN_KINDS) or value is None or isinstance(value, (type, np.dtype))
+    """Whether ``value`` is a plain operand or option (an array, a number, an axis, a dtype, order="C")."""
+    return (isinstance(value, (*_PLAIN_KINDS, str)) or value is None or isinstance(value, (type, np.dtype))
             or type(value) is tuple and all(isinstance(part, (int, np.integer)) for part in value)
             or type(value) is list and all(isinstance(part, _PLAIN_KINDS) for part in value))  # (copied: _operand)
 

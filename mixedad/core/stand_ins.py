@@ -30,22 +30,29 @@ def _asked_by_mixedad(frame) -> bool:
     return frame.f_code.co_filename.startswith("<mixedad ")  # generated regions and programs
 
 
-def class_seen_by_user(stands_for_an_array: Callable[[Any], bool]) -> property:
-    """A ``__class__`` that is ``np.ndarray`` to code outside mixedad when
-    ``stands_for_an_array(value)``, and the value's own type otherwise."""
+def class_seen_by_user(plain_class: Callable[[Any], type | None]) -> property:
+    """A ``__class__`` that is ``plain_class(value)`` to code outside mixedad (the class of what
+    a plain call would give: ``np.ndarray``, or a NumPy scalar type such as ``np.int64`` for
+    ``labels.sum()``), or the value's own type where that is None."""
     def get(value):
-        if stands_for_an_array(value) and not _asked_by_mixedad(sys._getframe(1)):
-            return np.ndarray
+        kind = plain_class(value)
+        if kind is not None and not _asked_by_mixedad(sys._getframe(1)):
+            return kind
         return type(value)
     return property(get, _SET_CLASS)
 
 
-def computed_from_constants(value: Any) -> bool:
-    """Whether a traced value stands for a plain array of a plain call: a prepared recording's
-    value that leads to its traced constants only, no differentiated input."""
+def plain_class_of_constant(value: Any) -> type | None:
+    """For a traced value that a plain call would have as a plain array or NumPy scalar (a
+    prepared recording's value that leads to its traced constants only, no differentiated
+    input), that class; else None."""
     if value._trace.program is None:  # (only prepared recordings trace constants)
-        return False
+        return None
     expr = value._expr
     if expr is not None:  # lazy: a region whose inputs are all constants has none (they are ValueOf)
-        return not expr.inputs
-    return value._entry is not None and leads_to_constants(value._entry)
+        constant = not expr.inputs
+    else:
+        constant = value._entry is not None and leads_to_constants(value._entry)
+    if not constant:
+        return None
+    return value.dtype.type if value._shape == () and value._holds_a_numpy_scalar() else np.ndarray

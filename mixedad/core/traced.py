@@ -16,7 +16,7 @@ from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_h
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
                      library_advice, math_call_named, numpy_function_entered)
-from .stand_ins import class_seen_by_user, computed_from_constants
+from .stand_ins import class_seen_by_user, plain_class_of_constant
 
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -31,7 +31,7 @@ class Traced(RefusesIntegralConversion):
     __slots__ = ("_trace", "_entry", "_slot", "_value", "_expr", "_shape", "_dtype", "_view_of", "_views",
                  "_successor")
     __array_priority__ = 1000.0
-    __class__ = class_seen_by_user(computed_from_constants)  # a prepared recording's stand-in for a plain array
+    __class__ = class_seen_by_user(plain_class_of_constant)  # a prepared recording's stand-in for a plain array
 
     def __init__(self, trace, value, entry, slot=0, expr=None, shape=None, dtype=None):
         self._trace = trace
