@@ -228,12 +228,12 @@ class Prepared:
 
     # --- recording ---------------------------------------------------------------------
     def _record(self, args: tuple, want_value: bool):
-        static = self._static_leaves(args)  # as passed: f may update an int array in place
-        sizes = [len(flatten(arg)[0]) for arg in args]  # and append to a list
+        static, sizes = self._argument_state(args)  # as passed: f may update an int array in place
         extras = [(number, [{key: recorded_state(value) for key, value in found.items()} for found in extras])
                   for number, extras in enumerate(map(dataclass_extras, args)) if extras]
         why = self._constants_refused
         draws = RandomDraws(self.f)
+        refused = None
         try:
             result, recording = self._recorded_call(args, want_value, trace_constants=not why)
             changed = recording.inputs.changed_by_f() if recording.trace_constants else None
@@ -243,12 +243,14 @@ class Prepared:
         except MixedTracesError as error:  # mixedad.jacobian(F, u) inside f, F closing over the arguments
             return self._nested(error, args, want_value)
         except Exception as error:  # noqa: BLE001  np.asarray on a traced constant, a write into one, or a
-            # test that only an ndarray passes (type(x) is np.ndarray): recorded on the arrays themselves,
-            # where f's own errors recur
+            # test that only an ndarray passes (type(x) is np.ndarray): recorded on the arrays themselves
+            # below, where f's own errors recur (raised as they are, not during the handling of this one)
             if why:
                 raise
+            refused = _untraceable(error)
+        if refused is not None:
             result, recording = self._recorded_call(args, want_value, trace_constants=False)
-            why = self._constants_refused = _untraceable(error)
+            why = self._constants_refused = refused
         trace = recording.trace
         self.value_reads = tuple(dict.fromkeys(trace.value_dependent))
         inputs = recording.inputs
@@ -312,10 +314,10 @@ class Prepared:
         return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value,
                               recording=recording), recording
 
-    def _changed_in_place(self, args: tuple, static: list, sizes: list[int]) -> str:
-        """Which of the other arguments f changed in place: their leaves as ``static`` held them
-        before the call, and their numbers of leaves, ``sizes``."""
-        leaves = {number: flatten(arg)[0] for number, arg in enumerate(args) if number not in self.numbers}
+    def _changed_in_place(self, args: tuple, static: list, sizes: dict[int, int]) -> str:
+        """Which of the other arguments f changed in place, from their state before the call
+        (``_argument_state``)."""
+        leaves = {number: flatten(args[number])[0] for number in sizes}
         for number, now in leaves.items():
             if len(now) != sizes[number]:
                 return f"argument {number}"
@@ -325,9 +327,18 @@ class Prepared:
                 return f"argument {number}{' leaf ' + path if path else ''}"
         return ""
 
-    def _static_leaves(self, args: tuple) -> list:
-        return [(number, index, recorded_state(leaf)) for number, arg in enumerate(args) if number not in self.numbers
-                for index, leaf in enumerate(flatten(arg)[0]) if not _is_traced_constant(leaf)]
+    def _argument_state(self, args: tuple) -> tuple[list, dict[int, int]]:
+        """The other arguments before a call: their static leaves (those that are not traced
+        constants), as ``(number, index, recorded state)``, which later calls must equal, and
+        their numbers of leaves."""
+        static, sizes = [], {}
+        for number, arg in enumerate(args):
+            if number not in self.numbers:
+                leaves = flatten(arg)[0]
+                sizes[number] = len(leaves)
+                static.extend((number, index, recorded_state(leaf)) for index, leaf in enumerate(leaves)
+                              if not _is_traced_constant(leaf))
+        return static, sizes
 
     # --- calls -------------------------------------------------------------------------
     def _check(self, args: tuple) -> list:
@@ -448,7 +459,7 @@ class Prepared:
             if self._constants_refused:
                 raise
             self._constants_refused = _untraceable(error)  # f refused a traced constant: as _record does, never again
-            return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
+        return _differentiate(self.f, args, self.argnums, self.has_aux, self.mode, want_value)
 
     def _nested(self, error: MixedTracesError, args: tuple, want_value: bool):
         """f nests a reverse-mode differentiation over the arguments: from now on every call
