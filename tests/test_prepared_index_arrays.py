@@ -3,8 +3,6 @@ masks) as inputs that each replay refills: a training loop whose labels change w
 replays one recording. Each case compares the prepared gradient with ``mixedad.gradient`` on the
 same arguments (and the cross-entropy one with central differences); a program that reads the
 values of those arrays is recorded with them compared by value instead, and says so."""
-import functools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -200,36 +198,6 @@ def test_a_function_that_wants_an_ndarray_gets_one_and_replays():
     np.testing.assert_allclose(prepared.gradient(w, np.array([0, 2])), [0.0, 0.0, 4.0, 0.0])
     np.testing.assert_allclose(prepared.gradient(w, np.array([3, 3])), [0.0, 0.0, 0.0, 12.0])
     assert prepared.replays and prepared._index_arrays_refused == ""
-
-
-def _scaled_if_array(w, x, labels):
-    if isinstance(labels, np.ndarray):  # the plain call takes this branch: so must the recording
-        labels = labels * 2
-    return np.sum((x @ w - labels) ** 2)
-
-
-def _by_type(w, x, labels):
-    @functools.singledispatch
-    def weight(value):
-        return 1.0
-
-    @weight.register
-    def _(value: np.ndarray):
-        return 3.0
-
-    mask = x[:, 0] > 0  # a recomputed mask: dispatched as the plain array it is outside a recording
-    return weight(labels) * weight(mask) * np.sum((x @ w - labels) ** 2)
-
-
-@pytest.mark.parametrize("loss", [_scaled_if_array, _by_type])
-def test_type_checks_on_labels_and_masks_take_the_plain_calls_branch(loss):
-    rng = np.random.default_rng(3)
-    w, x = rng.standard_normal(3), rng.standard_normal((5, 3))
-    label_sets = [np.array([0, 1, 2, 1, 0]), np.array([2, 2, 1, 0, 1])]
-    prepared = mixedad.prepare(loss, w, x, label_sets[0])
-    for labels in label_sets:
-        np.testing.assert_array_equal(prepared.gradient(w, x, labels), mixedad.gradient(loss, w, x, labels))
-        assert prepared.replays
 
 
 def _accuracy_aux(w, x):

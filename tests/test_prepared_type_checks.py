@@ -3,6 +3,8 @@ constants for the other arguments' float arrays, refilled values for their integ
 arrays and for masks). ``isinstance(v, np.ndarray)`` must answer as in the plain call, or f
 records another program than the one it runs: each case compares the prepared gradient with
 ``mixedad.gradient`` on the same arguments, for the recorded values and new ones."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -37,18 +39,18 @@ def _mask_kind(w, x):
     return weight * np.sum(np.where(mask, x @ w, 0.0) ** 2)
 
 
+@functools.singledispatch
+def _weight(value):
+    return 1.0
+
+
+@_weight.register
+def _(value: np.ndarray):  # the plain call's arrays, and the stand-ins for them
+    return 3.0
+
+
 def _via_singledispatch(w, x):
-    import functools
-
-    @functools.singledispatch
-    def weight(value):
-        return 1.0
-
-    @weight.register
-    def _(value: np.ndarray):
-        return 3.0
-
-    return weight(x) * np.sum((x @ w) ** 2)
+    return _weight(x) * np.sum((x @ w) ** 2)
 
 
 CASES = [_doubled_if_array, _derived_constant, _product_is_no_array, _converted_unless_array, _mask_kind,
@@ -178,3 +180,25 @@ def test_a_function_that_insists_on_an_ndarray_type_is_recorded_on_the_arrays():
     prepared = mixedad.prepare(loss, w, x)
     np.testing.assert_allclose(prepared.gradient(w, x + 1), mixedad.gradient(loss, w, x + 1), rtol=1e-12)
     assert "x must be an ndarray" in prepared.why_traced
+
+
+def _scaled_if_array(w, x, labels):
+    if isinstance(labels, np.ndarray):  # the plain call takes this branch: so must the recording
+        labels = labels * 2
+    return np.sum((x @ w - labels) ** 2)
+
+
+def _by_type(w, x, labels):
+    mask = x[:, 0] > 0  # a recomputed mask: dispatched as the plain array it is outside a recording
+    return _weight(labels) * _weight(mask) * np.sum((x @ w - labels) ** 2)
+
+
+@pytest.mark.parametrize("loss", [_scaled_if_array, _by_type])
+def test_type_checks_on_labels_and_masks_take_the_plain_calls_branch(loss):
+    rng = np.random.default_rng(3)
+    w, x = rng.standard_normal(3), rng.standard_normal((5, 3))
+    label_sets = [np.array([0, 1, 2, 1, 0]), np.array([2, 2, 1, 0, 1])]
+    prepared = mixedad.prepare(loss, w, x, label_sets[0])
+    for labels in label_sets:
+        np.testing.assert_array_equal(prepared.gradient(w, x, labels), mixedad.gradient(loss, w, x, labels))
+        assert prepared.replays
