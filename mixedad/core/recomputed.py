@@ -99,7 +99,7 @@ class Recomputed(NDArrayOperatorsMixin):
         flat = self._buffer.ravel(order)
         if np.shares_memory(flat, self._buffer):
             return Recomputed(self._trace, flat)
-        return recompute(self._trace, np.ravel, (self,), {"order": order})  # NumPy's is a copy too
+        return self.flatten(order)  # NumPy's is a copy too
 
     def squeeze(self, axis=None) -> "Recomputed":
         return Recomputed(self._trace, self._buffer.squeeze(axis))  # a view
@@ -118,14 +118,11 @@ class Recomputed(NDArrayOperatorsMixin):
             return self._read(".astype").astype(dtype, *args, **kwargs)
         return recompute(self._trace, _same, (self,), {}, dtype=np.dtype(dtype))
 
-    def sum(self, *args, **kwargs) -> Any:
-        return np.sum(self, *args, **kwargs)
-
     # (a recomputed array of its own each, as NumPy makes a new array)
     def flatten(self, order="C") -> Any:
         return recompute(self._trace, np.ravel, (self,), {"order": order})
 
-    def copy(self, order="C") -> Any:
+    def copy(self, order="C") -> Any:  # (np.copy's default order is "K", the method's "C")
         return np.copy(self, order)
 
     def __copy__(self) -> Any:
@@ -133,21 +130,6 @@ class Recomputed(NDArrayOperatorsMixin):
 
     def __deepcopy__(self, memo) -> Any:
         return np.copy(self)
-
-    def clip(self, *args, **kwargs) -> Any:
-        return np.clip(self, *args, **kwargs)
-
-    def cumsum(self, *args, **kwargs) -> Any:
-        return np.cumsum(self, *args, **kwargs)
-
-    def mean(self, *args, **kwargs) -> Any:
-        return np.mean(self, *args, **kwargs)
-
-    def any(self, *args, **kwargs) -> Any:
-        return np.any(self, *args, **kwargs)
-
-    def all(self, *args, **kwargs) -> Any:
-        return np.all(self, *args, **kwargs)
 
     # --- NumPy's protocols -----------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -224,6 +206,18 @@ class Recomputed(NDArrayOperatorsMixin):
         if name.startswith("__") and name not in _ARRAY_INTERFACES:
             raise AttributeError(name)
         return getattr(self._read("np.asarray" if name in _ARRAY_INTERFACES else f".{name}"), name)
+
+
+
+def _method_of(function):
+    def method(self, *args, **kwargs):
+        return function(self, *args, **kwargs)
+    method.__name__ = function.__name__
+    return method
+
+
+for _function in (np.sum, np.mean, np.any, np.all, np.clip, np.cumsum):  # m.sum(): np.sum(m), and so on
+    setattr(Recomputed, _function.__name__, _method_of(_function))
 
 
 def _static(value: Any) -> bool:
