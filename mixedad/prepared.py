@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+from itertools import repeat
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -341,23 +342,26 @@ class Prepared:
         return static, sizes
 
     # --- calls -------------------------------------------------------------------------
-    def _check(self, args: tuple) -> list:
-        """The leaves of each argument, after checking them against the prepared signature."""
+    def _check(self, args: tuple) -> tuple[list, bool]:
+        """The leaves of each argument, after checking them against the prepared signature, and
+        whether they are all ndarrays (every argument read by its generated reader, which checks it)."""
         if len(args) != len(self.signatures):
             raise InputError(f"prepared for {len(self.signatures)} arguments, called with {len(args)}")
         flat = []
+        all_arrays = True
         for number, (arg, expected, reader) in enumerate(zip(args, self.signatures, self._readers)):
             if reader is not None:  # the common case, checked by generated code
                 leaves = reader(arg)
                 if leaves is not None:
                     flat.append(leaves)
                     continue
+            all_arrays = False
             leaves, definition = flatten(arg)
             if tuple([_leaf_signature(leaf) for leaf in leaves]) != expected[1] or \
                     (definition != self._comparable[number] and structure(definition) != expected[0]):
                 self._mismatch(number, arg, expected)
             flat.append(leaves)
-        return flat
+        return flat, all_arrays
 
     def _mismatch(self, number: int, arg: Any, expected: tuple):
         leaves, definition = flatten(arg)
@@ -397,7 +401,7 @@ class Prepared:
             lock.release()
 
     def _run_alone(self, args: tuple, want_value: bool):
-        flat = self._check(args)
+        flat, all_arrays = self._check(args)
         if self.why_traced is _NESTED:
             return _gradient_inside_a_gradient(self.f, args, self.argnums, self.has_aux, want_value)
         if self._program is None or ACTIVE_OBSERVERS:  # profilers see ordinary traces
@@ -413,7 +417,7 @@ class Prepared:
         if self._changes_in_a_row:  # the recorded call's arguments again: replays resume
             self._changes_in_a_row, self.why_traced = 0, ""
         try:
-            return self._replay(args, flat, want_value)
+            return self._replay(args, flat, all_arrays, want_value)
         except Exception:  # noqa: BLE001  a step raised (a singular matrix): f may catch it, as only a trace follows
             return self._trace_again(args, want_value)
 
@@ -472,12 +476,12 @@ class Prepared:
     def _value(self, value):
         return _plain_value(value) if self._output_shape is None else np.reshape(value, self._output_shape)
 
-    def _replay(self, args: tuple, flat: list, want_value: bool):
+    def _replay(self, args: tuple, flat: list, all_arrays: bool, want_value: bool):
         program = self._program
         for number, index, live in self._index_inputs:  # before any step reads them
             np.copyto(live, flat[number][index])
         constants = [flat[number][index] for number, index in self._constant_slots]
-        if not all([type(leaf) is np.ndarray for leaf in constants]):  # 0.5 where array(0.5) was recorded
+        if not all_arrays and not all([type(leaf) is np.ndarray for leaf in constants]):  # 0.5 for array(0.5)
             constants = [np.asarray(leaf) for leaf in constants]
         if self._one_array:  # f(x, ...) differentiated with respect to one array: no trees to walk
             original = flat[self.numbers[0]][0]
@@ -486,10 +490,12 @@ class Prepared:
             grad = gradient_leaf(original, ct, x, self._borrowed(flat))
             grad = grad if isinstance(self.argnums, (int, np.integer)) else (grad,)
             return (self._value(value), grad) if want_value else grad
-        active = [leaf for number in self.numbers for leaf in flat[number]]
-        if not all([type(leaf) is np.ndarray for leaf in active]):
+        numbers = self.numbers
+        originals = flat[numbers[0]] if len(numbers) == 1 else [leaf for number in numbers for leaf in flat[number]]
+        active = originals
+        if not all_arrays and not all([type(leaf) is np.ndarray for leaf in originals]):
             active = []
-            for number in self.numbers:
+            for number in numbers:
                 leaves = flat[number]
                 active += [_leaf_value(leaf, number, index, len(leaves), args[number])
                            for index, leaf in enumerate(leaves)]
@@ -501,13 +507,12 @@ class Prepared:
         else:
             read_aux = None
         value, cotangents = program.run(active, constants, want_value, read_aux)
-        borrowed = self._borrowed(flat)
+        leaves = list(map(gradient_leaf, originals, cotangents, active, repeat(self._borrowed(flat))))
         grads, position = [], 0
-        for number, definition, build in zip(self.numbers, self._definitions, self._builders):
-            leaves = [gradient_leaf(original, cotangents[position + k], active[position + k], borrowed)
-                      for k, original in enumerate(flat[number])]
-            grads.append(leaves[0] if definition is None else build(leaves))
-            position += len(leaves)
+        for number, definition, build in zip(numbers, self._definitions, self._builders):
+            end = position + len(flat[number])
+            grads.append(leaves[position] if definition is None else build(leaves[position:end]))
+            position = end
         grad = grads[0] if isinstance(self.argnums, (int, np.integer)) else tuple(grads)
         if want_value:
             value = self._value(value)
