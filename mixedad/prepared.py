@@ -110,7 +110,9 @@ def _structure_difference(new: Any, prepared: Any, path: str) -> str | None:
     names, prepared_names = names or (), prepared_names or ()
     if names != prepared_names:
         if container is dict and set(names) == set(prepared_names):
-            return f"{where} a dict with keys {_listed(names)}, prepared for the keys in the order {_listed(prepared_names)}"
+            return (f"{where} a dict with keys {_listed(names)}, prepared for the keys in the order "
+                    f"{_listed(prepared_names)}: the order is part of the recorded program (f may iterate over the "
+                    f"dict), so pass the dict in that order ({{k: d[k] for k in [{_listed(prepared_names)}]}})")
         label = "fields" if container is dataclasses else "keys"
         return f"{where} {kind(new)} with {label} {_listed(names)}, prepared for {label} {_listed(prepared_names)}"
     if len(children) != len(prepared_children):
@@ -212,6 +214,7 @@ class Prepared:
         self._index_arrays_refused = ""  # what f did with index arrays taken as inputs (then: never again)
         self._dependent_recordings = 0  # recordings in a row that looked at input values
         self._changes_in_a_row = 0  # calls in a row whose other arguments differed from the recorded call's
+        self._changing_reason: tuple = (None, "")  # the last such argument, and what why_traced says of it
         # A call keeps its values on the recorded trace: calls from several threads take turns
         self._lock = threading.Lock()
         self._caller: int | None = None  # the thread whose call is running
@@ -381,7 +384,7 @@ class Prepared:
                               f"{_outline_of_signature(recorded)}")
                     break
         raise InputError(f"argument {number} does not match what the gradient was prepared for: {detail}. "
-                         "Prepare again for the new shapes and dtypes (mixedad.prepare(f, *new_args)).")
+                         "Or prepare again for arguments like these (mixedad.prepare(f, *new_args)).")
 
     def _run(self, args: tuple, want_value: bool):
         thread = threading.get_ident()
@@ -432,23 +435,28 @@ class Prepared:
         if changes < _RECORDINGS_IN_A_ROW or changes & (changes - 1) == 0:
             return self._record(args, want_value)
         leaf = args[number] if index is None else flatten(args[number])[0][index]
-        path = "" if index is None else leaf_path(args[number], index)
+        reason_key = (number, index, type(leaf), self._index_arrays_refused, self._constants_refused)
+        if self._changing_reason[0] != reason_key:  # (the same argument changes on every call: said once)
+            self._changing_reason = (reason_key, self._why_changing(args[number], number, index, leaf))
+        self.why_traced = self._changing_reason[1]
+        return self._trace_again(args, want_value)
+
+    def _why_changing(self, arg: Any, number: int, index: int | None, leaf: Any) -> str:
+        """``why_traced`` for calls traced because argument ``number`` (its ``leaf``) changes."""
+        path = "" if index is None else leaf_path(arg, index)
         what = f"argument {number}{' leaf ' + path if path else ''} ({_outline(leaf)})"
         if isinstance(leaf, STATEFUL):
-            self.why_traced = (f"{what} draws anew on every call, so no call repeats the recorded one: draw the "
-                               "random numbers outside f and pass them in as a float array to replay")
-        elif _is_index_array(leaf):
+            return (f"{what} draws anew on every call, so no call repeats the recorded one: draw the "
+                    "random numbers outside f and pass them in as a float array to replay")
+        if _is_index_array(leaf):
             refused = self._index_arrays_refused or self._constants_refused
-            self.why_traced = (
-                f"{what} changes from call to call, and a replay takes integer and bool arrays as inputs only "
-                f"where f indexes, compares or computes elementwise with them ({refused[:200]}). "
-                "For example, write np.eye(k)[labels] as labels[:, None] == np.arange(k), and x[mask] as "
-                "np.where(mask, x, 0)")
-        else:
-            self.why_traced = (f"{what} changes from call to call: a replay needs the arguments that are not "
-                               "differentiated to equal the recorded call's, apart from float arrays, which it "
-                               "takes as inputs (pass a changing number as a float array: np.asarray(value))")
-        return self._trace_again(args, want_value)
+            return (f"{what} changes from call to call, and a replay takes integer and bool arrays as inputs only "
+                    f"where f indexes, compares or computes elementwise with them ({refused[:200]}). "
+                    "For example, write np.eye(k)[labels] as labels[:, None] == np.arange(k), and x[mask] as "
+                    "np.where(mask, x, 0)")
+        return (f"{what} changes from call to call: a replay needs the arguments that are not "
+                "differentiated to equal the recorded call's, apart from float arrays, which it "
+                "takes as inputs (pass a changing number as a float array: np.asarray(value))")
 
     def _trace_again(self, args: tuple, want_value: bool):
         """A call traced, not replayed: with the other arguments traced as constants, as the

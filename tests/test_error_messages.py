@@ -1,6 +1,7 @@
 """Every refusal is a MixedadError that names the operation and the user's line (found by
 sweeps of the NumPy API and of realistic programs: these raised bare NumPy or Python errors)."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -448,6 +449,18 @@ def test_a_math_function_on_a_traced_value_is_named():
         mixedad.gradient(f, np.ones(2))
 
 
+@pytest.mark.parametrize("f, named", [
+    (lambda x: float(x[0]) * math.sqrt(2.0), r"^float\(\)"),  # math.sqrt only saw a plain float
+    (lambda x: math.sqrt(2.0) * math.exp(x[0]), r"^math\.exp\(\)"),  # the math call that got the traced value
+    (lambda x: math.exp(math.sqrt(x[0])), r"^math\.sqrt\(\)"),
+    (lambda x: math.sqrt(
+        x[0]), r"^math\.sqrt\(\)"),  # a call over two lines: the math call on the line
+])
+def test_the_call_that_converted_is_named_not_another_on_its_line(f, named):
+    with pytest.raises(mixedad.NonDifferentiableError, match=named):
+        mixedad.gradient(f, np.array([0.3, 1.2]))
+
+
 def test_a_traced_buffer_kept_in_a_cache_names_the_cache_and_the_plain_alternative():
     cache = {}
 
@@ -516,3 +529,18 @@ def test_a_list_of_numbers_that_f_treats_as_an_array_says_to_pass_an_array(mode,
 def test_a_list_of_numbers_that_f_indexes_one_by_one_is_differentiated_as_a_list():
     got = mixedad.gradient(lambda v: v[0] * v[1] ** 2, [2.0, 3.0])
     assert type(got) is list and np.allclose(got, [9.0, 12.0])
+
+
+def test_if_on_a_traced_array_is_not_vectorizable_and_if_on_a_comparison_fails_as_in_numpy():
+    # as docs/getting-started.md says: `if x:` names the line; `if x > 0:` is NumPy's own error on
+    # the plain bool array a comparison gives, which the same code raises without mixedad
+    x = np.array([0.3, -1.2, 0.8])
+    with pytest.raises(mixedad.NotVectorizableError, match=r"truth value of a traced array .* at .*test_error_messages"):
+        mixedad.gradient(lambda x: np.sum(x) if x else 0.0, x)
+
+    def branchy(x):
+        return np.sum(x) if x > 0 else -np.sum(x)
+    with pytest.raises(ValueError) as without_mixedad:
+        branchy(x)
+    with pytest.raises(ValueError, match=re.escape(str(without_mixedad.value))):
+        mixedad.gradient(branchy, x)

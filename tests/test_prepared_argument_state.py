@@ -131,10 +131,22 @@ def test_a_structure_mismatch_says_where_the_trees_differ(change, message):
         prepared.gradient(d, config)
 
 
-def test_dict_keys_in_another_order_are_named_as_such():
-    prepared = mixedad.prepare(lambda d: np.sum(d["a"] * d["b"]), {"a": np.ones(2), "b": np.ones(2)})
-    with pytest.raises(mixedad.InputError, match="keys 'b', 'a', prepared for the keys in the order 'a', 'b'"):
-        prepared.gradient({"b": np.ones(2), "a": np.ones(2)})
+def test_dict_keys_in_another_order_are_named_as_such_and_the_advice_replays():
+    def f(d):  # the order matters to f: it stacks the values in the dict's order
+        return np.sum(np.stack(list(d.values())) * np.array([[1.0], [3.0]]) * d["a"])
+    prepared = mixedad.prepare(f, {"a": np.ones(2), "b": np.ones(2)})
+    reordered = {"b": np.array([1.0, 2.0]), "a": np.array([5.0, 7.0])}
+    with pytest.raises(mixedad.InputError, match=r"keys 'b', 'a', prepared for the keys in the order 'a', 'b': "
+                                                 r"the order is part of the recorded program .*for k in \['a', 'b'\]"):
+        prepared.gradient(reordered)
+    in_prepared_order = {k: reordered[k] for k in ["a", "b"]}  # the advice
+    expected = mixedad.gradient(f, in_prepared_order)
+    got = prepared.gradient(in_prepared_order)
+    assert prepared.replays and list(got) == ["a", "b"]
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+    # and the two orders are two functions here: replaying one for the other would be wrong
+    assert not np.array_equal(mixedad.gradient(f, reordered)["a"], expected["a"])
 
 
 def _softmax_cross_entropy(w, features, labels):

@@ -68,42 +68,56 @@ def in_library(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_LIBRARY_DIRS) and not filename.startswith(_PACKAGE_DIR)
 
 
+def _user_frame(skip: int):
+    """The innermost stack frame outside mixedad and NumPy, from ``skip`` frames above the
+    caller's (as ``sys._getframe(skip)`` there), or None."""
+    frame = sys._getframe(skip + 1)
+    while frame is not None and is_internal(frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame
+
+
 def user_location(skip: int = 1) -> SourceLocation | None:
     """The innermost stack frame outside mixedad and NumPy, or None."""
-    frame = sys._getframe(skip)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not is_internal(filename):
-            called_from = library_call = None
-            if in_library(filename):
-                entered, caller = frame, frame.f_back
-                while caller is not None and (is_internal(caller.f_code.co_filename)
-                                              or in_library(caller.f_code.co_filename)):
-                    entered, caller = caller, caller.f_back
-                if caller is not None:
-                    called_from = SourceLocation(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
-                    library_call = _public_name(entered)
-                    if "<locals>" in library_call:  # a decorator's wrapper: the name the user's call has
-                        library_call = _called_name(caller) or library_call
-            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from, library_call)
-        frame = frame.f_back
-    return None
+    frame = _user_frame(skip)
+    if frame is None:
+        return None
+    filename = frame.f_code.co_filename
+    called_from = library_call = None
+    if in_library(filename):
+        entered, caller = frame, frame.f_back
+        while caller is not None and (is_internal(caller.f_code.co_filename)
+                                      or in_library(caller.f_code.co_filename)):
+            entered, caller = caller, caller.f_back
+        if caller is not None:
+            called_from = SourceLocation(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+            library_call = _public_name(entered)
+            if "<locals>" in library_call:  # a decorator's wrapper: the name the user's call has
+                library_call = _called_name(caller) or library_call
+    return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from, library_call)
 
 
 def _qualname(frame) -> str:
     return getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
 
 
-def _called_name(frame) -> str | None:
-    """``scipy.linalg.solve_triangular`` for a frame stopped at the call ``sla.solve_triangular(a, b)``
-    (the name as the source spells it where it is not a function's), if the call fits on one line."""
+def _running_call(frame) -> str | None:
+    """The source of the expression ``frame`` is stopped at (a call), if it fits on one line."""
     try:
         line, end_line, start, end = list(frame.f_code.co_positions())[frame.f_lasti // 2]
     except (AttributeError, IndexError, ValueError):
         return None
     if line is None or line != end_line or start is None:
         return None
-    source = linecache.getline(frame.f_code.co_filename, line).encode()[start:end].decode(errors="replace")
+    return linecache.getline(frame.f_code.co_filename, line).encode()[start:end].decode(errors="replace")
+
+
+def _called_name(frame) -> str | None:
+    """``scipy.linalg.solve_triangular`` for a frame stopped at the call ``sla.solve_triangular(a, b)``
+    (the name as the source spells it where it is not a function's), if the call fits on one line."""
+    source = _running_call(frame)
+    if source is None:
+        return None
     called = re.match(r"\s*([\w.]+)\s*\(", source)
     if called is None:
         return None
@@ -173,10 +187,15 @@ def converted_by_numpy(entered: str | None) -> str:
 
 
 def math_call_named(conversion: str) -> str:
-    """``float()`` as the ``math`` function the user's line calls, which converts with it
-    (``math.exp(x)``), if there is one."""
-    location = user_location(2) if conversion.startswith("float()") else None
-    found = re.search(r"\bmath\.(\w+)\(", location.text or "") if location is not None else None
+    """``float()`` as the ``math`` function the user's code calls, which converts with it
+    (``math.exp(x)``): the call running on the user's line, or if that spans lines, a ``math``
+    call on the line."""
+    frame = _user_frame(1) if conversion.startswith("float()") else None
+    if frame is None:
+        return conversion
+    call = _running_call(frame)
+    text = call if call is not None else linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    found = re.match(r"\s*math\.(\w+)\(", text) if call is not None else re.search(r"\bmath\.(\w+)\(", text)
     return f"math.{found.group(1)}() (a conversion to float)" if found else conversion
 
 
