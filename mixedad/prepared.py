@@ -384,7 +384,7 @@ class Prepared:
                               f"{_outline_of_signature(recorded)}")
                     break
         raise InputError(f"argument {number} does not match what the gradient was prepared for: {detail}. "
-                         "Or prepare again for arguments like these (mixedad.prepare(f, *new_args)).")
+                         "To use arguments like these, prepare again (mixedad.prepare(f, *new_args)).")
 
     def _run(self, args: tuple, want_value: bool):
         thread = threading.get_ident()

@@ -194,8 +194,10 @@ def math_call_named(conversion: str) -> str:
     if frame is None:
         return conversion
     call = _running_call(frame)
-    text = call if call is not None else linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    found = re.match(r"\s*math\.(\w+)\(", text) if call is not None else re.search(r"\bmath\.(\w+)\(", text)
+    if call is not None:
+        found = re.match(r"\s*math\.(\w+)\(", call)
+    else:  # a call over several lines
+        found = re.search(r"\bmath\.(\w+)\(", linecache.getline(frame.f_code.co_filename, frame.f_lineno))
     return f"math.{found.group(1)}() (a conversion to float)" if found else conversion
 
 
