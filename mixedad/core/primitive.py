@@ -27,7 +27,7 @@ from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
 from .operands import foreign_array, live_arrays, plain_arrays
 from .recomputed import Recomputed, recompute, recording_trace
-from .region import (apply_before_region, extend_region, piecewise_constant, primal,
+from .region import (apply_before_region, extend_region, grow_chain, piecewise_constant, primal,
                      read_value, tape_elementwise)
 from .tape import TapeEntry, UnaryEntry, borrow, record
 from .traced import Traced
@@ -318,6 +318,10 @@ class _UpdatedArgument(Exception):
 
 
 def bind_elementwise(prim: Primitive, args, kwargs):
+    if not kwargs and prim.differentiable:
+        grown = grow_chain(prim, args)
+        if grown is not None:
+            return grown
     try:
         trace = find_trace(args)
     except _UpdatedArgument:

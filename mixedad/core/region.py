@@ -148,6 +148,54 @@ def _lists_as_arrays(args) -> tuple:
     return tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
 
 
+_PYTHON_NUMBERS = frozenset({float, int})
+
+
+def grow_chain(prim, args) -> Traced | None:
+    """``extend_region`` for its commonest case, with only the checks that case needs: an op
+    without keywords on one lazy value and Python numbers (``y * 2.0``, ``1 - y``, ``np.sin(y)``),
+    of an active auto-mode trace that does not profile, grows the value's region by one node,
+    which shares the region's inputs. None for every other case (``bind_elementwise`` then takes
+    the general path); ``extend_region`` is the reference, and builds the same node."""
+    if len(args) == 2:
+        first, second = args
+        if type(first) is Traced:
+            lazy = first if type(second) in _PYTHON_NUMBERS else None
+        else:
+            lazy = second if type(second) is Traced and type(first) in _PYTHON_NUMBERS else None
+    else:
+        lazy = args[0] if len(args) == 1 and type(args[0]) is Traced else None
+    if lazy is None:
+        return None
+    below = lazy._expr
+    trace = lazy._trace
+    if below is None or below.reductions is not None or trace.requested != "auto" or not trace.active \
+            or trace.instrumented or len(below.input_ids) > PARTIALS_CAP:
+        return None
+    if prim.tangent_rule is None and (prim.partial_specs is None or prim.partial_gaps
+                                      or len(args) > len(prim.partial_specs)):
+        return None  # (the general path raises, naming what is missing)
+    node_args = (below,) if len(args) == 1 else (below, args[1]) if args[0] is lazy else (args[0], below)
+    node = ExprNode(prim, node_args, {}, below.input_ids, lazy._shape, DUAL_ELEMENTWISE, None)
+    errstate = current_errstate()
+    if errstate is not trace.errstate and errstate != trace.errstate:  # set inside the user's function
+        node.errstate = errstate
+    if not node.unbounded:
+        node.unbounded = below.unbounded
+    if 0 < below.chain_length < MAX_LONG_NODES:
+        _structure(node, below)
+    dtype = lazy._dtype if lazy._dtype is not None else lazy.dtype
+    if dtype.char not in prim.same_dtype_loops:
+        dtype = _node_dtype(prim, args)
+    if dtype.kind == "c":
+        return complex_result(prim, args, {})
+    node.dtype = dtype
+    result = Traced(trace, None, None, 0, node, node.shape, dtype)
+    if node.errstate is not None and _errors_raise(trace, errstate):
+        primal(result)
+    return result
+
+
 def extend_region(trace, prim, args, kwargs) -> Traced:
     """Record an elementwise op on traced values as a region node (the auto/forward modes)."""
     if prim.partial_specs is None and prim.tangent_rule is None:
@@ -223,8 +271,8 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     # chain's inputs extend its lower part's (``_structure`` relies on it).
     if below is None:
         inputs = {}
-    elif below is not False:
-        inputs = dict(below.input_ids)
+    elif below is not False:  # (a node's inputs are never changed: shared unless new ones join)
+        inputs = below.input_ids if concrete is None else dict(below.input_ids)
     else:
         inputs = {}
         for arg in args:
