@@ -22,8 +22,8 @@ from .core.pytree import flatten, leaf_path, structure, tree_map, unflatten
 from .core.recomputed import Recomputed
 from .core.fused import close_region
 from .core.region import primal
-from .core.tape import (CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, borrow, guarded_write_error, record,
-                        release_guards, unit_seed)
+from .core.guards import borrow, guarded_write_error, release_guards
+from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import Traced
 from .core.updates import current
 

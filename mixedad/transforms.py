@@ -29,7 +29,8 @@ from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaves_like, unflatten
 from .core.fused import close_region
 from .core.region import primal, read_value
-from .core.tape import TapeEntry, Trace, backward, record, release_guards
+from .core.guards import release_guards
+from .core.tape import TapeEntry, Trace, backward, record
 from .core.traced import Traced
 from .forward import ForwardLevel, seed, split
 

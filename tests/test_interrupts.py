@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mixedad
-from mixedad.core import collector, tape
+from mixedad.core import collector, guards
 
 
 def _interruptible(frame, event) -> bool:
@@ -83,8 +83,8 @@ def _next_call_finishes() -> bool:
 
 
 CLEAN_UP = {
-    "release": lambda: tape._release.__code__,
-    "release_guards": lambda: tape.release_guards.__code__,
+    "release": lambda: guards._release.__code__,
+    "release_guards": lambda: guards.release_guards.__code__,
     "pause_collector": lambda: collector.pause_collector.__code__,
     "resume_collector": lambda: collector.resume_collector.__code__,
 }
@@ -106,7 +106,7 @@ def test_a_ctrl_c_at_any_line_of_the_clean_up_leaves_nothing_behind(where):
     for line in range(1, lines + 1):
         interrupted += _interrupted_at(code, line, run)
         assert weights.flags.writeable and view.flags.writeable, f"read-only after a Ctrl-C at line {line}"
-        assert id(weights) not in tape._GUARDS and id(view) not in tape._GUARDS
+        assert id(weights) not in guards._GUARDS and id(view) not in guards._GUARDS
         assert _next_call_finishes(), f"the next call hung or failed after a Ctrl-C at line {line}"
         # the collector may stay paused until the thread's next call begins (a Ctrl-C can land
         # before the pause ends): that call forgets the stopped pause
@@ -119,7 +119,7 @@ def test_a_ctrl_c_at_any_line_of_the_clean_up_leaves_nothing_behind(where):
 def test_an_array_guarded_when_a_ctrl_c_came_is_freed_with_its_last_reference():
     data = np.linspace(0.0, 1.0, 1000)
     alive = weakref.ref(data)
-    assert _interrupted_at(tape._release.__code__, 3, lambda: mixedad.gradient(lambda a: np.sum(np.sin(a) * data), data))
+    assert _interrupted_at(guards._release.__code__, 3, lambda: mixedad.gradient(lambda a: np.sum(np.sin(a) * data), data))
     assert data.flags.writeable
     del data
     gc.collect()
@@ -154,7 +154,7 @@ def test_a_ctrl_c_as_a_pullback_is_dropped_leaves_no_array_read_only():
     with_interrupt = []
 
     def tracer(frame, event, arg):
-        if event == "call" and frame.f_code is tape.release_guards.__code__ and not with_interrupt:
+        if event == "call" and frame.f_code is guards.release_guards.__code__ and not with_interrupt:
             with_interrupt.append(True)
             raise KeyboardInterrupt("a simulated Ctrl-C")
     sys.settrace(tracer)

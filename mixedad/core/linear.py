@@ -26,7 +26,8 @@ import numpy as np
 from .arrays import LeveledValue
 from .errors import MissingRuleError, MixedadError
 from .fused import close_region
-from .tape import LEAF_DECISION, Trace, TapeEntry, backward, one_cotangent, record, release_guards, unit_seed
+from .guards import release_guards
+from .tape import LEAF_DECISION, Trace, TapeEntry, backward, one_cotangent, record, unit_seed
 from .traced import Traced
 
 class _Deriving(threading.local):

@@ -1,11 +1,14 @@
 """Operands of traced operations that are not traced values: ndarray subclasses, other
-libraries' arrays, and the values a prepared recording recomputes (``core.recomputed``)."""
+libraries' arrays, the values a prepared recording recomputes (``core.recomputed``), and the
+lists, tuples and keyword values a primitive's rules read again in the backward pass."""
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import UnsupportedOperationError, error_with_location
+from .errors import InputError, UnsupportedOperationError, error_with_location
+from .pytree import flatten
 from .recomputed import Recomputed, _same, recompute, recording_trace
+from .guards import borrow
 from .tape import Trace
 from .traced import Traced
 
@@ -99,3 +102,43 @@ def operands_in_loop(trace: Trace, prim, args, kwargs) -> tuple:
     return tuple(recompute(trace, _same, (value,), {}, dtype=in_loop.dtype)._live
                  if type(value) is Recomputed and in_loop.dtype != value.dtype else in_loop
                  for value, in_loop in zip(args, cast))
+
+
+def holds_mutable(value) -> bool:
+    """Whether ``value`` is or holds a list or an array (not only numbers, slices, ...)."""
+    kind = type(value)
+    return kind is np.ndarray or kind is list or kind is tuple and any(
+        type(part) in (np.ndarray, list, tuple) and holds_mutable(part) for part in value)
+
+
+def snapshot(trace, value):
+    """``value`` as the tape may keep it: lists and tuples rebuilt (the user may change a list
+    after the op, and the rules read it again), the user's arrays borrowed (made read-only)."""
+    kind = type(value)
+    if kind is np.ndarray:
+        borrow(trace, value)
+    elif kind is list:
+        return [snapshot(trace, part) for part in value]
+    elif kind is tuple:
+        return tuple([snapshot(trace, part) for part in value])
+    return value
+
+
+def refuse_traced_inside(prim, args) -> None:
+    """Rules receive a primitive's arrays as its positional arguments: one inside a list, tuple
+    or dict would get no derivative, or the body's own instead of the rule's."""
+    for j, arg in enumerate(args):
+        if type(arg) in (list, tuple, dict) and any(type(leaf) is Traced for leaf in flatten(arg)[0]):
+            raise error_with_location(
+                InputError, f"argument {j} of {prim.name} is a {type(arg).__name__} holding a differentiated value"
+                "{where}: a primitive's rules see arrays passed as its own positional arguments only. Pass each "
+                "array as an argument of its own (def f(x, y) rather than def f(d) with d = {'x': x, 'y': y}).",
+                skip=4)
+
+
+def refuse_traced_keywords(prim, kwargs) -> None:
+    for key, value in kwargs.items():
+        if type(value) is Traced:
+            raise error_with_location(
+                InputError, f"{prim.name}: keyword argument {key!r} is a traced value{{where}}; "
+                "pass differentiable values positionally.", skip=3)

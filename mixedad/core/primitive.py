@@ -18,18 +18,19 @@ from .errors import (InputError, MissingRuleError, MixedadError, check_partial_s
                      error_with_location, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
-from .pytree import flatten
 from .pullbacks import active_rules, fill_missing_cotangents, make_vjp, record_step, single_pullback
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
 from .partials import reads_parameter, takes_args, takes_out
 from .fused import reduce_region
-from .operands import foreign_array, live_arrays, plain_arrays
+from .operands import (foreign_array, holds_mutable, live_arrays, plain_arrays, refuse_traced_inside,
+                       refuse_traced_keywords, snapshot)
 from .recomputed import Recomputed, recompute, recording_trace
 from .region import (apply_before_region, extend_region, grow_chain, piecewise_constant, primal,
                      read_value, tape_elementwise)
-from .tape import TapeEntry, UnaryEntry, borrow, record
+from .guards import borrow
+from .tape import TapeEntry, UnaryEntry, record
 from .traced import Traced
 from .updates import UpdatedTraced, currents, view_of
 
@@ -337,46 +338,6 @@ def bind_elementwise(prim: Primitive, args, kwargs):
     return extend_region(trace, prim, args, kwargs)
 
 
-def _holds_mutable(value) -> bool:
-    """Whether ``value`` is or holds a list or an array (not only numbers, slices, ...)."""
-    kind = type(value)
-    return kind is np.ndarray or kind is list or kind is tuple and any(
-        type(part) in (np.ndarray, list, tuple) and _holds_mutable(part) for part in value)
-
-
-def _snapshot(trace, value):
-    """``value`` as the tape may keep it: lists and tuples rebuilt (the user may change a list
-    after the op, and the rules read it again), the user's arrays borrowed (made read-only)."""
-    kind = type(value)
-    if kind is np.ndarray:
-        borrow(trace, value)
-    elif kind is list:
-        return [_snapshot(trace, part) for part in value]
-    elif kind is tuple:
-        return tuple([_snapshot(trace, part) for part in value])
-    return value
-
-
-def _refuse_traced_inside(prim: Primitive, args) -> None:
-    """Rules receive a primitive's arrays as its positional arguments: one inside a list, tuple
-    or dict would get no derivative, or the body's own instead of the rule's."""
-    for j, arg in enumerate(args):
-        if type(arg) in (list, tuple, dict) and any(type(leaf) is Traced for leaf in flatten(arg)[0]):
-            raise error_with_location(
-                InputError, f"argument {j} of {prim.name} is a {type(arg).__name__} holding a differentiated value"
-                "{where}: a primitive's rules see arrays passed as its own positional arguments only. Pass each "
-                "array as an argument of its own (def f(x, y) rather than def f(d) with d = {'x': x, 'y': y}).",
-                skip=4)
-
-
-def _check_kwargs(prim: Primitive, kwargs) -> None:
-    for key, value in kwargs.items():
-        if type(value) is Traced:
-            raise error_with_location(
-                InputError, f"{prim.name}: keyword argument {key!r} is a traced value{{where}}; "
-                "pass differentiable values positionally.", skip=3)
-
-
 # Keyword values that ``bind`` keeps as they are: numbers, strings, slices, dtypes, None.
 _ATOMS = frozenset({int, float, bool, str, slice, type(None), type(Ellipsis), type, np.dtype})
 
@@ -465,7 +426,7 @@ def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
                 find_trace(args)  # raises the error that fits
         elif kind is np.ndarray:
             borrowed = [arg] if borrowed is None else borrowed + [arg]
-        elif kind is list or kind is dict or kind is tuple and (_holds_mutable(arg) or Traced in map(type, arg)):
+        elif kind is list or kind is dict or kind is tuple and (holds_mutable(arg) or Traced in map(type, arg)):
             containers = True
         elif isinstance(arg, LeveledValue) and (newer is None or arg._level > newer._level):
             newer = arg
@@ -477,23 +438,23 @@ def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
         elif isinstance(arg, np.ndarray) or kind is not float and kind is not int and foreign_array(arg):
             return bind(prim, plain_arrays(args), kwargs)  # np.memmap, np.ma, np.matrix, a pandas Series
     if containers:
-        _refuse_traced_inside(prim, args)
+        refuse_traced_inside(prim, args)
     if trace is not None:
         if borrowed is not None:
             for array in borrowed:
                 borrow(trace, array)
         if containers:
-            args = tuple([_snapshot(trace, a) if type(a) in (list, tuple) else a for a in args])
+            args = tuple([snapshot(trace, a) if type(a) in (list, tuple) else a for a in args])
     if kwargs:
         kept = False  # a keyword value the rules may read again: index arrays and lists, weights
         for value in kwargs.values():
             kind = type(value)
             if kind is Traced:
-                _check_kwargs(prim, kwargs)  # raises, naming the keyword
-            elif (kind is np.ndarray or kind is list or (kind is tuple and value)) and _holds_mutable(value):
+                refuse_traced_keywords(prim, kwargs)  # raises, naming the keyword
+            elif (kind is np.ndarray or kind is list or (kind is tuple and value)) and holds_mutable(value):
                 kept = True
         if kept and trace is not None:
-            kwargs = {key: _snapshot(trace, value) for key, value in kwargs.items()}
+            kwargs = {key: snapshot(trace, value) for key, value in kwargs.items()}
     if newer is not None and (trace is None or newer._level > trace.id):
         return newer._apply(prim, args, kwargs)
     if trace is None:

@@ -26,7 +26,8 @@ from .expressions import VALUE_REF, ExprNode, ValueOf, input_value, partials_rea
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision)
 from .recording import held_bytes
-from .tape import Step, TapeEntry, borrow, compute_deferred, leads_to_constants, multiply_cotangent, record
+from .guards import borrow
+from .tape import Step, TapeEntry, compute_deferred, leads_to_constants, multiply_cotangent, record
 from .operands import foreign_array, in_loop_dtypes, operands_in_loop, plain_arrays
 from .recomputed import Recomputed
 from .traced import RetiredTraced, Traced, retired_value_error

@@ -9,9 +9,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import math
-import threading
 import time
-import traceback
 from typing import Any, Callable
 
 import numpy as np
@@ -19,7 +17,7 @@ import numpy as np
 from .arrays import (LEVELS, PLAIN_TYPES, SWEEP_ERRSTATE, LeveledValue, all_finite, apply_linear, as_array,
                      current_errstate, enter_errstate, finite_array, restore_floating_errors, sum_over_first_axis,
                      zero_mask)
-from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
+from .errors import MixedadError, describe_location
 from .modes import Decision, Mode, Reason
 
 _trace_ids = LEVELS  # shared with forward levels (core.arrays): a newer level has a larger id
@@ -66,158 +64,6 @@ class Trace:
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
-
-
-# The user's arrays that traces keep read-only, by id: (array, how many traces guard it).
-# Traces in other threads (or nested ones) may guard the same array: it becomes writeable
-# again when the last of them ends, not the first.
-_GUARDS: dict[int, list] = {}
-_GUARDS_LOCK = threading.Lock()
-
-
-def borrow(trace: Trace, array: np.ndarray) -> None:
-    """Note a user's array that the tape holds: a gradient must never be it (``borrowed``),
-    and it is read-only, with the arrays it is a view of, until the differentiation ends:
-    reverse rules and deferred regions read it again later, so a write in between would
-    silently change the gradient. NumPy raises at such a write; ``guarded_write_error`` then
-    names it. (A write through another view of the same memory made before is not caught:
-    NumPy keeps no list of an array's views.)"""
-    key = id(array)
-    trace.borrowed.add(key)
-    guarded = trace.guarded
-    if key in guarded and guarded[key][1] is array:
-        return  # this trace guards it, and the arrays it views, already
-    if type(array) is np.ndarray and array.base is None:
-        chain = (array,)  # it owns its memory (the common case)
-    else:
-        chain = []
-        while isinstance(array, np.ndarray):
-            chain.append(array)
-            array = array.base
-    with _GUARDS_LOCK:
-        for depth, member in enumerate(reversed(chain)):  # depth 0: the array owning the memory
-            key = id(member)
-            if key in guarded:
-                continue
-            guard = _GUARDS.get(key)
-            if guard is not None and guard[0] is member:  # another trace guards it: one more
-                guard[1] += 1
-            elif member.flags.writeable:
-                member.flags.writeable = False
-                _GUARDS[key] = [member, 1]
-            else:
-                continue  # read-only of its own: left as it is
-            guarded[key] = (depth, member)
-
-
-def _depth(item) -> int:
-    return item[1][0]
-
-
-def release_guards(trace: Trace) -> None:
-    """Undo what tracing did to the user's objects when the trace ends: the guarded arrays
-    become writeable again (owners before their views, NumPy's rule) unless another trace
-    still guards them, and the values that in-place operators retired become traced values
-    again, so that a prepared program can replay the steps that read them (the user cannot use
-    them any more: the trace is over), and bases forget their views, so that the tape is freed
-    as soon as nothing refers to it."""
-    for value, kind in trace.retired:
-        value.__class__ = kind
-    trace.retired = []
-    for mask in trace.recomputed:
-        mask.freeze()
-    trace.recomputed = []
-    for base in trace.view_bases:
-        base._views = None
-    trace.view_bases = []
-    guarded = trace.guarded
-    if not guarded:
-        return
-    # owners last in the list, so first off it: a Ctrl-C (KeyboardInterrupt) in the first pass
-    # would leave the user's arrays read-only for good, so the rest is released on the way out
-    pending = sorted(guarded.items(), key=_depth, reverse=True)
-    trace.guarded = {}
-    try:
-        _release(pending)
-    finally:
-        if pending:
-            _release(pending)
-
-
-def _release(pending: list) -> None:
-    """Release the guards in ``pending``, taking each off the list once done, so that a pass
-    stopped midway can be finished by another."""
-    with _GUARDS_LOCK:
-        while pending:
-            key, (_, array) = pending[-1]
-            guard = _GUARDS.get(key)
-            if guard is not None and guard[0] is array:
-                if guard[1] > 1:
-                    guard[1] -= 1
-                else:
-                    _make_writeable(array)
-                    del _GUARDS[key]
-                    for view in guard[2:]:
-                        _make_writeable(view)
-            pending.pop()
-
-
-def _make_writeable(array: np.ndarray) -> None:
-    """Make a guarded array writeable again. A view whose owner another trace still guards
-    cannot be: it waits on the owner's guard (``[owner, count, waiting views...]``)."""
-    try:
-        array.flags.writeable = True
-    except ValueError:
-        base = array.base
-        while isinstance(base, np.ndarray):
-            guard = _GUARDS.get(id(base))
-            if guard is not None and guard[0] is base:
-                guard.append(array)
-                return
-            base = base.base
-        _make_writeable_under_read_only_bases(array)
-
-
-def _make_writeable_under_read_only_bases(view: np.ndarray) -> None:
-    """A view the user could write into, of arrays read-only of their own (made so after the
-    view was taken): NumPy sets a view's flag only while its bases are writeable, so they are
-    for that moment, and read-only again after it."""
-    read_only, base = [], view.base
-    while isinstance(base, np.ndarray):
-        if not base.flags.writeable:
-            read_only.append(base)
-        base = base.base
-    made_writeable = []
-    try:
-        for base in reversed(read_only):  # the owner first, as NumPy requires
-            base.flags.writeable = True
-            made_writeable.append(base)
-        view.flags.writeable = True
-    except ValueError:
-        pass  # memory that was never writeable (np.frombuffer of bytes): the view cannot be either
-    finally:
-        for base in made_writeable:
-            base.flags.writeable = False
-
-
-def guarded_write_error(trace: Trace, error: BaseException) -> MixedadError | None:
-    """The error to raise instead of NumPy's when ``f`` wrote into a guarded array, or None."""
-    if not trace.guarded or not isinstance(error, ValueError) or "read-only" not in str(error):
-        return None
-    location = None
-    frame_summary = traceback.extract_tb(error.__traceback__)
-    for frame in reversed(frame_summary):
-        if not is_internal(frame.filename):
-            location = SourceLocation(frame.filename, frame.lineno, frame.name)
-            break
-    return InPlaceMutationError(
-        f"A NumPy array that the differentiated computation already read was written to"
-        f"{describe_location(location)}. mixedad keeps such arrays read-only until the gradient "
-        "is computed: the backward pass reads them again, and the write would change the "
-        "gradient silently. Write into a copy (a = a.copy() before changing it) or build a new "
-        "array (np.where, np.concatenate). If what is written is a differentiated value, a NumPy "
-        "array cannot hold it in any case: make the array from a differentiated one "
-        "(np.zeros_like(x), x differentiated).")
 
 
 class TapeEntry:
