@@ -330,10 +330,27 @@ def _is_float_output(value: Any) -> bool:
         value, (bool, int))
 
 
-def _keeps_float32(value: Any) -> bool:
+def _keeps_float32(value: Any, expected: np.dtype = np.dtype(np.float32)) -> bool:
+    """Whether ``value`` computes in ``expected`` (float32, unless the call's other arguments
+    make NumPy promote it: a float32 array to the power of an int64 one is float64)."""
     if value is None or isinstance(value, (int, float)) and not isinstance(value, (bool, np.generic)):
         return True  # Python numbers are weak: they take the array's dtype (np.float64, a float subclass, is not)
-    return np.result_type(np.asarray(value).dtype, np.float32) == np.float32
+    return np.result_type(np.asarray(value).dtype, expected) == expected
+
+
+def _loses_precision(value: Any, *dtypes: np.dtype) -> bool:
+    """Whether ``value`` is floating point of less precision than every one of ``dtypes`` (a
+    float16 cotangent of a float32 argument and output: the rule threw digits away)."""
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and dtype.kind == "f" and all(
+        dtype.itemsize < np.dtype(d).itemsize for d in dtypes if np.dtype(d).kind == "f")
+
+
+def _promoted_float32(args: Sequence[Any]) -> np.dtype:
+    """float32, as NumPy promotes it with the arguments that are not floating point: integer
+    arrays and NumPy integer scalars are strongly typed (an int64 exponent makes float64)."""
+    strong = [np.asarray(a).dtype for a in args if isinstance(a, (np.ndarray, np.generic)) and not _is_float_leaf(a)]
+    return np.result_type(np.float32, *strong)
 
 
 def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
@@ -353,33 +370,58 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
     name = prim.name
     rng = np.random.default_rng(seed)
     args32 = [_float32_copy(a) for a in args]
+    copies = "" if all(a is b or np.result_type(a) == np.float32 for a, b in zip(args, args32)) else \
+        " (check_grads calls each rule on float32 copies of the arguments too)"
+    expected = _promoted_float32(args32)
     all_positions = prim.differentiable_positions(len(args))
     positions = [j for j in all_positions if _is_float_leaf(args32[j])]
     with np.errstate(all="ignore"):
         out = prim.fn(*args32)
     outs = list(out) if prim.multiple_outputs else [out]
     for slot, o in enumerate(outs):
-        if _is_float_output(o) and not _keeps_float32(o):  # integer outputs are not differentiated
+        if _is_float_output(o) and not _keeps_float32(o, expected):  # integer outputs are not differentiated
             raise AssertionError(
                 f"check_grads({name}): the primitive returns {np.asarray(o).dtype} for float32 "
-                f"inputs{f' (output {slot})' if len(outs) > 1 else ''}: float32 must stay float32.")
+                f"inputs{f' (output {slot})' if len(outs) > 1 else ''}: float32 must stay float32{copies}.")
 
     def call(rule: str, function: Callable, *rule_args):
         try:
             return function(*rule_args)
+        except AssertionError as error:
+            if str(error).startswith(f"check_grads({name})"):  # a finding of this audit's own (_apply_jvp)
+                raise
+            raise AssertionError(f"check_grads({name}): the {rule} raised AssertionError on "
+                                 f"float32 inputs{copies}: {error}") from error
         except Exception as error:
             raise AssertionError(f"check_grads({name}): the {rule} raised {type(error).__name__} on "
-                                 f"float32 inputs: {error}") from error
+                                 f"float32 inputs{copies}: {error}") from error
 
-    def check(rule: str, position: Any, value: Any, target_shape: tuple, target: str):
+    def check(rule: str, position: Any, value: Any, target_shape: tuple, target: str, output: Any):
         if value is None:
             return
-        if not _keeps_float32(value):
+        if isinstance(value, list):
+            raise AssertionError(
+                f"check_grads({name}): the {rule} for argument {position} returns a list: return an array. "
+                "(mixedad differentiates rules themselves for hessian and jvp of gradients, and a list of "
+                "traced values cannot become an array.)")
+        kind = getattr(getattr(value, "dtype", None), "kind", "f")
+        output_dtype = np.result_type(output)
+        if kind in "iu" or kind == "b" and rule != "partial derivative":  # (a partial may be a mask: where's)
+            raise AssertionError(
+                f"check_grads({name}): the {rule} for argument {position} returns {np.asarray(value).dtype}: "
+                "a derivative computed in integers or booleans drops its fractional part (or g). Compute it in "
+                "floating point.")
+        if not _keeps_float32(value, expected):
             raise AssertionError(
                 f"check_grads({name}): the {rule} for argument {position} returns "
-                f"{np.asarray(value).dtype} for float32 inputs (a dtype upcast; the engine would cast it "
+                f"{np.asarray(value).dtype} for float32 inputs{copies} (a dtype upcast; the engine would cast it "
                 "back, hiding the float64 work). Avoid NumPy float64 constants (np.float64(...), "
                 "np.pi * np.ones(...)): use Python floats.")
+        if _loses_precision(value, expected, output_dtype):
+            raise AssertionError(
+                f"check_grads({name}): the {rule} for argument {position} returns {value.dtype} for float32 "
+                f"inputs{copies} and a {np.dtype(output_dtype)} output: the derivative loses precision. Compute it "
+                f"in the arguments' dtype.")
         try:  # either side may be the broadcast one, not both: (4, 1) for (4,) is not unbroadcast
             joint = np.broadcast_shapes(np.shape(value), target_shape)
             if joint != np.shape(value) and joint != tuple(target_shape):
@@ -396,7 +438,7 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
             for j in positions:
                 if j < len(prim.partial_specs) and prim.partial_specs[j] is not None:
                     value = call("partial derivative", prim.partial, j, args32, out, {})
-                    check("partial derivative", j, value, np.shape(out), "output")
+                    check("partial derivative", j, value, np.shape(out), "output", out)
         if prim.vjp_rules is not None and positions:
             # as the engine: a zero cotangent of their own dtype for outputs that are not floating point
             g = [np.asarray(rng.standard_normal(np.shape(o))).astype(np.float32) if _is_float_output(o)
@@ -409,14 +451,15 @@ def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
                 per_position = {j: call(f"reverse rule (vjp) for argument {j}", rule, g, out, *args32)
                                 for j, rule in zip(all_positions, prim.vjp_rules) if j in positions and rule}
             for j in positions:
-                check("reverse rule (vjp)", j, per_position.get(j), np.shape(args32[j]), "argument's")
+                check("reverse rule (vjp)", j, per_position.get(j), np.shape(args32[j]), "argument's",
+                      next((o for o in outs if _is_float_output(o)), expected))
         if prim.jvp_rules is not None and positions:
             tangents = {j: rng.standard_normal(np.shape(args32[j])) for j in positions}
             tangent_out = call("forward rule (jvp)", _apply_jvp, prim, args32, out, tangents)
             label = positions[0] if len(positions) == 1 else positions
             for o, leaf in zip(outs, tangent_out):
                 if _is_float_output(o):
-                    check("forward rule (jvp)", label, leaf, np.shape(o), "output")
+                    check("forward rule (jvp)", label, leaf, np.shape(o), "output", o)
 
 
 # --- check_rule -------------------------------------------------------------------------------

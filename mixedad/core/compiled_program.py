@@ -32,7 +32,7 @@ from .errors import MixedadError
 from .pullbacks import kept_positions, replay_primitive
 from .pullbacks import checked_joint_cotangents, make_vjp
 from .region import primal
-from .tape import _PLAIN_COTANGENTS, _add_rule_note, add_selected, fit_cotangent
+from .tape import _PLAIN_COTANGENTS, _add_rule_note, _outline, add_selected, fit_cotangent
 from .traced import Traced
 
 MAX_STEPS = 4000  # longer programs are interpreted: compiling them would cost more than it saves
@@ -328,9 +328,9 @@ def _indent(lines: list[str], levels: int = 1) -> list[str]:
 def _fit(ct, context_shape, shape, dtype, entry, p):
     try:
         return fit_cotangent(ct, context_shape, shape, dtype)
-    except ValueError as error:
-        _add_rule_note(error, entry, f" returned a cotangent of shape {np.shape(ct)} for its "
-                       f"differentiable argument {p}, of shape {shape}")
+    except (ValueError, TypeError) as error:
+        _add_rule_note(error, entry, f" returned a cotangent of {_outline(ct)} for its differentiable argument {p}, "
+                       f"of shape {shape} ({dtype})")
         raise
 
 

@@ -464,3 +464,20 @@ def check_partial_signatures(prim, partials) -> None:
                       for n in range(arity[0], arity[1] + 1)]
             if errors and all(errors):
                 raise type(errors[0])(str(errors[0]).replace("{where}", describe_location(user_location(3))))
+
+
+def check_rule_count(prim, rules, method: str) -> None:
+    """At ``defvjp``/``defjvp``: raise for one rule per positional argument where some arguments
+    are not differentiated (``nondiff_argnums``). Rules are one per differentiable argument, so
+    each rule after a skipped argument would silently apply to the next argument."""
+    arity = positional_arity(prim.fn)
+    skipped = [j for j in prim.nondiff_argnums if arity is not None and j < arity[1]]
+    if len(rules) < 2 or not skipped or len(rules) != arity[1]:
+        return
+    names = [p.name for p in inspect.signature(prim.fn).parameters.values()][:arity[1]]
+    wanted = ", ".join(name for j, name in enumerate(names) if j not in skipped)
+    raise MixedadError(
+        f"{prim.name}.{method} got {len(rules)} rules, one per argument, but argument"
+        f"{'s' if len(skipped) > 1 else ''} {', '.join(names[j] for j in skipped)} (nondiff_argnums) "
+        f"{'are' if len(skipped) > 1 else 'is'} not differentiated: give one rule per differentiable "
+        f"argument, in order ({wanted}). As written, each rule after the skipped argument would apply to the next.")

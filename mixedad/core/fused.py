@@ -9,11 +9,13 @@ it once and the fused entries read that value and its partials (``FusedReduction
 from __future__ import annotations
 
 import weakref
+from functools import partial
 
 from .compiled import evaluate, evaluate_unguarded
 from .errors import user_location
 from .modes import reduction_decision
-from .region import _label, _last_at_the_end, _parents_of, _region_ops, _shared_products, region_dtype, step_reads
+from .region import (_label, _last_at_the_end, _parents_of, _region_ops, _shared_products, region_dtype, region_name,
+                     step_reads)
 from .tape import Step, TapeEntry, record
 from .traced import Traced
 
@@ -90,6 +92,7 @@ def close_region(value: Traced) -> None:
     entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, root.decision, root.shape, root.dtype,
                       context_shape=root.shape, n_partials=len(root.inputs))
     entry.deferred_value = fused.value
+    entry.describe = partial(region_name, root)
     if value._trace.instrumented:
         entry.ops, entry.locations = _region_ops(root)
         entry.label = _label(entry.ops)
@@ -128,6 +131,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     entry = TapeEntry(_parents_of(root.inputs), fused.vjp, None, _FUSED, shape, dtype,
                       context_shape=root.shape, n_partials=len(root.inputs))
     entry.deferred_value = fused.value
+    entry.describe = partial(region_name, root, prim.name)
     if trace.instrumented:
         ops, locations = _region_ops(root)
         entry.ops = ops + (prim.name,)

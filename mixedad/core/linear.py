@@ -118,7 +118,7 @@ def jvp_of(prim, args: Sequence[Any], tangents: Sequence[Any], out: Any, kwargs,
             full = tuple(tangents[j] if tangents[j] is not None else
                          zeros_like(args[j]) if _is_float(args[j]) else None for j in positions)
             tangent = prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args, **kwargs)
-            return tangent if prim.multiple_outputs else one_cotangent(tangent)
+            return checked_tangent(prim, tangent if prim.multiple_outputs else one_cotangent(tangent), out, "")
         total = None
         for k, j in enumerate(positions):
             if tangents[j] is None:
@@ -127,13 +127,41 @@ def jvp_of(prim, args: Sequence[Any], tangents: Sequence[Any], out: Any, kwargs,
             if rule is None:
                 raise MissingRuleError(f"primitive {prim.name} has no forward rule (jvp) for argument {j}.")
             tangent = rule(tangents[j], out, *args, **kwargs)
-            total = add_tangents(total, tangent if prim.multiple_outputs else one_cotangent(tangent))
+            tangent = checked_tangent(prim, tangent if prim.multiple_outputs else one_cotangent(tangent), out,
+                                      f" for argument {j}")
+            total = add_tangents(total, tangent)
         return total
     if prim.vjp_rules is not None:
         return transposed_jvp(prim, args, tangents, out, kwargs)
     raise MissingRuleError(
         f"primitive {prim.name} has no forward rule (jvp), and no reverse rule (vjp) to derive one "
         f"from; define one with @{prim.name}.defjvp or @{prim.name}.defvjp.")
+
+
+def checked_tangent(prim: Any, tangent: Any, out: Any, which: str) -> Any:
+    """What a forward rule returned, if it is a tangent of the output (of each output, as a
+    tuple, with ``multiple_outputs``) or broadcasts to it: another structure would be spread
+    over the outputs, or fail deep in NumPy, without naming the rule."""
+    if tangent is None:
+        return None
+    if prim.multiple_outputs:
+        if not isinstance(tangent, (tuple, list)) or len(tangent) != len(out):
+            raise MissingRuleError(
+                f"the forward rule (jvp){which} of {prim.name} must return a tuple of {len(out)} tangents, one per "
+                f"output (None for a zero one), and returned {_kind(tangent)}.")
+        pairs = zip(tangent, out)
+    else:
+        pairs = ((tangent, out),)
+    for part, value in pairs:
+        if part is not None and np.shape(part) != np.shape(value):
+            try:
+                fits = np.broadcast_shapes(np.shape(part), np.shape(value)) == np.shape(value)
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(f"the forward rule (jvp){which} of {prim.name} returned a tangent of shape "
+                                 f"{np.shape(part)}, which does not broadcast to its output's shape {np.shape(value)}.")
+    return tangent
 
 
 def checked_joint_cotangents(prim: Any, cts: Any, n_positions: int) -> Any:

@@ -14,11 +14,12 @@ import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in
 from .dispatch import ELEMENTWISE_ON_DUALS, complex_result
-from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures,
+from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, check_rule_count,
                      error_with_location, partial_signature_error, refuse_output, user_location)
 from .linear import forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
-from .pullbacks import active_rules, fill_missing_cotangents, make_vjp, record_step, single_pullback
+from .pullbacks import (active_rules, fill_missing_cotangents, make_vjp, read_only_first_argument, record_step,
+                        single_pullback)
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
@@ -200,7 +201,8 @@ class Primitive:
         argument's shape: mixedad unbroadcasts). ``None`` marks an argument without a rule.
         Used as a decorator with a single function, it returns that function.
         """
-        self.vjp_rules = tuple(rules)
+        check_rule_count(self, rules, "defvjp")
+        self.vjp_rules = tuple(read_only_first_argument(rule, "cotangent g") for rule in rules)
         self.joint_vjp = len(rules) == 1
         # a rule that never reads the output (matmul's): the tape keeps a stand-in, not the array
         self.reverse_reads_out = any(reads_parameter(rule, 1) for rule in rules if rule is not None)
@@ -210,7 +212,8 @@ class Primitive:
     def defjvp(self, *rules: Callable | None):
         """Attach forward rules: ``rule(tangent, out, *args, **kwargs)`` per argument (summed),
         or a single ``rule(tangents, out, *args, **kwargs)`` taking a tuple of tangents."""
-        self.jvp_rules = tuple(rules)
+        check_rule_count(self, rules, "defjvp")
+        self.jvp_rules = tuple(read_only_first_argument(rule, "tangent") for rule in rules)
         self.joint_jvp = len(rules) == 1
         self._forget_layouts()  # a reverse rule can now be derived from it
         return rules[0] if len(rules) == 1 else self

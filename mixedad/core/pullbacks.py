@@ -6,7 +6,7 @@ a primitive's step: its value and pullback on new values.
 """
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, wraps
 
 import numpy as np
 
@@ -15,6 +15,35 @@ from .linear import checked_joint_cotangents, transposed_vjp
 from .region import primal
 from .tape import Step, leads_to_constants, one_cotangent
 from .traced import Traced
+
+
+def read_only_first_argument(rule, what: str):
+    """A user's rule (``defvjp``, ``defjvp``) called with its first argument, the cotangent or
+    tangent ``what``, made read-only for the call: the sweep hands one array to several rules
+    (np.add's reverse rule passes g to both arguments), so a rule that updated it in place
+    (``g *= np.cos(x)``) would silently change another argument's derivative. mixedad's own
+    rules never do, and run unwrapped."""
+    if rule is None or (getattr(rule, "__module__", None) or "").startswith("mixedad."):
+        return rule
+
+    @wraps(rule)
+    def guarded(first, *args, **kwargs):
+        given = [a for a in (first if type(first) in (tuple, list) else (first,)) if type(a) is np.ndarray]
+        arrays = [a for a in given if a.flags.writeable]
+        for array in arrays:
+            array.flags.writeable = False
+        try:
+            return rule(first, *args, **kwargs)
+        except ValueError as error:
+            if given and "read-only" in str(error):
+                error.add_note(f"The rule {getattr(rule, '__qualname__', rule)} wrote into its {what}, which is "
+                               "read-only: other arguments' derivatives may share that array. Compute a new one "
+                               f"(g = g * c, not g *= c).")
+            raise
+        finally:
+            for array in arrays:
+                array.flags.writeable = True
+    return guarded
 
 
 def fill_missing_cotangents(vjp, outs):

@@ -13,6 +13,7 @@ A linear reduction that only needs its input's shape for its reverse rule (``sum
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -427,6 +428,11 @@ def _last_at_the_end(locations: tuple, last) -> tuple:
     return locations if last is None else tuple(loc for loc in locations if loc != last) + (last,)
 
 
+def region_name(root: ExprNode, *after: str) -> str:
+    """The region ``root`` (and the reduction ``after`` it) as errors name it: its ops in order."""
+    return f"a dual region ({_label(_region_ops(root)[0] + after)})"
+
+
 def _label(ops) -> str:
     if len(ops) > 6:
         return " → ".join(ops[:3]) + f" → … ({len(ops)} ops) → " + ops[-1]
@@ -467,6 +473,7 @@ def materialize(value: Traced) -> None:
 
     entry = TapeEntry(_parents_of(root.inputs), region_vjp, None, root.decision,
                       root.shape, None, context_shape=root.shape, n_partials=len(root.inputs))
+    entry.describe = partial(region_name, root)
     if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)

@@ -90,6 +90,7 @@ class TapeEntry:
     backward_seconds = 0.0
     selection: tuple | None = None  # (key, basic): output = parent[key], cotangents added in place
     _ops: tuple | None = None
+    describe: Callable[[], str] | None = None  # names a dual region's ops, when an error asks (label is None)
     inactive: bool | None = None  # whether it leads to traced constants only (``leads_to_constants``)
 
     def __init__(self, parents, vjp, label, decision: Decision, shape, dtype, *, n_outputs=1,
@@ -241,6 +242,7 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
         ct_shape = ct.shape
         if ct_shape == shape and ct.dtype == dtype and (context_shape is None or context_shape == shape):
             return ct
+        _refuse_integers(ct, dtype)
         lead = len(ct_shape) - len(shape)
         if lead > 0 and shape and ct_shape[lead:] == shape and (context_shape is None or context_shape == ct_shape):
             # the common unbroadcast: an input broadcast along leading axes (a bias)
@@ -248,6 +250,7 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
             return ct if ct.dtype == dtype else ct.astype(dtype)
     else:
         ct = one_cotangent(ct)
+        _refuse_integers(ct, dtype)
         ct_shape = np.shape(ct)
     if ct_shape == shape and (context_shape is None or context_shape == shape):
         return as_array(ct).astype(dtype, copy=False)
@@ -260,6 +263,9 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
     ct = as_array(ct)
     ndim = len(context_shape)
     padded_ct = (1,) * (ndim - len(ct_shape)) + ct_shape
+    if len(ct_shape) > ndim or any(n != 1 and n != m for n, m in zip(padded_ct, context_shape)):
+        raise ValueError(f"a cotangent of shape {ct_shape} does not broadcast to the shape {tuple(context_shape)} of "
+                         "the operation's output")
     padded_target = (1,) * (ndim - len(shape)) + tuple(shape)
     sum_axes = []
     scale = 1
@@ -283,6 +289,16 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
 
 
 _UNIT_SEEDS: dict[np.dtype, np.ndarray] = {}
+
+
+def _refuse_integers(ct: Any, dtype: np.dtype) -> None:
+    """An integer array as the cotangent of a floating-point argument: a rule that computed in
+    integers, which truncates (``g.astype(int)``). (A boolean one is a mask that ``g * mask``
+    gives as it is where g is 1: ``multiply_cotangent``.)"""
+    kind = getattr(getattr(ct, "dtype", None), "kind", "f")
+    if kind in "iu" and dtype.kind in "fc":
+        raise TypeError(f"a cotangent of dtype {ct.dtype} for a {dtype} argument: the rule computed it in integers, "
+                        "which drops its fractional part. Compute in floating point.")
 
 
 def unit_seed(dtype: np.dtype) -> np.ndarray:
@@ -358,9 +374,15 @@ def backward(trace: Trace, output_entry: TapeEntry, slot: int, seed: np.ndarray,
         restore_floating_errors(token)
 
 
+def _outline(ct: Any) -> str:
+    dtype = getattr(ct, "dtype", None)
+    return f"shape {np.shape(ct)}" + (f" ({dtype})" if dtype is not None else "")
+
+
 def _add_rule_note(error: Exception, entry: TapeEntry, what: str) -> None:
     where = describe_location(entry.locations[0]) if entry.locations else ""
-    note = f"mixedad: in the reverse rule of {entry.label or 'a dual region'}{where}{what}"
+    name = entry.label or (entry.describe() if entry.describe is not None else "a dual region")
+    note = f"mixedad: {'the' if what else 'in the'} reverse rule of {name}{where}{what}"
     if hasattr(error, "add_note"):
         error.add_note(note)
     else:  # Python 3.10
@@ -442,9 +464,9 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, 
                     and (context_shape is None or context_shape == parent_shape)):
                 try:
                     ct = fit_cotangent(ct, context_shape, parent_shape, parent_dtype)
-                except ValueError as error:
-                    _add_rule_note(error, entry, f" returned a cotangent of shape {np.shape(ct)} for its "
-                                   f"differentiable argument {entry.parents.index(parent)}, of shape {parent_shape}")
+                except (ValueError, TypeError) as error:
+                    _add_rule_note(error, entry, f" returned a cotangent of {_outline(ct)} for its differentiable "
+                                   f"argument {entry.parents.index(parent)}, of shape {parent_shape} ({parent_dtype})")
                     raise
             existing = parent_entry.cotangents
             if existing is None:
