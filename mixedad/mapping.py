@@ -27,8 +27,10 @@ from .core.modes import Decision, Mode, Reason
 from .core.primitive import Primitive, find_trace
 from .core.pytree import flatten
 from .core.recording import held_bytes
+from .core.compiled import evaluate
+from .core.guards import release_guards
 from .core.region import primal
-from .core.tape import TapeEntry, multiply_cotangent, record
+from .core.tape import LEAF_DECISION, TapeEntry, Trace, multiply_cotangent, record
 from .core.traced import Traced
 from .core.updates import current, currents
 from .scalar_duals import ScalarDual, name_what_dropped, vectorized, with_dual_math
@@ -77,6 +79,47 @@ def _call_on_arrays(f: Callable[..., Any], xs: list) -> Any:
 # the truth value of an array, TypeError for float() of one, FloatingPointError for any element)
 # or on an element but not on arrays: caught on arrays, it may not mean what it does per element.
 _ARRAY_DEPENDENT = (ValueError, TypeError, ArithmeticError)
+
+
+def _mixes_elements(trace, first: int, xs: list, shape: tuple) -> bool:
+    """Whether f's run on whole arrays recorded, from ``trace.entries[first]`` on, an operation
+    that is not elementwise (a sum, a sort, a stack, an index) on values computed from the
+    traced ones among ``xs``: then one output element read others (``np.sum(np.stack([t, t]))``
+    sums the whole array, not each element's pair), and f must run element by element."""
+    if int(np.prod(shape)) < 2:
+        return False
+    mapped = {id(x._entry) for x in xs if type(x) is Traced}
+    for entry in trace.entries[first:]:
+        if any(parent is not None and id(parent[0]) in mapped for parent in entry.parents):
+            if not entry.elementwise:
+                return True
+            mapped.add(id(entry))
+    return False
+
+
+def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple) -> Any:
+    """``f(*xs)`` on plain arrays, run on traced stand-ins of the floating-point ones (a trace
+    of its own, no derivative) so that ``_mixes_elements`` sees f's operations; raises
+    ``_CaughtOnArrays`` if f turns out not to be elementwise on whole arrays."""
+    if int(np.prod(shape)) < 2 or not any(_is_float_array(x) for x in xs):
+        return _call_on_arrays(f, xs)
+    probe = Trace("auto")
+    try:
+        leaves = [Traced(probe, x, record(probe, TapeEntry((), None, "input", LEAF_DECISION, x.shape, x.dtype)))
+                  if _is_float_array(x) else x for x in xs]
+        result = _call_on_arrays(f, leaves)
+        if _mixes_elements(probe, len(leaves), leaves, shape):
+            raise _CaughtOnArrays()
+        if type(result) is Traced:
+            result = evaluate(result._expr, True, False)[0] if result._value is None else result._value
+        return result
+    finally:
+        probe.active = False
+        release_guards(probe)
+
+
+def _is_float_array(x: Any) -> bool:
+    return type(x) is np.ndarray and x.dtype.kind == "f"
 
 
 def _function_catches(f: Callable[..., Any]) -> bool:
@@ -186,7 +229,7 @@ def _per_element(f, arrays: list, differentiated: list) -> tuple:
         if isinstance(result, (Traced, LeveledValue)):
             raise _closed_over_error(f)
         if type(result) is ScalarDual:
-            values[index] = result.value
+            values[index] = _one_number(f, result.value)  # (not an array a constant broadcast it to)
             for k in range(len(differentiated)):
                 partials[k][index] = result.partials[k]
         else:
@@ -308,7 +351,7 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     shape = np.broadcast_shapes(*[_shape(x) for x in xs])
     if trace is None:
         try:
-            result = _one_number(f, _call_on_arrays(f, xs), per_element=False)
+            result = _one_number(f, _call_on_a_probe(f, xs, shape), per_element=False)
             if shape:
                 return np.broadcast_to(result, shape)
             if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
@@ -334,21 +377,24 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
             return _one_number(f, result)
         return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
     branches = False
+    for x in xs:
+        if type(x) is Traced and x._expr is not None:
+            primal(x)  # an entry of its own, which _mixes_elements follows f's operations from
+    first = len(trace.entries)
     try:
         result = current(_call_on_arrays(f, xs))
     except Exception as error:
         if not _is_branching_error(error):
             raise
         branches = True
-    if branches:  # (outside the except clause, as above)
+    if branches or _mixes_elements(trace, first, xs, shape):  # (outside the except clause, as above)
         return _evaluate_per_element(trace, f, xs)
     if not isinstance(result, (Traced, LeveledValue)):  # a constant (a branch on a 0-d value returned 2.0)
         differentiated = [np.zeros((), x.dtype) for x in xs if isinstance(x, (Traced, LeveledValue))]
         arrays = [x for x in xs if not isinstance(x, (Traced, LeveledValue))] + differentiated
         return np.full(shape, _one_number(f, result, per_element=False), _promoted_dtype(arrays, differentiated))
-    if _shape(result) != shape:
-        raise ValueError(f"mixedad.map: f must map elements to elements; it turned shape {shape} "
-                         f"into {_shape(result)}.")
+    if _shape(result) != shape:  # it reduced or stacked: element by element, which follows f or names what it cannot
+        return _evaluate_per_element(trace, f, xs)
     return result
 
 

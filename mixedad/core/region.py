@@ -473,7 +473,7 @@ def materialize(value: Traced) -> None:
 
     entry = TapeEntry(_parents_of(root.inputs), region_vjp, None, root.decision,
                       root.shape, None, context_shape=root.shape, n_partials=len(root.inputs))
-    entry.describe = partial(region_name, root)
+    entry.describe, entry.elementwise = partial(region_name, root), True
     if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = _region_ops(root)
@@ -606,6 +606,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     location = (user_location(3),) if trace.instrumented else ()
     entry = TapeEntry(parents, elementwise_vjp, prim.name, decision, out.shape, out.dtype,
                       context_shape=out.shape, n_partials=0, locations=location)
+    entry.elementwise = True
     if trace.instrumented:
         kept, kept_out = _kept_by_partials(prim, traced_positions, arg_values, out)
         entry.held = held_bytes(kept + [kept_out])
