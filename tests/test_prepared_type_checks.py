@@ -202,3 +202,33 @@ def test_type_checks_on_labels_and_masks_take_the_plain_calls_branch(loss):
     for labels in label_sets:
         np.testing.assert_array_equal(prepared.gradient(w, x, labels), mixedad.gradient(loss, w, x, labels))
         assert prepared.replays
+
+
+def _identity_of_a_dtype_test(x):
+    if np.iscomplexobj(x) is False:  # NumPy answers with Python's bool: `is` holds
+        return np.sum(x ** 2)
+    return np.sum(x ** 3)
+
+
+def _literal_pattern(x):
+    match np.isrealobj(x):  # literal patterns compare True and False by identity
+        case True:
+            return np.sum(x ** 2)
+        case _:
+            return np.sum(x ** 3)
+
+
+def _identity_of_a_value_test(x):
+    return np.sum(x ** 2) if np.allclose(x, 0.0) is False and np.array_equal(x, x) is True else np.sum(x)
+
+
+@pytest.mark.parametrize("loss", [_identity_of_a_dtype_test, _literal_pattern, _identity_of_a_value_test])
+def test_numpys_python_bools_stay_python_bools(loss):
+    x = np.array([1.0, -2.0, 3.0])
+    prepared = mixedad.prepare(loss, x)
+    for values in (x, np.array([0.5, 2.0, -1.5])):
+        value, gradient = prepared.value_and_gradient(values)
+        assert value == np.sum(values ** 2)
+        np.testing.assert_allclose(gradient, mixedad.gradient(loss, values), rtol=1e-12)
+        np.testing.assert_allclose(gradient, 2 * values, rtol=1e-12)
+    assert (loss is _identity_of_a_value_test) is not prepared.replays  # a dtype's question reads no value

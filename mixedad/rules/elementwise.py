@@ -215,9 +215,22 @@ for _ufunc in (np.sign, np.floor, np.ceil, np.trunc, np.rint, np.signbit, np.isn
                np.not_equal, np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
                np.floor_divide, np.spacing):
     nondifferentiable(_ufunc)
-for _function in (np.round, np.around, np.fix, np.isclose, np.allclose, np.array_equal,
-                  np.isreal, np.iscomplex, np.isrealobj, np.iscomplexobj, np.isneginf, np.isposinf):
+for _function in (np.round, np.around, np.fix, np.isclose, np.isreal, np.iscomplex, np.isneginf, np.isposinf):
     nondifferentiable(_function, static_shape=True)
+# Python bools: a prepared recording cannot stand in for one (f may test it with `is False`, or
+# match it against a literal), so these read the values, and a program branching on them traces
+for _function in (np.allclose, np.array_equal):
+    nondifferentiable(_function)
+
+
+@implements(np.iscomplexobj)
+def iscomplexobj(x):
+    return x.dtype.kind == "c"  # the dtype's question, as NumPy asks it: no value is read
+
+
+@implements(np.isrealobj)
+def isrealobj(x):
+    return x.dtype.kind != "c"
 
 
 # ------------------------------------------------------------------------------------------
