@@ -544,3 +544,38 @@ def test_if_on_a_traced_array_is_not_vectorizable_and_if_on_a_comparison_fails_a
         branchy(x)
     with pytest.raises(ValueError, match=re.escape(str(without_mixedad.value))):
         mixedad.gradient(branchy, x)
+
+
+LAYOUT_CONVERSIONS = {"ascontiguousarray": lambda v: np.sum(np.ascontiguousarray(v.T) ** 2),
+                      "asfortranarray": lambda v: np.sum(np.asfortranarray(v) ** 2),
+                      "asanyarray": lambda v: np.sum(np.asanyarray(v) ** 2)}
+
+
+@pytest.mark.parametrize("name", LAYOUT_CONVERSIONS)
+def test_a_layout_conversion_says_to_use_the_value_as_it_is(name):
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    with pytest.raises(mixedad.NonDifferentiableError, match=rf"np.{name}\(...\) makes a plain array: "
+                       "a differentiated value has no memory layout to change"):
+        mixedad.gradient(LAYOUT_CONVERSIONS[name], x)
+    with pytest.raises(mixedad.UnsupportedOperationError) as caught:
+        mixedad.gradient(lambda v: np.sum(v ** 2) if v.flags.c_contiguous else 0.0, x)
+    assert "use x as it is" in str(caught.value) and "ascontiguousarray" not in str(caught.value)
+    np.testing.assert_allclose(mixedad.gradient(lambda v: np.sum(v.T ** 2), x),  # the advice, followed
+                               numerical_gradient(lambda v: np.sum(v.T ** 2), x), rtol=1e-7)
+
+
+def test_the_advice_for_differentiated_chebyshev_coefficients_computes_that_series():
+    c = np.array([0.5, -1.0, 2.0, 0.25])
+    x = np.linspace(-0.9, 0.9, 5)
+
+    def series(c):
+        return np.sum(np.polynomial.chebyshev.chebval(x, c) ** 2)
+
+    with pytest.raises(mixedad.NonDifferentiableError) as caught:
+        mixedad.gradient(series, c)
+    assert "np.polynomial.chebyshev.chebvander(x, len(c) - 1) @ c" in str(caught.value)
+
+    def advised(c):
+        return np.sum((np.polynomial.chebyshev.chebvander(x, len(c) - 1) @ c) ** 2)
+    np.testing.assert_allclose(advised(c), series(c), rtol=1e-12)
+    np.testing.assert_allclose(mixedad.gradient(advised, c), numerical_gradient(series, c), rtol=1e-6)

@@ -172,8 +172,10 @@ def converted_by_numpy(entered: str | None) -> str:
     if "AxisConcatenator" in entered:
         return " np.r_ and np.c_ convert their pieces: use np.concatenate([...]) or np.column_stack([...])."
     if entered.startswith("np.polynomial"):
-        return (" np.polynomial converts its coefficients: evaluate with np.polyval(coefficients[::-1], x) "
-                "(highest degree first) instead.")
+        return (" np.polynomial converts its coefficients c to a plain array. A series is linear in them: "
+                "evaluate it as a product with its Vandermonde matrix, np.polynomial.chebyshev.chebvander(x, "
+                "len(c) - 1) @ c for a plain x (polyvander, legvander, hermvander, hermevander, lagvander in the "
+                "other bases); in the power basis np.polyval(c[::-1], x) works too.")
     if entered.startswith("np.ma."):
         return (" np.ma (masked arrays) converts its data to a plain array, and mixedad does not differentiate "
                 "masked arrays: select with np.where(mask, fill_value, x), or x[~mask] (np.sum(x[~mask]) is what "
@@ -237,6 +239,10 @@ def _advice_for_a_call_in_c(location: SourceLocation | None) -> str:
             return (f" If .{name}(...) here is a NumPy random draw, it converts its parameters to plain arrays, "
                     f"so no derivative reaches them: {transform} (the reparameterization trick), which mixedad "
                     "differentiates.")
+    layout = re.search(r"\b(?:np|numpy)\.(ascontiguousarray|asfortranarray|asanyarray|require)\(", text or "")
+    if layout:
+        return (f" np.{layout.group(1)}(...) makes a plain array: a differentiated value has no memory layout to "
+                "change, so use it as it is (x.copy() for a copy that a later write must not reach).")
     scalar = re.search(rf"\b(?:np|numpy)\.({_NUMPY_SCALAR_TYPES})\(", text or "")
     if scalar:
         return (f" np.{scalar.group(1)}(...) makes a plain NumPy scalar: keep the traced value itself, or change "

@@ -584,7 +584,7 @@ _ATTRIBUTE_HINTS = {
     "sort": "x.sort() sorts in place: use x = np.sort(x).",
     "strides": "Differentiated values have no memory layout; use NumPy functions (np.lib.stride_tricks "
                "has no rules).",
-    "flags": "Differentiated values have no memory layout; np.ascontiguousarray(x) is x.",
+    "flags": "Differentiated values have no memory layout to test or change: use x as it is.",
 }
 
 
