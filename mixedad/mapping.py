@@ -24,7 +24,7 @@ from .core.errors import (NonDifferentiableError, NotVectorizableError, OutputEr
                           error_with_location, rule_location,
                           in_library, is_internal, user_location)
 from .core.modes import Decision, Mode, Reason
-from .core.primitive import Primitive, find_trace
+from .core.primitive import MixedTracesError, Primitive, find_trace
 from .core.pytree import flatten
 from .core.recording import held_bytes
 from .core.compiled import evaluate
@@ -110,12 +110,16 @@ def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple) -> Any:
         result = _call_on_arrays(f, leaves)
         if _mixes_elements(probe, len(leaves), leaves, shape):
             raise _CaughtOnArrays()
-        if type(result) is Traced:
-            result = evaluate(result._expr, True, False)[0] if result._value is None else result._value
+        if type(result) is Traced:  # (the value only: no partial is computed)
+            result = evaluate(result._expr, True, False)[0] if result._value is None and result._expr else \
+                primal(result)
         return result
+    except MixedTracesError:  # f closes over a value a running differentiation traces, which follows f
+        pass
     finally:
         probe.active = False
         release_guards(probe)
+    return _call_on_arrays(f, xs)
 
 
 def _is_float_array(x: Any) -> bool:

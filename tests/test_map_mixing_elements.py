@@ -102,3 +102,18 @@ def test_a_result_of_another_shape_runs_element_by_element_which_says_what_f_ret
 
     with pytest.raises(mixedad.OutputError, match="must return one number per element"):
         mixedad.gradient(lambda x: mixedad.sum(f, x), X.reshape(4, 1))
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_plain_mapped_arrays_with_a_closed_over_differentiated_value_run_once(mode):
+    x = np.array([1.0, 2.0, 3.0])
+    calls = []
+
+    def loss(w):
+        calls.append(1)
+        return np.sum(mixedad.map(lambda t: np.sin(t) * w, x) ** 2)  # x is plain: the probe meets w's trace
+
+    w = np.array([0.5, 1.5, 2.0])
+    np.testing.assert_allclose(mixedad.gradient(loss, w, mode=mode),
+                               numerical_gradient(lambda w: np.sum((np.sin(x) * w) ** 2), w), rtol=1e-7)
+    assert len(calls) == 1  # no second run in forward mode after a clash of the two traces
