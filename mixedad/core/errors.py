@@ -480,7 +480,10 @@ def check_rule_count(prim, rules, method: str) -> None:
     skipped = [j for j in prim.nondiff_argnums if arity is not None and j < arity[1]]
     if len(rules) < 2 or not skipped or len(rules) != arity[1]:
         return
-    names = [p.name for p in inspect.signature(prim.fn).parameters.values()][:arity[1]]
+    try:
+        names = [p.name for p in inspect.signature(prim.fn).parameters.values()][:arity[1]]
+    except (TypeError, ValueError):  # a ufunc: no signature to read
+        names = [f"argument {j}" for j in range(arity[1])]
     wanted = ", ".join(name for j, name in enumerate(names) if j not in skipped)
     raise MixedadError(
         f"{prim.name}.{method} got {len(rules)} rules, one per argument, but argument"
