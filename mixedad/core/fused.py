@@ -14,8 +14,8 @@ from functools import partial
 from .compiled import evaluate, evaluate_unguarded
 from .errors import user_location
 from .modes import reduction_decision
-from .region import (_label, _last_at_the_end, _parents_of, _region_ops, _shared_products, region_dtype, region_name,
-                     step_reads)
+from .recording import last_at_the_end, region_label, region_name, region_ops
+from .region import _parents_of, _shared_products, region_dtype, step_reads
 from .tape import Step, TapeEntry, record
 from .traced import Traced
 
@@ -94,8 +94,8 @@ def close_region(value: Traced) -> None:
     entry.deferred_value = fused.value
     entry.describe = partial(region_name, root)
     if value._trace.instrumented:
-        entry.ops, entry.locations = _region_ops(root)
-        entry.label = _label(entry.ops)
+        entry.ops, entry.locations = region_ops(root)
+        entry.label = region_label(entry.ops)
     record(value._trace, entry)
     if value._trace.program is not None:
         value._trace.program.append(Step(_replay_fused, entry, (value,), (root, None, {}, None),
@@ -133,10 +133,10 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     entry.deferred_value = fused.value
     entry.describe = partial(region_name, root, prim.name)
     if trace.instrumented:
-        ops, locations = _region_ops(root)
+        ops, locations = region_ops(root)
         entry.ops = ops + (prim.name,)
-        entry.label = _label(entry.ops)
-        entry.locations = _last_at_the_end(locations, user_location(3))
+        entry.label = region_label(entry.ops)
+        entry.locations = last_at_the_end(locations, user_location(3))
     record(trace, entry)
     result = Traced(trace, None, entry, 0, None, shape, dtype)
     if trace.program is not None:

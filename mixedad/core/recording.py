@@ -1,5 +1,6 @@
 """What an instrumented trace records of a general primitive's tape entry for the profiler:
-its forward time, its outputs' shapes and dtypes, and the memory its reverse rule keeps alive.
+its forward time, its outputs' shapes and dtypes, and the memory its reverse rule keeps alive;
+and how reports and errors name a dual region (its ops, their lines).
 
 Only instrumented traces (``Trace.instrumented``) call these; the profiler (``mixedad.profiler``)
 reads the results off the finished tape.
@@ -7,6 +8,8 @@ reads the results off the finished tape.
 from __future__ import annotations
 
 import numpy as np
+
+from .expressions import topological_order
 
 
 def memory_owner(array: np.ndarray) -> np.ndarray:
@@ -49,3 +52,29 @@ def record_general(entry, prim, seconds, arg_values, traced_positions, outs, kwa
     if entry.n_outputs > 1 or prim.multiple_outputs:
         entry.output_shapes = tuple(tuple(np.shape(o)) for o in outs)
         entry.output_dtypes = tuple(np.result_type(o) for o in outs)
+
+
+def region_ops(root) -> tuple[tuple[str, ...], tuple]:
+    """The names of the ops of the region ``root``, in order, and the user's lines they came from."""
+    order = topological_order(root)
+    ops = tuple(node.prim.name for node in order)
+    locations = tuple(dict.fromkeys(n.location for n in order if n.location is not None))
+    return ops, last_at_the_end(locations, order[-1].location if order else None)
+
+
+def last_at_the_end(locations: tuple, last) -> tuple:
+    """``locations`` with ``last`` (the line of the region's last op) moved to the end: the line
+    that completes the region, which the profiler reports, though an earlier op was there too."""
+    return locations if last is None else tuple(loc for loc in locations if loc != last) + (last,)
+
+
+def region_name(root, *after: str) -> str:
+    """The region ``root`` (and the reduction ``after`` it) as errors name it: its ops in order."""
+    return f"a dual region ({region_label(region_ops(root)[0] + after)})"
+
+
+def region_label(ops) -> str:
+    """``ops`` as one label: "sin → mul → sum", the middle elided past 6 of them."""
+    if len(ops) > 6:
+        return " → ".join(ops[:3]) + f" → … ({len(ops)} ops) → " + ops[-1]
+    return " → ".join(ops)

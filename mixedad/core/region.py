@@ -26,7 +26,7 @@ from .dispatch import complex_result
 from .expressions import VALUE_REF, ExprNode, ValueOf, input_value, partials_read, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision)
-from .recording import held_bytes
+from .recording import held_bytes, last_at_the_end, region_label, region_name, region_ops
 from .guards import borrow
 from .tape import Step, TapeEntry, compute_deferred, leads_to_constants, multiply_cotangent, record
 from .operands import foreign_array, in_loop_dtypes, operands_in_loop, plain_arrays
@@ -191,11 +191,7 @@ def grow_chain(prim, args) -> Traced | None:
         dtype = _node_dtype(prim, args)
     if dtype.kind == "c":
         return complex_result(prim, args, {})
-    node.dtype = dtype
-    result = Traced(trace, None, None, 0, node, node.shape, dtype)
-    if node.errstate is not None and _errors_raise(trace, errstate):
-        primal(result)
-    return result
+    return _lazy_value(trace, node, dtype)
 
 
 def extend_region(trace, prim, args, kwargs) -> Traced:
@@ -323,9 +319,15 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
         dtype = np.dtype(kwargs["dtype"])
     if dtype.kind == "c":  # a complex constant: the node is dropped
         return complex_result(prim, args, kwargs)
+    return _lazy_value(trace, node, dtype)
+
+
+def _lazy_value(trace, node: ExprNode, dtype: np.dtype) -> Traced:
+    """The traced value of the new region node ``node``, of ``dtype``; computed at once where the
+    user's code set an error state that raises (``_errors_raise``)."""
     node.dtype = dtype
-    result = Traced(trace, None, None, 0, node, shape, dtype)
-    if node.errstate is not None and _errors_raise(trace, errstate):
+    result = Traced(trace, None, None, 0, node, node.shape, dtype)
+    if node.errstate is not None and _errors_raise(trace, node.errstate):
         primal(result)  # NumPy raises FloatingPointError at this op, inside the user's try: so does mixedad
     return result
 
@@ -415,30 +417,6 @@ def _parents_of(inputs) -> tuple:
     return tuple([(t._entry, t._slot, t._shape, t._dtype) for t in inputs])
 
 
-def _region_ops(root: ExprNode) -> tuple[tuple[str, ...], tuple]:
-    order = topological_order(root)
-    ops = tuple(node.prim.name for node in order)
-    locations = tuple(dict.fromkeys(n.location for n in order if n.location is not None))
-    return ops, _last_at_the_end(locations, order[-1].location if order else None)
-
-
-def _last_at_the_end(locations: tuple, last) -> tuple:
-    """``locations`` with ``last`` (the line of the region's last op) moved to the end: the line
-    that completes the region, which the profiler reports, though an earlier op was there too."""
-    return locations if last is None else tuple(loc for loc in locations if loc != last) + (last,)
-
-
-def region_name(root: ExprNode, *after: str) -> str:
-    """The region ``root`` (and the reduction ``after`` it) as errors name it: its ops in order."""
-    return f"a dual region ({_label(_region_ops(root)[0] + after)})"
-
-
-def _label(ops) -> str:
-    if len(ops) > 6:
-        return " → ".join(ops[:3]) + f" → … ({len(ops)} ops) → " + ops[-1]
-    return " → ".join(ops)
-
-
 def _mixed_operand_error(prim, arg) -> MixedadError:
     if type(arg) is RetiredTraced:  # a stale alias met in a region: the error reverse mode gives
         return retired_value_error(skip=3)
@@ -476,8 +454,8 @@ def materialize(value: Traced) -> None:
     entry.describe, entry.elementwise = partial(region_name, root), True
     if trace.instrumented:
         entry.forward_seconds = elapsed
-        entry.ops, entry.locations = _region_ops(root)
-        entry.label = _label(entry.ops)
+        entry.ops, entry.locations = region_ops(root)
+        entry.label = region_label(entry.ops)
         entry.held = held_bytes(partials)
     entry.index = len(trace.entries)
     trace.entries.append(entry)

@@ -243,7 +243,8 @@ def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.
         ct_shape = ct.shape
         if ct_shape == shape and ct.dtype == dtype and (context_shape is None or context_shape == shape):
             return ct
-        _refuse_integers(ct, dtype)
+        if ct.dtype.kind in "iu":
+            _refuse_integers(ct, dtype)
         lead = len(ct_shape) - len(shape)
         if lead > 0 and shape and ct_shape[lead:] == shape and (context_shape is None or context_shape == ct_shape):
             # the common unbroadcast: an input broadcast along leading axes (a bias)
