@@ -112,11 +112,13 @@ def test_a_region_longer_than_the_cap_is_interpreted_and_correct():
 def test_a_growing_chain_keeps_memory_linear_in_its_length():
     """Each node keeps its own part of the chain's key; a key built up front per node (as it
     was) made an n-node chain hold n^2 / 2 entries (measured: bytes, not time)."""
+    import gc
     import tracemalloc
 
     def chain_bytes(n):
         trace = Trace("auto")
         out = _leaf(trace, np.float64(0.5))
+        gc.collect()  # earlier tests' cyclic garbage, whose finalizers would otherwise run (and allocate) inside
         tracemalloc.start()
         try:
             for _ in range(n):
