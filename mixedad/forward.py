@@ -293,6 +293,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
     def _plain(self, why: str):
         return read_value(self.primal, why)
 
+    def _values(self):
+        return self.primal
+
     def _map_linear(self, fn):
         primal_part = fn(self.primal)
         if self.chunk is None:

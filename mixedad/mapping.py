@@ -28,11 +28,12 @@ from .core.primitive import MixedTracesError, Primitive, find_trace
 from .core.pytree import flatten
 from .core.recording import held_bytes
 from .core.compiled import evaluate
-from .core.guards import release_guards
+from .core.guards import borrow, release_guards
 from .core.region import primal
-from .core.tape import LEAF_DECISION, TapeEntry, Trace, multiply_cotangent, record
+from .core.tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, Trace, multiply_cotangent, record
 from .core.traced import Traced
 from .core.updates import current, currents
+from .followed_arrays import followed
 from .scalar_duals import ScalarDual, name_what_dropped, vectorized, with_dual_math
 
 _PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
@@ -97,33 +98,97 @@ def _mixes_elements(trace, first: int, xs: list, shape: tuple) -> bool:
     return False
 
 
-def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple) -> Any:
-    """``f(*xs)`` on plain arrays, run on traced stand-ins of the floating-point ones (a trace
-    of its own, no derivative) so that ``_mixes_elements`` sees f's operations; raises
-    ``_CaughtOnArrays`` if f turns out not to be elementwise on whole arrays."""
-    if int(np.prod(shape)) < 2 or not any(_is_float_array(x) for x in xs):
-        return _call_on_arrays(f, xs)
+class _InRunningTrace(Exception):
+    """f closes over a value a running differentiation traces: the mapped arrays are followed in it."""
+
+    def __init__(self, trace):
+        super().__init__()
+        self.trace = trace
+
+
+def _is_mapped_array(x: Any) -> bool:
+    """A plain array of more than one element: one of f's output elements could read another's."""
+    return type(x) is np.ndarray and x.size > 1 and x.dtype.kind in "fcbiu"
+
+
+def _values_under_levels(x: Any) -> Any:
+    """The NumPy values of ``x`` under its forward levels and trace (read for a probe: no derivative)."""
+    while True:
+        if type(x) is Traced:
+            x = primal(x)
+        elif isinstance(x, LeveledValue):
+            x = x._values()
+        else:
+            return x
+
+
+def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple, value_wanted: bool = True) -> Any:
+    """``f(*xs)`` on whole arrays, run first on a trace of its own (no derivative) where each
+    array mapped over is a stand-in that notes what f does with it, so that no operation that
+    reads across elements goes unseen: float arrays (and the values of forward duals) as traced
+    values, which ``_mixes_elements`` follows, integer and boolean ones as ``FollowedArray``.
+
+    Raises ``_CaughtOnArrays`` where f must run element by element: it mixes elements, or it
+    turned out not to be elementwise, or it could not be followed on the stand-ins of integer
+    arrays; ``_InRunningTrace`` where f closes over a value a running differentiation traces
+    (which follows the plain float arrays as its constants)."""
+    values = [_values_under_levels(x) for x in xs]
+    if int(np.prod(shape)) < 2 or not any(_is_mapped_array(value) for value in values):
+        return _call_on_arrays(f, xs) if value_wanted else None
+    leveled = any(isinstance(x, LeveledValue) for x in xs)
+    integers = any(_is_mapped_array(value) and value.dtype.kind in "biu" for value in values)
     probe = Trace("auto")
+    mixing: list = []  # what the integer arrays' stand-ins saw that reads across elements
     try:
-        leaves = [Traced(probe, x, record(probe, TapeEntry((), None, "input", LEAF_DECISION, x.shape, x.dtype)))
-                  if _is_float_array(x) else x for x in xs]
-        result = _call_on_arrays(f, leaves)
-        if _mixes_elements(probe, len(leaves), leaves, shape):
+        leaves = [value if not _is_mapped_array(value) else followed(value, mixing) if value.dtype.kind in "biu"
+                  else _traced_constant(probe, value) for value in values]
+        try:
+            result = _call_on_arrays(f, leaves)
+        except MixedTracesError as error:
+            running = [trace for trace in getattr(error, "traces", ()) if trace is not probe]
+            if running and not leveled:
+                raise _InRunningTrace(running[0]) from None
+            raise _CaughtOnArrays() from None
+        except _CaughtOnArrays:
+            raise
+        except Exception:
+            if integers:  # (f's own error, if it is one, comes again element by element)
+                raise _CaughtOnArrays() from None
+            raise
+        if mixing or _mixes_elements(probe, 0, leaves, shape):
             raise _CaughtOnArrays()
-        if type(result) is Traced:  # (the value only: no partial is computed)
+        if value_wanted and not leveled and not integers and type(result) is Traced:  # the value only: no partial
             result = evaluate(result._expr, True, False)[0] if result._value is None and result._expr else \
                 primal(result)
-        return result
-    except MixedTracesError:  # f closes over a value a running differentiation traces, which follows f
-        pass
     finally:
         probe.active = False
         release_guards(probe)
-    return _call_on_arrays(f, xs)
+    if not value_wanted:
+        return None
+    if leveled or integers:  # followed on stand-ins: now on the arrays themselves
+        return _call_on_arrays(f, xs)
+    return result
 
 
-def _is_float_array(x: Any) -> bool:
-    return type(x) is np.ndarray and x.dtype.kind == "f"
+def _as_followed(trace: Trace, xs: list, mixing: list | None) -> list:
+    """``xs`` with each plain float array mapped over as a constant that ``trace`` traces (no
+    derivative), so that ``_mixes_elements`` follows f's operations from it too, and, given a
+    ``mixing`` list, each integer and boolean one as a ``FollowedArray`` noting into it."""
+    return [x if not _is_mapped_array(x) else _traced_constant(trace, x) if x.dtype.kind in "fc"
+            else followed(x, mixing) if mixing is not None else x for x in xs]
+
+
+def _traced_constant(trace: Trace, x: np.ndarray) -> Traced:
+    borrow(trace, x)  # the tape reads it, maybe much later
+    entry = record(trace, TapeEntry((), None, CONSTANT_INPUT, LEAF_DECISION, x.shape, x.dtype))
+    trace.traces_constants = True
+    if trace.program is not None:  # a prepared recording: the same constant on every replay
+        trace.program.append(Step(_keeps_its_value, entry, (), (), ()))
+    return Traced(trace, x, entry)
+
+
+def _keeps_its_value(step: Step) -> None:
+    return None
 
 
 def _function_catches(f: Callable[..., Any]) -> bool:
@@ -181,11 +246,11 @@ def _unfollowed_nesting_error(f) -> NotVectorizableError:
 def _closed_over_error(f) -> UnsupportedOperationError:
     return error_with_location(
         UnsupportedOperationError,
-        f"mixedad.map / mixedad.sum of {getattr(f, '__name__', 'f')}{{where}}: the function branches on element "
-        "values, so it runs element by element, and its result depends on a differentiated value it closes "
-        "over, which cannot meet the per-element argument. Pass that value as another argument "
-        "(np.sum(mixedad.map(lambda t, p: ..., x, p))), or write the branch with np.where so that it runs "
-        "vectorized.",
+        f"mixedad.map / mixedad.sum of {getattr(f, '__name__', 'f')}{{where}}: the function runs element by "
+        "element (it branches on element values, or reads across elements of an array mapped over), and its "
+        "result depends on a differentiated value it closes over, which cannot meet the per-element argument. "
+        "Pass that value as another argument (np.sum(mixedad.map(lambda t, p: ..., x, p))), or write the branch "
+        "with np.where so that it runs vectorized.",
         skip=3)
 
 
@@ -361,37 +426,66 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
             if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
                 return np.result_type(*xs, 0.0).type(result)
             return result
+        except _InRunningTrace as running:
+            return _map_in_trace(running.trace, f, xs, shape, closes_over=True)
         except Exception as error:
             if not _is_branching_error(error) and not isinstance(error, TypeError):
                 raise
-        # element by element, outside the except clause: an error f raises there (math.log(-1.0):
-        # ValueError) is f's own, not one NumPy raised in place of the error that ended the try
-        if any(isinstance(x, LeveledValue) for x in xs):
-            return _forward_per_element(f, xs)
-        dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
+        return _map_per_element(f, xs)
+    return _map_in_trace(trace, f, xs, shape)
 
-        # float64 elements as np.float64, as NumPy gives them (1.0 / t at 0 is inf, not ZeroDivisionError):
-        # a float subclass, which Python's math takes (np.float32 lacks __trunc__; it stays a Python float)
-        as_element = [np.float64 if np.asarray(x).dtype == np.float64 else _same for x in xs]
 
-        def element(*args):
-            result = f(*[convert(arg) for convert, arg in zip(as_element, args)])
-            if isinstance(result, (Traced, LeveledValue)):  # from a value f closes over
-                raise _closed_over_error(f)
-            return _one_number(f, result)
-        return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
+def _map_per_element(f: Callable[..., Any], xs: list) -> Any:
+    """``map`` of plain arrays (or forward duals) element by element, on scalars (or scalar duals)."""
+    # (called outside map's except clause: an error f raises here (math.log(-1.0): ValueError) is
+    # f's own, not one NumPy raised in place of the error that ended the try)
+    if any(isinstance(x, LeveledValue) for x in xs):
+        return _forward_per_element(f, xs)
+    dtype = np.result_type(*xs)  # float32 in, float32 out: as the traced path gives
+
+    # float64 elements as np.float64, as NumPy gives them (1.0 / t at 0 is inf, not ZeroDivisionError):
+    # a float subclass, which Python's math takes (np.float32 lacks __trunc__; it stays a Python float)
+    # integer and bool elements as NumPy's scalars too (labels[i].max() works on one)
+    as_element = [np.float64 if np.asarray(x).dtype == np.float64 else np.asarray(x).dtype.type
+                  if np.asarray(x).dtype.kind in "biu" else _same for x in xs]
+
+    def element(*args):
+        result = f(*[convert(arg) for convert, arg in zip(as_element, args)])
+        if isinstance(result, (Traced, LeveledValue)):  # from a value f closes over
+            raise _closed_over_error(f)
+        return _one_number(f, result)
+    return np.vectorize(element, otypes=[dtype] if dtype.kind == "f" else None)(*xs)
+
+
+def _map_in_trace(trace: Trace, f: Callable[..., Any], xs: list, shape: tuple, closes_over: bool = False) -> Any:
+    """``map`` where ``trace`` follows f's operations: from the traced values among ``xs`` and
+    from the plain float arrays as its constants (integer arrays: on a probe of their own)."""
     branches = False
+    mixing = [] if closes_over else None  # integer arrays followed in this trace (not on a probe): what they saw
+    if mixing is None and any(_is_mapped_array(x) and x.dtype.kind in "biu" for x in xs):
+        try:
+            _call_on_a_probe(f, xs, shape, value_wanted=False)
+        except _InRunningTrace:  # f closes over a value of this trace: followed in it, below
+            mixing = []
+        except _CaughtOnArrays:
+            branches = True
+        except Exception as error:
+            if not _is_branching_error(error):
+                raise
+            branches = True
     for x in xs:
         if type(x) is Traced and x._expr is not None:
             primal(x)  # an entry of its own, which _mixes_elements follows f's operations from
-    first = len(trace.entries)
-    try:
-        result = current(_call_on_arrays(f, xs))
-    except Exception as error:
-        if not _is_branching_error(error):
-            raise
-        branches = True
-    if branches or _mixes_elements(trace, first, xs, shape):  # (outside the except clause, as above)
+    stand_ins, first = xs, len(trace.entries)
+    if not branches:
+        stand_ins = _as_followed(trace, xs, mixing)
+        try:
+            result = current(_call_on_arrays(f, stand_ins))
+        except Exception as error:
+            if not _is_branching_error(error):
+                raise
+            branches = True
+    if branches or mixing or _mixes_elements(trace, first, stand_ins, shape):  # (outside the except clause, as above)
         return _evaluate_per_element(trace, f, xs)
     if not isinstance(result, (Traced, LeveledValue)):  # a constant (a branch on a 0-d value returned 2.0)
         differentiated = [np.zeros((), x.dtype) for x in xs if isinstance(x, (Traced, LeveledValue))]

@@ -41,6 +41,10 @@ class LeveledValue:
         """The NumPy value under every level (for a non-differentiable use)."""
         raise NotImplementedError
 
+    def _values(self):
+        """The value under this level (maybe of an older one), read for a probe: no derivative."""
+        raise NotImplementedError
+
     def _map_linear(self, fn: Callable[[Any], Any]):
         """``fn(self)`` for ``fn`` linear in its argument and written for plain arrays: ``fn``
         applied to each component (the value and each tangent), recombined."""

@@ -95,6 +95,7 @@ def _mixed_trace_error(first, second):
         "mixedad.hessian / mixedad.hvp, or mixedad.gradient, which retries such a nested gradient in "
         "forward mode.", skip=3)
     error.traces_met = True  # both are running: one differentiation is nested in the other
+    error.traces = (first, second)  # (mixedad.map's probe learns from it which differentiation f closes over)
     return error
 
 

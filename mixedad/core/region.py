@@ -201,11 +201,11 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             MissingRuleError, f"{prim.name} is an elementwise primitive without partial derivatives{{where}}: "
             f"give one per argument with @{prim.name}.defpartials (see docs/rules.md).")
     if prim.tangent_rule is None and (prim.partial_gaps or len(args) > len(prim.partial_specs)):
-        refuse_missing_partials(prim, args)
+        args = checked_missing_partials(trace, prim, args)
     below = None  # the one lazy argument (the region grows by one node), or False: several
     concrete = None  # the concrete traced arguments: they become region inputs
     value_only = None  # those that lead to traced constants only: read for their values (ValueOf)
-    recording = trace.program is not None  # (only a prepared recording traces constants)
+    recording = trace.program is not None  # (only a prepared recording's values are read as ValueOf)
     shape = None
     common = None  # the dtype the array arguments share (False: they differ)
     others = False  # an argument that is neither traced, an ndarray nor a Python float/int
@@ -540,24 +540,43 @@ def apply_before_region(prim, value: Traced, kwargs) -> Traced | None:
     return None
 
 
-def refuse_missing_partials(prim, args) -> None:
-    """Raise, naming the user's line, if a differentiated argument has no partial derivative
-    (``defpartials`` gave None, or fewer partials than arguments): now, not in the backward
-    pass, which no longer knows the line."""
+def stands_for_a_plain_array(value: Any) -> bool:
+    """Whether ``value`` is traced but stands for a plain array: it leads to no differentiated
+    input, only to the constants ``mixedad.map`` traces (``tape.leads_to_constants``), so an
+    argument without a derivative may take its value. Not in a prepared recording, whose
+    replays give its traced constants new values."""
+    if type(value) is not Traced or not value._trace.traces_constants or value._trace.program is not None:
+        return False
+    expr = value._expr
+    if expr is not None:  # lazy: its region's inputs lead to constants, or it has none
+        return all(leads_to_constants(arg._entry) for arg in expr.inputs if arg._entry is not None)
+    return value._entry is not None and leads_to_constants(value._entry)
+
+
+def checked_missing_partials(trace, prim, args) -> tuple:
+    """``args``, where a differentiated argument has no partial derivative (``defpartials`` gave
+    None, or fewer partials than arguments): raise now, naming the user's line, not in the
+    backward pass, which no longer knows it. A traced value that stands for a plain array there
+    is passed as its value: the op is elementwise, so it reads each element for itself, and the
+    value's own history stays on the tape, where ``mixedad.map`` follows it."""
     specs = prim.partial_specs
     for j, arg in enumerate(args):
         if type(arg) is Traced and (j >= len(specs) or specs[j] is None):
+            if stands_for_a_plain_array(arg):
+                args = (*args[:j], primal(arg), *args[j + 1:])
+                continue
             raise error_with_location(
                 MissingRuleError, f"{prim.name} has no partial derivative for argument {j}{{where}}, which is "
                 f"differentiated here; give one in @{prim.name}.defpartials (None marks an argument that is "
                 "never differentiated), or pass a constant there.", skip=2)
+    return args
 
 
 def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     """An elementwise op as its own tape entry (mode='reverse'), its VJP built from partials."""
     if prim.partial_specs is not None and prim.tangent_rule is None and (
             prim.partial_gaps or len(args) > len(prim.partial_specs)):
-        refuse_missing_partials(prim, args)
+        args = checked_missing_partials(trace, prim, args)
     for arg in args:
         if type(arg) is list or type(arg) is tuple:  # copied: the partials read them in the backward pass
             args = _lists_as_arrays(args)

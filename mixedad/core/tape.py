@@ -28,7 +28,7 @@ class Trace:
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
                  "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "swept", "recomputed",
-                 "__weakref__")
+                 "traces_constants", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -61,6 +61,9 @@ class Trace:
         # had set another when it recorded the op (``expressions.report_floating_errors``)
         self.errstate = current_errstate()
         self.swept = False  # a backward pass has begun (the profiler's forward times end there)
+        # values traced without a derivative (``CONSTANT_INPUT``) are among its inputs: a prepared
+        # recording's other arguments, or the plain arrays mixedad.map maps over
+        self.traces_constants = False
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"

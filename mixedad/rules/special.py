@@ -21,7 +21,8 @@ import math
 import numpy as np
 from scipy import special
 
-from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, holds_traced
+from .table import (NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, holds_traced,
+                    stands_for_a_plain_array)
 from ..core.dispatch import register_function
 from ..core.errors import UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
@@ -70,7 +71,7 @@ def _constant_arguments(prim: Primitive, ufunc, function: str, names: tuple, dif
 
     def bind_checked(args, kwargs):
         for j in constant:
-            if j < len(args) and holds_traced(args[j]):
+            if j < len(args) and holds_traced(args[j]) and not stands_for_a_plain_array(args[j]):
                 raise error_with_location(
                     UnsupportedOperationError,
                     f"scipy.special.{function}: {names[j]} (argument {j}) is a traced value{{where}}; the "
