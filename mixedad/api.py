@@ -196,7 +196,6 @@ class _Inputs:
                     continue
                 borrow(trace, leaf)
                 entry = record(trace, TapeEntry((), None, CONSTANT_INPUT, LEAF_DECISION, leaf.shape, leaf.dtype))
-                trace.traces_constants = True
                 leaves[index] = Traced(trace, leaf, entry)
                 self.constant_leaves.append(leaves[index])
             self.args[number] = unflatten(definition, leaves)

@@ -1,10 +1,11 @@
-"""Integer and boolean arrays that ``mixedad.map`` maps over, followed while f runs on whole arrays.
+"""Integer, boolean and complex arrays ``mixedad.map`` maps over, followed while f runs on whole arrays.
 
 ``mixedad.map(f, x, labels)`` means ``f(x[i], labels[i])`` for each element. Run once on the
 whole arrays, ``f`` gives the same only if no output element reads another's input: ``x *
 np.sum(labels)`` sums every label, not the one of each element. Float arrays are followed on a
 trace (``mapping._mixes_elements``); integer and boolean ones cannot be (their results carry no
-derivative, so no tape entry records them), so they run as a ``FollowedArray``, which notes each
+derivative, so no tape entry records them), nor complex ones (traced, they would be complex
+differentiated values), so they run as a ``FollowedArray``, which notes each
 operation that may read across elements: a reduction, an index, a NumPy function that is not
 elementwise, a method that is not.
 """

@@ -126,7 +126,7 @@ def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple, value_wanted
     """``f(*xs)`` on whole arrays, run first on a trace of its own (no derivative) where each
     array mapped over is a stand-in that notes what f does with it, so that no operation that
     reads across elements goes unseen: float arrays (and the values of forward duals) as traced
-    values, which ``_mixes_elements`` follows, integer and boolean ones as ``FollowedArray``.
+    values, which ``_mixes_elements`` follows, the others (integer, boolean, complex) as ``FollowedArray``.
 
     Raises ``_CaughtOnArrays`` where f must run element by element: it mixes elements, or it
     turned out not to be elementwise, or it could not be followed on the stand-ins of integer
@@ -136,12 +136,12 @@ def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple, value_wanted
     if int(np.prod(shape)) < 2 or not any(_is_mapped_array(value) for value in values):
         return _call_on_arrays(f, xs) if value_wanted else None
     leveled = any(isinstance(x, LeveledValue) for x in xs)
-    integers = any(_is_mapped_array(value) and value.dtype.kind in "biu" for value in values)
+    integers = any(_is_mapped_array(value) and value.dtype.kind != "f" for value in values)  # (or complex)
     probe = Trace("auto")
     mixing: list = []  # what the integer arrays' stand-ins saw that reads across elements
     try:
-        leaves = [value if not _is_mapped_array(value) else followed(value, mixing) if value.dtype.kind in "biu"
-                  else _traced_constant(probe, value) for value in values]
+        leaves = [value if not _is_mapped_array(value) else _traced_constant(probe, value) if value.dtype.kind == "f"
+                  else followed(value, mixing) for value in values]
         try:
             result = _call_on_arrays(f, leaves)
         except MixedTracesError as error:
@@ -173,8 +173,8 @@ def _call_on_a_probe(f: Callable[..., Any], xs: list, shape: tuple, value_wanted
 def _as_followed(trace: Trace, xs: list, mixing: list | None) -> list:
     """``xs`` with each plain float array mapped over as a constant that ``trace`` traces (no
     derivative), so that ``_mixes_elements`` follows f's operations from it too, and, given a
-    ``mixing`` list, each integer and boolean one as a ``FollowedArray`` noting into it."""
-    return [x if not _is_mapped_array(x) else _traced_constant(trace, x) if x.dtype.kind in "fc"
+    ``mixing`` list, each other one (integer, boolean, complex) as a ``FollowedArray`` noting into it."""
+    return [x if not _is_mapped_array(x) else _traced_constant(trace, x) if x.dtype.kind == "f"
             else followed(x, mixing) if mixing is not None else x for x in xs]
 
 
@@ -268,11 +268,14 @@ def _one_number(f, result, per_element: bool = True):
 def _promoted_dtype(arrays: list, differentiated: list) -> np.dtype:
     """The dtype NumPy gives f's arithmetic on all the arguments (a float32 x with a float64 y is
     float64; Python numbers are weak, so x * 2.0 stays float32), as on the vectorized path; the
-    differentiated ones' if that is not a float type. Strings are left out: result_type would read
-    an option "f8" or "d" as a dtype."""
+    differentiated ones' if that is not a float type (where none is, f closes over the value
+    differentiated: at least a float type). Strings are left out: result_type would read an
+    option "f8" or "d" as a dtype."""
     numbers = [a for a in arrays if isinstance(a, (np.ndarray, np.generic, int, float))]
     dtype = np.result_type(*numbers)
-    return dtype if dtype.kind == "f" else np.result_type(*differentiated)
+    if dtype.kind == "f":
+        return dtype
+    return np.result_type(*differentiated) if differentiated else np.result_type(dtype, 1.0)
 
 
 def _per_element(f, arrays: list, differentiated: list) -> tuple:
@@ -462,7 +465,7 @@ def _map_in_trace(trace: Trace, f: Callable[..., Any], xs: list, shape: tuple, c
     from the plain float arrays as its constants (integer arrays: on a probe of their own)."""
     branches = False
     mixing = [] if closes_over else None  # integer arrays followed in this trace (not on a probe): what they saw
-    if mixing is None and any(_is_mapped_array(x) and x.dtype.kind in "biu" for x in xs):
+    if mixing is None and any(_is_mapped_array(x) and x.dtype.kind != "f" for x in xs):
         try:
             _call_on_a_probe(f, xs, shape, value_wanted=False)
         except _InRunningTrace:  # f closes over a value of this trace: followed in it, below

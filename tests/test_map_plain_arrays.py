@@ -23,6 +23,7 @@ Y = RNG.uniform(0.5, 1.5, 6)
 LABELS = np.array([1, 2, 3, 1, 2, 0])
 MASK = LABELS > 1
 TABLE = np.array([10.0, 20.0, 30.0, 40.0])
+Z = RNG.normal(size=6) + 1j * RNG.normal(size=6)
 
 # (f, the array mapped beside x): some read across the elements of that array, some do not
 CASES = {
@@ -42,6 +43,8 @@ CASES = {
     "a bit of labels": (lambda t, k: t * (k & 1), LABELS),
     "where a mask": (lambda t, m: np.where(m, t, 2 * t), MASK),
     "count of a mask": (lambda t, m: t * np.sum(m), MASK),
+    "a complex modulus": (lambda t, z: t * np.abs(z) + np.real(z * np.conj(z)) * t, Z),
+    "a complex sum": (lambda t, z: t * np.abs(np.sum(z)), Z),
 }
 
 
@@ -72,7 +75,8 @@ def test_a_plain_array_mapped_beside_a_differentiated_one(name):
     np.testing.assert_allclose(derivative, want_grad.sum(), rtol=1e-6)
 
 
-ELEMENTWISE = ["elementwise", "gammainc of it", "labels", "a table read at labels", "a bit of labels", "where a mask"]
+ELEMENTWISE = ["elementwise", "gammainc of it", "labels", "a table read at labels", "a bit of labels", "where a mask",
+               "a complex modulus"]
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)

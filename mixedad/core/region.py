@@ -205,7 +205,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
     below = None  # the one lazy argument (the region grows by one node), or False: several
     concrete = None  # the concrete traced arguments: they become region inputs
     value_only = None  # those that lead to traced constants only: read for their values (ValueOf)
-    recording = trace.program is not None  # (only a prepared recording's values are read as ValueOf)
+    recording = trace.program is not None  # (only a prepared recording traces constants)
     shape = None
     common = None  # the dtype the array arguments share (False: they differ)
     others = False  # an argument that is neither traced, an ndarray nor a Python float/int

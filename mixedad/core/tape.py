@@ -61,8 +61,8 @@ class Trace:
         # had set another when it recorded the op (``expressions.report_floating_errors``)
         self.errstate = current_errstate()
         self.swept = False  # a backward pass has begun (the profiler's forward times end there)
-        # values traced without a derivative (``CONSTANT_INPUT``) are among its inputs: a prepared
-        # recording's other arguments, or the plain arrays mixedad.map maps over
+        # plain arrays mixedad.map maps over are among its inputs, traced without a derivative
+        # (``CONSTANT_INPUT``, as a prepared recording's other arguments): ``stands_for_a_plain_array``
         self.traces_constants = False
 
     def __repr__(self) -> str:

@@ -21,11 +21,11 @@ import math
 import numpy as np
 from scipy import special
 
-from .table import (NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, holds_traced,
-                    stands_for_a_plain_array)
+from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, holds_traced
 from ..core.dispatch import register_function
 from ..core.errors import UnsupportedOperationError, error_with_location
 from ..core.primitive import Primitive
+from ..core.region import stands_for_a_plain_array
 
 TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 ONE_OVER_ROOT_PI = 1.0 / math.sqrt(math.pi)

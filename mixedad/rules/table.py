@@ -16,7 +16,7 @@ from ..core.dispatch import numpy_name, register_function
 from ..core.errors import UnsupportedOperationError, error_with_location, unsupported_option
 from ..core.primitive import Primitive
 from ..core.recomputed import recompute, recording_trace
-from ..core.region import read_value, stands_for_a_plain_array
+from ..core.region import read_value
 from ..core.traced import Traced
 
 
