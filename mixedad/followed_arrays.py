@@ -40,9 +40,9 @@ class FollowedArray(np.ndarray):
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method != "__call__":
-            self._mixing.append(f"np.{ufunc.__name__}.{method}")
+            self._note(f"np.{ufunc.__name__}.{method}")
         if "out" in kwargs:
-            self._mixing.append(f"np.{ufunc.__name__}(out=...)")
+            self._note(f"np.{ufunc.__name__}(out=...)")
             kwargs["out"] = tuple(_plain(out) for out in kwargs["out"])
         result = getattr(ufunc, method)(*[_plain(value) for value in inputs], **kwargs)
         if method != "__call__":
@@ -51,7 +51,7 @@ class FollowedArray(np.ndarray):
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         if func not in _ELEMENTWISE_FUNCTIONS:
-            self._mixing.append(f"np.{func.__name__}")
+            self._note(f"np.{func.__name__}")
         result = super().__array_function__(func, types, args, kwargs)
         return self._followed(result)  # (np.where gives a plain array: its elements come from this one)
 

@@ -28,7 +28,8 @@ from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_R
                     elementwise_decision)
 from .recording import held_bytes, last_at_the_end, region_label, region_name, region_ops
 from .guards import borrow
-from .tape import Step, TapeEntry, compute_deferred, leads_to_constants, multiply_cotangent, record
+from .tape import (Step, TapeEntry, compute_deferred, leads_to_constants, multiply_cotangent, record,
+                   value_leads_to_constants)
 from .operands import foreign_array, in_loop_dtypes, operands_in_loop, plain_arrays
 from .recomputed import Recomputed
 from .traced import RetiredTraced, Traced, retired_value_error
@@ -545,12 +546,8 @@ def stands_for_a_plain_array(value: Any) -> bool:
     input, only to the constants ``mixedad.map`` traces (``tape.leads_to_constants``), so an
     argument without a derivative may take its value. Not in a prepared recording, whose
     replays give its traced constants new values."""
-    if type(value) is not Traced or not value._trace.traces_constants or value._trace.program is not None:
-        return False
-    expr = value._expr
-    if expr is not None:  # lazy: its region's inputs lead to constants, or it has none
-        return all(leads_to_constants(arg._entry) for arg in expr.inputs if arg._entry is not None)
-    return value._entry is not None and leads_to_constants(value._entry)
+    return type(value) is Traced and value._trace.traces_constants and value._trace.program is None \
+        and value_leads_to_constants(value)
 
 
 def checked_missing_partials(trace, prim, args) -> tuple:

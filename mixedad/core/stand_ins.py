@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .tape import leads_to_constants
+from .tape import value_leads_to_constants
 
 _SET_CLASS = object.__dict__["__class__"].__set__  # __class__ stays assignable (traced values change kind)
 
@@ -48,11 +48,6 @@ def plain_class_of_constant(value: Any) -> type | None:
     input), that class; else None."""
     if value._trace.program is None:  # (only prepared recordings trace constants)
         return None
-    expr = value._expr
-    if expr is not None:  # lazy: a region whose inputs are all constants has none (they are ValueOf)
-        constant = not expr.inputs
-    else:
-        constant = value._entry is not None and leads_to_constants(value._entry)
-    if not constant:
+    if not value_leads_to_constants(value):
         return None
     return value.dtype.type if value._shape == () and value._holds_a_numpy_scalar() else np.ndarray

@@ -218,6 +218,15 @@ def leads_to_constants(entry: TapeEntry) -> bool:
     return entry.inactive
 
 
+def value_leads_to_constants(value: Any) -> bool:
+    """Whether the traced ``value`` leads to traced constants only (``leads_to_constants``): a
+    lazy one through its region's inputs (none, where the constants are read as ``ValueOf``)."""
+    expr = value._expr
+    if expr is not None:
+        return all(leads_to_constants(arg._entry) for arg in expr.inputs if arg._entry is not None)
+    return value._entry is not None and leads_to_constants(value._entry)
+
+
 def record(trace: Trace, entry: TapeEntry) -> TapeEntry:
     entry.index = len(trace.entries)
     trace.entries.append(entry)
