@@ -95,6 +95,7 @@ def close_region(value: Traced) -> None:
     entry.describe = partial(region_name, root)
     if value._trace.instrumented:
         entry.ops, entry.locations = region_ops(root)
+        entry.region = (root, ())
         entry.label = region_label(entry.ops)
     record(value._trace, entry)
     if value._trace.program is not None:
@@ -134,7 +135,7 @@ def reduce_region(trace, prim, value: Traced, kwargs) -> Traced:
     entry.describe = partial(region_name, root, prim.name)
     if trace.instrumented:
         ops, locations = region_ops(root)
-        entry.ops = ops + (prim.name,)
+        entry.ops, entry.region = ops + (prim.name,), (root, (prim.name,))
         entry.label = region_label(entry.ops)
         entry.locations = last_at_the_end(locations, user_location(3))
     record(trace, entry)

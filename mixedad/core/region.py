@@ -456,6 +456,7 @@ def materialize(value: Traced) -> None:
     if trace.instrumented:
         entry.forward_seconds = elapsed
         entry.ops, entry.locations = region_ops(root)
+        entry.region = (root, ())
         entry.label = region_label(entry.ops)
         entry.held = held_bytes(partials)
     entry.index = len(trace.entries)

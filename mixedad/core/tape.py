@@ -94,6 +94,7 @@ class TapeEntry:
     selection: tuple | None = None  # (key, basic): output = parent[key], cotangents added in place
     _ops: tuple | None = None
     describe: Callable[[], str] | None = None  # names a dual region's ops, when an error asks (label is None)
+    region: tuple | None = None  # instrumented: a dual region's (root node, names of the reductions after it)
     elementwise = False  # a region's, or an elementwise op's: each output element reads its own inputs only
     inactive: bool | None = None  # whether it leads to traced constants only (``leads_to_constants``)
 

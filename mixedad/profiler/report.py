@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import SourceLocation
 from ..core.modes import Mode, Reason
+from .regions import Attribution, attributions
 
 # Bump when a key is renamed or removed, or its meaning changes; adding keys keeps the version.
 SCHEMA_VERSION = 1
@@ -245,11 +246,18 @@ def _nbytes(shape, dtype) -> int:
         return 0
 
 
-def entry_report(entry, shared_bytes: int = 0, reported=None) -> EntryReport:
+def entry_report(entry, shared_bytes: int = 0, reported=None,
+                 attribution: Attribution | None = None) -> EntryReport:
     """An ``EntryReport`` of a core ``TapeEntry`` (read only); ``parents`` lists only the
-    indices in ``reported``, if given (the entries of the report)."""
+    indices in ``reported``, if given (the entries of the report). ``attribution``: the ops and
+    lines the entry counts when other entries count some of its region's (``regions.attributions``)."""
+    ops, label, locations = entry.ops, entry.label or "", entry.locations
+    if attribution is not None:
+        ops, label, locations = attribution.ops, attribution.label, attribution.locations
     backward_bytes = 0
-    if entry.decision.reason is Reason.REDUCTION_FUSED and entry.context_shape is not None and entry.dtype is not None:
+    # a reduction that reads the partials another entry holds materialises none in its backward step
+    if entry.decision.reason is Reason.REDUCTION_FUSED and entry.context_shape is not None and entry.dtype is not None \
+            and not (attribution is not None and attribution.shares_partials):
         backward_bytes = entry.n_partials * _nbytes(entry.context_shape, entry.dtype)
     parents = tuple(p[0].index for p in entry.parents
                     if p is not None and (reported is None or p[0].index in reported))
@@ -258,11 +266,11 @@ def entry_report(entry, shared_bytes: int = 0, reported=None) -> EntryReport:
     dtype = str(entry.dtype) if entry.dtype is not None else None
     if output_dtypes and dtype is None:
         dtype = ", ".join(dict.fromkeys(output_dtypes))
-    return EntryReport(entry.index, entry.label or "", tuple(entry.ops), entry.decision.mode,
+    return EntryReport(entry.index, label, tuple(ops), entry.decision.mode,
                        entry.decision.reason, entry.n_partials,
                        tuple(entry.shape) if entry.shape is not None else None, dtype,
                        int(entry.saved_bytes if entry.held is None else sum(entry.held.values())),
-                       tuple(loc for loc in entry.locations if loc is not None),
+                       tuple(loc for loc in locations if loc is not None),
                        float(entry.forward_seconds), float(entry.backward_seconds), backward_bytes, parents,
                        shared_bytes=shared_bytes, output_shapes=output_shapes, output_dtypes=output_dtypes)
 
@@ -282,10 +290,12 @@ def entries_from_trace(trace) -> list[EntryReport]:
     seen: set = set()  # ids of the arrays earlier entries hold: all alive until the backward pass
     kept = [entry for entry in trace.entries if not is_constant_leaf(entry, trace)]
     reported = {entry.index for entry in kept}
+    attributed = attributions(kept)
     reports = []
     for entry in kept:
         held = entry.held or {}
-        reports.append(entry_report(entry, sum(n for key, n in held.items() if key in seen), reported))
+        reports.append(entry_report(entry, sum(n for key, n in held.items() if key in seen), reported,
+                                    attributed.get(entry.index)))
         seen.update(held)
     return reports
 
