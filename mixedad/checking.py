@@ -6,7 +6,9 @@ output cotangent ``u`` and one random input direction ``v`` per argument), and c
 that float32 inputs give float32 gradients. :func:`check_rule` property-tests an
 elementwise primitive with hypothesis over shapes, broadcasting patterns, dtypes and
 values from the primitive's declared domain. Both raise ``AssertionError`` with a
-message naming the function, the argument, the mode and the size of the disagreement.
+message naming the function, the argument, the mode and the size of the disagreement;
+``RuleSignatureError`` for a rule that cannot take the call mixedad makes
+(:func:`check_rule_signatures`).
 
 Default tolerances (``rtol``, ``atol``), by the least precise floating dtype among the
 checked arguments and the output: float16 (5e-2, 1e-3), float32 (1e-3, 1e-5), float64
@@ -20,16 +22,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .core.linear import add_tangents
 from .core.primitive import Primitive
 from .core.pytree import flatten, unflatten
-from .core.tape import one_cotangent
 from .transforms import jvp
 from .rules.table import Domain
 from .checking_support import (FIRST_ORDER_STEP, SECOND_ORDER_STEP, SECOND_ORDER_TOLERANCE, _ENGINE_MODE, _EPS,
                                _MODE_NAMES, _MODE_WORDS, _Slots, _as_float64, _compare, _direction, _is_float_leaf,
                                _leaf_dtype, _name, _project, _relative, _richardson, _rounding_noise, _run_gradient,
                                _tolerances)
+from .checking_primitive_rules import _apply_jvp, _keeps_float32, audit_rules, check_rule_signatures
+
+__all__ = ["audit_rules", "check_grads", "check_rule", "check_rule_signatures"]
 
 
 # --- check_grads ----------------------------------------------------------------------------
@@ -56,7 +59,8 @@ def check_grads(f: Callable, *args: Any, modes: Sequence[str] = ("rev", "fwd"), 
     :class:`~mixedad.Primitive`, its rules are additionally called directly on float32
     copies of ``args`` (:func:`audit_rules`): a rule returning float64 fails the check
     even though the engine would cast its result back to float32, and so does a
-    cotangent that does not broadcast to its argument's shape.
+    cotangent that does not broadcast to its argument's shape. Before any rule runs, each must
+    take the call mixedad makes (:func:`check_rule_signatures`): ``RuleSignatureError`` if not.
 
     ``order=2`` checks the gradient of the gradient by finite differences of
     :func:`mixedad.gradient` itself (float64): for random directions ``v`` and ``w``,
@@ -115,16 +119,22 @@ def check_grads(f: Callable, *args: Any, modes: Sequence[str] = ("rev", "fwd"), 
         _check_gradient_dtypes(name, slots, grads, _ENGINE_MODE[mode])
         what = ("the reverse-mode gradient (mode='reverse')" if mode == "rev"
                 else "the dual-region gradient (mode='forward')")
+        failures = []  # every argument that disagrees, not only the first: each names its own rule
         for slot in slots.slots:
             leaf, (want, noise) = slots.leaf(slot), expected[slot]
             g_v = np.asarray(grads[slot], np.float64) * directions[slot]
             got = float(np.sum(g_v))
-            _compare(got, want, float(np.sum(np.abs(g_v))), noise, tolerance,
-                     f"check_grads({name}): {what} of {slots.label(slot)} ({_leaf_dtype(leaf)}, shape "
-                     f"{np.shape(leaf)}) disagrees with central finite differences.\n"
-                     f"  mixedad:             <J^T u, v> = {got:.9g}\n"
-                     f"  finite differences:  <u, J v>   = {want:.9g}\n"
-                     f"  u and v are a random output cotangent and input direction (seed={seed}).")
+            try:
+                _compare(got, want, float(np.sum(np.abs(g_v))), noise, tolerance,
+                         f"check_grads({name}): {what} of {slots.label(slot)} ({_leaf_dtype(leaf)}, shape "
+                         f"{np.shape(leaf)}) disagrees with central finite differences.\n"
+                         f"  mixedad:             <J^T u, v> = {got:.9g}\n"
+                         f"  finite differences:  <u, J v>   = {want:.9g}\n"
+                         f"  u and v are a random output cotangent and input direction (seed={seed}).")
+            except AssertionError as failure:
+                failures.append(str(failure))
+        if failures:
+            raise AssertionError("\n".join(failures))
     if "fwd" in checked_modes:
         _compare_auto_with_reverse(name, loss, args, slots, tolerance)
         if isinstance(f, Primitive) and f.jvp_rules is not None:  # the rule itself first: the plainer message
@@ -186,53 +196,52 @@ def _compare_auto_with_reverse(name, loss, args, slots: _Slots, tolerance) -> No
                 f"{rtol:g} (relative to the largest entry, {scale:.3g}).")
 
 
-def _apply_jvp(prim, args, out, tangents: dict) -> list:
-    """The primitive's forward rule at ``args`` for tangents on some positions (others zero), as
-    the engine reads it (``core.linear.jvp_of``): one tangent per output, None for a zero one."""
-    positions = prim.differentiable_positions(len(args))
-    if prim.joint_jvp:
-        full = tuple(np.asarray(tangents.get(j, np.zeros(np.shape(args[j])))).astype(_leaf_dtype(args[j]))
-                     if _is_float_leaf(args[j]) else None for j in positions)
-        total = prim.jvp_rules[0](full if len(positions) > 1 else full[0], out, *args)
-        total = total if prim.multiple_outputs else one_cotangent(total)
-    else:
-        total = None
-        for j, rule in zip(positions, prim.jvp_rules):
-            if j in tangents and rule is not None:
-                term = rule(np.asarray(tangents[j]).astype(_leaf_dtype(args[j])), out, *args)
-                total = add_tangents(total, _output_tangents(prim, out, term))
-    return _output_tangents(prim, out, total)
-
-
-def _output_tangents(prim, out, tangent) -> list:
-    """A forward rule's result as one tangent per output (None: zero), or AssertionError."""
-    if not prim.multiple_outputs:
-        return [one_cotangent(tangent)]
-    if tangent is None:
-        return [None] * len(out)
-    if not isinstance(tangent, (tuple, list)) or len(tangent) != len(out):
-        kind = f"a {type(tangent).__name__} of {len(tangent)}" if isinstance(tangent, (tuple, list)) else "an array"
-        raise AssertionError(
-            f"check_grads({prim.name}): the forward rule (jvp) returns {kind}; a primitive with "
-            f"multiple_outputs=True needs a tuple of {len(out)} tangents, one per output (None for a zero one).")
-    return list(tangent)
-
-
 def _check_jvp_rule(prim, args, slots: _Slots, cotangents, directions, expected, tolerance, seed):
     with np.errstate(all="ignore"):
         out = prim.fn(*args)
-        tangent_out = _raised(f"check_grads({prim.name})", "the forward rule (jvp)", lambda: _apply_jvp(
-            prim, args, out, {n: directions[n, 0] for n in slots.argnums}))
-    products = [np.asarray(leaf, np.float64) * u for leaf, u in zip(tangent_out, cotangents)
-                if u is not None and leaf is not None]
-    got = float(sum(np.sum(p) for p in products))
-    want = sum(expected[slot][0] for slot in slots.slots)
-    _compare(got, want, float(sum(np.sum(np.abs(p)) for p in products)),
-             sum(expected[slot][1] for slot in slots.slots), tolerance,
-             f"check_grads({prim.name}): the forward rule (defjvp) disagrees with central finite "
-             f"differences along a random direction of arguments {list(slots.argnums)} (seed={seed}).\n"
-             f"  forward rule:        <u, jvp(v)> = {got:.9g}\n"
-             f"  finite differences:  <u, J v>    = {want:.9g}")
+
+    def along(argnums):
+        with np.errstate(all="ignore"):
+            tangent_out = _raised(f"check_grads({prim.name})", "the forward rule (jvp)", lambda: _apply_jvp(
+                prim, args, out, {n: directions[n, 0] for n in argnums}))
+        products = [np.asarray(leaf, np.float64) * u for leaf, u in zip(tangent_out, cotangents)
+                    if u is not None and leaf is not None]
+        return float(sum(np.sum(p) for p in products)), float(sum(np.sum(np.abs(p)) for p in products))
+
+    _check_along_directions(prim.name, "the forward rule (defjvp)", along, slots, expected, tolerance, seed,
+                            ("forward rule:        <u, jvp(v)> =", "finite differences:  <u, J v>    ="))
+
+
+def _check_along_directions(name, subject, along, slots: _Slots, expected, tolerance, seed, labels) -> None:
+    """``along(argnums)``, mixedad's ``(<u, J v>, sum of the magnitudes of its terms)`` along the
+    random directions of ``argnums`` only, against finite differences: along every checked argument
+    at once, and where that disagrees along each alone, so that the report names the arguments
+    whose rule is wrong (and not the others, as one direction for all of them would)."""
+    def disagreement(argnums):
+        got, magnitude = along(argnums)
+        mine = [slot for slot in slots.slots if slot[0] in argnums]
+        want = sum(expected[slot][0] for slot in mine)
+        try:
+            _compare(got, want, magnitude, sum(expected[slot][1] for slot in mine), tolerance,
+                     f"  {labels[0]} {got:.9g}\n  {labels[1]} {want:.9g}")
+        except AssertionError as failure:
+            return str(failure)
+        return None
+
+    together = disagreement(slots.argnums)
+    if together is None:
+        return
+    alone = {n: disagreement((n,)) for n in slots.argnums} if len(slots.argnums) > 1 else {}
+    wrong = [n for n, found in alone.items() if found is not None]
+    if wrong:
+        others = "; along each other argument's direction alone it agrees" if len(wrong) < len(alone) else ""
+        raise AssertionError("\n".join(
+            f"check_grads({name}): {subject} disagrees with central finite differences along a random direction "
+            f"of argument {n} (seed={seed}){others}.\n{alone[n]}" for n in wrong))
+    mixed = ("\n  Along each argument's direction alone it agrees: the error needs the tangents of several "
+             "arguments together.") if alone else ""
+    raise AssertionError(f"check_grads({name}): {subject} disagrees with central finite differences along a random "
+                         f"direction of arguments {list(slots.argnums)} (seed={seed}).\n{together}{mixed}")
 
 
 def _raised(who: str, what: str, run: Callable[[], Any]) -> Any:
@@ -245,27 +254,25 @@ def _raised(who: str, what: str, run: Callable[[], Any]) -> Any:
 def _check_forward_mode(name, loss, args, slots: _Slots, directions, expected, tolerance, seed):
     """mixedad.jvp (forward mode, with the forward rules written or derived from reverse ones)
     against the same finite differences as the gradient."""
-    def of_checked(*checked):
-        point = list(args)
-        for n, value in zip(slots.argnums, checked):
-            point[n] = value
-        return loss(*point)
+    def along(argnums):
+        tangents = []
+        for n in argnums:
+            leaves, definition = flatten(args[n])
+            tangents.append(unflatten(definition, [np.asarray(directions[n, i], _leaf_dtype(leaf))
+                                                   for i, leaf in enumerate(leaves)], derivative=True))
 
-    tangents = []
-    for n in slots.argnums:
-        leaves, definition = flatten(args[n])
-        tangents.append(unflatten(definition, [np.asarray(directions[n, i], _leaf_dtype(leaf))
-                                               for i, leaf in enumerate(leaves)], derivative=True))
-    _, tangent = _raised(f"check_grads({name})", "mixedad.jvp",
-                         lambda: jvp(of_checked, tuple(args[n] for n in slots.argnums), tuple(tangents)))
-    got = float(tangent)
-    want = sum(expected[slot][0] for slot in slots.slots)
-    _compare(got, want, abs(want), sum(expected[slot][1] for slot in slots.slots), tolerance,
-             f"check_grads({name}): forward mode (mixedad.jvp, through the forward rules written or derived "
-             f"from the reverse ones) disagrees with central finite differences along a random direction of "
-             f"arguments {list(slots.argnums)} (seed={seed}).\n"
-             f"  mixedad.jvp:         <u, J v> = {got:.9g}\n"
-             f"  finite differences:  <u, J v> = {want:.9g}")
+        def of_these(*values):
+            point = list(args)
+            for n, value in zip(argnums, values):
+                point[n] = value
+            return loss(*point)
+        _, tangent = _raised(f"check_grads({name})", "mixedad.jvp",
+                             lambda: jvp(of_these, tuple(args[n] for n in argnums), tuple(tangents)))
+        return float(tangent), 0.0  # (the terms are not at hand: the size of the finite difference is the scale)
+
+    _check_along_directions(name, "forward mode (mixedad.jvp, through the forward rules written or derived from "
+                            "the reverse ones)", along, slots, expected, tolerance, seed,
+                            ("mixedad.jvp:         <u, J v> =", "finite differences:  <u, J v> ="))
 
 
 def _check_second_order(name, f, args, slots: _Slots, cotangents, mode, tolerance, step, rng):
@@ -315,151 +322,6 @@ def _check_second_order(name, f, args, slots: _Slots, cotangents, mode, toleranc
                  f"differences of f.\n"
                  f"  finite differences of G:  {label} = {got:.9g}\n"
                  f"  finite differences of f:  d2/ds dt <u, f(x + s w + t v)> = {want:.9g}")
-
-
-# --- a primitive's own rules on float32 ---------------------------------------------------------
-def _float32_copy(value: Any) -> Any:
-    if not _is_float_leaf(value):
-        return value
-    return np.float32(value) if isinstance(value, np.generic) else np.asarray(value, np.float32)
-
-
-def _is_float_output(value: Any) -> bool:
-    """Whether a primitive's output is differentiated: integer and boolean outputs are not."""
-    return np.result_type(value).kind == "f" if isinstance(value, (np.ndarray, np.generic)) else not isinstance(
-        value, (bool, int))
-
-
-def _keeps_float32(value: Any, expected: np.dtype = np.dtype(np.float32)) -> bool:
-    """Whether ``value`` computes in ``expected`` (float32, unless the call's other arguments
-    make NumPy promote it: a float32 array to the power of an int64 one is float64)."""
-    if value is None or isinstance(value, (int, float)) and not isinstance(value, (bool, np.generic)):
-        return True  # Python numbers are weak: they take the array's dtype (np.float64, a float subclass, is not)
-    return np.result_type(np.asarray(value).dtype, expected) == expected
-
-
-def _loses_precision(value: Any, *dtypes: np.dtype) -> bool:
-    """Whether ``value`` is floating point of less precision than every one of ``dtypes`` (a
-    float16 cotangent of a float32 argument and output: the rule threw digits away)."""
-    dtype = getattr(value, "dtype", None)
-    return dtype is not None and dtype.kind == "f" and all(
-        dtype.itemsize < np.dtype(d).itemsize for d in dtypes if np.dtype(d).kind == "f")
-
-
-def _promoted_float32(args: Sequence[Any]) -> np.dtype:
-    """float32, as NumPy promotes it with the arguments that are not floating point: integer
-    arrays and NumPy integer scalars are strongly typed (an int64 exponent makes float64)."""
-    strong = [np.asarray(a).dtype for a in args if isinstance(a, (np.ndarray, np.generic)) and not _is_float_leaf(a)]
-    return np.result_type(np.float32, *strong)
-
-
-def audit_rules(prim: Primitive, args: Sequence[Any], seed: int = 0) -> None:
-    """Call ``prim``'s function and rules directly on float32 copies of ``args``.
-
-    Each result must stay float32, and each cotangent must broadcast to its argument's
-    shape. The engine casts every cotangent back to its input's dtype, so a rule
-    computing in float64 would not show in the gradient's dtype (it still doubles the
-    memory traffic of everything downstream of it); and a cotangent that does not
-    broadcast would only fail deep inside the backward sweep. :func:`check_grads` runs
-    this whenever ``f`` is a primitive.
-
-    >>> import numpy as np, mixedad
-    >>> from mixedad.checking import audit_rules
-    >>> audit_rules(mixedad.rules.elementwise.tanh, [np.ones(3)])
-    """
-    name = prim.name
-    rng = np.random.default_rng(seed)
-    args32 = [_float32_copy(a) for a in args]
-    copies = "" if all(a is b or np.result_type(a) == np.float32 for a, b in zip(args, args32)) else \
-        " (check_grads calls each rule on float32 copies of the arguments too)"
-    expected = _promoted_float32(args32)
-    all_positions = prim.differentiable_positions(len(args))
-    positions = [j for j in all_positions if _is_float_leaf(args32[j])]
-    with np.errstate(all="ignore"):
-        out = prim.fn(*args32)
-    outs = list(out) if prim.multiple_outputs else [out]
-    for slot, o in enumerate(outs):
-        if _is_float_output(o) and not _keeps_float32(o, expected):  # integer outputs are not differentiated
-            raise AssertionError(
-                f"check_grads({name}): the primitive returns {np.asarray(o).dtype} for float32 "
-                f"inputs{f' (output {slot})' if len(outs) > 1 else ''}: float32 must stay float32{copies}.")
-
-    def call(rule: str, function: Callable, *rule_args):
-        try:
-            return function(*rule_args)
-        except AssertionError as error:
-            if str(error).startswith(f"check_grads({name})"):  # a finding of this audit's own (_apply_jvp)
-                raise
-            raise AssertionError(f"check_grads({name}): the {rule} raised AssertionError on "
-                                 f"float32 inputs{copies}: {error}") from error
-        except Exception as error:
-            raise AssertionError(f"check_grads({name}): the {rule} raised {type(error).__name__} on "
-                                 f"float32 inputs{copies}: {error}") from error
-
-    def check(rule: str, position: Any, value: Any, target_shape: tuple, target: str, output: Any):
-        if value is None:
-            return
-        if isinstance(value, list):
-            raise AssertionError(
-                f"check_grads({name}): the {rule} for argument {position} returns a list: return an array. "
-                "(mixedad differentiates rules themselves for hessian and jvp of gradients, and a list of "
-                "traced values cannot become an array.)")
-        kind = getattr(getattr(value, "dtype", None), "kind", "f")
-        output_dtype = np.result_type(output)
-        if kind in "iu" or kind == "b" and rule != "partial derivative":  # (a partial may be a mask: where's)
-            raise AssertionError(
-                f"check_grads({name}): the {rule} for argument {position} returns {np.asarray(value).dtype}: "
-                "a derivative computed in integers or booleans drops its fractional part (or g). Compute it in "
-                "floating point.")
-        if not _keeps_float32(value, expected):
-            raise AssertionError(
-                f"check_grads({name}): the {rule} for argument {position} returns "
-                f"{np.asarray(value).dtype} for float32 inputs{copies} (a dtype upcast; the engine would cast it "
-                "back, hiding the float64 work). Avoid NumPy float64 constants (np.float64(...), "
-                "np.pi * np.ones(...)): use Python floats.")
-        if _loses_precision(value, expected, output_dtype):
-            raise AssertionError(
-                f"check_grads({name}): the {rule} for argument {position} returns {value.dtype} for float32 "
-                f"inputs{copies} and a {np.dtype(output_dtype)} output: the derivative loses precision. Compute it "
-                f"in the arguments' dtype.")
-        try:  # either side may be the broadcast one, not both: (4, 1) for (4,) is not unbroadcast
-            joint = np.broadcast_shapes(np.shape(value), target_shape)
-            if joint != np.shape(value) and joint != tuple(target_shape):
-                raise ValueError
-        except ValueError:
-            raise AssertionError(
-                f"check_grads({name}): the {rule} for argument {position} returns shape "
-                f"{np.shape(value)}, which does not broadcast to the {target} shape {target_shape}. "
-                "A rule's result may be broadcastable (mixedad sums broadcast axes itself), but not "
-                "reduced over the wrong axes.") from None
-
-    with np.errstate(all="ignore"):
-        if prim.elementwise and prim.partial_specs is not None:
-            for j in positions:
-                if j < len(prim.partial_specs) and prim.partial_specs[j] is not None:
-                    value = call("partial derivative", prim.partial, j, args32, out, {})
-                    check("partial derivative", j, value, np.shape(out), "output", out)
-        if prim.vjp_rules is not None and positions:
-            # as the engine: a zero cotangent of their own dtype for outputs that are not floating point
-            g = [np.asarray(rng.standard_normal(np.shape(o))).astype(np.float32) if _is_float_output(o)
-                 else np.zeros_like(o) for o in outs]
-            g = tuple(g) if prim.multiple_outputs else g[0]
-            if prim.joint_vjp:
-                cotangents = call("reverse rule (vjp)", prim.vjp_rules[0], g, out, *args32)
-                per_position = dict(zip(all_positions, (cotangents,) if len(all_positions) == 1 else cotangents))
-            else:
-                per_position = {j: call(f"reverse rule (vjp) for argument {j}", rule, g, out, *args32)
-                                for j, rule in zip(all_positions, prim.vjp_rules) if j in positions and rule}
-            for j in positions:
-                check("reverse rule (vjp)", j, per_position.get(j), np.shape(args32[j]), "argument's",
-                      next((o for o in outs if _is_float_output(o)), expected))
-        if prim.jvp_rules is not None and positions:
-            tangents = {j: rng.standard_normal(np.shape(args32[j])) for j in positions}
-            tangent_out = call("forward rule (jvp)", _apply_jvp, prim, args32, out, tangents)
-            label = positions[0] if len(positions) == 1 else positions
-            for o, leaf in zip(outs, tangent_out):
-                if _is_float_output(o):
-                    check("forward rule (jvp)", label, leaf, np.shape(o), "output", o)
 
 
 # --- check_rule -------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import numpy as np
 from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_inside_a_gradient, _leaf_value,
                   _plain_tree, gradient_leaf)
 from .core.arrays import LeveledValue
-from .core.errors import InPlaceMutationError, InputError
+from .core.errors import InPlaceMutationError, InputError, MixedadError
 from .core.primitive import MixedTracesError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
@@ -170,9 +170,25 @@ _RECORDINGS_IN_A_ROW = 3
 
 
 def _untraceable(error: Exception) -> str:
-    """Why the other arguments' arrays are no longer traced as constants: ``error``'s first sentence."""
-    reason = str(error).split(". ")[0].strip()
-    return f"the other arguments' arrays could not be traced as constants ({reason[:200]})"
+    """Why the other arguments' arrays are no longer traced as constants: ``error``'s first sentence,
+    whole if mixedad's (what f did, the line it quotes, what that would lose), else its first words
+    (another's may hold an array's repr)."""
+    reason = _first_sentence(str(error))
+    reason = reason if isinstance(error, MixedadError) else _clipped(reason)
+    return f"the other arguments' arrays could not be traced as constants ({reason})"
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    while end >= 0 and text.count("`", 0, end) % 2:  # inside a quoted source line: `x = a. b`
+        end = text.find(". ", end + 2)
+    return (text if end < 0 else text[:end]).strip()
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    """``text``, or as many of its words as fit in ``limit`` characters and an ellipsis."""
+    cut = text.rfind(" ", 0, limit) if len(text) > limit else -1
+    return text if len(text) <= limit else text[:cut if cut > 0 else limit].rstrip(" ,;:") + " ..."
 
 
 _NESTED = ("f nests a reverse-mode differentiation over values this one traces: each call differentiates in "
@@ -449,9 +465,10 @@ class Prepared:
             return (f"{what} draws anew on every call, so no call repeats the recorded one: draw the "
                     "random numbers outside f and pass them in as a float array to replay")
         if _is_index_array(leaf):
-            refused = self._index_arrays_refused or self._constants_refused
+            # (the constants' reason is bounded already, and cut again it would lose the line it quotes)
+            refused = _clipped(self._index_arrays_refused) if self._index_arrays_refused else self._constants_refused
             return (f"{what} changes from call to call, and a replay takes integer and bool arrays as inputs only "
-                    f"where f indexes, compares or computes elementwise with them ({refused[:200]}). "
+                    f"where f indexes, compares or computes elementwise with them ({refused}). "
                     "For example, write np.eye(k)[labels] as labels[:, None] == np.arange(k), and x[mask] as "
                     "np.where(mask, x, 0)")
         return (f"{what} changes from call to call: a replay needs the arguments that are not "
