@@ -116,11 +116,20 @@ def assignment_chain_on_an_updated_array(x):
     return np.sum(y ** 2)
 
 
+def values_with_leading_length_one_axes(x):
+    # NumPy drops a value's leading length-1 axes to fit the target: (1, 1) into 3 elements
+    y = np.zeros((2, 3)) + x[0]
+    y[1, :] = x[None, None, 1:4] ** 2
+    y[0, 1:2] = x[None, None, 0] * 3.0
+    y[:, 2] = x[None, 3:4]
+    return np.sum(y * np.arange(6.0).reshape(2, 3)) + np.sum(y ** 3)
+
+
 PROGRAMS = [slice_of_a_copy, recurrence_into_zeros_like, rnn_rows, mask_assignment, repeated_fancy_index,
             broadcast_into_columns_and_rows, into_the_input, list_of_traced_values,
             earlier_reads_keep_the_old_value, chained_indexing_and_views_written_through,
             write_through_views_into_the_input, ufunc_at_with_repeated_indices,
-            assignment_chain_on_an_updated_array]
+            assignment_chain_on_an_updated_array, values_with_leading_length_one_axes]
 
 
 def reference_gradient(f, x):

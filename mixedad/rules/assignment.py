@@ -53,7 +53,11 @@ def _array_vjp(g, out, x, value, key):
 def _value_vjp(g, out, x, value, key):
     ct = g[key]
     kept = _kept_writes(np.shape(x), key)
-    return ct if kept is None else np.where(kept, ct, 0)
+    ct = ct if kept is None else np.where(kept, ct, 0)
+    extra = np.ndim(value) - np.ndim(ct)
+    # NumPy drops a value's leading length-1 axes to fit x[key] (a (1, 1) value into 3 elements):
+    # put them back, so that unbroadcasting sums over the axes the value was broadcast along
+    return ct.reshape((1,) * extra + np.shape(ct)) if extra > 0 else ct
 
 
 assign_ = reverse_rule(_assigned, _array_vjp, _value_vjp, name="setitem", forward="linear")
