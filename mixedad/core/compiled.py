@@ -324,7 +324,7 @@ def _forget_reuse(writer: _Writer, unary: dict, argument: str) -> list[str]:
 
 def _emit_value(writer: _Writer, node: ExprNode, value: str, argument_names: list[str], keywords: str | None,
                 unary: dict) -> None:
-    fn = node.prim.fn
+    fn = node.prim.value_fn
     if len(argument_names) == 1 and keywords is None:
         memo = (fn, argument_names[0])
         known = unary.get(memo)

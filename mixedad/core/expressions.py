@@ -312,8 +312,8 @@ def interpret(root: ExprNode, want_value: bool, want_partials: bool, zero_wins: 
 def _node_value(node: ExprNode, arg_values: list, unary: dict) -> Any:
     prim = node.prim
     if len(arg_values) == 1 and not node.kwargs:
-        return _reused(unary, prim.fn, arg_values[0])
-    return prim.fn(*arg_values, **node.kwargs)
+        return _reused(unary, prim.value_fn, arg_values[0])
+    return prim.value_fn(*arg_values, **node.kwargs)
 
 
 def _reused(unary: dict, ufunc, argument) -> Any:
@@ -465,7 +465,7 @@ def report_floating_errors(root: ExprNode, flags: int) -> None:
     for node, state in zip(order, states):
         arg_values = [values[id(a)] if type(a) is ExprNode else input_value(a) for a in node.args]
         with np.errstate(**state):
-            values[id(node)] = node.prim.fn(*arg_values, **node.kwargs)
+            values[id(node)] = node.prim.value_fn(*arg_values, **node.kwargs)
 
 
 # How the evaluator calls a partial (``Primitive.partial_kinds``, one per argument).

@@ -62,7 +62,7 @@ class FusedReduction:
             region_value = evaluate(self.root, True, False)[0]
         if self.prim is None:
             return region_value
-        return self.prim.fn(region_value, **self.kwargs)
+        return self.prim.value_fn(region_value, **self.kwargs)
 
     def share(self, value, partials) -> None:
         """Read the region's value, computed for another use, and its partials (unless this

@@ -87,6 +87,14 @@ def _untraced(prim, args, kwargs):
     return prim.fn(*args, **kwargs) if newest is None else newest._apply(prim, args, kwargs)
 
 
+def _value_through_rules(prim, *args, **kwargs):
+    """``prim.value_fn`` of a primitive with a Python body: the body on plain values, else the primitive."""
+    for arg in args:
+        if type(arg) is Traced or type(arg) is not np.ndarray and isinstance(arg, LeveledValue):
+            return prim(*args, **kwargs)
+    return prim.fn(*args, **kwargs)
+
+
 def _mixed_trace_error(first, second):
     error = error_with_location(
         MixedTracesError,
@@ -126,6 +134,11 @@ class Primitive:
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, elementwise: bool = False,
                  nondiff_argnums: Sequence[int] = (), multiple_outputs: bool = False):
         self.fn = fn
+        # What regions call for an op's value. On another level's values (hessian's forward duals)
+        # the primitive applies, so that its rules give the derivative: its NumPy body run on the
+        # duals would differentiate that body instead, wrong at the body's own kinks (sigmoid's
+        # np.abs(x) at 0) and deaf to declared partials (relu's 0 at 0). A ufunc dispatches by itself.
+        self.value_fn = fn if isinstance(fn, np.ufunc) else partial(_value_through_rules, self)
         self.name = name or getattr(fn, "__name__", repr(fn))
         self.elementwise = elementwise
         # ``self(*args, **kwargs)`` for callers that hold the arguments already packed

@@ -587,7 +587,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
     errstate = current_errstate()
     if errstate is not trace.errstate and errstate != trace.errstate:  # set inside the user's function
         _errors_raise(trace, errstate)
-    out = prim.fn(*arg_values, **kwargs)
+    out = prim.value_fn(*arg_values, **kwargs)
     if not isinstance(out, ARRAY_TYPES):
         out = np.asarray(out)
     if out.dtype.kind == "c":
@@ -616,7 +616,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
 def _replay_elementwise(step: Step) -> None:
     prim, args, kwargs, traced_positions = step.payload
     arg_values = [primal(a) for a in args]
-    out = prim.fn(*arg_values, **kwargs)
+    out = prim.value_fn(*arg_values, **kwargs)
     if step.keep is not None:
         traced_positions = [traced_positions[k] for k in step.keep]
     step.entry.vjp = _elementwise_vjp(prim, traced_positions, arg_values, out, kwargs) if traced_positions else None
