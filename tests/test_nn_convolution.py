@@ -437,6 +437,24 @@ def test_hessian_through_pooling_matches_differences_of_the_gradient(static, kin
     np.testing.assert_allclose(mixedad.hvp(loss, x, direction), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("static", [dict(kernel_size=2), dict(kernel_size=2, stride=1), dict(kernel_size=3, padding=1)])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_reverse_over_forward_through_pooling_matches_differences_of_the_gradient(static, kind):
+    # the pools' forward rules run on values an enclosing gradient traces (a gradient of a jvp)
+    pool = max_pool2d if kind == "max" else avg_pool2d
+    x = np.random.default_rng(7).standard_normal((2, 2, 5, 5))
+    direction = np.random.default_rng(8).standard_normal(x.shape)
+
+    def loss(x):
+        return np.sum(pool(x, **static) ** 3)
+
+    (want,) = _hvp_by_differences(lambda p: loss(p[0]), (x,), (direction,))
+    gradient_of_jvp = mixedad.gradient(lambda y: mixedad.jvp(loss, (y,), (direction,))[1], x)
+    np.testing.assert_allclose(gradient_of_jvp, want, rtol=1e-5, atol=1e-6)
+    gradient_of_gradient = mixedad.gradient(lambda y: np.sum(mixedad.gradient(loss, y) * direction), x)
+    np.testing.assert_allclose(gradient_of_gradient, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("shape", [(16, 2, 8, 8), (32, 4, 4, 4), (17, 3, 5, 5), (20, 1, 16, 8)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_last_and_layout_copies_of_c_ordered_cotangents(shape, dtype):

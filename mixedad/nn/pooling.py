@@ -154,6 +154,8 @@ def _first_maxima(mask, h_axis):
 @max_pool2d_primitive.defjvp
 def _max_pool2d_jvp(t, out, x, *, kernel_size, stride=None, padding=0):
     """The tangent at each window's first maximum: the same choice as the reverse rule."""
+    if not _plain(out, x):  # under an enclosing gradient: the choice of maxima depends on the plain values only
+        out, x = read_value(out, "max_pool2d's maxima"), read_value(x, "max_pool2d's maxima")
     geometry = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
     views = geometry.offset_views(x, fill=-np.inf)
     tangent_views = geometry.offset_views(t, fill=0)
