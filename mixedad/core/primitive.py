@@ -519,7 +519,8 @@ def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
     location = (user_location(2),) if trace.instrumented else ()
     if prim.multiple_outputs:
         refuse_output(prim, out)  # a dict, None, a complex value
-        outs = [o if isinstance(o, ARRAY_TYPES) else np.asarray(o) for o in out]
+        # (an enclosing gradient's traced value, where a nested forward rule left an output without tangent)
+        outs = [o if isinstance(o, ARRAY_TYPES) or type(o) is Traced else np.asarray(o) for o in out]
         entry = TapeEntry(parents, vjp, prim.name, decision, None, None, n_outputs=len(outs),
                           locations=location)
         entry.vjp = fill_missing_cotangents(vjp, outs)

@@ -1,8 +1,12 @@
-"""Third derivatives, reverse mode outermost, of programs that assign into arrays.
+"""Third derivatives, reverse mode outermost, of programs that assign into arrays or call
+functions of several outputs.
 
 The reverse rule of ``x[key] = value`` copied its cotangent with ``np.array(g, copy=True)``,
 which refuses a traced value: a gradient of an ``hvp`` (or a gradient of a gradient of a
 gradient) of any program that assigns raised ``NonDifferentiableError`` naming the user's line.
+``np.linalg.slogdet`` (outputs ``sign`` and ``logabsdet``) raised the same error: the forward
+rule left ``sign`` without a tangent, as the enclosing gradient's traced value, which the
+nested gradient then converted with ``np.asarray``.
 Reference: central differences of mixedad's ``hvp``, itself checked against second differences.
 """
 import numpy as np
@@ -44,7 +48,29 @@ def mask_assignment(y):
     return np.sum(z * y)
 
 
-PROGRAMS = [slice_assignment, add_at_repeated_indices, put, divide_where_positive, mask_assignment]
+def _spd(y):
+    t = np.tanh(y[:4].reshape(2, 2))
+    return 0.5 * t @ t.T + np.diag([1.5, 2.5])
+
+
+def slogdet(y):
+    return np.linalg.slogdet(_spd(y))[1] * y[4]
+
+
+def eigh_values_cubed(y):
+    return np.sum(np.linalg.eigh(_spd(y))[0] ** 3)
+
+
+def singular_values_cubed(y):
+    return np.sum(np.linalg.svd(_spd(y) + np.array([[0.0, 0.3], [0.0, 0.0]]))[1] ** 3)
+
+
+def qr_r_cubed(y):
+    return np.sum(np.linalg.qr(_spd(y))[1] ** 3)
+
+
+PROGRAMS = [slice_assignment, add_at_repeated_indices, put, divide_where_positive, mask_assignment, slogdet,
+            eigh_values_cubed, singular_values_cubed, qr_r_cubed]
 
 
 def second_differences_along(f, x, v, h=1e-4):
