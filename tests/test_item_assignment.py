@@ -290,3 +290,21 @@ def test_add_at_with_many_repetitions_matches_numpy(ufunc, mode):
     value, grad = mixedad.value_and_gradient(f, x, mode=mode)
     assert value == pytest.approx(f(x, plain=True), rel=1e-12)
     np.testing.assert_allclose(grad, numerical_gradient(lambda v: f(v, plain=True), x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("ufunc", [np.add, np.subtract])
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_ufunc_at_leaves_the_elements_it_does_not_touch_alone(ufunc, mode):
+    # y holds -0.0 where x <= 0; arctan2(y, -1) is -pi at -0.0 and +pi at 0.0: adding a zero
+    # to the untouched elements would change the value and the gradient
+    x = np.array([-0.16, -1.10, 0.5, 0.25])
+
+    def f(x):
+        y = x * (x > 0)
+        ufunc.at(y, np.array([2, 3, 2]), x[[2, 3, 2]] ** 3)
+        return np.sum(np.arctan2(y, -1.0) * x)
+
+    value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value == f(x.copy())
+    np.testing.assert_allclose(grad, reference_gradient(f, x), rtol=1e-6, atol=1e-8)
+    assert mixedad.jvp(f, (x,), (np.ones_like(x),))[0] == f(x.copy())

@@ -103,7 +103,10 @@ def ufunc_at(ufunc, array, indices, values=None):
         # every occurrence at once, summed by np.bincount (linear in the values): the rounds below
         # cost a pass over the array per repetition of the most repeated index
         sums = np.bincount(targets, weights=values if ufunc is np.add else -values, minlength=math.prod(shape))
-        array[...] = array + np.reshape(sums, shape)
+        # only the elements the call touches: adding a zero elsewhere would turn a -0.0 into 0.0
+        touched = np.unique(targets)
+        key = np.unravel_index(touched, shape)
+        array[key] = array[key] + sums[touched]
         return
     order = np.argsort(targets, kind="stable")
     in_order = targets[order]
