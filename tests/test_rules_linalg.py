@@ -560,6 +560,12 @@ def test_lstsq_cutoffs_are_numpys_for_float32_and_negative_rcond(dtype, rcond, m
     lambda f, a: mixedad.jvp(f, (a,), (np.ones_like(a),)),
     lambda f, a: mixedad.hessian(f, a),
 ], ids=["auto", "reverse", "jvp", "hessian"])
-def test_qr_at_a_rank_deficient_matrix_says_the_derivative_does_not_exist(differentiate):
+@pytest.mark.parametrize("a", [
+    np.array([[1.0, 0], [2, 0], [3, 0]]),  # an exact zero on R's diagonal
+    np.array([[0.3, 0.9], [0.7, 2.1], [0.1, 0.3]]),  # rank 1, but R's diagonal holds rounding noise
+    np.array([[0.3, -1.2, 0.8], [0.3, -1.2, 0.8]]),  # wide: its square part is singular
+], ids=["exact-zero", "rounding-noise", "wide"])
+def test_qr_at_a_rank_deficient_matrix_says_the_derivative_does_not_exist(differentiate, a):
+    assert np.linalg.matrix_rank(a) < min(a.shape)
     with pytest.raises(np.linalg.LinAlgError, match="qr has no derivative at a matrix without full column rank"):
-        differentiate(lambda a: np.sum(np.linalg.qr(a)[1] ** 2), np.array([[1.0, 0], [2, 0], [3, 0]]))
+        differentiate(lambda a: np.sum(np.linalg.qr(a)[1] ** 2 * np.arange(1.0, a.shape[1] + 1)), a)

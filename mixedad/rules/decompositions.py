@@ -347,25 +347,36 @@ def _qr_vjp(g, out, a):
     g_q, g_r = g
     q, r = out
     m = np.matmul(r, _swap(g_r)) - np.matmul(_swap(g_q), q)
-    with _full_column_rank():
+    with _full_column_rank(r):
         return _right_solve_rt(g_q + np.matmul(q, _copy_lower_to_upper(m)), r)
 
 
+_RANK_DEFICIENT = ("np.linalg.qr has no derivative at a matrix without full column rank (R has a zero on its "
+                   "diagonal, up to rounding: Q's columns there are arbitrary). Differentiate at a full-rank "
+                   "matrix, or use np.linalg.svd, whose singular values have derivatives at any rank.")
+
+
 @contextlib.contextmanager
-def _full_column_rank():
-    """qr's rules solve with R: singular where A lacks full column rank, and so is the derivative."""
+def _full_column_rank(r):
+    """qr's rules solve with R: singular where A lacks full column rank, and so is the derivative.
+    LAPACK raises only at an exact zero; rounding leaves ~1e-16 there, and solving with it would
+    give a large arbitrary derivative, so a diagonal entry at rounding level (as
+    np.linalg.matrix_rank judges it) raises too."""
+    if type(r) is np.ndarray and r.size:
+        diagonal = np.abs(np.diagonal(r, axis1=-2, axis2=-1))
+        scale = np.sqrt(np.sum(np.abs(r) ** 2, axis=(-2, -1)))[..., None]  # |R|_F = |A|_F >= the largest singular value
+        cutoff = scale * max(r.shape[-2:]) * np.finfo(r.dtype).eps
+        if np.any(diagonal <= cutoff):
+            raise np.linalg.LinAlgError(_RANK_DEFICIENT)
     try:
         yield
     except np.linalg.LinAlgError:
-        raise np.linalg.LinAlgError(
-            "np.linalg.qr has no derivative at a matrix without full column rank (R has a zero on its diagonal: "
-            "Q's columns there are arbitrary). Differentiate at a full-rank matrix, or use np.linalg.svd, whose "
-            "singular values have derivatives at any rank.") from None
+        raise np.linalg.LinAlgError(_RANK_DEFICIENT) from None
 
 
 def _qr_jvp(t, out, a):
     q, r = out
-    with _full_column_rank():
+    with _full_column_rank(r):
         t_rinv = _swap(np.linalg.solve(_swap(r), _swap(t)))  # dA R^-1
     qt_t_rinv = np.matmul(_swap(q), t_rinv)
     lower = np.tril(qt_t_rinv, -1)
