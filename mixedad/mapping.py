@@ -425,7 +425,12 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
         try:
             result = _one_number(f, _call_on_a_probe(f, xs, shape), per_element=False)
             if shape:
-                return np.broadcast_to(result, shape)
+                if type(result) is np.ndarray and result.shape == shape:
+                    return result
+                # a constant, or a result that reads not every mapped array: spread over the shape,
+                # writable as a ufunc's result, a Python number in the mapped arrays' dtype (NEP 50)
+                dtype = result.dtype if isinstance(result, np.ndarray) else np.result_type(*xs, result)
+                return np.array(np.broadcast_to(result, shape), dtype=dtype)
             if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
                 return np.result_type(*xs, 0.0).type(result)
             return result

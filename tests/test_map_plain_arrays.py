@@ -137,3 +137,23 @@ def test_followed_arrays_note_what_reads_across_elements():
     np.sum(np.where(labels > 1, 1, 0))  # through an elementwise function's result
     assert seen == ["np.sum", "np.add.reduce", ".argmax()", "indexing", "np.sum", "np.add.reduce"]
     assert type(np.add(labels, 1).view(np.ndarray)) is np.ndarray
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", [np.sin, lambda t: 0.42, lambda t, s: t * 2.0, lambda t, s: t * s],
+                         ids=["ufunc", "constant", "ignores-an-argument", "reads-both"])
+def test_a_plain_map_returns_a_writable_array_in_the_dtype_a_differentiation_gives(f, dtype):
+    x = np.array([0.4, -0.9, 0.7], dtype=dtype)
+    args = (x,) if f is np.sin or f.__code__.co_argcount == 1 else (x, np.array([[1.5], [-2.0]], dtype=dtype))
+    result = mixedad.map(f, *args)
+    broadcast = np.broadcast_arrays(*args)
+    reference = np.array([f(*element) for element in zip(*[a.ravel() for a in broadcast])]).reshape(broadcast[0].shape)
+    assert result.flags.writeable
+    result[...] = 0.0  # as with a ufunc's result
+    result = mixedad.map(f, *args)
+    np.testing.assert_allclose(result, reference, rtol=1e-6)
+    value, _ = mixedad.value_and_gradient(lambda x: np.sum(mixedad.map(f, x, *args[1:])), x)
+    assert result.dtype == dtype == np.asarray(value).dtype
+    assert np.sum(mixedad.map(f, *args)).dtype == dtype
+    if len(args) == 1:
+        assert mixedad.sum(f, x).dtype == dtype
