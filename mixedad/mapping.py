@@ -427,6 +427,8 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
             if shape:
                 if type(result) is np.ndarray and result.shape == shape:
                     return result
+                if isinstance(result, LeveledValue):  # a forward dual (jvp): spread with its tangent
+                    return np.broadcast_to(result, shape)
                 # a constant, or a result that reads not every mapped array: spread over the shape,
                 # writable as a ufunc's result, a Python number in the mapped arrays' dtype (NEP 50)
                 dtype = result.dtype if isinstance(result, np.ndarray) else np.result_type(*xs, result)
