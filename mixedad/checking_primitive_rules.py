@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .core.errors import RuleSignatureError, rule_location
+from .core.errors import RuleSignatureError, argument_names, rule_location
 from .core.linear import add_tangents
 from .core.primitive import Primitive
 from .core.tape import one_cotangent
@@ -64,7 +64,7 @@ def check_rule_signatures(prim: Primitive, n_args: int) -> None:
     ...
     mixedad.core.errors.RuleSignatureError: check_grads(sin): the reverse rule (vjp) of sin ...
     """
-    names = _argument_names(prim, n_args)
+    names = argument_names(prim, n_args)
     positions = prim.differentiable_positions(n_args)
     for kind, rules, joint in (("reverse", prim.vjp_rules, prim.joint_vjp),
                                ("forward", prim.jvp_rules, prim.joint_jvp)):
@@ -72,15 +72,6 @@ def check_rule_signatures(prim: Primitive, n_args: int) -> None:
             error = rule is not None and _signature_error(prim, kind, rule, position, names, positions)
             if error:
                 raise error
-
-
-def _argument_names(prim: Primitive, n_args: int) -> list[str]:
-    try:
-        names = [p.name for p in inspect.signature(prim.fn).parameters.values()
-                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n_args]
-    except (TypeError, ValueError):  # a ufunc
-        names = []
-    return names + [f"x{i}" for i in range(len(names), n_args)]
 
 
 def _signature_error(prim, kind: str, rule: Callable, position: int | None, names: list[str],
@@ -133,7 +124,7 @@ def _check_joint_cotangents(prim, cotangents, positions: list[int], n_args: int)
     instead is a rule written for one argument (the engine can only call that a missing rule)."""
     if isinstance(cotangents, (tuple, list)) and len(cotangents) == len(positions):
         return
-    names = [_argument_names(prim, n_args)[j] for j in positions]
+    names = [argument_names(prim, n_args)[j] for j in positions]
     kind = f"a {type(cotangents).__name__} of {len(cotangents)}" if isinstance(cotangents, (tuple, list)) else \
         "an array" if hasattr(cotangents, "shape") else type(cotangents).__name__
     raise RuleSignatureError(

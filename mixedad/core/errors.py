@@ -434,6 +434,17 @@ def positional_arity(fn) -> tuple[int, int] | None:
     return sum(p.default is p.empty for p in positional), len(positional)
 
 
+def argument_names(prim, n_args: int) -> list[str]:
+    """Names for the ``n_args`` positional arguments of ``prim``: its function's parameters, then
+    ``x1``, ``x2``, ... (all of them for a ufunc, which has no signature to read)."""
+    try:
+        names = [p.name for p in inspect.signature(prim.fn).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n_args]
+    except (TypeError, ValueError):  # a ufunc
+        names = []
+    return names + [f"x{i}" for i in range(len(names), n_args)]
+
+
 def partial_signature_error(prim, position: int, spec, n_args: int, kwargs=(), where: str = ""):
     """The error for a partial derivative that cannot be called as mixedad calls it, with the
     primitive's ``n_args`` arguments, ``out=`` if it has a parameter of that name, and the call's
@@ -442,11 +453,7 @@ def partial_signature_error(prim, position: int, spec, n_args: int, kwargs=(), w
         signature = inspect.signature(spec)
     except (TypeError, ValueError):
         return None
-    try:
-        names = list(inspect.signature(prim.fn).parameters)[:n_args]
-    except (TypeError, ValueError):  # a ufunc
-        names = []
-    names += [f"x{i}" for i in range(len(names), n_args)]
+    names = argument_names(prim, n_args)
     extra = (["out"] if "out" in signature.parameters else []) + list(kwargs)
     try:
         signature.bind(*names, **dict.fromkeys(extra))

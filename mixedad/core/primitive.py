@@ -16,7 +16,7 @@ from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_inde
 from .dispatch import ELEMENTWISE_ON_DUALS, complex_result
 from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, check_rule_count,
                      error_with_location, partial_signature_error, refuse_output, user_location)
-from .linear import forward_rule_kind, has_reverse_rule
+from .linear import call, forward_rule_kind, has_reverse_rule
 from .modes import Decision, Mode, Reason
 from .pullbacks import (active_rules, fill_missing_cotangents, make_vjp, read_only_first_argument, record_step,
                         single_pullback)
@@ -89,10 +89,7 @@ def _untraced(prim, args, kwargs):
 
 def _value_through_rules(prim, *args, **kwargs):
     """``prim.value_fn`` of a primitive with a Python body: the body on plain values, else the primitive."""
-    for arg in args:
-        if type(arg) is Traced or type(arg) is not np.ndarray and isinstance(arg, LeveledValue):
-            return prim(*args, **kwargs)
-    return prim.fn(*args, **kwargs)
+    return call(prim, args, kwargs)
 
 
 def _mixed_trace_error(first, second):

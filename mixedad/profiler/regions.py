@@ -36,10 +36,7 @@ def attributions(entries) -> dict[int, Attribution]:
         if entry.region is None:  # not a dual region's entry (the engine notes it when it traces for a profile)
             continue
         root, after = entry.region
-        order = topological_order(root)
-        # the nodes must be those the entry was named by: otherwise leave its name as recorded
-        if tuple(node.prim.name for node in order) + after != tuple(entry.ops):
-            continue
+        order = topological_order(root)  # the order in which the engine named the entry's ops
         regions.append((entry, root, order, after))
     owner: dict[int, int] = {}  # node id -> the index of the entry it counts in (nodes are alive: the tape holds them)
     # A value region evaluates its nodes in the forward pass, and a fused reduction over the same root

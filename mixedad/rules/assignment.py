@@ -102,11 +102,11 @@ def ufunc_at(ufunc, array, indices, values=None):
     if values is not None and (ufunc is np.add or ufunc is np.subtract):
         # every occurrence at once, summed by np.bincount (linear in the values): the rounds below
         # cost a pass over the array per repetition of the most repeated index
-        sums = np.bincount(targets, weights=values if ufunc is np.add else -values, minlength=math.prod(shape))
         # only the elements the call touches: adding a zero elsewhere would turn a -0.0 into 0.0
-        touched = np.unique(targets)
+        touched, slot = np.unique(targets, return_inverse=True)
+        sums = np.bincount(slot, weights=values if ufunc is np.add else -values, minlength=touched.size)
         key = np.unravel_index(touched, shape)
-        array[key] = array[key] + sums[touched]
+        array[key] = array[key] + sums
         return
     order = np.argsort(targets, kind="stable")
     in_order = targets[order]

@@ -364,7 +364,7 @@ def _full_column_rank(r):
     np.linalg.matrix_rank judges it) raises too."""
     if type(r) is np.ndarray and r.size:
         diagonal = np.abs(np.diagonal(r, axis1=-2, axis2=-1))
-        scale = np.sqrt(np.sum(np.abs(r) ** 2, axis=(-2, -1)))[..., None]  # |R|_F = |A|_F >= the largest singular value
+        scale = np.linalg.norm(r, axis=(-2, -1))[..., None]  # |R|_F = |A|_F >= the largest singular value
         cutoff = scale * max(r.shape[-2:]) * np.finfo(r.dtype).eps
         if np.any(diagonal <= cutoff):
             raise np.linalg.LinAlgError(_RANK_DEFICIENT)
