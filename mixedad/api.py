@@ -23,6 +23,7 @@ from .core.recomputed import Recomputed
 from .core.fused import close_region
 from .core.region import primal
 from .core.guards import borrow, guarded_write_error, release_guards
+from .core.heap import keep_memory_faulted_since, page_faults
 from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import Traced
 from .core.updates import current
@@ -351,6 +352,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
     if recording is not None:
         trace.program = []
         recording.trace = trace
+    faults = page_faults()
     finished = False  # observers (profilers) see calls that return a gradient, not ones that raised
     try:
         pause_collector()  # the tape is acyclic: collecting cycles while it grows only costs time
@@ -430,6 +432,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 release_guards(trace)  # a no-op, unless a Ctrl-C stopped the call above midway
             finally:
                 resume_collector()
+    keep_memory_faulted_since(faults)  # the tape is freed: a large one should stay with the process
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()] if output_shape is None else np.reshape(value, output_shape)
     grad = grads[0] if isinstance(argnums, (int, np.integer)) else tuple(grads)

@@ -44,6 +44,7 @@ from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_in
                   _plain_tree, gradient_leaf)
 from .core.arrays import LeveledValue
 from .core.errors import InPlaceMutationError, InputError, MixedadError
+from .core.heap import keep_memory_faulted_since, page_faults
 from .core.primitive import MixedTracesError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
@@ -167,6 +168,9 @@ def _is_index_array(leaf: Any) -> bool:
 # A program that looked at input values this many recordings in a row is traced plainly from
 # then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
 _RECORDINGS_IN_A_ROW = 3
+# A program's first replays count their page faults (core.heap: memory glibc hands back and
+# faults in again on every call); later ones, like these, would spend a microsecond on it.
+_WATCHED_REPLAYS = 3
 
 
 def _untraceable(error: Exception) -> str:
@@ -230,6 +234,7 @@ class Prepared:
         self._index_arrays_refused = ""  # what f did with index arrays taken as inputs (then: never again)
         self._dependent_recordings = 0  # recordings in a row that looked at input values
         self._changes_in_a_row = 0  # calls in a row whose other arguments differed from the recorded call's
+        self._watched_replays = _WATCHED_REPLAYS  # replays left whose page faults are counted (core.heap)
         self._changing_reason: tuple = (None, "")  # the last such argument, and what why_traced says of it
         # A call keeps its values on the recorded trace: calls from several threads take turns
         self._lock = threading.Lock()
@@ -436,7 +441,13 @@ class Prepared:
         if self._changes_in_a_row:  # the recorded call's arguments again: replays resume
             self._changes_in_a_row, self.why_traced = 0, ""
         try:
-            return self._replay(args, flat, all_arrays, want_value)
+            if not self._watched_replays:
+                return self._replay(args, flat, all_arrays, want_value)
+            self._watched_replays -= 1
+            faults = page_faults()
+            result = self._replay(args, flat, all_arrays, want_value)
+            keep_memory_faulted_since(faults)
+            return result
         except Exception:  # noqa: BLE001  a step raised (a singular matrix): f may catch it, as only a trace follows
             return self._trace_again(args, want_value)
 
