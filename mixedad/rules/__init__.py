@@ -6,7 +6,7 @@ scipy.special table loads on demand, so SciPy stays optional.
 import sys
 
 from . import (assignment, complex_functions, complex_linalg, complex_values, compositions,  # noqa: F401
-               cumulative, decompositions, determinants, elementwise, fft, gathers, in_place, linalg,
+               cumulative, decompositions, determinants, eigen_general, elementwise, fft, gathers, in_place, linalg,
                masked_reductions, metadata, padding, reductions, shape, signal, statistics, ufunc_methods,
                utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
