@@ -371,6 +371,21 @@ def test_inf_norm_ties_split_evenly():
     np.testing.assert_allclose(grad, [0.5, -0.5, 0.0])
 
 
+def test_einsum_path_plans_on_traced_operands_and_its_path_is_followed():
+    rng = np.random.default_rng(0)
+    a, b, c = rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), rng.standard_normal((5, 2))
+    plans = []
+
+    def f(a):
+        path, description = np.einsum_path("ij,jk,kl->il", a, b, c, optimize="optimal")
+        plans.append((path, description))
+        return np.sum(np.sin(np.einsum("ij,jk,kl->il", a, b, c, optimize=path)))
+
+    grad = mixedad.gradient(f, a)
+    assert plans[0] == np.einsum_path("ij,jk,kl->il", a, b, c, optimize="optimal")
+    np.testing.assert_allclose(grad, numerical_gradient(f, a), rtol=1e-6, atol=1e-8)
+
+
 # ------------------------------------------------------------------------------------------
 # errors that name the unsupported case
 def test_einsum_out_is_rejected():

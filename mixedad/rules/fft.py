@@ -166,6 +166,20 @@ def irfft(a, n=None, axis=-1, norm=None, out=None):
     return c2r(re, im, n, axis, norm)
 
 
+def hfft(a, n=None, axis=-1, norm=None, out=None):
+    """The real spectrum of a signal with Hermitian symmetry: ``irfft`` of the conjugate, with the
+    other normalisation (as NumPy computes it)."""
+    _refuse_out(out, "hfft")
+    _check_norm(norm)
+    return irfft(np.conj(a), n, axis, _ADJOINT_NORM[norm])
+
+
+def ihfft(a, n=None, axis=-1, norm=None, out=None):
+    _refuse_out(out, "ihfft")
+    _check_norm(norm)
+    return np.conj(rfft(a, n, axis, _ADJOINT_NORM[norm]))
+
+
 def _refuse_out(out, name):
     if out is not None:
         raise unsupported_complex(f"numpy.fft.{name} with out=")
@@ -224,7 +238,8 @@ fftn, ifftn = _fftn(False), _fftn(True)
 _TABLE = {np.fft.fft: fft, np.fft.ifft: ifft, np.fft.rfft: rfft, np.fft.irfft: irfft,
           np.fft.fftn: fftn, np.fft.ifftn: ifftn, np.fft.fft2: _two_dimensional(fftn),
           np.fft.ifft2: _two_dimensional(ifftn), np.fft.rfftn: rfftn, np.fft.irfftn: irfftn,
-          np.fft.rfft2: _two_dimensional(rfftn), np.fft.irfft2: _two_dimensional(irfftn)}
+          np.fft.rfft2: _two_dimensional(rfftn), np.fft.irfft2: _two_dimensional(irfftn),
+          np.fft.hfft: hfft, np.fft.ihfft: ihfft}
 for _numpy_function, _handler in _TABLE.items():
     implements(_numpy_function)(_handler)  # for real traced values
     FUNCTIONS[_numpy_function] = _handler  # for complex values

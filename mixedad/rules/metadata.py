@@ -88,6 +88,13 @@ def diag_indices_from(arr):
     return np.diag_indices_from(_stand_in(arr))
 
 
+@implements(np.einsum_path)
+def einsum_path(*operands, optimize="greedy", einsum_call=False):
+    """The contraction order, planned from the operands' shapes (it reads no values)."""
+    return np.einsum_path(*[_stand_in(a) if type(a) is Traced else a for a in operands], optimize=optimize,
+                          einsum_call=einsum_call)
+
+
 @implements(np.histogram)
 def histogram(a, bins=10, range=None, density=None, weights=None):
     """The counts are plain (piecewise constant in ``a``); the edges, when NumPy places them
