@@ -26,7 +26,7 @@ from .core.guards import borrow, guarded_write_error, release_guards
 from .core.heap import keep_memory_faulted_since, page_faults
 from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import Traced
-from .core.updates import current
+from .core.updates import current, refuse_updates_of_shared_inputs
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
@@ -174,6 +174,20 @@ class _Inputs:
             self.args[number] = unflatten(definition, traced)
         if trace_constants:
             self._trace_constants(trace, index_arrays)
+        self._refuse_shared_updates(trace, args, built)
+
+    def _refuse_shared_updates(self, trace: Trace, args: tuple, built: list) -> None:
+        """An input whose memory another argument shares (x passed twice, or with a view of it)
+        refuses in-place updates (``updates.refuse_updates_of_shared_inputs``)."""
+        arrays = []
+        flat = {}
+        for number, arg in enumerate(args):
+            leaves = flat[number] = [arg] if type(arg) is np.ndarray else flatten(arg)[0]
+            arrays += [((number, index), leaf) for index, leaf in enumerate(leaves) if type(leaf) is np.ndarray]
+        if len(arrays) > 1:
+            inputs = [((number, index), leaf) for number, _, traced in built for index, leaf in enumerate(traced)]
+            refuse_updates_of_shared_inputs(
+                trace, inputs, arrays, lambda key: _leaf_where(key[0], key[1], len(flat[key[0]]), args[key[0]]))
 
     def _trace_constants(self, trace: Trace, index_arrays: bool) -> None:
         """Trace the float arrays of the non-differentiated arguments too (no gradient flows
@@ -413,6 +427,10 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
                 raise OutputError(f"{_SCALAR_NEEDED.format('')}; it returned {what}.")
             value = result  # does not depend on the inputs: the gradient is exactly zero
         grads = inputs.gradients(trace.borrowed)
+        if recording is not None:  # (a replay with arguments that share memory must trace f instead)
+            retired = {id(value) for value, _ in trace.retired}
+            recording.updates_inputs = any(id(leaf) in retired for leaves in inputs.leaves for _, leaf in leaves) \
+                or any(id(leaf) in retired for leaf in inputs.constant_leaves)
         if has_aux:
             aux = _plain_tree(aux, trace)
         finished = True
@@ -552,15 +570,16 @@ def value_and_gradient(f: Callable[..., Any], *args: Any, argnums: int | Sequenc
 def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
          mode: str = "auto") -> Callable[..., Any]:
     """``f``'s gradient as a function, as in JAX and autograd: ``grad(f)(*args)`` is
-    ``gradient(f, *args)``.
+    ``gradient(f, *args)``. Keyword arguments go to ``f``, not differentiated (as in JAX).
 
     >>> import numpy as np, mixedad
     >>> df = mixedad.grad(lambda x: np.sum(np.sin(x)))
     >>> df(np.zeros(2))
     array([1., 1.])
     """
-    def gradient_of_f(*args: Any) -> Any:
-        return gradient(f, *args, argnums=argnums, has_aux=has_aux, mode=mode)
+    def gradient_of_f(*args: Any, **kwargs: Any) -> Any:
+        return gradient(functools.partial(f, **kwargs) if kwargs else f, *args, argnums=argnums, has_aux=has_aux,
+                        mode=mode)
     gradient_of_f.__name__ = f"grad_{getattr(f, '__name__', 'f')}"
     gradient_of_f.__doc__ = f"The gradient of {getattr(f, '__name__', 'f')} (mixedad.grad)."
     return gradient_of_f
@@ -575,7 +594,8 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_
     >>> float(value), g
     (5.0, array([2., 4.]))
     """
-    def value_and_gradient_of_f(*args: Any) -> tuple[Any, Any]:
-        return value_and_gradient(f, *args, argnums=argnums, has_aux=has_aux, mode=mode)
+    def value_and_gradient_of_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        return value_and_gradient(functools.partial(f, **kwargs) if kwargs else f, *args, argnums=argnums,
+                                  has_aux=has_aux, mode=mode)
     value_and_gradient_of_f.__name__ = f"value_and_grad_{getattr(f, '__name__', 'f')}"
     return value_and_gradient_of_f

@@ -44,11 +44,12 @@ from .api import (ACTIVE_OBSERVERS, _argnums_tuple, _differentiate, _gradient_in
                   _plain_tree, gradient_leaf)
 from .core.arrays import LeveledValue
 from .core.errors import InPlaceMutationError, InputError, MixedadError
-from .core.heap import keep_memory_faulted_since, page_faults
+from .core.heap import keeping_memory
 from .core.primitive import MixedTracesError
 from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, structure, unflatten
 from .core.replay import Program
 from .core.traced import Traced
+from .core.updates import arrays_share_memory
 from .prepared_arguments import STATEFUL, dataclass_extras, recorded_state, same_extras, same_static
 from .random_draws import RandomDraws
 
@@ -168,9 +169,7 @@ def _is_index_array(leaf: Any) -> bool:
 # A program that looked at input values this many recordings in a row is traced plainly from
 # then on (recording costs more than tracing: some 20%), no longer in the hope it stops.
 _RECORDINGS_IN_A_ROW = 3
-# A program's first replays count their page faults (core.heap: memory glibc hands back and
-# faults in again on every call); later ones, like these, would spend a microsecond on it.
-_WATCHED_REPLAYS = 3
+_WATCHED_REPLAYS = 3  # replays that count page faults (core.heap); later ones would spend a microsecond on it
 
 
 def _untraceable(error: Exception) -> str:
@@ -207,6 +206,7 @@ class _Recording:
         self.index_arrays = index_arrays
         self.trace = self.inputs = self.output = self.aux = None
         self.output_shape = None  # of a one-element array f returned (output is it reshaped to a scalar)
+        self.updates_inputs = False  # f updated a differentiated or traced input in place
 
 
 class Prepared:
@@ -294,6 +294,7 @@ class Prepared:
         if not why and not Program.replayable(trace, len(active) + len(inputs.constant_leaves)):
             why = "a step cannot be replayed (the per-element fallback of mixedad.sum or mixedad.map)"
         self.why_traced = why
+        self._updates_inputs = recording.updates_inputs
         aux_values = [leaf for leaf in flatten(recording.aux)[0] if type(leaf) is Traced] if self.has_aux else []
         self._program = None if why else Program(trace, active, inputs.constant_leaves, recording.output, aux_values)
         self._definitions = inputs.definitions
@@ -441,13 +442,13 @@ class Prepared:
         if self._changes_in_a_row:  # the recorded call's arguments again: replays resume
             self._changes_in_a_row, self.why_traced = 0, ""
         try:
-            if not self._watched_replays:
-                return self._replay(args, flat, all_arrays, want_value)
-            self._watched_replays -= 1
-            faults = page_faults()
-            result = self._replay(args, flat, all_arrays, want_value)
-            keep_memory_faulted_since(faults)
-            return result
+            if self._updates_inputs and arrays_share_memory([leaf for leaves in flat for leaf in leaves
+                                                             if type(leaf) is np.ndarray]):
+                return self._trace_again(args, want_value)  # f updates an input another argument shares
+            if self._watched_replays:
+                self._watched_replays -= 1
+                return keeping_memory(self._replay, args, flat, all_arrays, want_value)
+            return self._replay(args, flat, all_arrays, want_value)
         except Exception:  # noqa: BLE001  a step raised (a singular matrix): f may catch it, as only a trace follows
             return self._trace_again(args, want_value)
 

@@ -223,13 +223,23 @@ def _dual_aware(name: str, original: Callable) -> Callable:
         if not any(type(a) is ScalarDual for a in args):
             return original(*args)
         if name == "hypot" and len(args) != 2:  # math.hypot(*coordinates): folded pairwise
-            return functools.reduce(lambda a, b: apply_scalar(np.hypot, (a, b)), args[1:], abs(args[0]))
-        return _as_python_math(name, args, apply_scalar(ufunc, args))
+            return functools.reduce(lambda a, b: _math_on_duals(np.hypot, (a, b)), args[1:], abs(args[0]))
+        return _as_python_math(name, args, _math_on_duals(ufunc, args))
     function.__name__ = name
     return function
 
 
 _OVERFLOWING = {"exp", "expm1", "exp2", "sinh", "cosh", "pow", "hypot", "gamma"}
+
+
+def _math_on_duals(ufunc, args):
+    """``apply_scalar`` for a function of Python's math, which raises (``_as_python_math``) where
+    NumPy would warn: so NumPy's warnings, and the user's ``np.errstate``, stay out of it."""
+    token = ignore_floating_errors()
+    try:
+        return apply_scalar(ufunc, args)
+    finally:
+        restore_floating_errors(token)
 
 
 def _as_python_math(name: str, args, result):
@@ -270,7 +280,7 @@ def _dual_special(name: str, special_name: str) -> Callable:
                 f"math.{name} on a dual number{{where}} needs SciPy, whose scipy.special.{special_name} "
                 "carries the derivative rule: pip install scipy (mixedad's \"examples\" extra installs it too).",
                 skip=1) from None
-        return _as_python_math(name, (x,), apply_scalar(getattr(special, special_name), (x,)))  # (loads its rules)
+        return _as_python_math(name, (x,), _math_on_duals(getattr(special, special_name), (x,)))  # (loads its rules)
     function.__name__ = name
     return function
 
@@ -278,10 +288,10 @@ def _dual_special(name: str, special_name: str) -> Callable:
 def _dual_log(x, base=None):
     if type(x) is not ScalarDual and type(base) is not ScalarDual:
         return math.log(x) if base is None else math.log(x, base)
-    result = _as_python_math("log", (x,), apply_scalar(np.log, (x,)))
+    result = _as_python_math("log", (x,), _math_on_duals(np.log, (x,)))
     if base is None:
         return result
-    log_base = _as_python_math("log", (base,), apply_scalar(np.log, (base,)))
+    log_base = _as_python_math("log", (base,), _math_on_duals(np.log, (base,)))
     if _python_value(log_base) == 0:
         raise ZeroDivisionError("float division by zero")  # math.log(x, 1.0), as Python raises it
     return result / log_base

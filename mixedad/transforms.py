@@ -260,6 +260,8 @@ def _check_cotangents(taped: _Taped, cotangent: Any) -> list:
     for k, (value, ct) in enumerate(zip(taped.values, leaves)):
         if np.shape(ct) != np.shape(value):
             raise ValueError(f"cotangent leaf {k} has shape {np.shape(ct)}; the output has shape {np.shape(value)}")
+        if np.result_type(ct).kind not in "fiu":  # (a complex one would lose its imaginary part)
+            raise InputError(f"cotangent leaf {k} has dtype {np.result_type(ct)}; cotangents are real numbers")
     return leaves
 
 

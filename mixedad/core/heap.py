@@ -62,3 +62,11 @@ def keep_memory_faulted_since(faults_before: int) -> None:
     if wanted >= _WORTH_KEEPING and wanted > _kept:
         _kept = wanted
         np.empty(wanted, np.uint8)  # larger than the threshold so far: mapped, and unmapped as it is freed
+
+
+def keeping_memory(function, *args):
+    """``function(*args)``, with ``keep_memory_faulted_since`` after it."""
+    faults = page_faults()
+    result = function(*args)
+    keep_memory_faulted_since(faults)
+    return result

@@ -58,7 +58,6 @@ class Recomputed(NDArrayOperatorsMixin):
     __slots__ = ("_buffer", "_live", "_trace", "_scalar")
     handles_functions_first = True  # a traced value leaves functions that meet one to this class
     __array_priority__ = 0.0  # as an ndarray's (hasattr(m, "__array_priority__")); __array_ufunc__ decides dispatch
-    __hash__ = None  # as an ndarray
 
     def __init__(self, trace: Trace, buffer: np.ndarray, scalar: bool = False):
         self._buffer = self._live = buffer
@@ -187,6 +186,13 @@ class Recomputed(NDArrayOperatorsMixin):
     def __iter__(self):
         return iter(self._read("iteration"))
 
+    def __hash__(self) -> int:  # a NumPy scalar's (a dict key, a set member), unhashable as an array
+        return hash(self._read("hash()")[()] if self._scalar else self._buffer)
+
+    def __round__(self, ndigits=None):
+        value = self._read("round()")
+        return round(value[()] if self._scalar else value, ndigits)
+
     def __repr__(self) -> str:
         return repr(self._read("repr()"))
 
@@ -265,9 +271,12 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     refills it on each replay. ``args`` hold traced values, plain values and ``Recomputed``
     ones (whose arrays their own steps refill before this one runs)."""
     from .region import primal
+    given = args, kwargs
     args = tuple(_operand(trace, value) for value in args)
     kwargs = {key: _operand(trace, value) for key, value in kwargs.items()}
     result = function(*[primal(value) for value in args], **kwargs)
+    if type(result) is tuple:  # np.divmod, np.frexp: one recomputed value, and step, per output
+        return tuple(recompute(trace, _output(function, k), *given, dtype) for k in range(len(result)))
     buffer = np.array(result, dtype=dtype)  # its own memory, which no one else writes
     into = isinstance(function, np.ufunc) and dtype is None  # the ufunc writes into the array itself
     entry = TapeEntry((), None, f"recomputed {getattr(function, '__name__', 'value')}", None,
@@ -275,6 +284,14 @@ def recompute(trace: Trace, function, args, kwargs: dict, dtype: np.dtype | None
     reads = tuple(value for value in args if type(value) is Traced)
     trace.program.append(Step(_refill, entry, (), (function, args, kwargs, buffer, into), reads))
     return Recomputed(trace, buffer, scalar=isinstance(result, np.generic))
+
+
+def _output(function, k: int):
+    """Output ``k`` of a function with several (a ufunc such as np.divmod)."""
+    def output(*args, **kwargs):
+        return function(*args, **kwargs)[k]
+    output.__name__ = f"{getattr(function, '__name__', 'value')}[{k}]"
+    return output
 
 
 # Per recording: id(array) -> (array, the copy steps keep). A loop comparing with the same

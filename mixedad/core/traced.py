@@ -168,12 +168,8 @@ class Traced(RefusesIntegralConversion):
         # makes this object stand for it (UpdatedTraced): what already read it keeps the old value.
         view_of = self._view_of
         if view_of is True:
-            raise error_with_location(
-                InPlaceMutationError,
-                "Assignment x[...] = v{where} into a view of another traced array (made by transpose, "
-                "np.split, broadcast_to, ...): NumPy would write through to that array; mixedad cannot "
-                "follow that. Assign into the original array, or copy the view first (v = v.copy()).",
-                skip=1)
+            from .updates import shared_memory_error
+            raise shared_memory_error(self, assignment=True)
         if type(value) is Traced and type(value._view_of) is tuple and value._view_of[0] is self \
                 and value._view_of[1] is key:
             return  # x[key] op= v: the in-place operator already wrote the view's new values into x
@@ -412,13 +408,9 @@ class Traced(RefusesIntegralConversion):
         if self._shape == () and self._holds_a_numpy_scalar():  # immutable: s += 1 rebinds s, as NumPy's does
             return ufunc_binder(ufunc)((self, other), {})
         view_of = self._view_of
+        from .updates import _cast_into, _retire_views, _write_through, shared_memory_error
         if view_of is True:
-            raise error_with_location(
-                InPlaceMutationError,
-                "In-place update{where} of a traced array that shares memory with another one (a view "
-                "made by transpose, np.split, broadcast_to, ...): NumPy would change both, mixedad "
-                "cannot follow that. Write y = y + ... instead.", skip=2)
-        from .updates import _cast_into, _retire_views, _write_through
+            raise shared_memory_error(self, assignment=False)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, ufunc)

@@ -62,6 +62,62 @@ def refuse_write_into_argument(target: Any, skip: int) -> None:
             "traces as a constant: a replay would not write into the caller's array", skip=skip)
 
 
+def shared_memory_error(target: Traced, assignment: bool) -> InPlaceMutationError:
+    """The error for an update of a traced value that shares memory with another value, which
+    NumPy would change too: a view made by transpose, split, ...; or an argument passed twice."""
+    argument = target._trace.shared_inputs.get(id(target))
+    skip = 2 if assignment else 3  # (frames to the user's line: through Traced.__setitem__, or an operator)
+    if argument is not None:
+        return error_with_location(
+            InPlaceMutationError, f"In-place update{{where}} of {argument}: NumPy would change both, "
+            "mixedad cannot follow that. Pass a copy (f(x, x.copy())), or write y = y + ... instead.", skip=skip)
+    if assignment:
+        return error_with_location(
+            InPlaceMutationError,
+            "Assignment x[...] = v{where} into a view of another traced array (made by transpose, "
+            "np.split, broadcast_to, ...): NumPy would write through to that array; mixedad cannot "
+            "follow that. Assign into the original array, or copy the view first (v = v.copy()).", skip=skip)
+    return error_with_location(
+        InPlaceMutationError,
+        "In-place update{where} of a traced array that shares memory with another one (a view "
+        "made by transpose, np.split, broadcast_to, ...): NumPy would change both, mixedad "
+        "cannot follow that. Write y = y + ... instead.", skip=skip)
+
+
+def _memory_root(array: np.ndarray) -> np.ndarray:
+    while type(array.base) is np.ndarray:
+        array = array.base
+    return array
+
+
+def refuse_updates_of_shared_inputs(trace, inputs: list, arrays: list, describe) -> None:
+    """Make the traced ``inputs`` ((key, Traced) pairs) whose memory one of the ``arrays``
+    ((key, array) pairs: every array among the arguments) shares refuse in-place updates: an
+    update would reach the other argument in NumPy, not in a trace (which records a new value).
+    ``describe(key)`` names an argument, for the error."""
+    by_memory: dict[int, list] = {}
+    for key, array in arrays:
+        by_memory.setdefault(id(_memory_root(array)), []).append((key, array))
+    for key, traced in inputs:
+        value = traced._value
+        for other, array in by_memory.get(id(_memory_root(value)), ()):
+            if other != key and np.may_share_memory(value, array):
+                traced._view_of = True
+                trace.shared_inputs[id(traced)] = f"{describe(key)}, whose memory {describe(other)} shares"
+                break
+
+
+def arrays_share_memory(arrays: list) -> bool:
+    """Whether two of ``arrays`` (ndarrays) may share memory."""
+    by_memory: dict[int, list] = {}
+    for array in arrays:
+        same = by_memory.setdefault(id(_memory_root(array)), [])
+        if any(np.may_share_memory(array, other) for other in same):
+            return True
+        same.append(array)
+    return False
+
+
 def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:
     """``result`` as NumPy stores it in ``target`` updated in place: cast to its dtype (float32 +=
     float64 stays float32), or, for a complex result, refused as NumPy refuses it."""
