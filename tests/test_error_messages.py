@@ -579,3 +579,20 @@ def test_the_advice_for_differentiated_chebyshev_coefficients_computes_that_seri
         return np.sum((np.polynomial.chebyshev.chebvander(x, len(c) - 1) @ c) ** 2)
     np.testing.assert_allclose(advised(c), series(c), rtol=1e-12)
     np.testing.assert_allclose(mixedad.gradient(advised, c), numerical_gradient(series, c), rtol=1e-6)
+
+
+def test_a_plain_arrays_method_that_converts_is_suspected_but_not_beside_np_array():
+    w = np.ones((2, 3))
+
+    def method(x):
+        return np.sum(w.dot(x))
+
+    def conversion(x):
+        return np.sum(np.concatenate([np.cumsum(x) ** 2, np.array([np.linalg.det(x[:4].reshape(2, 2))])]))
+
+    with pytest.raises(mixedad.NonDifferentiableError) as info:
+        mixedad.gradient(method, np.ones(3))
+    assert "call the function np.dot(array, ...) instead" in str(info.value)
+    with pytest.raises(mixedad.NonDifferentiableError) as info:
+        mixedad.gradient(conversion, np.arange(1.0, 7.0))
+    assert "np.array on a traced value" in str(info.value) and ".reshape(...)" not in str(info.value)

@@ -84,3 +84,29 @@ def test_bad_arguments_raise_like_numpy(call, error, match):
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(error, match=match):
             mixedad.gradient(lambda v: np.sum(call(v)), np.array([1.0, 2.0, 3.0]))
+
+
+PER_SIDE_VALUES = {
+    "a pair": lambda a: (a[0, 0], a[1, 2]),
+    "a pair per axis, with numbers": lambda a: ((a[0, 0], 2.0), (-1.0, a[1, 1] ** 2)),
+    "one value in a tuple": lambda a: (a[1, 0],),
+    "a traced pair": lambda a: a[0, :2],
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(PER_SIDE_VALUES))
+def test_traced_constant_values_per_side(name, mode):
+    """The padding values appear in the result: their derivative reaches them, and the corners
+    take the later axis's value, as NumPy fills them."""
+    a = np.arange(1.0, 7.0).reshape(2, 3)
+    weights = np.cos(np.arange(30.0)).reshape(5, 6)
+
+    def f(a):
+        return np.sum(np.pad(a, ((1, 2), (2, 1)), constant_values=PER_SIDE_VALUES[name](a)) * weights)
+
+    value, grad = mixedad.value_and_gradient(f, a, mode=mode)
+    assert value == f(a)
+    np.testing.assert_allclose(grad, numerical_gradient(f, a), rtol=1e-7, atol=1e-8)
+    grad32 = mixedad.gradient(f, a.astype(np.float32), mode=mode)
+    assert grad32.dtype == np.float32

@@ -224,6 +224,8 @@ def _advice_for_a_call_in_c(location: SourceLocation | None) -> str:
     a method of a NumPy array (``w.dot(x)``), whose function form dispatches on traced values;
     a random draw (``rng.normal(mu, 1.0)``); a NumPy scalar type (``np.float64(x[0])``)."""
     text = location.text if location is not None else None
+    if re.search(r"\b(?:np|numpy)\.(?:array|asarray)\(", text or ""):
+        return ""  # the conversion the message names is there: no method of the line to suspect
     for owner, name in re.findall(r"([\w\])]+)\.(\w+)\(", text or ""):
         if owner not in ("np", "numpy", "mixedad", "math") and hasattr(np.ndarray, name) and callable(getattr(np, name, None)) and not name.startswith("_"):
             return (f" If .{name}(...) here is the method of a plain NumPy array, it converts its arguments: "

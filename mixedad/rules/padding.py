@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shape import _flat, _reject_traced, _shape, copy_, getitem_, pad_
-from .table import implements
+from .table import holds_traced, implements
 from ..core.arrays import LeveledValue
 from ..core.errors import unsupported_option
 from ..core.traced import Traced
@@ -83,8 +83,20 @@ def _constant(array, shape, widths, constant_values):
     if isinstance(constant_values, (Traced, LeveledValue)) and constant_values.ndim == 0:  # one value, all sides
         border = np.pad(np.zeros(shape, dtype=bool), widths or 0, constant_values=True)
         return pad_(array, widths=widths, constant_values=0) + border * constant_values
-    _reject_traced(constant_values, "A per-side constant_values of np.pad")
+    if holds_traced(constant_values):  # per side: blocks of those values, axis after axis (later axes fill corners)
+        values = np.broadcast_to(_stacked(constant_values), (len(shape), 2))
+        dtype = np.result_type(array)
+        return _by_axis(array, widths, lambda x, axis, pair: tuple(
+            np.broadcast_to(values[axis, side].astype(dtype), _block_shape(x, axis, width))
+            for side, width in enumerate(pair)))
     return pad_(array, widths=widths, constant_values=constant_values)
+
+
+def _stacked(values):
+    """A nested sequence of numbers and traced values as one traced array."""
+    if isinstance(values, (tuple, list)):
+        return np.stack([_stacked(part) for part in values])
+    return values if holds_traced(values) else np.asarray(values)
 
 
 def _by_axis(array, widths, blocks):
