@@ -26,7 +26,7 @@ from .core.guards import borrow, guarded_write_error, release_guards
 from .core.heap import keep_memory_faulted_since, page_faults
 from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import Traced
-from .core.updates import current, refuse_updates_of_shared_inputs
+from .core.updates import current, sharing_memory
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
@@ -151,8 +151,10 @@ class _Inputs:
         # definition, leaves)
         entries = trace.entries
         built = []
+        flat = {}
         for number in argnums:
             leaves, definition = flatten(args[number])
+            flat[number] = leaves
             traced_leaves = []
             for index, leaf in enumerate(leaves):
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
@@ -174,20 +176,24 @@ class _Inputs:
             self.args[number] = unflatten(definition, traced)
         if trace_constants:
             self._trace_constants(trace, index_arrays)
-        self._refuse_shared_updates(trace, args, built)
+        if len(args) > 1 or len(flat[argnums[0]]) > 1:  # an update in place of an input asks (cleared at the end)
+            trace.shared_argument = functools.partial(self._shared_argument, args, flat)
 
-    def _refuse_shared_updates(self, trace: Trace, args: tuple, built: list) -> None:
-        """An input whose memory another argument shares (x passed twice, or with a view of it)
-        refuses in-place updates (``updates.refuse_updates_of_shared_inputs``)."""
-        arrays = []
-        flat = {}
-        for number, arg in enumerate(args):
-            leaves = flat[number] = [arg] if type(arg) is np.ndarray else flatten(arg)[0]
-            arrays += [((number, index), leaf) for index, leaf in enumerate(leaves) if type(leaf) is np.ndarray]
-        if len(arrays) > 1:
-            inputs = [((number, index), leaf) for number, _, traced in built for index, leaf in enumerate(traced)]
-            refuse_updates_of_shared_inputs(
-                trace, inputs, arrays, lambda key: _leaf_where(key[0], key[1], len(flat[key[0]]), args[key[0]]))
+    def _shared_argument(self, args: tuple, flat: dict, target: Traced) -> str | None:
+        """``"argument 0, whose memory argument 1 shares"`` if the input ``target`` shares its
+        memory with another leaf of the arguments (x passed twice, or with a view of it), else None."""
+        own = next(((number, index) for number, leaves in zip(self.argnums, self.leaves)
+                    for index, (_, traced) in enumerate(leaves) if traced is target), None)
+        if own is None:
+            return None
+        others = [((number, index), leaf) for number, arg in enumerate(args)
+                  for index, leaf in enumerate(flat.get(number) or flatten(arg)[0]) if (number, index) != own]
+        other = sharing_memory(target._value, others)
+        if other is None:
+            return None
+        name = lambda key: _leaf_where(key[0], key[1], len(flat.get(key[0]) or flatten(args[key[0]])[0]),  # noqa: E731
+                                       args[key[0]])
+        return f"{name(own)}, whose memory {name(other)} shares"
 
     def _trace_constants(self, trace: Trace, index_arrays: bool) -> None:
         """Trace the float arrays of the non-differentiated arguments too (no gradient flows

@@ -67,6 +67,7 @@ def release_guards(trace: Trace) -> None:
     for value, kind in trace.retired:
         value.__class__ = kind
     trace.retired = []
+    trace.shared_argument = None  # (it refers to the inputs, which refer to the trace)
     for mask in trace.recomputed:
         mask.freeze()
     trace.recomputed = []

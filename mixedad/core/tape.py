@@ -28,7 +28,7 @@ class Trace:
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
                  "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "swept", "recomputed",
-                 "traces_constants", "shared_inputs", "__weakref__")
+                 "traces_constants", "shared_argument", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -64,8 +64,8 @@ class Trace:
         # plain arrays mixedad.map maps over are among its inputs, traced without a derivative
         # (``CONSTANT_INPUT``, as a prepared recording's other arguments): ``stands_for_a_plain_array``
         self.traces_constants = False
-        # id -> what: inputs whose memory another argument shares (x passed twice), refused in-place updates
-        self.shared_inputs: dict[int, str] = {}
+        # input -> "argument 0, whose memory argument 1 shares", or None (``updates.shared_argument``)
+        self.shared_argument: Callable[[Any], str | None] | None = None
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"

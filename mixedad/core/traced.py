@@ -167,9 +167,10 @@ class Traced(RefusesIntegralConversion):
         # NumPy updates the array in place. mixedad records the updated array as a new value and
         # makes this object stand for it (UpdatedTraced): what already read it keeps the old value.
         view_of = self._view_of
+        from .updates import refuse_update_of_shared_input, shared_memory_error
         if view_of is True:
-            from .updates import shared_memory_error
             raise shared_memory_error(self, assignment=True)
+        refuse_update_of_shared_input(self, assignment=True)
         if type(value) is Traced and type(value._view_of) is tuple and value._view_of[0] is self \
                 and value._view_of[1] is key:
             return  # x[key] op= v: the in-place operator already wrote the view's new values into x
@@ -408,9 +409,11 @@ class Traced(RefusesIntegralConversion):
         if self._shape == () and self._holds_a_numpy_scalar():  # immutable: s += 1 rebinds s, as NumPy's does
             return ufunc_binder(ufunc)((self, other), {})
         view_of = self._view_of
-        from .updates import _cast_into, _retire_views, _write_through, shared_memory_error
+        from .updates import _cast_into, _retire_views, _write_through, refuse_update_of_shared_input, \
+            shared_memory_error
         if view_of is True:
             raise shared_memory_error(self, assignment=False)
+        refuse_update_of_shared_input(self, assignment=False)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, ufunc)

@@ -64,13 +64,8 @@ def refuse_write_into_argument(target: Any, skip: int) -> None:
 
 def shared_memory_error(target: Traced, assignment: bool) -> InPlaceMutationError:
     """The error for an update of a traced value that shares memory with another value, which
-    NumPy would change too: a view made by transpose, split, ...; or an argument passed twice."""
-    argument = target._trace.shared_inputs.get(id(target))
+    NumPy would change too (a view made by transpose, split, ...)."""
     skip = 2 if assignment else 3  # (frames to the user's line: through Traced.__setitem__, or an operator)
-    if argument is not None:
-        return error_with_location(
-            InPlaceMutationError, f"In-place update{{where}} of {argument}: NumPy would change both, "
-            "mixedad cannot follow that. Pass a copy (f(x, x.copy())), or write y = y + ... instead.", skip=skip)
     if assignment:
         return error_with_location(
             InPlaceMutationError,
@@ -90,21 +85,29 @@ def _memory_root(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def refuse_updates_of_shared_inputs(trace, inputs: list, arrays: list, describe) -> None:
-    """Make the traced ``inputs`` ((key, Traced) pairs) whose memory one of the ``arrays``
-    ((key, array) pairs: every array among the arguments) shares refuse in-place updates: an
-    update would reach the other argument in NumPy, not in a trace (which records a new value).
-    ``describe(key)`` names an argument, for the error."""
-    by_memory: dict[int, list] = {}
+def refuse_update_of_shared_input(target: Traced, assignment: bool) -> None:
+    """Before an update in place of ``target``: if it is a differentiated input whose memory
+    another argument shares (x passed twice, or with a view of it), raise. NumPy would change
+    that argument too; a trace records a new value instead. (Checked here, at the rare update
+    of an input, not on every call.)"""
+    sharing = target._trace.shared_argument
+    if sharing is None or target._entry is None or target._entry.label != "input":
+        return
+    described = sharing(target)
+    if described is not None:
+        raise error_with_location(
+            InPlaceMutationError, f"In-place update{{where}} of {described}: NumPy would change both, "
+            "mixedad cannot follow that. Pass a copy (f(x, x.copy())), or write y = y + ... instead.",
+            skip=3 if assignment else 4)
+
+
+def sharing_memory(value: np.ndarray, arrays: list):
+    """The key of the first of ``arrays`` ((key, array) pairs) that shares memory with ``value``, or None."""
+    root = _memory_root(value)
     for key, array in arrays:
-        by_memory.setdefault(id(_memory_root(array)), []).append((key, array))
-    for key, traced in inputs:
-        value = traced._value
-        for other, array in by_memory.get(id(_memory_root(value)), ()):
-            if other != key and np.may_share_memory(value, array):
-                traced._view_of = True
-                trace.shared_inputs[id(traced)] = f"{describe(key)}, whose memory {describe(other)} shares"
-                break
+        if type(array) is np.ndarray and _memory_root(array) is root and np.may_share_memory(value, array):
+            return key
+    return None
 
 
 def arrays_share_memory(arrays: list) -> bool:
