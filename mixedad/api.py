@@ -191,8 +191,10 @@ class _Inputs:
         other = sharing_memory(target._value, others)
         if other is None:
             return None
-        name = lambda key: _leaf_where(key[0], key[1], len(flat.get(key[0]) or flatten(args[key[0]])[0]),  # noqa: E731
-                                       args[key[0]])
+
+        def name(key):
+            number, index = key
+            return _leaf_where(number, index, len(flat.get(number) or flatten(args[number])[0]), args[number])
         return f"{name(own)}, whose memory {name(other)} shares"
 
     def _trace_constants(self, trace: Trace, index_arrays: bool) -> None:
@@ -434,7 +436,7 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             value = result  # does not depend on the inputs: the gradient is exactly zero
         grads = inputs.gradients(trace.borrowed)
         if recording is not None:  # (a replay with arguments that share memory must trace f instead)
-            retired = {id(value) for value, _ in trace.retired}
+            retired = {id(updated) for updated, _ in trace.retired}
             recording.updates_inputs = any(id(leaf) in retired for leaves in inputs.leaves for _, leaf in leaves) \
                 or any(id(leaf) in retired for leaf in inputs.constant_leaves)
         if has_aux:

@@ -441,10 +441,10 @@ class Prepared:
                 return self._changed(args, want_value, number, None)
         if self._changes_in_a_row:  # the recorded call's arguments again: replays resume
             self._changes_in_a_row, self.why_traced = 0, ""
+        if self._updates_inputs and arrays_share_memory([leaf for leaves in flat for leaf in leaves
+                                                         if type(leaf) is np.ndarray]):
+            return self._trace_again(args, want_value)  # f updates an input another argument shares: it raises
         try:
-            if self._updates_inputs and arrays_share_memory([leaf for leaves in flat for leaf in leaves
-                                                             if type(leaf) is np.ndarray]):
-                return self._trace_again(args, want_value)  # f updates an input another argument shares
             if self._watched_replays:
                 self._watched_replays -= 1
                 return keeping_memory(self._replay, args, flat, all_arrays, want_value)

@@ -167,14 +167,14 @@ class Traced(RefusesIntegralConversion):
         # NumPy updates the array in place. mixedad records the updated array as a new value and
         # makes this object stand for it (UpdatedTraced): what already read it keeps the old value.
         view_of = self._view_of
-        from .updates import refuse_update_of_shared_input, shared_memory_error
+        from .updates import (UpdatedTraced, _write_through, refuse_update_of_shared_input, retire_changed_views,
+                              shared_memory_error)
         if view_of is True:
             raise shared_memory_error(self, assignment=True)
         refuse_update_of_shared_input(self, assignment=True)
         if type(value) is Traced and type(value._view_of) is tuple and value._view_of[0] is self \
                 and value._view_of[1] is key:
             return  # x[key] op= v: the in-place operator already wrote the view's new values into x
-        from .updates import UpdatedTraced, _write_through, retire_changed_views
         updated = function_handler(_index_update)(self, key, value)
         if view_of:  # a view: NumPy writes through into the array it views
             _write_through(view_of, updated)

@@ -39,9 +39,9 @@ def _eigen_parts(out):
     w_re, w_im, v_re, v_im = out
     w, v = _pair(w_re, w_im), _pair(v_re, v_im)
     inverse = np.linalg.inv(v)
-    plain_v, plain_inverse = (read_value(x, "eig's eigenvectors") for x in (v, inverse))
-    n = np.shape(plain_v)[-1]
-    if n and np.any(np.linalg.norm(plain_inverse, axis=(-2, -1)) * np.sqrt(n) * n * np.finfo(v_re.dtype).eps >= 1):
+    n = np.shape(v_re)[-1]
+    size = np.linalg.norm(read_value(inverse, "eig's eigenvectors"), axis=(-2, -1)) * np.sqrt(n)  # ~ cond(V)
+    if n and np.any(size * n * np.finfo(v_re.dtype).eps >= 1):
         raise np.linalg.LinAlgError(
             "np.linalg.eig: the eigenvectors are linearly dependent up to rounding (a defective matrix: a repeated "
             "eigenvalue without as many eigenvectors), where eigenvalues and eigenvectors have no derivative")
