@@ -263,6 +263,14 @@ def is_basic_index(key: Any) -> bool:
                or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)) for part in parts)
 
 
+def memory_owner(array: np.ndarray) -> np.ndarray:
+    """The array whose memory ``array`` uses: itself, or the last ndarray of its ``base`` chain
+    (a view keeps that one alive)."""
+    while type(array.base) is np.ndarray or isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
 _STAND_INS: dict[tuple, np.ndarray] = {}
 
 

@@ -9,15 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import memory_owner
 from .expressions import topological_order
-
-
-def memory_owner(array: np.ndarray) -> np.ndarray:
-    """The array whose memory ``array`` uses: itself, or the last ndarray of its ``base`` chain
-    (a view keeps that one alive)."""
-    while type(array.base) is np.ndarray or isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
 
 
 def held_bytes(values) -> dict:

@@ -171,7 +171,8 @@ class Traced(RefusesIntegralConversion):
                               shared_memory_error)
         if view_of is True:
             raise shared_memory_error(self, assignment=True)
-        refuse_update_of_shared_input(self, assignment=True)
+        if self._trace.shared_argument is not None:  # (an input another argument may share)
+            refuse_update_of_shared_input(self, assignment=True)
         if type(value) is Traced and type(value._view_of) is tuple and value._view_of[0] is self \
                 and value._view_of[1] is key:
             return  # x[key] op= v: the in-place operator already wrote the view's new values into x
@@ -413,7 +414,8 @@ class Traced(RefusesIntegralConversion):
             shared_memory_error
         if view_of is True:
             raise shared_memory_error(self, assignment=False)
-        refuse_update_of_shared_input(self, assignment=False)
+        if self._trace.shared_argument is not None:
+            refuse_update_of_shared_input(self, assignment=False)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, ufunc)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import LeveledValue, is_basic_index
+from .arrays import LeveledValue, is_basic_index, memory_owner
 from .errors import InPlaceMutationError, error_with_location
 from .tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
@@ -79,12 +79,6 @@ def shared_memory_error(target: Traced, assignment: bool) -> InPlaceMutationErro
         "cannot follow that. Write y = y + ... instead.", skip=skip)
 
 
-def _memory_root(array: np.ndarray) -> np.ndarray:
-    while type(array.base) is np.ndarray:
-        array = array.base
-    return array
-
-
 def refuse_update_of_shared_input(target: Traced, assignment: bool) -> None:
     """Before an update in place of ``target``: if it is a differentiated input whose memory
     another argument shares (x passed twice, or with a view of it), raise. NumPy would change
@@ -103,22 +97,16 @@ def refuse_update_of_shared_input(target: Traced, assignment: bool) -> None:
 
 def sharing_memory(value: np.ndarray, arrays: list):
     """The key of the first of ``arrays`` ((key, array) pairs) that shares memory with ``value``, or None."""
-    root = _memory_root(value)
+    owner = memory_owner(value)
     for key, array in arrays:
-        if type(array) is np.ndarray and _memory_root(array) is root and np.may_share_memory(value, array):
+        if type(array) is np.ndarray and memory_owner(array) is owner and np.may_share_memory(value, array):
             return key
     return None
 
 
 def arrays_share_memory(arrays: list) -> bool:
     """Whether two of ``arrays`` (ndarrays) may share memory."""
-    by_memory: dict[int, list] = {}
-    for array in arrays:
-        same = by_memory.setdefault(id(_memory_root(array)), [])
-        if any(np.may_share_memory(array, other) for other in same):
-            return True
-        same.append(array)
-    return False
+    return any(sharing_memory(array, list(enumerate(arrays[:k]))) is not None for k, array in enumerate(arrays))
 
 
 def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:

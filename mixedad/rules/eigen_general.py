@@ -12,7 +12,7 @@ returns; the result is real when every eigenvalue is (a dtype that depends on th
 prepared gradient does not replay it blindly). The eigenvalues' derivative needs independent
 eigenvectors (a matrix with a repeated eigenvalue that lacks them, a defective one, has none:
 ``LinAlgError``); the eigenvectors' needs distinct eigenvalues (at a tie their 1 / gap terms
-are dropped, as for ``eigh``). ``np.roots`` is differentiated as the roots of the polynomial
+are dropped, as for ``eigh``: ``decompositions._inverse_gaps``). ``np.roots`` is differentiated as the roots of the polynomial
 (simple roots: ``LinAlgError`` at a repeated one), with NaN for a leading zero coefficient,
 whose change adds a root.
 """
@@ -22,6 +22,7 @@ import numpy as np
 
 from ..core.region import read_value
 from .complex_values import _pair
+from .decompositions import _inverse_gaps
 from .linalg import _swap
 from .table import implements, reverse_rule
 
@@ -48,17 +49,6 @@ def _eigen_parts(out):
     return w, v, inverse
 
 
-def _gaps(w):
-    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it and between eigenvalues equal up
-    to rounding (tied: their eigenvectors' derivative is not defined)."""
-    gaps = w[..., None, :] - w[..., :, None]
-    plain = np.abs(read_value(gaps, "eigenvalue ties"))
-    scale = np.max(np.abs(read_value(w, "eigenvalue ties")), axis=-1, initial=0.0)[..., None, None]
-    tied = plain <= 16 * plain.shape[-1] * np.finfo(np.result_type(plain, np.float64)).eps * scale
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(tied, 0.0, 1 / np.where(tied, 1.0, gaps))
-
-
 def _largest(v):
     """Per eigenvector, the row of its component of largest modulus (which NumPy makes real)."""
     return np.argmax(np.abs(read_value(v, "eig's eigenvectors")), axis=-2)[..., None, :]
@@ -68,7 +58,7 @@ def _eig_jvp(t, out, a):
     w, v, inverse = _eigen_parts(out)
     rotated = np.matmul(np.matmul(inverse, t), v)  # V^-1 dA V
     d_w = np.diagonal(rotated, axis1=-2, axis2=-1)
-    d_v = np.matmul(v, _gaps(w) * rotated)
+    d_v = np.matmul(v, _inverse_gaps(w) * rotated)
     d_v = d_v - v * np.sum(np.conj(v) * d_v, axis=-2).real[..., None, :]  # unit length kept
     row = _largest(v)  # the largest component stays real: a rotation of each vector's phase
     phase = np.take_along_axis(d_v.imag, row, axis=-2) / np.take_along_axis(out[2], row, axis=-2)
@@ -88,7 +78,7 @@ def _eig_vjp(g, out, a):
         on_row = np.arange(np.shape(a)[-1])[:, None] == row  # each vector's largest component
         g_v = g_v - 1j * np.where(on_row, turned, 0.0)
         g_v = g_v - v * np.sum(np.conj(g_v) * v, axis=-2).real[..., None, :]
-        x_bar = x_bar + np.conj(_gaps(w)) * np.matmul(_swap(np.conj(v)), g_v)
+        x_bar = x_bar + np.conj(_inverse_gaps(w)) * np.matmul(_swap(np.conj(v)), g_v)
     return np.matmul(np.matmul(_swap(np.conj(inverse)), x_bar), _swap(np.conj(v))).real
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .assignment import _stacked
 from .shape import _flat, _reject_traced, _shape, copy_, getitem_, pad_
 from .table import holds_traced, implements
 from ..core.arrays import LeveledValue
@@ -90,13 +91,6 @@ def _constant(array, shape, widths, constant_values):
             np.broadcast_to(values[axis, side].astype(dtype), _block_shape(x, axis, width))
             for side, width in enumerate(pair)))
     return pad_(array, widths=widths, constant_values=constant_values)
-
-
-def _stacked(values):
-    """A nested sequence of numbers and traced values as one traced array."""
-    if isinstance(values, (tuple, list)):
-        return np.stack([_stacked(part) for part in values])
-    return values if holds_traced(values) else np.asarray(values)
 
 
 def _by_axis(array, widths, blocks):
