@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .complex_inputs import ComplexValue, complex_gradient, complex_input, is_complex_leaf
 from .core.arrays import ARRAY_TYPES, LeveledValue
 from .core.collector import pause_collector, resume_collector
 from .core.errors import InputError, OutputError, replaced_by_numpy
@@ -120,7 +121,9 @@ def _leaf_value(leaf: Any, number: int, index: int, n_leaves: int, argument: Any
             "x.astype(np.float64)), or leave it out of the differentiated arguments: not in argnums, or for "
             "jvp a value f closes over (mixedad.jvp(lambda x: f(x, labels), (x,), (v,))).")
     if kind == "c":
-        raise InputError(f"{path} is complex ({value.dtype}); mixedad supports real floating-point inputs only.")
+        raise InputError(f"{path} is complex ({value.dtype}): gradient, value_and_gradient, grad and vjp take complex "
+                         "inputs; jvp, hessian, hvp and jacobian take real ones. Pass the real and imaginary "
+                         "parts as two real arguments and build x + 1j * y inside f.")
     if kind != "f":
         raise InputError(
             f"{path} is {_described(leaf)} (dtype {value.dtype}); mixedad differentiates floating-point arrays. "
@@ -147,6 +150,7 @@ class _Inputs:
         self.constant_leaves: list[Traced] = []  # float arrays of the other arguments, if traced
         self.index_leaves: list[tuple[int, int, Recomputed]] = []  # their integer and bool arrays, if taken as
         # inputs: (argument number, leaf index, the value a replay refills)
+        self.has_complex_leaves = False  # (a complex leaf is a ComplexValue of two traced leaves)
         self.rebuilt: list[tuple[int, Any, list]] = []  # the other arguments made anew to hold them: (number,
         # definition, leaves)
         entries = trace.entries
@@ -159,6 +163,10 @@ class _Inputs:
             for index, leaf in enumerate(leaves):
                 if type(leaf) is np.ndarray and leaf.dtype.kind == "f":
                     value = leaf  # the usual leaf, without the call
+                elif is_complex_leaf(leaf):  # two real inputs, which f sees as one complex value
+                    self.has_complex_leaves = True
+                    traced_leaves.append((leaf, complex_input(trace, leaf)))
+                    continue
                 else:
                     value = _leaf_value(leaf, number, index, len(leaves), args[number])
                 borrow(trace, value)
@@ -238,7 +246,11 @@ class _Inputs:
         results = []
         for definition, leaves in zip(self.definitions, self.leaves):
             grads = []
-            for original, traced in leaves:
+            for index, (original, traced) in enumerate(leaves):
+                if type(traced) is ComplexValue:
+                    where = _leaf_where(self.argnums[len(results)], index, len(leaves))
+                    grads.append(complex_gradient(original, traced, where))
+                    continue
                 cotangents = traced._entry.cotangents
                 grads.append(gradient_leaf(original, None if cotangents is None else cotangents[0], traced._value,
                                            borrowed))

@@ -22,13 +22,11 @@ when that is known:
 * a program that looked at values (comparisons, ``bool()``, masks, ``argmax``, an integer
   result of a traced value: ``value_dependent``) may take another path on other inputs,
   so it is traced again on every call, as is a program with a step that cannot be
-  replayed (the per-element fallback of ``mixedad.sum``/``map``), or one that drew random
-  numbers from a generator it reaches by name (``random_draws``).
+  replayed (the per-element fallback of ``mixedad.sum``/``map``), one that drew random
+  numbers from a generator it reaches by name (``random_draws``), or one of complex inputs.
 
-As with ``jax.jit``, ``f`` must be a function of its arguments: a global rebound between
-calls is recorded once and replayed as a constant.
-A prepared gradient replays one recorded tape, so it serves one call at a time: calls from
-several threads take turns (for gradients in parallel, prepare one per thread).
+As with ``jax.jit``, ``f`` must be a function of its arguments (a global rebound between calls is replayed
+as recorded). One recorded tape serves one call at a time: threads take turns (prepare one per thread instead).
 """
 from __future__ import annotations
 
@@ -291,6 +289,8 @@ class Prepared:
         self._dependent_recordings = self._dependent_recordings + 1 if self.value_reads else 0
         if not why and not isinstance(recording.output, Traced):
             why = "the output does not depend on the differentiated arguments"
+        if not why and inputs.has_complex_leaves:
+            why = "a differentiated argument is complex (replays take real arrays)"
         if not why and not Program.replayable(trace, len(active) + len(inputs.constant_leaves)):
             why = "a step cannot be replayed (the per-element fallback of mixedad.sum or mixedad.map)"
         self.why_traced = why

@@ -203,9 +203,9 @@ def test_ufunc_out_argument_raises():
         mixedad.gradient(f, np.ones(3))
 
 
-@pytest.mark.parametrize("bad, named", [(np.arange(3), "integer"), (np.array([1 + 2j]), "complex"), (3, "integer"),
-                                        (True, "bool"), (np.array([True, False]), "boolean")])
-def test_integer_complex_and_bool_inputs_raise(bad, named):
+@pytest.mark.parametrize("bad, named", [(np.arange(3), "integer"), (3, "integer"), (True, "bool"),
+                                        (np.array([True, False]), "boolean")])
+def test_integer_and_bool_inputs_raise(bad, named):  # (complex inputs: test_complex_inputs.py)
     with pytest.raises(mixedad.InputError, match=named):
         mixedad.gradient(lambda x: np.sum(x * 2.0), bad)
 

@@ -27,3 +27,13 @@ def test_modes_page_floating_point_example_raises_as_it_says(capsys):
     example = next(block for block in blocks if "np.errstate" in block)
     exec(compile(example, "docs/modes.md example", "exec"), {})
     assert capsys.readouterr().out.count("divide by zero encountered in log") == 2
+
+
+def test_modes_page_interactive_examples_print_what_they_show():
+    import doctest
+    blocks = [block for block in python_blocks("docs/modes.md") if block.startswith(">>>")]
+    assert len(blocks) >= 2
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for number, block in enumerate(blocks):
+        runner.run(doctest.DocTestParser().get_doctest(block, {}, f"modes.md block {number}", None, 0))
+    assert runner.failures == 0 and runner.tries >= 4

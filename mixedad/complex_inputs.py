@@ -1,0 +1,62 @@
+"""Complex differentiated inputs of the reverse transforms (``gradient``, ``value_and_gradient``,
+``grad``, ``vjp``): each is two real inputs, its real and imaginary parts, which f sees as one
+complex value (``rules.complex_values``); the gradient of a real output u is du/dx - i du/dy.
+
+That is HIPS autograd's and JAX's convention: for a holomorphic step inside f it gives the
+complex derivative, and for a real loss its conjugate is the direction of steepest ascent,
+so gradient descent steps ``z -= rate * np.conj(g)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core.arrays import LeveledValue
+from .core.errors import InputError
+from .core.tape import LEAF_DECISION, TapeEntry, Trace, record
+from .core.traced import Traced
+from .rules.complex_values import ComplexValue, _pair
+
+
+def is_complex_leaf(leaf: Any) -> bool:
+    """Whether ``leaf`` is a complex number or array the user passed as a differentiated argument."""
+    return isinstance(leaf, (complex, np.complexfloating)) or isinstance(leaf, np.ndarray) and leaf.dtype.kind == "c"
+
+
+def complex_input(trace: Trace, leaf: Any) -> ComplexValue:
+    """The complex value f sees for the complex input ``leaf``: its two parts traced as inputs,
+    each an array of its own (the user's array may change after the call)."""
+    value = np.asarray(leaf)
+    real_dtype = np.finfo(value.dtype).dtype
+    traced_parts = []
+    for part in (value.real, value.imag):
+        part = np.array(part, real_dtype)
+        entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, part.shape, part.dtype))
+        traced_parts.append(Traced(trace, part, entry))
+    return _pair(*traced_parts)
+
+
+def complex_gradient(original: Any, traced: ComplexValue, where: str) -> Any:
+    """du/dx - i du/dy for the input ``original`` that f saw as ``traced``: the user's dtype and kind
+    of value (a Python complex for a Python complex)."""
+    value = np.asarray(original)
+    gradient = np.zeros(value.shape, value.dtype)
+    for part, sign in ((traced.real_part, 1.0), (traced.imag_part, -1.0)):
+        cotangents = part._entry.cotangents
+        ct = None if cotangents is None else cotangents[0]
+        if ct is None:
+            continue
+        if isinstance(ct, (LeveledValue, Traced)):
+            raise InputError(f"{where} is complex, and an enclosing jvp or hessian differentiates this gradient: "
+                             "complex inputs are taken by gradient and vjp at the outermost level only. Pass the "
+                             "real and imaginary parts as two real arguments and build x + 1j * y inside f.")
+        if sign > 0:
+            gradient.real = ct
+        else:
+            gradient.imag = -np.asarray(ct)
+    if isinstance(original, np.generic):
+        return gradient[()]
+    if isinstance(original, complex):
+        return complex(gradient)
+    return gradient
