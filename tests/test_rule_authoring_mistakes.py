@@ -190,3 +190,42 @@ def test_the_audit_reports_its_own_findings_once():
     with pytest.raises(AssertionError) as raised:
         check_grads(sincos, X)
     assert str(raised.value).count("check_grads(sincos)") == 1 and "tuple of 2 tangents" in str(raised.value)
+
+
+def _skipping_zero_cotangents(g, out, x):
+    if not np.any(g):  # a shortcut that is harmless in a reverse pass
+        return None
+    return g * np.cos(x)
+
+
+def _converging_on_g(g, out, x):
+    w, previous = g, 0.0 * g  # an implicit-function rule solved by iteration (autograd's fixed_point)
+    while np.max(np.abs(w - previous)) > 1e-12:
+        w, previous = g + 0.5 * w, w
+    return 0.5 * w * np.cos(x)
+
+
+def _sign_of_tangent(t, out, x):
+    return np.where(t > 0, t, t) * np.cos(x)
+
+
+@pytest.mark.parametrize("rule", [_skipping_zero_cotangents, _converging_on_g])
+def test_a_reverse_rule_that_tests_g_is_not_transposed_into_a_wrong_forward_rule(rule):
+    sine = _sine(vjp=rule)
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(sine(x)), X), np.cos(X), rtol=1e-9)  # reverse: fine
+    with pytest.raises(MissingRuleError, match=rf"reverse rule of sine looks at the values of its cotangent g.*"
+                                               rf"@sine\.defjvp"):
+        mixedad.jvp(sine, (X,), (W,))
+    with pytest.raises(MissingRuleError, match="reverse rule of sine"):
+        mixedad.hvp(lambda x: np.sum(sine(x)), X, W)
+
+
+def test_a_forward_rule_that_tests_its_tangent_is_not_transposed_into_a_wrong_reverse_rule():
+    sine = _sine(jvp=_sign_of_tangent)
+    np.testing.assert_allclose(mixedad.jvp(sine, (X,), (W,))[1], np.cos(X) * W, rtol=1e-9)  # forward: fine
+    with pytest.raises(MissingRuleError, match=r"forward rule of sine looks at the values of its tangents.*"
+                                               r"@sine\.defvjp"):
+        mixedad.gradient(lambda x: np.sum(sine(x)), X, mode="reverse")
+    both = _sine(vjp=_skipping_zero_cotangents, jvp=_sign_of_tangent)  # each direction has its own rule
+    np.testing.assert_allclose(mixedad.hvp(lambda x: np.sum(both(x)), X, W), numerical_gradient(
+        lambda x: np.dot(np.cos(x), W), X), rtol=1e-6)

@@ -180,13 +180,17 @@ def _kind(value: Any) -> str:
     return "an array" if hasattr(value, "shape") else type(value).__name__
 
 
-def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple], seeds: Sequence[Any]) -> list:
+def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple], seeds: Sequence[Any],
+                     rule: tuple[str, str] = ("a primitive", "reverse")) -> list:
     """The transpose of the linear map ``fn`` applied to ``seeds``.
 
     ``fn`` takes one array per ``(shape, dtype)`` in ``templates`` and returns a sequence of
     outputs, linear in its arguments; the result is the gradient of
     ``sum_k <seeds[k], outputs[k]>`` with respect to each argument (None: zero), computed
     by the reverse mode at arguments 0. Outputs and seeds only need to broadcast together.
+    A map that looks at its arguments' values (``if not np.any(g)``, a loop until ``g``
+    converges) would be transposed at 0 only: ``MissingRuleError``, naming ``rule`` (the
+    primitive's name, and "reverse" or "forward": which of its rules ``fn`` is).
     """
     trace = Trace("auto")
     leaves = []
@@ -194,8 +198,19 @@ def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple
         for shape, dtype in templates:
             entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, shape, dtype))
             leaves.append(Traced(trace, np.zeros(shape, dtype), entry))
+        outputs = fn(*leaves)
+        if trace.value_dependent:
+            name, direction = rule
+            other, defined, values, pronoun = _TRANSPOSED[direction]
+            raise MissingRuleError(
+                f"the {direction} rule of {name} looks at the values of {values} "
+                f"({', '.join(dict.fromkeys(map(str, trace.value_dependent)))}). mixedad derives {name}'s {other} "
+                "rule from it by running it on traced values that are all 0, so a test on them would take the "
+                f"branch of 0 for every input: a silently wrong derivative. Define the {other} rule "
+                f"(@{name}.{defined}), or write the {direction} rule without tests on the values of {values} (it is "
+                f"linear in {pronoun}).")
         loss = None
-        for output, seed in zip(fn(*leaves), seeds):
+        for output, seed in zip(outputs, seeds):
             if seed is not None and type(output) is Traced:
                 if isinstance(seed, LeveledValue):  # a cotangent of an older level (forward-over-reverse):
                     # a region cannot hold it as a constant, a product can
@@ -217,6 +232,10 @@ def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple
         cotangents = leaf._entry.cotangents
         results.append(None if cotangents is None else cotangents[0])
     return results
+
+
+_TRANSPOSED = {"reverse": ("forward", "defjvp", "its cotangent g", "g"),
+               "forward": ("reverse", "defvjp", "its tangents", "them")}
 
 
 def _template(value: Any) -> tuple:
@@ -250,7 +269,7 @@ def transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
 
     def vjp(g):
         seeds = list(g) if prim.multiple_outputs else [g]
-        return _guarded(prim, lambda: transpose_linear(jvp_at, templates, seeds))
+        return _guarded(prim, lambda: transpose_linear(jvp_at, templates, seeds, (prim.name, "forward")))
     return vjp
 
 
@@ -298,7 +317,8 @@ def transposed_jvp(prim, args, tangents, out, kwargs):
         return cts
 
     try:
-        cotangents = transpose_linear(vjp_at, [_template(outs[k]) for k in floating], [tangents[j] for j in wanted])
+        cotangents = transpose_linear(vjp_at, [_template(outs[k]) for k in floating], [tangents[j] for j in wanted],
+                                      (prim.name, "reverse"))
     except MixedadError as error:
         if not any(type(a) is Traced for a in args):
             raise
