@@ -28,6 +28,8 @@ CASES = {
     "var, axis and ddof": lambda x: np.sum(np.var(np.outer(x, x) * (1 - 1j) + 1j * x, axis=0, ddof=1)),
     "var, mean given": lambda x: np.var(x * (1 + 1j), mean=np.mean(x * (1 + 1j), keepdims=True)),
     "std": lambda x: np.std(np.exp(1j * x) * x),
+    "std, correction and where": lambda x: np.std(np.exp(1j * x) * x, correction=1.5, where=[True, False, True, True]),
+    "std, no spread along an axis": lambda x: np.sum(np.std(np.outer([1.0, 1.0], x * (1 + 1j)), axis=0)) + np.std(x),
     "std, keepdims": lambda x: np.sum(np.std(np.outer(x, x) * 1j + x, axis=1, keepdims=True) * [[1], [2], [3], [4]]),
     "prod": lambda x: np.abs(np.prod(x * (1 + 1j) + 1j)),
     "prod, axis and keepdims": lambda x: np.sum(np.abs(np.prod(np.outer(x, x) * (1 - 0.5j), axis=1, keepdims=True))),

@@ -69,24 +69,27 @@ def _eigvalsh(a, UPLO="L"):
     return 0.5 * (values[..., 0::2] + values[..., 1::2])
 
 
+def _statistic_of_parts(statistic, a, axis, dtype, ddof, keepdims, where, mean, correction) -> list:
+    """``statistic`` (np.var or np.std) of the real and of the imaginary part, with NumPy's options."""
+    if dtype is not None and np.dtype(dtype).kind != "c":
+        raise unsupported_complex(f"numpy.{statistic.__name__} with dtype={np.dtype(dtype)}")
+    options = {"axis": axis, "keepdims": keepdims, "where": where}
+    options.update({"ddof": ddof} if correction is None else {"correction": correction})
+    mean_parts = (None, None) if mean is None else _both_parts(mean)
+    return [statistic(part, **options) if part_mean is None else statistic(part, mean=part_mean, **options)
+            for part, part_mean in zip(_both_parts(a), mean_parts)]
+
+
 def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None):
     """E|z - E z|^2 = var(Re z) + var(Im z): a real result, as NumPy's."""
-    if dtype is not None and np.dtype(dtype).kind != "c":
-        raise unsupported_complex(f"numpy.var with dtype={np.dtype(dtype)}")
-    options = {"axis": axis, "ddof": ddof, "keepdims": keepdims, "where": where}
-    if correction is not None:
-        options["correction"] = correction
-        del options["ddof"]
-    mean_parts = (None, None) if mean is None else _both_parts(mean)
-    total = None
-    for part, part_mean in zip(_both_parts(a), mean_parts):
-        variance = np.var(part, **options) if part_mean is None else np.var(part, mean=part_mean, **options)
-        total = variance if total is None else total + variance
-    return total
+    re, im = _statistic_of_parts(np.var, a, axis, dtype, ddof, keepdims, where, mean, correction)
+    return re + im
 
 
 def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None):
-    return np.sqrt(_var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
+    """sqrt(var(Re z) + var(Im z)), as the hypotenuse of the parts' deviations: at no spread its
+    derivative is 0, as the real np.std's (the square root of the sum would divide 0 by 0)."""
+    return np.hypot(*_statistic_of_parts(np.std, a, axis, dtype, ddof, keepdims, where, mean, correction))
 
 
 def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
