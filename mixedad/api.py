@@ -318,7 +318,9 @@ def note_sequences_of_scalars(error: TypeError, args: Sequence[Any]) -> None:
     if any(note.startswith("mixedad: argument") for note in getattr(error, "__notes__", ())):
         return  # (a nested differentiation's call noted it)
     for number, arg in enumerate(args):
-        if type(arg) in (list, tuple) and arg and all(np.ndim(leaf) == 0 for leaf in arg):
+        # (np.ndim of a list would convert it: of traced values, an error of its own)
+        if type(arg) in (list, tuple) and arg and all(type(leaf) not in (list, tuple) and np.ndim(leaf) == 0
+                                                      for leaf in arg):
             kind = type(arg).__name__
             error.add_note(f"mixedad: argument {number} is a {kind} of {len(arg)} numbers, which mixedad "
                            f"differentiates as a {kind} of scalars (f receives a {kind}, not an array). To "

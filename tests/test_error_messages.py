@@ -526,6 +526,17 @@ def test_a_list_of_numbers_that_f_treats_as_an_array_says_to_pass_an_array(mode,
     np.testing.assert_allclose(mixedad.gradient(_rosenbrock, np.asarray(x)), want, rtol=1e-6)
 
 
+def _sum_of_squares_of_asarray(nested):
+    return np.sum(np.asarray(nested) ** 2)
+
+
+def test_a_nested_list_that_f_converts_names_the_conversion_and_its_line():
+    with pytest.raises(mixedad.NonDifferentiableError) as caught:
+        mixedad.gradient(_sum_of_squares_of_asarray, [[1.0, 2.0], [3.0, 4.0]])
+    message = str(caught.value)
+    assert "np.ndim" not in message and "np.asarray(nested)" in message, message
+
+
 def test_a_list_of_numbers_that_f_indexes_one_by_one_is_differentiated_as_a_list():
     got = mixedad.gradient(lambda v: v[0] * v[1] ** 2, [2.0, 3.0])
     assert type(got) is list and np.allclose(got, [9.0, 12.0])
