@@ -5,10 +5,10 @@ scipy.special table loads on demand, so SciPy stays optional.
 """
 import sys
 
-from . import (assignment, complex_functions, complex_linalg, complex_values, compositions,  # noqa: F401
-               cumulative, decompositions, determinants, eigen_general, elementwise, fft, gathers, in_place, linalg,
-               masked_reductions, metadata, padding, reductions, shape, signal, statistics, ufunc_methods,
-               utilities)  # registration happens on import
+from . import (assignment, complex_decompositions, complex_functions, complex_linalg,  # noqa: F401
+               complex_values, compositions, cumulative, decompositions, determinants, eigen_general, elementwise,
+               fft, gathers, in_place, linalg, masked_reductions, metadata, padding, reductions, shape, signal,
+               statistics, ufunc_methods, utilities)  # registration happens on import
 from ..core.dispatch import ON_DEMAND_RULES
 
 complex_values.route_complex_constants()  # wraps the real rules of products and joins

@@ -57,15 +57,19 @@ def _inv(a):
     return _pair(inverse[..., :n, :n], inverse[..., n:, :n])
 
 
-def _eigvalsh(a, UPLO="L"):
-    """A Hermitian matrix's eigenvalues, from the lower (or upper) triangle as NumPy reads it
-    (the diagonal's imaginary part ignored), as the mean of each equal pair of the real
-    block matrix's: the pair's sum is differentiable even though the pair is a tie."""
+def hermitian_from_triangle(a, UPLO="L"):
+    """The Hermitian matrix NumPy reads from ``a``'s lower (or upper) triangle, the diagonal's
+    imaginary part ignored."""
     triangle, strict = (np.tril, -1) if _reads_lower(_uplo(UPLO)) else (np.triu, 1)
     re, im = _both_parts(a)
     off_re, off_im = triangle(re, strict), triangle(im, strict)
-    hermitian = _pair(triangle(re) + np.swapaxes(off_re, -1, -2), off_im - np.swapaxes(off_im, -1, -2))
-    values = np.linalg.eigvalsh(_real_block(hermitian))
+    return _pair(triangle(re) + np.swapaxes(off_re, -1, -2), off_im - np.swapaxes(off_im, -1, -2))
+
+
+def _eigvalsh(a, UPLO="L"):
+    """A Hermitian matrix's eigenvalues, as the mean of each equal pair of the real block
+    matrix's: the pair's sum is differentiable even though the pair is a tie."""
+    values = np.linalg.eigvalsh(_real_block(hermitian_from_triangle(a, UPLO)))
     return 0.5 * (values[..., 0::2] + values[..., 1::2])
 
 
