@@ -37,24 +37,27 @@ def complex_input(trace: Trace, leaf: Any) -> ComplexValue:
     return _pair(*traced_parts)
 
 
+def _cotangent(part: Traced, where: str) -> Any:
+    """The cotangent the backward pass left on one part's input (None for zero), as a plain array."""
+    cotangents = part._entry.cotangents
+    ct = None if cotangents is None else cotangents[0]
+    if isinstance(ct, (LeveledValue, Traced)):
+        raise InputError(f"{where} is complex, and an enclosing jvp or hessian differentiates this gradient: "
+                         "complex inputs are taken by gradient and vjp at the outermost level only. Pass the "
+                         "real and imaginary parts as two real arguments and build x + 1j * y inside f.")
+    return ct
+
+
 def complex_gradient(original: Any, traced: ComplexValue, where: str) -> Any:
     """du/dx - i du/dy for the input ``original`` that f saw as ``traced``: the user's dtype and kind
     of value (a Python complex for a Python complex)."""
     value = np.asarray(original)
     gradient = np.zeros(value.shape, value.dtype)
-    for part, sign in ((traced.real_part, 1.0), (traced.imag_part, -1.0)):
-        cotangents = part._entry.cotangents
-        ct = None if cotangents is None else cotangents[0]
-        if ct is None:
-            continue
-        if isinstance(ct, (LeveledValue, Traced)):
-            raise InputError(f"{where} is complex, and an enclosing jvp or hessian differentiates this gradient: "
-                             "complex inputs are taken by gradient and vjp at the outermost level only. Pass the "
-                             "real and imaginary parts as two real arguments and build x + 1j * y inside f.")
-        if sign > 0:
-            gradient.real = ct
-        else:
-            gradient.imag = -np.asarray(ct)
+    d_real, d_imag = (_cotangent(part, where) for part in (traced.real_part, traced.imag_part))
+    if d_real is not None:
+        gradient.real = d_real
+    if d_imag is not None:
+        gradient.imag = -d_imag
     if isinstance(original, np.generic):
         return gradient[()]
     if isinstance(original, complex):

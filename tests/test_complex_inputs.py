@@ -140,3 +140,12 @@ def test_the_callers_array_is_left_as_it_was():
     mixedad.gradient(CASES["squared modulus"], z)
     np.testing.assert_array_equal(z, before)
     assert z.flags.writeable
+
+
+def test_a_gradient_of_a_complex_input_inside_a_jvp_raises_instead_of_dropping_tangents():
+    z = np.array([1 + 2j, 0.5 - 1j])
+
+    def inner_gradient(t):
+        return mixedad.gradient(lambda w: np.sum(np.abs(w * t) ** 2), z).real
+    with pytest.raises(mixedad.InputError, match="enclosing jvp or hessian differentiates this gradient"):
+        mixedad.jvp(inner_gradient, (np.array(1.5),), (np.array(1.0),))

@@ -133,13 +133,9 @@ def _complex_norm(x, ord=None, axis=None, keepdims=False):
     return result
 
 
-def _svdvals(x):
-    return _singular_values(x)
-
-
 FUNCTIONS.update({np.linalg.eigh: _eigh, np.linalg.svd: _svd, np.linalg.norm: _complex_norm})
 if hasattr(np.linalg, "svdvals"):
-    FUNCTIONS[np.linalg.svdvals] = _svdvals
+    FUNCTIONS[np.linalg.svdvals] = _singular_values
 if hasattr(np.linalg, "matrix_norm"):
     FUNCTIONS[np.linalg.matrix_norm] = lambda x, /, *, keepdims=False, ord="fro": _complex_norm(
         x, ord, (-2, -1), keepdims)
