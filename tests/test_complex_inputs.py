@@ -24,6 +24,8 @@ CASES = {
     "a complex matrix": lambda z: np.sum(np.abs(MATRIX @ z.reshape(3, -1)) ** 2),
     "solve": lambda z: np.sum(np.abs(np.linalg.solve(MATRIX + 3 * np.eye(3), z.reshape(3, -1))) ** 2),
     "indexing and reductions": lambda z: np.abs(np.sum(z[1:] * z[:-1])) + np.max(z.real) + np.mean(z.imag ** 3),
+    "sum's initial and diff's prepend": lambda z: np.abs(np.sum(z, initial=2 - 1j)) ** 2
+    + np.sum(np.abs(np.diff(z, prepend=0.5j)) ** 2),
     "with a real input": lambda z: np.sum(np.abs(z * np.linspace(-1.0, 1.0, z.size)) ** 2),
 }
 

@@ -31,6 +31,11 @@ CASES = {
     "std, correction and where": lambda x: np.std(np.exp(1j * x) * x, correction=1.5, where=[True, False, True, True]),
     "std, no spread along an axis": lambda x: np.sum(np.std(np.outer([1.0, 1.0], x * (1 + 1j)), axis=0)) + np.std(x),
     "std, keepdims": lambda x: np.sum(np.std(np.outer(x, x) * 1j + x, axis=1, keepdims=True) * [[1], [2], [3], [4]]),
+    "sum with a real initial": lambda x: np.abs(np.sum(x * (1 + 1j), initial=2.0)) ** 2,
+    "sum with a complex initial, axis": lambda x: np.sum(np.abs(np.sum(np.outer(x, x) * 1j, axis=0, initial=1 - 2j))),
+    "diff with prepend and append": lambda x: np.sum(np.abs(np.diff(x * (1 - 1j), prepend=0.5j, append=x[0] + 2.0))),
+    "diff with positional n, axis and a traced prepend": lambda x: np.sum(np.abs(
+        np.diff(np.outer(x, x) * (1 + 1j), 1, 0, x[None, :] * 1j)) ** 2),
     "prod": lambda x: np.abs(np.prod(x * (1 + 1j) + 1j)),
     "prod, axis and keepdims": lambda x: np.sum(np.abs(np.prod(np.outer(x, x) * (1 - 0.5j), axis=1, keepdims=True))),
     "prod with an exact zero": lambda x: np.real(np.prod((x - x[0]) * (1 + 1j) + x[1] * 1j)),

@@ -1,6 +1,6 @@
 """Linear algebra and statistics of complex intermediate values: ``np.linalg.solve``, ``inv``,
-``eigvalsh`` of a Hermitian matrix, ``np.var``, ``np.std``, ``np.prod``, and ``astype`` to a
-complex dtype.
+``eigvalsh`` of a Hermitian matrix, ``np.var``, ``np.std``, ``np.prod``, ``astype`` to a
+complex dtype, and the functions that act on both parts alike (sums, reshapes, ``np.diff``).
 
 Like the rest of ``complex_values`` they are written with real operations on the parts, so
 every mode differentiates them with the real rules. A complex matrix A = Ar + i Ai acts on
@@ -9,10 +9,14 @@ inverting it inverts A, and, for a Hermitian A, its eigenvalues are A's, each tw
 """
 from __future__ import annotations
 
+import inspect
+from typing import Callable
+
 import numpy as np
 
 from .complex_functions import _real_and_imaginary as _both_parts
-from .complex_values import FUNCTIONS, _multiply_values, _pair, parts, unsupported_complex
+from .complex_values import (FUNCTIONS, _componentwise, _multiply_values, _pair, _zeros_if_none, parts,
+                             unsupported_complex)
 from .decompositions import _reads_lower, _uplo
 
 
@@ -124,3 +128,34 @@ def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wher
 
 FUNCTIONS.update({np.linalg.solve: _solve, np.linalg.inv: _inv, np.linalg.eigvalsh: _eigvalsh, np.var: _var,
                   np.std: _std, np.prod: _prod})
+
+
+def componentwise(function: Callable, valued: tuple[str, ...] = ()) -> Callable:
+    """``function`` (first argument the array) applied to each part alike; the arguments named in
+    ``valued``, values that join the result (np.sum's ``initial``, np.diff's ``prepend``), are
+    split into their parts, each going with its own."""
+    signature = inspect.signature(function).parameters
+    names, defaults = list(signature)[1:], {name: signature[name].default for name in valued}
+
+    def apply(value, *args, **kwargs):
+        options = {**dict(zip(names, args)), **kwargs} if valued else kwargs
+        joined = {name: parts(options[name]) for name in valued
+                  if options.get(name, defaults[name]) is not defaults[name]}
+        if not joined:
+            return _componentwise(lambda part: function(part, *args, **kwargs), value)
+        re, im = parts(value)
+        results = []
+        for index, part in enumerate((_zeros_if_none(re, im), _zeros_if_none(im, re))):
+            results.append(function(part, **{**options, **{name: 0.0 if pieces[index] is None else pieces[index]
+                                                           for name, pieces in joined.items()}}))
+        return _pair(*results)
+    return apply
+
+
+for _function in (np.mean, np.cumsum, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,
+                  np.swapaxes, np.moveaxis, np.flip, np.fliplr, np.flipud, np.roll, np.broadcast_to, np.diagonal,
+                  np.trace, np.copy, np.atleast_1d, np.atleast_2d, np.repeat, np.tile, np.take, np.rot90,
+                  np.fft.fftshift, np.fft.ifftshift):
+    FUNCTIONS[_function] = componentwise(_function)
+FUNCTIONS[np.sum] = componentwise(np.sum, valued=("initial",))
+FUNCTIONS[np.diff] = componentwise(np.diff, valued=("prepend", "append"))

@@ -541,21 +541,7 @@ def _apply_primitive(prim, args, kwargs, error):
 COMPLEX_RESULTS.append(lambda prim, args, kwargs: _apply_primitive(prim, args, kwargs, complex_result_error))
 
 
-# --- NumPy functions --------------------------------------------------------------------------
-def componentwise(function: Callable) -> Callable:
-    """``function`` (first argument the array) applied to each part alike."""
-    def apply(value, *args, **kwargs):
-        return _componentwise(lambda part: function(part, *args, **kwargs), value)
-    return apply
-
-
-for _function in (np.sum, np.mean, np.cumsum, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,
-                  np.swapaxes, np.moveaxis, np.flip, np.fliplr, np.flipud, np.roll, np.broadcast_to, np.diagonal,
-                  np.trace, np.copy, np.atleast_1d, np.atleast_2d, np.repeat, np.tile, np.take, np.diff, np.rot90,
-                  np.fft.fftshift, np.fft.ifftshift):
-    FUNCTIONS[_function] = componentwise(_function)
-
-
+# --- NumPy functions (those that act on the parts alike: complex_linalg) -----------------------
 def _joined(function):
     """concatenate / stack: each part of the result joins the operands' parts (zeros for a missing one)."""
     def join(arrays, *args, **kwargs):
