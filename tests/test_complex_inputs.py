@@ -132,7 +132,8 @@ def test_an_update_in_place_of_a_complex_input_raises_naming_it():
     def f(z):
         z *= 2
         return np.sum(np.abs(z))
-    with pytest.raises(mixedad.UnsupportedOperationError, match=r"in-place change.*test_complex_inputs.py:\d+: `z \*= 2`"):
+    where = r"in-place change.*test_complex_inputs.py:\d+: `z \*= 2`"
+    with pytest.raises(mixedad.UnsupportedOperationError, match=where):
         mixedad.gradient(f, np.array([1 + 2j]))
 
 
@@ -151,3 +152,19 @@ def test_a_gradient_of_a_complex_input_inside_a_jvp_raises_instead_of_dropping_t
         return mixedad.gradient(lambda w: np.sum(np.abs(w * t) ** 2), z).real
     with pytest.raises(mixedad.InputError, match="enclosing jvp or hessian differentiates this gradient"):
         mixedad.jvp(inner_gradient, (np.array(1.5),), (np.array(1.0),))
+
+
+def test_ndarray_methods_of_a_complex_value_run_as_numpys_functions_or_name_themselves():
+    z = np.array([1 + 2j, 3 - 1j, 0.5 + 0.5j])
+
+    def by_method(w):
+        return w.var() + w.std(ddof=1) + np.abs(w.prod()) + np.abs(w.take([0, 2]).sum()) + np.sum(np.abs(w.repeat(2)))
+
+    def by_function(w):
+        return np.var(w) + np.std(w, ddof=1) + np.abs(np.prod(w)) + np.abs(np.take(w, [0, 2]).sum()) \
+            + np.sum(np.abs(np.repeat(w, 2)))
+    np.testing.assert_allclose(mixedad.gradient(by_method, z), _reference(by_function, z), rtol=1e-6)
+    with pytest.raises(mixedad.UnsupportedOperationError, match=r"ndarray\.max .*test_complex_inputs.py:\d+"):
+        mixedad.gradient(lambda w: np.abs(w.max()), z)
+    with pytest.raises(AttributeError, match="strides"):
+        mixedad.gradient(lambda w: np.sum(np.abs(w)) * len(w.strides), z)

@@ -81,6 +81,15 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
     def __repr__(self) -> str:
         return f"<mixedad complex {self._dtype}[{', '.join(map(str, self._shape))}] (parts traced)>"
 
+    def __getattr__(self, name: str):  # (only for names the class lacks) ndarray's methods, as NumPy's functions
+        method = None if name.startswith("__") else getattr(np.ndarray, name, None)
+        handler = FUNCTIONS.get(getattr(np, name, None)) if callable(method) else None
+        if handler is not None:
+            return lambda *args, **kwargs: handler(self, *args, **kwargs)
+        if callable(method):
+            raise unsupported_complex(f"ndarray.{name}")
+        raise AttributeError(f"a complex value computed from differentiated values has no attribute {name!r}")
+
     def __len__(self) -> int:
         if not self._shape:
             raise TypeError("len() of unsized object")
