@@ -166,5 +166,7 @@ def test_ndarray_methods_of_a_complex_value_run_as_numpys_functions_or_name_them
     np.testing.assert_allclose(mixedad.gradient(by_method, z), _reference(by_function, z), rtol=1e-6)
     with pytest.raises(mixedad.UnsupportedOperationError, match=r"ndarray\.max .*test_complex_inputs.py:\d+"):
         mixedad.gradient(lambda w: np.abs(w.max()), z)
+    with pytest.raises(mixedad.UnsupportedOperationError, match="prod with out="):  # as np.prod(w, out=buffer)
+        mixedad.gradient(lambda w: np.abs(w.prod(out=np.zeros((), complex))), z)
     with pytest.raises(AttributeError, match="strides"):
         mixedad.gradient(lambda w: np.sum(np.abs(w)) * len(w.strides), z)

@@ -14,6 +14,7 @@ silently wrong).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -83,9 +84,9 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
 
     def __getattr__(self, name: str):  # (only for names the class lacks) ndarray's methods, as NumPy's functions
         method = None if name.startswith("__") else getattr(np.ndarray, name, None)
-        handler = FUNCTIONS.get(getattr(np, name, None)) if callable(method) else None
-        if handler is not None:
-            return lambda *args, **kwargs: handler(self, *args, **kwargs)
+        function = getattr(np, name, None) if callable(method) else None
+        if function in FUNCTIONS:  # through NumPy's dispatch, which refuses out= as for the function
+            return functools.partial(function, self)
         if callable(method):
             raise unsupported_complex(f"ndarray.{name}")
         raise AttributeError(f"a complex value computed from differentiated values has no attribute {name!r}")
@@ -172,41 +173,17 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
 
     conjugate = conj
 
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
-        return np.sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
-        return np.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
-
-    def cumsum(self, axis=None, dtype=None, out=None):
-        return np.cumsum(self, axis=axis, dtype=dtype, out=out)
-
     def reshape(self, *shape, order="C"):
         return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
 
     def transpose(self, *axes):
         return np.transpose(self, axes[0] if len(axes) == 1 else axes or None)
 
-    def swapaxes(self, axis1, axis2):
-        return np.swapaxes(self, axis1, axis2)
-
-    def ravel(self, order="C"):
-        return np.ravel(self, order=order)
-
     def flatten(self, order="C"):
         return np.ravel(self, order=order).copy()
 
-    def squeeze(self, axis=None):
-        return np.squeeze(self, axis=axis)
-
-    def diagonal(self, offset=0, axis1=0, axis2=1):
-        return np.diagonal(self, offset, axis1, axis2)
-
     def copy(self, order="C"):
         return np.copy(self, order=order)
-
-    def dot(self, other):
-        return np.dot(self, other)
 
     def astype(self, dtype, copy=True, **kwargs):
         dtype = np.dtype(dtype)
