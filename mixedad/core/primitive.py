@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in
+from .arrays import (ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in,
+                     stand_in)
 from .dispatch import ELEMENTWISE_ON_DUALS, complex_result
 from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, check_rule_count,
                      error_with_location, partial_signature_error, refuse_output, user_location)
@@ -356,13 +357,14 @@ def bind_elementwise(prim: Primitive, args, kwargs):
 _ATOMS = frozenset({int, float, bool, str, slice, type(None), type(Ellipsis), type, np.dtype})
 
 
-def bind(prim: Primitive, args, kwargs):
+def bind(prim: Primitive, args, kwargs, atoms_only: bool = False):
     """Apply a general primitive: compute on NumPy values, record one tape entry.
 
     The common case (a reshape, a sum, an index in a loop) is handled here with only the checks
     it needs: one traced argument with a value, of a trace that neither records a program nor
     profiles, and keyword arguments that the rules need not snapshot; everything else goes to
-    ``_bind_general``. The per-operation cost of the tape is paid here."""
+    ``_bind_general``. The per-operation cost of the tape is paid here. ``atoms_only``: the
+    caller has checked that every keyword value is an atom (``_ATOMS``, or a tuple of them)."""
     if len(args) != 1 or type(args[0]) is not Traced:
         return _bind_general(prim, args, kwargs)
     only = args[0]
@@ -373,47 +375,49 @@ def bind(prim: Primitive, args, kwargs):
                                                                      or prim.commutes_with_increasing))
             or (type(value) is not np.ndarray and isinstance(value, LeveledValue))):
         return _bind_general(prim, args, kwargs)
-    for item in kwargs.values():
-        kind = type(item)
-        if kind is tuple:
-            for part in item:
-                if type(part) not in _ATOMS:
-                    return _bind_general(prim, args, kwargs)
-        elif kind not in _ATOMS:
-            return _bind_general(prim, args, kwargs)
-    layout = prim.layouts.get(1)
-    if layout is None:
-        layout = prim.layouts[1] = _rule_layout(prim, 1)
-    if 0 not in layout[1]:
+    if not atoms_only:
+        for item in kwargs.values():
+            kind = type(item)
+            if kind is tuple:
+                for part in item:
+                    if type(part) not in _ATOMS:
+                        return _bind_general(prim, args, kwargs)
+            elif kind not in _ATOMS:
+                return _bind_general(prim, args, kwargs)
+    single = prim.single_pullback  # (not None: the argument has a reverse rule)
+    if single is _UNKNOWN:
+        single = prim.single_pullback = single_pullback(prim, *_one_argument_layout(prim))
+    if single is None and 0 not in _one_argument_layout(prim)[1]:
         return _bind_general(prim, args, kwargs)  # it raises, naming what is missing
     out = prim.fn(value, **kwargs)
     if type(out) is not np.ndarray and not isinstance(out, np.generic):
         out = np.asarray(out)
-    if out.dtype.kind != "f":
-        if out.dtype.kind in "cO":
+    shape, dtype = out.shape, out.dtype  # (read once: the entry, its stand-ins and the result use them)
+    if dtype.kind != "f":
+        if dtype.kind in "cO":
             return complex_result(prim, args, kwargs, out)
         return out
-    single = prim.single_pullback
-    if single is _UNKNOWN:
-        single = prim.single_pullback = single_pullback(prim, *layout)
     decision = _REVERSE_REQUESTED if trace.requested == "reverse" else _REVERSE_ON_TAPE
     parent = (only._entry, only._slot, only._shape, only._dtype)
     if single is not None:
         if prim.reverse_reads_values:
-            kept_out, kept_value = out if prim.reverse_reads_out else shape_stand_in(out), value
+            kept_out, kept_value = out if prim.reverse_reads_out else stand_in(shape, dtype), value
         else:  # a rule that reads shapes (np.sum's): keep neither array alive for the backward pass
-            kept_out, kept_value = shape_stand_in(out), shape_stand_in(value)
+            kept_out = stand_in(shape, dtype)
+            kept_value = kept_out if shape == parent[2] and dtype is parent[3] else shape_stand_in(value)
         entry = UnaryEntry(parent, single[0], kept_out, kept_value, kwargs, single[1], prim.name, decision)
     else:
-        entry = TapeEntry((parent,), make_vjp(prim, layout[0], [0], layout[1], [value], out, kwargs), prim.name,
-                          decision, out.shape, out.dtype)
+        positions, rule_at = _one_argument_layout(prim)
+        entry = TapeEntry((parent,), make_vjp(prim, positions, [0], rule_at, [value], out, kwargs), prim.name,
+                          decision, shape, dtype)
     if prim.selection_key is not None:
         key = prim.selection_key(kwargs)
         entry.selection = (key, is_basic_index(key))
     entry.index = len(trace.entries)
     trace.entries.append(entry)
-    result = Traced(trace, out, entry)
-    if prim.returns_view and prim.makes_view(kwargs, out, value):
+    result = Traced(trace, out, entry, 0, None, shape, dtype)
+    # (a NumPy scalar or a new array is nobody's view: no call to ask)
+    if prim.returns_view and type(out) is np.ndarray and out.base is not None and prim.makes_view(kwargs, out, value):
         result._view_of = view_of(prim, only, kwargs, entry.selection)
         if only._views is None:
             only._views = [result]
@@ -574,6 +578,13 @@ def _mark_aliased(results, args, traced_positions, view_of=True) -> None:
             base._trace.view_bases.append(base)
         else:
             base._views.extend(results)
+
+
+def _one_argument_layout(prim: Primitive):
+    layout = prim.layouts.get(1)
+    if layout is None:
+        layout = prim.layouts[1] = _rule_layout(prim, 1)
+    return layout
 
 
 def _rule_layout(prim: Primitive, n_args: int):

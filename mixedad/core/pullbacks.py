@@ -87,7 +87,7 @@ def single_pullback(prim, positions, rule_at) -> tuple | None:
     for a linear rule and a cotangent carrying tangents, per component); or None where make_vjp
     does more. A rule that reads shapes only (``reverse_reads_values`` False) gets stand-ins for
     the value and the output from ``bind``, as ``make_vjp`` gives them."""
-    if prim.vjp_rules is None or positions != [0]:
+    if prim.vjp_rules is None or positions != [0] or 0 not in rule_at:
         return None
     return (prim.vjp_rules[0] if prim.joint_vjp else rule_at[0]), prim.linear
 

@@ -487,6 +487,9 @@ def _sweep(entries, output_entry, slot, seed, instrumented=False, retain=False, 
                     raise
             existing = parent_entry.cotangents
             if existing is None:
+                if parent_entry.n_outputs == 1:  # (the common case: its first cotangent, in one step)
+                    parent_entry.cotangents = [ct]
+                    continue
                 existing = parent_entry.cotangents = [None] * parent_entry.n_outputs
             previous = existing[parent_slot]
             if previous is None:

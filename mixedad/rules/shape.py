@@ -20,7 +20,7 @@ from .table import holds_traced, implements, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, is_basic_index, zeros_to_hold
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
                            unsupported_option)
-from ..core.primitive import Primitive
+from ..core.primitive import Primitive, bind
 from ..core.recomputed import index_key, read_values
 from ..core.region import read_value
 from ..core.traced import Traced, _astype, _flatten, _getitem
@@ -329,7 +329,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
             if type(size) is not int:
                 shape = _int_tuple(shape)
                 break
-    result = reshape_.bind_arguments((a,), {"shape": shape, "order": order})
+    result = bind(reshape_, (a,), {"shape": shape, "order": order}, atoms_only=True)
     return copy_(result) if copy else result  # copy=True: not a view (an update must not write through)
 
 
