@@ -180,11 +180,13 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
             updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
         if view_of:  # a view: NumPy writes through into the array it views
             base, view_key = view_of
+            kept, self._views = self._views, None  # (the base's update leaves the views kept above alone)
             if type(view_key) is Rearranged:
                 base[...] = view_key.inverse(self)
             else:
                 base[view_key] = self
             self.__class__ = ForwardDual  # the base's update retired its views, this one included
+            self._views = kept
             base._views = [self]
             base.level.view_bases.append(base)
 

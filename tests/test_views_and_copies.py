@@ -180,6 +180,25 @@ def test_views_of_views_taken_again_after_the_update_are_right():
     assert derivative == pytest.approx(numerical_gradient(f, Z0).sum())
 
 
+def test_a_view_of_a_view_the_assignment_does_not_reach_stays_usable():
+    def f(x):
+        y = np.reshape(x * 1.0, (2, 3))  # itself a view: the assignment writes through into x * 1.0
+        row = y[1]
+        y[0, 1] = 5.0 * x[0]
+        row[0] = x[2] ** 2  # still a view of y, as in NumPy: this writes into y too
+        return np.sum(np.sin(y) * np.arange(6.0).reshape(2, 3)) + np.sum(row ** 2)
+
+    x = np.linspace(0.1, 0.9, 6)
+    for mode in ("auto", "reverse"):
+        value, grad = mixedad.value_and_gradient(f, x, mode=mode)
+        assert value == pytest.approx(f(x.copy()))
+        np.testing.assert_allclose(grad, numerical_gradient(f, x), rtol=1e-6, atol=1e-9)
+    _, derivative = mixedad.jvp(f, (x,), (np.ones_like(x),))
+    assert derivative == pytest.approx(numerical_gradient(f, x).sum())
+    prepared = mixedad.prepare(f, x)
+    np.testing.assert_allclose(prepared.gradient(x[::-1].copy()), mixedad.gradient(f, x[::-1].copy()))
+
+
 # Where NumPy copies although the op can return a view: a scalar's ravel or reshape (a full
 # reduction gives an immutable scalar), ravel(order="F") of a C-ordered array, ravel of a
 # transpose. An update of the copy must leave the original alone (it wrote through before).

@@ -177,10 +177,11 @@ class Traced(RefusesIntegralConversion):
                 and value._view_of[1] is key:
             return  # x[key] op= v: the in-place operator already wrote the view's new values into x
         updated = function_handler(_index_update)(self, key, value)
-        if view_of:  # a view: NumPy writes through into the array it views
-            _write_through(view_of, updated)
         if self._views:  # views taken before that NumPy would show the change: using one again raises
             retire_changed_views(self, key, updated)
+            self._views = None  # (the others are now views of updated, which writing through leaves alone)
+        if view_of:  # a view: NumPy writes through into the array it views
+            _write_through(view_of, updated)
         self._successor = updated
         if self._trace.program is not None:  # a prepared program replays the steps that read it
             self._trace.retired.append((self, Traced))
