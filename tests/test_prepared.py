@@ -89,7 +89,10 @@ def branching(x):
 
 def test_value_dependent_control_flow_is_detected_and_never_replayed_wrongly():
     prepared = mixedad.prepare(branching, np.ones(3))
-    assert prepared.value_dependent and prepared.value_reads
+    assert prepared.value_dependent
+    line = branching.__code__.co_firstlineno + 1  # the if statement: where f read a value
+    assert prepared.value_reads == (f"bool() at test_prepared.py:{line}",)
+    assert f"bool() at test_prepared.py:{line}" in prepared.why_traced
     positive, negative = np.full(3, 0.5), np.full(3, -0.5)
     np.testing.assert_allclose(prepared.gradient(positive), np.cos(positive))
     np.testing.assert_allclose(prepared.gradient(negative), 3 * negative ** 2)

@@ -510,7 +510,7 @@ def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
     try:
         out = apply(*arg_values, **kwargs)
     except Exception:  # f may catch it (a LinAlgError fallback): a prepared gradient must not replay past it
-        trace.value_dependent.append(f"{prim.name} raised an error")
+        trace.note_value_read(f"{prim.name} raised an error")
         raise
     elapsed = time.perf_counter() - start if trace.instrumented else 0.0
     if trace.program is not None:  # a prepared recording: after the values, so that their entries exist
@@ -543,7 +543,7 @@ def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
         if out.dtype.kind in "cO":
             return complex_result(prim, args, kwargs, out)
         if trace.program is not None:  # a plain result computed from traced values
-            trace.value_dependent.append(f"{prim.name} (non-float result)")
+            trace.note_value_read(f"{prim.name} (non-float result)")
         return out
     entry = TapeEntry(parents, vjp, prim.name, decision, out.shape, out.dtype)
     if location:

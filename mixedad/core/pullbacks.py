@@ -164,7 +164,7 @@ def replay_checked_primitive(step) -> None:
 def record_step(trace, prim, args, kwargs, layout, traced_positions, entry, outputs, live_operands=False) -> None:
     """Record how to replay a primitive's entry (``args`` holding arrays a replay refills: ``live_operands``)."""
     if any(output is None for output in outputs):  # a plain (non-float) result of traced values
-        trace.value_dependent.append(f"{prim.name} (non-float result)")
+        trace.note_value_read(f"{prim.name} (non-float result)")
     trace.program.append(Step(replay_checked_primitive if live_operands else replay_primitive, entry, outputs,
                               (prim, args, kwargs, layout, traced_positions), tuple(args[j] for j in traced_positions)))
 

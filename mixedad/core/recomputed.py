@@ -162,7 +162,7 @@ class Recomputed(NDArrayOperatorsMixin):
     # --- what reads values: the array itself, as NumPy would give it (writes into it, views
     # of it); the recording is marked value-dependent, so no replay ever refills it ---------
     def _read(self, why: str) -> np.ndarray:
-        self._trace.value_dependent.append(why)
+        self._trace.note_value_read(why)
         return self._buffer
 
     def output_value(self) -> Any:

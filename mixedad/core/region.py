@@ -71,7 +71,7 @@ def read_value(value: Any, why: str) -> Any:
     an index, a branch): recorded, so that a prepared gradient knows the program may depend on
     input values and must not be replayed blindly."""
     if type(value) is Traced:
-        value._trace.value_dependent.append(why)
+        value._trace.note_value_read(why)
         value = primal(value)
     elif type(value) is Recomputed:
         return value._read(why)
@@ -344,7 +344,7 @@ def _errors_raise(trace, errstate: dict) -> bool:
     if errstate is not _raising[0]:
         _raising[:] = errstate, "raise" in errstate.values()
     if _raising[1]:
-        trace.value_dependent.append("an op under np.errstate(...='raise')")
+        trace.note_value_read("an op under np.errstate(...='raise')")
     return _raising[1]
 
 

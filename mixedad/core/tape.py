@@ -9,6 +9,7 @@ fixes shapes (``fit_cotangent``) and dtypes here, and nowhere else.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ import numpy as np
 from .arrays import (LEVELS, PLAIN_TYPES, SWEEP_ERRSTATE, LeveledValue, all_finite, apply_linear, as_array,
                      current_errstate, enter_errstate, finite_array, restore_floating_errors, sum_over_first_axis,
                      zero_mask)
-from .errors import MixedadError, describe_location
+from .errors import MixedadError, describe_location, user_location
 from .modes import Decision, Mode, Reason
 
 _trace_ids = LEVELS  # shared with forward levels (core.arrays): a newer level has a larger id
@@ -66,6 +67,15 @@ class Trace:
         self.traces_constants = False
         # input -> "argument 0, whose memory argument 1 shares", or None (``updates.shared_argument``)
         self.shared_argument: Callable[[Any], str | None] | None = None
+
+    def note_value_read(self, why: str) -> None:
+        """Record that the program read input values (``why``: how), and in a prepared
+        recording where in the user's code, which ``prepared.value_reads`` reports (for the first
+        reads only: finding the line costs some microseconds, and a loop may read thousands)."""
+        if self.program is not None and len(self.value_dependent) < 16:
+            location = user_location(1)
+            why = why if location is None else f"{why} at {os.path.basename(location.filename)}:{location.lineno}"
+        self.value_dependent.append(why)
 
     def __repr__(self) -> str:
         return f"<Trace {self.id} {self.requested} entries={len(self.entries)}>"
