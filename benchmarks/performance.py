@@ -383,8 +383,11 @@ def _beats_peers(row: dict) -> str:
         return "no mixedad timing"
     if row["lost_to"]:
         return "lost to " + ", ".join(row["lost_to"])
-    if row["unmeasured_peers"]:
-        return "yes (" + ", ".join(row["unmeasured_peers"]) + " not measured)"
+    unmeasured = row["unmeasured_peers"]
+    if len(unmeasured) == len(EAGER_PEERS):
+        return "no peer measured"
+    if unmeasured:
+        return "yes (" + ", ".join(unmeasured) + " not measured)"
     return "yes"
 
 

@@ -6,6 +6,7 @@ new images and new integer labels (a prepared gradient replays one recording for
 """
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -35,7 +36,8 @@ def _median_us(call, batches) -> float:
     return float(np.median(times)) * 1e6
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     rng = np.random.default_rng(0)
     models = [
         ("softmax regression, 4 -> 3, batch 32", softmax_regression, rng.standard_normal((4, 3)), (32, 4), 3),

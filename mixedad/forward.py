@@ -356,7 +356,7 @@ def _general_tangent(prim, primals, tangents, out, kwargs, chunk):
 
 
 def _explain_missing_rule(prim, tangents) -> None:
-    """The forward-mode counterpart of ``core.primitive._explain_missing_rule``: a rule this
+    """The forward-mode counterpart of ``core.errors.raise_missing_rule``: a rule this
     primitive lacks for an argument that carries a tangent, named with the user's line."""
     wanted = [j for j, t in enumerate(tangents) if t is not None]
     if prim.elementwise:

@@ -26,6 +26,8 @@ import numpy as np
 
 from .core.pytree import LEAF, flatten, leaf_path, unflatten
 
+__all__ = ["Optimizer", "SGD", "Adam"]
+
 
 class Optimizer:
     """What SGD and Adam share: matching the gradient tree to the parameters, and the state."""
@@ -48,7 +50,12 @@ class Optimizer:
 
         Raises (and leaves the state as it was) for gradients that do not fit the parameters:
         another structure or shape (``ValueError``), or a complex gradient for a real
-        parameter (``TypeError``: its imaginary part would be lost)."""
+        parameter (``TypeError``: its imaginary part would be lost).
+
+        >>> import numpy as np
+        >>> SGD(learning_rate=0.5).step({"w": np.array([1.0, 2.0])}, {"w": np.array([2.0, 2.0])})
+        {'w': array([0., 1.])}
+        """
         name = type(self).__name__
         leaves, definition = flatten(params)
         grad_leaves = _leaves_matching(definition, grads, f"{name}.step")

@@ -54,7 +54,7 @@ def test_every_row_and_verdict_is_produced_without_peers(monkeypatch, tmp_path, 
         line = next(line for line in table.splitlines() if line.startswith(f"| {row['case']} |"))
         assert "| - | - | - | - |" in line and f"≤ {row['target']:g}" in line
         assert ("| met |" if row["target_met"] else "| MISSED |") in line
-        assert line.endswith("| yes (autograd, PyTorch eager, JAX eager not measured) |")
+        assert line.endswith("| no peer measured |")
     assert "- PyTorch eager: PyTorch not installed" in table and "- autograd: HIPS autograd not installed" in table
 
     assert [m["model"] for m in result["memory"]] == ["MLP", "LeNet"]

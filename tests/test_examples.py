@@ -102,3 +102,22 @@ def test_docstring_examples_run(module):
     for test in finder.find(imported):
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_the_quickstart_demo_prints_gradients_that_match_the_exact_ones(capsys):
+    from mixedad import demo
+
+    demo.main()
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+
+    def numbers_after(prefix: str) -> np.ndarray:
+        line = next(line for line in lines if line.strip().startswith(prefix))
+        return np.array(line.rsplit("[", 1)[1].rstrip("]").split(), dtype=float)
+
+    np.testing.assert_allclose(numbers_after("gradient: dtype float32"), numbers_after("exact 2/(x^2+4)"), rtol=1e-6)
+    np.testing.assert_allclose(numbers_after("gradient at"), numbers_after("exact 2t or cos(t)"), rtol=1e-7)
+    for name in ("arctan_loss", "mlp_loss", "branchy_sum"):
+        assert f"mixedad profile of {name} (demo.py:" in printed
+    assert "linear reduction consumed the dual region" in printed and "per-element" in printed
+    assert "docs/profiling.md" in printed

@@ -499,3 +499,20 @@ def check_rule_count(prim, rules, method: str) -> None:
         f"{'s' if len(skipped) > 1 else ''} {', '.join(names[j] for j in skipped)} (nondiff_argnums) "
         f"{'are' if len(skipped) > 1 else 'is'} not differentiated: give one rule per differentiable "
         f"argument, in order ({wanted}). As written, each rule after the skipped argument would apply to the next.")
+
+
+def raise_missing_rule(prim, traced_positions, rule_at) -> None:
+    """Raise the error for a call of ``prim`` that has no reverse rule for a traced argument."""
+    for j in traced_positions:
+        if j in prim.nondiff_argnums:
+            raise error_with_location(
+                InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
+                "received a traced value{where}.", skip=3)
+    if prim.vjp_rules is None:
+        raise error_with_location(
+            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}, and no "
+            f"forward rule to derive one from; define one with @{prim.name}.defvjp.", skip=3)
+    missing = [j for j in traced_positions if j not in rule_at]
+    raise error_with_location(
+        MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {missing[0]}"
+        "{where}.", skip=3)

@@ -15,12 +15,12 @@ import numpy as np
 from .arrays import (ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in,
                      stand_in)
 from .dispatch import ELEMENTWISE_ON_DUALS, complex_result
-from .errors import (InputError, MissingRuleError, MixedadError, check_partial_signatures, check_rule_count,
-                     error_with_location, partial_signature_error, refuse_output, user_location)
-from .linear import call, forward_rule_kind, has_reverse_rule
+from .errors import (MissingRuleError, MixedadError, check_partial_signatures, check_rule_count,
+                     error_with_location, partial_signature_error, raise_missing_rule, refuse_output, user_location)
+from .linear import call, forward_rule_kind
 from .modes import Decision, Mode, Reason
 from .pullbacks import (active_rules, fill_missing_cotangents, make_vjp, read_only_first_argument, record_step,
-                        single_pullback)
+                        rule_layout, single_pullback)
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
@@ -212,6 +212,12 @@ class Primitive:
         ``g``; it returns the cotangent of its argument (anything broadcastable to the
         argument's shape: mixedad unbroadcasts). ``None`` marks an argument without a rule.
         Used as a decorator with a single function, it returns that function.
+
+        >>> import numpy as np, mixedad
+        >>> cube = mixedad.primitive(lambda x: x ** 3, name="cube")
+        >>> _ = cube.defvjp(lambda g, out, x: g * 3 * x ** 2)
+        >>> mixedad.gradient(lambda x: np.sum(cube(x)), np.array([1.0, 2.0]))
+        array([ 3., 12.])
         """
         check_rule_count(self, rules, "defvjp")
         self.vjp_rules = tuple(read_only_first_argument(rule, "cotangent g") for rule in rules)
@@ -223,7 +229,14 @@ class Primitive:
 
     def defjvp(self, *rules: Callable | None):
         """Attach forward rules: ``rule(tangent, out, *args, **kwargs)`` per argument (summed),
-        or a single ``rule(tangents, out, *args, **kwargs)`` taking a tuple of tangents."""
+        or a single ``rule(tangents, out, *args, **kwargs)`` taking a tuple of tangents.
+
+        >>> import numpy as np, mixedad
+        >>> cube = mixedad.primitive(lambda x: x ** 3, name="cube")
+        >>> _ = cube.defjvp(lambda t, out, x: 3 * x ** 2 * t)
+        >>> float(mixedad.jvp(cube, (np.array(2.0),), (np.array(1.0),))[1])
+        12.0
+        """
         check_rule_count(self, rules, "defjvp")
         self.jvp_rules = tuple(read_only_first_argument(rule, "tangent") for rule in rules)
         self.joint_jvp = len(rules) == 1
@@ -236,7 +249,13 @@ class Primitive:
         (reshape, sum, indexing, concatenate). Without ``defvjp``, the reverse rule is derived
         by transposing the function's body with mixedad's reverse mode. A linear primitive's
         reverse rule must read only shapes and static arguments (never values): it may then
-        write into new arrays in place, since a dual cotangent reaches it component by component."""
+        write into new arrays in place, since a dual cotangent reaches it component by component.
+
+        >>> import numpy as np, mixedad
+        >>> double = mixedad.primitive(lambda x: 2 * x, name="double").deflinear()
+        >>> mixedad.gradient(lambda x: np.sum(double(x)), np.zeros(2))
+        array([2., 2.])
+        """
         self.linear = True
         self._forget_layouts()
         return self
@@ -244,7 +263,13 @@ class Primitive:
     def defbilinear(self):
         """Declare the primitive linear in each differentiable argument separately (matmul,
         dot, einsum: products): its forward rule is ``sum_j fn(args with argument j replaced
-        by its tangent)``. Without ``defvjp``, the reverse rule is that rule transposed."""
+        by its tangent)``. Without ``defvjp``, the reverse rule is that rule transposed.
+
+        >>> import numpy as np, mixedad
+        >>> times = mixedad.primitive(lambda a, b: a * b, name="times").defbilinear()
+        >>> mixedad.gradient(lambda a: np.sum(times(a, np.array([3.0, 4.0]))), np.ones(2))
+        array([3., 4.])
+        """
         self.bilinear = True
         self._forget_layouts()
         return self
@@ -266,6 +291,12 @@ class Primitive:
         function with a final parameter named ``out`` also receives the output, e.g.
         ``lambda x, out: 1 - out * out`` for tanh. Used as a decorator with one function,
         it returns that function.
+
+        >>> import numpy as np, mixedad
+        >>> tanh = mixedad.primitive(np.tanh, elementwise=True, name="tanh")
+        >>> _ = tanh.defpartials(lambda x, out: 1 - out * out)
+        >>> mixedad.gradient(lambda x: np.sum(tanh(x)), np.zeros(2))
+        array([1., 1.])
         """
         if not self.elementwise:
             raise MixedadError(f"defpartials is for elementwise primitives; {self.name} is not one "
@@ -386,8 +417,8 @@ def bind(prim: Primitive, args, kwargs, atoms_only: bool = False):
                 return _bind_general(prim, args, kwargs)
     single = prim.single_pullback  # (not None: the argument has a reverse rule)
     if single is _UNKNOWN:
-        single = prim.single_pullback = single_pullback(prim, *_one_argument_layout(prim))
-    if single is None and 0 not in _one_argument_layout(prim)[1]:
+        single = prim.single_pullback = single_pullback(prim, *rule_layout(prim, 1))
+    if single is None and 0 not in rule_layout(prim, 1)[1]:
         return _bind_general(prim, args, kwargs)  # it raises, naming what is missing
     out = prim.fn(value, **kwargs)
     if type(out) is not np.ndarray and not isinstance(out, np.generic):
@@ -407,7 +438,7 @@ def bind(prim: Primitive, args, kwargs, atoms_only: bool = False):
             kept_value = kept_out if shape == parent[2] and dtype is parent[3] else shape_stand_in(value)
         entry = UnaryEntry(parent, single[0], kept_out, kept_value, kwargs, single[1], prim.name, decision)
     else:
-        positions, rule_at = _one_argument_layout(prim)
+        positions, rule_at = rule_layout(prim, 1)
         entry = TapeEntry((parent,), make_vjp(prim, positions, [0], rule_at, [value], out, kwargs), prim.name,
                           decision, shape, dtype)
     if prim.selection_key is not None:
@@ -486,13 +517,10 @@ def _bind_general(prim: Primitive, args, kwargs, live_operands=False):
             moved = apply_before_region(prim, args[0], kwargs)
             if moved is not None:
                 return moved
-    layout = prim.layouts.get(len(args))
-    if layout is None:
-        layout = prim.layouts[len(args)] = _rule_layout(prim, len(args))
-    positions, rule_at = layout
+    layout = positions, rule_at = rule_layout(prim, len(args))
     for j in traced_positions:
         if j not in rule_at:
-            _explain_missing_rule(prim, traced_positions, rule_at)
+            raise_missing_rule(prim, traced_positions, rule_at)
     if len(args) == 1:  # one traced argument (the common case), without the list comprehensions
         only = args[0]
         arg_values = [only._value if only._value is not None else primal(only)]
@@ -578,40 +606,6 @@ def _mark_aliased(results, args, traced_positions, view_of=True) -> None:
             base._trace.view_bases.append(base)
         else:
             base._views.extend(results)
-
-
-def _one_argument_layout(prim: Primitive):
-    layout = prim.layouts.get(1)
-    if layout is None:
-        layout = prim.layouts[1] = _rule_layout(prim, 1)
-    return layout
-
-
-def _rule_layout(prim: Primitive, n_args: int):
-    """Positions a call with ``n_args`` arguments differentiates, and each one's reverse rule (joint: its index)."""
-    positions = prim.differentiable_positions(n_args)
-    rules = prim.vjp_rules or ()
-    if prim.joint_vjp or (prim.vjp_rules is None and has_reverse_rule(prim)):  # one (derived) rule
-        rule_at = {j: k for k, j in enumerate(positions)}
-    else:
-        rule_at = {j: rules[k] for k, j in enumerate(positions) if k < len(rules) and rules[k] is not None}
-    return positions, rule_at
-
-
-def _explain_missing_rule(prim: Primitive, traced_positions, rule_at):
-    for j in traced_positions:
-        if j in prim.nondiff_argnums:
-            raise error_with_location(
-                InputError, f"argument {j} of {prim.name} is declared non-differentiable but "
-                "received a traced value{where}.", skip=3)
-    if prim.vjp_rules is None:
-        raise error_with_location(
-            MissingRuleError, f"primitive {prim.name} has no reverse rule (vjp){{where}}, and no "
-            f"forward rule to derive one from; define one with @{prim.name}.defvjp.", skip=3)
-    missing = [j for j in traced_positions if j not in rule_at]
-    raise error_with_location(
-        MissingRuleError, f"primitive {prim.name} has no reverse rule for argument {missing[0]}"
-        "{where}.", skip=3)
 
 
 def primitive(fn: Callable[..., Any] | None = None, *, elementwise: bool = False,

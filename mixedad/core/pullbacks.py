@@ -11,7 +11,7 @@ from functools import partial, wraps
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
-from .linear import checked_joint_cotangents, transposed_vjp
+from .linear import checked_joint_cotangents, has_reverse_rule, transposed_vjp
 from .region import primal
 from .tape import Step, leads_to_constants, one_cotangent
 from .traced import Traced
@@ -79,6 +79,21 @@ def make_vjp(prim, positions, traced_positions, rule_at, arg_values, out, kwargs
         return transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs)
     pullback = rule_pullback(prim, positions, traced_positions, rule_at, arg_values, out, kwargs)
     return partial(_componentwise, pullback) if prim.linear else pullback
+
+
+def rule_layout(prim, n_args: int) -> tuple[list, dict]:
+    """``(positions, rule_at)`` of a call of ``prim`` with ``n_args`` arguments: the positions it
+    differentiates, and each one's reverse rule (joint: its index). Cached on the primitive."""
+    layout = prim.layouts.get(n_args)
+    if layout is None:
+        positions = prim.differentiable_positions(n_args)
+        rules = prim.vjp_rules or ()
+        if prim.joint_vjp or (prim.vjp_rules is None and has_reverse_rule(prim)):  # one (derived) rule
+            rule_at = {j: k for k, j in enumerate(positions)}
+        else:
+            rule_at = {j: rules[k] for k, j in enumerate(positions) if k < len(rules) and rules[k] is not None}
+        layout = prim.layouts[n_args] = positions, rule_at
+    return layout
 
 
 def single_pullback(prim, positions, rule_at) -> tuple | None:

@@ -26,7 +26,7 @@ from .dispatch import complex_result
 from .expressions import VALUE_REF, ExprNode, ValueOf, input_value, partials_read, topological_order
 from .modes import (DUAL_ELEMENTWISE, DUAL_SPLIT, PARTIALS_CAP, REVERSE_BEFORE_REGION, REVERSE_ON_TAPE, Decision,
                     elementwise_decision)
-from .recording import held_bytes, last_at_the_end, region_label, region_name, region_ops
+from .recording import held_bytes, region_label, region_name, region_ops
 from .guards import borrow
 from .tape import (Step, TapeEntry, compute_deferred, leads_to_constants, multiply_cotangent, record,
                    value_leads_to_constants)

@@ -213,6 +213,14 @@ class Report:
         }
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
+        """The report as JSON text (the schema in docs/profiling.md), also written to ``path``
+        if given; ``Report.from_json`` reads it back.
+
+        >>> import numpy as np, mixedad
+        >>> report = mixedad.profile(lambda x: np.sum(np.sin(x)), np.ones(3), repeat=1, lines=False)
+        >>> mixedad.Report.from_json(report.to_json()).summary.n_entries == report.summary.n_entries
+        True
+        """
         text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
         if path is not None:
             with open(path, "w", encoding="utf-8") as out:
@@ -234,6 +242,7 @@ class Report:
 
     @classmethod
     def from_json(cls, text: str) -> Report:
+        """The report that ``to_json`` wrote (for a report saved earlier, or made elsewhere)."""
         return cls.from_dict(json.loads(text))
 
 
@@ -352,7 +361,15 @@ def median_entries(runs: Sequence[Sequence[EntryReport]]) -> list[EntryReport]:
 
 def aggregate(reports: Sequence[Report], notes: Iterable[str] = ()) -> Report:
     """One report for many gradient calls: entries with the same ops, mode, reason, lines,
-    shape and dtype are merged (``count`` occurrences, times summed over all calls)."""
+    shape and dtype are merged (``count`` occurrences, times summed over all calls).
+
+    >>> import numpy as np, mixedad
+    >>> from mixedad.profiler import aggregate
+    >>> f = lambda x: np.sum(np.sin(x))
+    >>> reports = [mixedad.profile(f, np.ones(3), lines=False) for _ in range(2)]
+    >>> {entry.count for entry in aggregate(reports).entries}  # each entry seen in both calls
+    {2}
+    """
     merged: dict[tuple, EntryReport] = {}
     for report in reports:
         for e in report.entries:
