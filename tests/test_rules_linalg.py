@@ -384,6 +384,12 @@ def test_einsum_path_plans_on_traced_operands_and_its_path_is_followed():
     grad = mixedad.gradient(f, a)
     assert plans[0] == np.einsum_path("ij,jk,kl->il", a, b, c, optimize="optimal")
     np.testing.assert_allclose(grad, numerical_gradient(f, a), rtol=1e-6, atol=1e-8)
+    direction = rng.standard_normal(a.shape)  # forward mode and second order: the planner gets duals
+    _, derivative = mixedad.jvp(f, (a,), (direction,))
+    assert derivative == pytest.approx(np.sum(numerical_gradient(f, a) * direction), rel=1e-6)
+    np.testing.assert_allclose(mixedad.hvp(f, a, direction),
+                               numerical_gradient(lambda x: np.sum(mixedad.gradient(f, x) * direction), a),
+                               rtol=1e-5, atol=1e-7)
 
 
 # ------------------------------------------------------------------------------------------

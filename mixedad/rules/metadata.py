@@ -91,8 +91,8 @@ def diag_indices_from(arr):
 @implements(np.einsum_path)
 def einsum_path(*operands, optimize="greedy", einsum_call=False):
     """The contraction order, planned from the operands' shapes (it reads no values)."""
-    return np.einsum_path(*[_stand_in(a) if type(a) is Traced else a for a in operands], optimize=optimize,
-                          einsum_call=einsum_call)
+    return np.einsum_path(*[_stand_in(a) if isinstance(a, (Traced, LeveledValue)) else a for a in operands],
+                          optimize=optimize, einsum_call=einsum_call)
 
 
 @implements(np.histogram)
