@@ -257,3 +257,54 @@ def test_a_primitive_of_index_arrays_alone_is_not_replayed_with_stale_values():
     for _ in range(5):
         x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
         np.testing.assert_allclose(prepared.gradient(w, x, y), -x.T @ np.eye(3)[y], rtol=1e-12)
+
+
+def _doubled_row_at_argmax(z):
+    y = z * 1.0
+    row = y[np.argmax(z[:, 0])]  # an np.int64 index: a view of y in NumPy, updated below
+    row *= 2.0
+    return np.sum(y ** 2)
+
+
+def _doubled_row_at_label(z, labels):
+    y = z * 1.0
+    row = y[labels[0]]
+    row[1:] *= 3.0
+    return np.sum(np.sin(y))
+
+
+def _view_then_assignment(z):
+    y = z * 1.0
+    v = y[np.argmax(z[:, 0])]
+    y[0] = 100.0 * z[0]  # reaches v when the argmax is row 0
+    return np.sum(v * np.arange(4.0))
+
+
+def test_a_view_at_an_index_computed_from_values_writes_through_on_every_replay():
+    rng = np.random.default_rng(3)
+    inputs = [rng.standard_normal((3, 4)) for _ in range(6)]
+    prepared = mixedad.prepare(_doubled_row_at_argmax, inputs[0])
+    for z in inputs:
+        value, grad = prepared.value_and_gradient(z)
+        assert value == pytest.approx(_doubled_row_at_argmax(z))
+        np.testing.assert_allclose(grad, mixedad.gradient(_doubled_row_at_argmax, z))
+    assert prepared.replays
+    labelled = mixedad.prepare(_doubled_row_at_label, inputs[0], np.array([1, 0]))
+    for z, label in zip(inputs, [0, 2, 1, 2, 0, 1]):
+        labels = np.array([label, 0])
+        value, grad = labelled.value_and_gradient(z, labels)
+        assert value == pytest.approx(_doubled_row_at_label(z, labels))
+        np.testing.assert_allclose(grad, mixedad.gradient(_doubled_row_at_label, z, labels))
+
+
+def test_a_view_at_an_index_computed_from_values_next_to_an_assignment_is_decided_on_each_call():
+    z = np.array([[0.5, -1.2, 2.0, 0.3], [-0.7, 1.5, 0.1, -0.2], [1.1, 0.4, -0.9, 2.2]])
+    reaching = z.copy()
+    reaching[0, 0] = 9.0  # the argmax moves to row 0, which the assignment writes
+    prepared = mixedad.prepare(_view_then_assignment, z)
+    assert not prepared.replays and "index computed from values" in prepared.why_traced
+    np.testing.assert_allclose(prepared.gradient(z), mixedad.gradient(_view_then_assignment, z))
+    with pytest.raises(mixedad.InPlaceMutationError):
+        mixedad.gradient(_view_then_assignment, reaching)
+    with pytest.raises(mixedad.InPlaceMutationError):
+        prepared.gradient(reaching)

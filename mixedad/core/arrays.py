@@ -256,11 +256,31 @@ def apply_linear(fn: Callable[[Any], Any], value: Any) -> Any:
     return fn(value)
 
 
+class LiveInteger:
+    """An integer index that a prepared replay refills: NumPy reads it (``__index__``) from a 0-d
+    array each time it indexes, and indexes as with an int (a view, where a 0-d array gives a copy)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __index__(self) -> int:
+        return int(self.array)
+
+    def __repr__(self) -> str:
+        return f"LiveInteger({int(self.array)})"
+
+
 def is_basic_index(key: Any) -> bool:
     """Basic indexing (ints, slices, None, ...) never reads an element twice."""
     parts = key if isinstance(key, tuple) else (key,)
-    return all(part is None or part is Ellipsis or isinstance(part, slice)
+    return all(part is None or part is Ellipsis or isinstance(part, slice) or type(part) is LiveInteger
                or (isinstance(part, (int, np.integer)) and not isinstance(part, bool)) for part in parts)
+
+
+def holds_live_integer(key: Any) -> bool:
+    return type(key) is LiveInteger or type(key) is tuple and LiveInteger in map(type, key)
 
 
 def memory_owner(array: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
+from .arrays import LiveInteger
 from .dispatch import FUNCTION_HANDLERS, ufunc_binder
 from .stand_ins import class_seen_by_user
 from .tape import Step, TapeEntry, Trace
@@ -262,7 +263,8 @@ def index_key(array: Any, key: Any, why: str) -> Any:
         return tuple([index_key(array, part, why) for part in key])
     if type(key) is Recomputed and type(array) is Traced and key._trace is array._trace \
             and key.dtype.kind in "iu" and key._live is key._buffer:  # (after the recording: a frozen copy)
-        return key._live
+        # a scalar (NumPy's np.int64 of argmax) indexes as an int, a view; a 0-d array would copy
+        return LiveInteger(key._live) if key._scalar else key._live
     return read_values(key, why)
 
 

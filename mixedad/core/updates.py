@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import LeveledValue, is_basic_index, memory_owner
+from .arrays import LeveledValue, holds_live_integer, is_basic_index, memory_owner
 from .errors import InPlaceMutationError, error_with_location
 from .tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
@@ -168,6 +168,10 @@ def split_views(views: list, base: Any, key: Any, shape: tuple, kind: type) -> t
     whose values NumPy's assignment there leaves as they were (the newest ``_KEPT_VIEWS``), and
     the others. Decided exactly: on addresses for a basic key, on the elements an advanced key
     (index arrays, a mask) writes otherwise; in doubt, a view is changed."""
+    if type(base) is Traced and any(type(view) is kind for view in views) and (holds_live_integer(key) or any(
+            type(view) is kind and type(view._view_of) is tuple and holds_live_integer(view._view_of[1])
+            for view in views)):  # an index a replay refills: another input may decide otherwise
+        base._trace.note_value_read("an assignment next to a view taken at an index computed from values")
     if not is_basic_index(key):
         written = _elements_written(shape, key)
         if written is None:
