@@ -3,15 +3,18 @@
 A prepared gradient replays its recording: numbers drawn from a generator during the recording
 would come back as constants on every call (autograd's variational-inference examples draw
 their noise from a ``RandomState`` held in a closure). So the generators a function can reach
-by name (its closure's and globals', those of the functions, partials and objects among them,
-and NumPy's and Python's global generators where its code names ``random``) are compared
-before and after the recording; a draw means each call traces again and draws anew, as
-``gradient`` does.
+by name (its closure's and globals', those of the functions, partials, objects, classes and
+modules among them, and NumPy's and Python's global generators, which libraries draw from
+unseen) are compared before and after the recording; a draw means each call traces again and
+draws anew, as ``gradient`` does. A function whose code makes a generator without a seed
+(``np.random.default_rng()``) draws from a new one on every call: it is traced on every call too.
 """
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
+import os
 import pickle
 import random
 import types
@@ -22,7 +25,15 @@ import numpy as np
 _GENERATORS = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random)
 
 
+# what makes a generator (or its bit generator) when the code calls it
+_MAKERS = frozenset({"default_rng", "RandomState", "Generator", "PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64",
+                     "SeedSequence", "SystemRandom"})
+_MADE_IN_THE_CODE = object()  # stands for the generators a function makes: new ones on every call
+
+
 def _state(generator: Any) -> bytes:
+    if generator is _MADE_IN_THE_CODE or isinstance(generator, random.SystemRandom):
+        return os.urandom(16)  # (the operating system's entropy has no state: never the same)
     if isinstance(generator, np.random.Generator):
         state = generator.bit_generator.state
     elif isinstance(generator, np.random.BitGenerator):
@@ -42,22 +53,56 @@ def _names(code: types.CodeType):
             yield from _names(constant)
 
 
+_SKIPPED = frozenset({"CACHE", "PRECALL", "PUSH_NULL", "KW_NAMES", "NOP"})
+
+
+def _unseeded_generator_made(code: types.CodeType) -> str | None:
+    """The maker a function's code calls without a seed (``default_rng()``, ``RandomState(None)``),
+    which draws its seed from the operating system: a new generator on every call. One called
+    with a seed makes the same numbers on every call, which a replay repeats faithfully."""
+    steps = [step for step in dis.get_instructions(code) if step.opname not in _SKIPPED]
+    for k, step in enumerate(steps):
+        if step.opname.startswith("LOAD_") and step.argval in _MAKERS:
+            after = steps[k + 1:k + 3]
+            calls = [later.opname == "CALL" for later in after]
+            if step.argval == "SystemRandom" or calls[:1] == [True] and after[0].arg == 0 or calls == [False, True] \
+                    and after[0].opname == "LOAD_CONST" and after[0].argval is None and after[1].arg == 1:
+                return step.argval
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            made = _unseeded_generator_made(constant)
+            if made:
+                return made
+    return None
+
+
 def reachable_generators(f: Callable, depth: int = 3) -> dict[str, Any]:
     """The random generators ``f`` can reach by name, by the name it reaches each one under."""
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"numpy.random's global generator": np.random.mtrand._rand,
+                             "Python's random module": random._inst}
     _visit(f, getattr(f, "__name__", "f"), depth, found, set())
     return found
 
 
-def _visit(obj: Any, name: str, depth: int, found: dict, seen: set) -> None:
+def _visit(obj: Any, name: str, depth: int, found: dict, seen: set, names: dict | None = None) -> None:
     try:
-        _look_inside(obj, name, depth, found, seen)
+        _look_inside(obj, name, depth, found, seen, names)
     except Exception:  # an object whose attributes cannot be read plainly: not followed
         pass
 
 
-def _look_inside(obj: Any, name: str, depth: int, found: dict, seen: set) -> None:
-    if id(obj) in seen or inspect.ismodule(obj) or inspect.isclass(obj):
+def _look_inside(obj: Any, name: str, depth: int, found: dict, seen: set, names: dict | None = None) -> None:
+    """``names``: for a module or a class, the names the code that reached it reads (``rngmod.rng``)."""
+    if inspect.ismodule(obj) or inspect.isclass(obj):
+        key = (id(obj), tuple(names or ()))
+        if names is not None and key not in seen:  # (at depth 0 too: a generator there is found)
+            seen.add(key)
+            for attribute in names:
+                member = inspect.getattr_static(obj, attribute, None)
+                if member is not None and not inspect.ismodule(member):
+                    _visit(member, f"{name}.{attribute}", max(depth - 1, 0), found, seen)
+        return
+    if id(obj) in seen:
         return
     seen.add(id(obj))
     if inspect.isbuiltin(obj):  # a generator's method by another name (from numpy.random import normal)
@@ -77,19 +122,19 @@ def _look_inside(obj: Any, name: str, depth: int, found: dict, seen: set) -> Non
         _visit(obj.__func__, name, depth, found, seen)
         _visit(obj.__self__, name, below, found, seen)
     elif inspect.isfunction(obj):
+        names = dict.fromkeys(_names(obj.__code__))
         for free, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
             try:
                 contents = cell.cell_contents
             except ValueError:  # a cell not yet filled
                 continue
-            _visit(contents, free, below, found, seen)
-        names = dict.fromkeys(_names(obj.__code__))
-        if "random" in names:  # np.random.normal(...), random.random(): the global generators
-            found["numpy.random's global generator"] = np.random.mtrand._rand
-            found["Python's random module"] = random._inst
+            _visit(contents, free, below, found, seen, names)
+        made = _MAKERS.intersection(names) and _unseeded_generator_made(obj.__code__)
+        if made:
+            found[f"{name}, which makes a generator ({made}() without a seed)"] = _MADE_IN_THE_CODE
         for global_name in names:
             if global_name in obj.__globals__:
-                _visit(obj.__globals__[global_name], global_name, below, found, seen)
+                _visit(obj.__globals__[global_name], global_name, below, found, seen, names)
         for default in obj.__defaults__ or ():
             _visit(default, name, below, found, seen)
     elif isinstance(obj, (list, tuple)):
@@ -98,9 +143,12 @@ def _look_inside(obj: Any, name: str, depth: int, found: dict, seen: set) -> Non
     elif isinstance(obj, dict):
         for key, member in list(obj.items())[:64]:
             _visit(member, f"{name}[{key!r}]", below, found, seen)
-    else:  # an object: its attributes, and its __call__ if f is one
+    else:  # an object: its attributes (its class's generators too), and its __call__ if f is one
         for attribute, member in list(getattr(obj, "__dict__", {}).items())[:64]:
             _visit(member, f"{name}.{attribute}", below, found, seen)
+        for attribute, member in list(vars(type(obj)).items())[:64]:
+            if isinstance(member, _GENERATORS):
+                found[f"{name}.{attribute}"] = member
         call = getattr(type(obj), "__call__", None)
         if inspect.isfunction(call):
             _visit(call, name, below, found, seen)

@@ -119,3 +119,58 @@ def test_generators_are_found_through_closures_globals_partials_and_attributes()
     assert any(generator is rng for generator in found.values())
     assert any(generator is model.rng for generator in found.values())
     assert any(generator is GLOBAL_GENERATOR for generator in reachable_generators(_helper_loss).values())
+
+
+class _ModelWithClassGenerator:
+    rng = np.random.default_rng(5)  # a class attribute, read as _ModelWithClassGenerator.rng
+
+
+def _helper_module():
+    import types
+    module = types.ModuleType("noise_helpers")
+    module.rng = np.random.default_rng(6)
+    module.noise = lambda n: module.rng.standard_normal(n)
+    return module
+
+
+NOISE_HELPERS = _helper_module()
+
+
+def _scipy_loss(x):
+    import scipy.stats
+    return np.sum(x * scipy.stats.norm.rvs(size=x.shape))  # draws from NumPy's global generator
+
+
+DRAWING_UNSEEN = {
+    "a generator made inside f": lambda x: np.sum(x * np.random.default_rng().standard_normal(x.shape)),
+    "a RandomState made inside f": lambda x: np.sum(x * np.random.RandomState().randn(x.size)),
+    "a dropout mask from a generator made inside f":
+        lambda x: np.sum(np.where(np.random.default_rng().random(x.shape) < 0.5, 0.0, 2 * x) ** 2),
+    "a class attribute": lambda x: np.sum(x * _ModelWithClassGenerator.rng.standard_normal(x.shape)),
+    "a module's attribute": lambda x: np.sum(x * NOISE_HELPERS.rng.standard_normal(x.shape)),
+    "a module's function": lambda x: np.sum(x * NOISE_HELPERS.noise(x.size)),
+    "a library drawing from NumPy's global generator": _scipy_loss,
+    "the operating system's entropy": lambda x: np.sum(x) * random.SystemRandom().random(),
+}
+
+
+@pytest.mark.parametrize("name", DRAWING_UNSEEN)
+def test_draws_from_generators_made_inside_f_or_reached_through_classes_modules_and_libraries(name):
+    if name == "a library drawing from NumPy's global generator":
+        pytest.importorskip("scipy")
+    f, x = DRAWING_UNSEEN[name], np.linspace(0.1, 1.0, 50)  # (50 values: no two dropout masks alike)
+    prepared = mixedad.prepare(f, x)
+    assert not prepared.replays and "random" in prepared.why_traced
+    values = [float(prepared.value_and_gradient(x)[0]) for _ in range(3)]
+    assert len(set(values)) == 3  # a new draw on every call, as NumPy's f and mixedad.gradient make
+
+
+def test_a_generator_made_with_a_seed_inside_f_repeats_its_numbers_and_replays():
+    def loss(x):
+        projection = np.random.default_rng(7).standard_normal((x.size, 2))  # the same on every call
+        return np.sum((x @ projection) ** 2)
+
+    prepared = mixedad.prepare(loss, X)
+    assert prepared.replays, prepared.why_traced
+    for shift in (0.0, 1.0, -2.0):
+        np.testing.assert_allclose(prepared.gradient(X + shift), mixedad.gradient(loss, X + shift))
