@@ -48,7 +48,7 @@ from .core.pytree import compiled_builder, compiled_reader, flatten, leaf_path, 
 from .core.replay import Program
 from .core.traced import Traced
 from .core.updates import arrays_share_memory
-from .prepared_arguments import STATEFUL, dataclass_extras, recorded_state, same_extras, same_static
+from .prepared_arguments import STATEFUL, dataclass_extras, recorded_state, same_extras, same_static, write_into
 from .random_draws import RandomDraws
 
 
@@ -578,14 +578,14 @@ class Prepared:
         result = self._run(args, want_value=False)
         grad, aux = result if self.has_aux else (result, None)
         if out is not None:
-            grad = _write_into(out, grad)
+            grad = write_into(out, grad)
         return (grad, aux) if self.has_aux else grad
 
     def value_and_gradient(self, *args: Any, out: Any = None) -> tuple[Any, Any]:
         """``(value, gradient)`` at ``args``; ``out`` as in :meth:`gradient`."""
         value, grad = self._run(args, want_value=True)
         if out is not None:
-            grad = _write_into(out, grad)
+            grad = write_into(out, grad)
         return value, grad
 
 
@@ -604,35 +604,6 @@ def _fresh_aux(aux: Any, flat: list) -> Any:
 
 def _plain_value(value: Any) -> Any:
     return value[()] if type(value) is np.ndarray and value.ndim == 0 else value
-
-
-def _write_into(out: Any, grad: Any) -> Any:
-    """Copy ``grad`` into the buffers of ``out``, after checking every buffer: a bad one leaves
-    all of them as they were, not the ones before it overwritten."""
-    out_leaves, out_definition = flatten(out)
-    grad_leaves, grad_definition = flatten(grad)
-    if structure(out_definition) != structure(grad_definition) or len(out_leaves) != len(grad_leaves):
-        raise InputError("out= must have the structure of the gradient (the differentiated arguments)")
-    for index, (buffer, value) in enumerate(zip(out_leaves, grad_leaves)):
-        if not isinstance(buffer, np.ndarray) or buffer.shape != np.shape(value) \
-                or buffer.dtype != np.result_type(value):
-            got = (f"an ndarray of shape {buffer.shape} and dtype {buffer.dtype}" if isinstance(buffer, np.ndarray)
-                   else f"a {type(buffer).__name__}")
-            raise InputError(f"{_out_leaf_where(out, index)} must be an ndarray of shape {np.shape(value)} and "
-                             f"dtype {np.result_type(value)}, got {got}")
-        if not buffer.flags.writeable:
-            raise InputError(
-                f"{_out_leaf_where(out, index)} is read-only (a read-only array, or a view such as np.broadcast_to "
-                "gives, that NumPy will not write into): pass a writeable array, e.g. np.empty_like(x). "
-                "No gradient was written.")
-    for buffer, value in zip(out_leaves, grad_leaves):
-        np.copyto(buffer, value)
-    return out
-
-
-def _out_leaf_where(out: Any, index: int) -> str:
-    path = leaf_path(out, index)
-    return f"out= leaf {path}" if path else "out="
 
 
 def prepare(f: Callable[..., Any], *args: Any, argnums: int | Sequence[int] = 0, mode: str = "auto",

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from .core.arrays import same_array
-from .core.pytree import dataclass_nodes, flatten
+from .core.errors import InputError
+from .core.pytree import dataclass_nodes, flatten, leaf_path, structure
+from .core.updates import arrays_share_memory
 
 class _ObjectState:
     """A static argument that equals only itself (a plain object such as a config), with what its
@@ -123,18 +125,31 @@ def same_static(new: Any, recorded: Any) -> bool:
 def _same_value(new: Any, recorded: Any) -> bool:
     """``new == recorded`` for a copy ``recorded``, telling -0.0 from 0.0 (``np.copysign``,
     ``arctan2`` and ``angle`` do) and a NaN equal to a NaN, also inside containers and arrays."""
-    if type(new) is not type(recorded):
-        return isinstance(new, np.ndarray) and isinstance(recorded, np.ndarray) and same_array(new, recorded)
+    if type(new) is not type(recorded):  # (a masked array and a plain one: NumPy computes differently)
+        return isinstance(new, np.ndarray) and isinstance(recorded, np.ndarray) and same_array(new, recorded) \
+            and not isinstance(new, np.ma.MaskedArray) and not isinstance(recorded, np.ma.MaskedArray)
     if type(recorded) in (list, tuple):
         return len(new) == len(recorded) and all(map(_same_value, new, recorded))
     if type(recorded) is dict:
         return list(new) == list(recorded) and all(_same_value(new[key], value) for key, value in recorded.items())
     if isinstance(recorded, np.ndarray):
-        return same_array(new, recorded)
+        if type(recorded) is np.ndarray:
+            return same_array(new, recorded)
+        return _same_array_subclass(new, recorded)
     if isinstance(recorded, (float, complex, np.inexact)):
         return all((a == b and math.copysign(1, a) == math.copysign(1, b)) or (a != a and b != b)
                    for a, b in ((new.real, recorded.real), (new.imag, recorded.imag)))
     return bool(new == recorded)
+
+
+def _same_array_subclass(new: np.ndarray, recorded: np.ndarray) -> bool:
+    """For an ndarray subclass, what it holds besides its elements is part of its value: a
+    masked array's mask, another subclass's attributes (a unit, a tag)."""
+    if isinstance(recorded, np.ma.MaskedArray):
+        return same_array(new.data, recorded.data) and same_array(np.ma.getmaskarray(new), np.ma.getmaskarray(recorded))
+    attributes, recorded_attributes = getattr(new, "__dict__", {}), getattr(recorded, "__dict__", {})
+    return same_array(new.view(np.ndarray), recorded.view(np.ndarray)) and attributes.keys() == \
+        recorded_attributes.keys() and all(same_static(attributes[key], value) for key, value in recorded_attributes.items())
 
 
 def dataclass_extras(tree: Any) -> list[dict]:
@@ -149,3 +164,35 @@ def same_extras(tree: Any, recorded: list[dict]) -> bool:
     return len(extras) == len(recorded) and all(
         new.keys() == old.keys() and all(same_static(new[key], value) for key, value in old.items())
         for new, old in zip(extras, recorded))
+
+
+def write_into(out: Any, grad: Any) -> Any:
+    """Copy ``grad`` into the buffers of ``out``, after checking every buffer: a bad one leaves
+    all of them as they were, not the ones before it overwritten."""
+    out_leaves, out_definition = flatten(out)
+    grad_leaves, grad_definition = flatten(grad)
+    if structure(out_definition) != structure(grad_definition) or len(out_leaves) != len(grad_leaves):
+        raise InputError("out= must have the structure of the gradient (the differentiated arguments)")
+    for index, (buffer, value) in enumerate(zip(out_leaves, grad_leaves)):
+        if not isinstance(buffer, np.ndarray) or buffer.shape != np.shape(value) \
+                or buffer.dtype != np.result_type(value):
+            got = (f"an ndarray of shape {buffer.shape} and dtype {buffer.dtype}" if isinstance(buffer, np.ndarray)
+                   else f"a {type(buffer).__name__}")
+            raise InputError(f"{_out_leaf_where(out, index)} must be an ndarray of shape {np.shape(value)} and "
+                             f"dtype {np.result_type(value)}, got {got}")
+        if not buffer.flags.writeable:
+            raise InputError(
+                f"{_out_leaf_where(out, index)} is read-only (a read-only array, or a view such as np.broadcast_to "
+                "gives, that NumPy will not write into): pass a writeable array, e.g. np.empty_like(x). "
+                "No gradient was written.")
+    if len(out_leaves) > 1 and arrays_share_memory(out_leaves):
+        raise InputError("two leaves of out= share memory (the same array twice, or views of one): each gradient "
+                         "needs a buffer of its own. No gradient was written.")
+    for buffer, value in zip(out_leaves, grad_leaves):
+        np.copyto(buffer, value)
+    return out
+
+
+def _out_leaf_where(out: Any, index: int) -> str:
+    path = leaf_path(out, index)
+    return f"out= leaf {path}" if path else "out="

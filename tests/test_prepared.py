@@ -468,3 +468,19 @@ def test_a_prepared_gradient_that_traces_every_call_runs_no_rule_for_the_data():
         grad = prepared.gradient(w_now, data)
         assert rule_calls == ["w"], call
         np.testing.assert_allclose(grad, numerical_gradient(lambda v: f(v, data), w_now), rtol=1e-6)
+
+
+def test_out_leaves_that_share_memory_are_refused_before_anything_is_written():
+    def f(params):
+        return np.sum(params["a"] * 2.0) + np.sum(params["b"] ** 2)
+
+    params = {"a": np.ones(3), "b": np.array([1.0, 2.0, 3.0])}
+    prepared = mixedad.prepare(f, params)
+    shared, halves = np.full(3, 7.0), np.full(6, 7.0)
+    for out in ({"a": shared, "b": shared}, {"a": halves[:3], "b": halves[:3][::-1]}):
+        with pytest.raises(mixedad.InputError, match="share memory"):
+            prepared.gradient(params, out=out)
+        assert np.all(shared == 7.0) and np.all(halves == 7.0)
+    separate = {"a": halves[:3], "b": halves[3:]}  # views of one array that do not overlap: fine
+    assert prepared.gradient(params, out=separate) is separate
+    np.testing.assert_allclose(halves, [2.0, 2.0, 2.0, 2.0, 4.0, 6.0])

@@ -209,3 +209,34 @@ def test_a_generator_argument_says_it_draws_anew():
         got = prepared.gradient(w, rng)
         np.testing.assert_array_equal(got, mixedad.gradient(loss, w, state))
     assert not prepared.replays and "argument 1 (a Generator) draws anew on every call" in prepared.why_traced
+
+
+class _Tagged(np.ndarray):
+    def __array_finalize__(self, obj):
+        self.tag = getattr(obj, "tag", 1.0)
+
+
+def _tagged(values, tag):
+    array = np.asarray(values).view(_Tagged)
+    array.tag = tag
+    return array
+
+
+def test_a_masked_arrays_mask_and_an_array_subclasss_attributes_are_part_of_its_value():
+    x = np.array([0.5, -1.2, 2.0])
+
+    def masked_total(x, w):
+        return np.sum(x ** 2) * float(np.sum(w))  # np.sum of a masked array skips the masked values
+
+    def tagged_gather(x, t):
+        return np.sum(x[t]) * t.tag
+
+    calls = {masked_total: [np.ma.array([1.0, 2.0, 3.0], mask=mask) for mask in ([0, 1, 0], [1, 0, 0], [0, 0, 0])]
+             + [np.array([1.0, 2.0, 3.0]), np.ma.array([1.0, 2.0, 3.0], mask=[0, 1, 0])],
+             tagged_gather: [_tagged([0, 1], tag) for tag in (2.0, 3.0, 3.0, -1.0)]}
+    for f, arguments in calls.items():
+        prepared = mixedad.prepare(f, x, arguments[0])
+        for argument in arguments:
+            value, grad = prepared.value_and_gradient(x, argument)
+            assert value == pytest.approx(f(x, argument))
+            np.testing.assert_allclose(grad, mixedad.gradient(f, x, argument))
