@@ -179,3 +179,47 @@ def test_the_callers_error_state_is_back_after_every_call(f):
                     with pytest.raises(ZeroDivisionError, match="past 5"):
                         call()
                 assert (np.geterr(), np.geterrcall()) == before
+
+
+def _branches_on_recorded_warnings(x):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        total = np.sum(np.log(x))
+    return np.sum(x ** 2) if caught else total
+
+
+def _branches_on_an_error_handler(x):
+    seen = []
+    with np.errstate(divide="call", call=lambda kind, flag: seen.append(kind)):
+        total = np.sum(np.log(x) * x)
+    return np.sum(x ** 2) if seen else total
+
+
+def _silences_its_own_warnings(x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = np.log(x)
+    return np.sum(np.where(np.isfinite(y), y, 0.0) * x)
+
+
+@pytest.mark.parametrize("f", [_branches_on_recorded_warnings, _branches_on_an_error_handler])
+def test_warnings_and_error_handlers_reach_the_block_of_f_that_caught_them(f):
+    with_zero, positive = np.array([0.5, 0.0, 2.0]), np.array([0.5, 1.5, 2.0])
+    prepared = mixedad.prepare(f, positive)
+    for x in (with_zero, positive, with_zero):
+        value, grad = mixedad.value_and_gradient(f, x)
+        assert value == pytest.approx(f(x))  # NumPy takes the other branch where log(0) warns
+        np.testing.assert_allclose(grad, 2 * x if 0 in x else np.log(x) + 1 if f is _branches_on_an_error_handler
+                                   else 1 / x)
+        prepared_value, prepared_grad = prepared.value_and_gradient(x)
+        assert prepared_value == pytest.approx(value)
+        np.testing.assert_allclose(prepared_grad, grad)
+
+
+def test_warnings_f_silences_inside_its_own_block_stay_silent():
+    x = np.array([0.5, 0.0, 2.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        grad = mixedad.gradient(_silences_its_own_warnings, x)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    np.testing.assert_allclose(grad, [np.log(0.5) + 1, 0.0, np.log(2.0) + 1])

@@ -13,6 +13,7 @@ A linear reduction that only needs its input's shape for its reverse rule (``sum
 from __future__ import annotations
 
 import time
+import warnings
 from functools import partial
 from typing import Any
 
@@ -325,26 +326,31 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
 
 def _lazy_value(trace, node: ExprNode, dtype: np.dtype) -> Traced:
     """The traced value of the new region node ``node``, of ``dtype``; computed at once where the
-    user's code set an error state that raises (``_errors_raise``)."""
+    user's code reacts to floating-point errors at the op (``_errors_raise``)."""
     node.dtype = dtype
     result = Traced(trace, None, None, 0, node, node.shape, dtype)
-    if node.errstate is not None and _errors_raise(trace, node.errstate):
-        primal(result)  # NumPy raises FloatingPointError at this op, inside the user's try: so does mixedad
+    if (node.errstate is not None or warnings.filters is not trace.warning_filters) \
+            and _errors_raise(trace, node.errstate):
+        primal(result)  # NumPy raises or warns at this op, inside f's try or with block: so does mixedad
     return result
 
 
 _raising: list = [None, False]  # an error state, and whether it raises (np.errstate(invalid="raise"))
 
 
-def _errors_raise(trace, errstate: dict) -> bool:
-    """Whether ops under ``errstate``, set inside the differentiated function, raise
-    FloatingPointError; if so, f may catch it, and a prepared gradient, whose replay would not
-    enter f's np.errstate, traces f again. (Under a state set around the differentiation, values
-    stay lazy, and a replay raises as NumPy does: the prepared call then traces f.)"""
+def _errors_raise(trace, errstate: dict | None) -> bool:
+    """Whether f sees the floating-point errors of ops under ``errstate`` (None: the caller's) at
+    the op: they raise or call a handler (``call=``, ``'log'``), or f is inside a
+    ``warnings.catch_warnings()`` block. Then f may react, and a prepared gradient, whose replay
+    would not enter f's blocks, traces f again. (Under a state set around the differentiation,
+    values stay lazy: a replay raises as NumPy does, and the prepared call then traces f.)"""
+    if warnings.filters is not trace.warning_filters:  # (catch_warnings makes a new list, until it exits)
+        trace.note_value_read("an op inside warnings.catch_warnings()")
+        return True
     if errstate is not _raising[0]:
-        _raising[:] = errstate, "raise" in errstate.values()
+        _raising[:] = errstate, errstate is not None and not {"raise", "call", "log"}.isdisjoint(errstate.values())
     if _raising[1]:
-        trace.note_value_read("an op under np.errstate(...='raise')")
+        trace.note_value_read("an op under np.errstate(...='raise' or 'call')")
     return _raising[1]
 
 

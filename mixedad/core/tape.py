@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -29,7 +30,7 @@ class Trace:
 
     __slots__ = ("entries", "requested", "active", "id", "instrumented", "value_dependent", "borrowed",
                  "guarded", "program", "leading_inputs", "retired", "view_bases", "errstate", "swept", "recomputed",
-                 "traces_constants", "shared_argument", "__weakref__")
+                 "traces_constants", "shared_argument", "warning_filters", "__weakref__")
 
     def __init__(self, requested: str = "auto", instrumented: bool = False):
         self.entries: list[TapeEntry] = []
@@ -61,6 +62,8 @@ class Trace:
         # updates it): the state a region's values are checked under, unless the user's code
         # had set another when it recorded the op (``expressions.report_floating_errors``)
         self.errstate = current_errstate()
+        # Python's warning filters: a new list inside a warnings.catch_warnings() block in f
+        self.warning_filters = warnings.filters
         self.swept = False  # a backward pass has begun (the profiler's forward times end there)
         # plain arrays mixedad.map maps over are among its inputs, traced without a derivative
         # (``CONSTANT_INPUT``, as a prepared recording's other arguments): ``stands_for_a_plain_array``
