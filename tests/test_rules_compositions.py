@@ -276,3 +276,35 @@ def test_periodic_interp_matches_numpy_and_finite_differences(period, mode):
     np.testing.assert_allclose(grads[1], numerical_gradient(lambda v: loss(x, v), fp), rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match="period"):
         mixedad.gradient(lambda v: np.sum(np.interp(v, xp, fp, period=0)), x)
+
+
+_LIST = [2.0, 3.0, 1.5]
+LIST_OPERANDS = {
+    "np.trapezoid(list, x=...)": lambda x: np.trapezoid(_LIST, x=np.cumsum(x)),
+    "np.linspace(x, list)": lambda x: np.sum(np.sin(np.linspace(x, _LIST, 4))),
+    "np.linspace(list, x)": lambda x: np.sum(np.sin(np.linspace(_LIST, x, 4))),
+    "np.power(x, list)": lambda x: np.sum(np.power(x, _LIST)),
+    "x ** list": lambda x: np.sum(x ** np.array(_LIST) + np.multiply(x, _LIST)),
+    "np.hypot(list, x)": lambda x: np.sum(np.hypot(_LIST, x)),
+    "np.arctan2(x, tuple)": lambda x: np.sum(np.arctan2(x, tuple(_LIST))),
+}
+
+
+@pytest.mark.parametrize("name", LIST_OPERANDS)
+def test_python_lists_as_constant_operands_differentiate_in_every_mode(name):
+    f = LIST_OPERANDS[name]
+    x = np.array([0.4, 0.9, 1.3])
+    expected = numerical_gradient(f, x)
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), expected, rtol=1e-6, atol=1e-8)
+    direction = np.array([1.0, -2.0, 0.5])
+    _, derivative = mixedad.jvp(f, (x,), (direction,))
+    assert derivative == pytest.approx(expected @ direction, rel=1e-6)
+
+
+def test_a_differentiated_default_of_np_select_gets_advice_numpy_cannot_dispatch_it():
+    x = np.array([0.3, 0.6, 0.9])
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"np\.select dispatches on condlist and choicelist only"):
+        mixedad.gradient(lambda x: np.sum(np.select([x > 0.5], [_LIST], x)), x)
+    as_a_case = mixedad.gradient(lambda x: np.sum(np.select([x > 0.5, True], [_LIST, x])), x)  # the advice works
+    np.testing.assert_allclose(as_a_case, [1.0, 0.0, 0.0])

@@ -180,6 +180,10 @@ def converted_by_numpy(entered: str | None) -> str:
         return (" np.ma (masked arrays) converts its data to a plain array, and mixedad does not differentiate "
                 "masked arrays: select with np.where(mask, fill_value, x), or x[~mask] (np.sum(x[~mask]) is what "
                 "np.ma's sum computes).")
+    if entered == "np.select":
+        return (" NumPy's np.select dispatches on condlist and choicelist only, not on default: pass a "
+                "differentiated default as a last case, np.select([*conditions, True], [*choices, default]), or "
+                "write np.where(condition, choice, default).")
     if entered == "np.full":
         return (" np.full converts its fill value to a plain array: use np.broadcast_to(value, shape), or "
                 "value * np.ones(shape) for an array to write into.")

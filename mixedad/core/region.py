@@ -146,7 +146,7 @@ def region_dtype(node: ExprNode) -> np.dtype:
     return node.dtype
 
 
-def _lists_as_arrays(args) -> tuple:
+def lists_as_arrays(args) -> tuple:
     """An elementwise op's arguments with lists and tuples as the arrays NumPy makes of them:
     copies, so that a change to the list after the op cannot reach the tape."""
     return tuple([np.array(a) if type(a) in (list, tuple) else a for a in args])
@@ -236,7 +236,7 @@ def extend_region(trace, prim, args, kwargs) -> Traced:
             dtype = arg.dtype
         else:
             if kind is list or kind is tuple:  # as NumPy takes them; and the region must not see later changes
-                return extend_region(trace, prim, _lists_as_arrays(args), kwargs)
+                return extend_region(trace, prim, lists_as_arrays(args), kwargs)
             if kind is Recomputed:  # a mask: the array a replay refills, which the region reads when it runs
                 return extend_region(trace, prim, operands_in_loop(trace, prim, args, kwargs), kwargs)
             if kind is not float and kind is not int:  # Python numbers: no shape, weak dtype (NEP 50)
@@ -583,7 +583,7 @@ def tape_elementwise(trace, prim, args, kwargs, decision: Decision) -> Traced:
         args = checked_missing_partials(trace, prim, args)
     for arg in args:
         if type(arg) is list or type(arg) is tuple:  # copied: the partials read them in the backward pass
-            args = _lists_as_arrays(args)
+            args = lists_as_arrays(args)
             break
     for arg in args:
         if type(arg) is not Traced and type(arg) is not float and type(arg) is not int:

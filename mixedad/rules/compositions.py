@@ -10,7 +10,7 @@ import numpy as np
 
 from .table import elementwise, holds_traced, implements, plain_argument
 from ..core.arrays import LeveledValue
-from ..core.region import read_value
+from ..core.region import lists_as_arrays, read_value
 from ..core.traced import Traced
 from ..core.errors import unsupported_option
 
@@ -110,6 +110,7 @@ sinc = elementwise(np.sinc, _sinc_partial)  # the value is NumPy's own np.sinc
 if hasattr(np, "trapezoid"):
     @implements(np.trapezoid)
     def trapezoid(y, x=None, dx=1.0, axis=-1):
+        y, x = lists_as_arrays((y, x))
         ndim = np.ndim(y)
         upper = [slice(None)] * ndim
         lower = [slice(None)] * ndim
@@ -247,6 +248,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     num = operator.index(num)
     if num < 0:
         raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    start, stop = lists_as_arrays((start, stop))
     divisions = num - 1 if endpoint else num
     delta = stop - start
     shape = np.shape(delta)
