@@ -32,7 +32,7 @@ from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, Missi
                           describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.operands import foreign_array, in_loop_dtypes, plain_arrays
-from .core.region import lists_as_arrays, materialize, read_value
+from .core.region import materialize, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
 from .core.updates import Rearranged, constant_like, split_views, view_of, views_at_any_depth
@@ -237,8 +237,6 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 EscapedDualError,
                 "A forward-mode dual escaped from a jvp / jacobian / hvp that has finished and is "
                 "used again{where}. Return plain results from the differentiated function.", skip=1)
-        if prim.elementwise and (list in map(type, args) or tuple in map(type, args)):
-            args = lists_as_arrays(args)  # (as NumPy makes them: the partials take arrays, not lists)
         primals = list(args)
         tangents = [None] * len(args)
         for j, arg in enumerate(args):
@@ -250,6 +248,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                     # later step's region (which the tangent's finiteness check evaluates)
                     # would compute the whole chain before it again: quadratic in its length
                     materialize(primals[j])
+            elif (type(arg) is list or type(arg) is tuple) and prim.elementwise:
+                primals[j] = np.array(arg)  # as NumPy makes it: the partials take arrays, not lists
             elif isinstance(arg, np.ndarray) and type(arg) is not np.ndarray or foreign_array(arg):
                 return self._apply(prim, plain_arrays(args), kwargs)  # np.memmap, a pandas Series; np.ma raises
         for key, value in kwargs.items():
