@@ -148,8 +148,9 @@ def _same_array_subclass(new: np.ndarray, recorded: np.ndarray) -> bool:
     if isinstance(recorded, np.ma.MaskedArray):
         return same_array(new.data, recorded.data) and same_array(np.ma.getmaskarray(new), np.ma.getmaskarray(recorded))
     attributes, recorded_attributes = getattr(new, "__dict__", {}), getattr(recorded, "__dict__", {})
-    return same_array(new.view(np.ndarray), recorded.view(np.ndarray)) and attributes.keys() == \
-        recorded_attributes.keys() and all(same_static(attributes[key], value) for key, value in recorded_attributes.items())
+    return (same_array(new.view(np.ndarray), recorded.view(np.ndarray))
+            and attributes.keys() == recorded_attributes.keys()
+            and all(same_static(attributes[key], value) for key, value in recorded_attributes.items()))
 
 
 def dataclass_extras(tree: Any) -> list[dict]:
