@@ -208,6 +208,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
     def __itruediv__(self, other): return self._inplace(self / other)
     def __ipow__(self, other): return self._inplace(self ** other)
     def __imatmul__(self, other): return self._inplace(self @ other)
+    def __imod__(self, other): return self._inplace(self % other)
+    def __ifloordiv__(self, other): return self._inplace(self // other)
 
     def __iter__(self):
         if not self.shape:

@@ -409,3 +409,40 @@ def test_results_have_numpys_memory_layout_so_later_sums_round_alike(name):
     total, grad = mixedad.value_and_gradient(lambda a: np.sum(op(a)), x)
     assert total == np.sum(expected)
     np.testing.assert_array_equal(grad, mixedad.gradient(lambda a: np.sum(op(a)), x, mode="forward"))
+
+
+@pytest.mark.parametrize("operator", ["%=", "//="])
+def test_remainder_and_floor_division_in_place_keep_the_dtype_and_update_aliases(operator):
+    divisor = np.array([0.7, 0.35, 1.1])  # float64 next to a float32 array: NumPy casts back into it
+
+    def f(x):
+        y = x * np.float32(3.0)
+        row = y[:]  # an alias NumPy updates too
+        if operator == "%=":
+            y %= divisor
+        else:
+            y //= divisor
+        assert y.dtype == np.float32
+        return np.sum(y * x) + np.sum(row)
+
+    x = np.array([0.5, 1.27, 2.9], np.float32)  # (3x / divisor is 2.1, 10.9, 7.9: away from the jumps)
+    expected_value = f(x.copy())
+    with pytest.raises(mixedad.InPlaceMutationError):  # row went stale, as in NumPy: use raises, not a stale value
+        mixedad.gradient(f, x)
+
+    def g(x):
+        y = x * np.float32(3.0)
+        if operator == "%=":
+            y %= divisor
+        else:
+            y //= divisor
+        return np.sum(y * x)
+
+    value, grad = mixedad.value_and_gradient(g, x)
+    assert value.dtype == np.float32 and grad.dtype == np.float32 and expected_value.dtype == np.float32
+    assert value == pytest.approx(g(x.copy()), rel=1e-6)
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(grad, numerical_gradient(lambda v: g(v.astype(np.float32)).astype(np.float64), wide,
+                                                        eps=1e-3), rtol=1e-3)
+    _, tangent = mixedad.jvp(g, (x,), (np.ones_like(x),))
+    assert tangent.dtype == np.float32

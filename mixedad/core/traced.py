@@ -442,6 +442,8 @@ class Traced(RefusesIntegralConversion):
     def __itruediv__(self, other): return self._inplace(np.true_divide, other)
     def __ipow__(self, other): return self._inplace(np.power, other)
     def __imatmul__(self, other): return self._inplace(np.matmul, other)
+    def __imod__(self, other): return self._inplace(np.remainder, other)
+    def __ifloordiv__(self, other): return self._inplace(np.floor_divide, other)
 
 
 def _in_place_method(name: str, instead: str):

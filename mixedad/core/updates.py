@@ -119,7 +119,9 @@ def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:
             TypeError, f"Cannot cast ufunc '{ufunc.__name__}' output from {dtype!r} to {target.dtype!r} with "
             "casting rule 'same_kind' (an in-place update{where} of a real array with a complex value, which "
             "NumPy refuses too). Write y = y * 1j, a new complex value, instead.", skip=3)
-    return result.astype(target.dtype) if type(result) is Traced and dtype != target.dtype else result
+    # (a plain result too: floor_divide's is piecewise constant, and NumPy casts it all the same)
+    return result.astype(target.dtype) if isinstance(result, (Traced, np.ndarray, np.generic)) and dtype != target.dtype \
+        else result
 
 
 def _write_through(view_of: tuple, new_view: Traced) -> None:
