@@ -543,7 +543,12 @@ def seed(value: Any, tangent: Any, level: ForwardLevel, chunk: int | None = None
 def split(value: Any, level: ForwardLevel, chunk: int | None = None) -> tuple[Any, Any]:
     """``(primal, tangent)`` of an output leaf at ``level``; a zero tangent if it has none."""
     if type(value) is ForwardDual and value.level is level:
-        return value.primal, value.tangent
+        primal, tangent = value.primal, value.tangent
+        kind = getattr(tangent, "dtype", np.dtype(object)).kind
+        if kind != "f" and kind != "c" and getattr(primal, "dtype", None) is not None and primal.dtype.kind == "f":
+            # a structural zero (0 * x, False * x: an int or bool partial): in the output's dtype
+            tangent = np.broadcast_to(tangent, ((chunk,) if chunk else ()) + _shape(primal)).astype(primal.dtype)
+        return primal, tangent
     if not hasattr(value, "dtype"):
         value = np.asarray(value)
     dtype = value.dtype if value.dtype.kind == "f" else np.dtype(np.float64)

@@ -384,3 +384,13 @@ def test_lists_of_traced_values_written_or_joined_in_forward_mode(name):
     np.testing.assert_allclose(mixedad.jvp(f, (a,), (direction,))[1], np.sum(expected * direction), rtol=1e-6)
     for mode in ("forward", "auto", "reverse"):
         np.testing.assert_allclose(mixedad.gradient(f, a, mode=mode), expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_structural_zero_tangent_has_the_outputs_dtype(dtype):
+    x = np.array([0.3, -1.2, 0.7], dtype)
+    for f in (lambda x: 0 * x[0], lambda x: False * x[0], lambda x: dtype(1.5) + 0 * x[0]):
+        value, tangent = mixedad.jvp(f, (x,), (np.ones_like(x),))
+        assert np.asarray(tangent).dtype == np.asarray(value).dtype == dtype and tangent == 0
+    jacobian = mixedad.jacobian(lambda x: 0 * x, x, mode="forward")
+    assert jacobian.dtype == dtype and not jacobian.any()
