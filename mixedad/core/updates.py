@@ -105,8 +105,14 @@ def sharing_memory(value: np.ndarray, arrays: list):
 
 
 def arrays_share_memory(arrays: list) -> bool:
-    """Whether two of ``arrays`` (ndarrays) may share memory."""
-    return any(sharing_memory(array, list(enumerate(arrays[:k]))) is not None for k, array in enumerate(arrays))
+    """Whether two of ``arrays`` (ndarrays) may share memory: only arrays with the same memory
+    owner are compared (one pass over them, not every pair: a model's tree has many leaves)."""
+    by_owner: dict[int, list] = {}
+    for array in arrays:
+        if isinstance(array, np.ndarray):
+            by_owner.setdefault(id(memory_owner(array)), []).append(array)
+    return any(len(group) > 1 and any(np.may_share_memory(group[k], other) for k in range(len(group))
+                                      for other in group[:k]) for group in by_owner.values())
 
 
 def _cast_into(result: Any, target: Traced, ufunc: np.ufunc) -> Any:
