@@ -436,7 +436,8 @@ def bind(prim: Primitive, args, kwargs, atoms_only: bool = False):
         else:  # a rule that reads shapes (np.sum's): keep neither array alive for the backward pass
             kept_out = stand_in(shape, dtype)
             kept_value = kept_out if shape == parent[2] and dtype is parent[3] else shape_stand_in(value)
-        entry = UnaryEntry(parent, single[0], kept_out, kept_value, kwargs, single[1], prim.name, decision)
+        entry = UnaryEntry(parent, single[0], kept_out, kept_value, kwargs, single[1], prim.name, decision,
+                           shape, dtype)
     else:
         positions, rule_at = rule_layout(prim, 1)
         entry = TapeEntry((parent,), make_vjp(prim, positions, [0], rule_at, [value], out, kwargs), prim.name,

@@ -153,8 +153,9 @@ class UnaryEntry(TapeEntry):
     besides; the sweep calls ``vjp(g, out, value, **kwargs)``."""
 
     __slots__ = ("out", "value", "kwargs", "linear")
+    n_outputs = 1  # (a class attribute: one store less per operation)
 
-    def __init__(self, parent, rule, out, value, kwargs, linear, label, decision):
+    def __init__(self, parent, rule, out, value, kwargs, linear, label, decision, shape, dtype):
         # the fields set here, not through TapeEntry.__init__: its call and keyword tests cost
         # 0.1 us an operation (``index`` is set by ``bind``, which appends the entry)
         self.parents = (parent,)
@@ -165,9 +166,8 @@ class UnaryEntry(TapeEntry):
         self.linear = linear
         self.label = label
         self.decision = decision
-        self.shape = out.shape
-        self.dtype = out.dtype
-        self.n_outputs = 1
+        self.shape = shape
+        self.dtype = dtype
         self.cotangents = None
 
     def componentwise(self, g):
