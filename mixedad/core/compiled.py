@@ -20,9 +20,9 @@ import numpy as np
 
 from .arrays import (INVALID, NAN_WATCH, VALUE_ERRSTATE, all_finite, enter_errstate, finite_array,
                      restore_floating_errors)
-from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, UFUNC_OF, VALUE_REF, ExprNode, ValueOf,
-                          _chain_below, chain_key, demand, input_value, interpret, report_floating_errors,
-                          topological_order)
+from .expressions import (CONSTANT, OF_ARGUMENTS, OF_ARGUMENTS_AND_OUTPUT, PARTIALS_READ, UFUNC_OF, VALUE_REF,
+                          ExprNode, ValueOf, _chain_below, chain_key, demand, input_value, interpret,
+                          report_floating_errors, topological_order)
 from .traced import RetiredTraced, Traced
 from .updates import UpdatedTraced
 
@@ -41,6 +41,7 @@ def forget_compiled_regions() -> None:
     """Drop every generated function (a primitive's partials changed)."""
     _FUNCTIONS.clear()
     _SIGHTINGS.clear()
+    PARTIALS_READ.clear()
 
 
 def _long_and_cold(key: tuple, n_nodes: int) -> bool:
