@@ -23,7 +23,7 @@ from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_va
                   _scalar_like, call_guarded, enclosing_output, gradient)
 from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
-from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy
+from .core.errors import InPlaceMutationError, InputError, MixedadError, OutputError, replaced_by_numpy
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaves_like, unflatten
@@ -31,7 +31,7 @@ from .core.fused import close_region
 from .core.region import primal, read_value
 from .core.guards import release_guards
 from .core.tape import TapeEntry, Trace, backward, record
-from .core.traced import Traced
+from .core.traced import RetiredTraced, Traced
 from .forward import ForwardLevel, seed, split
 
 logger = logging.getLogger("mixedad")
@@ -74,8 +74,17 @@ def _flat_leaves(args, numbers) -> tuple[list, list]:
 
 
 def _refuse_complex(out_leaves) -> None:
-    """A complex output (``rules.complex_values``) has no derivative these transforms define."""
+    """A complex output (``rules.complex_values``) has no derivative these transforms define;
+    nor has an output an in-place operation replaced after f computed it (``return v`` for
+    ``v = y[:]; y[0] = 5``), whose new values mixedad does not know: taken as a constant, it
+    would get a zero Jacobian."""
     for leaf in out_leaves:
+        if type(leaf) is RetiredTraced:
+            raise InPlaceMutationError(
+                "f returned a traced value that an in-place operation replaced after it was computed (an alias "
+                "y of x after x += ..., or a view taken before an assignment into the array it views): NumPy "
+                "would return the changed values, which mixedad cannot follow. Return the updated array itself, "
+                "or take the view again after the assignment.")
         if isinstance(leaf, LeveledValue) and leaf.dtype.kind == "c":
             raise OutputError(f"f returned a complex value ({leaf.dtype}) computed from differentiated values; "
                               "jvp, vjp and jacobian differentiate real outputs. Return its real and imaginary parts "

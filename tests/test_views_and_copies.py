@@ -446,3 +446,27 @@ def test_remainder_and_floor_division_in_place_keep_the_dtype_and_update_aliases
                                                         eps=1e-3), rtol=1e-3)
     _, tangent = mixedad.jvp(g, (x,), (np.ones_like(x),))
     assert tangent.dtype == np.float32
+
+
+def _returns_a_view_taken_before_an_assignment(x):
+    y = x * 2.0
+    v = y[:]
+    y[0] = 5.0  # NumPy: v shows it, f(x) = [5, 2 x1, 2 x2]
+    return v
+
+
+def _returns_an_alias_of_an_updated_value(x):
+    y = x * 2.0
+    v = y
+    y += 1.0
+    return {"out": v}
+
+
+@pytest.mark.parametrize("f", [_returns_a_view_taken_before_an_assignment, _returns_an_alias_of_an_updated_value])
+def test_returning_a_value_an_update_replaced_raises_in_vjp_and_jacobian(f):
+    """Taken as a constant output, it had a zero Jacobian (mode="reverse") and a pullback of zeros."""
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(mixedad.InPlaceMutationError, match="f returned a traced value"):
+        mixedad.jacobian(f, x, mode="reverse")
+    with pytest.raises(mixedad.InPlaceMutationError, match="f returned a traced value"):
+        mixedad.vjp(f, x)
