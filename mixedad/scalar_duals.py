@@ -53,7 +53,7 @@ class ScalarDual:
             if low is not None:  # as maximum and minimum: a tie at a bound splits the derivative, as np.clip's does
                 result = apply_scalar(np.maximum, (result, low))
             return result if high is None else apply_scalar(np.minimum, (result, high))
-        if func in _VALUE_ONLY_FUNCTIONS:  # piecewise constant: the value only, as math.floor's
+        if func in _VALUE_ONLY_FUNCTIONS:  # piecewise constant, or the value's type: the value only
             return func(*[_plain(a) for a in args], **kwargs)
         prim = FUNCTION_HANDLERS.get(func)
         if getattr(prim, "elementwise", False) and not kwargs:  # np.sinc, np.i0: as _elementwise_primitive
@@ -138,7 +138,9 @@ def _python_value(value):
     return builtins.float(value) if isinstance(value, np.floating) else value
 
 
-_VALUE_ONLY_FUNCTIONS = {np.round, np.around, np.fix}
+# np.result_type too: at second order a rule's partial runs on duals, and np.maximum's (np.heaviside's)
+# asks the type of its result, which is its value's
+_VALUE_ONLY_FUNCTIONS = {np.round, np.around, np.fix, np.result_type}
 
 
 def _elementwise_primitive(prim, args, kwargs):
