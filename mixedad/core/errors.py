@@ -149,11 +149,20 @@ def numpy_function_entered(skip: int = 1) -> str | None:
     ``"np.linalg.norm"``, ``"np.vectorize.__call__"``), or None if the call came from elsewhere."""
     frame, entered = sys._getframe(skip), None
     while frame is not None and is_internal(frame.f_code.co_filename):
-        if _NUMPY_DIR is not None and frame.f_code.co_filename.startswith(_NUMPY_DIR):
+        if in_numpy(frame.f_code.co_filename):
             entered = frame
         frame = frame.f_back
     if entered is None or frame is None:
         return None
+    return numpy_name(entered)
+
+
+def in_numpy(filename: str) -> bool:
+    return _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR)
+
+
+def numpy_name(entered) -> str:
+    """The public name of the NumPy function running in the frame ``entered`` (``"np.linalg.norm"``)."""
     public = []  # numpy.linalg._linalg -> linalg; numpy._core.fromnumeric, numpy.lib._* -> nothing
     for part in entered.f_globals.get("__name__", "").split(".")[1:]:
         if part.startswith("_") or part == "lib":
@@ -356,6 +365,13 @@ class UnsupportedOptionError(UnsupportedOperationError, NotImplementedError):
 
 class UnsupportedAttributeError(UnsupportedOperationError, AttributeError):
     """An ndarray attribute or method that traced values do not provide (``x.flat``, ``x.view()``)."""
+
+
+def refuse_imaginary_part(value, new) -> None:
+    """``z.imag = v`` on a real differentiated array, which NumPy refuses too (with a TypeError)."""
+    raise error_with_location(
+        UnsupportedAttributeError, "z.imag = v on a real differentiated array{where}: a real array has no "
+        "imaginary part to set (NumPy raises TypeError too). Build a complex value instead: z = z + 1j * v.")
 
 
 def unsupported_option(message: str) -> UnsupportedOptionError:

@@ -9,7 +9,8 @@ import traceback
 
 import numpy as np
 
-from .errors import InPlaceMutationError, MixedadError, SourceLocation, describe_location, is_internal
+from .errors import (InPlaceMutationError, MixedadError, SourceLocation, describe_location, in_numpy, is_internal,
+                     numpy_name)
 
 # The user's arrays that traces keep read-only, by id: (array, how many traces guard it).
 # Traces in other threads (or nested ones) may guard the same array: it becomes writeable
@@ -144,16 +145,33 @@ def _make_writeable_under_read_only_bases(view: np.ndarray) -> None:
             base.flags.writeable = False
 
 
+# What to write instead, for NumPy functions known to write into what they computed from an
+# argument they do not dispatch on
+_NUMPY_WRITES = {
+    "np.histogram": (" NumPy dispatches np.histogram on a, bins and weights, not on range: pass the edges as "
+                     "bins instead, np.histogram(a, bins=np.histogram_bin_edges(a, bins, range=(lo, hi))), which "
+                     "gives the same counts, and edges that move with lo and hi."),
+}
+
+
 def guarded_write_error(trace, error: BaseException) -> MixedadError | None:
     """The error to raise instead of NumPy's when ``f`` wrote into a guarded array, or None."""
     if not trace.guarded or not isinstance(error, ValueError) or "read-only" not in str(error):
         return None
-    location = None
-    frame_summary = traceback.extract_tb(error.__traceback__)
-    for frame in reversed(frame_summary):
-        if not is_internal(frame.filename):
-            location = SourceLocation(frame.filename, frame.lineno, frame.name)
-            break
+    location = inside = None  # the user's innermost line, and the NumPy function it called that wrote
+    for frame, line in traceback.walk_tb(error.__traceback__):  # outermost first
+        filename = frame.f_code.co_filename
+        if not is_internal(filename):
+            location, inside = SourceLocation(filename, line, frame.f_code.co_name), None
+        elif inside is None and location is not None and in_numpy(filename):
+            inside = numpy_name(frame)
+    if inside is not None:  # NumPy's own code ran on traced values (an argument it does not dispatch on)
+        return InPlaceMutationError(
+            f"{inside}{describe_location(location)} wrote into an array that a differentiated operation "
+            f"read, which mixedad keeps read-only until the gradient is computed: NumPy ran its own code on "
+            f"differentiated values, as it does for the arguments it does not dispatch on."
+            f"{_NUMPY_WRITES.get(inside, '')} Else compute this outside the differentiated function, or from "
+            "plain values.")
     return InPlaceMutationError(
         f"A NumPy array that the differentiated computation already read was written to"
         f"{describe_location(location)}. mixedad keeps such arrays read-only until the gradient "

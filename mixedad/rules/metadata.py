@@ -97,14 +97,27 @@ def einsum_path(*operands, optimize="greedy", einsum_call=False):
 
 @implements(np.histogram)
 def histogram(a, bins=10, range=None, density=None, weights=None):
-    """The counts are plain (piecewise constant in ``a``); the edges, when NumPy places them
-    from the data's extremes, are traced: they move with ``np.min(a)`` and ``np.max(a)``."""
-    if density or holds_traced(weights) or holds_traced(range) or holds_traced(bins):
+    """The counts are plain: piecewise constant in the data, the bins and the range, so their
+    derivative is zero wherever it exists (JAX's jnp.histogram differentiates the edges only,
+    too). The edges are traced where they move: a traced ``bins`` array is NumPy's edges itself;
+    the edges NumPy spaces evenly move with a traced ``range``'s bounds, or without a range, with
+    the data's extremes."""
+    if density or holds_traced(weights) or (holds_traced(bins) and not isinstance(bins, (Traced, LeveledValue))):
         raise error_with_location(
             UnsupportedOperationError,
-            "np.histogram{where} with density=True, or with traced weights, range or bins, has no rule; "
-            "np.bincount(np.digitize(x, edges), weights=w) gives differentiable weighted counts.", skip=1)
-    counts, edges = np.histogram(read_value(a, "np.histogram"), bins, range, density, weights)
+            "np.histogram{where} with density=True, traced weights, or bins in a list holding traced values, "
+            "has no rule; np.bincount(np.digitize(x, edges), weights=w) gives differentiable weighted counts, "
+            "and np.stack(bins) makes one array of a list.", skip=1)
+    plain_range = range if range is None else [read_value(bound, "np.histogram") for bound in range]
+    counts, edges = np.histogram(read_value(a, "np.histogram"), read_value(bins, "np.histogram"), plain_range,
+                                 density, weights)
+    if isinstance(bins, (Traced, LeveledValue)):
+        return counts, bins  # NumPy's edges are np.asarray(bins)
+    if np.ndim(bins) == 0 and holds_traced(range):
+        low, high = range
+        if plain_range[0] == plain_range[1]:  # NumPy widens an empty range by 0.5 on each side
+            low, high = low - 0.5, high + 0.5
+        return counts, np.linspace(low, high, len(edges), dtype=edges.dtype)
     if range is None and np.ndim(bins) == 0 and isinstance(a, (Traced, LeveledValue)) and np.size(a) > 0:
         edges = _data_edges(a, edges)
     return counts, edges
