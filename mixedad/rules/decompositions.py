@@ -8,7 +8,8 @@ eigenvectors and singular vectors vanish between values equal up to rounding, wh
 cotangent must not turn into NaN (nor rounding noise into a gradient), while the singular
 vectors' finite 1 / (s_i + s_j) terms stay (the polar factor U V^T of the identity has a
 derivative); ``svd`` is thin (with ``full_matrices=True`` a non-square matrix's extra
-vectors, an arbitrary basis, have no derivative: a loss that reads them is refused).
+vectors, an arbitrary basis, have a derivative in the functions of the space they span only:
+a loss that changes when they rotate among themselves is refused).
 """
 from __future__ import annotations
 
@@ -165,29 +166,57 @@ def _thin(out):
     return u[..., :, :k], s, vt[..., :k, :]
 
 
+# The extra vectors U2 of a tall matrix (V2 of a wide one) are any orthonormal basis of the
+# complement: only what does not change under U2 -> U2 Q (Q orthogonal) has a derivative, such
+# as u @ u.T or the projector U2 U2^T. Their tangent is the one that keeps U orthogonal and does
+# not rotate U2 within the complement, dU2 = -U1 dU1^T U2: the derivative of a smooth choice of
+# the basis, so right for every such function (a rotation's term U2 Y changes none of them).
 def _svd_full_vjp(g, out, a, called_at=None):
-    """The thin rule; the extra vectors (any orthonormal basis of the complement) have no
-    derivative, so a loss that reads them is refused rather than given a wrong gradient: at the
-    line that called svd (``called_at``), which the backward pass no longer runs in."""
+    """The thin rule, with the extra vectors' cotangent moved onto the thin vectors (the
+    transpose of ``_svd_full_jvp``). A loss that changes when the extra basis rotates
+    (U2^T G2 not symmetric: the first-order condition) is refused rather than given one basis's
+    gradient: at the line that called svd (``called_at``), which the backward pass no longer runs in."""
     g_u, g_s, g_vt = g
-    k = out[1].shape[-1]
-    if np.any(read_value(g_u[..., :, k:], "svd") != 0) or np.any(read_value(g_vt[..., k:, :], "svd") != 0):
-        raise NonDifferentiableError(
-            "The result depends on the extra singular vectors of np.linalg.svd(full_matrices=True)"
-            f"{describe_location(called_at)} (columns {k} on of U or rows {k} on of V^T, for a non-square "
-            "matrix). They are an arbitrary basis of the complement and have no derivative; use "
-            "full_matrices=False, or only the first min(m, n) vectors.")
-    return _svd_vjp((g_u[..., :, :k], g_s, g_vt[..., :k, :]), _thin(out), a)
+    u, s, vt = out
+    k = s.shape[-1]
+    g_u1, g_vt1 = g_u[..., :, :k], g_vt[..., :k, :]
+    g_u2, g_vt2 = g_u[..., :, k:], _swap(g_vt[..., k:, :])
+    u1, u2, v1, v2 = u[..., :, :k], u[..., :, k:], _swap(vt[..., :k, :]), _swap(vt[..., k:, :])
+    for extra, cotangent in ((u2, g_u2), (v2, g_vt2)):
+        plain = read_value(cotangent, "svd")
+        if np.any(plain != 0) and not _rotation_invariant(read_value(extra, "svd"), plain):
+            raise NonDifferentiableError(
+                "The result depends on the extra singular vectors of np.linalg.svd(full_matrices=True)"
+                f"{describe_location(called_at)} (columns {k} on of U or rows {k} on of V^T, for a non-square "
+                "matrix), and changes when they rotate among themselves. They are an arbitrary basis of the "
+                "complement: only functions of the space they span (u @ u.T, U2 @ U2.T) have a derivative. Use "
+                "full_matrices=False, or only the first min(m, n) vectors.")
+    if np.shape(a)[-2] > k:
+        g_u1 = g_u1 - np.matmul(np.matmul(u2, _swap(g_u2)), u1)
+    if np.shape(a)[-1] > k:
+        g_vt1 = g_vt1 - _swap(np.matmul(np.matmul(v2, _swap(g_vt2)), v1))
+    return _svd_vjp((g_u1, g_s, g_vt1), _thin(out), a)
+
+
+def _rotation_invariant(extra, cotangent) -> bool:
+    """Whether a loss with ``cotangent`` on the orthonormal columns ``extra`` is unchanged, to
+    first order, by their rotations (extra^T cotangent symmetric, up to the loss's rounding)."""
+    product = np.matmul(_swap(extra), cotangent)
+    tolerance = np.sqrt(np.finfo(np.result_type(product, np.float16)).eps) * np.max(np.abs(cotangent))
+    return bool(np.all(np.abs(product - _swap(product)) <= tolerance))
 
 
 def _svd_full_jvp(t, out, a, called_at=None):
-    """The thin rule; NaN tangents for the extra vectors, which have no derivative."""
+    """The thin rule; the extra vectors turn with the thin ones: dU2 = -U1 dU1^T U2 (above)."""
     d_u, d_s, d_vt = _svd_jvp(t, _thin(out), a)
     u, s, vt = out
     k = s.shape[-1]
-    nan = np.full((), np.nan, np.result_type(d_u))
-    return (np.concatenate([d_u, np.broadcast_to(nan, u[..., :, k:].shape)], axis=-1), d_s,
-            np.concatenate([d_vt, np.broadcast_to(nan, vt[..., k:, :].shape)], axis=-2))
+    u1, u2, vt1, vt2 = u[..., :, :k], u[..., :, k:], vt[..., :k, :], vt[..., k:, :]
+    if np.shape(a)[-2] > k:
+        d_u = np.concatenate([d_u, -np.matmul(u1, np.matmul(_swap(d_u), u2))], axis=-1)
+    if np.shape(a)[-1] > k:
+        d_vt = np.concatenate([d_vt, -np.matmul(np.matmul(vt2, _swap(d_vt)), vt1)], axis=-2)
+    return d_u, d_s, d_vt
 
 
 svd_full_ = reverse_rule(_svd_full, _svd_full_vjp, name="svd", multiple_outputs=True, forward=_svd_full_jvp)
