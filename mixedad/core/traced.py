@@ -15,7 +15,7 @@ from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
-                     library_advice, math_call_named, numpy_function_entered)
+                     library_advice, math_call_named, numpy_function_entered, refuse_imaginary_part)
 from .stand_ins import class_seen_by_user, plain_class_of_constant
 
 
@@ -222,13 +222,9 @@ class Traced(RefusesIntegralConversion):
     def mT(self):
         return function_handler(np.swapaxes)(self, -1, -2)
 
-    @property
-    def real(self):
-        return self
-
-    @property
-    def imag(self):
-        return function_handler(np.imag)(self)
+    # a real array's real part is the array itself: NumPy's z.real = v writes every element (z[...] = v)
+    real = property(lambda self: self, lambda self, value: self.__setitem__(Ellipsis, value))
+    imag = property(lambda self: function_handler(np.imag)(self), refuse_imaginary_part)
 
     @property
     def itemsize(self) -> int:
