@@ -23,7 +23,7 @@ when that is known:
   result of a traced value: ``value_dependent``) may take another path on other inputs,
   so it is traced again on every call, as is a program with a step that cannot be
   replayed (the per-element fallback of ``mixedad.sum``/``map``), one that drew random
-  numbers from a generator it reaches by name (``random_draws``), or one of complex inputs.
+  numbers from a generator it or its arguments reach by name (``random_draws``), or one of complex inputs.
 
 As with ``jax.jit``, ``f`` must be a function of its arguments (a global rebound between calls is replayed
 as recorded). One recorded tape serves one call at a time: threads take turns (prepare one per thread instead).
@@ -255,7 +255,7 @@ class Prepared:
         extras = [(number, [{key: recorded_state(value) for key, value in found.items()} for found in extras])
                   for number, extras in enumerate(map(dataclass_extras, args)) if extras]
         why = self._constants_refused
-        draws = RandomDraws(self.f)
+        draws = RandomDraws(self.f, args)
         refused = None
         try:
             result, recording = self._recorded_call(args, want_value, trace_constants=not why)

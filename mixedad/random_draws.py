@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 _GENERATORS = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random)
+_LIBRARIES = frozenset({"builtins", "numpy", "scipy", "mixedad"})  # whose classes' code is not followed
 
 
 # what makes a generator (or its bit generator) when the code calls it
@@ -76,11 +77,16 @@ def _unseeded_generator_made(code: types.CodeType) -> str | None:
     return None
 
 
-def reachable_generators(f: Callable, depth: int = 3) -> dict[str, Any]:
-    """The random generators ``f`` can reach by name, by the name it reaches each one under."""
+def reachable_generators(f: Callable, args: tuple = (), depth: int = 3) -> dict[str, Any]:
+    """The random generators ``f`` can reach by name, by the name it reaches each one under; with
+    ``args``, those f's arguments reach too (a function passed in that draws from its global)."""
     found: dict[str, Any] = {"numpy.random's global generator": np.random.mtrand._rand,
                              "Python's random module": random._inst}
-    _visit(f, getattr(f, "__name__", "f"), depth, found, set())
+    seen: set = set()
+    _visit(f, getattr(f, "__name__", "f"), depth, found, seen)
+    for number, arg in enumerate(args):
+        if not isinstance(arg, _GENERATORS):  # (a generator passed in is an argument that never repeats: prepared)
+            _visit(arg, f"argument {number}", depth, found, seen)
     return found
 
 
@@ -143,22 +149,25 @@ def _look_inside(obj: Any, name: str, depth: int, found: dict, seen: set, names:
     elif isinstance(obj, dict):
         for key, member in list(obj.items())[:64]:
             _visit(member, f"{name}[{key!r}]", below, found, seen)
-    else:  # an object: its attributes (its class's generators too), and its __call__ if f is one
+    else:  # an object: its attributes, its class's generators, and the functions of its class, which
+        # its methods call as self.noise() (a name no code reads as a global)
         for attribute, member in list(getattr(obj, "__dict__", {}).items())[:64]:
             _visit(member, f"{name}.{attribute}", below, found, seen)
-        for attribute, member in list(vars(type(obj)).items())[:64]:
-            if isinstance(member, _GENERATORS):
-                found[f"{name}.{attribute}"] = member
-        call = getattr(type(obj), "__call__", None)
-        if inspect.isfunction(call):
-            _visit(call, name, below, found, seen)
+        for cls in type(obj).__mro__:
+            if cls.__module__.split(".")[0] in _LIBRARIES:
+                continue
+            for attribute, member in list(vars(cls).items())[:64]:
+                if isinstance(member, _GENERATORS):
+                    found[f"{name}.{attribute}"] = member
+                elif inspect.isfunction(member):
+                    _visit(member, f"{name}.{attribute}", below, found, seen)
 
 
 class RandomDraws:
     """The states of the generators ``f`` reaches, now; :meth:`drawn_from` names one that changed."""
 
-    def __init__(self, f: Callable):
-        self.generators = reachable_generators(f)
+    def __init__(self, f: Callable, args: tuple = ()):
+        self.generators = reachable_generators(f, args)
         self.states = {name: _state(generator) for name, generator in self.generators.items()}
 
     def drawn_from(self) -> str | None:

@@ -137,17 +137,6 @@ def _constructed(container: type, *args: Any) -> Any:
             "list, tuple or namedtuple, or a dataclass.") from error
 
 
-def dataclass_nodes(definition: Any) -> list[tuple[Any, list]]:
-    """The dataclass instances a tree definition holds, with their field names, in flatten order."""
-    if definition is LEAF or definition[0] == "none":
-        return []
-    kind, template, names, children = definition
-    found = [(template, names)] if kind is dataclasses else []
-    for child in children:
-        found += dataclass_nodes(child)
-    return found
-
-
 def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:
     leaves, definition = flatten(tree)
     return unflatten(definition, [function(leaf) for leaf in leaves])
