@@ -73,7 +73,7 @@ def _flat_leaves(args, numbers) -> tuple[list, list]:
     return leaves, definitions
 
 
-def _refuse_complex(out_leaves) -> None:
+def _refuse_outputs_without_derivative(out_leaves) -> None:
     """A complex output (``rules.complex_values``) has no derivative these transforms define;
     nor has an output an in-place operation replaced after f computed it (``return v`` for
     ``v = y[:]; y[0] = 5``), whose new values mixedad does not know: taken as a constant, it
@@ -114,7 +114,7 @@ def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
             call_args[number] = unflatten(definition, [seed(v, t, level, chunk) for v, t in zip(values, tangents)])
         try:
             out_leaves, out_definition = flatten(f(*call_args))
-            _refuse_complex(out_leaves)
+            _refuse_outputs_without_derivative(out_leaves)
         except ValueError as error:
             if replaced_by_numpy(error):
                 raise replaced_by_numpy(error) from None
@@ -195,7 +195,7 @@ class _Taped:
         """Take ``result`` (f's output, or its differentiated part) as the output pytree."""
         try:
             out_leaves, self.definition = flatten(result)
-            _refuse_complex(out_leaves)
+            _refuse_outputs_without_derivative(out_leaves)
             ours = [type(leaf) is Traced and leaf._trace is self.trace for leaf in out_leaves]
             for leaf, own in zip(out_leaves, ours):
                 if own and leaf._expr is not None:
