@@ -101,7 +101,7 @@ def _class_data(cls: type) -> dict:
     descriptors): under ``("class", name)`` keys, apart from an instance's own attributes."""
     found = {}
     for base in cls.__mro__:
-        if base.__module__.split(".")[0] in _LIBRARY_MODULES:
+        if _from_library(base):
             continue
         for name, data in vars(base).items():
             if not (name.startswith("__") and name.endswith("__")) and not hasattr(type(data), "__get__"):

@@ -52,7 +52,7 @@ def is_internal(filename: str) -> bool:
         filename = os.path.abspath(filename)
     if filename.startswith(_PACKAGE_DIR) and not filename.startswith(_USER_CODE_IN_PACKAGE):
         return True
-    if _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR):
+    if in_numpy(filename):
         return True
     # "<mixedad region>", "<mixedad program>": code mixedad generates (dual regions, replayed programs)
     return filename.startswith(("<frozen", "<mixedad ")) or filename == "<__array_function__ internals>"
@@ -158,6 +158,7 @@ def numpy_function_entered(skip: int = 1) -> str | None:
 
 
 def in_numpy(filename: str) -> bool:
+    """Whether ``filename`` (an absolute path) is NumPy's code."""
     return _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR)
 
 

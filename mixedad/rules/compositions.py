@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from .shape import _as_member
 from .table import elementwise, holds_traced, implements, plain_argument
 from ..core.arrays import LeveledValue
 from ..core.region import lists_as_arrays, read_value
@@ -147,41 +148,16 @@ def imag(val):
 @implements(np.polyval)
 def polyval(p, x):
     """Horner's scheme, as NumPy evaluates it: on ``np.asarray(p)`` and ``np.asanyarray(x)``,
-    whose dtypes set the result's (float64 for float32 coefficients listed next to a Python float)."""
+    whose dtypes set the result's (float64 for float32 coefficients listed next to a Python
+    float); a list holding traced values is stacked, which promotes as ``np.asarray`` would."""
     if isinstance(p, (list, tuple)):
-        coefficients = _rows_of_asarray(p) if holds_traced(p) else np.asarray(p)
-    else:
-        coefficients = [p[i] for i in range(np.shape(p)[0])]
+        p = _as_member(p) if holds_traced(p) else np.asarray(p)
     if isinstance(x, (list, tuple)):
-        x = np.stack(_rows_of_asarray(x)) if holds_traced(x) else np.asarray(x)
+        x = _as_member(x) if holds_traced(x) else np.asarray(x)
     y = np.zeros_like(x)
-    for coefficient in coefficients:
-        y = y * x + coefficient
+    for i in range(np.shape(p)[0]):
+        y = y * x + p[i]
     return y
-
-
-def _rows_of_asarray(values, dtype=None):
-    """The rows of ``np.asarray(values)`` for a list or tuple holding traced values, which
-    NumPy cannot convert: each in the dtype NumPy gives the whole list (float64 for float32
-    values next to a Python float or int), traced where it holds a traced value."""
-    if dtype is None:
-        dtype = np.asarray(_with_stand_ins(values)).dtype  # (NumPy's own error for a ragged list)
-    rows = []
-    for row in values:
-        if isinstance(row, (list, tuple)):
-            rows.append(np.stack(_rows_of_asarray(row, dtype)) if holds_traced(row) else np.asarray(row, dtype))
-        elif isinstance(row, (Traced, LeveledValue)):
-            rows.append(row if row.dtype == dtype else row.astype(dtype))
-        else:
-            rows.append(np.asarray(row, dtype))
-    return rows
-
-
-def _with_stand_ins(values):
-    """``values`` with zeros of the same shape and dtype in place of each traced value."""
-    if isinstance(values, (list, tuple)):
-        return [_with_stand_ins(value) for value in values]
-    return np.zeros(values.shape, values.dtype) if isinstance(values, (Traced, LeveledValue)) else values
 
 
 @implements(np.select)
