@@ -529,7 +529,8 @@ def wrap(out: Any, tangent: Any, level: ForwardLevel, chunk: int | None, operati
     shape = out.shape if chunk is None else (chunk,) + out.shape
     if _shape(tangent) != shape:
         tangent = np.broadcast_to(tangent, shape)
-    if getattr(tangent, "dtype", None) != out.dtype:
+    dtype = getattr(tangent, "dtype", None)
+    if dtype is None or dtype != out.dtype:  # (None == float64 in NumPy: np.dtype(None) is float64)
         tangent = as_array(tangent).astype(out.dtype)
     return ForwardDual(out, tangent, level, chunk)
 

@@ -86,10 +86,15 @@ class Recomputed(NDArrayOperatorsMixin):
     def __len__(self) -> int:
         return len(self._buffer)
 
+    # A NumPy scalar is immutable: its transpose and squeeze are itself, its other views new arrays
     def transpose(self, *axes) -> "Recomputed":
+        if self._scalar:
+            return self
         return Recomputed(self._trace, self._buffer.transpose(*axes))  # a view: refilled with the buffer
 
     def reshape(self, *shape, order="C") -> Any:
+        if self._scalar:
+            return np.copy(self).reshape(*shape, order=order)
         view = self._buffer.reshape(*shape, order=order)
         if np.shares_memory(view, self._buffer):
             return Recomputed(self._trace, view)
@@ -97,11 +102,13 @@ class Recomputed(NDArrayOperatorsMixin):
 
     def ravel(self, order="C") -> Any:
         flat = self._buffer.ravel(order)
-        if np.shares_memory(flat, self._buffer):
+        if np.shares_memory(flat, self._buffer) and not self._scalar:
             return Recomputed(self._trace, flat)
         return self.flatten(order)  # NumPy's is a copy too
 
     def squeeze(self, axis=None) -> "Recomputed":
+        if self._scalar:
+            return self
         return Recomputed(self._trace, self._buffer.squeeze(axis))  # a view
 
     def __getitem__(self, key) -> Any:
@@ -109,6 +116,8 @@ class Recomputed(NDArrayOperatorsMixin):
         if all(part is None or part is Ellipsis or type(part) is slice and _plain_bounds(part) or
                isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_)) for part in parts):
             # basic indexing is a view (a 0-d one for a scalar index, with the Ellipsis)
+            if self._scalar:
+                return self if parts == () else np.copy(self)[key]
             view = self._buffer[parts if Ellipsis in parts else parts + (Ellipsis,)]
             return Recomputed(self._trace, view, scalar=view.ndim == 0 and Ellipsis not in parts)
         return self._read("an index of a mask")[read_values(key, "an index")]

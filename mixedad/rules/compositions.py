@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .shape import _as_member
-from .table import elementwise, holds_traced, implements, plain_argument
+from .table import elementwise, holds_traced, implements, numpy_scalar, plain_argument
 from ..core.arrays import LeveledValue
 from ..core.region import lists_as_arrays, read_value
 from ..core.traced import Traced
@@ -207,7 +207,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         segment = np.clip(np.searchsorted(knots, where, side="right") - 1, 0, knots.size - 2)
         x0, x1 = knots[segment], knots[segment + 1]
         inside = (x - x0) * ((fp[segment + 1] - fp[segment]) / (x1 - x0)) + fp[segment]
-    return np.where(where < knots[0], left, np.where(where > knots[-1], right, inside))
+    return numpy_scalar(np.where(where < knots[0], left, np.where(where > knots[-1], right, inside)))
 
 
 # --- building arrays --------------------------------------------------------------------

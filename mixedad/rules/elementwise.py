@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .reductions import in_dtype
-from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable
+from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable, numpy_scalar
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
 from ..core.recomputed import Recomputed
@@ -331,9 +331,9 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
         value == np.inf, limits.max if posinf is None else in_dtype(posinf, dtype),
         where_select(value == -np.inf, limits.min if neginf is None else in_dtype(neginf, dtype), x)))
     if copy or not hasattr(x, "__setitem__"):
-        return result
+        return numpy_scalar(result)
     x[...] = result
-    return x
+    return numpy_scalar(x)
 
 
 # ------------------------------------------------------------------------------------------

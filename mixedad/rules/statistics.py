@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from .table import holds_traced, implements, plain_argument
+from .table import holds_traced, implements, numpy_scalar, plain_argument
 from ..core.region import read_value
 from ..core.errors import unsupported_option
 
@@ -192,7 +192,7 @@ def _quantile_function(numpy_function, order_statistics, scale):
         # NumPy's dtype, and its checks of q and method
         dtype = numpy_function(np.zeros(1, np.result_type(a)), q, method=method).dtype
         q = np.true_divide(np.asarray(q, np.float64), scale)
-        return _over_axes(order_statistics, a, q, axis, keepdims, name, dtype, method)
+        return numpy_scalar(_over_axes(order_statistics, a, q, axis, keepdims, name, dtype, method))
     return handler
 
 
@@ -207,4 +207,4 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise unsupported_option("np.nanmedian with out= is not supported on traced values")
     dtype = np.nanmedian(np.zeros(1, np.result_type(a))).dtype
-    return _over_axes(_nan_quantile, a, np.asarray(0.5), axis, keepdims, "np.nanmedian", dtype)
+    return numpy_scalar(_over_axes(_nan_quantile, a, np.asarray(0.5), axis, keepdims, "np.nanmedian", dtype))

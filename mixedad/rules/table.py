@@ -122,6 +122,13 @@ def implements(numpy_function: Callable) -> Callable[[Callable], Callable]:
     return register
 
 
+def numpy_scalar(value: Any) -> Any:
+    """``value`` as NumPy returns a 0-d result from a function that ends in a ufunc or a reduction
+    (``np.quantile``, ``np.interp``, ``ufunc.reduce``): a NumPy scalar, which is immutable (its
+    ``ravel()`` and ``[None]`` are copies), not a 0-d array; other results as they are."""
+    return value[()] if np.ndim(value) == 0 else value
+
+
 def holds_traced(value: Any) -> bool:
     """Whether a traced value (or a forward dual) hides in ``value``: itself, a list or tuple
     holding one, or a slice's bounds."""

@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from .shape import _reject_traced
-from .table import implements, reverse_rule
+from .table import implements, numpy_scalar, reverse_rule
 from ..core.arrays import shape_stand_in
 from ..core.dispatch import ufunc_handler, unsupported
 from ..core.errors import UnsupportedOperationError, complex_result_error
@@ -125,6 +125,11 @@ def _reduce_axes(axis, ndim):
 
 
 def reduce(ufunc, x, axis=0, keepdims=False, initial=_MISSING, where=True):
+    result = _reduce(ufunc, x, axis, keepdims, initial, where)
+    return result if keepdims else numpy_scalar(result)
+
+
+def _reduce(ufunc, x, axis, keepdims, initial, where):
     axes = _reduce_axes(axis, x.ndim)
     keepdims = bool(keepdims)
     mask = None if where is True else np.broadcast_to(where, x.shape)
