@@ -16,7 +16,7 @@ import numpy as np
 from .complex_inputs import ComplexValue, complex_gradient, complex_input, is_complex_leaf
 from .core.arrays import ARRAY_TYPES, LeveledValue
 from .core.collector import pause_collector, resume_collector
-from .core.errors import InputError, OutputError, replaced_by_numpy
+from .core.errors import InputError, OutputError, replaced_by_numpy, returned_replaced_value_error
 from .core.modes import check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaf_path, structure, tree_map, unflatten
@@ -26,7 +26,7 @@ from .core.region import primal
 from .core.guards import borrow, guarded_write_error, release_guards
 from .core.heap import keep_memory_faulted_since, page_faults
 from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
-from .core.traced import Traced
+from .core.traced import RetiredTraced, Traced
 from .core.updates import current, sharing_memory
 
 
@@ -404,6 +404,8 @@ def _differentiate(f, args, argnums, has_aux, mode, want_value, instrumented=Fal
             result, aux = result
             if recording is not None:
                 recording.aux = aux
+        if type(result) is RetiredTraced:  # (else the first read of it would blame the caller's line)
+            raise returned_replaced_value_error(result._replaced_at)
         output_shape = None
         if isinstance(result, Traced) and result._shape != () and math.prod(result._shape) == 1:
             output_shape, result = result._shape, np.reshape(result, ())  # a size-1 array, as autograd takes it
@@ -498,11 +500,12 @@ def enclosing_output(result: Traced) -> Traced:
 
 
 def _held_by_an_enclosing_trace(args, numbers) -> bool:
-    """Whether a differentiated argument is a value that an enclosing gradient traces."""
+    """Whether a differentiated argument is a value that an enclosing gradient traces (an array
+    assigned into, x[i] = v, included: what it stands for now)."""
     for number in numbers:
         arg = args[number]
-        if type(arg) is not np.ndarray and (type(arg) is Traced or any(type(leaf) is Traced
-                                                                      for leaf in flatten(arg)[0])):
+        if type(arg) is not np.ndarray and (type(current(arg)) is Traced or any(
+                type(current(leaf)) is Traced for leaf in flatten(arg)[0])):
             return True
     return False
 

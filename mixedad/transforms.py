@@ -23,7 +23,7 @@ from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_va
                   _scalar_like, call_guarded, enclosing_output, gradient)
 from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
-from .core.errors import InPlaceMutationError, InputError, MixedadError, OutputError, replaced_by_numpy
+from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy, returned_replaced_value_error
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaves_like, unflatten
@@ -32,6 +32,7 @@ from .core.region import primal, read_value
 from .core.guards import release_guards
 from .core.tape import TapeEntry, Trace, backward, record
 from .core.traced import RetiredTraced, Traced
+from .core.updates import current
 from .forward import ForwardLevel, seed, split
 
 logger = logging.getLogger("mixedad")
@@ -45,6 +46,7 @@ class NotDiagonalError(MixedadError, ValueError):
 
 # --- forward mode -----------------------------------------------------------------------------
 def _primal_leaf(leaf: Any, number: int, index: int, n_leaves: int, argument: Any = None) -> Any:
+    leaf = current(leaf)  # an array of the enclosing gradient assigned into (x[i] = v): its new value
     if type(leaf) is Traced:  # a jvp inside a gradient (reverse-over-forward)
         if leaf.dtype.kind != "f":
             raise InputError(f"primal {number} has dtype {leaf.dtype}; mixedad differentiates floats.")
@@ -80,11 +82,7 @@ def _refuse_outputs_without_derivative(out_leaves) -> None:
     would get a zero Jacobian."""
     for leaf in out_leaves:
         if type(leaf) is RetiredTraced:
-            raise InPlaceMutationError(
-                "f returned a traced value that an in-place operation replaced after it was computed (an alias "
-                "y of x after x += ..., or a view taken before an assignment into the array it views): NumPy "
-                "would return the changed values, which mixedad cannot follow. Return the updated array itself, "
-                "or take the view again after the assignment.")
+            raise returned_replaced_value_error(leaf._replaced_at)
         if isinstance(leaf, LeveledValue) and leaf.dtype.kind == "c":
             raise OutputError(f"f returned a complex value ({leaf.dtype}) computed from differentiated values; "
                               "jvp, vjp and jacobian differentiate real outputs. Return its real and imaginary parts "

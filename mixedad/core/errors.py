@@ -46,6 +46,7 @@ class SourceLocation:
 _USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "examples", ""), os.path.join(_PACKAGE_DIR, "demo.py"))
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every in-place update (the line a later error names)
 def is_internal(filename: str) -> bool:
     """Whether code in ``filename`` is mixedad's or NumPy's (not the user's)."""
     if not filename.startswith("<"):
@@ -95,6 +96,18 @@ def user_location(skip: int = 1) -> SourceLocation | None:
             if "<locals>" in library_call:  # a decorator's wrapper: the name the user's call has
                 library_call = _called_name(caller) or library_call
     return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, called_from, library_call)
+
+
+def user_line(skip: int = 1) -> tuple[types.CodeType, int] | None:
+    """``(code, line number)`` of the frame ``user_location(skip)`` describes: cheap enough (a
+    microsecond less) to keep at every in-place update, for a message that may name it later."""
+    frame = _user_frame(skip)
+    return None if frame is None else (frame.f_code, frame.f_lineno)
+
+
+def _described_line(line: tuple[types.CodeType, int] | None) -> str:
+    """``describe_location`` of a ``user_line``."""
+    return "" if line is None else describe_location(SourceLocation(line[0].co_filename, line[1], line[0].co_name))
 
 
 def _qualname(frame) -> str:
@@ -411,6 +424,28 @@ def complex_result_error(operation: str) -> UnsupportedOperationError:
         "mixedad differentiates). Write the computation with real and imaginary parts as separate real "
         "arrays (for example np.cos(x) and np.sin(x) for exp(1j * x)), or compute it outside the "
         "differentiated function.", skip=2)
+
+
+def retired_value_error(skip: int, replaced_at: tuple | None = None) -> InPlaceMutationError:
+    """A use of a traced value that an in-place update replaced (``replaced_at``: its ``user_line``)."""
+    return error_with_location(
+        InPlaceMutationError,
+        f"This traced value was replaced by an in-place operation{_described_line(replaced_at)} (x += ..., or "
+        "an assignment x[...] = v into the array it is a view of, directly or through other views) and is "
+        "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
+        "that. Write x = x + ... and use the new value, or take the view again after the "
+        "assignment.", skip=skip)
+
+
+def returned_replaced_value_error(replaced_at: tuple | None) -> InPlaceMutationError:
+    """f (of gradient, jvp, vjp, jacobian) returned a value that an in-place update replaced after it was
+    computed: the error names that update's line (its ``user_line``), the place in f to change,
+    as f has returned."""
+    return InPlaceMutationError(
+        f"f returned a traced value that an in-place operation{_described_line(replaced_at)} replaced after "
+        "it was computed (an alias y of x after x += ..., or a view taken before an assignment into the array "
+        "it views): NumPy would return the changed values, which mixedad cannot follow. Return the updated "
+        "array itself, or take the view again after the assignment.")
 
 
 def output_error(prim, out) -> OutputError:

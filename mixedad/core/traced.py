@@ -15,7 +15,8 @@ from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
-                     library_advice, math_call_named, numpy_function_entered, refuse_imaginary_part)
+                     library_advice, math_call_named, numpy_function_entered, refuse_imaginary_part,
+                     retired_value_error, user_line)
 from .stand_ins import class_seen_by_user, plain_class_of_constant
 
 
@@ -415,7 +416,7 @@ class Traced(RefusesIntegralConversion):
             refuse_update_of_shared_input(self, assignment=False)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
-        _retire(self, ufunc)
+        _retire(self, user_line(2))
         if view_of:
             _write_through(view_of, result)
         if self._views:  # views of this array: NumPy would show them the change
@@ -458,41 +459,38 @@ for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, k
     setattr(Traced, _name, _in_place_method(_name, _instead))
 
 
-def retired_value_error(skip: int) -> InPlaceMutationError:
-    return error_with_location(
-        InPlaceMutationError,
-        "This traced value was replaced by an in-place operation (x += ..., or an assignment "
-        "x[...] = v into the array it is a view of, directly or through other views) and is "
-        "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
-        "that. Write x = x + ... and use the new value, or take the view again after the "
-        "assignment.", skip=skip)
-
-
 class RetiredTraced(RefusesIntegralConversion):
     """What a traced value becomes after an in-place operator replaced it (or, for a view, after
-    an assignment changed the array it views)."""
+    an assignment changed the array it views). Every use raises, naming the update: each operator and
+    protocol of an ndarray is listed, as Python looks them up on the class, not through __getattr__."""
 
     __slots__ = Traced.__slots__
 
     def _fail(self, *args, **kwargs):
-        raise retired_value_error(skip=3)
+        raise retired_value_error(skip=3, replaced_at=self._replaced_at)
 
     def __getattr__(self, name):
         self._fail()
 
-    __array_ufunc__ = __array_function__ = __array__ = _fail
+    _replaced_at = property(lambda self: self._successor)  # the update's line (_retire: a slot only updates use)
+    __array_ufunc__ = __array_function__ = __array__ = __format__ = __buffer__ = __reduce_ex__ = _fail
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _fail
-    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __getitem__ = __len__ = _fail
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __float__ = __bool__ = __iter__ = _fail
-    __iadd__ = __isub__ = __imul__ = __itruediv__ = __setitem__ = _fail
-    __hash__ = None
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __divmod__ = __rdivmod__ = __pos__ = __abs__ = _fail
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __invert__ = __getitem__ = __len__ = _fail
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rlshift__ = _fail
+    __rshift__ = __rrshift__ = __int__ = __complex__ = __index__ = __round__ = __contains__ = __delitem__ = _fail
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __float__ = __bool__ = __iter__ = __hash__ = _fail
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __ifloordiv__ = __imod__ = __ipow__ = __imatmul__ = _fail
+    __iand__ = __ior__ = __ixor__ = __ilshift__ = __irshift__ = __setitem__ = __copy__ = __deepcopy__ = _fail
+    shape = dtype = strides = real = imag = flat = property(_fail, _fail)  # (setting one too: x.shape = ...)
 
     def __repr__(self) -> str:
         return "<mixedad traced value retired by an in-place operator>"
 
 
-def _retire(value: Traced, ufunc) -> None:
+def _retire(value: Traced, replaced_at: tuple | None) -> None:
     value._trace.retired.append((value, type(value)))
+    value._successor = replaced_at  # (the user's line of the update: what an error for using it names)
     value.__class__ = RetiredTraced
 
 

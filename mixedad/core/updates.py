@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import LeveledValue, holds_live_integer, is_basic_index, memory_owner
-from .errors import InPlaceMutationError, error_with_location
+from .errors import InPlaceMutationError, error_with_location, user_line
 from .tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
 
@@ -161,8 +161,10 @@ def views_at_any_depth(views: list, kind: type):
 
 
 def _retire_views(views: list) -> None:
-    for view in views_at_any_depth(views, Traced):
-        _retire(view, None)
+    retired = list(views_at_any_depth(views, Traced))
+    replaced_at = user_line(1) if retired else None  # (found once: the walk up the stack costs)
+    for view in retired:
+        _retire(view, replaced_at)
 
 
 # The newest views an assignment leaves alone stay usable (row t-1 after row t is written);
