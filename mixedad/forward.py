@@ -35,7 +35,7 @@ from .core.operands import foreign_array, in_loop_dtypes, plain_arrays
 from .core.region import materialize, read_value
 from .core.tape import multiply_cotangent
 from .core.traced import Traced, _index_update, function_into, missing_attribute
-from .core.updates import Rearranged, constant_like, split_views, view_of, views_at_any_depth
+from .core.updates import Rearranged, constant_like, split_views, view_of, view_value, views_at_any_depth
 
 
 class EscapedDualError(MixedadError, ValueError):
@@ -186,6 +186,8 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
             else:
                 base[view_key] = self
             self.__class__ = ForwardDual  # the base's update retired its views, this one included
+            if type(base.primal) is np.ndarray and type(self.primal) is np.ndarray:
+                self.primal = view_value(base.primal, view_key)  # NumPy's strides (a ravel of it may copy)
             self._views = kept
             base._views = [self]
             base.level.view_bases.append(base)

@@ -408,17 +408,20 @@ class Traced(RefusesIntegralConversion):
         if self._shape == () and self._holds_a_numpy_scalar():  # immutable: s += 1 rebinds s, as NumPy's does
             return ufunc_binder(ufunc)((self, other), {})
         view_of = self._view_of
-        from .updates import _cast_into, _retire_views, _write_through, refuse_update_of_shared_input, \
-            shared_memory_error
+        from .updates import _cast_into, _retire_views, _write_through, keep_layout, layout_to_keep, \
+            refuse_update_of_shared_input, shared_memory_error
         if view_of is True:
             raise shared_memory_error(self, assignment=False)
         if self._trace.shared_argument is not None:
             refuse_update_of_shared_input(self, assignment=False)
+        layout = None if view_of or len(self._shape) < 2 else layout_to_keep(self)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, user_line(2))
         if view_of:
             _write_through(view_of, result)
+        elif layout is not None and type(result) is Traced:
+            keep_layout(result, layout)
         if self._views:  # views of this array: NumPy would show them the change
             _retire_views(self._views)
         return result

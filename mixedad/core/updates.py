@@ -25,15 +25,19 @@ class Rearranged:
     """How a view made by rearranging its base (reshape) maps back: ``inverse(view)`` has the
     base's shape. ``undo(view, kwargs, base_shape)`` is the primitive's ``view_inverse``."""
 
-    __slots__ = ("undo", "kwargs", "base_shape")
+    __slots__ = ("undo", "kwargs", "base_shape", "make")
 
-    def __init__(self, undo, kwargs, base_shape):
+    def __init__(self, undo, kwargs, base_shape, make):
         self.undo = undo
         self.kwargs = kwargs
         self.base_shape = base_shape
+        self.make = make  # the primitive's NumPy function: the view of the base
 
     def inverse(self, view):
         return self.undo(view, self.kwargs, self.base_shape)
+
+    def view(self, base):
+        return self.make(base, **self.kwargs)
 
 
 def view_of(prim, base, kwargs, selection=None):
@@ -46,7 +50,8 @@ def view_of(prim, base, kwargs, selection=None):
         key, basic = selection if selection is not None else (prim.selection_key(kwargs), None)
         return (base, key) if (basic if basic is not None else is_basic_index(key)) else True
     if prim.view_inverse is not None:
-        return (base, Rearranged(prim.view_inverse, kwargs, base._shape if type(base) is Traced else base.shape))
+        return (base, Rearranged(prim.view_inverse, kwargs, base._shape if type(base) is Traced else base.shape,
+                                 prim.fn))
     return True
 
 
@@ -143,6 +148,60 @@ def _write_through(view_of: tuple, new_view: Traced) -> None:
         new_view._view_of = (base, key)
         base._views = [new_view]
         base._trace.view_bases.append(base)
+        value, new_value = base._value, new_view._value
+        if (type(value) is np.ndarray or isinstance(value, LeveledValue)) and type(new_value) is type(value):
+            new_view._value = view_value(value, key)
+
+
+def view_value(base_value: Any, key: Any) -> Any:
+    """The view ``base[key]`` (or a reshape's) of a base's updated value. NumPy's updated view
+    keeps its strides, and they decide whether a later ravel or reshape of it is a view or a
+    copy: the new values computed for the view are contiguous, this view of the base has the
+    strides. (Values are never written into, so sharing the base's memory is safe.)"""
+    return key.view(base_value) if type(key) is Rearranged else base_value[key]
+
+
+def layout_to_keep(target: Traced) -> np.ndarray | None:
+    """An array NumPy updates in place keeps its layout (an F-ordered one stays F-ordered), which
+    decides whether a later ravel or reshape is a view. ``x += y`` computes a new array in the
+    layout NumPy gives the operands', C-ordered where one is: this is ``target``'s value where
+    the update must give another layout, else None. (A view keeps its base's, ``view_value``.)"""
+    if target._value is None and target._expr is not None and not _surely_c_ordered(target._expr):
+        from .region import materialize
+        materialize(target)
+    value = target._value
+    return value if type(value) is np.ndarray and not value.flags.c_contiguous else None
+
+
+def _surely_c_ordered(node) -> bool:
+    """Whether a lazy value is C-ordered: NumPy's ufuncs give that where an operand of the full
+    shape is C-ordered, found down the chain of the ops that made it (a few steps, not all)."""
+    from .expressions import ExprNode  # (which imports this module)
+    for _ in range(16):
+        below = None
+        for arg in node.args:
+            if type(arg) is Traced:
+                value = arg._value
+                if type(value) is np.ndarray and value.shape == node.shape and value.flags.c_contiguous:
+                    return True
+            elif type(arg) is ExprNode and arg.shape == node.shape:
+                below = below or arg
+        if below is None:
+            return False
+        node = below
+    return False
+
+
+def keep_layout(updated: Traced, before: np.ndarray) -> None:
+    """Give ``updated``, the value an in-place update computed, the layout of ``before``."""
+    from .region import materialize
+    if updated._value is None and updated._expr is not None:
+        materialize(updated)
+    value = updated._value
+    if type(value) is np.ndarray and value.strides != before.strides and value.shape == before.shape:
+        relaid = np.empty_like(before)  # (order "K": before's strides, for a dense array)
+        relaid[...] = value
+        updated._value = relaid
 
 
 def views_at_any_depth(views: list, kind: type):

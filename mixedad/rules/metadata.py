@@ -48,29 +48,42 @@ def _like(a, dtype, shape):
     return (_shape(a) if shape is None else shape), (a.dtype if dtype is None else dtype)
 
 
+def _filled_like(a, fill_value, dtype, order, shape):
+    """NumPy's ``np.full_like(a, ...)``: in ``a``'s layout for order "K" and "A" (an F-ordered
+    ``a`` gives an F-ordered array), which decides whether a later ravel or reshape is a view."""
+    value = a
+    while isinstance(value, LeveledValue):
+        value = value.primal
+    value = value._value if type(value) is Traced else value
+    if type(value) is np.ndarray:  # (not a lazy value: its layout is not known yet)
+        return np.full_like(value, fill_value, dtype=a.dtype if dtype is None else dtype, order=order, shape=shape)
+    shape, dtype = _like(a, dtype, shape)
+    return np.full(shape, fill_value, dtype=dtype, order="F" if order == "F" else "C")
+
+
 # A float array made like a traced value is a traced constant (no derivative), so that it can
 # receive traced values, as NumPy's arrays do: y = np.zeros_like(x); y[0] = x[1] ** 2.
 @implements(np.zeros_like)
 def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return constant_like(a, np.zeros(*_like(a, dtype, shape)))
+    return constant_like(a, _filled_like(a, 0, dtype, order, shape))
 
 
 @implements(np.ones_like)
 def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return constant_like(a, np.ones(*_like(a, dtype, shape)))
+    return constant_like(a, _filled_like(a, 1, dtype, order, shape))
 
 
 @implements(np.empty_like)
 def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    return constant_like(prototype, np.zeros(*_like(prototype, dtype, shape)))  # zeros: no garbage in a trace
+    return constant_like(prototype, _filled_like(prototype, 0, dtype, order, shape))  # zeros: no garbage in a trace
 
 
 @implements(np.full_like)
 def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    shape, dtype = _like(a, dtype, shape)
     if isinstance(fill_value, (Traced, LeveledValue)):  # the fill value's derivative flows to every element
+        shape, dtype = _like(a, dtype, shape)
         return astype(broadcast_to(fill_value, shape=_int_tuple(shape)), dtype)
-    return constant_like(a, np.full(shape, fill_value, dtype=dtype))
+    return constant_like(a, _filled_like(a, fill_value, dtype, order, shape))
 
 
 @implements(np.tril_indices_from)

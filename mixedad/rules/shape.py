@@ -336,7 +336,9 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 @implements(np.ravel)
 def ravel(a, order="C"):
     result = reshape_(a, shape=(-1,), order=_order(order, "np.ravel"))
-    value = a._value if type(a) is Traced else getattr(a, "primal", a)  # (None: computed later, contiguous)
+    value = a._value if type(a) is Traced else a  # (None: computed later, contiguous)
+    while isinstance(value, LeveledValue):  # forward duals: the values' layout
+        value = value.primal
     flags = getattr(value, "flags", None)
     # NumPy's ravel copies an array not contiguous in that order, where a reshape may still be a view
     return copy_(result) if flags is not None and not flags["C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"] \
