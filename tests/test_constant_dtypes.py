@@ -88,3 +88,19 @@ def test_random_integer_and_low_precision_tables(dtype, seed):
         np.testing.assert_allclose(mixedad.gradient(f, x, mode=mode), expected, rtol=1e-5, atol=1e-7)
     float32 = mixedad.gradient(f, x.astype(np.float32))  # float32 values: the gradient stays float32
     assert float32.dtype == np.result_type(np.float32, table.dtype) or float32.dtype == np.float32
+
+
+@pytest.mark.parametrize("first", [0.5, 1, np.float64(0.5)])
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_clip_of_a_python_number_is_float64_as_numpys(first, mode):
+    """np.clip converts its first argument to an array: a Python float is float64 there, not
+    a weak scalar that float32 bounds would keep in float32."""
+    def f(x):
+        return np.sum(np.clip(first, x - 1, x + 1))
+
+    x = np.array([0.3, -1.2, 0.9], np.float32)
+    value, gradient = mixedad.value_and_gradient(f, x, mode=mode)
+    assert value.dtype == f(x).dtype == np.float64
+    np.testing.assert_array_equal(value, f(x))
+    assert gradient.dtype == np.float32
+    np.testing.assert_allclose(gradient, numerical_gradient(f, x.astype(np.float64)), atol=1e-6)

@@ -311,7 +311,8 @@ def clip(a, a_min=None, a_max=None, **kwargs):
         raise unsupported_option("x.clip with out= is not supported on traced values; assign the result instead.")
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
-    result = a
+    # np.clip converts a Python number to an array (float64, not weak: np.clip(0.5, lo32, hi32) is float64)
+    result = np.asarray(a) if isinstance(a, (int, float, complex)) else a
     if a_min is not None:
         result = np.maximum(result, a_min)
     if a_max is not None:
