@@ -59,7 +59,7 @@ class ExprNode:
 
     __slots__ = ("prim", "args", "kwargs", "inputs", "input_ids", "shape", "decision", "location", "dtype",
                  "demand", "arg_slots", "plans", "link", "constants", "below", "chain_length", "key", "unbounded",
-                 "errstate", "reductions")
+                 "errstate", "reductions", "c_ordered")
 
     def __init__(self, prim, args, kwargs, input_ids, shape, decision, location):
         self.prim = prim
@@ -91,6 +91,7 @@ class ExprNode:
         # weak references to the fused reductions that consumed this node as their region's root
         # (fused.reduce_region): if the value is used again, it is computed once and they share it
         self.reductions: list | None = None
+        self.c_ordered: bool | None = None  # whether NumPy's value is surely C-ordered (updates.layout_to_keep)
 
 
 def chain_key(root: ExprNode) -> tuple[tuple, tuple]:

@@ -414,7 +414,7 @@ class Traced(RefusesIntegralConversion):
             raise shared_memory_error(self, assignment=False)
         if self._trace.shared_argument is not None:
             refuse_update_of_shared_input(self, assignment=False)
-        layout = None if view_of or len(self._shape) < 2 else layout_to_keep(self)
+        layout = None if view_of else layout_to_keep(self, other)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
         _retire(self, user_line(2))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import expressions  # (which imports this module: read at call time)
 from .arrays import LeveledValue, holds_live_integer, is_basic_index, memory_owner
 from .errors import InPlaceMutationError, error_with_location, user_line
 from .tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, record
@@ -161,11 +162,14 @@ def view_value(base_value: Any, key: Any) -> Any:
     return key.view(base_value) if type(key) is Rearranged else base_value[key]
 
 
-def layout_to_keep(target: Traced) -> np.ndarray | None:
+def layout_to_keep(target: Traced, operand: Any) -> np.ndarray | None:
     """An array NumPy updates in place keeps its layout (an F-ordered one stays F-ordered), which
     decides whether a later ravel or reshape is a view. ``x += y`` computes a new array in the
     layout NumPy gives the operands', C-ordered where one is: this is ``target``'s value where
     the update must give another layout, else None. (A view keeps its base's, ``view_value``.)"""
+    shape = np.shape(operand) if isinstance(operand, (list, tuple)) else getattr(operand, "shape", None)
+    if len(target._shape) < 2 or shape != target._shape:  # (a broadcast operand keeps the target's layout)
+        return None
     if target._value is None and target._expr is not None and not _surely_c_ordered(target._expr):
         from .region import materialize
         materialize(target)
@@ -173,23 +177,30 @@ def layout_to_keep(target: Traced) -> np.ndarray | None:
     return value if type(value) is np.ndarray and not value.flags.c_contiguous else None
 
 
-def _surely_c_ordered(node) -> bool:
-    """Whether a lazy value is C-ordered: NumPy's ufuncs give that where an operand of the full
-    shape is C-ordered, found down the chain of the ops that made it (a few steps, not all)."""
-    from .expressions import ExprNode  # (which imports this module)
-    for _ in range(16):
-        below = None
+def _surely_c_ordered(root) -> bool:
+    """Whether a lazy value is C-ordered: NumPy's ufuncs give that where every operand of the full
+    shape is. Each op keeps its answer, so a loop of updates asks each op once."""
+    ExprNode = expressions.ExprNode
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        pending, answer = False, True
         for arg in node.args:
-            if type(arg) is Traced:
-                value = arg._value
-                if type(value) is np.ndarray and value.shape == node.shape and value.flags.c_contiguous:
-                    return True
-            elif type(arg) is ExprNode and arg.shape == node.shape:
-                below = below or arg
-        if below is None:
-            return False
-        node = below
-    return False
+            if type(arg) is ExprNode:
+                if arg.shape != node.shape:  # (a broadcast operand does not decide the layout)
+                    continue
+                if arg.c_ordered is None:
+                    stack.append(arg)
+                    pending = True
+                else:
+                    answer = answer and arg.c_ordered
+            elif type(arg) is Traced and arg._shape == node.shape:
+                value = arg._value  # (not an array: not known, so not surely)
+                answer = answer and type(value) is np.ndarray and value.flags.c_contiguous
+        if not pending:
+            node.c_ordered = answer
+            stack.pop()
+    return root.c_ordered
 
 
 def keep_layout(updated: Traced, before: np.ndarray) -> None:
