@@ -308,3 +308,21 @@ def test_ufunc_at_leaves_the_elements_it_does_not_touch_alone(ufunc, mode):
     assert value == f(x.copy())
     np.testing.assert_allclose(grad, reference_gradient(f, x), rtol=1e-6, atol=1e-8)
     assert mixedad.jvp(f, (x,), (np.ones_like(x),))[0] == f(x.copy())
+
+
+@pytest.mark.parametrize("write", ["v[0] = 1.0", "v += 1.0", "np.add.at(v, [0, 1, 0], 1.0)"])
+@pytest.mark.parametrize("mode", ["gradient", "jvp"])
+def test_a_broadcast_of_a_scalar_is_read_only_as_numpys(write, mode):
+    """np.broadcast_to gives a read-only view, also of a NumPy scalar: NumPy refuses the write
+    (ufunc.at writes regardless, every index into the one element); mixedad raises, naming it."""
+    namespace = {"np": np}
+    exec(f"def f(a):\n    v = np.broadcast_to(np.sinh(a), (2,))\n    {write}\n    return np.sum(v)\n", namespace)
+    f = namespace["f"]
+    if "add.at" not in write:
+        with pytest.raises(ValueError, match="read-only"):
+            f(np.array(-0.3))
+    with pytest.raises(mixedad.InPlaceMutationError, match=r"<string>:3"):
+        if mode == "gradient":
+            mixedad.gradient(f, np.array(-0.3))
+        else:
+            mixedad.jvp(f, (np.array(-0.3),), (np.array(1.0),))

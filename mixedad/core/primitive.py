@@ -350,8 +350,10 @@ class Primitive:
             out, source = out.primal, source.primal
         if type(out) is Traced and type(source) is Traced:  # values of an outer differentiation: it knows
             return bool(out._view_of) and (out._view_of is True or out._view_of[0] is source)
-        if type(out) is not np.ndarray or type(source) is not np.ndarray or out.base is None:
+        if type(out) is not np.ndarray or out.base is None:
             return False
+        if type(source) is not np.ndarray:  # np.broadcast_to of a scalar: read-only, a write raises as NumPy's
+            return isinstance(source, np.generic) and not out.flags.writeable
         # NumPy gives a view of a view the same base: the usual cases without a bounds check
         return out.base is source or out.base is source.base or np.may_share_memory(out, source)
 
