@@ -29,7 +29,8 @@ from .core.arrays import (LEVELS, LeveledValue, RefusesIntegralConversion, all_f
 from .core.dispatch import complex_result, function_handler
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
-                          describe_location, error_with_location, numpy_function_entered, refuse_output, user_location)
+                          describe_location, error_with_location, numpy_function_entered, refuse_output,
+                          stale_view_error, user_line, user_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.operands import foreign_array, in_loop_dtypes, plain_arrays
 from .core.region import materialize, read_value
@@ -173,7 +174,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 "instead (np.where, np.concatenate).", skip=1)
         if self._views:  # views taken before that NumPy would show the change: using them again raises
             kept, changed = split_views(self._views, self, key, np.shape(self.primal), ForwardDual)
+            replaced_at = user_line(1) if changed else None
             for view in views_at_any_depth(changed, ForwardDual):
+                view._views = replaced_at  # (a stale dual keeps no views: the slot keeps the update's line)
                 view.__class__ = StaleDual
             self._views = kept or None
         self.primal, self.tangent, self.level, self.chunk, self._level = (
@@ -333,11 +336,7 @@ class StaleDual(ForwardDual):
     __slots__ = ()
 
     def __getattribute__(self, name):
-        raise error_with_location(
-            InPlaceMutationError,
-            "This view was taken of an array before an assignment x[...] = v changed that array, "
-            "and is used again{where}. NumPy would show it the change; mixedad cannot follow that. "
-            "Take the view again after the assignment.", skip=1)
+        raise stale_view_error(skip=1, replaced_at=object.__getattribute__(self, "_views"))
 
 
 def _tangent(prim, primals, tangents, out, kwargs, chunk):

@@ -23,7 +23,8 @@ from .api import (_argnums_tuple, _held_by_an_enclosing_trace, _Inputs, _leaf_va
                   _scalar_like, call_guarded, enclosing_output, gradient)
 from .core.arrays import LeveledValue
 from .core.collector import pause_collector, resume_collector
-from .core.errors import InputError, MixedadError, OutputError, replaced_by_numpy, returned_replaced_value_error
+from .core.errors import (InPlaceMutationError, InputError, MixedadError, OutputError, replaced_by_numpy,
+                          returned_replaced_value_error)
 from .core.modes import PARTIALS_CAP, Decision, Mode, Reason, check_requested_mode
 from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaves_like, unflatten
@@ -111,7 +112,11 @@ def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
         for number, values, definition, tangents in zip(numbers, leaves, definitions, directions):
             call_args[number] = unflatten(definition, [seed(v, t, level, chunk) for v, t in zip(values, tangents)])
         try:
-            out_leaves, out_definition = flatten(f(*call_args))
+            out = f(*call_args)
+            try:
+                out_leaves, out_definition = flatten(out)
+            except InPlaceMutationError as error:  # a stale view among the outputs (flatten's type checks reach it)
+                raise returned_replaced_value_error(getattr(error, "replaced_at", None)) from None
             _refuse_outputs_without_derivative(out_leaves)
         except ValueError as error:
             if replaced_by_numpy(error):

@@ -166,3 +166,19 @@ def test_a_nested_vjp_of_an_array_assigned_into_is_still_refused_as_without_the_
     for outer in (_assigned_into, _same_values):
         with pytest.raises(mixedad.InputError, match="already a traced value: a reverse-mode vjp"):
             mixedad.gradient(lambda b: outer(b, nested), np.array([0.3, 0.5, 0.7]))
+
+
+@pytest.mark.parametrize("transform", ["jvp", "jacobian forward"])
+def test_returning_a_stale_forward_view_names_the_update_in_f_not_the_caller(transform):
+    """Forward mode updates a dual in place, so an alias follows the update (as NumPy's does); a view
+    taken before an assignment cannot, and returning one names the assignment."""
+    x = np.ones(3)
+    with pytest.raises(mixedad.InPlaceMutationError) as caught:
+        if transform == "jvp":
+            mixedad.jvp(_returns_a_view, (x,), (x,))  # the caller's line: not the one to name
+        else:
+            mixedad.jacobian(_returns_a_view, x, mode="forward")  # the caller's line: not the one to name
+    message = str(caught.value)
+    assert message.startswith("f returned a traced value that an in-place operation at ")
+    assert f"{_line_of('# returned view replaced')}: `y[0] = 5.0" in message
+    assert message.count(FILE) == 1

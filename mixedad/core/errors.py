@@ -437,6 +437,18 @@ def retired_value_error(skip: int, replaced_at: tuple | None = None) -> InPlaceM
         "assignment.", skip=skip)
 
 
+def stale_view_error(skip: int, replaced_at: tuple | None = None) -> InPlaceMutationError:
+    """A use of a forward-mode view taken before an assignment (at ``replaced_at``) changed the array
+    it views; the error keeps ``replaced_at``, for ``returned_replaced_value_error`` if f returned it."""
+    error = error_with_location(
+        InPlaceMutationError,
+        f"This view was taken of an array before an assignment x[...] = v{_described_line(replaced_at)} changed "
+        "that array, and is used again{where}. NumPy would show it the change; mixedad cannot follow that. "
+        "Take the view again after the assignment.", skip=skip + 1)
+    error.replaced_at = replaced_at
+    return error
+
+
 def returned_replaced_value_error(replaced_at: tuple | None) -> InPlaceMutationError:
     """f (of gradient, jvp, vjp, jacobian) returned a value that an in-place update replaced after it was
     computed: the error names that update's line (its ``user_line``), the place in f to change,
