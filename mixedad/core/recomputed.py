@@ -101,8 +101,8 @@ class Recomputed(NDArrayOperatorsMixin):
         return self._read(".reshape").reshape(*shape, order=order)
 
     def ravel(self, order="C") -> Any:
-        flat = self._buffer.ravel(order)
-        if np.shares_memory(flat, self._buffer) and not self._scalar:
+        flat = None if self._scalar else self._buffer.ravel(order)
+        if flat is not None and np.shares_memory(flat, self._buffer):
             return Recomputed(self._trace, flat)
         return self.flatten(order)  # NumPy's is a copy too
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .shape import _int_tuple, _ndim, _normalize_axis, _shape, _stand_in, astype, broadcast_to
+from .shape import _array_under, _int_tuple, _ndim, _normalize_axis, _shape, _stand_in, astype, broadcast_to
 from .utilities import _data_edges
 from .table import holds_traced, implements, nondifferentiable
 from ..core.arrays import LeveledValue
@@ -51,11 +51,8 @@ def _like(a, dtype, shape):
 def _filled_like(a, fill_value, dtype, order, shape):
     """NumPy's ``np.full_like(a, ...)``: in ``a``'s layout for order "K" and "A" (an F-ordered
     ``a`` gives an F-ordered array), which decides whether a later ravel or reshape is a view."""
-    value = a
-    while isinstance(value, LeveledValue):
-        value = value.primal
-    value = value._value if type(value) is Traced else value
-    if type(value) is np.ndarray:  # (not a lazy value: its layout is not known yet)
+    value = _array_under(a)
+    if value is not None:  # (not a lazy value: its layout is not known yet)
         return np.full_like(value, fill_value, dtype=a.dtype if dtype is None else dtype, order=order, shape=shape)
     shape, dtype = _like(a, dtype, shape)
     return np.full(shape, fill_value, dtype=dtype, order="F" if order == "F" else "C")

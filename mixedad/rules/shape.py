@@ -236,6 +236,18 @@ def _stand_in(a):
     return np.broadcast_to(np.zeros((), np.int8), _shape(a))
 
 
+def _array_under(a) -> np.ndarray | None:
+    """The array holding ``a``'s values, through traced values and forward duals at any depth,
+    whose layout (strides) is NumPy's; None for a value computed later (a lazy region's)."""
+    while True:
+        if type(a) is Traced:
+            a = a._value
+        elif isinstance(a, LeveledValue):
+            a = a.primal
+        else:
+            return a if type(a) is np.ndarray else None
+
+
 def _normalize_axis(axis, ndim) -> int:
     axis = operator.index(axis)
     if not -ndim <= axis < ndim:
@@ -336,12 +348,9 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
 @implements(np.ravel)
 def ravel(a, order="C"):
     result = reshape_(a, shape=(-1,), order=_order(order, "np.ravel"))
-    value = a._value if type(a) is Traced else a  # (None: computed later, contiguous)
-    while isinstance(value, LeveledValue):  # forward duals: the values' layout
-        value = value.primal
-    flags = getattr(value, "flags", None)
+    value = _array_under(a)  # (None: computed later, contiguous)
     # NumPy's ravel copies an array not contiguous in that order, where a reshape may still be a view
-    return copy_(result) if flags is not None and not flags["C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"] \
+    return copy_(result) if value is not None and not value.flags["C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"] \
         and type(result) is not np.ndarray else result
 
 

@@ -126,7 +126,7 @@ def numpy_scalar(value: Any) -> Any:
     """``value`` as NumPy returns a 0-d result from a function that ends in a ufunc or a reduction
     (``np.quantile``, ``np.interp``, ``ufunc.reduce``): a NumPy scalar, which is immutable (its
     ``ravel()`` and ``[None]`` are copies), not a 0-d array; other results as they are."""
-    return value[()] if np.ndim(value) == 0 else value
+    return value[()] if getattr(value, "shape", None) == () else value  # (.shape: no dispatch of np.ndim)
 
 
 def holds_traced(value: Any) -> bool:
