@@ -32,6 +32,8 @@ RESULTS = [
     ("np.median(a)", VECTOR), ("np.sum(a)", VECTOR), ("np.logaddexp.reduce(a)", VECTOR),
     ("np.where(a[0] > 0, a[0], a[1])", VECTOR),  # a 0-d array in NumPy: the write reaches it
     ("np.copy(a)", ZERO_D),  # a 0-d array too
+    ("np.real_if_close(a[0])", VECTOR),  # a scalar in, a new 0-d array out (np.asanyarray's)
+    ("np.real_if_close(a)", ZERO_D),  # a real array: the array itself
 ]
 WRITES = {"ravel": "r = v.ravel(); r *= 0.5", "reshape": "r = v.reshape(1); r *= 0.5",
           "new axis": "r = v[None]; r *= 0.5", "ellipsis": "r = v[...]; r *= 0.5"}

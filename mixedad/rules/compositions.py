@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .shape import _as_member
-from .table import elementwise, holds_traced, implements, numpy_scalar, plain_argument
+from .table import elementwise, holds_numpy_scalar, holds_traced, implements, numpy_scalar, plain_argument
 from ..core.arrays import LeveledValue
 from ..core.region import lists_as_arrays, read_value
 from ..core.traced import Traced
@@ -136,7 +136,8 @@ def real(val):
 
 @implements(np.real_if_close)
 def real_if_close(a, tol=100):
-    return a  # a real input is returned as it is
+    # a real input is returned as it is, but a NumPy scalar as a new 0-d array (np.asanyarray's)
+    return np.copy(a) if holds_numpy_scalar(a) else a
 
 
 @implements(np.imag)

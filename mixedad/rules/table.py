@@ -129,6 +129,16 @@ def numpy_scalar(value: Any) -> Any:
     return value[()] if getattr(value, "shape", None) == () else value  # (.shape: no dispatch of np.ndim)
 
 
+def holds_numpy_scalar(value: Any) -> bool:
+    """Whether ``value`` (a traced value, a forward dual, or a plain one) stands for a NumPy scalar
+    (an immutable ``np.float64``), where NumPy's ``np.asanyarray`` would make a new 0-d array."""
+    while isinstance(value, LeveledValue):
+        value = value.primal
+    if type(value) is Traced:
+        return value._shape == () and value._holds_a_numpy_scalar()
+    return isinstance(value, np.generic)
+
+
 def holds_traced(value: Any) -> bool:
     """Whether a traced value (or a forward dual) hides in ``value``: itself, a list or tuple
     holding one, or a slice's bounds."""
