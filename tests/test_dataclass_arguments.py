@@ -2,6 +2,7 @@
 fields. The rebuilt object goes through ``__init__`` (``__post_init__`` derives from the traced
 fields), and keeps what was set on the original since it was made. References: central
 finite differences on the original object."""
+import collections
 import dataclasses
 import functools
 
@@ -260,3 +261,64 @@ def test_an_array_attribute_set_after_construction_is_refused():
     layer.cache = layer.w * 2  # computed from the field, in memory of its own: cannot be told from data
     with pytest.raises(mixedad.InputError, match=r"_Layer\.cache holds a float array.*set later"):
         mixedad.gradient(lambda l: np.sum(l.cache), layer)
+
+
+class _Settings(dict):
+    pass
+
+
+class _Stack(list):
+    pass
+
+
+class _Couple(tuple):
+    pass
+
+
+class _Named(collections.namedtuple("_Named", "a b")):
+    pass
+
+
+def _attributed(container, scale):
+    container.scale = scale  # an attribute of the instance, besides the differentiated entries
+    return container
+
+
+ATTRIBUTED = {
+    "dict subclass": (lambda s: _attributed(_Settings(a=s[0], b=s[1]), 3.0), lambda p: (p["a"], p["b"])),
+    "list subclass": (lambda s: _attributed(_Stack(s), 3.0), lambda p: (p[0], p[1])),
+    "tuple subclass": (lambda s: _attributed(_Couple(s), 3.0), lambda p: (p[0], p[1])),
+    "namedtuple subclass": (lambda s: _attributed(_Named(*s), 3.0), lambda p: (p.a, p.b)),
+}
+
+
+@pytest.mark.parametrize("name", ATTRIBUTED)
+def test_a_differentiated_container_subclass_keeps_its_instance_attributes(name):
+    """The container made again to hold traced values has the original's attributes (once a
+    bare AttributeError); the gradient holds the entries only."""
+    make, entries = ATTRIBUTED[name]
+    parts = (np.array([0.3, -0.7]), np.array([1.1, 0.4]))
+
+    def loss(p):
+        a, b = entries(p)
+        return np.sum(np.sin(a) * b ** 2) * p.scale
+
+    def loss_of_flat(flat):
+        return loss(make((flat[:2], flat[2:])))
+
+    expected = numerical_gradient(loss_of_flat, np.concatenate(parts))
+    for mode in ("auto", "reverse"):
+        gradient = mixedad.gradient(loss, make(parts), mode=mode)
+        np.testing.assert_allclose(np.concatenate(entries(gradient)), expected, rtol=1e-6, err_msg=mode)
+    prepared = mixedad.prepare(loss, make(parts))
+    for call in range(2):  # the recording, then a replay
+        np.testing.assert_allclose(np.concatenate(entries(prepared.gradient(make(parts)))), expected, rtol=1e-6)
+    direction = (np.array([1.0, 0.5]), np.array([-0.25, 2.0]))
+    _, tangent = mixedad.jvp(loss, (make(parts),), (make(direction),))
+    np.testing.assert_allclose(tangent, expected @ np.concatenate(direction), rtol=1e-6)
+    product = mixedad.hvp(loss, make(parts), make(direction))  # forward over reverse
+    flat_direction = np.concatenate(direction)
+    step = 1e-4
+    along = (numerical_gradient(loss_of_flat, np.concatenate(parts) + step * flat_direction)
+             - numerical_gradient(loss_of_flat, np.concatenate(parts) - step * flat_direction)) / (2 * step)
+    np.testing.assert_allclose(np.concatenate(entries(product)), along, rtol=1e-4, atol=1e-6)

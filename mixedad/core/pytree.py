@@ -40,11 +40,14 @@ def _flatten_into(tree: Any, leaves: list[Any]) -> Any:
                 children.append(LEAF)
             else:
                 children.append(_flatten_into(value, leaves))
-        return (dict, dict if type(tree) is dict else _dict_template(tree), keys, children)
+        return (dict, dict if type(tree) is dict else _with_attributes(tree, _dict_template(tree)), keys, children)
     if _is_namedtuple(tree):
-        return (tuple, type(tree), None, [_flatten_into(v, leaves) for v in tree])
+        return (tuple, _with_attributes(tree, type(tree)), None, [_flatten_into(v, leaves) for v in tree])
     if isinstance(tree, (list, tuple)):
-        return (list, type(tree), None, [_flatten_into(v, leaves) for v in tree])
+        template = type(tree)
+        if template is not list and template is not tuple:
+            template = _with_attributes(tree, template)
+        return (list, template, None, [_flatten_into(v, leaves) for v in tree])
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         names = [f.name for f in dataclasses.fields(tree)]
         return (dataclasses, tree, names, [_flatten_into(getattr(tree, n), leaves) for n in names])
@@ -62,6 +65,38 @@ def _dict_template(tree: dict) -> Any:
     return type(tree)
 
 
+class _Attributed:
+    """The template of a dict, list or tuple subclass whose instance has attributes of its own
+    (``opts.scale`` on a ``class Opts(dict)``): the container made again to hold traced values
+    gets them too, unchanged (they are not differentiated). Equal templates hold the same
+    attribute objects (compared by identity: they may be arrays)."""
+
+    __slots__ = ("template", "attributes")
+
+    def __init__(self, template: Any, attributes: dict):
+        self.template = template
+        self.attributes = attributes
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is _Attributed and self.template == other.template \
+            and self.attributes.keys() == other.attributes.keys() \
+            and all(value is other.attributes[name] for name, value in self.attributes.items())
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+
+def _with_attributes(tree: Any, template: Any) -> Any:
+    attributes = getattr(tree, "__dict__", None)
+    if not attributes or attributes is tree:  # (an "attribute dict" whose attributes are its entries)
+        return template
+    return _Attributed(template, dict(attributes))
+
+
+def _container_class(template: Any) -> Any:
+    return template.template if type(template) is _Attributed else template
+
+
 def structure(definition: Any) -> Any:
     """A hashable description of a tree's shape from its definition: container types, keys
     and field names, but not the values a dataclass template holds."""
@@ -70,8 +105,7 @@ def structure(definition: Any) -> Any:
     if definition[0] == "none":
         return definition
     kind, template, names, children = definition
-    if kind is dataclasses:
-        template = type(template)
+    template = type(template) if kind is dataclasses else _container_class(template)
     return (kind, template, tuple(names) if names else None, tuple(structure(child) for child in children))
 
 
@@ -96,6 +130,15 @@ def _build(definition: Any, leaves: Any, derivative: bool) -> Any:
         return None
     _, template, names, children = definition
     values = [_build(child, leaves, derivative) for child in children]
+    if type(template) is _Attributed:
+        result = _build_container(kind, template.template, names, values, derivative)
+        if not derivative:  # (a derivative holds the entries only)
+            result.__dict__.update(template.attributes)
+        return result
+    return _build_container(kind, template, names, values, derivative)
+
+
+def _build_container(kind: Any, template: Any, names: Any, values: list, derivative: bool) -> Any:
     if kind is dict:
         if template is dict:
             result = {}
@@ -176,7 +219,7 @@ def _leaves_like(tree: Any, definition: Any, leaves: list[Any], where: str) -> N
     else:  # a list, tuple or namedtuple
         if not isinstance(tree, (list, tuple)) or len(tree) != len(children):
             got = f"{len(tree)} entries" if isinstance(tree, (list, tuple)) else f"a {type(tree).__name__}"
-            raise ValueError(f"{where} has {got}; expected a {template.__name__} of {len(children)}")
+            raise ValueError(f"{where} has {got}; expected a {_container_class(template).__name__} of {len(children)}")
         for i, (value, child) in enumerate(zip(tree, children)):
             _leaves_like(value, child, leaves, f"{where}[{i}]")
 
@@ -204,7 +247,7 @@ def _leaf_path(definition: Any, index: int, counter: list[int]) -> str | None:
             elif kind is dataclasses:
                 step = f".{names[position]}"
             elif kind is tuple:  # a namedtuple (lists and plain tuples are kind list)
-                step = f".{template._fields[position]}"
+                step = f".{_container_class(template)._fields[position]}"
             else:
                 step = f"[{position}]"
             return step + below
