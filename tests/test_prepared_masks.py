@@ -361,3 +361,33 @@ def test_a_loop_comparing_with_one_constant_array_keeps_one_copy_of_it():
     assert len(kept) == 1
     for new in (x[::-1].copy(), 0.5 * x):
         np.testing.assert_allclose(prepared.gradient(new), mixedad.gradient(f, new), rtol=1e-12)
+
+
+def _inner_loss(w, x):
+    return np.mean(np.tanh(x @ w) ** 2) + np.sum(np.sqrt(np.maximum(w, 0.0)))
+
+
+def _adapted_loss(w, x):  # MAML's step: the loss after one inner gradient step
+    return _inner_loss(w - 0.1 * mixedad.gradient(_inner_loss, w, x), x)
+
+
+def _gradient_penalty(w, x):  # WGAN-GP's: the squared norm of an input gradient
+    g = mixedad.gradient(lambda x: np.sum(np.tanh(x @ w)), x)
+    return np.sum(g ** 2) + np.sum(w ** 2)
+
+
+@pytest.mark.parametrize("f", [_adapted_loss, _gradient_penalty])
+def test_a_nested_gradient_replays(f):
+    """The nested gradient's own finiteness checks (is a zero times an infinite partial there?)
+    and shape queries read no input value: the program replays, and where a replay meets the
+    infinite partial of sqrt at 0 (w crossing zero, which the recording never saw) the zero
+    still wins, as in a fresh gradient."""
+    w, x = np.array([0.7, 1.3, 0.4]), rng.standard_normal((4, 3))
+    prepared = mixedad.prepare(f, w, x)
+    for call, (w_now, x_now) in enumerate([(w, x), (w, 2 * x), (np.array([-1.0, 1.3, 0.4]), x),
+                                           (np.array([-1.0, 0.0, 0.4]), 3 * x)]):
+        got = prepared.gradient(w_now, x_now)
+        np.testing.assert_allclose(got, mixedad.gradient(f, w_now, x_now), rtol=1e-12, err_msg=f"call {call}")
+        if call == 0:
+            np.testing.assert_allclose(got, numerical_gradient(lambda v: f(v, x_now), w_now), rtol=1e-5)
+    assert prepared.replays and prepared.value_reads == ()

@@ -95,11 +95,17 @@ PLAIN_TYPES = (np.ndarray, np.generic, float, int)
 
 
 def all_finite(value: Any) -> bool:
-    """Whether no element of ``value`` (nor of its tangents) is inf or NaN."""
+    """Whether no element of ``value`` (nor of its tangents) is inf or NaN. False, unread, for a
+    value a prepared recording traces (a gradient nested in the prepared function): reading it
+    would make the recorded program depend on its values, and every caller's path for values
+    that are not all finite is right for any value."""
     if isinstance(value, LeveledValue):
         return value._all_finite()
     if type(value) is np.ndarray:
         return finite_array(value)
+    trace = getattr(value, "_trace", None)
+    if trace is not None and trace.program is not None:
+        return False
     return bool(np.all(np.isfinite(value)))  # a traced value (a tangent inside a gradient)
 
 

@@ -45,6 +45,7 @@ _SHAPE_STATIC = frozenset({np.where, np.sum, np.mean, np.count_nonzero, np.any, 
                            np.cumsum, np.diff})
 _VIEWS = {np.ravel: "ravel", np.squeeze: "squeeze"}  # views where NumPy's are (a write through one reaches the array)
 _GATHERS = frozenset({np.take, np.take_along_axis})  # of a traced array, by integer indices
+_METADATA = frozenset({np.ndim, np.shape, np.size, np.result_type})  # read the shape or dtype only, no value
 _PLAIN_KINDS = (np.ndarray, np.generic, numbers.Number)  # bool, int, float, complex and NumPy's scalars
 _ARRAY_INTERFACES = frozenset({"__array_interface__", "__array_struct__"})  # read as an ndarray's: the values
 
@@ -161,6 +162,8 @@ class Recomputed(NDArrayOperatorsMixin):
                 return FUNCTION_HANDLERS[np.where](*args)  # np.where's rule takes the mask as an operand
             if Traced not in types and recording_trace(args, kwargs) is not None:
                 return recompute(self._trace, func, args, kwargs)
+        if func in _METADATA:
+            return func(*[arg._buffer if type(arg) is Recomputed else arg for arg in args], **kwargs)
         name = getattr(func, "__name__", "a NumPy function")
         return func(*read_values(args, f"numpy.{name}"), **read_values(kwargs, f"numpy.{name}"))
 
