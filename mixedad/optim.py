@@ -90,7 +90,10 @@ class Optimizer:
             state = [self._initial_state(p) for p in params]
         self.state, self.signature, self.definition = state, signature, definition
         self.steps += 1
-        return unflatten(definition, [self._update(p, g, s) for p, g, s in zip(params, checked, state)])
+        updated = [self._update(p, g, s) for p, g, s in zip(params, checked, state)]
+        # a 0-d array stays one (NumPy's arithmetic on 0-d arrays gives scalars, which refuse p[...] = v)
+        return unflatten(definition, [np.asarray(new) if isinstance(old, np.ndarray) and not isinstance(new, np.ndarray)
+                                      else new for old, new in zip(leaves, updated)])
 
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -49,6 +49,18 @@ def test_float32_parameters_stay_float32(optimizer):
     assert params["first"].dtype == np.float32 and params["rest"]["tail"].dtype == np.float32
 
 
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: Adam(0.1)],
+                         ids=["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_0d_array_parameter_stays_a_0d_array(make, dtype):
+    """NumPy's arithmetic on 0-d arrays gives scalars, which refuse ``p[...] = value``."""
+    params = {"w": np.array(0.5, dtype), "b": np.zeros(2, dtype)}
+    for _ in range(2):
+        params = make().step(params, {"w": np.array(1.0, dtype), "b": np.ones(2, dtype)})
+        assert type(params["w"]) is np.ndarray and params["w"].shape == () and params["w"].dtype == dtype
+    params["w"][...] = 0.0  # writeable, as the parameter was
+
+
 def test_sgd_momentum_follows_its_formula():
     optimizer = optim.SGD(learning_rate=0.1, momentum=0.5)
     p0 = np.array([1.0, 2.0])
