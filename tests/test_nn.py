@@ -86,6 +86,17 @@ def test_elementwise_activations_fuse_into_one_dual_region():
     assert {"sigmoid", "softplus", "gelu", "sum"} <= set(fused[0].ops)
 
 
+def test_nn_functions_have_the_names_of_functions():
+    """Activation tables, logging and functools.wraps read __name__ and __qualname__; the nn
+    functions that are primitives have their function's."""
+    public = [getattr(nn, name) for name in nn.__all__ if callable(getattr(nn, name))]
+    for function in public:
+        assert function.__name__ in nn.__all__ and function.__qualname__ == function.__name__, function
+        assert function.__module__.startswith("mixedad.nn"), function
+    table = {f.__name__: f for f in (np.tanh, nn.relu, nn.gelu)}
+    assert table["relu"] is nn.relu
+
+
 def test_relu_derivative_at_zero_is_zero():
     for mode in MODES:
         np.testing.assert_array_equal(mixedad.gradient(lambda x: np.sum(nn.relu(x)), np.zeros(3), mode=mode), 0.0)

@@ -194,6 +194,10 @@ class Primitive:
         # dtype characters d for which the op maps d inputs to a d output (NEP 50: Python
         # scalars do not promote), so a region's dtype needs no resolution
         self.same_dtype_loops = _same_dtype_loops(fn)
+        # what names a function (activation tables, logging, functools.wraps): the wrapped one's
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", None) or type(self).__module__
         try:
             self.__doc__ = fn.__doc__
             self.__wrapped__ = fn
