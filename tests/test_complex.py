@@ -58,6 +58,11 @@ CASES = {
     "concatenate and stack with a complex constant": lambda x: weighted(
         np.abs(np.concatenate([x, DFT[1]]) + np.stack([DFT[2], x], axis=1).ravel()[:16])),
     "where with a complex constant": lambda x: np.sum(np.abs(np.where(x > 0, x, DFT[3])) ** 2),
+    # the linear shape functions, on each part alike: a propagator V diag(exp(-i w)) V^H, triangles
+    "diag of a vector": lambda x: np.sum(np.abs(x[:4, None] * np.diag(np.exp(-1j * x[4:])) @ DFT[:4, :4].T) ** 2),
+    "diag and diagflat of a matrix": lambda x: weighted(np.abs(np.diagflat(np.diag(np.fft.fft(x).reshape(2, 4), k=1)))),
+    "triu and tril": lambda x: weighted(np.triu(np.exp(1j * x).reshape(2, 4), 1).imag + np.tril(x.reshape(2, 4) * 1j + x[::-1].reshape(2, 4), -1).real),
+    "atleast_3d": lambda x: weighted(np.abs(np.atleast_3d(np.fft.fft(x)) + 1j)),
 }
 
 

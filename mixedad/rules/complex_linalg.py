@@ -154,8 +154,8 @@ def componentwise(function: Callable, valued: tuple[str, ...] = ()) -> Callable:
 
 for _function in (np.mean, np.cumsum, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,
                   np.swapaxes, np.moveaxis, np.flip, np.fliplr, np.flipud, np.roll, np.broadcast_to, np.diagonal,
-                  np.trace, np.copy, np.atleast_1d, np.atleast_2d, np.repeat, np.tile, np.take, np.rot90,
-                  np.fft.fftshift, np.fft.ifftshift):
+                  np.trace, np.copy, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.repeat, np.tile, np.take,
+                  np.rot90, np.diag, np.diagflat, np.triu, np.tril, np.fft.fftshift, np.fft.ifftshift):
     FUNCTIONS[_function] = componentwise(_function)
 FUNCTIONS[np.sum] = componentwise(np.sum, valued=("initial",))
 FUNCTIONS[np.diff] = componentwise(np.diff, valued=("prepend", "append"))

@@ -34,7 +34,7 @@ FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
 
 _ADVICE = ("mixedad differentiates complex intermediate values through arithmetic (+ - * / ** @), conj, abs, "
            "angle, real, imag, exp, log, sqrt, sin, cos, tan, hyperbolic functions and their inverses, exp2, expm1, "
-           "log2, log10, log1p, sums, prod, var, std, reshaping, indexing, products (dot, matmul, einsum, tensordot, "
+           "log2, log10, log1p, sums, prod, var, std, reshaping, indexing, diag, triu, tril, products (dot, matmul, einsum, tensordot, "
            "vdot), np.linalg.solve, inv, eigvalsh, eigh, svd and np.fft; see docs/modes.md. Write this step with the "
            "real and imaginary parts (z.real, z.imag).")
 
