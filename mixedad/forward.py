@@ -118,6 +118,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         return f"ForwardDual({self.primal!r}, tangent={self.tangent!r}, level={self.level.id}{chunk})"
 
     # --- protocols --------------------------------------------------------------------------
+    def __array_namespace__(self, *, api_version=None):  # array-API code: xp = x.__array_namespace__()
+        return np
+
     def __array_function__(self, func, types, args, kwargs):
         if len(types) > 1 and any(getattr(kind, "handles_functions_first", False) for kind in types):
             return NotImplemented  # a complex value among the arguments: its table applies (rules.complex_values)

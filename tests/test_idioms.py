@@ -65,8 +65,14 @@ def least_squares(w):
     return 0.5 * np.sum(residual ** 2) + np.trace(np.linalg.solve(gram, np.eye(3))) + np.linalg.slogdet(gram)[1]
 
 
+def array_api_namespace(w):  # array-API style: the functions come from the array's namespace
+    xp = w.__array_namespace__()
+    z = xp.exp(1j * w)  # (a complex value has the namespace too)
+    return xp.sum(xp.sin(w) ** 2) + xp.abs(z.__array_namespace__().sum(z * w))
+
+
 IDIOMS = [softmax_cross_entropy, masked_and_clipped, normalised_rows, method_chain, building_arrays,
-          scalars_and_python_numbers, logsumexp_stable, least_squares]
+          scalars_and_python_numbers, logsumexp_stable, least_squares, array_api_namespace]
 
 
 @pytest.mark.parametrize("f", IDIOMS, ids=lambda f: f.__name__)

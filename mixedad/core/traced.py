@@ -105,6 +105,9 @@ class Traced(RefusesIntegralConversion):
             return _call_into(ufunc, inputs, kwargs, out, where)
         return _ufunc_method(ufunc, method, inputs, kwargs)
 
+    def __array_namespace__(self, *, api_version=None):  # array-API code: xp = x.__array_namespace__()
+        return np
+
     def __array_function__(self, func, types, args, kwargs):
         if len(types) > 1 and any(getattr(kind, "handles_functions_first", False) for kind in types):
             return NotImplemented  # a complex value among the arguments: its table applies (rules.complex_values)

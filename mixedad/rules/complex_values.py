@@ -105,6 +105,9 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
             raise unsupported_complex(f"{numpy_name(ufunc)}.{method}")
         return _apply_ufunc(ufunc, inputs, kwargs)
 
+    def __array_namespace__(self, *, api_version=None):  # array-API code: xp = x.__array_namespace__()
+        return np
+
     def __array_function__(self, func, types, args, kwargs):
         handler = FUNCTIONS.get(func)
         if handler is None:
