@@ -210,6 +210,37 @@ def test_a_formatted_debugging_print_shows_the_value(differentiate, capsys):
     assert capsys.readouterr().out.strip() == "loss = 5.000"
 
 
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_a_plain_debugging_print_shows_the_numbers(mode, capsys):
+    """print(total) and f"{y}" show the values as NumPy prints them (a deferred one is computed);
+    repr still says what the value is."""
+    def loss(x):
+        y = np.sin(x)
+        total = np.sum(y ** 2)
+        print("total", total, "y", y, f"{y}")
+        assert repr(total).startswith("<mixedad traced float64[]")
+        return total
+
+    x = np.array([1.0, 2.0])
+    mixedad.gradient(loss, x, mode=mode)
+    y = np.sin(x)
+    assert capsys.readouterr().out.strip() == f"total {np.sum(y ** 2)} y {y} {y}"
+
+
+def test_a_debugging_print_runs_on_every_call_of_a_prepared_gradient(capsys):
+    def loss(x):
+        total = np.sum(x ** 2)
+        print(total)
+        return total
+
+    prepared = mixedad.prepare(loss, np.array([1.0, 2.0]))
+    capsys.readouterr()
+    for scale in (1.0, 2.0):
+        prepared.gradient(np.array([1.0, 2.0]) * scale)
+        assert capsys.readouterr().out.strip() == str(5.0 * scale ** 2)
+    assert "str()" in prepared.why_traced
+
+
 @pytest.mark.parametrize("differentiate", [
     lambda f, x: mixedad.gradient(f, x),
     lambda f, x: mixedad.jvp(f, (x,), (x,)),

@@ -19,7 +19,6 @@ from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError
                      retired_value_error, user_line)
 from .stand_ins import class_seen_by_user, plain_class_of_constant
 
-
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
 
 
@@ -79,11 +78,13 @@ class Traced(RefusesIntegralConversion):
         raise missing_attribute(self, name, "traced values")
 
     def __format__(self, spec: str) -> str:
-        # f"{loss:.4f}" in a debugging print: the value, read as one the program may depend on (the string
-        # can steer a branch: a prepared gradient re-traces)
+        # print(loss), f"{loss:.4f}" in a debugging print: the value, read as one the program may depend on (the
+        # string can steer a branch: a prepared gradient re-traces, and so prints on every call)
         from .region import read_value
-        return format(read_value(self, "format()")[()] if not self._shape else read_value(self, "format()"), spec) \
-            if spec else str(self)
+        value = read_value(self, "format()" if spec else "str()")
+        return format(value[()] if not self._shape else value, spec)
+
+    def __str__(self) -> str: return self.__format__("")
 
     def __len__(self) -> int:
         if not self._shape:
