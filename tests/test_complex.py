@@ -164,6 +164,35 @@ def test_assigning_into_a_complex_value_is_refused():
         mixedad.gradient(f, at())
 
 
+def _element_into_complex_buffer(phi):  # a Hamiltonian with a Peierls phase, filled element by element
+    h = np.zeros((2, 2), complex)
+    h[0, 1] = -np.exp(1j * phi[0])
+    return np.sum(np.abs(h))
+
+
+def _slice_into_complex_zeros_like(p):
+    z = np.exp(1j * p)
+    y = np.zeros_like(z)
+    y[1:] = z[:-1]
+    return np.sum(np.abs(y) ** 2)
+
+
+def _real_element_into_complex_buffer(p):
+    h = np.zeros(2, complex)
+    h[0] += np.exp(1j * p[0]).real
+    return np.sum(np.abs(h))
+
+
+@pytest.mark.parametrize("f", [_element_into_complex_buffer, _slice_into_complex_zeros_like,
+                               _real_element_into_complex_buffer])
+def test_storing_a_complex_value_into_a_numpy_array_says_how_to_fill_one(f):
+    """NumPy converts the value with complex(), float() or __array__ to store it: the error names
+    the store and the way that works, real and imaginary parts filled apart."""
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"storing it into a NumPy array.*re\[i\] = z\.real") as info:
+        mixedad.gradient(f, at())
+    assert "test_complex.py" in str(info.value)
+
+
 def test_complex_values_in_a_branching_scalar_function_are_refused():
     # the per-element path used to drop the imaginary parts of its partials: [-1.34, 1, -1.34] for [2.24, 1, 2.24]
     with pytest.raises(mixedad.UnsupportedOperationError, match="complex value .* element by element"):

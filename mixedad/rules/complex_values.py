@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 import sys
 import warnings
 from typing import Any, Callable
@@ -25,7 +26,8 @@ import numpy as np
 
 from ..core.arrays import LeveledValue, RefusesIntegralConversion
 from ..core.dispatch import COMPLEX_RESULTS, function_handler, numpy_name, register_function
-from ..core.errors import NonDifferentiableError, UnsupportedOperationError, complex_result_error, error_with_location
+from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, complex_result_error, error_with_location,
+                           user_location)
 from ..core.region import read_value
 from ..core.traced import Traced
 
@@ -34,9 +36,9 @@ FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
 
 _ADVICE = ("mixedad differentiates complex intermediate values through arithmetic (+ - * / ** @), conj, abs, "
            "angle, real, imag, exp, log, sqrt, sin, cos, tan, hyperbolic functions and their inverses, exp2, expm1, "
-           "log2, log10, log1p, sums, prod, var, std, reshaping, indexing, diag, triu, tril, products (dot, matmul, einsum, tensordot, "
-           "vdot), np.linalg.solve, inv, eigvalsh, eigh, svd and np.fft; see docs/modes.md. Write this step with the "
-           "real and imaginary parts (z.real, z.imag).")
+           "log2, log10, log1p, sums, prod, var, std, reshaping, indexing, diag, triu, tril, products (dot, matmul, "
+           "einsum, tensordot, vdot), np.linalg.solve, inv, eigvalsh, eigh, svd and np.fft; see docs/modes.md. Write "
+           "this step with the real and imaginary parts (z.real, z.imag).")
 
 
 def unsupported_complex(operation: str) -> UnsupportedOperationError:
@@ -121,7 +123,14 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
         raise error_with_location(
             NonDifferentiableError, "np.asarray / np.array on a complex value computed from differentiated values "
             "(or storing it into a NumPy array){where} would drop its derivative. Keep it as it is (NumPy functions "
-            "accept it), or compute it outside the differentiated function.", skip=1)
+            "accept it), or compute it outside the differentiated function. To fill an array with complex "
+            "differentiated values, fill two real arrays made from a differentiated one (re = np.zeros_like(x); "
+            "re[i] = z.real; im[i] = z.imag) and combine them, re + 1j * im; or collect the values in a list and "
+            "use np.stack([...]).", skip=1)
+
+    def _stored(self) -> bool:  # H[0, 1] = z into a NumPy array: NumPy converts z with complex() or float()
+        location = user_location()
+        return location is not None and re.search(r"\]\s*(?:[-+*/]|//|\*\*)?=(?!=)", location.text or "") is not None
 
     def _conversion_error(self, what: str, advice: str = ""):
         return error_with_location(
@@ -129,10 +138,10 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
             "would drop its derivative. Use NumPy functions on the array instead." + advice, skip=2)
 
     def __float__(self):
-        raise self._conversion_error("float()")
+        raise self.__array__() if self._stored() else self._conversion_error("float()")
 
     def __complex__(self):
-        raise self._conversion_error("complex()")
+        raise self.__array__() if self._stored() else self._conversion_error("complex()")
 
     def __int__(self):
         raise self._conversion_error("int()")
