@@ -210,6 +210,33 @@ def test_a_formatted_debugging_print_shows_the_value(differentiate, capsys):
     assert capsys.readouterr().out.strip() == "loss = 5.000"
 
 
+def _strided_windows(x):
+    from numpy.lib.stride_tricks import as_strided
+    return np.sum(as_strided(x, shape=(6, 3), strides=(8, 8)) ** 2)
+
+
+def _strides_read(x):
+    return np.sum(x[:: x.strides[0] // 8] ** 2)
+
+
+def _shuffled_rows(w):
+    h = w * 1.0
+    np.random.default_rng(0).shuffle(h)
+    return np.sum(h * np.arange(12.0).reshape(4, 3))
+
+
+@pytest.mark.parametrize("f, error, advice", [
+    (_strided_windows, mixedad.NonDifferentiableError, r"as_strided makes a view from raw memory.*sliding_window_view"),
+    (_strides_read, AttributeError, r"x\.strides is not supported.*sliding_window_view"),
+    (_shuffled_rows, mixedad.InPlaceMutationError, r"shuffles x in place.*x\[rng\.permutation\(len\(x\)\)\]"),
+], ids=["as_strided", "strides", "shuffle"])
+@pytest.mark.filterwarnings("ignore:you are shuffling")  # NumPy's, for any non-ndarray
+def test_strided_windows_and_an_in_place_shuffle_say_what_works(f, error, advice):
+    with pytest.raises(error, match=advice) as info:
+        mixedad.gradient(f, np.arange(12.0).reshape(4, 3) if f is _shuffled_rows else np.arange(8.0))
+    assert "test_error_messages.py" in str(info.value)
+
+
 @pytest.mark.parametrize("mode", ["auto", "reverse"])
 def test_a_plain_debugging_print_shows_the_numbers(mode, capsys):
     """print(total) and f"{y}" show the values as NumPy prints them (a deferred one is computed);

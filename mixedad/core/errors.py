@@ -207,6 +207,10 @@ def converted_by_numpy(entered: str | None) -> str:
         return (" NumPy's np.select dispatches on condlist and choicelist only, not on default: pass a "
                 "differentiated default as a last case, np.select([*conditions, True], [*choices, default]), or "
                 "write np.where(condition, choice, default).")
+    if entered == "np.as_strided":
+        return (" np.lib.stride_tricks.as_strided makes a view from raw memory, with no derivative to follow: for "
+                "windows (im2col, convolutions) use np.lib.stride_tricks.sliding_window_view(x, window_shape), which "
+                "mixedad differentiates; otherwise index, reshape or np.broadcast_to.")
     if entered == "np.full":
         return (" np.full converts its fill value to a plain array: use np.broadcast_to(value, shape), or "
                 "value * np.ones(shape) for an array to write into.")
@@ -428,13 +432,16 @@ def complex_result_error(operation: str) -> UnsupportedOperationError:
 
 def retired_value_error(skip: int, replaced_at: tuple | None = None) -> InPlaceMutationError:
     """A use of a traced value that an in-place update replaced (``replaced_at``: its ``user_line``)."""
+    line = "" if replaced_at is None else linecache.getline(replaced_at[0].co_filename, replaced_at[1])
+    shuffled = re.search(r"\.shuffle\(", line)  # a random generator's in-place shuffle, which swaps rows
     return error_with_location(
         InPlaceMutationError,
         f"This traced value was replaced by an in-place operation{_described_line(replaced_at)} (x += ..., or "
         "an assignment x[...] = v into the array it is a view of, directly or through other views) and is "
         "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
-        "that. Write x = x + ... and use the new value, or take the view again after the "
-        "assignment.", skip=skip)
+        "that. Write x = x + ... and use the new value, or take the view again after the assignment." +
+        (" If .shuffle(x) there shuffles x in place, select a permutation instead: x = x[rng.permutation(len(x))], "
+         "which mixedad differentiates." if shuffled else ""), skip=skip)
 
 
 def stale_view_error(skip: int, replaced_at: tuple | None = None) -> InPlaceMutationError:

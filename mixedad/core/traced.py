@@ -583,8 +583,8 @@ _ATTRIBUTE_HINTS = {
     "byteswap": "Byte order cannot change a derivative; drop the call.",
     "fill": "Build a new array: np.full_like(x, value).",
     "sort": "x.sort() sorts in place: use x = np.sort(x).",
-    "strides": "Differentiated values have no memory layout; use NumPy functions (np.lib.stride_tricks "
-               "has no rules).",
+    "strides": "Differentiated values have no memory layout. For windows (im2col, convolutions), use "
+               "np.lib.stride_tricks.sliding_window_view(x, window_shape), which mixedad differentiates.",
     "flags": "Differentiated values have no memory layout to test or change: use x as it is.",
 }
 
