@@ -32,6 +32,11 @@ CASES = {
                         [np.array([-0.3, 0.2, 0.7, 1.1, 1.9, 2.4]), rng.standard_normal(4)]),
     "interp left right": (lambda x, fp: np.interp(x, [0.0, 1.0, 2.0], fp, left=fp[1] * 2, right=-1.0),
                           [np.array([-0.5, 0.4, 1.6, 2.5]), rng.standard_normal(3)]),
+    "interp knots": (lambda x, xp, fp: np.interp(x, xp, fp), [np.array([-0.3, 0.2, 0.7, 1.1, 1.9, 2.4]),
+                                                              np.array([0.0, 0.45, 1.5, 2.0]), rng.standard_normal(4)]),
+    "interp inverse cdf": (lambda t: np.interp([0.1, 0.5, 0.9], np.cumsum(np.exp(-t * np.linspace(0, 5, 30))) /
+                                               np.sum(np.exp(-t * np.linspace(0, 5, 30))), np.linspace(0, 5, 30)),
+                           [np.array(0.8)]),
     "block": (lambda a, b: np.block([[a, b], [b, a]]), [rng.standard_normal((2, 2)), rng.standard_normal((2, 2))]),
     "block 1-D": (lambda a, b: np.block([a, b, a]), [rng.standard_normal(3), rng.standard_normal(2)]),
     "linspace": (lambda a, b: np.linspace(a, b, 5), [np.array(0.3), np.array(2.1)]),
@@ -102,7 +107,6 @@ def test_quantile_of_a_slice_with_nan_is_nan():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda xp: np.interp(0.5, xp, np.ones(3)), "xp is a traced value"),
     (lambda q: np.quantile(np.ones(3), q), "q is a traced value"),
 ])
 def test_arguments_mixedad_does_not_differentiate_raise(call, message):
@@ -268,12 +272,19 @@ def test_periodic_interp_matches_numpy_and_finite_differences(period, mode):
     weights = np.arange(1.0, 1.0 + x.size)
 
     def loss(x, fp):
-        return np.sum(np.interp(x, xp, fp, left=-99.0, period=period) * weights)  # left: ignored, as in NumPy
+        return np.sum(np.interp(x, knots, fp, left=-99.0, period=period) * weights)  # left: ignored, as in NumPy
 
+    def knotted(knots):  # the knots differentiated too
+        return np.sum(np.interp(x, knots, fp, period=period) * weights)
+
+    knots = xp
+    distinct = np.array([190, -150, 350, -330, 10.0]) * scale  # (xp's -350 and 10 meet modulo 360: a kink in them)
     value, grads = mixedad.value_and_gradient(loss, x, fp, argnums=(0, 1), mode=mode)
     assert value == pytest.approx(loss(x, fp), rel=1e-12)
     np.testing.assert_allclose(grads[0], numerical_gradient(lambda v: loss(v, fp), x), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(grads[1], numerical_gradient(lambda v: loss(x, v), fp), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(mixedad.gradient(knotted, distinct, mode=mode), numerical_gradient(knotted, distinct),
+                               rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match="period"):
         mixedad.gradient(lambda v: np.sum(np.interp(v, xp, fp, period=0)), x)
 

@@ -179,24 +179,26 @@ def select(condlist, choicelist, default=0):
 @implements(np.interp)
 def interp(x, xp, fp, left=None, right=None, period=None):
     """Piecewise-linear interpolation; differentiable in ``x`` (the slope of its segment,
-    the right one at a knot, 0 outside the range) and in ``fp``, ``left`` and ``right``. With
-    ``period``, NumPy's construction: positions taken modulo the period, the knots sorted and
-    wrapped around once at each end (``left`` and ``right`` are then ignored)."""
-    knots = np.asarray(plain_argument(xp, "np.interp", "xp", "x, fp, left and right"), np.float64)
+    the right one at a knot, 0 outside the range), in ``fp``, ``left`` and ``right``, and in
+    the knots ``xp`` (through the ends of the segment each point falls in: an inverse CDF's
+    knots, learned breakpoints). With ``period``, NumPy's construction: positions taken modulo
+    the period, the knots sorted and wrapped around once at each end (``left`` and ``right``
+    are then ignored)."""
+    knots = np.asarray(read_value(xp, "np.interp"), np.float64)  # which segment: plain values
+    ends = xp.astype(np.float64) if isinstance(xp, (Traced, LeveledValue)) else knots  # a segment's ends
     if knots.ndim != 1 or knots.size == 0:
         raise ValueError("np.interp: xp must be a non-empty 1-D sequence")
     fp = np.asarray(fp, np.float64) if not isinstance(fp, (Traced, LeveledValue)) else fp.astype(np.float64)
     if np.shape(fp) != knots.shape:
         raise ValueError("fp and xp are not of the same length.")
     if period is not None:
-        period = plain_argument(period, "np.interp", "period", "x and fp")
+        period = plain_argument(period, "np.interp", "period", "x, xp and fp")
         if period == 0:
             raise ValueError("period must be a non-zero value")
         period = abs(period)
-        knots = knots % period
-        order = np.argsort(knots)
-        knots, fp = knots[order], fp[order]
-        return interp(np.remainder(x, period), np.concatenate((knots[-1:] - period, knots, knots[:1] + period)),
+        order = np.argsort(knots % period)
+        ends, fp = (ends % period)[order], fp[order]
+        return interp(np.remainder(x, period), np.concatenate((ends[-1:] - period, ends, ends[:1] + period)),
                       np.concatenate((fp[-1:], fp, fp[:1])))
     where = np.asarray(read_value(x, "np.interp"), np.float64)  # which segment: a plain index
     first, last = fp[0], fp[-1]
@@ -206,7 +208,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         inside = first * np.ones_like(where)
     else:
         segment = np.clip(np.searchsorted(knots, where, side="right") - 1, 0, knots.size - 2)
-        x0, x1 = knots[segment], knots[segment + 1]
+        x0, x1 = ends[segment], ends[segment + 1]
         inside = (x - x0) * ((fp[segment + 1] - fp[segment]) / (x1 - x0)) + fp[segment]
     return numpy_scalar(np.where(where < knots[0], left, np.where(where > knots[-1], right, inside)))
 
