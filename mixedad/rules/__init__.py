@@ -5,7 +5,7 @@ scipy.special table loads on demand, so SciPy stays optional.
 """
 import sys
 
-from . import (assignment, complex_decompositions, complex_functions, complex_linalg,  # noqa: F401
+from . import (assignment, complex_decompositions, complex_functions, complex_linalg, complex_signal,  # noqa: F401
                complex_values, compositions, cumulative, decompositions, determinants, eigen_general, elementwise,
                fft, gathers, in_place, linalg, masked_reductions, metadata, padding, reductions, shape, signal,
                statistics, ufunc_methods, utilities)  # registration happens on import

@@ -139,17 +139,24 @@ def componentwise(function: Callable, valued: tuple[str, ...] = ()) -> Callable:
 
     def apply(value, *args, **kwargs):
         options = {**dict(zip(names, args)), **kwargs} if valued else kwargs
-        joined = {name: parts(options[name]) for name in valued
-                  if options.get(name, defaults[name]) is not defaults[name]}
-        if not joined:
+        given = tuple(name for name in valued if options.get(name, defaults[name]) is not defaults[name])
+        if not given:
             return _componentwise(lambda part: function(part, *args, **kwargs), value)
-        re, im = parts(value)
-        results = []
-        for index, part in enumerate((_zeros_if_none(re, im), _zeros_if_none(im, re))):
-            results.append(function(part, **{**options, **{name: 0.0 if pieces[index] is None else pieces[index]
-                                                           for name, pieces in joined.items()}}))
-        return _pair(*results)
+        return with_joined_values(function, value, options, given)
     return apply
+
+
+def with_joined_values(function: Callable, value, options: dict, joined: tuple[str, ...]):
+    """``function(part, **options)`` for each part of ``value``, with the options named in
+    ``joined`` (values that join the result) split into their parts, each going with its own;
+    a missing part of either is zeros."""
+    pieces = {name: parts(options[name]) for name in joined}
+    re, im = parts(value)
+    results = []
+    for index, part in enumerate((_zeros_if_none(re, im), _zeros_if_none(im, re))):
+        own = {name: 0.0 if split[index] is None else split[index] for name, split in pieces.items()}
+        results.append(function(part, **{**options, **own}))
+    return _pair(*results)
 
 
 for _function in (np.mean, np.cumsum, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,

@@ -35,10 +35,11 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {}
 FUNCTIONS: dict[Callable, Callable[..., Any]] = {}
 
 _ADVICE = ("mixedad differentiates complex intermediate values through arithmetic (+ - * / ** @), conj, abs, "
-           "angle, real, imag, exp, log, sqrt, sin, cos, tan, hyperbolic functions and their inverses, exp2, expm1, "
-           "log2, log10, log1p, sums, prod, var, std, reshaping, indexing, diag, triu, tril, products (dot, matmul, "
-           "einsum, tensordot, vdot), np.linalg.solve, inv, eigvalsh, eigh, svd and np.fft; see docs/modes.md. Write "
-           "this step with the real and imaginary parts (z.real, z.imag).")
+           "angle, real, imag, exp, log, sqrt, sin, cos, tan, arctan, arcsin, arccos, hyperbolic functions and their "
+           "inverses, exp2, expm1, log2, log10, log1p, sinc, sums, prod, cumprod, var, std, reshaping, indexing, "
+           "split, pad, diag, triu, tril, products (dot, matmul, einsum, tensordot, vdot, convolve, correlate), "
+           "interp, trapezoid, gradient, polyval, norms, np.linalg.solve, inv, matrix_power, eigvalsh, eigh, svd and "
+           "np.fft; see docs/modes.md. Write this step with the real and imaginary parts (z.real, z.imag).")
 
 
 def unsupported_complex(operation: str) -> UnsupportedOperationError:
@@ -570,11 +571,13 @@ def _where(condition, x, y):
 
 
 def _norm(x, ord=None, axis=None, keepdims=False):
-    if ord not in (None, 2, "fro") or (ord == 2 and (axis is None and np.ndim(x) != 1 or
-                                                    isinstance(axis, tuple) and len(axis) != 1)):
+    """The norms of the magnitudes |z|: every vector norm, and the matrix norms that sum
+    magnitudes (Frobenius, 1, -1, inf, -inf); complex_decompositions adds the matrix norms
+    made of singular values (2, -2, 'nuc'), which |z| does not determine."""
+    matrix = axis is None and np.ndim(x) == 2 or isinstance(axis, tuple) and len(axis) == 2
+    if matrix and ord in (2, -2, "nuc"):
         raise unsupported_complex(f"numpy.linalg.norm with ord={ord!r}")
-    magnitude = _absolute(x)
-    return np.sqrt(np.sum(magnitude * magnitude, axis=axis, keepdims=keepdims))
+    return np.linalg.norm(_absolute(x), ord=ord, axis=axis, keepdims=keepdims)  # (which refuses a wrong ord)
 
 
 def _like(function):
@@ -607,8 +610,8 @@ FUNCTIONS.update({
 # A complex constant meeting real differentiated values (``np.dot(W, x)``, W complex: a hand-written
 # Fourier sum): these functions' real rules cannot differentiate the complex result, so they go to
 # the table above (ufuncs and ``@`` get there through the real rule's complex result).
-_TAKE_COMPLEX_CONSTANTS = (np.dot, np.vdot, np.inner, np.outer, np.kron, np.tensordot, np.einsum, np.concatenate,
-                           np.stack, np.hstack, np.vstack, np.column_stack, np.where)
+TAKE_COMPLEX_CONSTANTS = [np.dot, np.vdot, np.inner, np.outer, np.kron, np.tensordot, np.einsum, np.concatenate,
+                          np.stack, np.hstack, np.vstack, np.column_stack, np.where]  # (complex_signal adds more)
 
 
 def _complex_constant(value) -> bool:
@@ -629,5 +632,5 @@ def _complex_constants_first(function: Callable, real_handler: Callable) -> Call
 def route_complex_constants() -> None:
     """Register the functions above to take complex constants through the table (called once
     every real rule is registered: it wraps them)."""
-    for function in _TAKE_COMPLEX_CONSTANTS:
+    for function in TAKE_COMPLEX_CONSTANTS:
         register_function(function, _complex_constants_first(function, function_handler(function)))
