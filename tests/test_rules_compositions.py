@@ -115,10 +115,37 @@ def test_arguments_mixedad_does_not_differentiate_raise(call, message):
 
 
 def test_unsupported_options_raise():
-    with pytest.raises(NotImplementedError, match="weights="):
-        mixedad.gradient(lambda a: np.quantile(a, 0.5, method="inverted_cdf", weights=np.ones(3)), np.ones(3))
     with pytest.raises(ValueError, match="mismatched"):
         mixedad.gradient(lambda a: np.sum(np.block([[a], a])), np.ones(2))
+
+
+@pytest.mark.parametrize("function, q", [(np.quantile, [0.2, 0.5, 0.9]), (np.percentile, 40.0), (np.nanquantile, 0.6),
+                                         (np.nanpercentile, [10.0, 75.0])])
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (None, True), (1, False), (-2, True)])
+def test_weighted_quantiles_pick_numpys_element(function, q, axis, keepdims):
+    """With weights (method="inverted_cdf") a quantile is one element of a: its derivative is 1
+    there, and the weights, which only choose the element, get 0."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 6))
+    if function in (np.nanquantile, np.nanpercentile):
+        x[1, 4] = np.nan
+    weights = rng.uniform(0.5, 2.0, x.shape if axis is None or function in (np.nanquantile, np.nanpercentile)
+                          else x.shape[axis])
+
+    def f(v, w):
+        return function(v, q, axis=axis, keepdims=keepdims, method="inverted_cdf", weights=w)
+
+    expected = f(x, weights)
+    loss = lambda v, w: np.sum(np.sin(f(v, w)) * np.linspace(0.5, 1.5, np.size(expected)).reshape(np.shape(expected)))
+    for mode in ("auto", "reverse", "forward"):
+        (value, (grad, weights_grad)) = mixedad.value_and_gradient(loss, x, weights, argnums=(0, 1), mode=mode)
+        assert value == pytest.approx(loss(x, weights), rel=1e-12)
+        np.testing.assert_allclose(grad, numerical_gradient(lambda v: loss(v, weights), x), rtol=1e-6, atol=1e-8)
+        np.testing.assert_array_equal(weights_grad, np.zeros_like(weights))
+    result = mixedad.gradient(lambda v: (np.nansum(v), f(v, weights)), x, has_aux=True)[1]
+    np.testing.assert_array_equal(result, expected)
+    assert type(result) is type(expected) and np.shape(result) == np.shape(expected)  # 0-d: an array, as NumPy's
+    assert mixedad.gradient(lambda v: np.sum(f(v, weights)), x.astype(np.float32)).dtype == np.float32
 
 
 @pytest.mark.parametrize("function, q", [(np.quantile, [0.3, 0.6]), (np.quantile, 0.3), (np.percentile, [30.0]),

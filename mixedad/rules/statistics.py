@@ -72,9 +72,36 @@ def _kept_dims(result, a, q, axis):
 
 
 def _unsupported_options(function, out, overwrite_input, method, weights, interpolation):
-    if out is not None or weights is not None or interpolation is not None:
-        raise unsupported_option(f"{function} on traced values supports method= without out=, weights= "
+    if out is not None or interpolation is not None:
+        raise unsupported_option(f"{function} on traced values supports method= and weights= without out= "
                                  "or interpolation= (the old name of method=)")
+
+
+def _weighted(numpy_function, a, q, axis, keepdims, method, weights, name):
+    """Quantiles with ``weights`` (NumPy takes them with method="inverted_cdf", which picks one
+    element of ``a`` per quantile): the element NumPy picks, found on the plain values and
+    gathered from ``a``. The weights only choose which element it is: their derivative is 0."""
+    plain = read_value(a, name)
+    picked = numpy_function(plain, q, axis=axis, method=method, keepdims=True,
+                            weights=read_value(weights, name))  # NumPy's checks, and its choice
+    q_ndim, ndim = np.ndim(q), np.ndim(plain)
+    if axis is None:
+        values, plain_values = np.ravel(a), np.ravel(plain)
+        picked = np.reshape(picked, np.shape(q) + (1,))
+    else:
+        if not isinstance(axis, (int, np.integer)):
+            raise unsupported_option(f"{name} with weights= on traced values takes one axis (or None), not {axis!r}")
+        axis = int(axis) % max(ndim, 1)
+        values, plain_values = np.moveaxis(a, axis, -1), np.moveaxis(plain, axis, -1)
+        picked = np.moveaxis(picked, q_ndim + axis, -1)
+    matches = (plain_values == picked) | (np.isnan(plain_values) & np.isnan(picked))
+    index = np.argmax(matches, axis=-1, keepdims=True)  # (at ties among equal values: the first)
+    result = np.take_along_axis(np.broadcast_to(values, matches.shape), index, axis=-1).astype(picked.dtype)
+    if not keepdims:
+        return result[..., 0]
+    if axis is None:
+        return np.reshape(result, np.shape(q) + (1,) * ndim)
+    return np.moveaxis(result, -1, q_ndim + axis)
 
 
 @implements(np.cov)
@@ -189,6 +216,8 @@ def _quantile_function(numpy_function, order_statistics, scale):
                 weights=None, interpolation=None):
         _unsupported_options(name, out, overwrite_input, method, weights, interpolation)
         q = plain_argument(q, name, "q", "a")
+        if weights is not None:  # (NumPy gives a 0-d array here, not a scalar)
+            return _weighted(numpy_function, a, q, axis, keepdims, method, weights, name)
         # NumPy's dtype, and its checks of q and method
         dtype = numpy_function(np.zeros(1, np.result_type(a)), q, method=method).dtype
         q = np.true_divide(np.asarray(q, np.float64), scale)
