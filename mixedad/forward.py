@@ -27,6 +27,7 @@ import numpy as np
 from .core.arrays import (LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array,
                           ignore_floating_errors, restore_floating_errors, zero_mask)
 from .core.dispatch import complex_result, function_handler
+from .core.conversions import stored_error
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
                           describe_location, error_with_location, numpy_function_entered, refuse_output,
@@ -132,7 +133,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         return function_handler(func)(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        raise error_with_location(
+        raise stored_error(1) or error_with_location(
             NonDifferentiableError,
             "np.asarray / np.array on a forward-mode dual (or storing it into a NumPy array, "
             "out[i] = value){where} would drop its tangent." + converted_by_numpy(numpy_function_entered(2))
@@ -427,6 +428,7 @@ def _mark_aliased(results, args, level, view_of=True) -> None:
 def _borrow_array_methods():
     """The ndarray methods, properties and operators: the same dispatch as traced values."""
     names = ["__float__", "__int__", "__complex__", "__index__", "item", "tolist", "__hash__", "__buffer__",  # errors
+             "as_integer_ratio",
              "__array_ufunc__", "__getitem__", "T", "mT", "real", "conj", "conjugate", "astype",
              "reshape", "transpose", "ravel", "flatten", "squeeze", "swapaxes", "sum", "mean", "prod",
              "max", "min", "var", "std", "cumsum", "cumprod", "dot", "clip", "repeat", "take", "argmax",

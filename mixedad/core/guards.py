@@ -9,8 +9,9 @@ import traceback
 
 import numpy as np
 
-from .errors import (InPlaceMutationError, MixedadError, SourceLocation, describe_location, in_numpy, is_internal,
-                     numpy_name)
+from .conversions import store_advice
+from .errors import (InPlaceMutationError, MixedadError, NonDifferentiableError, SourceLocation, describe_location,
+                     in_numpy, is_internal, numpy_name)
 
 # The user's arrays that traces keep read-only, by id: (array, how many traces guard it).
 # Traces in other threads (or nested ones) may guard the same array: it becomes writeable
@@ -158,13 +159,17 @@ def guarded_write_error(trace, error: BaseException) -> MixedadError | None:
     """The error to raise instead of NumPy's when ``f`` wrote into a guarded array, or None."""
     if not trace.guarded or not isinstance(error, ValueError) or "read-only" not in str(error):
         return None
-    location = inside = None  # the user's innermost line, and the NumPy function it called that wrote
+    location = inside = user_frame = None  # the user's innermost line, the NumPy function it called that wrote
     for frame, line in traceback.walk_tb(error.__traceback__):  # outermost first
         filename = frame.f_code.co_filename
         if not is_internal(filename):
-            location, inside = SourceLocation(filename, line, frame.f_code.co_name), None
+            location, inside, user_frame = SourceLocation(filename, line, frame.f_code.co_name), None, frame
         elif inside is None and location is not None and in_numpy(filename):
             inside = numpy_name(frame)
+    stored = store_advice(user_frame) if inside is None else None
+    if stored is not None:  # NumPy refused the read-only array before it would have refused the value
+        return NonDifferentiableError(f"Storing a differentiated value into a NumPy array"
+                                      f"{describe_location(location)} would drop its derivative: {stored}")
     if inside is not None:  # NumPy's own code ran on traced values (an argument it does not dispatch on)
         return InPlaceMutationError(
             f"{inside}{describe_location(location)} wrote into an array that a differentiated operation "

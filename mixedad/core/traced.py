@@ -13,10 +13,10 @@ import numpy as np
 
 from .arrays import LeveledValue, RefusesIntegralConversion
 from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_handler, unsupported
+from .conversions import conversion_error, stored_error
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
-                     library_advice, math_call_named, numpy_function_entered, refuse_imaginary_part,
-                     retired_value_error, user_line)
+                     library_advice, numpy_function_entered, refuse_imaginary_part, retired_value_error, user_line)
 from .stand_ins import class_seen_by_user, plain_class_of_constant
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -118,7 +118,7 @@ class Traced(RefusesIntegralConversion):
         return handler(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        raise error_with_location(
+        raise stored_error(1) or error_with_location(
             NonDifferentiableError,
             "np.asarray / np.array on a traced value (or on a list holding one), or storing it into "
             "a NumPy array (out[i] = value){where}, would drop its derivative.",
@@ -128,19 +128,13 @@ class Traced(RefusesIntegralConversion):
         )
 
     def _conversion_error(self, what: str, advice: str = ""):
-        cls = NotVectorizableError if self.size != 1 else NonDifferentiableError
-        return error_with_location(
-            cls,
-            f"{math_call_named(what)} on a traced value{{where}} would drop its derivative. Use NumPy "
-            "functions on the array instead (np.sin, not math.sin; np.where, not if/else); "
-            "for a scalar function mapped over an array, mixedad.sum and mixedad.map "
-            "handle branches element by element." + advice,
-            skip=2,
-        )
+        return conversion_error(what, self.size, advice)
 
-    def __float__(self):
-        raise self._conversion_error("float() (or storing it into a NumPy array, out[i] = value)",
-                                     " " + FILL_AN_ARRAY)
+    def __float__(self):  # (NumPy's out[i] = value calls it too)
+        raise stored_error(1) or self._conversion_error("float()")
+
+    def as_integer_ratio(self):  # statistics.mean and its kin, fractions.Fraction
+        raise self._conversion_error("as_integer_ratio() (an exact conversion)", " Use np.mean, np.var, np.std.")
 
     def __int__(self):
         raise self._conversion_error("int()", " For an integer computed from a differentiated value (an index, a "
