@@ -26,15 +26,16 @@ def is_complex_leaf(leaf: Any) -> bool:
 
 def complex_input(trace: Trace, leaf: Any) -> ComplexValue:
     """The complex value f sees for the complex input ``leaf``: its two parts traced as inputs,
-    each an array of its own (the user's array may change after the call)."""
-    value = np.asarray(leaf)
-    real_dtype = np.finfo(value.dtype).dtype
+    the real and imaginary views of a copy (the user's array may change after the call), laid
+    out as NumPy lays out z.real and z.imag."""
+    value = np.array(leaf)
     traced_parts = []
     for part in (value.real, value.imag):
-        part = np.array(part, real_dtype)
         entry = record(trace, TapeEntry((), None, "input", LEAF_DECISION, part.shape, part.dtype))
         traced_parts.append(Traced(trace, part, entry))
-    return _pair(*traced_parts)
+    result = _pair(*traced_parts)
+    result._laid_out = (0, 1)  # (the parts f receives with z.real and z.imag: the inputs themselves)
+    return result
 
 
 def _cotangent(part: Traced, where: str) -> Any:

@@ -1,6 +1,7 @@
 """Linear algebra and statistics of complex intermediate values: ``np.linalg.solve``, ``inv``,
 ``eigvalsh`` of a Hermitian matrix, ``np.var``, ``np.std``, ``np.prod``, ``astype`` to a
-complex dtype, and the functions that act on both parts alike (sums, reshapes, ``np.diff``).
+complex dtype, the functions that act on both parts alike (sums, reshapes, ``np.diff``), joins
+(``concatenate``, ``stack``) and ``np.where``.
 
 Like the rest of ``complex_values`` they are written with real operations on the parts, so
 every mode differentiates them with the real rules. A complex matrix A = Ar + i Ai acts on
@@ -18,6 +19,7 @@ from .complex_functions import _real_and_imaginary as _both_parts
 from .complex_values import (FUNCTIONS, _componentwise, _multiply_values, _pair, _zeros_if_none, parts,
                              unsupported_complex)
 from .decompositions import _reads_lower, _uplo
+from ..core.region import read_value
 
 
 def as_complex(array, dtype: np.dtype):
@@ -128,6 +130,38 @@ def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wher
 
 FUNCTIONS.update({np.linalg.solve: _solve, np.linalg.inv: _inv, np.linalg.eigvalsh: _eigvalsh, np.var: _var,
                   np.std: _std, np.prod: _prod})
+
+
+def _joined(function):
+    """concatenate / stack: each part of the result joins the operands' parts (zeros for a missing one)."""
+    def join(arrays, *args, **kwargs):
+        operand_parts = [parts(array) for array in arrays]
+        result = []
+        for index in (0, 1):
+            if all(p[index] is None for p in operand_parts):
+                result.append(None)
+                continue
+            result.append(function([p[index] if p[index] is not None else _zeros_if_none(None, p[1 - index])
+                                    for p in operand_parts], *args, **kwargs))
+        return _pair(*result)
+    return join
+
+
+for _function in (np.concatenate, np.stack, np.hstack, np.vstack, np.column_stack):
+    FUNCTIONS[_function] = _joined(_function)
+
+
+def _where(condition, x, y):
+    condition = read_value(condition, "np.where's condition")
+    (xr, xi), (yr, yi) = parts(x), parts(y)
+    shape = np.broadcast_shapes(np.shape(condition), np.shape(x), np.shape(y))
+    zeros = np.zeros(shape, np.result_type(*[p for p in (xr, xi, yr, yi) if p is not None], 1.0))
+    return _pair(*(None if a is None and b is None else
+                   np.where(condition, zeros if a is None else a, zeros if b is None else b)
+                   for a, b in ((xr, yr), (xi, yi))))
+
+
+FUNCTIONS[np.where] = _where
 
 
 def componentwise(function: Callable, valued: tuple[str, ...] = ()) -> Callable:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.arrays import LeveledValue, RefusesIntegralConversion
 from ..core.dispatch import COMPLEX_RESULTS, function_handler, numpy_name, register_function
+from ..core.primitive import primitive
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, complex_result_error, error_with_location,
                            user_location)
 from ..core.region import read_value
@@ -60,7 +61,7 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
     array([4., 8.])
     """
 
-    __slots__ = ("real_part", "imag_part", "_shape", "_dtype")
+    __slots__ = ("real_part", "imag_part", "_shape", "_dtype", "_laid_out")
     __array_priority__ = 2000.0
     # The newest of levels (``LeveledValue``): an operation it takes part in comes to ``_apply``,
     # whatever traced values or forward duals it meets there.
@@ -72,6 +73,7 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
         self.imag_part = imag_part
         self._shape = shape
         self._dtype = dtype
+        self._laid_out = ()  # the parts given out as NumPy lays them out (z.real: _as_numpy_lays_out)
 
     shape = property(lambda self: self._shape)
     dtype = property(lambda self: self._dtype)
@@ -393,13 +395,42 @@ def _absolute(value):
 
 
 def _real(value):
-    re, im = parts(value)
-    return re if re is not None else np.zeros_like(im)
+    return _as_numpy_lays_out(value, 0)
 
 
 def _imag(value):
-    re, im = parts(value)
-    return im if im is not None else np.zeros_like(re)
+    return _as_numpy_lays_out(value, 1)
+
+
+@primitive(name="z.real / z.imag")
+def _interleaved(part):
+    """``part`` laid out as NumPy lays out z.real and z.imag: every other number of an
+    interleaved complex array, so that ``ravel`` copies it as NumPy's does (a view of
+    contiguous memory would let writes through the copy change z)."""
+    pair = np.empty(np.shape(part) + (2,), part.dtype)
+    pair[..., 0] = part
+    return pair[..., 0]
+
+
+_interleaved.defvjp(lambda g, out, part: g)  # the identity: only the layout changes
+_interleaved.defjvp(lambda t, out, part: t)
+
+
+def _as_numpy_lays_out(value, index):
+    """Part ``index`` of a complex value for the user (z.real, np.imag(z)), in NumPy's layout and
+    z's own (other complex values may share the part it had): z takes it as its part, so that a
+    write into it, or into a view of it, changes z, as in NumPy. A part with views already (z[1:]
+    was taken) is given as it is, so that a write into it reaches them (the update machinery)."""
+    both = parts(value)
+    part = both[index] if both[index] is not None else np.zeros_like(both[1 - index])
+    if type(value) is ComplexValue and _differentiated(part) and index not in value._laid_out \
+            and getattr(part, "_views", None) is None:
+        part = _interleaved(part)
+        if type(part) is Traced:  # an identity element by element: mixedad.sum(f, x) still runs f vectorized
+            part._entry.elementwise = True
+        setattr(value, ("real_part", "imag_part")[index], part)
+        value._laid_out += (index,)
+    return part
 
 
 def _angle(value, deg=False):
@@ -540,36 +571,7 @@ def _apply_primitive(prim, args, kwargs, error):
 COMPLEX_RESULTS.append(lambda prim, args, kwargs: _apply_primitive(prim, args, kwargs, complex_result_error))
 
 
-# --- NumPy functions (those that act on the parts alike: complex_linalg) -----------------------
-def _joined(function):
-    """concatenate / stack: each part of the result joins the operands' parts (zeros for a missing one)."""
-    def join(arrays, *args, **kwargs):
-        operand_parts = [parts(array) for array in arrays]
-        result = []
-        for index in (0, 1):
-            if all(p[index] is None for p in operand_parts):
-                result.append(None)
-                continue
-            result.append(function([p[index] if p[index] is not None else _zeros_if_none(None, p[1 - index])
-                                    for p in operand_parts], *args, **kwargs))
-        return _pair(*result)
-    return join
-
-
-for _function in (np.concatenate, np.stack, np.hstack, np.vstack, np.column_stack):
-    FUNCTIONS[_function] = _joined(_function)
-
-
-def _where(condition, x, y):
-    condition = read_value(condition, "np.where's condition")
-    (xr, xi), (yr, yi) = parts(x), parts(y)
-    shape = np.broadcast_shapes(np.shape(condition), np.shape(x), np.shape(y))
-    zeros = np.zeros(shape, np.result_type(*[p for p in (xr, xi, yr, yi) if p is not None], 1.0))
-    return _pair(*(None if a is None and b is None else
-                   np.where(condition, zeros if a is None else a, zeros if b is None else b)
-                   for a, b in ((xr, yr), (xi, yi))))
-
-
+# --- NumPy functions (those that act on the parts alike, and joins: complex_linalg) ------------
 def _norm(x, ord=None, axis=None, keepdims=False):
     """The norms of the magnitudes |z|: every vector norm, and the matrix norms that sum
     magnitudes (Frobenius, 1, -1, inf, -inf); complex_decompositions adds the matrix norms
@@ -587,7 +589,7 @@ def _like(function):
 
 
 FUNCTIONS.update({
-    np.real: _real, np.imag: _imag, np.angle: _angle, np.where: _where,
+    np.real: _real, np.imag: _imag, np.angle: _angle,
     np.dot: lambda a, b: _multilinear(np.dot, (a, b)),
     np.vdot: lambda a, b: _multilinear(np.vdot, (a, b), conjugate_first=True),
     np.inner: lambda a, b: _multilinear(np.inner, (a, b)),

@@ -1,0 +1,110 @@
+"""``z.real`` and ``z.imag`` of a complex value are laid out as NumPy lays them out (every other
+number of an interleaved array), and are z's own: ``ravel`` copies them as NumPy's does, and a
+write into them changes z and nothing else. Found by the session-44 fuzzer (p440750): a write
+through ``z.real``'s ravel changed it (value 2.07 where NumPy gives 5.82), and a write into
+``z.real`` changed ``z.conj()`` too, which shared the part."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mixedad
+from mixedad import InPlaceMutationError
+from numerical import numerical_gradient
+
+X = np.array([1.0, 2.0, 0.5, -1.0, 0.3, 1.7])
+MODES = ["auto", "reverse", "forward"]
+
+
+def write_through_ravel(x):  # the fuzzer's program, reduced: NumPy's ravel of z.real is a copy
+    real = np.fft.ifft(np.fft.fft(x) * np.arange(6)).real
+    flat = real[..., None].ravel()
+    flat *= 0.5
+    return np.sum(np.sin(real @ real)) + np.mean(real ** 2)
+
+
+def write_through_ravel_of_imag(x):
+    imag = np.exp(1j * x).imag
+    flat = imag.ravel()
+    flat[0] = 7.0
+    return np.sum(imag * x)
+
+
+def write_into_the_part(x):  # z sees the write; z.conj(), a copy in NumPy, does not
+    z = np.fft.fft(x)
+    conjugate = z.conj()
+    real = z.real
+    real[1] = 5.0 * x[0]
+    return np.sum(np.abs(z)) + 2 * np.sum(np.abs(conjugate))
+
+
+def write_into_a_view_of_the_part(x):
+    z = np.fft.fft(x)
+    view = z.real.reshape(2, 3)
+    view *= 2
+    return np.sum(np.abs(z))
+
+
+def write_into_a_missing_part(x):  # x * 1j has no real part: z.real is zeros that z then holds
+    z = x * 1j
+    real = z.real
+    real[0] = 5.0 * x[1]
+    return np.sum(np.abs(z)) + np.sum(np.abs(real.ravel()))
+
+
+def write_into_a_complex_input(z):
+    flat = z.real.ravel()
+    flat *= 3.0
+    real = z.real
+    real[0] = 2.0
+    return np.sum(np.abs(z) ** 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", [write_through_ravel, write_through_ravel_of_imag, write_into_the_part,
+                               write_into_a_view_of_the_part, write_into_a_missing_part])
+def test_values_and_gradients_are_numpys(f, mode):
+    value, grad = mixedad.value_and_gradient(f, X, mode=mode)
+    assert value == pytest.approx(f(X.copy()), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(f, X), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", [write_through_ravel, write_into_the_part, write_into_a_missing_part])
+def test_prepared_replays_and_second_order(f):
+    prepared = mixedad.prepare(f, X)
+    for x in (X * 0.9, X + 0.1, X):
+        np.testing.assert_allclose(prepared.gradient(x), mixedad.gradient(f, x), rtol=1e-12, atol=1e-12)
+    columns = [numerical_gradient(lambda y: mixedad.gradient(f, y)[k], X) for k in range(X.size)]
+    np.testing.assert_allclose(mixedad.hessian(f, X), np.array(columns), rtol=1e-5, atol=1e-6)
+
+
+def test_a_complex_input_keeps_numpys_layout():
+    z = X[:3] + 1j * X[3:]
+    _, grad = mixedad.value_and_gradient(write_into_a_complex_input, z)
+    h = 1e-6
+    expected = [(write_into_a_complex_input(z + h * d) - write_into_a_complex_input(z - h * d)) / (2 * h)
+                for d in np.eye(3)]
+    imaginary = [(write_into_a_complex_input(z + 1j * h * d) - write_into_a_complex_input(z - 1j * h * d)) / (2 * h)
+                 for d in np.eye(3)]
+    np.testing.assert_allclose(grad, np.array(expected) - 1j * np.array(imaginary), rtol=1e-6, atol=1e-8)
+    assert mixedad.value_and_gradient(write_into_a_complex_input, z)[0] == pytest.approx(
+        write_into_a_complex_input(z.copy()), rel=1e-12)
+
+
+def test_a_write_into_a_part_that_views_of_z_share_is_refused():
+    """z[1:] was taken before z.real: its parts are views of z's, which the write would have to
+    reach; mixedad refuses the use of the view after the write rather than miss it."""
+    def f(x):
+        z = np.fft.fft(x)
+        tail = z[1:]
+        real = z.real
+        real[1] = 5.0 * x[0]
+        return np.sum(np.abs(tail))
+    with pytest.raises(InPlaceMutationError, match="test_complex_part_layout.py"):
+        mixedad.gradient(f, X)
+
+
+def test_real_of_a_fused_complex_value_keeps_f_vectorized_in_mixedad_sum():
+    f = lambda t: np.real(np.exp(1j * t)) * t + np.imag(np.exp(2j * t)) ** 2  # noqa: E731
+    np.testing.assert_allclose(mixedad.gradient(lambda v: mixedad.sum(f, v), X),
+                               numerical_gradient(lambda v: np.sum(f(v)), X), rtol=1e-6)
