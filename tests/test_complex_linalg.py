@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mixedad
+from mode_checks import assert_second_order_and_replays
 from numerical import numerical_gradient
 
 RNG = np.random.default_rng(7)
@@ -66,14 +67,7 @@ def test_gradient_and_value_match_numpy_and_central_differences(name, mode):
 
 @pytest.mark.parametrize("name", ["inv", "eigvalsh, Hermitian", "prod", "std", "solve, vector"])
 def test_second_derivatives_and_prepared_replays(name):
-    f = CASES[name]
-    hessian = mixedad.hessian(f, X)
-    columns = [numerical_gradient(lambda y: mixedad.gradient(f, y)[k], X) for k in range(X.size)]
-    np.testing.assert_allclose(hessian, np.array(columns), rtol=1e-5, atol=1e-6)
-    prepared = mixedad.prepare(f, X)
-    for y in (X + 0.1, X * 0.9, X):
-        np.testing.assert_allclose(prepared.gradient(y), mixedad.gradient(f, y), rtol=1e-13, atol=1e-13)
-    assert prepared.replays
+    assert assert_second_order_and_replays(CASES[name], X).replays
 
 
 def _matrix64(x):  # complex64 for float32 x: NumPy's result stays float32

@@ -10,6 +10,7 @@ import pytest
 
 import mixedad
 from mixedad import InPlaceMutationError
+from mode_checks import assert_second_order_and_replays
 from numerical import numerical_gradient
 
 X = np.array([1.0, 2.0, 0.5, -1.0, 0.3, 1.7])
@@ -71,11 +72,7 @@ def test_values_and_gradients_are_numpys(f, mode):
 
 @pytest.mark.parametrize("f", [write_through_ravel, write_into_the_part, write_into_a_missing_part])
 def test_prepared_replays_and_second_order(f):
-    prepared = mixedad.prepare(f, X)
-    for x in (X * 0.9, X + 0.1, X):
-        np.testing.assert_allclose(prepared.gradient(x), mixedad.gradient(f, x), rtol=1e-12, atol=1e-12)
-    columns = [numerical_gradient(lambda y: mixedad.gradient(f, y)[k], X) for k in range(X.size)]
-    np.testing.assert_allclose(mixedad.hessian(f, X), np.array(columns), rtol=1e-5, atol=1e-6)
+    assert_second_order_and_replays(f, X)
 
 
 def test_a_complex_input_keeps_numpys_layout():

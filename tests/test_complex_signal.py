@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mixedad
+from mode_checks import assert_second_order_and_replays
 from numerical import numerical_gradient
 
 RNG = np.random.default_rng(11)
@@ -128,13 +129,7 @@ def test_float32_stays_float32(name):
 @pytest.mark.parametrize("name", ["arcsin", "correlate, full, complex both", "cumprod, axis", "matrix_power",
                                   "interp, complex left and right"])
 def test_second_derivatives_and_prepared_replays(name):
-    f = CASES[name]
-    hessian = mixedad.hessian(f, X)
-    columns = [numerical_gradient(lambda y: mixedad.gradient(f, y)[k], X) for k in range(X.size)]
-    np.testing.assert_allclose(hessian, np.array(columns), rtol=1e-5, atol=1e-6)
-    prepared = mixedad.prepare(f, X)
-    for y in (X + 0.1, X * 0.9, X):
-        np.testing.assert_allclose(prepared.gradient(y), mixedad.gradient(f, y), rtol=1e-13, atol=1e-13)
+    assert_second_order_and_replays(CASES[name], X)
 
 
 @pytest.mark.parametrize("mode", ["maximum", "minimum", "median"])
