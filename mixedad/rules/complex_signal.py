@@ -62,12 +62,12 @@ def _per_result(function: Callable) -> Callable:
         re, im = parts(value)
         re_results = None if re is None else function(re, *args, **kwargs)
         im_results = None if im is None else function(im, *args, **kwargs)
-        if not isinstance(re_results if re_results is not None else im_results, (list, tuple)):
+        either = re_results if re_results is not None else im_results
+        if not isinstance(either, (list, tuple)):
             return _pair(re_results, im_results)
-        count = len(re_results if re_results is not None else im_results)
         pieces = [_pair(None if re_results is None else re_results[k], None if im_results is None else im_results[k])
-                  for k in range(count)]
-        return tuple(pieces) if isinstance(re_results if re_results is not None else im_results, tuple) else pieces
+                  for k in range(len(either))]
+        return tuple(pieces) if isinstance(either, tuple) else pieces
     return apply
 
 
@@ -89,7 +89,7 @@ def _polyval(p, x):
     dtype = np.result_type(*[value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype for value in (p, x)])
     if np.shape(p)[0] == 0:
         return np.zeros(np.shape(x), dtype)
-    result = p[0]
+    result = _pair(*parts(p[0]))  # (a complex value, also for one Python number)
     for k in range(1, np.shape(p)[0]):
         result = result * x + p[k]
     result = result if result.dtype == dtype else result.astype(dtype)
