@@ -34,6 +34,7 @@ from .core.tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, Trace, mu
 from .core.traced import Traced
 from .core.updates import current, currents
 from .followed_arrays import followed
+from .rules.table import numpy_scalar
 from .scalar_duals import ScalarDual, name_what_dropped, vectorized, with_dual_math
 
 _PER_ELEMENT = Decision(Mode.PER_ELEMENT, Reason.NOT_VECTORIZABLE)
@@ -437,12 +438,13 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
                 return np.result_type(*xs, 0.0).type(result)
             return result
         except _InRunningTrace as running:
-            return _map_in_trace(running.trace, f, xs, shape, closes_over=True)
+            return numpy_scalar(_map_in_trace(running.trace, f, xs, shape, closes_over=True))
         except Exception as error:
             if not _is_branching_error(error) and not isinstance(error, TypeError):
                 raise
-        return _map_per_element(f, xs)
-    return _map_in_trace(trace, f, xs, shape)
+        return numpy_scalar(_map_per_element(f, xs))
+    # (of 0-d arrays, every path gives a NumPy scalar, as a ufunc does: its [...] is a copy, not a view)
+    return numpy_scalar(_map_in_trace(trace, f, xs, shape))
 
 
 def _map_per_element(f: Callable[..., Any], xs: list) -> Any:

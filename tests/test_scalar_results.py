@@ -6,6 +6,8 @@ same views of a 0-d array write into it. Each function below is run by NumPy its
 same inputs; mixedad must give NumPy's value in every mode, and a gradient that matches
 central finite differences.
 """
+import math
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,12 @@ RESULTS = [
     ("np.logaddexp.reduce(a, axis=())", ZERO_D), ("np.nan_to_num(a)", ZERO_D), ("np.nan_to_num(a[0])", VECTOR),
     ("np.nan_to_num(a, nan=1.0)", ZERO_D), ("np.round(a, 1)", ZERO_D), ("np.round(a[0], 1)", VECTOR),
     ("a * 2", ZERO_D), ("-a", ZERO_D), ("np.multiply(a[0], 2)", VECTOR),
+    # found by the session-44 fuzzer (p470506): keepdims on a 0-d array keeps no axis
+    ("np.logaddexp.reduce(a, keepdims=True)", ZERO_D), ("np.add.reduce(a, keepdims=True)", ZERO_D),
+    ("np.maximum.reduce(a, axis=None, keepdims=True)", ZERO_D),
+    # (p464420) mixedad.map of a 0-d array gives a NumPy scalar on every path, as a ufunc does
+    ("mixedad.map(lambda t: math.exp(-t * t), a)", ZERO_D), ("mixedad.map(lambda t: t if t > 0 else -t, a)", ZERO_D),
+    ("mixedad.map(np.tanh, a)", ZERO_D),
     # for contrast: these were right before
     ("np.median(a)", VECTOR), ("np.sum(a)", VECTOR), ("np.logaddexp.reduce(a)", VECTOR),
     ("np.where(a[0] > 0, a[0], a[1])", VECTOR),  # a 0-d array in NumPy: the write reaches it
@@ -41,7 +49,7 @@ WRITES = {"ravel": "r = v.ravel(); r *= 0.5", "reshape": "r = v.reshape(1); r *=
 
 
 def _function(expression, write):
-    namespace = {"np": np}
+    namespace = {"np": np, "math": math, "mixedad": mixedad}
     exec(f"def f(a):\n    v = {expression}\n    {write}\n    return v * 1.5 + 0.25 * np.sum(a)\n", namespace)
     return namespace["f"]
 
@@ -75,3 +83,13 @@ def test_forward_tangents_take_the_output_dtype(constant):
     value, tangent = mixedad.jvp(f, (VECTOR.copy(),), (np.ones(3),))
     assert tangent.dtype == value.dtype == np.float64
     np.testing.assert_allclose(tangent, [2.0])
+
+
+@pytest.mark.parametrize("f", [lambda t: t if t > 0 else -t, math.exp, lambda t: np.tanh(t)],
+                         ids=["per element", "math function", "vectorized"])
+def test_map_of_a_0_d_array_is_a_numpy_scalar_on_every_path(f):
+    """As a ufunc gives (np.vectorize, which the per-element path once returned, gives a 0-d array)."""
+    result = mixedad.map(f, ZERO_D)
+    assert type(result) is np.float64 and result == f(float(ZERO_D))
+    assert type(mixedad.gradient(lambda a: (mixedad.map(f, a) * 1.0, mixedad.map(f, a)), ZERO_D,
+                                 has_aux=True)[1]) is np.float64

@@ -125,8 +125,7 @@ def _reduce_axes(axis, ndim):
 
 
 def reduce(ufunc, x, axis=0, keepdims=False, initial=_MISSING, where=True):
-    result = _reduce(ufunc, x, axis, keepdims, initial, where)
-    return result if keepdims else numpy_scalar(result)
+    return numpy_scalar(_reduce(ufunc, x, axis, keepdims, initial, where))  # (0-d: a scalar, keepdims or not)
 
 
 def _reduce(ufunc, x, axis, keepdims, initial, where):
