@@ -17,6 +17,11 @@ from .errors import (FILL_AN_ARRAY, MixedadError, NonDifferentiableError, NotVec
 _STORE = re.compile(r"\s*([A-Za-z_][\w.]*)\s*\[.*\]\s*(?://|\*\*|<<|>>|[-+*/%@&|^])?=(?!=)")
 
 
+def stores_into_an_array(text: str) -> bool:
+    """Whether the source line ``text`` stores into a subscript (``buffer[t] = value``, ``+=``)."""
+    return _STORE.match(text) is not None
+
+
 def _differentiated(value) -> bool:  # (duck-typed: this module imports none of the value classes)
     return hasattr(value, "_trace") and hasattr(value, "_entry") or hasattr(value, "_level")
 

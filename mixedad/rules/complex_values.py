@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import re
 import sys
 import warnings
 from typing import Any, Callable
@@ -25,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.arrays import LeveledValue, RefusesIntegralConversion
+from ..core.conversions import stores_into_an_array
 from ..core.dispatch import COMPLEX_RESULTS, function_handler, numpy_name, register_function
 from ..core.primitive import primitive
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, complex_result_error, error_with_location,
@@ -133,7 +133,7 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
 
     def _stored(self) -> bool:  # H[0, 1] = z into a NumPy array: NumPy converts z with complex() or float()
         location = user_location()
-        return location is not None and re.search(r"\]\s*(?:[-+*/]|//|\*\*)?=(?!=)", location.text or "") is not None
+        return location is not None and stores_into_an_array(location.text or "")
 
     def _conversion_error(self, what: str, advice: str = ""):
         return error_with_location(
@@ -209,7 +209,8 @@ class ComplexValue(RefusesIntegralConversion, LeveledValue):
             raise self._conversion_error(f"astype({dtype})")
         warnings.warn("Casting complex values to real discards the imaginary part", np.exceptions.ComplexWarning,
                       stacklevel=2)
-        return _real(self).astype(dtype)
+        re, im = self.parts  # (astype copies: no need for z.real's own layout first)
+        return (re if re is not None else np.zeros_like(im)).astype(dtype)
 
     # --- operators ----------------------------------------------------------------------------
     def __add__(self, other): return _add_values(self, other)

@@ -96,7 +96,8 @@ def _weighted(numpy_function, a, q, axis, keepdims, method, weights, name):
         picked = np.moveaxis(picked, q_ndim + axis, -1)
     matches = (plain_values == picked) | (np.isnan(plain_values) & np.isnan(picked))
     index = np.argmax(matches, axis=-1, keepdims=True)  # (at ties among equal values: the first)
-    result = np.take_along_axis(np.broadcast_to(values, matches.shape), index, axis=-1).astype(picked.dtype)
+    result = np.take_along_axis(np.broadcast_to(values, matches.shape), index, axis=-1)
+    result = result if result.dtype == picked.dtype else result.astype(picked.dtype)
     if not keepdims:
         return result[..., 0]
     if axis is None:
