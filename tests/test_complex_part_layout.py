@@ -10,7 +10,7 @@ import pytest
 
 import mixedad
 from mixedad import InPlaceMutationError
-from mode_checks import assert_second_order_and_replays
+from mode_checks import assert_second_order_and_replays, assert_values_and_gradients_match
 from numerical import numerical_gradient
 
 X = np.array([1.0, 2.0, 0.5, -1.0, 0.3, 1.7])
@@ -105,3 +105,21 @@ def test_real_of_a_fused_complex_value_keeps_f_vectorized_in_mixedad_sum():
     f = lambda t: np.real(np.exp(1j * t)) * t + np.imag(np.exp(2j * t)) ** 2  # noqa: E731
     np.testing.assert_allclose(mixedad.gradient(lambda v: mixedad.sum(f, v), X),
                                numerical_gradient(lambda v: np.sum(f(v)), X), rtol=1e-6)
+
+
+def scaled_part_of_a_scalar(x):  # the session-45 fuzzer's p482400, reduced
+    peak = np.amax(x)
+    real = (peak * np.exp(1j * peak)).real  # NumPy: a float64 scalar, so *= rebinds it to an array
+    real *= x
+    imag = np.exp(1j * peak).imag
+    imag += x[::-1]
+    return np.sum(real) + np.sum(imag ** 2)
+
+
+def test_the_part_of_a_numpy_scalar_is_a_numpy_scalar():
+    """jvp raised a bare ValueError (could not broadcast (5,) into ()): the part of a complex
+    scalar was given as a 0-d array, into which ``real *= x`` then wrote."""
+    x = np.array([-0.46, 0.46, 0.53, 0.56, -0.88])
+    expected = numerical_gradient(scaled_part_of_a_scalar, x)
+    assert_values_and_gradients_match(scaled_part_of_a_scalar, x, expected, np.linspace(-1.0, 1.0, 5))
+    assert_second_order_and_replays(scaled_part_of_a_scalar, x)

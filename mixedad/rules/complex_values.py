@@ -407,7 +407,10 @@ def _imag(value):
 def _interleaved(part):
     """``part`` laid out as NumPy lays out z.real and z.imag: every other number of an
     interleaved complex array, so that ``ravel`` copies it as NumPy's does (a view of
-    contiguous memory would let writes through the copy change z)."""
+    contiguous memory would let writes through the copy change z). A NumPy scalar's part is a
+    NumPy scalar, as NumPy gives it (immutable: ``v *= b`` rebinds v)."""
+    if isinstance(part, np.generic):
+        return part
     pair = np.empty(np.shape(part) + (2,), part.dtype)
     pair[..., 0] = part
     return pair[..., 0]
