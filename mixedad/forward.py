@@ -166,7 +166,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
             raise error_with_location(
                 InPlaceMutationError,
                 "Assignment x[...] = v{where} into a view of another forward-mode dual (made by "
-                "transpose, np.split, broadcast_to, ...): NumPy would write through to that array; "
+                "np.split, np.einsum, broadcast_to, ...): NumPy would write through to that array; "
                 "mixedad cannot follow that. Assign into the original array, or copy the view first "
                 "(v = v.copy()).", skip=1)
         updated = function_handler(_index_update)(self, key, value)

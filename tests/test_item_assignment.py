@@ -223,10 +223,10 @@ def test_an_array_made_like_a_traced_one_takes_traced_values_in_every_mode():
 
 
 # --- what cannot be followed raises -------------------------------------------------------------
-def write_into_a_transpose(x):
-    y = x.reshape(2, 3).T
-    y[0, 1] = 5.0  # NumPy would change the reshaped x too
-    return np.sum(y)
+def write_into_a_piece_of_a_split(x):
+    head, tail = np.split(x * 1.0, 2)
+    head[0] = 5.0  # NumPy would change the split array too
+    return np.sum(head)
 
 
 def stale_view_used_again(x):
@@ -236,8 +236,8 @@ def stale_view_used_again(x):
     return np.sum(head)
 
 
-@pytest.mark.parametrize("f, match", [(write_into_a_transpose, "into a view"),
-                                      (stale_view_used_again, "view again after the assignment")])
+@pytest.mark.parametrize("f, match", [(write_into_a_piece_of_a_split, "into a view"),
+                                      (stale_view_used_again, "view again after the (assignment|update)")])
 def test_what_mixedad_cannot_follow_raises_naming_the_line(f, match):
     with pytest.raises(InPlaceMutationError, match=match) as reverse_error:
         mixedad.gradient(f, X0.copy())

@@ -1,4 +1,4 @@
-"""Values an in-place update retired (``z = y; y += 1``, or a view ``z = y[:]`` before ``y[0] = 5``):
+"""Values an in-place update retired (a view ``z = y[:]`` before ``y += 1`` or ``y[0] = 5``):
 every use raises InPlaceMutationError naming the use's line and the update's, whatever Python operator
 or protocol the use goes through (found by a fuzzer: some raised a bare TypeError naming an internal
 class), and returning one names the update, not the caller's line. And a nested gradient of an array
@@ -31,7 +31,7 @@ def _described(number: int) -> str:
 
 def _retired_by_an_operator(x, use):
     y = x * 2.0
-    z = y
+    z = y[:]
     y += 1.0  # retires z by +=
     use(z)
     return np.sum(y)
@@ -103,10 +103,10 @@ def test_every_use_of_a_retired_value_names_the_use_and_the_update(name, use, re
     assert "RetiredTraced" not in message
 
 
-def _returns_an_alias(x):
+def _returns_an_updated_view(x):
     y = x * 2.0
-    z = y
-    y += 1.0  # returned alias replaced
+    z = y[:]
+    y += 1.0  # returned view replaced by +=
     return z
 
 
@@ -118,7 +118,7 @@ def _returns_a_view(x):
 
 
 @pytest.mark.parametrize("transform", ["vjp", "jacobian reverse", "gradient"])
-@pytest.mark.parametrize("f, marker, update", [(_returns_an_alias, "# returned alias replaced", "y += 1.0"),
+@pytest.mark.parametrize("f, marker, update", [(_returns_an_updated_view, "# returned view replaced by +=", "y += 1.0"),
                                                (_returns_a_view, "# returned view replaced", "y[0] = 5.0")])
 def test_returning_a_replaced_value_names_the_update_in_f_not_the_caller(transform, f, marker, update):
     x = np.ones(1) if transform == "gradient" else np.ones(3)  # (gradient: a size-1 output)

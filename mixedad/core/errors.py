@@ -431,15 +431,15 @@ def complex_result_error(operation: str) -> UnsupportedOperationError:
 
 
 def retired_value_error(skip: int, replaced_at: tuple | None = None) -> InPlaceMutationError:
-    """A use of a traced value that an in-place update replaced (``replaced_at``: its ``user_line``)."""
+    """A use of a view of a traced array that an in-place update changed (``replaced_at``: its ``user_line``)."""
     line = "" if replaced_at is None else linecache.getline(replaced_at[0].co_filename, replaced_at[1])
     shuffled = re.search(r"\.shuffle\(", line)  # a random generator's in-place shuffle, which swaps rows
     return error_with_location(
         InPlaceMutationError,
-        f"This traced value was replaced by an in-place operation{_described_line(replaced_at)} (x += ..., or "
-        "an assignment x[...] = v into the array it is a view of, directly or through other views) and is "
-        "used again{where}. NumPy would have changed every alias of it; mixedad cannot follow "
-        "that. Write x = x + ... and use the new value, or take the view again after the assignment." +
+        f"This traced value was replaced by an in-place operation{_described_line(replaced_at)} (x += ... or "
+        "x[...] = v on the array it is a view of, directly or through other views) and is used again{where}. "
+        "NumPy would show the view the change; mixedad cannot follow that. Take the view again after the "
+        "update, or write x = x + ... and use the new value." +
         (" If .shuffle(x) there shuffles x in place, select a permutation instead: x = x[rng.permutation(len(x))], "
          "which mixedad differentiates." if shuffled else ""), skip=skip)
 

@@ -400,14 +400,14 @@ class Traced(RefusesIntegralConversion):
     def __hash__(self): raise self._conversion_error("hashing (a dict key, a set, an lru_cache argument)")
     def __buffer__(self, flags): raise self._conversion_error("memoryview (the buffer protocol; Python 3.12+)")
 
-    # In-place operators return a new traced value and retire this one (a later use of an alias NumPy
-    # would have updated raises); on a view x[key] they write into x too, as NumPy does (row += 1).
+    # In-place operators return a new traced value, which this one then stands for (below); on a
+    # view x[key] they write into x too, as NumPy does (row += 1).
     def _inplace(self, ufunc, other):
         if self._shape == () and self._holds_a_numpy_scalar():  # immutable: s += 1 rebinds s, as NumPy's does
             return ufunc_binder(ufunc)((self, other), {})
         view_of = self._view_of
-        from .updates import _cast_into, _retire_views, _write_through, keep_layout, layout_to_keep, \
-            refuse_update_of_shared_input, shared_memory_error
+        from .updates import UpdatedTraced, _cast_into, _retire_views, _write_through, keep_layout, \
+            layout_to_keep, refuse_update_of_shared_input, shared_memory_error
         if view_of is True:
             raise shared_memory_error(self, assignment=False)
         if self._trace.shared_argument is not None:
@@ -415,7 +415,13 @@ class Traced(RefusesIntegralConversion):
         layout = None if view_of else layout_to_keep(self, other)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
-        _retire(self, user_line(2))
+        # As NumPy's, this object now holds the new values, for every name bound to it (an alias,
+        # the caller's name of an argument that a helper function updated): it stands for them
+        # (for the engine, it stays the value it was, which earlier operations read).
+        self._successor = result
+        if self._trace.program is not None:  # a prepared program replays the steps that read it
+            self._trace.retired.append((self, Traced))
+        self.__class__ = UpdatedTraced
         if view_of:
             _write_through(view_of, result)
         elif layout is not None and type(result) is Traced:
@@ -461,8 +467,8 @@ for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, k
 
 
 class RetiredTraced(RefusesIntegralConversion):
-    """What a traced value becomes after an in-place operator replaced it (or, for a view, after
-    an assignment changed the array it views). Every use raises, naming the update: each operator and
+    """What a view becomes after an update (an assignment or an in-place operator) changed the
+    array it views. Every use raises, naming the update: each operator and
     protocol of an ndarray is listed, as Python looks them up on the class, not through __getattr__."""
 
     __slots__ = Traced.__slots__

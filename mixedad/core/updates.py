@@ -1,10 +1,11 @@
 """Assignments into traced arrays: the value an updated array stands for, and its views.
 
-``x[key] = v`` (``Traced.__setitem__``) records a new value and turns ``x`` into an
-:class:`UpdatedTraced`: the engine still reads it as the value it was (regions and replay
-steps that read it before), the user's code reaches the new value through it (``current``).
-A view made by indexing or reshape writes its updates through into the array it views;
-views that an update reaches are retired. ``constant_like`` makes the arrays that
+``x[key] = v`` (``Traced.__setitem__``) and ``x += v`` (``Traced._inplace``) record a new value
+and turn ``x`` into an :class:`UpdatedTraced`: the engine still reads it as the value it was
+(regions and replay steps that read it before), the user's code reaches the new value through it
+(``current``), by any name bound to it. A view made by indexing or by a rearranging primitive
+with a ``view_inverse`` (reshape, transpose, flip) writes its updates through into the array it
+views; views that an update reaches are retired. ``constant_like`` makes the arrays that
 ``np.zeros_like`` and its kin return for traced values: traced constants, which can then
 receive traced values.
 """
@@ -23,8 +24,8 @@ from .traced import Traced, _retire
 
 
 class Rearranged:
-    """How a view made by rearranging its base (reshape) maps back: ``inverse(view)`` has the
-    base's shape. ``undo(view, kwargs, base_shape)`` is the primitive's ``view_inverse``."""
+    """How a view made by rearranging its base (reshape, transpose, flip) maps back: ``inverse(view)``
+    has the base's shape. ``undo(view, kwargs, base_shape)`` is the primitive's ``view_inverse``."""
 
     __slots__ = ("undo", "kwargs", "base_shape", "make")
 
@@ -70,18 +71,18 @@ def refuse_write_into_argument(target: Any, skip: int) -> None:
 
 def shared_memory_error(target: Traced, assignment: bool) -> InPlaceMutationError:
     """The error for an update of a traced value that shares memory with another value, which
-    NumPy would change too (a view made by transpose, split, ...)."""
+    NumPy would change too (a view made by np.split, np.einsum, ...)."""
     skip = 2 if assignment else 3  # (frames to the user's line: through Traced.__setitem__, or an operator)
     if assignment:
         return error_with_location(
             InPlaceMutationError,
-            "Assignment x[...] = v{where} into a view of another traced array (made by transpose, "
-            "np.split, broadcast_to, ...): NumPy would write through to that array; mixedad cannot "
+            "Assignment x[...] = v{where} into a view of another traced array (made by np.split, "
+            "np.einsum, broadcast_to, ...): NumPy would write through to that array; mixedad cannot "
             "follow that. Assign into the original array, or copy the view first (v = v.copy()).", skip=skip)
     return error_with_location(
         InPlaceMutationError,
         "In-place update{where} of a traced array that shares memory with another one (a view "
-        "made by transpose, np.split, broadcast_to, ...): NumPy would change both, mixedad "
+        "made by np.split, np.einsum, broadcast_to, ...): NumPy would change both, mixedad "
         "cannot follow that. Write y = y + ... instead.", skip=skip)
 
 

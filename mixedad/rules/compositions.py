@@ -287,6 +287,8 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
         grids[1] = np.reshape(grids[1], (-1, 1) + ones[2:])
     if not sparse:
         grids = list(np.broadcast_arrays(*grids))
+    if copy:  # NumPy's default: arrays of their own, which the caller may update in place
+        grids = [np.copy(grid) for grid in grids]
     return tuple(grids)
 
 

@@ -165,10 +165,14 @@ def _sort_jvp(t, out, x, axis=-1, *kind_and_order, **options):
 
 
 reshape_ = reverse_rule(_reshape, _reshape_vjp, name="reshape", forward="linear")
-transpose = reverse_rule(np.transpose, _transpose_vjp, nondiff_argnums=(1,), forward="linear")
+# transpose and flip take their axes by keyword: an update of their view writes through into the
+# array it views by undoing the move (``view_inverse``, below), which reads the axes from the keywords
+transpose = reverse_rule(lambda a, *, axes=None: np.transpose(a, axes), _transpose_vjp, name="transpose",
+                         forward="linear")
 broadcast_to = reverse_rule(np.broadcast_to, lambda g, out, array, shape, subok=False: g,  # the engine sums
                             nondiff_argnums=(1, 2), forward="linear")
-flip = reverse_rule(np.flip, lambda g, out, m, axis=None: np.flip(g, axis), nondiff_argnums=(1,), forward="linear")
+flip = reverse_rule(lambda m, *, axis=None: np.flip(m, axis), lambda g, out, m, axis=None: np.flip(g, axis),
+                    name="flip", forward="linear")
 sort = reverse_rule(np.sort, _sort_vjp, nondiff_argnums=(1, 2, 3),  # every kind of sort gives the same values
                     forward=_sort_jvp)
 roll_ = reverse_rule(_roll, lambda g, out, x, shift, axis: np.roll(g, np.negative(shift), axis), name="roll",
@@ -189,6 +193,8 @@ flatten_ = reverse_rule(lambda x, order: np.reshape(x, (-1,), order=order).copy(
 for _view in (reshape_, transpose, broadcast_to, flip, split_):
     _view.returns_view = True
 reshape_.view_inverse = lambda view, kwargs, base_shape: _reshape(view, base_shape, kwargs["order"])
+transpose.view_inverse = lambda view, kwargs, base_shape: _transpose_vjp(view, None, view, **kwargs)
+flip.view_inverse = lambda view, kwargs, base_shape: flip(view, **kwargs)  # (its own inverse)
 # their reverse rules read the argument's shape only: the tape keeps no array alive for them
 for _mover in (reshape_, transpose, broadcast_to, flip, roll_, flatten_):
     _mover.reverse_reads_values = False
@@ -400,6 +406,16 @@ def broadcast_arrays(*args, subok=False):
 
 # ------------------------------------------------------------------------------------------
 # reordering axes and elements
+@implements(np.transpose)
+def transpose_(a, axes=None):
+    return transpose(a) if axes is None else transpose(a, axes=axes)
+
+
+@implements(np.flip)
+def flip_(m, axis=None):
+    return flip(m) if axis is None else flip(m, axis=axis)
+
+
 @implements(np.moveaxis)
 def moveaxis(a, source, destination):
     ndim = _ndim(a)
