@@ -342,6 +342,36 @@ def test_functions_without_derivative_of_static_shape_replay(f):
         np.testing.assert_allclose(prepared.gradient(x), mixedad.gradient(f, x), rtol=1e-12)
 
 
+def _gp_negative_log_likelihood(theta, points, targets):  # the sign of slogdet dropped: the common idiom
+    distances = ((points[:, None] - points[None]) ** 2).sum(-1)
+    kernel = np.exp(theta[0]) * np.exp(-0.5 * distances) + np.exp(theta[1]) * np.eye(len(points))
+    return 0.5 * targets @ np.linalg.solve(kernel, targets) + 0.5 * np.linalg.slogdet(kernel)[1]
+
+
+def _signed_log_determinant(theta, points, targets):  # the sign used in arithmetic only
+    matrix = np.outer(points[:, 0], points[:, 1]) * theta[0] + np.diag(targets) * theta[1]
+    sign, log_abs = np.linalg.slogdet(matrix)
+    return sign * log_abs + np.sum(sign * theta)
+
+
+def test_slogdet_replays_and_its_sign_is_refilled_on_each_replay():
+    """slogdet read its sign to hand it back as a plain array, so a prepared gradient of a GP's
+    log likelihood traced again on every call (slower than a plain gradient: session-45 audit)."""
+    draws = np.random.default_rng(7)
+    points, targets = draws.standard_normal((6, 2)), draws.standard_normal(6)
+    signs = [np.linalg.slogdet(np.outer(points[:, 0], points[:, 1]) * t[0] + np.diag(targets) * t[1])[0]
+             for t in ([0.7, 1.3], [-0.7, 0.4])]
+    assert signs == [-1.0, 1.0]  # the second theta below changes the sign of _signed_log_determinant's matrix
+    for f, theta in ((_gp_negative_log_likelihood, np.array([0.1, -1.0])),
+                     (_signed_log_determinant, np.array([0.7, 1.3]))):
+        prepared = mixedad.prepare(f, theta, points, targets)
+        for new in (theta, np.array([-0.7, 0.4]), 0.5 * theta, -3.0 * theta):
+            value, grad = prepared.value_and_gradient(new, points, targets)
+            assert value == pytest.approx(f(new, points, targets), rel=1e-12)
+            np.testing.assert_allclose(grad, numerical_gradient(lambda t: f(t, points, targets), new), rtol=1e-6)
+        assert prepared.replays, prepared.why_traced
+
+
 def test_a_loop_comparing_with_one_constant_array_keeps_one_copy_of_it():
     limits = np.linspace(-1.0, 1.0, 50)
 

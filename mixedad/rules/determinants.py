@@ -24,6 +24,7 @@ import numpy as np
 from .table import implements, reverse_rule
 from ..core.arrays import LeveledValue, apply_linear, as_array, finite_array
 from ..core.errors import UnsupportedOperationError, error_with_location
+from ..core.recomputed import recompute, recording_trace
 from ..core.region import read_value
 
 
@@ -283,7 +284,10 @@ _SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))  # a namedtuple in NumPy 2,
 @implements(np.linalg.slogdet)
 def slogdet(a):
     sign, logabsdet = slogdet_(a)
-    sign = read_value(sign, "np.linalg.slogdet sign")  # the sign carries no derivative: hand it back as a plain array
+    # The sign carries no derivative: it is handed back as a plain array; in a prepared recording,
+    # one each replay refills (reading it is what makes a program depend on input values).
+    trace = recording_trace((sign,), {})
+    sign = read_value(sign, "np.linalg.slogdet sign") if trace is None else recompute(trace, np.positive, (sign,), {})
     if _SLOGDET_RESULT is tuple:
         return sign, logabsdet
     return _SLOGDET_RESULT(sign, logabsdet)
