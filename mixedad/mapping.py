@@ -255,15 +255,40 @@ def _closed_over_error(f) -> UnsupportedOperationError:
         skip=3)
 
 
+class _SeveralOutputs(OutputError):
+    """f returned a tuple of numbers: ``map`` gives one array per output, as np.vectorize does
+    (for ``mixedad.sum``, the error it is)."""
+
+    def __init__(self, message: str, count: int):
+        super().__init__(message)
+        self.count = count
+
+
 def _one_number(f, result, per_element: bool = True):
     """``result`` if it can be f's value (per element: one number; for whole arrays, anything
     but None and containers); otherwise the error that says what ``f`` returned."""
     if result is None or isinstance(result, (tuple, list, dict, set, str, bytes)) or (
             per_element and isinstance(result, np.ndarray) and result.ndim):
         what = "None (does a branch miss its `return`?)" if result is None else f"a {type(result).__name__}"
-        raise OutputError(f"mixedad.map / mixedad.sum: the function{rule_location(f)} returned "
-                          f"{what}; it must return one number per element.")
+        message = (f"mixedad.map / mixedad.sum: the function{rule_location(f)} returned {what}; it must return "
+                   "one number per element.")
+        if type(result) is tuple and result and not any(isinstance(item, _CONTAINERS) for item in result):
+            raise _SeveralOutputs(message, len(result))
+        raise OutputError(message)
     return result
+
+
+_CONTAINERS = (tuple, list, dict, set, str, bytes, type(None))
+
+
+def _output_of(f: Callable[..., Any], k: int) -> Callable[..., Any]:
+    """Output ``k`` of a function that returns a tuple (a partial: the per-element path rebinds
+    ``math`` in the user's function it holds, ``scalar_duals.with_dual_math``)."""
+    return functools.partial(_output, f, k)
+
+
+def _output(f: Callable[..., Any], k: int, *args: Any) -> Any:
+    return f(*args)[k]
 
 
 def _promoted_dtype(arrays: list, differentiated: list) -> np.dtype:
@@ -415,9 +440,20 @@ def map(f: Callable[..., Any], *xs: Any) -> Any:
     ...     return t if t > 0 else 0.0
     >>> mixedad.gradient(lambda x: np.sum(mixedad.map(hinge, x)), np.array([-1.0, 2.0]))
     array([0., 1.])
+
+    An ``f`` that returns a tuple of numbers gives a tuple of arrays, as ``np.vectorize`` does
+    (``f`` then runs once per output).
     """
     if not xs:
         raise TypeError("mixedad.map needs at least one array")
+    try:
+        return _map(f, xs)
+    except _SeveralOutputs as several:
+        count = several.count
+    return tuple(_map(_output_of(f, k), xs) for k in range(count))  # (outside the except: f's own errors)
+
+
+def _map(f: Callable[..., Any], xs: tuple) -> Any:
     xs = [_as_array(x) for x in currents(xs)]
     f = vectorized(f)  # mixedad.map(math.sin, x): np.sin
     trace = find_trace(xs)
@@ -516,4 +552,8 @@ def sum(f: Callable[..., Any], x: Any, axis: Any = None) -> Any:
     >>> mixedad.gradient(lambda x: mixedad.sum(lambda t: np.arctan2(t, 2.0), x), x)
     array([0.5, 0.5, 0.5, 0.5], dtype=float32)
     """
-    return np.sum(map(f, x), axis=axis)
+    try:
+        mapped = _map(f, (x,))  # (not map: an f with several outputs is an error here)
+    except _SeveralOutputs as several:
+        raise OutputError(str(several)) from None
+    return np.sum(mapped, axis=axis)
