@@ -551,10 +551,9 @@ def test_histogram2d_counts_are_numpys_and_unsupported_options_raise():
     assert_same_results(counts, np.histogram2d(x, y, bins=3, weights=np.arange(7.0))[0])
     assert_same_results(traced_results(lambda v: np.histogramdd(v.reshape(7, 1), bins=3)[0], x),
                         np.histogramdd(x.reshape(7, 1), bins=3)[0])
-    for f in (lambda v: np.histogram2d(v, y, density=True), lambda v: np.histogram2d(v, y, weights=v),
-              lambda v: np.histogramdd(v.reshape(7, 1), weights=v)):
-        with pytest.raises(mixedad.UnsupportedOperationError, match="test_rules_utilities.py"):
-            traced_results(f, x)
+    for f in (lambda v: np.histogram2d(v, y, bins=3, density=True)[0],  # (both raised until session 45)
+              lambda v: np.histogramdd(v.reshape(7, 1), bins=3, weights=v)[0]):
+        np.testing.assert_allclose(traced_results(f, x), f(x), rtol=1e-12)
     with pytest.raises(mixedad.UnsupportedOperationError, match="traced bins or range"):
         traced_results(lambda v: np.histogram_bin_edges(y, bins=np.sort(v[:3])), x)
 

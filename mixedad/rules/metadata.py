@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shape import _array_under, _int_tuple, _ndim, _normalize_axis, _shape, _stand_in, astype, broadcast_to
-from .utilities import _data_edges
+from .utilities import _data_edges, weighted_counts
 from .table import holds_traced, implements, nondifferentiable
 from ..core.arrays import LeveledValue
 from ..core.errors import UnsupportedOperationError, error_with_location
@@ -107,29 +107,35 @@ def einsum_path(*operands, optimize="greedy", einsum_call=False):
 
 @implements(np.histogram)
 def histogram(a, bins=10, range=None, density=None, weights=None):
-    """The counts are plain: piecewise constant in the data, the bins and the range, so their
-    derivative is zero wherever it exists (JAX's jnp.histogram differentiates the edges only,
-    too). The edges are traced where they move: a traced ``bins`` array is NumPy's edges itself;
-    the edges NumPy spaces evenly move with a traced ``range``'s bounds, or without a range, with
-    the data's extremes."""
-    if density or holds_traced(weights) or (holds_traced(bins) and not isinstance(bins, (Traced, LeveledValue))):
+    """The counts are piecewise constant in the data, the bins and the range, so their derivative
+    is zero wherever it exists (JAX's jnp.histogram differentiates the edges only, too); they are
+    plain, or traced in traced ``weights`` (the sum of the weights per bin). The edges are traced
+    where they move: a traced ``bins`` array is NumPy's edges itself; the edges NumPy spaces evenly
+    move with a traced ``range``'s bounds, or without a range, with the data's extremes. A density
+    divides by the total and by the bin widths, as NumPy does."""
+    if holds_traced(bins) and not isinstance(bins, (Traced, LeveledValue)):
         raise error_with_location(
             UnsupportedOperationError,
-            "np.histogram{where} with density=True, traced weights, or bins in a list holding traced values, "
-            "has no rule; np.bincount(np.digitize(x, edges), weights=w) gives differentiable weighted counts, "
-            "and np.stack(bins) makes one array of a list.", skip=1)
+            "np.histogram{where} with bins in a list holding traced values has no rule; np.stack(bins) makes "
+            "one array of the list.", skip=1)
     plain_range = range if range is None else [read_value(bound, "np.histogram") for bound in range]
-    counts, edges = np.histogram(read_value(a, "np.histogram"), read_value(bins, "np.histogram"), plain_range,
-                                 density, weights)
+    plain_a = read_value(a, "np.histogram")
+    traced_weights = holds_traced(weights)  # (NumPy checks their shape on stand-ins)
+    counts, edges = np.histogram(plain_a, read_value(bins, "np.histogram"), plain_range, None,
+                                 np.ones(np.shape(weights)) if traced_weights else weights)
+    if traced_weights:
+        counts = weighted_counts([np.ravel(plain_a)], [edges], weights, weights.dtype)
     if isinstance(bins, (Traced, LeveledValue)):
-        return counts, bins  # NumPy's edges are np.asarray(bins)
-    if np.ndim(bins) == 0 and holds_traced(range):
+        edges = bins  # NumPy's edges are np.asarray(bins)
+    elif np.ndim(bins) == 0 and holds_traced(range):
         low, high = range
         if plain_range[0] == plain_range[1]:  # NumPy widens an empty range by 0.5 on each side
             low, high = low - 0.5, high + 0.5
-        return counts, np.linspace(low, high, len(edges), dtype=edges.dtype)
-    if range is None and np.ndim(bins) == 0 and isinstance(a, (Traced, LeveledValue)) and np.size(a) > 0:
+        edges = np.linspace(low, high, len(edges), dtype=edges.dtype)
+    elif range is None and np.ndim(bins) == 0 and isinstance(a, (Traced, LeveledValue)) and np.size(a) > 0:
         edges = _data_edges(a, edges)
+    if density:
+        counts = counts / np.diff(edges).astype(float) / counts.sum()
     return counts, edges
 
 

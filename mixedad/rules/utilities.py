@@ -231,15 +231,31 @@ def tensorsolve(a, b, axes=None):
 
 
 # ------------------------------------------------------------------------------------------
-# histogram edges: counts are plain (piecewise constant); edges NumPy places between the
-# data's extremes move with np.min and np.max of the data (as for np.histogram)
-def _plain_histogram_options(function, bins, range, weights, density):
-    if density:
-        raise unsupported_option(f"np.{function} with density=True is not supported on traced values; "
-                                 "divide the counts by their sum and the bin widths (np.diff of the edges).")
-    if holds_traced(weights):
-        raise unsupported_option(f"np.{function} with traced weights is not supported; np.bincount of the "
-                                 "bin numbers (np.digitize) with weights=w gives differentiable weighted counts.")
+# histograms: counts are plain (piecewise constant in the data); edges NumPy places between the
+# data's extremes move with np.min and np.max of the data; weighted counts are linear in the
+# weights, and densities divide by the total and the bin widths, which may move with the data
+def weighted_counts(columns: list, edges: list, weights, dtype) -> object:
+    """The sum of ``weights`` (or, without weights, the count) per bin of the histogram of the
+    plain ``columns`` over the plain ``edges``, one array per axis, with NumPy's assignment: a
+    value on an edge counts in the bin to its right, and the last edge's in the last bin. By
+    np.bincount, so that the counts are traced in traced weights; cast to ``dtype``."""
+    shape = tuple(len(axis_edges) - 1 for axis_edges in edges)
+    flat, inside = 0, True
+    for column, axis_edges in zip(columns, edges):
+        index = np.searchsorted(axis_edges, column, side="right") - 1
+        index[column == axis_edges[-1]] = len(axis_edges) - 2
+        inside = inside & (index >= 0) & (index < len(axis_edges) - 1)
+        flat = flat * (len(axis_edges) - 1) + index
+    flat = np.asarray(flat)[inside]
+    if weights is not None:
+        weights = np.reshape(weights, (-1,))[inside]
+    counts = np.bincount(flat, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+    return counts.astype(dtype, copy=False)
+
+
+def _plain_histogram_options(function, bins, range, weights):
+    if weights is not None and np.ndim(weights) and isinstance(bins, str):
+        raise TypeError("Automated estimation of the number of bins is not supported for weighted data")
     if holds_traced(range) or holds_traced(bins):
         raise error_with_location(
             UnsupportedOperationError,
@@ -257,8 +273,8 @@ def _data_edges(data, edges):
 
 @implements(np.histogram_bin_edges)
 def histogram_bin_edges(a, bins=10, range=None, weights=None):
-    _plain_histogram_options("histogram_bin_edges", bins, range, weights, False)
-    edges = np.histogram_bin_edges(read_value(a, "np.histogram_bin_edges"), bins, range, weights)
+    _plain_histogram_options("histogram_bin_edges", bins, range, weights)
+    edges = np.histogram_bin_edges(read_value(a, "np.histogram_bin_edges"), bins, range)  # (weights do not move them)
     if range is None and np.ndim(bins) == 0 and isinstance(a, _TRACED) and a.size > 0:
         edges = _data_edges(a, edges)
     return edges
@@ -266,14 +282,18 @@ def histogram_bin_edges(a, bins=10, range=None, weights=None):
 
 @implements(np.histogramdd)
 def histogramdd(sample, bins=10, range=None, density=None, weights=None):
-    _plain_histogram_options("histogramdd", bins, range, weights, density)
-    if isinstance(sample, _TRACED):  # an (N, D) array, or a 1-D array of N points
+    _plain_histogram_options("histogramdd", bins, range, weights)
+    if isinstance(sample, _TRACED + (np.ndarray,)):  # an (N, D) array, or a 1-D array of N points
         columns = [sample] if sample.ndim == 1 else list(np.swapaxes(sample, 0, 1))
         plain = read_value(sample, "np.histogramdd")
+        plain_columns = [plain] if plain.ndim == 1 else list(plain.T)
     else:
         columns = list(sample)
-        plain = [read_value(column, "np.histogramdd") for column in columns]
-    counts, edges = np.histogramdd(plain, bins, range, density, weights)
+        plain = plain_columns = [read_value(column, "np.histogramdd") for column in columns]
+    traced_weights = holds_traced(weights)
+    counts, edges = np.histogramdd(plain, bins, range, None, np.ones(np.shape(weights)) if traced_weights else weights)
+    if traced_weights:  # (NumPy has checked their shape above)
+        counts = weighted_counts(plain_columns, edges, weights, np.float64)
     try:
         per_axis_bins = list(bins)
     except TypeError:  # one number of bins for every axis
@@ -283,6 +303,13 @@ def histogramdd(sample, bins=10, range=None, density=None, weights=None):
         if np.ndim(per_axis_bins[i]) == 0 and per_axis_range[i] is None and isinstance(column, _TRACED) \
                 and column.size > 0:
             edges[i] = _data_edges(column, edges[i])
+    if density:  # as NumPy divides: by each axis's widths, then the total
+        total = counts.sum()
+        for i, axis_edges in enumerate(edges):
+            widths_shape = [1] * len(edges)
+            widths_shape[i] = -1
+            counts = counts / np.reshape(np.diff(axis_edges), widths_shape)
+        counts = counts / total
     return counts, edges
 
 
