@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shape import _array_under, _int_tuple, _ndim, _normalize_axis, _shape, _stand_in, astype, broadcast_to
-from .utilities import _data_edges, weighted_counts
+from .utilities import _data_edges, plain_weights, traced_array, weighted_counts
 from .table import holds_traced, implements, nondifferentiable
 from ..core.arrays import LeveledValue
 from ..core.errors import UnsupportedOperationError, error_with_location
@@ -120,11 +120,9 @@ def histogram(a, bins=10, range=None, density=None, weights=None):
             "one array of the list.", skip=1)
     plain_range = range if range is None else [read_value(bound, "np.histogram") for bound in range]
     plain_a = read_value(a, "np.histogram")
-    traced_weights = holds_traced(weights)  # (NumPy checks their shape on stand-ins)
-    counts, edges = np.histogram(plain_a, read_value(bins, "np.histogram"), plain_range, None,
-                                 np.ones(np.shape(weights)) if traced_weights else weights)
-    if traced_weights:
-        counts = weighted_counts([np.ravel(plain_a)], [edges], weights, weights.dtype)
+    counts, edges = np.histogram(plain_a, read_value(bins, "np.histogram"), plain_range, None, plain_weights(weights))
+    if holds_traced(weights):
+        counts = weighted_counts([np.ravel(plain_a)], [edges], weights, traced_array(weights).dtype)
     if isinstance(bins, (Traced, LeveledValue)):
         edges = bins  # NumPy's edges are np.asarray(bins)
     elif np.ndim(bins) == 0 and holds_traced(range):

@@ -408,12 +408,12 @@ def broadcast_arrays(*args, subok=False):
 # reordering axes and elements
 @implements(np.transpose)
 def transpose_(a, axes=None):
-    return transpose(a) if axes is None else transpose(a, axes=axes)
+    return transpose(a) if axes is None else transpose(a, axes=tuple(axes))
 
 
 @implements(np.flip)
 def flip_(m, axis=None):
-    return flip(m) if axis is None else flip(m, axis=axis)
+    return flip(m) if axis is None else flip(m, axis=tuple(axis) if np.iterable(axis) else axis)
 
 
 @implements(np.moveaxis)

@@ -234,11 +234,11 @@ def tensorsolve(a, b, axes=None):
 # histograms: counts are plain (piecewise constant in the data); edges NumPy places between the
 # data's extremes move with np.min and np.max of the data; weighted counts are linear in the
 # weights, and densities divide by the total and the bin widths, which may move with the data
-def weighted_counts(columns: list, edges: list, weights, dtype) -> object:
-    """The sum of ``weights`` (or, without weights, the count) per bin of the histogram of the
-    plain ``columns`` over the plain ``edges``, one array per axis, with NumPy's assignment: a
-    value on an edge counts in the bin to its right, and the last edge's in the last bin. By
-    np.bincount, so that the counts are traced in traced weights; cast to ``dtype``."""
+def weighted_counts(columns: list, edges: list, weights, dtype):
+    """The sum of the traced ``weights`` per bin of the histogram of the plain ``columns`` over
+    the plain ``edges``, one array per axis, with NumPy's assignment: a value on an edge counts
+    in the bin to its right, and the last edge's in the last bin. By np.bincount, linear in the
+    weights; cast to ``dtype`` (NumPy's: the weights' in 1-D, float64 in d-D)."""
     shape = tuple(len(axis_edges) - 1 for axis_edges in edges)
     flat, inside = 0, True
     for column, axis_edges in zip(columns, edges):
@@ -247,15 +247,23 @@ def weighted_counts(columns: list, edges: list, weights, dtype) -> object:
         inside = inside & (index >= 0) & (index < len(axis_edges) - 1)
         flat = flat * (len(axis_edges) - 1) + index
     flat = np.asarray(flat)[inside]
-    if weights is not None:
-        weights = np.reshape(weights, (-1,))[inside]
+    weights = np.reshape(traced_array(weights), (-1,))[inside]
     counts = np.bincount(flat, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
     return counts.astype(dtype, copy=False)
 
 
-def _plain_histogram_options(function, bins, range, weights):
-    if weights is not None and np.ndim(weights) and isinstance(bins, str):
-        raise TypeError("Automated estimation of the number of bins is not supported for weighted data")
+def traced_array(weights):
+    """Traced ``weights`` as one array (a list of traced numbers, stacked)."""
+    return np.stack(weights) if isinstance(weights, (list, tuple)) else weights
+
+
+def plain_weights(weights):
+    """What NumPy's own histogram gets for ``weights``: ones of their shape if they are traced,
+    so that it checks them (the shape, and automatic bins refused for weighted data)."""
+    return np.ones(np.shape(traced_array(weights))) if holds_traced(weights) else weights
+
+
+def _plain_histogram_options(function, bins, range):
     if holds_traced(range) or holds_traced(bins):
         raise error_with_location(
             UnsupportedOperationError,
@@ -273,8 +281,8 @@ def _data_edges(data, edges):
 
 @implements(np.histogram_bin_edges)
 def histogram_bin_edges(a, bins=10, range=None, weights=None):
-    _plain_histogram_options("histogram_bin_edges", bins, range, weights)
-    edges = np.histogram_bin_edges(read_value(a, "np.histogram_bin_edges"), bins, range)  # (weights do not move them)
+    _plain_histogram_options("histogram_bin_edges", bins, range)
+    edges = np.histogram_bin_edges(read_value(a, "np.histogram_bin_edges"), bins, range, plain_weights(weights))
     if range is None and np.ndim(bins) == 0 and isinstance(a, _TRACED) and a.size > 0:
         edges = _data_edges(a, edges)
     return edges
@@ -282,7 +290,7 @@ def histogram_bin_edges(a, bins=10, range=None, weights=None):
 
 @implements(np.histogramdd)
 def histogramdd(sample, bins=10, range=None, density=None, weights=None):
-    _plain_histogram_options("histogramdd", bins, range, weights)
+    _plain_histogram_options("histogramdd", bins, range)
     if isinstance(sample, _TRACED + (np.ndarray,)):  # an (N, D) array, or a 1-D array of N points
         columns = [sample] if sample.ndim == 1 else list(np.swapaxes(sample, 0, 1))
         plain = read_value(sample, "np.histogramdd")
@@ -290,9 +298,8 @@ def histogramdd(sample, bins=10, range=None, density=None, weights=None):
     else:
         columns = list(sample)
         plain = plain_columns = [read_value(column, "np.histogramdd") for column in columns]
-    traced_weights = holds_traced(weights)
-    counts, edges = np.histogramdd(plain, bins, range, None, np.ones(np.shape(weights)) if traced_weights else weights)
-    if traced_weights:  # (NumPy has checked their shape above)
+    counts, edges = np.histogramdd(plain, bins, range, None, plain_weights(weights))
+    if holds_traced(weights):
         counts = weighted_counts(plain_columns, edges, weights, np.float64)
     try:
         per_axis_bins = list(bins)
