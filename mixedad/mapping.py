@@ -264,11 +264,13 @@ class _SeveralOutputs(OutputError):
         self.count = count
 
 
+_CONTAINERS = (tuple, list, dict, set, str, bytes, type(None))
+
+
 def _one_number(f, result, per_element: bool = True):
     """``result`` if it can be f's value (per element: one number; for whole arrays, anything
     but None and containers); otherwise the error that says what ``f`` returned."""
-    if result is None or isinstance(result, (tuple, list, dict, set, str, bytes)) or (
-            per_element and isinstance(result, np.ndarray) and result.ndim):
+    if isinstance(result, _CONTAINERS) or (per_element and isinstance(result, np.ndarray) and result.ndim):
         what = "None (does a branch miss its `return`?)" if result is None else f"a {type(result).__name__}"
         message = (f"mixedad.map / mixedad.sum: the function{rule_location(f)} returned {what}; it must return "
                    "one number per element.")
@@ -276,9 +278,6 @@ def _one_number(f, result, per_element: bool = True):
             raise _SeveralOutputs(message, len(result))
         raise OutputError(message)
     return result
-
-
-_CONTAINERS = (tuple, list, dict, set, str, bytes, type(None))
 
 
 def _output_of(f: Callable[..., Any], k: int) -> Callable[..., Any]:

@@ -16,7 +16,7 @@ from .dispatch import FUNCTION_HANDLERS, function_handler, ufunc_binder, ufunc_h
 from .conversions import conversion_error, stored_error
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
-                     library_advice, numpy_function_entered, refuse_imaginary_part, retired_value_error, user_line)
+                     library_advice, numpy_function_entered, refuse_imaginary_part, retired_value_error)
 from .stand_ins import class_seen_by_user, plain_class_of_constant
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
