@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reductions import _cumprod_grad, _cumprod_tangent, _int_axis, _normalize_axis, _reverse_cumsum, _without_initial
+from .reductions import _int_axis, _normalize_axis, _without_initial
+from .running_products import cumprod_grad, cumprod_tangent, reverse_cumsum
 from .table import implements, reject_out, reverse_rule
 
 
@@ -12,14 +13,14 @@ def _cumulative_sum_vjp(g, out, x, axis=None, dtype=None, include_initial=False)
     axis = _int_axis(0 if axis is None else axis, np.ndim(x))
     if include_initial:
         g = _without_initial(g, axis)
-    return _reverse_cumsum(g, axis)
+    return reverse_cumsum(g, axis)
 
 
 def _cumulative_prod_vjp(g, out, x, axis=None, dtype=None, include_initial=False):
     axis = _int_axis(0 if axis is None else axis, np.ndim(x))
     if include_initial:
         g, out = _without_initial(g, axis), _without_initial(out, axis)
-    return _cumprod_grad(g, out, x, axis)
+    return cumprod_grad(g, out, x, axis)
 
 
 if hasattr(np, "cumulative_sum"):
@@ -32,8 +33,8 @@ if hasattr(np, "cumulative_sum"):
     def _cumulative_prod_jvp(t, out, x, axis=None, dtype=None, include_initial=False):
         axis = _int_axis(0 if axis is None else axis, np.ndim(x))
         if not include_initial:
-            return _cumprod_tangent(t, out, x, axis)
-        tangent = _cumprod_tangent(t, _without_initial(out, axis), x, axis)
+            return cumprod_tangent(t, out, x, axis)
+        tangent = cumprod_tangent(t, _without_initial(out, axis), x, axis)
         initial = list(np.shape(x))
         initial[axis] = 1
         return np.concatenate([np.zeros(initial, np.result_type(t, x)), tangent], axis=axis)

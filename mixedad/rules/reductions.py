@@ -21,9 +21,10 @@ import operator
 import numpy as np
 
 from .extremes import even_share as _even_share, share_among_chosen
+from .running_products import cumprod_grad, cumprod_tangent, reverse_cumsum
 from .table import implements, nondifferentiable, reject_out, reverse_rule
 from ..core.arrays import LeveledValue, as_array
-from ..core.region import primal, read_value
+from ..core.region import read_value
 from ..core.tape import multiply_cotangent
 from ..core.traced import Traced
 
@@ -183,10 +184,6 @@ def _scatter_axes(y, shape, permutation):
     return y.reshape(tuple(shape[p] for p in permutation)).transpose(np.argsort(permutation))
 
 
-def _reverse_cumsum(g, axis):
-    return np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
-
-
 def _product_of_others(x, axes):
     """For each element, the product of the other elements of its slice, without dividing.
 
@@ -200,83 +197,6 @@ def _product_of_others(x, axes):
     before = np.concatenate([ones, np.cumprod(moved[..., :-1], axis=-1)], axis=-1)
     after = np.concatenate([np.cumprod(moved[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
     return _scatter_axes(before * after, x.shape, permutation)
-
-
-def _cumprod_grad(g, out, x, axis, orders=None):
-    """Reverse rule of a cumulative product along ``axis``, exact with zeros, and differentiable
-    there too (its own derivative, a Hessian's, is exact).
-
-    d out[i] / d x[k] = prod(x[j] for j <= i, j != k) for k <= i. Before the first zero z of a
-    slice, that is out[i] / x[k] (x[k] is nonzero there). From z on, the sum over i is the
-    same sum for the slice y, x with x[z] replaced by 1: at z the cumulative sum of g times
-    cumprod(y), after z that rule for y times x[z], which is 0 but has a derivative (each term
-    holds x[z] once). Values that carry tangents of their own (forward-over-reverse) follow
-    this recursion, one level per zero of a slice and at most one per derivative ``orders`` to
-    be taken (the levels of forward duals they nest: x[z] times y's rule needs the latter
-    exact to one order less); plain values take the direct formula.
-    """
-    if orders is None:
-        orders = max(_nesting(x), _nesting(out))
-    if orders == 0:  # no derivative of this rule will be taken: plain values, and 0 after a zero
-        out, x = read_value(out, "cumprod"), read_value(x, "cumprod")
-    zero = read_value(x, "cumprod") == 0
-    safe = np.where(zero, 1, x)
-    grad = _reverse_cumsum(g * out, axis) / safe
-    if not zero.any():
-        return grad
-    zeros_so_far, first_zero, y, y_out, x_at_zero = _at_first_zero(zero, x, axis)
-    at_first_zero = _reverse_cumsum(g * y_out, axis)
-    after = 0 if orders == 0 else x_at_zero * _cumprod_grad(g, y_out, y, axis, orders - 1)
-    return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
-
-
-def _at_first_zero(zero, x, axis):
-    """Per slice along ``axis``: the zeros so far, the first zero z, y = x with 1 at z,
-    cumprod(y), and x[z] (0, but with the tangents x carries there)."""
-    zeros_so_far = np.cumsum(zero, axis=axis)
-    first_zero = zero & (zeros_so_far == 1)
-    y = np.where(first_zero, 1, x)
-    x_at_zero = np.sum(np.where(first_zero, x, 0), axis=axis, keepdims=True)
-    return zeros_so_far, first_zero, y, np.cumprod(y, axis=axis), x_at_zero
-
-
-def _cumprod_tangent(t, out, x, axis, orders=None):
-    """Forward rule of a cumulative product along ``axis``, exact with zeros and differentiable
-    there, as ``_cumprod_grad`` is (a reverse pass of its own, the transposed reverse rule,
-    could not run inside an enclosing gradient).
-
-    Before the first zero z of a slice, d out = out * cumsum(t / x). From z on, out = x[z] *
-    cumprod(y) with y = x but y[z] = 1, so d out = t[z] * cumprod(y) + x[z] * (this rule for y,
-    whose tangent is 0 at z): the second term is 0, but has a derivative where x[z] carries one.
-    """
-    if orders is None:
-        orders = max(_nesting(x), _nesting(out), _nesting(t))
-    if orders == 0:
-        out, x = read_value(out, "cumprod"), read_value(x, "cumprod")
-    zero = read_value(x, "cumprod") == 0
-    tangent = out * np.cumsum(t / np.where(zero, 1, x), axis=axis)
-    if not zero.any():
-        return tangent
-    zeros_so_far, first_zero, y, y_out, x_at_zero = _at_first_zero(zero, x, axis)
-    from_zero = np.sum(np.where(first_zero, t, 0), axis=axis, keepdims=True) * y_out
-    if orders > 0:
-        from_zero = from_zero + x_at_zero * _cumprod_tangent(np.where(first_zero, 0, t), y_out, y, axis, orders - 1)
-    return np.where(zeros_so_far == 0, tangent, from_zero)
-
-
-def _nesting(value) -> int:
-    """How many derivative levels ``value`` carries (0 for a plain array): forward duals, and
-    traced values of an enclosing gradient (a gradient of a gradient runs the inner one in
-    forward mode on them), each with the levels of the value it holds."""
-    levels = 0
-    while True:
-        if isinstance(value, LeveledValue):
-            value = getattr(value, "primal", None)
-        elif type(value) is Traced:
-            value = value._value if value._value is not None else primal(value)
-        else:
-            return levels
-        levels += 1
 
 
 def _without_initial(value, axis):
@@ -454,14 +374,14 @@ def _nanstd_vjp(g, out, x, axis=None, keepdims=False, ddof=0, dtype=None):
 
 def _cumsum_vjp(g, out, x, axis=None, dtype=None):
     if axis is None:
-        return np.reshape(_reverse_cumsum(g, 0), np.shape(x))
-    return _reverse_cumsum(g, axis)
+        return np.reshape(reverse_cumsum(g, 0), np.shape(x))
+    return reverse_cumsum(g, axis)
 
 
 def _cumprod_vjp(g, out, x, axis=None, dtype=None):
     if axis is None:
-        return np.reshape(_cumprod_grad(g, out, np.ravel(x), 0), np.shape(x))
-    return _cumprod_grad(g, out, x, axis)
+        return np.reshape(cumprod_grad(g, out, np.ravel(x), 0), np.shape(x))
+    return cumprod_grad(g, out, x, axis)
 
 
 def _broadcast_weights(weights, shape, axis):
@@ -512,8 +432,8 @@ def weights_jvp(vjp, default_axis=None):
 
 def _cumprod_jvp(t, out, x, axis=None, dtype=None):
     if axis is None:
-        return _cumprod_tangent(np.ravel(t), out, np.ravel(x), 0)
-    return _cumprod_tangent(t, out, x, axis)
+        return cumprod_tangent(np.ravel(t), out, np.ravel(x), 0)
+    return cumprod_tangent(t, out, x, axis)
 
 
 def _weighted_average_jvp(tangents, out, a, weights, axis=None, keepdims=False):
