@@ -305,6 +305,9 @@ def _median_vjp(g, out, x, axis=None, keepdims=False):
     middle = np.partition(read_value(moved, "median"), (lower, upper), axis=-1)  # only compared
     share = 0.5 * _even_share(moved == middle[..., lower:lower + 1], -1, x.dtype) \
         + 0.5 * _even_share(moved == middle[..., upper:upper + 1], -1, x.dtype)
+    if np.isnan(read_value(out, "median")).any():  # a slice with a NaN: NaN, its NaNs share g (as in np.max)
+        is_nan = np.isnan(read_value(moved, "median"))
+        share = np.where(is_nan.any(axis=-1, keepdims=True), _even_share(is_nan, -1, x.dtype), share)
     return expand_reduced(g, x.shape, axis, keepdims) * _scatter_axes(share, x.shape, permutation)
 
 

@@ -4,7 +4,7 @@
 differentiate through the two order statistics each quantile interpolates between (the
 derivative of a sort is a permutation): where a quantile sits among n sorted values is the
 quantile of 0, 1, ..., n - 1 by the same method, so NumPy itself says it; a NaN in a slice
-gives NaN, as in NumPy. ``cov``/``corrcoef``
+gives NaN, as in NumPy, and the slice's NaNs share the gradient, as in ``np.max``. ``cov``/``corrcoef``
 follow NumPy's definitions (float64 results, ``ddof``/``bias``, ``rowvar``, frequency and
 analytic weights).
 """
@@ -46,9 +46,12 @@ def _quantile(a, q, axis, keepdims, function, dtype, method="linear"):
     fraction = np.reshape(fraction, q.shape + (1,) * (np.ndim(below) - q.ndim)).astype(dtype)
     below, above = _in_dtype(below, dtype), _in_dtype(above, dtype)
     result = _lerp(below, above, fraction)
-    has_nan = np.isnan(read_value(values, function)).any(axis=axis_of_values)
-    if np.any(has_nan):
-        result = np.where(has_nan, np.nan, result)
+    is_nan = np.isnan(read_value(values, function))
+    has_nan = is_nan.any(axis=axis_of_values)
+    if np.any(has_nan):  # NaN, as in NumPy: the mean of the slice's NaNs, which share the gradient (as in np.max)
+        count = np.maximum(np.count_nonzero(is_nan, axis=axis_of_values), 1)
+        nan = np.sum(np.where(is_nan, values, 0), axis=axis_of_values) / count.astype(dtype)
+        result = np.where(has_nan, _in_dtype(nan, dtype), result)
     return (_kept_dims(result, a, q, axis) if keepdims else result).astype(dtype)
 
 
