@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.arrays import LeveledValue
 from ..core.region import primal, read_value
+from ..core.tape import multiply_cotangent as _times  # a zero factor wins against an infinite one
 from ..core.traced import Traced
 
 
@@ -39,14 +40,18 @@ def cumprod_grad(g, out, x, axis, orders=None):
         out, x = read_value(out, "cumprod"), read_value(x, "cumprod")
     zero = read_value(x, "cumprod") == 0
     if not zero.any():
-        if not _normal(read_value(out, "cumprod")):
-            return _stepwise_grad(g, out, x, axis)
-        return reverse_cumsum(g * out, axis) / x
+        if _normal(read_value(out, "cumprod")):
+            grad = reverse_cumsum(g * out, axis) / x
+            if _finite(grad):  # else a sum of terms out[i] * g[i] overflowed where the quotient need not
+                return grad
+        return _stepwise_grad(g, out, x, axis)
     zeros_so_far, first_zero, y, y_out, x_at_zero = _at_first_zero(zero, x, axis)
     if not _normal(read_value(y_out, "cumprod")[zeros_so_far <= 1]):  # the part the formulas divide
         return _stepwise_grad(g, out, x, axis)
     grad = reverse_cumsum(g * out, axis) / np.where(zero, 1, x)
     at_first_zero = reverse_cumsum(g * y_out, axis)
+    if not (_finite(grad) and _finite(at_first_zero)):
+        return _stepwise_grad(g, out, x, axis)
     after = 0 if orders == 0 else x_at_zero * cumprod_grad(g, y_out, y, axis, orders - 1)
     return np.where(zeros_so_far == 0, grad, np.where(first_zero, at_first_zero, after))
 
@@ -76,14 +81,18 @@ def cumprod_tangent(t, out, x, axis, orders=None):
         out, x = read_value(out, "cumprod"), read_value(x, "cumprod")
     zero = read_value(x, "cumprod") == 0
     if not zero.any():
-        if not _normal(read_value(out, "cumprod")):
-            return _stepwise_tangent(t, out, x, axis)
-        return out * np.cumsum(t / x, axis=axis)
+        if _normal(read_value(out, "cumprod")):
+            tangent = out * np.cumsum(t / x, axis=axis)
+            if _finite(tangent):
+                return tangent
+        return _stepwise_tangent(t, out, x, axis)
     zeros_so_far, first_zero, y, y_out, x_at_zero = _at_first_zero(zero, x, axis)
     if not _normal(read_value(y_out, "cumprod")[zeros_so_far <= 1]):
         return _stepwise_tangent(t, out, x, axis)
     tangent = out * np.cumsum(t / np.where(zero, 1, x), axis=axis)
     from_zero = np.sum(np.where(first_zero, t, 0), axis=axis, keepdims=True) * y_out
+    if not (_finite(tangent) and _finite(from_zero)):
+        return _stepwise_tangent(t, out, x, axis)
     if orders > 0:
         from_zero = from_zero + x_at_zero * cumprod_tangent(np.where(first_zero, 0, t), y_out, y, axis, orders - 1)
     return np.where(zeros_so_far == 0, tangent, from_zero)
@@ -99,17 +108,22 @@ def _normal(values) -> bool:
     return bool(magnitudes.min() >= finfo.tiny and magnitudes.max() <= finfo.max)  # NaN fails the first
 
 
+def _finite(values) -> bool:
+    return bool(np.isfinite(read_value(values, "cumprod")).all())
+
+
 def _stepwise_grad(g, out, x, axis):
     """The reverse pass of the loop ``out[i] = out[i-1] * x[i]``: the adjoint s of out[k]
-    is g[k] + x[k+1] * (the adjoint of out[k+1]), and x[k]'s is out[k-1] * s."""
+    is g[k] + x[k+1] * (the adjoint of out[k+1]), and x[k]'s is out[k-1] * s. A zero factor
+    wins against an overflowed one, as on the tape: each term holding it is 0."""
     g, out, x = (np.moveaxis(value, axis, 0) for value in (g, out, x))
     n = np.shape(x)[0]
     grads = [None] * n
     adjoint = g[n - 1]
     for k in range(n - 1, -1, -1):
         if k < n - 1:
-            adjoint = g[k] + x[k + 1] * adjoint
-        grads[k] = out[k - 1] * adjoint if k else adjoint
+            adjoint = g[k] + _times(adjoint, x[k + 1])
+        grads[k] = _times(adjoint, out[k - 1]) if k else adjoint
     return np.moveaxis(np.stack(grads), 0, axis)
 
 
@@ -120,7 +134,7 @@ def _stepwise_tangent(t, out, x, axis):
     tangent = t[0]
     tangents = [tangent]
     for i in range(1, np.shape(x)[0]):
-        tangent = tangent * x[i] + out[i - 1] * t[i]
+        tangent = _times(tangent, x[i]) + _times(t[i], out[i - 1])
         tangents.append(tangent)
     return np.moveaxis(np.stack(tangents), 0, axis)
 
