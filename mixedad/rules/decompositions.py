@@ -393,7 +393,9 @@ def _full_column_rank(r):
     np.linalg.matrix_rank judges it) raises too."""
     if type(r) is np.ndarray and r.size:
         diagonal = np.abs(np.diagonal(r, axis1=-2, axis2=-1))
-        scale = np.linalg.norm(r, axis=(-2, -1))[..., None]  # |R|_F = |A|_F >= the largest singular value
+        largest = np.max(np.abs(r), axis=(-2, -1), keepdims=True)  # |R|_F = |A|_F >= the largest singular
+        largest = np.where(largest > 0, largest, 1)  # value, taken on R / largest: |R|_F itself can overflow
+        scale = np.linalg.norm(r / largest, axis=(-2, -1))[..., None] * largest[..., 0]
         cutoff = scale * max(r.shape[-2:]) * np.finfo(r.dtype).eps
         if np.any(diagonal <= cutoff):
             raise np.linalg.LinAlgError(_RANK_DEFICIENT)

@@ -48,6 +48,40 @@ def _slope_of(linear_ufunc: np.ufunc, like) -> Any:
     return linear_ufunc(dtype.type(1) if dtype is not None and dtype.kind == "f" else 1.0)
 
 
+def _within_range(squares) -> bool:
+    """Whether every value of a plain array of sums of squares is a normal finite number (so
+    that a quotient by it keeps full precision); False for a value that carries derivatives
+    (second order), which then takes the scaled form without reading it."""
+    if type(squares) is not np.ndarray and not isinstance(squares, (float, np.floating)):
+        return False
+    finfo = np.finfo(np.result_type(squares))
+    return bool(np.min(squares) >= finfo.tiny and np.max(squares) <= finfo.max)  # NaN fails the first
+
+
+def _over_squared_radius(numerator, y, x):
+    """numerator / (x^2 + y^2), arctan2's partials. Where the squares under- or overflow
+    (|x|, |y| below 1e-154 or above 1e154 in float64, 1e-19 and 1e19 in float32), each
+    element is scaled by a power of two near 1 / max(|x|, |y|) first: exact, and a constant
+    to differentiate. (np.hypot would cost 20 times x * x.)"""
+    squares = x * x + y * y
+    if _within_range(squares):
+        return numerator / squares
+    largest = np.maximum(np.abs(read_value(x, "np.arctan2")), np.abs(read_value(y, "np.arctan2")))
+    scale = np.ldexp(np.ones_like(largest), -np.frexp(largest)[1])
+    x, y = x * scale, y * scale
+    return numerator * scale / (x * x + y * y) * scale
+
+
+def _arcsinh_partial(x):
+    """1 / sqrt(x^2 + 1), from 1 / (|x| sqrt(1 + x^-2)) where x^2 overflows."""
+    squares = x * x + 1
+    if _within_range(squares):
+        return 1 / np.sqrt(squares)
+    large = np.abs(read_value(x, "np.arcsinh")) > 1
+    inverse = 1 / np.where(large, x, 1)
+    return np.where(large, np.abs(inverse) / np.sqrt(1 + inverse * inverse), 1 / np.sqrt(np.where(large, 1, squares)))
+
+
 def _power_partial_base(x, y):
     # shortcuts for a plain exponent only: a differentiated one (a hessian's cross term) keeps y
     if isinstance(y, (int, float, np.generic)) or (type(y) is np.ndarray and y.ndim == 0):
@@ -151,8 +185,8 @@ exp = elementwise(np.exp, lambda x, out: out)
 exp2 = elementwise(np.exp2, lambda x, out: out * _log_of(2, out))
 expm1 = elementwise(np.expm1, UfuncOf(np.exp))  # exp(x), not out + 1: that cancels for x < 0
 log = elementwise(np.log, lambda x: 1 / x, domain=POSITIVE)
-log2 = elementwise(np.log2, lambda x: 1 / (x * _log_of(2, x)), domain=POSITIVE)
-log10 = elementwise(np.log10, lambda x: 1 / (x * _log_of(10, x)), domain=POSITIVE)
+log2 = elementwise(np.log2, lambda x: 1 / x / _log_of(2, x), domain=POSITIVE)  # x * ln 2 can overflow
+log10 = elementwise(np.log10, lambda x: 1 / x / _log_of(10, x), domain=POSITIVE)
 log1p = elementwise(np.log1p, lambda x: 1 / (1 + x), domain=Domain(-0.9, 3.0))
 
 
@@ -176,16 +210,18 @@ tan = elementwise(np.tan, lambda x, out: 1 + out * out, domain=Domain(-1.2, 1.2)
 arcsin = elementwise(np.arcsin, lambda x: 1 / np.sqrt(1 - x * x), domain=UNIT)
 arccos = elementwise(np.arccos, lambda x: -1 / np.sqrt(1 - x * x), domain=UNIT)
 arctan = elementwise(np.arctan, lambda x: 1 / (1 + x * x))
-arctan2 = elementwise(np.arctan2, lambda y, x: x / (x * x + y * y), lambda y, x: -y / (x * x + y * y),
-                      domain=(NONZERO, NONZERO))
+arctan2 = elementwise(np.arctan2, lambda y, x: _over_squared_radius(x, y, x),
+                      lambda y, x: _over_squared_radius(-y, y, x), domain=(NONZERO, NONZERO))
 # At (0, 0) the partials are 0, as for np.linalg.norm (a subgradient), not 0 / 0.
 hypot = elementwise(np.hypot, lambda x, y, out: x / np.where(out == 0, 1, out),
                     lambda x, y, out: y / np.where(out == 0, 1, out), domain=(NONZERO, NONZERO))
 sinh = elementwise(np.sinh, UfuncOf(np.cosh))
 cosh = elementwise(np.cosh, UfuncOf(np.sinh))
-tanh = elementwise(np.tanh, lambda x, out: 1 - out * out)
-arcsinh = elementwise(np.arcsinh, lambda x: 1 / np.sqrt(x * x + 1))
-arccosh = elementwise(np.arccosh, lambda x: 1 / np.sqrt(x * x - 1), domain=Domain(1.1, 4.0))
+# sech(x)^2, not 1 - out^2: tanh rounds to 1 (from x = 9 in float32, 19 in float64) long before
+# its derivative underflows, and 1 - out^2 loses digits on the way (2x off at x = 9 in float32)
+tanh = elementwise(np.tanh, lambda x: (1 / np.cosh(x)) ** 2)
+arcsinh = elementwise(np.arcsinh, _arcsinh_partial)
+arccosh = elementwise(np.arccosh, lambda x: 1 / (np.sqrt(x - 1) * np.sqrt(x + 1)), domain=Domain(1.1, 4.0))
 arctanh = elementwise(np.arctanh, lambda x: 1 / (1 - x * x), domain=UNIT)
 deg2rad = elementwise(np.deg2rad, lambda x: _slope_of(np.deg2rad, x))
 rad2deg = elementwise(np.rad2deg, lambda x: _slope_of(np.rad2deg, x))

@@ -2,7 +2,7 @@
 
 Loaded on demand (SciPy stays optional): the first time one of these ufuncs meets a traced
 value. Partials are written for stability in the tails (``expit``'s as ``out * expit(-x)``,
-``log_ndtr``'s through ``exp(-x^2/2 - out)``).
+``log_ndtr``'s through ``erfcx``).
 
 A partial is itself differentiated for second and higher derivatives: it runs on forward
 duals then, so it uses only operations with rules (ufuncs, ``np.where``, the primitives
@@ -31,6 +31,8 @@ TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 ONE_OVER_ROOT_PI = 1.0 / math.sqrt(math.pi)
 ONE_OVER_ROOT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
 ROOT_TWO_PI = math.sqrt(2.0 * math.pi)
+ROOT_TWO_OVER_PI = math.sqrt(2.0 / math.pi)
+ONE_OVER_ROOT_TWO = 1.0 / math.sqrt(2.0)
 HALF_ROOT_PI = math.sqrt(math.pi) / 2.0
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -219,7 +221,8 @@ erfinv = elementwise(special.erfinv, lambda x, out: HALF_ROOT_PI * np.exp(out * 
 erfcx = elementwise(special.erfcx, _erfcx_partial, domain=Domain(-2.0, 20.0))
 dawsn = elementwise(special.dawsn, _dawsn_partial, domain=Domain(-20.0, 20.0))
 ndtr = elementwise(special.ndtr, lambda x: ONE_OVER_ROOT_TWO_PI * np.exp(-0.5 * x * x))
-log_ndtr = elementwise(special.log_ndtr, lambda x, out: ONE_OVER_ROOT_TWO_PI * np.exp(-0.5 * x * x - out))
+# pdf(x) / ndtr(x) = sqrt(2 / pi) / erfcx(-x / sqrt(2)): exp(-x^2 / 2 - out) cancels in the left tail
+log_ndtr = elementwise(special.log_ndtr, lambda x: ROOT_TWO_OVER_PI / special.erfcx(-x * ONE_OVER_ROOT_TWO))
 ndtri = elementwise(special.ndtri, lambda p, out: ROOT_TWO_PI * np.exp(0.5 * out * out), domain=Domain(0.02, 0.98))
 
 gammaln = elementwise(special.gammaln, lambda x: special.digamma(x), domain=Domain(0.5, 4.0))
@@ -264,7 +267,7 @@ i1 = elementwise(special.i1, _bessel_i1_partial)
 i0e = elementwise(special.i0e, lambda x, out: special.i1e(x) - np.sign(x) * out, domain=NONZERO)
 i1e = elementwise(special.i1e, _bessel_i1e_partial, domain=NONZERO)
 
-expm1 = elementwise(special.expm1, lambda x, out: out + 1.0)
+expm1 = elementwise(special.expm1, lambda x: np.exp(x))  # not out + 1: that cancels for x < 0
 log1p = elementwise(special.log1p, lambda x: 1.0 / (1.0 + x), domain=Domain(-0.9, 3.0))
 cbrt = elementwise(special.cbrt, lambda x, out: 1.0 / (3.0 * out * out), domain=NONZERO)
 exp2 = elementwise(special.exp2, lambda x, out: out * LN2)
