@@ -7,6 +7,8 @@ part is ±1 (not inf / inf), ``expm1`` and ``log1p`` keep their accuracy near 0.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core.dispatch import numpy_name
@@ -79,7 +81,7 @@ def _log1p(value):
 def _in_base(base: float):
     def logarithm(value):
         re, im = parts(_log(value))
-        scale = 1 / np.log(base)  # each part scaled: a complex product would make -inf * 0 a NaN at 0
+        scale = 1 / math.log(base)  # (a Python float keeps complex64) each part scaled: a complex product would make -inf * 0 a NaN at 0
         return _pair(re * scale, None if im is None else im * scale)
     return logarithm
 
@@ -108,7 +110,7 @@ def _arctanh(value):
 
 UFUNCS.update({
     np.sinh: _sinh, np.cosh: _cosh, np.tanh: _tanh, np.tan: _tan, np.expm1: _expm1, np.log1p: _log1p,
-    np.exp2: lambda value: _exp(_multiply_values(value, np.log(2.0))), np.log2: _in_base(2.0),
+    np.exp2: lambda value: _exp(_multiply_values(value, math.log(2.0))), np.log2: _in_base(2.0),
     np.log10: _in_base(10.0), np.arcsinh: _mirrored(_arcsinh_right), np.arccosh: _arccosh,
     np.arctanh: _arctanh,
 })

@@ -14,6 +14,7 @@ silently wrong).
 """
 from __future__ import annotations
 
+import cmath
 import functools
 import itertools
 import math
@@ -499,7 +500,12 @@ def _power(base, exponent):
             if n:
                 square = _multiply_values(square, square)
         return _add_values(_multiply_values(base, 0.0), 1.0) if result is None else result
-    result = _reciprocal(_power(base, -n)) if n is not None else _exp(_multiply_values(exponent, _log(base)))
+    if n is not None:
+        result = _reciprocal(_power(base, -n))
+    else:  # a Python base's logarithm as a Python number, weak as NumPy keeps the base (complex64 stays so)
+        python_base = isinstance(base, (int, float, complex)) and not isinstance(base, bool)
+        log_base = (cmath.log(base) if base != 0 else complex(-math.inf, 0.0)) if python_base else _log(base)
+        result = _exp(_multiply_values(exponent, log_base))
     # at a zero base these are NaN or inf; NumPy's is 0 for Re b > 0, else NaN (b = 0 gives 1 above)
     base_re, base_im = parts(base)
     zero_base = (_zeros_if_none(base_re, base_im) == 0) & (_zeros_if_none(base_im, base_re) == 0)
@@ -509,7 +515,8 @@ def _power(base, exponent):
     exponent_re, exponent_im = parts(exponent)
     exponent_re = _zeros_if_none(exponent_re, exponent_im)
     exponent_im = _zeros_if_none(exponent_im, exponent_re)
-    fill = np.where(exponent_re > 0, 0.0, np.where((exponent_re == 0) & (exponent_im == 0), 1.0, np.nan))
+    fill = np.where(exponent_re > 0, 0.0, np.where((exponent_re == 0) & (exponent_im == 0), 1.0, np.nan)) \
+        .astype(next(part.dtype for part in (re, im) if part is not None))
     return _pair(np.where(zero_base, fill, _zeros_if_none(re, im)),
                  np.where(zero_base, fill * 0.0, _zeros_if_none(im, re)))
 

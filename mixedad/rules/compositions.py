@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from .reductions import in_dtype
 from .shape import _as_member
 from .table import elementwise, holds_numpy_scalar, holds_traced, implements, numpy_scalar, plain_argument
 from ..core.arrays import LeveledValue
@@ -251,7 +252,9 @@ def _list_leaves(item):
 
 
 @implements(np.linspace)
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    if device not in (None, "cpu"):
+        raise ValueError(f"Device not understood. Only \"cpu\" is allowed, but received: {device}")
     num = operator.index(num)
     if num < 0:
         raise ValueError(f"Number of samples, {num}, must be non-negative.")
@@ -264,7 +267,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     step = delta / divisions if divisions > 0 else np.nan
     y = steps * step + start if divisions > 0 else steps * delta + start
     if endpoint and num > 1:  # the last sample is stop exactly
-        last = np.broadcast_to(stop, np.shape(y)[1:])
+        last = np.broadcast_to(in_dtype(stop, sample_dtype), np.shape(y)[1:])  # a Python float stays weak
         y = np.concatenate([y[:-1], np.reshape(last, (1,) + np.shape(last))], axis=0)
     if axis != 0:
         y = np.moveaxis(y, 0, axis)

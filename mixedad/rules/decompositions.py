@@ -224,6 +224,7 @@ svd_full_ = reverse_rule(_svd_full, _svd_full_vjp, name="svd", multiple_outputs=
 
 @implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    _at_least_2d(a)
     if hermitian:
         return _hermitian_svd(a, compute_uv)
     m, n = np.shape(a)[-2:]
@@ -328,6 +329,8 @@ def lstsq(a, b, rcond=None):
         b = np.asarray(b)
     if values.ndim != 2:
         raise np.linalg.LinAlgError(f"{values.ndim}-dimensional array given. Array must be two-dimensional")
+    if np.ndim(b) not in (1, 2) or np.shape(b)[0] != values.shape[0]:
+        raise np.linalg.LinAlgError("Incompatible dimensions")
     single = {values.dtype, b.dtype} <= {np.dtype(np.float32), np.dtype(np.complex64)}
     result_dtype = np.result_type(values, b.dtype, np.float32 if single else np.float64)
     dtype = np.result_type(result_dtype, np.float64)
@@ -419,11 +422,17 @@ qr_ = reverse_rule(_qr, _qr_vjp, name="qr", multiple_outputs=True, forward=_qr_j
 _QR_RESULT = type(np.linalg.qr(np.eye(1)))
 
 
+def _at_least_2d(a):
+    if np.ndim(a) < 2:
+        raise np.linalg.LinAlgError(f"{np.ndim(a)}-dimensional array given. Array must be at least two-dimensional")
+
+
 @implements(np.linalg.qr)
 def qr(a, mode="reduced"):
     """Reduced QR (for a wide matrix, also 'complete': the same factors). A wide A = [X Y]
     (X square) has Q, R1 = qr(X) and R = [R1, Q^T Y], the factors Householder gives it too:
     the first m columns fix Q."""
+    _at_least_2d(a)
     m, n = np.shape(a)[-2:]
     if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
         raise unsupported_option(

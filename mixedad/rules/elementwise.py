@@ -315,6 +315,8 @@ where_select.pass_kwargs_to_partials = False  # dtype= is for the tangent rule
 def where(condition, a=None, b=None):
     if a is None and b is None:
         return np.nonzero(read_value(condition, "np.where"))
+    if a is None or b is None:
+        raise ValueError("either both or neither of x and y should be given")
     if type(condition) is Recomputed:  # a prepared recording's mask: read by the region when it runs
         condition = condition if condition.dtype == bool else condition != 0
     else:
@@ -340,6 +342,9 @@ except ImportError:  # NumPy 1.x
     from numpy.core.umath import clip as _CLIP_UFUNC
 
 
+_UFUNC_KEYWORDS = frozenset({"where", "casting", "order", "dtype", "subok", "signature"})
+
+
 @implements(_CLIP_UFUNC)
 @implements(np.clip)
 def clip(a, a_min=None, a_max=None, **kwargs):
@@ -347,6 +352,10 @@ def clip(a, a_min=None, a_max=None, **kwargs):
         raise unsupported_option("x.clip with out= is not supported on traced values; assign the result instead.")
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
+    if kwargs:  # NumPy hands the rest to its ufunc, which names the first unknown one
+        raise (TypeError(f"clip() got an unexpected keyword argument {next(iter(kwargs))!r}")
+               if set(kwargs) - _UFUNC_KEYWORDS
+                        else unsupported_option(f"np.clip with {sorted(kwargs)} is not supported on traced values"))
     # np.clip converts a Python number to an array (float64, not weak: np.clip(0.5, lo32, hi32) is float64)
     result = np.asarray(a) if isinstance(a, (int, float, complex)) else a
     if a_min is not None:

@@ -188,14 +188,22 @@ def _refusing_out(function):
     return product
 
 
+def _out_refused_first(product, name):
+    """What np.dot / np.outer run: ``out`` refused before the primitive sees it as a third operand."""
+    def refusing(a, b, out=None):
+        reject_out(out, name)
+        return product(a, b)
+    return refusing
+
+
 dot = reverse_rule(_refusing_out(np.dot), _dot_vjp_a, _dot_vjp_b, forward="bilinear")
-register_function(np.dot, dot)
+register_function(np.dot, _out_refused_first(dot, "dot"))
 inner = reverse_rule(np.inner, _inner_vjp_a, _inner_vjp_b, forward="bilinear")
 vdot = reverse_rule(np.vdot, lambda g, out, a, b: g * np.reshape(b, np.shape(a)),
                     lambda g, out, a, b: g * np.reshape(a, np.shape(b)), forward="bilinear")
 outer = reverse_rule(_refusing_out(np.outer), lambda g, out, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
                      lambda g, out, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)), forward="bilinear")
-register_function(np.outer, outer)
+register_function(np.outer, _out_refused_first(outer, "outer"))
 tensordot = reverse_rule(np.tensordot, _tensordot_vjp_a, _tensordot_vjp_b, nondiff_argnums=(2,), forward="bilinear")
 if hasattr(np, "vecdot"):  # NumPy >= 2.0
     vecdot_ = reverse_rule(_vecdot, lambda g, out, x1, x2, axis=-1: _vecdot_cotangent(g, x1, x2, axis),
@@ -381,12 +389,17 @@ nondifferentiable(np.linalg.matrix_rank)
 def multi_dot(arrays, *, out=None):
     if out is not None:
         raise unsupported_option("np.linalg.multi_dot with out= is not supported on traced values")
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
     return functools.reduce(np.dot, arrays)
 
 
 @implements(np.linalg.matrix_power)
 def matrix_power(a, n):
     n = operator.index(n)
+    if np.ndim(a) < 2 or np.shape(a)[-1] != np.shape(a)[-2]:
+        raise np.linalg.LinAlgError(f"{np.ndim(a)}-dimensional array given. Array must be at least two-dimensional"
+                                    if np.ndim(a) < 2 else "Last 2 dimensions of the array must be square")
     if n == 0:
         return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
     if n < 0:

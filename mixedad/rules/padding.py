@@ -48,10 +48,12 @@ def pad(array, pad_width, mode="constant", **kwargs):
     if widths.size and widths.min() < 0:  # before broadcasting, as NumPy does: a 0-d array has no pairs
         raise ValueError("index can't contain negative values")
     widths = tuple(tuple(pair) for pair in np.broadcast_to(widths, (len(shape), 2)).tolist())
-    if callable(mode) or mode not in _KEYWORDS:
+    if callable(mode):
         raise unsupported_option(
             f"np.pad with mode={mode!r} is not supported on traced values; the supported modes are "
             f"{', '.join(map(repr, _KEYWORDS))} (a callable mode is not: pad with np.concatenate instead).")
+    if mode not in _KEYWORDS:  # every mode NumPy has
+        raise ValueError(f"mode '{mode}' is not supported")
     unknown = set(kwargs) - _KEYWORDS[mode]
     if unknown:
         raise ValueError(f"unsupported keyword arguments for mode '{mode}': {unknown}")

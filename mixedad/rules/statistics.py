@@ -127,7 +127,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     if weights is None:
         centered = variables - np.mean(variables, axis=1, keepdims=True)
         factor = np.shape(variables)[1] - ddof
-        return np.squeeze((centered @ centered.T) * np.true_divide(1, factor))
+        return np.squeeze((centered @ centered.T) * np.true_divide(np.dtype(dtype).type(1), factor))
     # NumPy's weighted definition: the weighted mean, and a correction for the weights' spread
     total = np.sum(weights)
     centered = variables - np.sum(variables * weights, axis=1, keepdims=True) / total
