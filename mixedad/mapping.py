@@ -471,7 +471,7 @@ def _map(f: Callable[..., Any], xs: tuple) -> Any:
                 return np.array(np.broadcast_to(result, shape), dtype=dtype)
             if type(result) is float:  # math.* on 0-d arrays: a NumPy scalar of their dtype, as a ufunc gives
                 return np.result_type(*xs, 0.0).type(result)
-            return result
+            return numpy_scalar(result)  # (np.where's 0-d array too: every path gives a scalar)
         except _InRunningTrace as running:
             return numpy_scalar(_map_in_trace(running.trace, f, xs, shape, closes_over=True))
         except Exception as error:

@@ -37,6 +37,8 @@ RESULTS = [
     # (p464420) mixedad.map of a 0-d array gives a NumPy scalar on every path, as a ufunc does
     ("mixedad.map(lambda t: math.exp(-t * t), a)", ZERO_D), ("mixedad.map(lambda t: t if t > 0 else -t, a)", ZERO_D),
     ("mixedad.map(np.tanh, a)", ZERO_D),
+    # (p573346, session 46) a function whose 0-d result is a 0-d array (np.where's) too
+    ("mixedad.map(lambda t: np.where(t > 0, t, 0.1 * t), a)", ZERO_D),
     # for contrast: these were right before
     ("np.median(a)", VECTOR), ("np.sum(a)", VECTOR), ("np.logaddexp.reduce(a)", VECTOR),
     ("np.where(a[0] > 0, a[0], a[1])", VECTOR),  # a 0-d array in NumPy: the write reaches it
@@ -85,8 +87,9 @@ def test_forward_tangents_take_the_output_dtype(constant):
     np.testing.assert_allclose(tangent, [2.0])
 
 
-@pytest.mark.parametrize("f", [lambda t: t if t > 0 else -t, math.exp, lambda t: np.tanh(t)],
-                         ids=["per element", "math function", "vectorized"])
+@pytest.mark.parametrize("f", [lambda t: t if t > 0 else -t, math.exp, lambda t: np.tanh(t),
+                               lambda t: np.where(t > 0, t, 0.1 * t)],
+                         ids=["per element", "math function", "vectorized", "vectorized, a 0-d array"])
 def test_map_of_a_0_d_array_is_a_numpy_scalar_on_every_path(f):
     """As a ufunc gives (np.vectorize, which the per-element path once returned, gives a 0-d array)."""
     result = mixedad.map(f, ZERO_D)
