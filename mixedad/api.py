@@ -271,8 +271,9 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
         ct = np.zeros(value.shape, value.dtype)
     elif isinstance(ct, (LeveledValue, Traced)):  # the gradient carries tangents (forward over reverse),
         # or is a value of an enclosing differentiation (a vjp pullback given a cotangent it traces)
-        return ct if ct.shape == value.shape and ct.dtype == value.dtype else \
-            np.broadcast_to(ct, value.shape).astype(value.dtype)
+        if ct.shape != value.shape or ct.dtype != value.dtype:
+            ct = np.broadcast_to(ct, value.shape).astype(value.dtype)
+        return ct[()] if isinstance(original, (np.generic, float)) else ct  # a scalar's: immutable, as plain
     elif type(ct) is not np.ndarray or not ct.flags.writeable or ct.shape != value.shape:
         ct = np.array(np.broadcast_to(ct, value.shape), dtype=value.dtype)
     elif ct.dtype != value.dtype:
@@ -550,8 +551,9 @@ def _like_argument(grad: Any, argument: Any) -> Any:
         dtype = np.result_type(leaf)
         if type(g) is np.ndarray or isinstance(g, np.generic):
             g = _scalar_like(np.asarray(g).astype(dtype, copy=False), leaf)
-        elif np.result_type(g) != dtype:
-            g = g.astype(dtype)  # a value of an enclosing differentiation
+        elif isinstance(g, (Traced, LeveledValue)):  # a value of an enclosing differentiation
+            g = g if np.result_type(g) == dtype else g.astype(dtype)
+            g = g[()] if isinstance(leaf, (np.generic, float)) and np.shape(g) == () else g  # immutable, as plain
         leaves.append(g)
     return unflatten(definition, leaves)
 

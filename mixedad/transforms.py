@@ -165,7 +165,16 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
                            for i, (t, v) in enumerate(zip(tangent_leaves, values))])
     out_definition, pairs = _forward(f, list(primals), numbers, leaves, definitions, directions)
     return (unflatten(out_definition, [_public(p) for p, _ in pairs]),
-            unflatten(out_definition, [_public(t) for _, t in pairs], derivative=True))
+            unflatten(out_definition, [_public(_as_scalar_if(p, t)) for p, t in pairs], derivative=True))
+
+
+def _as_scalar_if(primal_value: Any, tangent: Any) -> Any:
+    """The tangent of a NumPy scalar as a scalar too inside an enclosing differentiation (plain
+    0-d tangents become scalars in ``_public``): its ``ravel()`` must be a copy, as the primal's."""
+    if type(tangent) is Traced and tangent._shape == () and type(primal_value) is Traced \
+            and primal_value._shape == () and primal_value._holds_a_numpy_scalar():
+        return tangent[()]
+    return tangent
 
 
 # --- reverse mode -----------------------------------------------------------------------------

@@ -39,7 +39,13 @@ RESULTS = [
     ("mixedad.map(np.tanh, a)", ZERO_D),
     # (p573346, session 46) a function whose 0-d result is a 0-d array (np.where's) too
     ("mixedad.map(lambda t: np.where(t > 0, t, 0.1 * t), a)", ZERO_D),
+    # (p580430, session 46) a derivative taken inside a gradient, of a NumPy scalar: a scalar too
+    ("mixedad.gradient(lambda z: np.sin(z) * a, np.float64(0.3))", ZERO_D),
+    ("mixedad.value_and_gradient(lambda z: np.sin(z) * a[0] * a[1], np.float64(0.3))[1]", VECTOR),
+    ("mixedad.jvp(lambda z: np.sin(z) * a, (np.float64(0.3),), (np.float64(1.0),))[1]", ZERO_D),
+    ("mixedad.vjp(lambda z: np.sin(z) * 2.0, np.float64(0.3))[1](np.reshape(a, ()))[0]", ZERO_D),
     # for contrast: these were right before
+    ("mixedad.vjp(lambda z: np.sin(z) * a, np.float64(0.3))[1](np.float64(1.0))[0]", ZERO_D),
     ("np.median(a)", VECTOR), ("np.sum(a)", VECTOR), ("np.logaddexp.reduce(a)", VECTOR),
     ("np.where(a[0] > 0, a[0], a[1])", VECTOR),  # a 0-d array in NumPy: the write reaches it
     ("np.copy(a)", ZERO_D),  # a 0-d array too
