@@ -48,14 +48,18 @@ def _slope_of(linear_ufunc: np.ufunc, like) -> Any:
     return linear_ufunc(dtype.type(1) if dtype is not None and dtype.kind == "f" else 1.0)
 
 
-def _within_range(squares) -> bool:
-    """Whether every value of a plain array of sums of squares is a normal finite number (so
-    that a quotient by it keeps full precision); False for a value that carries derivatives
-    (second order), which then takes the scaled form without reading it."""
+def _within_range(squares, *terms) -> bool:
+    """Whether every value of a plain array of sums of squares of ``terms`` is a normal finite
+    number (so that a quotient by it keeps full precision); False for a value that carries
+    derivatives (second order), which then takes the scaled form without reading it. A term
+    that is a plain number with a normal square (arctan2(x, 2)) bounds them from below."""
     if type(squares) is not np.ndarray and not isinstance(squares, (float, np.floating)):
         return False
     finfo = np.finfo(np.result_type(squares))
-    return bool(np.min(squares) >= finfo.tiny and np.max(squares) <= finfo.max)  # NaN fails the first
+    floor = max([float(term) * float(term) for term in terms if isinstance(term, (float, int, np.floating))], default=0)
+    if not floor >= finfo.tiny and not np.min(squares) >= finfo.tiny:  # (NaN fails)
+        return False
+    return bool(np.max(squares) <= finfo.max)
 
 
 def _over_squared_radius(numerator, y, x):
@@ -64,7 +68,7 @@ def _over_squared_radius(numerator, y, x):
     element is scaled by a power of two near 1 / max(|x|, |y|) first: exact, and a constant
     to differentiate. (np.hypot would cost 20 times x * x.)"""
     squares = x * x + y * y
-    if _within_range(squares):
+    if _within_range(squares, x, y):
         return numerator / squares
     largest = np.maximum(np.abs(read_value(x, "np.arctan2")), np.abs(read_value(y, "np.arctan2")))
     scale = np.ldexp(np.ones_like(largest), -np.frexp(largest)[1])
