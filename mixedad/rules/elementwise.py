@@ -71,7 +71,7 @@ def _over_squared_radius(numerator, y, x):
     if _within_range(squares, x, y):
         return numerator / squares
     largest = np.maximum(np.abs(read_value(x, "np.arctan2")), np.abs(read_value(y, "np.arctan2")))
-    scale = np.ldexp(np.ones_like(largest), -np.frexp(largest)[1])
+    scale = np.ldexp(np.ones_like(largest, dtype=squares.dtype), -np.frexp(largest)[1])  # (a Python x: float64)
     x, y = x * scale, y * scale
     return numerator * scale / (x * x + y * y) * scale
 
@@ -356,10 +356,11 @@ def clip(a, a_min=None, a_max=None, **kwargs):
         raise unsupported_option("x.clip with out= is not supported on traced values; assign the result instead.")
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
-    if kwargs:  # NumPy hands the rest to its ufunc, which names the first unknown one
-        raise (TypeError(f"clip() got an unexpected keyword argument {next(iter(kwargs))!r}")
-               if set(kwargs) - _UFUNC_KEYWORDS
-                        else unsupported_option(f"np.clip with {sorted(kwargs)} is not supported on traced values"))
+    unknown = [keyword for keyword in kwargs if keyword not in _UFUNC_KEYWORDS]
+    if unknown:  # NumPy hands the rest to its ufunc, which names the first it does not know
+        raise TypeError(f"clip() got an unexpected keyword argument {unknown[0]!r}")
+    if kwargs:
+        raise unsupported_option(f"np.clip with {sorted(kwargs)} is not supported on traced values")
     # np.clip converts a Python number to an array (float64, not weak: np.clip(0.5, lo32, hi32) is float64)
     result = np.asarray(a) if isinstance(a, (int, float, complex)) else a
     if a_min is not None:
