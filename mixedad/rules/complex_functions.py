@@ -81,7 +81,9 @@ def _log1p(value):
 def _in_base(base: float):
     def logarithm(value):
         re, im = parts(_log(value))
-        scale = 1 / math.log(base)  # (a Python float keeps complex64) each part scaled: a complex product would make -inf * 0 a NaN at 0
+        # each part scaled: a complex product would make -inf * 0 a NaN at 0 (and a Python float
+        # keeps complex64, where NumPy's float64 ln 10 would promote it)
+        scale = 1 / math.log(base)
         return _pair(re * scale, None if im is None else im * scale)
     return logarithm
 

@@ -4,9 +4,9 @@
 differentiate through the two order statistics each quantile interpolates between (the
 derivative of a sort is a permutation): where a quantile sits among n sorted values is the
 quantile of 0, 1, ..., n - 1 by the same method, so NumPy itself says it; a NaN in a slice
-gives NaN, as in NumPy, and the slice's NaNs share the gradient, as in ``np.max``. ``cov``/``corrcoef``
-follow NumPy's definitions (float64 results, ``ddof``/``bias``, ``rowvar``, frequency and
-analytic weights).
+gives NaN, as in NumPy, and the slice's NaNs share the gradient, as in ``np.max``.
+``cov``/``corrcoef`` follow NumPy's definitions (float64 results, ``ddof``/``bias``,
+``rowvar``, frequency and analytic weights).
 """
 from __future__ import annotations
 
