@@ -273,7 +273,7 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
         # or is a value of an enclosing differentiation (a vjp pullback given a cotangent it traces)
         if ct.shape != value.shape or ct.dtype != value.dtype:
             ct = np.broadcast_to(ct, value.shape).astype(value.dtype)
-        return ct[()] if isinstance(original, (np.generic, float)) else ct  # a scalar's: immutable, as plain
+        return ct[()] if _stands_for_a_scalar(original) else ct  # a scalar's: immutable, as plain
     elif type(ct) is not np.ndarray or not ct.flags.writeable or ct.shape != value.shape:
         ct = np.array(np.broadcast_to(ct, value.shape), dtype=value.dtype)
     elif ct.dtype != value.dtype:
@@ -283,6 +283,14 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
     if type(ct) is np.ndarray:
         borrowed.add(id(ct))
     return _scalar_like(ct, original)
+
+
+def _stands_for_a_scalar(original: Any) -> bool:
+    """Whether a differentiated argument is a scalar (a Python float, a NumPy scalar, or a traced
+    value standing for one), whose derivative is then a scalar too: immutable, its ravel() a copy."""
+    if type(original) is Traced:
+        return original._shape == () and original._holds_a_numpy_scalar()
+    return isinstance(original, (np.generic, float))
 
 
 def _scalar_like(array: np.ndarray, original: Any) -> Any:
@@ -553,7 +561,7 @@ def _like_argument(grad: Any, argument: Any) -> Any:
             g = _scalar_like(np.asarray(g).astype(dtype, copy=False), leaf)
         elif isinstance(g, (Traced, LeveledValue)):  # a value of an enclosing differentiation
             g = g if np.result_type(g) == dtype else g.astype(dtype)
-            g = g[()] if isinstance(leaf, (np.generic, float)) and np.shape(g) == () else g  # immutable, as plain
+            g = g[()] if _stands_for_a_scalar(leaf) and np.shape(g) == () else g  # immutable, as plain
         leaves.append(g)
     return unflatten(definition, leaves)
 

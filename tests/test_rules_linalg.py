@@ -394,6 +394,16 @@ def test_einsum_path_plans_on_traced_operands_and_its_path_is_followed():
 
 # ------------------------------------------------------------------------------------------
 # errors that name the unsupported case
+@pytest.mark.parametrize("mode", ["auto", "reverse", "forward"])
+def test_einsum_label_of_size_one_against_an_empty_one(mode):
+    # (fuzzer p610479, session 46) NumPy broadcasts 1 against 0 in einsum as anywhere: the
+    # operand of size 1 gets the sum over no elements, 0
+    empty, single = np.zeros(0), np.array([2.0])
+    for f, x in ((lambda y: np.einsum("a,a->", empty, y), single), (lambda x: np.einsum("a,a->", x, single), empty),
+                 (lambda y: np.einsum("ab,b->a", np.ones((2, 0)), y), single)):
+        np.testing.assert_array_equal(mixedad.gradient(lambda x: np.sum(f(x)) + 0.0, x, mode=mode), np.zeros_like(x))
+
+
 def test_einsum_out_is_rejected():
     with pytest.raises(mixedad.InPlaceMutationError, match="einsum with out="):
         mixedad.gradient(lambda x: np.sum(np.einsum("i->i", x, out=np.zeros(3))), np.ones(3))

@@ -44,6 +44,9 @@ RESULTS = [
     ("mixedad.value_and_gradient(lambda z: np.sin(z) * a[0] * a[1], np.float64(0.3))[1]", VECTOR),
     ("mixedad.jvp(lambda z: np.sin(z) * a, (np.float64(0.3),), (np.float64(1.0),))[1]", ZERO_D),
     ("mixedad.vjp(lambda z: np.sin(z) * 2.0, np.float64(0.3))[1](np.reshape(a, ()))[0]", ZERO_D),
+    # (p614096) of a differentiated NumPy scalar (an element times 1.0): a scalar too
+    ("mixedad.gradient(lambda z: np.sum(z ** 3) * np.sum(a), a[0] * 1.0)", VECTOR),
+    ("mixedad.jvp(lambda z: z ** 3, (a[1] * 1.0,), (np.float64(1.0),))[1]", VECTOR),
     # for contrast: these were right before
     ("mixedad.vjp(lambda z: np.sin(z) * a, np.float64(0.3))[1](np.float64(1.0))[0]", ZERO_D),
     ("np.median(a)", VECTOR), ("np.sum(a)", VECTOR), ("np.logaddexp.reduce(a)", VECTOR),

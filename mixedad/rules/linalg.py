@@ -278,10 +278,10 @@ def _einsum(subscripts, *operands, labels, output, wanted, optimize=False, **opt
 
 
 def _einsum_vjp(g, out, subscripts, *operands, labels, output, wanted, optimize=False, **options):
-    sizes = {}
+    sizes = {}  # each label's broadcast size: 1 against n gives n, 0 included
     for spec, operand in zip(labels, operands):
         for label, n in zip(spec, np.shape(operand)):
-            sizes[label] = max(sizes.get(label, 1), n)
+            sizes[label] = n if sizes.get(label, 1) == 1 else sizes[label]
     cotangents = tuple(_einsum_operand_cotangent(g, output, labels, operands, k, sizes) if want else None
                        for k, want in enumerate(wanted))
     return cotangents[0] if len(cotangents) == 1 else cotangents
