@@ -28,6 +28,7 @@ from .core.heap import keep_memory_faulted_since, page_faults
 from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import RetiredTraced, Traced
 from .core.updates import current, sharing_memory
+from .rules.table import holds_numpy_scalar
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
@@ -288,9 +289,7 @@ def gradient_leaf(original: Any, ct: Any, value: np.ndarray, borrowed: set[int])
 def _stands_for_a_scalar(original: Any) -> bool:
     """Whether a differentiated argument is a scalar (a Python float, a NumPy scalar, or a traced
     value standing for one), whose derivative is then a scalar too: immutable, its ravel() a copy."""
-    if type(original) is Traced:
-        return original._shape == () and original._holds_a_numpy_scalar()
-    return isinstance(original, (np.generic, float))
+    return isinstance(original, float) or holds_numpy_scalar(original)
 
 
 def _scalar_like(array: np.ndarray, original: Any) -> Any:

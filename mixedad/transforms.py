@@ -34,6 +34,7 @@ from .core.guards import release_guards
 from .core.tape import TapeEntry, Trace, backward, record
 from .core.traced import RetiredTraced, Traced
 from .core.updates import current
+from .rules.table import holds_numpy_scalar
 from .forward import ForwardLevel, seed, split
 
 logger = logging.getLogger("mixedad")
@@ -172,7 +173,7 @@ def _as_scalar_if(primal_value: Any, tangent: Any) -> Any:
     """The tangent of a NumPy scalar as a scalar too inside an enclosing differentiation (plain
     0-d tangents become scalars in ``_public``): its ``ravel()`` must be a copy, as the primal's."""
     if type(tangent) is Traced and tangent._shape == () and type(primal_value) is Traced \
-            and primal_value._shape == () and primal_value._holds_a_numpy_scalar():
+            and holds_numpy_scalar(primal_value):
         return tangent[()]
     return tangent
 

@@ -123,3 +123,12 @@ def test_qr_of_a_matrix_whose_norm_overflows(dtype, scale):
     gradient = mixedad.gradient(f, (a * scale).astype(dtype))
     assert gradient.dtype == dtype
     np.testing.assert_allclose(gradient, numerical_gradient(f, a), rtol=1e-4 if dtype == np.float32 else 1e-7)
+
+
+@pytest.mark.parametrize("f", [lambda v: np.arctan2(v, v), lambda v: np.arctan2(v, 2.0), np.arcsinh, np.tanh],
+                         ids=["arctan2", "arctan2 of a number", "arcsinh", "tanh"])
+def test_range_checks_of_empty_arrays(f):
+    # the checks look for the smallest and largest square: an empty array has none (review, session 46)
+    for mode in MODES:
+        gradient = mixedad.gradient(lambda x: np.sum(f(x)), np.zeros((0, 3)), mode=mode)
+        assert gradient.shape == (0, 3)

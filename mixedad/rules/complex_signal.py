@@ -18,6 +18,7 @@ from .complex_functions import _arcsinh_right, _arctanh, _mirrored, _real_and_im
 from .complex_linalg import _inv, as_complex, with_joined_values
 from .complex_values import (FUNCTIONS, TAKE_COMPLEX_CONSTANTS, UFUNCS, _componentwise, _multilinear,
                              _multiply_values, _pair, parts, unsupported_complex)
+from .linalg import check_matrices
 from .table import implements
 
 
@@ -115,10 +116,8 @@ def _matrix_power(a, n):
     """Repeated squaring with complex products; a negative power inverts first."""
     if not isinstance(n, (int, np.integer)):
         raise TypeError("exponent must be an integer")
+    check_matrices(a, square=True)
     size = np.shape(a)[-1]
-    if np.ndim(a) < 2 or np.shape(a)[-2] != size:
-        raise np.linalg.LinAlgError(f"{np.ndim(a)}-dimensional array given. Array must be at least two-dimensional"
-                                    if np.ndim(a) < 2 else "Last 2 dimensions of the array must be square")
     if n == 0:  # the identity, which depends on nothing
         return np.broadcast_to(np.eye(size, dtype=a.dtype), np.shape(a)).copy()
     base, n = (_inv(a), -int(n)) if n < 0 else (a, int(n))

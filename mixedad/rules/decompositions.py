@@ -17,7 +17,7 @@ import contextlib
 
 import numpy as np
 
-from .linalg import _swap, cotangent_on_triangle, symmetric_from_triangle
+from .linalg import _swap, check_matrices, cotangent_on_triangle, symmetric_from_triangle
 from .table import implements, reverse_rule
 from ..core.errors import NonDifferentiableError, describe_location, unsupported_option, user_location
 from ..core.region import read_value
@@ -224,7 +224,7 @@ svd_full_ = reverse_rule(_svd_full, _svd_full_vjp, name="svd", multiple_outputs=
 
 @implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    _at_least_2d(a)
+    check_matrices(a)
     if hermitian:
         return _hermitian_svd(a, compute_uv)
     m, n = np.shape(a)[-2:]
@@ -422,17 +422,12 @@ qr_ = reverse_rule(_qr, _qr_vjp, name="qr", multiple_outputs=True, forward=_qr_j
 _QR_RESULT = type(np.linalg.qr(np.eye(1)))
 
 
-def _at_least_2d(a):
-    if np.ndim(a) < 2:
-        raise np.linalg.LinAlgError(f"{np.ndim(a)}-dimensional array given. Array must be at least two-dimensional")
-
-
 @implements(np.linalg.qr)
 def qr(a, mode="reduced"):
     """Reduced QR (for a wide matrix, also 'complete': the same factors). A wide A = [X Y]
     (X square) has Q, R1 = qr(X) and R = [R1, Q^T Y], the factors Householder gives it too:
     the first m columns fix Q."""
-    _at_least_2d(a)
+    check_matrices(a)
     m, n = np.shape(a)[-2:]
     if mode not in ("reduced", "r") and not (mode == "complete" and m <= n):
         raise unsupported_option(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .reductions import in_dtype
+from .running_products import within_normal_range
 from .table import NONZERO, POSITIVE, REALS, UNIT, Domain, elementwise, implements, nondifferentiable, numpy_scalar
 from ..core.partials import UfuncOf
 from ..core.primitive import Primitive
@@ -55,11 +56,8 @@ def _within_range(squares, *terms) -> bool:
     that is a plain number with a normal square (arctan2(x, 2)) bounds them from below."""
     if type(squares) is not np.ndarray and not isinstance(squares, (float, np.floating)):
         return False
-    finfo = np.finfo(np.result_type(squares))
     floor = max([float(term) * float(term) for term in terms if isinstance(term, (float, int, np.floating))], default=0)
-    if not floor >= finfo.tiny and not np.min(squares) >= finfo.tiny:  # (NaN fails)
-        return False
-    return bool(np.max(squares) <= finfo.max)
+    return within_normal_range(squares, floor)
 
 
 def _over_squared_radius(numerator, y, x):

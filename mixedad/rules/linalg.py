@@ -177,32 +177,39 @@ def _vecmat_vjp_a(g, out, v, a, **kwargs):
 matmul = reverse_rule(np.matmul, _matmul_vjp_a, _matmul_vjp_b, forward="bilinear")
 
 
-def _refusing_out(function):
-    """``function(a, b)`` for np.dot and np.outer, whose third positional argument is ``out``:
-    with it the primitive would write its value, then its tangent, into the caller's array."""
-    @functools.wraps(function)
-    def product(a, b, out=None):
-        reject_out(out, function.__name__)
-        return function(a, b)
-    del product.__wrapped__  # its own (a, b, out) names the keywords; NumPy 2.0's C dot has no signature
-    return product
+def _dot(a, b):  # (a, b) names the arguments: NumPy 2.0's C dot has no signature
+    return np.dot(a, b)
+
+
+def _outer(a, b):
+    return np.outer(a, b)
+
+
+def check_matrices(a, square=False) -> None:
+    """NumPy's LinAlgError for a linalg function given fewer than 2 dimensions (or, with
+    ``square``, non-square matrices)."""
+    if np.ndim(a) < 2:
+        raise np.linalg.LinAlgError(f"{np.ndim(a)}-dimensional array given. Array must be at least two-dimensional")
+    if square and np.shape(a)[-1] != np.shape(a)[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
 
 
 def _out_refused_first(product, name):
-    """What np.dot / np.outer run: ``out`` refused before the primitive sees it as a third operand."""
+    """What np.dot / np.outer run: their third positional argument is ``out``, refused before the
+    primitive sees it as a third operand (it would write its value, then its tangent, there)."""
     def refusing(a, b, out=None):
         reject_out(out, name)
         return product(a, b)
     return refusing
 
 
-dot = reverse_rule(_refusing_out(np.dot), _dot_vjp_a, _dot_vjp_b, forward="bilinear")
+dot = reverse_rule(_dot, _dot_vjp_a, _dot_vjp_b, name="dot", forward="bilinear")
 register_function(np.dot, _out_refused_first(dot, "dot"))
 inner = reverse_rule(np.inner, _inner_vjp_a, _inner_vjp_b, forward="bilinear")
 vdot = reverse_rule(np.vdot, lambda g, out, a, b: g * np.reshape(b, np.shape(a)),
                     lambda g, out, a, b: g * np.reshape(a, np.shape(b)), forward="bilinear")
-outer = reverse_rule(_refusing_out(np.outer), lambda g, out, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
-                     lambda g, out, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)), forward="bilinear")
+outer = reverse_rule(_outer, lambda g, out, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
+                     lambda g, out, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)), name="outer", forward="bilinear")
 register_function(np.outer, _out_refused_first(outer, "outer"))
 tensordot = reverse_rule(np.tensordot, _tensordot_vjp_a, _tensordot_vjp_b, nondiff_argnums=(2,), forward="bilinear")
 if hasattr(np, "vecdot"):  # NumPy >= 2.0
@@ -397,9 +404,7 @@ def multi_dot(arrays, *, out=None):
 @implements(np.linalg.matrix_power)
 def matrix_power(a, n):
     n = operator.index(n)
-    if np.ndim(a) < 2 or np.shape(a)[-1] != np.shape(a)[-2]:
-        raise np.linalg.LinAlgError(f"{np.ndim(a)}-dimensional array given. Array must be at least two-dimensional"
-                                    if np.ndim(a) < 2 else "Last 2 dimensions of the array must be square")
+    check_matrices(a, square=True)
     if n == 0:
         return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy()
     if n < 0:

@@ -98,14 +98,21 @@ def cumprod_tangent(t, out, x, axis, orders=None):
     return np.where(zeros_so_far == 0, tangent, from_zero)
 
 
-def _normal(values) -> bool:
-    """Whether every value is finite and at least the dtype's smallest normal number in size:
-    then out[i] / x[k] holds every factor of the product."""
-    if values.size == 0 or not np.issubdtype(values.dtype, np.inexact):
+def within_normal_range(magnitudes, floor: float = 0.0) -> bool:
+    """Whether every value of a plain array of magnitudes (|x|, or sums of squares) is a finite
+    normal number of its float type, so that a quotient by it keeps full precision. ``floor``
+    is a lower bound known beforehand: when it is normal, the smallest value is not looked for."""
+    if np.size(magnitudes) == 0:
         return True
-    magnitudes = np.abs(values)
-    finfo = np.finfo(values.dtype)
-    return bool(magnitudes.min() >= finfo.tiny and magnitudes.max() <= finfo.max)  # NaN fails the first
+    finfo = np.finfo(np.result_type(magnitudes))
+    if not floor >= finfo.tiny and not np.min(magnitudes) >= finfo.tiny:  # (NaN fails)
+        return False
+    return bool(np.max(magnitudes) <= finfo.max)
+
+
+def _normal(values) -> bool:
+    """Whether out[i] / x[k] holds every factor of the product: ``values`` normal numbers."""
+    return not np.issubdtype(values.dtype, np.inexact) or within_normal_range(np.abs(values))
 
 
 def _finite(values) -> bool:
