@@ -21,7 +21,7 @@ from ..core.arrays import LeveledValue, is_basic_index, zeros_to_hold
 from ..core.errors import (NonDifferentiableError, UnsupportedOperationError, error_with_location,
                            unsupported_option)
 from ..core.primitive import Primitive, bind
-from ..core.recomputed import index_key, read_values
+from ..core.recomputed import index_key
 from ..core.region import read_value
 from ..core.traced import Traced, _astype, _flatten, _getitem
 
