@@ -97,7 +97,10 @@ def _power_partial_base(x, y):
 
 
 def _power_partial_exponent(x, y, out):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # log of a negative base is NaN, and says so (invalid): a region then computes its chain
+    # products again with a zero factor winning, so an exponent that does not move (x * 0 + 3,
+    # np.floor(x)) leaves y * x**(y - 1), as reverse mode's products give
+    with np.errstate(divide="ignore"):
         return np.where(x == 0, 0, out * np.log(np.where(x == 0, 1, x)))
 
 
