@@ -5,7 +5,7 @@ A partial written the short way can lose everything where the function itself is
 is still a normal number; ``x / (x^2 + y^2)`` is inf or 0 where the squares under- or overflow
 (arctan2 of a vector shorter than 1e-154); ``1 / sqrt(x^2 + 1)`` is 0 past 1e154;
 ``exp(-x^2/2 - log_ndtr(x))`` cancels in the left tail; ``out + 1`` for expm1 cancels for
-x < 0. Every check here asks for the true derivative to a few ulps wherever it is a normal
+x < 0, and ``i1e(x) - i0e(x)`` for large x. Every check here asks for the true derivative to a few ulps wherever it is a normal
 number of the dtype, in auto, reverse and forward mode.
 """
 from __future__ import annotations
@@ -111,6 +111,45 @@ def test_scipy_log_ndtr_and_expm1_in_their_tails():
     assert_gradient_is(special.expm1, x, [mpmath.exp(mpmath.mpf(v)) for v in x], rtol=1e-14)
     x32 = np.array([-20.0, -5.0], dtype=np.float32)
     assert_gradient_is(special.expm1, x32, [mpmath.exp(mpmath.mpf(float(v))) for v in x32], rtol=1e-6)
+
+
+def scaled_bessel(order):
+    return lambda t: mpmath.besseli(order, t) * mpmath.exp(-abs(t))
+
+
+def scaled_bessel_slope(order, v):
+    """d/dx e^-|x| I_order(x) at v: e^-x (I1 - I0), or e^-x (I0 - I1/x - I1), at |v>, with the
+    digits the difference cancels (log10 |v|) on top (i0e's slope is odd, i1e's even)."""
+    a = abs(v)
+    with mpmath.workdps(int(mpmath.log10(a + 1)) + 40):
+        x = mpmath.mpf(a)
+        i0, i1 = mpmath.besseli(0, x), mpmath.besseli(1, x)
+        slope = ((i1 - i0) if order == 0 else (i0 - i1 / x - i1)) * mpmath.exp(-x)
+        return +(slope if order == 1 or v > 0 else -slope)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(magnitudes(-3, 300), min_size=1, max_size=6))
+def test_scipy_scaled_bessel_functions_of_large_arguments(values):
+    """i0e and i1e fall like |x|^-1/2, and their slopes like |x|^-3/2: the difference of the two
+    scaled functions cancels (it was 3e-4 off at 1e12 and 30% at 1e15)."""
+    special = pytest.importorskip("scipy.special")
+    x = np.array(values)
+    for order, function in ((0, special.i0e), (1, special.i1e)):
+        truth = [scaled_bessel_slope(order, v) for v in x]
+        assert_gradient_is(function, x, truth, rtol=1e-13)
+
+
+def test_scipy_scaled_bessel_functions_in_float32_and_at_second_order():
+    special = pytest.importorskip("scipy.special")
+    x32 = np.array([3.0, -19.0, 21.0, -999.0, 1e6, -1e12, 1e30], dtype=np.float32)
+    for order, function in ((0, special.i0e), (1, special.i1e)):
+        truth = [scaled_bessel_slope(order, float(v)) for v in x32]
+        assert_gradient_is(function, x32, truth, rtol=1e-5)
+        x = np.array([-2e3, -5.0, 0.5, 99.0, 101.0, 3e7])
+        truth = [float(mpmath.diff(scaled_bessel(order), mpmath.mpf(v), 2)) for v in x]
+        hessian = mixedad.hessian(lambda x: np.sum(function(x)), x)
+        np.testing.assert_allclose(np.diag(hessian), truth, rtol=1e-9)
 
 
 @pytest.mark.parametrize("dtype, scale", [(np.float64, 1e160), (np.float64, 1e-200), (np.float32, 1e19)])

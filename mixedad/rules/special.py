@@ -113,7 +113,39 @@ def _bessel_i1_partial(x, out):
 
 def _bessel_i1e_partial(x, out):
     # (e^-|x| I1)' = e^-|x| (I0 - I1/x) - sign(x) e^-|x| I1
-    return special.i0e(x) - _bessel_i1_over_x(x, out, scaled=True) - np.sign(x) * out
+    direct = special.i0e(x) - _bessel_i1_over_x(x, out, scaled=True) - np.sign(x) * out
+    return _scaled_bessel_slope(x, direct, I1E_LARGE, 1)  # i1e is odd: its slope is even
+
+
+def _bessel_i0e_partial(x, out):
+    return _scaled_bessel_slope(x, special.i1e(x) - np.sign(x) * out, I0E_LARGE, np.sign(x))
+
+
+def _asymptotic_slope(order: int, terms: int = 10) -> tuple:
+    """Coefficients s_k of the slope of e^-x I_order(x) for large x: sum_k s_k (1/x)^k, times
+    x^-3/2 / sqrt(2 pi). Its value is sum_k c_k x^-k-1/2 / sqrt(2 pi), c_0 = 1 and c_k =
+    -c_(k-1) (4 order^2 - (2k - 1)^2) / (8k) (Abramowitz and Stegun 9.7.1)."""
+    c, slopes = 1.0, []
+    for k in range(terms):
+        if k:
+            c *= -(4 * order ** 2 - (2 * k - 1) ** 2) / (8 * k)
+        slopes.append(-(k + 0.5) * c)
+    return tuple(slopes)
+
+
+I0E_LARGE, I1E_LARGE = _asymptotic_slope(0), _asymptotic_slope(1)
+
+
+def _scaled_bessel_slope(x, direct, slopes, sign):
+    """d/dx e^-|x| I_n(x): ``direct`` for small |x|, beyond ``sign`` times the asymptotic series
+    at |x|. The direct difference of two scaled functions loses 2 |x| eps relative to its size
+    (it was 3e-4 off at 1e12 and 30% at 1e15); the series' ten terms are exact to rounding from
+    |x| = 100 (the next is 2e-17 of the first there), and to float32's from 20."""
+    start = 100.0 if np.dtype(getattr(x, "dtype", np.float64)).itemsize >= 8 else 20.0
+    large = np.abs(x) > start
+    t = 1 / np.where(large, np.abs(x), start)
+    series = _series(t, slopes) * t * np.sqrt(t) * ONE_OVER_ROOT_TWO_PI
+    return np.where(large, sign * series, direct)
 
 
 def _rgamma_partial(x, out):
@@ -264,7 +296,7 @@ pseudo_huber = elementwise(special.pseudo_huber, *_pseudo_huber_partials(), doma
 
 i0 = elementwise(special.i0, lambda x: special.i1(x))
 i1 = elementwise(special.i1, _bessel_i1_partial)
-i0e = elementwise(special.i0e, lambda x, out: special.i1e(x) - np.sign(x) * out, domain=NONZERO)
+i0e = elementwise(special.i0e, _bessel_i0e_partial, domain=NONZERO)
 i1e = elementwise(special.i1e, _bessel_i1e_partial, domain=NONZERO)
 
 expm1 = elementwise(special.expm1, lambda x: np.exp(x))  # not out + 1: that cancels for x < 0
