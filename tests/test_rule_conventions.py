@@ -69,7 +69,7 @@ def test_a_cotangent_of_the_wrong_shape_is_refused_in_forward_mode_too():
     sum_of_squares.defvjp(lambda g, out, x: (2.0 * g * x)[:, None])  # (3, 1) for a (3,) argument
     with pytest.raises(ValueError, match=r"\(3, 1\)"):
         mixedad.gradient(sum_of_squares, X)
-    with pytest.raises(MissingRuleError, match=r"\(3, 1\)"):
+    with pytest.raises(ValueError, match=r"\(3, 1\)"):  # as the rule returns, in either direction
         mixedad.jvp(sum_of_squares, (X,), (np.array([1.0, 0.0, 0.0]),))
 
 

@@ -300,6 +300,16 @@ def memory_owner(array: np.ndarray) -> np.ndarray:
 _STAND_INS: dict[tuple, np.ndarray] = {}
 
 
+def read_only_view(value: Any) -> Any:
+    """``value`` as a user's rule receives it: a read-only view of an array that may be written
+    (a write into it would change a value or derivative other code reads), anything else as it is."""
+    if type(value) is not np.ndarray or not value.flags.writeable:
+        return value
+    view = value.view()
+    view.flags.writeable = False
+    return view
+
+
 def shape_stand_in(value: Any) -> Any:
     """A read-only, zero-memory array with ``value``'s shape and dtype (cached per pair); a value
     without both (a Python float) as it is."""

@@ -29,6 +29,7 @@ from .fused import close_region
 from .guards import release_guards
 from .tape import LEAF_DECISION, Trace, TapeEntry, backward, one_cotangent, record, unit_seed
 from .traced import Traced
+from .updates import current
 
 class _Deriving(threading.local):
     """Primitives whose missing rule this thread is deriving right now (another thread may be
@@ -211,6 +212,7 @@ def transpose_linear(fn: Callable[..., Sequence[Any]], templates: Sequence[tuple
                 f"linear in {pronoun}).")
         loss = None
         for output, seed in zip(outputs, seeds):
+            output = current(output)  # a rule that wrote into a new array (r = np.zeros_like(g); r[idx] = g)
             if seed is not None and type(output) is Traced:
                 if isinstance(seed, LeveledValue):  # a cotangent of an older level (forward-over-reverse):
                     # a region cannot hold it as a constant, a product can
@@ -276,7 +278,8 @@ def transposed_vjp(prim, positions, traced_positions, arg_values, out, kwargs):
 def _fitting(prim, ct: Any, arg: Any) -> Any:
     """``ct`` if it is a cotangent for ``arg``: of its shape, or broadcast from or to it. Paired
     with a tangent of ``arg``'s shape, a (4, 1) cotangent for a (4,) argument would broadcast to
-    (4, 4), a silently wrong derivative (the reverse sweep refuses it too: ``fit_cotangent``)."""
+    (4, 4), a silently wrong derivative (the reverse sweep refuses it too: ``fit_cotangent``; a
+    user's rule is checked for extra leading axes as it returns: ``pullbacks``)."""
     if ct is not None:
         shape, ct_shape = np.shape(arg), np.shape(ct)
         try:

@@ -138,7 +138,7 @@ def refuse_traced_inside(prim, args) -> None:
 
 def refuse_traced_keywords(prim, kwargs) -> None:
     for key, value in kwargs.items():
-        if type(value) is Traced:
+        if isinstance(value, Traced):  # an updated one too
             raise error_with_location(
                 InputError, f"{prim.name}: keyword argument {key!r} is a traced value{{where}}; "
                 "pass differentiable values positionally.", skip=3)

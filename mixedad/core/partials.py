@@ -6,11 +6,15 @@ importing the primitive machinery that itself depends on regions.
 from __future__ import annotations
 
 import dis
+import functools
 import inspect
 import types
 from typing import Any, Callable
 
 import numpy as np
+
+from .arrays import read_only_view
+from .errors import InPlaceMutationError, RuleSignatureError, rule_location
 
 
 class UfuncOf:
@@ -33,8 +37,74 @@ class UfuncOf:
         return f"UfuncOf({self.ufunc.__name__}{'' if self.scale == 1 else f', {self.scale}'})"
 
 
+class ReadOnlyArguments:
+    """A user's partial-derivative function, called with read-only views of its array arguments
+    and output: a partial that wrote into them (``out *= 2``) would change the primitive's value,
+    or what other partials read, with no error. The built-in rules' partials are called as they
+    are (``guarded``)."""
+
+    __slots__ = ("__wrapped__",)
+
+    def __init__(self, function: Callable):
+        self.__wrapped__ = function
+
+    def __call__(self, *args, **kwargs):
+        args = [read_only_view(a) for a in args]
+        if "out" in kwargs:
+            kwargs["out"] = read_only_view(kwargs["out"])
+        try:
+            result = self.__wrapped__(*args, **kwargs)
+        except ValueError as error:
+            if "read-only" not in str(error):
+                raise
+            raise InPlaceMutationError(
+                f"the partial derivative{rule_location(self.__wrapped__)} wrote into one of its arguments or its "
+                f"output ({error}): they are the primitive's values, which its result and the other partials "
+                "read. Return a new array instead: 2 * out, not out *= 2 or np.multiply(out, 2, out=out).") from None
+        if type(result) is complex or isinstance(result, (np.ndarray, np.generic)) and result.dtype.kind == "c":
+            raise RuleSignatureError(
+                f"the partial derivative{rule_location(self.__wrapped__)} returned complex values: a primitive's "
+                "rules are for real functions of real arguments, and the imaginary part would be dropped.")
+        if result is None:  # (a forgotten return): a region would take it as no dependence, a zero derivative
+            raise RuleSignatureError(
+                f"the partial derivative{rule_location(self.__wrapped__)} returned None: it returns the derivative "
+                "(a number or an array). An argument that is never differentiated gets None in defpartials itself, "
+                "in place of a function.")
+        return result
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+
+def guarded(partial: Any) -> Any:
+    """``partial`` as a region, the tape and the checkers call it: a user's function wrapped in
+    ``ReadOnlyArguments``; numbers, ``UfuncOf``, NumPy's functions and mixedad's own as they are."""
+    if not callable(partial) or type(partial) is UfuncOf or _numpy_callable(partial):
+        return partial
+    if (getattr(partial, "__module__", None) or "").startswith("mixedad."):
+        return partial
+    return ReadOnlyArguments(partial)
+
+
+def unguarded(partial: Any) -> Any:
+    """The function the user gave, for its signature, its source and what its body reads."""
+    return partial.__wrapped__ if type(partial) is ReadOnlyArguments else partial
+
+
+def _numpy_callable(partial: Any) -> bool:
+    """A ufunc or another NumPy function, maybe in a functools.partial: its ``out`` parameter is
+    NumPy's output buffer, not the primitive's output (np.cos(x, out=out) would write cos into
+    the primitive's value)."""
+    while type(partial) is functools.partial:
+        partial = partial.func
+    return isinstance(partial, np.ufunc) or (getattr(partial, "__module__", None) or "").split(".")[0] == "numpy"
+
+
 def takes_out(partial: Callable) -> bool:
     """Whether a partial-derivative function takes the output (a parameter named ``out``)."""
+    partial = unguarded(partial)
+    if _numpy_callable(partial):
+        return False
     try:
         parameters = inspect.signature(partial).parameters
     except (TypeError, ValueError):
@@ -45,7 +115,7 @@ def takes_out(partial: Callable) -> bool:
 def takes_args(partial: Callable) -> bool:
     """Whether a partial-derivative function takes any argument besides ``out``."""
     try:
-        parameters = inspect.signature(partial).parameters
+        parameters = inspect.signature(unguarded(partial)).parameters
     except (TypeError, ValueError):
         return True
     return any(name != "out" for name in parameters)
@@ -60,6 +130,7 @@ def arguments_read(partial: Callable, n_args: int) -> tuple[bool, ...]:
     may be a whole fused region (``0.5 * np.sum(f(x))``: the constant's partial never needs
     the sum). A body that mentions a parameter in any way counts as reading it; anything
     that is not plain Python code (a ufunc, a functools.partial, ``*args``) reads everything."""
+    partial = unguarded(partial)
     code = getattr(partial, "__code__", None)
     if code is None:
         return (True,) * n_args

@@ -24,7 +24,7 @@ from .pullbacks import (active_rules, fill_missing_cotangents, make_vjp, read_on
 from .recording import record_general
 from .compiled import forget_compiled_regions
 from .expressions import partial_kind
-from .partials import reads_parameter, takes_args, takes_out
+from .partials import guarded, reads_parameter, takes_args, takes_out, unguarded
 from .fused import reduce_region
 from .operands import (foreign_array, holds_mutable, live_arrays, plain_arrays, refuse_traced_inside,
                        refuse_traced_keywords, snapshot)
@@ -224,7 +224,7 @@ class Primitive:
         array([ 3., 12.])
         """
         check_rule_count(self, rules, "defvjp")
-        self.vjp_rules = tuple(read_only_first_argument(rule, "cotangent g") for rule in rules)
+        self.vjp_rules = tuple(read_only_first_argument(rule, "cotangent g", self, k) for k, rule in enumerate(rules))
         self.joint_vjp = len(rules) == 1
         # a rule that never reads the output (matmul's): the tape keeps a stand-in, not the array
         self.reverse_reads_out = any(reads_parameter(rule, 1) for rule in rules if rule is not None)
@@ -306,11 +306,12 @@ class Primitive:
             raise MixedadError(f"defpartials is for elementwise primitives; {self.name} is not one "
                                "(create it with mixedad.primitive(elementwise=True)).")
         check_partial_signatures(self, partials)
-        self.partial_specs = tuple(partials)
+        self.partial_specs = tuple(guarded(p) for p in partials)
         self.partial_gaps = tuple(j for j, p in enumerate(partials) if p is None)
         self.partial_takes_out = tuple(callable(p) and takes_out(p) for p in partials)
         self.partial_takes_args = tuple(callable(p) and takes_args(p) for p in partials)
-        self.partial_kinds = tuple(partial_kind(p, with_out) for p, with_out in zip(partials, self.partial_takes_out))
+        self.partial_kinds = tuple(partial_kind(p, with_out) for p, with_out in zip(self.partial_specs,
+                                                                                 self.partial_takes_out))
         forget_compiled_regions()  # code generated for the old partials must not run again
         return partials[0] if len(partials) == 1 else self
 
@@ -331,7 +332,7 @@ class Primitive:
                 return spec(*arg_values, out=out, **extra)
             return spec(*arg_values, **extra)
         except TypeError as error:  # called with the wrong arguments: name the rule (else an error of its own)
-            raise partial_signature_error(self, position, spec, len(arg_values), extra) or error
+            raise partial_signature_error(self, position, unguarded(spec), len(arg_values), extra) or error
 
     # --- application ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -375,6 +376,8 @@ def bind_elementwise(prim: Primitive, args, kwargs):
         grown = grow_chain(prim, args)
         if grown is not None:
             return grown
+    elif kwargs:
+        refuse_traced_keywords(prim, kwargs)  # options are constants: a traced one would be taken as one
     try:
         trace = find_trace(args)
     except _UpdatedArgument:

@@ -10,40 +10,57 @@ from functools import partial, wraps
 
 import numpy as np
 
-from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, shape_stand_in
+from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, read_only_view, shape_stand_in
 from .linear import checked_joint_cotangents, has_reverse_rule, transposed_vjp
 from .region import primal
-from .tape import Step, leads_to_constants, one_cotangent
+from .tape import Step, check_leading_axes, leads_to_constants, one_cotangent
 from .traced import Traced
 
 
-def read_only_first_argument(rule, what: str):
-    """A user's rule (``defvjp``, ``defjvp``) called with its first argument, the cotangent or
-    tangent ``what``, made read-only for the call: the sweep hands one array to several rules
-    (np.add's reverse rule passes g to both arguments), so a rule that updated it in place
-    (``g *= np.cos(x)``) would silently change another argument's derivative. mixedad's own
-    rules never do, and run unwrapped."""
+def read_only_first_argument(rule, what: str, prim=None, index: int = 0):
+    """A user's rule (``defvjp``, ``defjvp``) called with a read-only view of its first argument,
+    the cotangent or tangent ``what``: the sweep hands one array to several rules (np.add's
+    reverse rule passes g to both arguments), so a rule that updated it in place
+    (``g *= np.cos(x)``) would silently change another argument's derivative. A reverse rule's
+    cotangents (``prim``'s rule number ``index``) are checked for axes that the sweep would sum
+    silently (``check_leading_axes``). mixedad's own rules never need either, and run unwrapped."""
     if rule is None or (getattr(rule, "__module__", None) or "").startswith("mixedad."):
         return rule
 
     @wraps(rule)
     def guarded(first, *args, **kwargs):
-        given = [a for a in (first if type(first) in (tuple, list) else (first,)) if type(a) is np.ndarray]
-        arrays = [a for a in given if a.flags.writeable]
-        for array in arrays:
-            array.flags.writeable = False
+        if type(first) is tuple or type(first) is list:
+            first = type(first)([read_only_view(a) for a in first])
+        else:
+            first = read_only_view(first)
         try:
-            return rule(first, *args, **kwargs)
+            result = rule(first, *args, **kwargs)
         except ValueError as error:
-            if given and "read-only" in str(error):
+            if "read-only" in str(error):
                 error.add_note(f"The rule {getattr(rule, '__qualname__', rule)} wrote into its {what}, which is "
                                "read-only: other arguments' derivatives may share that array. Compute a new one "
                                f"(g = g * c, not g *= c).")
             raise
-        finally:
-            for array in arrays:
-                array.flags.writeable = True
+        if prim is not None and args and not prim.multiple_outputs:
+            _check_cotangent_axes(prim, index, result, args[0], args[1:])
+        return result
     return guarded
+
+
+def _check_cotangent_axes(prim, index: int, result, out, arg_values) -> None:
+    """Raise for a cotangent of a user's reverse rule with leading axes its argument was not
+    broadcast along (``tape.check_leading_axes``), or for several where one was due."""
+    positions = prim.differentiable_positions(len(arg_values))
+    if prim.joint_vjp and len(positions) > 1:
+        pairs = zip(positions, result) if type(result) in (tuple, list) else ()  # (a wrong count raises later)
+    else:
+        pairs = [(positions[index], one_cotangent(result))] if index < len(positions) else ()
+    for j, ct in pairs:
+        if type(ct) in (tuple, list) and any(isinstance(part, (np.ndarray, Traced, LeveledValue)) for part in ct):
+            raise ValueError(f"the reverse rule returned {len(ct)} cotangents for argument {j}: it returns one per "
+                             "differentiable argument (none for nondiff_argnums, which a joint rule leaves out)")
+        if ct is not None and not isinstance(ct, (int, float)):
+            check_leading_axes(np.shape(ct), np.shape(arg_values[j]), np.shape(out))
 
 
 def fill_missing_cotangents(vjp, outs):

@@ -90,7 +90,8 @@ def ufunc_at(ufunc, array, indices, values=None):
         raise error_with_location(
             InPlaceMutationError,
             f"{name}{{where}} would write differentiated values into a NumPy array. Make the array from "
-            "a traced one (a = np.zeros_like(x, shape=...)) so that it can hold them, or build the "
+            "a differentiated one, such as the values written (a = np.zeros_like(values, shape=...); in a "
+            "reverse rule, np.zeros_like(g, shape=x.shape)), so that it can hold them, or build the "
             "result without writing: np.bincount(flat_index, weights=v, minlength=n) adds values "
             "at repeated indices.", skip=2)
     _reject_traced(indices, f"The index in {name}")
