@@ -585,3 +585,50 @@ def test_second_derivatives_through_a_saturated_overflow_are_zero():
         np.testing.assert_array_equal(mixedad.hvp(f, x, np.array([1.0, 0.0])), [0.0, 0.0])
         np.testing.assert_array_equal(mixedad.gradient(lambda y: mixedad.gradient(f, y)[1], x), [0.0, 0.0])
         np.testing.assert_array_equal(mixedad.gradient(f, x), [5.0, 0.0])
+
+
+# ------------------------------------------------------------------------------------------
+# scipy's x log y family where x is 0: 0 for every y (at y = 0 too), so its derivative in y is 0
+XLOGY_FAMILY = {  # scipy function, its sympy formula for x != 0, its value at x = 0 as a function of y
+    "xlogy": ("xlogy", lambda x, y: x * sympy.log(y), lambda y: 0),
+    "xlog1py": ("xlog1py", lambda x, y: x * sympy.log(1 + y), lambda y: 0),
+    "rel_entr": ("rel_entr", lambda x, y: x * sympy.log(x / y), lambda y: 0),
+    "kl_div": ("kl_div", lambda x, y: x * sympy.log(x / y) - x + y, lambda y: y),
+}
+
+
+def _sympy_derivatives(formula, at_zero, x_value, y_value):
+    """(d/dy, d2/dy2, d2/dx dy) by sympy: of the x = 0 formula where x is 0 (its cross term is the
+    limit of d/dy of the formula's x-derivative), of the general formula elsewhere."""
+    x, y = sympy.symbols("x y")
+    y_exact = sympy.Rational(str(y_value))
+    as_float = lambda v: float("inf") if v in (sympy.zoo, sympy.oo, -sympy.oo) else float(v)  # (1/0: its sign aside)
+    general = formula(x, y)
+    if x_value == 0:
+        zero = sympy.sympify(at_zero(y))
+        cross = sympy.limit(sympy.diff(general, x, y), x, 0, "+").subs(y, y_exact)
+        return [as_float(sympy.diff(zero, y).subs(y, y_exact)), as_float(sympy.diff(zero, y, 2).subs(y, y_exact)),
+                as_float(cross)]
+    point = {x: sympy.Rational(str(x_value)), y: y_exact}
+    return [as_float(sympy.diff(general, *v).subs(point)) for v in ((y,), (y, y), (x, y))]
+
+
+@pytest.mark.parametrize("name", list(XLOGY_FAMILY))
+def test_the_x_log_y_family_at_x_zero(name):
+    """A Bernoulli likelihood sum(xlogy(t, p) + xlog1py(1 - t, -p)) at probabilities of exactly 0
+    or 1 has a finite gradient: the term whose x is 0 contributes nothing (it gave NaN, 0 / 0)."""
+    special = pytest.importorskip("scipy.special")
+    function, formula, at_zero = getattr(special, XLOGY_FAMILY[name][0]), *XLOGY_FAMILY[name][1:]
+    x = np.array([0.0, 0.0, 0.5, 2.0])
+    y = np.array([0.0, 0.7, 0.25, 3.0]) if name != "xlog1py" else np.array([0.0, -0.3, 0.25, 3.0])
+    expected = np.array([_sympy_derivatives(formula, at_zero, a, b) for a, b in zip(x, y)])
+    f = lambda y: np.sum(function(x, y))
+    for mode in ("auto", "reverse", "forward"):
+        np.testing.assert_allclose(mixedad.gradient(f, y, mode=mode), expected[:, 0], rtol=1e-12, err_msg=mode)
+    np.testing.assert_allclose(mixedad.prepare(f, y).gradient(y), expected[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(np.diag(mixedad.hessian(f, y)), expected[:, 1], rtol=1e-12)
+    both = lambda v: np.sum(function(v[:4], v[4:]))
+    cross = np.diag(mixedad.hessian(both, np.concatenate([x, y]))[:4, 4:])
+    finite = np.isfinite(expected[:, 2])
+    np.testing.assert_allclose(cross[finite], expected[finite, 2], rtol=1e-12)  # 1/y at x = 0, y > 0 too
+    assert np.isinf(cross[~finite]).all()  # at x = y = 0: 1/y

@@ -282,13 +282,24 @@ riemann_zeta = _constant_arguments(
     elementwise(special._ufuncs._riemann_zeta, None, name="zeta", domain=Domain(1.5, 4.0)),
     special._ufuncs._riemann_zeta, "zeta", ("x",), "q (the Hurwitz zeta function's second argument)")
 
-xlogy = elementwise(special.xlogy, lambda x, y: np.log(y), lambda x, y: x / y, domain=(REALS, POSITIVE))
-xlog1py = elementwise(special.xlog1py, lambda x, y: np.log1p(y), lambda x, y: x / (1 + y),
+def _ratio_value(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0, x / y)
+
+
+# x / y, but 0 where x is 0 (at y = 0 too): the partial in y of xlogy, xlog1py, rel_entr and kl_div,
+# which are 0 wherever x is, whatever y (a Bernoulli likelihood at a probability of exactly 0 or 1).
+# A primitive of its own, so that its derivative in x is 1 / y at x = 0 too, as a np.where is not.
+_ratio = Primitive(_ratio_value, name="x / y (0 where x is 0)", elementwise=True)
+_ratio.defpartials(lambda x, y: 1 / y, lambda x, y: _ratio(-x, y * y))
+
+xlogy = elementwise(special.xlogy, lambda x, y: np.log(y), _ratio, domain=(REALS, POSITIVE))
+xlog1py = elementwise(special.xlog1py, lambda x, y: np.log1p(y), lambda x, y: _ratio(x, 1 + y),
                       domain=(REALS, Domain(-0.5, 3.0)))
 entr = elementwise(special.entr, lambda x: -(np.log(x) + 1), domain=POSITIVE)
-rel_entr = elementwise(special.rel_entr, lambda x, y: np.log(x) - np.log(y) + 1.0, lambda x, y: -x / y,
+rel_entr = elementwise(special.rel_entr, lambda x, y: np.log(x) - np.log(y) + 1.0, lambda x, y: -_ratio(x, y),
                        domain=(POSITIVE, POSITIVE))
-kl_div = elementwise(special.kl_div, lambda x, y: np.log(x) - np.log(y), lambda x, y: 1.0 - x / y,
+kl_div = elementwise(special.kl_div, lambda x, y: np.log(x) - np.log(y), lambda x, y: 1.0 - _ratio(x, y),
                      domain=(POSITIVE, POSITIVE))
 huber = elementwise(special.huber, _huber_partial_delta, lambda delta, r: np.clip(r, -delta, delta),
                     domain=(POSITIVE, REALS))
