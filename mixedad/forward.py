@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .core.arrays import (LEVELS, LeveledValue, RefusesIntegralConversion, all_finite, as_array,
-                          ignore_floating_errors, restore_floating_errors, zero_mask)
+                          ignore_floating_errors, in_layout_of, restore_floating_errors, zero_mask)
 from .core.dispatch import complex_result, function_handler
 from .core.conversions import stored_error
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
@@ -184,7 +184,7 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
                 view.__class__ = StaleDual
             self._views = kept or None
         self.primal, self.tangent, self.level, self.chunk, self._level = (
-            updated.primal, updated.tangent, updated.level, updated.chunk, updated._level)
+            in_layout_of(updated.primal, self.primal), updated.tangent, updated.level, updated.chunk, updated._level)
         if view_of:  # a view: NumPy writes through into the array it views
             base, view_key = view_of
             kept, self._views = self._views, None  # (the base's update leaves the views kept above alone)

@@ -123,3 +123,57 @@ def test_the_part_of_a_numpy_scalar_is_a_numpy_scalar():
     expected = numerical_gradient(scaled_part_of_a_scalar, x)
     assert_values_and_gradients_match(scaled_part_of_a_scalar, x, expected, np.linspace(-1.0, 1.0, 5))
     assert_second_order_and_replays(scaled_part_of_a_scalar, x)
+
+
+# --- an updated part keeps its layout (the session-47 fuzzer, p644520): a new value computed for
+# z.real[0] = v or z.real += v was contiguous, so its ravel became a view, and a write into that
+# ravel changed it (15.04 where NumPy gives 9.56)
+def assign_then_write_through_ravel(x):
+    real = (x * np.exp(1j * x)).real
+    real[0] = 3.0
+    flat = np.ravel(real)
+    flat += 1.0
+    return np.sum(real ** 2)
+
+
+def add_then_write_through_ravel(x):
+    imag = np.exp(1j * x).imag
+    imag += 1.0
+    flat = imag.ravel()
+    flat *= 4.0
+    return np.sum(imag * x)
+
+
+def assign_then_add_into_an_overlapping_ravel(x):  # the fuzzer's program, reduced
+    real = (x * np.exp(1j * x)).real
+    same = real.reshape(-1)
+    same[0] = 3.0
+    flat = np.ravel(same)
+    np.add(flat[1:], flat[:-1], out=flat[1:])
+    return np.sum(real ** 2)
+
+
+def assign_into_a_matrix_part_then_reshape(x):
+    real = (np.outer(x[:3], x[3:]) * np.exp(1j * x[:3])).real
+    real[0, 0] = 1.0
+    real.T[1] *= 2.0
+    flat = real.reshape(-1)
+    flat += 1.0
+    return np.sum(real ** 2)
+
+
+UPDATES_OF_A_PART = [assign_then_write_through_ravel, add_then_write_through_ravel,
+                     assign_then_add_into_an_overlapping_ravel, assign_into_a_matrix_part_then_reshape]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("f", UPDATES_OF_A_PART)
+def test_an_updated_part_keeps_numpys_layout(f, mode):
+    value, grad = mixedad.value_and_gradient(f, X, mode=mode)
+    assert value == pytest.approx(f(X.copy()), rel=1e-12)
+    np.testing.assert_allclose(grad, numerical_gradient(f, X), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("f", UPDATES_OF_A_PART)
+def test_an_updated_part_keeps_its_layout_in_replays_and_at_second_order(f):
+    assert_second_order_and_replays(f, X)

@@ -300,6 +300,32 @@ def memory_owner(array: np.ndarray) -> np.ndarray:
 _STAND_INS: dict[tuple, np.ndarray] = {}
 
 
+def empty_with_strides(template: np.ndarray) -> np.ndarray:
+    """An uninitialized array laid out as ``template``, gaps between its elements included (every
+    other number, for the real part of a complex array). NumPy updates an array in place, and
+    whether a later ravel or reshape of it is a view or a copy follows from that layout, so the
+    new value an update computes must keep it; a C- or F-ordered one is ``np.empty_like``'s."""
+    strides, itemsize = template.strides, template.itemsize
+    if template.flags.c_contiguous or template.flags.f_contiguous or template.size == 0 or \
+            any(stride % itemsize or not stride and n > 1 for stride, n in zip(strides, template.shape)):
+        return np.empty_like(template)  # (a broadcast one, whose elements share memory: dense)
+    low = sum((n - 1) * stride for n, stride in zip(template.shape, strides) if stride < 0)
+    high = sum((n - 1) * stride for n, stride in zip(template.shape, strides) if stride > 0)
+    buffer = np.empty((high - low) // itemsize + 1, template.dtype)
+    return np.lib.stride_tricks.as_strided(buffer[-low // itemsize:], template.shape, strides)
+
+
+def in_layout_of(value: Any, before: Any) -> Any:
+    """``value``, the new value of an array updated in place, laid out as the array was before
+    (``empty_with_strides``)."""
+    if type(value) is np.ndarray and type(before) is np.ndarray and value.shape == before.shape \
+            and value.strides != before.strides:
+        relaid = empty_with_strides(before)
+        relaid[...] = value
+        return relaid
+    return value
+
+
 def read_only_view(value: Any) -> Any:
     """``value`` as a user's rule receives it: a read-only view of an array that may be written
     (a write into it would change a value or derivative other code reads), anything else as it is."""

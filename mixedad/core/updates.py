@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import expressions  # (which imports this module: read at call time)
-from .arrays import LeveledValue, holds_live_integer, is_basic_index, memory_owner
+from .arrays import LeveledValue, holds_live_integer, in_layout_of, is_basic_index, memory_owner
 from .errors import InPlaceMutationError, error_with_location, user_line
 from .tape import CONSTANT_INPUT, LEAF_DECISION, Step, TapeEntry, record
 from .traced import Traced, _retire
@@ -168,6 +168,11 @@ def layout_to_keep(target: Traced, operand: Any) -> np.ndarray | None:
     decides whether a later ravel or reshape is a view. ``x += y`` computes a new array in the
     layout NumPy gives the operands', C-ordered where one is: this is ``target``'s value where
     the update must give another layout, else None. (A view keeps its base's, ``view_value``.)"""
+    value = target._value
+    while isinstance(value, LeveledValue):  # a forward dual's (a Hessian's): NumPy's layout is its primal's
+        value = value.primal
+    if type(value) is np.ndarray and not (value.flags.c_contiguous or value.flags.f_contiguous):
+        return value  # gaps between its elements (z.real), which no new array computed from it has
     shape = np.shape(operand) if isinstance(operand, (list, tuple)) else getattr(operand, "shape", None)
     if len(target._shape) < 2 or shape != target._shape:  # (a broadcast operand keeps the target's layout)
         return None
@@ -210,10 +215,12 @@ def keep_layout(updated: Traced, before: np.ndarray) -> None:
     if updated._value is None and updated._expr is not None:
         materialize(updated)
     value = updated._value
-    if type(value) is np.ndarray and value.strides != before.strides and value.shape == before.shape:
-        relaid = np.empty_like(before)  # (order "K": before's strides, for a dense array)
-        relaid[...] = value
-        updated._value = relaid
+    if isinstance(value, LeveledValue):
+        while isinstance(value.primal, LeveledValue):
+            value = value.primal
+        value.primal = in_layout_of(value.primal, before)  # (the update's own new dual)
+    else:
+        updated._value = in_layout_of(value, before)
 
 
 def views_at_any_depth(views: list, kind: type):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .shape import _reject_traced
 from .table import holds_traced, implements, reverse_rule
-from ..core.arrays import LeveledValue, is_basic_index
+from ..core.arrays import LeveledValue, empty_with_strides, is_basic_index
 from ..core.errors import InPlaceMutationError, error_with_location
 from ..core.recomputed import read_values
 from ..core.traced import Traced, _index_update, _ufunc_at
@@ -25,7 +25,11 @@ from ..core.updates import constant_like, current, refuse_write_into_argument
 def _assigned(x, value, key):
     if isinstance(value, LeveledValue) and not isinstance(x, LeveledValue):
         x = constant_like(value, x)  # a forward dual (of a nested derivative) into a plain array
-    result = np.copy(x)  # order "K": the layout of x (a conv's batch-last arrays stay so)
+    if type(x) is np.ndarray:  # the layout of x, gaps included (a conv's batch-last arrays, a complex's real part)
+        result = empty_with_strides(x)
+        result[...] = x
+    else:
+        result = np.copy(x)
     result[key] = value
     return current(result)  # on a traced copy (a nested derivative) the assignment made a successor
 
