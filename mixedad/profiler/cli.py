@@ -86,7 +86,10 @@ def resolve(target: str, hook: str | None) -> tuple[Any, tuple]:
 
 
 def _argnums(text: str) -> int | tuple[int, ...]:
-    numbers = tuple(int(part) for part in text.split(",") if part.strip())
+    try:
+        numbers = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: give integers, e.g. 0 or 0,1") from None
     if not numbers:
         raise argparse.ArgumentTypeError("argnums needs at least one integer")
     return numbers[0] if len(numbers) == 1 and "," not in text else numbers
@@ -137,15 +140,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(options) -> int:
+    for path in (options.json, options.html):  # before the profile, not after its minutes of work
+        if path and path != "-" and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            print(f"mixedad.profiler: cannot write {path}: no folder {os.path.dirname(os.path.abspath(path))}",
+                  file=sys.stderr)
+            return 2
     try:
         function, args = resolve(options.target, options.hook)
     except TargetError as error:
         print(f"mixedad.profiler: {error}", file=sys.stderr)
         return 2
-    except Exception:  # the script or its hook raised: its traceback, which shows the user's line
+    except (Exception, SystemExit) as error:  # the script or its hook raised: its traceback shows the user's line
         traceback.print_exc()
-        print(f"mixedad.profiler: loading {options.target} raised (traceback above)", file=sys.stderr)
+        exited = (" (it exits while imported: put its own main code under if __name__ == '__main__':)"
+                  if isinstance(error, SystemExit) else "")
+        print(f"mixedad.profiler: loading {options.target} raised (traceback above){exited}", file=sys.stderr)
         return 1
+    numbers = options.argnums if isinstance(options.argnums, tuple) else (options.argnums,)
+    if any(not -len(args) <= number < len(args) for number in numbers):
+        print(f"mixedad.profiler: --argnums {options.argnums} does not fit the {len(args)} argument(s) the hook "
+              "gives", file=sys.stderr)
+        return 2
     try:
         report = profile(function, *args, argnums=options.argnums, mode=options.mode, has_aux=options.has_aux,
                          repeat=options.repeat, compare=options.compare, lines=not options.no_lines)
@@ -153,12 +168,16 @@ def _run(options) -> int:
         traceback.print_exc()
         print(f"mixedad.profiler: differentiating {options.target} raised (traceback above)", file=sys.stderr)
         return 1
-    if options.json == "-":
-        print(report.to_json())
-    elif options.json:
-        report.to_json(options.json)
-    if options.html:
-        report.to_html(options.html)
     if not options.quiet and options.json != "-":
         print(report)
+    try:
+        if options.json == "-":
+            print(report.to_json())
+        elif options.json:
+            report.to_json(options.json)
+        if options.html:
+            report.to_html(options.html)
+    except OSError as error:
+        print(f"mixedad.profiler: cannot write the report: {error}", file=sys.stderr)
+        return 1
     return 0

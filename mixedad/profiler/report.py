@@ -255,6 +255,12 @@ def _nbytes(shape, dtype) -> int:
         return 0
 
 
+def _users_line(location):
+    """The line of the user's code behind ``location``: the call into a library (an installed
+    package, the standard library) for an op the library made, else the op's own line."""
+    return location.called_from if location.called_from is not None else location
+
+
 def entry_report(entry, shared_bytes: int = 0, reported=None,
                  attribution: Attribution | None = None) -> EntryReport:
     """An ``EntryReport`` of a core ``TapeEntry`` (read only); ``parents`` lists only the
@@ -279,7 +285,7 @@ def entry_report(entry, shared_bytes: int = 0, reported=None,
                        entry.decision.reason, entry.n_partials,
                        tuple(entry.shape) if entry.shape is not None else None, dtype,
                        int(entry.saved_bytes if entry.held is None else sum(entry.held.values())),
-                       tuple(loc for loc in locations if loc is not None),
+                       tuple(dict.fromkeys(_users_line(loc) for loc in locations if loc is not None)),
                        float(entry.forward_seconds), float(entry.backward_seconds), backward_bytes, parents,
                        shared_bytes=shared_bytes, output_shapes=output_shapes, output_dtypes=output_dtypes)
 
