@@ -5,8 +5,8 @@ A partial written the short way can lose everything where the function itself is
 is still a normal number; ``x / (x^2 + y^2)`` is inf or 0 where the squares under- or overflow
 (arctan2 of a vector shorter than 1e-154); ``1 / sqrt(x^2 + 1)`` is 0 past 1e154;
 ``exp(-x^2/2 - log_ndtr(x))`` cancels in the left tail; ``out + 1`` for expm1 cancels for
-x < 0, and ``i1e(x) - i0e(x)`` for large x. Every check here asks for the true derivative to a few ulps wherever it is a normal
-number of the dtype, in auto, reverse and forward mode.
+x < 0, and ``i1e(x) - i0e(x)`` for large x. Every check here asks for the true derivative to a
+few ulps wherever it is a normal number of the dtype, in auto, reverse and forward mode.
 """
 from __future__ import annotations
 

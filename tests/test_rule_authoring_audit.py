@@ -260,3 +260,26 @@ def test_a_gradient_of_a_gradient_through_a_primitive_with_forward_and_reverse_r
     np.testing.assert_allclose(mixedad.gradient(second, x), 2 * np.cos(2 * x) * v, rtol=1e-12)
     through_jacobian = lambda x: np.sum(mixedad.jacobian(sine, x, mode="forward"))
     np.testing.assert_allclose(mixedad.gradient(through_jacobian, x), -np.sin(x), rtol=1e-12)
+
+
+# --- declarations that cannot apply raise when made, not at a first use (or never) ------------------
+def test_declarations_that_cannot_apply_raise_when_made():
+    with pytest.raises(mixedad.MixedadError, match="elementwise=True takes one output"):
+        mixedad.primitive(lambda x: (np.sin(x), np.cos(x)), elementwise=True, multiple_outputs=True)
+    with pytest.raises(mixedad.MixedadError, match=r"nondiff_argnums \(5,\) outside its 2"):
+        mixedad.primitive(lambda x, k: x * k, nondiff_argnums=(5,))
+    with pytest.raises(mixedad.MixedadError, match=r"nondiff_argnums \(-1,\) outside .*from 0"):
+        mixedad.primitive(lambda x, k: x * k, nondiff_argnums=(-1,))  # (was ignored: a joint rule then failed)
+    two = mixedad.primitive(lambda x, y: x * y, name="two")
+    with pytest.raises(mixedad.MixedadError, match="got 3 rules for 2 differentiable"):
+        two.defvjp(lambda g, out, x, y: g * y, lambda g, out, x, y: g * x, lambda g, out, x, y: g)
+    with pytest.raises(mixedad.MixedadError, match="got 3 rules for 2 differentiable"):
+        two.defjvp(lambda t, out, x, y: t * y, lambda t, out, x, y: t * x, lambda t, out, x, y: t)
+    two_elementwise = mixedad.primitive(lambda x, y: x * y, elementwise=True, name="two_elementwise")
+    with pytest.raises(mixedad.MixedadError, match="got 3 partials for 2 argument"):
+        two_elementwise.defpartials(lambda x, y: y, lambda x, y: x, lambda x, y: 1.0)
+    # what stays allowed: one rule for all arguments, one per differentiable argument
+    two.defvjp(lambda g, out, x, y: (g * y, g * x))
+    static = mixedad.primitive(lambda x, k: x * k, nondiff_argnums=(1,), name="static")
+    static.defvjp(lambda g, out, x, k: g * k)
+    np.testing.assert_allclose(mixedad.gradient(lambda x: np.sum(static(x, 3.0)), X), np.full(4, 3.0))

@@ -546,8 +546,12 @@ def partial_signature_error(prim, position: int, spec, n_args: int, kwargs=(), w
 
 
 def check_partial_signatures(prim, partials) -> None:
-    """At ``defpartials``: raise if a partial cannot take the primitive's arguments."""
+    """At ``defpartials``: raise if a partial cannot take the primitive's arguments, or for more
+    partials than it has arguments (the extra ones would be ignored)."""
     arity = positional_arity(prim.fn)
+    if arity is not None and len(partials) > arity[1] and not any(map(_mixedads_own, partials)):
+        raise MixedadError(f"{prim.name}.defpartials got {len(partials)} partials for {arity[1]} argument(s): give "
+                           "one per positional argument, in order (None for one never differentiated).")
     for position, spec in enumerate(partials):
         if arity is not None and callable(spec):
             errors = [partial_signature_error(prim, position, spec, n, where="{where}")
@@ -556,11 +560,36 @@ def check_partial_signatures(prim, partials) -> None:
                 raise type(errors[0])(str(errors[0]).replace("{where}", describe_location(user_location(3))))
 
 
-def check_rule_count(prim, rules, method: str) -> None:
-    """At ``defvjp``/``defjvp``: raise for one rule per positional argument where some arguments
-    are not differentiated (``nondiff_argnums``). Rules are one per differentiable argument, so
-    each rule after a skipped argument would silently apply to the next argument."""
+def check_declaration(prim):
+    """``prim``, made by ``mixedad.primitive``, after raising for options that cannot apply,
+    rather than at a first use."""
+    if prim.elementwise and prim.multiple_outputs:
+        raise MixedadError(f"primitive {prim.name}: elementwise=True takes one output; for several, declare a "
+                           "general primitive (multiple_outputs=True) with reverse rules (defvjp).")
     arity = positional_arity(prim.fn)
+    outside = [j for j in prim.nondiff_argnums if j < 0 or arity is not None and j >= arity[1]]
+    if outside:
+        raise MixedadError(f"primitive {prim.name}: nondiff_argnums {tuple(outside)} outside its "
+                           f"{'' if arity is None else arity[1]} positional argument(s): give positions from 0.")
+    return prim
+
+
+def _mixedads_own(rule) -> bool:
+    return (getattr(rule, "__module__", None) or "").startswith("mixedad.")
+
+
+def check_rule_count(prim, rules, method: str) -> None:
+    """At ``defvjp``/``defjvp``: raise for more rules than the primitive has differentiable
+    arguments (the extra ones would be ignored), and for one rule per positional argument where
+    some arguments are not differentiated (``nondiff_argnums``). Rules are one per
+    differentiable argument, so each rule after a skipped argument would silently apply to the
+    next argument. (``check_grads`` reports a rule that cannot take mixedad's call.)"""
+    arity = positional_arity(prim.fn)
+    if arity is not None and not any(map(_mixedads_own, rules)):  # (mixedad's own declare options besides)
+        differentiable = arity[1] - len(set(prim.nondiff_argnums))
+        if len(rules) > max(differentiable, 1) and len(rules) != arity[1]:
+            raise MixedadError(f"{prim.name}.{method} got {len(rules)} rules for {differentiable} differentiable "
+                               "argument(s): give one per differentiable argument, in order, or one rule for all.")
     skipped = [j for j in prim.nondiff_argnums if arity is not None and j < arity[1]]
     if len(rules) < 2 or not skipped or len(rules) != arity[1]:
         return

@@ -15,7 +15,7 @@ import numpy as np
 from .arrays import (ARRAY_TYPES, LeveledValue, arrays_by_position, is_basic_index, options_by_name, shape_stand_in,
                      stand_in)
 from .dispatch import ELEMENTWISE_ON_DUALS, complex_result
-from .errors import (MissingRuleError, MixedadError, check_partial_signatures, check_rule_count,
+from .errors import (MissingRuleError, MixedadError, check_declaration, check_partial_signatures, check_rule_count,
                      error_with_location, partial_signature_error, raise_missing_rule, refuse_output, user_location)
 from .linear import call, forward_rule_kind
 from .modes import Decision, Mode, Reason
@@ -634,6 +634,6 @@ def primitive(fn: Callable[..., Any] | None = None, *, elementwise: bool = False
     0.5
     """
     def wrap(function):
-        return Primitive(function, name=name, elementwise=elementwise,
-                         nondiff_argnums=nondiff_argnums, multiple_outputs=multiple_outputs)
+        return check_declaration(Primitive(function, name=name, elementwise=elementwise,
+                                           nondiff_argnums=nondiff_argnums, multiple_outputs=multiple_outputs))
     return wrap(fn) if fn is not None else wrap
