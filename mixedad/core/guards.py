@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import threading
 import traceback
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .conversions import store_advice
 from .errors import (InPlaceMutationError, MixedadError, NonDifferentiableError, SourceLocation, describe_location,
                      in_numpy, is_internal, numpy_name)
+
+if TYPE_CHECKING:  # (for annotations only)
+    from .tape import Trace
 
 # The user's arrays that traces keep read-only, by id: (array, how many traces guard it).
 # Traces in other threads (or nested ones) may guard the same array: it becomes writeable

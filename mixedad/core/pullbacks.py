@@ -13,7 +13,7 @@ import numpy as np
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, read_only_view, shape_stand_in
 from .linear import checked_joint_cotangents, has_reverse_rule, transposed_vjp
 from .region import primal
-from .tape import Step, check_leading_axes, leads_to_constants, one_cotangent
+from .tape import Step, leads_to_constants, one_cotangent
 from .traced import Traced
 
 
@@ -30,13 +30,15 @@ def read_only_first_argument(rule, what: str, prim=None, index: int = 0):
     @wraps(rule)
     def guarded(first, *args, **kwargs):
         if type(first) is tuple or type(first) is list:
+            given = any(type(a) is np.ndarray for a in first)
             first = type(first)([read_only_view(a) for a in first])
         else:
+            given = type(first) is np.ndarray
             first = read_only_view(first)
         try:
             result = rule(first, *args, **kwargs)
         except ValueError as error:
-            if "read-only" in str(error):
+            if given and "read-only" in str(error):
                 error.add_note(f"The rule {getattr(rule, '__qualname__', rule)} wrote into its {what}, which is "
                                "read-only: other arguments' derivatives may share that array. Compute a new one "
                                f"(g = g * c, not g *= c).")
@@ -49,7 +51,7 @@ def read_only_first_argument(rule, what: str, prim=None, index: int = 0):
 
 def _check_cotangent_axes(prim, index: int, result, out, arg_values) -> None:
     """Raise for a cotangent of a user's reverse rule with leading axes its argument was not
-    broadcast along (``tape.check_leading_axes``), or for several where one was due."""
+    broadcast along (``check_leading_axes``), or for several where one was due."""
     positions = prim.differentiable_positions(len(arg_values))
     if prim.joint_vjp and len(positions) > 1:
         pairs = zip(positions, result) if type(result) in (tuple, list) else ()  # (a wrong count raises later)
@@ -61,6 +63,22 @@ def _check_cotangent_axes(prim, index: int, result, out, arg_values) -> None:
                              "differentiable argument (none for nondiff_argnums, which a joint rule leaves out)")
         if ct is not None and not isinstance(ct, (int, float)):
             check_leading_axes(np.shape(ct), np.shape(arg_values[j]), np.shape(out))
+
+
+def check_leading_axes(ct_shape: tuple, shape: tuple, out_shape: tuple) -> None:
+    """Raise unless the leading axes that a user's general primitive's cotangent has beyond its
+    argument's are leading axes of the primitive's output that the argument was broadcast along
+    (batch axes, which the sweep sums): a (4, 4) cotangent for a (4,) argument of a (4,) result,
+    or two cotangents in a tuple where the rule was to return one, would be summed into a
+    silently wrong one. A primitive that contracts the argument's axes (a batched vecdot) sums
+    its batch axes in its rule."""
+    lead = len(ct_shape) - len(shape)
+    if lead > 0 and (ct_shape[:lead] != tuple(out_shape[:lead]) or len(out_shape) < len(shape) + lead):
+        raise ValueError(f"a cotangent of shape {ct_shape} for an argument of shape {tuple(shape)}: its leading axes "
+                         f"{ct_shape[:lead]} are not axes of the primitive's output {tuple(out_shape)} that the "
+                         "argument was broadcast along, which mixedad would sum. A reverse rule returns one cotangent "
+                         "per differentiable argument (none for nondiff_argnums, which a joint rule leaves out), of "
+                         "the argument's shape (sum any other axes in the rule)")
 
 
 def fill_missing_cotangents(vjp, outs):

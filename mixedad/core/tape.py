@@ -259,22 +259,6 @@ def one_cotangent(ct: Any) -> Any:
     return ct
 
 
-def check_leading_axes(ct_shape: tuple, shape: tuple, out_shape: tuple) -> None:
-    """Raise unless the leading axes that a user's general primitive's cotangent has beyond its
-    argument's are leading axes of the primitive's output that the argument was broadcast along
-    (batch axes, which the sweep sums): a (4, 4) cotangent for a (4,) argument of a (4,) result,
-    or two cotangents in a tuple where the rule was to return one, would be summed into a
-    silently wrong one. A primitive that contracts the argument's axes (a batched vecdot) sums
-    its batch axes in its rule."""
-    lead = len(ct_shape) - len(shape)
-    if lead > 0 and (ct_shape[:lead] != tuple(out_shape[:lead]) or len(out_shape) < len(shape) + lead):
-        raise ValueError(f"a cotangent of shape {ct_shape} for an argument of shape {tuple(shape)}: its leading axes "
-                         f"{ct_shape[:lead]} are not axes of the primitive's output {tuple(out_shape)} that the "
-                         "argument was broadcast along, which mixedad would sum. A reverse rule returns one cotangent "
-                         "per differentiable argument (none for nondiff_argnums, which a joint rule leaves out), of "
-                         "the argument's shape (sum any other axes in the rule)")
-
-
 def fit_cotangent(ct: Any, context_shape: tuple | None, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """Bring a cotangent to ``shape`` and ``dtype``: the one place that unbroadcasts.
 
