@@ -549,7 +549,7 @@ def check_partial_signatures(prim, partials) -> None:
     """At ``defpartials``: raise if a partial cannot take the primitive's arguments, or for more
     partials than it has arguments (the extra ones would be ignored)."""
     arity = positional_arity(prim.fn)
-    if arity is not None and len(partials) > arity[1] and not any(map(_mixedads_own, partials)):
+    if arity is not None and len(partials) > arity[1] and not any(map(mixedads_own, partials)):
         raise MixedadError(f"{prim.name}.defpartials got {len(partials)} partials for {arity[1]} argument(s): give "
                            "one per positional argument, in order (None for one never differentiated).")
     for position, spec in enumerate(partials):
@@ -574,8 +574,10 @@ def check_declaration(prim):
     return prim
 
 
-def _mixedads_own(rule) -> bool:
-    return (getattr(rule, "__module__", None) or "").startswith("mixedad.")
+def mixedads_own(function) -> bool:
+    """Whether a rule or partial is mixedad's own (built-in rules, ``mixedad.nn``), which the checks
+    and read-only wrappers for a user's rules leave alone."""
+    return (getattr(function, "__module__", None) or "").startswith("mixedad.")
 
 
 def check_rule_count(prim, rules, method: str) -> None:
@@ -585,7 +587,7 @@ def check_rule_count(prim, rules, method: str) -> None:
     differentiable argument, so each rule after a skipped argument would silently apply to the
     next argument. (``check_grads`` reports a rule that cannot take mixedad's call.)"""
     arity = positional_arity(prim.fn)
-    if arity is not None and not any(map(_mixedads_own, rules)):  # (mixedad's own declare options besides)
+    if arity is not None and not any(map(mixedads_own, rules)):  # (mixedad's own declare options besides)
         differentiable = arity[1] - len(set(prim.nondiff_argnums))
         if len(rules) > max(differentiable, 1) and len(rules) != arity[1]:
             raise MixedadError(f"{prim.name}.{method} got {len(rules)} rules for {differentiable} differentiable "

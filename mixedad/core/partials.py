@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .arrays import read_only_view
-from .errors import InPlaceMutationError, RuleSignatureError, rule_location
+from .errors import InPlaceMutationError, RuleSignatureError, mixedads_own, rule_location
 
 
 class UfuncOf:
@@ -79,9 +79,7 @@ class ReadOnlyArguments:
 def guarded(partial: Any) -> Any:
     """``partial`` as a region, the tape and the checkers call it: a user's function wrapped in
     ``ReadOnlyArguments``; numbers, ``UfuncOf``, NumPy's functions and mixedad's own as they are."""
-    if not callable(partial) or type(partial) is UfuncOf or _numpy_callable(partial):
-        return partial
-    if (getattr(partial, "__module__", None) or "").startswith("mixedad."):
+    if not callable(partial) or type(partial) is UfuncOf or _numpy_callable(partial) or mixedads_own(partial):
         return partial
     return ReadOnlyArguments(partial)
 

@@ -11,6 +11,7 @@ from functools import partial, wraps
 import numpy as np
 
 from .arrays import ARRAY_TYPES, LeveledValue, apply_linear, read_only_view, shape_stand_in
+from .errors import mixedads_own
 from .linear import checked_joint_cotangents, has_reverse_rule, transposed_vjp
 from .region import primal
 from .tape import Step, leads_to_constants, one_cotangent
@@ -24,7 +25,7 @@ def read_only_first_argument(rule, what: str, prim=None, index: int = 0):
     (``g *= np.cos(x)``) would silently change another argument's derivative. A reverse rule's
     cotangents (``prim``'s rule number ``index``) are checked for axes that the sweep would sum
     silently (``check_leading_axes``). mixedad's own rules never need either, and run unwrapped."""
-    if rule is None or (getattr(rule, "__module__", None) or "").startswith("mixedad."):
+    if rule is None or mixedads_own(rule):
         return rule
 
     @wraps(rule)

@@ -181,10 +181,7 @@ class Traced(RefusesIntegralConversion):
             self._views = None  # (the others are now views of updated, which writing through leaves alone)
         if view_of:  # a view: NumPy writes through into the array it views
             _write_through(view_of, updated)
-        self._successor = updated
-        if self._trace.program is not None:  # a prepared program replays the steps that read it
-            self._trace.retired.append((self, Traced))
-        self.__class__ = UpdatedTraced
+        _stand_for(self, updated, UpdatedTraced)
 
     def __iter__(self):
         if not self._shape:
@@ -415,13 +412,7 @@ class Traced(RefusesIntegralConversion):
         layout = None if view_of else layout_to_keep(self, other)
         result = _cast_into(ufunc_binder(ufunc)((self, other), {}), self, ufunc)
         result = function_handler(np.copy)(result) if self._shape == () else result  # a 0-d array, not a scalar
-        # As NumPy's, this object now holds the new values, for every name bound to it (an alias,
-        # the caller's name of an argument that a helper function updated): it stands for them
-        # (for the engine, it stays the value it was, which earlier operations read).
-        self._successor = result
-        if self._trace.program is not None:  # a prepared program replays the steps that read it
-            self._trace.retired.append((self, Traced))
-        self.__class__ = UpdatedTraced
+        _stand_for(self, result, UpdatedTraced)
         if view_of:
             _write_through(view_of, result)
         elif layout is not None and type(result) is Traced:
@@ -493,6 +484,15 @@ class RetiredTraced(RefusesIntegralConversion):
 
     def __repr__(self) -> str:
         return "<mixedad traced value retired by an in-place operator>"
+
+
+def _stand_for(value: Traced, updated: Traced, updated_class: type) -> None:
+    """``value`` stands for ``updated``, as NumPy's array holds the new values for every name bound to
+    it (the engine still reads the old value). A function: a view's update may have retired it."""
+    value._successor = updated
+    if value._trace.program is not None:  # a prepared program replays the steps that read it
+        value._trace.retired.append((value, Traced))
+    value.__class__ = updated_class
 
 
 def _retire(value: Traced, replaced_at: tuple | None) -> None:
