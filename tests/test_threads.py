@@ -1,6 +1,7 @@
 """mixedad used from several threads at once, as a thread pool in a service uses it."""
 import gc
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,6 +26,59 @@ def test_overlapping_pauses_resume_the_collector_once_the_last_ends(enabled):
         assert gc.isenabled() is enabled  # on again only if it was on
     finally:
         (gc.enable if was else gc.disable)()
+
+
+class _Cycle:
+    def __init__(self):
+        self.me = self  # garbage only the cyclic collector frees
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_pause_that_ends_while_others_remain_collects_what_is_due(enabled):
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        pause_collector()  # thread A traces
+        pause_collector()  # thread B traces: the two pauses overlap
+        for _ in range(5 * gc.get_threshold()[0]):
+            _Cycle()
+        resume_collector()  # A ends, B still traces
+        alive = sum(type(item) is _Cycle for item in gc.get_objects())
+        resume_collector()
+        assert not gc.isenabled() or enabled
+        # the collector would have run by now if it were on: the ended pause runs it (and only then)
+        assert (alive == 0) if enabled else (alive == 5 * gc.get_threshold()[0])
+    finally:
+        (gc.enable if was else gc.disable)()
+        gc.collect()
+
+
+def test_threads_that_differentiate_back_to_back_let_cycles_be_collected():
+    # their pauses overlap all the time: garbage that other code makes must still be collected
+    assert gc.isenabled()
+    stop = threading.Event()
+    w = np.random.default_rng(0).standard_normal((20, 20))
+
+    def differentiate():
+        while not stop.is_set():
+            mixedad.gradient(lambda w: np.sum(np.tanh(w @ w) ** 2), w)
+    workers = [threading.Thread(target=differentiate) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        made = 0
+        while made < 60_000:
+            for _ in range(300):
+                _Cycle()
+            made += 300
+            time.sleep(0.001)  # (lets the workers run: their calls begin and end meanwhile)
+        alive = sum(type(item) is _Cycle for item in gc.get_objects())
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+        gc.collect()
+    assert alive < made // 2  # (with every pause overlapping another: all of them)
 
 
 def test_concurrent_gradients_leave_the_collector_on():

@@ -11,6 +11,11 @@ Each pause is held by the frame that began it, which ends it. A Ctrl-C (Keyboard
 raised in the main thread) may stop a call between the two; the thread's next pause then
 forgets its pauses whose frames are no longer running, so the collector does not stay off for
 the rest of the process.
+
+Pauses of threads that differentiate back to back overlap, so that the count may never reach
+zero: cycles made anywhere in the process would then never be collected. A pause that ends
+while others remain runs the collection the collector would have run by now, if any (by its
+allocation counts and thresholds).
 """
 from __future__ import annotations
 
@@ -52,6 +57,19 @@ def resume_collector() -> None:
             return
         if not _holders:
             _turn_back_on()
+            return
+        collect = _due_generation() if _was_enabled else None
+    if collect is not None:  # (outside the lock: finalizers that the collection runs may pause too)
+        gc.collect(collect)
+
+
+def _due_generation() -> int | None:
+    """The generation the collector would collect now, were it on (None: none is due)."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if thresholds[0] and counts[generation] > thresholds[generation]:
+            return generation
+    return None
 
 
 def _forget_ended_pauses(thread: int) -> None:
