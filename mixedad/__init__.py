@@ -15,7 +15,7 @@ from .api import grad, gradient, value_and_grad, value_and_gradient
 from .checking import check_grads, check_rule
 from .core.errors import (InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, NotVectorizableError, OutputError, RuleSignatureError,
-                          UnsupportedOperationError, UnsupportedOptionError)
+                          UnsupportedAttributeError, UnsupportedOperationError, UnsupportedOptionError)
 from .core.modes import Decision, Mode, Reason
 from .core.primitive import MixedTracesError, Primitive, primitive
 from .mapping import map, sum
@@ -30,7 +30,7 @@ __all__ = [
     "gradient", "value_and_gradient", "grad", "value_and_grad", "jvp", "vjp", "jacobian", "hvp", "hessian",
     "elementwise_gradient", "JacobianChoice", "NotDiagonalError", "ForwardDual", "EscapedDualError", "check_grads", "check_rule", "derive_partials",
     "derived_elementwise", "SymbolicTraceError", "prepare", "Prepared", "map", "sum", "profile", "profiling", "Report", "EntryReport", "primitive", "Primitive", "Mode", "Reason", "Decision",
-    "MixedadError", "UnsupportedOperationError", "UnsupportedOptionError", "NonDifferentiableError", "InPlaceMutationError", "NotVectorizableError",
+    "MixedadError", "UnsupportedOperationError", "UnsupportedAttributeError", "UnsupportedOptionError", "NonDifferentiableError", "InPlaceMutationError", "NotVectorizableError",
     "InputError", "MissingRuleError", "MixedTracesError", "OutputError", "RuleSignatureError",
 ]
 __version__ = "0.1.0"

@@ -30,13 +30,14 @@ from .core.dispatch import complex_result, function_handler
 from .core.conversions import stored_error
 from .core.errors import (FILL_AN_ARRAY, InPlaceMutationError, InputError, MissingRuleError, MixedadError,
                           NonDifferentiableError, UnsupportedAttributeError, complex_result_error, converted_by_numpy,
-                          describe_location, error_with_location, numpy_function_entered, refuse_output,
+                          describe_location, error_with_location, library_advice, numpy_function_entered, refuse_output,
                           stale_view_error, user_line, user_location)
 from .core.linear import call, jvp_of, zeros_like
 from .core.operands import foreign_array, in_loop_dtypes, plain_arrays
 from .core.region import materialize, read_value
 from .core.tape import multiply_cotangent
-from .core.traced import Traced, _index_update, function_into, missing_attribute
+from .core.missing_attributes import refuse_missing_ndarray_attributes
+from .core.traced import Traced, _index_update, function_into
 from .core.updates import Rearranged, constant_like, split_views, view_of, view_value, views_at_any_depth
 
 
@@ -136,9 +137,9 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
         raise stored_error(1) or error_with_location(
             NonDifferentiableError,
             "np.asarray / np.array on a forward-mode dual (or storing it into a NumPy array, "
-            "out[i] = value){where} would drop its tangent." + converted_by_numpy(numpy_function_entered(2))
-            + f" Keep it as it is (NumPy functions accept it), or compute this outside the differentiated "
-            f"function. {FILL_AN_ARRAY}", skip=1)
+            "out[i] = value){where} would drop its tangent.",
+            advice=converted_by_numpy(numpy_function_entered(2)) + " Keep it as it is (NumPy functions accept it), "
+            f"or compute this outside the differentiated function. {FILL_AN_ARRAY}", skip=1, in_library=library_advice)
 
     def _conversion_error(self, what: str, advice: str = ""):
         return error_with_location(
@@ -148,9 +149,6 @@ class ForwardDual(LeveledValue, RefusesIntegralConversion):
 
     def __bool__(self):
         return bool(self._plain("bool()"))
-
-    def __getattr__(self, name):
-        raise missing_attribute(self, name, "forward-mode duals")
 
     def __format__(self, spec: str) -> str:
         if not spec:
@@ -437,12 +435,14 @@ def _borrow_array_methods():
              "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
              "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
              "__divmod__", "__rdivmod__", "__round__", "round", "diagonal", "trace", "compress", "searchsorted",
-             "argpartition", "imag", "itemsize", "nbytes", "__contains__"]
+             "argpartition", "imag", "itemsize", "nbytes", "__contains__",
+             "sort", "partition", "fill", "put", "resize"]  # (in-place: they raise, saying what to use instead)
     for name in names:
         setattr(ForwardDual, name, Traced.__dict__[name])
 
 
 _borrow_array_methods()
+refuse_missing_ndarray_attributes(ForwardDual, "forward-mode duals")
 
 
 def _size(a, axis=None):

@@ -17,6 +17,7 @@ from .conversions import conversion_error, stored_error
 from .errors import (FILL_AN_ARRAY, InPlaceMutationError, NonDifferentiableError, NotVectorizableError,
                      UnsupportedAttributeError, UnsupportedOptionError, converted_by_numpy, error_with_location,
                      library_advice, numpy_function_entered, refuse_imaginary_part, retired_value_error)
+from .missing_attributes import refuse_missing_ndarray_attributes
 from .stand_ins import class_seen_by_user, plain_class_of_constant
 
 _SCALAR_POWERS = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}
@@ -72,10 +73,6 @@ class Traced(RefusesIntegralConversion):
     @property
     def size(self) -> int:
         return math.prod(self._shape)
-
-    def __getattr__(self, name):
-        # reached only when the attribute is missing: name the ndarray feature, with a way out
-        raise missing_attribute(self, name, "traced values")
 
     def __format__(self, spec: str) -> str:
         # print(loss), f"{loss:.4f}" in a debugging print: the value, read as one the program may depend on (the
@@ -445,7 +442,7 @@ def _in_place_method(name: str, instead: str):
     def method(self, *args, **kwargs):
         raise error_with_location(
             InPlaceMutationError,
-            f"x.{name}() changes a traced array in place{{where}}; mixedad cannot follow that. "
+            f"x.{name}() changes a differentiated array in place{{where}}; mixedad cannot follow that. "
             f"Use {instead} and keep its result.", skip=1)
     method.__name__ = name
     return method
@@ -455,6 +452,7 @@ for _name, _instead in (("sort", "np.sort(x)"), ("partition", "np.partition(x, k
                         ("put", "np.where or np.concatenate to build a new array"),
                         ("resize", "np.resize(x, shape) or x.reshape(shape)")):
     setattr(Traced, _name, _in_place_method(_name, _instead))
+refuse_missing_ndarray_attributes(Traced, "traced values")
 
 
 class RetiredTraced(RefusesIntegralConversion):
@@ -571,33 +569,6 @@ def _out_error(function, out=None, skip=2):
         "carrying result into an array in place. Assign the result instead: y = f(x)." + into + plain,
         skip=skip,
     )
-
-
-_ATTRIBUTE_HINTS = {
-    "flat": "Use x.ravel() (or x.reshape(-1)) and index that.",
-    "view": "Use x itself; for another dtype, x.astype(dtype).",
-    "tobytes": "Serialize the result outside the differentiated function.",
-    "tofile": "Save the result outside the differentiated function.",
-    "itemset": "Build a new array: np.where(mask, value, x).",
-    "setfield": "Build a new array instead.",
-    "byteswap": "Byte order cannot change a derivative; drop the call.",
-    "fill": "Build a new array: np.full_like(x, value).",
-    "sort": "x.sort() sorts in place: use x = np.sort(x).",
-    "strides": "Differentiated values have no memory layout. For windows (im2col, convolutions), use "
-               "np.lib.stride_tricks.sliding_window_view(x, window_shape), which mixedad differentiates.",
-    "flags": "Differentiated values have no memory layout to test or change: use x as it is.",
-}
-
-
-def missing_attribute(value, name: str, what: str) -> AttributeError:
-    """The error for an attribute ``value`` lacks: an ndarray feature is named, with a way out
-    (also an AttributeError, so ``hasattr`` answers)."""
-    if name.startswith("__") or not hasattr(np.ndarray, name):
-        return AttributeError(f"'{type(value).__name__}' object has no attribute '{name}'")
-    return error_with_location(
-        UnsupportedAttributeError, f"x.{name} is not supported on {what}{{where}}. "
-        + _ATTRIBUTE_HINTS.get(name, "Use the NumPy function of the same name, or compute this outside the "
-                                     "differentiated function."), skip=2)
 
 
 def _getitem(array, key):
