@@ -23,7 +23,7 @@ from .core.pytree import flatten, leaf_path, structure, tree_map, unflatten
 from .core.recomputed import Recomputed
 from .core.fused import close_region
 from .core.region import primal
-from .core.guards import borrow, guarded_write_error, release_guards
+from .core.guards import borrow, check_guards_held, guarded_write_error, release_guards
 from .core.heap import keep_memory_faulted_since, page_faults
 from .core.tape import CONSTANT_INPUT, LEAF_DECISION, TapeEntry, Trace, backward, record, unit_seed
 from .core.traced import RetiredTraced, Traced
@@ -310,12 +310,12 @@ def call_guarded(trace: Trace, f: Callable[..., Any], args: list) -> Any:
         note_sequences_of_scalars(error, args)
         raise
     except ValueError as error:
-        if replaced_by_numpy(error):
-            raise replaced_by_numpy(error) from None
-        replacement = guarded_write_error(trace, error)
+        replacement = replaced_by_numpy(error) or guarded_write_error(trace, error)
         if replacement is None:
             raise
-        raise replacement from error
+        # (NumPy's traceback: its last frames are f's line that raised, as the message says)
+        raise replacement.with_traceback(error.__traceback__) from None
+    check_guards_held(trace)
     # an array that f updated by assignment (y[i] = v) stands for its newest value
     return result if type(result) is Traced else tree_map(current, result)
 

@@ -30,7 +30,7 @@ from .core.primitive import MixedTracesError
 from .core.pytree import flatten, leaves_like, unflatten
 from .core.fused import close_region
 from .core.region import primal, read_value
-from .core.guards import release_guards
+from .core.guards import check_guards_held, flat_store_error, release_guards
 from .core.tape import TapeEntry, Trace, backward, record
 from .core.traced import RetiredTraced, Traced
 from .core.updates import current
@@ -85,10 +85,16 @@ def _refuse_outputs_without_derivative(out_leaves) -> None:
     for leaf in out_leaves:
         if type(leaf) is RetiredTraced:
             raise returned_replaced_value_error(leaf._replaced_at)
-        if isinstance(leaf, LeveledValue) and leaf.dtype.kind == "c":
-            raise OutputError(f"f returned a complex value ({leaf.dtype}) computed from differentiated values; "
-                              "jvp, vjp and jacobian differentiate real outputs. Return its real and imaginary parts "
-                              "(z.real, z.imag) as two outputs, or a real quantity such as np.abs(z) ** 2.")
+        if isinstance(leaf, LeveledValue):
+            if leaf.dtype.kind == "c":
+                raise OutputError(
+                    f"f returned a complex value ({leaf.dtype}) computed from differentiated values; jvp, vjp and "
+                    "jacobian differentiate real outputs. Return its real and imaginary parts (z.real, z.imag) as "
+                    "two outputs, or a real quantity such as np.abs(z) ** 2.")
+        elif not isinstance(leaf, Traced) and np.asarray(leaf).dtype.kind not in "biufc":  # (its tangent: 0)
+            raise OutputError(f"f returned {type(leaf).__name__} {str(leaf)[:40]!r} among its outputs, which is not "
+                              "a number: jvp, vjp and jacobian differentiate numeric outputs. Return the numbers "
+                              "the value is made from.")
 
 
 def _refuse_integer_outputs(values) -> None:
@@ -120,9 +126,10 @@ def _forward(f, args, numbers, leaves, definitions, directions, chunk=None):
                 raise returned_replaced_value_error(getattr(error, "replaced_at", None)) from None
             _refuse_outputs_without_derivative(out_leaves)
         except ValueError as error:
-            if replaced_by_numpy(error):
-                raise replaced_by_numpy(error) from None
-            raise
+            replacement = replaced_by_numpy(error) or flat_store_error(error)
+            if replacement is None:
+                raise
+            raise replacement.with_traceback(error.__traceback__) from None
         return out_definition, [split(leaf, level, chunk) for leaf in out_leaves]
     finally:
         level.finish()  # a dual that escapes now raises when used
@@ -234,6 +241,7 @@ class _Taped:
         """The cotangent of each differentiated argument (a pytree each) for these output cotangents.
         ``copies``: every array a copy, for a caller who hands them out: a sweep may give back an
         array the retained tape keeps for the next one (a fused sum's partial, for a cotangent 1)."""
+        check_guards_held(self.trace)  # (between pulls, the caller may have made one writeable)
         borrowed = _EVERY_ARRAY if copies else set(self.trace.borrowed)
         seeds = []
         for value, ct in zip(self.values, cotangent_leaves):

@@ -42,7 +42,8 @@ def store_advice(frame) -> str | None:
                    if _differentiated(names.get(name))), None)
     if source is None:
         return None
-    target, array = found.group(1), names.get(found.group(1))
+    target = found.group(1).removesuffix(".flat")  # (a.flat[i] = v stores into a)
+    array = names.get(target)
     shape = f"shape={tuple(array.shape)!r}" if isinstance(array, np.ndarray) else "shape=..."
     dtype = getattr(array, "dtype", None)
     dtype = f", dtype=np.{dtype}" if dtype is not None and dtype != getattr(names[source], "dtype", dtype) else ""

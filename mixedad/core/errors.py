@@ -19,6 +19,7 @@ import numpy as np
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _NUMPY_DIR = (os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)) + os.sep
               if "numpy" in sys.modules else None)
+_NUMPY_CYTHON = "numpy" + os.sep
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ _USER_CODE_IN_PACKAGE = (os.path.join(_PACKAGE_DIR, "examples", ""), os.path.joi
 @functools.lru_cache(maxsize=1024)  # asked for every in-place update (the line a later error names)
 def is_internal(filename: str) -> bool:
     """Whether code in ``filename`` is mixedad's or NumPy's (not the user's)."""
+    if in_numpy(filename):  # (before abspath: NumPy's Cython frames have paths relative to site-packages)
+        return True
     if not filename.startswith("<"):
         filename = os.path.abspath(filename)
     if filename.startswith(_PACKAGE_DIR) and not filename.startswith(_USER_CODE_IN_PACKAGE):
@@ -171,8 +174,9 @@ def numpy_function_entered(skip: int = 1) -> str | None:
 
 
 def in_numpy(filename: str) -> bool:
-    """Whether ``filename`` (an absolute path) is NumPy's code."""
-    return _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR)
+    """Whether ``filename`` (an absolute path, or a Cython module's "numpy/random/_generator.pyx")
+    is NumPy's code."""
+    return _NUMPY_DIR is not None and filename.startswith(_NUMPY_DIR) or filename.startswith(_NUMPY_CYTHON)
 
 
 def numpy_name(entered) -> str:

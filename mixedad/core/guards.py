@@ -159,16 +159,49 @@ _NUMPY_WRITES = {
 }
 
 
+def check_guards_held(trace) -> None:
+    """Raise if an array the trace keeps read-only was made writeable again (``a.flags.writeable =
+    True``, ``a.setflags(write=True)``) before the differentiation ended: a write may have followed,
+    which NumPy then allowed, changing values that the reverse pass reads again."""
+    for _, array in trace.guarded.values():
+        if array.flags.writeable:
+            raise InPlaceMutationError(
+                f"An array of shape {array.shape} ({array.dtype}) that the differentiated function read was "
+                "made writeable again (a.flags.writeable = True, or a.setflags(write=True)) before the "
+                "differentiation ended. mixedad keeps the arrays it read read-only until then, since the "
+                "reverse pass reads them again: a write in between would change the gradient silently. "
+                "Leave the array read-only, and write into a copy of it (a = a.copy()).")
+
+
+def flat_store_error(error: ValueError) -> MixedadError | None:
+    """mixedad's error for ``a.flat[i] = v`` with a differentiated ``v`` (NumPy's setter replaces
+    the error that ``float(v)`` raised by its own), or None if the user's line stores no such value."""
+    frames = [(frame, line) for frame, line in traceback.walk_tb(error.__traceback__)
+              if not is_internal(frame.f_code.co_filename)]
+    stored = store_advice(frames[-1][0]) if frames else None
+    if stored is None:
+        return None
+    frame, line = frames[-1]
+    location = SourceLocation(frame.f_code.co_filename, line, frame.f_code.co_name)
+    return NonDifferentiableError(f"Storing a differentiated value into a NumPy array{describe_location(location)} "
+                                  f"would drop its derivative: {stored}")
+
+
 def guarded_write_error(trace, error: BaseException) -> MixedadError | None:
     """The error to raise instead of NumPy's when ``f`` wrote into a guarded array, or None."""
-    if not trace.guarded or not isinstance(error, ValueError) or "read-only" not in str(error):
+    if not isinstance(error, ValueError):
+        return None
+    if str(error) == "Error setting single item of array.":  # (a.flat[i] = v: NumPy drops float()'s error)
+        return flat_store_error(error)
+    if not trace.guarded or "read-only" not in str(error):
         return None
     location = inside = user_frame = None  # the user's innermost line, the NumPy function it called that wrote
     for frame, line in traceback.walk_tb(error.__traceback__):  # outermost first
         filename = frame.f_code.co_filename
         if not is_internal(filename):
             location, inside, user_frame = SourceLocation(filename, line, frame.f_code.co_name), None, frame
-        elif inside is None and location is not None and in_numpy(filename):
+        elif inside is None and location is not None and in_numpy(filename) and filename.endswith(".py"):
+            # (a Cython routine, rng.shuffle: the user's call wrote, not NumPy's code run on traced values)
             inside = numpy_name(frame)
     stored = store_advice(user_frame) if inside is None else None
     if stored is not None:  # NumPy refused the read-only array before it would have refused the value

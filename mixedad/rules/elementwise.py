@@ -68,10 +68,20 @@ def _over_squared_radius(numerator, y, x):
     squares = x * x + y * y
     if _within_range(squares, x, y):
         return numerator / squares
-    largest = np.maximum(np.abs(read_value(x, "np.arctan2")), np.abs(read_value(y, "np.arctan2")))
-    scale = np.ldexp(np.ones_like(largest, dtype=squares.dtype), -np.frexp(largest)[1])  # (a Python x: float64)
+    largest = np.maximum(np.abs(_plain_value(x)), np.abs(_plain_value(y)))
+    dtype = squares.dtype if hasattr(squares, "dtype") else np.result_type(largest)  # (a scalar dual has none)
+    scale = np.ldexp(np.ones_like(largest, dtype=dtype), -np.frexp(largest)[1])  # (a Python x: float64)
     x, y = x * scale, y * scale
     return numerator * scale / (x * x + y * y) * scale
+
+
+def _plain_value(value):
+    """The plain value under a traced value or a dual of any level, a per-element scalar dual
+    (``mixedad.sum``'s, whose ``value`` may be a dual again) included."""
+    value = read_value(value, "np.arctan2")
+    while not isinstance(value, (np.ndarray, np.generic, float, int)) and hasattr(value, "value"):
+        value = read_value(value.value, "np.arctan2")
+    return value
 
 
 def _arcsinh_partial(x):
