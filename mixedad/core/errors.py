@@ -19,7 +19,7 @@ import numpy as np
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _NUMPY_DIR = (os.path.dirname(os.path.abspath(sys.modules["numpy"].__file__)) + os.sep
               if "numpy" in sys.modules else None)
-_NUMPY_CYTHON = "numpy" + os.sep
+_NUMPY_CYTHON = "numpy/"  # (as Cython records a module's path)
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,13 @@ _ATTRIBUTE_HINTS = {
     "itemset": "Build a new array: np.where(mask, value, x).",
     "setfield": "Build a new array instead.",
     "byteswap": "Byte order cannot change a derivative; drop the call.",
-    "fill": "Build a new array: np.full_like(x, value).",
-    "sort": "x.sort() sorts in place: use x = np.sort(x).",
     "strides": "Differentiated values have no memory layout. For windows (im2col, convolutions), use "
                "np.lib.stride_tricks.sliding_window_view(x, window_shape), which mixedad differentiates.",
     "flags": "Differentiated values have no memory layout to test or change: use x as it is.",
 }
 
 
-def missing_attribute(value, name: str, what: str, skip: int = 2) -> AttributeError:
+def missing_attribute(value, name: str, what: str) -> AttributeError:
     """The error for an attribute ``value`` lacks: an ndarray feature is named, with a way out
     (also an AttributeError, so ``hasattr`` answers)."""
     if name.startswith("__") or not hasattr(np.ndarray, name):
@@ -35,7 +33,7 @@ def missing_attribute(value, name: str, what: str, skip: int = 2) -> AttributeEr
     return error_with_location(
         UnsupportedAttributeError, f"x.{name} is not supported on {what}{{where}}. "
         + _ATTRIBUTE_HINTS.get(name, "Use the NumPy function of the same name, or compute this outside the "
-                                     "differentiated function."), skip=skip)
+                                     "differentiated function."), skip=2)
 
 
 class _MissingNdarrayAttribute:
