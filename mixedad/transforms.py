@@ -471,7 +471,12 @@ def _nest(block, value, inputs, definitions, argnums, originals):
     out_shape = np.shape(value)
     pieces, offset = [], 0
     for (size, shape, dtype), original in zip(inputs, originals):
-        piece = block[:, offset:offset + size].reshape(out_shape + shape)
+        # (its own C-ordered array, as NumPy functions give: the forward blocks are transposed,
+        # and the columns of one input are strided in the block of several)
+        piece = block[:, offset:offset + size]
+        if type(piece) is np.ndarray:  # (else a value of an enclosing differentiation)
+            piece = np.ascontiguousarray(piece)
+        piece = piece.reshape(out_shape + shape)
         piece = piece.astype(np.result_type(piece.dtype, dtype), copy=False)
         pieces.append(_scalar_like(piece, original) if type(piece) is np.ndarray and piece.ndim == 0 else piece)
         offset += size

@@ -198,3 +198,26 @@ def test_a_write_by_a_numpy_routine_in_c_is_reported_at_the_users_line():
         mixedad.gradient(f, X)
     assert "_generator.pyx" not in str(caught.value)
     assert traceback.extract_tb(caught.value.__traceback__)[-1].name != "call_guarded"
+
+
+# --- from the ecosystem audit ------------------------------------------------------------------
+def test_a_sparse_matrix_times_a_traced_vector_says_what_to_do():
+    sparse = pytest.importorskip("scipy.sparse")
+    laplacian = sparse.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(4, 4), format="csr")
+    with pytest.raises(mixedad.NonDifferentiableError, match=r"A\.toarray\(\) @ x"):
+        mixedad.gradient(lambda v: v @ (laplacian @ v), X)
+    dense = laplacian.toarray()
+    np.testing.assert_allclose(mixedad.gradient(lambda v: v @ (dense @ v), X), 2 * dense @ X)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("shape", [(3,), (2, 2)])
+def test_jacobians_and_hessians_are_c_ordered_arrays_of_their_own(mode, shape):
+    x = np.linspace(0.5, 1.5, int(np.prod(shape))).reshape(shape)
+    jacobian = mixedad.jacobian(lambda x: np.sin(x) * x.ravel()[0], x, mode=mode)
+    hessian = mixedad.hessian(lambda x: np.sum(x ** 3), x)
+    pair = mixedad.jacobian(lambda a, b: np.sin(a) * b, x, x + 1.0, argnums=(0, 1), mode=mode)
+    for array in (jacobian, hessian, *pair):
+        assert array.flags.c_contiguous and array.flags.writeable
+        array.shape = (-1,)  # (what only an array's own C-ordered memory allows)
+    assert not np.shares_memory(pair[0], pair[1])

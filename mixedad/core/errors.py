@@ -328,10 +328,17 @@ LIBRARY_REPLACEMENTS = {
 }
 
 
+# A sparse matrix A times a traced x (A @ x) reaches A's own code first, which converts x.
+SPARSE_ADVICE = ("for a constant sparse matrix A, use A.toarray() @ x (a dense product, which mixedad "
+                 "differentiates), or make the sparse product a primitive whose reverse rule multiplies the "
+                 "cotangent by A.T (@mixedad.primitive and defvjp; see docs/rules.md).")
+
+
 def library_advice(library: str) -> str:
     """What to do instead of calling ``library`` (a function's public name) on a traced value."""
     replacement = LIBRARY_REPLACEMENTS.get(library)
-    instead = f"use {replacement} instead, which mixedad differentiates." if replacement else OTHERWISE
+    instead = f"use {replacement} instead, which mixedad differentiates." if replacement else \
+        SPARSE_ADVICE if library.startswith("scipy.sparse") else OTHERWISE
     return IN_A_LIBRARY.format(library=library, instead=instead)
 
 
