@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError, UnsupportedOperationError, error_with_location
+from .errors import SPARSE_ADVICE, InputError, UnsupportedOperationError, error_with_location
 from .pytree import flatten
 from .recomputed import Recomputed, _same, recompute, recording_trace
 from .guards import borrow
@@ -22,8 +22,7 @@ def plain_arrays(args) -> tuple:
         if isinstance(arg, (np.ma.MaskedArray, np.matrix)) or _sparse(arg):
             kind = ("a masked array (np.ma)" if isinstance(arg, np.ma.MaskedArray) else "an np.matrix"
                     if isinstance(arg, np.matrix) else f"a scipy.sparse {type(arg).__name__}")
-            advice = ("Use A.toarray() for a dense constant, or write the sparse product as a @mixedad.primitive "
-                      "whose reverse rule multiplies by A.T (docs/rules.md)." if _sparse(arg) else
+            advice = (SPARSE_ADVICE[0].upper() + SPARSE_ADVICE[1:] if _sparse(arg) else
                       "Use np.asarray(...) for a plain array (with masks written as np.where(mask, fill, values)) "
                       "before the differentiated computation.")
             raise error_with_location(
