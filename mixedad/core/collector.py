@@ -66,9 +66,10 @@ def resume_collector() -> None:
 def _due_generation() -> int | None:
     """The generation the collector would collect now, were it on (None: none is due)."""
     counts, thresholds = gc.get_count(), gc.get_threshold()
-    for generation in (2, 1, 0):
-        if thresholds[0] and counts[generation] > thresholds[generation]:
-            return generation
+    if thresholds[0]:  # (0: the program turned automatic collection off)
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                return generation
     return None
 
 

@@ -54,14 +54,16 @@ def store_advice(frame) -> str | None:
             "and use np.stack([...]).")
 
 
+STORING = "Storing a differentiated value into a NumPy array{where} would drop its derivative: "
+
+
 def stored_error(skip: int) -> MixedadError | None:
     """The error for a differentiated value stored into a plain NumPy array on the user's line
     (NumPy converts it with float() or np.asarray), or None if the line stores none."""
     advice = store_advice(_user_frame(skip + 1))
     if advice is None:
         return None
-    return error_with_location(NonDifferentiableError, "Storing a differentiated value into a NumPy array{where} "
-                               "would drop its derivative: " + advice, skip=skip + 1)
+    return error_with_location(NonDifferentiableError, STORING + advice, skip=skip + 1)
 
 
 # Why a conversion of a one-element value is not needed for a comparison (err = float(...); if err < tol).

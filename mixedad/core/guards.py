@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .conversions import store_advice
+from .conversions import STORING, store_advice
 from .errors import (InPlaceMutationError, MixedadError, NonDifferentiableError, SourceLocation, describe_location,
                      in_numpy, is_internal, numpy_name)
 
@@ -173,18 +173,33 @@ def check_guards_held(trace) -> None:
                 "Leave the array read-only, and write into a copy of it (a = a.copy()).")
 
 
+def _where_raised(error: BaseException) -> tuple:
+    """From ``error``'s traceback: the user's innermost line (a ``SourceLocation``), its frame,
+    and the NumPy function (Python code, not a Cython routine) it called that raised, or None."""
+    location = inside = user_frame = None
+    for frame, line in traceback.walk_tb(error.__traceback__):  # outermost first
+        filename = frame.f_code.co_filename
+        if not is_internal(filename):
+            location, inside, user_frame = SourceLocation(filename, line, frame.f_code.co_name), None, frame
+        elif inside is None and location is not None and in_numpy(filename) and filename.endswith(".py"):
+            # (a Cython routine, rng.shuffle: the user's call wrote, not NumPy's code run on traced values)
+            inside = numpy_name(frame)
+    return location, user_frame, inside
+
+
+def _store_error(location, user_frame) -> MixedadError | None:
+    """The error for a differentiated value stored into a plain array on the user's line, or None."""
+    stored = store_advice(user_frame)
+    if stored is None:
+        return None
+    return NonDifferentiableError(STORING.format(where=describe_location(location)) + stored)
+
+
 def flat_store_error(error: ValueError) -> MixedadError | None:
     """mixedad's error for ``a.flat[i] = v`` with a differentiated ``v`` (NumPy's setter replaces
     the error that ``float(v)`` raised by its own), or None if the user's line stores no such value."""
-    frames = [(frame, line) for frame, line in traceback.walk_tb(error.__traceback__)
-              if not is_internal(frame.f_code.co_filename)]
-    stored = store_advice(frames[-1][0]) if frames else None
-    if stored is None:
-        return None
-    frame, line = frames[-1]
-    location = SourceLocation(frame.f_code.co_filename, line, frame.f_code.co_name)
-    return NonDifferentiableError(f"Storing a differentiated value into a NumPy array{describe_location(location)} "
-                                  f"would drop its derivative: {stored}")
+    location, user_frame, _ = _where_raised(error)
+    return _store_error(location, user_frame)
 
 
 def guarded_write_error(trace, error: BaseException) -> MixedadError | None:
@@ -195,18 +210,10 @@ def guarded_write_error(trace, error: BaseException) -> MixedadError | None:
         return flat_store_error(error)
     if not trace.guarded or "read-only" not in str(error):
         return None
-    location = inside = user_frame = None  # the user's innermost line, the NumPy function it called that wrote
-    for frame, line in traceback.walk_tb(error.__traceback__):  # outermost first
-        filename = frame.f_code.co_filename
-        if not is_internal(filename):
-            location, inside, user_frame = SourceLocation(filename, line, frame.f_code.co_name), None, frame
-        elif inside is None and location is not None and in_numpy(filename) and filename.endswith(".py"):
-            # (a Cython routine, rng.shuffle: the user's call wrote, not NumPy's code run on traced values)
-            inside = numpy_name(frame)
-    stored = store_advice(user_frame) if inside is None else None
+    location, user_frame, inside = _where_raised(error)
+    stored = _store_error(location, user_frame) if inside is None else None
     if stored is not None:  # NumPy refused the read-only array before it would have refused the value
-        return NonDifferentiableError(f"Storing a differentiated value into a NumPy array"
-                                      f"{describe_location(location)} would drop its derivative: {stored}")
+        return stored
     if inside is not None:  # NumPy's own code ran on traced values (an argument it does not dispatch on)
         return InPlaceMutationError(
             f"{inside}{describe_location(location)} wrote into an array that a differentiated operation "
